@@ -1,0 +1,37 @@
+"""Data model and I/O: validated records, PRISM / Arena / Community-Alignment formats, parquet, synthetic studies."""
+
+from pluralis.data.jsonio import canonical_json
+from pluralis.data.model import (
+    AttributeRatings,
+    Comparison,
+    Conversation,
+    ModelTurn,
+    Participant,
+    TextMetadata,
+    UserTurn,
+    Utterance,
+)
+from pluralis.data.prism import from_wide, load_prism, load_prism_from_hf_cache, to_wide, write_prism
+from pluralis.data.sources import load_study, save_study
+from pluralis.data.study import Study, StudyFrames
+
+__all__ = [
+    "AttributeRatings",
+    "Comparison",
+    "Conversation",
+    "ModelTurn",
+    "Participant",
+    "Study",
+    "StudyFrames",
+    "TextMetadata",
+    "UserTurn",
+    "Utterance",
+    "canonical_json",
+    "from_wide",
+    "load_prism",
+    "load_prism_from_hf_cache",
+    "load_study",
+    "save_study",
+    "to_wide",
+    "write_prism",
+]

@@ -1,0 +1,343 @@
+"""The Pluralis data model: validated records for PRISM-style studies and generic comparisons.
+
+Records follow the released PRISM schema (codebook, App. V of the paper) field for field,
+so a PRISM file reads into records and writes back unchanged. Fields that are not part of
+PRISM (``source``, ``persona``) are optional extensions: they are only written when set.
+
+Unknown extra keys are kept (``extra="allow"``) so newer or richer files survive a round trip;
+keys inside the closed dictionaries (attribute ratings) are checked, so a typo is an error.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+
+from pluralis.data import vocab
+
+# --- building blocks -----------------------------------------------------------------------------
+
+Score = Annotated[StrictInt, Field(ge=1, le=100, description="Cardinal rating, 1-100 (VAS, number hidden)")]
+AttributeScore = Annotated[float, Field(ge=1, le=100)]
+StatedScore = Annotated[float, Field(ge=0, le=100)]
+Flag = Union[StrictBool, StrictInt, None]
+
+
+def _one_of(allowed: tuple[str, ...], name: str):
+    def check(value: Any) -> Any:
+        if value is not None and value not in allowed:
+            shown = ", ".join(repr(a) for a in allowed)
+            raise ValueError(f"unknown {name} {value!r}; expected one of {shown}")
+        return value
+
+    return check
+
+
+class Record(BaseModel):
+    """Base of every record: keeps unknown keys, validates on assignment."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True, populate_by_name=True)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Return the record as plain JSON types, omitting optional fields that were never set.
+
+        Example
+        -------
+        >>> UserTurn(turn=0, role="user", content="Hi").to_json_dict()
+        {'turn': 0, 'role': 'user', 'content': 'Hi'}
+        """
+        return self.model_dump(mode="json", exclude_unset=True, by_alias=True)
+
+
+# --- survey --------------------------------------------------------------------------------------
+
+
+class LmUsecases(Record):
+    """Which LLM use cases a participant selected (True/1 selected, False/0 seen, None not shown)."""
+
+    homework_assistance: Flag = None
+    research: Flag = None
+    source_suggestions: Flag = None
+    professional_work: Flag = None
+    creative_writing: Flag = None
+    casual_conversation: Flag = None
+    personal_recommendations: Flag = None
+    daily_productivity: Flag = None
+    technical_or_programming_help: Flag = None
+    travel_guidance: Flag = None
+    lifestyle_and_hobbies: Flag = None
+    well_being_guidance: Flag = Field(None, alias="well-being_guidance")
+    medical_guidance: Flag = None
+    financial_guidance: Flag = None
+    games: Flag = None
+    historical_or_news_insight: Flag = None
+    relationship_advice: Flag = None
+    language_learning: Flag = None
+    other: Flag = None
+    other_text: str | None = None
+
+
+class StatedPrefs(Record):
+    """Stated importance of model behaviours, 0-100 visual analogue scales (Qualtrics)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    values: StatedScore | None = None
+    creativity: StatedScore | None = None
+    fluency: StatedScore | None = None
+    factuality: StatedScore | None = None
+    diversity: StatedScore | None = None
+    safety: StatedScore | None = None
+    personalisation: StatedScore | None = None
+    helpfulness: StatedScore | None = None
+    other: StatedScore | None = None
+    other_text: str | None = None
+
+
+class SelfDescribed(Record):
+    """A self-described demographic with its coarse categories (ethnicity or religion)."""
+
+    self_described: str | None = None
+    categorised: str | None = None
+    simplified: str | None = None
+
+
+class Ethnicity(SelfDescribed):
+    _check_cat = field_validator("categorised")(_one_of(vocab.ETHNICITY_CATEGORISED, "ethnicity category"))
+    _check_simple = field_validator("simplified")(_one_of(vocab.ETHNICITY_SIMPLIFIED, "simplified ethnicity"))
+
+
+class Religion(SelfDescribed):
+    _check_cat = field_validator("categorised")(_one_of(vocab.RELIGION_CATEGORISED, "religion category"))
+    _check_simple = field_validator("simplified")(_one_of(vocab.RELIGION_SIMPLIFIED, "simplified religion"))
+
+
+class Location(Record):
+    """Country of birth and residence with UN regions and PRISM's ``special_region``."""
+
+    birth_country: str | None = None
+    birth_countryISO: str | None = None
+    birth_region: str | None = None
+    birth_subregion: str | None = None
+    reside_country: str | None = None
+    reside_countryISO: str | None = None
+    reside_region: str | None = None
+    reside_subregion: str | None = None
+    same_birth_reside_country: str | None = None
+    special_region: str | None = None
+
+    _check_same = field_validator("same_birth_reside_country")(_one_of(vocab.SAME_COUNTRY, "answer"))
+    _check_region = field_validator("special_region")(_one_of(vocab.SPECIAL_REGIONS, "special region"))
+
+
+class Participant(Record):
+    """One row of ``survey.jsonl``: a participant's profile, stated preferences and sample flags.
+
+    ``source`` and ``persona`` are Pluralis extensions: ``source="simulated"`` marks synthetic
+    participants, ``persona`` holds their generating traits.
+
+    Example
+    -------
+    >>> from pluralis.data.synthetic import generate_study
+    >>> p = generate_study(n_participants=2, seed=0).survey[0]
+    >>> p.age in vocab.AGES
+    True
+    """
+
+    user_id: str
+    survey_only: StrictBool
+    num_completed_conversations: StrictInt
+    consent: str
+    consent_age: str
+    lm_familiarity: str
+    lm_indirect_use: str
+    lm_direct_use: str
+    lm_frequency_use: str | None
+    lm_usecases: LmUsecases | None
+    order_lm_usecases: dict[str, int | float | None] | None
+    stated_prefs: StatedPrefs
+    order_stated_prefs: dict[str, int | float | None] | None
+    self_description: str
+    system_string: str
+    age: str
+    gender: str
+    employment_status: str
+    education: str
+    marital_status: str
+    english_proficiency: str
+    religion: Religion
+    ethnicity: Ethnicity
+    location: Location
+    study_id: str
+    study_locale: str
+    generated_datetime: str
+    timing_duration_s: float | None
+    timing_duration_mins: float | None
+    included_in_UK_REP: StrictBool
+    included_in_US_REP: StrictBool
+    included_in_balanced_subset: StrictBool
+    # Pluralis extensions (written only when set)
+    source: Literal["human", "simulated"] = "human"
+    persona: dict[str, Any] | None = None
+
+    _c1 = field_validator("consent")(_one_of((vocab.CONSENT,), "consent answer"))
+    _c2 = field_validator("consent_age")(_one_of((vocab.CONSENT_AGE,), "age consent answer"))
+    _c3 = field_validator("lm_familiarity")(_one_of(vocab.LM_FAMILIARITY, "familiarity"))
+    _c4 = field_validator("lm_indirect_use", "lm_direct_use")(_one_of(vocab.LM_USE, "answer"))
+    _c5 = field_validator("lm_frequency_use")(_one_of(vocab.LM_FREQUENCY, "frequency"))
+    _c6 = field_validator("age")(_one_of(vocab.AGES, "age band"))
+    _c7 = field_validator("gender")(_one_of(vocab.GENDERS, "gender"))
+    _c8 = field_validator("employment_status")(_one_of(vocab.EMPLOYMENT_STATUSES, "employment status"))
+    _c9 = field_validator("education")(_one_of(vocab.EDUCATION_LEVELS, "education level"))
+    _c10 = field_validator("marital_status")(_one_of(vocab.MARITAL_STATUSES, "marital status"))
+    _c11 = field_validator("english_proficiency")(_one_of(vocab.ENGLISH_PROFICIENCIES, "English proficiency"))
+
+
+# --- conversations -------------------------------------------------------------------------------
+
+
+class AttributeRatings(Record):
+    """Fine-grained ratings of the chosen response, 1-100, ``None`` = N/A (Dynabench)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    values: AttributeScore | None = None
+    creativity: AttributeScore | None = None
+    fluency: AttributeScore | None = None
+    factuality: AttributeScore | None = None
+    diversity: AttributeScore | None = None
+    safety: AttributeScore | None = None
+    helpfulness: AttributeScore | None = None
+
+
+class UserTurn(Record):
+    """A participant message in ``conversation_history``."""
+
+    turn: Annotated[StrictInt, Field(ge=0)]
+    role: Literal["user"]
+    content: str
+
+
+class ModelTurn(Record):
+    """A model response in ``conversation_history`` with its rating."""
+
+    turn: Annotated[StrictInt, Field(ge=0)]
+    role: Literal["model"]
+    content: str
+    model_provider: str
+    model_name: str
+    score: Score
+    if_chosen: StrictBool
+    within_turn_id: StrictInt
+
+
+HistoryItem = Annotated[Union[UserTurn, ModelTurn], Field(discriminator="role")]
+
+
+class Conversation(Record):
+    """One row of ``conversations.jsonl``: a multi-turn conversation with its ratings and feedback."""
+
+    conversation_id: str
+    user_id: str
+    included_in_balanced_subset: StrictBool
+    generated_datetime: str | None
+    timing_duration_s: float | None
+    timing_duration_mins: float | None
+    conversation_type: str
+    opening_prompt: str
+    conversation_turns: Annotated[StrictInt, Field(ge=1)]
+    conversation_history: list[HistoryItem]
+    performance_attributes: AttributeRatings | None
+    choice_attributes: AttributeRatings | None
+    open_feedback: str | None
+
+    _ct = field_validator("conversation_type")(_one_of(vocab.CONVERSATION_TYPES, "conversation type"))
+
+
+class Utterance(Record):
+    """One row of ``utterances.jsonl``: a (prompt, response, score) triple."""
+
+    utterance_id: str
+    interaction_id: str
+    conversation_id: str
+    user_id: str
+    turn: Annotated[StrictInt, Field(ge=0)]
+    within_turn_id: StrictInt
+    included_in_balanced_subset: StrictBool
+    conversation_type: str
+    user_prompt: str
+    model_response: str
+    model_name: str
+    model_provider: str
+    score: Score
+    if_chosen: StrictBool
+
+    _ct = field_validator("conversation_type")(_one_of(vocab.CONVERSATION_TYPES, "conversation type"))
+
+
+TEXT_COLUMNS: tuple[str, ...] = ("model_response", "user_prompt", "open_feedback", "self_description", "system_string")
+
+
+class TextMetadata(Record):
+    """One row of ``metadata.jsonl``: language, PII and moderation flags of one text."""
+
+    column_id: str
+    user_id: str
+    conversation_id: str | None
+    interaction_id: str | None
+    utterance_id: str | None
+    pii_flag: StrictBool
+    pii_manual_flag: float | None
+    language_flag: str | None
+    en_flag: StrictBool
+    moderation_flag: dict[str, Any] | None
+
+    _col = field_validator("column_id")(_one_of(TEXT_COLUMNS, "text column"))
+
+
+# --- generic comparisons -------------------------------------------------------------------------
+
+
+class Comparison(Record):
+    """A pairwise or k-wise preference judgement from any source (PRISM, Chatbot Arena, Community Alignment).
+
+    ``models`` names the k candidates (model names or candidate labels), ``responses`` their texts.
+    The judgement is given by ``winner`` (index into ``models``; ``None`` with ``tie=True`` for a tie),
+    and/or ``ranking`` (indices best first), and/or cardinal ``ratings``.
+
+    Example
+    -------
+    >>> c = Comparison(comparison_id="b1", source="arena", models=["gpt-4", "claude-2"], winner=0)
+    >>> c.winner_model
+    'gpt-4'
+    """
+
+    comparison_id: str
+    source: str
+    models: Annotated[list[str], Field(min_length=2)]
+    prompt: str | None = None
+    responses: list[str | None] | None = None
+    winner: int | None = None
+    tie: bool = False
+    both_bad: bool = False
+    ranking: list[int] | None = None
+    ratings: list[float | None] | None = None
+    annotator_id: str | None = None
+    conversation_id: str | None = None
+    turn: int | None = None
+    language: str | None = None
+    explanation: str | None = None
+    timestamp: float | None = None
+
+    @field_validator("winner")
+    @classmethod
+    def _winner_in_range(cls, v: int | None, info) -> int | None:
+        models = info.data.get("models") or []
+        if v is not None and not 0 <= v < len(models):
+            raise ValueError(f"winner index {v} out of range for {len(models)} models")
+        return v
+
+    @property
+    def winner_model(self) -> str | None:
+        return None if self.winner is None else self.models[self.winner]

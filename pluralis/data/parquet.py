@@ -1,0 +1,104 @@
+"""Parquet copies of every table: scalar fields as typed columns, nested fields as JSON text.
+
+Nested values are stored as JSON strings so that reading back is exact (lossless) while the
+flat columns stay directly usable from pandas, DuckDB or Spark.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ValidationError
+
+from pluralis.data.jsonio import atomic_write, problems_from_validation
+from pluralis.data.model import Comparison, Conversation, Participant, TextMetadata, Utterance
+from pluralis.data.study import Study
+from pluralis.errors import DataValidationError, Problem
+
+TABLES: dict[str, type[BaseModel]] = {
+    "survey": Participant,
+    "conversations": Conversation,
+    "utterances": Utterance,
+    "metadata": TextMetadata,
+    "comparisons": Comparison,
+}
+_UNSET = "__pluralis_unset__"
+
+
+def _table(records: list[BaseModel]) -> pa.Table:
+    rows = [r.to_json_dict() for r in records]
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    nested = {c for c in columns if any(isinstance(row.get(c), (dict, list)) for row in rows)}
+    data = {}
+    for c in columns:
+        if c in nested:
+            data[c] = [json.dumps(row[c], ensure_ascii=False) if c in row else _UNSET for row in rows]
+        else:
+            data[c] = [row.get(c) for row in rows]
+    table = pa.table(data) if rows else pa.table({})
+    meta = {b"pluralis.nested": json.dumps(sorted(nested)).encode()}
+    missing = {c: [i for i, row in enumerate(rows) if c not in row] for c in columns}
+    meta[b"pluralis.unset"] = json.dumps({c: v for c, v in missing.items() if v}).encode()
+    return table.replace_schema_metadata(meta)
+
+
+def write_parquet(study: Study, folder: str | Path) -> dict[str, Path]:
+    """Write each table of a study to ``folder/<table>.parquet`` (atomic per file).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from pluralis.data.synthetic import generate_study
+    >>> paths = write_parquet(generate_study(n_participants=2, seed=0), tempfile.mkdtemp())
+    >>> sorted(paths)
+    ['comparisons', 'conversations', 'metadata', 'survey', 'utterances']
+    """
+    folder = Path(folder)
+    out = {}
+    for name in TABLES:
+        path = folder / f"{name}.parquet"
+        with atomic_write(path, "wb") as fh:
+            pq.write_table(_table(getattr(study, name)), fh)
+        out[name] = path
+    return out
+
+
+def read_parquet(folder: str | Path, *, validate: bool = True) -> Study:
+    """Read a folder written by :func:`write_parquet` back into a validated study."""
+    folder = Path(folder)
+    study = Study()
+    for name, model in TABLES.items():
+        path = folder / f"{name}.parquet"
+        if not path.exists():
+            if name in {"survey"}:
+                raise DataValidationError(Problem(str(path), None, None, "file not found"))
+            continue
+        table = pq.read_table(path)
+        meta = table.schema.metadata or {}
+        nested = set(json.loads(meta.get(b"pluralis.nested", b"[]")))
+        unset = {c: set(v) for c, v in json.loads(meta.get(b"pluralis.unset", b"{}")).items()}
+        records = []
+        problems = []
+        for i, row in enumerate(table.to_pylist()):
+            obj = {}
+            for c, v in row.items():
+                if i in unset.get(c, ()):
+                    continue
+                obj[c] = json.loads(v) if c in nested and v is not None else v
+            try:
+                records.append(model.model_validate(obj))
+            except ValidationError as exc:
+                problems.extend(problems_from_validation(exc, str(path), i + 1))
+                if len(problems) > 50:
+                    break
+        if problems:
+            raise DataValidationError(problems)
+        setattr(study, name, records)
+    if validate:
+        study.validate(files={n: str(folder / f"{n}.parquet") for n in TABLES})
+    return study

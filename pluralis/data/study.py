@@ -1,0 +1,237 @@
+"""The :class:`Study` container: all records of one feedback study, their cross-checks and tables."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from pluralis.data.model import Comparison, Conversation, ModelTurn, Participant, TextMetadata, UserTurn, Utterance
+from pluralis.errors import DataValidationError, Problem
+
+SURVEY_FILE = "survey.jsonl"
+CONVERSATIONS_FILE = "conversations.jsonl"
+UTTERANCES_FILE = "utterances.jsonl"
+METADATA_FILE = "metadata.jsonl"
+
+
+@dataclass
+class StudyFrames:
+    """Analysis-ready tables of a study (nested fields flattened with ``_``)."""
+
+    survey: pd.DataFrame
+    conversations: pd.DataFrame
+    utterances: pd.DataFrame
+    metadata: pd.DataFrame
+    comparisons: pd.DataFrame
+
+
+@dataclass
+class Study:
+    """Every record of a study. Build it from files (:func:`pluralis.data.load_prism`),
+    a store, or :func:`pluralis.data.synthetic.generate_study`.
+
+    Example
+    -------
+    >>> from pluralis.data.synthetic import generate_study
+    >>> study = generate_study(n_participants=5, seed=1)
+    >>> study.validate()
+    >>> study.counts()["survey"]
+    5
+    """
+
+    survey: list[Participant] = field(default_factory=list)
+    conversations: list[Conversation] = field(default_factory=list)
+    utterances: list[Utterance] = field(default_factory=list)
+    metadata: list[TextMetadata] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
+    #: Only for synthetic studies: the latent preference model that generated the ratings.
+    ground_truth: Any = None
+
+    def counts(self) -> dict[str, int]:
+        """Number of records per table."""
+        return {
+            "survey": len(self.survey),
+            "conversations": len(self.conversations),
+            "interactions": len({u.interaction_id for u in self.utterances}),
+            "utterances": len(self.utterances),
+            "metadata": len(self.metadata),
+            "comparisons": len(self.comparisons),
+        }
+
+    # -- validation -----------------------------------------------------------------------------
+
+    def validate(self, files: dict[str, str] | None = None) -> None:
+        """Check identifiers and references across tables; raise :class:`DataValidationError`.
+
+        Checks: duplicate ids in every table; conversations, utterances and metadata that point
+        at participants, conversations or utterances that do not exist; utterances whose user or
+        conversation type disagrees with their conversation; interactions split across conversations.
+        ``files`` maps table name to file name for the error messages.
+        """
+        files = files or {}
+        f_s = files.get("survey", SURVEY_FILE)
+        f_c = files.get("conversations", CONVERSATIONS_FILE)
+        f_u = files.get("utterances", UTTERANCES_FILE)
+        f_m = files.get("metadata", METADATA_FILE)
+        problems: list[Problem] = []
+
+        def dupes(items: list[str], file: str, name: str) -> set[str]:
+            seen: dict[str, int] = {}
+            for line, key in enumerate(items, start=1):
+                if key in seen:
+                    problems.append(Problem(file, line, name, f"duplicate id {key!r} (first on line {seen[key]})"))
+                else:
+                    seen[key] = line
+            return set(seen)
+
+        users = dupes([p.user_id for p in self.survey], f_s, "user_id")
+        convs = dupes([c.conversation_id for c in self.conversations], f_c, "conversation_id")
+        utts = dupes([u.utterance_id for u in self.utterances], f_u, "utterance_id")
+        dupes([c.comparison_id for c in self.comparisons], files.get("comparisons", "comparisons"), "comparison_id")
+
+        conv_by_id = {c.conversation_id: c for c in self.conversations}
+        for line, c in enumerate(self.conversations, start=1):
+            if c.user_id not in users:
+                problems.append(Problem(f_c, line, "user_id", f"unknown participant {c.user_id!r} (not in survey)"))
+        interaction_conv: dict[str, str] = {}
+        for line, u in enumerate(self.utterances, start=1):
+            conv = conv_by_id.get(u.conversation_id)
+            if conv is None:
+                problems.append(Problem(f_u, line, "conversation_id", f"unknown conversation {u.conversation_id!r}"))
+            else:
+                if u.user_id != conv.user_id:
+                    problems.append(
+                        Problem(f_u, line, "user_id", f"{u.user_id!r} but conversation belongs to {conv.user_id!r}")
+                    )
+                if u.conversation_type != conv.conversation_type:
+                    problems.append(
+                        Problem(
+                            f_u,
+                            line,
+                            "conversation_type",
+                            f"{u.conversation_type!r} but conversation is {conv.conversation_type!r}",
+                        )
+                    )
+            if u.user_id not in users:
+                problems.append(Problem(f_u, line, "user_id", f"unknown participant {u.user_id!r} (not in survey)"))
+            first = interaction_conv.setdefault(u.interaction_id, u.conversation_id)
+            if first != u.conversation_id:
+                problems.append(
+                    Problem(f_u, line, "interaction_id", f"{u.interaction_id!r} spans conversations {first!r} and {u.conversation_id!r}")
+                )
+            if len(problems) > 200:
+                break
+        for line, m in enumerate(self.metadata, start=1):
+            if m.user_id not in users:
+                problems.append(Problem(f_m, line, "user_id", f"unknown participant {m.user_id!r}"))
+            if m.conversation_id is not None and m.conversation_id not in convs:
+                problems.append(Problem(f_m, line, "conversation_id", f"unknown conversation {m.conversation_id!r}"))
+            if m.utterance_id is not None and m.utterance_id not in utts:
+                problems.append(Problem(f_m, line, "utterance_id", f"unknown utterance {m.utterance_id!r}"))
+            if len(problems) > 200:
+                break
+        if problems:
+            raise DataValidationError(problems)
+
+    # -- tables ---------------------------------------------------------------------------------
+
+    def frames(self) -> StudyFrames:
+        """Flattened DataFrames for analysis (``location.special_region`` -> ``location_special_region``).
+
+        Example
+        -------
+        >>> from pluralis.data.synthetic import generate_study
+        >>> f = generate_study(n_participants=3, seed=0).frames()
+        >>> {"user_id", "location_special_region", "stated_prefs_values"} <= set(f.survey.columns)
+        True
+        """
+        survey_rows = []
+        for p in self.survey:
+            d = p.model_dump(mode="json", by_alias=True, exclude={"persona"})
+            survey_rows.append(d)
+        survey = pd.json_normalize(survey_rows, sep="_") if survey_rows else pd.DataFrame(columns=["user_id"])
+        conv_rows = [c.model_dump(mode="json", exclude={"conversation_history"}) for c in self.conversations]
+        conversations = (
+            pd.json_normalize(conv_rows, sep="_") if conv_rows else pd.DataFrame(columns=["conversation_id"])
+        )
+        utterances = pd.DataFrame.from_records(
+            [u.model_dump(mode="python") for u in self.utterances], columns=list(Utterance.model_fields)
+        )
+        if len(utterances):
+            utterances["turn"] = utterances["turn"].astype("int64")
+            utterances["score"] = utterances["score"].astype("int64")
+        metadata = pd.DataFrame.from_records(
+            [m.model_dump(mode="json") for m in self.metadata], columns=list(TextMetadata.model_fields)
+        )
+        comparisons = pd.DataFrame.from_records(
+            [c.model_dump(mode="json") for c in self.comparisons], columns=list(Comparison.model_fields)
+        )
+        return StudyFrames(survey, conversations, utterances, metadata, comparisons)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts by table plus demographic breakdowns (used by ``pluralis info``)."""
+        out: dict[str, Any] = {"counts": self.counts()}
+        for name, get in {
+            "age": lambda p: p.age,
+            "gender": lambda p: p.gender,
+            "ethnicity": lambda p: p.ethnicity.simplified,
+            "religion": lambda p: p.religion.simplified,
+            "region": lambda p: p.location.special_region,
+            "source": lambda p: p.source,
+        }.items():
+            out[name] = dict(Counter(get(p) for p in self.survey).most_common())
+        out["conversation_type"] = dict(Counter(c.conversation_type for c in self.conversations).most_common())
+        out["models"] = dict(Counter(u.model_name for u in self.utterances if u.turn == 0).most_common())
+        return out
+
+
+def utterances_from_conversations(conversations: list[Conversation]) -> list[Utterance]:
+    """Flatten ``conversation_history`` into utterances exactly as PRISM's release does.
+
+    ``interaction_id`` numbers (conversation_id, turn) groups in lexicographic order of
+    conversation_id then turn; ``utterance_id`` numbers rows in that order.
+
+    Example
+    -------
+    >>> from pluralis.data.synthetic import generate_study
+    >>> s = generate_study(n_participants=2, seed=0)
+    >>> [u.utterance_id for u in utterances_from_conversations(s.conversations)] == [u.utterance_id for u in s.utterances]
+    True
+    """
+    rows: list[tuple[str, int, int, Conversation, UserTurn, ModelTurn]] = []
+    for c in conversations:
+        prompt_by_turn: dict[int, UserTurn] = {}
+        order = 0
+        for item in c.conversation_history:
+            if isinstance(item, UserTurn):
+                prompt_by_turn[item.turn] = item
+            else:
+                rows.append((c.conversation_id, item.turn, order, c, prompt_by_turn.get(item.turn), item))
+                order += 1
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    out: list[Utterance] = []
+    interaction_index: dict[tuple[str, int], int] = {}
+    for conv_id, turn, _order, c, user, model in rows:
+        k = interaction_index.setdefault((conv_id, turn), len(interaction_index))
+        out.append(
+            Utterance.model_construct(
+                utterance_id=f"ut{len(out)}",
+                interaction_id=f"int{k}",
+                conversation_id=conv_id,
+                user_id=c.user_id,
+                turn=turn,
+                within_turn_id=model.within_turn_id,
+                included_in_balanced_subset=c.included_in_balanced_subset,
+                conversation_type=c.conversation_type,
+                user_prompt=user.content if user is not None else "",
+                model_response=model.content,
+                model_name=model.model_name,
+                model_provider=model.model_provider,
+                score=model.score,
+                if_chosen=model.if_chosen,
+            )
+        )
+    return out
