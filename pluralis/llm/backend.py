@@ -1,0 +1,98 @@
+"""The backend protocol and a factory that builds (and caches) backends from specs."""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol, runtime_checkable
+
+from pluralis.errors import ConfigError
+from pluralis.llm.types import ChatResult, DecodingParams, ModelSpec
+
+
+@runtime_checkable
+class ChatBackend(Protocol):
+    """What every backend implements.
+
+    ``chat`` validates ``messages``, prepends ``spec.system_prompt`` when the chat has no
+    system message, decodes with ``spec.params`` merged with ``params`` and gives up after
+    ``timeout`` seconds (default ``spec.timeout``, 30 s) with :class:`BackendTimeout`. Errors
+    are :class:`pluralis.llm.errors.BackendError` subclasses.
+
+    Example
+    -------
+    >>> from pluralis.llm.openai_client import OpenAIBackend
+    >>> isinstance(OpenAIBackend(ModelSpec(name="m", base_url="http://127.0.0.1:9/v1")), ChatBackend)
+    True
+    """
+
+    spec: ModelSpec
+
+    async def chat(
+        self, messages: list[dict], *, params: DecodingParams | dict | None = None, timeout: float | None = None
+    ) -> ChatResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+_cache: dict[str, ChatBackend] = {}
+_cache_lock = threading.Lock()
+
+
+def make_backend(spec: ModelSpec) -> ChatBackend:
+    """A new backend for ``spec`` (no caching; see :func:`get_backend`).
+
+    Example
+    -------
+    >>> type(make_backend(ModelSpec(name="m", base_url="http://127.0.0.1:9/v1"))).__name__
+    'OpenAIBackend'
+    """
+    if spec.backend == "openai":
+        from pluralis.llm.openai_client import OpenAIBackend
+
+        return OpenAIBackend(spec)
+    if spec.backend == "transformers":
+        from pluralis.llm.transformers_backend import TransformersBackend
+
+        return TransformersBackend(spec)
+    if spec.backend == "llama_cpp":
+        from pluralis.llm.llamacpp_backend import LlamaCppBackend
+
+        return LlamaCppBackend(spec)
+    raise ConfigError(f"model {spec.name!r}: unknown backend {spec.backend!r}")  # pragma: no cover
+
+
+def get_backend(model: ModelSpec | ChatBackend) -> ChatBackend:
+    """The backend for a spec, built once per distinct spec and reused (weights load once,
+    HTTP connections are pooled). A backend passed in is returned as is.
+
+    Example
+    -------
+    >>> s = ModelSpec(name="m", base_url="http://127.0.0.1:9/v1")
+    >>> get_backend(s) is get_backend(s)
+    True
+    """
+    if not isinstance(model, ModelSpec):
+        if not isinstance(model, ChatBackend):
+            raise ConfigError(f"expected a ModelSpec or a chat backend, got {type(model).__name__}")
+        return model
+    key = model.model_dump_json()
+    with _cache_lock:
+        backend = _cache.get(key)
+        if backend is None:
+            backend = _cache[key] = make_backend(model)
+        return backend
+
+
+async def close_backends() -> None:
+    """Close every cached backend (HTTP clients) and empty the cache.
+
+    Example
+    -------
+    >>> import asyncio
+    >>> asyncio.run(close_backends())
+    """
+    with _cache_lock:
+        backends = list(_cache.values())
+        _cache.clear()
+    for b in backends:
+        await b.aclose()

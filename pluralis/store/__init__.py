@@ -1,0 +1,21 @@
+"""The Pluralis store: a real database (SQLite file by default, PostgreSQL by URL).
+
+The schema is created and upgraded by Alembic migrations (``pluralis/store/migrations``).
+Every import is one transaction: it lands whole or not at all.
+
+Example
+-------
+>>> import tempfile, os
+>>> from pluralis.data.synthetic import generate_study
+>>> path = os.path.join(tempfile.mkdtemp(), "study.sqlite")
+>>> with Store.open(path) as store:
+...     report = store.import_study(generate_study(n_participants=3, seed=0))
+...     store.counts()["participants"]
+3
+"""
+
+from __future__ import annotations
+
+from pluralis.store.db import Store, store_url
+
+__all__ = ["Store", "store_url"]

@@ -1,0 +1,414 @@
+"""Opening, migrating, importing into and exporting from the store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, event, func, insert, select
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from pluralis.data.jsonio import canonical_json
+from pluralis.data.model import Comparison, Conversation, Participant, TextMetadata, Utterance
+from pluralis.data.study import Study
+from pluralis.errors import DataValidationError, Problem, StoreError
+from pluralis.store import schema as s
+
+#: Rows per INSERT batch: large enough to amortise round trips, small enough for PostgreSQL's parameter limit.
+BATCH = 5000
+
+
+def store_url(target: str | os.PathLike) -> str:
+    """Turn a file path into a SQLite URL; URLs pass through.
+
+    Example
+    -------
+    >>> store_url("postgresql+psycopg://u@localhost/db")
+    'postgresql+psycopg://u@localhost/db'
+    >>> store_url("/tmp/x.sqlite")
+    'sqlite:////tmp/x.sqlite'
+    """
+    text = str(target)
+    if "://" in text:
+        return text
+    return "sqlite:///" + str(Path(text).expanduser().resolve())
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets the web app's readers proceed while a writer commits; NORMAL sync is durable in WAL mode.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine with the settings Pluralis relies on (WAL and foreign keys on SQLite)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic config pointing at the packaged migrations."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("pluralis.store").joinpath("migrations")))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+@dataclass
+class ImportReport:
+    """What an import wrote, per table."""
+
+    counts: dict[str, int]
+    history_overrides: int = 0
+
+
+def _batched(conn, table, rows: list[dict], progress: Callable[[int], None] | None) -> None:
+    for start in range(0, len(rows), BATCH):
+        chunk = rows[start : start + BATCH]
+        conn.execute(insert(table), chunk)
+        if progress:
+            progress(len(chunk))
+
+
+class Store:
+    """A Pluralis database. Use :meth:`open`; it creates the file and runs migrations as needed."""
+
+    def __init__(self, engine: Engine, url: str):
+        self.engine = engine
+        self.url = url
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, target: str | os.PathLike, *, create: bool = True, migrate: bool = True) -> Store:
+        """Open (and by default create and migrate) the store at a path or URL.
+
+        Example
+        -------
+        >>> import tempfile, os
+        >>> with Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")) as st:
+        ...     st.revision()
+        '0001'
+        """
+        url = store_url(target)
+        if url.startswith("sqlite:///") and not create:
+            path = Path(url.removeprefix("sqlite:///"))
+            if not path.exists():
+                raise StoreError(f"{path}: no such store")
+        engine = make_engine(url)
+        store = cls(engine, url)
+        if migrate:
+            store.upgrade()
+        return store
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply Alembic migrations up to ``revision``."""
+        cfg = alembic_config(self.url)
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+        except OperationalError as exc:
+            raise StoreError(f"cannot open or migrate store {self.url}: {exc.orig}") from None
+
+    def revision(self) -> str | None:
+        """The store's current Alembic revision."""
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Number of rows per table."""
+        tables = {
+            "participants": s.participants,
+            "conversations": s.conversations,
+            "interactions": s.interactions,
+            "utterances": s.utterances,
+            "metadata": s.text_metadata,
+            "comparisons": s.comparisons,
+        }
+        with self.engine.connect() as conn:
+            return {name: conn.execute(select(func.count()).select_from(t)).scalar_one() for name, t in tables.items()}
+
+    # -- import ---------------------------------------------------------------------------------
+
+    def import_study(self, study: Study, *, progress: Callable[[int], None] | None = None) -> ImportReport:
+        """Write every record of ``study`` in ONE transaction (all or nothing).
+
+        The study is validated first; ids that already exist in the store are reported as
+        :class:`DataValidationError` before anything is written.
+        """
+        study.validate()
+        self._check_collisions(study)
+        rows = _rows_for(study, self._next_seq())
+        try:
+            with self.engine.begin() as conn:
+                for table, name in (
+                    (s.participants, "participants"),
+                    (s.conversations, "conversations"),
+                    (s.interactions, "interactions"),
+                    (s.utterances, "utterances"),
+                    (s.text_metadata, "metadata"),
+                    (s.comparisons, "comparisons"),
+                ):
+                    _batched(conn, table, rows[name], progress)
+        except IntegrityError as exc:
+            raise StoreError(f"import rolled back, nothing was written: {exc.orig}") from None
+        except SQLAlchemyError as exc:
+            raise StoreError(f"import rolled back, nothing was written: {exc}") from None
+        counts = {k: len(v) for k, v in rows.items()}
+        overrides = sum(1 for r in rows["conversations"] if r["history_override"] is not None)
+        return ImportReport(counts, overrides)
+
+    def _next_seq(self) -> dict[str, int]:
+        out = {}
+        with self.engine.connect() as conn:
+            for name, table in (
+                ("participants", s.participants),
+                ("conversations", s.conversations),
+                ("interactions", s.interactions),
+                ("utterances", s.utterances),
+                ("metadata", s.text_metadata),
+                ("comparisons", s.comparisons),
+            ):
+                out[name] = (conn.execute(select(func.max(table.c.seq))).scalar() or -1) + 1
+        return out
+
+    def _check_collisions(self, study: Study) -> None:
+        checks = [
+            (s.participants.c.user_id, [p.user_id for p in study.survey], "survey", "user_id"),
+            (s.conversations.c.conversation_id, [c.conversation_id for c in study.conversations], "conversations", "conversation_id"),
+            (s.utterances.c.utterance_id, [u.utterance_id for u in study.utterances], "utterances", "utterance_id"),
+            (s.interactions.c.interaction_id, list({u.interaction_id for u in study.utterances}), "utterances", "interaction_id"),
+            (s.comparisons.c.comparison_id, [c.comparison_id for c in study.comparisons], "comparisons", "comparison_id"),
+        ]
+        problems = []
+        with self.engine.connect() as conn:
+            for column, ids, file, field in checks:
+                if not ids:
+                    continue
+                existing: set[str] = set()
+                for start in range(0, len(ids), BATCH):
+                    existing.update(conn.execute(select(column).where(column.in_(ids[start : start + BATCH]))).scalars())
+                for key in sorted(existing)[:20]:
+                    problems.append(Problem(file, None, field, f"id {key!r} already exists in the store"))
+        if problems:
+            raise DataValidationError(problems)
+
+    # -- export ---------------------------------------------------------------------------------
+
+    def export_study(self, *, metadata: bool = True) -> Study:
+        """Read the whole store back as a validated :class:`Study` (original order preserved)."""
+        with self.engine.connect() as conn:
+            survey = [Participant.model_validate(r.record) for r in conn.execute(select(s.participants).order_by(s.participants.c.seq))]
+            utt_rows = (
+                conn.execute(
+                    select(s.utterances, s.interactions.c.user_prompt)
+                    .join(s.interactions, s.interactions.c.interaction_id == s.utterances.c.interaction_id)
+                    .order_by(s.utterances.c.seq)
+                )
+                .mappings()
+                .all()
+            )
+            inter_rows = conn.execute(select(s.interactions).order_by(s.interactions.c.seq)).mappings().all()
+            conv_rows = conn.execute(select(s.conversations).order_by(s.conversations.c.seq)).mappings().all()
+            meta_rows = (
+                conn.execute(select(s.text_metadata).order_by(s.text_metadata.c.seq)).mappings().all() if metadata else []
+            )
+            comp_rows = conn.execute(select(s.comparisons).order_by(s.comparisons.c.seq)).mappings().all()
+        utterances = [_utterance_from_row(r) for r in utt_rows]
+        histories = _rebuild_histories(inter_rows, utt_rows)
+        conversations = []
+        for r in conv_rows:
+            record = dict(r["record"])
+            record["conversation_history"] = (
+                r["history_override"] if r["history_override"] is not None else histories.get(r["conversation_id"], [])
+            )
+            conversations.append(Conversation.model_validate(_ordered_conversation(record)))
+        meta = [_metadata_from_row(r) for r in meta_rows]
+        comps = [Comparison.model_validate(r["record"]) for r in comp_rows]
+        return Study(survey=survey, conversations=conversations, utterances=utterances, metadata=meta, comparisons=comps)
+
+
+# --- row conversion --------------------------------------------------------------------------------
+
+UTTERANCE_COLUMNS = [c for c in Utterance.model_fields]
+METADATA_COLUMNS = [c for c in TextMetadata.model_fields]
+CONVERSATION_ORDER = list(Conversation.model_fields)
+
+
+def _ordered_conversation(record: dict) -> dict:
+    ordered = {k: record[k] for k in CONVERSATION_ORDER if k in record}
+    ordered.update({k: v for k, v in record.items() if k not in ordered})
+    return ordered
+
+
+def _history_items(prompts: dict[int, str], utts: list[dict]) -> list[dict]:
+    """The PRISM ``conversation_history`` implied by a conversation's interactions and utterances."""
+    by_turn: dict[int, list[dict]] = {}
+    for u in utts:
+        by_turn.setdefault(u["turn"], []).append(u)
+    items: list[dict] = []
+    for turn in sorted(set(prompts) | set(by_turn)):
+        if turn in prompts:
+            items.append({"turn": turn, "role": "user", "content": prompts[turn]})
+        for u in by_turn.get(turn, []):
+            items.append(
+                {
+                    "turn": turn,
+                    "role": "model",
+                    "content": u["model_response"],
+                    "model_provider": u["model_provider"],
+                    "model_name": u["model_name"],
+                    "score": u["score"],
+                    "if_chosen": u["if_chosen"],
+                    "within_turn_id": u["within_turn_id"],
+                }
+            )
+    return items
+
+
+def _rebuild_histories(inter_rows, utt_rows) -> dict[str, list[dict]]:
+    prompts: dict[str, dict[int, str]] = {}
+    for r in inter_rows:
+        prompts.setdefault(r["conversation_id"], {})[r["turn"]] = r["user_prompt"]
+    utts: dict[str, list[dict]] = {}
+    for r in utt_rows:
+        utts.setdefault(r["conversation_id"], []).append(r)
+    return {cid: _history_items(prompts.get(cid, {}), utts.get(cid, [])) for cid in set(prompts) | set(utts)}
+
+
+def _utterance_from_row(r) -> Utterance:
+    data = {c: r[c] for c in UTTERANCE_COLUMNS}
+    if r["extra"]:
+        data.update(r["extra"])
+    return Utterance.model_validate(data)
+
+
+def _metadata_from_row(r) -> TextMetadata:
+    data = {c: r[c] for c in METADATA_COLUMNS}
+    if r["extra"]:
+        data.update(r["extra"])
+    return TextMetadata.model_validate(data)
+
+
+def _rows_for(study: Study, seq: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+    """Table rows for a study; conversation histories that don't rebuild exactly are kept verbatim."""
+    participants = []
+    for i, p in enumerate(study.survey):
+        participants.append(
+            {
+                "user_id": p.user_id,
+                "seq": seq["participants"] + i,
+                "source": p.source,
+                "survey_only": p.survey_only,
+                "age": p.age,
+                "gender": p.gender,
+                "ethnicity": p.ethnicity.simplified,
+                "religion": p.religion.simplified,
+                "special_region": p.location.special_region,
+                "birth_country": p.location.birth_country,
+                "reside_country": p.location.reside_country,
+                "study_id": p.study_id,
+                "study_locale": p.study_locale,
+                "included_in_UK_REP": p.included_in_UK_REP,
+                "included_in_US_REP": p.included_in_US_REP,
+                "included_in_balanced_subset": p.included_in_balanced_subset,
+                "record": p.to_json_dict(),
+            }
+        )
+    utterances, interactions, seen_inter = [], [], {}
+    utts_by_conv: dict[str, list[dict]] = {}
+    for i, u in enumerate(study.utterances):
+        d = u.to_json_dict()
+        row = {c: d.get(c) for c in UTTERANCE_COLUMNS if c != "user_prompt"}
+        extra = {k: v for k, v in d.items() if k not in UTTERANCE_COLUMNS}
+        row.update(seq=seq["utterances"] + i, extra=extra or None)
+        utterances.append(row)
+        utts_by_conv.setdefault(u.conversation_id, []).append(row)
+        if u.interaction_id not in seen_inter:
+            seen_inter[u.interaction_id] = True
+            interactions.append(
+                {
+                    "interaction_id": u.interaction_id,
+                    "seq": seq["interactions"] + len(interactions),
+                    "conversation_id": u.conversation_id,
+                    "turn": u.turn,
+                    "user_prompt": u.user_prompt,
+                }
+            )
+    prompts_by_conv: dict[str, dict[int, str]] = {}
+    for row in interactions:
+        prompts_by_conv.setdefault(row["conversation_id"], {})[row["turn"]] = row["user_prompt"]
+    conversations = []
+    for i, c in enumerate(study.conversations):
+        record = c.to_json_dict()
+        history = record.pop("conversation_history")
+        rebuilt = _history_items(prompts_by_conv.get(c.conversation_id, {}), utts_by_conv.get(c.conversation_id, []))
+        same = canonical_json(history) == canonical_json(rebuilt)
+        conversations.append(
+            {
+                "conversation_id": c.conversation_id,
+                "seq": seq["conversations"] + i,
+                "user_id": c.user_id,
+                "conversation_type": c.conversation_type,
+                "included_in_balanced_subset": c.included_in_balanced_subset,
+                "conversation_turns": c.conversation_turns,
+                "opening_prompt": c.opening_prompt,
+                "record": record,
+                "history_override": None if same else history,
+            }
+        )
+    metadata = []
+    for i, m in enumerate(study.metadata):
+        d = m.to_json_dict()
+        row = {c: d.get(c) for c in METADATA_COLUMNS}
+        extra = {k: v for k, v in d.items() if k not in row}
+        row.update(seq=seq["metadata"] + i, extra=extra or None)
+        metadata.append(row)
+    comparisons = [
+        {
+            "comparison_id": c.comparison_id,
+            "seq": seq["comparisons"] + i,
+            "source": c.source,
+            "annotator_id": c.annotator_id,
+            "conversation_id": c.conversation_id,
+            "record": c.to_json_dict(),
+        }
+        for i, c in enumerate(study.comparisons)
+    ]
+    return {
+        "participants": participants,
+        "conversations": conversations,
+        "interactions": interactions,
+        "utterances": utterances,
+        "metadata": metadata,
+        "comparisons": comparisons,
+    }
+

@@ -1,0 +1,29 @@
+"""Alembic environment for the Pluralis store.
+
+Runs against the connection handed over in ``config.attributes["connection"]`` (how
+:class:`pluralis.store.Store` migrates), or the ``sqlalchemy.url`` option (the ``alembic`` CLI).
+"""
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from pluralis.store.schema import metadata
+
+config = context.config
+
+
+def run() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    with engine.begin() as conn:
+        context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run()
