@@ -48,6 +48,7 @@ __all__ = [
     "rake",
     "row_weights",
     "trim_weights",
+    "weighted_rank_models",
 ]
 
 
@@ -632,7 +633,7 @@ def row_weights(frame: pd.DataFrame, weights: pd.Series | None, key: str = "user
         raise ConfigError(f"cannot apply participant weights: table has no {key!r} column")
     w = pd.Series(weights, dtype=float)
     w.index = w.index.astype(str)
-    out = frame[key].astype(str).map(w).to_numpy(dtype=float)
+    out = np.array(frame[key].astype(str).map(w).to_numpy(dtype=float))
     nan = np.isnan(out)
     if nan.any():
         if missing == "raise":
@@ -645,3 +646,79 @@ def row_weights(frame: pd.DataFrame, weights: pd.Series | None, key: str = "user
         raise ConfigError("weights must be non-negative")
     return out
 
+
+
+def weighted_rank_models(
+    battles: pd.DataFrame,
+    weights: pd.Series | None,
+    method: str = "prc",
+    *,
+    models=None,
+    key: str = "user_id",
+    missing: str = "raise",
+    **options,
+) -> pd.DataFrame:
+    """Weighted variant of :func:`pluralis.analysis.ranking.rank_models`: every battle (or rated
+    response, for the score-mean aggregators) counts with its rater's weight.
+
+    Row weights are rescaled to sum to the number of battles, so priors and penalties (PRC
+    ``alpha``, BT ``C``) keep the same strength as unweighted. Pair aggregators (``prc``, ``bt``,
+    ``win_rate``) use weighted win/tie counts; ``mean_*`` use weighted means; online Elo is
+    order-based and has no weighted form. ``weights=None`` reproduces ``rank_models``.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> b = pd.DataFrame({"model_a": ["x", "x", "y"], "model_b": ["y", "y", "x"],
+    ...                   "winner": ["model_a", "model_a", "model_a"], "user_id": ["u1", "u1", "u2"]})
+    >>> weighted_rank_models(b, pd.Series({"u1": 1.0, "u2": 5.0}), "win_rate")["model"].tolist()
+    ['y', 'x']
+    """
+    from pluralis.analysis import ranking
+    from pluralis.analysis.battles import encode_battles, ratings_from_battles
+
+    info = ranking.resolve_method(method)
+    arrays = encode_battles(battles, models=models, cluster=None)
+    n = arrays.n_models
+    if info.kind == "sequence":
+        raise ConfigError(f"method {info.name!r} processes battles in order and has no weighted form; use prc, bt or win_rate")
+    if info.kind == "pairs":
+        w = row_weights(battles, weights, key, missing)
+        if w.sum() <= 0:
+            raise ConfigError("all battles have weight 0")
+        w = w * len(w) / w.sum()
+        table, _ = ranking.PairTable.from_battles(arrays.a, arrays.b, arrays.outcome, n, weights=w)
+        wins, ties = table.matrices()
+        opts = dict(options)
+        if info.name == "bt" and options.get("anchor") is not None:
+            anchor = options["anchor"]
+            name, value = next(iter(anchor.items())) if isinstance(anchor, Mapping) else anchor
+            if name not in arrays.models:
+                raise ConfigError(f"anchor model {name!r} has no battles")
+            opts["anchor"] = (list(arrays.models).index(name), float(value))
+        if info.name == "prc" and options.get("variant") == "as_coded":
+            opts["item_order"] = ranking.first_winner_order(arrays.a, arrays.b, arrays.outcome, n)
+        scores = ranking.score_from_counts(info.name, wins, ties, **opts)
+    else:
+        ratings = ratings_from_battles(battles)
+        col = info.rating_column
+        if col not in ratings.columns:
+            raise ConfigError(f"battles lack the column needed by {info.name!r} ({col}_a/{col}_b)")
+        rw = row_weights(ratings, weights, key, missing)
+        idx = pd.Index(arrays.models).get_indexer(ratings["model_name"].to_numpy())
+        keep = idx >= 0
+        scores = ranking.mean_by_model(idx[keep], ratings[col].to_numpy(dtype=float)[keep], n, weights=rw[keep][None, :])[0]
+    n_battles = np.bincount(np.concatenate([arrays.a, arrays.b]), minlength=n)
+    out = pd.DataFrame(
+        {
+            "model": list(arrays.models),
+            "score": scores,
+            "rank": ranking.ranks_from_scores(scores, higher_is_better=info.higher_is_better),
+            "n_battles": n_battles,
+        }
+    )
+    out = out.sort_values(["rank", "model"], kind="stable").reset_index(drop=True)
+    out.attrs["method"] = info.name
+    out.attrs["higher_is_better"] = info.higher_is_better
+    out.attrs["weighted"] = weights is not None
+    return out

@@ -14,7 +14,7 @@ from rich.table import Table
 from pluralis.errors import PluralisError
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def handle_errors(func: Callable) -> Callable:

@@ -33,7 +33,14 @@ def _table(records: list[BaseModel]) -> pa.Table:
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))
-    nested = {c for c in columns if any(isinstance(row.get(c), (dict, list)) for row in rows)}
+    nested = set()
+    for c in columns:
+        kinds = {type(row[c]) for row in rows if row.get(c) is not None}
+        # nested values, and columns whose values mix types (e.g. int and str), are kept as JSON text
+        if kinds & {dict, list} or len(kinds - {bool}) > 1 or (bool in kinds and len(kinds) > 1):
+            nested.add(c)
+        elif int in kinds and any(not -(2**63) <= row[c] < 2**63 for row in rows if isinstance(row.get(c), int)):
+            nested.add(c)  # beyond int64: keep exact as JSON text
     data = {}
     for c in columns:
         if c in nested:

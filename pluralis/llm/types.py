@@ -92,7 +92,7 @@ class ModelSpec(BaseModel):
     Example
     -------
     >>> spec = ModelSpec(name="llama-3-8b", base_url="http://127.0.0.1:8000/v1")
-    >>> spec.chat_completions_url(), spec.model_id, spec.system_prompt[:34]
+    >>> spec.chat_completions_url(), spec.model_id, spec.system_prompt[:35]
     ('http://127.0.0.1:8000/v1/chat/completions', 'llama-3-8b', 'You are a conversational assistant.')
     """
 
@@ -193,10 +193,10 @@ class ModelSpec(BaseModel):
         return urlsplit(self.resolved_base_url()).hostname != "api.openai.com"
 
     @classmethod
-    def from_roster(cls, model: Any, **overrides: Any) -> ModelSpec:
+    def from_roster(cls, roster_model: Any, /, **overrides: Any) -> ModelSpec:
         """A spec with PRISM's decoding parameters and system prompt for a roster model.
 
-        ``model`` is a short name ("gpt-4", "llama-2-7b-chat"), a long name or a
+        ``roster_model`` is a short name ("gpt-4", "llama-2-7b-chat"), a long name or a
         :class:`pluralis.data.roster.RosterModel`. Overrides (``base_url``, ``model`` to
         substitute a different served model, ...) are applied on top. HF-API models get
         ``min_tokens=10, max_tokens=200`` as in PRISM.
@@ -209,6 +209,7 @@ class ModelSpec(BaseModel):
         """
         from pluralis.data.roster import prism_models
 
+        model = roster_model
         if isinstance(model, str):
             found = [m for m in prism_models() if model in (m.short_name, m.long_name)]
             if not found:

@@ -1,0 +1,1 @@
+"""Analyses over study DataFrames: representativeness, rankings (preference aggregation), welfare."""

@@ -1,0 +1,542 @@
+"""Uncertainty of model rankings: bootstrap over battles or over participants, and "random n people".
+
+Why it is fast
+--------------
+Every order-invariant aggregator (PRC, Bradley–Terry, win rate) is a function of the counts of
+(model pair, outcome) *categories* (:class:`~pluralis.analysis.ranking.PairTable`). So
+
+* a bootstrap over battles is one multinomial draw over the categories per round
+  (``rng.multinomial(m, counts / m, size=R)``) — exactly the distribution of resampling the
+  battle rows with replacement, without touching them;
+* a cluster bootstrap over participants draws participant multiplicities ``w`` (``R x G``) and
+  gets every round's counts from one sparse product ``w @ C`` with ``C`` the participant x
+  category count matrix;
+* "random n people" (PRISM Fig. 4A) uses 0/1 participant weights drawn without replacement.
+
+The counts become ``R`` win/tie matrices and the aggregator runs batched: one
+``numpy.linalg.solve`` over ``R`` stacked ``n x n`` systems for PRC, a batched Newton solve for
+Bradley–Terry. Online Elo is sequential; it is batched across rounds instead (one loop over
+positions). Score means resample rated responses (or participants).
+
+Intervals are percentile intervals; ranks are competition ranks (1 = best) per round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from pluralis.analysis.battles import BattleArrays, encode_battles, ratings_from_battles
+from pluralis.analysis.ranking import (
+    MethodInfo,
+    PairTable,
+    _anchor_index,
+    _elo_steps,
+    first_winner_order,
+    mean_by_model,
+    ranks_from_scores,
+    resolve_method,
+    score_from_counts,
+    scores_for_arrays,
+)
+from pluralis.errors import ConfigError
+
+Unit = Literal["battles", "participants"]
+
+#: Elements per batch of stacked n x n matrices (bounds memory at Arena scale).
+_BATCH_ELEMENTS = 4_000_000
+
+
+# --- results ------------------------------------------------------------------------------------
+
+
+@dataclass
+class BootstrapResult:
+    """Point estimates and bootstrap draws of one aggregator.
+
+    ``samples`` has one row per round (``rounds x n_models``); rows may hold NaN for models
+    absent from a resample (score means only).
+
+    Example
+    -------
+    >>> r = BootstrapResult(("x", "y"), "prc", "battles", np.array([.6, .4]),
+    ...                     np.array([[.6, .4], [.55, .45], [.4, .6]]), True, 0.9)
+    >>> r.summary()[["model", "rank", "rank_lo", "rank_hi"]].values.tolist()
+    [['x', 1.0, 1.0, 2.0], ['y', 2.0, 1.0, 2.0]]
+    """
+
+    models: tuple[str, ...]
+    method: str
+    unit: str
+    estimate: np.ndarray
+    samples: np.ndarray
+    higher_is_better: bool = True
+    level: float = 0.95
+    options: dict = field(default_factory=dict)
+
+    @property
+    def rounds(self) -> int:
+        return self.samples.shape[0]
+
+    def ranks(self) -> np.ndarray:
+        """Rank of every model in every round (``rounds x n_models``; 1 = best)."""
+        return ranks_from_scores(self.samples, higher_is_better=self.higher_is_better)
+
+    def estimate_ranks(self) -> np.ndarray:
+        """Ranks of the point estimates."""
+        return ranks_from_scores(self.estimate, higher_is_better=self.higher_is_better)
+
+    def _quantiles(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        q = (1.0 - self.level) / 2.0
+        with np.errstate(invalid="ignore"):
+            if np.isnan(x).any():
+                import warnings
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    return np.nanquantile(x, q, axis=0), np.nanquantile(x, 1 - q, axis=0)
+            return np.quantile(x, q, axis=0), np.quantile(x, 1 - q, axis=0)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per model, best first: estimate, percentile CI, bootstrap SE, rank and rank CI.
+
+        Columns: ``model, score, score_lo, score_hi, score_median, se, rank, rank_lo, rank_hi,
+        p_top`` (share of rounds ranked first).
+        """
+        lo, hi = self._quantiles(self.samples)
+        ranks = self.ranks()
+        rlo, rhi = self._quantiles(ranks)
+        with np.errstate(invalid="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                med = np.nanmedian(self.samples, axis=0)
+                se = np.nanstd(self.samples, axis=0, ddof=1) if self.rounds > 1 else np.full(len(self.models), np.nan)
+        out = pd.DataFrame(
+            {
+                "model": list(self.models),
+                "score": self.estimate,
+                "score_lo": lo,
+                "score_hi": hi,
+                "score_median": med,
+                "se": se,
+                "rank": self.estimate_ranks(),
+                "rank_lo": np.floor(rlo),
+                "rank_hi": np.ceil(rhi),
+                "p_top": (ranks == 1).mean(axis=0),
+            }
+        )
+        out = out.sort_values(["rank", "model"], kind="stable").reset_index(drop=True)
+        out.attrs.update({"method": self.method, "unit": self.unit, "rounds": self.rounds, "level": self.level})
+        return out
+
+    def rank_distribution(self) -> pd.DataFrame:
+        """Share of rounds in which each model (rows) took each rank (columns 1..n).
+
+        Example
+        -------
+        >>> r = BootstrapResult(("x", "y"), "prc", "battles", np.array([.6, .4]),
+        ...                     np.array([[.6, .4], [.4, .6]]))
+        >>> r.rank_distribution().values.tolist()
+        [[0.5, 0.5], [0.5, 0.5]]
+        """
+        ranks = self.ranks()
+        n = len(self.models)
+        dist = np.zeros((n, n))
+        for k in range(n):
+            dist[:, k] = np.nanmean(np.where(np.isnan(ranks), np.nan, ranks == k + 1), axis=0)
+        return pd.DataFrame(dist, index=pd.Index(self.models, name="model"), columns=pd.RangeIndex(1, n + 1, name="rank"))
+
+    def prob_better(self) -> pd.DataFrame:
+        """Share of rounds in which the row model beats the column model.
+
+        Example
+        -------
+        >>> r = BootstrapResult(("x", "y"), "prc", "battles", np.array([.6, .4]),
+        ...                     np.array([[.6, .4], [.7, .3], [.4, .6], [.8, .2]]))
+        >>> r.prob_better().loc["x", "y"]
+        np.float64(0.75)
+        """
+        s = self.samples if self.higher_is_better else -self.samples
+        p = (s[:, :, None] > s[:, None, :]).mean(axis=0)
+        return pd.DataFrame(p, index=list(self.models), columns=list(self.models))
+
+    def long(self) -> pd.DataFrame:
+        """Tidy draws: ``round, model, score, rank``."""
+        R, n = self.samples.shape
+        return pd.DataFrame(
+            {
+                "round": np.repeat(np.arange(R), n),
+                "model": np.tile(np.asarray(self.models, dtype=object), R),
+                "score": self.samples.ravel(),
+                "rank": self.ranks().ravel(),
+            }
+        )
+
+
+# --- the engine ---------------------------------------------------------------------------------
+
+
+class Tournament:
+    """One battle set, precompiled for fast repeated aggregation under resampling.
+
+    Example
+    -------
+    >>> arr = BattleArrays.from_lists(["x", "y"], [0, 0, 1], [1, 1, 0], [0, 0, 2], cluster=[0, 1, 1])
+    >>> t = Tournament(arr)
+    >>> t.table.n_categories, t.cluster_counts(np.array([[2, 0]])).tolist()
+    (2, [[2.0, 0.0]])
+    """
+
+    def __init__(self, arrays: BattleArrays, ratings: pd.DataFrame | None = None):
+        self.arrays = arrays
+        self.n_models = arrays.n_models
+        self.table, self.category = PairTable.from_battles(arrays.a, arrays.b, arrays.outcome, arrays.n_models)
+        self.ratings = ratings
+        self._cm: sp.csr_matrix | None = None
+        self._item_order = first_winner_order(arrays.a, arrays.b, arrays.outcome, arrays.n_models)
+
+    # counts ---------------------------------------------------------------------------------
+    def cluster_matrix(self) -> sp.csr_matrix:
+        """Participants x categories count matrix (sparse)."""
+        if self._cm is None:
+            if self.arrays.cluster is None:
+                raise ConfigError("a participant (cluster) bootstrap needs a 'user_id' column in the battles")
+            G = self.arrays.n_clusters
+            K = self.table.n_categories
+            self._cm = sp.csr_matrix(
+                (np.ones(len(self.category)), (self.arrays.cluster, self.category)), shape=(G, K)
+            )
+        return self._cm
+
+    def cluster_counts(self, weights: np.ndarray) -> np.ndarray:
+        """Category counts for participant weights of shape ``(R, G)``."""
+        cm = self.cluster_matrix()
+        return np.asarray((cm.T @ np.asarray(weights, dtype=float).T).T)
+
+    def battle_counts(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
+        """Category counts of ``rounds`` battle-level bootstrap resamples (multinomial)."""
+        c = self.table.counts.astype(float)
+        m = int(round(c.sum()))
+        if m == 0:
+            return np.zeros((rounds, len(c)))
+        return rng.multinomial(m, c / c.sum(), size=rounds).astype(float)
+
+    # scoring --------------------------------------------------------------------------------
+    def score_counts(self, counts: np.ndarray, info: MethodInfo, options: dict) -> np.ndarray:
+        """Batched pair-based scores for category counts ``(R, K)``, in memory-bounded batches."""
+        opts = dict(options)
+        if info.name == "prc" and opts.get("variant") == "as_coded":
+            opts["item_order"] = self._item_order
+        if info.name == "bt":
+            opts["anchor"] = _anchor_index(self.arrays.models, opts.get("anchor"))
+        n = self.n_models
+        counts = np.atleast_2d(counts)
+        step = max(1, _BATCH_ELEMENTS // max(1, n * n))
+        out = np.empty((counts.shape[0], n))
+        for s in range(0, counts.shape[0], step):
+            wins, ties = self.table.matrices(counts[s : s + step])
+            out[s : s + step] = score_from_counts(info.name, wins, ties, **opts)
+        return out
+
+
+def _as_arrays(
+    battles: pd.DataFrame | BattleArrays, models: Sequence[str] | None, cluster: str | None
+) -> tuple[BattleArrays, pd.DataFrame | None]:
+    if isinstance(battles, BattleArrays):
+        return battles, None
+    return encode_battles(battles, models=models, cluster=cluster), battles
+
+
+def _rating_arrays(
+    frame: pd.DataFrame | None, arrays: BattleArrays, info: MethodInfo, ratings: pd.DataFrame | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    if ratings is None:
+        if frame is None:
+            raise ConfigError(f"method {info.name!r} needs a battle DataFrame (rated responses), not arrays")
+        ratings = ratings_from_battles(frame)
+    col = info.rating_column
+    if col not in ratings.columns:
+        raise ConfigError(f"ratings lack the column {col!r} needed by {info.name!r}")
+    idx = pd.Index(arrays.models).get_indexer(ratings["model_name"].to_numpy())
+    keep = idx >= 0
+    vals = ratings[col].to_numpy(dtype=float)[keep]
+    cl = None
+    if "user_id" in ratings.columns:
+        if arrays.clusters is not None:
+            cl = pd.Index(arrays.clusters).get_indexer(ratings["user_id"].to_numpy()[keep])
+        else:
+            cl = pd.factorize(ratings["user_id"].to_numpy()[keep])[0]
+    return idx[keep], vals, cl
+
+
+def _rating_means_clusters(model, vals, cl, n, weights: np.ndarray, n_clusters: int) -> np.ndarray:
+    ok = ~np.isnan(vals) & (cl >= 0)
+    S = sp.csr_matrix((vals[ok], (cl[ok], model[ok])), shape=(n_clusters, n))
+    N = sp.csr_matrix((np.ones(ok.sum()), (cl[ok], model[ok])), shape=(n_clusters, n))
+    w = np.asarray(weights, dtype=float)
+    num = np.asarray((S.T @ w.T).T)
+    den = np.asarray((N.T @ w.T).T)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return num / den
+
+
+def _rating_means_iid(model, vals, n, rng, rounds) -> np.ndarray:
+    ok = ~np.isnan(vals)
+    model, vals = model[ok], vals[ok]
+    keys = pd.MultiIndex.from_arrays([model, vals])
+    codes, uniq = pd.factorize(keys)
+    cnt = np.bincount(codes).astype(float)
+    um = np.asarray(uniq.get_level_values(0), dtype=np.int64)
+    uv = np.asarray(uniq.get_level_values(1), dtype=float)
+    m = len(vals)
+    out = np.empty((rounds, n))
+    step = max(1, 2_000_000 // max(1, len(cnt)))
+    for s in range(0, rounds, step):
+        r = min(step, rounds - s)
+        w = rng.multinomial(m, cnt / cnt.sum(), size=r).astype(float)
+        out[s : s + r] = mean_by_model(um, uv, n, weights=w)
+    return out
+
+
+def _cluster_weights(rng: np.random.Generator, rounds: int, G: int, *, n: int | None = None, replace: bool = True) -> np.ndarray:
+    if n is None:
+        return rng.multinomial(G, np.full(G, 1.0 / G), size=rounds).astype(float)
+    if not replace:
+        if n > G:
+            raise ConfigError(f"cannot draw {n} of {G} participants without replacement")
+        keys = rng.random((rounds, G))
+        chosen = np.argpartition(keys, n - 1, axis=1)[:, :n] if n < G else np.tile(np.arange(G), (rounds, 1))
+        w = np.zeros((rounds, G))
+        np.put_along_axis(w, chosen, 1.0, axis=1)
+        return w
+    return rng.multinomial(n, np.full(G, 1.0 / G), size=rounds).astype(float)
+
+
+def _elo_bootstrap(
+    arrays: BattleArrays, rng: np.random.Generator, rounds: int, weights: np.ndarray | None, options: dict
+) -> np.ndarray:
+    kw = {k: options[k] for k in ("k", "scale", "base", "init") if k in options}
+    n, m = arrays.n_models, arrays.n_battles
+    a, b, o = arrays.a, arrays.b, arrays.outcome.astype(np.int64)
+    out = np.empty((rounds, n))
+    step = max(1, 10_000_000 // max(1, m))
+    if weights is None:
+        # FastChat: battles.sample(frac=1, replace=True) = m i.i.d. draws, in draw order
+        for s in range(0, rounds, step):
+            r = min(step, rounds - s)
+            steps = rng.integers(0, m, size=(m, r), dtype=np.int64)
+            out[s : s + r] = _elo_steps(a, b, o, n, steps, None, **kw)
+        return out
+    # cluster bootstrap: each round's battles = the drawn participants' battles, shuffled
+    order = np.argsort(arrays.cluster, kind="stable")
+    sizes = np.bincount(arrays.cluster, minlength=arrays.n_clusters)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    W = weights.astype(np.int64)
+    for s in range(0, rounds, step):
+        chunk = W[s : s + step]
+        seqs = []
+        for w in chunk:  # one index list per round
+            reps = np.repeat(np.arange(len(w)), w)
+            lens = sizes[reps]
+            total = int(lens.sum())
+            if total == 0:
+                seqs.append(np.array([], dtype=np.int64))
+                continue
+            offs = np.repeat(starts[reps] - np.r_[0, np.cumsum(lens)[:-1]], lens) + np.arange(total)
+            seq = order[offs]
+            seqs.append(seq[rng.permutation(total)])
+        L = max(1, max(len(q) for q in seqs))
+        steps = np.zeros((L, len(seqs)), dtype=np.int64)
+        valid = np.zeros((L, len(seqs)), dtype=bool)
+        for k, q in enumerate(seqs):
+            steps[: len(q), k] = q
+            valid[: len(q), k] = True
+        out[s : s + len(seqs)] = _elo_steps(a, b, o, n, steps, valid, **kw)
+    return out
+
+
+# --- public API ---------------------------------------------------------------------------------
+
+
+def bootstrap(
+    battles: pd.DataFrame | BattleArrays,
+    method: str = "prc",
+    *,
+    rounds: int = 1000,
+    unit: Unit = "participants",
+    level: float = 0.95,
+    seed: int | None = 0,
+    models: Sequence[str] | None = None,
+    cluster: str = "user_id",
+    ratings: pd.DataFrame | None = None,
+    **options: Any,
+) -> BootstrapResult:
+    """Bootstrap one aggregator's scores and ranks.
+
+    Parameters
+    ----------
+    battles
+        battle frame (:func:`~pluralis.analysis.battles.extract_battles`) or
+        :class:`~pluralis.analysis.battles.BattleArrays`.
+    method
+        any aggregator name (:data:`~pluralis.analysis.ranking.METHODS`).
+    unit
+        ``"participants"`` (cluster bootstrap: resample people with replacement, each bringing
+        all their battles — the unit that matters for "which people") or ``"battles"``
+        (resample battles with replacement, as Chatbot Arena does; score means resample rated
+        responses).
+    rounds, level, seed
+        number of resamples, percentile-interval level, RNG seed.
+    options
+        aggregator options (``alpha``, ``variant``, ``penalty``, ``C``, ``anchor``, ``k``, ...).
+
+    Example
+    -------
+    >>> b = pd.DataFrame({"model_a": ["x", "x", "y", "x"], "model_b": ["y", "z", "z", "y"],
+    ...     "winner": ["model_a", "model_a", "tie", "model_b"], "user_id": ["u1", "u1", "u2", "u3"]})
+    >>> res = bootstrap(b, "prc", rounds=200, seed=1)
+    >>> res.samples.shape, res.summary()["model"].iloc[0]
+    ((200, 3), 'x')
+    """
+    info = resolve_method(method)
+    if unit not in ("battles", "participants"):
+        raise ConfigError(f"unit must be 'battles' or 'participants', got {unit!r}")
+    if not 0 < level < 1:
+        raise ConfigError(f"level must be in (0, 1), got {level!r}")
+    if rounds < 1:
+        raise ConfigError("rounds must be >= 1")
+    arrays, frame = _as_arrays(battles, models, cluster)
+    rng = np.random.default_rng(seed)
+    weights = None
+    if unit == "participants":
+        if arrays.cluster is None:
+            raise ConfigError(f"unit='participants' needs a {cluster!r} column in the battles")
+        weights = _cluster_weights(rng, rounds, arrays.n_clusters)
+    samples, estimate = _resample_scores(arrays, frame, info, rng, rounds, weights, ratings, options)
+    return BootstrapResult(arrays.models, info.name, unit, estimate, samples, info.higher_is_better, level, dict(options))
+
+
+def _resample_scores(
+    arrays: BattleArrays,
+    frame: pd.DataFrame | None,
+    info: MethodInfo,
+    rng: np.random.Generator,
+    rounds: int,
+    weights: np.ndarray | None,
+    ratings: pd.DataFrame | None,
+    options: dict,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draws (rounds x n) and the full-data estimate. ``weights``: participant weights or None."""
+    n = arrays.n_models
+    if info.kind == "pairs":
+        t = Tournament(arrays)
+        counts = t.battle_counts(rng, rounds) if weights is None else t.cluster_counts(weights)
+        samples = t.score_counts(counts, info, options)
+        estimate = t.score_counts(t.table.counts[None, :].astype(float), info, options)[0]
+        return samples, estimate
+    if info.kind == "sequence":
+        samples = _elo_bootstrap(arrays, rng, rounds, weights, options)
+        estimate = scores_for_arrays(arrays, info.name, **{k: v for k, v in options.items() if k != "shuffle"})
+        return samples, estimate
+    model, vals, cl = _rating_arrays(frame, arrays, info, ratings)
+    estimate = mean_by_model(model, vals, n)
+    if weights is None:
+        samples = _rating_means_iid(model, vals, n, rng, rounds)
+    else:
+        if cl is None:
+            raise ConfigError("a participant bootstrap of score means needs 'user_id' in the ratings")
+        samples = _rating_means_clusters(model, vals, cl, n, weights, weights.shape[1])
+    return samples, estimate
+
+
+def random_participants(
+    battles: pd.DataFrame | BattleArrays,
+    n_participants: int,
+    method: str = "prc",
+    *,
+    rounds: int = 1000,
+    replace: bool = False,
+    level: float = 0.95,
+    seed: int | None = 0,
+    models: Sequence[str] | None = None,
+    cluster: str = "user_id",
+    **options: Any,
+) -> BootstrapResult:
+    """Scores from ``rounds`` random draws of ``n_participants`` people (PRISM Fig. 4A, Tab. 26).
+
+    Each draw keeps all battles of the drawn participants (without replacement by default, as
+    PRISM's ±0 for "all" implies) and recomputes the aggregator: the spread shows *idiosyncratic
+    variance* — how much the leaderboard depends on which people happen to be asked.
+
+    Example
+    -------
+    >>> b = pd.DataFrame({"model_a": ["x", "x", "y", "x"], "model_b": ["y", "z", "z", "y"],
+    ...     "winner": ["model_a", "model_a", "tie", "model_b"], "user_id": ["u1", "u1", "u2", "u3"]})
+    >>> random_participants(b, 2, rounds=50, seed=0).samples.shape
+    (50, 3)
+    """
+    info = resolve_method(method)
+    arrays, frame = _as_arrays(battles, models, cluster)
+    if arrays.cluster is None:
+        raise ConfigError(f"random-participant draws need a {cluster!r} column in the battles")
+    if n_participants < 1:
+        raise ConfigError("n_participants must be >= 1")
+    rng = np.random.default_rng(seed)
+    weights = _cluster_weights(rng, rounds, arrays.n_clusters, n=n_participants, replace=replace)
+    samples, estimate = _resample_scores(arrays, frame, info, rng, rounds, weights, None, options)
+    return BootstrapResult(
+        arrays.models, info.name, f"random_{n_participants}", estimate, samples, info.higher_is_better, level, dict(options)
+    )
+
+
+def idiosyncratic_variance(
+    battles: pd.DataFrame,
+    sizes: Sequence[int] = (500, 100, 50, 10),
+    method: str = "prc",
+    *,
+    rounds: int = 1000,
+    seed: int | None = 0,
+    **options: Any,
+) -> pd.DataFrame:
+    """Fig. 4A / Tab. 26 in one table: score distribution per model for each sample size.
+
+    Returns ``n_participants, model, score_median, score_lo, score_hi, rank_median, p_top``
+    (percentiles 2.5/97.5). Sizes larger than the number of participants are skipped.
+
+    Example
+    -------
+    >>> b = pd.DataFrame({"model_a": ["x", "x", "y", "x"], "model_b": ["y", "z", "z", "y"],
+    ...     "winner": ["model_a", "model_a", "tie", "model_b"], "user_id": ["u1", "u1", "u2", "u3"]})
+    >>> idiosyncratic_variance(b, sizes=(2,), rounds=20)["n_participants"].unique().tolist()
+    [2]
+    """
+    frames = []
+    arrays = encode_battles(battles)
+    for k, n in enumerate(sizes):
+        if n > arrays.n_clusters:
+            continue
+        res = random_participants(arrays, n, method, rounds=rounds, seed=None if seed is None else seed + k, **options)
+        s = res.summary()
+        ranks = res.ranks()
+        frames.append(
+            pd.DataFrame(
+                {
+                    "n_participants": n,
+                    "model": list(res.models),
+                    "score_median": np.nanmedian(res.samples, axis=0),
+                    "score_lo": np.nanquantile(res.samples, 0.025, axis=0),
+                    "score_hi": np.nanquantile(res.samples, 0.975, axis=0),
+                    "rank_median": np.nanmedian(ranks, axis=0),
+                    "p_top": (ranks == 1).mean(axis=0),
+                }
+            ).merge(s[["model"]], on="model")
+        )
+    if not frames:
+        return pd.DataFrame(columns=["n_participants", "model", "score_median", "score_lo", "score_hi", "rank_median", "p_top"])
+    return pd.concat(frames, ignore_index=True)

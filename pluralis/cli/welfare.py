@@ -1,0 +1,210 @@
+"""Representativeness, census weights and welfare commands: ``represent``, ``weights``, ``welfare``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.table import Table
+
+from pluralis.cli._common import console, handle_errors
+from pluralis.errors import ConfigError
+
+_COUNTRY_HELP = "US or UK (census targets and REP sample)"
+_SAMPLE_HELP = "auto | rep (included_in_*_REP flags) | rebalance (census rebalancing, App. L) | locale | all"
+
+
+def _frames(source: str, format: str | None):
+    from pluralis.data import load_study
+
+    return load_study(source, format=format).frames()
+
+
+def _sample(survey: pd.DataFrame, country: str, sample: str) -> tuple[pd.DataFrame, str]:
+    from pluralis.analysis.welfare import country_sample
+
+    if sample == "all":
+        return survey, "all participants"
+    mask, how = country_sample(survey, country, sample)
+    return survey[mask], how
+
+
+def _parse_population(spec: str):
+    """``NAME:QUERY`` (QUERY a pandas query on survey columns; empty = everyone)."""
+    from pluralis.analysis.welfare import Group
+
+    name, _, query = spec.partition(":")
+    if not name.strip():
+        raise ConfigError(f"population {spec!r}: expected NAME:QUERY, e.g. \"Women:gender == 'Female'\"")
+    return Group(name.strip(), query.strip() or None)
+
+
+def _parse_scheme(spec: str):
+    """``NAME:N:QUERY`` (draw N from the participants matching QUERY; empty = everyone)."""
+    from pluralis.analysis.welfare import Group, Scheme
+
+    parts = spec.split(":", 2)
+    if len(parts) < 2 or not parts[0].strip():
+        raise ConfigError(f"scheme {spec!r}: expected NAME:N[:QUERY], e.g. \"Women (50):50:gender == 'Female'\"")
+    try:
+        n = int(parts[1])
+    except ValueError:
+        raise ConfigError(f"scheme {spec!r}: sample size {parts[1]!r} is not an integer") from None
+    query = parts[2].strip() if len(parts) == 3 else ""
+    return Scheme(parts[0].strip(), Group(parts[0].strip(), query or None), n)
+
+
+def _read_weights(path: str) -> pd.Series:
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"weights file {path} not found")
+    df = pd.read_csv(p)
+    if not {"user_id", "weight"} <= set(df.columns):
+        raise ConfigError(f"weights file {path} needs columns user_id and weight")
+    return pd.Series(df["weight"].to_numpy(dtype=float), index=df["user_id"].astype(str))
+
+
+def _frame_table(df: pd.DataFrame, title: str) -> Table:
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column(df.index.name or "")
+    for c in df.columns:
+        table.add_column(str(c), justify="right")
+    for idx, row in df.iterrows():
+        table.add_row(str(idx), *[f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v) for v in row])
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("welfare")
+    @handle_errors
+    def welfare(
+        data: str = typer.Argument(..., help="PRISM folder, parquet folder, store or hf://…"),
+        country: str = typer.Option("US", "--country", "-c", help=_COUNTRY_HELP),
+        sample: str = typer.Option("auto", "--sample", help=_SAMPLE_HELP.replace(" | all", "")),
+        measure: list[str] = typer.Option(["rating", "choice"], "--measure", "-m", help="rating and/or choice"),
+        draws: int = typer.Option(1000, "--draws", "-R", min=1, help="draws per scheme and population"),
+        seed: int = typer.Option(1, "--seed"),
+        replace: bool = typer.Option(True, "--replace/--no-replace", help="draw with replacement (PRISM)"),
+        impute: bool = typer.Option(False, "--impute", help="impute missing individual welfare (App. U.3)"),
+        weights: str = typer.Option(None, "--weights", "-w", help="'census' (rake to census) or a CSV user_id,weight"),
+        population: list[str] = typer.Option(None, "--population", "-p", help="NAME:QUERY (replaces PRISM's four)"),
+        scheme: list[str] = typer.Option(None, "--scheme", "-s", help="NAME:N[:QUERY] (replaces PRISM's seven)"),
+        reference: str = typer.Option("Rep (100)", "--reference", help="scheme the FOSD flags compare with"),
+        out: Path = typer.Option(None, "--out", "-o", help="folder for summary/draws/model welfare tables and the plot"),
+        plot: Path = typer.Option(None, "--plot", help="save the violin plot (Fig. 5) here"),
+        format: str = typer.Option(None, "--format", "-f", help="input format (auto-detected)"),
+    ):
+        """Welfare of stakeholder populations under seat-of-power sampling schemes (PRISM §3.3, App. U)."""
+        from pluralis.analysis.welfare import run_welfare
+
+        frames = _frames(data, format)
+        w = None
+        if weights:
+            w = "census" if weights == "census" else _read_weights(weights)
+        res = run_welfare(
+            frames.utterances, frames.survey, country=country, sample=sample, measures=measure, n_draws=draws,
+            seed=seed, replace=replace, impute=impute, weights=w, reference=reference,
+            populations=[_parse_population(p) for p in population] if population else None,
+            schemes=[_parse_scheme(s) for s in scheme] if scheme else None,
+        )
+        for note in res.notes:
+            console.print(f"[dim]{note}[/]")
+        for m in measure:
+            console.print(_frame_table(res.table(m), f"{m}: mean welfare (D = FOSD by {res.config['reference']}, "
+                                                     f"d = FOSDs it; max = best model)"))
+        best = res.best[res.best["measure"] == "choice"]
+        for _, row in best.iterrows():
+            console.print(
+                f"choice / {row['population']}: best model {row['best_model']} is chosen {row['best_welfare']:.1%} "
+                f"of the time it is shown, so {row['prefer_other']:.1%} prefer a different model"
+            )
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            res.summary.to_csv(out / "welfare_summary.csv", index=False)
+            res.draws.to_csv(out / "welfare_draws.csv", index=False)
+            res.model_welfare.to_csv(out / "model_welfare.csv", index=False)
+            res.fosd.to_csv(out / "welfare_fosd.csv", index=False)
+            for m in measure:
+                res.table(m).to_csv(out / f"welfare_table_{m}.csv")
+            if plot is None:
+                plot = out / "welfare.png"
+            console.print(f"wrote tables to {out}")
+        if plot is not None:
+            res.plot(plot)
+            console.print(f"wrote plot to {plot}")
+
+    @app.command("represent")
+    @handle_errors
+    def represent(
+        data: str = typer.Argument(..., help="PRISM folder, parquet folder, store or hf://…"),
+        country: str = typer.Option("US", "--country", "-c", help=_COUNTRY_HELP),
+        sample: str = typer.Option("locale", "--sample", help=_SAMPLE_HELP),
+        ethnicity: str = typer.Option("census", "--ethnicity", help="census (5 groups) | detailed (US Hispanic split)"),
+        weights: str = typer.Option(None, "--weights", "-w", help="'census' (rake) or a CSV user_id,weight"),
+        out: Path = typer.Option(None, "--out", "-o", help="write the observed-vs-census table (CSV)"),
+        plot: Path = typer.Option(None, "--plot", help="save the bar plot (Fig. 8) here"),
+        format: str = typer.Option(None, "--format", "-f"),
+    ):
+        """Observed vs census shares per cell and margin, total variation distance, effective sample size."""
+        from pluralis.analysis.representativeness import representativeness
+        from pluralis.analysis.weights import census_weights
+
+        survey, how = _sample(_frames(data, format).survey, country, sample)
+        w = None
+        if weights == "census":
+            w = census_weights(survey, country, ethnicity=ethnicity, on_empty="renormalise").weights
+        elif weights:
+            w = _read_weights(weights)
+        rep = representativeness(survey, country, weights=w, ethnicity=ethnicity)
+        console.print(f"[dim]sample: {how}; {rep.n} classified, {rep.n_unclassified} not in census categories[/]")
+        console.print(_frame_table(rep.summary().set_index("level"), f"{rep.country}: sample vs census"))
+        margins = rep.table[rep.table["level"] != "joint"].set_index("category")
+        console.print(_frame_table(margins[["level", "n_observed", "observed_share", "expected_share", "difference_pp"]],
+                                   "margins"))
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            rep.table.to_csv(out, index=False)
+            console.print(f"wrote {out}")
+        if plot is not None:
+            from pluralis.analysis.plots_welfare import plot_representativeness
+
+            plot_representativeness(rep, plot)
+            console.print(f"wrote plot to {plot}")
+
+    @app.command("weights")
+    @handle_errors
+    def weights_cmd(
+        data: str = typer.Argument(..., help="PRISM folder, parquet folder, store or hf://…"),
+        country: str = typer.Option("US", "--country", "-c", help=_COUNTRY_HELP),
+        method: str = typer.Option("rake", "--method", help="rake | poststratify | rebalance (PRISM App. L)"),
+        sample: str = typer.Option("locale", "--sample", help=_SAMPLE_HELP),
+        ethnicity: str = typer.Option("census", "--ethnicity", help="census | detailed"),
+        trim: float = typer.Option(None, "--trim", help="cap weights at this multiple of the mean"),
+        renormalise: bool = typer.Option(False, "--renormalise", help="drop empty cells instead of failing"),
+        out: Path = typer.Option(None, "--out", "-o", help="CSV of user_id,weight (rebalance: user_id,included)"),
+        format: str = typer.Option(None, "--format", "-f"),
+    ):
+        """Census weights (raking / post-stratification) or PRISM's census rebalancing by subsampling."""
+        from pluralis.analysis.weights import census_rebalance, census_weights
+
+        survey = _frames(data, format).survey
+        if method == "rebalance":
+            res = census_rebalance(survey, country)
+            console.print(f"census rebalancing: kept {len(res.user_ids)} of {res.n_pool} eligible participants; "
+                          f"{int((~res.table['filled']).sum())} of {len(res.table)} cells under-filled")
+            if out is not None:
+                ids = survey["user_id"].astype(str)
+                pd.DataFrame({"user_id": ids, "included": ids.isin(res.user_ids)}).to_csv(out, index=False)
+                console.print(f"wrote {out}")
+            return
+        sub, how = _sample(survey, country, sample)
+        res = census_weights(sub, country, method=method, ethnicity=ethnicity, trim=trim,
+                             on_empty="renormalise" if renormalise else "raise")
+        rep = res.report()
+        console.print(f"[dim]sample: {how}[/]")
+        console.print(_frame_table(pd.DataFrame({"value": rep}).rename_axis("diagnostic"), f"{method} weights"))
+        if out is not None:
+            res.weights.rename("weight").reset_index().to_csv(out, index=False)
+            console.print(f"wrote {out}")
