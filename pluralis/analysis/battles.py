@@ -591,3 +591,90 @@ def ratings_from_battles(battles: pd.DataFrame, *, carry: Sequence[str] = ()) ->
         key = [c for c in ("interaction_id", "user_id") if c in r.columns] + ["model_name", "score"]
         r = r.drop_duplicates(key)
     return r.drop(columns="_order").reset_index(drop=True)
+
+
+def battles_from_comparisons(
+    comparisons: pd.DataFrame,
+    *,
+    tie_threshold: float = 0.0,
+) -> pd.DataFrame:
+    """Battles from generic pairwise / k-wise judgements (``study.frames().comparisons``).
+
+    Two-way comparisons (Chatbot Arena) map directly: ``winner`` 0/1 or ``tie``; ``both_bad``
+    ties count as ties. k-wise comparisons expand to all pairs, using ``ratings`` when present
+    (with ``tie_threshold``), else ``ranking`` (earlier = better), else ``winner`` (the winner beats
+    every other candidate). ``annotator_id`` becomes ``user_id``.
+
+    Example
+    -------
+    >>> c = pd.DataFrame({"models": [["x", "y"], ["y", "z"]], "winner": [0, None], "tie": [False, True],
+    ...                   "annotator_id": ["u1", "u2"]})
+    >>> battles_from_comparisons(c)[["model_a", "model_b", "winner", "user_id"]].values.tolist()
+    [['x', 'y', 'model_a', 'u1'], ['y', 'z', 'tie', 'u2']]
+    """
+    _require(comparisons, ["models"], "comparisons")
+    df = comparisons.reset_index(drop=True)
+    k = df["models"].map(len).to_numpy()
+    has = {c: c in df.columns for c in ("winner", "tie", "ratings", "ranking", "annotator_id", "conversation_id", "turn")}
+    two = np.flatnonzero(k == 2)
+    parts = []
+    if len(two):
+        sub = df.iloc[two]
+        models = np.array(sub["models"].tolist(), dtype=object)
+        tie = sub["tie"].fillna(False).astype(bool).to_numpy() if has["tie"] else np.zeros(len(sub), bool)
+        win = pd.to_numeric(sub["winner"], errors="coerce").to_numpy() if has["winner"] else np.full(len(sub), np.nan)
+        if has["ratings"]:
+            rat = sub["ratings"].to_numpy()
+            fill = np.isnan(win) & ~tie & np.array([r is not None and len(r) == 2 and None not in r for r in rat])
+            for i in np.flatnonzero(fill):  # only comparisons carrying ratings but no winner
+                ra, rb = float(rat[i][0]), float(rat[i][1])
+                if abs(ra - rb) <= tie_threshold:
+                    tie[i] = True
+                else:
+                    win[i] = 0 if ra > rb else 1
+        outcome = np.where(tie, TIE, np.where(win == 0, A_WINS, np.where(win == 1, B_WINS, -1)))
+        keep = outcome >= 0
+        parts.append(pd.DataFrame({
+            "model_a": models[keep, 0], "model_b": models[keep, 1],
+            "winner": np.asarray(WINNER_LABELS, dtype=object)[outcome[keep]], "_row": two[keep],
+        }))
+    many = np.flatnonzero(k > 2)
+    rows = []
+    for i in many:  # k-wise judgements are rare and small
+        r = df.iloc[i]
+        names = list(r["models"])
+        merit = None
+        if has["ratings"] and isinstance(r["ratings"], (list, np.ndarray)) and all(x is not None for x in r["ratings"]):
+            merit = np.asarray(r["ratings"], dtype=float)
+            thr = tie_threshold
+        elif has["ranking"] and isinstance(r["ranking"], (list, np.ndarray)) and len(r["ranking"]):
+            merit = np.full(len(names), -np.inf)
+            for pos, idx in enumerate(r["ranking"]):
+                merit[int(idx)] = -pos
+            thr = 0.0
+        elif has["winner"] and pd.notna(r["winner"]):
+            w = int(r["winner"])
+            for j in range(len(names)):
+                if j != w:
+                    rows.append((names[w], names[j], "model_a", i))
+            continue
+        if merit is None:
+            continue
+        for a_ in range(len(names)):
+            for b_ in range(a_ + 1, len(names)):
+                d = merit[a_] - merit[b_]
+                lab = "tie" if (np.isfinite(d) and abs(d) <= thr) or (not np.isfinite(d) and merit[a_] == merit[b_]) else (
+                    "model_a" if d > 0 else "model_b")
+                rows.append((names[a_], names[b_], lab, i))
+    if rows:
+        parts.append(pd.DataFrame(rows, columns=["model_a", "model_b", "winner", "_row"]))
+    if not parts:
+        return pd.DataFrame(columns=["model_a", "model_b", "winner", "user_id", "conversation_id", "turn"])
+    out = pd.concat(parts, ignore_index=True).sort_values("_row", kind="stable")
+    src = df.iloc[out["_row"].to_numpy()]
+    out["user_id"] = src["annotator_id"].to_numpy() if has["annotator_id"] else np.nan
+    out["conversation_id"] = src["conversation_id"].to_numpy() if has["conversation_id"] else np.nan
+    out["turn"] = src["turn"].to_numpy() if has["turn"] else np.nan
+    if "comparison_id" in df.columns:
+        out["comparison_id"] = src["comparison_id"].to_numpy()
+    return out.drop(columns="_row").reset_index(drop=True)

@@ -155,8 +155,8 @@ def explain_scores(
     >>> u = pd.DataFrame({"model_response": texts, "turn": 0, "user_id": rng.integers(0, 40, 400).astype(str)})
     >>> u["score"] = 60 - 20 * (u["model_response"].str.startswith("I'm sorry")) + rng.normal(0, 5, 400)
     >>> m = explain_scores(u, features=["if_refusal"])
-    >>> round(float(m.coefficients.set_index("term").loc["if_refusal", "coef"]))
-    -20
+    >>> -22 < float(m.coefficients.set_index("term").loc["if_refusal", "coef"]) < -18
+    True
     """
     import statsmodels.api as sm
 

@@ -235,18 +235,31 @@ def _parse_trim(trim) -> tuple[float | None, float | None] | None:
 # --- raking --------------------------------------------------------------------------------------
 
 
-def _ipf(codes: list[np.ndarray], targets: list[np.ndarray], w: np.ndarray, max_iter: int, tol: float):
-    """Vectorised IPF over unit weights: each sweep rescales every margin with one bincount."""
+def _ipf(codes: list[np.ndarray], targets: list[np.ndarray], w: np.ndarray, max_iter: int, tol: float,
+         bounds: tuple[float | None, float | None] | None = None):
+    """Vectorised IPF over unit weights: each sweep rescales every margin with one bincount.
+
+    With ``bounds`` (multiples of the mean weight) every sweep ends by clipping the weights into
+    the bounds, so a converged result meets both the margins and the bounds (bounded raking).
+    """
     history: list[float] = []
     total = w.sum()
     err = np.inf
     it = 0
+    lo = hi = None
+    if bounds is not None:
+        lo = -np.inf if bounds[0] is None else bounds[0]
+        hi = np.inf if bounds[1] is None else bounds[1]
     for it in range(1, max_iter + 1):
         for c, t in zip(codes, targets):
             cur = np.bincount(c, weights=w, minlength=len(t))
             factor = np.divide(t * total, cur, out=np.zeros_like(t), where=cur > 0)
             w = w * factor[c]
-        err = max(float(np.abs(np.bincount(c, weights=w, minlength=len(t)) / w.sum() - t).max()) for c, t in zip(codes, targets))
+        if bounds is not None:
+            mean = w.mean()
+            w = np.clip(w, lo * mean, hi * mean)
+        s = w.sum()
+        err = max(float(np.abs(np.bincount(c, weights=w, minlength=len(t)) / s - t).max()) for c, t in zip(codes, targets))
         history.append(err)
         if err <= tol:
             break
@@ -274,8 +287,9 @@ def rake(
     (``on_empty="raise"``) or is dropped and the margin renormalised (``"renormalise"``).
 
     ``trim``: an upper bound, or ``(lower, upper)`` bounds, as multiples of the mean weight:
-    weights are clipped and re-raked until both hold (``max_trim_rounds``); the report then
-    says how many weights were clipped. Convergence: max |weighted share - target| <= ``tol``.
+    bounded raking, clipping the weights into the bounds after every IPF sweep until margins and
+    bounds both hold (up to ``max_iter x max_trim_rounds / 10`` more sweeps); the report says how
+    many weights sit at a bound. Infeasible bounds end with ``converged=False``. Convergence: max |weighted share - target| <= ``tol``.
 
     Example
     -------
@@ -320,19 +334,20 @@ def rake(
     bounds = _parse_trim(trim)
     n_trimmed = rounds = 0
     if bounds is not None:
+        w_norm = w / w.mean()
         lo, hi = bounds
-        slack = 1e-9
-        while rounds < max_trim_rounds:
-            w_norm = w / w.mean()
-            within = (hi is None or w_norm.max() <= hi * (1 + slack)) and (lo is None or w_norm.min() >= lo * (1 - slack))
-            if within:
-                break
-            clipped, k = trim_weights(w_norm, lo, hi)
-            rounds += 1
-            n_trimmed = max(n_trimmed, k)
-            w, more, err, h = _ipf(codes, tvecs, clipped, max_iter, tol)
+        if (hi is not None and w_norm.max() > hi) or (lo is not None and w_norm.min() < lo):
+            rounds = 1
+            w, more, err, h = _ipf(codes, tvecs, w, max_iter * max(1, max_trim_rounds // 10), tol, bounds)
             iterations += more
             history += h
+            w_norm = w / w.mean()
+            at = np.zeros(len(w), dtype=bool)
+            if hi is not None:
+                at |= w_norm >= hi * (1 - 1e-9)
+            if lo is not None:
+                at |= w_norm <= lo * (1 + 1e-9)
+            n_trimmed = int(at.sum())
     w = w / w.mean()
     out = np.zeros(len(index))
     out[keep] = w

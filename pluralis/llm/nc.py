@@ -209,6 +209,34 @@ def parse_candidates(text: str, k: int | None = None) -> list[str]:
     return candidates[:k] if k is not None else candidates
 
 
+def nc_json_schema(k: int) -> dict[str, Any]:
+    """JSON schema of the single-call NC output: ``{"responses": [k non-empty strings]}``.
+
+    Example
+    -------
+    >>> nc_json_schema(3)["properties"]["responses"]["minItems"]
+    3
+    """
+    return {
+        "type": "object",
+        "properties": {"responses": {"type": "array", "items": {"type": "string", "minLength": 1},
+                                     "minItems": k, "maxItems": k}},
+        "required": ["responses"],
+        "additionalProperties": False,
+    }
+
+
+def _response_format(fmt: str | dict, k: int) -> dict[str, Any]:
+    if isinstance(fmt, dict):
+        return fmt
+    if fmt == "json_object":
+        return {"type": "json_object"}
+    if fmt == "json_schema":
+        return {"type": "json_schema",
+                "json_schema": {"name": "nc_responses", "schema": nc_json_schema(k), "strict": True}}
+    raise ConfigError(f"unknown response_format {fmt!r}; use 'json_object', 'json_schema' or a dict")
+
+
 def _with_instruction(spec: ModelSpec, messages: list[dict[str, str]], instruction: str) -> list[dict[str, str]]:
     if messages[0]["role"] == "system":
         system = messages[0]["content"]
@@ -232,13 +260,17 @@ async def nc_sample(
     method: NCMethod = "auto",
     params: DecodingParams | dict | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-    json_mode: bool = False,
+    response_format: str | dict | None = None,
 ) -> NCResult:
     """``k`` negatively-correlated candidate responses from one model (see the module docs).
 
-    ``timeout`` applies to each call. ``json_mode`` adds ``response_format={"type":
-    "json_object"}`` to the single call (OpenAI, vLLM, llama.cpp and Ollama support it; only
-    for the ``openai`` backend). Failed calls are recorded in ``failures``; a single call
+    ``timeout`` applies to each call. ``response_format`` constrains the single call's output
+    on servers that support it (``openai`` backend only): ``"json_object"`` (JSON mode),
+    ``"json_schema"`` (OpenAI-style structured output with :func:`nc_json_schema`; OpenAI,
+    vLLM, Ollama, llama.cpp's ``llama-server``), or a dict sent as is, e.g.
+    ``{"type": "json_object", "schema": nc_json_schema(k)}`` for ``llama-cpp-python``'s
+    server. Small models rarely follow the format unconstrained. Failed calls are recorded
+    in ``failures``; a single call
     whose output yields fewer than ``k`` candidates is recorded as a ``malformed`` failure
     (and, in ``auto`` mode, topped up with sequential calls).
 
@@ -266,9 +298,9 @@ async def nc_sample(
         instruction = NC_SINGLE_CALL_INSTRUCTION.format(k=k)
         p = base.merged({"max_tokens": (base.max_tokens or 256) * k})
         target = model
-        if json_mode and spec.backend == "openai":
-            target = spec.model_copy(update={"extra_body": {**spec.extra_body,
-                                                             "response_format": {"type": "json_object"}}})
+        if response_format is not None and spec.backend == "openai":
+            fmt = _response_format(response_format, k)
+            target = spec.model_copy(update={"extra_body": {**spec.extra_body, "response_format": fmt}})
         out = await call_model(target, _with_instruction(spec, messages, instruction), params=p, timeout=timeout)
         if isinstance(out, Failure):
             result.failures.append(out)
@@ -317,5 +349,5 @@ async def nc_sample(
     return result
 
 
-__all__ = ["Candidate", "NCResult", "NC_SEQUENTIAL_INSTRUCTION", "NC_SINGLE_CALL_INSTRUCTION", "nc_sample",
-           "parse_candidates"]
+__all__ = ["Candidate", "NCResult", "NC_SEQUENTIAL_INSTRUCTION", "NC_SINGLE_CALL_INSTRUCTION", "nc_json_schema",
+           "nc_sample", "parse_candidates"]

@@ -13,8 +13,10 @@ import time
 import httpx
 import pytest
 
+from pluralis.data.vocab import BASE_HEADER
 from pluralis.llm import BackendTimeout, DecodingParams, ModelSpec, close_backends, generate_response_set, nc_sample
 from pluralis.llm.llamacpp_backend import LlamaCppBackend
+from pluralis.llm.nc import nc_json_schema
 
 CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -50,9 +52,25 @@ def test_response_set_and_sampling_params(llamacpp_server):
     assert all(r.text.strip() for r in rs.responses)
 
 
-def test_nc_sampling_with_instruction_following_model(llamacpp_server):
-    spec = smol(llamacpp_server, max_tokens=60, temperature=0.7, seed=1)
-    res = run(nc_sample(spec, [{"role": "user", "content": "Should I eat meat?"}], k=3, timeout=60))
+MEAT = [{"role": "user", "content": "Should I eat meat?"}]
+
+
+def test_nc_single_call_with_schema_constrained_output(llamacpp_server):
+    # llama-cpp-python's server takes the schema inside a json_object response_format (a grammar)
+    spec = smol(llamacpp_server, max_tokens=40, temperature=0.7, seed=1)
+    res = run(nc_sample(spec, MEAT, k=3, method="single_call", timeout=60,
+                        response_format={"type": "json_object", "schema": nc_json_schema(3)}))
+    assert res.method_used == "single_call" and len(res.calls) == 1
+    assert len(res.candidates) == 3 and not res.failures, (res.failures, res.calls[0].text)
+    assert all(c.method == "nc_single_call" and c.call_index == 0 and c.raw_output == res.calls[0].text
+               for c in res.candidates)
+    assert len(set(res.texts)) == 3
+
+
+def test_nc_auto_with_instruction_following_model(llamacpp_server):
+    # unconstrained, a 135M model rarely keeps the JSON format; auto mode tops up sequentially
+    spec = smol(llamacpp_server, max_tokens=30, temperature=0.7, seed=1)
+    res = run(nc_sample(spec, MEAT, k=3, timeout=60))
     assert len(res.candidates) == 3, (res.failures, [c.text for c in res.calls])
     assert len(set(res.texts)) == 3
     assert res.method_used in ("single_call", "single_call+sequential", "sequential")
@@ -81,8 +99,10 @@ def test_pluralis_serve_with_gguf(llama_cpp_module, smollm2_gguf):
     proc = Proc([*serve_command(), "--model", f"smol={smollm2_gguf}", "--port", "0", "--n-ctx", "1024"])
     try:
         url = proc.wait_for_line(READY_LINE, 120).split(READY_LINE, 1)[1].split()[0]
+        # the server adds no system prompt: send PRISM's header as the client layer would
+        messages = [{"role": "system", "content": BASE_HEADER}, *CAPITAL]
         body = httpx.post(f"{url}/chat/completions", timeout=30, json={
-            "model": "smol", "messages": CAPITAL, "max_tokens": 30, "temperature": 0}).json()
+            "model": "smol", "messages": messages, "max_tokens": 30, "temperature": 0}).json()
         assert "Paris" in body["choices"][0]["message"]["content"]
     finally:
         proc.stop()

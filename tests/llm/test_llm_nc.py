@@ -10,7 +10,7 @@ import pytest
 
 from pluralis.errors import ConfigError
 from pluralis.llm import DecodingParams, ModelSpec, close_backends, nc_sample, parse_candidates
-from pluralis.llm.nc import NC_SINGLE_CALL_INSTRUCTION
+from pluralis.llm.nc import NC_SINGLE_CALL_INSTRUCTION, nc_json_schema
 
 USER = [{"role": "user", "content": "Is it OK to eat meat?"}]
 
@@ -84,9 +84,13 @@ def test_single_call_only_records_shortfall(tiny_server):
 def test_prompts_sent(double_server):
     name = f"nc-{uuid.uuid4().hex[:6]}"
     spec = ModelSpec(name=name, base_url=double_server, params=DecodingParams(max_tokens=50))
-    run(nc_sample(spec, USER, k=3, method="single_call", json_mode=True))
+    run(nc_sample(spec, USER, k=3, method="single_call", response_format="json_schema"))
     body = httpx.get(f"{double_server.rsplit('/v1', 1)[0]}/last/{name}").json()
-    assert body["max_tokens"] == 150 and body["response_format"] == {"type": "json_object"}
+    assert body["max_tokens"] == 150 and body["response_format"]["type"] == "json_schema"
+    assert body["response_format"]["json_schema"]["schema"] == nc_json_schema(3)
+    run(nc_sample(spec, USER, k=3, method="single_call", response_format="json_object"))
+    body = httpx.get(f"{double_server.rsplit('/v1', 1)[0]}/last/{name}").json()
+    assert body["response_format"] == {"type": "json_object"}
     assert body["messages"][0]["role"] == "system" and "3 different responses" in body["messages"][0]["content"]
     assert body["messages"][0]["content"].startswith(spec.system_prompt)
     res = run(nc_sample(spec, USER, k=2, method="sequential"))
@@ -109,3 +113,5 @@ def test_bad_arguments():
         run(nc_sample(spec, USER, k=0))
     with pytest.raises(ConfigError):
         run(nc_sample(spec, USER, method="magic"))
+    with pytest.raises(ConfigError, match="response_format"):
+        run(nc_sample(spec, USER, response_format="yaml"))

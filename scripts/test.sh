@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Fresh machine -> full test suite: installs everything, starts PostgreSQL on loopback, runs pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --test
+eval "$(bash scripts/start_postgres.sh)"
+export PLAYWRIGHT_CHROMIUM_EXECUTABLE=${PLAYWRIGHT_CHROMIUM_EXECUTABLE:-$(command -v chromium || true)}
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
