@@ -276,6 +276,33 @@ class Utterance(Record):
     _ct = field_validator("conversation_type")(_one_of(vocab.CONVERSATION_TYPES, "conversation type"))
 
 
+class Interaction(Record):
+    """One participant message and the set of model responses it received (a turn of a conversation).
+
+    Not a released PRISM file: it groups ``utterances.jsonl`` rows by ``interaction_id``
+    (see :meth:`pluralis.data.study.Study.interactions`).
+
+    Example
+    -------
+    >>> from pluralis.data.synthetic import generate_study
+    >>> first = generate_study(n_participants=1, seed=0).interactions()[0]
+    >>> first.turn, 1 <= len(first.responses) <= 4
+    (0, True)
+    """
+
+    interaction_id: str
+    conversation_id: str
+    user_id: str
+    turn: Annotated[StrictInt, Field(ge=0)]
+    user_prompt: str
+    responses: list[Utterance]
+
+    @property
+    def chosen(self) -> Utterance | None:
+        """The response the participant chose (highest rated); the first if PRISM flagged several."""
+        return next((u for u in self.responses if u.if_chosen), None)
+
+
 TEXT_COLUMNS: tuple[str, ...] = ("model_response", "user_prompt", "open_feedback", "self_description", "system_string")
 
 

@@ -8,7 +8,16 @@ from typing import Any
 
 import pandas as pd
 
-from pluralis.data.model import Comparison, Conversation, ModelTurn, Participant, TextMetadata, UserTurn, Utterance
+from pluralis.data.model import (
+    Comparison,
+    Conversation,
+    Interaction,
+    ModelTurn,
+    Participant,
+    TextMetadata,
+    UserTurn,
+    Utterance,
+)
 from pluralis.errors import DataValidationError, Problem
 
 SURVEY_FILE = "survey.jsonl"
@@ -60,6 +69,19 @@ class Study:
             "metadata": len(self.metadata),
             "comparisons": len(self.comparisons),
         }
+
+    def interactions(self) -> list[Interaction]:
+        """Group utterances into interactions (one user message + its responses), in file order."""
+        groups: dict[str, list[Utterance]] = {}
+        for u in self.utterances:
+            groups.setdefault(u.interaction_id, []).append(u)
+        return [
+            Interaction.model_construct(
+                interaction_id=key, conversation_id=us[0].conversation_id, user_id=us[0].user_id, turn=us[0].turn,
+                user_prompt=us[0].user_prompt, responses=us,
+            )
+            for key, us in groups.items()
+        ]
 
     # -- validation -----------------------------------------------------------------------------
 

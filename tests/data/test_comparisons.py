@@ -1,0 +1,67 @@
+"""Chatbot-Arena and Community-Alignment comparisons: reading, writing, battle tables."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from pluralis.data.comparisons import comparisons_frame, read_arena, read_community_alignment, write_arena
+
+BATTLES = [
+    {"question_id": "q1", "model_a": "gpt-4", "model_b": "claude-2", "winner": "model_a", "judge": "u1", "turn": 1,
+     "language": "English", "tstamp": 1700000000.5},
+    {"question_id": "q2", "model_a": "vicuna", "model_b": "gpt-4", "winner": "tie (bothbad)", "judge": "u2", "turn": 1},
+    {"question_id": "q3", "model_a": "claude-2", "model_b": "vicuna", "winner": "tie", "judge": "u1", "turn": 2,
+     "conversation_a": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello A"}],
+     "conversation_b": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello B"}]},
+]
+
+
+def test_arena_formats_read_identically(tmp_path):
+    (tmp_path / "b.json").write_text(json.dumps(BATTLES))
+    with open(tmp_path / "b.jsonl", "w") as fh:
+        for b in BATTLES:
+            fh.write(json.dumps(b) + "\n")
+    flat = [{k: v for k, v in b.items() if not k.startswith("conversation")} for b in BATTLES]
+    pd.DataFrame(flat).to_parquet(tmp_path / "b.parquet")
+    pd.DataFrame(flat).to_csv(tmp_path / "b.csv", index=False)
+    from_json = read_arena(tmp_path / "b.json")
+    assert [c.winner_model for c in from_json] == ["gpt-4", None, None]
+    assert [(c.tie, c.both_bad) for c in from_json] == [(False, False), (True, True), (True, False)]
+    assert from_json[2].prompt == "hi" and from_json[2].responses == ["hello A", "hello B"]
+    for name in ("b.jsonl", "b.parquet", "b.csv"):
+        got = read_arena(tmp_path / name)
+        assert [(c.models, c.winner, c.tie, c.both_bad, c.annotator_id) for c in got] == [
+            (c.models, c.winner, c.tie, c.both_bad, c.annotator_id) for c in from_json
+        ], name
+
+
+def test_arena_write_read_round_trip(tmp_path):
+    (tmp_path / "b.json").write_text(json.dumps(BATTLES))
+    comps = read_arena(tmp_path / "b.json")
+    write_arena(comps, tmp_path / "out.jsonl")
+    again = read_arena(tmp_path / "out.jsonl")
+    assert [(c.models, c.winner, c.tie, c.both_bad, c.annotator_id, c.turn) for c in again] == [
+        (c.models, c.winner, c.tie, c.both_bad, c.annotator_id, c.turn) for c in comps
+    ]
+
+
+def test_community_alignment_multi_turn_and_battles(tmp_path):
+    row = {
+        "conversation_id": "conv1", "annotator_id": "ann9", "assigned_lang": "fr",
+        "first_turn_prompt": "Bonjour", "first_turn_response_a": "A", "first_turn_response_b": "B",
+        "first_turn_response_c": "C", "first_turn_response_d": "D", "first_turn_preferred_response": "response_b",
+        "first_turn_feedback": "plus chaleureux",
+        "second_turn_prompt": "Et ensuite ?", "second_turn_response_a": "A2", "second_turn_response_b": "B2",
+        "second_turn_response_c": None, "second_turn_response_d": None, "second_turn_preferred_response": "a",
+    }
+    path = tmp_path / "ca.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    comps = read_community_alignment(path)
+    assert [(c.turn, len(c.models), c.winner, c.language) for c in comps] == [(0, 4, 1, "fr"), (1, 2, 0, "fr")]
+    assert comps[0].explanation == "plus chaleureux"
+    battles = comparisons_frame(comps)
+    assert len(battles) == 3 + 1
+    assert (battles["winner"] == "model_a").all()
+    assert set(battles.loc[battles.turn == 0, "model_a"]) == {"candidate_b"}
