@@ -137,21 +137,21 @@ def read_arena(path: str | Path, *, source: str = "arena") -> list[Comparison]:
                 problems.append(Problem(str(path), line, "winner", str(exc)))
         if len(problems) >= 50:
             break
+    return _finish(out, problems, path)
+
+
+def _finish(comparisons: list[Comparison], problems: list[Problem], path: Path) -> list[Comparison]:
+    """Raise every problem found while reading, then any duplicate ids; else return the comparisons."""
     if problems:
         raise DataValidationError(problems)
-    _check_unique(out, path)
-    return out
-
-
-def _check_unique(comparisons: list[Comparison], path: Path) -> None:
     seen: dict[str, int] = {}
-    problems = []
     for i, c in enumerate(comparisons, start=1):
         if c.comparison_id in seen:
             problems.append(Problem(str(path), i, "comparison_id", f"duplicate id {c.comparison_id!r}"))
         seen.setdefault(c.comparison_id, i)
     if problems:
         raise DataValidationError(problems)
+    return comparisons
 
 
 def write_arena(comparisons: Iterable[Comparison], path: str | Path) -> int:
@@ -237,10 +237,7 @@ def read_community_alignment(
                 problems.extend(problems_from_validation(exc, str(path), line))
         if len(problems) >= 50:
             break
-    if problems:
-        raise DataValidationError(problems)
-    _check_unique(out, path)
-    return out
+    return _finish(out, problems, path)
 
 
 def comparisons_frame(comparisons: Iterable[Comparison]) -> pd.DataFrame:

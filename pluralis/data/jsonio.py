@@ -21,17 +21,18 @@ R = TypeVar("R", bound=BaseModel)
 MAX_PROBLEMS = 50
 
 
-def _normalise(value: Any) -> Any:
+def _normalise(value: Any, integral_floats: bool = True) -> Any:
+    """NaN/inf become None; with ``integral_floats``, 3.0 becomes 3 (canonical number spelling)."""
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return None
-        if value.is_integer() and abs(value) < 2**53:
+        if integral_floats and value.is_integer() and abs(value) < 2**53:
             return int(value)
         return value
     if isinstance(value, dict):
-        return {k: _normalise(v) for k, v in value.items()}
+        return {k: _normalise(v, integral_floats) for k, v in value.items()}
     if isinstance(value, list):
-        return [_normalise(v) for v in value]
+        return [_normalise(v, integral_floats) for v in value]
     return value
 
 
@@ -170,17 +171,7 @@ def atomic_write(path: str | Path, mode: str = "w"):
 def dumps_record(record: BaseModel | dict) -> str:
     """One JSONL line for a record (keys in schema order, UTF-8, NaN written as null)."""
     obj = record.to_json_dict() if hasattr(record, "to_json_dict") else record
-    return json.dumps(_nan_to_none(obj), ensure_ascii=False)
-
-
-def _nan_to_none(value: Any) -> Any:
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if isinstance(value, dict):
-        return {k: _nan_to_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_nan_to_none(v) for v in value]
-    return value
+    return json.dumps(_normalise(obj, integral_floats=False), ensure_ascii=False)
 
 
 def write_jsonl(path: str | Path, records: Iterable[BaseModel | dict]) -> int:
