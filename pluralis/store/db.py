@@ -15,7 +15,6 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, func, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from pluralis.data.jsonio import canonical_json
 from pluralis.data.model import Comparison, Conversation, Participant, TextMetadata, Utterance
 from pluralis.data.study import Study
 from pluralis.errors import DataValidationError, Problem, StoreError
@@ -371,7 +370,7 @@ def _rows_for(study: Study, seq: dict[str, int]) -> dict[str, list[dict[str, Any
         record = c.to_json_dict()
         history = record.pop("conversation_history")
         rebuilt = _history_items(prompts_by_conv.get(c.conversation_id, {}), utts_by_conv.get(c.conversation_id, []))
-        same = canonical_json(history) == canonical_json(rebuilt)
+        same = history == rebuilt  # dict equality ignores key order; 1 == 1.0 as in canonical JSON
         conversations.append(
             {
                 "conversation_id": c.conversation_id,
