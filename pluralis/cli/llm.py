@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Optional
 
 import typer
 
@@ -35,12 +34,12 @@ def build_llm_app() -> typer.Typer:
         host: str = typer.Option("127.0.0.1", help="Address to listen on."),
         port: int = typer.Option(8000, help="Port (0 = pick a free one; the ready line shows it)."),
         backend: str = typer.Option("auto", help="auto | transformers | llama_cpp."),
-        gguf_file: Optional[str] = typer.Option(None, help="GGUF file inside a model folder (transformers)."),
-        device: Optional[str] = typer.Option(None, help="torch device (default: cuda if available, else cpu)."),
-        dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16 | auto."),
+        gguf_file: str | None = typer.Option(None, help="GGUF file inside a model folder (transformers)."),
+        device: str | None = typer.Option(None, help="torch device (default: cuda if available, else cpu)."),
+        dtype: str | None = typer.Option(None, help="float32 | float16 | bfloat16 | auto."),
         n_ctx: int = typer.Option(2048, help="Context size for llama_cpp models."),
         timeout: float = typer.Option(120.0, help="Seconds allowed for one generation."),
-        api_key_env: Optional[str] = typer.Option(None, help="Env var holding the API key clients must send."),
+        api_key_env: str | None = typer.Option(None, help="Env var holding the API key clients must send."),
         log_level: str = typer.Option("warning", help="uvicorn log level."),
     ) -> None:
         """Serve local models at /v1/chat/completions and /v1/models (OpenAI-compatible)."""
@@ -63,17 +62,17 @@ def build_llm_app() -> typer.Typer:
     def chat_cmd(
         prompt: str = typer.Argument(..., help="The user message."),
         model: list[str] = typer.Option([], "--model", "-m", help="Model name on the server. Repeatable."),
-        config: Optional[str] = typer.Option(None, help="TOML/JSON file of model specs ([[models]])."),
-        base_url: Optional[str] = typer.Option(None, help="Server base URL, e.g. http://127.0.0.1:8000/v1."),
-        api_key_env: Optional[str] = typer.Option(None, help="Env var holding the API key."),
-        system: Optional[str] = typer.Option(None, help="System prompt (default: PRISM's BASE_HEADER)."),
-        k: Optional[int] = typer.Option(None, help="Query K models chosen at random (PRISM used 4)."),
-        seed: Optional[int] = typer.Option(None, help="Seed for choosing models."),
+        config: str | None = typer.Option(None, help="TOML/JSON file of model specs ([[models]])."),
+        base_url: str | None = typer.Option(None, help="Server base URL, e.g. http://127.0.0.1:8000/v1."),
+        api_key_env: str | None = typer.Option(None, help="Env var holding the API key."),
+        system: str | None = typer.Option(None, help="System prompt (default: PRISM's BASE_HEADER)."),
+        k: int | None = typer.Option(None, help="Query K models chosen at random (PRISM used 4)."),
+        seed: int | None = typer.Option(None, help="Seed for choosing models."),
         samples: int = typer.Option(1, help="Samples per model (>1: PRISM later-turn style, one model)."),
         nc: int = typer.Option(0, help="Negatively-correlated sampling: K diverse candidates from one model."),
         nc_method: str = typer.Option("auto", help="auto | single_call | sequential."),
-        temperature: Optional[float] = typer.Option(None),
-        max_tokens: Optional[int] = typer.Option(None),
+        temperature: float | None = typer.Option(None),
+        max_tokens: int | None = typer.Option(None),
         timeout: float = typer.Option(30.0, help="Per-call timeout in seconds."),
         as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
     ) -> None:
@@ -134,7 +133,7 @@ def build_llm_app() -> typer.Typer:
     @llm_app.command("models")
     def models_cmd(
         base_url: str = typer.Option(..., help="Server base URL, e.g. http://127.0.0.1:8000/v1."),
-        api_key_env: Optional[str] = typer.Option(None, help="Env var holding the API key."),
+        api_key_env: str | None = typer.Option(None, help="Env var holding the API key."),
     ) -> None:
         """List the models an OpenAI-compatible server offers."""
         from pluralis.llm import ModelSpec, list_models

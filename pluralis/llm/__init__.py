@@ -28,7 +28,7 @@ torch, transformers and llama_cpp are imported only when a local model is loaded
 
 from pluralis.llm.backend import ChatBackend, close_backends, get_backend, make_backend
 from pluralis.llm.errors import BackendError, BackendHTTPError, BackendTimeout, MalformedResponse, MessageError
-from pluralis.llm.nc import Candidate, NCResult, nc_sample, parse_candidates
+from pluralis.llm.nc import Candidate, NCResult, nc_json_schema, nc_sample, parse_candidates
 from pluralis.llm.openai_client import OpenAIBackend, list_models
 from pluralis.llm.response_sets import ResponseSet, call_model, choose_models, generate_response_set, generate_samples
 from pluralis.llm.types import (
@@ -49,5 +49,5 @@ __all__ = [
     "ChatBackend", "ChatResult", "DecodingParams", "Failure", "MalformedResponse", "MessageError", "ModelSpec",
     "NCResult", "OpenAIBackend", "ResponseSet", "TokenUsage", "call_model", "choose_models", "close_backends",
     "generate_response_set", "generate_samples", "get_backend", "list_models", "load_model_specs", "make_backend",
-    "nc_sample", "parse_candidates", "validate_messages", "with_system_prompt",
+    "nc_json_schema", "nc_sample", "parse_candidates", "validate_messages", "with_system_prompt",
 ]

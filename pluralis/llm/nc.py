@@ -70,11 +70,11 @@ NC_SEQUENTIAL_INSTRUCTION = (
 
 _LIST_KEYS = ("responses", "answers", "candidates", "replies", "options", "items")
 _ITEM_KEYS = ("response", "text", "answer", "content", "reply", "candidate")
-_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
 _NUMBERED = re.compile(
     r"^\s*(?:[-*]\s*)?(?:\*\*|__)?\s*(?:(?:response|answer|option|candidate)\s*#?\s*)?(\d{1,2})\s*(?:[.):\]]|\s-)"
     r"\s*(?:\*\*|__)?\s*:?\s*",
-    re.I | re.M,
+    re.IGNORECASE | re.MULTILINE,
 )
 
 
@@ -270,9 +270,9 @@ async def nc_sample(
     vLLM, Ollama, llama.cpp's ``llama-server``), or a dict sent as is, e.g.
     ``{"type": "json_object", "schema": nc_json_schema(k)}`` for ``llama-cpp-python``'s
     server. Small models rarely follow the format unconstrained. Failed calls are recorded
-    in ``failures``; a single call
-    whose output yields fewer than ``k`` candidates is recorded as a ``malformed`` failure
-    (and, in ``auto`` mode, topped up with sequential calls).
+    in ``failures``; a single call whose output yields fewer than ``k`` candidates is
+    recorded as a ``malformed`` failure (and, in ``auto`` mode, topped up with sequential
+    calls).
 
     Example
     -------
@@ -349,5 +349,12 @@ async def nc_sample(
     return result
 
 
-__all__ = ["Candidate", "NCResult", "NC_SEQUENTIAL_INSTRUCTION", "NC_SINGLE_CALL_INSTRUCTION", "nc_json_schema",
-           "nc_sample", "parse_candidates"]
+__all__ = [
+    "NC_SEQUENTIAL_INSTRUCTION",
+    "NC_SINGLE_CALL_INSTRUCTION",
+    "Candidate",
+    "NCResult",
+    "nc_json_schema",
+    "nc_sample",
+    "parse_candidates",
+]

@@ -113,9 +113,9 @@ def create_app(backends: dict[str, Any], *, api_key: str | None = None, timeout:
 
     @app.middleware("http")
     async def _auth(request: Request, call_next: Any) -> Any:
-        if api_key and request.url.path.startswith("/v1/"):
-            if request.headers.get("authorization", "") != f"Bearer {api_key}":
-                return _error(401, "invalid or missing API key", "authentication_error", "invalid_api_key")
+        if (api_key and request.url.path.startswith("/v1/")
+                and request.headers.get("authorization", "") != f"Bearer {api_key}"):
+            return _error(401, "invalid or missing API key", "authentication_error", "invalid_api_key")
         return await call_next(request)
 
     @app.get("/health")

@@ -102,7 +102,7 @@ def render_chat(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str, bo
 
 @lru_cache(maxsize=1)
 def _hf_helpers() -> tuple[type, type]:
-    torch, transformers = require_transformers()
+    torch, _ = require_transformers()
     from transformers import LogitsProcessor, StoppingCriteria
 
     class AdditivePenalties(LogitsProcessor):
@@ -111,7 +111,7 @@ def _hf_helpers() -> tuple[type, type]:
         def __init__(self, prompt_len: int, presence: float, frequency: float):
             self.prompt_len, self.presence, self.frequency = prompt_len, presence, frequency
 
-        def __call__(self, input_ids, scores):  # noqa: D401
+        def __call__(self, input_ids, scores):
             generated = input_ids[:, self.prompt_len:]
             if generated.shape[1] == 0:
                 return scores
@@ -179,9 +179,6 @@ class TransformersBackend:
         with self._load_lock:
             if self.loaded:
                 return self._model, self._tokenizer
-            torch, _ = require_transformers()
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
             spec = self.spec
             path = Path(spec.path or "")
             if not path.is_dir():
@@ -189,6 +186,9 @@ class TransformersBackend:
                                   "nothing is downloaded)")
             if spec.gguf_file and not (path / spec.gguf_file).is_file():
                 raise ConfigError(f"model {spec.name!r}: GGUF file {path / spec.gguf_file} not found")
+            torch, _ = require_transformers()
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
             device = spec.device or ("cuda" if torch.cuda.is_available() else "cpu")
             kwargs: dict[str, Any] = {"local_files_only": True}
             if spec.gguf_file:

@@ -54,8 +54,10 @@ class Proc:
         self.args = args
         self.lines: list[str] = []
         self._q: queue.Queue[str] = queue.Queue()
+        repo = str(HERE.parent.parent)  # run the checkout under test, whatever the venv has installed
+        pythonpath = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env={**os.environ, **(env or {})}, cwd=str(HERE.parent.parent))
+                                     env={**os.environ, "PYTHONPATH": pythonpath, **(env or {})}, cwd=repo)
         self._t = threading.Thread(target=self._read, daemon=True)
         self._t.start()
 
@@ -107,8 +109,8 @@ def wait_http(url: str, timeout: float, proc: Proc) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("torch", reason="torch not installed (pip install torch==2.13.0)")
-    pytest.importorskip("transformers", reason="transformers not installed")
+    pytest.importorskip("torch", reason="torch not installed (pip install torch==2.13.0)", exc_type=ImportError)
+    pytest.importorskip("transformers", reason="transformers not installed", exc_type=ImportError)
     from llm_tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))

@@ -45,8 +45,9 @@ def test_client_against_llamacpp_server(llamacpp_server):
 
 
 def test_response_set_and_sampling_params(llamacpp_server):
-    models = [smol(llamacpp_server, name=f"smol-{i}", temperature=1.0, top_p=0.9, top_k=50, seed=i,
-                   presence_penalty=0.5) for i in range(3)]
+    # PRISM's HF-API settings, min_tokens included (a non-OpenAI field llama.cpp must tolerate)
+    models = [smol(llamacpp_server, name=f"smol-{i}", temperature=1.0, top_p=0.9, top_k=50, seed=i, min_tokens=10,
+                   presence_penalty=0.5, frequency_penalty=0.1) for i in range(3)]
     rs = run(generate_response_set(models, [{"role": "user", "content": "Name a fruit."}], k=2, rng=0, timeout=30))
     assert len(rs.requested) == 2 and len(rs.responses) == 2 and not rs.failures
     assert all(r.text.strip() for r in rs.responses)
@@ -69,7 +70,7 @@ def test_nc_single_call_with_schema_constrained_output(llamacpp_server):
 
 def test_nc_auto_with_instruction_following_model(llamacpp_server):
     # unconstrained, a 135M model rarely keeps the JSON format; auto mode tops up sequentially
-    spec = smol(llamacpp_server, max_tokens=30, temperature=0.7, seed=1)
+    spec = smol(llamacpp_server, max_tokens=20, temperature=0.7, seed=1)
     res = run(nc_sample(spec, MEAT, k=3, timeout=60))
     assert len(res.candidates) == 3, (res.failures, [c.text for c in res.calls])
     assert len(set(res.texts)) == 3

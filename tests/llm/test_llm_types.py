@@ -9,8 +9,8 @@ import pytest
 from pluralis.data.vocab import BASE_HEADER, BASE_HEADER_INSTRUCT
 from pluralis.errors import ConfigError, PluralisError
 from pluralis.llm import DecodingParams, MessageError, ModelSpec, load_model_specs, validate_messages
-from pluralis.llm.openai_client import build_request_body, parse_chat_completion
 from pluralis.llm.errors import BackendError, BackendHTTPError, BackendTimeout, MalformedResponse
+from pluralis.llm.openai_client import build_request_body, parse_chat_completion
 
 USER = [{"role": "user", "content": "Hi"}]
 
