@@ -241,7 +241,6 @@ def representativeness(
     w = w_all[ok]
     if w.sum() <= 0:
         raise ConfigError("weights of the classified participants sum to zero")
-    levels = census.categories(country, ethnicity)
     frames = []
     tvd: dict[str, float] = {}
     for level, by in [("joint", variables)] + [(v, [v]) for v in variables]:
@@ -263,7 +262,6 @@ def representativeness(
         t.insert(0, "level", level)
         tvd[level] = total_variation_distance(t["observed_share"], t["expected_share"])
         frames.append(t[["level", *CENSUS_VARIABLES, "category", "n_observed", "observed_share", "expected_share", "difference_pp"]])
-    del levels
     table = pd.concat(frames, ignore_index=True)
     notes = []
     empty = table[(table["level"] == "joint") & (table["n_observed"] == 0) & (table["expected_share"] > 0)]

@@ -53,7 +53,15 @@ __all__ = [
 
 
 class EmptyCellError(ConfigError):
-    """A census cell (or margin category) with a positive target has no participants."""
+    """A census cell (or margin category) with a positive target has no participants.
+
+    ``cells`` lists ``({variable: category}, target_share)`` pairs.
+
+    Example
+    -------
+    >>> str(EmptyCellError([({"age": "65+ years old"}, 0.2)], "Collapse cells."))
+    "1 cell(s) with a positive target have no participants: (age='65+ years old') target 20.00%. Collapse cells."
+    """
 
     def __init__(self, cells: list[tuple[dict[str, str], float]], hint: str):
         self.cells = cells
@@ -74,6 +82,13 @@ class WeightingResult:
     difference between a weighted share and its target over all margins or cells).
     ``history``: the max margin error after each IPF sweep. ``excluded``: user ids that could
     not be placed in the target categories. ``dropped_cells``: target cells dropped (renormalised).
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> r = rake(pd.DataFrame({"user_id": ["a", "b", "c"], "g": ["x", "x", "y"]}), {"g": {"x": .5, "y": .5}})
+    >>> r.weights.tolist(), round(r.ess, 3), r.method
+    ([0.75, 0.75, 1.5], 2.667, 'rake')
     """
 
     weights: pd.Series
@@ -89,12 +104,12 @@ class WeightingResult:
 
     @property
     def ess(self) -> float:
-        """Kish effective sample size of the weights."""
+        """Kish effective sample size of the weights (see the class example)."""
         return effective_sample_size(self.weights.to_numpy())
 
     @property
     def design_effect(self) -> float:
-        """Kish design effect ``n / ESS`` over the included participants."""
+        """Kish design effect ``n / ESS`` over the included participants (1 = no loss)."""
         n = int((self.weights > 0).sum())
         return n / self.ess if self.ess > 0 else float("inf")
 
@@ -527,16 +542,23 @@ def census_weights(
 @dataclass
 class RebalanceResult:
     """Outcome of PRISM's census rebalancing: the kept ``user_ids`` and the per-cell ``table``
-    (``age, ethnicity, gender, census_pct, needed, available, taken, filled``)."""
+    (``age, ethnicity, gender, census_pct, needed_raw, needed, available, taken, filled``).
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> r = RebalanceResult(pd.Index(["a"], name="user_id"), pd.DataFrame(), n_pool=2)
+    >>> r.mask(pd.DataFrame({"user_id": ["a", "b"]})).tolist()
+    [True, False]
+    """
 
     user_ids: pd.Index
     table: pd.DataFrame
     n_pool: int
 
-    @property
-    def mask(self):
-        """Function: survey -> boolean array, True for kept participants."""
-        return lambda survey: _user_index(survey).isin(self.user_ids)
+    def mask(self, survey: pd.DataFrame) -> np.ndarray:
+        """Boolean array over ``survey`` rows: True for kept participants (see the class example)."""
+        return np.asarray(_user_index(survey).isin(self.user_ids))
 
 
 def prism_rebalance_pool(survey: pd.DataFrame, country: str) -> np.ndarray:

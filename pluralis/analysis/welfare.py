@@ -132,7 +132,14 @@ class Group:
     exclude: Filter = None
 
     def mask(self, survey: pd.DataFrame) -> np.ndarray:
-        """Boolean mask of the survey rows in this group."""
+        """Boolean mask of the survey rows in this group.
+
+        Example
+        -------
+        >>> import pandas as pd
+        >>> Group("Young", "age == '18-24 years old'").mask(pd.DataFrame({"age": ["18-24 years old", "65+ years old"]})).tolist()
+        [True, False]
+        """
         m = _match(survey, self.where, f"group {self.name!r}")
         if self.exclude is not None:
             m = m & ~_match(survey, self.exclude, f"group {self.name!r}")
@@ -197,7 +204,15 @@ def _model_label(names: pd.Series, model_names: str | Callable[[str], str]) -> p
 
 @dataclass
 class WelfareMatrices:
-    """Individual welfare: ``rating`` and ``choice`` DataFrames (participants x models, NaN = never shown)."""
+    """Individual welfare: ``rating`` and ``choice`` DataFrames (participants x models, NaN = never shown).
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> m = WelfareMatrices(pd.DataFrame({"x": [50.0]}, index=["a"]), pd.DataFrame({"x": [1.0]}, index=["a"]))
+    >>> m.models, float(m["choice"].loc["a", "x"])
+    (['x'], 1.0)
+    """
 
     rating: pd.DataFrame
     choice: pd.DataFrame
@@ -210,6 +225,7 @@ class WelfareMatrices:
 
     @property
     def models(self) -> list[str]:
+        """Model names (columns), in order of first appearance."""
         return list(self.rating.columns)
 
 
@@ -527,6 +543,14 @@ class WelfareResult:
       for MEANCHOICE, ``prefer_other = 1 - best`` (PRISM: 0.46 is the best US MEANCHOICE, so a
       majority prefers another model whichever is chosen).
     - ``fosd``: all ordered scheme pairs with ``dominates`` (weak FOSD).
+
+    Example
+    -------
+    >>> from pluralis.data.synthetic import generate_study
+    >>> f = generate_study(n_participants=200, seed=0).frames()
+    >>> r = run_welfare(f.utterances, f.survey, n_draws=20, measures=["rating"])
+    >>> len(r.draws) == 7 * 4 * 20, list(r.best.columns)[:3]
+    (True, ['measure', 'population', 'best_model'])
     """
 
     draws: pd.DataFrame
@@ -574,7 +598,15 @@ class WelfareResult:
         return out
 
     def plot(self, path=None, **kwargs):
-        """Violin plots like PRISM Fig. 5 (see :func:`pluralis.analysis.plots_welfare.plot_welfare`)."""
+        """Violin plots like PRISM Fig. 5 (see :func:`pluralis.analysis.plots_welfare.plot_welfare`).
+
+        Example
+        -------
+        >>> from pluralis.data.synthetic import generate_study
+        >>> f = generate_study(n_participants=150, seed=0).frames()
+        >>> len(run_welfare(f.utterances, f.survey, n_draws=20, measures=["choice"]).plot().axes)
+        4
+        """
         from pluralis.analysis.plots_welfare import plot_welfare
 
         return plot_welfare(self, path=path, **kwargs)
@@ -584,7 +616,7 @@ def _draws_frame(parts, n_draws, models, measures, populations, schemes) -> pd.D
     """One tidy frame of all draws (categorical labels), built in one go."""
     k = len(parts)
 
-    def cat(values, categories):
+    def cat(values, categories):  # noqa: D401 - local helper
         return pd.Categorical.from_codes(np.repeat([categories.index(v) for v in values], n_draws), categories)
 
     return pd.DataFrame({
@@ -678,7 +710,9 @@ def run_welfare(
     if not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
         raise ConfigError(f"n_draws must be a positive integer, got {n_draws!r}")
     if reference is not None and reference not in [s.name for s in schemes]:
-        reference = None
+        if reference != REFERENCE_SCHEME:
+            raise ConfigError(f"reference scheme {reference!r} is not one of the schemes {[s.name for s in schemes]}")
+        reference = None  # custom schemes without PRISM's default reference: no FOSD flags
     if "user_id" not in survey.columns:
         raise ConfigError("survey frame has no user_id column")
 
@@ -709,7 +743,12 @@ def run_welfare(
         if (w_series < 0).any() or not np.isfinite(w_series).all():
             raise ConfigError("weights must be finite and non-negative")
 
-    mats = matrices if matrices is not None else welfare_matrices(utterances, impute=impute, model_names=model_names)
+    if matrices is None:
+        mats = welfare_matrices(utterances, impute=impute, model_names=model_names)
+    elif impute and not matrices.imputed:
+        mats = WelfareMatrices(impute_matrix(matrices.rating, "rating"), impute_matrix(matrices.choice, "choice"), True)
+    else:
+        mats = matrices
     models = mats.models
 
     # Resolve pools and populations (errors before any work).
@@ -795,14 +834,15 @@ def run_welfare(
                     d = per_scheme[sch.name]
                     win = winners_by_scheme[sch.name]
                     top = np.bincount(win, minlength=len(models))
-                    q = np.nanpercentile(d, [5, 25, 50, 75, 95]) if np.isfinite(d).any() else [np.nan] * 5
-                    mean = float(np.nanmean(d)) if np.isfinite(d).any() else np.nan
+                    fin = d[np.isfinite(d)]
+                    q = np.percentile(fin, [5, 25, 50, 75, 95]) if fin.size else [np.nan] * 5
+                    mean = float(fin.mean()) if fin.size else np.nan
                     summary_rows.append({
                         "measure": measure, "population": pop.name, "scheme": sch.name, "n": sch.n,
                         "pool_size": len(pools[sch.name][0]), "draws": n_draws, "mean": mean,
-                        "sd": float(np.nanstd(d, ddof=1)) if n_draws > 1 else np.nan,
+                        "sd": float(fin.std(ddof=1)) if fin.size > 1 else np.nan,
                         "p05": q[0], "p25": q[1], "median": q[2], "p75": q[3], "p95": q[4],
-                        "min": float(np.nanmin(d)), "max": float(np.nanmax(d)),
+                        "min": float(fin.min()) if fin.size else np.nan, "max": float(fin.max()) if fin.size else np.nan,
                         "top_model": models[int(top.argmax())], "top_model_share": float(top.max() / n_draws),
                         "fosd_by_reference": bool(ref is not None and sch.name != reference and fosd(ref, d)),
                         "fosds_reference": bool(ref is not None and sch.name != reference and fosd(d, ref)),

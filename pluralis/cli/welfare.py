@@ -77,6 +77,16 @@ def _frame_table(df: pd.DataFrame, title: str) -> Table:
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``welfare``, ``represent`` and ``weights`` to the ``pluralis`` app.
+
+    Example
+    -------
+    >>> import typer
+    >>> app = typer.Typer()
+    >>> register(app)
+    >>> sorted(c.name for c in app.registered_commands)
+    ['represent', 'weights', 'welfare']
+    """
     @app.command("welfare")
     @handle_errors
     def welfare(
@@ -96,7 +106,10 @@ def register(app: typer.Typer) -> None:
         plot: Path = typer.Option(None, "--plot", help="save the violin plot (Fig. 5) here"),
         format: str = typer.Option(None, "--format", "-f", help="input format (auto-detected)"),
     ):
-        """Welfare of stakeholder populations under seat-of-power sampling schemes (PRISM §3.3, App. U)."""
+        """Welfare of stakeholder populations under seat-of-power sampling schemes (PRISM §3.3, App. U).
+
+        Example: pluralis welfare prism/ --country US --out results/welfare
+        """
         from pluralis.analysis.welfare import run_welfare
 
         frames = _frames(data, format)
@@ -147,7 +160,10 @@ def register(app: typer.Typer) -> None:
         plot: Path = typer.Option(None, "--plot", help="save the bar plot (Fig. 8) here"),
         format: str = typer.Option(None, "--format", "-f"),
     ):
-        """Observed vs census shares per cell and margin, total variation distance, effective sample size."""
+        """Observed vs census shares per cell and margin, total variation distance, effective sample size.
+
+        Example: pluralis represent prism/ --country UK --plot uk_vs_census.png
+        """
         from pluralis.analysis.representativeness import representativeness
         from pluralis.analysis.weights import census_weights
 
@@ -186,7 +202,10 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(None, "--out", "-o", help="CSV of user_id,weight (rebalance: user_id,included)"),
         format: str = typer.Option(None, "--format", "-f"),
     ):
-        """Census weights (raking / post-stratification) or PRISM's census rebalancing by subsampling."""
+        """Census weights (raking / post-stratification) or PRISM's census rebalancing by subsampling.
+
+        Example: pluralis weights prism/ --country US --method rake --trim 5 --out us_weights.csv
+        """
         from pluralis.analysis.weights import census_rebalance, census_weights
 
         survey = _frames(data, format).survey

@@ -99,6 +99,11 @@ def test_package_carries_its_own_copy():
     assert "/work/shared" not in (pkg / "__init__.py").read_text()
     t = census.census_table()
     assert set(t["country"]) == {"UK", "US"}
+    # Stable columns and source-group labels (the personas module samples over them).
+    assert list(t.columns) == ["country", "age", "gender", "census_group", "source_table", "ethnicity",
+                               "ethnicity_detailed", "count"]
+    assert t.groupby("country")["census_group"].nunique().to_dict() == {"UK": 19, "US": 8}
+    assert "Hispanic or Latino" in set(t["census_group"]) and "White: Roma" in set(t["census_group"])
 
 
 @pytest.mark.skipif(not SOURCE.exists(), reason="PRISM census source tables not available")

@@ -23,7 +23,7 @@ from pluralis.analysis.weights import (
     trim_weights,
     weighted_rank_models,
 )
-from pluralis.data import census, vocab
+from pluralis.data import census
 from pluralis.errors import ConfigError
 
 
@@ -245,4 +245,3 @@ def test_weights_move_rankings_in_the_predicted_direction():
         assert rank_of(weighted, "command") >= rank_of(plain, "command"), method
     with pytest.raises(ConfigError, match="no weighted form"):
         weighted_rank_models(battles, w, "elo")
-    assert vocab.GENDERS[0] == "Male"

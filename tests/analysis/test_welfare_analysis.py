@@ -112,7 +112,7 @@ def test_fast_and_reference_engines_agree():
     rng = np.random.default_rng(3)
     s["gender"] = np.where(rng.random(len(s)) < 0.5, "Male", "Female")  # mix pools
     kw = dict(schemes=[Scheme("Rep (3)", Group("Rep"), 3), Scheme("Rep (15)", Group("Rep"), 15)],
-              populations=[Group("Rep")], n_draws=3000, reference=None)
+              populations=[Group("Rep")], n_draws=1500, reference=None)
     fast = run_welfare(u, s, engine="fast", seed=1, **kw).summary.set_index(["measure", "scheme"])
     ref = run_welfare(u, s, engine="reference", seed=1, **kw).summary.set_index(["measure", "scheme"])
     for key in fast.index:
@@ -143,28 +143,33 @@ def test_draw_indices_without_replacement_are_distinct():
 
 def test_bad_inputs_give_clear_errors():
     u, s = _toy()
+    with pytest.raises(ConfigError, match="scheme '45\\+ \\(100\\)': pool '45\\+' has no members in the US sample"):
+        run_welfare(u, s, n_draws=5)  # the toy study has nobody aged 45+
+    one = [Scheme("Rep (5)", Group("Rep"), 5)]
     with pytest.raises(ConfigError, match="population 'Martians' has no members"):
-        run_welfare(u, s, populations=[Group("Martians", {"gender": "Martian"})], n_draws=5)
+        run_welfare(u, s, schemes=one, populations=[Group("Martians", {"gender": "Martian"})], n_draws=5)
     with pytest.raises(ConfigError, match=r"scheme 'Big' draws n=50 without replacement but pool 'Rep' has only 20"):
         run_welfare(u, s, schemes=[Scheme("Big", Group("Rep"), 50)], replace=False, n_draws=5)
     with pytest.raises(ConfigError, match="unknown field 'colour'"):
-        run_welfare(u, s, populations=[Group("Red", {"colour": "red"})], n_draws=5)
+        run_welfare(u, s, populations=[Group("Red", {"colour": "red"})], n_draws=5, schemes=one)
     with pytest.raises(ConfigError, match="cannot evaluate filter"):
-        run_welfare(u, s, populations=[Group("Q", "colour == 'red'")], n_draws=5)
+        run_welfare(u, s, populations=[Group("Q", "colour == 'red'")], n_draws=5, schemes=one)
     with pytest.raises(ConfigError, match="pool 'Nobody' has no members"):
         run_welfare(u, s, schemes=[Scheme("x", Group("Nobody", {"gender": "Martian"}), 3)], n_draws=5)
     with pytest.raises(ConfigError, match="unknown welfare measure"):
-        run_welfare(u, s, measures=["happiness"], n_draws=5)
+        run_welfare(u, s, measures=["happiness"], n_draws=5, schemes=one)
     with pytest.raises(ConfigError, match="positive integer"):
         Scheme("zero", Group("Rep"), 0)
     with pytest.raises(ConfigError, match="n_draws"):
-        run_welfare(u, s, n_draws=0)
+        run_welfare(u, s, n_draws=0, schemes=one)
     with pytest.raises(ConfigError, match="names must be unique"):
-        run_welfare(u, s, populations=[Group("A"), Group("A")], n_draws=5)
+        run_welfare(u, s, populations=[Group("A"), Group("A")], n_draws=5, schemes=one)
     with pytest.raises(ConfigError, match="no census targets"):
-        run_welfare(u, s, country="Narnia", n_draws=5)
+        run_welfare(u, s, country="Narnia", n_draws=5, schemes=one)
     with pytest.raises(ConfigError, match="weights lack"):
-        run_welfare(u, s, weights=pd.Series({"u0": 1.0}), n_draws=5)
+        run_welfare(u, s, weights=pd.Series({"u0": 1.0}), n_draws=5, schemes=one)
+    with pytest.raises(ConfigError, match="reference scheme 'Nope' is not one of the schemes"):
+        run_welfare(u, s, n_draws=5, schemes=one, reference="Nope")
     # With replacement (PRISM's code) a pool smaller than n is allowed, and noted.
     res = run_welfare(u, s, schemes=[Scheme("Big", Group("Rep"), 50)], populations=[Group("Rep")], n_draws=5)
     assert any("exceeds its pool" in n for n in res.notes)
@@ -251,12 +256,17 @@ def test_weighted_welfare(planted):
 
 def test_imputation_option(planted):
     m = welfare_matrices(planted.utterances)
-    imp = impute_matrix(m.rating, "rating")
+    sub = m.rating.iloc[:150]
+    imp = impute_matrix(sub, "rating")
     assert imp.notna().all().all() and imp.to_numpy().min() >= 1 and imp.to_numpy().max() <= 100
-    seen = m.rating.notna().to_numpy()
-    np.testing.assert_allclose(imp.to_numpy()[seen], m.rating.to_numpy()[seen])
-    res = run_welfare(planted.utterances, planted.survey, impute=True, n_draws=30, measures=["choice"])
-    assert res.config["impute"] and res.summary["mean"].between(0, 1).all()
+    seen = sub.notna().to_numpy()
+    np.testing.assert_allclose(imp.to_numpy()[seen], sub.to_numpy()[seen])
+    u, s = _toy()
+    u = u[~((u["user_id"].isin(["u1", "u12"])) & (u["model_name"] == "m3"))]  # two unseen cells
+    res = run_welfare(u, s, impute=True, n_draws=30, schemes=[Scheme("Rep (5)", Group("Rep"), 5)],
+                      populations=[Group("Rep")])
+    assert res.config["impute"] and res.summary.query("measure == 'choice'")["mean"].between(0, 1).all()
+    assert (res.model_welfare["n_raters"] == 20).all()  # imputed: everyone has a value for every model
 
 
 def test_country_sample_fallbacks(planted):
