@@ -485,7 +485,13 @@ class BattleArrays:
         )
 
     def present_models(self) -> np.ndarray:
-        """Boolean mask of models that appear in at least one battle."""
+        """Boolean mask of models that appear in at least one battle.
+
+        Example
+        -------
+        >>> BattleArrays.from_lists(["x", "y", "z"], [0], [2], [1]).present_models().tolist()
+        [True, False, True]
+        """
         seen = np.zeros(self.n_models, dtype=bool)
         seen[self.a] = True
         seen[self.b] = True
@@ -515,24 +521,31 @@ def encode_battles(
     _require(battles, ["model_a", "model_b", "winner"], "battles")
     ma = battles["model_a"].to_numpy()
     mb = battles["model_b"].to_numpy()
+    m = len(ma)
+    codes, uniq = pd.factorize(np.concatenate([ma, mb]), use_na_sentinel=True)
     if models is None:
-        present = pd.unique(np.concatenate([ma, mb])) if len(ma) else np.array([], dtype=object)
-        models = sorted(str(m) for m in present)
+        if (codes < 0).any():
+            bad = np.flatnonzero(codes < 0)[0] % max(m, 1)
+            raise DataValidationError(Problem("battles", int(bad) + 1, "model_a/model_b", "missing model name"))
+        models = sorted(str(x) for x in uniq)
     models = tuple(models)
     lookup = pd.Index(models)
     if lookup.has_duplicates:
         raise ConfigError("models must be unique")
-    a = lookup.get_indexer(ma)
-    b = lookup.get_indexer(mb)
+    remap = lookup.get_indexer(pd.Index(uniq).astype(object))
+    idx = np.where(codes >= 0, remap[np.maximum(codes, 0)] if len(remap) else -1, -1)
+    a, b = idx[:m], idx[m:]
     if (a < 0).any() or (b < 0).any():
         bad = sorted({str(x) for x in np.concatenate([ma[a < 0], mb[b < 0]])})
         raise DataValidationError(
             Problem("battles", None, "model_a/model_b", f"model(s) not in the model list: {', '.join(bad[:5])}")
         )
-    w = battles["winner"].astype(object).to_numpy()
-    outcome = pd.Series(w).map(WINNER_CODES).to_numpy()
-    if pd.isna(outcome).any():
-        bad_rows = np.flatnonzero(pd.isna(outcome))
+    wcodes, wuniq = pd.factorize(battles["winner"].to_numpy(), use_na_sentinel=True)
+    wmap = np.array([WINNER_CODES.get(str(x), -1) for x in wuniq] + [-1], dtype=np.int64)
+    outcome = wmap[wcodes]  # NaN winners (code -1) hit the trailing -1
+    if (outcome < 0).any():
+        w = battles["winner"].to_numpy()
+        bad_rows = np.flatnonzero(outcome < 0)
         raise DataValidationError(
             [
                 Problem("battles", int(i) + 1, "winner", f"must be model_a, model_b or tie, got {w[i]!r}")

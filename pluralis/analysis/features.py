@@ -11,7 +11,7 @@ Features (spec §6.7), computed on the stored response text:
 ``if_self_identification``  provider / model names ("OpenAI", "claude", "llama", ...)
 
 Phrase matching is case-insensitive substring matching of the escaped phrases, exactly as PRISM's
-notebook 09 (so "recommend" fires on "command" — pass ``word_boundaries=True`` for the stricter
+notebook 09 (so "metaphor" fires on "meta", "napalm" on "palm" — pass ``word_boundaries=True`` for the stricter
 variant; spec §9 #18). Only straight apostrophes are matched, as in PRISM.
 
 :func:`explain_scores` fits ``score ~ const + features`` by OLS with **participant-clustered**
@@ -119,6 +119,14 @@ class ScoreModel:
 
     ``coefficients`` has ``term, coef, se, t, p_value, ci_low, ci_high``; ``result`` is the
     statsmodels results object. Features that did not vary were dropped (``coefficients.attrs["dropped"]``).
+
+    Example
+    -------
+    >>> u = pd.DataFrame({"model_response": ["a?", "bb", "ccc?", "dddd"] * 5, "turn": 0,
+    ...                   "score": [50, 40, 70, 60] * 5, "user_id": list("uvwxy") * 4})
+    >>> m = explain_scores(u, features=["text_length", "if_question_marks"], cov="nonrobust")
+    >>> m.coefficients.set_index("term")["coef"].round(6).tolist()
+    [20.0, 10.0, 10.0]
     """
 
     coefficients: pd.DataFrame

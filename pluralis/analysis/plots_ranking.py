@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pandas as pd  # noqa: F401  (used by the examples)
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -32,6 +32,12 @@ def _save(fig: Figure, path: str | Path | None) -> Figure:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=150, bbox_inches="tight")
     return fig
+
+
+def _err(center, lo, hi) -> np.ndarray:
+    """Error-bar lengths; a point estimate can fall outside its percentile interval, so clip at 0."""
+    c = np.asarray(center, dtype=float)
+    return np.vstack([np.clip(c - np.asarray(lo, dtype=float), 0, None), np.clip(np.asarray(hi, dtype=float) - c, 0, None)])
 
 
 def plot_subgroup_ranks(result, path: str | Path | None = None, *, title: str | None = None, by: str | None = None) -> Figure:
@@ -65,7 +71,7 @@ def plot_subgroup_ranks(result, path: str | Path | None = None, *, title: str | 
     colors = [f"C{i % 10}" for i in range(k)]
     if "rank_lo" in overall.columns and overall["rank_lo"].notna().any():
         ax.errorbar(overall["rank"], [ypos[m] for m in overall["model"]],
-                    xerr=[overall["rank"] - overall["rank_lo"], overall["rank_hi"] - overall["rank"]],
+                    xerr=_err(overall["rank"], overall["rank_lo"], overall["rank_hi"]),
                     fmt="none", ecolor="black", elinewidth=1.5, alpha=0.5)
     ax.scatter(overall["rank"], [ypos[m] for m in overall["model"]], s=70, color="black", zorder=3, label="overall")
     for (field, group), off, color in zip(keys, offsets, colors):
@@ -73,7 +79,7 @@ def plot_subgroup_ranks(result, path: str | Path | None = None, *, title: str | 
         g = g[g["model"].isin(ypos)]
         y = np.array([ypos[m] for m in g["model"]]) + off
         if "rank_lo" in g.columns and g["rank_lo"].notna().any():
-            ax.errorbar(g["rank"], y, xerr=[g["rank"] - g["rank_lo"], g["rank_hi"] - g["rank"]], fmt="none",
+            ax.errorbar(g["rank"], y, xerr=_err(g["rank"], g["rank_lo"], g["rank_hi"]), fmt="none",
                         ecolor=color, elinewidth=0.8, alpha=0.7)
         sig = g["significant"].fillna(False).astype(bool).to_numpy() if "significant" in g.columns else np.zeros(len(g), bool)
         ax.scatter(g["rank"].to_numpy()[sig], y[sig], s=28, color=color, zorder=4)
@@ -111,7 +117,7 @@ def plot_scores(result, path: str | Path | None = None, *, title: str | None = N
     ax = fig.add_subplot(1, 1, 1)
     y = np.arange(len(s))
     if "score_lo" in s.columns:
-        ax.errorbar(s["score"], y, xerr=[s["score"] - s["score_lo"], s["score_hi"] - s["score"]], fmt="o",
+        ax.errorbar(s["score"], y, xerr=_err(s["score"], s["score_lo"], s["score_hi"]), fmt="o",
                     color="C0", ecolor="C0", capsize=2)
     else:
         ax.plot(s["score"], y, "o", color="C0")

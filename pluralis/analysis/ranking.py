@@ -48,7 +48,13 @@ from pluralis.errors import ConfigError, DataValidationError
 
 @dataclass(frozen=True)
 class MethodInfo:
-    """What an aggregator is called, what it consumes and which direction is better."""
+    """What an aggregator is called, what it consumes and which direction is better.
+
+    Example
+    -------
+    >>> METHODS["mean_within_turn_rank"].higher_is_better, METHODS["prc"].kind
+    (False, 'pairs')
+    """
 
     name: str
     label: str

@@ -47,6 +47,12 @@ class Sensitivity:
 
     ``kendall`` is long: ``a, b, tau, p_value, n_models``; for sweeps it compares every setting
     with the reference setting (``b`` = reference).
+
+    Example
+    -------
+    >>> b = pd.DataFrame({"model_a": ["x", "y"], "model_b": ["y", "z"], "winner": ["model_a", "model_a"]})
+    >>> alpha_sensitivity(b, [1, 10]).ranks.index.tolist()
+    ['x', 'y', 'z']
     """
 
     scores: pd.DataFrame

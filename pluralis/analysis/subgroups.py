@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from pluralis.analysis.battles import encode_battles, ratings_from_battles
 from pluralis.analysis.ranking import MethodInfo, mean_by_model, ranks_from_scores, resolve_method
 from pluralis.analysis.uncertainty import BootstrapResult, Tournament, _cluster_weights
-from pluralis.errors import ConfigError
+from pluralis.errors import ConfigError, DataValidationError
 
 #: Friendly names accepted by ``by=`` (and the CLI's ``--by``).
 FIELD_ALIASES: dict[str, str] = {
@@ -88,17 +88,28 @@ def attach_fields(
 ) -> tuple[pd.DataFrame, list[str]]:
     """Add participant / conversation fields to a battle frame; returns it and the resolved names.
 
+    A tuple of fields is an intersection: one column named ``"a × b"`` with values ``"x / y"``.
+
     Example
     -------
     >>> b = pd.DataFrame({"model_a": ["x"], "model_b": ["y"], "winner": ["tie"], "user_id": ["u"]})
-    >>> s = pd.DataFrame({"user_id": ["u"], "location_birth_region": ["Europe"]})
-    >>> out, names = attach_fields(b, ["birth_region"], survey=s)
-    >>> names, out["location_birth_region"].tolist()
-    (['location_birth_region'], ['Europe'])
+    >>> s = pd.DataFrame({"user_id": ["u"], "location_birth_region": ["Europe"], "gender": ["Female"]})
+    >>> out, names = attach_fields(b, ["birth_region", ("gender", "birth_region")], survey=s)
+    >>> names, out["gender × location_birth_region"].tolist()
+    (['location_birth_region', 'gender × location_birth_region'], ['Female / Europe'])
     """
     out = battles
     names = []
     for f in fields:
+        if isinstance(f, (tuple, list)):  # an intersection, e.g. ("gender", "age")
+            out, parts = attach_fields(out, list(f), survey=survey, conversations=conversations)
+            col = " × ".join(parts)
+            if col not in out.columns:
+                values = out[parts].astype(object)
+                joined = values.astype(str).agg(" / ".join, axis=1)
+                out = out.assign(**{col: joined.where(values.notna().all(axis=1)).to_numpy()})
+            names.append(col)
+            continue
         col = resolve_field(f, battles, survey, conversations)
         names.append(col)
         if col in out.columns:
@@ -121,7 +132,15 @@ class SubgroupResult:
     """Per-group rankings with shifts against the overall ranking.
 
     ``table`` is tidy: one row per (field, group, model) — see :func:`subgroup_rankings`.
-    ``overall`` and ``groups`` hold the bootstrap draws.
+    ``overall`` and ``groups`` hold the bootstrap draws; ``skipped`` the groups left out and why.
+
+    Example
+    -------
+    >>> b = pd.DataFrame({"model_a": ["x"] * 15 + ["y"] * 5, "model_b": ["y"] * 15 + ["x"] * 5,
+    ...     "winner": ["model_a"] * 20, "user_id": [f"u{i}" for i in range(20)], "g": ["p"] * 15 + ["q"] * 5})
+    >>> res = subgroup_rankings(b, "g", rounds=20, min_participants=5)
+    >>> res.ranks_wide().loc["x"].tolist(), res.shifts()["direction"].tolist()   # x falls in group q
+    ([1.0, 1.0, 2.0], ['▽', '▲'])
     """
 
     table: pd.DataFrame
@@ -174,7 +193,8 @@ def subgroup_rankings(
     battles
         battle frame from :func:`~pluralis.analysis.battles.extract_battles`.
     by
-        field name(s); each is handled separately (``["conversation_type", "birth_region"]``).
+        field name(s); each is handled separately (``["conversation_type", "birth_region"]``); a
+        tuple of fields is one intersectional grouping (``[("gender", "age")]``).
     survey, conversations
         frames to take participant / conversation fields from.
     method, options
@@ -208,14 +228,15 @@ def subgroup_rankings(
         raise ConfigError("online Elo is order-dependent and has no joint bootstrap; use method='bt' (Elo MLE)")
     if unit not in ("battles", "participants"):
         raise ConfigError(f"unit must be 'battles' or 'participants', got {unit!r}")
-    fields = [by] if isinstance(by, str) else list(by)
+    fields = [by] if isinstance(by, (str, tuple)) else list(by)
     if not fields:
         raise ConfigError("give at least one field to group by")
     frame, names = attach_fields(battles, fields, survey=survey, conversations=conversations)
     arrays = encode_battles(frame)
+    if arrays.n_battles == 0:
+        raise DataValidationError("no battles to rank (need at least two rated responses to the same prompt)")
     if unit == "participants" and arrays.cluster is None:
         raise ConfigError("unit='participants' needs a user_id column in the battles")
-    n = arrays.n_models
     rng = np.random.default_rng(seed)
 
     # group slots: (field, value) -> battle mask
@@ -241,6 +262,8 @@ def subgroup_rankings(
 
     if info.kind == "ratings":
         per_slot, overall_draws, overall_est = _ratings_joint(frame, arrays, info, slots, rounds, unit, rng)
+    elif info.kind == "sequence":
+        per_slot, overall_draws, overall_est = _sequence_points(arrays, info, slots, options)
     else:
         per_slot, overall_draws, overall_est = _pairs_joint(arrays, info, slots, rounds, unit, rng, options)
 
@@ -289,6 +312,7 @@ def subgroup_rankings(
             table[c] = np.nan
     if "significant" not in table.columns:
         table["significant"] = pd.NA
+    table["significant"] = table["significant"].astype("boolean")
     if "n_participants" not in table.columns:
         table["n_participants"] = pd.NA
     table["direction"] = [_direction(s) for s in table["shift"].to_numpy(dtype=float)]
@@ -376,6 +400,22 @@ def _pairs_joint(arrays, info: MethodInfo, slots, rounds: int, unit: str, rng, o
             draws_g = np.empty((0, int(present.sum())))
         out.append((present, est, draws_g))
     return out, overall_draws, overall_est
+
+
+def _sequence_points(arrays, info: MethodInfo, slots, options: dict):
+    """Online Elo point estimates (battles in data order) overall and per group; no bootstrap."""
+    from pluralis.analysis.ranking import scores_for_arrays
+
+    n = arrays.n_models
+    overall_est = scores_for_arrays(arrays, info.name, **options)
+    out = []
+    for _, _, mask in slots:
+        present = np.zeros(n, dtype=bool)
+        present[arrays.a[mask]] = True
+        present[arrays.b[mask]] = True
+        est = scores_for_arrays(arrays.take(np.flatnonzero(mask)), info.name, **options)[present]
+        out.append((present, est, np.empty((0, int(present.sum())))))
+    return out, np.empty((0, n)), overall_est
 
 
 def _subset_scores(t: Tournament, counts: np.ndarray, present: np.ndarray, info: MethodInfo, options: dict) -> np.ndarray:

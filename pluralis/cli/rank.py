@@ -1,0 +1,211 @@
+"""``pluralis rank``: model rankings (overall and per subgroup) with bootstrap uncertainty."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+import typer
+
+from pluralis.cli._common import console, err_console, handle_errors
+from pluralis.errors import ConfigError
+
+
+def _anchor(value: str | None) -> dict | None:
+    if not value:
+        return None
+    if "=" not in value:
+        raise ConfigError(f"--anchor must look like MODEL=RATING (e.g. flan-t5-xxl=800), got {value!r}")
+    name, rating = value.rsplit("=", 1)
+    try:
+        return {name: float(rating)}
+    except ValueError:
+        raise ConfigError(f"--anchor rating must be a number, got {rating!r}") from None
+
+
+def _write_table(table, out: Path) -> None:
+    suffix = out.suffix.lower()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        table.to_csv(out, index=False)
+    elif suffix in (".parquet", ".pq"):
+        t = table.copy()
+        for c in t.columns:
+            if t[c].dtype == object:
+                t[c] = t[c].astype("string")
+        t.to_parquet(out, index=False)
+    else:
+        raise ConfigError(f"--out must end in .csv or .parquet, got {out.name!r}")
+
+
+def _fmt(x: float, digits: int) -> str:
+    import math
+
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:.{digits}f}"
+
+
+def load_battles(
+    data: str,
+    *,
+    tie_threshold: float | None,
+    turns: str,
+    balanced: bool,
+    score: str,
+):
+    """Load DATA with :func:`pluralis.data.load_study` and build battles (+ the survey frame)."""
+    from pluralis.analysis.battles import battles_from_comparisons, extract_battles
+    from pluralis.data import load_study
+
+    study = load_study(data)
+    frames = study.frames()
+    if len(frames.utterances):
+        battles = extract_battles(frames.utterances, tie_threshold=tie_threshold, turns=turns, balanced=balanced, score=score)
+    elif len(frames.comparisons):
+        battles = battles_from_comparisons(frames.comparisons, tie_threshold=tie_threshold or 0.0)
+    else:
+        raise ConfigError(f"{data}: no rated responses or comparisons to rank")
+    if battles.empty:
+        raise ConfigError(f"{data}: no battles (need at least two rated responses per prompt)")
+    return battles, frames.survey, frames.conversations
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("rank")
+    @handle_errors
+    def rank(
+        data: str = typer.Argument(..., help="PRISM folder, parquet folder, store (SQLite file / URL) or Arena file"),
+        by: Optional[list[str]] = typer.Option(
+            None, "--by", "-b",
+            help="group by a participant or conversation field (repeatable): conversation_type, birth_region, "
+                 "special_region, age, gender, ethnicity, religion, or any survey column; 'gender+age' intersects",
+        ),
+        method: str = typer.Option("prc", "--method", "-m",
+                                   help="prc | bt (Elo MLE) | elo | win_rate | mean_score | mean_normalized_score | mean_within_turn_rank"),
+        bootstrap: int = typer.Option(1000, "--bootstrap", "-n", min=0, help="bootstrap rounds (0 = point estimates only)"),
+        unit: str = typer.Option("participants", "--unit", help="resample 'participants' (cluster bootstrap) or 'battles'"),
+        level: float = typer.Option(0.95, "--level", help="confidence level of the percentile intervals"),
+        tie_threshold: Optional[float] = typer.Option(None, "--tie-threshold", "-t",
+                                                      help="|score_a - score_b| <= t is a tie (default 5 raw points)"),
+        alpha: float = typer.Option(1.0, "--alpha", help="PRC regularisation: prior wins per ordered pair"),
+        variant: str = typer.Option("paper", "--variant", help="PRC: 'paper' (correct) or 'as_coded' (PRISM's code)"),
+        penalty: str = typer.Option("l2", "--penalty", help="BT: 'l2' (C=1, as PRISM/FastChat early 2024) or 'none'"),
+        anchor: Optional[str] = typer.Option(None, "--anchor", help="BT: pin one model's rating, e.g. flan-t5-xxl=800"),
+        score: str = typer.Option("raw", "--score", help="battle basis: raw | normalized | rank"),
+        turns: str = typer.Option("openers", "--turns", help="'openers' (turn 0, as PRISM) or 'all'"),
+        balanced: bool = typer.Option(False, "--balanced/--all-conversations",
+                                      help="only the balanced subset (App. K; PRISM's Fig. 4) or all conversations"),
+        min_participants: int = typer.Option(20, "--min-participants", help="skip smaller subgroups"),
+        exclude: Optional[list[str]] = typer.Option(None, "--exclude", help="subgroup value to leave out (repeatable)"),
+        seed: int = typer.Option(0, "--seed", help="random seed"),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the table to .csv or .parquet"),
+        plot: Optional[Path] = typer.Option(None, "--plot", "-p", help="write a plot (.png, .svg or .pdf)"),
+    ):
+        """Rank models from DATA, overall or per subgroup, with bootstrap confidence intervals.
+
+        Example: pluralis rank prism/ --by birth_region --method prc --bootstrap 1000 --out ranks.csv --plot ranks.png
+        """
+        from rich.table import Table
+
+        from pluralis.analysis.ranking import resolve_method
+        from pluralis.analysis.subgroups import OVERALL, subgroup_rankings
+        from pluralis.analysis.uncertainty import bootstrap as run_bootstrap
+
+        info = resolve_method(method)
+        if unit not in ("participants", "battles"):
+            raise ConfigError(f"--unit must be 'participants' or 'battles', got {unit!r}")
+        if variant not in ("paper", "as_coded"):
+            raise ConfigError(f"--variant must be 'paper' or 'as_coded', got {variant!r}")
+        if penalty.lower() not in ("l2", "none"):
+            raise ConfigError(f"--penalty must be 'l2' or 'none', got {penalty!r}")
+        options: dict = {}
+        if info.name == "prc":
+            options = {"alpha": alpha, "variant": variant}
+        elif info.name == "bt":
+            options = {"penalty": None if penalty.lower() == "none" else "l2", "anchor": _anchor(anchor)}
+        battles, survey, conversations = load_battles(
+            data, tie_threshold=tie_threshold, turns=turns, balanced=balanced, score=score
+        )
+        if unit == "participants" and ("user_id" not in battles.columns or battles["user_id"].isna().all()):
+            err_console.print("note: no participant ids in these data; resampling battles instead")
+            unit = "battles"
+        if by and info.kind == "sequence" and bootstrap > 0:
+            raise ConfigError("online Elo has no subgroup bootstrap (it depends on battle order); use --method bt")
+        err_console.print(
+            f"{len(battles):,} battles, {battles['user_id'].nunique():,} participants; "
+            f"{info.label}, {bootstrap} bootstrap rounds over {unit}"
+        )
+        hib = info.higher_is_better
+        if by:
+            fields = [tuple(f.split("+")) if "+" in f else f for f in by]
+            res = subgroup_rankings(
+                battles, fields, survey=survey, conversations=conversations, method=info.name, rounds=bootstrap, unit=unit,
+                level=level, seed=seed, min_participants=min_participants, exclude=exclude or (), **options,
+            )
+            table = res.table
+            overall = table[table["by"] == OVERALL].sort_values("rank")
+            for field in dict.fromkeys(table.loc[table["by"] != OVERALL, "by"]):
+                sub = table[table["by"] == field]
+                groups = list(dict.fromkeys(sub["group"]))
+                t = Table(title=f"{info.label} by {field} (rank; ▲/▽ places vs overall, * significant at {level:.0%})",
+                          header_style="bold")
+                t.add_column("model")
+                t.add_column("overall", justify="right")
+                for g in groups:
+                    t.add_column(str(g), justify="right")
+                cells = {(r.group, r.model): r for r in sub.itertuples()}
+                for r in overall.itertuples():
+                    row = [r.model, f"{int(r.rank)}"]
+                    for g in groups:
+                        c = cells.get((g, r.model))
+                        if c is None:
+                            row.append("–")
+                            continue
+                        mark = "" if c.shift == 0 or c.shift != c.shift else f" {c.direction}{abs(int(c.shift))}"
+                        sig = c.significant
+                        star = "*" if (sig is not None and sig is not pd.NA and sig == sig and bool(sig)) else ""
+                        row.append(f"{int(c.rank)}{mark}{star}")
+                    t.add_row(*row)
+                console.print(t)
+            for (field, value), why in res.skipped.items():
+                err_console.print(f"skipped {field} = {value!r}: {why} (< --min-participants {min_participants})")
+            if plot is not None:
+                from pluralis.analysis.plots_ranking import plot_subgroup_ranks
+
+                plot_subgroup_ranks(res, plot)
+        else:
+            if bootstrap > 0:
+                result = run_bootstrap(battles, info.name, rounds=bootstrap, unit=unit, level=level, seed=seed, **options)
+                table = result.summary()
+            else:
+                from pluralis.analysis.ranking import rank_models
+
+                table = rank_models(battles, info.name, **options)
+                result = None
+            digits = 4 if info.name in ("prc", "win_rate") else 1
+            t = Table(title=f"{info.label}" + (f" — {level:.0%} intervals, {bootstrap} rounds over {unit}" if bootstrap else ""),
+                      header_style="bold")
+            for c in ("rank", "model", "score"):
+                t.add_column(c, justify="right" if c != "model" else "left")
+            if bootstrap:
+                t.add_column("interval", justify="right")
+                t.add_column("rank range", justify="right")
+            for r in table.itertuples():
+                row = [f"{int(r.rank)}", r.model, _fmt(r.score, digits)]
+                if bootstrap:
+                    row += [f"[{_fmt(r.score_lo, digits)}, {_fmt(r.score_hi, digits)}]", f"{int(r.rank_lo)}–{int(r.rank_hi)}"]
+                t.add_row(*row)
+            console.print(t)
+            if plot is not None:
+                from pluralis.analysis.plots_ranking import plot_scores
+
+                plot_scores(result if result is not None else table, plot)
+        if not hib:
+            err_console.print("note: lower scores are better for this method")
+        if out is not None:
+            _write_table(table, out)
+            err_console.print(f"wrote {out}")
+        if plot is not None:
+            err_console.print(f"wrote {plot}")
