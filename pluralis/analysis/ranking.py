@@ -186,14 +186,18 @@ class PairTable:
         return wins.reshape(lead + (n, n)), ties.reshape(lead + (n, n))
 
 
-def count_matrices(a, b, outcome, n_models: int) -> tuple[np.ndarray, np.ndarray]:
+def count_matrices(a, b, outcome, n_models: int, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Win and tie count matrices (``wins[w, l]``, symmetric ``ties``) of integer-coded battles.
+
+    ``weights`` (one per battle) gives weighted counts: each battle counts with its weight.
 
     Example
     -------
     >>> w, t = count_matrices([0, 1], [1, 0], [0, 0], 2)
     >>> w.tolist()
     [[0.0, 1.0], [1.0, 0.0]]
+    >>> count_matrices([0, 1], [1, 0], [0, 0], 2, weights=np.array([2.0, 0.5]))[0].tolist()
+    [[0.0, 2.0], [0.5, 0.0]]
     """
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
@@ -202,8 +206,12 @@ def count_matrices(a, b, outcome, n_models: int) -> tuple[np.ndarray, np.ndarray
     winner = np.where(o == B_WINS, b, a)
     loser = np.where(o == B_WINS, a, b)
     dec = o != TIE
-    wins = np.bincount(winner[dec] * n + loser[dec], minlength=n * n).reshape(n, n).astype(float)
-    tie = np.bincount(a[~dec] * n + b[~dec], minlength=n * n).reshape(n, n).astype(float)
+    wd = wt = None
+    if weights is not None:
+        w = np.asarray(weights, dtype=float)
+        wd, wt = w[dec], w[~dec]
+    wins = np.bincount(winner[dec] * n + loser[dec], weights=wd, minlength=n * n).reshape(n, n).astype(float)
+    tie = np.bincount(a[~dec] * n + b[~dec], weights=wt, minlength=n * n).reshape(n, n).astype(float)
     return wins, tie + tie.T
 
 
@@ -689,12 +697,15 @@ def average_win_rate(a, b, outcome, n_models: int, *, ties: Literal["count", "ex
 def mean_by_model(model, values, n_models: int, weights: np.ndarray | None = None) -> np.ndarray:
     """Mean of ``values`` per model (NaN values skipped; NaN for models without data).
 
-    ``weights`` of shape ``(R, len(values))`` gives ``R`` weighted means at once.
+    ``weights`` of shape ``(len(values),)`` gives weighted means; of shape ``(R, len(values))``,
+    ``R`` weighted means at once.
 
     Example
     -------
     >>> mean_by_model([0, 0, 1], [10.0, 20.0, 5.0], 2).tolist()
     [15.0, 5.0]
+    >>> mean_by_model([0, 0, 1], [10.0, 20.0, 5.0], 2, weights=np.array([3.0, 1.0, 2.0])).tolist()
+    [12.5, 5.0]
     """
     model = np.asarray(model, dtype=np.int64)
     v = np.asarray(values, dtype=float)
@@ -703,6 +714,10 @@ def mean_by_model(model, values, n_models: int, weights: np.ndarray | None = Non
     if weights is None:
         s = np.bincount(model, weights=v, minlength=n_models)
         c = np.bincount(model, minlength=n_models).astype(float)
+    elif np.ndim(weights) == 1:
+        w = np.asarray(weights, dtype=float)[ok]
+        s = np.bincount(model, weights=w * v, minlength=n_models)
+        c = np.bincount(model, weights=w, minlength=n_models)
     else:
         w = np.asarray(weights, dtype=float)[..., ok]
         onehot = np.zeros((len(model), n_models))
@@ -739,13 +754,15 @@ def ranks_from_scores(scores: np.ndarray, *, higher_is_better: bool = True) -> n
 # --- one entry point for batched pair-based aggregation -----------------------------------------
 
 
-def score_from_counts(method: str, wins: np.ndarray, ties: np.ndarray, **options: Any) -> np.ndarray:
+def score_from_counts(method: str, wins: np.ndarray, ties: np.ndarray, /, **options: Any) -> np.ndarray:
     """Dispatch a pair-based aggregator (``prc``, ``bt``, ``win_rate``) on count matrices.
 
     Example
     -------
     >>> w = np.array([[0, 3], [1, 0]]); t = np.zeros((2, 2))
     >>> score_from_counts("win_rate", w, t).tolist()
+    [0.75, 0.25]
+    >>> score_from_counts("win_rate", w, np.ones((2, 2)), ties="exclude").tolist()   # ``ties`` is the option
     [0.75, 0.25]
     """
     info = resolve_method(method)
@@ -758,6 +775,75 @@ def score_from_counts(method: str, wins: np.ndarray, ties: np.ndarray, **options
     if info.name == "win_rate":
         return win_rate_from_counts(wins, ties, ties_mode=options.get("ties", "count"))
     raise ConfigError(f"method {info.name!r} is not computed from pair counts")
+
+
+# --- participant weights ------------------------------------------------------------------------
+
+
+def row_weights(frame: pd.DataFrame, weights: pd.Series | None, key: str = "user_id", missing: str = "raise") -> np.ndarray:
+    """Spread participant weights onto the rows of a table (utterances, battles, ...) by ``key``.
+
+    The hook the ranking engine uses for weighted rankings: each battle/utterance counts with
+    its rater's weight. ``missing="raise"`` errors on raters without a weight; ``"zero"`` gives
+    them weight 0. ``weights=None`` gives ones.
+
+    Example
+    -------
+    >>> battles = pd.DataFrame({"user_id": ["a", "b", "a"], "winner": ["m1", "m2", "m2"]})
+    >>> row_weights(battles, pd.Series({"a": 2.0, "b": 0.5})).tolist()
+    [2.0, 0.5, 2.0]
+    """
+    if weights is None:
+        return np.ones(len(frame))
+    if key not in frame.columns:
+        raise ConfigError(f"cannot apply participant weights: table has no {key!r} column")
+    w = pd.Series(weights, dtype=float)
+    w.index = w.index.astype(str)
+    out = np.array(frame[key].astype(str).map(w).to_numpy(dtype=float))
+    nan = np.isnan(out)
+    if nan.any():
+        if missing == "raise":
+            ex = pd.unique(frame[key].astype(str).to_numpy()[nan])[:3]
+            raise ConfigError(f"{int(nan.sum())} row(s) have raters without a weight, e.g. {list(ex)}")
+        if missing != "zero":
+            raise ConfigError(f"missing must be 'raise' or 'zero', got {missing!r}")
+        out[nan] = 0.0
+    if np.any(out < 0) or not np.all(np.isfinite(out)):
+        raise ConfigError("weights must be finite and non-negative")
+    return out
+
+
+def normalise_battle_weights(weights, what: str = "battles") -> np.ndarray:
+    """Rescale row weights to sum to the number of rows (mean 1), so that priors and penalties
+    (PRC ``alpha``, BT ``C``) keep their unweighted strength. Unit weights stay exactly 1.
+
+    Example
+    -------
+    >>> normalise_battle_weights([2.0, 0.0, 1.0]).tolist()
+    [2.0, 0.0, 1.0]
+    >>> normalise_battle_weights([4.0, 4.0]).tolist()
+    [1.0, 1.0]
+    """
+    w = np.asarray(weights, dtype=float)
+    if np.any(w < 0) or not np.all(np.isfinite(w)):
+        raise ConfigError("weights must be finite and non-negative")
+    total = w.sum()
+    if not total > 0:
+        raise ConfigError(f"all {what} have weight 0")
+    return w * len(w) / total
+
+
+def no_weighted_form(info: MethodInfo) -> ConfigError:
+    """The error raised when weights are given to an order-based aggregator (online Elo).
+
+    Example
+    -------
+    >>> str(no_weighted_form(METHODS["elo"]))[:45]
+    "method 'elo' processes battles in order and h"
+    """
+    return ConfigError(
+        f"method {info.name!r} processes battles in order and has no weighted form; use prc, bt or win_rate"
+    )
 
 
 # --- DataFrame API ------------------------------------------------------------------------------
@@ -783,25 +869,39 @@ def scores_for_arrays(
     *,
     ratings: pd.DataFrame | None = None,
     seed: int | None = None,
+    weights: np.ndarray | None = None,
+    rating_weights: np.ndarray | None = None,
     **options: Any,
 ) -> np.ndarray:
     """Scores of one aggregator on integer-coded battles (``ratings`` needed for score means).
+
+    ``weights`` (one per battle; pair methods) are rescaled with
+    :func:`normalise_battle_weights` and give weighted win/tie counts; ``rating_weights`` (one
+    per row of ``ratings``; score means) give weighted means. Online Elo has no weighted form.
 
     Example
     -------
     >>> arr = BattleArrays.from_lists(["x", "y"], [0, 0, 1], [1, 1, 0], [0, 0, 0])
     >>> scores_for_arrays(arr, "win_rate").round(3).tolist()
     [0.667, 0.333]
+    >>> scores_for_arrays(arr, "win_rate", weights=np.array([1.0, 1.0, 4.0])).round(3).tolist()
+    [0.333, 0.667]
     """
     info = resolve_method(method)
     n = arrays.n_models
+    if info.kind == "sequence" and (weights is not None or rating_weights is not None):
+        raise no_weighted_form(info)
     if info.kind == "pairs":
         opts = dict(options)
         if info.name == "bt":
             opts["anchor"] = _anchor_index(arrays.models, options.get("anchor"))
         if info.name == "prc" and options.get("variant") == "as_coded":
             opts["item_order"] = first_winner_order(arrays.a, arrays.b, arrays.outcome, n)
-        wins, ties = count_matrices(arrays.a, arrays.b, arrays.outcome, n)
+        if weights is not None:
+            weights = normalise_battle_weights(weights)
+            if len(weights) != arrays.n_battles:
+                raise ConfigError(f"got {len(weights)} battle weights for {arrays.n_battles} battles")
+        wins, ties = count_matrices(arrays.a, arrays.b, arrays.outcome, n, weights=weights)
         return score_from_counts(info.name, wins, ties, **opts)
     if info.kind == "sequence":
         kw = {k: options[k] for k in ("k", "scale", "base", "init") if k in options}
@@ -817,7 +917,13 @@ def scores_for_arrays(
         raise DataValidationError(f"ratings lack the column {col!r} needed by {info.name!r}")
     idx = pd.Index(arrays.models).get_indexer(ratings["model_name"].to_numpy())
     keep = idx >= 0
-    return mean_by_model(idx[keep], ratings[col].to_numpy(dtype=float)[keep], n)
+    rw = None
+    if rating_weights is not None:
+        rw = np.asarray(rating_weights, dtype=float)
+        if len(rw) != len(ratings):
+            raise ConfigError(f"got {len(rw)} rating weights for {len(ratings)} rated responses")
+        rw = normalise_battle_weights(rw[keep], "rated responses")
+    return mean_by_model(idx[keep], ratings[col].to_numpy(dtype=float)[keep], n, weights=rw)
 
 
 def rank_models(
@@ -826,16 +932,29 @@ def rank_models(
     *,
     models: Sequence[str] | None = None,
     seed: int | None = None,
+    weights: pd.Series | None = None,
+    weight_key: str = "user_id",
+    missing_weights: str = "raise",
     **options: Any,
 ) -> pd.DataFrame:
-    """Rank models from a battle frame with one aggregator.
+    """Rank models from a battle frame with one aggregator, optionally with participant weights.
 
     ``options`` go to the aggregator: ``alpha``, ``variant``, ``iterations`` (PRC); ``penalty``,
     ``C``, ``anchor`` (e.g. ``{"flan-t5-xxl": 800}``), ``scale``, ``base``, ``init`` (BT);
     ``k``/``shuffle`` (online Elo; ``seed`` shuffles the order); ``ties`` (win rate).
     Models are those with at least one battle unless ``models`` is given.
 
-    Returns ``model, score, rank, n_battles`` sorted best first; ``attrs["method"]`` is set.
+    ``weights``: participant weights (Series indexed by the ``weight_key`` column's values, e.g.
+    :func:`pluralis.analysis.weights.census_weights`). Every battle (or rated response, for the
+    score means) counts with its rater's weight: pair aggregators (``prc``, ``bt``, ``win_rate``)
+    use weighted win/tie counts, rescaled to sum to the number of battles so priors and
+    penalties keep their unweighted strength; ``mean_*`` use weighted means; online Elo is
+    order-based and has no weighted form (:class:`~pluralis.errors.ConfigError`). Raters without
+    a weight raise, or count 0 with ``missing_weights="zero"``. Unit weights reproduce the
+    unweighted ranking exactly.
+
+    Returns ``model, score, rank, n_battles`` sorted best first; ``attrs["method"]`` and
+    ``attrs["weighted"]`` are set.
 
     Example
     -------
@@ -843,11 +962,27 @@ def rank_models(
     ...                   "winner": ["model_a", "model_a", "model_a"]})
     >>> rank_models(b, "prc")[["model", "rank"]].values.tolist()
     [['x', 1.0], ['y', 2.0], ['z', 3.0]]
+    >>> b = pd.DataFrame({"model_a": ["x", "x", "y"], "model_b": ["y", "y", "x"],
+    ...                   "winner": ["model_a"] * 3, "user_id": ["u1", "u1", "u2"]})
+    >>> rank_models(b, "win_rate", weights=pd.Series({"u1": 1.0, "u2": 5.0}))["model"].tolist()
+    ['y', 'x']
     """
     info = resolve_method(method)
+    if weights is not None and info.kind == "sequence":
+        raise no_weighted_form(info)
     arrays = encode_battles(battles, models=models, cluster=None)
-    ratings = ratings_from_battles(battles) if info.kind == "ratings" else None
-    scores = scores_for_arrays(arrays, info.name, ratings=ratings, seed=seed, **options)
+    ratings = None
+    if info.kind == "ratings":
+        ratings = ratings_from_battles(battles, carry=() if weights is None else (weight_key,))
+    battle_w = rating_w = None
+    if weights is not None:
+        if info.kind == "pairs":
+            battle_w = row_weights(battles, weights, weight_key, missing_weights)
+        else:
+            rating_w = row_weights(ratings, weights, weight_key, missing_weights)
+    scores = scores_for_arrays(
+        arrays, info.name, ratings=ratings, seed=seed, weights=battle_w, rating_weights=rating_w, **options
+    )
     n_battles = np.bincount(np.concatenate([arrays.a, arrays.b]), minlength=arrays.n_models)
     out = pd.DataFrame(
         {
@@ -860,4 +995,5 @@ def rank_models(
     out = out.sort_values(["rank", "model"], kind="stable").reset_index(drop=True)
     out.attrs["method"] = info.name
     out.attrs["higher_is_better"] = info.higher_is_better
+    out.attrs["weighted"] = weights is not None
     return out

@@ -136,7 +136,9 @@ def effective_sample_size(weights) -> float:
     return float(np.sum(w) ** 2 / s2) if s2 > 0 else 0.0
 
 
-def _align_weights(weights, index: pd.Index) -> np.ndarray:
+def _align_weights(weights, index: pd.Index, name: str = "weights") -> np.ndarray:
+    """Weights as an array aligned with ``index`` (user ids): ones for ``None``, a Series by
+    user id (every participant needed), or an array already in row order."""
     if weights is None:
         return np.ones(len(index))
     if isinstance(weights, pd.Series):
@@ -144,11 +146,11 @@ def _align_weights(weights, index: pd.Index) -> np.ndarray:
         w.index = w.index.astype(str)
         missing = index.difference(w.index)
         if len(missing):
-            raise ConfigError(f"weights lack {len(missing)} participant(s), e.g. {list(missing[:3])}")
+            raise ConfigError(f"{name} lack {len(missing)} participant(s), e.g. {list(missing[:3])}")
         return w.reindex(index).to_numpy(dtype=float)
     w = np.asarray(weights, dtype=float)
     if w.shape != (len(index),):
-        raise ConfigError(f"weights have shape {w.shape}; expected ({len(index)},) aligned with the survey rows")
+        raise ConfigError(f"{name} have shape {w.shape}; expected ({len(index)},) aligned with the survey rows")
     return w
 
 

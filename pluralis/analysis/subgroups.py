@@ -27,8 +27,15 @@ import pandas as pd
 import scipy.sparse as sp
 
 from pluralis.analysis.battles import encode_battles, ratings_from_battles
-from pluralis.analysis.ranking import MethodInfo, mean_by_model, ranks_from_scores, resolve_method
-from pluralis.analysis.uncertainty import BootstrapResult, Tournament, _cluster_weights
+from pluralis.analysis.ranking import MethodInfo, mean_by_model, ranks_from_scores, resolve_method, scores_for_arrays
+from pluralis.analysis.uncertainty import (
+    BootstrapResult,
+    Tournament,
+    _checked_participant_weights,
+    _cluster_weights,
+    _rating_means_clusters,
+    _rescale_rounds,
+)
 from pluralis.errors import ConfigError, DataValidationError
 
 #: Friendly names accepted by ``by=`` (and the CLI's ``--by``).
@@ -184,6 +191,8 @@ def subgroup_rankings(
     min_battles: int = 1,
     exclude: Sequence[Any] = (),
     groups: Sequence[Any] | None = None,
+    weights: pd.Series | None = None,
+    missing_weights: str = "raise",
     **options: Any,
 ) -> SubgroupResult:
     """Ranking for every value of one or more fields, with bootstrap CIs and significant shifts.
@@ -206,6 +215,12 @@ def subgroup_rankings(
         groups smaller than this are skipped (PRISM's score analyses drop groups < 20 people).
     exclude, groups
         values to drop (e.g. ``["Prefer not to say"]``) or the only values to keep.
+    weights, missing_weights
+        participant weights (Series by ``user_id``) for weighted rankings, overall and per group
+        (see :func:`~pluralis.analysis.ranking.rank_models`; each group's weights are rescaled to
+        its number of battles); resampled participants or battles carry their weights.
+        ``min_participants`` then counts participants with a positive weight; the table's
+        ``n_battles`` / ``n_participants`` stay unweighted counts.
 
     Returns
     -------
@@ -237,6 +252,7 @@ def subgroup_rankings(
         raise DataValidationError("no battles to rank (need at least two rated responses to the same prompt)")
     if unit == "participants" and arrays.cluster is None:
         raise ConfigError("unit='participants' needs a user_id column in the battles")
+    pw = _checked_participant_weights(info, arrays, weights, missing_weights)
     rng = np.random.default_rng(seed)
 
     # group slots: (field, value) -> battle mask
@@ -254,6 +270,11 @@ def subgroup_rankings(
             if n_b < max(1, min_battles) or ("user_id" in frame.columns and n_p < min_participants):
                 skipped[(col, value)] = f"{n_p} participants, {n_b} battles"
                 continue
+            if pw is not None:
+                n_w = int(np.unique(arrays.cluster[mask][pw[arrays.cluster[mask]] > 0]).size)
+                if n_w == 0 or n_w < min_participants:
+                    skipped[(col, value)] = f"{n_p} participants ({n_w} with positive weight), {n_b} battles"
+                    continue
             slots.append((col, value, mask))
     try:
         slots.sort(key=lambda s: (names.index(s[0]), str(s[1])))
@@ -261,14 +282,15 @@ def subgroup_rankings(
         pass
 
     if info.kind == "ratings":
-        per_slot, overall_draws, overall_est = _ratings_joint(frame, arrays, info, slots, rounds, unit, rng)
+        per_slot, overall_draws, overall_est = _ratings_joint(frame, arrays, info, slots, rounds, unit, rng, pw)
     elif info.kind == "sequence":
         per_slot, overall_draws, overall_est = _sequence_points(arrays, info, slots, options)
     else:
-        per_slot, overall_draws, overall_est = _pairs_joint(arrays, info, slots, rounds, unit, rng, options)
+        per_slot, overall_draws, overall_est = _pairs_joint(arrays, info, slots, rounds, unit, rng, options, pw)
 
+    weighted = pw is not None
     overall = BootstrapResult(
-        arrays.models, info.name, unit, overall_est, overall_draws, info.higher_is_better, level, dict(options)
+        arrays.models, info.name, unit, overall_est, overall_draws, info.higher_is_better, level, dict(options), weighted
     )
     rows = [_overall_rows(overall, arrays, frame, rounds)]
     results: dict[tuple[str, Any], BootstrapResult] = {}
@@ -277,7 +299,7 @@ def subgroup_rankings(
     for (col, value, mask), (present, est, draws) in zip(slots, per_slot):
         ix = np.flatnonzero(present)
         models = tuple(arrays.models[i] for i in ix)
-        res = BootstrapResult(models, info.name, unit, est, draws, hib, level, dict(options))
+        res = BootstrapResult(models, info.name, unit, est, draws, hib, level, dict(options), weighted)
         results[(col, value)] = res
         g_rank = ranks_from_scores(est, higher_is_better=hib)
         o_rank = ranks_from_scores(overall_est[ix], higher_is_better=hib)
@@ -320,7 +342,7 @@ def subgroup_rankings(
             "rank_lo", "rank_hi", "overall_rank", "shift", "shift_lo", "shift_hi", "significant", "direction"]
     table = table[cols]
     table.attrs.update({"method": info.name, "unit": unit, "rounds": rounds, "level": level,
-                        "higher_is_better": hib})
+                        "higher_is_better": hib, "weighted": weighted})
     return SubgroupResult(table, overall, results, skipped)
 
 
@@ -346,11 +368,10 @@ def _overall_rows(overall: BootstrapResult, arrays, frame: pd.DataFrame, rounds:
     return out
 
 
-def _pairs_joint(arrays, info: MethodInfo, slots, rounds: int, unit: str, rng, options: dict):
-    t = Tournament(arrays)
+def _pairs_joint(arrays, info: MethodInfo, slots, rounds: int, unit: str, rng, options: dict, pw=None):
+    t = Tournament(arrays, weights=None if pw is None else pw[arrays.cluster])
     K = t.table.n_categories
     n = arrays.n_models
-    full = t.table.counts[None, :].astype(float)
     w = None
     overall_counts = None
     slot_counts: list[np.ndarray] = []
@@ -358,44 +379,51 @@ def _pairs_joint(arrays, info: MethodInfo, slots, rounds: int, unit: str, rng, o
         w = _cluster_weights(rng, rounds, arrays.n_clusters)
         overall_counts = t.cluster_counts(w)
     elif rounds > 0:
-        # Exact battle bootstrap, jointly for all groups: battles with the same category and the
-        # same group memberships are exchangeable, so one multinomial over those cells per round.
+        # Exact battle bootstrap, jointly for all groups: battles with the same category, the
+        # same group memberships (and the same weight) are exchangeable, so one multinomial over
+        # those cells per round.
         member = np.stack([mask for _, _, mask in slots], axis=1) if slots else np.zeros((arrays.n_battles, 0), bool)
         pattern = np.zeros(arrays.n_battles, dtype=np.int64)
         if slots:
             pattern = np.unique(member, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
         cell_code = t.category * (int(pattern.max()) + 1 if len(pattern) else 1) + pattern
+        if t.weights is not None:
+            wid = pd.factorize(t.weights)[0]
+            cell_code = cell_code * (int(wid.max()) + 1 if len(wid) else 1) + wid
         cell_ids, cell_of = np.unique(cell_code, return_inverse=True)
+        cell_of = cell_of.reshape(-1)
         cell_n = np.bincount(cell_of).astype(float)
         rep = np.zeros(len(cell_ids), dtype=np.int64)
         rep[cell_of] = np.arange(arrays.n_battles)
         cell_cat = t.category[rep]
         cell_member = member[rep]
+        cell_w = np.ones(len(cell_ids)) if t.weights is None else t.weights[rep]
         C = len(cell_ids)
-        onehot = sp.csr_matrix((np.ones(C), (np.arange(C), cell_cat)), shape=(C, K))
         m = arrays.n_battles
         draws = rng.multinomial(m, cell_n / cell_n.sum(), size=rounds).astype(float)
-        overall_counts = np.asarray((onehot.T @ draws.T).T)
+
+        def cell_counts(member_h: np.ndarray | None) -> np.ndarray:
+            inside = np.ones(C) if member_h is None else member_h.astype(float)
+            oh = sp.csr_matrix((inside * cell_w, (np.arange(C), cell_cat)), shape=(C, K))
+            counts = np.asarray((oh.T @ draws.T).T)
+            if t.weights is None:
+                return counts
+            return _rescale_rounds(counts, draws @ inside)
+
+        overall_counts = cell_counts(None)
         for h in range(len(slots)):
-            oh = sp.csr_matrix((cell_member[:, h].astype(float), (np.arange(C), cell_cat)), shape=(C, K))
-            slot_counts.append(np.asarray((oh.T @ draws.T).T))
+            slot_counts.append(cell_counts(cell_member[:, h]))
     overall_draws = t.score_counts(overall_counts, info, options) if rounds > 0 else np.empty((0, n))
-    overall_est = t.score_counts(full, info, options)[0]
+    overall_est = t.score_counts(t.full_counts(), info, options)[0]
     out = []
     for h, (col, value, mask) in enumerate(slots):
-        cm_g = np.bincount(t.category[mask], minlength=K).astype(float)
         present = np.zeros(n, dtype=bool)
         present[arrays.a[mask]] = True
         present[arrays.b[mask]] = True
-        est = _subset_scores(t, cm_g[None, :], present, info, options)[0]
+        est = t.score_counts(t.full_counts(mask), info, options, present)[0]
         if rounds > 0:
-            if unit == "participants":
-                G = arrays.n_clusters
-                cmat = sp.csr_matrix((np.ones(mask.sum()), (arrays.cluster[mask], t.category[mask])), shape=(G, K))
-                counts = np.asarray((cmat.T @ w.T).T)
-            else:
-                counts = slot_counts[h]
-            draws_g = _subset_scores(t, counts, present, info, options)
+            counts = t.cluster_counts(w, mask) if unit == "participants" else slot_counts[h]
+            draws_g = t.score_counts(counts, info, options, present)
         else:
             draws_g = np.empty((0, int(present.sum())))
         out.append((present, est, draws_g))
@@ -404,8 +432,6 @@ def _pairs_joint(arrays, info: MethodInfo, slots, rounds: int, unit: str, rng, o
 
 def _sequence_points(arrays, info: MethodInfo, slots, options: dict):
     """Online Elo point estimates (battles in data order) overall and per group; no bootstrap."""
-    from pluralis.analysis.ranking import scores_for_arrays
-
     n = arrays.n_models
     overall_est = scores_for_arrays(arrays, info.name, **options)
     out = []
@@ -418,34 +444,7 @@ def _sequence_points(arrays, info: MethodInfo, slots, options: dict):
     return out, np.empty((0, n)), overall_est
 
 
-def _subset_scores(t: Tournament, counts: np.ndarray, present: np.ndarray, info: MethodInfo, options: dict) -> np.ndarray:
-    """Scores over the present models only (absent models are not part of a group's tournament)."""
-    from pluralis.analysis.ranking import _anchor_index, score_from_counts
-
-    ix = np.flatnonzero(present)
-    models = [t.arrays.models[i] for i in ix]
-    opts = dict(options)
-    if info.name == "prc" and opts.get("variant") == "as_coded":
-        opts["item_order"] = t._item_order[ix]
-    if info.name == "bt" and opts.get("anchor") is not None:
-        anchor = opts["anchor"]
-        name = next(iter(anchor)) if isinstance(anchor, dict) else anchor[0]
-        if name in models:
-            opts["anchor"] = _anchor_index(models, anchor)
-        else:
-            warnings.warn(f"anchor model {name!r} is absent from a group; its ratings are centred instead", stacklevel=3)
-            opts["anchor"] = None
-    out = np.empty((counts.shape[0], len(ix)))
-    step = max(1, 4_000_000 // max(1, len(ix) ** 2))
-    for s in range(0, counts.shape[0], step):
-        wins, ties = t.table.matrices(counts[s : s + step])
-        wins = wins[..., ix, :][..., :, ix]
-        ties = ties[..., ix, :][..., :, ix]
-        out[s : s + step] = score_from_counts(info.name, wins, ties, **opts)
-    return out
-
-
-def _ratings_joint(frame: pd.DataFrame, arrays, info: MethodInfo, slots, rounds: int, unit: str, rng):
+def _ratings_joint(frame: pd.DataFrame, arrays, info: MethodInfo, slots, rounds: int, unit: str, rng, pw=None):
     n = arrays.n_models
     extra = sorted({col for col, _, _ in slots})
     r = ratings_from_battles(frame, carry=extra)
@@ -457,24 +456,29 @@ def _ratings_joint(frame: pd.DataFrame, arrays, info: MethodInfo, slots, rounds:
     G = arrays.n_clusters
     cl = pd.Index(arrays.clusters).get_indexer(r["user_id"].to_numpy()) if G else None
     m = len(vals)
+    rw = None
+    if pw is not None:
+        if cl is None or (cl < 0).any():
+            raise ConfigError("weighted score means need the rated responses' 'user_id' (the weighted participants)")
+        rw = pw[cl]
     if rounds > 0:
         if unit == "participants":
             W = _cluster_weights(rng, rounds, G)
+            if pw is not None:
+                W = W * pw
         else:
             W = rng.multinomial(m, np.full(m, 1.0 / m), size=rounds).astype(float)
+            if rw is not None:
+                W = W * rw
 
     def means(mask: np.ndarray):
-        est = mean_by_model(model[mask], vals[mask], n)
+        est = mean_by_model(model[mask], vals[mask], n, weights=None if rw is None else rw[mask])
         if rounds == 0:
             return est, np.empty((0, n))
         if unit == "participants":
-            S = sp.csr_matrix((vals[mask], (cl[mask], model[mask])), shape=(G, n))
-            N = sp.csr_matrix((np.ones(mask.sum()), (cl[mask], model[mask])), shape=(G, n))
-        else:
-            S = sp.csr_matrix((vals[mask], (np.flatnonzero(mask), model[mask])), shape=(m, n))
-            N = sp.csr_matrix((np.ones(mask.sum()), (np.flatnonzero(mask), model[mask])), shape=(m, n))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return est, np.asarray((S.T @ W.T).T) / np.asarray((N.T @ W.T).T)
+            return est, _rating_means_clusters(model[mask], vals[mask], cl[mask], n, W, G)
+        rows = np.flatnonzero(mask)
+        return est, _rating_means_clusters(model[mask], vals[mask], rows, n, W, m)
 
     overall_est, overall_draws = means(np.ones(m, dtype=bool))
     out = []

@@ -18,11 +18,17 @@ The counts become ``R`` win/tie matrices and the aggregator runs batched: one
 Bradley–Terry. Online Elo is sequential; it is batched across rounds instead (one loop over
 positions). Score means resample rated responses (or participants).
 
+Weighted rankings (participant ``weights=``, as :func:`~pluralis.analysis.ranking.rank_models`)
+resample the same units, each carrying its weight: a round's category counts are the weighted
+counts of the resampled battles, rescaled to sum to that round's number of battles — exactly
+``rank_models(resampled battles, weights=...)``. Unit weights reproduce the unweighted draws.
+
 Intervals are percentile intervals; ranks are competition ranks (1 = best) per round.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
@@ -38,8 +44,11 @@ from pluralis.analysis.ranking import (
     _elo_steps,
     first_winner_order,
     mean_by_model,
+    no_weighted_form,
+    normalise_battle_weights,
     ranks_from_scores,
     resolve_method,
+    row_weights,
     score_from_counts,
     scores_for_arrays,
 )
@@ -77,6 +86,7 @@ class BootstrapResult:
     higher_is_better: bool = True
     level: float = 0.95
     options: dict = field(default_factory=dict)
+    weighted: bool = False
 
     @property
     def rounds(self) -> int:
@@ -138,7 +148,8 @@ class BootstrapResult:
             }
         )
         out = out.sort_values(["rank", "model"], kind="stable").reset_index(drop=True)
-        out.attrs.update({"method": self.method, "unit": self.unit, "rounds": self.rounds, "level": self.level})
+        out.attrs.update({"method": self.method, "unit": self.unit, "rounds": self.rounds, "level": self.level,
+                          "weighted": self.weighted})
         return out
 
     def rank_distribution(self) -> pd.DataFrame:
@@ -191,64 +202,153 @@ class BootstrapResult:
 class Tournament:
     """One battle set, precompiled for fast repeated aggregation under resampling.
 
+    ``weights`` (one per battle, optional) makes every count a weighted count, rescaled to the
+    number of battles it stands for (see the module docstring).
+
     Example
     -------
     >>> arr = BattleArrays.from_lists(["x", "y"], [0, 0, 1], [1, 1, 0], [0, 0, 2], cluster=[0, 1, 1])
     >>> t = Tournament(arr)
     >>> t.table.n_categories, t.cluster_counts(np.array([[2, 0]])).tolist()
     (2, [[2.0, 0.0]])
+    >>> Tournament(arr, weights=np.array([3.0, 1.0, 1.0])).full_counts().tolist()
+    [[2.4, 0.6]]
     """
 
-    def __init__(self, arrays: BattleArrays, ratings: pd.DataFrame | None = None):
+    def __init__(self, arrays: BattleArrays, ratings: pd.DataFrame | None = None, weights: np.ndarray | None = None):
         self.arrays = arrays
         self.n_models = arrays.n_models
         self.table, self.category = PairTable.from_battles(arrays.a, arrays.b, arrays.outcome, arrays.n_models)
         self.ratings = ratings
+        self.weights = None if weights is None else normalise_battle_weights(weights)
+        if self.weights is not None and len(self.weights) != arrays.n_battles:
+            raise ConfigError(f"got {len(self.weights)} battle weights for {arrays.n_battles} battles")
         self._cm: sp.csr_matrix | None = None
         self._item_order = first_winner_order(arrays.a, arrays.b, arrays.outcome, arrays.n_models)
 
     # counts ---------------------------------------------------------------------------------
-    def cluster_matrix(self) -> sp.csr_matrix:
-        """Participants x categories count matrix (sparse)."""
-        if self._cm is None:
-            if self.arrays.cluster is None:
-                raise ConfigError("a participant (cluster) bootstrap needs a 'user_id' column in the battles")
-            G = self.arrays.n_clusters
-            K = self.table.n_categories
-            self._cm = sp.csr_matrix(
-                (np.ones(len(self.category)), (self.arrays.cluster, self.category)), shape=(G, K)
-            )
-        return self._cm
+    def full_counts(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """Category counts ``(1, K)`` of all battles (or those in ``mask``), weighted if weights are set."""
+        K = self.table.n_categories
+        if self.weights is None and mask is None:
+            return self.table.counts[None, :].astype(float)
+        cat = self.category if mask is None else self.category[mask]
+        if self.weights is None:
+            return np.bincount(cat, minlength=K).astype(float)[None, :]
+        w = self.weights if mask is None else normalise_battle_weights(self.weights[mask])
+        return np.bincount(cat, weights=w, minlength=K)[None, :]
 
-    def cluster_counts(self, weights: np.ndarray) -> np.ndarray:
-        """Category counts for participant weights of shape ``(R, G)``."""
-        cm = self.cluster_matrix()
-        return np.asarray((cm.T @ np.asarray(weights, dtype=float).T).T)
+    def cluster_matrix(self, mask: np.ndarray | None = None, weighted: bool = False) -> sp.csr_matrix:
+        """Participants x categories count matrix (sparse), of the battles in ``mask`` (default all);
+        ``weighted`` sums battle weights instead of counting."""
+        if self.arrays.cluster is None:
+            raise ConfigError("a participant (cluster) bootstrap needs a 'user_id' column in the battles")
+        if mask is None and not weighted and self._cm is not None:
+            return self._cm
+        G = self.arrays.n_clusters
+        K = self.table.n_categories
+        sel = slice(None) if mask is None else mask
+        cl, cat = self.arrays.cluster[sel], self.category[sel]
+        data = self.weights[sel] if weighted else np.ones(len(cat))
+        cm = sp.csr_matrix((data, (cl, cat)), shape=(G, K))
+        if mask is None and not weighted:
+            self._cm = cm
+        return cm
+
+    def cluster_counts(self, weights: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Category counts for participant multiplicities of shape ``(R, G)`` (battles in ``mask``).
+
+        With battle weights: each resampled battle counts with its weight, and every round is
+        rescaled to its number of battles.
+        """
+        mult = np.asarray(weights, dtype=float)
+        counts = np.asarray((self.cluster_matrix(mask).T @ mult.T).T)
+        if self.weights is None:
+            return counts
+        weighted = np.asarray((self.cluster_matrix(mask, weighted=True).T @ mult.T).T)
+        return _rescale_rounds(weighted, counts.sum(axis=1))
 
     def battle_counts(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
         """Category counts of ``rounds`` battle-level bootstrap resamples (multinomial)."""
-        c = self.table.counts.astype(float)
+        if self.weights is None:
+            c = self.table.counts.astype(float)
+        else:  # cells of battles sharing a category and a weight are exchangeable
+            wid = pd.factorize(self.weights)[0]
+            cells, cell_of = np.unique(self.category * (int(wid.max()) + 1) + wid, return_inverse=True)
+            c = np.bincount(cell_of.reshape(-1)).astype(float)
         m = int(round(c.sum()))
         if m == 0:
-            return np.zeros((rounds, len(c)))
-        return rng.multinomial(m, c / c.sum(), size=rounds).astype(float)
+            return np.zeros((rounds, self.table.n_categories))
+        draws = rng.multinomial(m, c / c.sum(), size=rounds).astype(float)
+        if self.weights is None:
+            return draws
+        rep = np.zeros(len(cells), dtype=np.int64)
+        rep[cell_of.reshape(-1)] = np.arange(len(cell_of))
+        to_cat = sp.csr_matrix(
+            (self.weights[rep], (np.arange(len(cells)), self.category[rep])), shape=(len(cells), self.table.n_categories)
+        )
+        return _rescale_rounds(np.asarray((to_cat.T @ draws.T).T), np.full(rounds, float(m)))
 
     # scoring --------------------------------------------------------------------------------
-    def score_counts(self, counts: np.ndarray, info: MethodInfo, options: dict) -> np.ndarray:
-        """Batched pair-based scores for category counts ``(R, K)``, in memory-bounded batches."""
+    def score_counts(
+        self, counts: np.ndarray, info: MethodInfo, options: dict, present: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Batched pair-based scores for category counts ``(R, K)``, in memory-bounded batches.
+
+        ``present`` (boolean mask over models) scores only those models' tournament (a
+        subgroup's); a BT ``anchor`` absent from it is dropped with a warning (ratings centred).
+        """
         opts = dict(options)
+        ix = None if present is None else np.flatnonzero(present)
+        models = list(self.arrays.models) if ix is None else [self.arrays.models[i] for i in ix]
         if info.name == "prc" and opts.get("variant") == "as_coded":
-            opts["item_order"] = self._item_order
+            opts["item_order"] = self._item_order if ix is None else self._item_order[ix]
         if info.name == "bt":
-            opts["anchor"] = _anchor_index(self.arrays.models, opts.get("anchor"))
-        n = self.n_models
+            anchor = opts.get("anchor")
+            if ix is not None and anchor is not None:
+                name = next(iter(anchor)) if isinstance(anchor, dict) else anchor[0]
+                if name not in models:
+                    warnings.warn(
+                        f"anchor model {name!r} is absent from a group; its ratings are centred instead", stacklevel=3
+                    )
+                    anchor = None
+            opts["anchor"] = _anchor_index(models, anchor)
+        k = len(models)
         counts = np.atleast_2d(counts)
-        step = max(1, _BATCH_ELEMENTS // max(1, n * n))
-        out = np.empty((counts.shape[0], n))
+        step = max(1, _BATCH_ELEMENTS // max(1, k * k))
+        out = np.empty((counts.shape[0], k))
         for s in range(0, counts.shape[0], step):
             wins, ties = self.table.matrices(counts[s : s + step])
+            if ix is not None:
+                wins = wins[..., ix, :][..., :, ix]
+                ties = ties[..., ix, :][..., :, ix]
             out[s : s + step] = score_from_counts(info.name, wins, ties, **opts)
         return out
+
+
+def _rescale_rounds(weighted: np.ndarray, n_battles: np.ndarray) -> np.ndarray:
+    """Scale each round's weighted category counts to sum to its number of battles (0 stays 0)."""
+    total = weighted.sum(axis=1)
+    factor = np.divide(n_battles, total, out=np.zeros_like(total), where=total > 0)
+    return weighted * factor[:, None]
+
+
+def participant_weight_vector(
+    arrays: BattleArrays, weights: pd.Series | None, missing: str = "raise"
+) -> np.ndarray | None:
+    """Participant weights (Series by participant id) as one weight per cluster of ``arrays``.
+
+    Example
+    -------
+    >>> arr = BattleArrays.from_lists(["x", "y"], [0, 1], [1, 0], [0, 0], cluster=[0, 1], clusters=["u1", "u2"])
+    >>> participant_weight_vector(arr, pd.Series({"u2": 3.0, "u1": 0.5})).tolist()
+    [0.5, 3.0]
+    """
+    if weights is None:
+        return None
+    if arrays.clusters is None:
+        raise ConfigError("participant weights need a participant (user_id) column in the battles")
+    return row_weights(pd.DataFrame({"participant": list(arrays.clusters)}), weights, "participant", missing)
 
 
 def _as_arrays(
@@ -296,21 +396,23 @@ def _rating_means_clusters(model, vals, cl, n, weights: np.ndarray, n_clusters: 
         return num / den
 
 
-def _rating_means_iid(model, vals, n, rng, rounds) -> np.ndarray:
+def _rating_means_iid(model, vals, n, rng, rounds, weights: np.ndarray | None = None) -> np.ndarray:
+    """Means of ``rounds`` i.i.d. resamples of the rated responses (each carrying its weight)."""
     ok = ~np.isnan(vals)
     model, vals = model[ok], vals[ok]
-    keys = pd.MultiIndex.from_arrays([model, vals])
-    codes, uniq = pd.factorize(keys)
+    levels = [model, vals] if weights is None else [model, vals, np.asarray(weights, dtype=float)[ok]]
+    codes, uniq = pd.factorize(pd.MultiIndex.from_arrays(levels))
     cnt = np.bincount(codes).astype(float)
     um = np.asarray(uniq.get_level_values(0), dtype=np.int64)
     uv = np.asarray(uniq.get_level_values(1), dtype=float)
+    uw = None if weights is None else np.asarray(uniq.get_level_values(2), dtype=float)
     m = len(vals)
     out = np.empty((rounds, n))
     step = max(1, 2_000_000 // max(1, len(cnt)))
     for s in range(0, rounds, step):
         r = min(step, rounds - s)
         w = rng.multinomial(m, cnt / cnt.sum(), size=r).astype(float)
-        out[s : s + r] = mean_by_model(um, uv, n, weights=w)
+        out[s : s + r] = mean_by_model(um, uv, n, weights=w if uw is None else w * uw)
     return out
 
 
@@ -385,6 +487,8 @@ def bootstrap(
     models: Sequence[str] | None = None,
     cluster: str = "user_id",
     ratings: pd.DataFrame | None = None,
+    weights: pd.Series | None = None,
+    missing_weights: str = "raise",
     **options: Any,
 ) -> BootstrapResult:
     """Bootstrap one aggregator's scores and ranks.
@@ -403,6 +507,11 @@ def bootstrap(
         responses).
     rounds, level, seed
         number of resamples, percentile-interval level, RNG seed.
+    weights, missing_weights
+        participant weights (Series indexed by the ``cluster`` column's values) for a weighted
+        ranking (see :func:`~pluralis.analysis.ranking.rank_models`): resampled participants
+        (or battles) carry their weights. Participants without a weight raise, or count 0 with
+        ``missing_weights="zero"``. Not for online Elo.
     options
         aggregator options (``alpha``, ``variant``, ``penalty``, ``C``, ``anchor``, ``k``, ...).
 
@@ -413,6 +522,9 @@ def bootstrap(
     >>> res = bootstrap(b, "prc", rounds=200, seed=1)
     >>> res.samples.shape, res.summary()["model"].iloc[0]
     ((200, 3), 'x')
+    >>> w = pd.Series({"u1": 0.5, "u2": 1.0, "u3": 2.0})
+    >>> bootstrap(b, "prc", rounds=200, seed=1, weights=w).summary().attrs["weighted"]
+    True
     """
     info = resolve_method(method)
     if unit not in ("battles", "participants"):
@@ -422,16 +534,29 @@ def bootstrap(
     if rounds < 1:
         raise ConfigError("rounds must be >= 1")
     arrays, frame = _as_arrays(battles, models, cluster)
+    pw = _checked_participant_weights(info, arrays, weights, missing_weights)
     rng = np.random.default_rng(seed)
-    weights = None
+    mult = None
     if unit == "participants":
         if arrays.cluster is None:
             raise ConfigError(f"unit='participants' needs a {cluster!r} column in the battles")
         if arrays.n_clusters < 2:
             raise ConfigError("a participant bootstrap needs at least 2 participants; use unit='battles'")
-        weights = _cluster_weights(rng, rounds, arrays.n_clusters)
-    samples, estimate = _resample_scores(arrays, frame, info, rng, rounds, weights, ratings, options)
-    return BootstrapResult(arrays.models, info.name, unit, estimate, samples, info.higher_is_better, level, dict(options))
+        mult = _cluster_weights(rng, rounds, arrays.n_clusters)
+    samples, estimate = _resample_scores(arrays, frame, info, rng, rounds, mult, ratings, options, pw)
+    return BootstrapResult(arrays.models, info.name, unit, estimate, samples, info.higher_is_better, level,
+                           dict(options), weighted=pw is not None)
+
+
+def _checked_participant_weights(
+    info: MethodInfo, arrays: BattleArrays, weights: pd.Series | None, missing: str
+) -> np.ndarray | None:
+    """Per-participant weights of ``arrays`` (or None), refusing order-based aggregators."""
+    if weights is None:
+        return None
+    if info.kind == "sequence":
+        raise no_weighted_form(info)
+    return participant_weight_vector(arrays, weights, missing)
 
 
 def _resample_scores(
@@ -440,30 +565,41 @@ def _resample_scores(
     info: MethodInfo,
     rng: np.random.Generator,
     rounds: int,
-    weights: np.ndarray | None,
+    mult: np.ndarray | None,
     ratings: pd.DataFrame | None,
     options: dict,
+    participant_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draws (rounds x n) and the full-data estimate. ``weights``: participant weights or None."""
+    """Draws (rounds x n) and the full-data estimate.
+
+    ``mult``: participant multiplicities ``(rounds, G)`` (None: resample battles);
+    ``participant_weights``: one weight per participant for a weighted ranking (None: unweighted).
+    """
     n = arrays.n_models
+    pw = participant_weights
     if info.kind == "pairs":
-        t = Tournament(arrays)
-        counts = t.battle_counts(rng, rounds) if weights is None else t.cluster_counts(weights)
+        t = Tournament(arrays, weights=None if pw is None else pw[arrays.cluster])
+        counts = t.battle_counts(rng, rounds) if mult is None else t.cluster_counts(mult)
         samples = t.score_counts(counts, info, options)
-        estimate = t.score_counts(t.table.counts[None, :].astype(float), info, options)[0]
+        estimate = t.score_counts(t.full_counts(), info, options)[0]
         return samples, estimate
     if info.kind == "sequence":
-        samples = _elo_bootstrap(arrays, rng, rounds, weights, options)
+        samples = _elo_bootstrap(arrays, rng, rounds, mult, options)
         estimate = scores_for_arrays(arrays, info.name, **{k: v for k, v in options.items() if k != "shuffle"})
         return samples, estimate
     model, vals, cl = _rating_arrays(frame, arrays, info, ratings)
-    estimate = mean_by_model(model, vals, n)
-    if weights is None:
-        samples = _rating_means_iid(model, vals, n, rng, rounds)
+    rw = None
+    if pw is not None:
+        if cl is None or (cl < 0).any():
+            raise ConfigError("weighted score means need the rated responses' 'user_id' (the weighted participants)")
+        rw = pw[cl]
+    estimate = mean_by_model(model, vals, n, weights=rw)
+    if mult is None:
+        samples = _rating_means_iid(model, vals, n, rng, rounds, rw)
     else:
         if cl is None:
             raise ConfigError("a participant bootstrap of score means needs 'user_id' in the ratings")
-        samples = _rating_means_clusters(model, vals, cl, n, weights, weights.shape[1])
+        samples = _rating_means_clusters(model, vals, cl, n, mult if pw is None else mult * pw, mult.shape[1])
     return samples, estimate
 
 
@@ -478,6 +614,8 @@ def random_participants(
     seed: int | None = 0,
     models: Sequence[str] | None = None,
     cluster: str = "user_id",
+    weights: pd.Series | None = None,
+    missing_weights: str = "raise",
     **options: Any,
 ) -> BootstrapResult:
     """Scores from ``rounds`` random draws of ``n_participants`` people (PRISM Fig. 4A, Tab. 26).
@@ -485,6 +623,7 @@ def random_participants(
     Each draw keeps all battles of the drawn participants (without replacement by default, as
     PRISM's ±0 for "all" implies) and recomputes the aggregator: the spread shows *idiosyncratic
     variance* — how much the leaderboard depends on which people happen to be asked.
+    ``weights``: participant weights the drawn people carry (as :func:`bootstrap`).
 
     Example
     -------
@@ -499,11 +638,13 @@ def random_participants(
         raise ConfigError(f"random-participant draws need a {cluster!r} column in the battles")
     if n_participants < 1:
         raise ConfigError("n_participants must be >= 1")
+    pw = _checked_participant_weights(info, arrays, weights, missing_weights)
     rng = np.random.default_rng(seed)
-    weights = _cluster_weights(rng, rounds, arrays.n_clusters, n=n_participants, replace=replace)
-    samples, estimate = _resample_scores(arrays, frame, info, rng, rounds, weights, None, options)
+    mult = _cluster_weights(rng, rounds, arrays.n_clusters, n=n_participants, replace=replace)
+    samples, estimate = _resample_scores(arrays, frame, info, rng, rounds, mult, None, options, pw)
     return BootstrapResult(
-        arrays.models, info.name, f"random_{n_participants}", estimate, samples, info.higher_is_better, level, dict(options)
+        arrays.models, info.name, f"random_{n_participants}", estimate, samples, info.higher_is_better, level,
+        dict(options), weighted=pw is not None,
     )
 
 

@@ -6,8 +6,10 @@ by ``user_id`` (mean 1 over the weighted participants, 0 for participants that c
 placed in a census category), together with a convergence report.
 
 Weighted variants of the other analyses take such a Series: the welfare analysis
-(:func:`pluralis.analysis.welfare.run_welfare`, ``weights=``) and the ranking engine (through
-:func:`row_weights`, which spreads participant weights onto battle/utterance rows).
+(:func:`pluralis.analysis.welfare.run_welfare`, ``weights=``) and the ranking engine
+(:func:`pluralis.analysis.ranking.rank_models`, :func:`pluralis.analysis.uncertainty.bootstrap`
+and :func:`pluralis.analysis.subgroups.subgroup_rankings`, ``weights=``; :func:`row_weights`
+spreads participant weights onto battle/utterance rows).
 
 Example
 -------
@@ -28,8 +30,10 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from pluralis.analysis.ranking import row_weights
 from pluralis.analysis.representativeness import (
     CENSUS_VARIABLES,
+    _align_weights,
     _user_index,
     census_categories,
     effective_sample_size,
@@ -156,18 +160,7 @@ def _normalise_target(target, name: str) -> pd.Series:
 
 
 def _base(base_weights, index: pd.Index) -> np.ndarray:
-    if base_weights is None:
-        return np.ones(len(index))
-    if isinstance(base_weights, pd.Series):
-        b = base_weights.copy()
-        b.index = b.index.astype(str)
-        if index.difference(b.index).size:
-            raise ConfigError("base_weights lack some participants")
-        b = b.reindex(index).to_numpy(dtype=float)
-    else:
-        b = np.asarray(base_weights, dtype=float)
-        if b.shape != (len(index),):
-            raise ConfigError(f"base_weights have shape {b.shape}; expected ({len(index)},)")
+    b = _align_weights(base_weights, index, name="base_weights")
     if np.any(b < 0) or not np.all(np.isfinite(b)):
         raise ConfigError("base_weights must be finite and non-negative")
     return b
@@ -650,41 +643,6 @@ def census_rebalance(
 # --- hooks for weighted analyses -----------------------------------------------------------------
 
 
-def row_weights(frame: pd.DataFrame, weights: pd.Series | None, key: str = "user_id", missing: str = "raise") -> np.ndarray:
-    """Spread participant weights onto the rows of a table (utterances, battles, ...) by ``key``.
-
-    The hook the ranking engine uses for weighted rankings: each battle/utterance counts with
-    its rater's weight. ``missing="raise"`` errors on raters without a weight; ``"zero"`` gives
-    them weight 0. ``weights=None`` gives ones.
-
-    Example
-    -------
-    >>> import pandas as pd
-    >>> battles = pd.DataFrame({"user_id": ["a", "b", "a"], "winner": ["m1", "m2", "m2"]})
-    >>> row_weights(battles, pd.Series({"a": 2.0, "b": 0.5})).tolist()
-    [2.0, 0.5, 2.0]
-    """
-    if weights is None:
-        return np.ones(len(frame))
-    if key not in frame.columns:
-        raise ConfigError(f"cannot apply participant weights: table has no {key!r} column")
-    w = pd.Series(weights, dtype=float)
-    w.index = w.index.astype(str)
-    out = np.array(frame[key].astype(str).map(w).to_numpy(dtype=float))
-    nan = np.isnan(out)
-    if nan.any():
-        if missing == "raise":
-            ex = pd.unique(frame[key].astype(str).to_numpy()[nan])[:3]
-            raise ConfigError(f"{int(nan.sum())} row(s) have raters without a weight, e.g. {list(ex)}")
-        if missing != "zero":
-            raise ConfigError(f"missing must be 'raise' or 'zero', got {missing!r}")
-        out[nan] = 0.0
-    if np.any(out < 0):
-        raise ConfigError("weights must be non-negative")
-    return out
-
-
-
 def weighted_rank_models(
     battles: pd.DataFrame,
     weights: pd.Series | None,
@@ -695,13 +653,11 @@ def weighted_rank_models(
     missing: str = "raise",
     **options,
 ) -> pd.DataFrame:
-    """Weighted variant of :func:`pluralis.analysis.ranking.rank_models`: every battle (or rated
-    response, for the score-mean aggregators) counts with its rater's weight.
+    """Weighted ranking: :func:`pluralis.analysis.ranking.rank_models` with ``weights=`` (every
+    battle, or rated response for the score means, counts with its rater's weight; see there).
 
-    Row weights are rescaled to sum to the number of battles, so priors and penalties (PRC
-    ``alpha``, BT ``C``) keep the same strength as unweighted. Pair aggregators (``prc``, ``bt``,
-    ``win_rate``) use weighted win/tie counts; ``mean_*`` use weighted means; online Elo is
-    order-based and has no weighted form. ``weights=None`` reproduces ``rank_models``.
+    ``key`` names the rater column, ``missing`` is ``"raise"`` or ``"zero"`` for raters without a
+    weight. ``weights=None`` is the unweighted ranking; online Elo has no weighted form.
 
     Example
     -------
@@ -711,51 +667,8 @@ def weighted_rank_models(
     >>> weighted_rank_models(b, pd.Series({"u1": 1.0, "u2": 5.0}), "win_rate")["model"].tolist()
     ['y', 'x']
     """
-    from pluralis.analysis import ranking
-    from pluralis.analysis.battles import encode_battles, ratings_from_battles
+    from pluralis.analysis.ranking import rank_models
 
-    info = ranking.resolve_method(method)
-    arrays = encode_battles(battles, models=models, cluster=None)
-    n = arrays.n_models
-    if info.kind == "sequence":
-        raise ConfigError(f"method {info.name!r} processes battles in order and has no weighted form; use prc, bt or win_rate")
-    if info.kind == "pairs":
-        w = row_weights(battles, weights, key, missing)
-        if w.sum() <= 0:
-            raise ConfigError("all battles have weight 0")
-        w = w * len(w) / w.sum()
-        table, _ = ranking.PairTable.from_battles(arrays.a, arrays.b, arrays.outcome, n, weights=w)
-        wins, ties = table.matrices()
-        opts = dict(options)
-        if info.name == "bt" and options.get("anchor") is not None:
-            anchor = options["anchor"]
-            name, value = next(iter(anchor.items())) if isinstance(anchor, Mapping) else anchor
-            if name not in arrays.models:
-                raise ConfigError(f"anchor model {name!r} has no battles")
-            opts["anchor"] = (list(arrays.models).index(name), float(value))
-        if info.name == "prc" and options.get("variant") == "as_coded":
-            opts["item_order"] = ranking.first_winner_order(arrays.a, arrays.b, arrays.outcome, n)
-        scores = ranking.score_from_counts(info.name, wins, ties, **opts)
-    else:
-        ratings = ratings_from_battles(battles)
-        col = info.rating_column
-        if col not in ratings.columns:
-            raise ConfigError(f"battles lack the column needed by {info.name!r} ({col}_a/{col}_b)")
-        rw = row_weights(ratings, weights, key, missing)
-        idx = pd.Index(arrays.models).get_indexer(ratings["model_name"].to_numpy())
-        keep = idx >= 0
-        scores = ranking.mean_by_model(idx[keep], ratings[col].to_numpy(dtype=float)[keep], n, weights=rw[keep][None, :])[0]
-    n_battles = np.bincount(np.concatenate([arrays.a, arrays.b]), minlength=n)
-    out = pd.DataFrame(
-        {
-            "model": list(arrays.models),
-            "score": scores,
-            "rank": ranking.ranks_from_scores(scores, higher_is_better=info.higher_is_better),
-            "n_battles": n_battles,
-        }
+    return rank_models(
+        battles, method, models=models, weights=weights, weight_key=key, missing_weights=missing, **options
     )
-    out = out.sort_values(["rank", "model"], kind="stable").reset_index(drop=True)
-    out.attrs["method"] = info.name
-    out.attrs["higher_is_better"] = info.higher_is_better
-    out.attrs["weighted"] = weights is not None
-    return out

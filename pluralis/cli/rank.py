@@ -47,6 +47,53 @@ def _fmt(x: float, digits: int) -> str:
     return f"{x:.{digits}f}"
 
 
+def participant_weights(spec: str | None, country: str | None, survey: pd.DataFrame, battles: pd.DataFrame):
+    """Resolve ``--weights census|FILE.csv`` (with ``--country``) to participant weights, or None.
+
+    ``census`` rakes the participants recruited in ``country`` (``study_locale``) to its census
+    margins (:func:`pluralis.analysis.weights.census_weights`); a file gives ``user_id,weight``.
+    Raters without a weight (outside the country sample, or not in the file) count 0; a note
+    says how many.
+
+    Example
+    -------
+    >>> b = pd.DataFrame({"user_id": ["u1"]})
+    >>> participant_weights(None, None, pd.DataFrame(), b) is None
+    True
+    """
+    from pluralis.cli.welfare import weights_option
+
+    if country and spec != "census":
+        raise ConfigError("--country picks the census for --weights census; it is not used otherwise")
+
+    def census():
+        if not country:
+            raise ConfigError("--weights census needs --country (US or UK)")
+        from pluralis.analysis.weights import census_weights
+        from pluralis.analysis.welfare import country_sample
+
+        mask, how = country_sample(survey, country, "locale")
+        res = census_weights(survey[mask], country, on_empty="renormalise")
+        err_console.print(
+            f"census weights for {country.upper()} ({how}): {int((res.weights > 0).sum())} weighted participants, "
+            f"ESS {res.ess:.1f}"
+        )
+        return res.weights
+
+    w = weights_option(spec, census)
+    if w is None:
+        return None
+    if "user_id" not in battles.columns:
+        raise ConfigError("--weights needs participant ids (user_id) in the battles")
+    raters = pd.Index(battles["user_id"].astype(str).unique())
+    w_idx = pd.Index(w.index.astype(str))
+    unweighted = raters.difference(w_idx[w.to_numpy() > 0])
+    if len(unweighted):
+        err_console.print(f"note: {len(unweighted):,} of {len(raters):,} participants have no (or zero) weight; "
+                          "their battles count 0")
+    return w
+
+
 def load_battles(
     data: str,
     *,
@@ -100,12 +147,20 @@ def register(app: typer.Typer) -> None:
         min_participants: int = typer.Option(20, "--min-participants", help="skip smaller subgroups"),
         exclude: Optional[list[str]] = typer.Option(None, "--exclude", help="subgroup value to leave out (repeatable)"),
         seed: int = typer.Option(0, "--seed", help="random seed"),
+        weights: Optional[str] = typer.Option(
+            None, "--weights", "-w",
+            help="weighted ranking: 'census' (rake the --country participants to its census; others count 0) "
+                 "or a CSV user_id,weight (e.g. from 'pluralis weights'; participants not in it count 0)",
+        ),
+        country: Optional[str] = typer.Option(None, "--country", "-c", help="US or UK: the census for --weights census"),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the table to .csv or .parquet"),
         plot: Optional[Path] = typer.Option(None, "--plot", "-p", help="write a plot (.png, .svg or .pdf)"),
     ):
         """Rank models from DATA, overall or per subgroup, with bootstrap confidence intervals.
 
         Example: pluralis rank prism/ --by birth_region --method prc --bootstrap 1000 --out ranks.csv --plot ranks.png
+
+        Weighted: pluralis rank prism/ --weights census --country US --method bt
         """
         from rich.table import Table
 
@@ -133,23 +188,27 @@ def register(app: typer.Typer) -> None:
             unit = "battles"
         if by and info.kind == "sequence" and bootstrap > 0:
             raise ConfigError("online Elo has no subgroup bootstrap (it depends on battle order); use --method bt")
+        if weights and info.kind == "sequence":
+            raise ConfigError("online Elo depends on battle order and has no weighted form; use --method bt")
+        w = participant_weights(weights, country, survey, battles)
+        weighting = {"weights": w, "missing_weights": "zero"} if w is not None else {}
         err_console.print(
             f"{len(battles):,} battles, {battles['user_id'].nunique():,} participants; "
-            f"{info.label}, {bootstrap} bootstrap rounds over {unit}"
+            f"{info.label}{', weighted' if w is not None else ''}, {bootstrap} bootstrap rounds over {unit}"
         )
         hib = info.higher_is_better
         if by:
             fields = [tuple(f.split("+")) if "+" in f else f for f in by]
             res = subgroup_rankings(
                 battles, fields, survey=survey, conversations=conversations, method=info.name, rounds=bootstrap, unit=unit,
-                level=level, seed=seed, min_participants=min_participants, exclude=exclude or (), **options,
+                level=level, seed=seed, min_participants=min_participants, exclude=exclude or (), **weighting, **options,
             )
             table = res.table
             overall = table[table["by"] == OVERALL].sort_values("rank")
             for field in dict.fromkeys(table.loc[table["by"] != OVERALL, "by"]):
                 sub = table[table["by"] == field]
                 groups = list(dict.fromkeys(sub["group"]))
-                t = Table(title=f"{info.label} by {field} (rank; ▲/▽ places vs overall, * significant at {level:.0%})",
+                t = Table(title=f"{info.label}{' (weighted)' if w is not None else ''} by {field} (rank; ▲/▽ places vs overall, * significant at {level:.0%})",
                           header_style="bold")
                 t.add_column("model")
                 t.add_column("overall", justify="right")
@@ -177,15 +236,17 @@ def register(app: typer.Typer) -> None:
                 plot_subgroup_ranks(res, plot)
         else:
             if bootstrap > 0:
-                result = run_bootstrap(battles, info.name, rounds=bootstrap, unit=unit, level=level, seed=seed, **options)
+                result = run_bootstrap(battles, info.name, rounds=bootstrap, unit=unit, level=level, seed=seed,
+                                       **weighting, **options)
                 table = result.summary()
             else:
                 from pluralis.analysis.ranking import rank_models
 
-                table = rank_models(battles, info.name, **options)
+                table = rank_models(battles, info.name, **weighting, **options)
                 result = None
             digits = 4 if info.name in ("prc", "win_rate") else 1
-            t = Table(title=f"{info.label}" + (f" — {level:.0%} intervals, {bootstrap} rounds over {unit}" if bootstrap else ""),
+            t = Table(title=f"{info.label}" + (" (weighted)" if w is not None else "")
+                      + (f" — {level:.0%} intervals, {bootstrap} rounds over {unit}" if bootstrap else ""),
                       header_style="bold")
             for c in ("rank", "model", "score"):
                 t.add_column(c, justify="right" if c != "model" else "left")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,17 @@ def _parse_scheme(spec: str):
     return Scheme(parts[0].strip(), Group(parts[0].strip(), query or None), n)
 
 
-def _read_weights(path: str) -> pd.Series:
+def read_weights_csv(path: str) -> pd.Series:
+    """Participant weights from a CSV with columns ``user_id,weight`` (what ``pluralis weights --out`` writes).
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "w.csv")
+    >>> pd.DataFrame({"user_id": ["u1", "u2"], "weight": [0.5, 1.5]}).to_csv(path, index=False)
+    >>> read_weights_csv(path).to_dict()
+    {'u1': 0.5, 'u2': 1.5}
+    """
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"weights file {path} not found")
@@ -64,6 +75,22 @@ def _read_weights(path: str) -> pd.Series:
     if not {"user_id", "weight"} <= set(df.columns):
         raise ConfigError(f"weights file {path} needs columns user_id and weight")
     return pd.Series(df["weight"].to_numpy(dtype=float), index=df["user_id"].astype(str))
+
+
+def weights_option(spec: str | None, census: Callable[[], object]):
+    """Resolve a ``--weights`` value: None when not given, ``census()`` for ``census``, else the
+    weights read from the CSV file ``spec`` (:func:`read_weights_csv`).
+
+    Example
+    -------
+    >>> weights_option(None, lambda: "raked") is None, weights_option("census", lambda: "raked")
+    (True, 'raked')
+    """
+    if not spec:
+        return None
+    if spec == "census":
+        return census()
+    return read_weights_csv(spec)
 
 
 def _frame_table(df: pd.DataFrame, title: str) -> Table:
@@ -113,9 +140,7 @@ def register(app: typer.Typer) -> None:
         from pluralis.analysis.welfare import run_welfare
 
         frames = _frames(data, format)
-        w = None
-        if weights:
-            w = "census" if weights == "census" else _read_weights(weights)
+        w = weights_option(weights, lambda: "census")  # run_welfare rakes its own country sample
         res = run_welfare(
             frames.utterances, frames.survey, country=country, sample=sample, measures=measure, n_draws=draws,
             seed=seed, replace=replace, impute=impute, weights=w, reference=reference,
@@ -168,11 +193,9 @@ def register(app: typer.Typer) -> None:
         from pluralis.analysis.weights import census_weights
 
         survey, how = _sample(_frames(data, format).survey, country, sample)
-        w = None
-        if weights == "census":
-            w = census_weights(survey, country, ethnicity=ethnicity, on_empty="renormalise").weights
-        elif weights:
-            w = _read_weights(weights)
+        w = weights_option(
+            weights, lambda: census_weights(survey, country, ethnicity=ethnicity, on_empty="renormalise").weights
+        )
         rep = representativeness(survey, country, weights=w, ethnicity=ethnicity)
         console.print(f"[dim]sample: {how}; {rep.n} classified, {rep.n_unclassified} not in census categories[/]")
         console.print(_frame_table(rep.summary().set_index("level"), f"{rep.country}: sample vs census"))
