@@ -127,3 +127,5 @@ comparisons = Table(
 )
 
 Index("ix_utterances_turn_model", utterances.c.turn, utterances.c.model_name)
+
+from pluralis.store import schema_collect  # noqa: E402,F401

@@ -1,0 +1,26 @@
+"""Collection platform: run a PRISM-protocol feedback study (web app, real database, real LLM backends).
+
+- :mod:`pluralis.collect.config`: the study definition (:class:`StudyConfig`, :func:`load_study_config`).
+- :mod:`pluralis.collect.protocol`: the UI-independent protocol engine (:class:`ProtocolSession`), used by
+  the web app and by simulated participants alike.
+- :mod:`pluralis.collect.quotas`: sample quotas (census cells).
+- :mod:`pluralis.collect.repository`: the app's database access through the Pluralis store.
+- :mod:`pluralis.collect.app`: the FastAPI app behind ``pluralis serve STUDY.toml``.
+"""
+
+from pluralis.collect.config import StudyConfig, default_study_path, load_study_config
+from pluralis.collect.protocol import (
+    ProtocolError,
+    ProtocolSession,
+    ProtocolState,
+    Step,
+    StepView,
+    combine_records,
+    example_survey_answers,
+)
+from pluralis.collect.quotas import QuotaPlan, QuotaTracker
+
+__all__ = [
+    "ProtocolError", "ProtocolSession", "ProtocolState", "QuotaPlan", "QuotaTracker", "Step", "StepView",
+    "StudyConfig", "combine_records", "default_study_path", "example_survey_answers", "load_study_config",
+]

@@ -1,0 +1,1 @@
+"""Shipped study definitions (the PRISM protocol)."""

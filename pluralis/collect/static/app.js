@@ -1,0 +1,26 @@
+// Pluralis collection app: progressive enhancement only; every page works without JavaScript.
+(function () {
+  "use strict";
+  function describe(input) {
+    var min = +input.min, max = +input.max, v = (+input.value - min) / (max - min);
+    var left = input.dataset.left || "", right = input.dataset.right || "";
+    var words = v < 0.1 ? "very close to " + left : v < 0.35 ? "closer to " + left :
+                v <= 0.65 ? "in the middle between " + left + " and " + right : v <= 0.9 ? "closer to " + right : "very close to " + right;
+    input.setAttribute("aria-valuetext", words);
+  }
+  document.querySelectorAll('input[type="range"]').forEach(function (input) {
+    describe(input);
+    input.addEventListener("input", function () { describe(input); input.classList.add("touched"); });
+  });
+  document.querySelectorAll("input[type=checkbox][name$='__na']").forEach(function (box) {
+    var slider = document.getElementById(box.name.replace(/__na$/, ""));
+    if (!slider) return;
+    box.addEventListener("change", function () { slider.disabled = box.checked; });
+  });
+  document.querySelectorAll("form").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      var btn = form.querySelector("button[data-busy]");
+      if (btn) { btn.disabled = true; btn.textContent = btn.dataset.busy; }
+    });
+  });
+})();

@@ -1,0 +1,302 @@
+"""The UI-independent protocol engine: PRISM's steps, rules and records (no web server, no database)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from pluralis.collect.config import QuotaCell, QuotasConfig, StudyConfig, load_study_config, study_to_toml
+from pluralis.collect.protocol import (
+    CallResult,
+    GeneratedResponse,
+    ProtocolError,
+    ProtocolSession,
+    StaleResult,
+    Step,
+    combine_records,
+    example_survey_answers,
+)
+from pluralis.collect.quotas import QuotaPlan, QuotaTracker
+from pluralis.data import load_prism, vocab, write_prism
+from pluralis.errors import ConfigError
+
+
+def config_for(names, **over) -> StudyConfig:
+    data = StudyConfig().model_dump(mode="json")
+    data["models"] = [{"name": n, "endpoint": "http://127.0.0.1:9/v1"} for n in names]
+    for k, v in over.items():
+        data[k] = {**data[k], **v}
+    return StudyConfig.model_validate(data)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@pytest.fixture()
+def cfg(tiny_backends):
+    return config_for(list(tiny_backends))
+
+
+def started(cfg, backends, **kw) -> ProtocolSession:
+    s = ProtocolSession(cfg, models=backends, seed=kw.pop("seed", 7), **kw)
+    s.consent()
+    s.submit_survey(example_survey_answers())
+    return s
+
+
+def test_full_prism_participant_with_real_local_models(cfg, tiny_backends, tmp_path):
+    s = started(cfg, tiny_backends, source="simulated", persona={"id": "p1"})
+    assert s.step == Step.START and {t.name for t in s.view().types} == set(vocab.CONVERSATION_TYPES)
+    for k, ctype in enumerate(["unguided", "values guided", "controversy guided"] * 2):
+        responses = run(s.opening_turn(ctype, f"Opening prompt number {k}"))
+        assert len(responses) == 4 and s.step == Step.RATE
+        assert sorted(r.position for r in responses) == [0, 1, 2, 3]
+        scores = {r.id: 10 + 20 * r.id for r in responses}  # within_turn_id 3 is rated best
+        s.rate(scores)
+        locked = s.state.current.locked_model
+        assert locked == s.state.current.turns[0].responses[3].model_name
+        with pytest.raises(ProtocolError, match="too short"):
+            s.end_conversation()  # PRISM: at least 2 turns
+        for turn in (1, 2):
+            samples = run(s.follow_up(f"Follow-up {turn}"))
+            assert len(samples) == 2
+            s.rate([30, 80])
+        conv = s.finish({a: 50 + i for i, a in enumerate(vocab.ATTRIBUTES)}, {"values": 90, "safety": None},
+                        "The answers were interesting but sometimes off-topic.")
+        later = [i for i in conv.conversation_history if i.role == "model" and i.turn > 0]
+        assert {i.model_name for i in later} == {locked}  # later turns: the locked model, 2 samples each
+        assert conv.conversation_turns == 3 and conv.choice_attributes.safety is None
+    with pytest.raises(ProtocolError):
+        s.start_conversation("unguided", "one too many")
+    assert s.step == Step.COMPLETE and s.view().completion_code
+    study = s.records()
+    study.validate()
+    p = study.survey[0]
+    assert p.source == "simulated" and p.persona == {"id": "p1"} and p.num_completed_conversations == 6
+    assert p.location.special_region == "UK" and p.ethnicity.simplified == "White"
+    assert sorted(p.order_stated_prefs.values()) == list(range(1, 10))
+    assert p.order_lm_usecases["other"] == 19 and p.lm_usecases.research is True
+    assert len(study.conversations) == 6 and len(study.utterances) == 6 * (4 + 2 + 2)
+    per_interaction = {}
+    for u in study.utterances:
+        per_interaction[u.interaction_id] = per_interaction.get(u.interaction_id, 0) + u.if_chosen
+    assert set(per_interaction.values()) == {1}
+    write_prism(study, tmp_path / "prism")
+    back = load_prism(tmp_path / "prism")
+    assert back.counts() == study.counts()
+
+
+def test_ties_are_broken_at_random_and_recorded(cfg, tiny_backends):
+    chosen = set()
+    for seed in range(12):
+        s = started(cfg, tiny_backends, seed=seed)
+        responses = run(s.opening_turn("unguided", "Hello"))
+        s.rate({r.id: 77 for r in responses})
+        flags = [r.if_chosen for r in s.state.current.turns[0].responses]
+        assert sum(flags) == 1
+        chosen.add(flags.index(True))
+    assert len(chosen) > 1
+
+
+def test_turn_limits_and_validation(tiny_backends):
+    cfg = config_for(list(tiny_backends), conversations={"min_turns": 1, "max_turns": 2})
+    s = started(cfg, tiny_backends)
+    with pytest.raises(ProtocolError, match="empty"):
+        s.start_conversation("unguided", "   ")
+    with pytest.raises(ProtocolError):
+        s.rate([50])  # not at the rating step
+    run(s.opening_turn("unguided", "Hi"))
+    with pytest.raises(ProtocolError) as e:
+        s.rate([50, 50, 50, 0])
+    assert any(k.startswith("score_") for k in e.value.errors)
+    s.rate([50, 60, 70, 80])
+    assert s.view().can_finish and s.view().can_follow_up
+    run(s.follow_up("again"))
+    s.rate([1, 100])
+    assert not s.view().can_follow_up
+    with pytest.raises(ProtocolError, match="maximum"):
+        s.add_prompt("a third turn")
+    with pytest.raises(ProtocolError) as e:
+        s.finish({"values": 500}, {"nonsense": 3}, "ok")
+    assert {"performance_values", "choice_nonsense", "open_feedback"} <= set(e.value.errors)
+    assert s.step == Step.FEEDBACK  # nothing changed
+
+
+def test_survey_branching_validation_and_pages(tiny_backends):
+    cfg = config_for(list(tiny_backends))
+    s = ProtocolSession(cfg, models=tiny_backends, seed=1)
+    with pytest.raises(ProtocolError):
+        s.consent(agree=False)
+    s.consent()
+    assert s.view().section == "lm_use" and s.view().sections_total == 3  # the usage page depends on answers
+    with pytest.raises(ProtocolError) as e:
+        s.submit_survey_section("lm_use", {"lm_familiarity": "Extremely familiar"})
+    assert set(e.value.errors) == {"lm_familiarity", "lm_indirect_use", "lm_direct_use"}
+    answers = example_survey_answers() | {"lm_direct_use": "No", "lm_indirect_use": "Unsure"}
+    s.submit_survey_section("lm_use", answers)
+    assert s.view().section == "preferences"  # the usage page is skipped, as in PRISM
+    bad = dict(answers, stated_prefs={"values": 101})
+    with pytest.raises(ProtocolError, match="stated_prefs"):
+        s.submit_survey_section("preferences", bad)
+    s.submit_survey(answers)
+    p = s.participant()
+    assert p.lm_frequency_use is None and p.lm_usecases is None and p.order_lm_usecases is None
+    assert p.stated_prefs.other is None
+
+
+def test_state_survives_a_restart_mid_turn_and_rejects_stale_results(cfg, tiny_backends):
+    s = started(cfg, tiny_backends)
+    call = s.start_conversation("values guided", "Family matters most to me.")
+    saved = s.to_json()
+    resumed = ProtocolSession.from_json(cfg, saved, models=tiny_backends)
+    assert resumed.step == Step.GENERATING and resumed.pending_call() == call
+    run(resumed.generate())
+    assert resumed.step == Step.RATE
+    with pytest.raises(ProtocolError):
+        resumed.apply_result(CallResult(conversation_id=call.conversation_id, turn=0))
+    other = ProtocolSession.from_json(cfg, saved, models=tiny_backends)
+    with pytest.raises(StaleResult):
+        other.apply_result(CallResult(conversation_id="elsewhere", turn=0, responses=[
+            GeneratedResponse(model_name="tiny-a", model_provider="local", text="x", latency_s=0.1)]))
+
+
+def test_failed_models_are_dropped_and_recorded(double_server):
+    names = ["ok-model", "http500", "malformed", "slow-5-x"]
+    cfg = config_for(names, sampling={"timeout": 1.0})
+    cfg = cfg.with_models([{"name": n, "endpoint": double_server, "max_retries": 0} for n in names])
+    s = ProtocolSession(cfg, seed=3)
+    s.consent()
+    s.submit_survey(example_survey_answers())
+    t = time.perf_counter()
+    responses = run(s.opening_turn("unguided", "Hello"))
+    assert time.perf_counter() - t < 3.0
+    assert [r.text for r in responses] == ["[ok-model] Hello"]
+    kinds = {f.model_name: f.kind for f in s.state.failures}
+    assert kinds == {"http500": "http_error", "malformed": "malformed", "slow-5-x": "timeout"}
+    s.rate([55])
+    assert s.state.current.locked_model == "ok-model"
+
+
+def test_no_answer_at_all_sends_the_participant_back(double_server):
+    cfg = config_for(["http500"]).with_models([{"name": "http500", "endpoint": double_server, "max_retries": 0}])
+    s = ProtocolSession(cfg, seed=3)
+    s.consent()
+    s.submit_survey(example_survey_answers())
+    assert run(s.opening_turn("unguided", "Hello")) == []
+    assert s.step == Step.START and "None of the models answered" in s.view().error
+    assert s.state.failures and s.state.current is None
+
+
+def test_opening_turn_takes_the_slowest_model_not_the_sum(double_server):
+    names = ["slow-0.3-a", "slow-0.5-b", "slow-0.7-c", "slow-0.9-d"]
+    cfg = config_for(names).with_models([{"name": n, "endpoint": double_server} for n in names])
+    s = ProtocolSession(cfg, seed=3)
+    s.consent()
+    s.submit_survey(example_survey_answers())
+    t = time.perf_counter()
+    responses = run(s.opening_turn("unguided", "Hello"))
+    elapsed = time.perf_counter() - t
+    assert len(responses) == 4
+    assert 0.9 <= elapsed < 2.0  # sum would be 2.4 s
+
+
+def test_nc_sampling_mode(tiny_backends):
+    cfg = config_for(list(tiny_backends), sampling={"mode": "nc", "nc_method": "sequential", "opening_models": 3})
+    s = started(cfg, tiny_backends)
+    responses = run(s.opening_turn("controversy guided", "Is nuclear power good?"))
+    turn = s.state.current.turns[0]
+    assert len(responses) == 3 and len({r.model_name for r in turn.responses}) == 1
+    assert {r.method for r in turn.responses} == {"nc_sequential"}
+    s.rate([20, 90, 40])
+    run(s.follow_up("Why?"))
+    s.rate([50, 60])
+    conv = s.finish({}, {}, "Diverse answers, good to compare them.")
+    assert conv.conversation_turns == 2
+
+
+def test_random_mode_draws_four_of_the_pool(tiny_backends):
+    names = [f"m{i}" for i in range(8)]
+    cfg = config_for(names)
+    drawn = set()
+    for seed in range(5):
+        s = ProtocolSession(cfg, seed=seed)
+        s.consent()
+        s.submit_survey(example_survey_answers())
+        call = s.start_conversation("unguided", "Hi")
+        assert len(call.models) == 4 and len(set(call.models)) == 4
+        drawn.update(call.models)
+    assert len(drawn) > 4
+
+
+def test_census_quotas_screen_out_full_cells(tiny_backends):
+    quotas = QuotasConfig(kind="cells", over_quota="screen_out",
+                          cells=[QuotaCell(name="women 25-34", match={"gender": "Female", "age": "25-34 years old"},
+                                           target=1)])
+    cfg = config_for(list(tiny_backends)).model_copy(update={"quotas": quotas})
+    tracker = QuotaTracker(QuotaPlan(quotas))
+    first, second = (ProtocolSession(cfg, seed=i, quota_gate=tracker.gate) for i in range(2))
+    for s in (first, second):
+        s.consent()
+        s.submit_survey(example_survey_answers())
+    assert first.step == Step.START and second.step == Step.SCREENED_OUT
+    assert second.participant().survey_only is True and first.state.quota_cell == "women 25-34"
+    plan = QuotaPlan(QuotasConfig(kind="census", country="US", total=300))
+    assert len(plan.targets) == 60 and all(t >= 1 for t in plan.targets.values())
+
+
+def test_combine_records_of_many_sessions(cfg, tiny_backends):
+    sessions = []
+    for i in range(3):
+        s = started(cfg, tiny_backends, seed=i)
+        run(s.opening_turn("unguided", f"Hi {i}"))
+        s.rate([10, 20, 30, 40])
+        run(s.follow_up("more"))
+        s.rate([40, 40])
+        s.finish({}, {}, "Fine, thank you very much.")
+        sessions.append(s)
+    study = combine_records(sessions)
+    assert study.counts()["survey"] == 3 and study.counts()["utterances"] == 18
+
+
+def test_study_files_load_validate_and_name_bad_fields(tmp_path):
+    cfg = load_study_config()
+    assert cfg == StudyConfig() and cfg.sampling.opening_models == 4
+    assert cfg.models[0].system_prompt == vocab.BASE_HEADER
+    p = tmp_path / "s.toml"
+    p.write_text(study_to_toml(cfg).replace("timeout = 30.0\nnc_method", "timeout = -1\nnc_method"))
+    with pytest.raises(ConfigError, match="sampling.timeout"):
+        load_study_config(p)
+    p.write_text('[[models]]\nname = "gpt-4"\nroster = "gpt-4"\nendpoint = "http://127.0.0.1:8000/v1"\n'
+                 '[conversations]\nmin_turns = 5\nmax_turns = 3\n')
+    with pytest.raises(ConfigError, match="min_turns"):
+        load_study_config(p)
+    p.write_text('[[models]]\nname = "gpt-4"\nroster = "gpt-4"\nendpoint = "http://127.0.0.1:8000/v1"\n')
+    one = load_study_config(p)
+    assert one.models[0].params.max_tokens == 256 and one.models[0].provider == "openai"
+    y = tmp_path / "s.yaml"
+    y.write_text("models:\n  - name: a\n    endpoint: http://127.0.0.1:1/v1\n")
+    try:
+        import yaml  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match="PyYAML"):
+            load_study_config(y)
+    else:
+        assert load_study_config(y).model_names() == ["a"]
+
+
+def test_malformed_input_is_a_protocol_error_not_a_crash(tiny_backends):
+    cfg = config_for(list(tiny_backends))
+    s = ProtocolSession(cfg, models=tiny_backends, seed=1)
+    s.consent()
+    for bad in ({"lm_familiarity": ["Very familiar"]}, {"stated_prefs": "high"}):
+        with pytest.raises(ProtocolError):
+            s.submit_survey_section("lm_use", bad)
+    s.submit_survey(example_survey_answers())
+    with pytest.raises(ProtocolError, match="unknown conversation type"):
+        s.start_conversation("gossip", "hello")
+    run(s.opening_turn("unguided", "Hi"))
+    with pytest.raises(ProtocolError):
+        s.rate({"first": 50})
