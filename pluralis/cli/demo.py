@@ -1,37 +1,66 @@
-"""``pluralis demo``: the main job on embedded defaults."""
+"""``pluralis demo``: the main job on embedded defaults.
+
+A census-representative US + UK synthetic panel takes a simulated PRISM-protocol study (through
+the collection engine), which is stored in SQLite, ranked by group with bootstrap CIs, put through
+the welfare analysis, and summarised in an HTML report whose path is printed. With an LLM endpoint
+configured (``--llm-base-url`` or ``$PLURALIS_LLM_BASE_URL``) the personas are role-played by the LLM.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
-from pluralis.cli._common import breakdown_table, console, counts_table, handle_errors, progress_bar
+from pluralis.cli._common import breakdown_table, console, counts_table, err_console, handle_errors, progress_bar
 
 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     @handle_errors
     def demo(
-        out: Path = typer.Option(Path("pluralis-demo"), "--out", "-o", help="folder for the store and outputs"),
-        participants: int = typer.Option(300, "--participants", "-n", min=3),
-        seed: int = typer.Option(0, "--seed"),
+        out: Path = typer.Option(Path("pluralis-demo"), "--out", "-o", help="folder for the store and the report"),
+        us: int = typer.Option(300, "--us", min=0, help="synthetic US participants"),
+        uk: int = typer.Option(300, "--uk", min=0, help="synthetic UK participants"),
+        participants: Optional[int] = typer.Option(None, "--participants", "-n", min=2,
+                                                   help="total participants, split evenly between US and UK"),
+        seed: int = typer.Option(0, "--seed", min=0),
+        bootstrap: int = typer.Option(200, "--bootstrap", min=0, help="bootstrap rounds for ranking intervals"),
+        draws: int = typer.Option(300, "--draws", min=1, help="welfare draws per scheme and population"),
+        method: str = typer.Option("prc", "--method", help="ranking method (prc | bt | win_rate | mean_score ...)"),
+        executor: str = typer.Option("auto", "--executor", help="auto | serial | process | ray"),
+        workers: Optional[int] = typer.Option(None, "--workers", min=1, help="local worker processes"),
+        llm_base_url: Optional[str] = typer.Option(None, "--llm-base-url",
+                                                   help="OpenAI-compatible endpoint: personas are role-played by it "
+                                                        "(default $PLURALIS_LLM_BASE_URL; unset = offline simulation)"),
+        llm_model: Optional[str] = typer.Option(None, "--llm-model", help="model id at the endpoint (default: first listed)"),
+        llm_api_key_env: Optional[str] = typer.Option(None, "--llm-api-key-env", help="env variable holding the API key"),
+        roleplay_n: int = typer.Option(6, "--roleplay-n", min=1, help="personas per country when role-playing"),
+        roleplay_format: str = typer.Option("json_object", "--roleplay-format",
+                                            help="structured output asked of the role-play LLM: json_object | json_schema "
+                                                 "(OpenAI/vLLM/Ollama) | json_object_schema (llama.cpp) | none"),
     ):
-        """Generate a synthetic PRISM-protocol study, store it in SQLite and summarise it."""
-        from pluralis.data.synthetic import generate_study
-        from pluralis.store import Store
+        """Run the main job: synthetic panel -> simulated study -> SQLite -> rankings, welfare -> HTML report."""
+        from pluralis.personas.pipeline import DemoConfig, run_demo
 
-        out.mkdir(parents=True, exist_ok=True)
-        db = out / "study.sqlite"
-        if db.exists():
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(db) + suffix).unlink(missing_ok=True)
-        with console.status(f"simulating {participants} participants"):
-            study = generate_study(participants, seed=seed)
-        with Store.open(db) as store, progress_bar("storing", sum(study.counts().values())) as advance:
-            store.import_study(study, progress=advance)
-        summary = study.summary()
-        console.print(counts_table(f"synthetic study in {db}", summary.pop("counts")))
-        for name in ("gender", "age", "region", "conversation_type"):
+        if participants is not None:
+            us, uk = participants - participants // 2, participants // 2
+        cfg = DemoConfig(out=out, n_us=us, n_uk=uk, seed=seed, bootstrap=bootstrap, draws=draws, method=method,
+                         executor=executor, workers=workers, llm_base_url=llm_base_url, llm_model=llm_model,
+                         llm_api_key_env=llm_api_key_env, roleplay_n=roleplay_n,
+                         roleplay_format=None if roleplay_format == "none" else roleplay_format)
+        res = run_demo(cfg, progress=progress_bar, log=lambda m: err_console.print(f"[dim]{m}[/]"))
+        summary = res.simulation.study.summary()
+        console.print(counts_table(f"simulated study in {res.store_path}", summary.pop("counts")))
+        for name in ("age", "gender", "region"):
             console.print(breakdown_table(name, summary[name]))
-        console.print(f"[bold green]done[/]: {db}")
+        rec = res.analyses.get("recovery")
+        if rec is not None and len(rec):
+            overall = rec[rec["by"] == "(all)"]["kendall_tau"]
+            if len(overall):
+                console.print(f"ranking vs simulated truth (everyone): Kendall's tau = {overall.iloc[0]:.2f}")
+        for note in res.notes:
+            if note and not note.startswith("Traceback"):
+                err_console.print(f"[yellow]note:[/] {note.splitlines()[0]}")
+        console.print(f"[bold green]report[/]: {res.report_path}")

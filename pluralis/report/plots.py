@@ -1,0 +1,214 @@
+"""Plots for reports (matplotlib ``Figure`` objects, no pyplot state; Agg rendering).
+
+Every function returns a :class:`matplotlib.figure.Figure`; :func:`figure_to_data_uri` embeds it
+in an HTML report as a PNG.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from pluralis.data import vocab
+
+
+def figure_to_data_uri(fig: Figure, *, dpi: int = 110) -> str:
+    """A PNG ``data:`` URI of a figure (for self-contained HTML).
+
+    Example
+    -------
+    >>> fig = Figure(figsize=(1, 1)); _ = fig.add_subplot(1, 1, 1).plot([0, 1])
+    >>> figure_to_data_uri(fig).startswith("data:image/png;base64,")
+    True
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def plot_census_fit(survey: pd.DataFrame, countries=("US", "UK")) -> Figure:
+    """Panel shares vs census shares of age, sex and ethnicity (5 groups), one row per country.
+
+    ``survey``: a survey frame with ``study_locale``, ``age``, ``gender``, ``ethnicity_categorised``.
+
+    Example
+    -------
+    >>> from pluralis.personas.generator import generate_personas
+    >>> len(plot_census_fit(generate_personas(300, country=["US", "UK"], seed=0).survey_frame()).axes)
+    6
+    """
+    from pluralis.data import census
+
+    countries = [c for c in countries if (survey["study_locale"].str.lower() == c.lower()).any()] or list(countries)[:1]
+    fig = Figure(figsize=(10, 2.9 * len(countries)))
+    eth = survey["ethnicity_categorised"].map(vocab.ETHNICITY_TO_CENSUS)
+    for i, c in enumerate(countries):
+        sub = survey["study_locale"].str.lower() == c.lower()
+        m = census.margins(c)
+        observed = {"age": survey.loc[sub, "age"], "gender": survey.loc[sub, "gender"], "ethnicity": eth[sub]}
+        for j, var in enumerate(("age", "gender", "ethnicity")):
+            ax = fig.add_subplot(len(countries), 3, 3 * i + j + 1)
+            target = m[var]
+            obs = observed[var].value_counts(normalize=True).reindex(target.index).fillna(0.0)
+            x = np.arange(len(target))
+            ax.bar(x - 0.2, 100 * target.to_numpy(), width=0.4, color="#9e9e9e", label="census")
+            ax.bar(x + 0.2, 100 * obs.to_numpy(), width=0.4, color="#1f77b4", label="panel")
+            labels = [str(k).replace(" years old", "") for k in target.index]
+            ax.set_xticks(x)
+            ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=7)
+            ax.tick_params(axis="y", labelsize=7)
+            tvd = 0.5 * float(np.abs(obs.to_numpy() - target.to_numpy()).sum())
+            ax.set_title(f"{c}: {var} (TVD {100 * tvd:.2f} pp)", fontsize=9)
+            if j == 0:
+                ax.set_ylabel("% of adults", fontsize=8)
+            if i == 0 and j == 2:
+                ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_score_distributions(utterances: pd.DataFrame, *, turns: str = "openers") -> Figure:
+    """Box plots of scores per model (opening turns by default), ordered by median.
+
+    Example
+    -------
+    >>> u = pd.DataFrame({"model_name": ["a", "a", "b"], "score": [10, 50, 90], "turn": 0})
+    >>> len(plot_score_distributions(u).axes)
+    1
+    """
+    u = utterances[utterances["turn"] == 0] if turns == "openers" else utterances
+    groups = u.groupby("model_name")["score"]
+    order = groups.median().sort_values().index.tolist()
+    fig = Figure(figsize=(7, 0.32 * len(order) + 1.3))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.boxplot([u.loc[u["model_name"] == m, "score"].to_numpy() for m in order], orientation="horizontal", widths=0.6,
+               showfliers=False, patch_artist=True, boxprops={"facecolor": "#c6dbef"})
+    ax.set_yticks(range(1, len(order) + 1))
+    ax.set_yticklabels(order, fontsize=8)
+    ax.set_xlim(0, 101)
+    ax.set_xlabel("score (1-100)" + (", opening turns" if turns == "openers" else ""))
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_rank_table(table: pd.DataFrame, title: str = "Model ranks by group") -> Figure:
+    """Fallback rank plot (when :mod:`pluralis.analysis.plots_ranking` is unavailable): one line per
+    group over models, rank with its interval when given.
+
+    Example
+    -------
+    >>> t = pd.DataFrame({"by": ["(all)"] * 2, "group": ["(all)"] * 2, "model": ["x", "y"], "rank": [1, 2]})
+    >>> len(plot_rank_table(t).axes)
+    1
+    """
+    overall = table[table["by"] == "(all)"].sort_values("rank")
+    models = overall["model"].tolist() or sorted(table["model"].unique())
+    fig = Figure(figsize=(7.5, 0.32 * len(models) + 1.6))
+    ax = fig.add_subplot(1, 1, 1)
+    keys = list(dict.fromkeys(zip(table["by"], table["group"])))
+    for k, (by, group) in enumerate(keys):
+        g = table[(table["by"] == by) & (table["group"] == group)].set_index("model").reindex(models)
+        y = np.arange(len(models)) + (k - len(keys) / 2) * 0.06
+        ax.plot(g["rank"], y, "o", label=str(group), color="black" if by == "(all)" else f"C{k % 10}")
+    ax.set_yticks(range(len(models)))
+    ax.set_yticklabels(models, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("rank (1 = most preferred)")
+    ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_truth_recovery(recovery: pd.DataFrame) -> Figure:
+    """Estimated vs true rank of every model in every group (simulated studies: the answer key).
+
+    ``recovery``: columns ``group``, ``model``, ``rank``, ``true_rank``.
+
+    Example
+    -------
+    >>> r = pd.DataFrame({"group": ["a", "a"], "model": ["x", "y"], "rank": [1, 2], "true_rank": [1, 2]})
+    >>> plot_truth_recovery(r).axes[0].get_xlabel()
+    'true rank (preference model)'
+    """
+    fig = Figure(figsize=(4.6, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    n = int(max(recovery["true_rank"].max(), recovery["rank"].max()))
+    ax.plot([1, n], [1, n], color="grey", lw=1, ls="--")
+    rng = np.random.default_rng(0)
+    jitter = rng.uniform(-0.15, 0.15, len(recovery))
+    for k, (g, sub) in enumerate(recovery.groupby("group", sort=False)):
+        idx = recovery.index.get_indexer(sub.index)
+        ax.scatter(sub["true_rank"] + jitter[idx], sub["rank"] - jitter[idx], s=16, alpha=0.7, label=str(g),
+                   color=f"C{k % 10}")
+    ax.set_xlabel("true rank (preference model)")
+    ax.set_ylabel("estimated rank")
+    ax.invert_xaxis()
+    ax.invert_yaxis()
+    if recovery["group"].nunique() <= 12:
+        ax.legend(fontsize=6, frameon=False, loc="lower left")
+    ax.set_title("Do the rankings recover the simulated truth?", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_traits(data: pd.DataFrame) -> Figure:
+    """Persona trait profiles: mean Big Five by age band, and political lean by country.
+
+    Example
+    -------
+    >>> from pluralis.personas.generator import generate_personas
+    >>> len(plot_traits(generate_personas(200, seed=0).data).axes)
+    2
+    """
+    from pluralis.personas.generator import BIG_FIVE
+
+    fig = Figure(figsize=(10, 3.0))
+    ax = fig.add_subplot(1, 2, 1)
+    means = data.groupby("age", observed=True)[list(BIG_FIVE)].mean()
+    for t in BIG_FIVE:
+        ax.plot(range(len(means)), means[t], marker="o", label=t)
+    ax.set_xticks(range(len(means)))
+    ax.set_xticklabels([str(a).replace(" years old", "") for a in means.index], fontsize=8)
+    ax.set_ylabel("mean (SD units)", fontsize=8)
+    ax.set_title("Big Five by age band", fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    ax2 = fig.add_subplot(1, 2, 2)
+    for c in pd.unique(data["country"]):
+        v = data.loc[data["country"] == c, "political"].to_numpy(dtype=float)
+        ax2.hist(v, bins=30, alpha=0.5, density=True, label=str(c))
+    ax2.set_xlabel("political lean (left - / right +, SD units)", fontsize=8)
+    ax2.set_title("Political lean by country", fontsize=9)
+    ax2.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_fidelity(rankings: pd.DataFrame) -> Figure:
+    """Kendall's tau between simulated and human model rankings per group (fidelity evaluation).
+
+    Example
+    -------
+    >>> r = pd.DataFrame({"by": ["(all)", "gender"], "group": ["(all)", "Female"], "kendall_tau": [0.8, 0.6]})
+    >>> plot_fidelity(r).axes[0].get_xlabel()
+    "Kendall's tau (simulated vs human ranking)"
+    """
+    r = rankings.dropna(subset=["kendall_tau"])
+    labels = [g if b == "(all)" else f"{b}: {g}" for b, g in zip(r["by"], r["group"])]
+    fig = Figure(figsize=(6, 0.3 * len(r) + 1.2))
+    ax = fig.add_subplot(1, 1, 1)
+    y = np.arange(len(r))
+    ax.barh(y, r["kendall_tau"].to_numpy(), color=np.where(r["kendall_tau"] >= 0, "#1f77b4", "#d62728"))
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(-1, 1)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("Kendall's tau (simulated vs human ranking)")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,56 @@
+"""CLI: pluralis personas generate|show, simulate, fidelity (clear errors for bad configs)."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from pluralis.cli import app
+
+runner = CliRunner()
+
+
+def test_generate_writes_parquet_jsonl_and_csv(tmp_path):
+    pq = tmp_path / "p.parquet"
+    r = runner.invoke(app, ["personas", "generate", "-n", "400", "-c", "US", "-c", "UK", "--out", str(pq)])
+    assert r.exit_code == 0, r.output
+    assert "US" in r.output and "UK" in r.output and pq.exists()
+    r = runner.invoke(app, ["personas", "show", str(pq), "-k", "2"])
+    assert r.exit_code == 0 and "constitution" in r.output
+    js = tmp_path / "s.jsonl"
+    r = runner.invoke(app, ["personas", "generate", "-n", "5", "-c", "UK", "--out", str(js)])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in js.read_text().splitlines()]
+    assert len(rows) == 5 and rows[0]["source"] == "simulated" and rows[0]["study_locale"] == "uk"
+    csv = tmp_path / "s.csv"
+    assert runner.invoke(app, ["personas", "generate", "-n", "5", "--out", str(csv)]).exit_code == 0
+    assert csv.read_text().startswith("user_id,")
+
+
+def test_generate_bad_configs_fail_with_clear_messages(tmp_path):
+    r = runner.invoke(app, ["personas", "generate", "-n", "10", "-c", "France"])
+    assert r.exit_code == 2 and "unknown country 'France'" in r.output
+    r = runner.invoke(app, ["personas", "generate", "-n", "10", "--out", str(tmp_path / "x.txt")])
+    assert r.exit_code == 2 and ".parquet, .jsonl or .csv" in r.output
+    r = runner.invoke(app, ["personas", "generate", "-n", "10", "--executor", "spark"])
+    assert r.exit_code == 2 and "unknown executor" in r.output
+
+
+def test_simulate_then_fidelity(tmp_path):
+    out, db = tmp_path / "prism", tmp_path / "sim.sqlite"
+    r = runner.invoke(app, ["simulate", "-n", "12", "--conversations-per-type", "1", "--out", str(out),
+                            "--store", str(db)])
+    assert r.exit_code == 0, r.output
+    assert (out / "survey.jsonl").exists() and db.exists()
+    r = runner.invoke(app, ["fidelity", str(db), str(out), "--by", "gender", "--min-ratings", "5",
+                            "--out", str(tmp_path / "f.csv")])
+    assert r.exit_code == 0, r.output
+    assert "1.00" in r.output and (tmp_path / "f.csv").exists()
+    r = runner.invoke(app, ["fidelity", str(out), "--replay", "--by", "gender", "--min-ratings", "5"])
+    assert r.exit_code == 0, r.output
+
+
+def test_simulate_needs_an_output():
+    r = runner.invoke(app, ["simulate", "-n", "3"])
+    assert r.exit_code == 2 and "--out" in r.output

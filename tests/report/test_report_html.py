@@ -1,0 +1,61 @@
+"""The HTML report builder: one self-contained file, escaped text, embedded figures."""
+
+from __future__ import annotations
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from pluralis.report.html import Report
+
+
+def test_report_is_self_contained_and_escaped(tmp_path):
+    r = Report("T <script>", subtitle="sub", banner="SIMULATED")
+    s = r.section("A", "intro & more")
+    s.text("<b>not bold</b>")
+    fig = Figure(figsize=(2, 2))
+    fig.add_subplot(1, 1, 1).plot([0, 1], [1, 0])
+    s.figure(fig, "a figure")
+    s.table(pd.DataFrame({"x": [1.23456, None], "y": ["<i>", "b"]}), caption="tbl", digits=2)
+    s.kv({"n": 1234, "f": 0.5})
+    s.cards([{"title": "card", "rows": [("label", "text <x>")]}])
+    path = r.write(tmp_path / "sub" / "r.html")
+    html = path.read_text()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in html and "&lt;i&gt;" in html
+    assert html.count("data:image/png;base64,") == 1
+    assert "src=\"http" not in html and "<link" not in html  # nothing fetched from anywhere
+    assert "1.23" in html and "1,234" in html and "text &lt;x&gt;" in html
+    assert 'href="#s1"' in html
+
+
+def test_study_report_sections(tmp_path):
+    from pluralis.personas.generator import generate_personas
+    from pluralis.personas.pipeline import DemoConfig, analyse
+    from pluralis.personas.simulate import simulate_study
+    from pluralis.report.study import write_study_report
+
+    panel = generate_personas({"US": 20, "UK": 20}, seed=3)
+    sim = simulate_study(panel, seed=5, conversations_per_type=1)
+    analyses, notes = analyse(sim, DemoConfig(n_us=15, n_uk=15, bootstrap=20, draws=20))
+    path = write_study_report(tmp_path / "r.html", panel=panel, sim=sim, analyses=analyses, notes=notes)
+    html = path.read_text()
+    for title in ("The synthetic panel", "Models in the loop", "Rankings by group", "Welfare of populations",
+                  "Representativeness", "Method", "SIMULATED STUDY"):
+        assert title in html, title
+    assert html.count("data:image/png;base64,") >= 6
+
+
+def test_demo_without_analysis_modules_still_reports(tmp_path, monkeypatch):
+    """The main job guards its analysis imports: with the ranking, welfare and representativeness modules
+    missing it still simulates, stores and writes a report that says what was skipped."""
+    import sys
+
+    for name in ("pluralis.analysis.subgroups", "pluralis.analysis.welfare", "pluralis.analysis.representativeness"):
+        monkeypatch.setitem(sys.modules, name, None)
+    from pluralis.personas.pipeline import DemoConfig, run_demo
+
+    res = run_demo(DemoConfig(out=tmp_path, n_us=8, n_uk=8, bootstrap=10, draws=10))
+    html = res.report_path.read_text()
+    assert "no rankings were computed" in html and "not available" in html
+    assert any("rankings: skipped" in n for n in res.notes) and any("welfare: skipped" in n for n in res.notes)
+    assert res.store_path.exists()
