@@ -10,6 +10,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+# real model servers (tiny transformers model over `pluralis llm serve`, llama.cpp with SmolLM2, failure double)
+pytest_plugins = ["tests.model_servers"]
+
 
 @pytest.fixture(scope="session")
 def small_study():

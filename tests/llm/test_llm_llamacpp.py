@@ -93,7 +93,7 @@ def test_inprocess_llamacpp_backend(llama_cpp_module, smollm2_gguf):
 
 
 def test_pluralis_serve_with_gguf(llama_cpp_module, smollm2_gguf):
-    from conftest import Proc, serve_command
+    from tests.model_servers import Proc, serve_command
 
     from pluralis.llm.server import READY_LINE
 

@@ -180,7 +180,7 @@ def test_malformed_json(double_server):
 
 
 def test_connection_refused():
-    from conftest import free_port
+    from tests.model_servers import free_port
 
     with pytest.raises(BackendHTTPError) as info:
         chat(ModelSpec(name="m", base_url=f"http://127.0.0.1:{free_port()}/v1", max_retries=1), timeout=5)
