@@ -290,6 +290,10 @@ class TransformersBackend:
         msgs = with_system_prompt(validate_messages(messages), self.spec.system_prompt)
         p = self.spec.params.merged(params)
         timeout = float(timeout if timeout is not None else self.spec.timeout)
+        if not self.loaded:
+            # loading weights is a one-off cost of the backend, not of this answer: the timeout
+            # (PRISM's 30 s per model call) starts when generation can start
+            await asyncio.to_thread(self.load)
         cancel = threading.Event()
         start = time.perf_counter()
         try:
