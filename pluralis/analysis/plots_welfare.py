@@ -43,12 +43,15 @@ def _save(fig, path):
 
 
 def plot_welfare(result, path=None, *, measures=None, populations=None, reference: str | None = None,
-                 bw_method: float = 0.5, panel_size=(3.4, 2.6)):
+                 bw_method: float = 0.5, panel_size=(3.4, 2.6), shape: str = "draws", share_x: bool = True):
     """Violin plots of welfare distributions, one panel per (measure, population), one violin per
     scheme (PRISM Fig. 5): the reference scheme in blue, schemes it FOSDs in red, schemes that
     FOSD it in green, others grey; a dot marks the mean and a bar the inter-quartile range.
 
     ``result`` is a :class:`~pluralis.analysis.welfare.WelfareResult`; ``path`` saves the figure.
+    ``shape="draws"`` draws each violin as a kernel density of all draws; ``"percentiles"`` as
+    PRISM's notebook 11a does, a density (``bw_method``) of the 5/25/50/75/95th percentiles only.
+    ``share_x``: panels of one measure share the welfare axis (as Fig. 5), so populations compare.
 
     Example
     -------
@@ -59,6 +62,10 @@ def plot_welfare(result, path=None, *, measures=None, populations=None, referenc
     >>> plot_welfare(r).axes[0].get_title()
     'Choice (MEANCHOICE): Rep'
     """
+    if shape not in ("draws", "percentiles"):
+        from pluralis.errors import ConfigError
+
+        raise ConfigError(f"shape must be 'draws' or 'percentiles', got {shape!r}")
     plt = _pyplot()
     s = result.summary
     draws = result.draws
@@ -89,9 +96,10 @@ def plot_welfare(result, path=None, *, measures=None, populations=None, referenc
                     colour = COLOURS["dominates"]
                 else:
                     colour = COLOURS["other"]
-                if np.ptp(d) > 0:
-                    parts = ax.violinplot([d], positions=[y], orientation="horizontal", widths=0.85, showextrema=False,
-                                          bw_method=bw_method)
+                body_data = np.percentile(d, [5, 25, 50, 75, 95]) if shape == "percentiles" else d
+                if np.ptp(body_data) > 0:
+                    parts = ax.violinplot([body_data], positions=[y], orientation="horizontal", widths=0.85,
+                                          showextrema=False, bw_method=bw_method)
                     for body in parts["bodies"]:
                         body.set_facecolor(colour)
                         body.set_edgecolor(colour)
@@ -107,6 +115,13 @@ def plot_welfare(result, path=None, *, measures=None, populations=None, referenc
             ax.tick_params(axis="x", labelsize=8)
             ax.grid(axis="x", alpha=0.3)
         axes[i, 0].set_ylabel("seat of power", fontsize=8)
+        if share_x:
+            row = [v[np.isfinite(v)] for (m, p, _), v in grouped.items() if m == measure and p in populations]
+            row = np.concatenate(row) if row else np.array([])
+            if row.size and np.ptp(row) > 0:
+                pad = 0.04 * np.ptp(row)
+                for ax in axes[i]:
+                    ax.set_xlim(row.min() - pad, row.max() + pad)
     from matplotlib.patches import Patch
 
     handles = [Patch(color=COLOURS["reference"], label=f"reference: {reference}"),

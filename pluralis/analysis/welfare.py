@@ -36,6 +36,7 @@ Example
 from __future__ import annotations
 
 import random as _pyrandom
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -78,6 +79,11 @@ Filter = Mapping[str, Any] | str | Callable[[pd.DataFrame], Any] | None
 # --- groups, populations and schemes -------------------------------------------------------------
 
 
+def _columns_hint(survey: pd.DataFrame) -> str:
+    cols = sorted(str(c) for c in survey.columns if not str(c).startswith(("order_", "lm_usecases")))
+    return "survey columns include " + ", ".join(cols[:40]) + (", ..." if len(cols) > 40 else "")
+
+
 def _match(survey: pd.DataFrame, spec: Filter, what: str) -> np.ndarray:
     """Boolean mask of survey rows matching a filter spec."""
     n = len(survey)
@@ -91,7 +97,13 @@ def _match(survey: pd.DataFrame, spec: Filter, what: str) -> np.ndarray:
     if isinstance(spec, str):
         try:
             mask = survey.eval(spec)
-        except Exception as err:  # pandas raises UndefinedVariableError, SyntaxError, ...
+        except pd.errors.UndefinedVariableError as err:
+            found = re.search(r"name '([^']+)' is not defined", str(err))
+            field = found.group(1) if found else str(err)
+            raise ConfigError(
+                f"{what}: cannot evaluate filter {spec!r}: unknown field {field!r}; " + _columns_hint(survey)
+            ) from None
+        except Exception as err:  # SyntaxError, TypeError, ...
             raise ConfigError(f"{what}: cannot evaluate filter {spec!r}: {err}") from None
         mask = np.asarray(mask)
         if mask.dtype != bool or mask.shape != (n,):
@@ -101,10 +113,7 @@ def _match(survey: pd.DataFrame, spec: Filter, what: str) -> np.ndarray:
         mask = np.ones(n, dtype=bool)
         for column, value in spec.items():
             if column not in survey.columns:
-                raise ConfigError(
-                    f"{what}: unknown field {column!r}; survey columns include "
-                    + ", ".join(sorted(c for c in survey.columns if not c.startswith(("order_", "lm_usecases")))[:40])
-                )
+                raise ConfigError(f"{what}: unknown field {column!r}; " + _columns_hint(survey))
             values = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
             mask &= survey[column].isin(values).to_numpy()
         return mask
@@ -654,6 +663,7 @@ def run_welfare(
     n_draws: int = 1000,
     seed: int | None = 1,
     replace: bool = True,
+    allow_oversample: bool = False,
     impute: bool = False,
     weights: pd.Series | str | None = None,
     reference: str | None = REFERENCE_SCHEME,
@@ -671,8 +681,9 @@ def run_welfare(
 
     - ``schemes`` / ``populations``: :class:`Scheme` / :class:`Group` lists (default PRISM's 7 and 4).
     - ``measures``: ``"rating"`` and/or ``"choice"``; ``n_draws`` per (scheme, population); ``seed``.
-    - ``replace``: draw with replacement (PRISM's code, default; a pool smaller than n is then
-      allowed and noted). With ``replace=False`` a scheme larger than its pool is an error.
+    - ``replace``: draw with replacement (PRISM's code, default).
+    - ``allow_oversample``: a scheme larger than its pool (n above the pool's size) is an error
+      unless this is set; then, with replacement, it is drawn anyway (as PRISM's code would) and noted.
     - ``impute``: impute missing individual welfare first (App. U.3).
     - ``weights``: participant weights (Series by ``user_id``, e.g. from
       :func:`pluralis.analysis.weights.census_weights`) or ``"census"`` to rake the sample to its
@@ -733,7 +744,9 @@ def run_welfare(
 
         wres = census_weights(base, country, on_empty="renormalise")
         w_series = wres.weights
-        notes.append(f"census raking weights: ESS {wres.ess:.1f} of {int((w_series > 0).sum())}")
+        notes.append(f"census raking weights: ESS {wres.ess:.1f} of {int((w_series > 0).sum())}"
+                     + (f"; {len(wres.excluded)} participant(s) outside the census categories (non-binary, prefer "
+                        f"not to say) get weight 0" if len(wres.excluded) else ""))
     elif weights is not None:
         w_series = pd.Series(weights, dtype=float)
         w_series.index = w_series.index.astype(str)
@@ -763,6 +776,12 @@ def run_welfare(
                 raise ConfigError(
                     f"scheme {sch.name!r} draws n={sch.n} without replacement but pool {sch.pool.name!r} has only "
                     f"{len(ids)} members; lower n or use replace=True"
+                )
+            if not allow_oversample:
+                raise ConfigError(
+                    f"scheme {sch.name!r} draws n={sch.n} but pool {sch.pool.name!r} has only {len(ids)} members in "
+                    f"the {country or 'study'} sample; lower n, or allow drawing with replacement beyond the pool "
+                    "(allow_oversample=True, CLI --allow-oversample)"
                 )
             notes.append(f"scheme {sch.name!r}: n={sch.n} exceeds its pool ({len(ids)}); drawn with replacement")
         p = None
@@ -902,7 +921,8 @@ def reproduce_prism_welfare(
         for country in ("US", "UK"):
             parts[country].append(
                 run_welfare(utterances, survey, country=country, sample="rep", measures=[measure], n_draws=n_draws,
-                            seed=seed, matrices=mats, engine=engine, _pyrng=pyrng)
+                            seed=seed, matrices=mats, engine=engine, _pyrng=pyrng,
+                            allow_oversample=True)  # PRISM's code draws with replacement whatever the pool size
             )
     out = {}
     for country, (r, c) in parts.items():

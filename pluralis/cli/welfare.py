@@ -124,6 +124,8 @@ def register(app: typer.Typer) -> None:
         draws: int = typer.Option(1000, "--draws", "-R", min=1, help="draws per scheme and population"),
         seed: int = typer.Option(1, "--seed"),
         replace: bool = typer.Option(True, "--replace/--no-replace", help="draw with replacement (PRISM)"),
+        allow_oversample: bool = typer.Option(False, "--allow-oversample",
+                                              help="let a scheme draw more people than its pool has (with replacement)"),
         impute: bool = typer.Option(False, "--impute", help="impute missing individual welfare (App. U.3)"),
         weights: str = typer.Option(None, "--weights", "-w", help="'census' (rake to census) or a CSV user_id,weight"),
         population: list[str] = typer.Option(None, "--population", "-p", help="NAME:QUERY (replaces PRISM's four)"),
@@ -143,7 +145,7 @@ def register(app: typer.Typer) -> None:
         w = weights_option(weights, lambda: "census")  # run_welfare rakes its own country sample
         res = run_welfare(
             frames.utterances, frames.survey, country=country, sample=sample, measures=measure, n_draws=draws,
-            seed=seed, replace=replace, impute=impute, weights=w, reference=reference,
+            seed=seed, replace=replace, allow_oversample=allow_oversample, impute=impute, weights=w, reference=reference,
             populations=[_parse_population(p) for p in population] if population else None,
             schemes=[_parse_scheme(s) for s in scheme] if scheme else None,
         )
@@ -229,7 +231,7 @@ def register(app: typer.Typer) -> None:
 
         Example: pluralis weights prism/ --country US --method rake --trim 5 --out us_weights.csv
         """
-        from pluralis.analysis.weights import census_rebalance, census_weights
+        from pluralis.analysis.weights import EmptyCellError, census_rebalance, census_weights
 
         survey = _frames(data, format).survey
         if method == "rebalance":
@@ -242,8 +244,13 @@ def register(app: typer.Typer) -> None:
                 console.print(f"wrote {out}")
             return
         sub, how = _sample(survey, country, sample)
-        res = census_weights(sub, country, method=method, ethnicity=ethnicity, trim=trim,
-                             on_empty="renormalise" if renormalise else "raise")
+        try:
+            res = census_weights(sub, country, method=method, ethnicity=ethnicity, trim=trim,
+                                 on_empty="renormalise" if renormalise else "raise")
+        except EmptyCellError as err:  # the library's hint names Python arguments; give the CLI's
+            hint = ("Use --method rake (one-way margins), or --renormalise to drop them." if method == "poststratify"
+                    else "Pass --renormalise to drop them and renormalise the margin.")
+            raise EmptyCellError(err.cells, hint) from None
         rep = res.report()
         console.print(f"[dim]sample: {how}[/]")
         console.print(_frame_table(pd.DataFrame({"value": rep}).rename_axis("diagnostic"), f"{method} weights"))

@@ -112,7 +112,7 @@ def test_fast_and_reference_engines_agree():
     rng = np.random.default_rng(3)
     s["gender"] = np.where(rng.random(len(s)) < 0.5, "Male", "Female")  # mix pools
     kw = dict(schemes=[Scheme("Rep (3)", Group("Rep"), 3), Scheme("Rep (15)", Group("Rep"), 15)],
-              populations=[Group("Rep")], n_draws=1500, reference=None)
+              populations=[Group("Rep")], n_draws=500, reference=None)
     fast = run_welfare(u, s, engine="fast", seed=1, **kw).summary.set_index(["measure", "scheme"])
     ref = run_welfare(u, s, engine="reference", seed=1, **kw).summary.set_index(["measure", "scheme"])
     for key in fast.index:
@@ -144,7 +144,7 @@ def test_draw_indices_without_replacement_are_distinct():
 def test_bad_inputs_give_clear_errors():
     u, s = _toy()
     with pytest.raises(ConfigError, match="scheme '45\\+ \\(100\\)': pool '45\\+' has no members in the US sample"):
-        run_welfare(u, s, n_draws=5)  # the toy study has nobody aged 45+
+        run_welfare(u, s, n_draws=5, allow_oversample=True)  # the toy study has nobody aged 45+
     one = [Scheme("Rep (5)", Group("Rep"), 5)]
     with pytest.raises(ConfigError, match="population 'Martians' has no members"):
         run_welfare(u, s, schemes=one, populations=[Group("Martians", {"gender": "Martian"})], n_draws=5)
@@ -152,8 +152,11 @@ def test_bad_inputs_give_clear_errors():
         run_welfare(u, s, schemes=[Scheme("Big", Group("Rep"), 50)], replace=False, n_draws=5)
     with pytest.raises(ConfigError, match="unknown field 'colour'"):
         run_welfare(u, s, populations=[Group("Red", {"colour": "red"})], n_draws=5, schemes=one)
-    with pytest.raises(ConfigError, match="cannot evaluate filter"):
+    with pytest.raises(ConfigError, match="cannot evaluate filter \"colour == 'red'\": unknown field 'colour'; "
+                                          "survey columns include .*gender"):
         run_welfare(u, s, populations=[Group("Q", "colour == 'red'")], n_draws=5, schemes=one)
+    with pytest.raises(ConfigError, match="cannot evaluate filter"):
+        run_welfare(u, s, populations=[Group("Q", "gender ==")], n_draws=5, schemes=one)
     with pytest.raises(ConfigError, match="pool 'Nobody' has no members"):
         run_welfare(u, s, schemes=[Scheme("x", Group("Nobody", {"gender": "Martian"}), 3)], n_draws=5)
     with pytest.raises(ConfigError, match="unknown welfare measure"):
@@ -170,8 +173,12 @@ def test_bad_inputs_give_clear_errors():
         run_welfare(u, s, weights=pd.Series({"u0": 1.0}), n_draws=5, schemes=one)
     with pytest.raises(ConfigError, match="reference scheme 'Nope' is not one of the schemes"):
         run_welfare(u, s, n_draws=5, schemes=one, reference="Nope")
-    # With replacement (PRISM's code) a pool smaller than n is allowed, and noted.
-    res = run_welfare(u, s, schemes=[Scheme("Big", Group("Rep"), 50)], populations=[Group("Rep")], n_draws=5)
+    with pytest.raises(ConfigError, match=r"scheme 'Big' draws n=50 but pool 'Rep' has only 20 members in the US "
+                                          r"sample; lower n, or allow .*allow_oversample=True"):
+        run_welfare(u, s, schemes=[Scheme("Big", Group("Rep"), 50)], populations=[Group("Rep")], n_draws=5)
+    # Asked for explicitly, with replacement (PRISM's code) a pool smaller than n is drawn from, and noted.
+    res = run_welfare(u, s, schemes=[Scheme("Big", Group("Rep"), 50)], populations=[Group("Rep")], n_draws=5,
+                      allow_oversample=True)
     assert any("exceeds its pool" in n for n in res.notes)
 
 
@@ -199,7 +206,8 @@ def planted():
 
 
 def test_sampling_only_group_lowers_out_group_welfare(planted):
-    res = run_welfare(planted.utterances, planted.survey, country="US", n_draws=400, measures=["rating", "choice"])
+    res = run_welfare(planted.utterances, planted.survey, country="US", n_draws=400, measures=["rating", "choice"],
+                      allow_oversample=True)
     s = res.summary.set_index(["measure", "population", "scheme"])
     for measure in ("rating", "choice"):
         rep, male = s.loc[(measure, "Non-male", "Rep (100)")], s.loc[(measure, "Non-male", "Male (100)")]
@@ -207,7 +215,7 @@ def test_sampling_only_group_lowers_out_group_welfare(planted):
         assert male["fosd_by_reference"]  # ... and Rep (100) FOSDs Male (100) for them
         assert male["top_model"] == "command-light"
     # The in-group is not harmed by choosing for itself.
-    in_group = run_welfare(planted.utterances, planted.survey, country="US", n_draws=200, measures=["rating"],
+    in_group = run_welfare(planted.utterances, planted.survey, country="US", n_draws=200, measures=["rating"], allow_oversample=True,
                            populations=[Group("Men", {"gender": "Male"})], schemes=PRISM_SCHEMES[3:5])
     t = in_group.summary.set_index("scheme")["mean"]
     assert t["Male (100)"] >= t["Rep (100)"]
@@ -227,7 +235,7 @@ def test_larger_representative_samples_fosd_smaller_ones(planted):
 
 
 def test_share_preferring_another_model(planted):
-    res = run_welfare(planted.utterances, planted.survey, country="US", n_draws=50, measures=["choice"])
+    res = run_welfare(planted.utterances, planted.survey, country="US", n_draws=50, measures=["choice"], allow_oversample=True)
     best = res.best.set_index("population")
     mw = res.model_welfare.query("population == 'Rep'")
     assert best.loc["Rep", "best_welfare"] == pytest.approx(mw["welfare"].max())
@@ -241,17 +249,46 @@ def test_weighted_welfare(planted):
     """All weight on men: a representative draw becomes a draw of men, and welfare is men's."""
     s = planted.survey
     w = pd.Series(np.where(s["gender"] == "Male", 1.0, 0.0), index=s["user_id"])
-    res = run_welfare(planted.utterances, s, country="US", weights=w, n_draws=200, measures=["rating"],
+    res = run_welfare(planted.utterances, s, country="US", weights=w, n_draws=200, measures=["rating"], allow_oversample=True,
                       schemes=[PRISM_SCHEMES[3], PRISM_SCHEMES[4]], populations=[PRISM_POPULATIONS[0]])
     top = res.summary.set_index("scheme")["top_model"]
     assert top["Rep (100)"] == top["Male (100)"] == "command-light"
-    men = run_welfare(planted.utterances, s, country="US", n_draws=20, measures=["rating"],
+    men = run_welfare(planted.utterances, s, country="US", n_draws=20, measures=["rating"], allow_oversample=True,
                       schemes=[PRISM_SCHEMES[3]], populations=[Group("Men", {"gender": "Male"})])
     mw_w = res.model_welfare.set_index("model")["welfare"]
     mw_men = men.model_welfare.set_index("model")["welfare"]
     np.testing.assert_allclose(mw_w.to_numpy(), mw_men.reindex(mw_w.index).to_numpy())
-    census = run_welfare(planted.utterances, s, country="US", weights="census", n_draws=20, measures=["choice"])
+    census = run_welfare(planted.utterances, s, country="US", weights="census", n_draws=20, measures=["choice"],
+                         allow_oversample=True)
     assert census.config["weighted"] and any("census raking" in n for n in census.notes)
+
+
+def test_census_style_weights_move_welfare_in_the_predicted_direction(planted):
+    """Women are under-sampled (1 in 5 kept) and prefer claude-2; men prefer command-light. Raking
+    gender back to 50/50 makes representative draws pick claude-2 more often and raises its
+    population welfare, as the planted preferences predict."""
+    from pluralis.analysis.weights import rake
+
+    s = planted.survey[planted.survey["gender"].isin(["Male", "Female"])]
+    rng = np.random.default_rng(0)
+    s = s[(s["gender"] == "Male").to_numpy() | (rng.random(len(s)) < 0.2)]
+    w = rake(s, {"gender": {"Male": 0.5, "Female": 0.5}}).weights
+    kw = dict(country=None, schemes=[PRISM_SCHEMES[3]], populations=[PRISM_POPULATIONS[0]], n_draws=300,
+              reference=None)
+    plain = run_welfare(planted.utterances, s, **kw)
+    weighted = run_welfare(planted.utterances, s, weights=w, **kw)
+    for measure in ("rating", "choice"):
+        def claude_share(res):
+            d = res.draws[res.draws["measure"] == measure]
+            return float((d["model"] == "claude-2").mean())
+
+        def welfare(res, model):
+            mw = res.model_welfare[res.model_welfare["measure"] == measure].set_index("model")["welfare"]
+            return float(mw[model])
+
+        assert claude_share(weighted) > claude_share(plain) + 0.2, measure
+        assert welfare(weighted, "claude-2") > welfare(plain, "claude-2"), measure
+        assert welfare(weighted, "command-light") < welfare(plain, "command-light"), measure
 
 
 def test_imputation_option(planted):
@@ -283,7 +320,7 @@ def test_country_sample_fallbacks(planted):
 
 
 def test_prism_default_grid_and_outputs(planted, tmp_path):
-    res = run_welfare(planted, country="UK", n_draws=100)  # StudyFrames accepted directly
+    res = run_welfare(planted, country="UK", n_draws=100, allow_oversample=True)  # StudyFrames accepted directly
     assert len(res.summary) == 7 * 4 * 2 and len(res.draws) == 7 * 4 * 2 * 100
     assert set(res.draws.columns) == {"measure", "population", "scheme", "draw", "model", "welfare"}
     assert res.fosd["dominates"].dtype == bool
@@ -291,6 +328,17 @@ def test_prism_default_grid_and_outputs(planted, tmp_path):
     assert list(t.index) == ["Rep", "Non-male", "Non-white", "<45"] and t.shape == (4, 8)
     fig = res.plot(tmp_path / "welfare.png")
     assert (tmp_path / "welfare.png").stat().st_size > 10_000 and len(fig.axes) == 8
+    # Panels of one measure share the welfare axis (Fig. 5), spanning every draw of that measure.
+    for row, measure in enumerate(("rating", "choice")):
+        limits = {fig.axes[4 * row + k].get_xlim() for k in range(4)}
+        assert len(limits) == 1
+        lo, hi = limits.pop()
+        w = res.draws.loc[res.draws["measure"] == measure, "welfare"]
+        assert lo < w.min() and hi > w.max()
+    fig = res.plot(shape="percentiles", measures=["choice"])  # notebook 11a: density of 5 percentiles
+    assert len(fig.axes) == 4
+    with pytest.raises(ConfigError, match="shape must be"):
+        res.plot(shape="boxes")
     from pluralis.analysis.plots_welfare import plot_representativeness, plot_weights
     from pluralis.analysis.representativeness import representativeness
 
@@ -308,7 +356,8 @@ def test_reproduce_prism_welfare_runs_both_countries(planted):
 
 
 def test_common_draws_pair_populations(planted):
-    res = run_welfare(planted.utterances, planted.survey, n_draws=50, common_draws=True, measures=["rating"])
+    res = run_welfare(planted.utterances, planted.survey, n_draws=50, common_draws=True, measures=["rating"],
+                      allow_oversample=True)
     d = res.draws
     a = d[(d.population == "Rep") & (d.scheme == "Rep (10)")]["model"].to_numpy()
     b = d[(d.population == "<45") & (d.scheme == "Rep (10)")]["model"].to_numpy()

@@ -32,7 +32,7 @@ runner = CliRunner()
 
 def test_welfare_command_writes_tables_and_plot(app, folder, tmp_path):
     out = tmp_path / "out"
-    r = runner.invoke(app, ["welfare", str(folder), "--country", "US", "--draws", "60", "--out", str(out)])
+    r = runner.invoke(app, ["welfare", str(folder), "--country", "US", "--draws", "60", "--allow-oversample", "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert "prefer a different model" in r.output
     summary = pd.read_csv(out / "welfare_summary.csv")
@@ -43,7 +43,7 @@ def test_welfare_command_writes_tables_and_plot(app, folder, tmp_path):
 
 def test_welfare_custom_schemes_and_populations(app, folder):
     r = runner.invoke(app, [
-        "welfare", str(folder), "--country", "UK", "--draws", "20", "--measure", "choice",
+        "welfare", str(folder), "--country", "UK", "--draws", "20", "--measure", "choice", "--allow-oversample",
         "--scheme", "Women (30):30:gender == 'Female'", "--scheme", "Rep (30):30",
         "--population", "Everyone:", "--population", "Young:age == '18-24 years old'", "--reference", "Rep (30)",
     ])
@@ -55,7 +55,10 @@ def test_welfare_custom_schemes_and_populations(app, folder):
     "args, message",
     [
         (["--country", "France"], "no census targets for country 'France'"),
-        (["--population", "Red:colour == 'red'"], "cannot evaluate filter"),
+        (["--population", "Red:colour == 'red'", "--allow-oversample"], "unknown field 'colour'"),
+        (["--population", "Martians:gender == 'Martian'", "--allow-oversample"],
+         "population 'Martians' has no members in the US sample"),
+        ([], "scheme 'Rep (100)' draws n=100 but pool 'Rep' has only"),
         (["--scheme", "Big:5000", "--no-replace"], "without replacement"),
         (["--scheme", "Bad:many"], "is not an integer"),
     ],
@@ -81,4 +84,5 @@ def test_represent_and_weights_commands(app, folder, tmp_path):
     assert r.exit_code == 0, r.output
     assert pd.read_csv(tmp_path / "r.csv")["included"].dtype == bool
     r = runner.invoke(app, ["weights", str(folder), "--country", "US", "--method", "poststratify"])
-    assert r.exit_code == 2 and "have no participants" in " ".join(r.output.split())
+    out = " ".join(r.output.split())
+    assert r.exit_code == 2 and "have no participants" in out and "--renormalise" in out
