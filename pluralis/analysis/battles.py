@@ -441,7 +441,14 @@ class BattleArrays:
 
     @classmethod
     def from_lists(cls, models: Sequence[str], a, b, outcome, cluster=None, clusters=None) -> "BattleArrays":
-        """Build from plain sequences (ints), checking ranges."""
+        """Build from plain sequences (ints), checking ranges.
+
+        Example
+        -------
+        >>> arr = BattleArrays.from_lists(["x", "y", "z"], [0, 1], [2, 2], [TIE, A_WINS], cluster=[0, 3])
+        >>> arr.n_battles, arr.n_clusters
+        (2, 4)
+        """
         cl = None if cluster is None else np.asarray(cluster, dtype=np.int64)
         if cl is not None and clusters is None:
             clusters = tuple(range(int(cl.max()) + 1 if len(cl) else 0))

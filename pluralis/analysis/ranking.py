@@ -139,7 +139,14 @@ class PairTable:
     def from_battles(
         cls, a: np.ndarray, b: np.ndarray, outcome: np.ndarray, n_models: int, weights: np.ndarray | None = None
     ) -> tuple["PairTable", np.ndarray]:
-        """Compress battles; returns the table and each battle's category index."""
+        """Compress battles; returns the table and each battle's category index.
+
+        Example
+        -------
+        >>> t, cat = PairTable.from_battles(np.array([0, 0]), np.array([1, 1]), np.array([0, 0]), 2)
+        >>> t.counts.tolist(), cat.tolist()
+        ([2], [0, 0])
+        """
         a = np.asarray(a, dtype=np.int64)
         b = np.asarray(b, dtype=np.int64)
         o = np.asarray(outcome, dtype=np.int64)

@@ -156,14 +156,14 @@ class SubgroupResult:
     skipped: dict[tuple[str, Any], str] = field(default_factory=dict)
 
     def ranks_wide(self) -> pd.DataFrame:
-        """Models (rows, by overall rank) x groups (columns): the rank in each group."""
+        """Models (rows, by overall rank) x groups (columns): the rank in each group (see the class example)."""
         t = self.table
         wide = t.pivot_table(index="model", columns=["by", "group"], values="rank", aggfunc="first", sort=False)
         order = t[t["by"] == OVERALL].sort_values("rank")["model"]
         return wide.reindex(order)
 
     def shifts(self, *, significant_only: bool = False) -> pd.DataFrame:
-        """Rows with a non-zero rank shift, largest absolute shifts first."""
+        """Rows with a non-zero rank shift, largest absolute shifts first (see the class example)."""
         t = self.table[(self.table["by"] != OVERALL) & (self.table["shift"].fillna(0) != 0)]
         if significant_only:
             t = t[t["significant"].fillna(False).astype(bool)]

@@ -103,7 +103,13 @@ class BootstrapResult:
         return ranks_from_scores(self.samples, higher_is_better=self.higher_is_better)
 
     def estimate_ranks(self) -> np.ndarray:
-        """Ranks of the point estimates."""
+        """Ranks of the point estimates.
+
+        Example
+        -------
+        >>> BootstrapResult(("x", "y"), "prc", "battles", np.array([.4, .6]), np.zeros((1, 2))).estimate_ranks().tolist()
+        [2.0, 1.0]
+        """
         return ranks_from_scores(self.estimate, higher_is_better=self.higher_is_better)
 
     def _quantiles(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -122,6 +128,14 @@ class BootstrapResult:
 
         Columns: ``model, score, score_lo, score_hi, score_median, se, rank, rank_lo, rank_hi,
         p_top`` (share of rounds ranked first).
+
+        Example
+        -------
+        >>> r = BootstrapResult(("x", "y"), "prc", "battles", np.array([.6, .4]),
+        ...                     np.array([[.6, .4], [.7, .3], [.4, .6], [.8, .2]]))
+        >>> s = r.summary()
+        >>> s.loc[0, "model"], float(s.loc[0, "p_top"])
+        ('x', 0.75)
         """
         lo, hi = self._quantiles(self.samples)
         ranks = self.ranks()
@@ -184,7 +198,14 @@ class BootstrapResult:
         return pd.DataFrame(p, index=list(self.models), columns=list(self.models))
 
     def long(self) -> pd.DataFrame:
-        """Tidy draws: ``round, model, score, rank``."""
+        """Tidy draws: ``round, model, score, rank``.
+
+        Example
+        -------
+        >>> r = BootstrapResult(("x", "y"), "prc", "battles", np.array([.6, .4]), np.array([[.7, .3], [.4, .6]]))
+        >>> r.long()["rank"].tolist()
+        [1.0, 2.0, 2.0, 1.0]
+        """
         R, n = self.samples.shape
         return pd.DataFrame(
             {
@@ -228,7 +249,14 @@ class Tournament:
 
     # counts ---------------------------------------------------------------------------------
     def full_counts(self, mask: np.ndarray | None = None) -> np.ndarray:
-        """Category counts ``(1, K)`` of all battles (or those in ``mask``), weighted if weights are set."""
+        """Category counts ``(1, K)`` of all battles (or those in ``mask``), weighted if weights are set.
+
+        Example
+        -------
+        >>> t = Tournament(BattleArrays.from_lists(["x", "y"], [0, 0, 1], [1, 1, 0], [0, 0, 2]))
+        >>> t.full_counts().tolist(), t.full_counts(np.array([True, False, False])).tolist()
+        ([[2.0, 1.0]], [[1.0, 0.0]])
+        """
         K = self.table.n_categories
         if self.weights is None and mask is None:
             return self.table.counts[None, :].astype(float)
@@ -240,7 +268,14 @@ class Tournament:
 
     def cluster_matrix(self, mask: np.ndarray | None = None, weighted: bool = False) -> sp.csr_matrix:
         """Participants x categories count matrix (sparse), of the battles in ``mask`` (default all);
-        ``weighted`` sums battle weights instead of counting."""
+        ``weighted`` sums battle weights instead of counting.
+
+        Example
+        -------
+        >>> t = Tournament(BattleArrays.from_lists(["x", "y"], [0, 0, 1], [1, 1, 0], [0, 0, 2], cluster=[0, 1, 1]))
+        >>> t.cluster_matrix().toarray().tolist()
+        [[1.0, 0.0], [1.0, 1.0]]
+        """
         if self.arrays.cluster is None:
             raise ConfigError("a participant (cluster) bootstrap needs a 'user_id' column in the battles")
         if mask is None and not weighted and self._cm is not None:
@@ -260,6 +295,12 @@ class Tournament:
 
         With battle weights: each resampled battle counts with its weight, and every round is
         rescaled to its number of battles.
+
+        Example
+        -------
+        >>> t = Tournament(BattleArrays.from_lists(["x", "y"], [0, 0, 1], [1, 1, 0], [0, 0, 2], cluster=[0, 1, 1]))
+        >>> t.cluster_counts(np.array([[1, 1], [0, 2]])).tolist()   # participant 1 drawn twice in round 2
+        [[2.0, 1.0], [2.0, 2.0]]
         """
         mult = np.asarray(weights, dtype=float)
         counts = np.asarray((self.cluster_matrix(mask).T @ mult.T).T)
@@ -269,7 +310,14 @@ class Tournament:
         return _rescale_rounds(weighted, counts.sum(axis=1))
 
     def battle_counts(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
-        """Category counts of ``rounds`` battle-level bootstrap resamples (multinomial)."""
+        """Category counts of ``rounds`` battle-level bootstrap resamples (multinomial).
+
+        Example
+        -------
+        >>> t = Tournament(BattleArrays.from_lists(["x", "y"], [0, 0, 1], [1, 1, 0], [0, 0, 2]))
+        >>> t.battle_counts(np.random.default_rng(0), 4).sum(axis=1).tolist()   # 3 battles per round
+        [3.0, 3.0, 3.0, 3.0]
+        """
         if self.weights is None:
             c = self.table.counts.astype(float)
         else:  # cells of battles sharing a category and a weight are exchangeable
@@ -297,6 +345,13 @@ class Tournament:
 
         ``present`` (boolean mask over models) scores only those models' tournament (a
         subgroup's); a BT ``anchor`` absent from it is dropped with a warning (ratings centred).
+
+        Example
+        -------
+        >>> from pluralis.analysis.ranking import METHODS
+        >>> t = Tournament(BattleArrays.from_lists(["x", "y"], [0, 0, 0], [1, 1, 1], [0, 0, 1]))
+        >>> t.score_counts(t.full_counts(), METHODS["prc"], {"alpha": 0.0}).round(4).tolist()
+        [[0.6667, 0.3333]]
         """
         opts = dict(options)
         ix = None if present is None else np.flatnonzero(present)

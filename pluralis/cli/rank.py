@@ -102,7 +102,23 @@ def load_battles(
     balanced: bool,
     score: str,
 ):
-    """Load DATA with :func:`pluralis.data.load_study` and build battles (+ the survey frame)."""
+    """Load DATA with :func:`pluralis.data.load_study` and build battles (+ survey and conversations).
+
+    Rated responses (PRISM files, parquet, a store, a wide table) give battles per
+    :func:`pluralis.analysis.battles.extract_battles`; Arena / Community-Alignment comparisons
+    give battles directly.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from pluralis.data import write_prism
+    >>> from pluralis.data.synthetic import generate_study
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = write_prism(generate_study(n_participants=5, seed=0), folder)
+    >>> battles, survey, _ = load_battles(folder, tie_threshold=None, turns="openers", balanced=False, score="raw")
+    >>> set(battles["winner"]) <= {"model_a", "model_b", "tie"}, len(survey)
+    (True, 5)
+    """
     from pluralis.analysis.battles import battles_from_comparisons, extract_battles
     from pluralis.data import load_study
 
@@ -120,6 +136,15 @@ def load_battles(
 
 
 def register(app: typer.Typer) -> None:
+    """Add this module's commands to the ``pluralis`` Typer app.
+
+    Example
+    -------
+    >>> app = typer.Typer()
+    >>> register(app)
+    >>> [c.name for c in app.registered_commands]
+    ['rank']
+    """
     @app.command("rank")
     @handle_errors
     def rank(
@@ -169,6 +194,13 @@ def register(app: typer.Typer) -> None:
         from pluralis.analysis.uncertainty import bootstrap as run_bootstrap
 
         info = resolve_method(method)
+        # check output paths before any work: a typo should not cost a 1,000-round bootstrap
+        if out is not None and out.suffix.lower() not in (".csv", ".parquet", ".pq"):
+            raise ConfigError(f"--out must end in .csv or .parquet, got {out.name!r}")
+        if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise ConfigError(f"--plot must end in .png, .svg or .pdf, got {plot.name!r}")
+        if anchor and info.name != "bt":
+            raise ConfigError(f"--anchor pins a Bradley-Terry rating; it needs --method bt (got {info.name!r})")
         if unit not in ("participants", "battles"):
             raise ConfigError(f"--unit must be 'participants' or 'battles', got {unit!r}")
         if variant not in ("paper", "as_coded"):

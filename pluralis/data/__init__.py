@@ -12,7 +12,15 @@ from pluralis.data.model import (
     UserTurn,
     Utterance,
 )
-from pluralis.data.prism import from_wide, load_prism, load_prism_from_hf_cache, to_wide, write_prism
+from pluralis.data.prism import (
+    from_wide,
+    load_prism,
+    load_prism_from_hf_cache,
+    read_wide,
+    to_wide,
+    write_prism,
+    write_wide,
+)
 from pluralis.data.sources import load_study, save_study
 from pluralis.data.study import Study, StudyFrames
 
@@ -33,7 +41,9 @@ __all__ = [
     "load_prism",
     "load_prism_from_hf_cache",
     "load_study",
+    "read_wide",
     "save_study",
     "to_wide",
     "write_prism",
+    "write_wide",
 ]

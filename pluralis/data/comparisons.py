@@ -155,12 +155,32 @@ def _finish(comparisons: list[Comparison], problems: list[Problem], path: Path) 
 
 
 def write_arena(comparisons: Iterable[Comparison], path: str | Path) -> int:
-    """Write pairwise comparisons as Arena battle rows (JSONL); k-wise ones are rejected."""
+    """Write pairwise comparisons as Arena battle rows (JSONL); k-wise ones are rejected.
+
+    A comparison without ``winner`` or ``tie`` takes its outcome from its two ``ratings``
+    (equal ratings tie); one with no judgement at all is an error.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "battles.jsonl"
+    >>> c = Comparison(comparison_id="b1", source="arena", models=["x", "y"], tie=True, both_bad=True)
+    >>> write_arena([c], path), read_arena(path)[0].both_bad
+    (1, True)
+    """
     rows = []
     for c in comparisons:
         if len(c.models) != 2:
             raise DataValidationError(Problem(str(path), None, "models", f"{c.comparison_id}: Arena rows are pairwise"))
-        winner = "tie (bothbad)" if c.both_bad else "tie" if c.tie or c.winner is None else ("model_a", "model_b")[c.winner]
+        winner_index = c.winner
+        if winner_index is None and not c.tie:
+            if c.ratings is None or None in c.ratings:
+                raise DataValidationError(
+                    Problem(str(path), None, "winner", f"{c.comparison_id}: no winner, tie or ratings to write")
+                )
+            ra, rb = c.ratings
+            winner_index = None if ra == rb else (0 if ra > rb else 1)  # type: ignore[operator]
+        winner = "tie (bothbad)" if c.both_bad else "tie" if winner_index is None else ("model_a", "model_b")[winner_index]
         row = {"battle_id": c.comparison_id, "model_a": c.models[0], "model_b": c.models[1], "winner": winner}
         for key, value in (("judge", c.annotator_id), ("turn", c.turn), ("language", c.language), ("tstamp", c.timestamp),
                            ("prompt", c.prompt)):
@@ -244,7 +264,8 @@ def comparisons_frame(comparisons: Iterable[Comparison]) -> pd.DataFrame:
     """Pairwise battles table (``model_a``, ``model_b``, ``winner`` in Arena vocabulary, annotator).
 
     k-wise comparisons with a winner expand into k-1 battles of the winner against each other
-    candidate; k-wise ties expand to all-pairs ties.
+    candidate; k-wise ties expand to all-pairs ties; without either, a ``ranking`` (or complete
+    ``ratings``) gives every pair; comparisons with no judgement give no battles.
 
     Example
     -------
@@ -257,9 +278,21 @@ def comparisons_frame(comparisons: Iterable[Comparison]) -> pd.DataFrame:
         k = len(c.models)
         if c.winner is not None:
             pairs = [(c.winner, o, "model_a") for o in range(k) if o != c.winner]
-        else:
+        elif c.tie:
             tie = "tie (bothbad)" if c.both_bad else "tie"
             pairs = [(i, j, tie) for i in range(k) for j in range(i + 1, k)]
+        elif c.ranking or (c.ratings is not None and all(r is not None for r in c.ratings)):
+            if c.ranking:  # earlier = better; unranked candidates tie below the ranked ones
+                merit = [-float(c.ranking.index(i)) if i in c.ranking else -float(k) for i in range(k)]
+            else:
+                merit = [float(r) for r in c.ratings]  # type: ignore[arg-type, union-attr]
+            pairs = [
+                (i, j, "tie" if merit[i] == merit[j] else "model_a" if merit[i] > merit[j] else "model_b")
+                for i in range(k)
+                for j in range(i + 1, k)
+            ]
+        else:
+            pairs = []  # no judgement recorded
         for i, j, w in pairs:
             rows.append({"comparison_id": c.comparison_id, "source": c.source, "model_a": c.models[i],
                          "model_b": c.models[j], "winner": w, "annotator_id": c.annotator_id, "turn": c.turn})

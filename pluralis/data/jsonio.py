@@ -55,7 +55,17 @@ def _field_path(loc: tuple) -> str:
 
 
 def problems_from_validation(err: ValidationError, file: str, line: int) -> list[Problem]:
-    """Turn a pydantic ``ValidationError`` into :class:`Problem` entries naming the field."""
+    """Turn a pydantic ``ValidationError`` into :class:`Problem` entries naming the field.
+
+    Example
+    -------
+    >>> from pluralis.data.model import UserTurn
+    >>> try:
+    ...     UserTurn.model_validate({"turn": -1, "role": "user", "content": "hi"})
+    ... except ValidationError as err:
+    ...     print(problems_from_validation(err, "c.jsonl", 4)[0])
+    c.jsonl:4: field 'turn': Input should be greater than or equal to 0 (got -1)
+    """
     out = []
     for e in err.errors(include_url=False):
         field = _field_path(e["loc"]) or None
@@ -82,16 +92,83 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
     [1, 2]
     """
     path = Path(path)
-    with path.open("r", encoding="utf-8") as fh:
+    problems: list[Problem] = []
+    for number, raw in _text_lines(path, problems):
+        try:
+            yield number, json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DataValidationError(
+                Problem(str(path), number, None, f"invalid JSON: {exc.msg} at column {exc.colno}")
+            ) from None
+    if problems:
+        raise DataValidationError(problems)
+
+
+def _text_lines(path: Path, problems: list[Problem]) -> Iterator[tuple[int, str]]:
+    """Non-blank lines of a UTF-8 file with their numbers (a leading BOM is ignored).
+
+    A line that is not valid UTF-8 is reported in ``problems`` (file, line, byte offset) and skipped.
+    """
+    with Path(path).open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
             try:
-                yield number, json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise DataValidationError(
-                    Problem(str(path), number, None, f"invalid JSON: {exc.msg} at column {exc.colno}")
-                ) from None
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                problems.append(Problem(str(path), number, None, f"not UTF-8 text: {exc.reason} at byte {exc.start + 1}"))
+                continue
+            if text.strip():
+                yield number, text
+
+
+def collect_records(path: str | Path, model: type[R]) -> tuple[list[R], list[int], list[Problem]]:
+    """Read a JSON Lines file into records of ``model`` without raising on bad rows.
+
+    Returns ``(records, lines, problems)``: the valid records, the file line number of each, and
+    every problem found (up to :data:`MAX_PROBLEMS`), each naming file, line and field. Used to
+    report the problems of several files at once.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> from pluralis.data.model import UserTurn
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.jsonl"
+    >>> _ = p.write_text('{"turn": 0, "role": "user", "content": "hi"}\\n\\n{"turn": -1, "role": "user", "content": ""}\\n')
+    >>> records, lines, problems = collect_records(p, UserTurn)
+    >>> lines, [(q.line, q.field) for q in problems]
+    ([1], [(3, 'turn')])
+    """
+    path = Path(path)
+    if not path.exists():
+        return [], [], [Problem(str(path), None, None, "file not found")]
+    records: list[R] = []
+    lines: list[int] = []
+    problems: list[Problem] = []
+    for number, raw in _text_lines(path, problems):
+        try:
+            # pydantic parses and validates in one pass (Rust), several times faster than json.loads + validate
+            records.append(model.model_validate_json(raw))
+            lines.append(number)
+        except ValidationError as exc:
+            if exc.errors()[0]["type"] == "json_invalid":
+                try:
+                    obj = json.loads(raw)
+                except json.JSONDecodeError as jexc:
+                    problems.append(Problem(str(path), number, None, f"invalid JSON: {jexc.msg} at column {jexc.colno}"))
+                else:
+                    try:
+                        records.append(model.model_validate(obj))
+                        lines.append(number)
+                    except ValidationError as exc2:
+                        problems.extend(problems_from_validation(exc2, str(path), number))
+            elif exc.errors()[0]["type"] == "model_type":
+                problems.append(Problem(str(path), number, None, "expected a JSON object"))
+            else:
+                problems.extend(problems_from_validation(exc, str(path), number))
+        if len(problems) >= MAX_PROBLEMS:
+            break
+    return records, lines, problems
 
 
 def read_records(path: str | Path, model: type[R]) -> list[R]:
@@ -109,35 +186,7 @@ def read_records(path: str | Path, model: type[R]) -> list[R]:
     >>> read_records(p, UserTurn)[0].content
     'hi'
     """
-    path = Path(path)
-    if not path.exists():
-        raise DataValidationError(Problem(str(path), None, None, "file not found"))
-    records: list[R] = []
-    problems: list[Problem] = []
-    with path.open("r", encoding="utf-8") as fh:
-        for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                # pydantic parses and validates in one pass (Rust), several times faster than json.loads + validate
-                records.append(model.model_validate_json(raw))
-            except ValidationError as exc:
-                if exc.errors()[0]["type"] == "json_invalid":
-                    try:
-                        obj = json.loads(raw)
-                    except json.JSONDecodeError as jexc:
-                        problems.append(Problem(str(path), number, None, f"invalid JSON: {jexc.msg} at column {jexc.colno}"))
-                    else:
-                        try:
-                            records.append(model.model_validate(obj))
-                        except ValidationError as exc2:
-                            problems.extend(problems_from_validation(exc2, str(path), number))
-                elif exc.errors()[0]["type"] == "model_type":
-                    problems.append(Problem(str(path), number, None, "expected a JSON object"))
-                else:
-                    problems.extend(problems_from_validation(exc, str(path), number))
-            if len(problems) >= MAX_PROBLEMS:
-                break
+    records, _lines, problems = collect_records(path, model)
     if problems:
         raise DataValidationError(problems)
     return records
@@ -169,13 +218,27 @@ def atomic_write(path: str | Path, mode: str = "w"):
 
 
 def dumps_record(record: BaseModel | dict) -> str:
-    """One JSONL line for a record (keys in schema order, UTF-8, NaN written as null)."""
+    """One JSONL line for a record (keys in schema order, UTF-8, NaN written as null).
+
+    Example
+    -------
+    >>> dumps_record({"text": "héllo", "score": float("nan")})
+    '{"text": "héllo", "score": null}'
+    """
     obj = record.to_json_dict() if hasattr(record, "to_json_dict") else record
     return json.dumps(_normalise(obj, integral_floats=False), ensure_ascii=False)
 
 
 def write_jsonl(path: str | Path, records: Iterable[BaseModel | dict]) -> int:
-    """Write records as JSON Lines atomically; return the number written."""
+    """Write records as JSON Lines atomically; return the number written.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "rows.jsonl"
+    >>> write_jsonl(p, [{"a": 1}, {"a": 2}]), p.read_text().splitlines()
+    (2, ['{"a": 1}', '{"a": 2}'])
+    """
     n = 0
     with atomic_write(path) as fh:
         for rec in records:

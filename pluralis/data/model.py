@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
 from pluralis.data import vocab
 
@@ -35,7 +35,13 @@ def _one_of(allowed: tuple[str, ...], name: str):
 
 
 class Record(BaseModel):
-    """Base of every record: keeps unknown keys, validates on assignment."""
+    """Base of every record: keeps unknown keys, validates on assignment.
+
+    Example
+    -------
+    >>> UserTurn(turn=0, role="user", content="Hi", lang="en").to_json_dict()["lang"]   # unknown keys survive
+    'en'
+    """
 
     model_config = ConfigDict(extra="allow", validate_assignment=True, populate_by_name=True)
 
@@ -54,7 +60,13 @@ class Record(BaseModel):
 
 
 class LmUsecases(Record):
-    """Which LLM use cases a participant selected (True/1 selected, False/0 seen, None not shown)."""
+    """Which LLM use cases a participant selected (True/1 selected, False/0 seen, None not shown).
+
+    Example
+    -------
+    >>> LmUsecases.model_validate({"research": 1, "well-being_guidance": False}).well_being_guidance
+    False
+    """
 
     homework_assistance: Flag = None
     research: Flag = None
@@ -79,7 +91,13 @@ class LmUsecases(Record):
 
 
 class StatedPrefs(Record):
-    """Stated importance of model behaviours, 0-100 visual analogue scales (Qualtrics)."""
+    """Stated importance of model behaviours, 0-100 visual analogue scales (Qualtrics).
+
+    Example
+    -------
+    >>> StatedPrefs(values=54, safety=80.5).safety
+    80.5
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -96,7 +114,13 @@ class StatedPrefs(Record):
 
 
 class SelfDescribed(Record):
-    """A self-described demographic with its coarse categories (ethnicity or religion)."""
+    """A self-described demographic with its coarse categories (ethnicity or religion).
+
+    Example
+    -------
+    >>> Ethnicity(self_described="white british", categorised="White", simplified="White").simplified
+    'White'
+    """
 
     self_described: str | None = None
     categorised: str | None = None
@@ -104,17 +128,33 @@ class SelfDescribed(Record):
 
 
 class Ethnicity(SelfDescribed):
+    """Ethnicity with PRISM's categories (``categorised``, ``simplified`` checked against the codebook)."""
+
     _check_cat = field_validator("categorised")(_one_of(vocab.ETHNICITY_CATEGORISED, "ethnicity category"))
     _check_simple = field_validator("simplified")(_one_of(vocab.ETHNICITY_SIMPLIFIED, "simplified ethnicity"))
 
 
 class Religion(SelfDescribed):
+    """Religion with PRISM's categories (``categorised``, ``simplified`` checked against the codebook).
+
+    Example
+    -------
+    >>> Religion(categorised="Agnostic", simplified="No Affiliation").categorised
+    'Agnostic'
+    """
+
     _check_cat = field_validator("categorised")(_one_of(vocab.RELIGION_CATEGORISED, "religion category"))
     _check_simple = field_validator("simplified")(_one_of(vocab.RELIGION_SIMPLIFIED, "simplified religion"))
 
 
 class Location(Record):
-    """Country of birth and residence with UN regions and PRISM's ``special_region``."""
+    """Country of birth and residence with UN regions and PRISM's ``special_region``.
+
+    Example
+    -------
+    >>> Location(birth_countryISO="GBR", special_region="UK").special_region
+    'UK'
+    """
 
     birth_country: str | None = None
     birth_countryISO: str | None = None
@@ -198,7 +238,13 @@ class Participant(Record):
 
 
 class AttributeRatings(Record):
-    """Fine-grained ratings of the chosen response, 1-100, ``None`` = N/A (Dynabench)."""
+    """Fine-grained ratings of the chosen response, 1-100, ``None`` = N/A (Dynabench).
+
+    Example
+    -------
+    >>> AttributeRatings(values=74, safety=None).values
+    74.0
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -212,7 +258,13 @@ class AttributeRatings(Record):
 
 
 class UserTurn(Record):
-    """A participant message in ``conversation_history``."""
+    """A participant message in ``conversation_history``.
+
+    Example
+    -------
+    >>> UserTurn(turn=0, role="user", content="Is it ethical to eat meat?").turn
+    0
+    """
 
     turn: Annotated[StrictInt, Field(ge=0)]
     role: Literal["user"]
@@ -220,7 +272,14 @@ class UserTurn(Record):
 
 
 class ModelTurn(Record):
-    """A model response in ``conversation_history`` with its rating."""
+    """A model response in ``conversation_history`` with its rating.
+
+    Example
+    -------
+    >>> ModelTurn(turn=0, role="model", content="It depends.", model_provider="openai", model_name="gpt-4",
+    ...           score=72, if_chosen=True, within_turn_id=0).score
+    72
+    """
 
     turn: Annotated[StrictInt, Field(ge=0)]
     role: Literal["model"]
@@ -236,7 +295,15 @@ HistoryItem = Annotated[Union[UserTurn, ModelTurn], Field(discriminator="role")]
 
 
 class Conversation(Record):
-    """One row of ``conversations.jsonl``: a multi-turn conversation with its ratings and feedback."""
+    """One row of ``conversations.jsonl``: a multi-turn conversation with its ratings and feedback.
+
+    Example
+    -------
+    >>> from pluralis.data.synthetic import generate_study
+    >>> c = generate_study(n_participants=1, seed=0).conversations[0]
+    >>> c.conversation_type in vocab.CONVERSATION_TYPES, c.conversation_history[0].role
+    (True, 'user')
+    """
 
     conversation_id: str
     user_id: str
@@ -256,7 +323,15 @@ class Conversation(Record):
 
 
 class Utterance(Record):
-    """One row of ``utterances.jsonl``: a (prompt, response, score) triple."""
+    """One row of ``utterances.jsonl``: a (prompt, response, score) triple.
+
+    Example
+    -------
+    >>> from pluralis.data.synthetic import generate_study
+    >>> u = generate_study(n_participants=1, seed=0).utterances[0]
+    >>> 1 <= u.score <= 100, u.turn
+    (True, 0)
+    """
 
     utterance_id: str
     interaction_id: str
@@ -307,7 +382,16 @@ TEXT_COLUMNS: tuple[str, ...] = ("model_response", "user_prompt", "open_feedback
 
 
 class TextMetadata(Record):
-    """One row of ``metadata.jsonl``: language, PII and moderation flags of one text."""
+    """One row of ``metadata.jsonl``: language, PII and moderation flags of one text.
+
+    Example
+    -------
+    >>> m = TextMetadata(column_id="self_description", user_id="user0", conversation_id=None, interaction_id=None,
+    ...                  utterance_id=None, pii_flag=False, pii_manual_flag=None, language_flag="en", en_flag=True,
+    ...                  moderation_flag={"flagged": False})
+    >>> m.en_flag
+    True
+    """
 
     column_id: str
     user_id: str
@@ -330,8 +414,9 @@ class Comparison(Record):
     """A pairwise or k-wise preference judgement from any source (PRISM, Chatbot Arena, Community Alignment).
 
     ``models`` names the k candidates (model names or candidate labels), ``responses`` their texts.
-    The judgement is given by ``winner`` (index into ``models``; ``None`` with ``tie=True`` for a tie),
-    and/or ``ranking`` (indices best first), and/or cardinal ``ratings``.
+    The judgement is given by ``winner`` (index into ``models``; ``None`` with ``tie=True`` for a tie,
+    ``both_bad=True`` too for Arena's "tie (bothbad)"), and/or ``ranking`` (indices best first), and/or
+    cardinal ``ratings`` (one per model). Lengths and indices are checked against ``models``.
 
     Example
     -------
@@ -365,6 +450,23 @@ class Comparison(Record):
             raise ValueError(f"winner index {v} out of range for {len(models)} models")
         return v
 
+    @model_validator(mode="after")
+    def _consistent(self) -> "Comparison":
+        k = len(self.models)
+        for name in ("responses", "ratings"):
+            values = getattr(self, name)
+            if values is not None and len(values) != k:
+                raise ValueError(f"{name} has {len(values)} entries for {k} models")
+        if self.ranking is not None:
+            if len(set(self.ranking)) != len(self.ranking) or any(not 0 <= r < k for r in self.ranking):
+                raise ValueError(f"ranking must list distinct model indices 0..{k - 1}, got {self.ranking}")
+        if self.tie and self.winner is not None:
+            raise ValueError("a comparison cannot have both a winner and tie=True")
+        if self.both_bad and not self.tie:
+            raise ValueError("both_bad marks a tie ('tie (bothbad)'); set tie=True")
+        return self
+
     @property
     def winner_model(self) -> str | None:
+        """The winning model's name, or ``None`` (tie or no single winner)."""
         return None if self.winner is None else self.models[self.winner]

@@ -76,16 +76,33 @@ def write_parquet(study: Study, folder: str | Path) -> dict[str, Path]:
 
 
 def read_parquet(folder: str | Path, *, validate: bool = True) -> Study:
-    """Read a folder written by :func:`write_parquet` back into a validated study."""
+    """Read a folder written by :func:`write_parquet` back into a validated study.
+
+    Problems of every table are collected and raised together (file, row as ``line``, field).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from pluralis.data.synthetic import generate_study
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = write_parquet(generate_study(n_participants=2, seed=0), folder)
+    >>> read_parquet(folder).counts()["survey"]
+    2
+    """
     folder = Path(folder)
     study = Study()
+    all_problems: list[Problem] = []
     for name, model in TABLES.items():
         path = folder / f"{name}.parquet"
         if not path.exists():
             if name in {"survey"}:
                 raise DataValidationError(Problem(str(path), None, None, "file not found"))
             continue
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            all_problems.append(Problem(str(path), None, None, f"not a readable parquet file: {exc}"))
+            continue
         meta = table.schema.metadata or {}
         nested = set(json.loads(meta.get(b"pluralis.nested", b"[]")))
         unset = {c: set(v) for c, v in json.loads(meta.get(b"pluralis.unset", b"{}")).items()}
@@ -103,9 +120,11 @@ def read_parquet(folder: str | Path, *, validate: bool = True) -> Study:
                 problems.extend(problems_from_validation(exc, str(path), i + 1))
                 if len(problems) > 50:
                     break
-        if problems:
-            raise DataValidationError(problems)
+        all_problems.extend(problems)
         setattr(study, name, records)
+    if all_problems:
+        raise DataValidationError(all_problems)
+    study.origin = {n: str(folder / f"{n}.parquet") for n in TABLES}
     if validate:
-        study.validate(files={n: str(folder / f"{n}.parquet") for n in TABLES})
+        study.validate()
     return study

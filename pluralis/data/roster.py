@@ -20,6 +20,15 @@ PROVIDER_CODES = {
 
 @dataclass(frozen=True)
 class RosterModel:
+    """One model of PRISM's roster: short and long name, provider, type and system prompt.
+
+    Example
+    -------
+    >>> m = prism_models()[0]
+    >>> m.short_name, m.provider
+    ('claude-2', 'anthropic')
+    """
+
     short_name: str
     long_name: str
     provider: str

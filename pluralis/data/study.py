@@ -28,7 +28,15 @@ METADATA_FILE = "metadata.jsonl"
 
 @dataclass
 class StudyFrames:
-    """Analysis-ready tables of a study (nested fields flattened with ``_``)."""
+    """Analysis-ready tables of a study (nested fields flattened with ``_``); see :meth:`Study.frames`.
+
+    Example
+    -------
+    >>> from pluralis.data.synthetic import generate_study
+    >>> frames = generate_study(n_participants=2, seed=0).frames()
+    >>> "location_special_region" in frames.survey.columns, "score" in frames.utterances.columns
+    (True, True)
+    """
 
     survey: pd.DataFrame
     conversations: pd.DataFrame
@@ -58,9 +66,19 @@ class Study:
     comparisons: list[Comparison] = field(default_factory=list)
     #: Only for synthetic studies: the latent preference model that generated the ratings.
     ground_truth: Any = None
+    #: Where the records were read from (table -> file) and each record's line in it; used to
+    #: name file and line in later errors (cross-file checks, store conflicts).
+    origin: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    lines: dict[str, list[int]] = field(default_factory=dict, repr=False, compare=False)
 
     def counts(self) -> dict[str, int]:
-        """Number of records per table."""
+        """Number of records per table (interactions are counted from the utterances).
+
+        Example
+        -------
+        >>> Study().counts()["utterances"]
+        0
+        """
         return {
             "survey": len(self.survey),
             "conversations": len(self.conversations),
@@ -71,7 +89,15 @@ class Study:
         }
 
     def interactions(self) -> list[Interaction]:
-        """Group utterances into interactions (one user message + its responses), in file order."""
+        """Group utterances into interactions (one user message + its responses), in file order.
+
+        Example
+        -------
+        >>> from pluralis.data.synthetic import generate_study
+        >>> s = generate_study(n_participants=2, seed=0)
+        >>> sum(len(i.responses) for i in s.interactions()) == len(s.utterances)
+        True
+        """
         groups: dict[str, list[Utterance]] = {}
         for u in self.utterances:
             groups.setdefault(u.interaction_id, []).append(u)
@@ -85,41 +111,61 @@ class Study:
 
     # -- validation -----------------------------------------------------------------------------
 
-    def validate(self, files: dict[str, str] | None = None) -> None:
+    def validate(self, files: dict[str, str] | None = None, lines: dict[str, list[int]] | None = None) -> None:
         """Check identifiers and references across tables; raise :class:`DataValidationError`.
 
         Checks: duplicate ids in every table; conversations, utterances and metadata that point
         at participants, conversations or utterances that do not exist; utterances whose user or
         conversation type disagrees with their conversation; interactions split across conversations.
-        ``files`` maps table name to file name for the error messages.
+        ``files`` maps table name to file name for the error messages; ``lines`` maps table name
+        to the file line of each record (defaults: :attr:`origin` / :attr:`lines` when the study
+        was read from files, else the PRISM file names and record position + 1).
+
+        Example
+        -------
+        >>> from pluralis.data.synthetic import generate_study
+        >>> study = generate_study(n_participants=2, seed=0)
+        >>> study.conversations[1].user_id = "ghost"
+        >>> try:
+        ...     study.validate(lines={"conversations": [k + 4 for k in range(len(study.conversations))]})
+        ... except DataValidationError as err:
+        ...     print(err.first)
+        conversations.jsonl:5: field 'user_id': unknown participant 'ghost' (not in survey)
         """
-        files = files or {}
+        files = {**self.origin, **(files or {})}
+        lines = {**self.lines, **(lines or {})}
         f_s = files.get("survey", SURVEY_FILE)
         f_c = files.get("conversations", CONVERSATIONS_FILE)
         f_u = files.get("utterances", UTTERANCES_FILE)
         f_m = files.get("metadata", METADATA_FILE)
         problems: list[Problem] = []
 
-        def dupes(items: list[str], file: str, name: str) -> set[str]:
+        def numbered(table: str, records: list) -> zip:
+            given = lines.get(table)
+            nums = given if given is not None and len(given) == len(records) else range(1, len(records) + 1)
+            return zip(nums, records)
+
+        def dupes(table: str, items: list[str], file: str, name: str) -> set[str]:
             seen: dict[str, int] = {}
-            for line, key in enumerate(items, start=1):
+            for line, key in numbered(table, items):
                 if key in seen:
                     problems.append(Problem(file, line, name, f"duplicate id {key!r} (first on line {seen[key]})"))
                 else:
                     seen[key] = line
             return set(seen)
 
-        users = dupes([p.user_id for p in self.survey], f_s, "user_id")
-        convs = dupes([c.conversation_id for c in self.conversations], f_c, "conversation_id")
-        utts = dupes([u.utterance_id for u in self.utterances], f_u, "utterance_id")
-        dupes([c.comparison_id for c in self.comparisons], files.get("comparisons", "comparisons"), "comparison_id")
+        users = dupes("survey", [p.user_id for p in self.survey], f_s, "user_id")
+        convs = dupes("conversations", [c.conversation_id for c in self.conversations], f_c, "conversation_id")
+        utts = dupes("utterances", [u.utterance_id for u in self.utterances], f_u, "utterance_id")
+        dupes("comparisons", [c.comparison_id for c in self.comparisons], files.get("comparisons", "comparisons"),
+              "comparison_id")
 
         conv_by_id = {c.conversation_id: c for c in self.conversations}
-        for line, c in enumerate(self.conversations, start=1):
+        for line, c in numbered("conversations", self.conversations):
             if c.user_id not in users:
                 problems.append(Problem(f_c, line, "user_id", f"unknown participant {c.user_id!r} (not in survey)"))
         interaction_conv: dict[str, str] = {}
-        for line, u in enumerate(self.utterances, start=1):
+        for line, u in numbered("utterances", self.utterances):
             conv = conv_by_id.get(u.conversation_id)
             if conv is None:
                 problems.append(Problem(f_u, line, "conversation_id", f"unknown conversation {u.conversation_id!r}"))
@@ -146,7 +192,7 @@ class Study:
                 )
             if len(problems) > 200:
                 break
-        for line, m in enumerate(self.metadata, start=1):
+        for line, m in numbered("metadata", self.metadata):
             if m.user_id not in users:
                 problems.append(Problem(f_m, line, "user_id", f"unknown participant {m.user_id!r}"))
             if m.conversation_id is not None and m.conversation_id not in convs:
@@ -194,7 +240,15 @@ class Study:
         return StudyFrames(survey, conversations, utterances, metadata, comparisons)
 
     def summary(self) -> dict[str, Any]:
-        """Counts by table plus demographic breakdowns (used by ``pluralis info``)."""
+        """Counts by table plus demographic breakdowns (used by ``pluralis info``).
+
+        Example
+        -------
+        >>> from pluralis.data.synthetic import generate_study
+        >>> summary = generate_study(n_participants=10, seed=0).summary()
+        >>> sum(summary["gender"].values()), sorted(summary)[:3]
+        (10, ['age', 'conversation_type', 'counts'])
+        """
         out: dict[str, Any] = {"counts": self.counts()}
         for name, get in {
             "age": lambda p: p.age,

@@ -187,6 +187,12 @@ class GroundTruth:
 
         Includes quality, group shifts and (optionally) one conversation type's shift; excludes
         idiosyncratic taste and noise, which average out.
+
+        Example
+        -------
+        >>> s = generate_study(n_participants=4, seed=0)
+        >>> s.ground_truth.expected_utility(s.frames().survey).shape
+        (4, 21)
         """
         base = np.tile(self.model_quality.to_numpy(), (len(survey), 1))
         for (column, value), shift in self.group_shifts.items():
@@ -198,7 +204,15 @@ class GroundTruth:
         return pd.DataFrame(base, index=survey["user_id"].to_numpy(), columns=self.model_quality.index)
 
     def true_ranking(self, survey: pd.DataFrame, mask: pd.Series | np.ndarray | None = None) -> pd.Series:
-        """Models ordered best first by mean expected utility over the (masked) participants."""
+        """Models ordered best first by mean expected utility over the (masked) participants.
+
+        Example
+        -------
+        >>> s = generate_study(n_participants=20, seed=0)
+        >>> survey = s.frames().survey
+        >>> len(s.ground_truth.true_ranking(survey, survey["gender"] == "Female"))
+        21
+        """
         sub = survey if mask is None else survey[np.asarray(mask, dtype=bool)]
         if len(sub) == 0:
             raise ValueError("population is empty")

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, event, func, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from pluralis.data.model import Comparison, Conversation, Participant, TextMetadata, Utterance
-from pluralis.data.study import Study
+from pluralis.data.study import CONVERSATIONS_FILE, SURVEY_FILE, UTTERANCES_FILE, Study
 from pluralis.errors import DataValidationError, Problem, StoreError
 from pluralis.store import schema as s
 
@@ -51,7 +51,17 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine with the settings Pluralis relies on (WAL and foreign keys on SQLite)."""
+    """Create an engine with the settings Pluralis relies on (WAL and foreign keys on SQLite).
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> from sqlalchemy import text
+    >>> engine = make_engine(store_url(os.path.join(tempfile.mkdtemp(), "x.sqlite")))
+    >>> with engine.connect() as conn:
+    ...     conn.execute(text("PRAGMA journal_mode")).scalar(), conn.execute(text("PRAGMA foreign_keys")).scalar()
+    ('wal', 1)
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -61,7 +71,13 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(url: str | None = None) -> Config:
-    """An Alembic config pointing at the packaged migrations."""
+    """An Alembic config pointing at the packaged migrations.
+
+    Example
+    -------
+    >>> alembic_config().get_main_option("script_location").endswith("migrations")
+    True
+    """
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files("pluralis.store").joinpath("migrations")))
     if url:
@@ -69,9 +85,28 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+def head_revision() -> str:
+    """The newest Alembic revision shipped with Pluralis (what :meth:`Store.open` migrates to).
+
+    Example
+    -------
+    >>> head_revision() >= "0001"
+    True
+    """
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 @dataclass
 class ImportReport:
-    """What an import wrote, per table."""
+    """What an import wrote, per table.
+
+    Example
+    -------
+    >>> ImportReport({"participants": 3}).counts["participants"]
+    3
+    """
 
     counts: dict[str, int]
     history_overrides: int = 0
@@ -86,7 +121,17 @@ def _batched(conn, table, rows: list[dict], progress: Callable[[int], None] | No
 
 
 class Store:
-    """A Pluralis database. Use :meth:`open`; it creates the file and runs migrations as needed."""
+    """A Pluralis database. Use :meth:`open`; it creates the file and runs migrations as needed.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> from pluralis.data.synthetic import generate_study
+    >>> with Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")) as store:
+    ...     _ = store.import_study(generate_study(n_participants=2, seed=0))
+    ...     store.export_study().counts()["survey"]
+    2
+    """
 
     def __init__(self, engine: Engine, url: str):
         self.engine = engine
@@ -102,8 +147,8 @@ class Store:
         -------
         >>> import tempfile, os
         >>> with Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")) as st:
-        ...     st.revision()
-        '0001'
+        ...     st.revision() == head_revision()   # migrated to the newest schema
+        True
         """
         url = store_url(target)
         if url.startswith("sqlite:///") and not create:
@@ -117,7 +162,18 @@ class Store:
         return store
 
     def upgrade(self, revision: str = "head") -> None:
-        """Apply Alembic migrations up to ``revision``."""
+        """Apply Alembic migrations up to ``revision`` (:meth:`open` does this by default).
+
+        Example
+        -------
+        >>> import tempfile, os
+        >>> st = Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite"), migrate=False)
+        >>> st.revision() is None
+        True
+        >>> st.upgrade(); st.revision() == head_revision()
+        True
+        >>> st.close()
+        """
         cfg = alembic_config(self.url)
         try:
             with self.engine.begin() as conn:
@@ -127,11 +183,26 @@ class Store:
             raise StoreError(f"cannot open or migrate store {self.url}: {exc.orig}") from None
 
     def revision(self) -> str | None:
-        """The store's current Alembic revision."""
+        """The store's current Alembic revision (``None`` before any migration); see :meth:`upgrade`.
+
+        Example
+        -------
+        >>> import tempfile, os
+        >>> with Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")) as st:
+        ...     st.revision() == head_revision()
+        True
+        """
         with self.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
     def close(self) -> None:
+        """Release the database connections (``with Store.open(...)`` does this on exit).
+
+        Example
+        -------
+        >>> import tempfile, os
+        >>> Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")).close()
+        """
         self.engine.dispose()
 
     def __enter__(self) -> Store:
@@ -143,7 +214,15 @@ class Store:
     # -- reading --------------------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        """Number of rows per table."""
+        """Number of rows per table.
+
+        Example
+        -------
+        >>> import tempfile, os
+        >>> with Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")) as st:
+        ...     st.counts()["utterances"]
+        0
+        """
         tables = {
             "participants": s.participants,
             "conversations": s.conversations,
@@ -161,7 +240,20 @@ class Store:
         """Write every record of ``study`` in ONE transaction (all or nothing).
 
         The study is validated first; ids that already exist in the store are reported as
-        :class:`DataValidationError` before anything is written.
+        :class:`DataValidationError` (naming file, line and field) before anything is written.
+
+        Example
+        -------
+        >>> import tempfile, os
+        >>> from pluralis.data.synthetic import generate_study
+        >>> study = generate_study(n_participants=2, seed=0)
+        >>> with Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")) as st:
+        ...     report = st.import_study(study)
+        ...     try:
+        ...         st.import_study(study)
+        ...     except DataValidationError as err:
+        ...         print(err.first)
+        survey.jsonl:1: field 'user_id': id 'user0' already exists in the store
         """
         study.validate()
         self._check_collisions(study)
@@ -200,30 +292,65 @@ class Store:
         return out
 
     def _check_collisions(self, study: Study) -> None:
+        """Refuse ids that the store already holds, naming the table file, record line and field."""
+        def line_numbers(table: str, n: int) -> list[int]:
+            given = study.lines.get(table)
+            return list(given) if given is not None and len(given) == n else list(range(1, n + 1))
+
+        def file_of(table: str, default: str) -> str:
+            return study.origin.get(table, default)
+
+        utt_lines = line_numbers("utterances", len(study.utterances))
+        interaction_first: dict[str, int] = {}
+        for line, u in zip(utt_lines, study.utterances):
+            interaction_first.setdefault(u.interaction_id, line)
         checks = [
-            (s.participants.c.user_id, [p.user_id for p in study.survey], "survey", "user_id"),
-            (s.conversations.c.conversation_id, [c.conversation_id for c in study.conversations], "conversations", "conversation_id"),
-            (s.utterances.c.utterance_id, [u.utterance_id for u in study.utterances], "utterances", "utterance_id"),
-            (s.interactions.c.interaction_id, list({u.interaction_id for u in study.utterances}), "utterances", "interaction_id"),
-            (s.comparisons.c.comparison_id, [c.comparison_id for c in study.comparisons], "comparisons", "comparison_id"),
+            (s.participants.c.user_id, [p.user_id for p in study.survey], "survey", SURVEY_FILE, "user_id"),
+            (s.conversations.c.conversation_id, [c.conversation_id for c in study.conversations], "conversations",
+             CONVERSATIONS_FILE, "conversation_id"),
+            (s.utterances.c.utterance_id, [u.utterance_id for u in study.utterances], "utterances", UTTERANCES_FILE,
+             "utterance_id"),
+            (s.interactions.c.interaction_id, list(interaction_first), None, UTTERANCES_FILE, "interaction_id"),
+            (s.comparisons.c.comparison_id, [c.comparison_id for c in study.comparisons], "comparisons", "comparisons",
+             "comparison_id"),
         ]
         problems = []
         with self.engine.connect() as conn:
-            for column, ids, file, field in checks:
+            for column, ids, table, default_file, field in checks:
                 if not ids:
                     continue
                 existing: set[str] = set()
                 for start in range(0, len(ids), BATCH):
                     existing.update(conn.execute(select(column).where(column.in_(ids[start : start + BATCH]))).scalars())
-                for key in sorted(existing)[:20]:
-                    problems.append(Problem(file, None, field, f"id {key!r} already exists in the store"))
+                if not existing:
+                    continue
+                file = file_of(table or "utterances", default_file)
+                if table is None:  # interactions: report the first utterance of each
+                    clashes = [(interaction_first[key], key) for key in ids if key in existing]
+                else:
+                    clashes = [(line, key) for line, key in zip(line_numbers(table, len(ids)), ids) if key in existing]
+                for line, key in clashes[:20]:
+                    problems.append(Problem(file, line, field, f"id {key!r} already exists in the store"))
+                if len(clashes) > 20:
+                    problems.append(Problem(file, None, field, f"... {len(clashes) - 20} more ids already in the store"))
         if problems:
             raise DataValidationError(problems)
 
     # -- export ---------------------------------------------------------------------------------
 
     def export_study(self, *, metadata: bool = True) -> Study:
-        """Read the whole store back as a validated :class:`Study` (original order preserved)."""
+        """Read the whole store back as a validated :class:`Study` (original order preserved).
+
+        Example
+        -------
+        >>> import tempfile, os
+        >>> from pluralis.data.synthetic import generate_study
+        >>> study = generate_study(n_participants=2, seed=0)
+        >>> with Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")) as st:
+        ...     _ = st.import_study(study)
+        ...     [u.utterance_id for u in st.export_study().utterances] == [u.utterance_id for u in study.utterances]
+        True
+        """
         with self.engine.connect() as conn:
             survey = [Participant.model_validate(r.record) for r in conn.execute(select(s.participants).order_by(s.participants.c.seq))]
             utt_rows = (

@@ -71,6 +71,9 @@ def test_rank_point_estimates_and_friendly_alias(app, prism_folder):
         (["--by", "shoe_size"], "unknown field"),
         (["--unit", "people"], "--unit"),
         (["--out", "x.xlsx", "--bootstrap", "0"], ".csv or .parquet"),
+        (["--out", "x.txt"], ".csv or .parquet"),  # refused before the (1,000-round) bootstrap runs
+        (["--plot", "x.jpg"], ".png, .svg or .pdf"),
+        (["--anchor", "flan-t5-xxl=800"], "--method bt"),
         (["--method", "bt", "--anchor", "flan"], "MODEL=RATING"),
         (["--by", "gender", "--method", "elo"], "Elo"),
     ],
@@ -79,6 +82,12 @@ def test_rank_errors_are_clear(app, prism_folder, args, message):
     r = runner.invoke(app, ["rank", str(prism_folder), *args])
     assert r.exit_code == 2
     assert message in r.output
+
+
+def test_bad_output_paths_fail_before_any_ranking(app, prism_folder):
+    for args in (["--out", "ranks.txt"], ["--plot", "ranks.jpg"]):
+        r = runner.invoke(app, ["rank", str(prism_folder), "--bootstrap", "50", *args])
+        assert r.exit_code == 2 and "battles" not in r.output and "rank range" not in r.output, r.output
 
 
 def test_rank_missing_data_is_a_clear_error(app, tmp_path):

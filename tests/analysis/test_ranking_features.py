@@ -76,3 +76,25 @@ def test_explain_scores_options_and_errors(utterances):
         explain_scores(pd.DataFrame({"score": [1]}))
     with pytest.raises(ConfigError, match="cov"):
         explain_scores(utterances, features=["text_length"], cov="robust")
+
+
+def test_clustered_ses_match_the_cr1_sandwich_written_from_the_formula(utterances):
+    """V = G/(G-1) * (N-1)/(N-K) * (X'X)^-1 [sum_g X_g' u_g u_g' X_g] (X'X)^-1 (Stata's CR1, statsmodels' default)."""
+    names = ["text_length", "if_line_breaks", "if_enumeration", "if_refusal"]
+    m = explain_scores(utterances, features=names)
+    openers = utterances[utterances["turn"] == 0]
+    X = np.column_stack([np.ones(len(openers)), response_features(openers["model_response"], features=names).to_numpy()])
+    y = openers["score"].to_numpy(float)
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    u = y - X @ beta
+    bread = np.linalg.inv(X.T @ X)
+    meat = np.zeros((X.shape[1], X.shape[1]))
+    for _, rows in openers.groupby("user_id").indices.items():
+        s = X[rows].T @ u[rows]
+        meat += np.outer(s, s)
+    n, k, g = len(y), X.shape[1], openers["user_id"].nunique()
+    se = np.sqrt(np.diag(g / (g - 1) * (n - 1) / (n - k) * bread @ meat @ bread))
+    c = m.coefficients.set_index("term").loc[["const", *names]]
+    assert np.allclose(c["coef"], beta, rtol=1e-10)
+    assert np.allclose(c["se"], se, rtol=1e-8)
+    assert m.n_clusters == g

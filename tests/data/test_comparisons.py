@@ -65,3 +65,53 @@ def test_community_alignment_multi_turn_and_battles(tmp_path):
     assert len(battles) == 3 + 1
     assert (battles["winner"] == "model_a").all()
     assert set(battles.loc[battles.turn == 0, "model_a"]) == {"candidate_b"}
+
+
+def test_k_wise_rankings_and_ratings_become_battles():
+    from pluralis.data.model import Comparison
+
+    ranked = Comparison(comparison_id="r", source="x", models=["a", "b", "c"], ranking=[2, 0])  # c > a > b(unranked)
+    rated = Comparison(comparison_id="s", source="x", models=["a", "b"], ratings=[3.0, 3.0])
+    silent = Comparison(comparison_id="t", source="x", models=["a", "b"])
+    df = comparisons_frame([ranked, rated, silent])
+    assert df[["model_a", "model_b", "winner"]].values.tolist() == [
+        ["a", "b", "model_a"], ["a", "c", "model_b"], ["b", "c", "model_b"], ["a", "b", "tie"],
+    ]
+
+
+def test_write_arena_uses_ratings_and_refuses_empty_judgements(tmp_path):
+    import pytest
+
+    from pluralis.data.model import Comparison
+    from pluralis.errors import DataValidationError
+
+    rated = Comparison(comparison_id="r", source="x", models=["a", "b"], ratings=[20.0, 70.0])
+    write_arena([rated], tmp_path / "b.jsonl")
+    assert read_arena(tmp_path / "b.jsonl")[0].winner_model == "b"
+    with pytest.raises(DataValidationError, match="no winner, tie or ratings"):
+        write_arena([Comparison(comparison_id="t", source="x", models=["a", "b"])], tmp_path / "c.jsonl")
+
+
+def test_community_alignment_survives_parquet_and_the_store(tmp_path):
+    from pluralis.data.parquet import read_parquet, write_parquet
+    from pluralis.data.study import Study
+    from pluralis.store import Store
+
+    rows = [
+        {"conversation_id": f"conv{i}", "annotator_id": f"ann{i % 3}", "assigned_lang": "en",
+         "first_turn_prompt": f"prompt {i}", "first_turn_response_a": "A", "first_turn_response_b": "B",
+         "first_turn_response_c": "C", "first_turn_response_d": None, "first_turn_preferred_response": "abc"[i % 3],
+         "first_turn_feedback": "because" if i % 2 else None}
+        for i in range(6)
+    ]
+    path = tmp_path / "ca.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    study = Study(comparisons=read_community_alignment(path))
+    write_parquet(study, tmp_path / "pq")
+    back = read_parquet(tmp_path / "pq")
+    assert [c.to_json_dict() for c in back.comparisons] == [c.to_json_dict() for c in study.comparisons]
+    with Store.open(tmp_path / "s.sqlite") as store:
+        store.import_study(study)
+        again = store.export_study()
+    assert [c.to_json_dict() for c in again.comparisons] == [c.to_json_dict() for c in study.comparisons]
+    assert [len(c.models) for c in again.comparisons] == [3] * 6

@@ -172,3 +172,87 @@ def test_cli_import_of_bad_data_leaves_store_empty(prism_folder, tmp_path):
     assert result.exit_code == 2
     assert "conversations.jsonl:3" in result.output
     assert not db.exists() or set(Store.open(db).counts().values()) == {0}
+
+
+def test_problems_of_every_file_are_reported_together(prism_folder):
+    edit_json(prism_folder / "survey.jsonl", 3, lambda o: o.pop("gender"))
+    edit_json(prism_folder / "conversations.jsonl", 4, lambda o: o.update(conversation_type="chit chat"))
+    edit_json(prism_folder / "utterances.jsonl", 12, lambda o: o.update(score=101))
+    rewrite_line(prism_folder / "metadata.jsonl", 2, lambda line: line[:-3])
+    with pytest.raises(DataValidationError) as info:
+        load_prism(prism_folder)
+    where = [(p.file.rsplit("/", 1)[-1], p.line, p.field) for p in info.value.problems]
+    assert where == [("survey.jsonl", 3, "gender"), ("conversations.jsonl", 4, "conversation_type"),
+                     ("utterances.jsonl", 12, "score"), ("metadata.jsonl", 2, None)]
+
+
+def test_cross_file_problems_name_the_real_line_after_blank_lines(prism_folder):
+    lines = (prism_folder / "conversations.jsonl").read_text("utf-8").split("\n")
+    lines[4:4] = ["", "   "]  # two blank lines before conversation 5
+    (prism_folder / "conversations.jsonl").write_text("\n".join(lines), "utf-8")
+    edit_json(prism_folder / "conversations.jsonl", 7, lambda o: o.update(user_id="ghost"))
+    expect_problem(prism_folder, "conversations.jsonl", 7, "user_id", "unknown participant 'ghost'")
+
+
+def test_non_utf8_line_and_bom(prism_folder):
+    raw = (prism_folder / "survey.jsonl").read_bytes()
+    (prism_folder / "survey.jsonl").write_bytes(b"\xef\xbb\xbf" + raw)  # a BOM is tolerated
+    assert len(load_prism(prism_folder).survey) == raw.count(b"\n")
+    lines = raw.split(b"\n")
+    lines[4] = lines[4].replace(b'"user4"', b'"user\xe94"')  # Latin-1 byte
+    (prism_folder / "survey.jsonl").write_bytes(b"\n".join(lines))
+    expect_problem(prism_folder, "survey.jsonl", 5, None, "not UTF-8")
+
+
+def test_reimport_names_file_line_and_field(prism_folder, tmp_path):
+    study = load_prism(prism_folder)
+    with Store.open(tmp_path / "s.sqlite") as store:
+        store.import_study(study)
+        with pytest.raises(DataValidationError) as info:
+            store.import_study(load_prism(prism_folder))
+        first = info.value.first
+        assert (first.file, first.line, first.field) == (str(prism_folder / "survey.jsonl"), 1, "user_id")
+        assert "already exists in the store" in first.message
+        assert store.counts()["participants"] == len(study.survey)
+
+
+def test_corrupt_parquet_is_a_clear_error(tmp_path, small_study):
+    from pluralis.data.parquet import read_parquet, write_parquet
+
+    write_parquet(small_study, tmp_path)
+    (tmp_path / "utterances.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(DataValidationError) as info:
+        read_parquet(tmp_path)
+    assert info.value.first.file.endswith("utterances.parquet") and "parquet" in info.value.first.message
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"responses": ["only one"]}, "responses has 1 entries for 2 models"),
+        ({"ratings": [1, 2, 3]}, "ratings has 3 entries"),
+        ({"ranking": [0, 0]}, "distinct model indices"),
+        ({"winner": 0, "tie": True}, "both a winner and tie"),
+        ({"both_bad": True}, "set tie=True"),
+        ({"winner": 2}, "out of range"),
+    ],
+)
+def test_inconsistent_comparisons_are_rejected(change, words):
+    from pydantic import ValidationError
+
+    from pluralis.data.model import Comparison
+
+    with pytest.raises(ValidationError, match=words):
+        Comparison(comparison_id="c1", source="test", models=["x", "y"], **change)
+
+
+def test_comparison_file_errors_name_line_and_field(tmp_path):
+    path = tmp_path / "ca.jsonl"
+    good = {"conversation_id": "x", "annotator_id": "a", "first_turn_prompt": "p", "first_turn_response_a": "A",
+            "first_turn_response_b": "B", "first_turn_preferred_response": "a"}
+    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "conversation_id": "y",
+                                                          "first_turn_preferred_response": "c"}) + "\n")
+    with pytest.raises(DataValidationError) as info:
+        read_community_alignment(path)
+    assert (info.value.first.line, info.value.first.field) == (2, "first_turn_preferred_response")
+    assert "missing response" in info.value.first.message
