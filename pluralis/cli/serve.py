@@ -33,6 +33,23 @@ def _secret_key(path: Path) -> bytes:
     return key
 
 
+def consent_placeholders(text: str) -> list[str]:
+    """The shipped consent text's ``[...]`` placeholders (study-specific contacts, ethics reference) that are
+    still in ``text``.
+
+    Example
+    -------
+    >>> from pluralis.collect.config import CONSENT_TEXT
+    >>> len(consent_placeholders(CONSENT_TEXT)) > 0, consent_placeholders("Contact ada@example.org.")
+    (True, [])
+    """
+    import re
+
+    from pluralis.collect.config import CONSENT_TEXT
+
+    return [m for m in dict.fromkeys(re.findall(r"\[[^\]\n]{10,}\]", CONSENT_TEXT)) if m in text]
+
+
 def serve_study(study: str | None, *, db: str | None = None, host: str = "127.0.0.1", port: int = 8080,
                 admin_token_env: str | None = None, log_level: str = "warning", root_path: str = "") -> None:
     """Open the store, build the app and serve it until interrupted (``port=0`` picks a free port).
@@ -48,6 +65,10 @@ def serve_study(study: str | None, *, db: str | None = None, host: str = "127.0.
     from pluralis.store import Store
 
     config = load_study_config(study)
+    placeholders = consent_placeholders(config.consent.text)
+    if placeholders:
+        print(f"warning: the consent text still has {len(placeholders)} placeholder(s) such as {placeholders[0]}; "
+              "edit [consent] text in the study file before recruiting", file=sys.stderr, flush=True)
     base = Path(study).with_suffix("") if study else Path("pluralis-study")
     target = db or str(base) + ".sqlite"
     store = Store.open(target)

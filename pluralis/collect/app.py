@@ -25,6 +25,7 @@ import io
 import json
 import os
 import tempfile
+import threading
 import time
 import weakref
 import zipfile
@@ -58,6 +59,8 @@ CSRF_COOKIE = "pluralis_csrf"
 ADMIN_COOKIE = "pluralis_admin"
 COOKIE_MAX_AGE = 60 * 60 * 24 * 30
 MAX_FORM_BYTES = 256 * 1024
+#: Seconds between two recomputations of the dashboard's "whose preferences?" ranking.
+WHOSE_PREFERENCES_MIN_INTERVAL = 30.0
 
 
 def _package_dir(name: str) -> str:
@@ -255,14 +258,57 @@ class FormData(dict):
         return list(self._lists.get(key, []))
 
 
+class FormError(Exception):
+    """A submitted body that is not a form this app accepts (answered with ``status_code`` and a plain page)."""
+
+    def __init__(self, status_code: int, message: str):
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+MAX_FORM_FIELDS = 2000
+
+
 async def read_form(request: Request) -> FormData:
-    """Parse a submitted form (urlencoded fast path; multipart via Starlette)."""
-    ctype = request.headers.get("content-type", "")
-    if ctype.startswith("application/x-www-form-urlencoded") or not ctype:
-        body = await request.body()
-        return FormData(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=2000))
-    form = await read_form(request)
-    return FormData([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
+    """Parse a submitted form: ``application/x-www-form-urlencoded`` (what the pages send; fast path) or
+    ``multipart/form-data`` without files. Raises :class:`FormError` for other content types (415), bodies over
+    ``MAX_FORM_BYTES`` even when sent without a Content-Length (413) and malformed bodies (400).
+
+    Example
+    -------
+    >>> import asyncio
+    >>> from starlette.requests import Request
+    >>> async def receive():
+    ...     return {"type": "http.request", "body": b"a=1&b=x&b=y", "more_body": False}
+    >>> req = Request({"type": "http", "method": "POST", "headers": [
+    ...     (b"content-type", b"application/x-www-form-urlencoded")]}, receive)
+    >>> form = asyncio.run(read_form(req))
+    >>> form["a"], form.getlist("b")
+    ('1', ['x', 'y'])
+    """
+    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if ctype in ("application/x-www-form-urlencoded", ""):
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_FORM_BYTES:
+                raise FormError(413, "This form is too large.")
+            chunks.append(chunk)
+        try:
+            pairs = parse_qsl(b"".join(chunks).decode("utf-8", "replace"), keep_blank_values=True,
+                              max_num_fields=MAX_FORM_FIELDS)
+        except ValueError:
+            raise FormError(400, "This form has too many fields.") from None
+        return FormData(pairs)
+    if ctype == "multipart/form-data":
+        try:
+            form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FORM_BYTES)
+        except Exception:  # starlette: MultiPartException / HTTPException for files, too many parts, bad syntax
+            raise FormError(400, "This form could not be read (file uploads are not accepted).") from None
+        return FormData([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
+    raise FormError(415, "Please submit the form from the study page.")
 
 
 class PooledBackend:
@@ -376,6 +422,10 @@ def create_app(config: StudyConfig, store: Store | str | os.PathLike, *, admin_t
 
     app.add_middleware(TimingHeaders)
 
+    @app.exception_handler(FormError)
+    async def bad_form(_request: Request, exc: FormError):
+        return ctx.render("error.html", exc.status_code, message=exc.message)
+
     # -- helpers ------------------------------------------------------------------------------------
 
     def secure(request: Request) -> bool:
@@ -399,7 +449,8 @@ def create_app(config: StudyConfig, store: Store | str | os.PathLike, *, admin_t
              form: Mapping[str, Any] | None = None, status_code: int = 200, message: str | None = None) -> HTMLResponse:
         view = session.view()
         base = str(request.base_url).rstrip("/")
-        common = dict(view=view, csrf=ctx.secrets.csrf_for(token), errors=errors or {}, form=form or {},
+        common = dict(view=view, csrf=ctx.secrets.csrf_for(token), errors=errors or {},
+                      form=form if isinstance(form, FormData) else FormData(list((form or {}).items())),
                       resume_url=f"{base}/resume/{token}", message=message, session=session)
         step = view.step
         if step == Step.CONSENT:
@@ -591,9 +642,24 @@ def create_app(config: StudyConfig, store: Store | str | os.PathLike, *, admin_t
             return True
         return ctx.secrets.check_admin_cookie(request.cookies.get(ADMIN_COOKIE))
 
+    panel_lock = threading.Lock()
+    panel_cache: dict[str, Any] = {"key": None, "at": float("-inf"), "value": None}
+
+    def whose_preferences(finished: int) -> dict[str, Any]:
+        """The ranking panel, recomputed only when conversations were finished since the last one and at
+        most every ``WHOSE_PREFERENCES_MIN_INTERVAL`` seconds (about a second of CPU at PRISM's size, and
+        the dashboard refreshes itself)."""
+        with panel_lock:
+            now = time.monotonic()
+            fresh = panel_cache["key"] == finished or now - panel_cache["at"] < WHOSE_PREFERENCES_MIN_INTERVAL
+            if panel_cache["value"] is None or not fresh:
+                panel_cache.update(key=finished, at=now, value=repo.whose_preferences())
+            return panel_cache["value"]
+
     async def dashboard_data() -> dict[str, Any]:
         def collect() -> dict[str, Any]:
             statuses = repo.status_counts()
+            counts = repo.counts()
             return {
                 "study": config.study.id,
                 "participants": sum(statuses.values()),
@@ -601,8 +667,8 @@ def create_app(config: StudyConfig, store: Store | str | os.PathLike, *, admin_t
                 "quota": ctx.quota_plan.fill(repo.cell_counts()) if ctx.quota_plan.active else [],
                 "ratings": repo.rating_summary(),
                 "failures": repo.failure_summary(),
-                "counts": repo.counts(),
-                "whose_preferences": repo.whose_preferences(),
+                "counts": counts,
+                "whose_preferences": whose_preferences(counts.get("conversations", 0)),
             }
 
         return await run_in_threadpool(collect)
@@ -675,4 +741,5 @@ def create_app(config: StudyConfig, store: Store | str | os.PathLike, *, admin_t
     return app
 
 
-__all__ = ["CollectApp", "attributes_from_form", "consent_blocks", "create_app", "survey_answers_from_form"]
+__all__ = ["CollectApp", "FormError", "attributes_from_form", "consent_blocks", "create_app", "read_form",
+           "survey_answers_from_form"]

@@ -830,9 +830,14 @@ class ProtocolSession:
 
         def single(qid: str) -> str:
             v = s.get(qid)
+            if isinstance(v, Mapping):  # a category question (gender with a self-description)
+                v = v.get("category")
             return v if v is not None else pns
 
         custom = {k: v for k, v in s.items() if k not in _BUILTIN}
+        gender = s.get("gender")
+        if isinstance(gender, Mapping) and gender.get("self_described"):
+            custom["gender_self_described"] = str(gender["self_described"]).lower()  # lower-cased, as PRISM
         now = self.state.survey_done_at or self.clock()
         duration = now - (self.state.consented_at or self.state.started_at)
         data: dict[str, Any] = {

@@ -30,7 +30,6 @@ import hashlib
 import secrets
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -447,31 +446,41 @@ class CollectRepository:
                                 .order_by(u.c.seq)).all()
         if not rows:
             return out
-        utt = pd.DataFrame(rows, columns=[c.name for c in cols])
+        # plain tuples: pandas probes Row objects attribute by attribute (slow at PRISM's 30k+ openers)
+        utt = pd.DataFrame.from_records([tuple(r) for r in rows], columns=[c.name for c in cols])
+        battles = None
+        try:
+            from pluralis.analysis.battles import extract_battles
 
-        def rank(sub) -> tuple[str, list[dict[str, Any]]]:
-            try:
-                from pluralis.analysis.battles import extract_battles
-                from pluralis.analysis.ranking import rank_models
+            battles = extract_battles(utt, short_names=False)  # once; groups are subsets of participants
+        except Exception:  # too little data for the aggregator: mean scores below
+            battles = None
 
-                battles = extract_battles(sub, short_names=False)
-                if len(battles) >= min_battles:
-                    r = rank_models(battles, "prc")
+        def rank(users=None) -> tuple[str, list[dict[str, Any]]]:
+            sub_b = battles if (battles is None or users is None) else battles[battles["user_id"].isin(users)]
+            if sub_b is not None and len(sub_b) >= min_battles:
+                try:
+                    from pluralis.analysis.ranking import rank_models
+
+                    r = rank_models(sub_b, "prc")
                     return "prc", [{"model": m, "score": round(float(sc), 4), "rank": int(rk), "n": int(n)}
                                    for m, sc, rk, n in r[["model", "score", "rank", "n_battles"]].itertuples(index=False)]
-            except Exception:  # too little data for the aggregator: fall back to means
-                pass
+                except Exception:  # e.g. a group whose battles do not connect the models: means below
+                    pass
+            sub = utt if users is None else utt[utt["user_id"].isin(users)]
             means = sub.groupby("model_name")["score"].agg(["mean", "count"]).sort_values("mean", ascending=False)
             return "mean_score", [{"model": m, "score": round(float(row["mean"]), 2), "rank": i + 1,
                                    "n": int(row["count"])} for i, (m, row) in enumerate(means.iterrows())]
 
-        out["method"], out["overall"] = rank(utt)
+        out["method"], out["overall"] = rank()
         for field in group_fields:
             groups = {}
-            for value, _n in Counter(utt[field].dropna()).most_common():
-                sub = utt[(utt[field] == value).to_numpy()]
-                groups[str(value)] = {"participants": int(sub["user_id"].nunique()), "ranking": rank(sub)[1]}
+            users_of = utt.dropna(subset=[field]).groupby(field)["user_id"].unique()
+            for value in utt[field].value_counts().index:  # largest group first
+                users = users_of[value]
+                groups[str(value)] = {"participants": int(len(users)), "ranking": rank(users)[1]}
             out["groups"][field] = groups
+        out["computed_at"] = time.time()
         return out
 
 

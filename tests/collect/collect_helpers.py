@@ -109,6 +109,7 @@ def survey_form(config: StudyConfig, section_id: str, answers: dict[str, Any]) -
         if v is None:
             continue
         if q.kind == "category":
+            v = v if isinstance(v, dict) else {"category": v}
             body += [(q.id, v["category"]), (f"{q.id}__self", v.get("self_described") or "")]
         elif q.kind == "multi":
             body += [(q.id, k) for k in v["selected"]]

@@ -30,6 +30,8 @@ def test_serve_init_writes_the_prism_study_and_serve_starts_it(tmp_path):
     server = Server(target, tmp_path / "my_study.sqlite")
     try:
         assert httpx.get(server.url + "/healthz").json() == {"status": "ok", "study": "pluralis-prism"}
+        # the shipped consent text has placeholders for the team's contacts and ethics reference
+        assert any("placeholder(s) such as [" in line for line in server.lines), server.lines
         assert "Start" in httpx.get(server.url + "/").text
     finally:
         server.stop()

@@ -187,3 +187,59 @@ def test_participant_completes_the_study_in_chromium(browser, tmp_path, request,
     assert len(data.utterances) == 2 * (4 + 2)
     assert sorted(u.score for u in data.utterances if u.conversation_id == first.conversation_id) == \
         sorted([20, 85, 50, 60, 70, 30])
+
+
+def test_rating_with_the_keyboard_and_no_javascript(browser, tmp_path, tiny_models):
+    """The hidden-number sliders work by keyboard alone, in a browser with JavaScript off; the participant
+    arrives through the private resume link."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from collect_helpers import HttpParticipant, ThreadServer, participant_run
+    from sqlalchemy import select
+
+    from pluralis.collect.app import create_app
+    from pluralis.store import Store
+    from pluralis.store.schema_collect import collect_ratings
+
+    cfg = study_config(tiny_models[:2], sampling={"mode": "all"})
+    store = Store.open(tmp_path / "s.sqlite")
+    with ThreadServer(create_app(cfg, store, admin_token="admin-token-for-tests-123")) as server:
+        token = {}
+
+        async def script(p: HttpParticipant):
+            await p.join()
+            await p.consent_and_survey()
+            await p.opening("unguided", "Name a good board game for four people.")
+            token["t"] = p.client.cookies.get("pluralis_p")
+
+        with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's event loop
+            pool.submit(participant_run, server.url, cfg, script).result()
+        context = browser.new_context(java_script_enabled=False)
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{server.url}/resume/{token['t']}")
+        sliders = page.locator('input[type="range"][name^="score_"]')
+        assert sliders.count() == 2
+        ids = [sliders.nth(i).get_attribute("name").removeprefix("score_") for i in range(2)]
+        sliders.nth(0).focus()
+        page.keyboard.press("End")  # all the way to "Perfect"
+        page.keyboard.press("Tab")  # the next control is the second slider
+        assert page.evaluate("document.activeElement.name") == f"score_{ids[1]}"
+        page.keyboard.press("Home")
+        for _ in range(9):
+            page.keyboard.press("ArrowRight")
+        page.keyboard.press("Tab")  # ... then the submit button
+        assert page.evaluate("document.activeElement.textContent").strip() == "Submit ratings"
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#prompt")
+        page.focus("#prompt")
+        page.keyboard.type("Is it good for children?")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")  # no JavaScript: the POST waits for the model, then the rating page
+        page.wait_for_selector("text=Submit ratings")
+        assert page.locator('input[type="range"][name^="score_"]').count() == 2
+        context.close()
+    with store.engine.connect() as conn:
+        scores = {str(r.within_turn_id): r.score for r in conn.execute(
+            select(collect_ratings).where(collect_ratings.c.turn == 0))}
+    assert scores == {ids[0]: 100, ids[1]: 10}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import tomllib
 
 import pytest
 
@@ -300,3 +301,84 @@ def test_malformed_input_is_a_protocol_error_not_a_crash(tiny_backends):
     run(s.opening_turn("unguided", "Hi"))
     with pytest.raises(ProtocolError):
         s.rate({"first": 50})
+
+
+def test_study_file_errors_name_file_line_and_field(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text('[study]\nid = "x"\nconsent_text = """\n[sampling]\nmode = "in a string"\n"""\n\n'
+                 '[[models]]\nname = "a"\nendpoint = "http://127.0.0.1:1/v1"\n\n'
+                 '[[models]]\nname = "b"\nendpoint = "http://127.0.0.1:1/v1"\ntimeout = -3\n\n'
+                 '[sampling]\nmode = "sometimes"\n\n[conversations]\nmin_turns = 5\nmax_turns = 3\n')
+    with pytest.raises(ConfigError) as e:
+        load_study_config(p)
+    msg = str(e.value)
+    assert f"{p}:3: study.consent_text: Extra inputs are not permitted" in msg
+    assert f"{p}:15: models.1.timeout: Input should be greater than 0" in msg
+    assert f"{p}:18: sampling.mode: Input should be 'random', 'all' or 'nc'" in msg
+    assert f"{p}:20: conversations: Value error, min_turns (5) is larger than max_turns (3)" in msg
+    shipped = tmp_path / "study.toml"
+    shipped.write_text(study_to_toml(StudyConfig()).replace('id = "religion"', 'id = "Religion"'))
+    line = next(i for i, t in enumerate(shipped.read_text().splitlines(), 1) if t == 'id = "Religion"')
+    with pytest.raises(ConfigError, match=rf":{line}: survey\.sections\.3\.questions\.9\.id: String should match"):
+        load_study_config(shipped)
+    pytest.importorskip("yaml")
+    y = tmp_path / "bad.yaml"
+    y.write_text("models:\n  - name: a\n    endpoint: http://127.0.0.1:1/v1\n    timeout: -1\nsampling:\n  mode: no\n")
+    with pytest.raises(ConfigError) as e:
+        load_study_config(y)
+    assert f"{y}:4: models.0.timeout" in str(e.value) and f"{y}:6: sampling.mode" in str(e.value)
+
+
+def test_the_country_lists_cover_the_world_with_prism_regions():
+    from pluralis.collect.countries import COUNTRIES
+
+    subregions = {"Northern Africa", "Sub-Saharan Africa", "Latin America and the Caribbean", "Northern America",
+                  "Central Asia", "Eastern Asia", "South-eastern Asia", "Southern Asia", "Western Asia",
+                  "Eastern Europe", "Northern Europe", "Southern Europe", "Western Europe",
+                  "Australia and New Zealand", "Melanesia", "Micronesia", "Polynesia"}
+    assert {c[3] for c in COUNTRIES} == subregions
+    assert {c[2] for c in COUNTRIES} == {"Africa", "Americas", "Asia", "Europe", "Oceania"}
+    isos = [c[1] for c in COUNTRIES]
+    assert len(set(isos)) == len(isos) >= 215 and all(len(i) == 3 and i.isupper() for i in isos)
+    assert len({c[0] for c in COUNTRIES}) == len(COUNTRIES)
+    cfg = StudyConfig()
+    assert [tuple(c) for c in cfg.survey.countries] == list(COUNTRIES)
+    s = ProtocolSession(cfg, seed=1)
+    s.consent()
+    s.submit_survey(example_survey_answers() | {"birth_country": "Jamaica", "reside_country": "Kazakhstan"})
+    loc = s.participant().location
+    assert (loc.birth_countryISO, loc.birth_subregion, loc.special_region) == \
+        ("JAM", "Latin America and the Caribbean", "Latin America and the Caribbean")
+    assert (loc.reside_countryISO, loc.reside_region, loc.reside_subregion, loc.same_birth_reside_country) == \
+        ("KAZ", "Asia", "Central Asia", "No")
+    # a study may restrict the list; the file stays short when it keeps the built-in one
+    assert "countries" not in study_to_toml(cfg)
+    small = cfg.model_dump(mode="json")
+    small["survey"]["countries"] = [["United Kingdom", "GBR", "Europe", "Northern Europe"]]
+    small = StudyConfig.model_validate(small)
+    back = StudyConfig.model_validate(tomllib.loads(study_to_toml(small)))
+    assert back == small and len(back.survey.countries) == 1
+
+
+def test_gender_can_be_self_described_as_in_prism(tmp_path):
+    cfg = StudyConfig()
+    assert cfg.survey.question("gender").kind == "category"
+    s = ProtocolSession(cfg, seed=2)
+    s.consent()
+    with pytest.raises(ProtocolError, match="gender"):
+        s.submit_survey(example_survey_answers() | {"gender": {"category": "Woman", "self_described": None}})
+    s.submit_survey(example_survey_answers() | {"gender": {"category": "Non-binary / third gender",
+                                                           "self_described": "Genderqueer"}})
+    write_prism(s.records(), tmp_path / "prism")
+    p = load_prism(tmp_path / "prism").survey[0]
+    assert p.gender == "Non-binary / third gender" and p.custom_survey == {"gender_self_described": "genderqueer"}
+    # a study may keep PRISM's plain radio question
+    data = cfg.model_dump(mode="json")
+    data["survey"]["sections"][3]["questions"][1]["kind"] = "single"
+    plain = ProtocolSession(StudyConfig.model_validate(data), seed=2)
+    plain.consent()
+    plain.submit_survey(example_survey_answers())
+    assert plain.participant().gender == "Female"
+    data["survey"]["sections"][3]["questions"][1]["kind"] = "text"
+    with pytest.raises(ValueError, match="'gender' must have kind 'single'"):
+        StudyConfig.model_validate(data)

@@ -15,6 +15,7 @@
   document.querySelectorAll("input[type=checkbox][name$='__na']").forEach(function (box) {
     var slider = document.getElementById(box.name.replace(/__na$/, ""));
     if (!slider) return;
+    slider.disabled = box.checked;
     box.addEventListener("change", function () { slider.disabled = box.checked; });
   });
   document.querySelectorAll("form").forEach(function (form) {
