@@ -5,7 +5,7 @@ Example
 >>> from pluralis.data.synthetic import generate_study
 >>> from pluralis.analysis.welfare import run_welfare
 >>> f = generate_study(n_participants=200, seed=0).frames()
->>> fig = plot_welfare(run_welfare(f.utterances, f.survey, n_draws=50))
+>>> fig = plot_welfare(run_welfare(f.utterances, f.survey, n_draws=50, allow_oversample=True))
 >>> len(fig.axes)
 8
 """
@@ -58,7 +58,7 @@ def plot_welfare(result, path=None, *, measures=None, populations=None, referenc
     >>> from pluralis.data.synthetic import generate_study
     >>> from pluralis.analysis.welfare import run_welfare
     >>> f = generate_study(n_participants=150, seed=1).frames()
-    >>> r = run_welfare(f.utterances, f.survey, n_draws=30, measures=["choice"])
+    >>> r = run_welfare(f.utterances, f.survey, n_draws=30, measures=["choice"], allow_oversample=True)
     >>> plot_welfare(r).axes[0].get_title()
     'Choice (MEANCHOICE): Rep'
     """

@@ -26,7 +26,7 @@ Example
 -------
 >>> from pluralis.data.synthetic import generate_study
 >>> f = generate_study(n_participants=300, seed=0).frames()
->>> res = run_welfare(f.utterances, f.survey, country="US", n_draws=200)
+>>> res = run_welfare(f.utterances, f.survey, country="US", n_draws=200, allow_oversample=True)
 >>> sorted(res.summary["scheme"].unique())[:2]
 ['45+ (100)', 'Male (100)']
 >>> res.summary.groupby(["measure", "population"]).size().tolist()
@@ -557,7 +557,7 @@ class WelfareResult:
     -------
     >>> from pluralis.data.synthetic import generate_study
     >>> f = generate_study(n_participants=200, seed=0).frames()
-    >>> r = run_welfare(f.utterances, f.survey, n_draws=20, measures=["rating"])
+    >>> r = run_welfare(f.utterances, f.survey, n_draws=20, measures=["rating"], allow_oversample=True)
     >>> len(r.draws) == 7 * 4 * 20, list(r.best.columns)[:3]
     (True, ['measure', 'population', 'best_model'])
     """
@@ -579,7 +579,7 @@ class WelfareResult:
         -------
         >>> from pluralis.data.synthetic import generate_study
         >>> f = generate_study(n_participants=200, seed=0).frames()
-        >>> t = run_welfare(f.utterances, f.survey, n_draws=50, measures=["choice"]).table("choice")
+        >>> t = run_welfare(f.utterances, f.survey, n_draws=50, measures=["choice"], allow_oversample=True).table("choice")
         >>> list(t.columns)[-1]
         'max'
         """
@@ -613,7 +613,7 @@ class WelfareResult:
         -------
         >>> from pluralis.data.synthetic import generate_study
         >>> f = generate_study(n_participants=150, seed=0).frames()
-        >>> len(run_welfare(f.utterances, f.survey, n_draws=20, measures=["choice"]).plot().axes)
+        >>> len(run_welfare(f.utterances, f.survey, n_draws=20, measures=["choice"], allow_oversample=True).plot().axes)
         4
         """
         from pluralis.analysis.plots_welfare import plot_welfare
@@ -699,7 +699,7 @@ def run_welfare(
     -------
     >>> from pluralis.data.synthetic import generate_study
     >>> study = generate_study(n_participants=250, seed=4)
-    >>> res = run_welfare(study, country="UK", n_draws=100, measures=["rating"])
+    >>> res = run_welfare(study, country="UK", n_draws=100, measures=["rating"], allow_oversample=True)
     >>> set(res.draws["population"]) == {"Rep", "Non-male", "Non-white", "<45"}
     True
     """

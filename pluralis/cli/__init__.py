@@ -34,4 +34,13 @@ _register_all()
 
 
 def main() -> None:  # pragma: no cover - console entry point
+    """Run the ``pluralis`` command line (what the console script calls).
+
+    Example
+    -------
+    >>> import sys, subprocess
+    >>> out = subprocess.run([sys.executable, "-m", "pluralis", "--help"], capture_output=True, text=True).stdout
+    >>> "demo" in out and "serve" in out
+    True
+    """
     app()
