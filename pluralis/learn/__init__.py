@@ -1,0 +1,61 @@
+"""Learn: preference (reward) models from the feedback of different groups, and personalised ones.
+
+The pieces, in the order of a typical analysis:
+
+* :func:`preference_pairs` / :func:`pairs_from_comparisons` / :func:`pairs_from_study` — pairs of
+  responses judged by the same person (PRISM ratings, Community-Alignment choices), with the texts
+  and the participant's survey fields (:mod:`.pairs`).
+* :class:`TextFeaturizer` (PRISM's interpretable features, plus hedging and stance) and
+  :class:`EmbeddingFeaturizer` (all-MiniLM-L6-v2 sentence embeddings, offline) — :mod:`.featurizers`.
+* :class:`RewardModel` (Bradley–Terry over features) and :class:`PersonalisedRewardModel`
+  (weights that depend on the participant's covariates, optional per-user offsets) —
+  scikit-learn estimators (:mod:`.models`).
+* :func:`cross_group_accuracy`, :func:`composition_curve`, :func:`group_weights` — whose feedback?
+  (:mod:`.groups`; plots in :mod:`.plots`).
+* :func:`planted_pairs` — simulated pairs with a known, planted reward (:mod:`.simulate`).
+
+Example
+-------
+>>> from pluralis.learn import planted_pairs, RewardModel, cross_group_accuracy
+>>> pairs = planted_pairs(n_users=60, pairs_per_user=20, seed=0)
+>>> bool(RewardModel().fit(pairs).coefficients()["if_refusal"] < 0)
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "preference_pairs": "pluralis.learn.pairs",
+    "pairs_from_comparisons": "pluralis.learn.pairs",
+    "pairs_from_study": "pluralis.learn.pairs",
+    "attach_survey": "pluralis.learn.pairs",
+    "TextFeaturizer": "pluralis.learn.featurizers",
+    "EmbeddingFeaturizer": "pluralis.learn.featurizers",
+    "make_featurizer": "pluralis.learn.featurizers",
+    "PairFeatures": "pluralis.learn.models",
+    "featurize_pairs": "pluralis.learn.models",
+    "RewardModel": "pluralis.learn.models",
+    "PersonalisedRewardModel": "pluralis.learn.models",
+    "pairwise_accuracy": "pluralis.learn.models",
+    "pairwise_log_loss": "pluralis.learn.models",
+    "cross_group_accuracy": "pluralis.learn.groups",
+    "composition_curve": "pluralis.learn.groups",
+    "group_weights": "pluralis.learn.groups",
+    "participant_folds": "pluralis.learn.groups",
+    "CrossGroupResult": "pluralis.learn.groups",
+    "CompositionResult": "pluralis.learn.groups",
+    "plot_cross_group": "pluralis.learn.plots",
+    "plot_composition": "pluralis.learn.plots",
+    "planted_pairs": "pluralis.learn.simulate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'pluralis.learn' has no attribute {name!r}")

@@ -1,0 +1,710 @@
+"""Preference (reward) models on pairs: global Bradley–Terry and personalised.
+
+:class:`RewardModel` — a Bradley–Terry reward model over response features ``φ(x)``::
+
+    r(x) = w · φ(x)            P(a ≻ b) = σ(r(a) − r(b)) = σ(w · (φ(a) − φ(b)))
+
+fit by L2-regularised logistic regression on feature differences, without intercept, so the
+model is symmetric by construction: ``P(a ≻ b) = 1 − P(b ≻ a)``. The objective is
+``Σ_i s_i ℓ_i + α/2 ‖w‖²`` (``s`` sample weights, ``ℓ`` the cross-entropy with label ``y`` in
+{0, ½, 1} — ties count half each way), i.e. scikit-learn's ``LogisticRegression(C=1/α,
+fit_intercept=False)`` on the same design. By default (``standardize="auto"``) each feature
+difference is divided by its root-mean-square first, so the penalty treats features alike —
+except for sentence embeddings, whose dimensions already share one scale; ``coef_`` is always
+reported in the original units.
+
+:class:`PersonalisedRewardModel` — each participant *u* with covariates ``z_u`` (stated-preference
+sliders standardised, demographics one-hot, all centred) gets their own weights::
+
+    r_u(x) = (w + A z_u + b_u) · φ(x)
+
+``A`` (features × covariates) is learned with penalty ``α_z`` — logistic regression on the outer
+product ``z_u ⊗ (φ(a) − φ(b))`` — and the optional per-user offsets ``b_u`` with a stronger penalty
+``α_u`` (shrunk towards the covariate prediction; a participant not seen in training gets
+``b_u = 0``, so on new participants only ``w + A z_u`` personalises).
+
+Both are fit matrix-free by L-BFGS with analytic gradients (the outer-product design is never
+built: ``margin = D w + rowsum((D A) ∘ Z) + rowsum(D ∘ B[u])``), vectorised over pairs.
+
+Inputs: a pairs frame (:mod:`pluralis.learn.pairs`; featurised with the model's ``featurizer``)
+or :class:`PairFeatures` (precomputed, e.g. by :func:`featurize_pairs` once for many fits).
+
+Example
+-------
+>>> rng = np.random.default_rng(0)
+>>> pa, pb = rng.normal(size=(2000, 3)), rng.normal(size=(2000, 3))
+>>> y = (rng.random(2000) < 1 / (1 + np.exp(-(pa - pb) @ [2.0, -1.0, 0.0]))).astype(float)
+>>> m = RewardModel(standardize=False).fit(PairFeatures.from_arrays(pa, pb, y))
+>>> np.sign(m.coef_.round(1)).tolist()[:2]
+[1.0, -1.0]
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, sparse
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin
+from threadpoolctl import threadpool_limits
+
+from pluralis.data import vocab
+from pluralis.errors import ConfigError
+
+#: Covariates of :class:`PersonalisedRewardModel` by default (those present in the pairs frame).
+DEFAULT_COVARIATES: tuple[str, ...] = (
+    *(f"stated_prefs_{a}" for a in vocab.STATED_PREF_ATTRIBUTES),
+    "age", "gender", "education", "employment_status", "marital_status", "ethnicity_simplified",
+    "religion_simplified", "location_special_region", "english_proficiency", "lm_familiarity",
+)
+
+#: Designs with at most this many coefficient columns per pair are solved with one BLAS thread.
+SINGLE_THREAD_MAX_COLUMNS = 256
+
+# --- featurised pairs ---------------------------------------------------------------------------
+
+
+class PairFeatures:
+    """Featurised pairs: the features of each distinct response once, and which two each pair compares.
+
+    ``table`` ``(m, d)`` holds response features; pair *i* compares ``table[ia[i]]`` (a) with
+    ``table[ib[i]]`` (b); ``y`` the outcome (1 = a preferred, 0 = b, 0.5 tie); ``frame`` the pairs'
+    other columns (``user_id``, survey fields, groups), one row per pair. Subsets (:meth:`take`)
+    share the table, so cross-validation featurises once.
+
+    Example
+    -------
+    >>> pf = PairFeatures.from_arrays([[1.0, 0.0]], [[0.0, 1.0]], [1.0], feature_names=["x", "z"])
+    >>> pf.diff().tolist(), len(pf), pf.swap().y.tolist()
+    ([[1.0, -1.0]], 1, [0.0])
+    """
+
+    def __init__(self, table, ia, ib, y=None, frame: pd.DataFrame | None = None,
+                 feature_names: Sequence[str] | None = None, featurizer=None):
+        self.table = np.asarray(table)
+        if self.table.ndim != 2:
+            raise ConfigError(f"response features must be a 2-d array, got shape {self.table.shape}")
+        self.ia = np.asarray(ia, dtype=np.int64)
+        self.ib = np.asarray(ib, dtype=np.int64)
+        if self.ia.shape != self.ib.shape or self.ia.ndim != 1:
+            raise ConfigError("ia and ib must be 1-d index arrays of the same length")
+        n = len(self.ia)
+        self.frame = (frame.reset_index(drop=True) if frame is not None else pd.DataFrame(index=range(n)))
+        if len(self.frame) != n:
+            raise ConfigError(f"frame has {len(self.frame)} rows for {n} pairs")
+        if y is None and "y" in self.frame.columns:
+            y = self.frame["y"].to_numpy(dtype=float)
+        self.y = None if y is None else check_labels(y, n)
+        self.feature_names = (np.asarray(feature_names, dtype=object) if feature_names is not None
+                              else np.array([f"x{i}" for i in range(self.table.shape[1])], dtype=object))
+        if len(self.feature_names) != self.table.shape[1]:
+            raise ConfigError(f"{len(self.feature_names)} feature names for {self.table.shape[1]} features")
+        self.featurizer = featurizer
+
+    @classmethod
+    def from_arrays(cls, phi_a, phi_b, y=None, frame: pd.DataFrame | None = None,
+                    feature_names: Sequence[str] | None = None) -> "PairFeatures":
+        """Pairs from per-pair feature rows ``phi_a``, ``phi_b`` (each ``(n, d)``).
+
+        Example
+        -------
+        >>> PairFeatures.from_arrays(np.ones((3, 2)), np.zeros((3, 2))).n_features
+        2
+        """
+        a, b = np.atleast_2d(np.asarray(phi_a)), np.atleast_2d(np.asarray(phi_b))
+        if a.shape != b.shape:
+            raise ConfigError(f"phi_a and phi_b differ in shape: {a.shape} vs {b.shape}")
+        n = len(a)
+        return cls(np.vstack([a, b]), np.arange(n), np.arange(n, 2 * n), y, frame, feature_names)
+
+    def __len__(self) -> int:
+        return len(self.ia)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.table.shape[1])
+
+    def diff(self) -> np.ndarray:
+        """``φ(a) − φ(b)`` per pair, ``(n, d)``."""
+        return self.table[self.ia] - self.table[self.ib]
+
+    def take(self, rows) -> "PairFeatures":
+        """The pairs at ``rows`` (integer positions or a boolean mask), sharing the feature table."""
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        return PairFeatures(self.table, self.ia[rows], self.ib[rows], None if self.y is None else self.y[rows],
+                            self.frame.iloc[rows], self.feature_names, self.featurizer)
+
+    def swap(self) -> "PairFeatures":
+        """The same pairs with *a* and *b* exchanged (and ``y → 1 − y``)."""
+        frame = self.frame.copy()
+        if "y" in frame.columns:
+            frame["y"] = 1.0 - frame["y"].to_numpy(dtype=float)
+        return PairFeatures(self.table, self.ib, self.ia, None if self.y is None else 1.0 - self.y, frame,
+                            self.feature_names, self.featurizer)
+
+
+def check_labels(y, n: int | None = None) -> np.ndarray:
+    """Validate pair outcomes: numbers in [0, 1] (1 = a preferred, 0 = b, 0.5 tie), no missing values.
+
+    Example
+    -------
+    >>> check_labels([True, 0, 0.5]).tolist()
+    [1.0, 0.0, 0.5]
+    """
+    try:
+        arr = np.asarray(y, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise ConfigError("pair outcomes y must be numbers: 1 (a preferred), 0 (b preferred) or 0.5 (tie)") from None
+    if n is not None and len(arr) != n:
+        raise ConfigError(f"{len(arr)} outcomes for {n} pairs")
+    bad = ~np.isfinite(arr) | (arr < 0) | (arr > 1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ConfigError(f"pair outcome y[{i}] = {float(arr[i])!r}: must be in [0, 1] (1 = a preferred, 0 = b, 0.5 tie)")
+    return arr
+
+
+def featurize_pairs(pairs: pd.DataFrame, featurizer=None) -> PairFeatures:
+    """Featurise a pairs frame once: each distinct response text is computed once.
+
+    ``featurizer``: a :mod:`pluralis.learn.featurizers` transformer (default
+    :class:`~pluralis.learn.featurizers.TextFeaturizer`). The pairs' other columns become ``frame``.
+
+    Example
+    -------
+    >>> p = pd.DataFrame({"response_a": ["Yes.", "No?"], "response_b": ["No?", "Maybe."], "y": [1.0, 0.0]})
+    >>> pf = featurize_pairs(p)
+    >>> pf.table.shape, pf.ia.tolist(), pf.ib.tolist()
+    ((3, 7), [0, 1], [1, 2])
+    """
+    from pluralis.learn.featurizers import TextFeaturizer
+
+    if isinstance(pairs, PairFeatures):
+        return pairs
+    if not isinstance(pairs, pd.DataFrame):
+        raise ConfigError(f"expected a pairs DataFrame or PairFeatures, got {type(pairs).__name__}")
+    missing = [c for c in ("response_a", "response_b") if c not in pairs.columns]
+    if missing:
+        raise ConfigError(f"pairs frame lacks column(s) {missing} (see pluralis.learn.pairs.preference_pairs)")
+    f = featurizer if featurizer is not None else TextFeaturizer()
+    n = len(pairs)
+    texts = pd.concat([pairs["response_a"], pairs["response_b"]], ignore_index=True).astype(object)
+    texts = texts.where(texts.notna(), "").astype(str)
+    codes, uniques = pd.factorize(texts, use_na_sentinel=False)
+    f.fit()
+    table = f.transform(pd.Series(np.asarray(uniques, dtype=object), dtype=object))
+    frame = pairs.drop(columns=["response_a", "response_b"]).reset_index(drop=True)
+    return PairFeatures(table, codes[:n], codes[n:], None, frame, f.get_feature_names_out(), f)
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+def pairwise_accuracy(y, p, sample_weight=None) -> float:
+    """Share of decisive pairs (``y != 0.5``) whose winner gets ``p > 0.5``; ``p == 0.5`` counts half.
+
+    Example
+    -------
+    >>> pairwise_accuracy([1, 0, 0.5, 1], [0.9, 0.2, 0.7, 0.5])
+    0.8333333333333334
+    """
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    w = np.ones_like(y) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    keep = y != 0.5
+    if not keep.any():
+        raise ConfigError("no decisive pairs to score (all ties)")
+    hit = np.where(p == 0.5, 0.5, ((p > 0.5) == (y > 0.5)).astype(float))
+    return float(np.sum(w[keep] * hit[keep]) / np.sum(w[keep]))
+
+
+def pairwise_log_loss(y, p, sample_weight=None, eps: float = 1e-12) -> float:
+    """Mean cross-entropy (nats) of decisive pairs.
+
+    Example
+    -------
+    >>> round(pairwise_log_loss([1, 0], [0.5, 0.5]), 4)
+    0.6931
+    """
+    y, p = np.asarray(y, dtype=float), np.clip(np.asarray(p, dtype=float), eps, 1 - eps)
+    w = np.ones_like(y) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    keep = y != 0.5
+    if not keep.any():
+        raise ConfigError("no decisive pairs to score (all ties)")
+    ll = -(y * np.log(p) + (1 - y) * np.log1p(-p))
+    return float(np.sum(w[keep] * ll[keep]) / np.sum(w[keep]))
+
+
+# --- the solver ---------------------------------------------------------------------------------
+
+
+def _solve(D, y, s, alpha, *, Z=None, alpha_z=1.0, users=None, n_users=0, alpha_u=10.0,
+           max_iter=1000, tol=1e-8):
+    """Minimise (1/Σs)[Σ s ℓ(y, σ(m)) + α/2‖w‖² + α_z/2‖A‖² + α_u/2‖B‖²] by L-BFGS.
+
+    ``m = D w + rowsum((D A) ∘ Z) + rowsum(D ∘ B[users])``. Returns ``(w, A, B, result)``.
+    """
+    n, d = D.shape
+    k = 0 if Z is None else Z.shape[1]
+    nu = int(n_users) if users is not None else 0
+    S = float(s.sum())
+    if S <= 0:
+        raise ConfigError("sample weights sum to zero: nothing to fit")
+    Ut = sparse.csr_matrix((np.ones(n), (users, np.arange(n))), shape=(nu, n)) if nu else None
+    Dd = np.asarray(D, dtype=np.float64)
+    sizes = (d, d * k, nu * d)
+
+    def unpack(theta):
+        w = theta[:d]
+        A = theta[d:d + d * k].reshape(d, k)
+        B = theta[d + d * k:].reshape(nu, d)
+        return w, A, B
+
+    def fun(theta):
+        w, A, B = unpack(theta)
+        m = Dd @ w
+        if k:
+            m += np.einsum("ij,ij->i", Dd @ A, Z)
+        if nu:
+            m += np.einsum("ij,ij->i", Dd, B[users])
+        loss = float(s @ (np.logaddexp(0.0, m) - y * m))
+        g = s * (expit(m) - y)
+        grads = [Dd.T @ g + alpha * w]
+        loss += 0.5 * alpha * float(w @ w)
+        if k:
+            grads.append((Dd.T @ (g[:, None] * Z) + alpha_z * A).ravel())
+            loss += 0.5 * alpha_z * float(np.sum(A * A))
+        if nu:
+            grads.append(np.asarray(Ut @ (Dd * g[:, None])).ravel() + alpha_u * B.ravel())
+            loss += 0.5 * alpha_u * float(np.sum(B * B))
+        return loss / S, np.concatenate(grads) / S
+
+    theta0 = np.zeros(sum(sizes))
+    # skinny designs are memory-bound: one BLAS thread is as fast and immune to oversubscription
+    limit = threadpool_limits(1, user_api="blas") if d * (1 + k) <= SINGLE_THREAD_MAX_COLUMNS else nullcontext()
+    with limit:
+        res = optimize.minimize(fun, theta0, jac=True, method="L-BFGS-B",
+                                options={"maxiter": int(max_iter), "gtol": float(tol), "ftol": 1e-13, "maxcor": 20})
+    w, A, B = unpack(res.x)
+    return w, A, B, res
+
+
+def _standardizes(option, pf: PairFeatures) -> bool:
+    """``standardize="auto"``: per-feature scaling unless the featuriser's features share one scale
+    (sentence embeddings: scaling each dimension would blow up nearly empty directions)."""
+    if isinstance(option, str):
+        if option != "auto":
+            raise ConfigError(f"standardize must be True, False or 'auto', got {option!r}")
+        return bool(getattr(pf.featurizer, "standardize_features", True))
+    return bool(option)
+
+
+def _rms_scale(D, s) -> np.ndarray:
+    scale = np.sqrt((s[:, None] * np.asarray(D, dtype=float) ** 2).sum(axis=0) / s.sum())
+    return np.where(scale > 0, scale, 1.0)
+
+
+# --- estimators ---------------------------------------------------------------------------------
+
+
+class _PairwiseModel(ClassifierMixin, BaseEstimator):
+    """Shared plumbing: inputs, probabilities, scores."""
+
+    def _features(self, X, *, fitting: bool) -> PairFeatures:
+        if isinstance(X, PairFeatures):
+            pf = X
+        elif isinstance(X, pd.DataFrame):
+            featurizer = self.featurizer if fitting else getattr(self, "featurizer_", self.featurizer)
+            pf = featurize_pairs(X, featurizer)
+        else:
+            raise ConfigError(f"expected a pairs DataFrame or PairFeatures, got {type(X).__name__}")
+        if not fitting:
+            if not hasattr(self, "coef_"):
+                raise ConfigError(f"this {type(self).__name__} is not fitted yet: call fit() first")
+            if pf.n_features != self.n_features_in_:
+                raise ConfigError(f"pairs have {pf.n_features} features; the model was fit on {self.n_features_in_}")
+        if len(pf) == 0:
+            raise ConfigError("no preference pairs")
+        return pf
+
+    def _targets(self, pf: PairFeatures, y) -> np.ndarray:
+        if y is not None:
+            return check_labels(y, len(pf))
+        if pf.y is None:
+            raise ConfigError("no outcomes: give y or a pairs frame with a 'y' column")
+        return pf.y
+
+    def _finish_fit(self, pf: PairFeatures, res) -> None:
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = pf.n_features
+        self.feature_names_in_ = np.asarray(pf.feature_names, dtype=object)
+        self.featurizer_ = pf.featurizer if pf.featurizer is not None else self.featurizer
+        self.n_iter_ = int(res.nit)
+        self.converged_ = bool(res.success)
+        self.objective_ = float(res.fun)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """``[[P(b ≻ a), P(a ≻ b)], ...]`` for each pair (columns follow ``classes_ = [0, 1]``)."""
+        p = expit(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        """1 where *a* is predicted to be preferred, else 0."""
+        return (self.decision_function(X) > 0).astype(int)
+
+    def score(self, X, y=None, sample_weight=None) -> float:
+        """Pairwise accuracy on decisive pairs (see :func:`pairwise_accuracy`)."""
+        pf = self._features(X, fitting=False)
+        return pairwise_accuracy(self._targets(pf, y), self.predict_proba(pf)[:, 1], sample_weight)
+
+    def log_loss(self, X, y=None, sample_weight=None) -> float:
+        """Cross-entropy on decisive pairs (see :func:`pairwise_log_loss`)."""
+        pf = self._features(X, fitting=False)
+        return pairwise_log_loss(self._targets(pf, y), self.predict_proba(pf)[:, 1], sample_weight)
+
+    def _phi(self, texts) -> np.ndarray:
+        if isinstance(texts, np.ndarray) and texts.ndim == 2 and texts.dtype != object:
+            phi = texts.astype(float)
+        else:
+            f = getattr(self, "featurizer_", None)
+            if f is None:
+                from pluralis.learn.featurizers import TextFeaturizer
+
+                f = TextFeaturizer()
+            phi = f.fit().transform(texts)
+        if phi.shape[1] != self.n_features_in_:
+            raise ConfigError(f"responses have {phi.shape[1]} features; the model was fit on {self.n_features_in_}")
+        return phi
+
+
+class RewardModel(_PairwiseModel):
+    """Bradley–Terry reward model ``r(x) = w · φ(x)`` (see the module docstring).
+
+    Parameters
+    ----------
+    featurizer
+        turns response texts into ``φ(x)`` (default :class:`~pluralis.learn.featurizers.TextFeaturizer`);
+        ignored when fitting :class:`PairFeatures`.
+    alpha
+        L2 penalty (``C = 1/alpha`` in scikit-learn terms), on standardised features when ``standardize``.
+    standardize
+        divide each feature difference by its root-mean-square before fitting; ``"auto"`` (default) does so
+        unless the featuriser's features share one scale (sentence embeddings).
+    max_iter, tol
+        L-BFGS iterations and gradient tolerance.
+
+    Attributes
+    ----------
+    coef_ : reward weight per feature, original units; ``feature_names_in_``; ``n_iter_``, ``converged_``.
+
+    Example
+    -------
+    >>> pairs = pd.DataFrame({"response_a": ["Sure, here you go.", "I'm sorry, but no."] * 50,
+    ...                       "response_b": ["I'm sorry, but no.", "Sure, here you go."] * 50,
+    ...                       "y": [1.0, 0.0] * 50})
+    >>> m = RewardModel().fit(pairs)
+    >>> bool(m.coefficients()["if_refusal"] < 0), m.score(pairs)
+    (True, 1.0)
+    >>> m.predict_proba(pairs.iloc[:1]).round(3).tolist()
+    [[0.034, 0.966]]
+    """
+
+    def __init__(self, featurizer=None, alpha: float = 1.0, standardize: bool | str = "auto", max_iter: int = 1000,
+                 tol: float = 1e-8):
+        self.featurizer = featurizer
+        self.alpha = alpha
+        self.standardize = standardize
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def fit(self, X, y=None, sample_weight=None) -> "RewardModel":
+        """Fit on pairs (a pairs frame or :class:`PairFeatures`); ``y`` defaults to the pairs' ``y``."""
+        if not (np.isfinite(self.alpha) and self.alpha >= 0):
+            raise ConfigError(f"alpha must be a non-negative number, got {self.alpha!r}")
+        pf = self._features(X, fitting=True)
+        y = self._targets(pf, y)
+        s = np.ones(len(pf)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        if len(s) != len(pf) or (s < 0).any() or not np.isfinite(s).all():
+            raise ConfigError("sample_weight must be one non-negative number per pair")
+        D = pf.diff().astype(np.float64)
+        scale = _rms_scale(D, s) if _standardizes(self.standardize, pf) else np.ones(D.shape[1])
+        w, _, _, res = _solve(D / scale, y, s, float(self.alpha), max_iter=self.max_iter, tol=self.tol)
+        self.scale_ = scale
+        self.coef_ = w / scale
+        self._finish_fit(pf, res)
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        """Reward margin ``r(a) − r(b)`` of each pair (the logit of ``P(a ≻ b)``)."""
+        pf = self._features(X, fitting=False)
+        return pf.diff() @ self.coef_
+
+    def reward(self, texts) -> np.ndarray:
+        """The reward ``r(x)`` of each response (texts, or an ``(n, d)`` feature array).
+
+        Rewards are identified up to a constant: only differences matter.
+        """
+        return self._phi(texts) @ self.coef_
+
+    def coefficients(self) -> pd.Series:
+        """``coef_`` as a Series indexed by feature name."""
+        return pd.Series(self.coef_, index=list(self.feature_names_in_), name="coef")
+
+
+class CovariateEncoder(BaseEstimator):
+    """Participant covariates -> a centred numeric matrix. Fit on one row per participant.
+
+    Numeric columns are mean-imputed and standardised; the others one-hot encoded (a missing value is
+    its own level ``missing``) and centred on the training shares, so an all-zero row is the average
+    participant — and a level never seen in training maps to that average. With centred covariates,
+    a personalised model's shared weights ``w`` are the average participant's.
+
+    Example
+    -------
+    >>> df = pd.DataFrame({"stated_prefs_safety": [10.0, 90.0, None], "gender": ["Male", "Female", None]})
+    >>> enc = CovariateEncoder(["stated_prefs_safety", "gender"]).fit(df)
+    >>> enc.get_feature_names_out().tolist()
+    ['stated_prefs_safety', 'gender=Female', 'gender=Male', 'gender=missing']
+    >>> enc.transform(df).round(3).tolist()[0]
+    [-1.225, -0.333, 0.667, -0.333]
+    >>> enc.transform(pd.DataFrame({"stated_prefs_safety": [50.0], "gender": ["Martian"]})).tolist()
+    [[0.0, 0.0, 0.0, 0.0]]
+    """
+
+    def __init__(self, columns: Sequence[str]):
+        self.columns = columns
+
+    def fit(self, frame: pd.DataFrame, y=None) -> "CovariateEncoder":
+        from sklearn.compose import ColumnTransformer
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+        cols = list(self.columns)
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise ConfigError(f"covariate(s) {missing} not in the pairs; available: {', '.join(map(str, frame.columns))}")
+        self.numeric_ = [c for c in cols if pd.api.types.is_numeric_dtype(frame[c])
+                         and not pd.api.types.is_bool_dtype(frame[c]) and frame[c].notna().any()]
+        self.categorical_ = [c for c in cols if c not in self.numeric_
+                             and not (pd.api.types.is_numeric_dtype(frame[c]) and frame[c].isna().all())]
+        parts = []
+        if self.numeric_:
+            parts.append(("num", make_pipeline(SimpleImputer(strategy="mean"), StandardScaler()), self.numeric_))
+        if self.categorical_:
+            parts.append(("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), self.categorical_))
+        if not parts:
+            raise ConfigError(f"covariates {cols} have no values")
+        self.transformer_ = ColumnTransformer(parts, sparse_threshold=0.0, verbose_feature_names_out=False)
+        raw = np.asarray(self.transformer_.fit_transform(self._prepare(frame)), dtype=float)
+        blocks, start = [], len(self.numeric_)
+        if self.categorical_:
+            for cats in self.transformer_.named_transformers_["cat"].categories_:
+                blocks.append(slice(start, start + len(cats)))
+                start += len(cats)
+        self.blocks_ = blocks
+        self.center_ = raw.mean(axis=0)
+        return self
+
+    def _prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = pd.DataFrame(index=frame.index)
+        for c in self.numeric_:
+            out[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
+        for c in self.categorical_:
+            v = frame[c].astype(object)
+            out[c] = v.where(v.notna(), "missing").astype(str).astype(object)
+        return out
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in [*self.numeric_, *self.categorical_] if c not in frame.columns]
+        if missing:
+            raise ConfigError(f"covariate(s) {missing} missing from the pairs")
+        raw = np.asarray(self.transformer_.transform(self._prepare(frame)), dtype=float)
+        out = raw - self.center_[None, :]
+        for b in self.blocks_:
+            unseen = raw[:, b].sum(axis=1) == 0
+            out[unseen, b] = 0.0
+        return out
+
+    def get_feature_names_out(self) -> np.ndarray:
+        names = []
+        for name in self.transformer_.get_feature_names_out():
+            for c in self.categorical_:
+                if name.startswith(f"{c}_") and name not in self.numeric_:
+                    name = f"{c}={name[len(c) + 1:]}"
+                    break
+            names.append(name)
+        return np.array(names, dtype=object)
+
+
+def _user_rows(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """(code per row, one frame row per participant) — covariates are per participant."""
+    if "user_id" not in frame.columns:
+        return np.arange(len(frame)), frame
+    codes, _ = pd.factorize(frame["user_id"].astype(str), use_na_sentinel=False)
+    _, first = np.unique(codes, return_index=True)  # first row of each participant, in code order
+    return codes, frame.iloc[first]
+
+
+class PersonalisedRewardModel(_PairwiseModel):
+    """Reward ``r_u(x) = (w + A z_u + b_u) · φ(x)`` personalised on participant covariates (module docstring).
+
+    Parameters
+    ----------
+    featurizer
+        as :class:`RewardModel`.
+    covariates
+        pairs-frame columns describing the participant (default: :data:`DEFAULT_COVARIATES` present —
+        stated-preference sliders and demographics). Numeric ones are standardised, others one-hot.
+    alpha, alpha_covariates, alpha_users
+        L2 penalties of ``w``, ``A`` and the per-user offsets ``b_u``.
+    user_offsets
+        learn ``b_u`` per participant (needs ``user_id``); helps only for participants seen in training.
+    standardize, max_iter, tol
+        as :class:`RewardModel`.
+
+    Attributes
+    ----------
+    coef_ (shared ``w``), ``interaction_coef_`` (``A``, features × encoded covariates), ``user_coef_``
+    (DataFrame of ``b_u``, or None), ``covariate_names_``, all in original feature units.
+
+    Example
+    -------
+    >>> rng = np.random.default_rng(1)
+    >>> n = 4000
+    >>> users = rng.integers(0, 200, n)
+    >>> likes_lists = np.where(users % 2 == 0, "yes", "no")       # a covariate that flips the preference
+    >>> pa, pb = rng.integers(0, 2, (2, n, 1)).astype(float)
+    >>> wu = np.where(likes_lists == "yes", 2.0, -2.0)
+    >>> y = (rng.random(n) < 1 / (1 + np.exp(-wu * (pa - pb)[:, 0]))).astype(float)
+    >>> frame = pd.DataFrame({"user_id": users.astype(str), "likes_lists": likes_lists})
+    >>> pf = PairFeatures.from_arrays(pa, pb, y, frame, feature_names=["list"])
+    >>> m = PersonalisedRewardModel(covariates=["likes_lists"]).fit(pf)
+    >>> m.weights_for(pd.DataFrame({"likes_lists": ["yes", "no"]})).round(0).ravel().tolist()
+    [2.0, -2.0]
+    >>> round(m.score(pf), 2) > round(RewardModel().fit(pf).score(pf), 2)
+    True
+    """
+
+    def __init__(self, featurizer=None, covariates: Sequence[str] | None = None, alpha: float = 1.0,
+                 alpha_covariates: float = 1.0, user_offsets: bool = False, alpha_users: float = 10.0,
+                 standardize: bool | str = "auto", max_iter: int = 1000, tol: float = 1e-8):
+        self.featurizer = featurizer
+        self.covariates = covariates
+        self.alpha = alpha
+        self.alpha_covariates = alpha_covariates
+        self.user_offsets = user_offsets
+        self.alpha_users = alpha_users
+        self.standardize = standardize
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def _covariate_columns(self, frame: pd.DataFrame) -> list[str]:
+        if self.covariates is None:
+            cols = [c for c in DEFAULT_COVARIATES if c in frame.columns]
+            if not cols:
+                raise ConfigError("no participant covariates in the pairs (attach the survey: "
+                                  "preference_pairs(utterances, survey)) — or name them with covariates=[...]")
+            return cols
+        cols = [self.covariates] if isinstance(self.covariates, str) else list(self.covariates)
+        if not cols:
+            raise ConfigError("covariates is empty: use RewardModel for a model without covariates")
+        return cols
+
+    def _Z(self, frame: pd.DataFrame) -> np.ndarray:
+        codes, firsts = _user_rows(frame)
+        return self.encoder_.transform(firsts)[codes]
+
+    def fit(self, X, y=None, sample_weight=None) -> "PersonalisedRewardModel":
+        """Fit on pairs carrying the covariate columns (and ``user_id`` for ``user_offsets``)."""
+        for name in ("alpha", "alpha_covariates", "alpha_users"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v >= 0):
+                raise ConfigError(f"{name} must be a non-negative number, got {v!r}")
+        pf = self._features(X, fitting=True)
+        y = self._targets(pf, y)
+        s = np.ones(len(pf)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        if len(s) != len(pf) or (s < 0).any() or not np.isfinite(s).all():
+            raise ConfigError("sample_weight must be one non-negative number per pair")
+        cols = self._covariate_columns(pf.frame)
+        codes, firsts = _user_rows(pf.frame)
+        self.encoder_ = CovariateEncoder(cols).fit(firsts)
+        Z = self.encoder_.transform(firsts)[codes]
+        D = pf.diff().astype(np.float64)
+        scale = _rms_scale(D, s) if _standardizes(self.standardize, pf) else np.ones(D.shape[1])
+        users, n_users = None, 0
+        if self.user_offsets:
+            if "user_id" not in pf.frame.columns:
+                raise ConfigError("user_offsets=True needs a user_id column in the pairs")
+            users, n_users = codes, int(codes.max()) + 1
+        w, A, B, res = _solve(D / scale, y, s, float(self.alpha), Z=Z, alpha_z=float(self.alpha_covariates),
+                              users=users, n_users=n_users, alpha_u=float(self.alpha_users),
+                              max_iter=self.max_iter, tol=self.tol)
+        self.scale_ = scale
+        self.coef_ = w / scale
+        self.interaction_coef_ = A / scale[:, None]
+        self.covariate_names_ = self.encoder_.get_feature_names_out()
+        self.user_coef_ = None
+        if self.user_offsets:
+            ids = firsts["user_id"].astype(str).to_numpy()
+            self.user_coef_ = pd.DataFrame(B / scale[None, :], index=pd.Index(ids, name="user_id"),
+                                           columns=list(pf.feature_names))
+        self._finish_fit(pf, res)
+        return self
+
+    def weights_for(self, covariates: pd.DataFrame | dict, user_id=None) -> np.ndarray:
+        """Each row's personal weight vector ``w + A z (+ b_u)``, ``(n_rows, n_features)``, original units.
+
+        ``covariates``: a frame (or one dict) with the covariate columns; ``user_id`` (a column of
+        ``covariates`` by default) adds the offsets of participants seen in training.
+        """
+        if not hasattr(self, "coef_"):
+            raise ConfigError("this PersonalisedRewardModel is not fitted yet: call fit() first")
+        frame = pd.DataFrame([covariates]) if isinstance(covariates, dict) else covariates.reset_index(drop=True)
+        W = self.coef_[None, :] + self.encoder_.transform(frame) @ self.interaction_coef_.T
+        if self.user_coef_ is not None:
+            ids = user_id if user_id is not None else (frame["user_id"] if "user_id" in frame.columns else None)
+            if ids is not None:
+                ids = pd.Series(np.broadcast_to(np.asarray(ids, dtype=object), (len(frame),))).astype(str)
+                W = W + self.user_coef_.reindex(ids.to_numpy()).fillna(0.0).to_numpy()
+        return W
+
+    def decision_function(self, X) -> np.ndarray:
+        """Personal reward margin ``r_u(a) − r_u(b)`` of each pair."""
+        pf = self._features(X, fitting=False)
+        D = pf.diff()
+        m = D @ self.coef_ + np.einsum("ij,ij->i", D @ self.interaction_coef_, self._Z(pf.frame))
+        if self.user_coef_ is not None and "user_id" in pf.frame.columns:
+            pos = self.user_coef_.index.get_indexer(pf.frame["user_id"].astype(str))
+            B = np.vstack([self.user_coef_.to_numpy(), np.zeros((1, D.shape[1]))])
+            m += np.einsum("ij,ij->i", D, B[pos])  # unseen participants (pos = -1) hit the zero row
+        return m
+
+    def reward(self, texts, covariates: pd.DataFrame | dict, user_id=None) -> np.ndarray:
+        """Personal reward ``r_u(x)`` of each response for the participant(s) described by ``covariates``
+        (one row per text, or a single row / dict for all)."""
+        phi = self._phi(texts)
+        W = self.weights_for(covariates, user_id)
+        if len(W) == 1:
+            return phi @ W[0]
+        if len(W) != len(phi):
+            raise ConfigError(f"{len(W)} covariate rows for {len(phi)} responses")
+        return np.einsum("ij,ij->i", phi, W)
+
+    def coefficients(self) -> pd.Series:
+        """Shared weights ``w`` — the average participant's (covariates are centred) — indexed by feature."""
+        return pd.Series(self.coef_, index=list(self.feature_names_in_), name="coef")
+
+    def interactions(self) -> pd.DataFrame:
+        """``A`` in tidy form: ``feature, covariate, coef`` (change in the feature's weight per unit of
+        the encoded covariate: one SD of a numeric one; for a level, belonging to it rather than not)."""
+        A = self.interaction_coef_
+        return pd.DataFrame({
+            "feature": np.repeat(self.feature_names_in_, A.shape[1]),
+            "covariate": np.tile(self.covariate_names_, A.shape[0]),
+            "coef": A.ravel(),
+        })

@@ -1,0 +1,121 @@
+"""CLI: ``pluralis learn`` on PRISM files and a store; clear errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from pluralis.cli.learn import register
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def app():
+    a = typer.Typer()
+
+    @a.callback()
+    def main():  # a command group, as the real `pluralis` app
+        pass
+
+    register(a)
+    return a
+
+
+@pytest.fixture(scope="module")
+def study():
+    from pluralis.data.synthetic import generate_study
+
+    return generate_study(n_participants=160, seed=4, with_metadata=False)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, study):
+    from pluralis.data import write_prism
+
+    path = tmp_path_factory.mktemp("learn") / "prism"
+    write_prism(study, path)
+    return path
+
+
+def test_learn_by_gender_writes_tables_and_plots(app, folder, tmp_path):
+    out = tmp_path / "results"
+    r = runner.invoke(app, ["learn", str(folder), "--by", "gender", "--folds", "3", "--bootstrap", "30",
+                            "--weights-bootstrap", "10", "--composition", "Female,Male", "--shares", "0,0.5,1",
+                            "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "Pairwise accuracy on held-out participants" in r.output and "Reward weights per group" in r.output
+    assert "left out (too few participants)" in r.output               # the few non-binary participants
+    for name in ("cross_group.csv", "cross_group_accuracy.csv", "cross_group_log_loss.csv", "cross_group_accuracy.png",
+                 "reward_weights.csv", "composition.csv", "composition.png"):
+        assert (out / name).stat().st_size > 0, name
+    t = pd.read_csv(out / "cross_group.csv")
+    assert set(t.train_group) == {"Female", "Male", "(all)"} and set(t.eval_group) == {"Female", "Male"}
+    assert t.accuracy.between(0.55, 0.8).all() and (t.by == "gender").all()
+    m = pd.read_csv(out / "cross_group_accuracy.csv", index_col=0)
+    assert m.shape == (3, 2)
+    # the synthetic study's response-style effects (signs of PRISM Tab. 27) are recovered in every group
+    w = pd.read_csv(out / "reward_weights.csv").pivot(index="feature", columns="group", values="coef")
+    assert (w.loc["if_refusal"] < 0).all() and (w.loc["if_line_breaks"] < 0).all()
+    assert (w.loc["if_enumeration"] > 0).all() and (w.loc["log_length"] > 0).all()
+    c = pd.read_csv(out / "composition.csv")
+    assert sorted(c.share_a.unique()) == [0.0, 0.5, 1.0] and set(c.eval_group) == {"Female", "Male", "(all)"}
+
+
+def test_learn_from_a_store_with_the_personalised_model(app, study, tmp_path):
+    from pluralis.store import Store
+
+    db = tmp_path / "study.sqlite"
+    with Store.open(db) as store:
+        store.import_study(study)
+    out = tmp_path / "p"
+    r = runner.invoke(app, ["learn", str(db), "--by", "conversation_type", "--model", "personalised",
+                            "--covariates", "stated_prefs_safety,age", "--folds", "3", "--bootstrap", "10",
+                            "--feature-set", "all", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    t = pd.read_csv(out / "cross_group.csv")
+    assert set(t.eval_group) == {"unguided", "values guided", "controversy guided"}
+    assert not (out / "reward_weights.csv").exists()  # weights tables are for the global reward model
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--by", "colour"], "unknown field 'colour'"),
+        (["--by", "gender", "--groups", "Female,Non-binary / third gender"], "group 'Non-binary / third gender' has"),
+        (["--by", "gender", "--groups", "Female,Martian"], "no pairs for group(s) ['Martian']"),
+        (["--by", "gender", "--features", "bag-of-words"], "--features must be 'text' or 'embedding'"),
+        (["--by", "gender", "--feature-set", "fancy"], "unknown feature set 'fancy'"),
+        (["--by", "gender", "--composition", "Female"], "--composition takes two groups"),
+        (["--by", "gender", "--shares", "0,half"], "--shares must be comma-separated numbers"),
+        (["--by", "gender", "--model", "neural"], "--model must be 'reward' or 'personalised'"),
+        (["--by", "gender", "--min-participants", "2"], "must be at least the number of folds"),
+    ],
+)
+def test_bad_options_are_clear_errors(app, folder, tmp_path, args, message):
+    r = runner.invoke(app, ["learn", str(folder), *args, "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2, r.output
+    assert message in " ".join(r.output.split())
+    assert not (tmp_path / "x" / "cross_group.csv").exists()
+
+
+def test_missing_data_is_a_clear_error(app, tmp_path):
+    r = runner.invoke(app, ["learn", str(tmp_path / "nowhere"), "--by", "gender"])
+    assert r.exit_code == 2 and "error" in r.output
+
+
+def test_learn_with_sentence_embeddings(app, tmp_path):
+    from pluralis.data import write_prism
+    from pluralis.data.synthetic import generate_study
+
+    folder = tmp_path / "tiny"
+    write_prism(generate_study(n_participants=10, seed=5, with_metadata=False, conversations_per_participant=3), folder)
+    out = tmp_path / "emb"
+    r = runner.invoke(app, ["learn", str(folder), "--by", "conversation_type", "--features", "embedding",
+                            "--min-participants", "2", "--folds", "2", "--bootstrap", "10", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "embedding" in r.output and (out / "cross_group_accuracy.png").exists()
+    t = pd.read_csv(out / "cross_group.csv")
+    assert t.accuracy.notna().all()
