@@ -36,10 +36,16 @@ def register(app: typer.Typer) -> None:
                                                         "(default $PLURALIS_LLM_BASE_URL; unset = offline simulation)"),
         llm_model: Optional[str] = typer.Option(None, "--llm-model", help="model id at the endpoint (default: first listed)"),
         llm_api_key_env: Optional[str] = typer.Option(None, "--llm-api-key-env", help="env variable holding the API key"),
-        roleplay_n: int = typer.Option(6, "--roleplay-n", min=1, help="personas per country when role-playing"),
-        roleplay_format: str = typer.Option("json_object", "--roleplay-format",
-                                            help="structured output asked of the role-play LLM: json_object | json_schema "
-                                                 "(OpenAI/vLLM/Ollama) | json_object_schema (llama.cpp) | none"),
+        roleplay_n: int = typer.Option(1, "--roleplay-n", min=1, help="personas per country when role-playing"),
+        roleplay_format: str = typer.Option("auto", "--roleplay-format",
+                                            help="structured output asked of the role-play LLM: auto (probe the "
+                                                 "endpoint) | json_schema (OpenAI/vLLM/Ollama) | json_object_schema "
+                                                 "(llama-cpp-python) | json_object | none"),
+        roleplay_max_turns: int = typer.Option(2, "--roleplay-max-turns", min=1,
+                                               help="turns per role-played conversation at most (cost bound)"),
+        llm_concurrency: int = typer.Option(2, "--llm-concurrency", min=1,
+                                            help="LLM calls in flight (a local llama.cpp server answers one at a time)"),
+        llm_timeout: float = typer.Option(180.0, "--llm-timeout", min=1.0, help="seconds per LLM call"),
     ):
         """Run the main job: synthetic panel -> simulated study -> SQLite -> rankings, welfare -> HTML report."""
         from pluralis.personas.pipeline import DemoConfig, run_demo
@@ -49,7 +55,8 @@ def register(app: typer.Typer) -> None:
         cfg = DemoConfig(out=out, n_us=us, n_uk=uk, seed=seed, bootstrap=bootstrap, draws=draws, method=method,
                          executor=executor, workers=workers, llm_base_url=llm_base_url, llm_model=llm_model,
                          llm_api_key_env=llm_api_key_env, roleplay_n=roleplay_n,
-                         roleplay_format=None if roleplay_format == "none" else roleplay_format)
+                         roleplay_format=None if roleplay_format == "none" else roleplay_format,
+                         roleplay_max_turns=roleplay_max_turns, llm_concurrency=llm_concurrency, llm_timeout=llm_timeout)
         res = run_demo(cfg, progress=progress_bar, log=lambda m: err_console.print(f"[dim]{m}[/]"))
         summary = res.simulation.study.summary()
         console.print(counts_table(f"simulated study in {res.store_path}", summary.pop("counts")))

@@ -12,14 +12,23 @@ from pluralis.cli._common import console, err_console, handle_errors, progress_b
 from pluralis.errors import ConfigError
 
 
-def _panel(personas: Optional[Path], n: int, country: list[str], seed: int, executor: str, workers: Optional[int]):
-    from pluralis.personas.generator import DEFAULT_CHUNK_SIZE, PersonaPanel, generate_personas
+QUOTA_HELP = ("target margin, VARIABLE=CATEGORY:SHARE,... with VARIABLE age, gender or ethnicity (repeatable), "
+              "e.g. --quota 'gender=Female:0.5,Male:0.5'; the census joint table is raked to it")
+
+
+def _panel(personas: Optional[Path], n: int, country: list[str], seed: int, executor: str, workers: Optional[int],
+           quota: Optional[list[str]] = None):
+    from pluralis.personas.generator import DEFAULT_CHUNK_SIZE, PersonaPanel, generate_personas, parse_quotas
 
     if personas is not None:
+        if quota:
+            raise ConfigError("--quota applies to generated personas; it cannot be combined with --personas")
         return PersonaPanel.read_parquet(personas)
+    quotas = parse_quotas(quota or [])
     chunks = -(-n // DEFAULT_CHUNK_SIZE) * max(1, len(country))
     with progress_bar("generating personas", chunks) as advance:
-        return generate_personas(n, country=country, seed=seed, executor=executor, workers=workers, progress=advance)
+        return generate_personas(n, country=country, seed=seed, executor=executor, workers=workers, progress=advance,
+                                 quotas=quotas or None)
 
 
 def _tvd_table(panel):
@@ -56,21 +65,26 @@ def build_personas_app() -> typer.Typer:
         executor: str = typer.Option("auto", "--executor", help="auto | serial | process (local pool) | ray"),
         workers: Optional[int] = typer.Option(None, "--workers", min=1, help="local worker processes"),
         ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address (default: local Ray)"),
+        quota: Optional[list[str]] = typer.Option(None, "--quota", "-q", help=QUOTA_HELP),
         out: Optional[Path] = typer.Option(None, "--out", "-o",
                                            help=".parquet (panel), .jsonl (PRISM survey records) or .csv (survey frame)"),
     ):
         """Generate census-grounded personas; print their fit to the census and optionally write them."""
-        from pluralis.personas.generator import DEFAULT_CHUNK_SIZE, generate_personas
+        from pluralis.personas.generator import DEFAULT_CHUNK_SIZE, generate_personas, parse_quotas
 
         if out is not None and out.suffix.lower() not in (".parquet", ".pq", ".jsonl", ".csv"):
             raise ConfigError(f"--out must end in .parquet, .jsonl or .csv, got {out.name!r}")
+        quotas = parse_quotas(quota or [])
         start = time.perf_counter()
         chunks = sum(-(-k // DEFAULT_CHUNK_SIZE) for k in [n // max(1, len(country)) + 1] * max(1, len(country)))
         with progress_bar("generating personas", chunks) as advance:
             panel = generate_personas(n, country=country, seed=seed, sampling=sampling, executor=executor,
-                                      workers=workers, progress=advance, ray_address=ray_address)
+                                      workers=workers, progress=advance, ray_address=ray_address,
+                                      quotas=quotas or None)
         took = time.perf_counter() - start
         console.print(_tvd_table(panel))
+        if quotas:
+            err_console.print("margins raked to the --quota targets; the distances above are to the census itself")
         err_console.print(f"{len(panel):,} personas in {took:.2f} s ({executor} executor)")
         if out is not None:
             suffix = out.suffix.lower()
@@ -128,6 +142,7 @@ def register(app: typer.Typer) -> None:
         personas: Optional[Path] = typer.Option(None, "--personas", "-p", help="panel parquet (default: generate one)"),
         n: int = typer.Option(200, "-n", "--n", min=1, help="personas to generate (without --personas)"),
         country: list[str] = typer.Option(["US", "UK"], "--country", "-c", help="US or UK (repeatable)"),
+        quota: Optional[list[str]] = typer.Option(None, "--quota", "-q", help=QUOTA_HELP),
         seed: int = typer.Option(0, "--seed", min=0),
         study: Optional[Path] = typer.Option(None, "--study", help="study file (protocol settings; `pluralis serve` format)"),
         models: Optional[Path] = typer.Option(None, "--models", help="TOML/JSON model specs: real LLMs answer (default: simulated models)"),
@@ -135,8 +150,9 @@ def register(app: typer.Typer) -> None:
         roleplay_base_url: Optional[str] = typer.Option(None, "--roleplay-base-url", help="LLM endpoint that role-plays the personas"),
         roleplay_model: Optional[str] = typer.Option(None, "--roleplay-model", help="model id at the role-play endpoint"),
         roleplay_log: Optional[Path] = typer.Option(None, "--roleplay-log", help="JSONL log of role-play calls (tokens, cost)"),
-        roleplay_format: str = typer.Option("json_object", "--roleplay-format",
-                                            help="json_object | json_schema | json_object_schema (llama.cpp) | none"),
+        roleplay_format: str = typer.Option("auto", "--roleplay-format",
+                                            help="auto (probe the endpoint) | json_schema | json_object_schema "
+                                                 "(llama-cpp-python) | json_object | none"),
         max_concurrency: int = typer.Option(8, "--max-concurrency", min=1, help="LLM calls in flight"),
         executor: str = typer.Option("auto", "--executor", help="auto | serial | process | ray"),
         workers: Optional[int] = typer.Option(None, "--workers", min=1),
@@ -146,7 +162,7 @@ def register(app: typer.Typer) -> None:
 
         if out is None and store is None:
             raise ConfigError("give --out (PRISM files) and/or --store (database) for the simulated study")
-        panel = _panel(personas, n, country, seed, executor, workers)
+        panel = _panel(personas, n, country, seed, executor, workers, quota)
         kwargs: dict = {}
         if study is not None:
             from pluralis.collect.config import load_study_config

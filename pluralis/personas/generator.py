@@ -476,6 +476,47 @@ class PersonaPanel:
 # --- generation ----------------------------------------------------------------------------------
 
 
+def parse_quotas(specs: list[str] | tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Command-line quotas ``"VARIABLE=CATEGORY:SHARE,CATEGORY:SHARE,..."`` -> the ``quotas`` mapping of
+    :func:`generate_personas`. Categories left out get share 0; the check that a quota is possible (shares
+    sum to 1, categories exist, the census has such adults) is :func:`generate_personas`'s.
+
+    Example
+    -------
+    >>> parse_quotas(["gender=Female:0.7,Male:0.3"])
+    {'gender': {'Female': 0.7, 'Male': 0.3}}
+    >>> parse_quotas(["gender=Female"])
+    Traceback (most recent call last):
+    ...
+    pluralis.errors.ConfigError: quota 'gender=Female': 'Female' needs a share, as CATEGORY:SHARE (e.g. Female:0.5)
+    """
+    out: dict[str, dict[str, float]] = {}
+    for spec in specs:
+        var, sep, rest = str(spec).partition("=")
+        var = var.strip()
+        if not sep or not var or not rest.strip():
+            raise ConfigError(f"quota {spec!r}: expected VARIABLE=CATEGORY:SHARE,... "
+                              "(e.g. gender=Female:0.5,Male:0.5)")
+        if var in out:
+            raise ConfigError(f"quota {spec!r}: {var} is given twice")
+        target: dict[str, float] = {}
+        for part in rest.split(","):
+            cat, sep, share = part.rpartition(":")
+            if not sep or not cat.strip():
+                raise ConfigError(f"quota {spec!r}: {part.strip()!r} needs a share, as CATEGORY:SHARE "
+                                  f"(e.g. {part.strip() or 'Female'}:0.5)")
+            try:
+                value = float(share)
+            except ValueError:
+                raise ConfigError(f"quota {spec!r}: share {share.strip()!r} of {cat.strip()!r} is not a number") from None
+            if not np.isfinite(value):
+                raise ConfigError(f"quota {spec!r}: share of {cat.strip()!r} must be finite")
+            target[cat.strip()] = value
+        out[var] = target
+    return out
+
+
+
 def _resolve_counts(n: int | Mapping[str, int], country: str | list[str] | None) -> dict[str, int]:
     if isinstance(n, Mapping):
         counts = {}

@@ -6,20 +6,22 @@
 2. every persona takes the PRISM protocol through the collection engine (:func:`simulate_study`):
    by the preference model with simulated models offline, or — when an LLM endpoint is configured
    (``llm_base_url`` / ``$PLURALIS_LLM_BASE_URL``) — by LLM role-play, with that endpoint's model
-   answering in several system-prompt variants;
+   answering in several system-prompt variants. Role-play costs LLM calls, so only ``roleplay_n``
+   personas per country, drawn at random from the census panel (:func:`roleplay_subset`), take part,
+   with ``roleplay_max_turns`` turns per conversation; the endpoint and the structured-output format
+   it accepts are checked before anything is written (:func:`pluralis.personas.roleplay.probe_response_format`).
+   A small local server (llama.cpp with SmolLM2) answers one call at a time: expect a few minutes;
 3. the study goes into a SQLite store (:class:`pluralis.store.Store`);
 4. analyses, each used only when its module is importable: representativeness against the census,
    rankings by group with bootstrap CIs (:func:`pluralis.analysis.subgroups.subgroup_rankings`),
-   welfare of populations (:func:`pluralis.analysis.welfare.run_welfare`), and a check that the
-   rankings recover the simulation's ground truth;
+   welfare of populations (:func:`pluralis.analysis.welfare.run_welfare`; skipped, with a note, for a
+   country with too few participants), and — for the preference model, whose answer key is known — a
+   check that the rankings recover the simulation's ground truth;
 5. an HTML report with plots (:func:`pluralis.report.study.write_study_report`).
 
 Example
 -------
->>> import tempfile
->>> res = run_demo(DemoConfig(out=tempfile.mkdtemp(), n_us=20, n_uk=20, bootstrap=20, draws=20))
->>> res.report_path.name, res.store_path.name
-('report.html', 'study.sqlite')
+See :func:`run_demo`; from the command line: ``pluralis demo --out pluralis-demo``.
 """
 
 from __future__ import annotations
@@ -51,7 +53,13 @@ LLM_VARIANTS: dict[str, str] = {
 
 @dataclass
 class DemoConfig:
-    """Settings of :func:`run_demo` (defaults finish in well under a minute on 2 cores offline)."""
+    """Settings of :func:`run_demo` (the defaults take about a minute on 2 cores offline).
+
+    Example
+    -------
+    >>> DemoConfig(n_us=10, n_uk=10).roleplay_format
+    'auto'
+    """
 
     out: Path | str = Path("pluralis-demo")
     n_us: int = 300
@@ -66,9 +74,12 @@ class DemoConfig:
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key_env: str | None = None
-    roleplay_n: int = 6
+    roleplay_n: int = 1
     roleplay_conversations_per_type: int = 1
-    roleplay_format: str | None = "json_object"
+    roleplay_format: str | None = "auto"
+    roleplay_max_turns: int = 2
+    llm_concurrency: int = 2
+    llm_timeout: float = 180.0
     max_concurrency: int = 8
 
     def __post_init__(self) -> None:
@@ -80,10 +91,15 @@ class DemoConfig:
             raise ConfigError("the demo needs at least 2 personas")
         if self.bootstrap < 0 or self.draws < 1:
             raise ConfigError("bootstrap must be >= 0 and draws >= 1")
+        if self.roleplay_n < 1 or self.llm_concurrency < 1 or self.roleplay_max_turns < 1:
+            raise ConfigError("roleplay_n, roleplay_max_turns and llm_concurrency must be >= 1")
 
 
 @dataclass
 class DemoResult:
+    """What :func:`run_demo` made: the report and store paths, the panel, the simulation, the analyses,
+    notes (skipped or failed steps) and timings per step (see the module example)."""
+
     report_path: Path
     store_path: Path
     panel: PersonaPanel
@@ -125,15 +141,40 @@ def llm_endpoint(cfg: DemoConfig) -> tuple[str, str] | None:
         try:
             models = asyncio.run(list_models(base, api_key=key, timeout=10.0))
         except Exception as e:
-            raise ConfigError(f"LLM endpoint {base}: cannot list models ({e}); set --llm-model") from None
+            raise ConfigError(f"LLM endpoint {base} did not list its models ({e}); check that the server runs at "
+                              "that URL (--llm-base-url / $PLURALIS_LLM_BASE_URL), or name the model (--llm-model)") from None
         if not models:
             raise ConfigError(f"LLM endpoint {base} serves no models")
         model = models[0]
     return base, model
 
 
-def llm_variant_specs(base_url: str, model: str, api_key_env: str | None = None) -> list:
+def roleplay_subset(panel: PersonaPanel, per_country: int, *, seed: int = 0) -> PersonaPanel:
+    """``per_country`` personas per country drawn at random (seeded) from a census panel: who is role-played
+    when an LLM endpoint is configured (role-play costs LLM calls, the panel stays census-representative).
+
+    Example
+    -------
+    >>> p = generate_personas({"US": 50, "UK": 50}, seed=0)
+    >>> sub = roleplay_subset(p, 2, seed=0)
+    >>> sub.data.groupby("country", observed=True).size().to_dict()
+    {'US': 2, 'UK': 2}
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7,)))
+    rows = []
+    country = panel.data["country"].astype(str).to_numpy()
+    for c in pd.unique(country):
+        idx = np.flatnonzero(country == c)
+        rows.extend(np.sort(rng.choice(idx, size=min(per_country, len(idx)), replace=False)).tolist())
+    return panel.subset(np.array(sorted(rows), dtype=np.int64))
+
+
+def llm_variant_specs(base_url: str, model: str, api_key_env: str | None = None, *, timeout: float = 180.0,
+                      max_tokens: int = 128) -> list:
     """One :class:`pluralis.llm.ModelSpec` per :data:`LLM_VARIANTS` entry, all served by ``model``.
+
+    The timeout is generous because a local server (llama.cpp) answers one request at a time: a call
+    waits its turn behind the others in flight.
 
     Example
     -------
@@ -144,8 +185,8 @@ def llm_variant_specs(base_url: str, model: str, api_key_env: str | None = None)
     from pluralis.llm import DecodingParams, ModelSpec
 
     return [ModelSpec(name=f"{model}/{k}", model=model, base_url=base_url, api_key_env=api_key_env, provider="local",
-                      system_prompt=f"{BASE_HEADER} {v}", params=DecodingParams(temperature=1.0, max_tokens=160),
-                      timeout=60.0)
+                      system_prompt=f"{BASE_HEADER} {v}", params=DecodingParams(temperature=1.0, max_tokens=max_tokens),
+                      timeout=timeout)
             for k, v in LLM_VARIANTS.items()]
 
 
@@ -199,8 +240,11 @@ def analyse(sim: SimulationResult, cfg: DemoConfig, progress: Progress = _no_pro
         if got is not None:
             out["battles"], out["rankings"] = got
         advance(1)
-        if got is not None and sim.truth is not None:
+        if got is not None and sim.truth is not None and sim.config.get("actor") != "llm-roleplay":
             out["recovery"] = attempt("truth recovery", lambda: truth_recovery(out["rankings"].table, survey, sim))
+        elif sim.config.get("actor") == "llm-roleplay":
+            notes.append("truth recovery: not applicable (an LLM role-played the personas; its preferences are not "
+                         "known, so there is no answer key)")
         advance(1)
 
         def welfare():
@@ -208,8 +252,14 @@ def analyse(sim: SimulationResult, cfg: DemoConfig, progress: Progress = _no_pro
 
             res = {}
             for c in countries:
-                res[c] = run_welfare(frames.utterances, frames.survey, country=c, n_draws=cfg.draws, seed=cfg.seed + 1)
-            return res
+                n = int((survey["study_locale"] == c.lower()).sum())
+                try:
+                    res[c] = run_welfare(frames.utterances, frames.survey, country=c, n_draws=cfg.draws,
+                                         seed=cfg.seed + 1)
+                except ConfigError as e:  # e.g. a handful of role-played participants: too few to sample from
+                    notes.append(f"welfare {c}: skipped, {n} participant(s) are too few for PRISM's seat-of-power "
+                                 f"samples ({str(e).split(';')[0]})")
+            return res or None
 
         out["welfare"] = attempt("welfare", welfare)
         advance(1)
@@ -255,41 +305,61 @@ def truth_recovery(table: pd.DataFrame, survey: pd.DataFrame, sim: SimulationRes
 def run_demo(cfg: DemoConfig | None = None, *, progress: Progress = _no_progress,
              log: Callable[[str], None] = lambda _m: None) -> DemoResult:
     """Run the main job (see the module docstring); ``progress(description, total)`` is a context
-    manager yielding ``advance(n)`` (the CLI passes Rich progress bars)."""
+    manager yielding ``advance(n)`` (the CLI passes Rich progress bars).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> res = run_demo(DemoConfig(out=tempfile.mkdtemp(), n_us=20, n_uk=20, bootstrap=20, draws=20))
+    >>> res.report_path.name, res.store_path.name, res.simulation.study.survey[0].source
+    ('report.html', 'study.sqlite', 'simulated')
+    """
     cfg = cfg or DemoConfig()
     timings: dict[str, float] = {}
     notes: list[str] = []
     out_dir = Path(cfg.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     endpoint = llm_endpoint(cfg)
+    roleplay = None
+    if endpoint is not None:  # check the endpoint (and its structured-output format) before writing anything
+        from pluralis.llm import ModelSpec
+        from pluralis.personas.roleplay import RolePlayConfig
+
+        base, model = endpoint
+        roleplay = RolePlayConfig(
+            ModelSpec(name=model, base_url=base, api_key_env=cfg.llm_api_key_env, system_prompt=None),
+            max_concurrency=cfg.llm_concurrency, response_format=cfg.roleplay_format, timeout=cfg.llm_timeout,
+            max_turns=cfg.roleplay_max_turns).resolved()
+    out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     counts = {"US": cfg.n_us, "UK": cfg.n_uk}
-    if endpoint is not None:
-        counts = {c: min(n, cfg.roleplay_n) for c, n in counts.items()}
     counts = {c: n for c, n in counts.items() if n > 0}
     n_chunks = sum(-(-n // 250_000) for n in counts.values())
     with progress("generating personas", n_chunks) as advance:
         panel = generate_personas(counts, seed=cfg.seed, executor=cfg.executor, workers=cfg.workers, progress=advance)
     timings["personas"] = time.perf_counter() - t0
+    participants = panel
+    if endpoint is not None:
+        participants = roleplay_subset(panel, cfg.roleplay_n, seed=cfg.seed)
 
     t0 = time.perf_counter()
     kwargs: dict[str, Any] = {}
     if endpoint is not None:
-        from pluralis.llm import ModelSpec
-        from pluralis.personas.roleplay import CostLog, RolePlayConfig
+        from pluralis.personas.roleplay import CostLog
 
         base, model = endpoint
-        kwargs["models"] = llm_variant_specs(base, model, cfg.llm_api_key_env)
-        kwargs["roleplay"] = RolePlayConfig(ModelSpec(name=model, base_url=base, api_key_env=cfg.llm_api_key_env,
-                                                      system_prompt=None), max_concurrency=cfg.max_concurrency,
-                                            response_format=cfg.roleplay_format)
+        kwargs["models"] = llm_variant_specs(base, model, cfg.llm_api_key_env, timeout=cfg.llm_timeout)
+        kwargs["roleplay"] = roleplay
         kwargs["cost_log"] = CostLog(out_dir / "roleplay_calls.jsonl")
         kwargs["conversations_per_type"] = cfg.roleplay_conversations_per_type
-        log(f"LLM endpoint {base} (model {model}): personas are role-played by the LLM; "
-            f"responses come from {len(kwargs['models'])} prompt variants of it")
-    with progress("simulating participants", len(panel)) as advance:
-        sim = simulate_study(panel, seed=cfg.seed, executor=cfg.executor if endpoint is None else "serial",
-                             workers=cfg.workers, progress=advance, max_concurrency=cfg.max_concurrency, **kwargs)
+        log(f"LLM endpoint {base} (model {model}): {len(participants)} of the {len(panel)} personas (drawn at random "
+            f"per country) are role-played by the LLM "
+            f"(structured output: {kwargs['roleplay'].response_format or 'none'}; {cfg.llm_concurrency} calls in "
+            f"flight); responses come from {len(kwargs['models'])} prompt variants of it. Calls are logged to "
+            f"{out_dir / 'roleplay_calls.jsonl'}")
+    concurrency = cfg.max_concurrency if endpoint is None else cfg.llm_concurrency
+    with progress("simulating participants", len(participants)) as advance:
+        sim = simulate_study(participants, seed=cfg.seed, executor=cfg.executor if endpoint is None else "serial",
+                             workers=cfg.workers, progress=advance, max_concurrency=concurrency, **kwargs)
     if endpoint is not None:
         sim.stats["roleplay_log"] = kwargs["cost_log"].summary()
     timings["simulation"] = time.perf_counter() - t0

@@ -114,6 +114,16 @@ def parse_json_object(text: str) -> dict[str, Any]:
     raise ActionError("the reply is not valid JSON; use double quotes and no comments")
 
 
+_PLACEHOLDER = re.compile(r"^\s*<[^<>]*>\s*$|<your [^<>]*>|^\s*(?:\.\.\.|…)\s*$", re.IGNORECASE)
+
+
+def _own_words(text: str, what: str) -> str:
+    """Reject a placeholder echoed from the instructions (small models copy ``<your message>``)."""
+    if _PLACEHOLDER.search(text):
+        raise ActionError(f"{what} {text!r} is a placeholder, not a message; write the actual message in your own words")
+    return text
+
+
 def _score(v: Any, what: str) -> int:
     if isinstance(v, bool):
         raise ActionError(f"{what} must be a number from 1 to 100")
@@ -141,7 +151,7 @@ def validate_open(obj: dict, available: list[str], max_chars: int = 2000) -> tup
     prompt = str(obj.get("opening_prompt") or "").strip()
     if len(prompt) < 3:
         raise ActionError("opening_prompt must be a message of at least a few words")
-    return match[0], prompt[:max_chars]
+    return match[0], _own_words(prompt, "opening_prompt")[:max_chars]
 
 
 def validate_ratings(obj: dict, n: int) -> list[int]:
@@ -180,7 +190,7 @@ def validate_next(obj: dict, can_finish: bool, can_follow_up: bool) -> str | Non
     msg = str(obj.get("message") or "").strip()
     if len(msg) < 2:
         raise ActionError("message must be your next message to the AI")
-    return msg[:2000]
+    return _own_words(msg, "message")[:2000]
 
 
 def validate_feedback(obj: dict, min_chars: int = 10) -> tuple[dict, dict, str]:
@@ -206,7 +216,7 @@ def validate_feedback(obj: dict, min_chars: int = 10) -> tuple[dict, dict, str]:
     text = str(obj.get("open_feedback") or "").strip()
     if len(text) < min_chars:
         raise ActionError(f"open_feedback must be at least {min_chars} characters")
-    return out[0], out[1], text[:5000]
+    return out[0], out[1], _own_words(text, "open_feedback")[:5000]
 
 
 # --- cost log ---------------------------------------------------------------------------------------
@@ -287,8 +297,10 @@ class RolePlayConfig:
     ``model``: a :class:`pluralis.llm.ModelSpec` (any OpenAI-compatible server, local transformers or
     llama.cpp) or a ChatBackend. ``max_concurrency``: LLM calls in flight at once; ``max_retries``:
     re-asks after an invalid reply before falling back to the preference model. ``response_format``: see
-    :meth:`target`. The LLM decides when to stop a conversation, but at most ``extra_turns`` turns after the
-    persona's own target length (2 + Poisson, as the preference agent draws it), which bounds cost.
+    :meth:`target`; ``"auto"`` asks the endpoint which one it accepts (:func:`probe_response_format`, done
+    once by :meth:`resolved` before a run). The LLM decides when to stop a conversation, but at most
+    ``extra_turns`` turns after the persona's own target length (2 + Poisson, as the preference agent draws
+    it) and never past ``max_turns`` once the protocol allows finishing, which bounds cost.
 
     Example
     -------
@@ -308,6 +320,7 @@ class RolePlayConfig:
     log_path: str | Path | None = None
     response_format: str | None = "json_object"
     extra_turns: int = 1
+    max_turns: int | None = None
     _sems: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -315,9 +328,11 @@ class RolePlayConfig:
             raise ConfigError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
         if self.max_retries < 0:
             raise ConfigError(f"max_retries must be >= 0, got {self.max_retries}")
-        if self.response_format not in (None, "json_object", "json_schema", "json_object_schema"):
-            raise ConfigError(f"response_format must be json_object, json_schema, json_object_schema or None, "
+        if self.response_format not in (None, "auto", *RESPONSE_FORMATS):
+            raise ConfigError(f"response_format must be auto, json_object, json_schema, json_object_schema or None, "
                               f"got {self.response_format!r}")
+        if self.max_turns is not None and self.max_turns < 1:
+            raise ConfigError(f"max_turns must be >= 1 (or None), got {self.max_turns}")
 
     def target(self, schema: dict | None = None) -> Any:
         """The model to call, with ``response_format`` added to the request body of OpenAI-compatible specs
@@ -335,7 +350,7 @@ class RolePlayConfig:
         from pluralis.llm.types import ModelSpec
 
         m = self.model
-        fmt = self.response_format
+        fmt = "json_object" if self.response_format == "auto" else self.response_format  # unresolved auto
         if not fmt or not isinstance(m, ModelSpec) or m.backend != "openai":
             return m
         if fmt == "json_object" or schema is None:
@@ -345,6 +360,39 @@ class RolePlayConfig:
         else:
             body = {"type": "json_object", "schema": schema}
         return m.model_copy(update={"extra_body": {**m.extra_body, "response_format": body}})
+
+    def resolved(self) -> RolePlayConfig:
+        """This config with ``response_format="auto"`` replaced by what the endpoint accepts (a copy;
+        other configs are returned as they are). Raises :class:`ConfigError` when the endpoint does not answer.
+
+        Example
+        -------
+        >>> from pluralis.llm import ModelSpec
+        >>> cfg = RolePlayConfig(ModelSpec(name="m", base_url="http://127.0.0.1:9/v1"), response_format="json_schema")
+        >>> cfg.resolved() is cfg
+        True
+        """
+        if self.response_format != "auto":
+            return self
+        import dataclasses
+
+        fmt = asyncio.run(probe_response_format(self.model, timeout=self.timeout))
+        return dataclasses.replace(self, response_format=fmt, _sems={})
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as plain data (stored with the simulation and shown in reports).
+
+        Example
+        -------
+        >>> from pluralis.llm import ModelSpec
+        >>> RolePlayConfig(ModelSpec(name="m", base_url="http://127.0.0.1:9/v1")).describe()["model"]
+        'm'
+        """
+        spec = getattr(self.model, "spec", self.model)
+        return {"model": self.model_name, "base_url": getattr(spec, "base_url", None),
+                "response_format": self.response_format, "max_concurrency": self.max_concurrency,
+                "max_retries": self.max_retries, "temperature": self.temperature, "max_tokens": self.max_tokens,
+                "timeout": self.timeout, "extra_turns": self.extra_turns, "max_turns": self.max_turns}
 
     @property
     def model_name(self) -> str:
@@ -366,6 +414,52 @@ class RolePlayConfig:
 
 def _object(properties: dict) -> dict:
     return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+#: Structured-output request formats, in the order :func:`probe_response_format` tries them.
+RESPONSE_FORMATS: tuple[str, ...] = ("json_schema", "json_object_schema", "json_object")
+
+
+async def probe_response_format(model: Any, *, timeout: float = 60.0) -> str | None:
+    """The first of :data:`RESPONSE_FORMATS` that ``model``'s endpoint accepts and answers with a JSON object.
+
+    One tiny request per format: a server that rejects a format (any HTTP error status, e.g. 400 from
+    OpenAI for an unknown field, 422/500 from llama-cpp-python for ``json_schema``) moves the probe on to
+    the next. ``None`` when none works (plain text; :func:`parse_json_object` copes) and for non-HTTP
+    backends. An endpoint that does not answer at all (refused connection, timeout) is a
+    :class:`ConfigError` naming it.
+
+    Example
+    -------
+    >>> import asyncio
+    >>> from pluralis.llm import ModelSpec
+    >>> try:
+    ...     asyncio.run(probe_response_format(ModelSpec(name="m", base_url="http://127.0.0.1:9/v1"), timeout=2))
+    ... except ConfigError as e:
+    ...     print(str(e)[:45])
+    role-play LLM 'm' at http://127.0.0.1:9/v1 di
+    """
+    from pluralis.llm.response_sets import call_model
+    from pluralis.llm.types import Failure, ModelSpec
+
+    if not isinstance(model, ModelSpec) or model.backend != "openai":
+        return None
+    schema = _object({"ok": {"type": "boolean"}})
+    messages = [{"role": "user", "content": 'Reply with exactly this JSON object: {"ok": true}'}]
+    for fmt in RESPONSE_FORMATS:
+        target = RolePlayConfig(model.model_copy(update={"max_retries": 0}), response_format=fmt).target(schema)
+        out = await call_model(target, messages, params={"temperature": 0.0, "max_tokens": 16}, timeout=timeout)
+        if isinstance(out, Failure):
+            if out.status_code is None:
+                raise ConfigError(f"role-play LLM {model.name!r} at {model.base_url} did not answer "
+                                  f"({out.kind}: {out.message})")
+            continue  # the server answered with an error: this format is not supported there
+        try:
+            parse_json_object(out.text)
+        except ActionError:
+            continue
+        return fmt
+    return None
 
 
 def persona_card(row: dict, weights: dict) -> str:
@@ -480,7 +574,8 @@ class RolePlayAgent:
         instruction = (
             f"Conversation {view.conversation_number} of {view.conversations_total}. Choose a conversation type "
             f"and write your first message to the AI, as yourself.\nTypes:\n{options}\n"
-            'Reply as JSON: {"conversation_type": "<one of the types>", "opening_prompt": "<your message>"}'
+            'Reply as a JSON object with "conversation_type" (one of the types above) and "opening_prompt" (your '
+            'first message to the AI, in your own words).'
         )
         schema = _object({"conversation_type": {"type": "string", "enum": available},
                           "opening_prompt": {"type": "string", "minLength": 5, "maxLength": 400}})
@@ -497,7 +592,8 @@ class RolePlayAgent:
         instruction = (
             f"Your message was: {view.prompt!r}\nHere are {n} AI responses.\n\n{shown}\n\n"
             f"Rate each response from 1 (terrible) to 100 (perfect) as you personally would. "
-            f'Reply as JSON: {{"ratings": [{", ".join(["<1-100>"] * n)}]}}'
+            f'Reply as a JSON object with "ratings": a list of {n} whole numbers from 1 to 100, one per response, '
+            f'in the order shown.'
         )
         fb_scores = self.fallback.scores_for([r.text for r in view.responses], [h.model_name for h in hidden],
                                              self.fallback._conv.get("type") or "unguided")
@@ -519,6 +615,8 @@ class RolePlayAgent:
             return None
         fb = await self.fallback.next_message(view)
         budget = self.fallback._conv.get("target_turns", 2) + self.config.extra_turns
+        if self.config.max_turns is not None:
+            budget = min(budget, self.config.max_turns)
         if view.turns_done >= budget and view.can_finish:
             return None  # length budget reached: finish without asking (bounds cost; see RolePlayConfig)
         last = view.history[-1] if view.history else None
@@ -526,7 +624,8 @@ class RolePlayAgent:
             f"So far {view.turns_done} turn(s). The AI's last answer was: {last.response if last else ''!r}\n"
             f"Do you want to continue the conversation (it may have {view.min_turns}-{view.max_turns} turns)"
             f"{'' if view.can_finish else ' — it is too short to stop yet'}? "
-            'Reply as JSON: {"action": "continue" or "finish", "message": "<your next message, if you continue>"}'
+            'Reply as a JSON object with "action" ("continue" or "finish") and "message" (if you continue: your '
+            'next message to the AI, in your own words).'
         )
         sentinel = object()
         actions = ["continue", "finish"] if view.can_finish else ["continue"]

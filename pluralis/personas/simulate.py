@@ -118,6 +118,8 @@ def study_configs(base=None, model_names: Sequence[str] = (), countries: Sequenc
         d = dict(data)
         d["study"] = {**data["study"], "id": f"{study_id}-{COUNTRY_INFO[c][5]}", "locale": COUNTRY_INFO[c][5],
                       "source": "simulated"}
+        if data.get("quotas", {}).get("kind") == "census":
+            d["quotas"] = {**data["quotas"], "country": c}  # census cells of the country this study samples
         try:
             out[c] = StudyConfig.model_validate(d)
         except Exception as e:  # pydantic ValidationError -> a clear message
@@ -126,7 +128,7 @@ def study_configs(base=None, model_names: Sequence[str] = (), countries: Sequenc
 
 
 async def _run_chunk_async(rows, weights, members, configs, styles, model_specs, preference, seed, start,
-                           max_concurrency, roleplay, cost_log, on_done=None) -> list[tuple]:
+                           max_concurrency, roleplay, cost_log, on_done=None, admitted=None) -> list[tuple]:
     from pluralis.collect.protocol import ProtocolSession
 
     sem = asyncio.Semaphore(max(1, max_concurrency))
@@ -134,7 +136,7 @@ async def _run_chunk_async(rows, weights, members, configs, styles, model_specs,
     limiter = asyncio.Semaphore(max(1, max_concurrency)) if model_specs is not None else None
     names = list(configs[next(iter(configs))].model_names())
 
-    async def one(k: int, row: dict, w: dict, member: dict):
+    async def one(k: int, row: dict, w: dict, member: dict, admit: bool | None):
         async with sem:
             pid = str(row["persona_id"])
             pseed = _seed_for(seed, pid)
@@ -150,7 +152,7 @@ async def _run_chunk_async(rows, weights, members, configs, styles, model_specs,
             persona = texts.persona_summary(row, w)
             session = ProtocolSession(configs[str(row["country"])], user_id=pid, source="simulated", persona=persona,
                                       seed=pseed, models=models, clock=_Clock(SIM_START + 97.0 * (start + k)),
-                                      limiter=limiter)
+                                      limiter=limiter, quota_gate=None if admit is None else (lambda _cell, a=admit: a))
             await run_session(session, agent)
             study = session.records()
             sim = {"actor": getattr(agent, "actor", "preference-model"), **agent.stats}
@@ -163,15 +165,56 @@ async def _run_chunk_async(rows, weights, members, configs, styles, model_specs,
                 on_done(1)
             return study, sim, failures, session.step.value
 
-    return await asyncio.gather(*(one(k, r, w, m) for k, (r, w, m) in enumerate(zip(rows, weights, members))))
+    admitted = admitted if admitted is not None else [None] * len(rows)
+    return await asyncio.gather(*(one(k, r, w, m, a) for k, (r, w, m, a)
+                                  in enumerate(zip(rows, weights, members, admitted))))
 
 
 def _simulate_chunk(rows, weights, members, configs, styles, model_specs, preference, seed, start,
-                    max_concurrency, roleplay=None, cost_log=None, on_done=None) -> list[tuple]:
+                    max_concurrency, roleplay=None, cost_log=None, admitted=None, on_done=None) -> list[tuple]:
     """Simulate one chunk of participants (module-level: runs in process pools and on Ray).
     ``on_done(1)`` is called per finished participant (in-process runs only)."""
     return asyncio.run(_run_chunk_async(rows, weights, members, configs, styles, model_specs, preference, seed,
-                                        start, max_concurrency, roleplay, cost_log, on_done))
+                                        start, max_concurrency, roleplay, cost_log, on_done, admitted))
+
+
+def quota_admission(rows: Sequence[Mapping[str, Any]], weights: Sequence[Mapping[str, float]],
+                    configs: Mapping[str, Any]) -> tuple[list[bool] | None, list[dict]]:
+    """Who the study's sample quotas admit to conversations, decided up front in panel order.
+
+    The collection engine asks a quota gate whether a participant's cell (from their survey answers) has
+    room; the web app counts in the database, simulated runs count here — once, in the order of the
+    panel, so the outcome is the same on every executor (participants of a chunk run concurrently).
+    Returns ``(admitted, fill)``: one flag per row (``None`` when no study has quotas) and one fill row per
+    quota cell (country, cell, target, filled, full).
+
+    Example
+    -------
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.personas.generator import generate_personas
+    >>> from pluralis.personas.preference import PreferenceModel
+    >>> p = generate_personas(6, country="UK", seed=0)
+    >>> cfg = StudyConfig.model_validate({"quotas": {"kind": "cells", "cells": [
+    ...     {"name": "women", "match": {"gender": "Female"}, "target": 1}]}})
+    >>> admitted, fill = quota_admission(p.data.to_dict("records"),
+    ...                                  PreferenceModel().person_weights(p.data).to_dict("records"), {"UK": cfg})
+    >>> sum(not a for a in admitted) == max(0, int((p.data["gender"] == "Female").sum()) - 1), fill[0]["filled"]
+    (True, 1)
+    """
+    from pluralis.collect.quotas import QuotaPlan, QuotaTracker
+
+    trackers = {c: QuotaTracker(QuotaPlan(cfg.quotas)) for c, cfg in configs.items() if cfg.quotas.kind != "none"}
+    if not trackers:
+        return None, []
+    admitted = []
+    for row, w in zip(rows, weights):
+        tracker = trackers.get(str(row["country"]))
+        if tracker is None:
+            admitted.append(True)
+            continue
+        admitted.append(tracker.gate(tracker.plan.cell_for(texts.survey_answers(row, w))))
+    fill = [{"country": c, **f} for c, t in trackers.items() for f in t.plan.fill(t.counts)]
+    return admitted, fill
 
 
 def release_flags(study: Study, *, seed: int = 0) -> None:
@@ -238,8 +281,12 @@ def simulate_study(
         ``None``: simulated models of ``styles`` (offline). Otherwise real models: a mapping
         ``{name: ModelSpec | ChatBackend}`` or a list of ModelSpecs (e.g. a local server).
     study
-        a collection ``StudyConfig`` to take the protocol settings from (quotas, turns, sampling);
-        default PRISM's. ``conversations_per_type`` overrides the per-type quota.
+        a collection ``StudyConfig`` to take the protocol settings from (conversation quotas, turns,
+        sampling, sample quotas); default PRISM's. ``conversations_per_type`` overrides the per-type
+        quota. Sample quotas are applied as the web app applies them (:func:`quota_admission`): with
+        ``over_quota = "screen_out"`` a persona in a full cell keeps its survey (``survey_only``) and
+        has no conversations; ``stats["screened_out"]`` counts them, ``config["quota_fill"]`` shows
+        each cell's fill (``census`` quotas use each country's own census cells).
     preference
         the preference model (default: latent quality of the simulated styles, no planted shifts).
     roleplay
@@ -286,16 +333,18 @@ def simulate_study(
     if roleplay is not None:
         executor = "serial"
         chunk_size = max(chunk_size, len(panel))
+        roleplay = roleplay.resolved()  # response_format="auto": ask the endpoint once, before the run
     weights = preference.person_weights(panel.data)
     survey_like = panel.survey_frame()
     members = survey_like[[c for c in MEMBER_COLUMNS if c in survey_like.columns]].to_dict("records")
     rows = panel.data.to_dict("records")
     w_rows = weights.to_dict("records")
+    admitted, quota_fill = quota_admission(rows, w_rows, configs)
     jobs = []
     for start in range(0, len(rows), chunk_size):
         sl = slice(start, start + chunk_size)
         jobs.append((rows[sl], w_rows[sl], members[sl], configs, list(styles), model_specs, preference, int(seed),
-                     start, max_concurrency, roleplay, cost_log))
+                     start, max_concurrency, roleplay, cost_log, None if admitted is None else admitted[sl]))
     if executor == "auto" and len(rows) < AUTO_PROCESS_MIN:
         executor = "serial"  # a pool costs more than it saves on small panels (the demo's 600 run in-process)
     if executor == "serial" or (executor == "auto" and len(jobs) == 1):
@@ -307,7 +356,8 @@ def simulate_study(
                              ray_address=ray_address, ray_init=ray_init)
     study_out = Study()
     failures: list[dict] = []
-    stats = {"participants": 0, "completed": 0, "actions": 0, "fallbacks": 0, "llm_calls": 0, "llm_failures": 0}
+    stats = {"participants": 0, "completed": 0, "screened_out": 0, "actions": 0, "fallbacks": 0, "llm_calls": 0,
+             "llm_failures": 0}
     for chunk in results:
         for part, sim, fails, step in chunk:
             study_out.survey.extend(part.survey)
@@ -316,6 +366,7 @@ def simulate_study(
             failures.extend(fails)
             stats["participants"] += 1
             stats["completed"] += step == "complete"
+            stats["screened_out"] += step == "screened_out"
             for k in ("actions", "fallbacks", "llm_calls", "llm_failures"):
                 stats[k] += int(sim.get(k, 0))
     release_flags(study_out, seed=seed)
@@ -337,6 +388,8 @@ def simulate_study(
     study_out.ground_truth = truth
     config = {"seed": int(seed), "models": names, "simulated_models": model_specs is None,
               "actor": "llm-roleplay" if roleplay is not None else "preference-model",
+              "roleplay": roleplay.describe() if roleplay is not None else None,
+              "quota_fill": quota_fill,
               "preference_model": preference.describe(), "panel": panel.config,
               "styles": [s.__dict__ for s in styles] if model_specs is None else None}
     return SimulationResult(study_out, truth, stats, failures, config)

@@ -32,7 +32,7 @@ from pluralis.report.plots import figure_to_data_uri
 
 @dataclass
 class Block:
-    kind: str  # "text" | "figure" | "table" | "kv" | "pre" | "cards"
+    kind: str  # "text" | "figure" | "table" | "kv" | "pre" | "cards" | "highlights"
     content: Any
     caption: str | None = None
 
@@ -49,8 +49,8 @@ class Section:
     def text(self, paragraph: str) -> None:
         self.blocks.append(Block("text", paragraph))
 
-    def figure(self, fig, caption: str | None = None, *, dpi: int = 110) -> None:
-        """Embed a matplotlib figure (rendered to PNG now, then released)."""
+    def figure(self, fig, caption: str | None = None, *, dpi: int = 110, alt: str | None = None) -> None:
+        """Embed a matplotlib figure (rendered to PNG now, then released); ``alt`` defaults to the caption."""
         uri = figure_to_data_uri(fig, dpi=dpi)
         try:
             import matplotlib.pyplot as plt
@@ -58,18 +58,18 @@ class Section:
             plt.close(fig)
         except Exception:  # pragma: no cover - Figure objects without pyplot
             pass
-        self.blocks.append(Block("figure", uri, caption))
+        self.blocks.append(Block("figure", (uri, alt or caption or self.title), caption))
 
-    def table(self, df: pd.DataFrame, caption: str | None = None, *, digits: int = 3, index: bool = False,
-              max_rows: int = 60) -> None:
-        """Embed a DataFrame as an HTML table (values escaped, floats rounded)."""
-        d = df.head(max_rows).copy()
-        for c in d.columns:
-            if pd.api.types.is_float_dtype(d[c]):
-                d[c] = d[c].map(lambda x: "–" if pd.isna(x) else f"{x:.{digits}f}")
-        table_html = d.to_html(index=index, escape=True, border=0, classes="tbl", na_rep="–")
-        more = f" (first {max_rows} of {len(df)} rows)" if len(df) > max_rows else ""
-        self.blocks.append(Block("table", table_html, (caption or "") + more))
+    def table(self, df: pd.DataFrame, caption: str | None = None, *, digits: int | dict[str, int] = 3,
+              index: bool = False, max_rows: int = 60) -> None:
+        """Embed a DataFrame as an HTML table: values escaped, floats rounded (``digits``: one number or
+        per column), integers with thousands separators, numbers right-aligned, text left-aligned."""
+        self.blocks.append(Block("table", table_html(df, digits=digits, index=index, max_rows=max_rows),
+                                 (caption or "") + (f" (first {max_rows} of {len(df)} rows)" if len(df) > max_rows else "")))
+
+    def highlights(self, items: list[str], caption: str | None = None) -> None:
+        """A call-out box with the key points (a bulleted list of plain sentences)."""
+        self.blocks.append(Block("highlights", [str(i) for i in items], caption))
 
     def kv(self, items: dict[str, Any], caption: str | None = None) -> None:
         """A small key-value list."""
@@ -82,6 +82,41 @@ class Section:
     def cards(self, cards: list[dict[str, str]], caption: str | None = None) -> None:
         """Cards with a title and labelled paragraphs (e.g. example personas)."""
         self.blocks.append(Block("cards", cards, caption))
+
+
+def _cell(v: Any, digits: int) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT:
+        return "–"
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):,.{digits}f}"
+    return str(v)
+
+
+def table_html(df: pd.DataFrame, *, digits: int | dict[str, int] = 3, index: bool = False, max_rows: int = 60) -> str:
+    """A DataFrame as an escaped HTML table (class ``tbl``; numeric columns get class ``num``).
+
+    Example
+    -------
+    >>> table_html(pd.DataFrame({"name": ["<a>"], "n": [1234], "x": [0.5]}), digits={"x": 1})
+    '<table class="tbl"><thead><tr><th>name</th><th class="num">n</th><th class="num">x</th></tr></thead><tbody><tr><td>&lt;a&gt;</td><td class="num">1,234</td><td class="num">0.5</td></tr></tbody></table>'
+    """
+    d = df.reset_index() if index else df
+    d = d.head(max_rows)
+    cols = [str(c) if not isinstance(c, tuple) else " / ".join(map(str, c)) for c in d.columns]
+    numeric = [pd.api.types.is_numeric_dtype(d[c]) and not pd.api.types.is_bool_dtype(d[c]) for c in d.columns]
+    places = [digits.get(str(c), 3) if isinstance(digits, dict) else digits for c in d.columns]
+    head = "".join(f'<th class="num">{html.escape(c)}</th>' if num else f"<th>{html.escape(c)}</th>"
+                   for c, num in zip(cols, numeric))
+    rows = []
+    for values in d.itertuples(index=False, name=None):
+        cells = "".join(f'<td class="num">{html.escape(_cell(v, k))}</td>' if num else
+                        f"<td>{html.escape(_cell(v, k))}</td>" for v, num, k in zip(values, numeric, places))
+        rows.append(f"<tr>{cells}</tr>")
+    return f'<table class="tbl"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def _fmt(v: Any) -> str:

@@ -136,7 +136,7 @@ def plot_truth_recovery(recovery: pd.DataFrame) -> Figure:
     >>> plot_truth_recovery(r).axes[0].get_xlabel()
     'true rank (preference model)'
     """
-    fig = Figure(figsize=(4.6, 4.2))
+    fig = Figure(figsize=(6.8, 4.6))
     ax = fig.add_subplot(1, 1, 1)
     n = int(max(recovery["true_rank"].max(), recovery["rank"].max()))
     ax.plot([1, n], [1, n], color="grey", lw=1, ls="--")
@@ -148,11 +148,14 @@ def plot_truth_recovery(recovery: pd.DataFrame) -> Figure:
                    color=f"C{k % 10}")
     ax.set_xlabel("true rank (preference model)")
     ax.set_ylabel("estimated rank")
+    ax.set_xticks(range(1, n + 1))
+    ax.set_yticks(range(1, n + 1))
     ax.invert_xaxis()
     ax.invert_yaxis()
+    ax.grid(alpha=0.25)
     if recovery["group"].nunique() <= 12:
-        ax.legend(fontsize=6, frameon=False, loc="lower left")
-    ax.set_title("Do the rankings recover the simulated truth?", fontsize=9)
+        ax.legend(fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    ax.set_title("Do the rankings recover the simulated truth?", fontsize=10)
     fig.tight_layout()
     return fig
 

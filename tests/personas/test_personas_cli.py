@@ -54,3 +54,37 @@ def test_simulate_then_fidelity(tmp_path):
 def test_simulate_needs_an_output():
     r = runner.invoke(app, ["simulate", "-n", "3"])
     assert r.exit_code == 2 and "--out" in r.output
+
+
+def test_quota_option_rakes_margins_and_impossible_quotas_fail_clearly(tmp_path):
+    csv = tmp_path / "q.csv"
+    r = runner.invoke(app, ["personas", "generate", "-n", "400", "-c", "UK", "--quota", "gender=Female:0.75,Male:0.25",
+                            "--out", str(csv)])
+    assert r.exit_code == 0, r.output
+    import pandas as pd
+
+    assert (pd.read_csv(csv)["gender"] == "Female").mean() == 0.75
+    for quota, message in [("gender=Female:0.8,Male:0.5", "impossible quota for gender: shares must sum to 1"),
+                           ("gender=Female:-0.2,Male:1.2", "impossible quota for gender: shares must be >= 0"),
+                           ("ethnicity=Martian:1", "unknown category ['Martian']"),
+                           ("religion=Christian:1", "quota on unknown variable 'religion'"),
+                           ("gender=Female", "needs a share"),
+                           ("gender=Female:lots", "is not a number")]:
+        r = runner.invoke(app, ["personas", "generate", "-n", "10", "--quota", quota])
+        assert r.exit_code == 2 and message in r.output, (quota, r.output)
+    r = runner.invoke(app, ["simulate", "-n", "4", "-c", "Mars", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "unknown country 'Mars'" in r.output
+    r = runner.invoke(app, ["simulate", "-n", "4", "--quota", "age=17 years old:1", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "unknown category ['17 years old']" in r.output
+    assert not (tmp_path / "x").exists()  # nothing half-written
+
+
+def test_demo_bad_llm_endpoint_fails_clearly_without_writing(tmp_path):
+    out = tmp_path / "demo"
+    r = runner.invoke(app, ["demo", "--llm-base-url", "http://127.0.0.1:9/v1", "--out", str(out)])
+    assert r.exit_code == 2 and "LLM endpoint http://127.0.0.1:9/v1 did not list its models" in r.output, r.output
+    r = runner.invoke(app, ["demo", "--llm-base-url", "http://127.0.0.1:9/v1", "--llm-model", "m", "--out", str(out)])
+    assert r.exit_code == 2 and "role-play LLM 'm' at http://127.0.0.1:9/v1 did not answer" in r.output, r.output
+    r = runner.invoke(app, ["demo", "--us", "1", "--uk", "0", "--out", str(out)])
+    assert r.exit_code == 2 and "at least 2 personas" in r.output, r.output
+    assert not out.exists()  # nothing written for a config that cannot run

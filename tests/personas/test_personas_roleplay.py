@@ -58,6 +58,13 @@ def test_validators():
     assert perf == {"safety": None, "helpfulness": 90} and choice == {}
     with pytest.raises(ActionError, match="unknown attribute"):
         validate_feedback({"performance": {"charm": 5}, "open_feedback": "fine fine fine"})
+    # small models echo the instructions' placeholders: that is not the persona's message
+    for bad in ("<your message>", "Hi! <your next message, if you continue>", "..."):
+        with pytest.raises(ActionError, match="placeholder"):
+            validate_open({"conversation_type": "unguided", "opening_prompt": bad}, ["unguided"])
+        with pytest.raises(ActionError, match="placeholder"):
+            validate_next({"action": "continue", "message": bad}, True, True)
+    assert validate_next({"action": "continue", "message": "Is 2 < 3 > 1 true?"}, True, True) == "Is 2 < 3 > 1 true?"
 
 
 class ScriptedLLM:
@@ -143,7 +150,8 @@ def test_json_modes():
 
 @pytest.mark.slow
 def test_roleplay_against_real_llama_cpp_server(llamacpp_server, panel, tmp_path):
-    """SmolLM2-135M role-plays one persona through one short conversation (grammar-constrained JSON);
+    """SmolLM2-135M role-plays one persona through one short conversation; the structured-output format is
+    probed ("auto": llama-cpp-python rejects json_schema and takes a grammar-constrained json_object schema);
     whatever it replies, the run completes, every call is logged and every failure is counted."""
     from pluralis.collect.config import StudyConfig
 
@@ -152,9 +160,10 @@ def test_roleplay_against_real_llama_cpp_server(llamacpp_server, panel, tmp_path
         "min_turns": 1, "max_turns": 1}})
     log = CostLog(tmp_path / "calls.jsonl")
     rp = RolePlayConfig(ModelSpec(name="smollm2", base_url=llamacpp_server, system_prompt=None), max_retries=0,
-                        max_tokens=120, timeout=120, response_format="json_object_schema")
+                        max_tokens=120, timeout=120, response_format="auto")
     res = simulate_study(panel.subset(slice(0, 1)), seed=0, study=study, roleplay=rp, cost_log=log)
     res.study.validate()
+    assert res.config["roleplay"]["response_format"] == "json_object_schema"
     assert res.stats["completed"] == 1 and res.stats["conversations"] == 1
     s = log.summary()
     assert s["calls"] == res.stats["llm_calls"] >= 3
@@ -163,3 +172,17 @@ def test_roleplay_against_real_llama_cpp_server(llamacpp_server, panel, tmp_path
     assert s["prompt_tokens"] > 0
     conv = res.study.conversations[0]
     assert conv.opening_prompt and conv.open_feedback
+    lines = [json.loads(x) for x in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    # the schema's enum constrains the choice of conversation type: the opening action is the LLM's own
+    assert any(x["step"] == "open" and x["ok"] for x in lines), lines[:3]
+
+
+def test_probe_response_format_on_unreachable_endpoint_is_a_clear_error():
+    import asyncio
+
+    from pluralis.errors import ConfigError
+    from pluralis.personas.roleplay import probe_response_format
+
+    with pytest.raises(ConfigError, match=r"role-play LLM 'down' at http://127.0.0.1:9/v1 did not answer"):
+        asyncio.run(probe_response_format(ModelSpec(name="down", base_url="http://127.0.0.1:9/v1"), timeout=2))
+    assert RolePlayConfig(ScriptedLLM(), response_format="auto").resolved().response_format is None  # not HTTP

@@ -148,3 +148,32 @@ def test_run_session_drives_the_collection_engine(panel):
     convs = s.conversations()
     assert len(convs) == 2 and all(c.conversation_turns == 3 for c in convs)
     assert all(c.conversation_type == "controversy guided" for c in convs)
+
+
+def test_study_sample_quotas_screen_out_like_the_web_app(panel):
+    """A study with sample quotas: the engine screens out personas whose cell is full (survey kept, no
+    conversations), the same on every executor."""
+    from pluralis.collect.config import StudyConfig
+
+    study = StudyConfig.model_validate({"quotas": {"kind": "cells", "over_quota": "screen_out", "cells": [
+        {"name": "women", "match": {"gender": "Female"}, "target": 3},
+        {"name": "older men", "match": {"gender": "Male", "age": "65+ years old"}, "target": 1}]}})
+    sub = panel.subset(slice(0, 20))
+    res = simulate_study(sub, seed=0, study=study, conversations_per_type=1)
+    f = res.study.frames()
+    survey = f.survey.set_index("user_id")
+    women = sub.data["gender"] == "Female"
+    older_men = (sub.data["gender"] == "Male") & (sub.data["age"] == "65+ years old")
+    expected_out = max(0, int(women.sum()) - 3) + max(0, int(older_men.sum()) - 1)
+    assert expected_out > 0
+    assert res.stats["screened_out"] == expected_out == int(survey["survey_only"].sum())
+    # the first 3 women in panel order were admitted, the rest screened out
+    first3 = sub.data.loc[women, "persona_id"].iloc[:3]
+    assert not survey.loc[first3, "survey_only"].any()
+    screened = survey.index[survey["survey_only"]]
+    assert not f.conversations["user_id"].isin(screened).any()
+    assert {r["cell"]: r["filled"] for r in res.config["quota_fill"]} == {
+        "women": min(3, int(women.sum())), "older men": min(1, int(older_men.sum()))}
+    pool = simulate_study(sub, seed=0, study=study, conversations_per_type=1, executor="process", workers=2,
+                          chunk_size=7)
+    assert pool.study.frames().survey["survey_only"].tolist() == f.survey["survey_only"].tolist()

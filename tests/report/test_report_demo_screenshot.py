@@ -77,7 +77,16 @@ def test_report_opens_in_headless_chromium(demo_run, tmp_path):
             for h in ("Rankings by group", "Recovering the simulated truth", "Welfare of populations",
                       "Representativeness"):
                 assert h in headings
+            key = page.inner_text(".highlights")
+            assert "Key results" in key and "Overall ranking" in key and "Kendall's tau" in key
+            assert page.evaluate("Array.from(document.images).every(i => i.alt && i.alt.length > 10)")
+            # readable at 1280 px: no table needs sideways scrolling, the page itself does not overflow
+            wide = page.evaluate("Array.from(document.querySelectorAll('.tblwrap'))"
+                                 ".filter(e => e.scrollWidth > e.clientWidth + 1).length")
+            assert wide == 0
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1280
             page.screenshot(path=str(shot), full_page=False)
+            page.screenshot(path=str(tmp_path / "full.png"), full_page=True)
         finally:
             browser.close()
     assert shot.stat().st_size > 20_000
@@ -87,3 +96,5 @@ def test_report_opens_in_headless_chromium(demo_run, tmp_path):
         assert im.size == (1280, 900)
         colours = im.convert("RGB").resize((64, 45)).getcolors(64 * 45)
         assert colours is not None and len(colours) > 20  # a rendered page, not a blank one
+    with Image.open(tmp_path / "full.png") as im:
+        assert im.size[0] == 1280 and im.size[1] > 8000  # every section rendered, top to bottom

@@ -40,9 +40,27 @@ def test_study_report_sections(tmp_path):
     path = write_study_report(tmp_path / "r.html", panel=panel, sim=sim, analyses=analyses, notes=notes)
     html = path.read_text()
     for title in ("The synthetic panel", "Models in the loop", "Rankings by group", "Welfare of populations",
-                  "Representativeness", "Method", "SIMULATED STUDY"):
+                  "Representativeness", "Method", "SIMULATED STUDY", "Key results", "Overall ranking"):
         assert title in html, title
     assert html.count("data:image/png;base64,") >= 6
+    # the rank table: one row per group, models as columns in overall order, readable labels
+    overall = analyses["rankings"].table.query("by == '(all)'").sort_values("rank")["model"].tolist()
+    head = html[html.index("<th>grouping</th>"):]
+    head = head[:head.index("</tr>")]
+    assert [m for m in overall if m in head] == overall
+    assert head.index(overall[0]) < head.index(overall[-1])
+    assert "<td>country</td><td>UK</td>" in html
+
+
+def test_table_html_alignment_and_formatting():
+    from pluralis.report.html import table_html
+
+    t = table_html(pd.DataFrame({"name": ["a & b", None], "n": [12345, 7], "share": [0.12345, float("nan")],
+                                 "ok": [True, False]}), digits={"share": 2})
+    assert '<th class="num">n</th>' in t and "<th>name</th>" in t and "<th>ok</th>" in t
+    assert '<td class="num">12,345</td>' in t and '<td class="num">0.12</td>' in t
+    assert '<td class="num">–</td>' in t and "<td>a &amp; b</td>" in t and "<td>–</td>" in t  # NaN, None
+    assert t.index("<td>yes</td>") < t.index("<td>no</td>")  # booleans in words, in row order
 
 
 def test_demo_without_analysis_modules_still_reports(tmp_path, monkeypatch):
