@@ -17,6 +17,15 @@ from pluralis.cli._common import breakdown_table, console, counts_table, err_con
 
 
 def register(app: typer.Typer) -> None:
+    """Add this module's commands to the ``pluralis`` Typer app.
+
+    Example
+    -------
+    >>> app = typer.Typer()
+    >>> register(app)
+    >>> [c.name for c in app.registered_commands]
+    ['demo']
+    """
     @app.command("demo")
     @handle_errors
     def demo(

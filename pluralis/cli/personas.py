@@ -132,6 +132,15 @@ def build_personas_app() -> typer.Typer:
 
 
 def register(app: typer.Typer) -> None:
+    """Add this module's commands to the ``pluralis`` Typer app.
+
+    Example
+    -------
+    >>> app = typer.Typer()
+    >>> register(app)
+    >>> [c.name for c in app.registered_commands], [g.name for g in app.registered_groups]
+    (['simulate', 'fidelity'], ['personas'])
+    """
     app.add_typer(build_personas_app(), name="personas")
 
     @app.command("simulate")

@@ -132,6 +132,22 @@ def _hf_helpers() -> tuple[type, type]:
     return AdditivePenalties, StopFlag
 
 
+def _tie_missing_output_embeddings(model: Any) -> None:
+    """Share the input embeddings with an output layer the checkpoint left unloaded, when the config ties them.
+
+    A GGUF file without ``output.weight`` means "tied" (llama.cpp reuses ``token_embd``), and
+    transformers' config says so, but its loader does not always re-tie after loading (seen with
+    transformers 5.23 in long-running processes): the output layer is left on the meta device.
+    """
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    if not getattr(config, "tie_word_embeddings", False):
+        return
+    out_emb, in_emb = model.get_output_embeddings(), model.get_input_embeddings()
+    out_w, in_w = getattr(out_emb, "weight", None), getattr(in_emb, "weight", None)
+    if out_w is not None and in_w is not None and out_w.is_meta and not in_w.is_meta and out_w.shape == in_w.shape:
+        out_emb.weight = in_w
+
+
 def _resolve_dtype(torch: Any, name: str | None, device: str) -> Any:
     if name in (None, "auto"):
         return torch.float32 if device == "cpu" else "auto"
@@ -200,6 +216,11 @@ class TransformersBackend:
                                                              **kwargs)
             except (OSError, ValueError, ImportError) as e:
                 raise BackendError(f"cannot load {path}: {e}", model=spec.name) from e
+            _tie_missing_output_embeddings(model)
+            missing = [name for name, p in model.named_parameters() if p.is_meta]
+            if missing:
+                raise BackendError(f"cannot load {path}: weights missing from the checkpoint: {missing[:5]}",
+                                   model=spec.name)
             model.to(device)
             model.eval()
             self._model, self._tokenizer, self.device = model, tokenizer, device

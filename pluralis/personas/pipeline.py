@@ -195,7 +195,19 @@ def analyse(sim: SimulationResult, cfg: DemoConfig, progress: Progress = _no_pro
 
     Keys: ``survey`` (with persona traits), ``representativeness`` {country: report},
     ``rankings`` (SubgroupResult), ``overall`` (bootstrap summary), ``recovery`` (estimated vs true
-    ranks), ``welfare`` {country: WelfareResult}.
+    ranks), ``welfare`` {country: WelfareResult}. An analysis that cannot run on this study (e.g.
+    welfare on too few participants for PRISM's samples of 100) is skipped with a note.
+
+    Example
+    -------
+    >>> from pluralis.personas.generator import generate_personas
+    >>> from pluralis.personas.simulate import simulate_study
+    >>> sim = simulate_study(generate_personas({"US": 40}, seed=0), seed=0, conversations_per_type=1)
+    >>> results, notes = analyse(sim, DemoConfig(bootstrap=20, draws=20))
+    >>> sorted(k for k, v in results.items() if v is not None)
+    ['battles', 'frames', 'rankings', 'recovery', 'representativeness', 'survey']
+    >>> notes[0].startswith("welfare US: skipped")
+    True
     """
     out: dict[str, Any] = {}
     notes: list[str] = []
