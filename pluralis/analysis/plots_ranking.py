@@ -19,20 +19,7 @@ import pandas as pd  # noqa: F401  (used by the examples)
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from pluralis.errors import ConfigError
-
-_FORMATS = {".png", ".svg", ".pdf"}
-
-
-def _save(fig: Figure, path: str | Path | None) -> Figure:
-    if path is not None:
-        path = Path(path)
-        if path.suffix.lower() not in _FORMATS:
-            raise ConfigError(f"plot file must end in .png, .svg or .pdf, got {path.name!r}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-    return fig
-
+from pluralis.analysis.figures import save_figure
 
 def _err(center, lo, hi) -> np.ndarray:
     """Error-bar lengths; a point estimate can fall outside its percentile interval, so clip at 0."""
@@ -95,7 +82,7 @@ def plot_subgroup_ranks(result, path: str | Path | None = None, *, title: str | 
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
     method = table.attrs.get("method", "")
     ax.set_title(title or f"Model ranks by subgroup{f' ({method})' if method else ''}")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_scores(result, path: str | Path | None = None, *, title: str | None = None, reference: float | None = None) -> Figure:
@@ -131,7 +118,7 @@ def plot_scores(result, path: str | Path | None = None, *, title: str | None = N
     ax.set_xlabel("score" + (f" ({method})" if method else ""))
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title or "Model scores with bootstrap intervals")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_score_distribution(result, path: str | Path | None = None, *, title: str | None = None) -> Figure:
@@ -159,7 +146,7 @@ def plot_score_distribution(result, path: str | Path | None = None, *, title: st
     ax.set_xlabel(f"score ({result.method}); {result.rounds} draws, unit {result.unit}")
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title or "Distribution of scores over resamples")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_sensitivity(sens, path: str | Path | None = None, *, title: str | None = None, xlabel: str = "setting") -> Figure:
@@ -188,4 +175,4 @@ def plot_sensitivity(sens, path: str | Path | None = None, *, title: str | None 
     ax.set_xlabel(xlabel)
     ax.grid(alpha=0.3)
     ax.set_title(title or "Rank sensitivity")
-    return _save(fig, path)
+    return save_figure(fig, path)

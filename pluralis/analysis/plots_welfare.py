@@ -12,10 +12,11 @@ Example
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from pluralis.analysis.figures import save_figure
 
 __all__ = ["COLOURS", "plot_representativeness", "plot_weights", "plot_welfare"]
 
@@ -32,14 +33,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _save(fig, path):
-    if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-    return fig
 
 
 def plot_welfare(result, path=None, *, measures=None, populations=None, reference: str | None = None,
@@ -132,7 +125,7 @@ def plot_welfare(result, path=None, *, measures=None, populations=None, referenc
     country = result.config.get("country")
     fig.suptitle(f"Welfare of populations by who sits in the seat of power{f' ({country})' if country else ''}", fontsize=11)
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_representativeness(report, path=None, *, level: str = "joint", top: int | None = None):
@@ -182,7 +175,7 @@ def plot_representativeness(report, path=None, *, level: str = "joint", top: int
         fontsize=10,
     )
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_weights(weights: pd.Series, path=None, *, bins: int = 30):
@@ -205,4 +198,4 @@ def plot_weights(weights: pd.Series, path=None, *, bins: int = 30):
     ax.set_ylabel("participants")
     ax.set_title(f"n={len(w)}, ESS={effective_sample_size(w.to_numpy()):.1f}, max={w.max():.2f}", fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

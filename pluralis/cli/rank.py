@@ -8,6 +8,7 @@ from typing import Optional
 import pandas as pd
 import typer
 
+from pluralis.analysis.figures import check_plot_path
 from pluralis.cli._common import console, err_console, handle_errors
 from pluralis.errors import ConfigError
 
@@ -197,8 +198,8 @@ def register(app: typer.Typer) -> None:
         # check output paths before any work: a typo should not cost a 1,000-round bootstrap
         if out is not None and out.suffix.lower() not in (".csv", ".parquet", ".pq"):
             raise ConfigError(f"--out must end in .csv or .parquet, got {out.name!r}")
-        if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
-            raise ConfigError(f"--plot must end in .png, .svg or .pdf, got {plot.name!r}")
+        if plot is not None:
+            check_plot_path(plot, "--plot")
         if anchor and info.name != "bt":
             raise ConfigError(f"--anchor pins a Bradley-Terry rating; it needs --method bt (got {info.name!r})")
         if unit not in ("participants", "battles"):

@@ -11,25 +11,14 @@ Each returns the :class:`~matplotlib.figure.Figure` and, given ``path``, saves i
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from pluralis.analysis.figures import save_figure
 from pluralis.errors import ConfigError
 
-_FORMATS = {".png", ".svg", ".pdf"}
 _LABELS = {"accuracy": "pairwise accuracy", "log_loss": "log-loss (nats)"}
-
-
-def _save(fig: Figure, path) -> Figure:
-    if path is not None:
-        path = Path(path)
-        if path.suffix.lower() not in _FORMATS:
-            raise ConfigError(f"plot file must end in .png, .svg or .pdf, got {path.name!r}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-    return fig
 
 
 def plot_cross_group(result, metric: str = "accuracy", path=None, *, title: str | None = None) -> Figure:
@@ -69,7 +58,7 @@ def plot_cross_group(result, metric: str = "accuracy", path=None, *, title: str 
     ax.set_xlabel(f"evaluated on ({result.by}, held-out participants)")
     ax.set_ylabel("trained on")
     ax.set_title(title or f"Whose feedback? {_LABELS.get(metric, metric)} by {result.by}")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_composition(result, metric: str = "accuracy", path=None, *, title: str | None = None) -> Figure:
@@ -99,4 +88,4 @@ def plot_composition(result, metric: str = "accuracy", path=None, *, title: str 
     ax.set_ylabel(_LABELS[metric])
     ax.set_title(title or f"Composition of feedback ({result.by})")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

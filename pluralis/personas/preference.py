@@ -57,7 +57,7 @@ import pandas as pd
 
 from pluralis.data import vocab
 from pluralis.errors import ConfigError
-from pluralis.personas.features import FEATURES, features_array
+from pluralis.personas.features import FEATURES, features_array  # noqa: F401  (used by the examples)
 
 #: Weight terms of the model, in the order of :meth:`PreferenceModel.person_weights`.
 WEIGHTS: tuple[str, ...] = ("theta_len", "theta_ref", "theta_hedge", "theta_enum")

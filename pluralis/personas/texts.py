@@ -85,7 +85,6 @@ def _join(items: list[str]) -> str:
 def _place(row: Row) -> str:
     country = str(row["country"])
     region = str(row.get("region") or "")
-    name = tables.COUNTRY_INFO[country][0]
     if country == "US":
         return f"the {region} of the United States" if region else "the United States"
     return f"{region}, in the UK" if region and region != "Wales" else ("Wales" if region == "Wales" else "the UK")

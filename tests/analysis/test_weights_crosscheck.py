@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ipfn import ipfn
 
 from pluralis.analysis.representativeness import census_categories, effective_sample_size, representativeness
-from pluralis.analysis.weights import census_weights, poststratify, rake
+from pluralis.analysis.weights import census_weights, rake
 from pluralis.data import census, vocab
 
 

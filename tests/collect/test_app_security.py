@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import re
-
 import httpx
 import pytest
 from collect_helpers import CSRF_RE, FORM_HEADERS, HttpParticipant, ThreadServer, csrf_of, participant_run, study_config
