@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ import httpx
 
 from pluralis.collect.config import StudyConfig, study_to_toml
 from pluralis.collect.protocol import example_survey_answers
+from tests.model_servers import Proc
 
 ROOT = Path(__file__).resolve().parents[2]
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
@@ -47,51 +47,18 @@ def serve_cmd() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "pluralis.cli"]
 
 
-class Server:
-    """`pluralis serve STUDY --db DB --port 0` in a subprocess."""
+class Server(Proc):
+    """`pluralis serve STUDY --db DB --port 0` in a subprocess (output read by a thread, see ``Proc``)."""
 
     def __init__(self, study: Path, db: Path | str, *, env: dict | None = None, port: int = 0):
         self.study, self.db = study, db
-        args = [*serve_cmd(), "serve", str(study), "--db", str(db), "--port", str(port)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env={**os.environ, "PLURALIS_ADMIN_TOKEN": "admin-token-for-tests-123",
-                                          **(env or {})}, cwd=str(ROOT))
-        self.lines: list[str] = []
-        deadline = time.monotonic() + 60
-        self.url = None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            self.lines.append(line.rstrip())
-            if "listening on" in line:
-                self.url = line.split("listening on", 1)[1].strip()
-                break
-        if self.url is None:
-            self.proc.kill()
-            raise RuntimeError("pluralis serve did not start:\n" + "\n".join(self.lines[-40:]))
-        import threading
-
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip())
+        super().__init__([*serve_cmd(), "serve", str(study), "--db", str(db), "--port", str(port)],
+                         env={"PLURALIS_ADMIN_TOKEN": "admin-token-for-tests-123", **(env or {})})
+        self.url = self.wait_for_line("listening on", 60).split("listening on", 1)[1].strip()
 
     def kill9(self) -> None:
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
 
 
 def csrf_of(html: str) -> str:
