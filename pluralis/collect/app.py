@@ -539,6 +539,26 @@ def create_app(config: StudyConfig, store: Store | str | os.PathLike, *, admin_t
 
     @app.get("/resume/{token}")
     async def resume(request: Request, token: str):
+        # A resume link is a bearer secret: following one asks first, so that a link someone else sent
+        # cannot silently put a participant into a session its sender can read.
+        session = await ctx.db(repo.load, token)
+        if session is None:
+            return error_page("This resume link is not valid.", 404)
+        current_token = request.cookies.get(PARTICIPANT_COOKIE)
+        if current_token == token:
+            return RedirectResponse("/study", status_code=303)
+        state = session.state
+        started = time.strftime("%d %B %Y, %H:%M UTC", time.gmtime(state.started_at))
+        other = current_token is not None and await ctx.db(repo.load, current_token) is not None
+        return ctx.render("resume.html", started=started, done=len(state.completed),
+                          total=config.conversations.total_quota, other_session=other,
+                          csrf=ctx.secrets.csrf_for(token), action=str(request.url.path))
+
+    @app.post("/resume/{token}")
+    async def resume_confirmed(request: Request, token: str):
+        form = await read_form(request)
+        if not ctx.secrets.check_csrf(form.get("csrf"), token):
+            return error_page("This form has expired. Please open your resume link again.", 403)
         session = await ctx.db(repo.load, token)
         if session is None:
             return error_page("This resume link is not valid.", 404)

@@ -98,8 +98,19 @@ def test_tokens_are_unguessable_hashed_and_participants_isolated(served):
         with httpx.Client(base_url=server.url) as c:
             assert c.get("/resume/" + "A" * 43).status_code == 404
             assert c.get("/study", follow_redirects=False).headers["location"] == "/"
-            r = c.get("/resume/" + a, follow_redirects=True)
+            # a resume link asks before it switches the browser into that session
+            ask = c.get("/resume/" + a)
+            assert ask.status_code == 200 and "Only continue if you started this session yourself" in ask.text
+            assert "secret prompt of alice" not in ask.text and "pluralis_p" not in c.cookies
+            assert c.post("/resume/" + a, data={"csrf": "forged"}).status_code == 403
+            assert "pluralis_p" not in c.cookies
+            r = c.post("/resume/" + a, data={"csrf": csrf_of(ask.text)}, follow_redirects=True)
             assert "secret prompt of alice" in r.text and "secret prompt of bob" not in r.text
+            assert c.get("/resume/" + a, follow_redirects=False).headers["location"] == "/study"  # already hers
+        with httpx.Client(base_url=server.url, cookies={"pluralis_p": b}) as c:
+            ask = c.get("/resume/" + a)
+            assert "This browser is in another study session now" in ask.text
+            assert "secret prompt of bob" not in ask.text and "secret prompt of alice" not in ask.text
     with store.engine.connect() as conn:
         stored = conn.execute(select(collect_sessions.c.token_hash)).scalars().all()
         dump = str(conn.execute(select(collect_sessions)).all())

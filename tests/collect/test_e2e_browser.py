@@ -218,6 +218,7 @@ def test_rating_with_the_keyboard_and_no_javascript(browser, tmp_path, tiny_mode
         page = context.new_page()
         page.set_default_timeout(60_000)
         page.goto(f"{server.url}/resume/{token['t']}")
+        page.click("text=Continue my study")  # a resume link asks first
         sliders = page.locator('input[type="range"][name^="score_"]')
         assert sliders.count() == 2
         ids = [sliders.nth(i).get_attribute("name").removeprefix("score_") for i in range(2)]
