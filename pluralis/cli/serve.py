@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import os
 import secrets
-import socket
 import sys
 from pathlib import Path
 from typing import Optional
@@ -62,6 +61,7 @@ def serve_study(study: str | None, *, db: str | None = None, host: str = "127.0.
 
     from pluralis.collect.app import create_app
     from pluralis.collect.config import load_study_config
+    from pluralis.llm.server import listen
     from pluralis.store import Store
 
     config = load_study_config(study)
@@ -81,20 +81,7 @@ def serve_study(study: str | None, *, db: str | None = None, host: str = "127.0.
         raise ConfigError(f"{token_env} is too short: use at least 16 characters")
     key = _secret_key(Path(str(base) + ".secret"))
     app = create_app(config, store, admin_token=token, secret_key=key)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted connections inherit TCP_NODELAY: a page's headers and body go out at once (no 40 ms
-    # Nagle / delayed-ACK stall between them).
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as e:
-        raise ConfigError(f"cannot listen on {host}:{port}: {e}") from e
-    sock.listen(2048)
-    bound = sock.getsockname()[1]
-    shown = f"[{host}]" if family == socket.AF_INET6 else host
-    url = f"http://{shown}:{bound}"
+    sock, url = listen(host, port, backlog=2048)
     print(f"study {config.study.id!r}: {len(config.models)} models, store {store.url.split('@')[-1]}", flush=True)
     if generated:
         print(f"admin token (set {token_env} to choose one): {token}", flush=True)
