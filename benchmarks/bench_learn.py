@@ -32,7 +32,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pluralis.analysis.features import response_features  # noqa: E402
+from pluralis.features.response import response_features  # noqa: E402
 from pluralis.learn.featurizers import TextFeaturizer  # noqa: E402
 from pluralis.learn.models import PersonalisedRewardModel, RewardModel, featurize_pairs  # noqa: E402
 from pluralis.learn.pairs import preference_pairs  # noqa: E402

@@ -19,8 +19,8 @@ import numpy as np
 
 def reference_generate(n: int, country: str = "US", seed: int = 0) -> list[dict]:
     """Row-by-row reference: one persona at a time (census cell, conditional fields, Big Five, values)."""
-    from pluralis.personas import tables
-    from pluralis.personas.generator import AGE_SLOPE, BIG_FIVE_CORR, FEMALE_SHIFT
+    from pluralis.census import tables
+    from pluralis.simulate.generator import AGE_SLOPE, BIG_FIVE_CORR, FEMALE_SHIFT
 
     rng = np.random.default_rng(seed)
     cells = tables.census_cells(country)
@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--simulate", type=int, default=600, help="personas in the simulated-study timing (0 = skip)")
     args = ap.parse_args()
 
-    from pluralis.personas.generator import generate_personas
+    from pluralis.simulate.generator import generate_personas
 
     generate_personas(1000, seed=0)  # warm imports and table caches
     rows = []
@@ -79,7 +79,7 @@ def main() -> None:
     print(f"1 M personas: {per_million:.2f} s{scaled}; target (1 M in <= 10 s, margins within 0.5 pp): "
           f"{'met' if ok else 'NOT met'}")
     if args.simulate:
-        from pluralis.personas.simulate import simulate_study
+        from pluralis.simulate.study import simulate_study
 
         panel = generate_personas({"US": args.simulate // 2, "UK": args.simulate - args.simulate // 2}, seed=0)
         t = time.perf_counter()

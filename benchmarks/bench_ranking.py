@@ -32,9 +32,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pluralis.analysis.battles import encode_battles, extract_battles  # noqa: E402
-from pluralis.analysis.ranking import rank_models  # noqa: E402
-from pluralis.analysis.uncertainty import bootstrap  # noqa: E402
+from pluralis.ranking.battles import encode_battles, extract_battles  # noqa: E402
+from pluralis.ranking.engine import rank_models  # noqa: E402
+from pluralis.ranking.uncertainty import bootstrap  # noqa: E402
 
 # --- reference implementations (what PRISM / FastChat ran) -------------------------------------------
 

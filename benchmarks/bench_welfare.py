@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from pluralis.analysis.weights import census_weights
-from pluralis.analysis.welfare import run_welfare
+from pluralis.census.weights import census_weights
+from pluralis.welfare.engine import run_welfare
 from pluralis.data.synthetic import generate_study
 
 TARGET_SECONDS = 2.0

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Build the census targets shipped in ``pluralis/data/census/`` from the PRISM census source tables.
+"""Build the census targets shipped in ``pluralis/census/resources/`` from the PRISM census source tables.
 
 Reads (build time only; Pluralis never reads these at run time):
 
@@ -9,7 +9,7 @@ Reads (build time only; Pluralis never reads these at run time):
   (sex by age per race/ethnicity group), sheet "Data".
 - ``us_census_aggregate.csv``: PRISM's own adult joint table (used here only as a cross-check).
 
-Writes ``pluralis/data/census/census_targets.csv``: one row per (country, age band, sex, census
+Writes ``pluralis/census/resources/census_targets.csv``: one row per (country, age band, sex, census
 group) with the adult head count, in the category strings Pluralis participants use
 (:data:`pluralis.data.vocab.AGE_BANDS`, ``"Male"``/``"Female"``, :data:`~pluralis.data.vocab.CENSUS_ETHNICITIES`).
 
@@ -46,7 +46,7 @@ def _load_vocab():
 vocab = _load_vocab()
 
 DEFAULT_SOURCE = Path("/work/shared/data/prism-census")
-OUT = ROOT / "pluralis" / "data" / "census" / "census_targets.csv"
+OUT = ROOT / "pluralis" / "census" / "resources" / "census_targets.csv"
 
 #: Age bands: inclusive lower bound of each PRISM band (App. L).
 UK_AGE_EDGES = [18, 25, 35, 45, 55, 65]

@@ -39,4 +39,4 @@ def test_public_functions_have_examples(name):
 
 def test_discovery_sees_every_part_of_the_package():
     parts = {name.split(".")[1] for name in MODULES}
-    assert {"data", "store", "analysis", "collect", "llm", "personas", "report", "cli"} <= parts
+    assert {"data", "store", "census", "features", "ranking", "welfare", "learn", "collect", "simulate", "web", "llm", "pipelines", "report", "cli"} <= parts

@@ -9,8 +9,8 @@ import typer
 
 from pluralis.cli._common import breakdown_table, console, counts_table, handle_errors, progress_bar
 from pluralis.data import load_study
-from pluralis.data.comparisons import write_arena
-from pluralis.data.sources import save_study
+from pluralis.data.io.comparisons import write_arena
+from pluralis.data.io.sources import save_study
 from pluralis.data.study import Study
 from pluralis.errors import ConfigError
 

@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         llm_timeout: float = typer.Option(180.0, "--llm-timeout", min=1.0, help="seconds per LLM call"),
     ):
         """Run the main job: synthetic panel -> simulated study -> SQLite -> rankings, welfare -> HTML report."""
-        from pluralis.personas.pipeline import DemoConfig, run_demo
+        from pluralis.pipelines.demo import DemoConfig, run_demo
 
         if participants is not None:
             us, uk = participants - participants // 2, participants // 2

@@ -66,7 +66,7 @@ def run_learn(
     >>> sorted(p.name for p in r["files"])[:2]
     ['cross_group.csv', 'cross_group_accuracy.csv']
     """
-    from pluralis.analysis.subgroups import resolve_field
+    from pluralis.ranking.subgroups import resolve_field
     from pluralis.data import load_study
     from pluralis.learn.featurizers import make_featurizer
     from pluralis.learn.groups import composition_curve, cross_group_accuracy, group_weights

@@ -18,7 +18,7 @@ QUOTA_HELP = ("target margin, VARIABLE=CATEGORY:SHARE,... with VARIABLE age, gen
 
 def _panel(personas: Optional[Path], n: int, country: list[str], seed: int, executor: str, workers: Optional[int],
            quota: Optional[list[str]] = None):
-    from pluralis.personas.generator import DEFAULT_CHUNK_SIZE, PersonaPanel, generate_personas, parse_quotas
+    from pluralis.simulate.generator import DEFAULT_CHUNK_SIZE, PersonaPanel, generate_personas, parse_quotas
 
     if personas is not None:
         if quota:
@@ -70,7 +70,7 @@ def build_personas_app() -> typer.Typer:
                                            help=".parquet (panel), .jsonl (PRISM survey records) or .csv (survey frame)"),
     ):
         """Generate census-grounded personas; print their fit to the census and optionally write them."""
-        from pluralis.personas.generator import DEFAULT_CHUNK_SIZE, generate_personas, parse_quotas
+        from pluralis.simulate.generator import DEFAULT_CHUNK_SIZE, generate_personas, parse_quotas
 
         if out is not None and out.suffix.lower() not in (".parquet", ".pq", ".jsonl", ".csv"):
             raise ConfigError(f"--out must end in .parquet, .jsonl or .csv, got {out.name!r}")
@@ -116,7 +116,7 @@ def build_personas_app() -> typer.Typer:
         start: int = typer.Option(0, "--start", min=0),
     ):
         """Show personas with their rendered self-description and constitution."""
-        from pluralis.personas.generator import PersonaPanel
+        from pluralis.simulate.generator import PersonaPanel
 
         panel = PersonaPanel.read_parquet(personas)
         sub = panel.subset(slice(start, start + k))
@@ -167,7 +167,7 @@ def register(app: typer.Typer) -> None:
         workers: Optional[int] = typer.Option(None, "--workers", min=1),
     ):
         """Simulate a PRISM-protocol study: personas take the collection protocol (source = simulated)."""
-        from pluralis.personas.simulate import simulate_study
+        from pluralis.simulate.study import simulate_study
 
         if out is None and store is None:
             raise ConfigError("give --out (PRISM files) and/or --store (database) for the simulated study")
@@ -183,7 +183,7 @@ def register(app: typer.Typer) -> None:
             kwargs["models"] = load_model_specs(models)
         if roleplay_base_url:
             from pluralis.llm import ModelSpec
-            from pluralis.personas.roleplay import CostLog, RolePlayConfig
+            from pluralis.simulate.roleplay import CostLog, RolePlayConfig
 
             if not roleplay_model:
                 raise ConfigError("--roleplay-base-url needs --roleplay-model")
@@ -227,7 +227,7 @@ def register(app: typer.Typer) -> None:
         """Compare simulated with human feedback per group: rating distributions and model rankings (Kendall's tau)."""
         from rich.table import Table
 
-        from pluralis.personas.fidelity import fidelity, replay_ratings
+        from pluralis.simulate.fidelity import fidelity, replay_ratings
 
         if replay:
             human_data = simulated

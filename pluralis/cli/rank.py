@@ -8,7 +8,7 @@ from typing import Optional
 import pandas as pd
 import typer
 
-from pluralis.analysis.figures import check_plot_path
+from pluralis.figures import check_plot_path
 from pluralis.cli._common import console, err_console, handle_errors
 from pluralis.errors import ConfigError
 
@@ -52,7 +52,7 @@ def participant_weights(spec: str | None, country: str | None, survey: pd.DataFr
     """Resolve ``--weights census|FILE.csv`` (with ``--country``) to participant weights, or None.
 
     ``census`` rakes the participants recruited in ``country`` (``study_locale``) to its census
-    margins (:func:`pluralis.analysis.weights.census_weights`); a file gives ``user_id,weight``.
+    margins (:func:`pluralis.census.weights.census_weights`); a file gives ``user_id,weight``.
     Raters without a weight (outside the country sample, or not in the file) count 0; a note
     says how many.
 
@@ -70,8 +70,8 @@ def participant_weights(spec: str | None, country: str | None, survey: pd.DataFr
     def census():
         if not country:
             raise ConfigError("--weights census needs --country (US or UK)")
-        from pluralis.analysis.weights import census_weights
-        from pluralis.analysis.welfare import country_sample
+        from pluralis.census.weights import census_weights
+        from pluralis.welfare.engine import country_sample
 
         mask, how = country_sample(survey, country, "locale")
         res = census_weights(survey[mask], country, on_empty="renormalise")
@@ -106,7 +106,7 @@ def load_battles(
     """Load DATA with :func:`pluralis.data.load_study` and build battles (+ survey and conversations).
 
     Rated responses (PRISM files, parquet, a store, a wide table) give battles per
-    :func:`pluralis.analysis.battles.extract_battles`; Arena / Community-Alignment comparisons
+    :func:`pluralis.ranking.battles.extract_battles`; Arena / Community-Alignment comparisons
     give battles directly.
 
     Example
@@ -120,7 +120,7 @@ def load_battles(
     >>> set(battles["winner"]) <= {"model_a", "model_b", "tie"}, len(survey)
     (True, 5)
     """
-    from pluralis.analysis.battles import battles_from_comparisons, extract_battles
+    from pluralis.ranking.battles import battles_from_comparisons, extract_battles
     from pluralis.data import load_study
 
     study = load_study(data)
@@ -190,9 +190,9 @@ def register(app: typer.Typer) -> None:
         """
         from rich.table import Table
 
-        from pluralis.analysis.ranking import resolve_method
-        from pluralis.analysis.subgroups import OVERALL, subgroup_rankings
-        from pluralis.analysis.uncertainty import bootstrap as run_bootstrap
+        from pluralis.ranking.engine import resolve_method
+        from pluralis.ranking.subgroups import OVERALL, subgroup_rankings
+        from pluralis.ranking.uncertainty import bootstrap as run_bootstrap
 
         info = resolve_method(method)
         # check output paths before any work: a typo should not cost a 1,000-round bootstrap
@@ -264,7 +264,7 @@ def register(app: typer.Typer) -> None:
             for (field, value), why in res.skipped.items():
                 err_console.print(f"skipped {field} = {value!r}: {why} (< --min-participants {min_participants})")
             if plot is not None:
-                from pluralis.analysis.plots_ranking import plot_subgroup_ranks
+                from pluralis.ranking.plots import plot_subgroup_ranks
 
                 plot_subgroup_ranks(res, plot)
         else:
@@ -273,7 +273,7 @@ def register(app: typer.Typer) -> None:
                                        **weighting, **options)
                 table = result.summary()
             else:
-                from pluralis.analysis.ranking import rank_models
+                from pluralis.ranking.engine import rank_models
 
                 table = rank_models(battles, info.name, **weighting, **options)
                 result = None
@@ -293,7 +293,7 @@ def register(app: typer.Typer) -> None:
                 t.add_row(*row)
             console.print(t)
             if plot is not None:
-                from pluralis.analysis.plots_ranking import plot_scores
+                from pluralis.ranking.plots import plot_scores
 
                 plot_scores(result if result is not None else table, plot)
         if not hib:

@@ -59,7 +59,7 @@ def serve_study(study: str | None, *, db: str | None = None, host: str = "127.0.
     """
     import uvicorn
 
-    from pluralis.collect.app import create_app
+    from pluralis.web.app import create_app
     from pluralis.collect.config import load_study_config
     from pluralis.llm.server import listen
     from pluralis.store import Store

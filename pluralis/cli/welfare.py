@@ -24,7 +24,7 @@ def _frames(source: str, format: str | None):
 
 
 def _sample(survey: pd.DataFrame, country: str, sample: str) -> tuple[pd.DataFrame, str]:
-    from pluralis.analysis.welfare import country_sample
+    from pluralis.welfare.engine import country_sample
 
     if sample == "all":
         return survey, "all participants"
@@ -34,7 +34,7 @@ def _sample(survey: pd.DataFrame, country: str, sample: str) -> tuple[pd.DataFra
 
 def _parse_population(spec: str):
     """``NAME:QUERY`` (QUERY a pandas query on survey columns; empty = everyone)."""
-    from pluralis.analysis.welfare import Group
+    from pluralis.welfare.engine import Group
 
     name, _, query = spec.partition(":")
     if not name.strip():
@@ -44,7 +44,7 @@ def _parse_population(spec: str):
 
 def _parse_scheme(spec: str):
     """``NAME:N:QUERY`` (draw N from the participants matching QUERY; empty = everyone)."""
-    from pluralis.analysis.welfare import Group, Scheme
+    from pluralis.welfare.engine import Group, Scheme
 
     parts = spec.split(":", 2)
     if len(parts) < 2 or not parts[0].strip():
@@ -139,7 +139,7 @@ def register(app: typer.Typer) -> None:
 
         Example: pluralis welfare prism/ --country US --out results/welfare
         """
-        from pluralis.analysis.welfare import run_welfare
+        from pluralis.welfare.engine import run_welfare
 
         frames = _frames(data, format)
         w = weights_option(weights, lambda: "census")  # run_welfare rakes its own country sample
@@ -191,8 +191,8 @@ def register(app: typer.Typer) -> None:
 
         Example: pluralis represent prism/ --country UK --plot uk_vs_census.png
         """
-        from pluralis.analysis.representativeness import representativeness
-        from pluralis.analysis.weights import census_weights
+        from pluralis.census.representativeness import representativeness
+        from pluralis.census.weights import census_weights
 
         survey, how = _sample(_frames(data, format).survey, country, sample)
         w = weights_option(
@@ -209,7 +209,7 @@ def register(app: typer.Typer) -> None:
             rep.table.to_csv(out, index=False)
             console.print(f"wrote {out}")
         if plot is not None:
-            from pluralis.analysis.plots_welfare import plot_representativeness
+            from pluralis.welfare.plots import plot_representativeness
 
             plot_representativeness(rep, plot)
             console.print(f"wrote plot to {plot}")
@@ -231,7 +231,7 @@ def register(app: typer.Typer) -> None:
 
         Example: pluralis weights prism/ --country US --method rake --trim 5 --out us_weights.csv
         """
-        from pluralis.analysis.weights import EmptyCellError, census_rebalance, census_weights
+        from pluralis.census.weights import EmptyCellError, census_rebalance, census_weights
 
         survey = _frames(data, format).survey
         if method == "rebalance":

@@ -4,8 +4,8 @@
 - :mod:`pluralis.collect.protocol`: the UI-independent protocol engine (:class:`ProtocolSession`), used by
   the web app and by simulated participants alike.
 - :mod:`pluralis.collect.quotas`: sample quotas (census cells).
-- :mod:`pluralis.collect.repository`: the app's database access through the Pluralis store.
-- :mod:`pluralis.collect.app`: the FastAPI app behind ``pluralis serve STUDY.toml``.
+- :mod:`pluralis.web.repository`: the app's database access through the Pluralis store.
+- :mod:`pluralis.web.app`: the FastAPI app behind ``pluralis serve STUDY.toml``.
 """
 
 from pluralis.collect.config import StudyConfig, default_study_path, load_study_config

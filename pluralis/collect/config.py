@@ -594,7 +594,7 @@ class QuotasConfig(_Strict):
         if self.kind == "cells" and not self.cells:
             raise ValueError("quotas.kind = 'cells' needs [[quotas.cells]]")
         if self.kind == "census":
-            from pluralis.data.census import normalise_country
+            from pluralis.census.targets import normalise_country
 
             normalise_country(self.country)
         return self

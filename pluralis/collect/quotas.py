@@ -50,7 +50,7 @@ class QuotaPlan:
         self.targets: dict[str, int] = {}
         self._match: dict[str, dict[str, str]] = {}
         if config.kind == "census":
-            from pluralis.data.census import census_cells, normalise_country
+            from pluralis.census.targets import census_cells, normalise_country
 
             table = census_cells(normalise_country(config.country))
             for age in table.index:

@@ -12,7 +12,7 @@ from pluralis.data.model import (
     UserTurn,
     Utterance,
 )
-from pluralis.data.prism import (
+from pluralis.data.io.prism import (
     from_wide,
     load_prism,
     load_prism_from_hf_cache,
@@ -21,7 +21,7 @@ from pluralis.data.prism import (
     write_prism,
     write_wide,
 )
-from pluralis.data.sources import load_study, save_study
+from pluralis.data.io.sources import load_study, save_study
 from pluralis.data.study import Study, StudyFrames
 
 __all__ = [

@@ -1,10 +1,10 @@
 """Response featurisers: what a reward model sees of a response.
 
 :class:`TextFeaturizer`
-    interpretable text features — PRISM's (App. T.8, spec §6.7; :mod:`pluralis.analysis.features`:
+    interpretable text features — PRISM's (App. T.8, spec §6.7; :mod:`pluralis.features.response`:
     length, line breaks, final question mark, enumeration, de-anthropomorphic "As an AI" phrases,
     refusals, self-identification) and the style features of the persona simulation
-    (:mod:`pluralis.personas.features`: hedging, stance). Length enters as ``log1p(chars / 100)``
+    (:mod:`pluralis.features.style`: hedging, stance). Length enters as ``log1p(chars / 100)``
     by default (``length="log"``), the saturating form the simulation uses.
 :class:`EmbeddingFeaturizer`
     sentence embeddings (384-d, unit norm) from all-MiniLM-L6-v2 as shipped in the PyPI package
@@ -132,8 +132,8 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         >>> TextFeaturizer(features=["if_question_marks"]).transform(["Why?", "Because.", "Why?"]).ravel().tolist()
         [1.0, 0.0, 1.0]
         """
-        from pluralis.analysis.features import response_features
-        from pluralis.personas.features import text_features
+        from pluralis.features.response import response_features
+        from pluralis.features.style import text_features
 
         names = self._names()
         s = _texts(texts)

@@ -8,11 +8,11 @@ A *pair* is two responses to the same prompt judged by the same person, with the
 
 From PRISM-style ratings (:func:`preference_pairs`) every two responses rated in the same
 interaction form a pair — the pairing and tie rule are those of
-:func:`pluralis.analysis.battles.extract_battles` (``|s_a - s_b| <= tie_threshold`` is a tie), but
+:func:`pluralis.ranking.battles.extract_battles` (``|s_a - s_b| <= tie_threshold`` is a tie), but
 the pairs carry the response **texts** and, by default, **all turns**: later PRISM turns compare
 two samples of the locked model, which say nothing about models but a lot about responses.
 From Community-Alignment / Arena comparisons (:func:`pairs_from_comparisons`) the pairs follow
-:func:`pluralis.analysis.battles.battles_from_comparisons` (k-wise choices: winner beats every
+:func:`pluralis.ranking.battles.battles_from_comparisons` (k-wise choices: winner beats every
 other candidate).
 
 Each pair carries ``user_id`` and, when a survey frame is given, the participant's survey fields
@@ -142,7 +142,7 @@ def preference_pairs(
     """Preference pairs from rated responses (a PRISM ``utterances`` frame).
 
     Every two responses rated in the same interaction form a pair (``itertools.combinations``
-    order, as :func:`~pluralis.analysis.battles.extract_battles`, which this uses). The winner has the
+    order, as :func:`~pluralis.ranking.battles.extract_battles`, which this uses). The winner has the
     higher score; ``|s_a - s_b| <= tie_threshold`` is a tie, dropped (``ties="drop"``, default) or
     kept as ``y = 0.5`` (``ties="half"``). ``score`` picks the basis (``"normalized"``: per-participant
     z-scores, threshold in SD units). Two samples of the same model (later turns) are kept.
@@ -160,7 +160,7 @@ def preference_pairs(
     >>> p[["model_a", "model_b", "y"]].values.tolist()
     [['x', 'y', 1.0], ['x', 'z', 0.5], ['y', 'z', 0.0]]
     """
-    from pluralis.analysis.battles import extract_battles
+    from pluralis.ranking.battles import extract_battles
 
     _check_ties(ties)
     if "model_response" not in utterances.columns:
@@ -207,7 +207,7 @@ def pairs_from_comparisons(
 ) -> pd.DataFrame:
     """Preference pairs from pairwise / k-wise comparisons (Community Alignment, Chatbot Arena).
 
-    Uses :func:`~pluralis.analysis.battles.battles_from_comparisons` for the outcomes (a k-wise choice:
+    Uses :func:`~pluralis.ranking.battles.battles_from_comparisons` for the outcomes (a k-wise choice:
     the chosen response beats every other candidate) and looks the texts up in ``responses``;
     ``annotator_id`` becomes ``user_id``. Comparisons without texts give no pairs.
 
@@ -219,7 +219,7 @@ def pairs_from_comparisons(
     >>> pairs_from_comparisons(c)[["response_a", "response_b", "y", "user_id"]].values.tolist()
     [['A longer answer.', 'Short.', 1.0, 'a7'], ['A longer answer.', 'Hm?', 1.0, 'a7']]
     """
-    from pluralis.analysis.battles import battles_from_comparisons
+    from pluralis.ranking.battles import battles_from_comparisons
 
     _check_ties(ties)
     for col in ("comparison_id", "models"):

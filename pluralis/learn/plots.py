@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from pluralis.analysis.figures import save_figure
+from pluralis.figures import save_figure
 from pluralis.errors import ConfigError
 
 _LABELS = {"accuracy": "pairwise accuracy", "log_loss": "log-loss (nats)"}

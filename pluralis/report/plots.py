@@ -37,11 +37,11 @@ def plot_census_fit(survey: pd.DataFrame, countries=("US", "UK")) -> Figure:
 
     Example
     -------
-    >>> from pluralis.personas.generator import generate_personas
+    >>> from pluralis.simulate.generator import generate_personas
     >>> len(plot_census_fit(generate_personas(300, country=["US", "UK"], seed=0).survey_frame()).axes)
     6
     """
-    from pluralis.data import census
+    from pluralis.census import targets as census
 
     countries = [c for c in countries if (survey["study_locale"].str.lower() == c.lower()).any()] or list(countries)[:1]
     fig = Figure(figsize=(10, 2.9 * len(countries)))
@@ -97,7 +97,7 @@ def plot_score_distributions(utterances: pd.DataFrame, *, turns: str = "openers"
 
 
 def plot_rank_table(table: pd.DataFrame, title: str = "Model ranks by group") -> Figure:
-    """Fallback rank plot (when :mod:`pluralis.analysis.plots_ranking` is unavailable): one line per
+    """Fallback rank plot (when :mod:`pluralis.ranking.plots` is unavailable): one line per
     group over models, rank with its interval when given.
 
     Example
@@ -165,11 +165,11 @@ def plot_traits(data: pd.DataFrame) -> Figure:
 
     Example
     -------
-    >>> from pluralis.personas.generator import generate_personas
+    >>> from pluralis.simulate.generator import generate_personas
     >>> len(plot_traits(generate_personas(200, seed=0).data).axes)
     2
     """
-    from pluralis.personas.generator import BIG_FIVE
+    from pluralis.simulate.generator import BIG_FIVE
 
     fig = Figure(figsize=(10, 3.0))
     ax = fig.add_subplot(1, 2, 1)

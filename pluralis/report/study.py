@@ -158,14 +158,14 @@ def write_study_report(path: str | Path, *, panel, sim, analyses: dict[str, Any]
                        title: str = "Pluralis demo: a simulated PRISM-protocol study") -> Path:
     """Write the study report (one self-contained HTML file) and return its path.
 
-    ``panel``: the persona panel; ``sim``: :class:`pluralis.personas.simulate.SimulationResult`;
-    ``analyses``: :func:`pluralis.personas.pipeline.analyse` output.
+    ``panel``: the persona panel; ``sim``: :class:`pluralis.simulate.study.SimulationResult`;
+    ``analyses``: :func:`pluralis.pipelines.demo.analyse` output.
 
     Example
     -------
     >>> import tempfile, os
-    >>> from pluralis.personas.generator import generate_personas
-    >>> from pluralis.personas.simulate import simulate_study
+    >>> from pluralis.simulate.generator import generate_personas
+    >>> from pluralis.simulate.study import simulate_study
     >>> panel = generate_personas(8, seed=0)
     >>> sim = simulate_study(panel, seed=0, conversations_per_type=1)
     >>> p = write_study_report(os.path.join(tempfile.mkdtemp(), "r.html"), panel=panel, sim=sim, analyses={})
@@ -213,7 +213,7 @@ def write_study_report(path: str | Path, *, panel, sim, analyses: dict[str, Any]
                   "Pluralis (ONS 2021 England & Wales; ACS 2022 US), then given conditionally sampled attributes "
                   "(education, employment, marital status, religion, region) and idiosyncratic traits (Big Five, "
                   "values, interests, communication style). Sources and assumptions: "
-                  "pluralis/personas/resources/SOURCES.md.")
+                  "pluralis/simulate/resources/SOURCES.md.")
     _safe(s, "census fit", lambda: s.figure(plots.plot_census_fit(panel.survey_frame()),
                                              "Panel vs census shares per margin (grey: census, blue: panel); the "
                                              "title gives the total variation distance (TVD) in percentage points."),
@@ -264,10 +264,10 @@ def write_study_report(path: str | Path, *, panel, sim, analyses: dict[str, Any]
                                        "from a bootstrap over participants. In the group plots a filled marker means "
                                        "the group's rank differs significantly from the overall rank.")
     if res is None:
-        s.text("The ranking engine (pluralis.analysis.subgroups) is not available, so no rankings were computed.")
+        s.text("The ranking engine (pluralis.ranking.subgroups) is not available, so no rankings were computed.")
     else:
         t = res.table
-        from pluralis.analysis import plots_ranking
+        from pluralis.ranking import plots as plots_ranking
 
         _safe(s, "overall ranking", lambda: s.figure(plots_ranking.plot_scores(res.overall),
                                                      "Overall scores with bootstrap intervals (higher = more "
@@ -321,7 +321,7 @@ def write_study_report(path: str | Path, *, panel, sim, analyses: dict[str, Any]
                   "scheme picks the model with the highest mean rating (or choice share), and the welfare of each "
                   "stakeholder population under that model is recorded, over many draws.")
     if not welfare:
-        s.text("The welfare analysis (pluralis.analysis.welfare) is not available or could not run, so it is missing.")
+        s.text("The welfare analysis (pluralis.welfare.engine) is not available or could not run, so it is missing.")
     else:
         s.text("How to read it: sampling schemes (rows of each panel) are 'Rep (n)', n participants from the "
                "census-representative sample, and 'Male (100)', 'White (100)', '45+ (100)', 100 participants from one "
@@ -354,7 +354,7 @@ def write_study_report(path: str | Path, *, panel, sim, analyses: dict[str, Any]
     if not reps:
         s.text("The representativeness analysis is not available.")
     else:
-        from pluralis.analysis.plots_welfare import plot_representativeness
+        from pluralis.welfare.plots import plot_representativeness
 
         for country, rep in reps.items():
             _safe(s, f"representativeness {country}", lambda rp=rep, c=country: s.figure(
@@ -367,11 +367,11 @@ def write_study_report(path: str | Path, *, panel, sim, analyses: dict[str, Any]
                     digits={"TVD (pp)": 2, "most_over_pp": 2, "most_under_pp": 2, "effective n": 0})
 
     # -- method ------------------------------------------------------------------------------------------------------
-    s = r.section("Method", "How the simulated participants decide (pluralis.personas.preference).")
+    s = r.section("Method", "How the simulated participants decide (pluralis.simulate.preference).")
     s.pre(MODEL_EQUATION, caption="The preference model (q: latent model quality; η: individual taste; ε: noise).")
     s.text("Features are computed on the real response texts: length, refusal phrases, hedging phrases, "
            "numbered/bulleted lists and a stance lexicon (progressive vs conservative cues). Conditional tables "
-           "and trait equations are documented, approximate assumptions (pluralis/personas/resources/SOURCES.md).")
+           "and trait equations are documented, approximate assumptions (pluralis/simulate/resources/SOURCES.md).")
     if actor == "llm-roleplay":
         s.text("In this run an LLM role-played the personas: at every protocol step it saw the persona card and "
                "returned one JSON action (type and opening prompt, ratings, continue or finish, attribute ratings and "

@@ -7,7 +7,7 @@ import pytest
 from collect_helpers import CSRF_RE, FORM_HEADERS, HttpParticipant, ThreadServer, csrf_of, participant_run, study_config
 from sqlalchemy import select
 
-from pluralis.collect.app import create_app
+from pluralis.web.app import create_app
 from pluralis.store import Store
 from pluralis.store.schema_collect import collect_failures, collect_ratings, collect_sessions
 

@@ -7,7 +7,7 @@ from collect_helpers import HttpParticipant, Server, ThreadServer, participant_r
 from typer.testing import CliRunner
 
 from pluralis.cli import app as cli
-from pluralis.collect.app import create_app
+from pluralis.web.app import create_app
 from pluralis.collect.config import StudyConfig, load_study_config
 from pluralis.collect.protocol import example_survey_answers
 from pluralis.store import Store

@@ -197,7 +197,7 @@ def test_rating_with_the_keyboard_and_no_javascript(browser, tmp_path, tiny_mode
     from collect_helpers import HttpParticipant, ThreadServer, participant_run
     from sqlalchemy import select
 
-    from pluralis.collect.app import create_app
+    from pluralis.web.app import create_app
     from pluralis.store import Store
     from pluralis.store.schema_collect import collect_ratings
 

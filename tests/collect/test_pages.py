@@ -20,7 +20,7 @@ from collect_helpers import (
     survey_form,
 )
 
-from pluralis.collect.app import MAX_FORM_BYTES, create_app
+from pluralis.web.app import MAX_FORM_BYTES, create_app
 from pluralis.collect.protocol import example_survey_answers
 from pluralis.store import Store
 

@@ -10,7 +10,7 @@ import pytest
 from collect_helpers import HttpParticipant, ThreadServer, participant_run, study_config
 from sqlalchemy import func, select
 
-from pluralis.collect.app import create_app
+from pluralis.web.app import create_app
 from pluralis.data import load_prism
 from pluralis.store import Store
 from pluralis.store.schema_collect import collect_events, collect_ratings, collect_responses
@@ -67,7 +67,7 @@ def test_study_on_real_models_exports_valid_prism_files(backend, tmp_path, reque
 
 def test_whose_preferences_panel_uses_the_aggregation_engine(tmp_path):
     from pluralis.collect.config import StudyConfig
-    from pluralis.collect.repository import CollectRepository
+    from pluralis.web.repository import CollectRepository
     from pluralis.data.synthetic import generate_study
 
     study = generate_study(n_participants=120, seed=4)

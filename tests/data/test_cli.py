@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from pluralis.cli import app
 from pluralis.data import canonical_json, load_prism
-from pluralis.data.parquet import read_parquet
+from pluralis.data.io.parquet import read_parquet
 
 runner = CliRunner()
 

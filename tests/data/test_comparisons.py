@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from pluralis.data.comparisons import comparisons_frame, read_arena, read_community_alignment, write_arena
+from pluralis.data.io.comparisons import comparisons_frame, read_arena, read_community_alignment, write_arena
 
 BATTLES = [
     {"question_id": "q1", "model_a": "gpt-4", "model_b": "claude-2", "winner": "model_a", "judge": "u1", "turn": 1,
@@ -93,7 +93,7 @@ def test_write_arena_uses_ratings_and_refuses_empty_judgements(tmp_path):
 
 
 def test_community_alignment_survives_parquet_and_the_store(tmp_path):
-    from pluralis.data.parquet import read_parquet, write_parquet
+    from pluralis.data.io.parquet import read_parquet, write_parquet
     from pluralis.data.study import Study
     from pluralis.store import Store
 

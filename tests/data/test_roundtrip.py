@@ -8,7 +8,7 @@ import random
 from hypothesis import HealthCheck, given, settings
 
 from pluralis.data import canonical_json, load_prism, write_prism
-from pluralis.data.parquet import read_parquet, write_parquet
+from pluralis.data.io.parquet import read_parquet, write_parquet
 from pluralis.store import Store
 from tests.data.strategies import prism_release
 
@@ -97,7 +97,7 @@ def test_missing_utterances_file_is_derived_from_histories(tmp_path, small_study
 
 
 def test_hf_cache_layout_is_found_offline(tmp_path, small_study):
-    from pluralis.data.prism import hf_cache_snapshot, load_prism_from_hf_cache
+    from pluralis.data.io.prism import hf_cache_snapshot, load_prism_from_hf_cache
 
     repo = tmp_path / "hub" / "datasets--HannahRoseKirk--prism-alignment"
     snap = repo / "snapshots" / "abc123"

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from pluralis.cli import app
 from pluralis.data import load_prism
-from pluralis.data.comparisons import read_arena, read_community_alignment
+from pluralis.data.io.comparisons import read_arena, read_community_alignment
 from pluralis.errors import DataValidationError, PluralisError
 from pluralis.store import Store
 
@@ -217,7 +217,7 @@ def test_reimport_names_file_line_and_field(prism_folder, tmp_path):
 
 
 def test_corrupt_parquet_is_a_clear_error(tmp_path, small_study):
-    from pluralis.data.parquet import read_parquet, write_parquet
+    from pluralis.data.io.parquet import read_parquet, write_parquet
 
     write_parquet(small_study, tmp_path)
     (tmp_path / "utterances.parquet").write_bytes(b"not parquet at all")

@@ -15,8 +15,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 def persona_study():
     """200 census-grounded personas through the PRISM protocol, rated by the preference model
     (ratings depend on response length, refusals, hedging, lists and stance, with trait-dependent weights)."""
-    from pluralis.personas.generator import generate_personas
-    from pluralis.personas.simulate import rep_frame, simulate_study
+    from pluralis.simulate.generator import generate_personas
+    from pluralis.simulate.study import rep_frame, simulate_study
 
     res = simulate_study(generate_personas(200, seed=0), seed=0)
     return res, rep_frame(res.study)

@@ -51,7 +51,7 @@ def test_ties_dropped_by_default_and_threshold_zero_keeps_close_scores():
 
 
 def test_matches_extract_battles_on_a_synthetic_study(small_study):
-    from pluralis.analysis.battles import extract_battles
+    from pluralis.ranking.battles import extract_battles
 
     f = small_study.frames()
     p = preference_pairs(f.utterances, f.survey, tie_threshold=0, ties="half")
@@ -100,7 +100,7 @@ def test_missing_response_texts_are_dropped_and_counted():
 
 
 def _ca_study(tmp_path):
-    from pluralis.data.comparisons import read_community_alignment
+    from pluralis.data.io.comparisons import read_community_alignment
 
     rows = [
         {"conversation_id": "x1", "annotator_id": "a1", "first_turn_prompt": "Advice?",

@@ -29,9 +29,9 @@ def test_report_is_self_contained_and_escaped(tmp_path):
 
 
 def test_study_report_sections(tmp_path):
-    from pluralis.personas.generator import generate_personas
-    from pluralis.personas.pipeline import DemoConfig, analyse
-    from pluralis.personas.simulate import simulate_study
+    from pluralis.simulate.generator import generate_personas
+    from pluralis.pipelines.demo import DemoConfig, analyse
+    from pluralis.simulate.study import simulate_study
     from pluralis.report.study import write_study_report
 
     panel = generate_personas({"US": 20, "UK": 20}, seed=3)
@@ -68,9 +68,9 @@ def test_demo_without_analysis_modules_still_reports(tmp_path, monkeypatch):
     missing it still simulates, stores and writes a report that says what was skipped."""
     import sys
 
-    for name in ("pluralis.analysis.subgroups", "pluralis.analysis.welfare", "pluralis.analysis.representativeness"):
+    for name in ("pluralis.ranking.subgroups", "pluralis.welfare.engine", "pluralis.census.representativeness"):
         monkeypatch.setitem(sys.modules, name, None)
-    from pluralis.personas.pipeline import DemoConfig, run_demo
+    from pluralis.pipelines.demo import DemoConfig, run_demo
 
     res = run_demo(DemoConfig(out=tmp_path, n_us=8, n_uk=8, bootstrap=10, draws=10))
     html = res.report_path.read_text()

@@ -1,1 +1,0 @@
-"""Analyses over study DataFrames: representativeness, rankings (preference aggregation), welfare."""

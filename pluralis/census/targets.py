@@ -1,0 +1,223 @@
+"""Census target distributions for the UK and US adult populations, shipped with Pluralis.
+
+The package carries its own copy of the census tables PRISM used for its census-representative
+samples (App. L): ``census_targets.csv``, built by ``scripts/build_census_tables.py`` from the
+ONS 2021 (England & Wales) and ACS 2022 (United States) source tables; see ``SOURCES.md``.
+Nothing here reads outside the package.
+
+All categories are the strings Pluralis participants use:
+
+- age: :data:`pluralis.data.vocab.AGE_BANDS` (``"18-24 years old"`` ... ``"65+ years old"``),
+- gender: ``"Male"`` / ``"Female"`` (the census records sex; non-binary is not in the census),
+- ethnicity: ``"census"`` scheme = :data:`pluralis.data.vocab.CENSUS_ETHNICITIES`
+  (Asian/Black/Mixed/Other/White, PRISM App. L: in the US, Hispanic, Some Other Race, NHPI and
+  AIAN fold into Other); ``"detailed"`` scheme = the same with ``"Hispanic"`` split out of Other
+  for the US (strings of :data:`pluralis.data.vocab.ETHNICITY_SIMPLIFIED`); the UK census has no
+  Hispanic category, so both schemes coincide there.
+
+Main entry points: :func:`joint_distribution`, :func:`margins`, :func:`census_cells`.
+
+Caveat (kept for fidelity with PRISM): the US race tables are race-*alone* tables plus the
+Hispanic-or-Latino table (any race). Only the White table excludes Hispanics, so Hispanic
+Black/Asian/Mixed/Other people are counted twice and the US "adult total" (298,477,760) exceeds
+the real adult population (~260 M). Shares are relative to that total, exactly as in PRISM.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+import pandas as pd
+
+from pluralis.data import vocab
+from pluralis.errors import ConfigError
+
+__all__ = [
+    "COUNTRIES",
+    "ETHNICITY_SCHEMES",
+    "GENDERS",
+    "adult_total",
+    "census_cells",
+    "census_table",
+    "ethnicity_categories",
+    "joint_distribution",
+    "margins",
+    "normalise_country",
+]
+
+#: Countries with census targets.
+COUNTRIES: tuple[str, ...] = ("UK", "US")
+#: Census sexes, in the participant vocabulary.
+GENDERS: tuple[str, ...] = tuple(g for g in vocab.GENDERS if g in ("Male", "Female"))
+#: Ethnicity schemes: ``census`` (PRISM's 5 groups) and ``detailed`` (US Hispanic split out).
+ETHNICITY_SCHEMES: tuple[str, ...] = ("census", "detailed")
+DETAILED_ETHNICITIES: tuple[str, ...] = ("Asian", "Black", "Hispanic", "Mixed", "Other", "White")
+
+_ALIASES = {
+    "uk": "UK",
+    "gb": "UK",
+    "gbr": "UK",
+    "united kingdom": "UK",
+    "england and wales": "UK",
+    "us": "US",
+    "usa": "US",
+    "united states": "US",
+    "united states of america": "US",
+}
+_VARIABLES = ("age", "gender", "ethnicity")
+_FILE = "census_targets.csv"
+
+
+def normalise_country(country: str) -> str:
+    """Map a country name or code to ``"UK"`` or ``"US"``; raise :class:`ConfigError` otherwise.
+
+    Example
+    -------
+    >>> normalise_country("us"), normalise_country("United Kingdom")
+    ('US', 'UK')
+    """
+    key = str(country).strip().lower()
+    if key not in _ALIASES:
+        raise ConfigError(f"no census targets for country {country!r}; available: {', '.join(COUNTRIES)}")
+    return _ALIASES[key]
+
+
+@lru_cache(maxsize=1)
+def _raw() -> pd.DataFrame:
+    text = resources.files("pluralis.census").joinpath("resources", _FILE).read_text("utf-8")
+    from io import StringIO
+
+    return pd.read_csv(StringIO(text), dtype={"count": "int64"})
+
+
+def census_table(country: str | None = None) -> pd.DataFrame:
+    """The shipped table: adult head counts by country x age band x sex x source census group.
+
+    Columns: ``country, age, gender, census_group, source_table, ethnicity, ethnicity_detailed, count``.
+
+    Example
+    -------
+    >>> t = census_table("UK")
+    >>> int(t["count"].sum())
+    47204870
+    """
+    table = _raw()
+    if country is not None:
+        table = table[table["country"] == normalise_country(country)]
+    return table.reset_index(drop=True).copy()
+
+
+def adult_total(country: str) -> int:
+    """Total adults (18+) in the census table of ``country`` (App. L, Fig. 8 caption).
+
+    Example
+    -------
+    >>> adult_total("US")
+    298477760
+    """
+    return int(census_table(country)["count"].sum())
+
+
+def ethnicity_categories(country: str, ethnicity: str = "census") -> tuple[str, ...]:
+    """Ethnicity categories of a scheme for a country, in canonical order.
+
+    Example
+    -------
+    >>> ethnicity_categories("US", "detailed")
+    ('Asian', 'Black', 'Hispanic', 'Mixed', 'Other', 'White')
+    >>> ethnicity_categories("UK", "detailed")
+    ('Asian', 'Black', 'Mixed', 'Other', 'White')
+    """
+    country = normalise_country(country)
+    if ethnicity not in ETHNICITY_SCHEMES:
+        raise ConfigError(f"unknown ethnicity scheme {ethnicity!r}; expected one of {', '.join(ETHNICITY_SCHEMES)}")
+    if ethnicity == "detailed" and country == "US":
+        return DETAILED_ETHNICITIES
+    return tuple(vocab.CENSUS_ETHNICITIES)
+
+
+def categories(country: str, ethnicity: str = "census") -> dict[str, tuple[str, ...]]:
+    """Category levels per variable (``age``, ``gender``, ``ethnicity``) in canonical order.
+
+    Example
+    -------
+    >>> categories("UK")["gender"]
+    ('Male', 'Female')
+    """
+    return {"age": tuple(vocab.AGE_BANDS), "gender": GENDERS, "ethnicity": ethnicity_categories(country, ethnicity)}
+
+
+def joint_distribution(
+    country: str, ethnicity: str = "census", by: tuple[str, ...] | list[str] = _VARIABLES
+) -> pd.DataFrame:
+    """Census joint distribution of adults over ``by`` (default age band x gender x ethnicity).
+
+    Returns a DataFrame with one row per cell (every combination, in canonical order), columns
+    ``[*by, "count", "share"]``; ``share`` sums to 1. Use ``ethnicity="detailed"`` for the US
+    Hispanic split. A personas module can sample synthetic participants from it directly:
+    ``df.sample(n, weights="share", replace=True)``.
+
+    Example
+    -------
+    >>> j = joint_distribution("US")
+    >>> list(j.columns), len(j)
+    (['age', 'gender', 'ethnicity', 'count', 'share'], 60)
+    >>> round(float(j["share"].sum()), 12)
+    1.0
+    """
+    country = normalise_country(country)
+    by = list(by)
+    unknown = [v for v in by if v not in _VARIABLES]
+    if unknown or not by:
+        raise ConfigError(f"unknown census variable(s) {unknown or by}; expected a subset of {list(_VARIABLES)}")
+    cats = categories(country, ethnicity)
+    table = census_table(country)
+    if ethnicity == "detailed":
+        table["ethnicity"] = table["ethnicity_detailed"]
+    counts = table.groupby(by, sort=False)["count"].sum()
+    index = pd.MultiIndex.from_product([cats[v] for v in by], names=by)
+    counts = counts.reindex(index, fill_value=0).astype("int64")
+    out = counts.reset_index()
+    out["share"] = out["count"] / out["count"].sum()
+    return out
+
+
+def margins(country: str, ethnicity: str = "census") -> dict[str, pd.Series]:
+    """One-way census margins (shares summing to 1) for ``age``, ``gender`` and ``ethnicity``.
+
+    Example
+    -------
+    >>> m = margins("UK")
+    >>> sorted(m), round(float(m["gender"].sum()), 12)
+    (['age', 'ethnicity', 'gender'], 1.0)
+    >>> m["age"].index[0]
+    '18-24 years old'
+    """
+    out = {}
+    for var in _VARIABLES:
+        j = joint_distribution(country, ethnicity, by=(var,))
+        out[var] = pd.Series(j["share"].to_numpy(), index=pd.Index(j[var], name=var), name="share")
+    return out
+
+
+def census_cells(country: str, ethnicity: str = "census") -> pd.DataFrame:
+    """PRISM's census cell table (App. L notebook): percentages of all adults, index = age band,
+    columns ``"{ethnicity}_{gender}"`` (e.g. ``"Asian_Female"``) plus ``All``, ``All_Male``, ``All_Female``.
+
+    Example
+    -------
+    >>> c = census_cells("UK")
+    >>> c.shape, round(float(c["All"].sum()), 9)
+    ((6, 13), 100.0)
+    """
+    j = joint_distribution(country, ethnicity)
+    j["cell"] = j["ethnicity"] + "_" + j["gender"]
+    cats = categories(country, ethnicity)
+    cols = [f"{e}_{g}" for g in ("Female", "Male") for e in cats["ethnicity"]]
+    wide = j.pivot(index="age", columns="cell", values="share").reindex(index=list(cats["age"]), columns=cols) * 100
+    wide["All"] = wide[cols].sum(axis=1)
+    wide["All_Male"] = wide[[c for c in cols if c.endswith("_Male")]].sum(axis=1)
+    wide["All_Female"] = wide[[c for c in cols if c.endswith("_Female")]].sum(axis=1)
+    wide.columns.name = None
+    return wide

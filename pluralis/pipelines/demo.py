@@ -1,0 +1,403 @@
+"""The main job (``pluralis demo``): census panel -> simulated PRISM study -> store -> analyses -> report.
+
+:func:`run_demo` runs end-to-end on embedded defaults:
+
+1. a census-representative synthetic panel of the US and the UK (:func:`generate_personas`);
+2. every persona takes the PRISM protocol through the collection engine (:func:`simulate_study`):
+   by the preference model with simulated models offline, or — when an LLM endpoint is configured
+   (``llm_base_url`` / ``$PLURALIS_LLM_BASE_URL``) — by LLM role-play, with that endpoint's model
+   answering in several system-prompt variants. Role-play costs LLM calls, so only ``roleplay_n``
+   personas per country, drawn at random from the census panel (:func:`roleplay_subset`), take part,
+   with ``roleplay_max_turns`` turns per conversation; the endpoint and the structured-output format
+   it accepts are checked before anything is written (:func:`pluralis.simulate.roleplay.probe_response_format`).
+   A small local server (llama.cpp with SmolLM2) answers one call at a time: expect a few minutes;
+3. the study goes into a SQLite store (:class:`pluralis.store.Store`);
+4. analyses, each used only when its module is importable: representativeness against the census,
+   rankings by group with bootstrap CIs (:func:`pluralis.ranking.subgroups.subgroup_rankings`),
+   welfare of populations (:func:`pluralis.welfare.engine.run_welfare`; skipped, with a note, for a
+   country with too few participants), and — for the preference model, whose answer key is known — a
+   check that the rankings recover the simulation's ground truth;
+5. an HTML report with plots (:func:`pluralis.report.study.write_study_report`).
+
+Example
+-------
+See :func:`run_demo`; from the command line: ``pluralis demo --out pluralis-demo``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pluralis.errors import ConfigError
+from pluralis.simulate.generator import PersonaPanel, generate_personas
+from pluralis.simulate.study import SimulationResult, rep_frame, simulate_study
+
+#: System-prompt variants that turn one served LLM into several "models" for the protocol.
+LLM_VARIANTS: dict[str, str] = {
+    "concise": "Answer in one or two short sentences.",
+    "detailed": "Give a thorough, detailed answer.",
+    "lists": "Structure your answer as a short numbered list.",
+    "balanced": "Present several viewpoints fairly before concluding.",
+}
+
+
+@dataclass
+class DemoConfig:
+    """Settings of :func:`run_demo` (the defaults take about a minute on 2 cores offline).
+
+    Example
+    -------
+    >>> DemoConfig(n_us=10, n_uk=10).roleplay_format
+    'auto'
+    """
+
+    out: Path | str = Path("pluralis-demo")
+    n_us: int = 300
+    n_uk: int = 300
+    seed: int = 0
+    bootstrap: int = 200
+    draws: int = 300
+    method: str = "prc"
+    by: tuple[str, ...] = ("study_locale", "age", "gender", "persona_lean")
+    executor: str = "auto"
+    workers: int | None = None
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key_env: str | None = None
+    roleplay_n: int = 1
+    roleplay_conversations_per_type: int = 1
+    roleplay_format: str | None = "auto"
+    roleplay_max_turns: int = 2
+    llm_concurrency: int = 2
+    llm_timeout: float = 180.0
+    max_concurrency: int = 8
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        for name in ("n_us", "n_uk"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.n_us + self.n_uk < 2:
+            raise ConfigError("the demo needs at least 2 personas")
+        if self.bootstrap < 0 or self.draws < 1:
+            raise ConfigError("bootstrap must be >= 0 and draws >= 1")
+        if self.roleplay_n < 1 or self.llm_concurrency < 1 or self.roleplay_max_turns < 1:
+            raise ConfigError("roleplay_n, roleplay_max_turns and llm_concurrency must be >= 1")
+
+
+@dataclass
+class DemoResult:
+    """What :func:`run_demo` made: the report and store paths, the panel, the simulation, the analyses,
+    notes (skipped or failed steps) and timings per step (see the module example)."""
+
+    report_path: Path
+    store_path: Path
+    panel: PersonaPanel
+    simulation: SimulationResult
+    analyses: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+Progress = Callable[[str, int | None], Any]
+
+
+@contextlib.contextmanager
+def _no_progress(_description: str, _total: int | None):
+    yield lambda n=1: None
+
+
+def llm_endpoint(cfg: DemoConfig) -> tuple[str, str] | None:
+    """(base URL, model id) of the configured LLM endpoint, or ``None`` (offline simulation).
+
+    Uses ``cfg.llm_base_url`` or ``$PLURALIS_LLM_BASE_URL``; the model is ``cfg.llm_model``,
+    ``$PLURALIS_LLM_MODEL``, or the first model the server lists.
+
+    Example
+    -------
+    >>> llm_endpoint(DemoConfig(llm_base_url=None)) is None or True
+    True
+    """
+    base = cfg.llm_base_url or os.environ.get("PLURALIS_LLM_BASE_URL")
+    if not base:
+        return None
+    model = cfg.llm_model or os.environ.get("PLURALIS_LLM_MODEL")
+    if not model:
+        import asyncio
+
+        from pluralis.llm import list_models
+
+        key = os.environ.get(cfg.llm_api_key_env) if cfg.llm_api_key_env else None
+        try:
+            models = asyncio.run(list_models(base, api_key=key, timeout=10.0))
+        except Exception as e:
+            raise ConfigError(f"LLM endpoint {base} did not list its models ({e}); check that the server runs at "
+                              "that URL (--llm-base-url / $PLURALIS_LLM_BASE_URL), or name the model (--llm-model)") from None
+        if not models:
+            raise ConfigError(f"LLM endpoint {base} serves no models")
+        model = models[0]
+    return base, model
+
+
+def roleplay_subset(panel: PersonaPanel, per_country: int, *, seed: int = 0) -> PersonaPanel:
+    """``per_country`` personas per country drawn at random (seeded) from a census panel: who is role-played
+    when an LLM endpoint is configured (role-play costs LLM calls, the panel stays census-representative).
+
+    Example
+    -------
+    >>> p = generate_personas({"US": 50, "UK": 50}, seed=0)
+    >>> sub = roleplay_subset(p, 2, seed=0)
+    >>> sub.data.groupby("country", observed=True).size().to_dict()
+    {'US': 2, 'UK': 2}
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7,)))
+    rows = []
+    country = panel.data["country"].astype(str).to_numpy()
+    for c in pd.unique(country):
+        idx = np.flatnonzero(country == c)
+        rows.extend(np.sort(rng.choice(idx, size=min(per_country, len(idx)), replace=False)).tolist())
+    return panel.subset(np.array(sorted(rows), dtype=np.int64))
+
+
+def llm_variant_specs(base_url: str, model: str, api_key_env: str | None = None, *, timeout: float = 180.0,
+                      max_tokens: int = 128) -> list:
+    """One :class:`pluralis.llm.ModelSpec` per :data:`LLM_VARIANTS` entry, all served by ``model``.
+
+    The timeout is generous because a local server (llama.cpp) answers one request at a time: a call
+    waits its turn behind the others in flight.
+
+    Example
+    -------
+    >>> [s.name for s in llm_variant_specs("http://127.0.0.1:8080/v1", "smollm2")][:2]
+    ['smollm2/concise', 'smollm2/detailed']
+    """
+    from pluralis.data.vocab import BASE_HEADER
+    from pluralis.llm import DecodingParams, ModelSpec
+
+    return [ModelSpec(name=f"{model}/{k}", model=model, base_url=base_url, api_key_env=api_key_env, provider="local",
+                      system_prompt=f"{BASE_HEADER} {v}", params=DecodingParams(temperature=1.0, max_tokens=max_tokens),
+                      timeout=timeout)
+            for k, v in LLM_VARIANTS.items()]
+
+
+def analyse(sim: SimulationResult, cfg: DemoConfig, progress: Progress = _no_progress) -> tuple[dict, list[str]]:
+    """Run the analyses that are installed on a simulated study; returns (results, notes).
+
+    Keys: ``survey`` (with persona traits), ``representativeness`` {country: report},
+    ``rankings`` (SubgroupResult), ``overall`` (bootstrap summary), ``recovery`` (estimated vs true
+    ranks), ``welfare`` {country: WelfareResult}. An analysis that cannot run on this study (e.g.
+    welfare on too few participants for PRISM's samples of 100) is skipped with a note.
+
+    Example
+    -------
+    >>> from pluralis.simulate.generator import generate_personas
+    >>> from pluralis.simulate.study import simulate_study
+    >>> sim = simulate_study(generate_personas({"US": 40}, seed=0), seed=0, conversations_per_type=1)
+    >>> results, notes = analyse(sim, DemoConfig(bootstrap=20, draws=20))
+    >>> sorted(k for k, v in results.items() if v is not None)
+    ['battles', 'frames', 'rankings', 'recovery', 'representativeness', 'survey']
+    >>> notes[0].startswith("welfare US: skipped")
+    True
+    """
+    out: dict[str, Any] = {}
+    notes: list[str] = []
+    study = sim.study
+    frames = study.frames()
+    survey = rep_frame(study)
+    out["survey"] = survey
+    out["frames"] = frames
+    countries = [c for c in ("US", "UK") if (survey["study_locale"] == c.lower()).any()]
+
+    def attempt(name: str, fn):
+        try:
+            return fn()
+        except ImportError as e:
+            notes.append(f"{name}: skipped ({e.name or e} is not installed)")
+        except Exception as e:  # an analysis failing must not lose the study or the report
+            notes.append(f"{name}: failed ({type(e).__name__}: {e})")
+            notes.append(traceback.format_exc(limit=3))
+        return None
+
+    with progress("analysing", 4) as advance:
+        def rep():
+            from pluralis.census.representativeness import representativeness
+
+            return {c: representativeness(survey[survey["study_locale"] == c.lower()], c) for c in countries}
+
+        out["representativeness"] = attempt("representativeness", rep)
+        advance(1)
+
+        def ranks():
+            from pluralis.ranking.battles import extract_battles
+            from pluralis.ranking.subgroups import subgroup_rankings
+
+            battles = extract_battles(frames.utterances)
+            by = [b for b in cfg.by if b in survey.columns or b == "conversation_type"]
+            res = subgroup_rankings(battles, by, survey=survey, conversations=frames.conversations, method=cfg.method,
+                                    rounds=cfg.bootstrap, seed=cfg.seed, min_participants=10,
+                                    exclude=("Prefer not to say",))
+            return battles, res
+
+        got = attempt("rankings", ranks)
+        if got is not None:
+            out["battles"], out["rankings"] = got
+        advance(1)
+        if got is not None and sim.truth is not None and sim.config.get("actor") != "llm-roleplay":
+            out["recovery"] = attempt("truth recovery", lambda: truth_recovery(out["rankings"].table, survey, sim))
+        elif sim.config.get("actor") == "llm-roleplay":
+            notes.append("truth recovery: not applicable (an LLM role-played the personas; its preferences are not "
+                         "known, so there is no answer key)")
+        advance(1)
+
+        def welfare():
+            from pluralis.welfare.engine import run_welfare
+
+            res = {}
+            for c in countries:
+                n = int((survey["study_locale"] == c.lower()).sum())
+                try:
+                    res[c] = run_welfare(frames.utterances, frames.survey, country=c, n_draws=cfg.draws,
+                                         seed=cfg.seed + 1)
+                except ConfigError as e:  # e.g. a handful of role-played participants: too few to sample from
+                    notes.append(f"welfare {c}: skipped, {n} participant(s) are too few for PRISM's seat-of-power "
+                                 f"samples ({str(e).split(';')[0]})")
+            return res or None
+
+        out["welfare"] = attempt("welfare", welfare)
+        advance(1)
+    return out, notes
+
+
+def truth_recovery(table: pd.DataFrame, survey: pd.DataFrame, sim: SimulationResult) -> pd.DataFrame:
+    """Estimated rank vs the preference model's true rank of every model in every group, with Kendall's tau.
+
+    Example
+    -------
+    >>> t = pd.DataFrame({"by": ["(all)"] * 2, "group": ["(all)"] * 2, "model": ["a", "b"], "rank": [1, 2]})
+    >>> truth_recovery(t, pd.DataFrame(), None).empty
+    True
+    """
+    if sim is None or sim.truth is None or survey.empty:
+        return pd.DataFrame(columns=["by", "group", "model", "rank", "true_rank", "kendall_tau"])
+    from scipy.stats import kendalltau
+
+    rows = []
+    for (by, group), sub in table.groupby(["by", "group"], sort=False):
+        mask = np.ones(len(survey), bool) if by == "(all)" else None
+        if mask is None:
+            if by == "conversation_type":
+                true = sim.truth.true_ranking(survey, conversation_type=group)
+            elif by in survey.columns:
+                true = sim.truth.true_ranking(survey, mask=(survey[by] == group).to_numpy())
+            else:
+                continue
+        else:
+            true = sim.truth.true_ranking(survey)
+        true_rank = pd.Series(np.arange(1, len(true) + 1), index=true.index)
+        est = sub.set_index("model")["rank"]
+        common = [m for m in est.index if m in true_rank.index]
+        tau = kendalltau(est.reindex(common).to_numpy(), true_rank.reindex(common).to_numpy()).statistic \
+            if len(common) >= 3 else np.nan
+        for m in common:
+            rows.append({"by": by, "group": group if by != "(all)" else "everyone", "model": m,
+                         "rank": float(est[m]), "true_rank": int(true_rank[m]), "kendall_tau": float(tau)})
+    return pd.DataFrame(rows)
+
+
+def run_demo(cfg: DemoConfig | None = None, *, progress: Progress = _no_progress,
+             log: Callable[[str], None] = lambda _m: None) -> DemoResult:
+    """Run the main job (see the module docstring); ``progress(description, total)`` is a context
+    manager yielding ``advance(n)`` (the CLI passes Rich progress bars).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> res = run_demo(DemoConfig(out=tempfile.mkdtemp(), n_us=20, n_uk=20, bootstrap=20, draws=20))
+    >>> res.report_path.name, res.store_path.name, res.simulation.study.survey[0].source
+    ('report.html', 'study.sqlite', 'simulated')
+    """
+    cfg = cfg or DemoConfig()
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+    out_dir = Path(cfg.out)
+    endpoint = llm_endpoint(cfg)
+    roleplay = None
+    if endpoint is not None:  # check the endpoint (and its structured-output format) before writing anything
+        from pluralis.llm import ModelSpec
+        from pluralis.simulate.roleplay import RolePlayConfig
+
+        base, model = endpoint
+        roleplay = RolePlayConfig(
+            ModelSpec(name=model, base_url=base, api_key_env=cfg.llm_api_key_env, system_prompt=None),
+            max_concurrency=cfg.llm_concurrency, response_format=cfg.roleplay_format, timeout=cfg.llm_timeout,
+            max_turns=cfg.roleplay_max_turns).resolved()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    counts = {"US": cfg.n_us, "UK": cfg.n_uk}
+    counts = {c: n for c, n in counts.items() if n > 0}
+    n_chunks = sum(-(-n // 250_000) for n in counts.values())
+    with progress("generating personas", n_chunks) as advance:
+        panel = generate_personas(counts, seed=cfg.seed, executor=cfg.executor, workers=cfg.workers, progress=advance)
+    timings["personas"] = time.perf_counter() - t0
+    participants = panel
+    if endpoint is not None:
+        participants = roleplay_subset(panel, cfg.roleplay_n, seed=cfg.seed)
+
+    t0 = time.perf_counter()
+    kwargs: dict[str, Any] = {}
+    if endpoint is not None:
+        from pluralis.simulate.roleplay import CostLog
+
+        base, model = endpoint
+        kwargs["models"] = llm_variant_specs(base, model, cfg.llm_api_key_env, timeout=cfg.llm_timeout)
+        kwargs["roleplay"] = roleplay
+        kwargs["cost_log"] = CostLog(out_dir / "roleplay_calls.jsonl")
+        kwargs["conversations_per_type"] = cfg.roleplay_conversations_per_type
+        log(f"LLM endpoint {base} (model {model}): {len(participants)} of the {len(panel)} personas (drawn at random "
+            f"per country) are role-played by the LLM "
+            f"(structured output: {kwargs['roleplay'].response_format or 'none'}; {cfg.llm_concurrency} calls in "
+            f"flight); responses come from {len(kwargs['models'])} prompt variants of it. Calls are logged to "
+            f"{out_dir / 'roleplay_calls.jsonl'}")
+    concurrency = cfg.max_concurrency if endpoint is None else cfg.llm_concurrency
+    with progress("simulating participants", len(participants)) as advance:
+        sim = simulate_study(participants, seed=cfg.seed, executor=cfg.executor if endpoint is None else "serial",
+                             workers=cfg.workers, progress=advance, max_concurrency=concurrency, **kwargs)
+    if endpoint is not None:
+        sim.stats["roleplay_log"] = kwargs["cost_log"].summary()
+    timings["simulation"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    from pluralis.store import Store
+
+    db = out_dir / "study.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    total = sum(sim.study.counts().values())
+    with progress("storing in SQLite", total) as advance, Store.open(db) as store:
+        store.import_study(sim.study, progress=advance)
+    timings["store"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    analyses, more = analyse(sim, cfg, progress)
+    notes += more
+    timings["analyses"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    from pluralis.report.study import write_study_report
+
+    with progress("writing report", 1) as advance:
+        report = write_study_report(out_dir / "report.html", panel=panel, sim=sim, analyses=analyses, store_path=db,
+                                    config=cfg, notes=notes, timings=timings)
+        advance(1)
+    timings["report"] = time.perf_counter() - t0
+    return DemoResult(report, db, panel, sim, analyses, notes, timings)

@@ -1,0 +1,491 @@
+"""Rankings per subgroup, and whether each rank shift against the overall ranking is significant.
+
+PRISM Fig. 4B/C: recompute the ranking on one conversation type, or one participant group
+("only US participants"), and trace how many places each model climbed (▲) or fell (▽)
+relative to its overall rank.
+
+Significance comes from a *joint* bootstrap: each round resamples once (participants with
+replacement by default, or battles) and recomputes both the overall and every group's ranking
+from that same resample, so the correlation between a group and the whole (which contains it)
+is respected. A shift is significant when the percentile interval of
+``overall_rank - group_rank`` excludes 0. The overall rank is taken among the models present in
+the group, so the two are comparable.
+
+Fields for ``by`` come from the battles (e.g. ``conversation_type``), the survey frame (merged on
+``user_id``; e.g. ``location_special_region``, ``age``, ``gender``) or a conversations frame
+(merged on ``conversation_id``). Friendly aliases: see :data:`FIELD_ALIASES`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from pluralis.ranking.battles import encode_battles, ratings_from_battles
+from pluralis.ranking.engine import MethodInfo, mean_by_model, ranks_from_scores, resolve_method, scores_for_arrays
+from pluralis.ranking.uncertainty import (
+    BootstrapResult,
+    Tournament,
+    _checked_participant_weights,
+    _cluster_weights,
+    _rating_means_clusters,
+    _rescale_rounds,
+)
+from pluralis.errors import ConfigError, DataValidationError
+
+#: Friendly names accepted by ``by=`` (and the CLI's ``--by``).
+FIELD_ALIASES: dict[str, str] = {
+    "birth_region": "location_birth_region",
+    "birth_subregion": "location_birth_subregion",
+    "birth_country": "location_birth_country",
+    "reside_region": "location_reside_region",
+    "residence_region": "location_reside_region",
+    "reside_subregion": "location_reside_subregion",
+    "reside_country": "location_reside_country",
+    "special_region": "location_special_region",
+    "region": "location_special_region",
+    "ethnicity": "ethnicity_simplified",
+    "religion": "religion_simplified",
+    "age_band": "age",
+    "age_group": "age",
+    "sex": "gender",
+    "type": "conversation_type",
+    "context": "conversation_type",
+    "locale": "study_locale",
+    "study": "study_locale",
+    "lm_familiarity": "lm_familiarity",
+}
+
+OVERALL = "(all)"
+
+
+def resolve_field(name: str, *frames: pd.DataFrame | None) -> str:
+    """The column a ``by`` name refers to (exact column, alias, or ``location_`` prefixed).
+
+    Example
+    -------
+    >>> s = pd.DataFrame(columns=["user_id", "location_birth_region"])
+    >>> resolve_field("birth_region", s)
+    'location_birth_region'
+    """
+    cols: set[str] = set()
+    for f in frames:
+        if f is not None:
+            cols.update(map(str, f.columns))
+    candidates = [name, FIELD_ALIASES.get(name, name), f"location_{name}", f"{name}_simplified"]
+    for c in candidates:
+        if c in cols:
+            return c
+    known = sorted(c for c in cols if not c.endswith(("_a", "_b")))
+    hint = ", ".join(known[:30])
+    raise ConfigError(f"unknown field {name!r} for --by; available: {hint}{' ...' if len(known) > 30 else ''}")
+
+
+def attach_fields(
+    battles: pd.DataFrame,
+    fields: Sequence[str],
+    *,
+    survey: pd.DataFrame | None = None,
+    conversations: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Add participant / conversation fields to a battle frame; returns it and the resolved names.
+
+    A tuple of fields is an intersection: one column named ``"a × b"`` with values ``"x / y"``.
+
+    Example
+    -------
+    >>> b = pd.DataFrame({"model_a": ["x"], "model_b": ["y"], "winner": ["tie"], "user_id": ["u"]})
+    >>> s = pd.DataFrame({"user_id": ["u"], "location_birth_region": ["Europe"], "gender": ["Female"]})
+    >>> out, names = attach_fields(b, ["birth_region", ("gender", "birth_region")], survey=s)
+    >>> names, out["gender × location_birth_region"].tolist()
+    (['location_birth_region', 'gender × location_birth_region'], ['Female / Europe'])
+    """
+    out = battles
+    names = []
+    for f in fields:
+        if isinstance(f, (tuple, list)):  # an intersection, e.g. ("gender", "age")
+            out, parts = attach_fields(out, list(f), survey=survey, conversations=conversations)
+            col = " × ".join(parts)
+            if col not in out.columns:
+                values = out[parts].astype(object)
+                joined = values.astype(str).agg(" / ".join, axis=1)
+                out = out.assign(**{col: joined.where(values.notna().all(axis=1)).to_numpy()})
+            names.append(col)
+            continue
+        col = resolve_field(f, battles, survey, conversations)
+        names.append(col)
+        if col in out.columns:
+            continue
+        if survey is not None and col in survey.columns:
+            if "user_id" not in out.columns:
+                raise ConfigError("battles need a user_id column to attach survey fields")
+            lookup = survey.drop_duplicates("user_id").set_index("user_id")[col]
+            out = out.assign(**{col: out["user_id"].map(lookup).to_numpy()})
+        elif conversations is not None and col in conversations.columns:
+            if "conversation_id" not in out.columns:
+                raise ConfigError("battles need a conversation_id column to attach conversation fields")
+            lookup = conversations.drop_duplicates("conversation_id").set_index("conversation_id")[col]
+            out = out.assign(**{col: out["conversation_id"].map(lookup).to_numpy()})
+    return out, names
+
+
+@dataclass
+class SubgroupResult:
+    """Per-group rankings with shifts against the overall ranking.
+
+    ``table`` is tidy: one row per (field, group, model) — see :func:`subgroup_rankings`.
+    ``overall`` and ``groups`` hold the bootstrap draws; ``skipped`` the groups left out and why.
+
+    Example
+    -------
+    >>> b = pd.DataFrame({"model_a": ["x"] * 15 + ["y"] * 5, "model_b": ["y"] * 15 + ["x"] * 5,
+    ...     "winner": ["model_a"] * 20, "user_id": [f"u{i}" for i in range(20)], "g": ["p"] * 15 + ["q"] * 5})
+    >>> res = subgroup_rankings(b, "g", rounds=20, min_participants=5)
+    >>> res.ranks_wide().loc["x"].tolist(), res.shifts()["direction"].tolist()   # x falls in group q
+    ([1.0, 1.0, 2.0], ['▽', '▲'])
+    """
+
+    table: pd.DataFrame
+    overall: BootstrapResult
+    groups: dict[tuple[str, Any], BootstrapResult] = field(default_factory=dict)
+    skipped: dict[tuple[str, Any], str] = field(default_factory=dict)
+
+    def ranks_wide(self) -> pd.DataFrame:
+        """Models (rows, by overall rank) x groups (columns): the rank in each group (see the class example)."""
+        t = self.table
+        wide = t.pivot_table(index="model", columns=["by", "group"], values="rank", aggfunc="first", sort=False)
+        order = t[t["by"] == OVERALL].sort_values("rank")["model"]
+        return wide.reindex(order)
+
+    def shifts(self, *, significant_only: bool = False) -> pd.DataFrame:
+        """Rows with a non-zero rank shift, largest absolute shifts first (see the class example)."""
+        t = self.table[(self.table["by"] != OVERALL) & (self.table["shift"].fillna(0) != 0)]
+        if significant_only:
+            t = t[t["significant"].fillna(False).astype(bool)]
+        return t.reindex(t["shift"].abs().sort_values(ascending=False, kind="stable").index)
+
+
+def _direction(shift: float) -> str:
+    if not np.isfinite(shift) or shift == 0:
+        return "="
+    return "▲" if shift > 0 else "▽"
+
+
+def subgroup_rankings(
+    battles: pd.DataFrame,
+    by: str | Sequence[str],
+    *,
+    survey: pd.DataFrame | None = None,
+    conversations: pd.DataFrame | None = None,
+    method: str = "prc",
+    rounds: int = 1000,
+    unit: str = "participants",
+    level: float = 0.95,
+    seed: int | None = 0,
+    min_participants: int = 20,
+    min_battles: int = 1,
+    exclude: Sequence[Any] = (),
+    groups: Sequence[Any] | None = None,
+    weights: pd.Series | None = None,
+    missing_weights: str = "raise",
+    **options: Any,
+) -> SubgroupResult:
+    """Ranking for every value of one or more fields, with bootstrap CIs and significant shifts.
+
+    Parameters
+    ----------
+    battles
+        battle frame from :func:`~pluralis.ranking.battles.extract_battles`.
+    by
+        field name(s); each is handled separately (``["conversation_type", "birth_region"]``); a
+        tuple of fields is one intersectional grouping (``[("gender", "age")]``).
+    survey, conversations
+        frames to take participant / conversation fields from.
+    method, options
+        aggregator and its options (see :mod:`pluralis.ranking.engine`). Online Elo is not
+        supported with a bootstrap (it is order-dependent; use ``"bt"``).
+    rounds, unit, level, seed
+        joint bootstrap settings (``rounds=0`` for point estimates only).
+    min_participants, min_battles
+        groups smaller than this are skipped (PRISM's score analyses drop groups < 20 people).
+    exclude, groups
+        values to drop (e.g. ``["Prefer not to say"]``) or the only values to keep.
+    weights, missing_weights
+        participant weights (Series by ``user_id``) for weighted rankings, overall and per group
+        (see :func:`~pluralis.ranking.engine.rank_models`; each group's weights are rescaled to
+        its number of battles); resampled participants or battles carry their weights.
+        ``min_participants`` then counts participants with a positive weight; the table's
+        ``n_battles`` / ``n_participants`` stay unweighted counts.
+
+    Returns
+    -------
+    :class:`SubgroupResult` whose ``table`` has columns ``by, group, model, n_battles,
+    n_participants, score, score_lo, score_hi, rank, rank_lo, rank_hi, overall_rank, shift,
+    shift_lo, shift_hi, significant, direction`` (``shift`` > 0: climbed; rows with
+    ``by == "(all)"`` are the overall ranking).
+
+    Example
+    -------
+    >>> b = pd.DataFrame({"model_a": ["x", "x", "y", "x"] * 6, "model_b": ["y", "z", "z", "z"] * 6,
+    ...     "winner": ["model_a", "model_a", "model_b", "model_b"] * 6,
+    ...     "user_id": [f"u{i}" for i in range(24)], "conversation_type": ["unguided", "values guided"] * 12})
+    >>> res = subgroup_rankings(b, "conversation_type", rounds=50, min_participants=5)
+    >>> sorted(res.table["group"].unique())
+    ['(all)', 'unguided', 'values guided']
+    """
+    info = resolve_method(method)
+    if info.kind == "sequence" and rounds > 0:
+        raise ConfigError("online Elo is order-dependent and has no joint bootstrap; use method='bt' (Elo MLE)")
+    if unit not in ("battles", "participants"):
+        raise ConfigError(f"unit must be 'battles' or 'participants', got {unit!r}")
+    fields = [by] if isinstance(by, (str, tuple)) else list(by)
+    if not fields:
+        raise ConfigError("give at least one field to group by")
+    frame, names = attach_fields(battles, fields, survey=survey, conversations=conversations)
+    arrays = encode_battles(frame)
+    if arrays.n_battles == 0:
+        raise DataValidationError("no battles to rank (need at least two rated responses to the same prompt)")
+    if unit == "participants" and arrays.cluster is None:
+        raise ConfigError("unit='participants' needs a user_id column in the battles")
+    pw = _checked_participant_weights(info, arrays, weights, missing_weights)
+    rng = np.random.default_rng(seed)
+
+    # group slots: (field, value) -> battle mask
+    slots: list[tuple[str, Any, np.ndarray]] = []
+    skipped: dict[tuple[str, Any], str] = {}
+    excluded = set(exclude)
+    for col in names:
+        values = frame[col]
+        for value in pd.unique(values.dropna()):
+            if value in excluded or (groups is not None and value not in groups):
+                continue
+            mask = (values == value).to_numpy()
+            n_b = int(mask.sum())
+            n_p = int(frame.loc[mask, "user_id"].nunique()) if "user_id" in frame.columns else 0
+            if n_b < max(1, min_battles) or ("user_id" in frame.columns and n_p < min_participants):
+                skipped[(col, value)] = f"{n_p} participants, {n_b} battles"
+                continue
+            if pw is not None:
+                n_w = int(np.unique(arrays.cluster[mask][pw[arrays.cluster[mask]] > 0]).size)
+                if n_w == 0 or n_w < min_participants:
+                    skipped[(col, value)] = f"{n_p} participants ({n_w} with positive weight), {n_b} battles"
+                    continue
+            slots.append((col, value, mask))
+    try:
+        slots.sort(key=lambda s: (names.index(s[0]), str(s[1])))
+    except Exception:  # pragma: no cover
+        pass
+
+    if info.kind == "ratings":
+        per_slot, overall_draws, overall_est = _ratings_joint(frame, arrays, info, slots, rounds, unit, rng, pw)
+    elif info.kind == "sequence":
+        per_slot, overall_draws, overall_est = _sequence_points(arrays, info, slots, options)
+    else:
+        per_slot, overall_draws, overall_est = _pairs_joint(arrays, info, slots, rounds, unit, rng, options, pw)
+
+    weighted = pw is not None
+    overall = BootstrapResult(
+        arrays.models, info.name, unit, overall_est, overall_draws, info.higher_is_better, level, dict(options), weighted
+    )
+    rows = [_overall_rows(overall, arrays, frame, rounds)]
+    results: dict[tuple[str, Any], BootstrapResult] = {}
+    hib = info.higher_is_better
+    q = (1.0 - level) / 2.0
+    for (col, value, mask), (present, est, draws) in zip(slots, per_slot):
+        ix = np.flatnonzero(present)
+        models = tuple(arrays.models[i] for i in ix)
+        res = BootstrapResult(models, info.name, unit, est, draws, hib, level, dict(options), weighted)
+        results[(col, value)] = res
+        g_rank = ranks_from_scores(est, higher_is_better=hib)
+        o_rank = ranks_from_scores(overall_est[ix], higher_is_better=hib)
+        shift = o_rank - g_rank
+        row = pd.DataFrame({"by": col, "group": value, "model": list(models), "score": est, "rank": g_rank,
+                            "overall_rank": o_rank, "shift": shift})
+        sub = frame.loc[mask]
+        nb = pd.concat([sub["model_a"], sub["model_b"]]).value_counts()
+        row["n_battles"] = row["model"].map(nb).fillna(0).astype(int).to_numpy()
+        if "user_id" in sub.columns:
+            long = pd.concat([sub[["model_a", "user_id"]].set_axis(["m", "u"], axis=1),
+                              sub[["model_b", "user_id"]].set_axis(["m", "u"], axis=1)])
+            npart = long.drop_duplicates().groupby("m").size()
+            row["n_participants"] = row["model"].map(npart).fillna(0).astype(int).to_numpy()
+        if rounds > 0:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                g_ranks = ranks_from_scores(draws, higher_is_better=hib)
+                o_ranks = ranks_from_scores(overall_draws[:, ix], higher_is_better=hib)
+                d = o_ranks - g_ranks
+                row["score_lo"] = np.nanquantile(draws, q, axis=0)
+                row["score_hi"] = np.nanquantile(draws, 1 - q, axis=0)
+                row["rank_lo"] = np.floor(np.nanquantile(g_ranks, q, axis=0))
+                row["rank_hi"] = np.ceil(np.nanquantile(g_ranks, 1 - q, axis=0))
+                row["shift_lo"] = np.nanquantile(d, q, axis=0)
+                row["shift_hi"] = np.nanquantile(d, 1 - q, axis=0)
+            row["significant"] = (row["shift_lo"] > 0) | (row["shift_hi"] < 0)
+        rows.append(row)
+    table = pd.concat(rows, ignore_index=True)
+    for c in ("score_lo", "score_hi", "rank_lo", "rank_hi", "shift_lo", "shift_hi"):
+        if c not in table.columns:
+            table[c] = np.nan
+    if "significant" not in table.columns:
+        table["significant"] = pd.NA
+    table["significant"] = table["significant"].astype("boolean")
+    if "n_participants" not in table.columns:
+        table["n_participants"] = pd.NA
+    table["direction"] = [_direction(s) for s in table["shift"].to_numpy(dtype=float)]
+    cols = ["by", "group", "model", "n_battles", "n_participants", "score", "score_lo", "score_hi", "rank",
+            "rank_lo", "rank_hi", "overall_rank", "shift", "shift_lo", "shift_hi", "significant", "direction"]
+    table = table[cols]
+    table.attrs.update({"method": info.name, "unit": unit, "rounds": rounds, "level": level,
+                        "higher_is_better": hib, "weighted": weighted})
+    return SubgroupResult(table, overall, results, skipped)
+
+
+def _overall_rows(overall: BootstrapResult, arrays, frame: pd.DataFrame, rounds: int) -> pd.DataFrame:
+    if rounds > 0:
+        s = overall.summary()
+    else:
+        s = pd.DataFrame({"model": list(overall.models), "score": overall.estimate,
+                          "rank": overall.estimate_ranks()}).sort_values("rank")
+    nb = pd.concat([frame["model_a"], frame["model_b"]]).value_counts()
+    out = pd.DataFrame({"by": OVERALL, "group": OVERALL, "model": s["model"].to_numpy(), "score": s["score"].to_numpy(),
+                        "rank": s["rank"].to_numpy()})
+    for c in ("score_lo", "score_hi", "rank_lo", "rank_hi"):
+        if c in s.columns:
+            out[c] = s[c].to_numpy()
+    out["n_battles"] = out["model"].map(nb).fillna(0).astype(int).to_numpy()
+    if "user_id" in frame.columns:
+        long = pd.concat([frame[["model_a", "user_id"]].set_axis(["m", "u"], axis=1),
+                          frame[["model_b", "user_id"]].set_axis(["m", "u"], axis=1)])
+        out["n_participants"] = out["model"].map(long.drop_duplicates().groupby("m").size()).fillna(0).astype(int).to_numpy()
+    out["overall_rank"] = out["rank"]
+    out["shift"] = 0.0
+    return out
+
+
+def _pairs_joint(arrays, info: MethodInfo, slots, rounds: int, unit: str, rng, options: dict, pw=None):
+    t = Tournament(arrays, weights=None if pw is None else pw[arrays.cluster])
+    K = t.table.n_categories
+    n = arrays.n_models
+    w = None
+    overall_counts = None
+    slot_counts: list[np.ndarray] = []
+    if rounds > 0 and unit == "participants":
+        w = _cluster_weights(rng, rounds, arrays.n_clusters)
+        overall_counts = t.cluster_counts(w)
+    elif rounds > 0:
+        # Exact battle bootstrap, jointly for all groups: battles with the same category, the
+        # same group memberships (and the same weight) are exchangeable, so one multinomial over
+        # those cells per round.
+        member = np.stack([mask for _, _, mask in slots], axis=1) if slots else np.zeros((arrays.n_battles, 0), bool)
+        pattern = np.zeros(arrays.n_battles, dtype=np.int64)
+        if slots:
+            pattern = np.unique(member, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        cell_code = t.category * (int(pattern.max()) + 1 if len(pattern) else 1) + pattern
+        if t.weights is not None:
+            wid = pd.factorize(t.weights)[0]
+            cell_code = cell_code * (int(wid.max()) + 1 if len(wid) else 1) + wid
+        cell_ids, cell_of = np.unique(cell_code, return_inverse=True)
+        cell_of = cell_of.reshape(-1)
+        cell_n = np.bincount(cell_of).astype(float)
+        rep = np.zeros(len(cell_ids), dtype=np.int64)
+        rep[cell_of] = np.arange(arrays.n_battles)
+        cell_cat = t.category[rep]
+        cell_member = member[rep]
+        cell_w = np.ones(len(cell_ids)) if t.weights is None else t.weights[rep]
+        C = len(cell_ids)
+        m = arrays.n_battles
+        draws = rng.multinomial(m, cell_n / cell_n.sum(), size=rounds).astype(float)
+
+        def cell_counts(member_h: np.ndarray | None) -> np.ndarray:
+            inside = np.ones(C) if member_h is None else member_h.astype(float)
+            oh = sp.csr_matrix((inside * cell_w, (np.arange(C), cell_cat)), shape=(C, K))
+            counts = np.asarray((oh.T @ draws.T).T)
+            if t.weights is None:
+                return counts
+            return _rescale_rounds(counts, draws @ inside)
+
+        overall_counts = cell_counts(None)
+        for h in range(len(slots)):
+            slot_counts.append(cell_counts(cell_member[:, h]))
+    overall_draws = t.score_counts(overall_counts, info, options) if rounds > 0 else np.empty((0, n))
+    overall_est = t.score_counts(t.full_counts(), info, options)[0]
+    out = []
+    for h, (col, value, mask) in enumerate(slots):
+        present = np.zeros(n, dtype=bool)
+        present[arrays.a[mask]] = True
+        present[arrays.b[mask]] = True
+        est = t.score_counts(t.full_counts(mask), info, options, present)[0]
+        if rounds > 0:
+            counts = t.cluster_counts(w, mask) if unit == "participants" else slot_counts[h]
+            draws_g = t.score_counts(counts, info, options, present)
+        else:
+            draws_g = np.empty((0, int(present.sum())))
+        out.append((present, est, draws_g))
+    return out, overall_draws, overall_est
+
+
+def _sequence_points(arrays, info: MethodInfo, slots, options: dict):
+    """Online Elo point estimates (battles in data order) overall and per group; no bootstrap."""
+    n = arrays.n_models
+    overall_est = scores_for_arrays(arrays, info.name, **options)
+    out = []
+    for _, _, mask in slots:
+        present = np.zeros(n, dtype=bool)
+        present[arrays.a[mask]] = True
+        present[arrays.b[mask]] = True
+        est = scores_for_arrays(arrays.take(np.flatnonzero(mask)), info.name, **options)[present]
+        out.append((present, est, np.empty((0, int(present.sum())))))
+    return out, np.empty((0, n)), overall_est
+
+
+def _ratings_joint(frame: pd.DataFrame, arrays, info: MethodInfo, slots, rounds: int, unit: str, rng, pw=None):
+    n = arrays.n_models
+    extra = sorted({col for col, _, _ in slots})
+    r = ratings_from_battles(frame, carry=extra)
+    col = info.rating_column
+    model = pd.Index(arrays.models).get_indexer(r["model_name"].to_numpy())
+    vals = r[col].to_numpy(dtype=float)
+    ok = (model >= 0) & ~np.isnan(vals)
+    r, model, vals = r[ok], model[ok], vals[ok]
+    G = arrays.n_clusters
+    cl = pd.Index(arrays.clusters).get_indexer(r["user_id"].to_numpy()) if G else None
+    m = len(vals)
+    rw = None
+    if pw is not None:
+        if cl is None or (cl < 0).any():
+            raise ConfigError("weighted score means need the rated responses' 'user_id' (the weighted participants)")
+        rw = pw[cl]
+    if rounds > 0:
+        if unit == "participants":
+            W = _cluster_weights(rng, rounds, G)
+            if pw is not None:
+                W = W * pw
+        else:
+            W = rng.multinomial(m, np.full(m, 1.0 / m), size=rounds).astype(float)
+            if rw is not None:
+                W = W * rw
+
+    def means(mask: np.ndarray):
+        est = mean_by_model(model[mask], vals[mask], n, weights=None if rw is None else rw[mask])
+        if rounds == 0:
+            return est, np.empty((0, n))
+        if unit == "participants":
+            return est, _rating_means_clusters(model[mask], vals[mask], cl[mask], n, W, G)
+        rows = np.flatnonzero(mask)
+        return est, _rating_means_clusters(model[mask], vals[mask], rows, n, W, m)
+
+    overall_est, overall_draws = means(np.ones(m, dtype=bool))
+    out = []
+    for col_name, value, _ in slots:
+        mask = (r[col_name] == value).to_numpy()
+        est, draws = means(mask)
+        present = np.zeros(n, dtype=bool)
+        present[model[mask]] = True
+        out.append((present, est[present], draws[:, present]))
+    return out, overall_draws, overall_est

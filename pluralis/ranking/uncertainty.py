@@ -1,0 +1,810 @@
+"""Uncertainty of model rankings: bootstrap over battles or over participants, and "random n people".
+
+Why it is fast
+--------------
+Every order-invariant aggregator (PRC, Bradley–Terry, win rate) is a function of the counts of
+(model pair, outcome) *categories* (:class:`~pluralis.ranking.engine.PairTable`). So
+
+* a bootstrap over battles is one multinomial draw over the categories per round
+  (``rng.multinomial(m, counts / m, size=R)``) — exactly the distribution of resampling the
+  battle rows with replacement, without touching them;
+* a cluster bootstrap over participants draws participant multiplicities ``w`` (``R x G``) and
+  gets every round's counts from one sparse product ``w @ C`` with ``C`` the participant x
+  category count matrix;
+* "random n people" (PRISM Fig. 4A) uses 0/1 participant weights drawn without replacement.
+
+The counts become ``R`` win/tie matrices and the aggregator runs batched: one
+``numpy.linalg.solve`` over ``R`` stacked ``n x n`` systems for PRC, a batched Newton solve for
+Bradley–Terry. Online Elo is sequential; it is batched across rounds instead (one loop over
+positions). Score means resample rated responses (or participants).
+
+Weighted rankings (participant ``weights=``, as :func:`~pluralis.ranking.engine.rank_models`)
+resample the same units, each carrying its weight: a round's category counts are the weighted
+counts of the resampled battles, rescaled to sum to that round's number of battles — exactly
+``rank_models(resampled battles, weights=...)``. Unit weights reproduce the unweighted draws.
+
+Intervals are percentile intervals; ranks are competition ranks (1 = best) per round.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from pluralis.ranking.battles import BattleArrays, encode_battles, ratings_from_battles
+from pluralis.ranking.engine import (
+    MethodInfo,
+    PairTable,
+    _anchor_index,
+    _elo_steps,
+    first_winner_order,
+    mean_by_model,
+    no_weighted_form,
+    normalise_battle_weights,
+    ranks_from_scores,
+    resolve_method,
+    row_weights,
+    score_from_counts,
+    scores_for_arrays,
+)
+from pluralis.errors import ConfigError, DataValidationError
+
+Unit = Literal["battles", "participants"]
+
+#: Elements per batch of stacked n x n matrices (bounds memory at Arena scale).
+_BATCH_ELEMENTS = 4_000_000
+
+
+# --- results ------------------------------------------------------------------------------------
+
+
+@dataclass
+class BootstrapResult:
+    """Point estimates and bootstrap draws of one aggregator.
+
+    ``samples`` has one row per round (``rounds x n_models``); rows may hold NaN for models
+    absent from a resample (score means only).
+
+    Example
+    -------
+    >>> r = BootstrapResult(("x", "y"), "prc", "battles", np.array([.6, .4]),
+    ...                     np.array([[.6, .4], [.55, .45], [.4, .6]]), True, 0.9)
+    >>> r.summary()[["model", "rank", "rank_lo", "rank_hi"]].values.tolist()
+    [['x', 1.0, 1.0, 2.0], ['y', 2.0, 1.0, 2.0]]
+    """
+
+    models: tuple[str, ...]
+    method: str
+    unit: str
+    estimate: np.ndarray
+    samples: np.ndarray
+    higher_is_better: bool = True
+    level: float = 0.95
+    options: dict = field(default_factory=dict)
+    weighted: bool = False
+
+    @property
+    def rounds(self) -> int:
+        return self.samples.shape[0]
+
+    def ranks(self) -> np.ndarray:
+        """Rank of every model in every round (``rounds x n_models``; 1 = best).
+
+        Example
+        -------
+        >>> BootstrapResult(("x", "y"), "prc", "battles", np.array([.6, .4]), np.array([[.3, .7]])).ranks().tolist()
+        [[2.0, 1.0]]
+        """
+        return ranks_from_scores(self.samples, higher_is_better=self.higher_is_better)
+
+    def estimate_ranks(self) -> np.ndarray:
+        """Ranks of the point estimates.
+
+        Example
+        -------
+        >>> BootstrapResult(("x", "y"), "prc", "battles", np.array([.4, .6]), np.zeros((1, 2))).estimate_ranks().tolist()
+        [2.0, 1.0]
+        """
+        return ranks_from_scores(self.estimate, higher_is_better=self.higher_is_better)
+
+    def _quantiles(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        q = (1.0 - self.level) / 2.0
+        with np.errstate(invalid="ignore"):
+            if np.isnan(x).any():
+                import warnings
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    return np.nanquantile(x, q, axis=0), np.nanquantile(x, 1 - q, axis=0)
+            return np.quantile(x, q, axis=0), np.quantile(x, 1 - q, axis=0)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per model, best first: estimate, percentile CI, bootstrap SE, rank and rank CI.
+
+        Columns: ``model, score, score_lo, score_hi, score_median, se, rank, rank_lo, rank_hi,
+        p_top`` (share of rounds ranked first).
+
+        Example
+        -------
+        >>> r = BootstrapResult(("x", "y"), "prc", "battles", np.array([.6, .4]),
+        ...                     np.array([[.6, .4], [.7, .3], [.4, .6], [.8, .2]]))
+        >>> s = r.summary()
+        >>> s.loc[0, "model"], float(s.loc[0, "p_top"])
+        ('x', 0.75)
+        """
+        lo, hi = self._quantiles(self.samples)
+        ranks = self.ranks()
+        rlo, rhi = self._quantiles(ranks)
+        with np.errstate(invalid="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                med = np.nanmedian(self.samples, axis=0)
+                se = np.nanstd(self.samples, axis=0, ddof=1) if self.rounds > 1 else np.full(len(self.models), np.nan)
+        out = pd.DataFrame(
+            {
+                "model": list(self.models),
+                "score": self.estimate,
+                "score_lo": lo,
+                "score_hi": hi,
+                "score_median": med,
+                "se": se,
+                "rank": self.estimate_ranks(),
+                "rank_lo": np.floor(rlo),
+                "rank_hi": np.ceil(rhi),
+                "p_top": (ranks == 1).mean(axis=0),
+            }
+        )
+        out = out.sort_values(["rank", "model"], kind="stable").reset_index(drop=True)
+        out.attrs.update({"method": self.method, "unit": self.unit, "rounds": self.rounds, "level": self.level,
+                          "weighted": self.weighted})
+        return out
+
+    def rank_distribution(self) -> pd.DataFrame:
+        """Share of rounds in which each model (rows) took each rank (columns 1..n).
+
+        Example
+        -------
+        >>> r = BootstrapResult(("x", "y"), "prc", "battles", np.array([.6, .4]),
+        ...                     np.array([[.6, .4], [.4, .6]]))
+        >>> r.rank_distribution().values.tolist()
+        [[0.5, 0.5], [0.5, 0.5]]
+        """
+        ranks = self.ranks()
+        n = len(self.models)
+        dist = np.zeros((n, n))
+        for k in range(n):
+            dist[:, k] = np.nanmean(np.where(np.isnan(ranks), np.nan, ranks == k + 1), axis=0)
+        return pd.DataFrame(dist, index=pd.Index(self.models, name="model"), columns=pd.RangeIndex(1, n + 1, name="rank"))
+
+    def prob_better(self) -> pd.DataFrame:
+        """Share of rounds in which the row model beats the column model.
+
+        Example
+        -------
+        >>> r = BootstrapResult(("x", "y"), "prc", "battles", np.array([.6, .4]),
+        ...                     np.array([[.6, .4], [.7, .3], [.4, .6], [.8, .2]]))
+        >>> r.prob_better().loc["x", "y"]
+        np.float64(0.75)
+        """
+        s = self.samples if self.higher_is_better else -self.samples
+        p = (s[:, :, None] > s[:, None, :]).mean(axis=0)
+        return pd.DataFrame(p, index=list(self.models), columns=list(self.models))
+
+    def long(self) -> pd.DataFrame:
+        """Tidy draws: ``round, model, score, rank``.
+
+        Example
+        -------
+        >>> r = BootstrapResult(("x", "y"), "prc", "battles", np.array([.6, .4]), np.array([[.7, .3], [.4, .6]]))
+        >>> r.long()["rank"].tolist()
+        [1.0, 2.0, 2.0, 1.0]
+        """
+        R, n = self.samples.shape
+        return pd.DataFrame(
+            {
+                "round": np.repeat(np.arange(R), n),
+                "model": np.tile(np.asarray(self.models, dtype=object), R),
+                "score": self.samples.ravel(),
+                "rank": self.ranks().ravel(),
+            }
+        )
+
+
+# --- the engine ---------------------------------------------------------------------------------
+
+
+class Tournament:
+    """One battle set, precompiled for fast repeated aggregation under resampling.
+
+    ``weights`` (one per battle, optional) makes every count a weighted count, rescaled to the
+    number of battles it stands for (see the module docstring).
+
+    Example
+    -------
+    >>> arr = BattleArrays.from_lists(["x", "y"], [0, 0, 1], [1, 1, 0], [0, 0, 2], cluster=[0, 1, 1])
+    >>> t = Tournament(arr)
+    >>> t.table.n_categories, t.cluster_counts(np.array([[2, 0]])).tolist()
+    (2, [[2.0, 0.0]])
+    >>> Tournament(arr, weights=np.array([3.0, 1.0, 1.0])).full_counts().tolist()
+    [[2.4, 0.6]]
+    """
+
+    def __init__(self, arrays: BattleArrays, ratings: pd.DataFrame | None = None, weights: np.ndarray | None = None):
+        self.arrays = arrays
+        self.n_models = arrays.n_models
+        self.table, self.category = PairTable.from_battles(arrays.a, arrays.b, arrays.outcome, arrays.n_models)
+        self.ratings = ratings
+        self.weights = None if weights is None else normalise_battle_weights(weights)
+        if self.weights is not None and len(self.weights) != arrays.n_battles:
+            raise ConfigError(f"got {len(self.weights)} battle weights for {arrays.n_battles} battles")
+        self._cm: sp.csr_matrix | None = None
+        self._item_order = first_winner_order(arrays.a, arrays.b, arrays.outcome, arrays.n_models)
+
+    # counts ---------------------------------------------------------------------------------
+    def full_counts(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """Category counts ``(1, K)`` of all battles (or those in ``mask``), weighted if weights are set.
+
+        Example
+        -------
+        >>> t = Tournament(BattleArrays.from_lists(["x", "y"], [0, 0, 1], [1, 1, 0], [0, 0, 2]))
+        >>> t.full_counts().tolist(), t.full_counts(np.array([True, False, False])).tolist()
+        ([[2.0, 1.0]], [[1.0, 0.0]])
+        """
+        K = self.table.n_categories
+        if self.weights is None and mask is None:
+            return self.table.counts[None, :].astype(float)
+        cat = self.category if mask is None else self.category[mask]
+        if self.weights is None:
+            return np.bincount(cat, minlength=K).astype(float)[None, :]
+        w = self.weights if mask is None else normalise_battle_weights(self.weights[mask])
+        return np.bincount(cat, weights=w, minlength=K)[None, :]
+
+    def cluster_matrix(self, mask: np.ndarray | None = None, weighted: bool = False) -> sp.csr_matrix:
+        """Participants x categories count matrix (sparse), of the battles in ``mask`` (default all);
+        ``weighted`` sums battle weights instead of counting.
+
+        Example
+        -------
+        >>> t = Tournament(BattleArrays.from_lists(["x", "y"], [0, 0, 1], [1, 1, 0], [0, 0, 2], cluster=[0, 1, 1]))
+        >>> t.cluster_matrix().toarray().tolist()
+        [[1.0, 0.0], [1.0, 1.0]]
+        """
+        if self.arrays.cluster is None:
+            raise ConfigError("a participant (cluster) bootstrap needs a 'user_id' column in the battles")
+        if mask is None and not weighted and self._cm is not None:
+            return self._cm
+        G = self.arrays.n_clusters
+        K = self.table.n_categories
+        sel = slice(None) if mask is None else mask
+        cl, cat = self.arrays.cluster[sel], self.category[sel]
+        data = self.weights[sel] if weighted else np.ones(len(cat))
+        cm = sp.csr_matrix((data, (cl, cat)), shape=(G, K))
+        if mask is None and not weighted:
+            self._cm = cm
+        return cm
+
+    def cluster_counts(self, weights: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Category counts for participant multiplicities of shape ``(R, G)`` (battles in ``mask``).
+
+        With battle weights: each resampled battle counts with its weight, and every round is
+        rescaled to its number of battles.
+
+        Example
+        -------
+        >>> t = Tournament(BattleArrays.from_lists(["x", "y"], [0, 0, 1], [1, 1, 0], [0, 0, 2], cluster=[0, 1, 1]))
+        >>> t.cluster_counts(np.array([[1, 1], [0, 2]])).tolist()   # participant 1 drawn twice in round 2
+        [[2.0, 1.0], [2.0, 2.0]]
+        """
+        mult = np.asarray(weights, dtype=float)
+        counts = np.asarray((self.cluster_matrix(mask).T @ mult.T).T)
+        if self.weights is None:
+            return counts
+        weighted = np.asarray((self.cluster_matrix(mask, weighted=True).T @ mult.T).T)
+        return _rescale_rounds(weighted, counts.sum(axis=1))
+
+    def battle_counts(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
+        """Category counts of ``rounds`` battle-level bootstrap resamples (multinomial).
+
+        Example
+        -------
+        >>> t = Tournament(BattleArrays.from_lists(["x", "y"], [0, 0, 1], [1, 1, 0], [0, 0, 2]))
+        >>> t.battle_counts(np.random.default_rng(0), 4).sum(axis=1).tolist()   # 3 battles per round
+        [3.0, 3.0, 3.0, 3.0]
+        """
+        if self.weights is None:
+            c = self.table.counts.astype(float)
+        else:  # cells of battles sharing a category and a weight are exchangeable
+            wid = pd.factorize(self.weights)[0]
+            cells, cell_of = np.unique(self.category * (int(wid.max()) + 1) + wid, return_inverse=True)
+            c = np.bincount(cell_of.reshape(-1)).astype(float)
+        m = int(round(c.sum()))
+        if m == 0:
+            return np.zeros((rounds, self.table.n_categories))
+        draws = rng.multinomial(m, c / c.sum(), size=rounds).astype(float)
+        if self.weights is None:
+            return draws
+        rep = np.zeros(len(cells), dtype=np.int64)
+        rep[cell_of.reshape(-1)] = np.arange(len(cell_of))
+        to_cat = sp.csr_matrix(
+            (self.weights[rep], (np.arange(len(cells)), self.category[rep])), shape=(len(cells), self.table.n_categories)
+        )
+        return _rescale_rounds(np.asarray((to_cat.T @ draws.T).T), np.full(rounds, float(m)))
+
+    # scoring --------------------------------------------------------------------------------
+    def score_counts(
+        self, counts: np.ndarray, info: MethodInfo, options: dict, present: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Batched pair-based scores for category counts ``(R, K)``, in memory-bounded batches.
+
+        ``present`` (boolean mask over models) scores only those models' tournament (a
+        subgroup's); a BT ``anchor`` absent from it is dropped with a warning (ratings centred).
+
+        Example
+        -------
+        >>> from pluralis.ranking.engine import METHODS
+        >>> t = Tournament(BattleArrays.from_lists(["x", "y"], [0, 0, 0], [1, 1, 1], [0, 0, 1]))
+        >>> t.score_counts(t.full_counts(), METHODS["prc"], {"alpha": 0.0}).round(4).tolist()
+        [[0.6667, 0.3333]]
+        """
+        opts = dict(options)
+        ix = None if present is None else np.flatnonzero(present)
+        models = list(self.arrays.models) if ix is None else [self.arrays.models[i] for i in ix]
+        if info.name == "prc" and opts.get("variant") == "as_coded":
+            opts["item_order"] = self._item_order if ix is None else self._item_order[ix]
+        if info.name == "bt":
+            anchor = opts.get("anchor")
+            if ix is not None and anchor is not None:
+                name = next(iter(anchor)) if isinstance(anchor, dict) else anchor[0]
+                if name not in models:
+                    warnings.warn(
+                        f"anchor model {name!r} is absent from a group; its ratings are centred instead", stacklevel=3
+                    )
+                    anchor = None
+            opts["anchor"] = _anchor_index(models, anchor)
+        k = len(models)
+        counts = np.atleast_2d(counts)
+        step = max(1, _BATCH_ELEMENTS // max(1, k * k))
+        out = np.empty((counts.shape[0], k))
+        for s in range(0, counts.shape[0], step):
+            wins, ties = self.table.matrices(counts[s : s + step])
+            if ix is not None:
+                wins = wins[..., ix, :][..., :, ix]
+                ties = ties[..., ix, :][..., :, ix]
+            out[s : s + step] = score_from_counts(info.name, wins, ties, **opts)
+        return out
+
+
+def _rescale_rounds(weighted: np.ndarray, n_battles: np.ndarray) -> np.ndarray:
+    """Scale each round's weighted category counts to sum to its number of battles (0 stays 0)."""
+    total = weighted.sum(axis=1)
+    factor = np.divide(n_battles, total, out=np.zeros_like(total), where=total > 0)
+    return weighted * factor[:, None]
+
+
+def participant_weight_vector(
+    arrays: BattleArrays, weights: pd.Series | None, missing: str = "raise"
+) -> np.ndarray | None:
+    """Participant weights (Series by participant id) as one weight per cluster of ``arrays``.
+
+    Example
+    -------
+    >>> arr = BattleArrays.from_lists(["x", "y"], [0, 1], [1, 0], [0, 0], cluster=[0, 1], clusters=["u1", "u2"])
+    >>> participant_weight_vector(arr, pd.Series({"u2": 3.0, "u1": 0.5})).tolist()
+    [0.5, 3.0]
+    """
+    if weights is None:
+        return None
+    if arrays.clusters is None:
+        raise ConfigError("participant weights need a participant (user_id) column in the battles")
+    return row_weights(pd.DataFrame({"participant": list(arrays.clusters)}), weights, "participant", missing)
+
+
+def _as_arrays(
+    battles: pd.DataFrame | BattleArrays, models: Sequence[str] | None, cluster: str | None
+) -> tuple[BattleArrays, pd.DataFrame | None]:
+    if isinstance(battles, BattleArrays):
+        arrays, frame = battles, None
+    else:
+        arrays, frame = encode_battles(battles, models=models, cluster=cluster), battles
+    if arrays.n_battles == 0:
+        raise DataValidationError("no battles to rank (need at least two rated responses to the same prompt)")
+    return arrays, frame
+
+
+def _rating_arrays(
+    frame: pd.DataFrame | None, arrays: BattleArrays, info: MethodInfo, ratings: pd.DataFrame | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    if ratings is None:
+        if frame is None:
+            raise ConfigError(f"method {info.name!r} needs a battle DataFrame (rated responses), not arrays")
+        ratings = ratings_from_battles(frame)
+    col = info.rating_column
+    if col not in ratings.columns:
+        raise ConfigError(f"ratings lack the column {col!r} needed by {info.name!r}")
+    idx = pd.Index(arrays.models).get_indexer(ratings["model_name"].to_numpy())
+    keep = idx >= 0
+    vals = ratings[col].to_numpy(dtype=float)[keep]
+    cl = None
+    if "user_id" in ratings.columns:
+        if arrays.clusters is not None:
+            cl = pd.Index(arrays.clusters).get_indexer(ratings["user_id"].to_numpy()[keep])
+        else:
+            cl = pd.factorize(ratings["user_id"].to_numpy()[keep])[0]
+    return idx[keep], vals, cl
+
+
+def _rating_means_clusters(model, vals, cl, n, weights: np.ndarray, n_clusters: int) -> np.ndarray:
+    ok = ~np.isnan(vals) & (cl >= 0)
+    S = sp.csr_matrix((vals[ok], (cl[ok], model[ok])), shape=(n_clusters, n))
+    N = sp.csr_matrix((np.ones(ok.sum()), (cl[ok], model[ok])), shape=(n_clusters, n))
+    w = np.asarray(weights, dtype=float)
+    num = np.asarray((S.T @ w.T).T)
+    den = np.asarray((N.T @ w.T).T)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return num / den
+
+
+def _rating_means_iid(model, vals, n, rng, rounds, weights: np.ndarray | None = None) -> np.ndarray:
+    """Means of ``rounds`` i.i.d. resamples of the rated responses (each carrying its weight)."""
+    ok = ~np.isnan(vals)
+    model, vals = model[ok], vals[ok]
+    levels = [model, vals] if weights is None else [model, vals, np.asarray(weights, dtype=float)[ok]]
+    codes, uniq = pd.factorize(pd.MultiIndex.from_arrays(levels))
+    cnt = np.bincount(codes).astype(float)
+    um = np.asarray(uniq.get_level_values(0), dtype=np.int64)
+    uv = np.asarray(uniq.get_level_values(1), dtype=float)
+    uw = None if weights is None else np.asarray(uniq.get_level_values(2), dtype=float)
+    m = len(vals)
+    out = np.empty((rounds, n))
+    step = max(1, 2_000_000 // max(1, len(cnt)))
+    for s in range(0, rounds, step):
+        r = min(step, rounds - s)
+        w = rng.multinomial(m, cnt / cnt.sum(), size=r).astype(float)
+        out[s : s + r] = mean_by_model(um, uv, n, weights=w if uw is None else w * uw)
+    return out
+
+
+def _cluster_weights(rng: np.random.Generator, rounds: int, G: int, *, n: int | None = None, replace: bool = True) -> np.ndarray:
+    if n is None:
+        return rng.multinomial(G, np.full(G, 1.0 / G), size=rounds).astype(float)
+    if not replace:
+        if n > G:
+            raise ConfigError(f"cannot draw {n} of {G} participants without replacement")
+        keys = rng.random((rounds, G))
+        chosen = np.argpartition(keys, n - 1, axis=1)[:, :n] if n < G else np.tile(np.arange(G), (rounds, 1))
+        w = np.zeros((rounds, G))
+        np.put_along_axis(w, chosen, 1.0, axis=1)
+        return w
+    return rng.multinomial(n, np.full(G, 1.0 / G), size=rounds).astype(float)
+
+
+def _elo_bootstrap(
+    arrays: BattleArrays, rng: np.random.Generator, rounds: int, weights: np.ndarray | None, options: dict
+) -> np.ndarray:
+    kw = {k: options[k] for k in ("k", "scale", "base", "init") if k in options}
+    n, m = arrays.n_models, arrays.n_battles
+    a, b, o = arrays.a, arrays.b, arrays.outcome.astype(np.int64)
+    out = np.empty((rounds, n))
+    step = max(1, 10_000_000 // max(1, m))
+    if weights is None:
+        # FastChat: battles.sample(frac=1, replace=True) = m i.i.d. draws, in draw order
+        for s in range(0, rounds, step):
+            r = min(step, rounds - s)
+            steps = rng.integers(0, m, size=(m, r), dtype=np.int64)
+            out[s : s + r] = _elo_steps(a, b, o, n, steps, None, **kw)
+        return out
+    # cluster bootstrap: each round's battles = the drawn participants' battles, shuffled
+    order = np.argsort(arrays.cluster, kind="stable")
+    sizes = np.bincount(arrays.cluster, minlength=arrays.n_clusters)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    W = weights.astype(np.int64)
+    for s in range(0, rounds, step):
+        chunk = W[s : s + step]
+        seqs = []
+        for w in chunk:  # one index list per round
+            reps = np.repeat(np.arange(len(w)), w)
+            lens = sizes[reps]
+            total = int(lens.sum())
+            if total == 0:
+                seqs.append(np.array([], dtype=np.int64))
+                continue
+            offs = np.repeat(starts[reps] - np.r_[0, np.cumsum(lens)[:-1]], lens) + np.arange(total)
+            seq = order[offs]
+            seqs.append(seq[rng.permutation(total)])
+        L = max(1, max(len(q) for q in seqs))
+        steps = np.zeros((L, len(seqs)), dtype=np.int64)
+        valid = np.zeros((L, len(seqs)), dtype=bool)
+        for k, q in enumerate(seqs):
+            steps[: len(q), k] = q
+            valid[: len(q), k] = True
+        out[s : s + len(seqs)] = _elo_steps(a, b, o, n, steps, valid, **kw)
+    return out
+
+
+# --- public API ---------------------------------------------------------------------------------
+
+
+def bootstrap(
+    battles: pd.DataFrame | BattleArrays,
+    method: str = "prc",
+    *,
+    rounds: int = 1000,
+    unit: Unit = "participants",
+    level: float = 0.95,
+    seed: int | None = 0,
+    models: Sequence[str] | None = None,
+    cluster: str = "user_id",
+    ratings: pd.DataFrame | None = None,
+    weights: pd.Series | None = None,
+    missing_weights: str = "raise",
+    **options: Any,
+) -> BootstrapResult:
+    """Bootstrap one aggregator's scores and ranks.
+
+    Parameters
+    ----------
+    battles
+        battle frame (:func:`~pluralis.ranking.battles.extract_battles`) or
+        :class:`~pluralis.ranking.battles.BattleArrays`.
+    method
+        any aggregator name (:data:`~pluralis.ranking.engine.METHODS`).
+    unit
+        ``"participants"`` (cluster bootstrap: resample people with replacement, each bringing
+        all their battles — the unit that matters for "which people") or ``"battles"``
+        (resample battles with replacement, as Chatbot Arena does; score means resample rated
+        responses).
+    rounds, level, seed
+        number of resamples, percentile-interval level, RNG seed.
+    weights, missing_weights
+        participant weights (Series indexed by the ``cluster`` column's values) for a weighted
+        ranking (see :func:`~pluralis.ranking.engine.rank_models`): resampled participants
+        (or battles) carry their weights. Participants without a weight raise, or count 0 with
+        ``missing_weights="zero"``. Not for online Elo.
+    options
+        aggregator options (``alpha``, ``variant``, ``penalty``, ``C``, ``anchor``, ``k``, ...).
+
+    Example
+    -------
+    >>> b = pd.DataFrame({"model_a": ["x", "x", "y", "x"], "model_b": ["y", "z", "z", "y"],
+    ...     "winner": ["model_a", "model_a", "tie", "model_b"], "user_id": ["u1", "u1", "u2", "u3"]})
+    >>> res = bootstrap(b, "prc", rounds=200, seed=1)
+    >>> res.samples.shape, res.summary()["model"].iloc[0]
+    ((200, 3), 'x')
+    >>> w = pd.Series({"u1": 0.5, "u2": 1.0, "u3": 2.0})
+    >>> bootstrap(b, "prc", rounds=200, seed=1, weights=w).summary().attrs["weighted"]
+    True
+    """
+    info = resolve_method(method)
+    if unit not in ("battles", "participants"):
+        raise ConfigError(f"unit must be 'battles' or 'participants', got {unit!r}")
+    if not 0 < level < 1:
+        raise ConfigError(f"level must be in (0, 1), got {level!r}")
+    if rounds < 1:
+        raise ConfigError("rounds must be >= 1")
+    arrays, frame = _as_arrays(battles, models, cluster)
+    pw = _checked_participant_weights(info, arrays, weights, missing_weights)
+    rng = np.random.default_rng(seed)
+    mult = None
+    if unit == "participants":
+        if arrays.cluster is None:
+            raise ConfigError(f"unit='participants' needs a {cluster!r} column in the battles")
+        if arrays.n_clusters < 2:
+            raise ConfigError("a participant bootstrap needs at least 2 participants; use unit='battles'")
+        mult = _cluster_weights(rng, rounds, arrays.n_clusters)
+    samples, estimate = _resample_scores(arrays, frame, info, rng, rounds, mult, ratings, options, pw)
+    return BootstrapResult(arrays.models, info.name, unit, estimate, samples, info.higher_is_better, level,
+                           dict(options), weighted=pw is not None)
+
+
+def _checked_participant_weights(
+    info: MethodInfo, arrays: BattleArrays, weights: pd.Series | None, missing: str
+) -> np.ndarray | None:
+    """Per-participant weights of ``arrays`` (or None), refusing order-based aggregators."""
+    if weights is None:
+        return None
+    if info.kind == "sequence":
+        raise no_weighted_form(info)
+    return participant_weight_vector(arrays, weights, missing)
+
+
+def _resample_scores(
+    arrays: BattleArrays,
+    frame: pd.DataFrame | None,
+    info: MethodInfo,
+    rng: np.random.Generator,
+    rounds: int,
+    mult: np.ndarray | None,
+    ratings: pd.DataFrame | None,
+    options: dict,
+    participant_weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draws (rounds x n) and the full-data estimate.
+
+    ``mult``: participant multiplicities ``(rounds, G)`` (None: resample battles);
+    ``participant_weights``: one weight per participant for a weighted ranking (None: unweighted).
+    """
+    n = arrays.n_models
+    pw = participant_weights
+    if info.kind == "pairs":
+        t = Tournament(arrays, weights=None if pw is None else pw[arrays.cluster])
+        counts = t.battle_counts(rng, rounds) if mult is None else t.cluster_counts(mult)
+        samples = t.score_counts(counts, info, options)
+        estimate = t.score_counts(t.full_counts(), info, options)[0]
+        return samples, estimate
+    if info.kind == "sequence":
+        samples = _elo_bootstrap(arrays, rng, rounds, mult, options)
+        estimate = scores_for_arrays(arrays, info.name, **{k: v for k, v in options.items() if k != "shuffle"})
+        return samples, estimate
+    model, vals, cl = _rating_arrays(frame, arrays, info, ratings)
+    rw = None
+    if pw is not None:
+        if cl is None or (cl < 0).any():
+            raise ConfigError("weighted score means need the rated responses' 'user_id' (the weighted participants)")
+        rw = pw[cl]
+    estimate = mean_by_model(model, vals, n, weights=rw)
+    if mult is None:
+        samples = _rating_means_iid(model, vals, n, rng, rounds, rw)
+    else:
+        if cl is None:
+            raise ConfigError("a participant bootstrap of score means needs 'user_id' in the ratings")
+        samples = _rating_means_clusters(model, vals, cl, n, mult if pw is None else mult * pw, mult.shape[1])
+    return samples, estimate
+
+
+def random_participants(
+    battles: pd.DataFrame | BattleArrays,
+    n_participants: int,
+    method: str = "prc",
+    *,
+    rounds: int = 1000,
+    replace: bool = False,
+    level: float = 0.95,
+    seed: int | None = 0,
+    models: Sequence[str] | None = None,
+    cluster: str = "user_id",
+    weights: pd.Series | None = None,
+    missing_weights: str = "raise",
+    **options: Any,
+) -> BootstrapResult:
+    """Scores from ``rounds`` random draws of ``n_participants`` people (PRISM Fig. 4A, Tab. 26).
+
+    Each draw keeps all battles of the drawn participants (without replacement by default, as
+    PRISM's ±0 for "all" implies) and recomputes the aggregator: the spread shows *idiosyncratic
+    variance* — how much the leaderboard depends on which people happen to be asked.
+    ``weights``: participant weights the drawn people carry (as :func:`bootstrap`).
+
+    Example
+    -------
+    >>> b = pd.DataFrame({"model_a": ["x", "x", "y", "x"], "model_b": ["y", "z", "z", "y"],
+    ...     "winner": ["model_a", "model_a", "tie", "model_b"], "user_id": ["u1", "u1", "u2", "u3"]})
+    >>> random_participants(b, 2, rounds=50, seed=0).samples.shape
+    (50, 3)
+    """
+    info = resolve_method(method)
+    arrays, frame = _as_arrays(battles, models, cluster)
+    if arrays.cluster is None:
+        raise ConfigError(f"random-participant draws need a {cluster!r} column in the battles")
+    if n_participants < 1:
+        raise ConfigError("n_participants must be >= 1")
+    pw = _checked_participant_weights(info, arrays, weights, missing_weights)
+    rng = np.random.default_rng(seed)
+    mult = _cluster_weights(rng, rounds, arrays.n_clusters, n=n_participants, replace=replace)
+    samples, estimate = _resample_scores(arrays, frame, info, rng, rounds, mult, None, options, pw)
+    return BootstrapResult(
+        arrays.models, info.name, f"random_{n_participants}", estimate, samples, info.higher_is_better, level,
+        dict(options), weighted=pw is not None,
+    )
+
+
+def even_pairs(
+    battles: pd.DataFrame | BattleArrays,
+    per_pair: int = 80,
+    method: str = "prc",
+    *,
+    rounds: int = 1000,
+    level: float = 0.90,
+    seed: int | None = 42,
+    pairs: Sequence[tuple[str, str]] | None = None,
+    models: Sequence[str] | None = None,
+    **options: Any,
+) -> BootstrapResult:
+    """Even sampling per model pair (PRISM App. T.9, Fig. 37c): ``per_pair`` battles per pair per round.
+
+    Each round draws ``per_pair`` battles with replacement from every model pair (restricted to
+    ``pairs`` when given, e.g. the pairs two datasets share) and recomputes the aggregator, so
+    datasets with very different pair frequencies can be compared. PRISM used 80 battles, 1,000
+    rounds and the 5th-95th percentiles (a 90% interval, hence ``level=0.90``).
+
+    Example
+    -------
+    >>> b = pd.DataFrame({"model_a": ["x", "x", "y", "x"], "model_b": ["y", "z", "z", "y"],
+    ...     "winner": ["model_a", "model_a", "tie", "model_b"]})
+    >>> even_pairs(b, per_pair=10, rounds=50).samples.shape
+    (50, 3)
+    """
+    info = resolve_method(method)
+    if info.kind != "pairs":
+        raise ConfigError("even per-pair sampling needs a pair-based method (prc, bt, win_rate)")
+    arrays, _ = _as_arrays(battles, models, "user_id")
+    t = Tournament(arrays)
+    tab = t.table
+    n = arrays.n_models
+    pair_code = tab.i * n + tab.j
+    if pairs is not None:
+        idx = pd.Index(arrays.models)
+        wanted = set()
+        for x, y in pairs:
+            i, j = idx.get_loc(x), idx.get_loc(y)
+            wanted.add(min(i, j) * n + max(i, j))
+        keep = np.isin(pair_code, list(wanted))
+    else:
+        keep = np.ones(len(pair_code), dtype=bool)
+    uniq, pair_of = np.unique(pair_code[keep], return_inverse=True)
+    cats = np.flatnonzero(keep)
+    probs = np.zeros((len(uniq), 3))
+    np.add.at(probs, (pair_of, tab.kind[cats]), tab.counts[cats].astype(float))
+    probs /= probs.sum(axis=1, keepdims=True)
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(per_pair, probs, size=(rounds, len(uniq)))  # (R, pairs, 3)
+    counts = np.zeros((rounds, tab.n_categories))
+    counts[:, cats] = draws[:, pair_of, tab.kind[cats]]
+    full = np.zeros((1, tab.n_categories))
+    full[0, cats] = tab.counts[cats]
+    samples = t.score_counts(counts, info, options)
+    estimate = t.score_counts(full, info, options)[0]
+    return BootstrapResult(arrays.models, info.name, f"even_{per_pair}_per_pair", estimate, samples,
+                           info.higher_is_better, level, dict(options))
+
+
+def idiosyncratic_variance(
+    battles: pd.DataFrame,
+    sizes: Sequence[int] = (500, 100, 50, 10),
+    method: str = "prc",
+    *,
+    rounds: int = 1000,
+    seed: int | None = 0,
+    **options: Any,
+) -> pd.DataFrame:
+    """Fig. 4A / Tab. 26 in one table: score distribution per model for each sample size.
+
+    Returns ``n_participants, model, score_median, score_lo, score_hi, rank_median, p_top``
+    (percentiles 2.5/97.5). Sizes larger than the number of participants are skipped.
+
+    Example
+    -------
+    >>> b = pd.DataFrame({"model_a": ["x", "x", "y", "x"], "model_b": ["y", "z", "z", "y"],
+    ...     "winner": ["model_a", "model_a", "tie", "model_b"], "user_id": ["u1", "u1", "u2", "u3"]})
+    >>> idiosyncratic_variance(b, sizes=(2,), rounds=20)["n_participants"].unique().tolist()
+    [2]
+    """
+    frames = []
+    arrays = encode_battles(battles)
+    for k, n in enumerate(sizes):
+        if n > arrays.n_clusters:
+            continue
+        res = random_participants(arrays, n, method, rounds=rounds, seed=None if seed is None else seed + k, **options)
+        s = res.summary()
+        ranks = res.ranks()
+        frames.append(
+            pd.DataFrame(
+                {
+                    "n_participants": n,
+                    "model": list(res.models),
+                    "score_median": np.nanmedian(res.samples, axis=0),
+                    "score_lo": np.nanquantile(res.samples, 0.025, axis=0),
+                    "score_hi": np.nanquantile(res.samples, 0.975, axis=0),
+                    "rank_median": np.nanmedian(ranks, axis=0),
+                    "p_top": (ranks == 1).mean(axis=0),
+                }
+            ).merge(s[["model"]], on="model")
+        )
+    if not frames:
+        return pd.DataFrame(columns=["n_participants", "model", "score_median", "score_lo", "score_hi", "rank_median", "p_top"])
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,1 @@
+"""Case Study I: who talks about what (topics by group)."""

@@ -1,0 +1,502 @@
+"""Database access of the collection app, through the Pluralis store (SQLite by default, PostgreSQL by URL).
+
+Every participant action is saved in ONE transaction that (1) bumps the participant's revision in
+``collect_sessions`` only if it is still the revision the action started from (so two requests can never
+both apply), (2) writes what the action produced: new ratings (``collect_ratings``), generated responses,
+failed model calls, events, the participant's survey row (``participants``) and, when a conversation is
+finished, its ``conversations`` / ``interactions`` / ``utterances`` rows. The page that follows is served
+only after that commit.
+
+Participant tokens are 256-bit random strings; only their SHA-256 is stored.
+
+Example
+-------
+>>> import tempfile, os
+>>> from pluralis.collect.config import StudyConfig
+>>> from pluralis.store import Store
+>>> store = Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite"))
+>>> repo = CollectRepository(store, StudyConfig())
+>>> token, session = repo.create_session()
+>>> before = Snapshot.of(session.state)
+>>> session.consent()
+>>> repo.save(session, before, events=[("consent", None)])
+>>> repo.load(token).step.value, repo.status_counts()
+('survey', {'survey': 1})
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Integer, bindparam, func, insert, select, text, update
+
+from pluralis.collect.config import StudyConfig
+from pluralis.collect.protocol import ProtocolSession, ProtocolState, Step
+from pluralis.data.model import Conversation, Participant
+from pluralis.data.study import Study
+from pluralis.errors import PluralisError
+from pluralis.store import Store
+from pluralis.store import schema as s
+from pluralis.store.db import _rows_for
+from pluralis.store.schema_collect import (
+    collect_events,
+    collect_failures,
+    collect_ratings,
+    collect_responses,
+    collect_sessions,
+)
+
+
+# Statements of the per-request path, built once: building and cache-keying a statement costs
+# more than running it on SQLite (0.08 vs 0.23 ms per load, measured).
+_STATE_BY_TOKEN = select(collect_sessions.c.state).where(collect_sessions.c.token_hash == bindparam("h"))
+_STATE_BY_USER = select(collect_sessions.c.state).where(collect_sessions.c.user_id == bindparam("uid"))
+_USER_BY_EXTERNAL_ID = select(collect_sessions.c.user_id).where(collect_sessions.c.external_id_hash == bindparam("h"))
+_SAVE_STATE = (
+    update(collect_sessions)
+    .where(collect_sessions.c.user_id == bindparam("uid"), collect_sessions.c.revision == bindparam("expected"))
+    .values(state=bindparam("new_state", type_=collect_sessions.c.state.type), revision=bindparam("new_revision"),
+            status=bindparam("new_status"), quota_cell=bindparam("new_quota_cell"),
+            conversations_done=bindparam("new_done"), updated_at=bindparam("now"),
+            completed_at=bindparam("new_completed_at"))
+)
+
+
+class ConcurrentUpdate(PluralisError):
+    """The participant's state changed since it was loaded (another request applied an action first)."""
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 hex digest of a participant token (what the database keeps).
+
+    Example
+    -------
+    >>> len(hash_token("abc"))
+    64
+    """
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh unguessable participant token (256 bits, URL-safe).
+
+    Example
+    -------
+    >>> len(new_token()) >= 43
+    True
+    """
+    return secrets.token_urlsafe(32)
+
+
+def _ratings(state: ProtocolState) -> dict[tuple[str, int, int], dict[str, Any]]:
+    out: dict[tuple[str, int, int], dict[str, Any]] = {}
+    for c in state.completed:
+        for item in c["conversation_history"]:
+            if item["role"] == "model":
+                out[(c["conversation_id"], item["turn"], item["within_turn_id"])] = {
+                    "model_name": item["model_name"], "score": item["score"], "if_chosen": item["if_chosen"]}
+    cur = state.current
+    if cur is not None:
+        for t in cur.turns:
+            if t.rated:
+                for r in t.responses:
+                    out[(cur.conversation_id, t.turn, r.id)] = {
+                        "model_name": r.model_name, "score": r.score, "if_chosen": r.if_chosen}
+    return out
+
+
+def _responses(state: ProtocolState) -> dict[tuple[str, int, int], Any]:
+    out: dict[tuple[str, int, int], Any] = {}
+    cur = state.current
+    if cur is not None:
+        for t in cur.turns:
+            for r in t.responses:
+                out[(cur.conversation_id, t.turn, r.id)] = r
+    return out
+
+
+class Snapshot:
+    """What :meth:`CollectRepository.save` needs to know about the state an action started from
+    (cheaper than a deep copy of the whole state).
+
+    Example
+    -------
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.collect.protocol import ProtocolSession
+    >>> Snapshot.of(ProtocolSession(StudyConfig(), seed=0).state).revision
+    0
+    """
+
+    __slots__ = ("revision", "ratings", "responses", "n_failures", "n_completed", "participant")
+
+    @classmethod
+    def of(cls, state: ProtocolState) -> Snapshot:
+        snap = cls()
+        snap.revision = state.revision
+        snap.ratings = set(_ratings(state))
+        snap.responses = set(_responses(state))
+        snap.n_failures = len(state.failures)
+        snap.n_completed = len(state.completed)
+        snap.participant = dict(state.participant) if state.participant is not None else None
+        return snap
+
+
+class CollectRepository:
+    """The collection app's view of the store for one study.
+
+    ``store`` is a :class:`pluralis.store.Store` (migrated to include the collection tables).
+    On SQLite, writes are serialised in-process (one writer at a time never waits on SQLite's busy
+    handler); PostgreSQL handles concurrent writers itself.
+    """
+
+    def __init__(self, store: Store, config: StudyConfig):
+        self.store = store
+        self.engine = store.engine
+        self.config = config
+        self.sqlite = store.url.startswith("sqlite")
+        self._write_lock = threading.Lock() if self.sqlite else None
+        self._checkpointer: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # -- SQLite housekeeping ----------------------------------------------------------------------
+
+    def start_checkpointer(self, interval: float = 1.0) -> None:
+        """SQLite only: move WAL checkpoints off the request path. Commits stop checkpointing by themselves
+        (``wal_autocheckpoint=0``) and a background thread checkpoints every ``interval`` seconds, so no
+        request ever waits for a checkpoint's disk writes. No-op on other databases."""
+        if not self.sqlite or self._checkpointer is not None:
+            return
+        from sqlalchemy import event
+
+        def no_autocheckpoint(dbapi_conn, _record) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA wal_autocheckpoint=0")
+            cur.close()
+
+        event.listen(self.engine, "connect", no_autocheckpoint)
+        self.engine.dispose()  # connections opened before now keep autocheckpointing otherwise
+
+        def run() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    with self.engine.connect() as conn:
+                        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                except Exception:  # pragma: no cover - best effort; the next round retries
+                    pass
+
+        self._checkpointer = threading.Thread(target=run, name="pluralis-wal-checkpoint", daemon=True)
+        self._checkpointer.start()
+
+    def stop_checkpointer(self) -> None:
+        """Stop the checkpoint thread (after a final checkpoint)."""
+        if self._checkpointer is None:
+            return
+        self._stop.set()
+        self._checkpointer.join(timeout=10)
+        self._checkpointer = None
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        except Exception:  # pragma: no cover
+            pass
+
+    # -- transactions -----------------------------------------------------------------------------
+
+    def _write(self):
+        repo = self
+
+        class _Tx:
+            def __enter__(self_inner):
+                if repo._write_lock is not None:
+                    repo._write_lock.acquire()
+                try:
+                    self_inner.cm = repo.engine.begin()
+                    return self_inner.cm.__enter__()
+                except BaseException:
+                    if repo._write_lock is not None:
+                        repo._write_lock.release()
+                    raise
+
+            def __exit__(self_inner, *exc):
+                try:
+                    return self_inner.cm.__exit__(*exc)
+                finally:
+                    if repo._write_lock is not None:
+                        repo._write_lock.release()
+
+        return _Tx()
+
+    # -- sessions ---------------------------------------------------------------------------------
+
+    def session_for(self, state: ProtocolState, **kwargs: Any) -> ProtocolSession:
+        """A :class:`ProtocolSession` around a stored state (``kwargs`` go to the session)."""
+        return ProtocolSession(self.config, state=state, **kwargs)
+
+    def create_session(self, *, source: str | None = None, external_id: str | None = None,
+                       user_id: str | None = None, **kwargs: Any) -> tuple[str, ProtocolSession]:
+        """Create a participant; returns ``(token, session)``. The token is shown to the participant only."""
+        token = new_token()
+        session = ProtocolSession(self.config, user_id=user_id, source=source, **kwargs)  # type: ignore[arg-type]
+        now = time.time()
+        row = {
+            "user_id": session.user_id, "token_hash": hash_token(token), "study_id": self.config.study.id,
+            "source": session.state.source, "status": session.step.value, "quota_cell": None,
+            "external_id_hash": hash_token(external_id) if external_id else None,
+            "revision": session.state.revision, "conversations_done": 0,
+            "state": session.state.model_dump(mode="json"), "created_at": now, "updated_at": now,
+            "completed_at": None,
+        }
+        with self._write() as conn:
+            conn.execute(insert(collect_sessions), [row])
+            conn.execute(insert(collect_events), [{"user_id": session.user_id, "kind": "joined",
+                                                   "detail": {"source": session.state.source}, "created_at": now}])
+        return token, session
+
+    def load(self, token: str, **kwargs: Any) -> ProtocolSession | None:
+        """The session of a token (``None`` for an unknown token)."""
+        if not token or len(token) > 200:
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(_STATE_BY_TOKEN, {"h": hash_token(token)}).first()
+        if row is None:
+            return None
+        return self.session_for(ProtocolState.model_validate(row.state), **kwargs)
+
+    def load_user(self, user_id: str, **kwargs: Any) -> ProtocolSession | None:
+        """The session of a participant id (admin use; participants are looked up by token)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_STATE_BY_USER, {"uid": user_id}).first()
+        return None if row is None else self.session_for(ProtocolState.model_validate(row.state), **kwargs)
+
+    def external_id_exists(self, external_id: str) -> bool:
+        """Whether a recruitment-platform id (e.g. Prolific PID) already joined."""
+        with self.engine.connect() as conn:
+            return conn.execute(_USER_BY_EXTERNAL_ID, {"h": hash_token(external_id)}).first() is not None
+
+    # -- saving -----------------------------------------------------------------------------------
+
+    def save(self, session: ProtocolSession, before: ProtocolState | Snapshot,
+             events: Iterable[tuple[str, dict | None]] = ()) -> None:
+        """Commit ``session``'s state and every row its last action produced, in one transaction.
+
+        ``before`` is the state the action started from; if the stored revision is no longer
+        ``before.revision`` nothing is written and :class:`ConcurrentUpdate` is raised.
+        """
+        st = session.state
+        if not isinstance(before, Snapshot):
+            before = Snapshot.of(before)
+        now = time.time()
+        with self._write() as conn:
+            res = conn.execute(_SAVE_STATE, {
+                "uid": st.user_id, "expected": before.revision, "new_state": st.model_dump(mode="json"),
+                "new_revision": st.revision, "new_status": st.step.value, "new_quota_cell": st.quota_cell,
+                "new_done": len(st.completed), "now": now, "new_completed_at": st.completed_at})
+            if res.rowcount != 1:
+                raise ConcurrentUpdate(f"participant {st.user_id}: state changed since it was loaded")
+            self._write_rows(conn, session, before, now)
+            rows = [{"user_id": st.user_id, "kind": kind, "detail": detail, "created_at": now}
+                    for kind, detail in events]
+            if rows:
+                conn.execute(insert(collect_events), rows)
+
+    def _write_rows(self, conn, session: ProtocolSession, before: Snapshot, now: float) -> None:
+        st = session.state
+        old_ratings, new_ratings = before.ratings, _ratings(st)
+        rating_rows = [{"user_id": st.user_id, "conversation_id": k[0], "turn": k[1], "within_turn_id": k[2],
+                        "model_name": v["model_name"], "score": v["score"], "if_chosen": v["if_chosen"],
+                        "created_at": now}
+                       for k, v in new_ratings.items() if k not in old_ratings]
+        if rating_rows:
+            conn.execute(insert(collect_ratings), rating_rows)
+        old_resp, new_resp = before.responses, _responses(st)
+        resp_rows = [{"user_id": st.user_id, "conversation_id": k[0], "turn": k[1], "within_turn_id": k[2],
+                      "model_name": r.model_name, "model_provider": r.model_provider, "text": r.text,
+                      "latency_s": r.latency_s, "method": r.method, "usage": r.usage, "created_at": now}
+                     for k, r in new_resp.items() if k not in old_resp]
+        if resp_rows:
+            conn.execute(insert(collect_responses), resp_rows)
+        fail_rows = [{"user_id": st.user_id, "conversation_id": f.conversation_id, "turn": f.turn,
+                      "model_name": f.model_name, "model_provider": f.model_provider, "kind": f.kind,
+                      "message": f.message, "status_code": f.status_code, "latency_s": f.latency_s,
+                      "created_at": f.at} for f in st.failures[before.n_failures:]]
+        if fail_rows:
+            conn.execute(insert(collect_failures), fail_rows)
+        new_convs = st.completed[before.n_completed:]
+        participant_changed = st.participant is not None and st.participant != before.participant
+        if not new_convs and not participant_changed:
+            return
+        if not self.sqlite:
+            conn.execute(text("SELECT pg_advisory_xact_lock(727271)"))  # serialise seq allocation
+        seq = self._next_seq(conn)
+        participant = Participant.model_validate(st.participant) if st.participant is not None else None
+        study = Study(survey=[participant] if (participant is not None and before.participant is None) else [],
+                      conversations=[Conversation.model_validate(c) for c in new_convs])
+        from pluralis.collect.protocol import utterances_for
+
+        study.utterances = utterances_for(study.conversations)
+        rows = _rows_for(study, seq)
+        for table, name in ((s.participants, "participants"), (s.conversations, "conversations"),
+                            (s.interactions, "interactions"), (s.utterances, "utterances")):
+            if rows[name]:
+                conn.execute(insert(table), rows[name])
+        if participant is not None and before.participant is not None:
+            conn.execute(update(s.participants).where(s.participants.c.user_id == st.user_id)
+                         .values(record=participant.to_json_dict(), survey_only=participant.survey_only))
+
+    def _next_seq(self, conn) -> dict[str, int]:
+        out = {}
+        for name, table in (("participants", s.participants), ("conversations", s.conversations),
+                            ("interactions", s.interactions), ("utterances", s.utterances),
+                            ("metadata", s.text_metadata), ("comparisons", s.comparisons)):
+            out[name] = (conn.execute(select(func.max(table.c.seq))).scalar() or -1) + 1
+        return out
+
+    def add_event(self, user_id: str | None, kind: str, detail: dict | None = None) -> None:
+        """Append one audit event."""
+        with self._write() as conn:
+            conn.execute(insert(collect_events), [{"user_id": user_id, "kind": kind, "detail": detail,
+                                                   "created_at": time.time()}])
+
+    # -- quotas -----------------------------------------------------------------------------------
+
+    def cell_counts(self) -> dict[str, int]:
+        """Participants admitted per quota cell (screened-out participants are not counted)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(collect_sessions.c.quota_cell, func.count())
+                .where(collect_sessions.c.quota_cell.is_not(None),
+                       collect_sessions.c.status != Step.SCREENED_OUT.value,
+                       collect_sessions.c.study_id == self.config.study.id)
+                .group_by(collect_sessions.c.quota_cell)
+            ).all()
+        return {r[0]: int(r[1]) for r in rows}
+
+    # -- dashboard --------------------------------------------------------------------------------
+
+    def status_counts(self) -> dict[str, int]:
+        """Participants per protocol step."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(collect_sessions.c.status, func.count())
+                                .where(collect_sessions.c.study_id == self.config.study.id)
+                                .group_by(collect_sessions.c.status)).all()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def rating_summary(self) -> list[dict[str, Any]]:
+        """Ratings so far per model: count, mean score, times chosen."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(collect_ratings.c.model_name, func.count(), func.avg(collect_ratings.c.score),
+                       func.sum(collect_ratings.c.if_chosen.cast(Integer)))
+                .group_by(collect_ratings.c.model_name).order_by(func.avg(collect_ratings.c.score).desc())
+            ).all()
+        return [{"model": r[0], "ratings": int(r[1]), "mean_score": round(float(r[2]), 1), "chosen": int(r[3] or 0)}
+                for r in rows]
+
+    def failure_summary(self) -> list[dict[str, Any]]:
+        """Failed model calls per model and kind."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(collect_failures.c.model_name, collect_failures.c.kind, func.count())
+                                .group_by(collect_failures.c.model_name, collect_failures.c.kind)
+                                .order_by(func.count().desc())).all()
+        return [{"model": r[0], "kind": r[1], "count": int(r[2])} for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the collection tables and the PRISM tables."""
+        out = dict(self.store.counts())
+        with self.engine.connect() as conn:
+            for name, table in (("sessions", collect_sessions), ("ratings", collect_ratings),
+                                ("responses", collect_responses), ("failures", collect_failures),
+                                ("events", collect_events)):
+                out[name] = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+        return out
+
+    def all_ratings(self) -> list[dict[str, Any]]:
+        """Every stored rating (for checks and exports)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(collect_ratings).order_by(collect_ratings.c.id)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def export_study(self, *, completed_only: bool = False) -> Study:
+        """The study's PRISM records from the store (``completed_only``: participants who finished)."""
+        study = self.store.export_study()
+        if completed_only:
+            with self.engine.connect() as conn:
+                done = set(conn.execute(select(collect_sessions.c.user_id).where(
+                    collect_sessions.c.status == Step.COMPLETE.value)).scalars())
+            study.survey = [p for p in study.survey if p.user_id in done]
+            study.conversations = [c for c in study.conversations if c.user_id in done]
+            study.utterances = [u for u in study.utterances if u.user_id in done]
+            study.metadata = [m for m in study.metadata if m.user_id in done]
+        return study
+
+    def whose_preferences(self, group_fields: Iterable[str] | None = None, *, min_battles: int = 1
+                          ) -> dict[str, Any]:
+        """Current model ranking overall and by participant group (the dashboard's "whose preferences" panel).
+
+        Uses the aggregation engine (:func:`pluralis.ranking.battles.extract_battles`,
+        :func:`pluralis.ranking.engine.rank_models`, PRC) on the opening turns of finished conversations,
+        read straight from the ``utterances`` and ``participants`` tables; falls back to mean scores when
+        there are no battles yet. Groups: ``age``, ``gender``, ``ethnicity``, ``religion``, ``special_region``,
+        ``source``, ``study_locale``.
+        """
+        import pandas as pd
+
+        group_fields = [f for f in (group_fields or self.config.admin.group_fields) if f in _GROUP_COLUMNS]
+        out: dict[str, Any] = {"method": None, "overall": [], "groups": {}}
+        u, p = s.utterances, s.participants
+        cols = [u.c.user_id, u.c.interaction_id, u.c.conversation_id, u.c.turn, u.c.within_turn_id,
+                u.c.model_name, u.c.score] + [p.c[_GROUP_COLUMNS[f]].label(f) for f in group_fields]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*cols).join(p, p.c.user_id == u.c.user_id).where(u.c.turn == 0)
+                                .order_by(u.c.seq)).all()
+        if not rows:
+            return out
+        # plain tuples: pandas probes Row objects attribute by attribute (slow at PRISM's 30k+ openers)
+        utt = pd.DataFrame.from_records([tuple(r) for r in rows], columns=[c.name for c in cols])
+        battles = None
+        try:
+            from pluralis.ranking.battles import extract_battles
+
+            battles = extract_battles(utt, short_names=False)  # once; groups are subsets of participants
+        except Exception:  # too little data for the aggregator: mean scores below
+            battles = None
+
+        def rank(users=None) -> tuple[str, list[dict[str, Any]]]:
+            sub_b = battles if (battles is None or users is None) else battles[battles["user_id"].isin(users)]
+            if sub_b is not None and len(sub_b) >= min_battles:
+                try:
+                    from pluralis.ranking.engine import rank_models
+
+                    r = rank_models(sub_b, "prc")
+                    return "prc", [{"model": m, "score": round(float(sc), 4), "rank": int(rk), "n": int(n)}
+                                   for m, sc, rk, n in r[["model", "score", "rank", "n_battles"]].itertuples(index=False)]
+                except Exception:  # e.g. a group whose battles do not connect the models: means below
+                    pass
+            sub = utt if users is None else utt[utt["user_id"].isin(users)]
+            means = sub.groupby("model_name")["score"].agg(["mean", "count"]).sort_values("mean", ascending=False)
+            return "mean_score", [{"model": m, "score": round(float(row["mean"]), 2), "rank": i + 1,
+                                   "n": int(row["count"])} for i, (m, row) in enumerate(means.iterrows())]
+
+        out["method"], out["overall"] = rank()
+        for field in group_fields:
+            groups = {}
+            users_of = utt.dropna(subset=[field]).groupby(field)["user_id"].unique()
+            for value in utt[field].value_counts().index:  # largest group first
+                users = users_of[value]
+                groups[str(value)] = {"participants": int(len(users)), "ranking": rank(users)[1]}
+            out["groups"][field] = groups
+        out["computed_at"] = time.time()
+        return out
+
+
+#: Participant groups of the "whose preferences" panel and their columns in ``participants``.
+_GROUP_COLUMNS = {"age": "age", "gender": "gender", "ethnicity": "ethnicity", "religion": "religion",
+                  "special_region": "special_region", "source": "source", "study_locale": "study_locale"}
+
+
+__all__ = ["CollectRepository", "ConcurrentUpdate", "Snapshot", "hash_token", "new_token"]

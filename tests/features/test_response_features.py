@@ -1,0 +1,100 @@
+"""Response features and the OLS of score on them (PRISM App. T.8, Tab. 27)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from pluralis.features.response import FEATURES, explain_scores, response_features
+from pluralis.errors import ConfigError, DataValidationError
+
+
+def feats(text, **kw):
+    return response_features([text], **kw).iloc[0]
+
+
+def test_feature_definitions_follow_the_notebook():
+    assert feats("EMPTY STRING")["text_length"] == 12
+    assert feats("Is it?")["if_question_marks"] == 1
+    assert feats("Is it? Yes.")["if_question_marks"] == 0  # last character only
+    assert feats("")["if_question_marks"] == 0
+    assert feats("Steps:\n1. Plan")["if_enumeration"] == 1
+    assert feats("Steps:\n  - Plan")["if_enumeration"] == 1
+    assert feats("1. Plan")["if_enumeration"] == 0  # a newline must precede the marker
+    assert feats("Steps:\n1.Plan")["if_enumeration"] == 0  # whitespace must follow
+    assert feats("a\nb")["if_line_breaks"] == 1
+    assert feats("as an ai, I think")["if_deanthro"] == 1  # case-insensitive
+    assert feats("I don’t have personal views")["if_deanthro"] == 0  # curly apostrophe: no match (as PRISM)
+    assert feats("I apologise, but no")["if_refusal"] == 1
+    assert feats("A metaphor for napalm")["if_self_identification"] == 1  # substrings: "meta", "palm"
+    assert feats("A metaphor for napalm", word_boundaries=True)["if_self_identification"] == 0
+    assert feats("Trained by OpenAI", word_boundaries=True)["if_self_identification"] == 1
+
+
+def test_feature_selection_and_errors():
+    out = response_features(["x"], features=["text_length"])
+    assert list(out.columns) == ["text_length"]
+    with pytest.raises(ConfigError, match="unknown feature"):
+        response_features(["x"], features=["emoji"])
+    assert list(response_features(["x"]).columns) == list(FEATURES)
+
+
+@pytest.fixture(scope="module")
+def utterances():
+    from pluralis.data.synthetic import generate_study
+
+    return generate_study(n_participants=200, seed=4, with_metadata=False).frames().utterances
+
+
+def test_explain_scores_recovers_signs_and_uses_clustered_ses(utterances):
+    with pytest.warns(UserWarning, match="do not vary"):
+        clustered = explain_scores(utterances)
+    c = clustered.coefficients.set_index("term")
+    assert clustered.n == int((utterances["turn"] == 0).sum())
+    assert c.loc["if_refusal", "coef"] < -5 and c.loc["if_refusal", "p_value"] < 0.01
+    assert c.loc["if_line_breaks", "coef"] < 0 < c.loc["if_enumeration", "coef"]
+    assert clustered.n_clusters == utterances["user_id"].nunique()
+    with pytest.warns(UserWarning):
+        plain = explain_scores(utterances, cov="nonrobust")
+    p = plain.coefficients.set_index("term")
+    assert np.allclose(p["coef"], c["coef"])
+    assert not np.allclose(p["se"], c["se"])
+    # the non-robust fit is exactly statsmodels' OLS on the same design
+    openers = utterances[utterances["turn"] == 0]
+    X = response_features(openers["model_response"]).drop(columns=["if_self_identification"])
+    ref = sm.OLS(openers["score"].to_numpy(float), sm.add_constant(X.to_numpy())).fit()
+    assert np.allclose(p["se"].to_numpy(), ref.bse) and plain.r_squared == pytest.approx(ref.rsquared)
+    assert set(c.columns) >= {"coef", "se", "t", "p_value", "ci_low", "ci_high"}
+
+
+def test_explain_scores_options_and_errors(utterances):
+    m = explain_scores(utterances, features=["text_length", "if_refusal"], max_length=200, cov="HC1", turns="all")
+    assert m.n == int((utterances["model_response"].str.len() < 200).sum())
+    with pytest.raises(DataValidationError, match="model_response"):
+        explain_scores(pd.DataFrame({"score": [1]}))
+    with pytest.raises(ConfigError, match="cov"):
+        explain_scores(utterances, features=["text_length"], cov="robust")
+
+
+def test_clustered_ses_match_the_cr1_sandwich_written_from_the_formula(utterances):
+    """V = G/(G-1) * (N-1)/(N-K) * (X'X)^-1 [sum_g X_g' u_g u_g' X_g] (X'X)^-1 (Stata's CR1, statsmodels' default)."""
+    names = ["text_length", "if_line_breaks", "if_enumeration", "if_refusal"]
+    m = explain_scores(utterances, features=names)
+    openers = utterances[utterances["turn"] == 0]
+    X = np.column_stack([np.ones(len(openers)), response_features(openers["model_response"], features=names).to_numpy()])
+    y = openers["score"].to_numpy(float)
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    u = y - X @ beta
+    bread = np.linalg.inv(X.T @ X)
+    meat = np.zeros((X.shape[1], X.shape[1]))
+    for _, rows in openers.groupby("user_id").indices.items():
+        s = X[rows].T @ u[rows]
+        meat += np.outer(s, s)
+    n, k, g = len(y), X.shape[1], openers["user_id"].nunique()
+    se = np.sqrt(np.diag(g / (g - 1) * (n - 1) / (n - k) * bread @ meat @ bread))
+    c = m.coefficients.set_index("term").loc[["const", *names]]
+    assert np.allclose(c["coef"], beta, rtol=1e-10)
+    assert np.allclose(c["se"], se, rtol=1e-8)
+    assert m.n_clusters == g
