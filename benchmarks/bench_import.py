@@ -58,8 +58,10 @@ def main() -> None:
     ref = reference_import(tmp / "prism", tmp / "reference.sqlite")
     print(f"pluralis: read+validate {t_load:.2f} s, store import {t_import:.2f} s, total {total:.2f} s")
     print(f"reference (raw sqlite3 executemany of JSON blobs): {ref:.2f} s")
-    print(f"ratio pluralis/reference: {total / ref:.2f}x   target {TARGET_SECONDS:.0f} s -> {'OK' if total < TARGET_SECONDS else 'MISSED'} "
-          f"({total / TARGET_SECONDS:.2f} of budget)")
+    print(
+        f"ratio pluralis/reference: {total / ref:.2f}x   target {TARGET_SECONDS:.0f} s -> {'OK' if total < TARGET_SECONDS else 'MISSED'} "
+        f"({total / TARGET_SECONDS:.2f} of budget)"
+    )
 
 
 if __name__ == "__main__":

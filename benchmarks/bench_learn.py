@@ -32,14 +32,16 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pluralis.features.response import response_features  # noqa: E402
-from pluralis.learn.featurizers import TextFeaturizer  # noqa: E402
-from pluralis.learn.models import PersonalisedRewardModel, RewardModel, featurize_pairs  # noqa: E402
-from pluralis.learn.pairs import preference_pairs  # noqa: E402
-from pluralis.learn.simulate import random_responses  # noqa: E402
+from pluralis.features.response import response_features
+from pluralis.learn.featurizers import TextFeaturizer
+from pluralis.learn.models import PersonalisedRewardModel, RewardModel, featurize_pairs
+from pluralis.learn.pairs import preference_pairs
+from pluralis.learn.simulate import random_responses
 
-COVARIATES = [f"stated_prefs_{a}" for a in ("values", "creativity", "fluency", "factuality", "diversity", "safety",
-                                           "personalisation", "helpfulness")] + ["gender", "age"]
+COVARIATES = [
+    f"stated_prefs_{a}"
+    for a in ("values", "creativity", "fluency", "factuality", "diversity", "safety", "personalisation", "helpfulness")
+] + ["gender", "age"]
 
 
 def make_utterances(n_pairs: int, n_users: int = 1500, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -49,27 +51,52 @@ def make_utterances(n_pairs: int, n_users: int = 1500, seed: int = 0) -> tuple[p
     n = 4 * n_prompts
     prompt = np.repeat(np.arange(n_prompts), 4)
     texts = pd.Series(random_responses(n, seed=rng), dtype=object)
-    texts = "On topic " + pd.Series(prompt.astype(str), dtype=object) + "-" + pd.Series(
-        np.tile(np.arange(4).astype(str), n_prompts), dtype=object) + ": " + texts  # every response distinct
+    texts = (
+        "On topic "
+        + pd.Series(prompt.astype(str), dtype=object)
+        + "-"
+        + pd.Series(np.tile(np.arange(4).astype(str), n_prompts), dtype=object)
+        + ": "
+        + texts
+    )  # every response distinct
     users = rng.integers(0, n_users, n_prompts)
     survey = pd.DataFrame({"user_id": [f"u{i}" for i in range(n_users)]})
     for c in COVARIATES[:8]:
         survey[c] = rng.integers(0, 101, n_users).astype(float)
-    survey["gender"] = rng.choice(["Male", "Female", "Non-binary / third gender", "Prefer not to say"], n_users,
-                                  p=[0.49, 0.49, 0.015, 0.005])
-    survey["age"] = rng.choice(["18-24 years old", "25-34 years old", "35-44 years old", "45-54 years old",
-                                "55-64 years old", "65+ years old", "Prefer not to say"], n_users)
+    survey["gender"] = rng.choice(
+        ["Male", "Female", "Non-binary / third gender", "Prefer not to say"], n_users, p=[0.49, 0.49, 0.015, 0.005]
+    )
+    survey["age"] = rng.choice(
+        [
+            "18-24 years old",
+            "25-34 years old",
+            "35-44 years old",
+            "45-54 years old",
+            "55-64 years old",
+            "65+ years old",
+            "Prefer not to say",
+        ],
+        n_users,
+    )
     # planted reward on the features, with a slider that changes how much lists are liked
     x = TextFeaturizer().transform(texts)
     w = np.array([0.5, -0.4, 0.3, 0.6, -0.3, -1.5, 0.0])
     slider = (survey["stated_prefs_fluency"].to_numpy()[users] - 50) / 29
     u = x @ w + 0.8 * np.repeat(slider, 4) * x[:, 3] + rng.normal(0, 0.8, n)
-    utter = pd.DataFrame({
-        "utterance_id": np.arange(n).astype(str), "interaction_id": prompt, "conversation_id": prompt,
-        "user_id": np.repeat(survey["user_id"].to_numpy()[users], 4), "turn": 0,
-        "conversation_type": "unguided", "user_prompt": "Advice?", "model_name": np.tile(["m1", "m2", "m3", "m4"], n_prompts),
-        "score": np.clip(np.rint(55 + 18 * u), 1, 100).astype(int), "model_response": texts.to_numpy(),
-    })
+    utter = pd.DataFrame(
+        {
+            "utterance_id": np.arange(n).astype(str),
+            "interaction_id": prompt,
+            "conversation_id": prompt,
+            "user_id": np.repeat(survey["user_id"].to_numpy()[users], 4),
+            "turn": 0,
+            "conversation_type": "unguided",
+            "user_prompt": "Advice?",
+            "model_name": np.tile(["m1", "m2", "m3", "m4"], n_prompts),
+            "score": np.clip(np.rint(55 + 18 * u), 1, 100).astype(int),
+            "model_response": texts.to_numpy(),
+        }
+    )
     return utter, survey
 
 
@@ -82,7 +109,7 @@ def reference_global(pairs: pd.DataFrame, alpha: float = 1.0) -> np.ndarray:
     fa["text_length"] = np.log1p(fa["text_length"] / 100)
     fb["text_length"] = np.log1p(fb["text_length"] / 100)
     D = fa - fb
-    scale = np.sqrt((D ** 2).mean())
+    scale = np.sqrt((D**2).mean())
     scale[scale == 0] = 1.0
     lr = LogisticRegression(C=1 / alpha, fit_intercept=False, tol=1e-8, max_iter=1000).fit(D / scale, pairs["y"])
     return lr.coef_[0] / scale.to_numpy()
@@ -99,7 +126,9 @@ def reference_personalised(pf, model: PersonalisedRewardModel, alpha: float = 1.
     lr = LogisticRegression(C=1 / alpha, fit_intercept=False, tol=1e-8, max_iter=2000).fit(X, pf.y)
     seconds = time.perf_counter() - t
     d = D.shape[1]
-    return np.r_[lr.coef_[0, :d] / model.scale_, (lr.coef_[0, d:].reshape(d, -1) / model.scale_[:, None]).ravel()], seconds
+    return np.r_[
+        lr.coef_[0, :d] / model.scale_, (lr.coef_[0, d:].reshape(d, -1) / model.scale_[:, None]).ravel()
+    ], seconds
 
 
 def best_of(f, repeat: int):
@@ -115,8 +144,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", type=int, default=150_000)
     ap.add_argument("--quick", action="store_true", help="30,000 pairs")
-    ap.add_argument("--pers-pairs", type=int, default=50_000,
-                    help="pairs (of whole participants) for the personalised comparison; its reference is slow")
+    ap.add_argument(
+        "--pers-pairs",
+        type=int,
+        default=50_000,
+        help="pairs (of whole participants) for the personalised comparison; its reference is slow",
+    )
     ap.add_argument("--repeat", type=int, default=2, help="best of this many runs for each timing")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -125,8 +158,10 @@ def main() -> None:
 
     t = time.perf_counter()
     utter, survey = make_utterances(n_pairs, seed=args.seed)
-    print(f"data: {len(utter):,} rated responses, {utter['user_id'].nunique():,} participants "
-          f"(generated in {time.perf_counter() - t:.1f} s)")
+    print(
+        f"data: {len(utter):,} rated responses, {utter['user_id'].nunique():,} participants "
+        f"(generated in {time.perf_counter() - t:.1f} s)"
+    )
     pairs, t_pairs = best_of(lambda: preference_pairs(utter, survey, tie_threshold=0, survey_columns=COVARIATES), 1)
     print(f"preference_pairs: {len(pairs):,} pairs ({pairs.attrs['n_ties']:,} exact ties dropped) in {t_pairs:.2f} s")
 
@@ -155,8 +190,10 @@ def main() -> None:
     (ref_p, t_ref_p) = min((reference_personalised(pf, pers) for _ in range(args.repeat)), key=lambda r: r[1])
     ours_p = np.r_[pers.coef_, pers.interaction_coef_.ravel()]
     k = len(pers.covariate_names_)
-    print(f"\n2. personalised reward model ({len(pf):,} pairs of {pf.frame['user_id'].nunique():,} participants; "
-          f"7 features x {k} encoded covariates = {7 * (1 + k)} coefficients)")
+    print(
+        f"\n2. personalised reward model ({len(pf):,} pairs of {pf.frame['user_id'].nunique():,} participants; "
+        f"7 features x {k} encoded covariates = {7 * (1 + k)} coefficients)"
+    )
     print(f"   pluralis: matrix-free L-BFGS                          {t_pers:7.2f} s  ({pers.n_iter_} iterations)")
     print(f"   reference: explicit outer-product design + sklearn LR {t_ref_p:7.2f} s")
     print(f"   ratio {t_ref_p / t_pers:.1f}x   max |coef difference| {np.abs(ours_p - ref_p).max():.1e}")
@@ -164,9 +201,11 @@ def main() -> None:
     fl = list(pers.covariate_names_).index("stated_prefs_fluency")
     ref_ = list(pers.feature_names_in_).index("if_refusal")
     ratio = pers.interaction_coef_[enum, fl] / pers.coef_[ref_]
-    print(f"   planted (utility scale): lists x fluency slider +0.8 per SD, refusal -1.5 (ratio {0.8 / -1.5:+.2f}); "
-          f"recovered (logit scale) {pers.interaction_coef_[enum, fl]:+.3f} and {pers.coef_[ref_]:+.3f} "
-          f"(ratio {ratio:+.2f})")
+    print(
+        f"   planted (utility scale): lists x fluency slider +0.8 per SD, refusal -1.5 (ratio {0.8 / -1.5:+.2f}); "
+        f"recovered (logit scale) {pers.interaction_coef_[enum, fl]:+.3f} and {pers.coef_[ref_]:+.3f} "
+        f"(ratio {ratio:+.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,11 @@ def reference_generate(n: int, country: str = "US", seed: int = 0) -> list[dict]
     out = []
     for _ in range(n):
         c = rng.choice(len(cells.share), p=cells.share)
-        codes = {"age": np.array([cells.age[c]]), "sex": np.array([cells.sex[c]]),
-                 "ethnicity_detailed": np.array([cells.ethnicity_detailed[c]])}
+        codes = {
+            "age": np.array([cells.age[c]]),
+            "sex": np.array([cells.sex[c]]),
+            "ethnicity_detailed": np.array([cells.ethnicity_detailed[c]]),
+        }
         row = {"age": int(cells.age[c]), "sex": int(cells.sex[c]), "ethnicity": int(cells.ethnicity[c])}
         for f, s in samplers.items():
             cond = int(s.condition_index(codes, 1)[0])
@@ -63,21 +66,27 @@ def main() -> None:
         took = time.perf_counter() - t
         tvd = panel.census_tvd()["US"]
         rows.append((executor, took, tvd))
-        print(f"generate {args.n:,} US personas, executor={executor:6s}: {took:6.2f} s "
-              f"({args.n / took:,.0f}/s); TVD joint {100 * tvd['joint']:.4f} pp, age {100 * tvd['age']:.4f}, "
-              f"sex {100 * tvd['gender']:.4f}, ethnicity {100 * tvd['ethnicity']:.4f} pp")
+        print(
+            f"generate {args.n:,} US personas, executor={executor:6s}: {took:6.2f} s "
+            f"({args.n / took:,.0f}/s); TVD joint {100 * tvd['joint']:.4f} pp, age {100 * tvd['age']:.4f}, "
+            f"sex {100 * tvd['gender']:.4f}, ethnicity {100 * tvd['ethnicity']:.4f} pp"
+        )
     t = time.perf_counter()
     reference_generate(args.reference_n)
     ref = (time.perf_counter() - t) / args.reference_n
     best = min(r[1] for r in rows)
-    print(f"reference (row by row) on {args.reference_n:,}: {ref * 1e6:.1f} us/persona -> "
-          f"{ref * args.n:.1f} s for {args.n:,}; ratio reference / vectorised = {ref * args.n / best:.0f}x")
+    print(
+        f"reference (row by row) on {args.reference_n:,}: {ref * 1e6:.1f} us/persona -> "
+        f"{ref * args.n:.1f} s for {args.n:,}; ratio reference / vectorised = {ref * args.n / best:.0f}x"
+    )
     per_million = best * 1_000_000 / args.n
     margins_ok = all(max(r[2][k] for k in ("age", "gender", "ethnicity")) <= 0.005 for r in rows)
     ok = per_million <= 10.0 and margins_ok
     scaled = "" if args.n == 1_000_000 else f" (extrapolated linearly from {args.n:,})"
-    print(f"1 M personas: {per_million:.2f} s{scaled}; target (1 M in <= 10 s, margins within 0.5 pp): "
-          f"{'met' if ok else 'NOT met'}")
+    print(
+        f"1 M personas: {per_million:.2f} s{scaled}; target (1 M in <= 10 s, margins within 0.5 pp): "
+        f"{'met' if ok else 'NOT met'}"
+    )
     if args.simulate:
         from pluralis.simulate.study import simulate_study
 
@@ -86,9 +95,11 @@ def main() -> None:
         res = simulate_study(panel, seed=0)
         took = time.perf_counter() - t
         c = res.study.counts()
-        print(f"simulated study: {c['survey']} personas, {c['conversations']:,} conversations, "
-              f"{c['utterances']:,} ratings through the protocol engine in {took:.1f} s "
-              f"({c['survey'] / took:.0f} participants/s)")
+        print(
+            f"simulated study: {c['survey']} personas, {c['conversations']:,} conversations, "
+            f"{c['utterances']:,} ratings through the protocol engine in {took:.1f} s "
+            f"({c['survey'] / took:.0f} participants/s)"
+        )
 
 
 if __name__ == "__main__":

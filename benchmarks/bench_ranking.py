@@ -32,9 +32,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pluralis.ranking.battles import encode_battles, extract_battles  # noqa: E402
-from pluralis.ranking.engine import rank_models  # noqa: E402
-from pluralis.ranking.uncertainty import bootstrap  # noqa: E402
+from pluralis.ranking.battles import encode_battles, extract_battles
+from pluralis.ranking.engine import rank_models
+from pluralis.ranking.uncertainty import bootstrap
 
 # --- reference implementations (what PRISM / FastChat ran) -------------------------------------------
 
@@ -133,8 +133,14 @@ def arena_battles(n_battles: int, n_models: int, seed: int = 0) -> pd.DataFrame:
     d = strength[a] - strength[b] + rng.logistic(0, 1, n_battles)
     winner = np.where(np.abs(d) < 0.6, "tie", np.where(d > 0, "model_a", "model_b"))
     names = np.array([f"model-{k:03d}" for k in range(n_models)], dtype=object)
-    return pd.DataFrame({"model_a": names[a], "model_b": names[b], "winner": winner,
-                         "user_id": rng.integers(0, n_battles // 10, n_battles)})
+    return pd.DataFrame(
+        {
+            "model_a": names[a],
+            "model_b": names[b],
+            "winner": winner,
+            "user_id": rng.integers(0, n_battles // 10, n_battles),
+        }
+    )
 
 
 def peak_rss_gb(who=resource.RUSAGE_SELF) -> float:
@@ -150,8 +156,10 @@ def part_prism(baseline_rounds: int, reference_calls: int) -> dict:
     t_gen = time.perf_counter()
     battles = prism_battles()
     t_gen = time.perf_counter() - t_gen
-    print(f"synthetic study + battle extraction: {t_gen:.1f} s -> {len(battles):,} battles, "
-          f"{battles['user_id'].nunique():,} participants, {pd.unique(battles[['model_a', 'model_b']].values.ravel()).size} models")
+    print(
+        f"synthetic study + battle extraction: {t_gen:.1f} s -> {len(battles):,} battles, "
+        f"{battles['user_id'].nunique():,} participants, {pd.unique(battles[['model_a', 'model_b']].values.ravel()).size} models"
+    )
 
     res: dict = {"battles": len(battles)}
 
@@ -166,10 +174,17 @@ def part_prism(baseline_rounds: int, reference_calls: int) -> dict:
     print(f"PRC ours (1 call, exact stationary solve):  {t_one:8.4f} s   -> {t_ref / t_one:,.0f}x per call")
     print(f"PRC ours + 1,000 bootstraps (participants): {t_boot_p:8.3f} s   [target <= 1 s]")
     print(f"PRC ours + 1,000 bootstraps (battles):      {t_boot_b:8.3f} s")
-    print(f"  reference for the same work (1,001 calls, extrapolated): {t_ref * 1001 / 60:.1f} min "
-          f"-> ratio {t_ref * 1001 / t_boot_p:,.0f}x")
-    res.update(prc_ref_call_s=t_ref, prc_call_s=t_one, prc_boot_participants_s=t_boot_p, prc_boot_battles_s=t_boot_b,
-               prc_ratio=t_ref * 1001 / t_boot_p)
+    print(
+        f"  reference for the same work (1,001 calls, extrapolated): {t_ref * 1001 / 60:.1f} min "
+        f"-> ratio {t_ref * 1001 / t_boot_p:,.0f}x"
+    )
+    res.update(
+        prc_ref_call_s=t_ref,
+        prc_call_s=t_one,
+        prc_boot_participants_s=t_boot_p,
+        prc_boot_battles_s=t_boot_b,
+        prc_ratio=t_ref * 1001 / t_boot_p,
+    )
 
     # BT: FastChat/sklearn per bootstrap round vs ours
     t_base, base = timed(lambda: fastchat_bootstrap(battles, baseline_rounds, seed=0))
@@ -180,17 +195,24 @@ def part_prism(baseline_rounds: int, reference_calls: int) -> dict:
     full_ours = rank_models(battles, "bt").set_index("model")["score"]
     diff = (full_ours - full_ref.reindex(full_ours.index)).abs().max()
     ratio = per_round * 1000 / t_bt_b
-    print(f"BT baseline (sklearn LogisticRegression per round, {baseline_rounds} rounds): {per_round:.3f} s/round "
-          f"-> 1,000 rounds ~ {per_round * 1000:.0f} s")
+    print(
+        f"BT baseline (sklearn LogisticRegression per round, {baseline_rounds} rounds): {per_round:.3f} s/round "
+        f"-> 1,000 rounds ~ {per_round * 1000:.0f} s"
+    )
     print(f"BT ours + 1,000 bootstraps (battles):       {t_bt_b:8.3f} s   -> {ratio:,.0f}x faster [target >= 50x]")
     print(f"BT ours + 1,000 bootstraps (participants):  {t_bt_p:8.3f} s")
     print(f"  point estimates agree with sklearn to {diff:.2e} Elo points")
-    res.update(bt_baseline_round_s=per_round, bt_boot_battles_s=t_bt_b, bt_boot_participants_s=t_bt_p, bt_ratio=ratio,
-               bt_agree=diff)
+    res.update(
+        bt_baseline_round_s=per_round,
+        bt_boot_battles_s=t_bt_b,
+        bt_boot_participants_s=t_bt_p,
+        bt_ratio=ratio,
+        bt_agree=diff,
+    )
     # the other aggregators, for the record
     for m in ("win_rate", "mean_score", "elo"):
         rounds = 1000 if m != "elo" else 100
-        t, _ = timed(lambda: bootstrap(battles, m, rounds=rounds, unit="participants", seed=0))
+        t, _ = timed(lambda m=m, rounds=rounds: bootstrap(battles, m, rounds=rounds, unit="participants", seed=0))
         print(f"{m:>10} + {rounds:,} bootstraps (participants): {t:8.3f} s")
     return res
 
@@ -228,8 +250,10 @@ def main() -> None:
         part_arena(n_arena, 150, 200)
         print(f"ARENA_PEAK_RSS_GB={peak_rss_gb():.3f}")
         return
-    print(f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
-          f"{os.cpu_count()} CPU cores, {platform.machine()}")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
+        f"{os.cpu_count()} CPU cores, {platform.machine()}"
+    )
     part_prism(args.baseline_rounds or (5 if args.quick else 20), args.reference_calls)
     if not args.skip_arena:
         cmd = [sys.executable, __file__, "--part", "arena", "--arena-battles", str(n_arena)]

@@ -20,8 +20,8 @@ import time
 import numpy as np
 
 from pluralis.census.weights import census_weights
-from pluralis.welfare.engine import run_welfare
 from pluralis.data.synthetic import generate_study
+from pluralis.welfare.engine import run_welfare
 
 TARGET_SECONDS = 2.0
 
@@ -47,15 +47,19 @@ def main() -> None:
     f = study.frames()
     n_open = int((f.utterances["turn"] == 0).sum())
     n_rep = int(f.survey[f"included_in_{args.country}_REP"].sum())
-    print(f"study: {len(f.survey):,} participants, {len(f.utterances):,} utterances ({n_open:,} openers); "
-          f"{args.country}-REP sample {n_rep}")
+    print(
+        f"study: {len(f.survey):,} participants, {len(f.utterances):,} utterances ({n_open:,} openers); "
+        f"{args.country}-REP sample {n_rep}"
+    )
 
     grid = dict(country=args.country, n_draws=args.draws, seed=1)
     t_fast, res = best_of(3, lambda: run_welfare(f.utterances, f.survey, **grid))
     n_cells = len(res.summary)
-    print(f"pluralis (vectorised): default grid {n_cells} cells x {args.draws} draws = "
-          f"{n_cells * args.draws:,} draws in {t_fast:.3f} s (target <= {TARGET_SECONDS} s: "
-          f"{'OK' if t_fast <= TARGET_SECONDS else 'MISSED'})")
+    print(
+        f"pluralis (vectorised): default grid {n_cells} cells x {args.draws} draws = "
+        f"{n_cells * args.draws:,} draws in {t_fast:.3f} s (target <= {TARGET_SECONDS} s: "
+        f"{'OK' if t_fast <= TARGET_SECONDS else 'MISSED'})"
+    )
     t_imp, _ = best_of(1, lambda: run_welfare(f.utterances, f.survey, impute=True, **grid))
     print(f"pluralis with imputation (IterativeImputer on the full matrices): {t_imp:.3f} s")
 
@@ -71,13 +75,17 @@ def main() -> None:
     b = ref.summary.set_index(["measure", "population", "scheme"])["mean"]
     scale_w = np.where(a.index.get_level_values(0) == "rating", 1.0, 100.0)
     diff = np.abs((a - b.reindex(a.index)).to_numpy() * scale_w)
-    print(f"agreement of mean welfare, fast vs reference (rating points / choice pp): "
-          f"median {np.median(diff):.2f}, max {diff.max():.2f}")
+    print(
+        f"agreement of mean welfare, fast vs reference (rating points / choice pp): "
+        f"median {np.median(diff):.2f}, max {diff.max():.2f}"
+    )
 
     us = f.survey[f.survey["study_locale"] == args.country.lower()]
     t_rake, w = best_of(5, lambda: census_weights(us, args.country, on_empty="renormalise"))
-    print(f"census raking of {len(us)} participants: {1000 * t_rake:.1f} ms "
-          f"({w.iterations} sweeps, max margin error {w.max_margin_error:.1e})")
+    print(
+        f"census raking of {len(us)} participants: {1000 * t_rake:.1f} ms "
+        f"({w.iterations} sweeps, max margin error {w.max_margin_error:.1e})"
+    )
 
 
 if __name__ == "__main__":

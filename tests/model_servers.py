@@ -57,8 +57,14 @@ class Proc:
         self._q: queue.Queue[str] = queue.Queue()
         repo = str(HERE.parent.parent)  # run the checkout under test, whatever the venv has installed
         pythonpath = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env={**os.environ, "PYTHONPATH": pythonpath, **(env or {})}, cwd=repo)
+        self.proc = subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONPATH": pythonpath, **(env or {})},
+            cwd=repo,
+        )
         self._t = threading.Thread(target=self._read, daemon=True)
         self._t.start()
 
@@ -122,8 +128,21 @@ def tiny_server(tiny_model_dir: Path):
     """Base URL (``http://127.0.0.1:PORT/v1``) of ``pluralis llm serve`` serving model ``tiny``."""
     from pluralis.llm.server import READY_LINE
 
-    proc = Proc([*serve_command(), "--model", f"tiny={tiny_model_dir}", "--backend", "transformers",
-                 "--host", "127.0.0.1", "--port", "0", "--timeout", "60"])
+    proc = Proc(
+        [
+            *serve_command(),
+            "--model",
+            f"tiny={tiny_model_dir}",
+            "--backend",
+            "transformers",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--timeout",
+            "60",
+        ]
+    )
     try:
         line = proc.wait_for_line(READY_LINE, READY_TIMEOUT)
         url = line.split(READY_LINE, 1)[1].split()[0]
@@ -181,8 +200,10 @@ def llama_cpp_module():
     try:
         import llama_cpp
     except ImportError as e:
-        message = (f"llama_cpp not importable ({e}); build it with "
-                   "CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install 'llama-cpp-python[server]'")
+        message = (
+            f"llama_cpp not importable ({e}); build it with "
+            "CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install 'llama-cpp-python[server]'"
+        )
         if os.environ.get("CI") == "true":  # CI must exercise a real LLM server, not skip it
             pytest.fail(message)
         pytest.skip(message)
@@ -193,8 +214,25 @@ def llama_cpp_module():
 def llamacpp_server(llama_cpp_module, smollm2_gguf: Path):
     """Base URL of llama.cpp's real OpenAI-compatible server running SmolLM2-135M-Instruct (alias ``smollm2``)."""
     port = free_port()
-    proc = Proc([sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf), "--model_alias", "smollm2",
-                 "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--verbose", "False"])
+    proc = Proc(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(smollm2_gguf),
+            "--model_alias",
+            "smollm2",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--verbose",
+            "False",
+        ]
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/v1/models", READY_TIMEOUT, proc)
         yield f"http://127.0.0.1:{port}/v1"

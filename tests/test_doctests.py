@@ -14,13 +14,19 @@ import pytest
 
 import pluralis
 
-MODULES = sorted(m.name for m in pkgutil.walk_packages(pluralis.__path__, "pluralis.")
-                 if ".migrations" not in m.name and not m.name.endswith("__main__"))
+MODULES = sorted(
+    m.name
+    for m in pkgutil.walk_packages(pluralis.__path__, "pluralis.")
+    if ".migrations" not in m.name and not m.name.endswith("__main__")
+)
 
 
 def _public_functions(module) -> list[str]:
-    return [name for name, obj in vars(module).items()
-            if not name.startswith("_") and inspect.isfunction(obj) and obj.__module__ == module.__name__]
+    return [
+        name
+        for name, obj in vars(module).items()
+        if not name.startswith("_") and inspect.isfunction(obj) and obj.__module__ == module.__name__
+    ]
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -39,4 +45,19 @@ def test_public_functions_have_examples(name):
 
 def test_discovery_sees_every_part_of_the_package():
     parts = {name.split(".")[1] for name in MODULES}
-    assert {"data", "store", "census", "features", "ranking", "welfare", "learn", "collect", "simulate", "web", "llm", "pipelines", "report", "cli"} <= parts
+    assert {
+        "data",
+        "store",
+        "census",
+        "features",
+        "ranking",
+        "welfare",
+        "learn",
+        "collect",
+        "simulate",
+        "web",
+        "llm",
+        "pipelines",
+        "report",
+        "cli",
+    } <= parts

@@ -96,7 +96,11 @@ def census_categories(survey: pd.DataFrame, country: str = "US", ethnicity: str 
         eth = simplified if detailed else simplified.map(_SIMPLIFIED_TO_CENSUS)
     eth = eth.where(eth.isin(eth_levels))
     out = pd.DataFrame(
-        {"age": age.to_numpy(dtype=object), "gender": gender.to_numpy(dtype=object), "ethnicity": eth.to_numpy(dtype=object)},
+        {
+            "age": age.to_numpy(dtype=object),
+            "gender": gender.to_numpy(dtype=object),
+            "ethnicity": eth.to_numpy(dtype=object),
+        },
         index=_user_index(survey),
     )
     return out
@@ -234,7 +238,9 @@ def representativeness(
     variables = list(variables)
     bad = [v for v in variables if v not in CENSUS_VARIABLES]
     if bad or not variables:
-        raise ConfigError(f"unknown census variable(s) {bad or variables}; expected a subset of {list(CENSUS_VARIABLES)}")
+        raise ConfigError(
+            f"unknown census variable(s) {bad or variables}; expected a subset of {list(CENSUS_VARIABLES)}"
+        )
     cats = census_categories(survey, country, ethnicity)
     w_all = _align_weights(weights, cats.index)
     ok = cats[variables].notna().all(axis=1).to_numpy()
@@ -264,7 +270,19 @@ def representativeness(
         t["category"] = t[by].astype(str).agg(" | ".join, axis=1) if len(by) > 1 else t[by[0]].astype(str)
         t.insert(0, "level", level)
         tvd[level] = total_variation_distance(t["observed_share"], t["expected_share"])
-        frames.append(t[["level", *CENSUS_VARIABLES, "category", "n_observed", "observed_share", "expected_share", "difference_pp"]])
+        frames.append(
+            t[
+                [
+                    "level",
+                    *CENSUS_VARIABLES,
+                    "category",
+                    "n_observed",
+                    "observed_share",
+                    "expected_share",
+                    "difference_pp",
+                ]
+            ]
+        )
     table = pd.concat(frames, ignore_index=True)
     notes = []
     empty = table[(table["level"] == "joint") & (table["n_observed"] == 0) & (table["expected_share"] > 0)]

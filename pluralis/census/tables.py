@@ -78,7 +78,13 @@ COUNTRY_INFO: dict[str, tuple[str, str, str, str, str, str]] = {
 
 #: Fields sampled from ``conditionals.csv``, in sampling order.
 CONDITIONAL_FIELDS: tuple[str, ...] = (
-    "education", "employment_status", "marital_status", "religion", "region", "english_proficiency", "lm_familiarity",
+    "education",
+    "employment_status",
+    "marital_status",
+    "religion",
+    "region",
+    "english_proficiency",
+    "lm_familiarity",
 )
 #: Category order of each conditional field (codes index into these).
 FIELD_CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -87,9 +93,20 @@ FIELD_CATEGORIES: dict[str, tuple[str, ...]] = {
     "marital_status": tuple(e for e in vocab.MARITAL_STATUSES if e != vocab.PREFER_NOT_TO_SAY),
     "religion": tuple(r for r in vocab.RELIGION_CATEGORISED if r != vocab.PREFER_NOT_TO_SAY),
     "region": (
-        "Northeast", "Midwest", "South", "West",
-        "North East", "North West", "Yorkshire and The Humber", "East Midlands", "West Midlands", "East of England",
-        "London", "South East", "South West", "Wales",
+        "Northeast",
+        "Midwest",
+        "South",
+        "West",
+        "North East",
+        "North West",
+        "Yorkshire and The Humber",
+        "East Midlands",
+        "West Midlands",
+        "East of England",
+        "London",
+        "South East",
+        "South West",
+        "Wales",
     ),
     "english_proficiency": vocab.ENGLISH_PROFICIENCIES,
     "lm_familiarity": vocab.LM_FAMILIARITY,
@@ -303,7 +320,9 @@ def allocate_joint(n: int, share: np.ndarray, margins: list[np.ndarray]) -> np.n
     for codes in margins:
         k = int(codes.max()) + 1
         targets.append(allocate(n, np.bincount(codes, weights=share, minlength=k)))
-    current = [np.bincount(codes, weights=counts, minlength=len(t)).astype(np.int64) for codes, t in zip(margins, targets)]
+    current = [
+        np.bincount(codes, weights=counts, minlength=len(t)).astype(np.int64) for codes, t in zip(margins, targets)
+    ]
     rest = int(n - counts.sum())
     while rest > 0:
         deficit = np.zeros(len(share), dtype=np.int64)

@@ -24,13 +24,13 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from pluralis.ranking.engine import row_weights
+from pluralis.census import targets as census
 from pluralis.census.representativeness import (
     CENSUS_VARIABLES,
     _align_weights,
@@ -38,8 +38,8 @@ from pluralis.census.representativeness import (
     census_categories,
     effective_sample_size,
 )
-from pluralis.census import targets as census
 from pluralis.errors import ConfigError
+from pluralis.ranking.engine import row_weights
 
 __all__ = [
     "EmptyCellError",
@@ -243,8 +243,14 @@ def _parse_trim(trim) -> tuple[float | None, float | None] | None:
 # --- raking --------------------------------------------------------------------------------------
 
 
-def _ipf(codes: list[np.ndarray], targets: list[np.ndarray], w: np.ndarray, max_iter: int, tol: float,
-         bounds: tuple[float | None, float | None] | None = None):
+def _ipf(
+    codes: list[np.ndarray],
+    targets: list[np.ndarray],
+    w: np.ndarray,
+    max_iter: int,
+    tol: float,
+    bounds: tuple[float | None, float | None] | None = None,
+):
     """Vectorised IPF over unit weights: each sweep rescales every margin with one bincount.
 
     With ``bounds`` (multiples of the mean weight) every sweep ends by clipping the weights into
@@ -258,7 +264,7 @@ def _ipf(codes: list[np.ndarray], targets: list[np.ndarray], w: np.ndarray, max_
     if bounds is not None:
         lo = -np.inf if bounds[0] is None else bounds[0]
         hi = np.inf if bounds[1] is None else bounds[1]
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (the sweep count is returned)
         for c, t in zip(codes, targets):
             cur = np.bincount(c, weights=w, minlength=len(t))
             factor = np.divide(t * total, cur, out=np.zeros_like(t), where=cur > 0)
@@ -267,7 +273,9 @@ def _ipf(codes: list[np.ndarray], targets: list[np.ndarray], w: np.ndarray, max_
             mean = w.mean()
             w = np.clip(w, lo * mean, hi * mean)
         s = w.sum()
-        err = max(float(np.abs(np.bincount(c, weights=w, minlength=len(t)) / s - t).max()) for c, t in zip(codes, targets))
+        err = max(
+            float(np.abs(np.bincount(c, weights=w, minlength=len(t)) / s - t).max()) for c, t in zip(codes, targets)
+        )
         history.append(err)
         if err <= tol:
             break
@@ -620,8 +628,15 @@ def census_rebalance(
     ids: list[str] = []
     rows = []
     uid = cats.index.to_numpy()
-    frame = pd.DataFrame({"user_id": uid, "age": cats["age"].to_numpy(), "gender": cats["gender"].to_numpy(),
-                          "ethnicity": cats["ethnicity"].to_numpy()}, index=study.index)
+    frame = pd.DataFrame(
+        {
+            "user_id": uid,
+            "age": cats["age"].to_numpy(),
+            "gender": cats["gender"].to_numpy(),
+            "ethnicity": cats["ethnicity"].to_numpy(),
+        },
+        index=study.index,
+    )
     for age in cells.index:
         for col in [c for c in cells.columns if not c.startswith("All")]:
             eth, gender = col.split("_")
@@ -634,8 +649,17 @@ def census_rebalance(
                 taken = sub
             ids += taken["user_id"].tolist()
             rows.append(
-                {"age": age, "ethnicity": eth, "gender": gender, "census_pct": pct, "needed_raw": pct * n_total / 100,
-                 "needed": need, "available": len(sub), "taken": len(taken), "filled": len(sub) >= need}
+                {
+                    "age": age,
+                    "ethnicity": eth,
+                    "gender": gender,
+                    "census_pct": pct,
+                    "needed_raw": pct * n_total / 100,
+                    "needed": need,
+                    "available": len(sub),
+                    "taken": len(taken),
+                    "filled": len(sub) >= need,
+                }
             )
     return RebalanceResult(user_ids=pd.Index(ids, name="user_id"), table=pd.DataFrame(rows), n_pool=int(mask.sum()))
 

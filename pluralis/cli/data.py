@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -13,7 +12,6 @@ from pluralis.data.io.comparisons import write_arena
 from pluralis.data.io.sources import save_study
 from pluralis.data.study import Study
 from pluralis.errors import ConfigError
-
 
 HF_CACHE_HELP = "Hugging Face hub cache for hf:// sources (default: $HF_HUB_CACHE or ~/.cache/huggingface/hub)"
 
@@ -37,15 +35,17 @@ def register(app: typer.Typer) -> None:
     >>> [c.name for c in app.registered_commands]
     ['import', 'export', 'validate', 'info', 'generate']
     """
+
     @app.command("import")
     @handle_errors
     def import_(
         source: str = typer.Argument(
-            ..., help="PRISM folder, parquet folder, Arena/Community-Alignment file, or hf://HannahRoseKirk/prism-alignment"
+            ...,
+            help="PRISM folder, parquet folder, Arena/Community-Alignment file, or hf://HannahRoseKirk/prism-alignment",
         ),
         store: str = typer.Option("pluralis.sqlite", "--store", "-s", help="SQLite file or database URL"),
         format: str = typer.Option(None, "--format", "-f", help="prism | parquet | arena | community_alignment | hf"),
-        hf_cache: Optional[Path] = typer.Option(None, "--hf-cache", help=HF_CACHE_HELP),
+        hf_cache: Path | None = typer.Option(None, "--hf-cache", help=HF_CACHE_HELP),
     ):
         """Validate SOURCE and import it into the store in one transaction."""
         study = load_study(source, format=format, hf_cache=hf_cache)
@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
     def validate(
         source: str = typer.Argument(..., help="folder, file, store or hf://… to check"),
         format: str = typer.Option(None, "--format", "-f"),
-        hf_cache: Optional[Path] = typer.Option(None, "--hf-cache", help=HF_CACHE_HELP),
+        hf_cache: Path | None = typer.Option(None, "--hf-cache", help=HF_CACHE_HELP),
     ):
         """Check a source thoroughly; prints every problem with file, line and field."""
         study = load_study(source, format=format, hf_cache=hf_cache)
@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
     def info(
         source: str = typer.Argument("pluralis.sqlite", help="folder, file, store or hf://…"),
         format: str = typer.Option(None, "--format", "-f"),
-        hf_cache: Optional[Path] = typer.Option(None, "--hf-cache", help=HF_CACHE_HELP),
+        hf_cache: Path | None = typer.Option(None, "--hf-cache", help=HF_CACHE_HELP),
     ):
         """Counts by table and a demographics summary."""
         study = load_study(source, format=format, hf_cache=hf_cache)

@@ -9,7 +9,6 @@ configured (``--llm-base-url`` or ``$PLURALIS_LLM_BASE_URL``) the personas are r
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -26,34 +25,46 @@ def register(app: typer.Typer) -> None:
     >>> [c.name for c in app.registered_commands]
     ['demo']
     """
+
     @app.command("demo")
     @handle_errors
     def demo(
         out: Path = typer.Option(Path("pluralis-demo"), "--out", "-o", help="folder for the store and the report"),
         us: int = typer.Option(300, "--us", min=0, help="synthetic US participants"),
         uk: int = typer.Option(300, "--uk", min=0, help="synthetic UK participants"),
-        participants: Optional[int] = typer.Option(None, "--participants", "-n", min=2,
-                                                   help="total participants, split evenly between US and UK"),
+        participants: int | None = typer.Option(
+            None, "--participants", "-n", min=2, help="total participants, split evenly between US and UK"
+        ),
         seed: int = typer.Option(0, "--seed", min=0),
         bootstrap: int = typer.Option(200, "--bootstrap", min=0, help="bootstrap rounds for ranking intervals"),
         draws: int = typer.Option(300, "--draws", min=1, help="welfare draws per scheme and population"),
         method: str = typer.Option("prc", "--method", help="ranking method (prc | bt | win_rate | mean_score ...)"),
         executor: str = typer.Option("auto", "--executor", help="auto | serial | process | ray"),
-        workers: Optional[int] = typer.Option(None, "--workers", min=1, help="local worker processes"),
-        llm_base_url: Optional[str] = typer.Option(None, "--llm-base-url",
-                                                   help="OpenAI-compatible endpoint: personas are role-played by it "
-                                                        "(default $PLURALIS_LLM_BASE_URL; unset = offline simulation)"),
-        llm_model: Optional[str] = typer.Option(None, "--llm-model", help="model id at the endpoint (default: first listed)"),
-        llm_api_key_env: Optional[str] = typer.Option(None, "--llm-api-key-env", help="env variable holding the API key"),
+        workers: int | None = typer.Option(None, "--workers", min=1, help="local worker processes"),
+        llm_base_url: str | None = typer.Option(
+            None,
+            "--llm-base-url",
+            help="OpenAI-compatible endpoint: personas are role-played by it "
+            "(default $PLURALIS_LLM_BASE_URL; unset = offline simulation)",
+        ),
+        llm_model: str | None = typer.Option(
+            None, "--llm-model", help="model id at the endpoint (default: first listed)"
+        ),
+        llm_api_key_env: str | None = typer.Option(None, "--llm-api-key-env", help="env variable holding the API key"),
         roleplay_n: int = typer.Option(1, "--roleplay-n", min=1, help="personas per country when role-playing"),
-        roleplay_format: str = typer.Option("auto", "--roleplay-format",
-                                            help="structured output asked of the role-play LLM: auto (probe the "
-                                                 "endpoint) | json_schema (OpenAI/vLLM/Ollama) | json_object_schema "
-                                                 "(llama-cpp-python) | json_object | none"),
-        roleplay_max_turns: int = typer.Option(2, "--roleplay-max-turns", min=1,
-                                               help="turns per role-played conversation at most (cost bound)"),
-        llm_concurrency: int = typer.Option(2, "--llm-concurrency", min=1,
-                                            help="LLM calls in flight (a local llama.cpp server answers one at a time)"),
+        roleplay_format: str = typer.Option(
+            "auto",
+            "--roleplay-format",
+            help="structured output asked of the role-play LLM: auto (probe the "
+            "endpoint) | json_schema (OpenAI/vLLM/Ollama) | json_object_schema "
+            "(llama-cpp-python) | json_object | none",
+        ),
+        roleplay_max_turns: int = typer.Option(
+            2, "--roleplay-max-turns", min=1, help="turns per role-played conversation at most (cost bound)"
+        ),
+        llm_concurrency: int = typer.Option(
+            2, "--llm-concurrency", min=1, help="LLM calls in flight (a local llama.cpp server answers one at a time)"
+        ),
         llm_timeout: float = typer.Option(180.0, "--llm-timeout", min=1.0, help="seconds per LLM call"),
     ):
         """Run the main job: synthetic panel -> simulated study -> SQLite -> rankings, welfare -> HTML report."""
@@ -61,11 +72,25 @@ def register(app: typer.Typer) -> None:
 
         if participants is not None:
             us, uk = participants - participants // 2, participants // 2
-        cfg = DemoConfig(out=out, n_us=us, n_uk=uk, seed=seed, bootstrap=bootstrap, draws=draws, method=method,
-                         executor=executor, workers=workers, llm_base_url=llm_base_url, llm_model=llm_model,
-                         llm_api_key_env=llm_api_key_env, roleplay_n=roleplay_n,
-                         roleplay_format=None if roleplay_format == "none" else roleplay_format,
-                         roleplay_max_turns=roleplay_max_turns, llm_concurrency=llm_concurrency, llm_timeout=llm_timeout)
+        cfg = DemoConfig(
+            out=out,
+            n_us=us,
+            n_uk=uk,
+            seed=seed,
+            bootstrap=bootstrap,
+            draws=draws,
+            method=method,
+            executor=executor,
+            workers=workers,
+            llm_base_url=llm_base_url,
+            llm_model=llm_model,
+            llm_api_key_env=llm_api_key_env,
+            roleplay_n=roleplay_n,
+            roleplay_format=None if roleplay_format == "none" else roleplay_format,
+            roleplay_max_turns=roleplay_max_turns,
+            llm_concurrency=llm_concurrency,
+            llm_timeout=llm_timeout,
+        )
         res = run_demo(cfg, progress=progress_bar, log=lambda m: err_console.print(f"[dim]{m}[/]"))
         summary = res.simulation.study.summary()
         console.print(counts_table(f"simulated study in {res.store_path}", summary.pop("counts")))

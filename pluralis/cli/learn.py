@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -66,12 +65,12 @@ def run_learn(
     >>> sorted(p.name for p in r["files"])[:2]
     ['cross_group.csv', 'cross_group_accuracy.csv']
     """
-    from pluralis.ranking.subgroups import resolve_field
     from pluralis.data import load_study
     from pluralis.learn.featurizers import make_featurizer
     from pluralis.learn.groups import composition_curve, cross_group_accuracy, group_weights
     from pluralis.learn.models import PersonalisedRewardModel, RewardModel, featurize_pairs
     from pluralis.learn.pairs import DEFAULT_SURVEY_COLUMNS, pairs_from_study
+    from pluralis.ranking.subgroups import resolve_field
 
     if features not in ("text", "embedding"):
         raise ConfigError(f"--features must be 'text' or 'embedding', got {features!r}")
@@ -99,7 +98,9 @@ def run_learn(
         field = resolve_field(by, *frames_for_by) if frames_for_by else by
     survey_cols = None
     if survey is not None:
-        survey_cols = [c for c in dict.fromkeys([*DEFAULT_SURVEY_COLUMNS, field, *(covariates or [])]) if c in survey.columns]
+        survey_cols = [
+            c for c in dict.fromkeys([*DEFAULT_SURVEY_COLUMNS, field, *(covariates or [])]) if c in survey.columns
+        ]
     pairs = pairs_from_study(frames, tie_threshold=tie_threshold, ties=ties, turns=turns, survey_columns=survey_cols)
     if field not in pairs.columns:
         raise ConfigError(f"unknown field {by!r} for --by: not a survey field or pair field of {data}")
@@ -119,8 +120,17 @@ def run_learn(
         estimator = PersonalisedRewardModel(covariates=covariates, alpha=alpha)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # dropped groups are reported by the command
-        res = cross_group_accuracy(pf, field, model=estimator, groups=groups, min_participants=min_participants,
-                                   n_splits=folds, equalize=equalize, n_boot=bootstrap, seed=seed)
+        res = cross_group_accuracy(
+            pf,
+            field,
+            model=estimator,
+            groups=groups,
+            min_participants=min_participants,
+            n_splits=folds,
+            equalize=equalize,
+            n_boot=bootstrap,
+            seed=seed,
+        )
     out.mkdir(parents=True, exist_ok=True)
     files = []
 
@@ -136,15 +146,30 @@ def run_learn(
     files.append(out / "cross_group_accuracy.png")
     weights = None
     if features == "text" and model == "reward":
-        weights = group_weights(pf, field, model=estimator, groups=res.groups, min_participants=min_participants,
-                                n_boot=weights_bootstrap, seed=seed)
+        weights = group_weights(
+            pf,
+            field,
+            model=estimator,
+            groups=res.groups,
+            min_participants=min_participants,
+            n_boot=weights_bootstrap,
+            seed=seed,
+        )
         write(weights, "reward_weights.csv")
     comp = None
     if composition is not None:
-        comp = composition_curve(pf, field, composition[0], composition[1],
-                                 shares=shares if shares is not None else (0.0, 0.25, 0.5, 0.75, 1.0),
-                                 model=estimator, min_participants=min_participants, n_splits=folds,
-                                 n_boot=bootstrap, seed=seed)
+        comp = composition_curve(
+            pf,
+            field,
+            composition[0],
+            composition[1],
+            shares=shares if shares is not None else (0.0, 0.25, 0.5, 0.75, 1.0),
+            model=estimator,
+            min_participants=min_participants,
+            n_splits=folds,
+            n_boot=bootstrap,
+            seed=seed,
+        )
         write(comp.table, "composition.csv")
         comp.plot("accuracy", out / "composition.png")
         files.append(out / "composition.png")
@@ -166,34 +191,51 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def learn(
         data: str = typer.Argument(..., help="PRISM folder, parquet folder, store (SQLite file / URL) or CA file"),
-        by: str = typer.Option(..., "--by", "-b",
-                               help="group field: gender, age, ethnicity, birth_region, conversation_type, "
-                                    "or any survey column"),
+        by: str = typer.Option(
+            ...,
+            "--by",
+            "-b",
+            help="group field: gender, age, ethnicity, birth_region, conversation_type, or any survey column",
+        ),
         out: Path = typer.Option(Path("learn-results"), "--out", "-o", help="folder for the CSV and PNG files"),
-        features: str = typer.Option("text", "--features", "-f",
-                                     help="text (interpretable features) | embedding (all-MiniLM-L6-v2, offline)"),
-        feature_set: str = typer.Option("prism", "--feature-set",
-                                        help="text features: prism (App. T.8) | style (the persona simulation's: length, refusal, hedging, lists, stance) | all (prism + hedging, stance)"),
-        model: str = typer.Option("reward", "--model", "-m",
-                                  help="reward (Bradley-Terry) | personalised (weights depend on survey covariates)"),
-        covariates: Optional[str] = typer.Option(None, "--covariates",
-                                                 help="personalised model: comma-separated survey fields "
-                                                      "(default: stated preferences + demographics)"),
-        groups: Optional[str] = typer.Option(None, "--groups", "-g", help="comma-separated groups to compare"),
+        features: str = typer.Option(
+            "text", "--features", "-f", help="text (interpretable features) | embedding (all-MiniLM-L6-v2, offline)"
+        ),
+        feature_set: str = typer.Option(
+            "prism",
+            "--feature-set",
+            help="text features: prism (App. T.8) | style (the persona simulation's: length, refusal, hedging, lists, stance) | all (prism + hedging, stance)",
+        ),
+        model: str = typer.Option(
+            "reward",
+            "--model",
+            "-m",
+            help="reward (Bradley-Terry) | personalised (weights depend on survey covariates)",
+        ),
+        covariates: str | None = typer.Option(
+            None,
+            "--covariates",
+            help="personalised model: comma-separated survey fields (default: stated preferences + demographics)",
+        ),
+        groups: str | None = typer.Option(None, "--groups", "-g", help="comma-separated groups to compare"),
         folds: int = typer.Option(5, "--folds", "-k", min=2, help="participant-disjoint folds"),
         bootstrap: int = typer.Option(200, "--bootstrap", "-n", min=0, help="participant-bootstrap draws for CIs"),
-        weights_bootstrap: int = typer.Option(0, "--weights-bootstrap", min=0,
-                                              help="bootstrap refits for the per-group reward-weight CIs"),
-        min_participants: int = typer.Option(30, "--min-participants", min=1,
-                                             help="smallest group to keep (smaller ones are left out)"),
-        equalize: bool = typer.Option(True, "--equalize/--no-equalize",
-                                      help="train every group on the same number of participants"),
+        weights_bootstrap: int = typer.Option(
+            0, "--weights-bootstrap", min=0, help="bootstrap refits for the per-group reward-weight CIs"
+        ),
+        min_participants: int = typer.Option(
+            30, "--min-participants", min=1, help="smallest group to keep (smaller ones are left out)"
+        ),
+        equalize: bool = typer.Option(
+            True, "--equalize/--no-equalize", help="train every group on the same number of participants"
+        ),
         tie_threshold: float = typer.Option(5.0, "--tie-threshold", "-t", help="|score_a - score_b| <= t is a tie"),
         ties: str = typer.Option("drop", "--ties", help="drop | half (ties count 0.5 each way in training)"),
         turns: str = typer.Option("all", "--turns", help="all (every rated pair) | openers (turn 0 only)"),
-        composition: Optional[str] = typer.Option(None, "--composition",
-                                                  help="A,B: also train on mixes of A's and B's feedback"),
-        shares: Optional[str] = typer.Option(None, "--shares", help="shares of A for --composition, e.g. 0,0.5,1"),
+        composition: str | None = typer.Option(
+            None, "--composition", help="A,B: also train on mixes of A's and B's feedback"
+        ),
+        shares: str | None = typer.Option(None, "--shares", help="shares of A for --composition, e.g. 0,0.5,1"),
         alpha: float = typer.Option(1.0, "--alpha", min=0.0, help="L2 penalty of the reward weights"),
         seed: int = typer.Option(0, "--seed", help="random seed (folds, subsampling, bootstrap)"),
     ):
@@ -208,21 +250,43 @@ def register(app: typer.Typer) -> None:
         except ValueError:
             raise ConfigError(f"--shares must be comma-separated numbers, got {shares!r}") from None
         r = run_learn(
-            data, by, out, features=features, feature_set=feature_set, model=model, covariates=_split(covariates),
-            groups=_split(groups), folds=folds, bootstrap=bootstrap, weights_bootstrap=weights_bootstrap,
-            min_participants=min_participants, equalize=equalize, tie_threshold=tie_threshold, ties=ties,
-            turns=turns, composition=_split(composition), shares=share_list, alpha=alpha, seed=seed,
+            data,
+            by,
+            out,
+            features=features,
+            feature_set=feature_set,
+            model=model,
+            covariates=_split(covariates),
+            groups=_split(groups),
+            folds=folds,
+            bootstrap=bootstrap,
+            weights_bootstrap=weights_bootstrap,
+            min_participants=min_participants,
+            equalize=equalize,
+            tie_threshold=tie_threshold,
+            ties=ties,
+            turns=turns,
+            composition=_split(composition),
+            shares=share_list,
+            alpha=alpha,
+            seed=seed,
         )
         res = r["result"]
         if res.dropped:
-            err_console.print("note: left out (too few participants): "
-                              + ", ".join(f"{g} ({n})" for g, n in res.dropped.items()))
+            err_console.print(
+                "note: left out (too few participants): " + ", ".join(f"{g} ({n})" for g, n in res.dropped.items())
+            )
         if equalize:
             n_eq = res.table["n_train_participants"].iloc[0]
-            err_console.print(f"note: every training set has {n_eq:.0f} participants (per fold; the smallest group's), "
-                              "so groups differ in whose feedback, not how much (--no-equalize to use all)")
-        t = Table(title=f"Pairwise accuracy on held-out participants [95% CI] — rows: trained on, columns: "
-                        f"evaluated on ({r['by']})", header_style="bold")
+            err_console.print(
+                f"note: every training set has {n_eq:.0f} participants (per fold; the smallest group's), "
+                "so groups differ in whose feedback, not how much (--no-equalize to use all)"
+            )
+        t = Table(
+            title=f"Pairwise accuracy on held-out participants [95% CI] — rows: trained on, columns: "
+            f"evaluated on ({r['by']})",
+            header_style="bold",
+        )
         t.add_column("trained on")
         t.add_column("participants", justify="right")
         for h in res.groups:

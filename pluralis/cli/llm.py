@@ -24,13 +24,15 @@ def build_llm_app() -> typer.Typer:
     >>> "serve" in CliRunner().invoke(build_llm_app(), ["--help"]).output
     True
     """
-    llm_app = typer.Typer(help="LLM backends: serve local models; chat with OpenAI-compatible servers.",
-                          no_args_is_help=True)
+    llm_app = typer.Typer(
+        help="LLM backends: serve local models; chat with OpenAI-compatible servers.", no_args_is_help=True
+    )
 
     @llm_app.command("serve")
     def serve_cmd(
-        model: list[str] = typer.Option(..., "--model", "-m",
-                                        help="Model folder or .gguf file, optionally NAME=PATH. Repeatable."),
+        model: list[str] = typer.Option(
+            ..., "--model", "-m", help="Model folder or .gguf file, optionally NAME=PATH. Repeatable."
+        ),
         host: str = typer.Option("127.0.0.1", help="Address to listen on."),
         port: int = typer.Option(8000, help="Port (0 = pick a free one; the ready line shows it)."),
         backend: str = typer.Option("auto", help="auto | transformers | llama_cpp."),
@@ -51,10 +53,18 @@ def build_llm_app() -> typer.Typer:
                 name, sep, path = item.partition("=")
                 if not sep:
                     name, path = None, item
-                specs.append(spec_for_path(path, name=name, backend=backend, gguf_file=gguf_file,
-                                           device=device, dtype=dtype))
-            serve(specs, host=host, port=port, api_key=api_key_from_env(api_key_env), timeout=timeout,
-                  n_ctx=n_ctx, log_level=log_level)
+                specs.append(
+                    spec_for_path(path, name=name, backend=backend, gguf_file=gguf_file, device=device, dtype=dtype)
+                )
+            serve(
+                specs,
+                host=host,
+                port=port,
+                api_key=api_key_from_env(api_key_env),
+                timeout=timeout,
+                n_ctx=n_ctx,
+                log_level=log_level,
+            )
         except PluralisError as e:
             _fail(e)
 
@@ -90,8 +100,7 @@ def build_llm_app() -> typer.Typer:
             specs = load_model_specs(config) if config else []
             if model:
                 known = {s.name: s for s in specs}
-                specs = [known.get(m) or ModelSpec(name=m, base_url=base_url, api_key_env=api_key_env)
-                         for m in model]
+                specs = [known.get(m) or ModelSpec(name=m, base_url=base_url, api_key_env=api_key_env) for m in model]
             if not specs:
                 raise PluralisError("give --model NAME (with --base-url) or --config FILE")
             update: dict = {}
@@ -106,13 +115,22 @@ def build_llm_app() -> typer.Typer:
             async def run() -> dict:
                 try:
                     if nc:
-                        return (await nc_sample(specs[0], messages, k=nc, method=nc_method, params=params or None,
-                                                timeout=timeout)).model_dump()
+                        return (
+                            await nc_sample(
+                                specs[0], messages, k=nc, method=nc_method, params=params or None, timeout=timeout
+                            )
+                        ).model_dump()
                     if samples > 1:
-                        return (await generate_samples(specs[0], messages, n=samples, params=params or None,
-                                                       timeout=timeout)).model_dump()
-                    return (await generate_response_set(specs, messages, k=k, rng=seed, params=params or None,
-                                                        timeout=timeout)).model_dump()
+                        return (
+                            await generate_samples(
+                                specs[0], messages, n=samples, params=params or None, timeout=timeout
+                            )
+                        ).model_dump()
+                    return (
+                        await generate_response_set(
+                            specs, messages, k=k, rng=seed, params=params or None, timeout=timeout
+                        )
+                    ).model_dump()
                 finally:
                     await close_backends()
 

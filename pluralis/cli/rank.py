@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import pandas as pd
 import typer
 
-from pluralis.figures import check_plot_path
 from pluralis.cli._common import console, err_console, handle_errors
 from pluralis.errors import ConfigError
+from pluralis.figures import check_plot_path
 
 
 def _anchor(value: str | None) -> dict | None:
@@ -90,8 +89,9 @@ def participant_weights(spec: str | None, country: str | None, survey: pd.DataFr
     w_idx = pd.Index(w.index.astype(str))
     unweighted = raters.difference(w_idx[w.to_numpy() > 0])
     if len(unweighted):
-        err_console.print(f"note: {len(unweighted):,} of {len(raters):,} participants have no (or zero) weight; "
-                          "their battles count 0")
+        err_console.print(
+            f"note: {len(unweighted):,} of {len(raters):,} participants have no (or zero) weight; their battles count 0"
+        )
     return w
 
 
@@ -120,13 +120,15 @@ def load_battles(
     >>> set(battles["winner"]) <= {"model_a", "model_b", "tie"}, len(survey)
     (True, 5)
     """
-    from pluralis.ranking.battles import battles_from_comparisons, extract_battles
     from pluralis.data import load_study
+    from pluralis.ranking.battles import battles_from_comparisons, extract_battles
 
     study = load_study(data)
     frames = study.frames()
     if len(frames.utterances):
-        battles = extract_battles(frames.utterances, tie_threshold=tie_threshold, turns=turns, balanced=balanced, score=score)
+        battles = extract_battles(
+            frames.utterances, tie_threshold=tie_threshold, turns=turns, balanced=balanced, score=score
+        )
     elif len(frames.comparisons):
         battles = battles_from_comparisons(frames.comparisons, tie_threshold=tie_threshold or 0.0)
     else:
@@ -146,41 +148,58 @@ def register(app: typer.Typer) -> None:
     >>> [c.name for c in app.registered_commands]
     ['rank']
     """
+
     @app.command("rank")
     @handle_errors
     def rank(
         data: str = typer.Argument(..., help="PRISM folder, parquet folder, store (SQLite file / URL) or Arena file"),
-        by: Optional[list[str]] = typer.Option(
-            None, "--by", "-b",
+        by: list[str] | None = typer.Option(
+            None,
+            "--by",
+            "-b",
             help="group by a participant or conversation field (repeatable): conversation_type, birth_region, "
-                 "special_region, age, gender, ethnicity, religion, or any survey column; 'gender+age' intersects",
+            "special_region, age, gender, ethnicity, religion, or any survey column; 'gender+age' intersects",
         ),
-        method: str = typer.Option("prc", "--method", "-m",
-                                   help="prc | bt (Elo MLE) | elo | win_rate | mean_score | mean_normalized_score | mean_within_turn_rank"),
-        bootstrap: int = typer.Option(1000, "--bootstrap", "-n", min=0, help="bootstrap rounds (0 = point estimates only)"),
-        unit: str = typer.Option("participants", "--unit", help="resample 'participants' (cluster bootstrap) or 'battles'"),
+        method: str = typer.Option(
+            "prc",
+            "--method",
+            "-m",
+            help="prc | bt (Elo MLE) | elo | win_rate | mean_score | mean_normalized_score | mean_within_turn_rank",
+        ),
+        bootstrap: int = typer.Option(
+            1000, "--bootstrap", "-n", min=0, help="bootstrap rounds (0 = point estimates only)"
+        ),
+        unit: str = typer.Option(
+            "participants", "--unit", help="resample 'participants' (cluster bootstrap) or 'battles'"
+        ),
         level: float = typer.Option(0.95, "--level", help="confidence level of the percentile intervals"),
-        tie_threshold: Optional[float] = typer.Option(None, "--tie-threshold", "-t",
-                                                      help="|score_a - score_b| <= t is a tie (default 5 raw points)"),
+        tie_threshold: float | None = typer.Option(
+            None, "--tie-threshold", "-t", help="|score_a - score_b| <= t is a tie (default 5 raw points)"
+        ),
         alpha: float = typer.Option(1.0, "--alpha", help="PRC regularisation: prior wins per ordered pair"),
         variant: str = typer.Option("paper", "--variant", help="PRC: 'paper' (correct) or 'as_coded' (PRISM's code)"),
         penalty: str = typer.Option("l2", "--penalty", help="BT: 'l2' (C=1, as PRISM/FastChat early 2024) or 'none'"),
-        anchor: Optional[str] = typer.Option(None, "--anchor", help="BT: pin one model's rating, e.g. flan-t5-xxl=800"),
+        anchor: str | None = typer.Option(None, "--anchor", help="BT: pin one model's rating, e.g. flan-t5-xxl=800"),
         score: str = typer.Option("raw", "--score", help="battle basis: raw | normalized | rank"),
         turns: str = typer.Option("openers", "--turns", help="'openers' (turn 0, as PRISM) or 'all'"),
-        balanced: bool = typer.Option(False, "--balanced/--all-conversations",
-                                      help="only the balanced subset (App. K; PRISM's Fig. 4) or all conversations"),
-        min_participants: int = typer.Option(20, "--min-participants", help="skip smaller subgroups"),
-        exclude: Optional[list[str]] = typer.Option(None, "--exclude", help="subgroup value to leave out (repeatable)"),
-        seed: int = typer.Option(0, "--seed", help="random seed"),
-        weights: Optional[str] = typer.Option(
-            None, "--weights", "-w",
-            help="weighted ranking: 'census' (rake the --country participants to its census; others count 0) "
-                 "or a CSV user_id,weight (e.g. from 'pluralis weights'; participants not in it count 0)",
+        balanced: bool = typer.Option(
+            False,
+            "--balanced/--all-conversations",
+            help="only the balanced subset (App. K; PRISM's Fig. 4) or all conversations",
         ),
-        country: Optional[str] = typer.Option(None, "--country", "-c", help="US or UK: the census for --weights census"),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the table to .csv or .parquet"),
-        plot: Optional[Path] = typer.Option(None, "--plot", "-p", help="write a plot (.png, .svg or .pdf)"),
+        min_participants: int = typer.Option(20, "--min-participants", help="skip smaller subgroups"),
+        exclude: list[str] | None = typer.Option(None, "--exclude", help="subgroup value to leave out (repeatable)"),
+        seed: int = typer.Option(0, "--seed", help="random seed"),
+        weights: str | None = typer.Option(
+            None,
+            "--weights",
+            "-w",
+            help="weighted ranking: 'census' (rake the --country participants to its census; others count 0) "
+            "or a CSV user_id,weight (e.g. from 'pluralis weights'; participants not in it count 0)",
+        ),
+        country: str | None = typer.Option(None, "--country", "-c", help="US or UK: the census for --weights census"),
+        out: Path | None = typer.Option(None, "--out", "-o", help="write the table to .csv or .parquet"),
+        plot: Path | None = typer.Option(None, "--plot", "-p", help="write a plot (.png, .svg or .pdf)"),
     ):
         """Rank models from DATA, overall or per subgroup, with bootstrap confidence intervals.
 
@@ -233,16 +252,29 @@ def register(app: typer.Typer) -> None:
         if by:
             fields = [tuple(f.split("+")) if "+" in f else f for f in by]
             res = subgroup_rankings(
-                battles, fields, survey=survey, conversations=conversations, method=info.name, rounds=bootstrap, unit=unit,
-                level=level, seed=seed, min_participants=min_participants, exclude=exclude or (), **weighting, **options,
+                battles,
+                fields,
+                survey=survey,
+                conversations=conversations,
+                method=info.name,
+                rounds=bootstrap,
+                unit=unit,
+                level=level,
+                seed=seed,
+                min_participants=min_participants,
+                exclude=exclude or (),
+                **weighting,
+                **options,
             )
             table = res.table
             overall = table[table["by"] == OVERALL].sort_values("rank")
             for field in dict.fromkeys(table.loc[table["by"] != OVERALL, "by"]):
                 sub = table[table["by"] == field]
                 groups = list(dict.fromkeys(sub["group"]))
-                t = Table(title=f"{info.label}{' (weighted)' if w is not None else ''} by {field} (rank; ▲/▽ places vs overall, * significant at {level:.0%})",
-                          header_style="bold")
+                t = Table(
+                    title=f"{info.label}{' (weighted)' if w is not None else ''} by {field} (rank; ▲/▽ places vs overall, * significant at {level:.0%})",
+                    header_style="bold",
+                )
                 t.add_column("model")
                 t.add_column("overall", justify="right")
                 for g in groups:
@@ -269,8 +301,9 @@ def register(app: typer.Typer) -> None:
                 plot_subgroup_ranks(res, plot)
         else:
             if bootstrap > 0:
-                result = run_bootstrap(battles, info.name, rounds=bootstrap, unit=unit, level=level, seed=seed,
-                                       **weighting, **options)
+                result = run_bootstrap(
+                    battles, info.name, rounds=bootstrap, unit=unit, level=level, seed=seed, **weighting, **options
+                )
                 table = result.summary()
             else:
                 from pluralis.ranking.engine import rank_models
@@ -278,9 +311,12 @@ def register(app: typer.Typer) -> None:
                 table = rank_models(battles, info.name, **weighting, **options)
                 result = None
             digits = 4 if info.name in ("prc", "win_rate") else 1
-            t = Table(title=f"{info.label}" + (" (weighted)" if w is not None else "")
-                      + (f" — {level:.0%} intervals, {bootstrap} rounds over {unit}" if bootstrap else ""),
-                      header_style="bold")
+            t = Table(
+                title=f"{info.label}"
+                + (" (weighted)" if w is not None else "")
+                + (f" — {level:.0%} intervals, {bootstrap} rounds over {unit}" if bootstrap else ""),
+                header_style="bold",
+            )
             for c in ("rank", "model", "score"):
                 t.add_column(c, justify="right" if c != "model" else "left")
             if bootstrap:
@@ -289,7 +325,10 @@ def register(app: typer.Typer) -> None:
             for r in table.itertuples():
                 row = [f"{int(r.rank)}", r.model, _fmt(r.score, digits)]
                 if bootstrap:
-                    row += [f"[{_fmt(r.score_lo, digits)}, {_fmt(r.score_hi, digits)}]", f"{int(r.rank_lo)}–{int(r.rank_hi)}"]
+                    row += [
+                        f"[{_fmt(r.score_lo, digits)}, {_fmt(r.score_hi, digits)}]",
+                        f"{int(r.rank_lo)}–{int(r.rank_hi)}",
+                    ]
                 t.add_row(*row)
             console.print(t)
             if plot is not None:

@@ -7,7 +7,6 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -49,8 +48,16 @@ def consent_placeholders(text: str) -> list[str]:
     return [m for m in dict.fromkeys(re.findall(r"\[[^\]\n]{10,}\]", CONSENT_TEXT)) if m in text]
 
 
-def serve_study(study: str | None, *, db: str | None = None, host: str = "127.0.0.1", port: int = 8080,
-                admin_token_env: str | None = None, log_level: str = "warning", root_path: str = "") -> None:
+def serve_study(
+    study: str | None,
+    *,
+    db: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    admin_token_env: str | None = None,
+    log_level: str = "warning",
+    root_path: str = "",
+) -> None:
     """Open the store, build the app and serve it until interrupted (``port=0`` picks a free port).
 
     Example
@@ -59,16 +66,20 @@ def serve_study(study: str | None, *, db: str | None = None, host: str = "127.0.
     """
     import uvicorn
 
-    from pluralis.web.app import create_app
     from pluralis.collect.config import load_study_config
     from pluralis.llm.server import listen
     from pluralis.store import Store
+    from pluralis.web.app import create_app
 
     config = load_study_config(study)
     placeholders = consent_placeholders(config.consent.text)
     if placeholders:
-        print(f"warning: the consent text still has {len(placeholders)} placeholder(s) such as {placeholders[0]}; "
-              "edit [consent] text in the study file before recruiting", file=sys.stderr, flush=True)
+        print(
+            f"warning: the consent text still has {len(placeholders)} placeholder(s) such as {placeholders[0]}; "
+            "edit [consent] text in the study file before recruiting",
+            file=sys.stderr,
+            flush=True,
+        )
     base = Path(study).with_suffix("") if study else Path("pluralis-study")
     target = db or str(base) + ".sqlite"
     store = Store.open(target)
@@ -87,8 +98,11 @@ def serve_study(study: str | None, *, db: str | None = None, host: str = "127.0.
         print(f"admin token (set {token_env} to choose one): {token}", flush=True)
     print(f"admin dashboard: {url}/admin", flush=True)
     print(f"{READY_LINE} {url}", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False, root_path=root_path,
-                                           timeout_keep_alive=30, backlog=2048))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, log_level=log_level, access_log=False, root_path=root_path, timeout_keep_alive=30, backlog=2048
+        )
+    )
     # Everything imported so far lives as long as the server: keep it out of the garbage collector's full
     # passes, which otherwise stall the event loop for ~100 ms at a time under load.
     gc.collect()
@@ -114,15 +128,21 @@ def register(app: typer.Typer) -> None:
 
     @app.command("serve")
     def serve_cmd(
-        study: Optional[str] = typer.Argument(None, help="Study definition (TOML/YAML). Default: the PRISM study."),
-        db: Optional[str] = typer.Option(None, "--db", help="Store path or URL (default: STUDY.sqlite next to "
-                                         "the study file; postgresql+psycopg://... for PostgreSQL)."),
+        study: str | None = typer.Argument(None, help="Study definition (TOML/YAML). Default: the PRISM study."),
+        db: str | None = typer.Option(
+            None,
+            "--db",
+            help="Store path or URL (default: STUDY.sqlite next to "
+            "the study file; postgresql+psycopg://... for PostgreSQL).",
+        ),
         host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 behind a reverse proxy)."),
         port: int = typer.Option(8080, help="Port (0 = pick a free one; the ready line shows it)."),
-        admin_token_env: Optional[str] = typer.Option(None, help="Env var holding the admin token "
-                                                      "(default: the study's admin.token_env, PLURALIS_ADMIN_TOKEN)."),
-        init: Optional[str] = typer.Option(None, "--init", help="Write the PRISM study definition to this file "
-                                           "and exit (a starting point to edit)."),
+        admin_token_env: str | None = typer.Option(
+            None, help="Env var holding the admin token (default: the study's admin.token_env, PLURALIS_ADMIN_TOKEN)."
+        ),
+        init: str | None = typer.Option(
+            None, "--init", help="Write the PRISM study definition to this file and exit (a starting point to edit)."
+        ),
         log_level: str = typer.Option("warning", help="uvicorn log level."),
         root_path: str = typer.Option("", help="URL prefix when served under a sub-path by a proxy."),
     ) -> None:
@@ -137,8 +157,15 @@ def register(app: typer.Typer) -> None:
                 target.write_text(default_study_path().read_text("utf-8"), "utf-8")
                 typer.echo(f"wrote {target}; edit the [[models]] and run: pluralis serve {target}")
                 return
-            serve_study(study, db=db, host=host, port=port, admin_token_env=admin_token_env,
-                        log_level=log_level, root_path=root_path)
+            serve_study(
+                study,
+                db=db,
+                host=host,
+                port=port,
+                admin_token_env=admin_token_env,
+                log_level=log_level,
+                root_path=root_path,
+            )
         except PluralisError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(code=2) from None

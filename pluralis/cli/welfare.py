@@ -114,6 +114,7 @@ def register(app: typer.Typer) -> None:
     >>> sorted(c.name for c in app.registered_commands)
     ['represent', 'weights', 'welfare']
     """
+
     @app.command("welfare")
     @handle_errors
     def welfare(
@@ -124,14 +125,17 @@ def register(app: typer.Typer) -> None:
         draws: int = typer.Option(1000, "--draws", "-R", min=1, help="draws per scheme and population"),
         seed: int = typer.Option(1, "--seed"),
         replace: bool = typer.Option(True, "--replace/--no-replace", help="draw with replacement (PRISM)"),
-        allow_oversample: bool = typer.Option(False, "--allow-oversample",
-                                              help="let a scheme draw more people than its pool has (with replacement)"),
+        allow_oversample: bool = typer.Option(
+            False, "--allow-oversample", help="let a scheme draw more people than its pool has (with replacement)"
+        ),
         impute: bool = typer.Option(False, "--impute", help="impute missing individual welfare (App. U.3)"),
         weights: str = typer.Option(None, "--weights", "-w", help="'census' (rake to census) or a CSV user_id,weight"),
         population: list[str] = typer.Option(None, "--population", "-p", help="NAME:QUERY (replaces PRISM's four)"),
         scheme: list[str] = typer.Option(None, "--scheme", "-s", help="NAME:N[:QUERY] (replaces PRISM's seven)"),
         reference: str = typer.Option("Rep (100)", "--reference", help="scheme the FOSD flags compare with"),
-        out: Path = typer.Option(None, "--out", "-o", help="folder for summary/draws/model welfare tables and the plot"),
+        out: Path = typer.Option(
+            None, "--out", "-o", help="folder for summary/draws/model welfare tables and the plot"
+        ),
         plot: Path = typer.Option(None, "--plot", help="save the violin plot (Fig. 5) here"),
         format: str = typer.Option(None, "--format", "-f", help="input format (auto-detected)"),
     ):
@@ -144,16 +148,30 @@ def register(app: typer.Typer) -> None:
         frames = _frames(data, format)
         w = weights_option(weights, lambda: "census")  # run_welfare rakes its own country sample
         res = run_welfare(
-            frames.utterances, frames.survey, country=country, sample=sample, measures=measure, n_draws=draws,
-            seed=seed, replace=replace, allow_oversample=allow_oversample, impute=impute, weights=w, reference=reference,
+            frames.utterances,
+            frames.survey,
+            country=country,
+            sample=sample,
+            measures=measure,
+            n_draws=draws,
+            seed=seed,
+            replace=replace,
+            allow_oversample=allow_oversample,
+            impute=impute,
+            weights=w,
+            reference=reference,
             populations=[_parse_population(p) for p in population] if population else None,
             schemes=[_parse_scheme(s) for s in scheme] if scheme else None,
         )
         for note in res.notes:
             console.print(f"[dim]{note}[/]")
         for m in measure:
-            console.print(_frame_table(res.table(m), f"{m}: mean welfare (D = FOSD by {res.config['reference']}, "
-                                                     f"d = FOSDs it; max = best model)"))
+            console.print(
+                _frame_table(
+                    res.table(m),
+                    f"{m}: mean welfare (D = FOSD by {res.config['reference']}, d = FOSDs it; max = best model)",
+                )
+            )
         best = res.best[res.best["measure"] == "choice"]
         for _, row in best.iterrows():
             console.print(
@@ -202,8 +220,11 @@ def register(app: typer.Typer) -> None:
         console.print(f"[dim]sample: {how}; {rep.n} classified, {rep.n_unclassified} not in census categories[/]")
         console.print(_frame_table(rep.summary().set_index("level"), f"{rep.country}: sample vs census"))
         margins = rep.table[rep.table["level"] != "joint"].set_index("category")
-        console.print(_frame_table(margins[["level", "n_observed", "observed_share", "expected_share", "difference_pp"]],
-                                   "margins"))
+        console.print(
+            _frame_table(
+                margins[["level", "n_observed", "observed_share", "expected_share", "difference_pp"]], "margins"
+            )
+        )
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             rep.table.to_csv(out, index=False)
@@ -236,8 +257,10 @@ def register(app: typer.Typer) -> None:
         survey = _frames(data, format).survey
         if method == "rebalance":
             res = census_rebalance(survey, country)
-            console.print(f"census rebalancing: kept {len(res.user_ids)} of {res.n_pool} eligible participants; "
-                          f"{int((~res.table['filled']).sum())} of {len(res.table)} cells under-filled")
+            console.print(
+                f"census rebalancing: kept {len(res.user_ids)} of {res.n_pool} eligible participants; "
+                f"{int((~res.table['filled']).sum())} of {len(res.table)} cells under-filled"
+            )
             if out is not None:
                 ids = survey["user_id"].astype(str)
                 pd.DataFrame({"user_id": ids, "included": ids.isin(res.user_ids)}).to_csv(out, index=False)
@@ -245,11 +268,20 @@ def register(app: typer.Typer) -> None:
             return
         sub, how = _sample(survey, country, sample)
         try:
-            res = census_weights(sub, country, method=method, ethnicity=ethnicity, trim=trim,
-                                 on_empty="renormalise" if renormalise else "raise")
+            res = census_weights(
+                sub,
+                country,
+                method=method,
+                ethnicity=ethnicity,
+                trim=trim,
+                on_empty="renormalise" if renormalise else "raise",
+            )
         except EmptyCellError as err:  # the library's hint names Python arguments; give the CLI's
-            hint = ("Use --method rake (one-way margins), or --renormalise to drop them." if method == "poststratify"
-                    else "Pass --renormalise to drop them and renormalise the margin.")
+            hint = (
+                "Use --method rake (one-way margins), or --renormalise to drop them."
+                if method == "poststratify"
+                else "Pass --renormalise to drop them and renormalise the margin."
+            )
             raise EmptyCellError(err.cells, hint) from None
         rep = res.report()
         console.print(f"[dim]sample: {how}[/]")

@@ -21,6 +21,16 @@ from pluralis.collect.protocol import (
 from pluralis.collect.quotas import QuotaPlan, QuotaTracker
 
 __all__ = [
-    "ProtocolError", "ProtocolSession", "ProtocolState", "QuotaPlan", "QuotaTracker", "Step", "StepView",
-    "StudyConfig", "combine_records", "default_study_path", "example_survey_answers", "load_study_config",
+    "ProtocolError",
+    "ProtocolSession",
+    "ProtocolState",
+    "QuotaPlan",
+    "QuotaTracker",
+    "Step",
+    "StepView",
+    "StudyConfig",
+    "combine_records",
+    "default_study_path",
+    "example_survey_answers",
+    "load_study_config",
 ]

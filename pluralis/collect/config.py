@@ -265,8 +265,15 @@ class ModelConfig(ModelSpec):
 
 
 def _default_models() -> list[ModelConfig]:
-    return [ModelConfig(name=f"local-model-{c}", model="local-model", base_url="http://127.0.0.1:8000/v1",
-                        params={"temperature": 1.0, "max_tokens": 256}) for c in "abcd"]
+    return [
+        ModelConfig(
+            name=f"local-model-{c}",
+            model="local-model",
+            base_url="http://127.0.0.1:8000/v1",
+            params={"temperature": 1.0, "max_tokens": 256},
+        )
+        for c in "abcd"
+    ]
 
 
 class SamplingConfig(_Strict):
@@ -309,8 +316,10 @@ class ConversationType(_Strict):
 
 def _default_types() -> list[ConversationType]:
     labels = {"unguided": "Unguided", "values guided": "Values guided", "controversy guided": "Controversy guided"}
-    return [ConversationType(name=t, label=labels[t], instruction=vocab.CONVERSATION_TYPE_INSTRUCTIONS[t], quota=2)
-            for t in vocab.CONVERSATION_TYPES]
+    return [
+        ConversationType(name=t, label=labels[t], instruction=vocab.CONVERSATION_TYPE_INSTRUCTIONS[t], quota=2)
+        for t in vocab.CONVERSATION_TYPES
+    ]
 
 
 class ConversationsConfig(_Strict):
@@ -414,56 +423,140 @@ def _default_sections() -> list[SurveySection]:
     pns = vocab.PREFER_NOT_TO_SAY
     stated = dict(vocab.STATED_PREF_TEXT)
     return [
-        SurveySection(id="lm_use", title="AI language models", questions=[
-            Question(id="lm_familiarity", kind="single", options=list(vocab.LM_FAMILIARITY),
-                     text="How familiar are you with AI language models like ChatGPT?"),
-            Question(id="lm_indirect_use", kind="single", options=list(vocab.LM_USE), text=(
-                "To your knowledge, have you ever used or communicated with an AI language model before? This "
-                "includes interacting with models which are embedded in other services, such as LinkedIn "
-                "post-writing assistance, the AI tools in Microsoft Editor or the Clyde bot on Discord.")),
-            Question(id="lm_direct_use", kind="single", options=list(vocab.LM_USE), text=(
-                "Have you directly used or communicated with an AI language model, such as asking questions to "
-                "ChatGPT, BARD, Claude or other similar models?")),
-        ]),
-        SurveySection(id="lm_usage", title="How you use AI language models",
-                      show_if_any={"lm_direct_use": ["Yes"], "lm_indirect_use": ["Yes"]}, questions=[
-            Question(id="lm_frequency_use", kind="single", options=list(vocab.LM_FREQUENCY),
-                     text="How often do you use or communicate with AI language models?"),
-            Question(id="lm_usecases", kind="multi", items=dict(USECASE_TEXT), other=True, randomise=True,
-                     required=False, other_text="Other [Please type]", text=(
-                         "Which of the following scenarios best describe how and why you use AI language models? "
-                         "Select all that apply.")),
-        ]),
-        SurveySection(id="preferences", title="What matters to you in AI language models", questions=[
-            Question(id="stated_prefs", kind="vas", items=stated, other=True, randomise=True,
-                     other_text="...other [Please type]", anchors=("Strongly disagree", "Strongly agree"),
-                     scale_min=0, scale_max=100, text=(
-                         "Rate each of the following statements about your opinion on the importance of different "
-                         "AI language model behaviors or traits. It is important that an AI language model...")),
-            Question(id="system_string", kind="text", text=SYSTEM_STRING_TEXT, min_chars=10),
-            Question(id="self_description", kind="text", text=SELF_DESCRIPTION_TEXT, min_chars=10),
-        ]),
-        SurveySection(id="demographics", title="About you", questions=[
-            Question(id="age", kind="single", options=list(vocab.AGES), text="How old are you?"),
-            Question(id="gender", kind="category", options=list(vocab.GENDERS), text="How do you describe yourself?",
-                     help="Choose the closest answer; you may also describe yourself in your own words."),
-            Question(id="employment_status", kind="single", options=list(vocab.EMPLOYMENT_STATUSES),
-                     text="What best describes your employment status over the last three months?"),
-            Question(id="education", kind="single", options=list(vocab.EDUCATION_LEVELS),
-                     text="What is the highest level of education you have completed?"),
-            Question(id="marital_status", kind="single", options=list(vocab.MARITAL_STATUSES),
-                     text="What is your current marital status?"),
-            Question(id="english_proficiency", kind="single", options=list(vocab.ENGLISH_PROFICIENCIES),
-                     text="How would you describe your proficiency in English?"),
-            Question(id="birth_country", kind="country", text="In which country were you born?"),
-            Question(id="reside_country", kind="country", text="In which country do you currently reside?"),
-            Question(id="ethnicity", kind="category",
-                     options=[e for e in vocab.ETHNICITY_CATEGORISED if e != pns] + [pns],
-                     text="What is your ethnicity?", help="Choose the closest group; you may also describe it in your own words."),
-            Question(id="religion", kind="category",
-                     options=[r for r in vocab.RELIGION_CATEGORISED if r != pns] + [pns],
-                     text="What is your religious affiliation?", help="Choose the closest group; you may also describe it in your own words."),
-        ]),
+        SurveySection(
+            id="lm_use",
+            title="AI language models",
+            questions=[
+                Question(
+                    id="lm_familiarity",
+                    kind="single",
+                    options=list(vocab.LM_FAMILIARITY),
+                    text="How familiar are you with AI language models like ChatGPT?",
+                ),
+                Question(
+                    id="lm_indirect_use",
+                    kind="single",
+                    options=list(vocab.LM_USE),
+                    text=(
+                        "To your knowledge, have you ever used or communicated with an AI language model before? This "
+                        "includes interacting with models which are embedded in other services, such as LinkedIn "
+                        "post-writing assistance, the AI tools in Microsoft Editor or the Clyde bot on Discord."
+                    ),
+                ),
+                Question(
+                    id="lm_direct_use",
+                    kind="single",
+                    options=list(vocab.LM_USE),
+                    text=(
+                        "Have you directly used or communicated with an AI language model, such as asking questions to "
+                        "ChatGPT, BARD, Claude or other similar models?"
+                    ),
+                ),
+            ],
+        ),
+        SurveySection(
+            id="lm_usage",
+            title="How you use AI language models",
+            show_if_any={"lm_direct_use": ["Yes"], "lm_indirect_use": ["Yes"]},
+            questions=[
+                Question(
+                    id="lm_frequency_use",
+                    kind="single",
+                    options=list(vocab.LM_FREQUENCY),
+                    text="How often do you use or communicate with AI language models?",
+                ),
+                Question(
+                    id="lm_usecases",
+                    kind="multi",
+                    items=dict(USECASE_TEXT),
+                    other=True,
+                    randomise=True,
+                    required=False,
+                    other_text="Other [Please type]",
+                    text=(
+                        "Which of the following scenarios best describe how and why you use AI language models? "
+                        "Select all that apply."
+                    ),
+                ),
+            ],
+        ),
+        SurveySection(
+            id="preferences",
+            title="What matters to you in AI language models",
+            questions=[
+                Question(
+                    id="stated_prefs",
+                    kind="vas",
+                    items=stated,
+                    other=True,
+                    randomise=True,
+                    other_text="...other [Please type]",
+                    anchors=("Strongly disagree", "Strongly agree"),
+                    scale_min=0,
+                    scale_max=100,
+                    text=(
+                        "Rate each of the following statements about your opinion on the importance of different "
+                        "AI language model behaviors or traits. It is important that an AI language model..."
+                    ),
+                ),
+                Question(id="system_string", kind="text", text=SYSTEM_STRING_TEXT, min_chars=10),
+                Question(id="self_description", kind="text", text=SELF_DESCRIPTION_TEXT, min_chars=10),
+            ],
+        ),
+        SurveySection(
+            id="demographics",
+            title="About you",
+            questions=[
+                Question(id="age", kind="single", options=list(vocab.AGES), text="How old are you?"),
+                Question(
+                    id="gender",
+                    kind="category",
+                    options=list(vocab.GENDERS),
+                    text="How do you describe yourself?",
+                    help="Choose the closest answer; you may also describe yourself in your own words.",
+                ),
+                Question(
+                    id="employment_status",
+                    kind="single",
+                    options=list(vocab.EMPLOYMENT_STATUSES),
+                    text="What best describes your employment status over the last three months?",
+                ),
+                Question(
+                    id="education",
+                    kind="single",
+                    options=list(vocab.EDUCATION_LEVELS),
+                    text="What is the highest level of education you have completed?",
+                ),
+                Question(
+                    id="marital_status",
+                    kind="single",
+                    options=list(vocab.MARITAL_STATUSES),
+                    text="What is your current marital status?",
+                ),
+                Question(
+                    id="english_proficiency",
+                    kind="single",
+                    options=list(vocab.ENGLISH_PROFICIENCIES),
+                    text="How would you describe your proficiency in English?",
+                ),
+                Question(id="birth_country", kind="country", text="In which country were you born?"),
+                Question(id="reside_country", kind="country", text="In which country do you currently reside?"),
+                Question(
+                    id="ethnicity",
+                    kind="category",
+                    options=[e for e in vocab.ETHNICITY_CATEGORISED if e != pns] + [pns],
+                    text="What is your ethnicity?",
+                    help="Choose the closest group; you may also describe it in your own words.",
+                ),
+                Question(
+                    id="religion",
+                    kind="category",
+                    options=[r for r in vocab.RELIGION_CATEGORISED if r != pns] + [pns],
+                    text="What is your religious affiliation?",
+                    help="Choose the closest group; you may also describe it in your own words.",
+                ),
+            ],
+        ),
     ]
 
 
@@ -471,20 +564,53 @@ def _default_sections() -> list[SurveySection]:
 #: (``gender`` may be ``single`` or ``category``: PRISM offered "Prefer to self-describe"; the self-description is
 #: kept in ``custom_survey["gender_self_described"]`` and the record's ``gender`` is the chosen category.)
 BUILTIN_QUESTIONS: dict[str, QuestionKind] = {
-    "lm_familiarity": "single", "lm_indirect_use": "single", "lm_direct_use": "single",
-    "lm_frequency_use": "single", "lm_usecases": "multi", "stated_prefs": "vas", "system_string": "text",
-    "self_description": "text", "age": "single", "gender": "single", "employment_status": "single",
-    "education": "single", "marital_status": "single", "english_proficiency": "single",
-    "birth_country": "country", "reside_country": "country", "ethnicity": "category", "religion": "category",
+    "lm_familiarity": "single",
+    "lm_indirect_use": "single",
+    "lm_direct_use": "single",
+    "lm_frequency_use": "single",
+    "lm_usecases": "multi",
+    "stated_prefs": "vas",
+    "system_string": "text",
+    "self_description": "text",
+    "age": "single",
+    "gender": "single",
+    "employment_status": "single",
+    "education": "single",
+    "marital_status": "single",
+    "english_proficiency": "single",
+    "birth_country": "country",
+    "reside_country": "country",
+    "ethnicity": "category",
+    "religion": "category",
 }
 #: Built-in questions a study must keep (the PRISM record cannot be built without them).
-REQUIRED_QUESTIONS = ("lm_familiarity", "lm_indirect_use", "lm_direct_use", "stated_prefs", "system_string",
-                      "self_description", "age", "gender", "employment_status", "education", "marital_status",
-                      "english_proficiency", "ethnicity", "religion")
+REQUIRED_QUESTIONS = (
+    "lm_familiarity",
+    "lm_indirect_use",
+    "lm_direct_use",
+    "stated_prefs",
+    "system_string",
+    "self_description",
+    "age",
+    "gender",
+    "employment_status",
+    "education",
+    "marital_status",
+    "english_proficiency",
+    "ethnicity",
+    "religion",
+)
 
 #: Built-in questions without a "Prefer not to say" fallback: they must stay required.
-MUST_ANSWER = ("lm_familiarity", "lm_indirect_use", "lm_direct_use", "stated_prefs", "system_string",
-               "self_description", "english_proficiency")
+MUST_ANSWER = (
+    "lm_familiarity",
+    "lm_indirect_use",
+    "lm_direct_use",
+    "stated_prefs",
+    "system_string",
+    "self_description",
+    "english_proficiency",
+)
 
 
 class SurveyConfig(_Strict):
@@ -512,7 +638,9 @@ class SurveyConfig(_Strict):
                 allowed = {"stated_prefs": vocab.STATED_PREF_ATTRIBUTES, "lm_usecases": vocab.LM_USECASES}.get(q.id)
                 unknown = [k for k in q.items if allowed is not None and k not in allowed]
                 if unknown:
-                    raise ValueError(f"survey question {q.id!r}: unknown item(s) {unknown}; PRISM's are {list(allowed)}")
+                    raise ValueError(
+                        f"survey question {q.id!r}: unknown item(s) {unknown}; PRISM's are {list(allowed)}"
+                    )
                 if q.id in MUST_ANSWER and not q.required:
                     raise ValueError(f"survey question {q.id!r} must be required (the PRISM record needs an answer)")
         missing = [q for q in REQUIRED_QUESTIONS if q not in seen]
@@ -717,7 +845,9 @@ def _read(path: Path) -> dict:
 
 
 _TOML_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
-_TOML_KEY = re.compile(r"^\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*=")
+_TOML_KEY = re.compile(
+    r"^\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*="
+)
 
 
 def _toml_keys(dotted: str) -> list[str]:
@@ -762,8 +892,8 @@ def toml_key_lines(text: str) -> dict[tuple, int]:
         key = _TOML_KEY.match(line)
         if key:
             out.setdefault(prefix + tuple(_toml_keys(key.group(1))), no)
-            rest = line[key.end():]
-            for q in ('"""', "\'\'\'"):
+            rest = line[key.end() :]
+            for q in ('"""', "'''"):
                 if rest.count(q) % 2 == 1:
                     quote = q
                     break
@@ -891,8 +1021,11 @@ def _toml_table(prefix: str, data: dict, out: list[str], array: bool = False) ->
 
 
 def _is_table(v: Any) -> bool:
-    return isinstance(v, dict) and any(isinstance(x, (dict, list)) for x in v.values()) or (
-        isinstance(v, dict) and len(v) > 4)
+    return (
+        isinstance(v, dict)
+        and any(isinstance(x, (dict, list)) for x in v.values())
+        or (isinstance(v, dict) and len(v) > 4)
+    )
 
 
 def _is_table_array(v: Any) -> bool:
@@ -935,8 +1068,27 @@ def default_study_path() -> Path:
 
 
 __all__ = [
-    "AdminConfig", "AttributesConfig", "BUILTIN_QUESTIONS", "COUNTRIES", "CompletionConfig", "ConsentConfig",
-    "ConversationType", "ConversationsConfig", "LimitsConfig", "ModelConfig", "Question", "QuotaCell",
-    "QuotasConfig", "SamplingConfig", "StudyConfig", "StudyInfo", "SurveyConfig", "SurveySection",
-    "default_study_path", "load_study_config", "study_to_toml", "toml_key_lines", "yaml_key_lines",
+    "AdminConfig",
+    "AttributesConfig",
+    "BUILTIN_QUESTIONS",
+    "COUNTRIES",
+    "CompletionConfig",
+    "ConsentConfig",
+    "ConversationType",
+    "ConversationsConfig",
+    "LimitsConfig",
+    "ModelConfig",
+    "Question",
+    "QuotaCell",
+    "QuotasConfig",
+    "SamplingConfig",
+    "StudyConfig",
+    "StudyInfo",
+    "SurveyConfig",
+    "SurveySection",
+    "default_study_path",
+    "load_study_config",
+    "study_to_toml",
+    "toml_key_lines",
+    "yaml_key_lines",
 ]

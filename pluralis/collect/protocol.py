@@ -326,8 +326,9 @@ def _normalise_text(text: str | None) -> str:
     return vocab.EMPTY_STRING if not t or t == "None" else t
 
 
-async def run_model_call(call: ModelCall, models: Mapping[str, Any], *,
-                         limiter: asyncio.Semaphore | None = None) -> CallResult:
+async def run_model_call(
+    call: ModelCall, models: Mapping[str, Any], *, limiter: asyncio.Semaphore | None = None
+) -> CallResult:
     """Run a :class:`ModelCall` against ``models`` (name -> :class:`pluralis.llm.ModelSpec` or ChatBackend).
 
     ``set`` calls every model concurrently (:func:`pluralis.llm.generate_response_set`, so the turn
@@ -356,23 +357,44 @@ async def run_model_call(call: ModelCall, models: Mapping[str, Any], *,
         start = time.perf_counter()
         out = CallResult(conversation_id=call.conversation_id, turn=call.turn)
         if call.kind == "nc":
-            res = await nc_sample(models[call.models[0]], call.messages, k=call.n, method=call.nc_method,
-                                  params={"temperature": call.temperature} if call.temperature else None,
-                                  timeout=call.timeout, response_format=call.nc_response_format)
+            res = await nc_sample(
+                models[call.models[0]],
+                call.messages,
+                k=call.n,
+                method=call.nc_method,
+                params={"temperature": call.temperature} if call.temperature else None,
+                timeout=call.timeout,
+                response_format=call.nc_response_format,
+            )
             for c in res.candidates:
-                out.responses.append(GeneratedResponse(model_name=c.model, model_provider=c.provider, text=c.text,
-                                                       latency_s=c.latency_s, method=c.method,
-                                                       usage=c.usage.model_dump()))
+                out.responses.append(
+                    GeneratedResponse(
+                        model_name=c.model,
+                        model_provider=c.provider,
+                        text=c.text,
+                        latency_s=c.latency_s,
+                        method=c.method,
+                        usage=c.usage.model_dump(),
+                    )
+                )
             out.failures = [f.model_dump() for f in res.failures]
         else:
             if call.kind == "set":
                 rs = await generate_response_set([models[m] for m in call.models], call.messages, timeout=call.timeout)
             else:
-                rs = await generate_samples(models[call.models[0]], call.messages, n=call.n,
-                                            temperature=call.temperature, timeout=call.timeout)
+                rs = await generate_samples(
+                    models[call.models[0]], call.messages, n=call.n, temperature=call.temperature, timeout=call.timeout
+                )
             for r in rs.responses:
-                out.responses.append(GeneratedResponse(model_name=r.model, model_provider=r.provider, text=r.text,
-                                                       latency_s=r.latency_s, usage=r.usage.model_dump()))
+                out.responses.append(
+                    GeneratedResponse(
+                        model_name=r.model,
+                        model_provider=r.provider,
+                        text=r.text,
+                        latency_s=r.latency_s,
+                        usage=r.usage.model_dump(),
+                    )
+                )
             out.failures = [f.model_dump() for f in rs.failures]
         out.latency_s = time.perf_counter() - start
         return out
@@ -415,8 +437,16 @@ def example_survey_answers() -> dict[str, Any]:
         "lm_direct_use": "Yes",
         "lm_frequency_use": "Every week",
         "lm_usecases": {"selected": ["research", "creative_writing"], "other_text": None},
-        "stated_prefs": {"values": 60, "creativity": 70, "fluency": 85, "factuality": 90, "diversity": 75,
-                         "safety": 80, "helpfulness": 90, "personalisation": 60},
+        "stated_prefs": {
+            "values": 60,
+            "creativity": 70,
+            "fluency": 85,
+            "factuality": 90,
+            "diversity": 75,
+            "safety": 80,
+            "helpfulness": 90,
+            "personalisation": 60,
+        },
         "system_string": "Be honest, kind and concise. Admit when you do not know something.",
         "self_description": "I value honesty, family and learning new things every day.",
         "age": "25-34 years old",
@@ -470,7 +500,6 @@ def _quota_plan(config: StudyConfig) -> QuotaPlan:
     return plan
 
 
-
 class ProtocolSession:
     """One participant going through a study (see the module docs for the steps).
 
@@ -513,9 +542,14 @@ class ProtocolSession:
                 if config.sampling.seed is not None:
                     digest = hashlib.sha256(f"{seed}:{user_id}".encode()).digest()
                     seed = int.from_bytes(digest[:6], "big")
-            state = ProtocolState(study_id=config.study.id, user_id=user_id or new_user_id(),
-                                  source=source or config.study.source, persona=persona, seed=seed,
-                                  started_at=clock())
+            state = ProtocolState(
+                study_id=config.study.id,
+                user_id=user_id or new_user_id(),
+                source=source or config.study.source,
+                persona=persona,
+                seed=seed,
+                started_at=clock(),
+            )
         self.state = state
 
     # -- persistence -----------------------------------------------------------------------------
@@ -532,8 +566,9 @@ class ProtocolSession:
         >>> ProtocolSession.from_json(cfg, s.to_json()).step
         <Step.SURVEY: 'survey'>
         """
-        state = (ProtocolState.model_validate(data) if isinstance(data, dict)
-                 else ProtocolState.model_validate_json(data))
+        state = (
+            ProtocolState.model_validate(data) if isinstance(data, dict) else ProtocolState.model_validate_json(data)
+        )
         return cls(config, state=state, **kwargs)
 
     def to_json(self) -> str:
@@ -668,7 +703,9 @@ class ProtocolSession:
             if bad:
                 return None, f"unknown option(s) {bad}"
             other_text = value.get("other_text")
-            other_text = clean_text(other_text).strip()[: q.max_chars] if other_text and str(other_text).strip() else None
+            other_text = (
+                clean_text(other_text).strip()[: q.max_chars] if other_text and str(other_text).strip() else None
+            )
             if other_text and q.other and "other" not in selected:
                 selected.append("other")
             if q.required and not selected:
@@ -695,7 +732,9 @@ class ProtocolSession:
                 out[key] = int(round(num))
             if q.other:
                 other_text = value.get("other_text")
-                other_text = clean_text(other_text).strip()[: q.max_chars] if other_text and str(other_text).strip() else None
+                other_text = (
+                    clean_text(other_text).strip()[: q.max_chars] if other_text and str(other_text).strip() else None
+                )
                 ov = value.get("other")
                 if other_text and ov not in (None, ""):
                     try:
@@ -780,12 +819,24 @@ class ProtocolSession:
                 continue
             name = s.get(qid)
             if name == vocab.PREFER_NOT_TO_SAY:
-                loc.update({f"{which}_country": name, f"{which}_countryISO": name, f"{which}_region": name,
-                            f"{which}_subregion": name})
+                loc.update(
+                    {
+                        f"{which}_country": name,
+                        f"{which}_countryISO": name,
+                        f"{which}_region": name,
+                        f"{which}_subregion": name,
+                    }
+                )
             elif name:
                 c = self.config.survey.country(name)
-                loc.update({f"{which}_country": c[0], f"{which}_countryISO": c[1], f"{which}_region": c[2],
-                            f"{which}_subregion": c[3]})
+                loc.update(
+                    {
+                        f"{which}_country": c[0],
+                        f"{which}_countryISO": c[1],
+                        f"{which}_region": c[2],
+                        f"{which}_subregion": c[3],
+                    }
+                )
         if "birth_country" in s or "reside_country" in s:
             b, r = s.get("birth_country"), s.get("reside_country")
             if vocab.PREFER_NOT_TO_SAY in (b, r) or b is None or r is None:
@@ -795,8 +846,9 @@ class ProtocolSession:
             if b == vocab.PREFER_NOT_TO_SAY:
                 loc["special_region"] = vocab.PREFER_NOT_TO_SAY
             elif b:
-                loc["special_region"] = special_region(loc.get("birth_countryISO"), loc.get("birth_subregion"),
-                                                       loc.get("birth_region"))
+                loc["special_region"] = special_region(
+                    loc.get("birth_countryISO"), loc.get("birth_subregion"), loc.get("birth_region")
+                )
         return loc
 
     def _build_participant(self, *, survey_only: bool = False) -> Participant:
@@ -825,8 +877,11 @@ class ProtocolSession:
         def cat(qid: str, simplify: dict[str, str]) -> dict[str, Any]:
             v = s.get(qid) or {"category": pns}
             own = v.get("self_described")
-            return {"self_described": (own or v["category"]).lower(), "categorised": v["category"],
-                    "simplified": simplify.get(v["category"], "Other")}
+            return {
+                "self_described": (own or v["category"]).lower(),
+                "categorised": v["category"],
+                "simplified": simplify.get(v["category"], "Other"),
+            }
 
         def single(qid: str) -> str:
             v = s.get(qid)
@@ -893,8 +948,11 @@ class ProtocolSession:
     def remaining_types(self) -> dict[str, int]:
         """Conversations still to do, per type (types with quota left only)."""
         done = self.type_counts()
-        return {t.name: t.quota - done.get(t.name, 0) for t in self.config.conversations.types
-                if t.quota - done.get(t.name, 0) > 0}
+        return {
+            t.name: t.quota - done.get(t.name, 0)
+            for t in self.config.conversations.types
+            if t.quota - done.get(t.name, 0) > 0
+        }
 
     def _clean_prompt(self, prompt: str, field: str) -> str:
         text = clean_text(prompt or "").strip()
@@ -912,18 +970,20 @@ class ProtocolSession:
         remaining = self.remaining_types()
         if conversation_type not in remaining:
             if conversation_type not in {t.name for t in self.config.conversations.types}:
-                raise ProtocolError("unknown conversation type",
-                                    errors={"conversation_type": "choose one of the conversation types"})
-            raise ProtocolError("that conversation type is done",
-                                errors={"conversation_type": f"you have done all {conversation_type} conversations"})
+                raise ProtocolError(
+                    "unknown conversation type", errors={"conversation_type": "choose one of the conversation types"}
+                )
+            raise ProtocolError(
+                "that conversation type is done",
+                errors={"conversation_type": f"you have done all {conversation_type} conversations"},
+            )
         prompt = self._clean_prompt(opening_prompt, "opening_prompt")
         sampling = self.config.sampling
         names = self.config.model_names()
         rng = self._rng()
         conv_id = f"{self.state.user_id}-c{self.state.conversation_counter}"
         self.state.conversation_counter += 1
-        conv = ConversationState(conversation_id=conv_id, conversation_type=conversation_type,
-                                 started_at=self.clock())
+        conv = ConversationState(conversation_id=conv_id, conversation_type=conversation_type, started_at=self.clock())
         if sampling.mode == "nc":
             model = sampling.nc_model or rng.choice(names)
             conv.nc_model = model
@@ -957,16 +1017,22 @@ class ProtocolSession:
         t = conv.turns[-1]
         sampling = self.config.sampling
         messages = self._messages(conv, len(conv.turns) - 1)
-        common = {"conversation_id": conv.conversation_id, "turn": t.turn, "messages": messages,
-                  "timeout": sampling.timeout, "nc_method": sampling.nc_method,
-                  "nc_response_format": sampling.nc_response_format}
+        common = {
+            "conversation_id": conv.conversation_id,
+            "turn": t.turn,
+            "messages": messages,
+            "timeout": sampling.timeout,
+            "nc_method": sampling.nc_method,
+            "nc_response_format": sampling.nc_response_format,
+        }
         if t.turn == 0:
             if sampling.mode == "nc":
                 return ModelCall(kind="nc", models=[t.requested[0]], n=len(t.requested), **common)
             return ModelCall(kind="set", models=list(t.requested), **common)
         kind = "nc" if (sampling.mode == "nc" and sampling.nc_later_turns) else "samples"
-        return ModelCall(kind=kind, models=[t.requested[0]], n=len(t.requested),
-                         temperature=sampling.later_temperature, **common)
+        return ModelCall(
+            kind=kind, models=[t.requested[0]], n=len(t.requested), temperature=sampling.later_temperature, **common
+        )
 
     def apply_result(self, result: CallResult) -> list[ResponseView]:
         """Store the responses of the pending turn; failures are recorded. With no response at all the
@@ -979,12 +1045,19 @@ class ProtocolSession:
             raise StaleResult("these model results are for a turn that is no longer pending")
         now = self.clock()
         for f in result.failures:
-            self.state.failures.append(FailureRecord(conversation_id=conv.conversation_id, turn=t.turn,
-                                                     model_name=f.get("model", "?"),
-                                                     model_provider=f.get("provider", "local"),
-                                                     kind=f.get("kind", "other"), message=str(f.get("message", ""))[:2000],
-                                                     latency_s=float(f.get("latency_s", 0.0)),
-                                                     status_code=f.get("status_code"), at=now))
+            self.state.failures.append(
+                FailureRecord(
+                    conversation_id=conv.conversation_id,
+                    turn=t.turn,
+                    model_name=f.get("model", "?"),
+                    model_provider=f.get("provider", "local"),
+                    kind=f.get("kind", "other"),
+                    message=str(f.get("message", ""))[:2000],
+                    latency_s=float(f.get("latency_s", 0.0)),
+                    status_code=f.get("status_code"),
+                    at=now,
+                )
+            )
         if not result.responses:
             conv.turns.pop()
             if not conv.turns:
@@ -992,14 +1065,21 @@ class ProtocolSession:
                 self.state.step = Step.START
             else:
                 self.state.step = Step.CONTINUE
-            self.state.last_error = ("None of the models answered this time. Please try again "
-                                     "(you can send the same message).")
+            self.state.last_error = (
+                "None of the models answered this time. Please try again (you can send the same message)."
+            )
             self._changed()
             return []
         t.responses = [
-            CandidateResponse(id=i, model_name=r.model_name, model_provider=r.model_provider,
-                              text=_normalise_text(r.text), latency_s=round(r.latency_s, 4), method=r.method,
-                              usage=r.usage)
+            CandidateResponse(
+                id=i,
+                model_name=r.model_name,
+                model_provider=r.model_provider,
+                text=_normalise_text(r.text),
+                latency_s=round(r.latency_s, 4),
+                method=r.method,
+                usage=r.usage,
+            )
             for i, r in enumerate(result.responses)
         ]
         order = [r.id for r in t.responses]
@@ -1019,8 +1099,9 @@ class ProtocolSession:
         result = await run_model_call(call, self.models, limiter=self.limiter)
         return self.apply_result(result)
 
-    async def opening_turn(self, conversation_type: str | None = None, opening_prompt: str | None = None
-                           ) -> list[ResponseView]:
+    async def opening_turn(
+        self, conversation_type: str | None = None, opening_prompt: str | None = None
+    ) -> list[ResponseView]:
         """Start a conversation (if a type and prompt are given) and get the opening responses.
 
         Up to ``opening_models`` models answer concurrently; returns the responses in display order.
@@ -1087,8 +1168,10 @@ class ProtocolSession:
         conv = self.state.current
         assert conv is not None
         if len(conv.turns) >= self.config.conversations.max_turns:
-            raise ProtocolError("this conversation has reached its maximum length",
-                                errors={"prompt": f"at most {self.config.conversations.max_turns} turns; click Finish"})
+            raise ProtocolError(
+                "this conversation has reached its maximum length",
+                errors={"prompt": f"at most {self.config.conversations.max_turns} turns; click Finish"},
+            )
         text = self._clean_prompt(prompt, "prompt")
         model = conv.locked_model
         assert model is not None
@@ -1112,16 +1195,18 @@ class ProtocolSession:
         assert conv is not None
         need = self.config.conversations.min_turns
         if len(conv.turns) < need:
-            raise ProtocolError("the conversation is too short",
-                                errors={"finish": f"conversations need at least {need} turns"})
+            raise ProtocolError(
+                "the conversation is too short", errors={"finish": f"conversations need at least {need} turns"}
+            )
         conv.ended_at = self.clock()
         conv.generated_datetime = _fmt_time(conv.ended_at)
         self.state.step = Step.FEEDBACK
         self.state.last_error = None
         self._changed()
 
-    def _attributes(self, values: Mapping[str, Any] | None, allowed: Mapping[str, str], field: str,
-                    errors: dict[str, str]) -> dict[str, Any]:
+    def _attributes(
+        self, values: Mapping[str, Any] | None, allowed: Mapping[str, str], field: str, errors: dict[str, str]
+    ) -> dict[str, Any]:
         values = dict(values or {})
         out: dict[str, Any] = {}
         for key in values:
@@ -1143,8 +1228,9 @@ class ProtocolSession:
             out[key] = int(round(num))
         return out
 
-    def submit_feedback(self, performance: Mapping[str, Any] | None, choice: Mapping[str, Any] | None,
-                        open_feedback: str) -> Conversation:
+    def submit_feedback(
+        self, performance: Mapping[str, Any] | None, choice: Mapping[str, Any] | None, open_feedback: str
+    ) -> Conversation:
         """Fine-grained feedback after a conversation: attribute ratings 1-100 (``None``/missing = N/A)
         and open feedback. Completes the conversation and returns its PRISM record."""
         self._expect(Step.FEEDBACK)
@@ -1176,8 +1262,9 @@ class ProtocolSession:
         self._changed()
         return record
 
-    def finish(self, performance: Mapping[str, Any] | None, choice: Mapping[str, Any] | None,
-               open_feedback: str) -> Conversation:
+    def finish(
+        self, performance: Mapping[str, Any] | None, choice: Mapping[str, Any] | None, open_feedback: str
+    ) -> Conversation:
         """End the conversation (if still in ``continue``) and submit its feedback in one call."""
         if self.state.step == Step.CONTINUE:
             self.end_conversation()
@@ -1188,26 +1275,37 @@ class ProtocolSession:
         for t in conv.turns:
             history.append({"turn": t.turn, "role": "user", "content": t.prompt})
             for r in t.responses:
-                history.append({"turn": t.turn, "role": "model", "content": r.text, "model_provider": r.model_provider,
-                                "model_name": r.model_name, "score": r.score, "if_chosen": r.if_chosen,
-                                "within_turn_id": r.id})
+                history.append(
+                    {
+                        "turn": t.turn,
+                        "role": "model",
+                        "content": r.text,
+                        "model_provider": r.model_provider,
+                        "model_name": r.model_name,
+                        "score": r.score,
+                        "if_chosen": r.if_chosen,
+                        "within_turn_id": r.id,
+                    }
+                )
         ended = conv.ended_at or self.clock()
         duration = ended - conv.started_at
-        return Conversation.model_validate({
-            "conversation_id": conv.conversation_id,
-            "user_id": self.state.user_id,
-            "included_in_balanced_subset": False,
-            "generated_datetime": conv.generated_datetime or _fmt_time(ended),
-            "timing_duration_s": round(duration, 2),
-            "timing_duration_mins": round(duration / 60, 2),
-            "conversation_type": conv.conversation_type,
-            "opening_prompt": conv.opening_prompt,
-            "conversation_turns": len(conv.turns),
-            "conversation_history": history,
-            "performance_attributes": perf,
-            "choice_attributes": cho,
-            "open_feedback": feedback,
-        })
+        return Conversation.model_validate(
+            {
+                "conversation_id": conv.conversation_id,
+                "user_id": self.state.user_id,
+                "included_in_balanced_subset": False,
+                "generated_datetime": conv.generated_datetime or _fmt_time(ended),
+                "timing_duration_s": round(duration, 2),
+                "timing_duration_mins": round(duration / 60, 2),
+                "conversation_type": conv.conversation_type,
+                "opening_prompt": conv.opening_prompt,
+                "conversation_turns": len(conv.turns),
+                "conversation_history": history,
+                "performance_attributes": perf,
+                "choice_attributes": cho,
+                "open_feedback": feedback,
+            }
+        )
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -1224,9 +1322,17 @@ class ProtocolSession:
         st = self.state
         cfg = self.config.conversations
         done = len(st.completed)
-        v = StepView(step=st.step, user_id=st.user_id, conversations_total=cfg.total_quota, conversations_done=done,
-                     conversation_number=min(done + 1, cfg.total_quota), min_turns=cfg.min_turns,
-                     max_turns=cfg.max_turns, error=st.last_error, completion_code=st.completion_code)
+        v = StepView(
+            step=st.step,
+            user_id=st.user_id,
+            conversations_total=cfg.total_quota,
+            conversations_done=done,
+            conversation_number=min(done + 1, cfg.total_quota),
+            min_turns=cfg.min_turns,
+            max_turns=cfg.max_turns,
+            error=st.last_error,
+            completion_code=st.completion_code,
+        )
         if st.step == Step.SURVEY:
             shown = self.survey_sections()
             v.section = st.survey_section
@@ -1235,25 +1341,38 @@ class ProtocolSession:
             v.item_orders = dict(st.item_orders)
         if st.step == Step.START:
             remaining = self.remaining_types()
-            v.types = [TypeOption(name=t.name, label=t.label, instruction=t.instruction,
-                                  remaining=remaining.get(t.name, 0), available=t.name in remaining)
-                       for t in cfg.types if t.quota > 0]
+            v.types = [
+                TypeOption(
+                    name=t.name,
+                    label=t.label,
+                    instruction=t.instruction,
+                    remaining=remaining.get(t.name, 0),
+                    available=t.name in remaining,
+                )
+                for t in cfg.types
+                if t.quota > 0
+            ]
         conv = st.current
         if conv is not None:
             v.conversation_id = conv.conversation_id
             v.conversation_type = conv.conversation_type
             rated = [t for t in conv.turns if t.rated]
             v.turns_done = len(rated)
-            v.history = [HistoryTurn(turn=t.turn, prompt=t.prompt,
-                                     response=next((r.text for r in t.responses if r.if_chosen), ""))
-                         for t in rated]
+            v.history = [
+                HistoryTurn(
+                    turn=t.turn, prompt=t.prompt, response=next((r.text for r in t.responses if r.if_chosen), "")
+                )
+                for t in rated
+            ]
             last = conv.turns[-1] if conv.turns else None
             if last is not None and not last.rated:
                 v.turn = last.turn
                 v.prompt = last.prompt
                 by_id = {r.id: r for r in last.responses}
-                v.responses = [ResponseView(id=i, position=p, text=by_id[i].text, score=by_id[i].score)
-                               for p, i in enumerate(last.display_order)]
+                v.responses = [
+                    ResponseView(id=i, position=p, text=by_id[i].text, score=by_id[i].score)
+                    for p, i in enumerate(last.display_order)
+                ]
             v.can_follow_up = st.step == Step.CONTINUE and len(conv.turns) < cfg.max_turns
             v.can_finish = st.step == Step.CONTINUE and len(conv.turns) >= cfg.min_turns
         return v
@@ -1282,27 +1401,63 @@ class ProtocolSession:
     def ratings(self) -> list[dict[str, Any]]:
         """Every rating given so far (completed and in-progress conversations), one dict per rated response."""
         out = []
-        convs = [(c["conversation_id"], c["conversation_type"], [
-            (item["turn"], item) for item in c["conversation_history"] if item["role"] == "model"])
-            for c in self.state.completed]
+        convs = [
+            (
+                c["conversation_id"],
+                c["conversation_type"],
+                [(item["turn"], item) for item in c["conversation_history"] if item["role"] == "model"],
+            )
+            for c in self.state.completed
+        ]
         for conv_id, _ctype, items in convs:
             for turn, item in items:
-                out.append({"conversation_id": conv_id, "turn": turn, "within_turn_id": item["within_turn_id"],
-                            "model_name": item["model_name"], "score": item["score"], "if_chosen": item["if_chosen"]})
+                out.append(
+                    {
+                        "conversation_id": conv_id,
+                        "turn": turn,
+                        "within_turn_id": item["within_turn_id"],
+                        "model_name": item["model_name"],
+                        "score": item["score"],
+                        "if_chosen": item["if_chosen"],
+                    }
+                )
         cur = self.state.current
         if cur is not None:
             for t in cur.turns:
                 if t.rated:
                     for r in t.responses:
-                        out.append({"conversation_id": cur.conversation_id, "turn": t.turn, "within_turn_id": r.id,
-                                    "model_name": r.model_name, "score": r.score, "if_chosen": r.if_chosen})
+                        out.append(
+                            {
+                                "conversation_id": cur.conversation_id,
+                                "turn": t.turn,
+                                "within_turn_id": r.id,
+                                "model_name": r.model_name,
+                                "score": r.score,
+                                "if_chosen": r.if_chosen,
+                            }
+                        )
         return out
 
 
 _BUILTIN = {
-    "lm_familiarity", "lm_indirect_use", "lm_direct_use", "lm_frequency_use", "lm_usecases", "stated_prefs",
-    "system_string", "self_description", "age", "gender", "employment_status", "education", "marital_status",
-    "english_proficiency", "birth_country", "reside_country", "ethnicity", "religion",
+    "lm_familiarity",
+    "lm_indirect_use",
+    "lm_direct_use",
+    "lm_frequency_use",
+    "lm_usecases",
+    "stated_prefs",
+    "system_string",
+    "self_description",
+    "age",
+    "gender",
+    "employment_status",
+    "education",
+    "marital_status",
+    "english_proficiency",
+    "birth_country",
+    "reside_country",
+    "ethnicity",
+    "religion",
 }
 
 
@@ -1320,14 +1475,24 @@ def utterances_for(conversations: Sequence[Conversation]) -> list[Utterance]:
         for item in c.conversation_history:
             if item.role != "model":
                 continue
-            out.append(Utterance(
-                utterance_id=f"{c.conversation_id}-t{item.turn}-r{item.within_turn_id}",
-                interaction_id=f"{c.conversation_id}-t{item.turn}",
-                conversation_id=c.conversation_id, user_id=c.user_id, turn=item.turn,
-                within_turn_id=item.within_turn_id, included_in_balanced_subset=c.included_in_balanced_subset,
-                conversation_type=c.conversation_type, user_prompt=prompts.get(item.turn, ""),
-                model_response=item.content, model_name=item.model_name, model_provider=item.model_provider,
-                score=item.score, if_chosen=item.if_chosen))
+            out.append(
+                Utterance(
+                    utterance_id=f"{c.conversation_id}-t{item.turn}-r{item.within_turn_id}",
+                    interaction_id=f"{c.conversation_id}-t{item.turn}",
+                    conversation_id=c.conversation_id,
+                    user_id=c.user_id,
+                    turn=item.turn,
+                    within_turn_id=item.within_turn_id,
+                    included_in_balanced_subset=c.included_in_balanced_subset,
+                    conversation_type=c.conversation_type,
+                    user_prompt=prompts.get(item.turn, ""),
+                    model_response=item.content,
+                    model_name=item.model_name,
+                    model_provider=item.model_provider,
+                    score=item.score,
+                    if_chosen=item.if_chosen,
+                )
+            )
     return out
 
 
@@ -1351,8 +1516,27 @@ def combine_records(sessions: Sequence[ProtocolSession | Study]) -> Study:
 
 
 __all__ = [
-    "CallResult", "CandidateResponse", "ConversationState", "FailureRecord", "GeneratedResponse", "HistoryTurn",
-    "ModelCall", "ProtocolError", "ProtocolSession", "ProtocolState", "ResponseView", "StaleResult", "Step",
-    "StepView", "TurnState", "TypeOption", "combine_records", "example_survey_answers", "new_user_id",
-    "clean_text", "run_model_call", "special_region", "utterances_for",
+    "CallResult",
+    "CandidateResponse",
+    "ConversationState",
+    "FailureRecord",
+    "GeneratedResponse",
+    "HistoryTurn",
+    "ModelCall",
+    "ProtocolError",
+    "ProtocolSession",
+    "ProtocolState",
+    "ResponseView",
+    "StaleResult",
+    "Step",
+    "StepView",
+    "TurnState",
+    "TypeOption",
+    "combine_records",
+    "example_survey_answers",
+    "new_user_id",
+    "clean_text",
+    "run_model_call",
+    "special_region",
+    "utterances_for",
 ]

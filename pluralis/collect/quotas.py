@@ -112,8 +112,15 @@ class QuotaPlan:
         rows = []
         for name, target in self.targets.items():
             filled = int(counts.get(name, 0))
-            rows.append({"cell": name, "target": target, "filled": filled,
-                         "share": round(filled / target, 4) if target else 1.0, "full": filled >= target})
+            rows.append(
+                {
+                    "cell": name,
+                    "target": target,
+                    "filled": filled,
+                    "share": round(filled / target, 4) if target else 1.0,
+                    "full": filled >= target,
+                }
+            )
         return rows
 
 

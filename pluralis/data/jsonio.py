@@ -116,7 +116,9 @@ def _text_lines(path: Path, problems: list[Problem]) -> Iterator[tuple[int, str]
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                problems.append(Problem(str(path), number, None, f"not UTF-8 text: {exc.reason} at byte {exc.start + 1}"))
+                problems.append(
+                    Problem(str(path), number, None, f"not UTF-8 text: {exc.reason} at byte {exc.start + 1}")
+                )
                 continue
             if text.strip():
                 yield number, text
@@ -155,7 +157,9 @@ def collect_records(path: str | Path, model: type[R]) -> tuple[list[R], list[int
                 try:
                     obj = json.loads(raw)
                 except json.JSONDecodeError as jexc:
-                    problems.append(Problem(str(path), number, None, f"invalid JSON: {jexc.msg} at column {jexc.colno}"))
+                    problems.append(
+                        Problem(str(path), number, None, f"invalid JSON: {jexc.msg} at column {jexc.colno}")
+                    )
                 else:
                     try:
                         records.append(model.model_validate(obj))

@@ -10,7 +10,7 @@ keys inside the closed dictionaries (attribute ratings) are checked, so a typo i
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
@@ -21,7 +21,7 @@ from pluralis.data import vocab
 Score = Annotated[StrictInt, Field(ge=1, le=100, description="Cardinal rating, 1-100 (VAS, number hidden)")]
 AttributeScore = Annotated[float, Field(ge=1, le=100)]
 StatedScore = Annotated[float, Field(ge=0, le=100)]
-Flag = Union[StrictBool, StrictInt, None]
+Flag = StrictBool | StrictInt | None
 
 
 def _one_of(allowed: tuple[str, ...], name: str):
@@ -291,7 +291,7 @@ class ModelTurn(Record):
     within_turn_id: StrictInt
 
 
-HistoryItem = Annotated[Union[UserTurn, ModelTurn], Field(discriminator="role")]
+HistoryItem = Annotated[UserTurn | ModelTurn, Field(discriminator="role")]
 
 
 class Conversation(Record):
@@ -451,7 +451,7 @@ class Comparison(Record):
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Comparison":
+    def _consistent(self) -> Comparison:
         k = len(self.models)
         for name in ("responses", "ratings"):
             values = getattr(self, name)

@@ -103,8 +103,12 @@ class Study:
             groups.setdefault(u.interaction_id, []).append(u)
         return [
             Interaction.model_construct(
-                interaction_id=key, conversation_id=us[0].conversation_id, user_id=us[0].user_id, turn=us[0].turn,
-                user_prompt=us[0].user_prompt, responses=us,
+                interaction_id=key,
+                conversation_id=us[0].conversation_id,
+                user_id=us[0].user_id,
+                turn=us[0].turn,
+                user_prompt=us[0].user_prompt,
+                responses=us,
             )
             for key, us in groups.items()
         ]
@@ -157,8 +161,12 @@ class Study:
         users = dupes("survey", [p.user_id for p in self.survey], f_s, "user_id")
         convs = dupes("conversations", [c.conversation_id for c in self.conversations], f_c, "conversation_id")
         utts = dupes("utterances", [u.utterance_id for u in self.utterances], f_u, "utterance_id")
-        dupes("comparisons", [c.comparison_id for c in self.comparisons], files.get("comparisons", "comparisons"),
-              "comparison_id")
+        dupes(
+            "comparisons",
+            [c.comparison_id for c in self.comparisons],
+            files.get("comparisons", "comparisons"),
+            "comparison_id",
+        )
 
         conv_by_id = {c.conversation_id: c for c in self.conversations}
         for line, c in numbered("conversations", self.conversations):
@@ -188,7 +196,12 @@ class Study:
             first = interaction_conv.setdefault(u.interaction_id, u.conversation_id)
             if first != u.conversation_id:
                 problems.append(
-                    Problem(f_u, line, "interaction_id", f"{u.interaction_id!r} spans conversations {first!r} and {u.conversation_id!r}")
+                    Problem(
+                        f_u,
+                        line,
+                        "interaction_id",
+                        f"{u.interaction_id!r} spans conversations {first!r} and {u.conversation_id!r}",
+                    )
                 )
             if len(problems) > 200:
                 break

@@ -35,8 +35,8 @@ from pluralis.data.model import (
     AttributeRatings,
     Conversation,
     Ethnicity,
-    Location,
     LmUsecases,
+    Location,
     ModelTurn,
     Participant,
     Religion,
@@ -56,7 +56,15 @@ COUNTRIES: tuple[tuple[str, str, str, str, str, str, float], ...] = (
     ("south africa", "South Africa", "ZAF", "Africa", "Sub-Saharan Africa", "Africa", 0.059),
     ("new zealand", "New Zealand", "NZL", "Oceania", "Australia and New Zealand", "Australia and New Zealand", 0.051),
     ("australia", "Australia", "AUS", "Oceania", "Australia and New Zealand", "Australia and New Zealand", 0.047),
-    ("mexico", "Mexico", "MEX", "Americas", "Latin America and the Caribbean", "Latin America and the Caribbean", 0.046),
+    (
+        "mexico",
+        "Mexico",
+        "MEX",
+        "Americas",
+        "Latin America and the Caribbean",
+        "Latin America and the Caribbean",
+        0.046,
+    ),
     ("chile", "Chile", "CHL", "Americas", "Latin America and the Caribbean", "Latin America and the Caribbean", 0.043),
     ("israel", "Israel", "ISR", "Asia", "Western Asia", "Middle East", 0.041),
     ("canada", "Canada", "CAN", "Americas", "Northern America", "Northern America", 0.036),
@@ -74,21 +82,58 @@ GENDER_SHARES = {"Male": 0.505, "Female": 0.479, "Non-binary / third gender": 0.
 
 #: categorised-ethnicity shares by special region (census-plausible for US/UK).
 ETHNICITY_BY_REGION: dict[str, dict[str, float]] = {
-    "US": {"White": 0.61, "Black / African": 0.12, "Hispanic / Latino": 0.12, "Asian": 0.06, "Mixed": 0.05,
-           "Other": 0.01, "Indigenous / First Peoples": 0.01, vocab.PREFER_NOT_TO_SAY: 0.02},
-    "UK": {"White": 0.81, "Asian": 0.09, "Black / African": 0.04, "Mixed": 0.03, "Other": 0.01,
-           "Middle Eastern / Arab": 0.01, vocab.PREFER_NOT_TO_SAY: 0.01},
+    "US": {
+        "White": 0.61,
+        "Black / African": 0.12,
+        "Hispanic / Latino": 0.12,
+        "Asian": 0.06,
+        "Mixed": 0.05,
+        "Other": 0.01,
+        "Indigenous / First Peoples": 0.01,
+        vocab.PREFER_NOT_TO_SAY: 0.02,
+    },
+    "UK": {
+        "White": 0.81,
+        "Asian": 0.09,
+        "Black / African": 0.04,
+        "Mixed": 0.03,
+        "Other": 0.01,
+        "Middle Eastern / Arab": 0.01,
+        vocab.PREFER_NOT_TO_SAY: 0.01,
+    },
     "Africa": {"Black / African": 0.55, "White": 0.3, "Mixed": 0.08, "Asian": 0.04, vocab.PREFER_NOT_TO_SAY: 0.03},
-    "Latin America and the Caribbean": {"Hispanic / Latino": 0.62, "White": 0.2, "Mixed": 0.1,
-                                        "Indigenous / First Peoples": 0.03, vocab.PREFER_NOT_TO_SAY: 0.05},
+    "Latin America and the Caribbean": {
+        "Hispanic / Latino": 0.62,
+        "White": 0.2,
+        "Mixed": 0.1,
+        "Indigenous / First Peoples": 0.03,
+        vocab.PREFER_NOT_TO_SAY: 0.05,
+    },
     "Middle East": {"White": 0.55, "Middle Eastern / Arab": 0.25, "Other": 0.1, vocab.PREFER_NOT_TO_SAY: 0.1},
     "Asia": {"Asian": 0.92, "Other": 0.03, vocab.PREFER_NOT_TO_SAY: 0.05},
-    "default": {"White": 0.85, "Asian": 0.05, "Mixed": 0.04, "Black / African": 0.02, "Other": 0.01,
-                vocab.PREFER_NOT_TO_SAY: 0.03},
+    "default": {
+        "White": 0.85,
+        "Asian": 0.05,
+        "Mixed": 0.04,
+        "Black / African": 0.02,
+        "Other": 0.01,
+        vocab.PREFER_NOT_TO_SAY: 0.03,
+    },
 }
-RELIGION_SHARES = {"Non-religious": 0.51, "Christian": 0.32, "Agnostic": 0.05, vocab.PREFER_NOT_TO_SAY: 0.04,
-                   "Jewish": 0.028, "Muslim": 0.021, "Spiritual": 0.012, "Buddhist": 0.008, "Folk religion": 0.004,
-                   "Hindu": 0.003, "Other": 0.002, "Sikh": 0.002}
+RELIGION_SHARES = {
+    "Non-religious": 0.51,
+    "Christian": 0.32,
+    "Agnostic": 0.05,
+    vocab.PREFER_NOT_TO_SAY: 0.04,
+    "Jewish": 0.028,
+    "Muslim": 0.021,
+    "Spiritual": 0.012,
+    "Buddhist": 0.008,
+    "Folk religion": 0.004,
+    "Hindu": 0.003,
+    "Other": 0.002,
+    "Sikh": 0.002,
+}
 SELF_DESCRIBED = {
     "White": ["white", "caucasian", "white british", "white european"],
     "Black / African": ["black", "african american", "black african"],
@@ -112,40 +157,65 @@ def _shares(d: dict[str, float]) -> tuple[list[str], np.ndarray]:
 
 OPENERS = {
     "unguided": [
-        "Can you give me a recipe for {food}?", "What are some good places to visit in {place}?",
-        "Help me write a cover letter for a {job} job.", "What's the weather usually like in {place} in winter?",
-        "Tell me a fun fact about {animal}s.", "How do I get better at {hobby}?",
-        "Recommend a few films like {film}.", "How can I plan a birthday party for my {relative}?",
+        "Can you give me a recipe for {food}?",
+        "What are some good places to visit in {place}?",
+        "Help me write a cover letter for a {job} job.",
+        "What's the weather usually like in {place} in winter?",
+        "Tell me a fun fact about {animal}s.",
+        "How do I get better at {hobby}?",
+        "Recommend a few films like {film}.",
+        "How can I plan a birthday party for my {relative}?",
     ],
     "values guided": [
-        "How should I balance my career and my family?", "Is it wrong to lie to protect someone's feelings?",
-        "How can I stay true to my faith at work?", "What does it mean to live a good life?",
+        "How should I balance my career and my family?",
+        "Is it wrong to lie to protect someone's feelings?",
+        "How can I stay true to my faith at work?",
+        "What does it mean to live a good life?",
         "My {relative} and I disagree about religion. How do we talk about it?",
-        "How important is it to help strangers in need?", "Should I move abroad for a {job} job?",
+        "How important is it to help strangers in need?",
+        "Should I move abroad for a {job} job?",
     ],
     "controversy guided": [
-        "What do you think about abortion?", "Is immigration good for {place}?",
-        "Should the death penalty be abolished?", "Who is to blame for the Israel-Palestine conflict?",
-        "Is climate change exaggerated by the media?", "Should gun ownership be restricted?",
-        "Are gender identities beyond male and female valid?", "Should the rich pay more tax?",
+        "What do you think about abortion?",
+        "Is immigration good for {place}?",
+        "Should the death penalty be abolished?",
+        "Who is to blame for the Israel-Palestine conflict?",
+        "Is climate change exaggerated by the media?",
+        "Should gun ownership be restricted?",
+        "Are gender identities beyond male and female valid?",
+        "Should the rich pay more tax?",
     ],
 }
 FOLLOW_UPS = [
-    "Can you say more about that?", "Why do you think so?", "Thanks. What else should I consider?",
-    "That's not quite what I meant.", "Can you make it shorter?", "Give me an example.",
-    "What would someone who disagrees say?", "OK, and what about {place}?",
+    "Can you say more about that?",
+    "Why do you think so?",
+    "Thanks. What else should I consider?",
+    "That's not quite what I meant.",
+    "Can you make it shorter?",
+    "Give me an example.",
+    "What would someone who disagrees say?",
+    "OK, and what about {place}?",
 ]
 FILL = {
-    "food": ["lasagne", "pad thai", "vegan chili", "banana bread"], "place": ["Mexico", "Japan", "Scotland", "my town"],
-    "job": ["nursing", "software", "teaching", "marketing"], "animal": ["octopus", "cat", "owl"],
-    "hobby": ["chess", "running", "painting"], "film": ["Inception", "Amélie"], "relative": ["mother", "son", "partner"],
+    "food": ["lasagne", "pad thai", "vegan chili", "banana bread"],
+    "place": ["Mexico", "Japan", "Scotland", "my town"],
+    "job": ["nursing", "software", "teaching", "marketing"],
+    "animal": ["octopus", "cat", "owl"],
+    "hobby": ["chess", "running", "painting"],
+    "film": ["Inception", "Amélie"],
+    "relative": ["mother", "son", "partner"],
 }
 SENTENCES = [
-    "There are several things to consider here.", "It depends on your circumstances and priorities.",
-    "Many people find it helpful to start small.", "Different cultures see this question differently.",
-    "Here is a simple way to think about it.", "Research suggests a balanced approach works best.",
-    "You could also talk to someone you trust.", "The most important thing is to be honest with yourself.",
-    "Some argue one way, while others strongly disagree.", "A good first step is to gather more information.",
+    "There are several things to consider here.",
+    "It depends on your circumstances and priorities.",
+    "Many people find it helpful to start small.",
+    "Different cultures see this question differently.",
+    "Here is a simple way to think about it.",
+    "Research suggests a balanced approach works best.",
+    "You could also talk to someone you trust.",
+    "The most important thing is to be honest with yourself.",
+    "Some argue one way, while others strongly disagree.",
+    "A good first step is to gather more information.",
 ]
 LIST_ITEMS = ["Plan ahead", "Ask for advice", "Keep it simple", "Check the facts", "Take your time"]
 REFUSALS = ["I'm sorry, but I cannot provide an opinion on that topic.", "I cannot engage in that conversation."]
@@ -153,8 +223,14 @@ DEANTHRO = ["As an AI language model, I don't have personal opinions.", "I don't
 CLOSING_QUESTIONS = ["What do you think?", "Would you like more details?", "Is there anything else?"]
 
 #: Effect of response features on utility (signs follow PRISM Tab. 27).
-STYLE_EFFECTS = {"length_100chars": 0.12, "line_breaks": -0.35, "enumeration": 0.3, "question": 0.08,
-                 "refusal": -0.8, "deanthro": -0.15}
+STYLE_EFFECTS = {
+    "length_100chars": 0.12,
+    "line_breaks": -0.35,
+    "enumeration": 0.3,
+    "question": 0.08,
+    "refusal": -0.8,
+    "deanthro": -0.15,
+}
 
 
 @dataclass
@@ -235,11 +311,27 @@ DEFAULT_TYPE_SHIFTS: dict[str, dict[str, float]] = {
 }
 #: Model quality (utility units) — a PRISM-like spread with command and claude-instant near the top.
 DEFAULT_QUALITY = {
-    "command": 0.9, "claude-instant-1": 0.7, "palm-2": 0.65, "zephyr-7b-beta": 0.6, "command-nightly": 0.55,
-    "llama-2-70b-chat": 0.45, "gpt-4-turbo": 0.45, "llama-2-7b-chat": 0.4, "gpt-4": 0.3, "command-light": 0.25,
-    "gpt-3.5-turbo": 0.2, "claude-2": 0.15, "claude-2.1": 0.0, "mistral-7b-instruct": -0.05, "guanaco-33b": -0.1,
-    "falcon-7b-instruct": -0.35, "pythia-12b": -0.4, "llama-2-13b-chat": -0.4, "luminous-supreme-control": -1.0,
-    "luminous-extended-control": -1.1, "flan-t5-xxl": -1.3,
+    "command": 0.9,
+    "claude-instant-1": 0.7,
+    "palm-2": 0.65,
+    "zephyr-7b-beta": 0.6,
+    "command-nightly": 0.55,
+    "llama-2-70b-chat": 0.45,
+    "gpt-4-turbo": 0.45,
+    "llama-2-7b-chat": 0.4,
+    "gpt-4": 0.3,
+    "command-light": 0.25,
+    "gpt-3.5-turbo": 0.2,
+    "claude-2": 0.15,
+    "claude-2.1": 0.0,
+    "mistral-7b-instruct": -0.05,
+    "guanaco-33b": -0.1,
+    "falcon-7b-instruct": -0.35,
+    "pythia-12b": -0.4,
+    "llama-2-13b-chat": -0.4,
+    "luminous-supreme-control": -1.0,
+    "luminous-extended-control": -1.1,
+    "flan-t5-xxl": -1.3,
 }
 
 
@@ -268,7 +360,9 @@ def _style_table(models: list[str], rng: np.random.Generator) -> pd.DataFrame:
     return style
 
 
-def _make_response(model: str, style: dict[str, float], controversy: bool, rng: np.random.Generator) -> tuple[str, np.ndarray]:
+def _make_response(
+    model: str, style: dict[str, float], controversy: bool, rng: np.random.Generator
+) -> tuple[str, np.ndarray]:
     """Render a response text and return it with its feature vector (order of STYLE_EFFECTS)."""
     refusal = rng.random() < style["p_refusal"] * (4 if controversy else 1)
     deanthro = rng.random() < style["p_deanthro"] * (1.5 if controversy else 1)
@@ -381,7 +475,7 @@ def generate_study(
             types[rng.integers(len(types))] = vocab.CONVERSATION_TYPES[rng.integers(3)]
         rng.shuffle(types)
 
-        def rate(model: str, ctype: str, feats: np.ndarray) -> int:
+        def rate(model: str, ctype: str, feats: np.ndarray, j: int = j) -> int:
             k = model_index[model]
             u = base_utility[j, k] + type_shift_of[ctype][k] + taste[j, k] + feats @ beta + rng.normal(0, noise_sd)
             return int(np.clip(np.rint(center[j] + spread[j] * score_scale * u), 1, 100))
@@ -405,9 +499,13 @@ def generate_study(
             locked = scored[best][0]
             n_turns = int(min(max_turns, 2 + rng.poisson(max(mean_turns - 2.0, 0.0))))
             for turn in range(1, n_turns):
-                history.append(UserTurn.model_construct(turn=turn, role="user", content=_fill(FOLLOW_UPS[rng.integers(len(FOLLOW_UPS))], rng)))
+                history.append(
+                    UserTurn.model_construct(
+                        turn=turn, role="user", content=_fill(FOLLOW_UPS[rng.integers(len(FOLLOW_UPS))], rng)
+                    )
+                )
                 pair = []
-                for wid in range(2):
+                for _ in range(2):
                     text, feats = _make_response(locked, style_of[locked], ctype == "controversy guided", rng)
                     pair.append((text, rate(locked, ctype, feats)))
                 chosen = int(np.argmax([s for _, s in pair])) if pair[0][1] != pair[1][1] else int(rng.integers(2))
@@ -448,8 +546,14 @@ def generate_study(
 
 def _model_turn(turn, text, model, long_names, providers, score, chosen, wid) -> ModelTurn:
     return ModelTurn.model_construct(
-        turn=turn, role="model", content=text, model_provider=providers[model], model_name=long_names[model],
-        score=score, if_chosen=bool(chosen), within_turn_id=wid,
+        turn=turn,
+        role="model",
+        content=text,
+        model_provider=providers[model],
+        model_name=long_names[model],
+        score=score,
+        if_chosen=bool(chosen),
+        within_turn_id=wid,
     )
 
 
@@ -462,7 +566,12 @@ def _attributes(rng: np.random.Generator, level: float) -> AttributeRatings:
 
 def _feedback(rng: np.random.Generator, ctype: str) -> str:
     good = ["The answers were clear", "I liked the balanced view", "The model was polite", "It was helpful"]
-    bad = ["but it was too long.", "but it avoided my question.", "but it felt generic.", "and I would not change much."]
+    bad = [
+        "but it was too long.",
+        "but it avoided my question.",
+        "but it felt generic.",
+        "and I would not change much.",
+    ]
     return f"{good[rng.integers(len(good))]} {bad[rng.integers(len(bad))]}"
 
 
@@ -483,8 +592,13 @@ def _participants(n: int, rng: np.random.Generator, survey_only_fraction: float,
         rel = r_keys[religions[i]]
         age = vocab.AGE_BANDS[ages[i]]
         age_idx = ages[i]
-        employment = ("Student" if age_idx == 0 and rng.random() < 0.5 else "Retired" if age_idx == 5 and rng.random() < 0.7
-                      else vocab.EMPLOYMENT_STATUSES[rng.choice(8, p=[.5, .18, .08, .08, .04, .04, .05, .03])])
+        employment = (
+            "Student"
+            if age_idx == 0 and rng.random() < 0.5
+            else "Retired"
+            if age_idx == 5 and rng.random() < 0.7
+            else vocab.EMPLOYMENT_STATUSES[rng.choice(8, p=[0.5, 0.18, 0.08, 0.08, 0.04, 0.04, 0.05, 0.03])]
+        )
         familiarity = vocab.LM_FAMILIARITY[rng.choice(3, p=[0.28, 0.62, 0.10])]
         direct = vocab.LM_USE[rng.choice(3, p=[0.77, 0.18, 0.05])]
         indirect = vocab.LM_USE[rng.choice(3, p=[0.74, 0.14, 0.12])]
@@ -514,7 +628,9 @@ def _participants(n: int, rng: np.random.Generator, survey_only_fraction: float,
             lm_usecases=usecases,
             order_lm_usecases=order_usecases,
             stated_prefs=StatedPrefs.model_construct(
-                **{k: float(round(v)) for k, v in zip(vocab.STATED_PREF_ATTRIBUTES, prefs[i])}, other=None, other_text=None
+                **{k: float(round(v)) for k, v in zip(vocab.STATED_PREF_ATTRIBUTES, prefs[i])},
+                other=None,
+                other_text=None,
             ),
             order_stated_prefs={**{k: int(v) for k, v in zip(vocab.STATED_PREF_ATTRIBUTES, perm)}, "other": 9},
             self_description="I value honesty, kindness and hard work. Family matters most to me.",
@@ -522,10 +638,15 @@ def _participants(n: int, rng: np.random.Generator, survey_only_fraction: float,
             age=age,
             gender=g_keys[genders[i]],
             employment_status=employment,
-            education=vocab.EDUCATION_LEVELS[rng.choice(9, p=[.42, .16, .16, .14, .08, .016, .011, .002, .011])],
-            marital_status=vocab.MARITAL_STATUSES[rng.choice(5, p=[.58, .31, .08, .015, .015])],
-            english_proficiency=("Native speaker" if special in {"US", "UK", "Australia and New Zealand", "Northern America"}
-                                 else vocab.ENGLISH_PROFICIENCIES[rng.choice(5, p=[.1, .5, .3, .08, .02])]),
+            education=vocab.EDUCATION_LEVELS[
+                rng.choice(9, p=[0.42, 0.16, 0.16, 0.14, 0.08, 0.016, 0.011, 0.002, 0.011])
+            ],
+            marital_status=vocab.MARITAL_STATUSES[rng.choice(5, p=[0.58, 0.31, 0.08, 0.015, 0.015])],
+            english_proficiency=(
+                "Native speaker"
+                if special in {"US", "UK", "Australia and New Zealand", "Northern America"}
+                else vocab.ENGLISH_PROFICIENCIES[rng.choice(5, p=[0.1, 0.5, 0.3, 0.08, 0.02])]
+            ),
             religion=Religion.model_construct(
                 self_described=rel.lower() if rel != vocab.PREFER_NOT_TO_SAY else rel,
                 categorised=rel,
@@ -537,9 +658,16 @@ def _participants(n: int, rng: np.random.Generator, survey_only_fraction: float,
                 simplified=vocab.ETHNICITY_SIMPLIFY[eth],
             ),
             location=Location.model_construct(
-                birth_country=country, birth_countryISO=iso, birth_region=region, birth_subregion=subregion,
-                reside_country=country, reside_countryISO=iso, reside_region=region, reside_subregion=subregion,
-                same_birth_reside_country="Yes", special_region=special,
+                birth_country=country,
+                birth_countryISO=iso,
+                birth_region=region,
+                birth_subregion=subregion,
+                reside_country=country,
+                reside_countryISO=iso,
+                reside_region=region,
+                reside_subregion=subregion,
+                same_birth_reside_country="Yes",
+                special_region=special,
             ),
             study_id=f"study-{locale.replace(' ', '-')}",
             study_locale=locale,
@@ -590,12 +718,21 @@ def _flag_rep_samples(survey: list[Participant], rng: np.random.Generator) -> No
 def _metadata(study: Study) -> list[TextMetadata]:
     def meta(column_id, user_id, conversation_id=None, interaction_id=None, utterance_id=None) -> TextMetadata:
         return TextMetadata.model_construct(
-            column_id=column_id, user_id=user_id, conversation_id=conversation_id, interaction_id=interaction_id,
-            utterance_id=utterance_id, pii_flag=False, pii_manual_flag=None, language_flag="en", en_flag=True,
+            column_id=column_id,
+            user_id=user_id,
+            conversation_id=conversation_id,
+            interaction_id=interaction_id,
+            utterance_id=utterance_id,
+            pii_flag=False,
+            pii_manual_flag=None,
+            language_flag="en",
+            en_flag=True,
             moderation_flag=None,
         )
 
-    out = [meta("model_response", u.user_id, u.conversation_id, u.interaction_id, u.utterance_id) for u in study.utterances]
+    out = [
+        meta("model_response", u.user_id, u.conversation_id, u.interaction_id, u.utterance_id) for u in study.utterances
+    ]
     seen = set()
     for u in study.utterances:
         if u.interaction_id not in seen:

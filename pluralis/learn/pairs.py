@@ -31,7 +31,8 @@ Example
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -43,15 +44,39 @@ Ties = Literal["drop", "half"]
 
 #: The columns every pairs frame has (survey fields and extras follow).
 PAIR_COLUMNS: tuple[str, ...] = (
-    "pair_id", "user_id", "interaction_id", "conversation_id", "conversation_type", "turn", "prompt",
-    "response_a", "response_b", "model_a", "model_b", "score_a", "score_b", "y",
+    "pair_id",
+    "user_id",
+    "interaction_id",
+    "conversation_id",
+    "conversation_type",
+    "turn",
+    "prompt",
+    "response_a",
+    "response_b",
+    "model_a",
+    "model_b",
+    "score_a",
+    "score_b",
+    "y",
 )
 
 #: Survey fields carried onto pairs by default (those present in the survey frame).
 DEFAULT_SURVEY_COLUMNS: tuple[str, ...] = (
-    "age", "gender", "education", "employment_status", "marital_status", "english_proficiency",
-    "ethnicity_simplified", "religion_simplified", "location_special_region", "location_birth_region",
-    "location_reside_region", "study_locale", "lm_familiarity", "lm_frequency_use", "source",
+    "age",
+    "gender",
+    "education",
+    "employment_status",
+    "marital_status",
+    "english_proficiency",
+    "ethnicity_simplified",
+    "religion_simplified",
+    "location_special_region",
+    "location_birth_region",
+    "location_reside_region",
+    "study_locale",
+    "lm_familiarity",
+    "lm_frequency_use",
+    "source",
     *(f"stated_prefs_{a}" for a in vocab.STATED_PREF_ATTRIBUTES),
 )
 
@@ -66,8 +91,9 @@ def _labels(winner: pd.Series) -> np.ndarray:
     return np.where(w == "model_a", 1.0, np.where(w == "model_b", 0.0, 0.5))
 
 
-def attach_survey(pairs: pd.DataFrame, survey: pd.DataFrame | None,
-                  columns: Sequence[str] | Literal["all"] | None = None) -> pd.DataFrame:
+def attach_survey(
+    pairs: pd.DataFrame, survey: pd.DataFrame | None, columns: Sequence[str] | Literal["all"] | None = None
+) -> pd.DataFrame:
     """Add each participant's survey fields to their pairs (matched on ``user_id``).
 
     ``columns``: ``None`` = :data:`DEFAULT_SURVEY_COLUMNS` present in the survey, ``"all"`` = every
@@ -88,18 +114,24 @@ def attach_survey(pairs: pd.DataFrame, survey: pd.DataFrame | None,
     dup = survey["user_id"].astype(str).duplicated()
     if dup.any():
         first = int(np.flatnonzero(dup.to_numpy())[0])
-        raise DataValidationError(Problem("survey", first + 1, "user_id",
-                                          f"duplicate participant {survey['user_id'].iloc[first]!r}"))
+        raise DataValidationError(
+            Problem("survey", first + 1, "user_id", f"duplicate participant {survey['user_id'].iloc[first]!r}")
+        )
     if columns is None:
         cols = [c for c in DEFAULT_SURVEY_COLUMNS if c in survey.columns]
     elif isinstance(columns, str) and columns == "all":
-        cols = [c for c in survey.columns if c != "user_id"
-                and not survey[c].map(lambda v: isinstance(v, (list, dict, np.ndarray))).any()]
+        cols = [
+            c
+            for c in survey.columns
+            if c != "user_id" and not survey[c].map(lambda v: isinstance(v, (list, dict, np.ndarray))).any()
+        ]
     else:
         cols = list(dict.fromkeys(columns))
         unknown = [c for c in cols if c not in survey.columns]
         if unknown:
-            raise ConfigError(f"survey field(s) {unknown} not in the survey; available: {', '.join(map(str, survey.columns))}")
+            raise ConfigError(
+                f"survey field(s) {unknown} not in the survey; available: {', '.join(map(str, survey.columns))}"
+            )
     cols = [c for c in cols if c not in pairs.columns and c != "user_id"]
     if not cols:
         return pairs
@@ -121,8 +153,9 @@ def _finish(out: pd.DataFrame, ties: str, threshold: float, extra_attrs: dict) -
         keep &= out["y"].to_numpy() != 0.5
     out = out[keep].reset_index(drop=True)
     out.insert(0, "pair_id", np.arange(len(out)))
-    out.attrs.update({"tie_threshold": threshold, "ties": ties, "n_ties": n_ties,
-                      "n_missing_text": n_missing, **extra_attrs})
+    out.attrs.update(
+        {"tie_threshold": threshold, "ties": ties, "n_ties": n_ties, "n_missing_text": n_missing, **extra_attrs}
+    )
     return out
 
 
@@ -164,36 +197,55 @@ def preference_pairs(
 
     _check_ties(ties)
     if "model_response" not in utterances.columns:
-        raise DataValidationError(Problem("utterances", None, "model_response",
-                                          "required column is missing (the learner needs response texts)"))
+        raise DataValidationError(
+            Problem(
+                "utterances", None, "model_response", "required column is missing (the learner needs response texts)"
+            )
+        )
     keep = ["model_response"] + (["user_prompt"] if "user_prompt" in utterances.columns else [])
-    b = extract_battles(utterances, tie_threshold=tie_threshold, turns=turns, balanced=balanced, score=score,
-                        drop_self_battles=False, short_names=short_names, seed=seed, keep=keep)
+    b = extract_battles(
+        utterances,
+        tie_threshold=tie_threshold,
+        turns=turns,
+        balanced=balanced,
+        score=score,
+        drop_self_battles=False,
+        short_names=short_names,
+        seed=seed,
+        keep=keep,
+    )
     if "model_response_a" in b.columns:
         ra, rb = b["model_response_a"].to_numpy(), b["model_response_b"].to_numpy()
     else:  # extract_battles collapses a column that is identical on both sides (e.g. no pairs)
         ra = rb = b["model_response"].to_numpy() if "model_response" in b.columns else np.array([], dtype=object)
-    out = pd.DataFrame({
-        "user_id": b["user_id"].to_numpy(),
-        "interaction_id": b["interaction_id"].to_numpy() if "interaction_id" in b else np.nan,
-        "conversation_id": b["conversation_id"].to_numpy(),
-        "conversation_type": b["conversation_type"].to_numpy(),
-        "turn": b["turn"].to_numpy(),
-        "prompt": b["user_prompt"].to_numpy() if "user_prompt" in b.columns else (
-            b["user_prompt_a"].to_numpy() if "user_prompt_a" in b.columns else np.nan),
-        "response_a": ra,
-        "response_b": rb,
-        "model_a": b["model_a"].to_numpy(),
-        "model_b": b["model_b"].to_numpy(),
-        "score_a": b["score_a"].to_numpy(dtype=float),
-        "score_b": b["score_b"].to_numpy(dtype=float),
-        "y": _labels(b["winner"]),
-    })
+    out = pd.DataFrame(
+        {
+            "user_id": b["user_id"].to_numpy(),
+            "interaction_id": b["interaction_id"].to_numpy() if "interaction_id" in b else np.nan,
+            "conversation_id": b["conversation_id"].to_numpy(),
+            "conversation_type": b["conversation_type"].to_numpy(),
+            "turn": b["turn"].to_numpy(),
+            "prompt": b["user_prompt"].to_numpy()
+            if "user_prompt" in b.columns
+            else (b["user_prompt_a"].to_numpy() if "user_prompt_a" in b.columns else np.nan),
+            "response_a": ra,
+            "response_b": rb,
+            "model_a": b["model_a"].to_numpy(),
+            "model_b": b["model_b"].to_numpy(),
+            "score_a": b["score_a"].to_numpy(dtype=float),
+            "score_b": b["score_b"].to_numpy(dtype=float),
+            "y": _labels(b["winner"]),
+        }
+    )
     for side in ("a", "b"):
         if f"utterance_id_{side}" in b.columns:
             out[f"utterance_id_{side}"] = b[f"utterance_id_{side}"].to_numpy()
-    out = _finish(out, ties, float(b.attrs.get("tie_threshold", tie_threshold)),
-                  {"score": score, "turns": turns, "source": "ratings"})
+    out = _finish(
+        out,
+        ties,
+        float(b.attrs.get("tie_threshold", tie_threshold)),
+        {"score": score, "turns": turns, "source": "ratings"},
+    )
     return attach_survey(out, survey, survey_columns)
 
 
@@ -226,8 +278,9 @@ def pairs_from_comparisons(
         if col not in comparisons.columns:
             raise DataValidationError(Problem("comparisons", None, col, "required column is missing"))
     if "responses" not in comparisons.columns:
-        raise DataValidationError(Problem("comparisons", None, "responses",
-                                          "required column is missing (the learner needs response texts)"))
+        raise DataValidationError(
+            Problem("comparisons", None, "responses", "required column is missing (the learner needs response texts)")
+        )
     b = battles_from_comparisons(comparisons, tie_threshold=tie_threshold)
     if "comparison_id" not in b.columns:
         b["comparison_id"] = pd.Series(dtype=object)
@@ -236,37 +289,43 @@ def pairs_from_comparisons(
     k = c["models"].map(len).to_numpy()
     resp = c["responses"].map(lambda r: list(r) if isinstance(r, (list, tuple, np.ndarray)) else None)
     ok = np.array([r is not None and len(r) == n for r, n in zip(resp, k)], dtype=bool)
-    long = pd.DataFrame({
-        "comparison_id": np.repeat(c["comparison_id"].to_numpy()[ok], k[ok]),
-        "label": [m for ms in c["models"][ok] for m in ms],
-        "text": [t for ts in resp[ok] for t in ts],
-    })
+    long = pd.DataFrame(
+        {
+            "comparison_id": np.repeat(c["comparison_id"].to_numpy()[ok], k[ok]),
+            "label": [m for ms in c["models"][ok] for m in ms],
+            "text": [t for ts in resp[ok] for t in ts],
+        }
+    )
     key = ["comparison_id", "label"]
     first = long.drop_duplicates(key, keep="first").set_index(key)["text"]
     last = long.drop_duplicates(key, keep="last").set_index(key)["text"]  # a self-pair: the second copy
     ia = pd.MultiIndex.from_arrays([b["comparison_id"].to_numpy(), b["model_a"].to_numpy()])
     ib = pd.MultiIndex.from_arrays([b["comparison_id"].to_numpy(), b["model_b"].to_numpy()])
     ra = first.reindex(ia).to_numpy() if len(first) else np.full(len(b), None, dtype=object)
-    same = (b["model_a"].to_numpy() == b["model_b"].to_numpy())
+    same = b["model_a"].to_numpy() == b["model_b"].to_numpy()
     rb = np.where(same, last.reindex(ib).to_numpy(), first.reindex(ib).to_numpy()) if len(first) else ra
     meta = comparisons.drop_duplicates("comparison_id").set_index("comparison_id")
     cid = b["comparison_id"].to_numpy()
-    out = pd.DataFrame({
-        "user_id": b["user_id"].to_numpy(),
-        "interaction_id": cid,
-        "conversation_id": b["conversation_id"].to_numpy(),
-        "conversation_type": meta["conversation_type"].reindex(cid).to_numpy() if "conversation_type" in meta else np.nan,
-        "turn": b["turn"].to_numpy(),
-        "prompt": meta["prompt"].reindex(cid).to_numpy() if "prompt" in meta else np.nan,
-        "response_a": ra,
-        "response_b": rb,
-        "model_a": b["model_a"].to_numpy(),
-        "model_b": b["model_b"].to_numpy(),
-        "score_a": np.nan,
-        "score_b": np.nan,
-        "y": _labels(b["winner"]),
-        "comparison_id": cid,
-    })
+    out = pd.DataFrame(
+        {
+            "user_id": b["user_id"].to_numpy(),
+            "interaction_id": cid,
+            "conversation_id": b["conversation_id"].to_numpy(),
+            "conversation_type": meta["conversation_type"].reindex(cid).to_numpy()
+            if "conversation_type" in meta
+            else np.nan,
+            "turn": b["turn"].to_numpy(),
+            "prompt": meta["prompt"].reindex(cid).to_numpy() if "prompt" in meta else np.nan,
+            "response_a": ra,
+            "response_b": rb,
+            "model_a": b["model_a"].to_numpy(),
+            "model_b": b["model_b"].to_numpy(),
+            "score_a": np.nan,
+            "score_b": np.nan,
+            "y": _labels(b["winner"]),
+            "comparison_id": cid,
+        }
+    )
     for col in ("source", "language"):
         if col in meta.columns:
             out[col] = meta[col].reindex(cid).to_numpy()
@@ -291,8 +350,11 @@ def pairs_from_study(study, **kwargs) -> pd.DataFrame:
     frames = study.frames() if hasattr(study, "frames") else study
     u, c = frames.utterances, frames.comparisons
     if len(u) and "model_response" in u.columns and u["model_response"].notna().any():
-        kw = {k: v for k, v in kwargs.items() if k in ("tie_threshold", "ties", "turns", "score", "balanced",
-                                                        "survey_columns", "short_names", "seed")}
+        kw = {
+            k: v
+            for k, v in kwargs.items()
+            if k in ("tie_threshold", "ties", "turns", "score", "balanced", "survey_columns", "short_names", "seed")
+        }
         pairs = preference_pairs(u, frames.survey, **kw)
     elif len(c) and "responses" in c.columns and c["responses"].notna().any():
         kw = {k: v for k, v in kwargs.items() if k in ("tie_threshold", "ties", "survey_columns")}

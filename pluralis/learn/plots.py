@@ -11,12 +11,11 @@ Each returns the :class:`~matplotlib.figure.Figure` and, given ``path``, saves i
 
 from __future__ import annotations
 
-
 import numpy as np
 from matplotlib.figure import Figure
 
-from pluralis.figures import save_figure
 from pluralis.errors import ConfigError
+from pluralis.figures import save_figure
 
 _LABELS = {"accuracy": "pairwise accuracy", "log_loss": "log-loss (nats)"}
 
@@ -80,10 +79,11 @@ def plot_composition(result, metric: str = "accuracy", path=None, *, title: str 
     ax = fig.subplots()
     for h, sub in t.groupby("eval_group", sort=False):
         sub = sub.sort_values("share_a")
-        line, = ax.plot(sub["share_a"], sub[metric], marker="o", label=f"evaluated on {h}")
+        (line,) = ax.plot(sub["share_a"], sub[metric], marker="o", label=f"evaluated on {h}")
         if sub[f"{metric}_low"].notna().any():
-            ax.fill_between(sub["share_a"], sub[f"{metric}_low"], sub[f"{metric}_high"], alpha=0.2,
-                            color=line.get_color())
+            ax.fill_between(
+                sub["share_a"], sub[f"{metric}_low"], sub[f"{metric}_high"], alpha=0.2, color=line.get_color()
+            )
     ax.set_xlabel(f"share of {result.group_a!r} in the training feedback (rest {result.group_b!r})")
     ax.set_ylabel(_LABELS[metric])
     ax.set_title(title or f"Composition of feedback ({result.by})")

@@ -38,12 +38,19 @@ DEFAULT_GROUP_WEIGHTS: dict[str, dict[str, float]] = {
     "B": {"if_enumeration": -1.5, "if_refusal": -2.0, "log_length": 0.3},
 }
 
-_SENTENCES = np.array([
-    "The main thing is to start with a clear goal.", "Many people find a short daily routine helps.",
-    "It is worth checking the details before you decide.", "A small first step usually works best.",
-    "Timing matters more than most people expect.", "Try to write down what you want to achieve.",
-    "Talking to someone you trust can make this easier.", "Costs vary a lot, so compare a few options.",
-], dtype=object)
+_SENTENCES = np.array(
+    [
+        "The main thing is to start with a clear goal.",
+        "Many people find a short daily routine helps.",
+        "It is worth checking the details before you decide.",
+        "A small first step usually works best.",
+        "Timing matters more than most people expect.",
+        "Try to write down what you want to achieve.",
+        "Talking to someone you trust can make this easier.",
+        "Costs vary a lot, so compare a few options.",
+    ],
+    dtype=object,
+)
 
 
 def random_responses(n: int, *, seed: int | np.random.Generator = 0) -> np.ndarray:
@@ -72,7 +79,7 @@ def _texts(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     refusal = rng.random(n) < 0.2
     question = rng.random(n) < 0.3
     deanthro = rng.random(n) < 0.25
-    paragraph = (rng.random(n) < 0.3) & (k > 1)        # a paragraph break that is not a list
+    paragraph = (rng.random(n) < 0.3) & (k > 1)  # a paragraph break that is not a list
     s = body.where(~paragraph, body.str.replace(". ", ".\n\n", n=1, regex=False))
     s = np.where(deanthro, "As an AI, I can only offer general guidance. " + s, s)
     s = np.where(refusal, "I'm sorry, but I cannot provide specific advice here. " + s, s)
@@ -133,11 +140,18 @@ def planted_pairs(
     p_true = 1.0 / (1.0 + np.exp(-margin))
     y = (rng.random(n) < p_true).astype(float)
     ids = np.array([f"p{i:04d}" for i in range(n_users)], dtype=object)
-    out = pd.DataFrame({
-        "pair_id": np.arange(n), "user_id": ids[user], "group": user_group[user],
-        covariate: np.clip(np.rint(50 + 20 * c), 0, 100)[user],
-        "response_a": texts[:n], "response_b": texts[n:], "y": y, "p_true": p_true,
-    })
+    out = pd.DataFrame(
+        {
+            "pair_id": np.arange(n),
+            "user_id": ids[user],
+            "group": user_group[user],
+            covariate: np.clip(np.rint(50 + 20 * c), 0, 100)[user],
+            "response_a": texts[:n],
+            "response_b": texts[n:],
+            "y": y,
+            "p_true": p_true,
+        }
+    )
     for j, f in enumerate(PLANTED_FEATURES):
         out[f"w_{f}"] = W[user, j]
     return out

@@ -91,14 +91,20 @@ class LlamaCppBackend:
                 if not os.path.isfile(path):
                     raise ConfigError(f"model {self.spec.name!r}: GGUF file {path} not found")
                 try:
-                    self._llama = llama_cpp.Llama(model_path=path, n_ctx=self.n_ctx, n_threads=self.n_threads,
-                                                  verbose=False)
+                    self._llama = llama_cpp.Llama(
+                        model_path=path, n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False
+                    )
                 except (ValueError, RuntimeError) as e:
                     raise BackendError(f"cannot load {path}: {e}", model=self.spec.name) from e
             return self._llama
 
-    def generate_sync(self, messages: list[dict[str, str]], params: DecodingParams,
-                      cancel: threading.Event | None = None, deadline: float | None = None) -> dict[str, Any]:
+    def generate_sync(
+        self,
+        messages: list[dict[str, str]],
+        params: DecodingParams,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
+    ) -> dict[str, Any]:
         """Blocking generation; returns ``text``, ``finish_reason``, ``prompt_tokens``, ``completion_tokens``.
 
         Example
@@ -135,9 +141,13 @@ class LlamaCppBackend:
             out = llama.create_chat_completion(messages=messages, **kwargs)
         choice = out["choices"][0]
         usage = out.get("usage") or {}
-        return {"text": choice["message"].get("content") or "", "finish_reason": choice.get("finish_reason"),
-                "prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": usage.get("completion_tokens"),
-                "cancelled": fired[0]}
+        return {
+            "text": choice["message"].get("content") or "",
+            "finish_reason": choice.get("finish_reason"),
+            "prompt_tokens": usage.get("prompt_tokens"),
+            "completion_tokens": usage.get("completion_tokens"),
+            "cancelled": fired[0],
+        }
 
     async def chat(
         self, messages: list[dict], *, params: DecodingParams | dict | None = None, timeout: float | None = None
@@ -161,9 +171,16 @@ class LlamaCppBackend:
         if out["cancelled"]:
             raise BackendTimeout(f"no answer within {timeout:g} s", model=self.spec.name)
         usage = TokenUsage(prompt_tokens=out["prompt_tokens"], completion_tokens=out["completion_tokens"])
-        return ChatResult(text=out["text"], model=self.spec.name, provider=self.spec.provider,
-                          served_model=self.spec.model_id, latency_s=time.perf_counter() - start, usage=usage,
-                          finish_reason=out["finish_reason"], seed=p.seed)
+        return ChatResult(
+            text=out["text"],
+            model=self.spec.name,
+            provider=self.spec.provider,
+            served_model=self.spec.model_id,
+            latency_s=time.perf_counter() - start,
+            usage=usage,
+            finish_reason=out["finish_reason"],
+            seed=p.seed,
+        )
 
     async def aclose(self) -> None:
         """Nothing to close."""

@@ -204,7 +204,7 @@ def parse_candidates(text: str, k: int | None = None) -> list[str]:
     if not candidates:
         marks = list(_NUMBERED.finditer(text))
         if len(marks) >= 2:
-            pieces = [text[m.end(): nxt.start() if nxt else len(text)] for m, nxt in zip(marks, marks[1:] + [None])]
+            pieces = [text[m.end() : nxt.start() if nxt else len(text)] for m, nxt in zip(marks, marks[1:] + [None])]
             candidates = _clean(pieces)
     return candidates[:k] if k is not None else candidates
 
@@ -219,8 +219,9 @@ def nc_json_schema(k: int) -> dict[str, Any]:
     """
     return {
         "type": "object",
-        "properties": {"responses": {"type": "array", "items": {"type": "string", "minLength": 1},
-                                     "minItems": k, "maxItems": k}},
+        "properties": {
+            "responses": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": k, "maxItems": k}
+        },
         "required": ["responses"],
         "additionalProperties": False,
     }
@@ -232,8 +233,10 @@ def _response_format(fmt: str | dict, k: int) -> dict[str, Any]:
     if fmt == "json_object":
         return {"type": "json_object"}
     if fmt == "json_schema":
-        return {"type": "json_schema",
-                "json_schema": {"name": "nc_responses", "schema": nc_json_schema(k), "strict": True}}
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": "nc_responses", "schema": nc_json_schema(k), "strict": True},
+        }
     raise ConfigError(f"unknown response_format {fmt!r}; use 'json_object', 'json_schema' or a dict")
 
 
@@ -309,14 +312,31 @@ async def nc_sample(
             parsed = parse_candidates(out.text, k)
             for t in parsed:
                 texts.append(t)
-                result.candidates.append(Candidate(
-                    text=t, model=spec.name, provider=spec.provider, method="nc_single_call",
-                    index=len(result.candidates), call_index=0, instruction=instruction, raw_output=out.text,
-                    latency_s=out.latency_s, usage=out.usage, finish_reason=out.finish_reason))
+                result.candidates.append(
+                    Candidate(
+                        text=t,
+                        model=spec.name,
+                        provider=spec.provider,
+                        method="nc_single_call",
+                        index=len(result.candidates),
+                        call_index=0,
+                        instruction=instruction,
+                        raw_output=out.text,
+                        latency_s=out.latency_s,
+                        usage=out.usage,
+                        finish_reason=out.finish_reason,
+                    )
+                )
             if len(parsed) < k:
-                result.failures.append(Failure(
-                    model=spec.name, provider=spec.provider, kind="malformed", latency_s=out.latency_s,
-                    message=f"single-call NC output gave {len(parsed)} of {k} responses: {out.text[:200]!r}"))
+                result.failures.append(
+                    Failure(
+                        model=spec.name,
+                        provider=spec.provider,
+                        kind="malformed",
+                        latency_s=out.latency_s,
+                        message=f"single-call NC output gave {len(parsed)} of {k} responses: {out.text[:200]!r}",
+                    )
+                )
         if method == "single_call" or len(texts) >= k or isinstance(out, Failure):
             result.latency_s = time.perf_counter() - start
             return result
@@ -340,10 +360,21 @@ async def nc_sample(
         text = out.text.strip()
         if text:
             texts.append(text)
-            result.candidates.append(Candidate(
-                text=text, model=spec.name, provider=spec.provider, method="nc_sequential",
-                index=len(result.candidates), call_index=call_index, instruction=instruction,
-                raw_output=out.text, latency_s=out.latency_s, usage=out.usage, finish_reason=out.finish_reason))
+            result.candidates.append(
+                Candidate(
+                    text=text,
+                    model=spec.name,
+                    provider=spec.provider,
+                    method="nc_sequential",
+                    index=len(result.candidates),
+                    call_index=call_index,
+                    instruction=instruction,
+                    raw_output=out.text,
+                    latency_s=out.latency_s,
+                    usage=out.usage,
+                    finish_reason=out.finish_reason,
+                )
+            )
         call_index += 1
     result.latency_s = time.perf_counter() - start
     return result

@@ -106,8 +106,13 @@ def parse_chat_completion(data: Any, *, model: str) -> tuple[str, str | None, st
     else:
         raise MalformedResponse(f"message content is a {type(content).__name__}, not text", model=model)
     raw_usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    usage = TokenUsage(**{k: raw_usage[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")
-                          if isinstance(raw_usage.get(k), int)})
+    usage = TokenUsage(
+        **{
+            k: raw_usage[k]
+            for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+            if isinstance(raw_usage.get(k), int)
+        }
+    )
     served = data.get("model") if isinstance(data.get("model"), str) else None
     finish = choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else None
     return text, finish, served, usage
@@ -130,8 +135,14 @@ class OpenAIBackend:
     http_error
     """
 
-    def __init__(self, spec: ModelSpec, *, backoff_base: float = 0.5, backoff_max: float = 8.0,
-                 transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
         self.spec = spec
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
@@ -150,8 +161,11 @@ class OpenAIBackend:
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop or self._client.is_closed:
             # A client is bound to the loop that opened its connections; a new loop needs a new client.
-            self._client = httpx.AsyncClient(transport=self._transport, follow_redirects=True,
-                                             limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
+            self._client = httpx.AsyncClient(
+                transport=self._transport,
+                follow_redirects=True,
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+            )
             self._client_loop = loop
         return self._client
 
@@ -219,8 +233,11 @@ class OpenAIBackend:
                     else:
                         if resp.status_code < 400:
                             return self._result(resp, start, attempt, p)
-                        err = BackendHTTPError(f"HTTP {resp.status_code} from {url}: {_error_detail(resp)}",
-                                               model=spec.name, status_code=resp.status_code)
+                        err = BackendHTTPError(
+                            f"HTTP {resp.status_code} from {url}: {_error_detail(resp)}",
+                            model=spec.name,
+                            status_code=resp.status_code,
+                        )
                     if not err.retryable or attempt > spec.max_retries:
                         raise err
                     delay = self._delay(attempt, resp)
@@ -235,12 +252,21 @@ class OpenAIBackend:
             data = resp.json()
         except ValueError:
             snippet = resp.text[:200]
-            raise MalformedResponse(f"HTTP {resp.status_code} body is not JSON: {snippet!r}",
-                                    model=self.spec.name) from None
+            raise MalformedResponse(
+                f"HTTP {resp.status_code} body is not JSON: {snippet!r}", model=self.spec.name
+            ) from None
         text, finish, served, usage = parse_chat_completion(data, model=self.spec.name)
-        return ChatResult(text=text, model=self.spec.name, provider=self.spec.provider, served_model=served,
-                          latency_s=time.perf_counter() - start, usage=usage, finish_reason=finish,
-                          attempts=attempt, seed=params.seed)
+        return ChatResult(
+            text=text,
+            model=self.spec.name,
+            provider=self.spec.provider,
+            served_model=served,
+            latency_s=time.perf_counter() - start,
+            usage=usage,
+            finish_reason=finish,
+            attempts=attempt,
+            seed=params.seed,
+        )
 
 
 async def list_models(base_url: str, *, api_key: str | None = None, timeout: float = 10.0) -> list[str]:
@@ -260,8 +286,9 @@ async def list_models(base_url: str, *, api_key: str | None = None, timeout: flo
         except httpx.TransportError as e:
             raise BackendHTTPError(f"connection to {url} failed: {e!r}") from None
     if resp.status_code >= 400:
-        raise BackendHTTPError(f"HTTP {resp.status_code} from {url}: {_error_detail(resp)}",
-                               status_code=resp.status_code)
+        raise BackendHTTPError(
+            f"HTTP {resp.status_code} from {url}: {_error_detail(resp)}", status_code=resp.status_code
+        )
     try:
         return [m["id"] for m in resp.json()["data"]]
     except (ValueError, KeyError, TypeError):

@@ -125,12 +125,23 @@ def failure_from(model: ModelLike, exc: BaseException, latency_s: float) -> Fail
     else:
         kind, message = "other", f"{type(exc).__name__}: {exc}" if not isinstance(exc, PluralisError) else str(exc)
     status = exc.status_code if isinstance(exc, BackendHTTPError) else None
-    return Failure(model=_name(model), provider=_provider(model), kind=kind, message=message,
-                   latency_s=latency_s, status_code=status)
+    return Failure(
+        model=_name(model),
+        provider=_provider(model),
+        kind=kind,
+        message=message,
+        latency_s=latency_s,
+        status_code=status,
+    )
 
 
-async def call_model(model: ModelLike, messages: list[dict], *, params: DecodingParams | dict | None = None,
-                     timeout: float = DEFAULT_TIMEOUT) -> ChatResult | Failure:
+async def call_model(
+    model: ModelLike,
+    messages: list[dict],
+    *,
+    params: DecodingParams | dict | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> ChatResult | Failure:
     """Call one model and return its result, or a :class:`Failure` instead of raising.
 
     The call is cut at ``timeout`` seconds even if the backend ignores its own timeout.
@@ -229,8 +240,10 @@ async def generate_samples(
         p = p.merged({"temperature": temperature})
     effective = 1.0 if p.temperature is None else p.temperature
     if effective <= 0:
-        raise ConfigError(f"model {spec.name!r}: samples need temperature > 0 (got {effective}); "
-                          "PRISM raised it to 1.0 for such models")
+        raise ConfigError(
+            f"model {spec.name!r}: samples need temperature > 0 (got {effective}); "
+            "PRISM raised it to 1.0 for such models"
+        )
     per_call = [p if p.seed is None else p.merged({"seed": p.seed + i}) for i in range(n)]
     start = time.perf_counter()
     outcomes = await asyncio.gather(*(call_model(model, messages, params=q, timeout=timeout) for q in per_call))

@@ -59,9 +59,11 @@ class ChatCompletionRequest(BaseModel):
 
     def decoding(self) -> DecodingParams:
         """The request's decoding parameters (only those it set)."""
-        fields: dict[str, Any] = {k: getattr(self, k) for k in (
-            "temperature", "top_p", "top_k", "min_tokens", "presence_penalty", "frequency_penalty", "seed")
-            if getattr(self, k) is not None}
+        fields: dict[str, Any] = {
+            k: getattr(self, k)
+            for k in ("temperature", "top_p", "top_k", "min_tokens", "presence_penalty", "frequency_penalty", "seed")
+            if getattr(self, k) is not None
+        }
         max_tokens = self.max_completion_tokens or self.max_tokens
         if max_tokens is not None:
             fields["max_tokens"] = max_tokens
@@ -113,8 +115,11 @@ def create_app(backends: dict[str, Any], *, api_key: str | None = None, timeout:
 
     @app.middleware("http")
     async def _auth(request: Request, call_next: Any) -> Any:
-        if (api_key and request.url.path.startswith("/v1/")
-                and request.headers.get("authorization", "") != f"Bearer {api_key}"):
+        if (
+            api_key
+            and request.url.path.startswith("/v1/")
+            and request.headers.get("authorization", "") != f"Bearer {api_key}"
+        ):
             return _error(401, "invalid or missing API key", "authentication_error", "invalid_api_key")
         return await call_next(request)
 
@@ -124,15 +129,21 @@ def create_app(backends: dict[str, Any], *, api_key: str | None = None, timeout:
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": name, "object": "model", "created": created,
-                                            "owned_by": "pluralis"} for name in backends]}
+        return {
+            "object": "list",
+            "data": [{"id": name, "object": "model", "created": created, "owned_by": "pluralis"} for name in backends],
+        }
 
     @app.post("/v1/chat/completions")
     async def chat_completions(req: ChatCompletionRequest) -> Any:
         backend = backends.get(req.model)
         if backend is None:
-            return _error(404, f"model {req.model!r} not found; served: {', '.join(backends)}",
-                          "invalid_request_error", "model_not_found")
+            return _error(
+                404,
+                f"model {req.model!r} not found; served: {', '.join(backends)}",
+                "invalid_request_error",
+                "model_not_found",
+            )
         try:
             params = req.decoding()
         except ValidationError as e:
@@ -148,25 +159,39 @@ def create_app(backends: dict[str, Any], *, api_key: str | None = None, timeout:
                 return _error(504, str(e), "timeout_error")
             except (BackendError, ConfigError) as e:
                 return _error(500, str(e), "server_error")
-            choices.append({"index": i, "message": {"role": "assistant", "content": result.text},
-                            "finish_reason": result.finish_reason or "stop", "logprobs": None})
+            choices.append(
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": result.text},
+                    "finish_reason": result.finish_reason or "stop",
+                    "logprobs": None,
+                }
+            )
             prompt_tokens = result.usage.prompt_tokens or 0
             completion_tokens += result.usage.completion_tokens or 0
         body = {
-            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-            "model": req.model, "choices": choices,
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": req.model,
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
         }
         if not req.stream:
             return body
 
         def events() -> Any:
-            base = {"id": body["id"], "object": "chat.completion.chunk", "created": body["created"],
-                    "model": req.model}
+            base = {"id": body["id"], "object": "chat.completion.chunk", "created": body["created"], "model": req.model}
             for c in choices:
-                for delta, finish in (({"role": "assistant", "content": ""}, None),
-                                      ({"content": c["message"]["content"]}, None), ({}, c["finish_reason"])):
+                for delta, finish in (
+                    ({"role": "assistant", "content": ""}, None),
+                    ({"content": c["message"]["content"]}, None),
+                    ({}, c["finish_reason"]),
+                ):
                     chunk = {**base, "choices": [{"index": c["index"], "delta": delta, "finish_reason": finish}]}
                     yield f"data: {json.dumps(chunk)}\n\n"
             yield "data: [DONE]\n\n"
@@ -176,8 +201,15 @@ def create_app(backends: dict[str, Any], *, api_key: str | None = None, timeout:
     return app
 
 
-def spec_for_path(path: str, *, name: str | None = None, backend: str = "auto", gguf_file: str | None = None,
-                  device: str | None = None, dtype: str | None = None) -> ModelSpec:
+def spec_for_path(
+    path: str,
+    *,
+    name: str | None = None,
+    backend: str = "auto",
+    gguf_file: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+) -> ModelSpec:
     """The spec ``pluralis llm serve`` uses for a model folder or ``.gguf`` file.
 
     ``backend="auto"``: a ``.gguf`` file runs on ``llama_cpp`` when it is installed, else on
@@ -204,8 +236,14 @@ def spec_for_path(path: str, *, name: str | None = None, backend: str = "auto", 
             backend = "transformers"
     if backend not in ("transformers", "llama_cpp"):
         raise ConfigError(f"unknown backend {backend!r}; use auto, transformers or llama_cpp")
-    fields: dict[str, Any] = {"backend": backend, "device": device, "dtype": dtype, "system_prompt": None,
-                              "params": DecodingParams(), "provider": "local"}
+    fields: dict[str, Any] = {
+        "backend": backend,
+        "device": device,
+        "dtype": dtype,
+        "system_prompt": None,
+        "params": DecodingParams(),
+        "provider": "local",
+    }
     if backend == "transformers" and p.suffix.lower() == ".gguf":
         fields.update(path=str(p.parent), gguf_file=p.name)
     else:
@@ -242,8 +280,16 @@ def listen(host: str, port: int, *, backlog: int = 128) -> tuple[socket.socket, 
     return sock, f"http://{shown}:{sock.getsockname()[1]}"
 
 
-def serve(specs: list[ModelSpec], *, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
-          timeout: float = 120.0, n_ctx: int = 2048, log_level: str = "warning") -> None:
+def serve(
+    specs: list[ModelSpec],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: str | None = None,
+    timeout: float = 120.0,
+    n_ctx: int = 2048,
+    log_level: str = "warning",
+) -> None:
     """Load every model, then serve them until interrupted. ``port=0`` picks a free port.
 
     Prints ``READY_LINE http://HOST:PORT/v1`` to stdout once listening.

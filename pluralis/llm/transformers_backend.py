@@ -93,8 +93,10 @@ def render_chat(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str, bo
             return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True), False
         except Exception:
             if messages and messages[0]["role"] == "system" and len(messages) > 1:
-                folded = [{"role": messages[1]["role"],
-                           "content": messages[0]["content"] + "\n\n" + messages[1]["content"]}, *messages[2:]]
+                folded = [
+                    {"role": messages[1]["role"], "content": messages[0]["content"] + "\n\n" + messages[1]["content"]},
+                    *messages[2:],
+                ]
                 return tokenizer.apply_chat_template(folded, tokenize=False, add_generation_prompt=True), False
             raise
     return transcript(messages), True
@@ -112,7 +114,7 @@ def _hf_helpers() -> tuple[type, type]:
             self.prompt_len, self.presence, self.frequency = prompt_len, presence, frequency
 
         def __call__(self, input_ids, scores):
-            generated = input_ids[:, self.prompt_len:]
+            generated = input_ids[:, self.prompt_len :]
             if generated.shape[1] == 0:
                 return scores
             counts = torch.zeros_like(scores).scatter_add_(1, generated, torch.ones_like(generated, dtype=scores.dtype))
@@ -152,8 +154,14 @@ def _resolve_dtype(torch: Any, name: str | None, device: str) -> Any:
     if name in (None, "auto"):
         return torch.float32 if device == "cpu" else "auto"
     try:
-        return {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
-                "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}[name]
+        return {
+            "float32": torch.float32,
+            "fp32": torch.float32,
+            "float16": torch.float16,
+            "fp16": torch.float16,
+            "bfloat16": torch.bfloat16,
+            "bf16": torch.bfloat16,
+        }[name]
     except KeyError:
         raise ConfigError(f"unknown dtype {name!r}; use float32, float16, bfloat16 or auto") from None
 
@@ -198,8 +206,9 @@ class TransformersBackend:
             spec = self.spec
             path = Path(spec.path or "")
             if not path.is_dir():
-                raise ConfigError(f"model {spec.name!r}: {path} is not a folder (give a local model folder; "
-                                  "nothing is downloaded)")
+                raise ConfigError(
+                    f"model {spec.name!r}: {path} is not a folder (give a local model folder; nothing is downloaded)"
+                )
             if spec.gguf_file and not (path / spec.gguf_file).is_file():
                 raise ConfigError(f"model {spec.name!r}: GGUF file {path / spec.gguf_file} not found")
             torch, _ = require_transformers()
@@ -212,15 +221,17 @@ class TransformersBackend:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             try:
                 tokenizer = AutoTokenizer.from_pretrained(str(path), **kwargs)
-                model = AutoModelForCausalLM.from_pretrained(str(path), dtype=_resolve_dtype(torch, spec.dtype, device),
-                                                             **kwargs)
+                model = AutoModelForCausalLM.from_pretrained(
+                    str(path), dtype=_resolve_dtype(torch, spec.dtype, device), **kwargs
+                )
             except (OSError, ValueError, ImportError) as e:
                 raise BackendError(f"cannot load {path}: {e}", model=spec.name) from e
             _tie_missing_output_embeddings(model)
             missing = [name for name, p in model.named_parameters() if p.is_meta]
             if missing:
-                raise BackendError(f"cannot load {path}: weights missing from the checkpoint: {missing[:5]}",
-                                   model=spec.name)
+                raise BackendError(
+                    f"cannot load {path}: weights missing from the checkpoint: {missing[:5]}", model=spec.name
+                )
             model.to(device)
             model.eval()
             self._model, self._tokenizer, self.device = model, tokenizer, device
@@ -237,8 +248,13 @@ class TransformersBackend:
             ids.add(int(tokenizer.eos_token_id))
         return sorted(ids)
 
-    def generate_sync(self, messages: list[dict[str, str]], params: DecodingParams,
-                      cancel: threading.Event | None = None, deadline: float | None = None) -> dict[str, Any]:
+    def generate_sync(
+        self,
+        messages: list[dict[str, str]],
+        params: DecodingParams,
+        cancel: threading.Event | None = None,
+        deadline: float | None = None,
+    ) -> dict[str, Any]:
         """Blocking generation; returns ``text``, ``finish_reason``, ``prompt_tokens``, ``completion_tokens``.
 
         ``messages`` must already carry the system prompt. Used by :meth:`chat` (in a thread)
@@ -267,23 +283,26 @@ class TransformersBackend:
             "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos_ids or [0])[0],
         }
         if temperature > 0:
-            gen.update(temperature=temperature, top_p=1.0 if params.top_p is None else params.top_p,
-                       top_k=params.top_k or 0)
+            gen.update(
+                temperature=temperature, top_p=1.0 if params.top_p is None else params.top_p, top_k=params.top_k or 0
+            )
         else:
             gen.update(temperature=None, top_p=None, top_k=None)
         if params.min_tokens:
             gen["min_new_tokens"] = params.min_tokens
         processors = LogitsProcessorList()
         if params.presence_penalty or params.frequency_penalty:
-            processors.append(AdditivePenalties(prompt_len, params.presence_penalty or 0.0,
-                                                params.frequency_penalty or 0.0))
+            processors.append(
+                AdditivePenalties(prompt_len, params.presence_penalty or 0.0, params.frequency_penalty or 0.0)
+            )
         stop_flag = StopFlag(cancel or threading.Event(), deadline)
         with self._gen_lock:
             if params.seed is not None:
                 torch.manual_seed(params.seed)
             with torch.inference_mode():
-                out = model.generate(**enc, **gen, logits_processor=processors,
-                                     stopping_criteria=StoppingCriteriaList([stop_flag]))
+                out = model.generate(
+                    **enc, **gen, logits_processor=processors, stopping_criteria=StoppingCriteriaList([stop_flag])
+                )
         new_ids = out[0, prompt_len:].tolist()
         hit_eos = bool(new_ids) and new_ids[-1] in eos_ids
         if hit_eos:
@@ -296,8 +315,13 @@ class TransformersBackend:
                 text, finish = text[:cut], "stop"
         if is_transcript:
             text = text.strip()
-        return {"text": text, "finish_reason": finish, "prompt_tokens": prompt_len,
-                "completion_tokens": len(new_ids) + int(hit_eos), "cancelled": stop_flag.fired}
+        return {
+            "text": text,
+            "finish_reason": finish,
+            "prompt_tokens": prompt_len,
+            "completion_tokens": len(new_ids) + int(hit_eos),
+            "cancelled": stop_flag.fired,
+        }
 
     async def chat(
         self, messages: list[dict], *, params: DecodingParams | dict | None = None, timeout: float | None = None
@@ -331,11 +355,21 @@ class TransformersBackend:
             raise BackendError(f"generation failed: {type(e).__name__}: {e}", model=self.spec.name) from e
         if out["cancelled"]:
             raise BackendTimeout(f"no answer within {timeout:g} s", model=self.spec.name)
-        usage = TokenUsage(prompt_tokens=out["prompt_tokens"], completion_tokens=out["completion_tokens"],
-                           total_tokens=out["prompt_tokens"] + out["completion_tokens"])
-        return ChatResult(text=out["text"], model=self.spec.name, provider=self.spec.provider,
-                          served_model=self.spec.model_id, latency_s=time.perf_counter() - start, usage=usage,
-                          finish_reason=out["finish_reason"], seed=p.seed)
+        usage = TokenUsage(
+            prompt_tokens=out["prompt_tokens"],
+            completion_tokens=out["completion_tokens"],
+            total_tokens=out["prompt_tokens"] + out["completion_tokens"],
+        )
+        return ChatResult(
+            text=out["text"],
+            model=self.spec.name,
+            provider=self.spec.provider,
+            served_model=self.spec.model_id,
+            latency_s=time.perf_counter() - start,
+            usage=usage,
+            finish_reason=out["finish_reason"],
+            seed=p.seed,
+        )
 
     async def aclose(self) -> None:
         """Nothing to close (weights stay loaded while the backend is referenced)."""

@@ -218,8 +218,15 @@ class ModelSpec(BaseModel):
             model = found[0]
         raw = dict(model.params or {})
         params: dict[str, Any] = {}
-        for key, conv in (("temperature", float), ("top_p", float), ("top_k", int), ("max_tokens", int),
-                          ("presence_penalty", float), ("frequency_penalty", float), ("min_tokens", int)):
+        for key, conv in (
+            ("temperature", float),
+            ("top_p", float),
+            ("top_k", int),
+            ("max_tokens", int),
+            ("presence_penalty", float),
+            ("frequency_penalty", float),
+            ("min_tokens", int),
+        ):
             if raw.get(key) not in (None, ""):
                 params[key] = conv(float(raw[key]))
         if model.provider == "huggingface_api":
@@ -230,8 +237,12 @@ class ModelSpec(BaseModel):
             params.pop("top_p")
         if params.get("top_k") == 0:
             params.pop("top_k")
-        data: dict[str, Any] = {"name": model.long_name, "provider": model.provider,
-                                "params": DecodingParams(**params), "system_prompt": model.system_prompt}
+        data: dict[str, Any] = {
+            "name": model.long_name,
+            "provider": model.provider,
+            "params": DecodingParams(**params),
+            "system_prompt": model.system_prompt,
+        }
         data.update(overrides)
         return cls(**data)
 

@@ -141,8 +141,10 @@ def llm_endpoint(cfg: DemoConfig) -> tuple[str, str] | None:
         try:
             models = asyncio.run(list_models(base, api_key=key, timeout=10.0))
         except Exception as e:
-            raise ConfigError(f"LLM endpoint {base} did not list its models ({e}); check that the server runs at "
-                              "that URL (--llm-base-url / $PLURALIS_LLM_BASE_URL), or name the model (--llm-model)") from None
+            raise ConfigError(
+                f"LLM endpoint {base} did not list its models ({e}); check that the server runs at "
+                "that URL (--llm-base-url / $PLURALIS_LLM_BASE_URL), or name the model (--llm-model)"
+            ) from None
         if not models:
             raise ConfigError(f"LLM endpoint {base} serves no models")
         model = models[0]
@@ -169,8 +171,9 @@ def roleplay_subset(panel: PersonaPanel, per_country: int, *, seed: int = 0) -> 
     return panel.subset(np.array(sorted(rows), dtype=np.int64))
 
 
-def llm_variant_specs(base_url: str, model: str, api_key_env: str | None = None, *, timeout: float = 180.0,
-                      max_tokens: int = 128) -> list:
+def llm_variant_specs(
+    base_url: str, model: str, api_key_env: str | None = None, *, timeout: float = 180.0, max_tokens: int = 128
+) -> list:
     """One :class:`pluralis.llm.ModelSpec` per :data:`LLM_VARIANTS` entry, all served by ``model``.
 
     The timeout is generous because a local server (llama.cpp) answers one request at a time: a call
@@ -184,10 +187,19 @@ def llm_variant_specs(base_url: str, model: str, api_key_env: str | None = None,
     from pluralis.data.vocab import BASE_HEADER
     from pluralis.llm import DecodingParams, ModelSpec
 
-    return [ModelSpec(name=f"{model}/{k}", model=model, base_url=base_url, api_key_env=api_key_env, provider="local",
-                      system_prompt=f"{BASE_HEADER} {v}", params=DecodingParams(temperature=1.0, max_tokens=max_tokens),
-                      timeout=timeout)
-            for k, v in LLM_VARIANTS.items()]
+    return [
+        ModelSpec(
+            name=f"{model}/{k}",
+            model=model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            provider="local",
+            system_prompt=f"{BASE_HEADER} {v}",
+            params=DecodingParams(temperature=1.0, max_tokens=max_tokens),
+            timeout=timeout,
+        )
+        for k, v in LLM_VARIANTS.items()
+    ]
 
 
 def analyse(sim: SimulationResult, cfg: DemoConfig, progress: Progress = _no_progress) -> tuple[dict, list[str]]:
@@ -229,6 +241,7 @@ def analyse(sim: SimulationResult, cfg: DemoConfig, progress: Progress = _no_pro
         return None
 
     with progress("analysing", 4) as advance:
+
         def rep():
             from pluralis.census.representativeness import representativeness
 
@@ -243,9 +256,17 @@ def analyse(sim: SimulationResult, cfg: DemoConfig, progress: Progress = _no_pro
 
             battles = extract_battles(frames.utterances)
             by = [b for b in cfg.by if b in survey.columns or b == "conversation_type"]
-            res = subgroup_rankings(battles, by, survey=survey, conversations=frames.conversations, method=cfg.method,
-                                    rounds=cfg.bootstrap, seed=cfg.seed, min_participants=10,
-                                    exclude=("Prefer not to say",))
+            res = subgroup_rankings(
+                battles,
+                by,
+                survey=survey,
+                conversations=frames.conversations,
+                method=cfg.method,
+                rounds=cfg.bootstrap,
+                seed=cfg.seed,
+                min_participants=10,
+                exclude=("Prefer not to say",),
+            )
             return battles, res
 
         got = attempt("rankings", ranks)
@@ -255,8 +276,10 @@ def analyse(sim: SimulationResult, cfg: DemoConfig, progress: Progress = _no_pro
         if got is not None and sim.truth is not None and sim.config.get("actor") != "llm-roleplay":
             out["recovery"] = attempt("truth recovery", lambda: truth_recovery(out["rankings"].table, survey, sim))
         elif sim.config.get("actor") == "llm-roleplay":
-            notes.append("truth recovery: not applicable (an LLM role-played the personas; its preferences are not "
-                         "known, so there is no answer key)")
+            notes.append(
+                "truth recovery: not applicable (an LLM role-played the personas; its preferences are not "
+                "known, so there is no answer key)"
+            )
         advance(1)
 
         def welfare():
@@ -266,11 +289,14 @@ def analyse(sim: SimulationResult, cfg: DemoConfig, progress: Progress = _no_pro
             for c in countries:
                 n = int((survey["study_locale"] == c.lower()).sum())
                 try:
-                    res[c] = run_welfare(frames.utterances, frames.survey, country=c, n_draws=cfg.draws,
-                                         seed=cfg.seed + 1)
+                    res[c] = run_welfare(
+                        frames.utterances, frames.survey, country=c, n_draws=cfg.draws, seed=cfg.seed + 1
+                    )
                 except ConfigError as e:  # e.g. a handful of role-played participants: too few to sample from
-                    notes.append(f"welfare {c}: skipped, {n} participant(s) are too few for PRISM's seat-of-power "
-                                 f"samples ({str(e).split(';')[0]})")
+                    notes.append(
+                        f"welfare {c}: skipped, {n} participant(s) are too few for PRISM's seat-of-power "
+                        f"samples ({str(e).split(';')[0]})"
+                    )
             return res or None
 
         out["welfare"] = attempt("welfare", welfare)
@@ -306,16 +332,28 @@ def truth_recovery(table: pd.DataFrame, survey: pd.DataFrame, sim: SimulationRes
         true_rank = pd.Series(np.arange(1, len(true) + 1), index=true.index)
         est = sub.set_index("model")["rank"]
         common = [m for m in est.index if m in true_rank.index]
-        tau = kendalltau(est.reindex(common).to_numpy(), true_rank.reindex(common).to_numpy()).statistic \
-            if len(common) >= 3 else np.nan
+        tau = (
+            kendalltau(est.reindex(common).to_numpy(), true_rank.reindex(common).to_numpy()).statistic
+            if len(common) >= 3
+            else np.nan
+        )
         for m in common:
-            rows.append({"by": by, "group": group if by != "(all)" else "everyone", "model": m,
-                         "rank": float(est[m]), "true_rank": int(true_rank[m]), "kendall_tau": float(tau)})
+            rows.append(
+                {
+                    "by": by,
+                    "group": group if by != "(all)" else "everyone",
+                    "model": m,
+                    "rank": float(est[m]),
+                    "true_rank": int(true_rank[m]),
+                    "kendall_tau": float(tau),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def run_demo(cfg: DemoConfig | None = None, *, progress: Progress = _no_progress,
-             log: Callable[[str], None] = lambda _m: None) -> DemoResult:
+def run_demo(
+    cfg: DemoConfig | None = None, *, progress: Progress = _no_progress, log: Callable[[str], None] = lambda _m: None
+) -> DemoResult:
     """Run the main job (see the module docstring); ``progress(description, total)`` is a context
     manager yielding ``advance(n)`` (the CLI passes Rich progress bars).
 
@@ -339,8 +377,11 @@ def run_demo(cfg: DemoConfig | None = None, *, progress: Progress = _no_progress
         base, model = endpoint
         roleplay = RolePlayConfig(
             ModelSpec(name=model, base_url=base, api_key_env=cfg.llm_api_key_env, system_prompt=None),
-            max_concurrency=cfg.llm_concurrency, response_format=cfg.roleplay_format, timeout=cfg.llm_timeout,
-            max_turns=cfg.roleplay_max_turns).resolved()
+            max_concurrency=cfg.llm_concurrency,
+            response_format=cfg.roleplay_format,
+            timeout=cfg.llm_timeout,
+            max_turns=cfg.roleplay_max_turns,
+        ).resolved()
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     counts = {"US": cfg.n_us, "UK": cfg.n_uk}
@@ -363,15 +404,24 @@ def run_demo(cfg: DemoConfig | None = None, *, progress: Progress = _no_progress
         kwargs["roleplay"] = roleplay
         kwargs["cost_log"] = CostLog(out_dir / "roleplay_calls.jsonl")
         kwargs["conversations_per_type"] = cfg.roleplay_conversations_per_type
-        log(f"LLM endpoint {base} (model {model}): {len(participants)} of the {len(panel)} personas (drawn at random "
+        log(
+            f"LLM endpoint {base} (model {model}): {len(participants)} of the {len(panel)} personas (drawn at random "
             f"per country) are role-played by the LLM "
             f"(structured output: {kwargs['roleplay'].response_format or 'none'}; {cfg.llm_concurrency} calls in "
             f"flight); responses come from {len(kwargs['models'])} prompt variants of it. Calls are logged to "
-            f"{out_dir / 'roleplay_calls.jsonl'}")
+            f"{out_dir / 'roleplay_calls.jsonl'}"
+        )
     concurrency = cfg.max_concurrency if endpoint is None else cfg.llm_concurrency
     with progress("simulating participants", len(participants)) as advance:
-        sim = simulate_study(participants, seed=cfg.seed, executor=cfg.executor if endpoint is None else "serial",
-                             workers=cfg.workers, progress=advance, max_concurrency=concurrency, **kwargs)
+        sim = simulate_study(
+            participants,
+            seed=cfg.seed,
+            executor=cfg.executor if endpoint is None else "serial",
+            workers=cfg.workers,
+            progress=advance,
+            max_concurrency=concurrency,
+            **kwargs,
+        )
     if endpoint is not None:
         sim.stats["roleplay_log"] = kwargs["cost_log"].summary()
     timings["simulation"] = time.perf_counter() - t0
@@ -396,8 +446,16 @@ def run_demo(cfg: DemoConfig | None = None, *, progress: Progress = _no_progress
     from pluralis.report.study import write_study_report
 
     with progress("writing report", 1) as advance:
-        report = write_study_report(out_dir / "report.html", panel=panel, sim=sim, analyses=analyses, store_path=db,
-                                    config=cfg, notes=notes, timings=timings)
+        report = write_study_report(
+            out_dir / "report.html",
+            panel=panel,
+            sim=sim,
+            analyses=analyses,
+            store_path=db,
+            config=cfg,
+            notes=notes,
+            timings=timings,
+        )
         advance(1)
     timings["report"] = time.perf_counter() - t0
     return DemoResult(report, db, panel, sim, analyses, notes, timings)

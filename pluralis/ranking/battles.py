@@ -31,8 +31,9 @@ Score bases (``score=``):
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -66,9 +67,7 @@ BATTLE_COLUMNS: tuple[str, ...] = (
 def _require(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise DataValidationError(
-            [Problem(what, None, c, "required column is missing") for c in missing]
-        )
+        raise DataValidationError([Problem(what, None, c, "required column is missing") for c in missing])
 
 
 def _check_score_basis(score: str) -> None:
@@ -103,7 +102,9 @@ def normalized_scores(scores: np.ndarray | pd.Series, users: np.ndarray | pd.Ser
     return z
 
 
-def within_turn_ranks(scores: np.ndarray | pd.Series, interactions: np.ndarray | pd.Series, *, seed: int | None = 42) -> np.ndarray:
+def within_turn_ranks(
+    scores: np.ndarray | pd.Series, interactions: np.ndarray | pd.Series, *, seed: int | None = 42
+) -> np.ndarray:
     """Rank of each response within its interaction, 1 = highest score.
 
     Ties are broken at random by adding U(-1e-4, 1e-4) noise, as PRISM does (spec §2.6);
@@ -215,7 +216,9 @@ def prepare_ratings(
         except ImportError:  # pragma: no cover - roster always ships with the package
             pass
     df["normalized_score"] = normalized_scores(df["score"].to_numpy(dtype=float), df["user_id"].to_numpy())
-    df["within_turn_rank"] = within_turn_ranks(df["score"].to_numpy(dtype=float), df["interaction_id"].to_numpy(), seed=seed)
+    df["within_turn_rank"] = within_turn_ranks(
+        df["score"].to_numpy(dtype=float), df["interaction_id"].to_numpy(), seed=seed
+    )
     if balanced:
         if "included_in_balanced_subset" in df.columns:
             flag = df["included_in_balanced_subset"].fillna(False).astype(bool).to_numpy()
@@ -440,7 +443,7 @@ class BattleArrays:
             raise DataValidationError("cluster must have one entry per battle")
 
     @classmethod
-    def from_lists(cls, models: Sequence[str], a, b, outcome, cluster=None, clusters=None) -> "BattleArrays":
+    def from_lists(cls, models: Sequence[str], a, b, outcome, cluster=None, clusters=None) -> BattleArrays:
         """Build from plain sequences (ints), checking ranges.
 
         Example
@@ -473,7 +476,7 @@ class BattleArrays:
     def n_clusters(self) -> int:
         return 0 if self.clusters is None else len(self.clusters)
 
-    def take(self, index: np.ndarray) -> "BattleArrays":
+    def take(self, index: np.ndarray) -> BattleArrays:
         """A subset (or reordering) of the battles, same model coding.
 
         Example
@@ -635,7 +638,9 @@ def battles_from_comparisons(
     _require(comparisons, ["models"], "comparisons")
     df = comparisons.reset_index(drop=True)
     k = df["models"].map(len).to_numpy()
-    has = {c: c in df.columns for c in ("winner", "tie", "ratings", "ranking", "annotator_id", "conversation_id", "turn")}
+    has = {
+        c: c in df.columns for c in ("winner", "tie", "ratings", "ranking", "annotator_id", "conversation_id", "turn")
+    }
     two = np.flatnonzero(k == 2)
     parts = []
     if len(two):
@@ -654,10 +659,16 @@ def battles_from_comparisons(
                     win[i] = 0 if ra > rb else 1
         outcome = np.where(tie, TIE, np.where(win == 0, A_WINS, np.where(win == 1, B_WINS, -1)))
         keep = outcome >= 0
-        parts.append(pd.DataFrame({
-            "model_a": models[keep, 0], "model_b": models[keep, 1],
-            "winner": np.asarray(WINNER_LABELS, dtype=object)[outcome[keep]], "_row": two[keep],
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "model_a": models[keep, 0],
+                    "model_b": models[keep, 1],
+                    "winner": np.asarray(WINNER_LABELS, dtype=object)[outcome[keep]],
+                    "_row": two[keep],
+                }
+            )
+        )
     many = np.flatnonzero(k > 2)
     rows = []
     for i in many:  # k-wise judgements are rare and small
@@ -683,8 +694,11 @@ def battles_from_comparisons(
         for a_ in range(len(names)):
             for b_ in range(a_ + 1, len(names)):
                 d = merit[a_] - merit[b_]
-                lab = "tie" if (np.isfinite(d) and abs(d) <= thr) or (not np.isfinite(d) and merit[a_] == merit[b_]) else (
-                    "model_a" if d > 0 else "model_b")
+                lab = (
+                    "tie"
+                    if (np.isfinite(d) and abs(d) <= thr) or (not np.isfinite(d) and merit[a_] == merit[b_])
+                    else ("model_a" if d > 0 else "model_b")
+                )
                 rows.append((names[a_], names[b_], lab, i))
     if rows:
         parts.append(pd.DataFrame(rows, columns=["model_a", "model_b", "winner", "_row"]))

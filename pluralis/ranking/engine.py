@@ -34,14 +34,15 @@ Aggregators (``method=`` names; aliases in parentheses)
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from pluralis.ranking.battles import A_WINS, B_WINS, TIE, BattleArrays, encode_battles, ratings_from_battles
 from pluralis.errors import ConfigError, DataValidationError
+from pluralis.ranking.battles import A_WINS, B_WINS, TIE, BattleArrays, encode_battles, ratings_from_battles
 
 # --- method registry ----------------------------------------------------------------------------
 
@@ -138,7 +139,7 @@ class PairTable:
     @classmethod
     def from_battles(
         cls, a: np.ndarray, b: np.ndarray, outcome: np.ndarray, n_models: int, weights: np.ndarray | None = None
-    ) -> tuple["PairTable", np.ndarray]:
+    ) -> tuple[PairTable, np.ndarray]:
         """Compress battles; returns the table and each battle's category index.
 
         Example
@@ -156,7 +157,9 @@ class PairTable:
         kind = np.where(swap & (o != TIE), 1 - o, o)
         code = (i * n_models + j) * 3 + kind
         counts = np.bincount(code, weights=weights, minlength=n_models * n_models * 3)
-        present = np.flatnonzero(counts) if weights is None else np.flatnonzero(np.bincount(code, minlength=len(counts)))
+        present = (
+            np.flatnonzero(counts) if weights is None else np.flatnonzero(np.bincount(code, minlength=len(counts)))
+        )
         lookup = np.full(len(counts), -1, dtype=np.int64)
         lookup[present] = np.arange(len(present))
         pair, k = np.divmod(present, 3)
@@ -506,8 +509,7 @@ def bt_from_counts(
             break
     if not converged:
         warnings.warn(
-            "Bradley-Terry fit did not converge (a model may have won or lost every battle; "
-            "use penalty='l2')",
+            "Bradley-Terry fit did not converge (a model may have won or lost every battle; use penalty='l2')",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -660,7 +662,9 @@ def _elo_steps(
 # --- average win rate ---------------------------------------------------------------------------
 
 
-def win_rate_from_counts(wins: np.ndarray, ties: np.ndarray, *, ties_mode: Literal["count", "exclude"] = "count") -> np.ndarray:
+def win_rate_from_counts(
+    wins: np.ndarray, ties: np.ndarray, *, ties_mode: Literal["count", "exclude"] = "count"
+) -> np.ndarray:
     """Batched average pairwise win rate: row mean of ``wins / battles`` over met opponents.
 
     ``ties_mode="count"`` keeps ties in the denominator (PRISM's notebook 07); ``"exclude"``
@@ -777,7 +781,11 @@ def score_from_counts(method: str, wins: np.ndarray, ties: np.ndarray, /, **opti
         opts = {k: options[k] for k in ("alpha", "variant", "iterations", "item_order") if k in options}
         return prc_from_counts(wins, ties, **opts)
     if info.name == "bt":
-        opts = {k: options[k] for k in ("penalty", "C", "scale", "base", "init", "anchor", "tol", "max_iter") if k in options}
+        opts = {
+            k: options[k]
+            for k in ("penalty", "C", "scale", "base", "init", "anchor", "tol", "max_iter")
+            if k in options
+        }
         return bt_from_counts(wins, ties, **opts)
     if info.name == "win_rate":
         return win_rate_from_counts(wins, ties, ties_mode=options.get("ties", "count"))
@@ -787,7 +795,9 @@ def score_from_counts(method: str, wins: np.ndarray, ties: np.ndarray, /, **opti
 # --- participant weights ------------------------------------------------------------------------
 
 
-def row_weights(frame: pd.DataFrame, weights: pd.Series | None, key: str = "user_id", missing: str = "raise") -> np.ndarray:
+def row_weights(
+    frame: pd.DataFrame, weights: pd.Series | None, key: str = "user_id", missing: str = "raise"
+) -> np.ndarray:
     """Spread participant weights onto the rows of a table (utterances, battles, ...) by ``key``.
 
     The hook the ranking engine uses for weighted rankings: each battle/utterance counts with
@@ -862,7 +872,7 @@ def _anchor_index(models: Sequence[str], anchor: Any) -> tuple[int, float] | Non
     if isinstance(anchor, Mapping):
         if len(anchor) != 1:
             raise ConfigError("anchor must name exactly one model, e.g. {'flan-t5-xxl': 800}")
-        (name, value), = anchor.items()
+        ((name, value),) = anchor.items()
     else:
         name, value = anchor
     if name not in models:

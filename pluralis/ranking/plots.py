@@ -21,13 +21,18 @@ from matplotlib.ticker import MaxNLocator
 
 from pluralis.figures import save_figure
 
+
 def _err(center, lo, hi) -> np.ndarray:
     """Error-bar lengths; a point estimate can fall outside its percentile interval, so clip at 0."""
     c = np.asarray(center, dtype=float)
-    return np.vstack([np.clip(c - np.asarray(lo, dtype=float), 0, None), np.clip(np.asarray(hi, dtype=float) - c, 0, None)])
+    return np.vstack(
+        [np.clip(c - np.asarray(lo, dtype=float), 0, None), np.clip(np.asarray(hi, dtype=float) - c, 0, None)]
+    )
 
 
-def plot_subgroup_ranks(result, path: str | Path | None = None, *, title: str | None = None, by: str | None = None) -> Figure:
+def plot_subgroup_ranks(
+    result, path: str | Path | None = None, *, title: str | None = None, by: str | None = None
+) -> Figure:
     """Ranks with CIs per subgroup, one row per model (best overall at the top).
 
     ``result`` is a :class:`~pluralis.ranking.subgroups.SubgroupResult` or its ``table``.
@@ -57,21 +62,45 @@ def plot_subgroup_ranks(result, path: str | Path | None = None, *, title: str | 
     offsets = np.linspace(-0.3, 0.3, k) if k > 1 else np.zeros(1)
     colors = [f"C{i % 10}" for i in range(k)]
     if "rank_lo" in overall.columns and overall["rank_lo"].notna().any():
-        ax.errorbar(overall["rank"], [ypos[m] for m in overall["model"]],
-                    xerr=_err(overall["rank"], overall["rank_lo"], overall["rank_hi"]),
-                    fmt="none", ecolor="black", elinewidth=1.5, alpha=0.5)
+        ax.errorbar(
+            overall["rank"],
+            [ypos[m] for m in overall["model"]],
+            xerr=_err(overall["rank"], overall["rank_lo"], overall["rank_hi"]),
+            fmt="none",
+            ecolor="black",
+            elinewidth=1.5,
+            alpha=0.5,
+        )
     ax.scatter(overall["rank"], [ypos[m] for m in overall["model"]], s=70, color="black", zorder=3, label="overall")
     for (field, group), off, color in zip(keys, offsets, colors):
         g = groups[(groups["by"] == field) & (groups["group"] == group)]
         g = g[g["model"].isin(ypos)]
         y = np.array([ypos[m] for m in g["model"]]) + off
         if "rank_lo" in g.columns and g["rank_lo"].notna().any():
-            ax.errorbar(g["rank"], y, xerr=_err(g["rank"], g["rank_lo"], g["rank_hi"]), fmt="none",
-                        ecolor=color, elinewidth=0.8, alpha=0.7)
-        sig = g["significant"].fillna(False).astype(bool).to_numpy() if "significant" in g.columns else np.zeros(len(g), bool)
+            ax.errorbar(
+                g["rank"],
+                y,
+                xerr=_err(g["rank"], g["rank_lo"], g["rank_hi"]),
+                fmt="none",
+                ecolor=color,
+                elinewidth=0.8,
+                alpha=0.7,
+            )
+        sig = (
+            g["significant"].fillna(False).astype(bool).to_numpy()
+            if "significant" in g.columns
+            else np.zeros(len(g), bool)
+        )
         ax.scatter(g["rank"].to_numpy()[sig], y[sig], s=28, color=color, zorder=4)
-        ax.scatter(g["rank"].to_numpy()[~sig], y[~sig], s=28, facecolors="white", edgecolors=color, zorder=4,
-                   label=f"{group}" if k <= 12 or field == keys[0][0] else None)
+        ax.scatter(
+            g["rank"].to_numpy()[~sig],
+            y[~sig],
+            s=28,
+            facecolors="white",
+            edgecolors=color,
+            zorder=4,
+            label=f"{group}" if k <= 12 or field == keys[0][0] else None,
+        )
     ax.set_yticks(range(n_models))
     ax.set_yticklabels(models)
     ax.invert_yaxis()
@@ -85,7 +114,9 @@ def plot_subgroup_ranks(result, path: str | Path | None = None, *, title: str | 
     return save_figure(fig, path)
 
 
-def plot_scores(result, path: str | Path | None = None, *, title: str | None = None, reference: float | None = None) -> Figure:
+def plot_scores(
+    result, path: str | Path | None = None, *, title: str | None = None, reference: float | None = None
+) -> Figure:
     """Forest plot: each model's score with its percentile interval, best at the top.
 
     ``result`` is a :class:`~pluralis.ranking.uncertainty.BootstrapResult` or its ``summary()``.
@@ -104,8 +135,15 @@ def plot_scores(result, path: str | Path | None = None, *, title: str | None = N
     ax = fig.add_subplot(1, 1, 1)
     y = np.arange(len(s))
     if "score_lo" in s.columns:
-        ax.errorbar(s["score"], y, xerr=_err(s["score"], s["score_lo"], s["score_hi"]), fmt="o",
-                    color="C0", ecolor="C0", capsize=2)
+        ax.errorbar(
+            s["score"],
+            y,
+            xerr=_err(s["score"], s["score_lo"], s["score_hi"]),
+            fmt="o",
+            color="C0",
+            ecolor="C0",
+            capsize=2,
+        )
     else:
         ax.plot(s["score"], y, "o", color="C0")
     if reference is None and method == "prc":
@@ -149,7 +187,9 @@ def plot_score_distribution(result, path: str | Path | None = None, *, title: st
     return save_figure(fig, path)
 
 
-def plot_sensitivity(sens, path: str | Path | None = None, *, title: str | None = None, xlabel: str = "setting") -> Figure:
+def plot_sensitivity(
+    sens, path: str | Path | None = None, *, title: str | None = None, xlabel: str = "setting"
+) -> Figure:
     """Rank of every model (lines) across settings (x), e.g. tie thresholds or α values.
 
     Example
@@ -165,8 +205,9 @@ def plot_sensitivity(sens, path: str | Path | None = None, *, title: str | None 
     x = np.arange(len(ranks.columns))
     for i, (model, row) in enumerate(ranks.iterrows()):
         ax.plot(x, row.to_numpy(dtype=float), "-o", ms=3, lw=1, color=f"C{i % 10}")
-        ax.annotate(str(model), (x[-1], float(row.iloc[-1])), xytext=(4, 0), textcoords="offset points",
-                    va="center", fontsize=7)
+        ax.annotate(
+            str(model), (x[-1], float(row.iloc[-1])), xytext=(4, 0), textcoords="offset points", va="center", fontsize=7
+        )
     ax.set_xticks(x)
     ax.set_xticklabels([str(c) for c in ranks.columns])
     ax.invert_yaxis()

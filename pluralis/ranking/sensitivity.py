@@ -12,13 +12,15 @@ Kendall τ is scipy's τ-b on the scores (scores of lower-is-better methods are 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
+from pluralis.errors import ConfigError
 from pluralis.ranking.battles import encode_battles, ratings_from_battles, rescore_battles
 from pluralis.ranking.engine import (
     count_matrices,
@@ -27,7 +29,6 @@ from pluralis.ranking.engine import (
     resolve_method,
     scores_for_arrays,
 )
-from pluralis.errors import ConfigError
 
 DEFAULT_METHODS: tuple[str, ...] = (
     "prc",
@@ -79,9 +80,11 @@ def kendall_table(
     """
     hib = dict(higher_is_better or {})
     cols = list(scores.columns)
-    pairs = [(c, against) for c in cols if c != against] if against is not None else [
-        (cols[i], cols[j]) for i in range(len(cols)) for j in range(i + 1, len(cols))
-    ]
+    pairs = (
+        [(c, against) for c in cols if c != against]
+        if against is not None
+        else [(cols[i], cols[j]) for i in range(len(cols)) for j in range(i + 1, len(cols))]
+    )
     rows = []
     for a, b in pairs:
         x = scores[a].to_numpy(dtype=float) * (1 if hib.get(a, True) else -1)
@@ -151,7 +154,7 @@ def compare_aggregators(
 
 def tie_threshold_sensitivity(
     battles: pd.DataFrame,
-    thresholds: Sequence[float] = tuple(range(0, 21)),
+    thresholds: Sequence[float] = tuple(range(21)),
     method: str = "prc",
     *,
     reference: float = 5,
@@ -221,8 +224,9 @@ def _finish(table: pd.DataFrame, hib: bool, reference: Any, shown: list) -> Sens
     ranks = pd.DataFrame(
         {c: ranks_from_scores(table[c].to_numpy(), higher_is_better=hib) for c in table.columns}, index=table.index
     )
-    kt = kendall_table(table, higher_is_better={c: hib for c in table.columns}, against=reference)
+    kt = kendall_table(table, higher_is_better=dict.fromkeys(table.columns, hib), against=reference)
     order = ranks[reference].sort_values(kind="stable").index
     keep = [c for c in table.columns if c in shown]
-    return Sensitivity(table.loc[order, keep], ranks.loc[order, keep], kt[kt["a"].isin(shown)].reset_index(drop=True), reference)
-
+    return Sensitivity(
+        table.loc[order, keep], ranks.loc[order, keep], kt[kt["a"].isin(shown)].reset_index(drop=True), reference
+    )

@@ -19,13 +19,15 @@ Fields for ``by`` come from the battles (e.g. ``conversation_type``), the survey
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from pluralis.errors import ConfigError, DataValidationError
 from pluralis.ranking.battles import encode_battles, ratings_from_battles
 from pluralis.ranking.engine import MethodInfo, mean_by_model, ranks_from_scores, resolve_method, scores_for_arrays
 from pluralis.ranking.uncertainty import (
@@ -36,7 +38,6 @@ from pluralis.ranking.uncertainty import (
     _rating_means_clusters,
     _rescale_rounds,
 )
-from pluralis.errors import ConfigError, DataValidationError
 
 #: Friendly names accepted by ``by=`` (and the CLI's ``--by``).
 FIELD_ALIASES: dict[str, str] = {
@@ -290,7 +291,15 @@ def subgroup_rankings(
 
     weighted = pw is not None
     overall = BootstrapResult(
-        arrays.models, info.name, unit, overall_est, overall_draws, info.higher_is_better, level, dict(options), weighted
+        arrays.models,
+        info.name,
+        unit,
+        overall_est,
+        overall_draws,
+        info.higher_is_better,
+        level,
+        dict(options),
+        weighted,
     )
     rows = [_overall_rows(overall, arrays, frame, rounds)]
     results: dict[tuple[str, Any], BootstrapResult] = {}
@@ -304,14 +313,27 @@ def subgroup_rankings(
         g_rank = ranks_from_scores(est, higher_is_better=hib)
         o_rank = ranks_from_scores(overall_est[ix], higher_is_better=hib)
         shift = o_rank - g_rank
-        row = pd.DataFrame({"by": col, "group": value, "model": list(models), "score": est, "rank": g_rank,
-                            "overall_rank": o_rank, "shift": shift})
+        row = pd.DataFrame(
+            {
+                "by": col,
+                "group": value,
+                "model": list(models),
+                "score": est,
+                "rank": g_rank,
+                "overall_rank": o_rank,
+                "shift": shift,
+            }
+        )
         sub = frame.loc[mask]
         nb = pd.concat([sub["model_a"], sub["model_b"]]).value_counts()
         row["n_battles"] = row["model"].map(nb).fillna(0).astype(int).to_numpy()
         if "user_id" in sub.columns:
-            long = pd.concat([sub[["model_a", "user_id"]].set_axis(["m", "u"], axis=1),
-                              sub[["model_b", "user_id"]].set_axis(["m", "u"], axis=1)])
+            long = pd.concat(
+                [
+                    sub[["model_a", "user_id"]].set_axis(["m", "u"], axis=1),
+                    sub[["model_b", "user_id"]].set_axis(["m", "u"], axis=1),
+                ]
+            )
             npart = long.drop_duplicates().groupby("m").size()
             row["n_participants"] = row["model"].map(npart).fillna(0).astype(int).to_numpy()
         if rounds > 0:
@@ -338,11 +360,36 @@ def subgroup_rankings(
     if "n_participants" not in table.columns:
         table["n_participants"] = pd.NA
     table["direction"] = [_direction(s) for s in table["shift"].to_numpy(dtype=float)]
-    cols = ["by", "group", "model", "n_battles", "n_participants", "score", "score_lo", "score_hi", "rank",
-            "rank_lo", "rank_hi", "overall_rank", "shift", "shift_lo", "shift_hi", "significant", "direction"]
+    cols = [
+        "by",
+        "group",
+        "model",
+        "n_battles",
+        "n_participants",
+        "score",
+        "score_lo",
+        "score_hi",
+        "rank",
+        "rank_lo",
+        "rank_hi",
+        "overall_rank",
+        "shift",
+        "shift_lo",
+        "shift_hi",
+        "significant",
+        "direction",
+    ]
     table = table[cols]
-    table.attrs.update({"method": info.name, "unit": unit, "rounds": rounds, "level": level,
-                        "higher_is_better": hib, "weighted": weighted})
+    table.attrs.update(
+        {
+            "method": info.name,
+            "unit": unit,
+            "rounds": rounds,
+            "level": level,
+            "higher_is_better": hib,
+            "weighted": weighted,
+        }
+    )
     return SubgroupResult(table, overall, results, skipped)
 
 
@@ -350,19 +397,33 @@ def _overall_rows(overall: BootstrapResult, arrays, frame: pd.DataFrame, rounds:
     if rounds > 0:
         s = overall.summary()
     else:
-        s = pd.DataFrame({"model": list(overall.models), "score": overall.estimate,
-                          "rank": overall.estimate_ranks()}).sort_values("rank")
+        s = pd.DataFrame(
+            {"model": list(overall.models), "score": overall.estimate, "rank": overall.estimate_ranks()}
+        ).sort_values("rank")
     nb = pd.concat([frame["model_a"], frame["model_b"]]).value_counts()
-    out = pd.DataFrame({"by": OVERALL, "group": OVERALL, "model": s["model"].to_numpy(), "score": s["score"].to_numpy(),
-                        "rank": s["rank"].to_numpy()})
+    out = pd.DataFrame(
+        {
+            "by": OVERALL,
+            "group": OVERALL,
+            "model": s["model"].to_numpy(),
+            "score": s["score"].to_numpy(),
+            "rank": s["rank"].to_numpy(),
+        }
+    )
     for c in ("score_lo", "score_hi", "rank_lo", "rank_hi"):
         if c in s.columns:
             out[c] = s[c].to_numpy()
     out["n_battles"] = out["model"].map(nb).fillna(0).astype(int).to_numpy()
     if "user_id" in frame.columns:
-        long = pd.concat([frame[["model_a", "user_id"]].set_axis(["m", "u"], axis=1),
-                          frame[["model_b", "user_id"]].set_axis(["m", "u"], axis=1)])
-        out["n_participants"] = out["model"].map(long.drop_duplicates().groupby("m").size()).fillna(0).astype(int).to_numpy()
+        long = pd.concat(
+            [
+                frame[["model_a", "user_id"]].set_axis(["m", "u"], axis=1),
+                frame[["model_b", "user_id"]].set_axis(["m", "u"], axis=1),
+            ]
+        )
+        out["n_participants"] = (
+            out["model"].map(long.drop_duplicates().groupby("m").size()).fillna(0).astype(int).to_numpy()
+        )
     out["overall_rank"] = out["rank"]
     out["shift"] = 0.0
     return out
@@ -416,7 +477,7 @@ def _pairs_joint(arrays, info: MethodInfo, slots, rounds: int, unit: str, rng, o
     overall_draws = t.score_counts(overall_counts, info, options) if rounds > 0 else np.empty((0, n))
     overall_est = t.score_counts(t.full_counts(), info, options)[0]
     out = []
-    for h, (col, value, mask) in enumerate(slots):
+    for h, (_col, _value, mask) in enumerate(slots):
         present = np.zeros(n, dtype=bool)
         present[arrays.a[mask]] = True
         present[arrays.b[mask]] = True

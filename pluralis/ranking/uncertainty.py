@@ -29,13 +29,15 @@ Intervals are percentile intervals; ranks are competition ranks (1 = best) per r
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from pluralis.errors import ConfigError, DataValidationError
 from pluralis.ranking.battles import BattleArrays, encode_battles, ratings_from_battles
 from pluralis.ranking.engine import (
     MethodInfo,
@@ -52,7 +54,6 @@ from pluralis.ranking.engine import (
     score_from_counts,
     scores_for_arrays,
 )
-from pluralis.errors import ConfigError, DataValidationError
 
 Unit = Literal["battles", "participants"]
 
@@ -162,8 +163,15 @@ class BootstrapResult:
             }
         )
         out = out.sort_values(["rank", "model"], kind="stable").reset_index(drop=True)
-        out.attrs.update({"method": self.method, "unit": self.unit, "rounds": self.rounds, "level": self.level,
-                          "weighted": self.weighted})
+        out.attrs.update(
+            {
+                "method": self.method,
+                "unit": self.unit,
+                "rounds": self.rounds,
+                "level": self.level,
+                "weighted": self.weighted,
+            }
+        )
         return out
 
     def rank_distribution(self) -> pd.DataFrame:
@@ -181,7 +189,9 @@ class BootstrapResult:
         dist = np.zeros((n, n))
         for k in range(n):
             dist[:, k] = np.nanmean(np.where(np.isnan(ranks), np.nan, ranks == k + 1), axis=0)
-        return pd.DataFrame(dist, index=pd.Index(self.models, name="model"), columns=pd.RangeIndex(1, n + 1, name="rank"))
+        return pd.DataFrame(
+            dist, index=pd.Index(self.models, name="model"), columns=pd.RangeIndex(1, n + 1, name="rank")
+        )
 
     def prob_better(self) -> pd.DataFrame:
         """Share of rounds in which the row model beats the column model.
@@ -333,7 +343,8 @@ class Tournament:
         rep = np.zeros(len(cells), dtype=np.int64)
         rep[cell_of.reshape(-1)] = np.arange(len(cell_of))
         to_cat = sp.csr_matrix(
-            (self.weights[rep], (np.arange(len(cells)), self.category[rep])), shape=(len(cells), self.table.n_categories)
+            (self.weights[rep], (np.arange(len(cells)), self.category[rep])),
+            shape=(len(cells), self.table.n_categories),
         )
         return _rescale_rounds(np.asarray((to_cat.T @ draws.T).T), np.full(rounds, float(m)))
 
@@ -471,7 +482,9 @@ def _rating_means_iid(model, vals, n, rng, rounds, weights: np.ndarray | None = 
     return out
 
 
-def _cluster_weights(rng: np.random.Generator, rounds: int, G: int, *, n: int | None = None, replace: bool = True) -> np.ndarray:
+def _cluster_weights(
+    rng: np.random.Generator, rounds: int, G: int, *, n: int | None = None, replace: bool = True
+) -> np.ndarray:
     if n is None:
         return rng.multinomial(G, np.full(G, 1.0 / G), size=rounds).astype(float)
     if not replace:
@@ -599,8 +612,17 @@ def bootstrap(
             raise ConfigError("a participant bootstrap needs at least 2 participants; use unit='battles'")
         mult = _cluster_weights(rng, rounds, arrays.n_clusters)
     samples, estimate = _resample_scores(arrays, frame, info, rng, rounds, mult, ratings, options, pw)
-    return BootstrapResult(arrays.models, info.name, unit, estimate, samples, info.higher_is_better, level,
-                           dict(options), weighted=pw is not None)
+    return BootstrapResult(
+        arrays.models,
+        info.name,
+        unit,
+        estimate,
+        samples,
+        info.higher_is_better,
+        level,
+        dict(options),
+        weighted=pw is not None,
+    )
 
 
 def _checked_participant_weights(
@@ -698,8 +720,15 @@ def random_participants(
     mult = _cluster_weights(rng, rounds, arrays.n_clusters, n=n_participants, replace=replace)
     samples, estimate = _resample_scores(arrays, frame, info, rng, rounds, mult, None, options, pw)
     return BootstrapResult(
-        arrays.models, info.name, f"random_{n_participants}", estimate, samples, info.higher_is_better, level,
-        dict(options), weighted=pw is not None,
+        arrays.models,
+        info.name,
+        f"random_{n_participants}",
+        estimate,
+        samples,
+        info.higher_is_better,
+        level,
+        dict(options),
+        weighted=pw is not None,
     )
 
 
@@ -759,8 +788,16 @@ def even_pairs(
     full[0, cats] = tab.counts[cats]
     samples = t.score_counts(counts, info, options)
     estimate = t.score_counts(full, info, options)[0]
-    return BootstrapResult(arrays.models, info.name, f"even_{per_pair}_per_pair", estimate, samples,
-                           info.higher_is_better, level, dict(options))
+    return BootstrapResult(
+        arrays.models,
+        info.name,
+        f"even_{per_pair}_per_pair",
+        estimate,
+        samples,
+        info.higher_is_better,
+        level,
+        dict(options),
+    )
 
 
 def idiosyncratic_variance(
@@ -806,5 +843,7 @@ def idiosyncratic_variance(
             ).merge(s[["model"]], on="model")
         )
     if not frames:
-        return pd.DataFrame(columns=["n_participants", "model", "score_median", "score_lo", "score_hi", "rank_median", "p_top"])
+        return pd.DataFrame(
+            columns=["n_participants", "model", "score_median", "score_lo", "score_hi", "rank_median", "p_top"]
+        )
     return pd.concat(frames, ignore_index=True)

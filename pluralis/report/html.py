@@ -60,12 +60,24 @@ class Section:
             pass
         self.blocks.append(Block("figure", (uri, alt or caption or self.title), caption))
 
-    def table(self, df: pd.DataFrame, caption: str | None = None, *, digits: int | dict[str, int] = 3,
-              index: bool = False, max_rows: int = 60) -> None:
+    def table(
+        self,
+        df: pd.DataFrame,
+        caption: str | None = None,
+        *,
+        digits: int | dict[str, int] = 3,
+        index: bool = False,
+        max_rows: int = 60,
+    ) -> None:
         """Embed a DataFrame as an HTML table: values escaped, floats rounded (``digits``: one number or
         per column), integers with thousands separators, numbers right-aligned, text left-aligned."""
-        self.blocks.append(Block("table", table_html(df, digits=digits, index=index, max_rows=max_rows),
-                                 (caption or "") + (f" (first {max_rows} of {len(df)} rows)" if len(df) > max_rows else "")))
+        self.blocks.append(
+            Block(
+                "table",
+                table_html(df, digits=digits, index=index, max_rows=max_rows),
+                (caption or "") + (f" (first {max_rows} of {len(df)} rows)" if len(df) > max_rows else ""),
+            )
+        )
 
     def highlights(self, items: list[str], caption: str | None = None) -> None:
         """A call-out box with the key points (a bulleted list of plain sentences)."""
@@ -109,12 +121,16 @@ def table_html(df: pd.DataFrame, *, digits: int | dict[str, int] = 3, index: boo
     cols = [str(c) if not isinstance(c, tuple) else " / ".join(map(str, c)) for c in d.columns]
     numeric = [pd.api.types.is_numeric_dtype(d[c]) and not pd.api.types.is_bool_dtype(d[c]) for c in d.columns]
     places = [digits.get(str(c), 3) if isinstance(digits, dict) else digits for c in d.columns]
-    head = "".join(f'<th class="num">{html.escape(c)}</th>' if num else f"<th>{html.escape(c)}</th>"
-                   for c, num in zip(cols, numeric))
+    head = "".join(
+        f'<th class="num">{html.escape(c)}</th>' if num else f"<th>{html.escape(c)}</th>"
+        for c, num in zip(cols, numeric)
+    )
     rows = []
     for values in d.itertuples(index=False, name=None):
-        cells = "".join(f'<td class="num">{html.escape(_cell(v, k))}</td>' if num else
-                        f"<td>{html.escape(_cell(v, k))}</td>" for v, num, k in zip(values, numeric, places))
+        cells = "".join(
+            f'<td class="num">{html.escape(_cell(v, k))}</td>' if num else f"<td>{html.escape(_cell(v, k))}</td>"
+            for v, num, k in zip(values, numeric, places)
+        )
         rows.append(f"<tr>{cells}</tr>")
     return f'<table class="tbl"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
@@ -146,8 +162,9 @@ class Report:
         """The report as an HTML string."""
         from jinja2 import Environment, PackageLoader, select_autoescape
 
-        env = Environment(loader=PackageLoader("pluralis.report", "templates"),
-                          autoescape=select_autoescape(["html", "j2"]))
+        env = Environment(
+            loader=PackageLoader("pluralis.report", "templates"), autoescape=select_autoescape(["html", "j2"])
+        )
         from markupsafe import Markup
 
         env.filters["safe_table"] = lambda s: Markup(s)

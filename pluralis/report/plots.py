@@ -85,8 +85,14 @@ def plot_score_distributions(utterances: pd.DataFrame, *, turns: str = "openers"
     order = groups.median().sort_values().index.tolist()
     fig = Figure(figsize=(7, 0.32 * len(order) + 1.3))
     ax = fig.add_subplot(1, 1, 1)
-    ax.boxplot([u.loc[u["model_name"] == m, "score"].to_numpy() for m in order], orientation="horizontal", widths=0.6,
-               showfliers=False, patch_artist=True, boxprops={"facecolor": "#c6dbef"})
+    ax.boxplot(
+        [u.loc[u["model_name"] == m, "score"].to_numpy() for m in order],
+        orientation="horizontal",
+        widths=0.6,
+        showfliers=False,
+        patch_artist=True,
+        boxprops={"facecolor": "#c6dbef"},
+    )
     ax.set_yticks(range(1, len(order) + 1))
     ax.set_yticklabels(order, fontsize=8)
     ax.set_xlim(0, 101)
@@ -144,8 +150,9 @@ def plot_truth_recovery(recovery: pd.DataFrame) -> Figure:
     jitter = rng.uniform(-0.15, 0.15, len(recovery))
     for k, (g, sub) in enumerate(recovery.groupby("group", sort=False)):
         idx = recovery.index.get_indexer(sub.index)
-        ax.scatter(sub["true_rank"] + jitter[idx], sub["rank"] - jitter[idx], s=16, alpha=0.7, label=str(g),
-                   color=f"C{k % 10}")
+        ax.scatter(
+            sub["true_rank"] + jitter[idx], sub["rank"] - jitter[idx], s=16, alpha=0.7, label=str(g), color=f"C{k % 10}"
+        )
     ax.set_xlabel("true rank (preference model)")
     ax.set_ylabel("estimated rank")
     ax.set_xticks(range(1, n + 1))

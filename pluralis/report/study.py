@@ -17,9 +17,11 @@ import pandas as pd
 from pluralis.report import plots
 from pluralis.report.html import Report
 
-BANNER = ("SIMULATED STUDY — every participant is a synthetic persona (source = \"simulated\"); ratings come from "
-          "an explicit preference model or LLM role-play, not from people. Use it to test designs and analyses, "
-          "not as evidence about real preferences.")
+BANNER = (
+    'SIMULATED STUDY — every participant is a synthetic persona (source = "simulated"); ratings come from '
+    "an explicit preference model or LLM role-play, not from people. Use it to test designs and analyses, "
+    "not as evidence about real preferences."
+)
 
 MODEL_EQUATION = """u[j, r] = q[m] + sum_g shift[g, m]·1[j in g]
         + θ_len[j]·log(1 + length/100) + θ_ref[j]·refusal + θ_hedge[j]·hedging + θ_enum[j]·enumeration
@@ -49,24 +51,42 @@ def _persona_cards(sim, k_per_country: int = 2) -> list[dict]:
             continue
         seen[c] = seen.get(c, 0) + 1
         b5 = persona.get("big_five", {})
-        cards.append({"title": f"{p.user_id} ({c}, simulated)", "rows": [
-            ("Census cell", f"{p.age}, {p.gender}, {persona.get('census_group', p.ethnicity.categorised)}"),
-            ("Also", f"{p.education}; {p.employment_status}; {p.marital_status}; {p.religion.categorised}; "
-                     f"{persona.get('region', '')}"),
-            ("Traits", ", ".join(f"{k[0].upper()} {v:+.1f}" for k, v in b5.items())
-             + f"; values: {', '.join(persona.get('schwartz_values', []))}; lean {persona.get('political_lean', 0):+.1f}; "
-               f"style: {persona.get('communication_style', '')}"),
-            ("Self-description", p.self_description),
-            ("Constitution", p.system_string),
-        ]})
+        cards.append(
+            {
+                "title": f"{p.user_id} ({c}, simulated)",
+                "rows": [
+                    ("Census cell", f"{p.age}, {p.gender}, {persona.get('census_group', p.ethnicity.categorised)}"),
+                    (
+                        "Also",
+                        f"{p.education}; {p.employment_status}; {p.marital_status}; {p.religion.categorised}; "
+                        f"{persona.get('region', '')}",
+                    ),
+                    (
+                        "Traits",
+                        ", ".join(f"{k[0].upper()} {v:+.1f}" for k, v in b5.items())
+                        + f"; values: {', '.join(persona.get('schwartz_values', []))}; lean {persona.get('political_lean', 0):+.1f}; "
+                        f"style: {persona.get('communication_style', '')}",
+                    ),
+                    ("Self-description", p.self_description),
+                    ("Constitution", p.system_string),
+                ],
+            }
+        )
     return cards
 
 
 #: Display names of grouping fields (survey columns) in the report.
 FIELD_LABELS: dict[str, str] = {
-    "(all)": "everyone", "study_locale": "country", "persona_lean": "political lean (persona)", "age": "age",
-    "gender": "gender", "conversation_type": "conversation type", "ethnicity_simplified": "ethnicity",
-    "religion_simplified": "religion", "location_special_region": "region", "education": "education",
+    "(all)": "everyone",
+    "study_locale": "country",
+    "persona_lean": "political lean (persona)",
+    "age": "age",
+    "gender": "gender",
+    "conversation_type": "conversation type",
+    "ethnicity_simplified": "ethnicity",
+    "religion_simplified": "religion",
+    "location_special_region": "region",
+    "education": "education",
 }
 
 
@@ -109,23 +129,29 @@ def _headline(sim, panel, analyses: dict[str, Any]) -> list[str]:
     tvd = panel.census_tvd()
     worst = {c: max(d["age"], d["gender"], d["ethnicity"]) for c, d in tvd.items()}
     verb = "matches" if max(worst.values()) <= 0.01 else "approximates (too few personas to match)"
-    items.append(f"The panel of {len(panel):,} personas {verb} the census: largest one-way margin error "
-                 + ", ".join(f"{c} {100 * v:.2f} pp" for c, v in worst.items()) + " (total variation distance).")
+    items.append(
+        f"The panel of {len(panel):,} personas {verb} the census: largest one-way margin error "
+        + ", ".join(f"{c} {100 * v:.2f} pp" for c, v in worst.items())
+        + " (total variation distance)."
+    )
     if len(sim.study.survey) < len(panel):
         items.append(f"{len(sim.study.survey):,} of them took part in the study (drawn at random per country).")
     res = analyses.get("rankings")
     if res is not None:
         overall = res.table[res.table["by"] == "(all)"].sort_values("rank")
         method = res.table.attrs.get("method", "")
-        items.append(f"Overall ranking{f' ({method})' if method else ''}: "
-                     + " > ".join(overall["model"].astype(str)) + ".")
+        items.append(
+            f"Overall ranking{f' ({method})' if method else ''}: " + " > ".join(overall["model"].astype(str)) + "."
+        )
         shifts = res.shifts(significant_only=True)
         if len(shifts):
             top = shifts.iloc[0]
             verb = "rises" if top["shift"] > 0 else "falls"
-            items.append(f"{len(shifts)} significant rank shift(s) between groups; the largest: for "
-                         f"{field_label(top['by'])} = {group_label(top['by'], top['group'])}, {top['model']} {verb} "
-                         f"from rank {top['overall_rank']:.0f} overall to {top['rank']:.0f}.")
+            items.append(
+                f"{len(shifts)} significant rank shift(s) between groups; the largest: for "
+                f"{field_label(top['by'])} = {group_label(top['by'], top['group'])}, {top['model']} {verb} "
+                f"from rank {top['overall_rank']:.0f} overall to {top['rank']:.0f}."
+            )
         elif not (res.table["by"] != "(all)").any():
             items.append("Every group has too few participants to be ranked on its own.")
         else:
@@ -134,8 +160,10 @@ def _headline(sim, panel, analyses: dict[str, Any]) -> list[str]:
     if rec is not None and len(rec):
         taus = rec.groupby(["by", "group"], sort=False)["kendall_tau"].first()
         overall_tau = taus.get(("(all)", "everyone"), float("nan"))
-        items.append(f"The estimated rankings recover the simulation's known truth: Kendall's tau {overall_tau:.2f} "
-                     f"overall, {taus.min():.2f} to {taus.max():.2f} across groups.")
+        items.append(
+            f"The estimated rankings recover the simulation's known truth: Kendall's tau {overall_tau:.2f} "
+            f"overall, {taus.min():.2f} to {taus.max():.2f} across groups."
+        )
     welfare = analyses.get("welfare")
     if welfare:
         for country, w in welfare.items():
@@ -143,19 +171,32 @@ def _headline(sim, panel, analyses: dict[str, Any]) -> list[str]:
             rep = best[best["population"] == "Rep"]
             if len(rep):
                 row = rep.iloc[0]
-                items.append(f"{country}: even the best model for the representative population ({row['best_model']}) "
-                             f"is chosen in only {row['best_welfare']:.0%} of the conversations where it is shown, "
-                             f"so {row['prefer_other']:.0%} of those choices go to another model.")
+                items.append(
+                    f"{country}: even the best model for the representative population ({row['best_model']}) "
+                    f"is chosen in only {row['best_welfare']:.0%} of the conversations where it is shown, "
+                    f"so {row['prefer_other']:.0%} of those choices go to another model."
+                )
     log = sim.stats.get("roleplay_log")
     if log:
-        items.append(f"LLM role-play: {log.get('calls', 0):,} calls, {log.get('ok', 0):,} valid actions, "
-                     f"{sim.stats.get('fallbacks', 0):,} action(s) fell back to the preference model.")
+        items.append(
+            f"LLM role-play: {log.get('calls', 0):,} calls, {log.get('ok', 0):,} valid actions, "
+            f"{sim.stats.get('fallbacks', 0):,} action(s) fell back to the preference model."
+        )
     return items
 
 
-def write_study_report(path: str | Path, *, panel, sim, analyses: dict[str, Any], store_path: str | Path | None = None,
-                       config=None, notes: list[str] | None = None, timings: dict[str, float] | None = None,
-                       title: str = "Pluralis demo: a simulated PRISM-protocol study") -> Path:
+def write_study_report(
+    path: str | Path,
+    *,
+    panel,
+    sim,
+    analyses: dict[str, Any],
+    store_path: str | Path | None = None,
+    config=None,
+    notes: list[str] | None = None,
+    timings: dict[str, float] | None = None,
+    title: str = "Pluralis demo: a simulated PRISM-protocol study",
+) -> Path:
     """Write the study report (one self-contained HTML file) and return its path.
 
     ``panel``: the persona panel; ``sim``: :class:`pluralis.simulate.study.SimulationResult`;
@@ -181,69 +222,120 @@ def write_study_report(path: str | Path, *, panel, sim, analyses: dict[str, Any]
         survey = frames.survey
     counts = study.counts()
     by_country = survey["study_locale"].str.upper().value_counts().to_dict() if "study_locale" in survey else {}
-    r = Report(title, subtitle=f"{counts['survey']:,} synthetic participants ({', '.join(f'{k} {v:,}' for k, v in by_country.items())}), "
-                               f"{counts['conversations']:,} conversations, {counts['utterances']:,} rated responses",
-               banner=BANNER)
+    r = Report(
+        title,
+        subtitle=f"{counts['survey']:,} synthetic participants ({', '.join(f'{k} {v:,}' for k, v in by_country.items())}), "
+        f"{counts['conversations']:,} conversations, {counts['utterances']:,} rated responses",
+        banner=BANNER,
+    )
 
     # -- overview --------------------------------------------------------------------------------------
     actor = sim.config.get("actor", "preference-model")
     s = r.section("Overview", "What was simulated, the main results, and where everything is stored.")
     _safe(s, "key results", lambda: s.highlights(_headline(sim, panel, analyses), caption="Key results"), notes)
-    s.kv({
-        "participants": counts["survey"], "conversations": counts["conversations"],
-        "rated responses": counts["utterances"], "models in the loop": len(sim.config.get("models", [])),
-        "participant actions by": {"preference-model": "preference-model simulation (no LLM)",
-                                   "llm-roleplay": "LLM role-play (fallback: preference model)"}.get(actor, actor),
-        "fallback actions": sim.stats.get("fallbacks", 0), "seed": sim.config.get("seed"),
-        "store": str(store_path) if store_path else "—",
-        "time": ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()) or "—",
-    })
+    s.kv(
+        {
+            "participants": counts["survey"],
+            "conversations": counts["conversations"],
+            "rated responses": counts["utterances"],
+            "models in the loop": len(sim.config.get("models", [])),
+            "participant actions by": {
+                "preference-model": "preference-model simulation (no LLM)",
+                "llm-roleplay": "LLM role-play (fallback: preference model)",
+            }.get(actor, actor),
+            "fallback actions": sim.stats.get("fallbacks", 0),
+            "seed": sim.config.get("seed"),
+            "store": str(store_path) if store_path else "—",
+            "time": ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()) or "—",
+        }
+    )
     if sim.config.get("roleplay"):
         rp = {k: v for k, v in sim.config["roleplay"].items() if v is not None}
-        s.kv(rp, caption="Role-play settings (the LLM that plays the personas; 'response_format' is the structured "
-                         "output the endpoint accepted).")
+        s.kv(
+            rp,
+            caption="Role-play settings (the LLM that plays the personas; 'response_format' is the structured "
+            "output the endpoint accepted).",
+        )
     if sim.stats.get("roleplay_log"):
-        s.kv(sim.stats["roleplay_log"], caption="LLM calls of the role-play: valid (ok), invalid replies, errors, "
-                                                "tokens and cost; every call is in roleplay_calls.jsonl next to "
-                                                "this report.")
+        s.kv(
+            sim.stats["roleplay_log"],
+            caption="LLM calls of the role-play: valid (ok), invalid replies, errors, "
+            "tokens and cost; every call is in roleplay_calls.jsonl next to "
+            "this report.",
+        )
 
     # -- panel -------------------------------------------------------------------------------------------
-    s = r.section("The synthetic panel",
-                  "Personas are drawn jointly over age band × sex × ethnicity from the census tables shipped with "
-                  "Pluralis (ONS 2021 England & Wales; ACS 2022 US), then given conditionally sampled attributes "
-                  "(education, employment, marital status, religion, region) and idiosyncratic traits (Big Five, "
-                  "values, interests, communication style). Sources and assumptions: "
-                  "pluralis/simulate/resources/SOURCES.md.")
-    _safe(s, "census fit", lambda: s.figure(plots.plot_census_fit(panel.survey_frame()),
-                                             "Panel vs census shares per margin (grey: census, blue: panel); the "
-                                             "title gives the total variation distance (TVD) in percentage points."),
-          notes)
+    s = r.section(
+        "The synthetic panel",
+        "Personas are drawn jointly over age band × sex × ethnicity from the census tables shipped with "
+        "Pluralis (ONS 2021 England & Wales; ACS 2022 US), then given conditionally sampled attributes "
+        "(education, employment, marital status, religion, region) and idiosyncratic traits (Big Five, "
+        "values, interests, communication style). Sources and assumptions: "
+        "pluralis/simulate/resources/SOURCES.md.",
+    )
+    _safe(
+        s,
+        "census fit",
+        lambda: s.figure(
+            plots.plot_census_fit(panel.survey_frame()),
+            "Panel vs census shares per margin (grey: census, blue: panel); the "
+            "title gives the total variation distance (TVD) in percentage points.",
+        ),
+        notes,
+    )
     tvd = pd.DataFrame(panel.census_tvd()).T * 100
-    s.table(tvd.rename_axis("country").reset_index().rename(columns=lambda c: f"TVD {c} (pp)" if c != "country" else c),
-            caption="Total variation distance to the census in percentage points (joint = the 60 cells of age × "
-                    "sex × ethnicity, which a panel of a few hundred can only approximate; the others are one-way "
-                    "margins, met up to rounding by the quota sampler).", digits=2)
-    _safe(s, "traits", lambda: s.figure(plots.plot_traits(panel.data),
-                                         "Trait profiles of the panel: Big Five means by age band (documented age and "
-                                         "sex effects plus sampling noise), political lean by country."), notes)
-    s.cards(_persona_cards(sim), caption="Example personas with their rendered self-description and constitution "
-                                         "(what they want from an AI), as entered in the survey.")
+    s.table(
+        tvd.rename_axis("country").reset_index().rename(columns=lambda c: f"TVD {c} (pp)" if c != "country" else c),
+        caption="Total variation distance to the census in percentage points (joint = the 60 cells of age × "
+        "sex × ethnicity, which a panel of a few hundred can only approximate; the others are one-way "
+        "margins, met up to rounding by the quota sampler).",
+        digits=2,
+    )
+    _safe(
+        s,
+        "traits",
+        lambda: s.figure(
+            plots.plot_traits(panel.data),
+            "Trait profiles of the panel: Big Five means by age band (documented age and "
+            "sex effects plus sampling noise), political lean by country.",
+        ),
+        notes,
+    )
+    s.cards(
+        _persona_cards(sim),
+        caption="Example personas with their rendered self-description and constitution "
+        "(what they want from an AI), as entered in the survey.",
+    )
 
     # -- models ------------------------------------------------------------------------------------------
-    s = r.section("Models in the loop", "Each opening prompt goes to 4 models at random (PRISM protocol); later "
-                                        "turns get 2 samples of the highest-rated model.")
+    s = r.section(
+        "Models in the loop",
+        "Each opening prompt goes to 4 models at random (PRISM protocol); later "
+        "turns get 2 samples of the highest-rated model.",
+    )
     styles = sim.config.get("styles")
     if styles:
-        s.table(pd.DataFrame(styles)[["name", "description", "mean_sentences", "p_enumeration", "p_hedge",
-                                      "p_refusal", "stance", "quality"]],
-                caption="Simulated models: canned text in distinct styles (mean sentences; probabilities of a list, "
-                        "hedging and refusing; stance from -1 conservative to +1 progressive); 'quality' is their "
-                        "latent quality q in the preference model.", digits=2)
+        s.table(
+            pd.DataFrame(styles)[
+                ["name", "description", "mean_sentences", "p_enumeration", "p_hedge", "p_refusal", "stance", "quality"]
+            ],
+            caption="Simulated models: canned text in distinct styles (mean sentences; probabilities of a list, "
+            "hedging and refusing; stance from -1 conservative to +1 progressive); 'quality' is their "
+            "latent quality q in the preference model.",
+            digits=2,
+        )
     else:
         s.text("Models: " + ", ".join(sim.config.get("models", [])))
-    _safe(s, "score distributions", lambda: s.figure(plots.plot_score_distributions(frames.utterances),
-                                                     "Scores (1-100) per model in opening turns: box = middle half, "
-                                                     "line = median, whiskers = range without outliers."), notes)
+    _safe(
+        s,
+        "score distributions",
+        lambda: s.figure(
+            plots.plot_score_distributions(frames.utterances),
+            "Scores (1-100) per model in opening turns: box = middle half, "
+            "line = median, whiskers = range without outliers.",
+        ),
+        notes,
+    )
     if study.conversations:
         c = study.conversations[0]
         lines = []
@@ -259,124 +351,198 @@ def write_study_report(path: str | Path, *, panel, sim, analyses: dict[str, Any]
 
     # -- rankings ------------------------------------------------------------------------------------------
     res = analyses.get("rankings")
-    s = r.section("Rankings by group", "Models ranked from pairwise battles of opening-turn ratings "
-                                       "(ties within 5 points), overall and per group, with 95% percentile intervals "
-                                       "from a bootstrap over participants. In the group plots a filled marker means "
-                                       "the group's rank differs significantly from the overall rank.")
+    s = r.section(
+        "Rankings by group",
+        "Models ranked from pairwise battles of opening-turn ratings "
+        "(ties within 5 points), overall and per group, with 95% percentile intervals "
+        "from a bootstrap over participants. In the group plots a filled marker means "
+        "the group's rank differs significantly from the overall rank.",
+    )
     if res is None:
         s.text("The ranking engine (pluralis.ranking.subgroups) is not available, so no rankings were computed.")
     else:
         t = res.table
         from pluralis.ranking import plots as plots_ranking
 
-        _safe(s, "overall ranking", lambda: s.figure(plots_ranking.plot_scores(res.overall),
-                                                     "Overall scores with bootstrap intervals (higher = more "
-                                                     "preferred; dashed line: all models equal)."), notes)
+        _safe(
+            s,
+            "overall ranking",
+            lambda: s.figure(
+                plots_ranking.plot_scores(res.overall),
+                "Overall scores with bootstrap intervals (higher = more preferred; dashed line: all models equal).",
+            ),
+            notes,
+        )
         shown = _relabel(t)
         for field in dict.fromkeys(t.loc[t["by"] != "(all)", "by"]):
-            _safe(s, f"ranks by {field}", lambda f=field: s.figure(
-                plots_ranking.plot_subgroup_ranks(shown, by=f, title=f"Model ranks by {field_label(f)}"),
-                f"Rank (with interval) of every model per {field_label(f)}; black = overall."), notes)
+            _safe(
+                s,
+                f"ranks by {field}",
+                lambda f=field: s.figure(
+                    plots_ranking.plot_subgroup_ranks(shown, by=f, title=f"Model ranks by {field_label(f)}"),
+                    f"Rank (with interval) of every model per {field_label(f)}; black = overall.",
+                ),
+                notes,
+            )
         wide = t.pivot_table(index=["by", "group"], columns="model", values="rank", aggfunc="first", sort=False)
         order = t[t["by"] == "(all)"].sort_values("rank")["model"].tolist()
         wide = wide.reindex(columns=[m for m in order if m in wide.columns]).reset_index()
         wide.insert(0, "grouping", [field_label(b) for b in wide["by"]])
         wide["group"] = [group_label(b, g) for b, g in zip(wide["by"], wide["group"])]
-        s.table(wide.drop(columns="by"), caption="Rank of each model (columns, best overall first) in each group "
-                                                 "(rows).", digits=0)
+        s.table(
+            wide.drop(columns="by"),
+            caption="Rank of each model (columns, best overall first) in each group (rows).",
+            digits=0,
+        )
         shifts = res.shifts(significant_only=True)
         if len(shifts):
             sh = shifts[["by", "group", "model", "overall_rank", "rank", "shift", "shift_lo", "shift_hi"]].copy()
             sh["group"] = [group_label(b, g) for b, g in zip(sh["by"], sh["group"])]
             sh["by"] = [field_label(b) for b in sh["by"]]
-            s.table(sh.rename(columns={"by": "grouping"}),
-                    caption="Significant rank shifts: shift = overall rank − rank in the group (positive: the group "
-                            "likes the model more than everyone does), with its bootstrap interval.",
-                    digits={"overall_rank": 0, "rank": 0, "shift": 0, "shift_lo": 1, "shift_hi": 1}, max_rows=25)
+            s.table(
+                sh.rename(columns={"by": "grouping"}),
+                caption="Significant rank shifts: shift = overall rank − rank in the group (positive: the group "
+                "likes the model more than everyone does), with its bootstrap interval.",
+                digits={"overall_rank": 0, "rank": 0, "shift": 0, "shift_lo": 1, "shift_hi": 1},
+                max_rows=25,
+            )
         if res.skipped:
-            s.text("Groups too small to rank (fewer than 10 participants): "
-                   + "; ".join(f"{field_label(k[0])} = {group_label(k[0], k[1])} ({v})" for k, v in res.skipped.items())
-                   + ".")
+            s.text(
+                "Groups too small to rank (fewer than 10 participants): "
+                + "; ".join(f"{field_label(k[0])} = {group_label(k[0], k[1])} ({v})" for k, v in res.skipped.items())
+                + "."
+            )
 
     rec = analyses.get("recovery")
     if rec is not None and len(rec):
-        s = r.section("Recovering the simulated truth",
-                      "Because the participants are simulated, the true ranking of every group is known: the "
-                      "expected utility of each model under the preference model, averaged over the group. "
-                      "Kendall's tau compares it with the estimated ranking (1 = same order, 0 = unrelated).")
+        s = r.section(
+            "Recovering the simulated truth",
+            "Because the participants are simulated, the true ranking of every group is known: the "
+            "expected utility of each model under the preference model, averaged over the group. "
+            "Kendall's tau compares it with the estimated ranking (1 = same order, 0 = unrelated).",
+        )
         taus = rec.groupby(["by", "group"], sort=False)["kendall_tau"].first().reset_index()
         taus["group"] = [group_label(b, g) if b != "(all)" else "everyone" for b, g in zip(taus["by"], taus["group"])]
         taus["by"] = [field_label(b) for b in taus["by"]]
-        s.table(taus.rename(columns={"by": "grouping", "kendall_tau": "Kendall's tau"}),
-                caption="Kendall's tau between estimated and true ranking per group.", digits=2)
-        _safe(s, "truth recovery", lambda: s.figure(plots.plot_truth_recovery(rec.assign(
-            group=[field_label(b) for b in rec["by"]])),
-            "Estimated vs true rank; each dot is a model in a group, coloured by grouping. Dots on the dashed "
-            "diagonal are ranked exactly right."), notes)
+        s.table(
+            taus.rename(columns={"by": "grouping", "kendall_tau": "Kendall's tau"}),
+            caption="Kendall's tau between estimated and true ranking per group.",
+            digits=2,
+        )
+        _safe(
+            s,
+            "truth recovery",
+            lambda: s.figure(
+                plots.plot_truth_recovery(rec.assign(group=[field_label(b) for b in rec["by"]])),
+                "Estimated vs true rank; each dot is a model in a group, coloured by grouping. Dots on the dashed "
+                "diagonal are ranked exactly right.",
+            ),
+            notes,
+        )
 
     # -- welfare ------------------------------------------------------------------------------------------------
     welfare = analyses.get("welfare")
-    s = r.section("Welfare of populations",
-                  "PRISM's seat-of-power experiment (Case Study III): a sample of n participants drawn by a sampling "
-                  "scheme picks the model with the highest mean rating (or choice share), and the welfare of each "
-                  "stakeholder population under that model is recorded, over many draws.")
+    s = r.section(
+        "Welfare of populations",
+        "PRISM's seat-of-power experiment (Case Study III): a sample of n participants drawn by a sampling "
+        "scheme picks the model with the highest mean rating (or choice share), and the welfare of each "
+        "stakeholder population under that model is recorded, over many draws.",
+    )
     if not welfare:
         s.text("The welfare analysis (pluralis.welfare.engine) is not available or could not run, so it is missing.")
     else:
-        s.text("How to read it: sampling schemes (rows of each panel) are 'Rep (n)', n participants from the "
-               "census-representative sample, and 'Male (100)', 'White (100)', '45+ (100)', 100 participants from one "
-               "demographic group; populations (panels / table rows) are the representative sample (Rep) and its "
-               "Non-male, Non-white and under-45 members. MEANRATING is the population's mean rating of the chosen "
-               "model, MEANCHOICE the share of its conversations where that model was chosen when shown. In the "
-               "tables, D marks a scheme first-order stochastically dominated by Rep (100) (worse), d one that "
-               "dominates it (better); max is the best welfare any model gives that population.")
+        s.text(
+            "How to read it: sampling schemes (rows of each panel) are 'Rep (n)', n participants from the "
+            "census-representative sample, and 'Male (100)', 'White (100)', '45+ (100)', 100 participants from one "
+            "demographic group; populations (panels / table rows) are the representative sample (Rep) and its "
+            "Non-male, Non-white and under-45 members. MEANRATING is the population's mean rating of the chosen "
+            "model, MEANCHOICE the share of its conversations where that model was chosen when shown. In the "
+            "tables, D marks a scheme first-order stochastically dominated by Rep (100) (worse), d one that "
+            "dominates it (better); max is the best welfare any model gives that population."
+        )
         best_rows = []
         for country, wres in welfare.items():
-            _safe(s, f"welfare {country}", lambda w=wres, c=country: s.figure(
-                w.plot(), f"{c}: welfare distributions per population (panels) and sampling scheme (rows).",
-                dpi=130), notes)
-            _safe(s, f"welfare table {country}", lambda w=wres, c=country: s.table(
-                w.table("rating").reset_index(), caption=f"{c}: mean MEANRATING welfare per population and "
-                                                         "sampling scheme."), notes)
+            _safe(
+                s,
+                f"welfare {country}",
+                lambda w=wres, c=country: s.figure(
+                    w.plot(), f"{c}: welfare distributions per population (panels) and sampling scheme (rows).", dpi=130
+                ),
+                notes,
+            )
+            _safe(
+                s,
+                f"welfare table {country}",
+                lambda w=wres, c=country: s.table(
+                    w.table("rating").reset_index(),
+                    caption=f"{c}: mean MEANRATING welfare per population and sampling scheme.",
+                ),
+                notes,
+            )
             best = wres.best[wres.best["measure"] == "choice"]
             for _, row in best.iterrows():
-                best_rows.append({"country": country, "population": row["population"], "best model": row["best_model"],
-                                  "% chosen when shown": 100 * row["best_welfare"],
-                                  "% choices for other models": 100 * row["prefer_other"]})
+                best_rows.append(
+                    {
+                        "country": country,
+                        "population": row["population"],
+                        "best model": row["best_model"],
+                        "% chosen when shown": 100 * row["best_welfare"],
+                        "% choices for other models": 100 * row["prefer_other"],
+                    }
+                )
         if best_rows:
-            s.table(pd.DataFrame(best_rows), caption="The best model per population by MEANCHOICE: even it is chosen "
-                                                     "in only part of the conversations where it is shown.", digits=1)
+            s.table(
+                pd.DataFrame(best_rows),
+                caption="The best model per population by MEANCHOICE: even it is chosen "
+                "in only part of the conversations where it is shown.",
+                digits=1,
+            )
 
     # -- representativeness ------------------------------------------------------------------------------------
     reps = analyses.get("representativeness")
-    s = r.section("Representativeness", "Sample vs census per margin (percentage points, sample minus census), "
-                                        "as the representativeness analysis reports it for any study.")
+    s = r.section(
+        "Representativeness",
+        "Sample vs census per margin (percentage points, sample minus census), "
+        "as the representativeness analysis reports it for any study.",
+    )
     if not reps:
         s.text("The representativeness analysis is not available.")
     else:
         from pluralis.welfare.plots import plot_representativeness
 
         for country, rep in reps.items():
-            _safe(s, f"representativeness {country}", lambda rp=rep, c=country: s.figure(
-                plot_representativeness(rp, level="margins"), f"{c}: sample minus census, per category."), notes)
+            _safe(
+                s,
+                f"representativeness {country}",
+                lambda rp=rep, c=country: s.figure(
+                    plot_representativeness(rp, level="margins"), f"{c}: sample minus census, per category."
+                ),
+                notes,
+            )
             summ = rep.summary().copy()
             summ["tvd"] = 100 * summ["tvd"]
-            s.table(summ.rename(columns={"tvd": "TVD (pp)", "ess": "effective n"}),
-                    caption=f"{country}: total variation distance and the most over- and under-represented "
-                            "categories (pp = percentage points).",
-                    digits={"TVD (pp)": 2, "most_over_pp": 2, "most_under_pp": 2, "effective n": 0})
+            s.table(
+                summ.rename(columns={"tvd": "TVD (pp)", "ess": "effective n"}),
+                caption=f"{country}: total variation distance and the most over- and under-represented "
+                "categories (pp = percentage points).",
+                digits={"TVD (pp)": 2, "most_over_pp": 2, "most_under_pp": 2, "effective n": 0},
+            )
 
     # -- method ------------------------------------------------------------------------------------------------------
     s = r.section("Method", "How the simulated participants decide (pluralis.simulate.preference).")
     s.pre(MODEL_EQUATION, caption="The preference model (q: latent model quality; η: individual taste; ε: noise).")
-    s.text("Features are computed on the real response texts: length, refusal phrases, hedging phrases, "
-           "numbered/bulleted lists and a stance lexicon (progressive vs conservative cues). Conditional tables "
-           "and trait equations are documented, approximate assumptions (pluralis/simulate/resources/SOURCES.md).")
+    s.text(
+        "Features are computed on the real response texts: length, refusal phrases, hedging phrases, "
+        "numbered/bulleted lists and a stance lexicon (progressive vs conservative cues). Conditional tables "
+        "and trait equations are documented, approximate assumptions (pluralis/simulate/resources/SOURCES.md)."
+    )
     if actor == "llm-roleplay":
-        s.text("In this run an LLM role-played the personas: at every protocol step it saw the persona card and "
-               "returned one JSON action (type and opening prompt, ratings, continue or finish, attribute ratings and "
-               "feedback). Invalid replies were re-asked; when every try failed, the preference model above acted "
-               "instead (counted as fallback actions).")
+        s.text(
+            "In this run an LLM role-played the personas: at every protocol step it saw the persona card and "
+            "returned one JSON action (type and opening prompt, ratings, continue or finish, attribute ratings and "
+            "feedback). Invalid replies were re-asked; when every try failed, the preference model above acted "
+            "instead (counted as fallback actions)."
+        )
     if notes:
         s.pre("\n".join(n for n in notes if n), caption="Notes from this run.")
     return r.write(path)

@@ -30,8 +30,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from pluralis.data import vocab
-from pluralis.simulate import texts
 from pluralis.features.style import features_array
+from pluralis.simulate import texts
 from pluralis.simulate.preference import PreferenceModel
 
 
@@ -72,8 +72,16 @@ class PreferenceAgent:
 
     actor = "preference-model"
 
-    def __init__(self, row: Mapping[str, Any], weights: Mapping[str, float], *, model: PreferenceModel | None = None,
-                 models: list[str] | None = None, member: Mapping[str, Any] | None = None, seed: int = 0):
+    def __init__(
+        self,
+        row: Mapping[str, Any],
+        weights: Mapping[str, float],
+        *,
+        model: PreferenceModel | None = None,
+        models: list[str] | None = None,
+        member: Mapping[str, Any] | None = None,
+        seed: int = 0,
+    ):
         self.row = dict(row)
         self.weights = dict(weights)
         self.model = model or PreferenceModel()
@@ -116,8 +124,7 @@ class PreferenceAgent:
         e = float(self.row.get("extraversion", 0.0))
         extra = self.np_rng.poisson(1.4 * math.exp(0.2 * e))
         lo, hi = getattr(view, "min_turns", 2), getattr(view, "max_turns", 10)
-        self._conv = {"type": ctype, "target_turns": int(min(hi, max(lo, 2 + extra))), "turns": 0,
-                      "opening": None}
+        self._conv = {"type": ctype, "target_turns": int(min(hi, max(lo, 2 + extra))), "turns": 0, "opening": None}
         return ctype, prompt
 
     def scores_for(self, response_texts: list[str], model_names: list[str], conversation_type: str) -> list[int]:
@@ -143,8 +150,11 @@ class PreferenceAgent:
 
     async def rate(self, view, hidden: list) -> list[int]:
         self.stats["actions"] += 1
-        return self.scores_for([r.text for r in view.responses], [h.model_name for h in hidden],
-                               self._conv.get("type") or view.conversation_type or "unguided")
+        return self.scores_for(
+            [r.text for r in view.responses],
+            [h.model_name for h in hidden],
+            self._conv.get("type") or view.conversation_type or "unguided",
+        )
 
     async def next_message(self, view) -> str | None:
         self._conv["turns"] = view.turns_done

@@ -36,9 +36,15 @@ import pandas as pd
 from pluralis.errors import ConfigError
 
 ALL = "(all)"
-FIELD_ALIASES = {"region": "location_special_region", "special_region": "location_special_region",
-                 "ethnicity": "ethnicity_simplified", "religion": "religion_simplified", "locale": "study_locale",
-                 "country": "study_locale", "sex": "gender"}
+FIELD_ALIASES = {
+    "region": "location_special_region",
+    "special_region": "location_special_region",
+    "ethnicity": "ethnicity_simplified",
+    "religion": "religion_simplified",
+    "locale": "study_locale",
+    "country": "study_locale",
+    "sex": "gender",
+}
 
 
 def _frames(data) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -149,8 +155,7 @@ def fidelity(
                 raise ConfigError(f"the {name} survey has no field {f!r}")
     su = su.merge(ss[["user_id", *fields]], on="user_id", how="left") if fields else su
     hu = hu.merge(hs[["user_id", *fields]], on="user_id", how="left") if fields else hu
-    slots: list[tuple[str, Any, np.ndarray, np.ndarray]] = [
-        (ALL, ALL, np.ones(len(su), bool), np.ones(len(hu), bool))]
+    slots: list[tuple[str, Any, np.ndarray, np.ndarray]] = [(ALL, ALL, np.ones(len(su), bool), np.ones(len(hu), bool))]
     for f in fields:
         values = sorted(set(su[f].dropna()) & set(hu[f].dropna()), key=str)
         for v in values:
@@ -164,11 +169,22 @@ def fidelity(
         if len(a) < min_ratings or len(b) < min_ratings:
             notes.append(f"skipped {f} = {v!r}: {len(a)} simulated / {len(b)} human ratings (< {min_ratings})")
             continue
-        drows.append({"by": f, "group": v, "n_simulated": len(a), "n_human": len(b),
-                      "mean_simulated": a.mean(), "mean_human": b.mean(), "mean_diff": a.mean() - b.mean(),
-                      "sd_simulated": a.std(ddof=1), "sd_human": b.std(ddof=1),
-                      "wasserstein": float(stats.wasserstein_distance(a, b)),
-                      "ks": float(stats.ks_2samp(a, b).statistic), "tvd_hist": _tvd_hist(a, b)})
+        drows.append(
+            {
+                "by": f,
+                "group": v,
+                "n_simulated": len(a),
+                "n_human": len(b),
+                "mean_simulated": a.mean(),
+                "mean_human": b.mean(),
+                "mean_diff": a.mean() - b.mean(),
+                "sd_simulated": a.std(ddof=1),
+                "sd_human": b.std(ddof=1),
+                "wasserstein": float(stats.wasserstein_distance(a, b)),
+                "ks": float(stats.ks_2samp(a, b).statistic),
+                "tvd_hist": _tvd_hist(a, b),
+            }
+        )
         rs = _rank_scores(su.loc[ms], method)
         rh = _rank_scores(hu.loc[mh], method)
         common = sorted(set(rs.index) & set(rh.index))
@@ -176,18 +192,56 @@ def fidelity(
         if len(common) >= 3:
             res = stats.kendalltau(rs.reindex(common).to_numpy(), rh.reindex(common).to_numpy())
             tau, p = float(res.statistic), float(res.pvalue)
-        rrows.append({"by": f, "group": v, "method": method, "n_models": len(common), "kendall_tau": tau,
-                      "p_value": p, "top_simulated": rs.idxmax() if len(rs) else None,
-                      "top_human": rh.idxmax() if len(rh) else None,
-                      "same_top": bool(len(rs) and len(rh) and rs.idxmax() == rh.idxmax())})
-    dist = pd.DataFrame(drows, columns=["by", "group", "n_simulated", "n_human", "mean_simulated", "mean_human",
-                                        "mean_diff", "sd_simulated", "sd_human", "wasserstein", "ks", "tvd_hist"])
-    ranks = pd.DataFrame(rrows, columns=["by", "group", "method", "n_models", "kendall_tau", "p_value",
-                                         "top_simulated", "top_human", "same_top"])
+        rrows.append(
+            {
+                "by": f,
+                "group": v,
+                "method": method,
+                "n_models": len(common),
+                "kendall_tau": tau,
+                "p_value": p,
+                "top_simulated": rs.idxmax() if len(rs) else None,
+                "top_human": rh.idxmax() if len(rh) else None,
+                "same_top": bool(len(rs) and len(rh) and rs.idxmax() == rh.idxmax()),
+            }
+        )
+    dist = pd.DataFrame(
+        drows,
+        columns=[
+            "by",
+            "group",
+            "n_simulated",
+            "n_human",
+            "mean_simulated",
+            "mean_human",
+            "mean_diff",
+            "sd_simulated",
+            "sd_human",
+            "wasserstein",
+            "ks",
+            "tvd_hist",
+        ],
+    )
+    ranks = pd.DataFrame(
+        rrows,
+        columns=[
+            "by",
+            "group",
+            "method",
+            "n_models",
+            "kendall_tau",
+            "p_value",
+            "top_simulated",
+            "top_human",
+            "same_top",
+        ],
+    )
     groups = ranks[ranks["by"] != ALL]
     summary = {
         "groups": int(len(groups)),
-        "overall_kendall_tau": float(ranks.loc[ranks["by"] == ALL, "kendall_tau"].iloc[0]) if (ranks["by"] == ALL).any() else np.nan,
+        "overall_kendall_tau": float(ranks.loc[ranks["by"] == ALL, "kendall_tau"].iloc[0])
+        if (ranks["by"] == ALL).any()
+        else np.nan,
         "mean_kendall_tau": float(ranks["kendall_tau"].mean()) if len(ranks) else np.nan,
         "mean_wasserstein": float(dist["wasserstein"].mean()) if len(dist) else np.nan,
         "mean_abs_mean_diff": float(dist["mean_diff"].abs().mean()) if len(dist) else np.nan,
@@ -197,8 +251,15 @@ def fidelity(
     return FidelityReport(dist, ranks, summary, notes)
 
 
-def replay_ratings(human, panel=None, *, seed: int = 0, preference=None, match: Sequence[str] = ("age", "gender"),
-                   turns: str = "openers"):
+def replay_ratings(
+    human,
+    panel=None,
+    *,
+    seed: int = 0,
+    preference=None,
+    match: Sequence[str] = ("age", "gender"),
+    turns: str = "openers",
+):
     """Personas re-rate the human participants' own responses (same prompts, same responses, same groups).
 
     Each human participant gets a persona from ``panel`` (generated to match when ``None``) in the
@@ -254,17 +315,21 @@ def replay_ratings(human, panel=None, *, seed: int = 0, preference=None, match: 
     out = hu.copy()
     scores = np.zeros(len(out), dtype=int)
     agents: dict[int, PreferenceAgent] = {}
-    for (uid, iid), idx in out.groupby([out["user_id"].astype(str), "interaction_id"], sort=False).groups.items():
+    for (uid, _iid), idx in out.groupby([out["user_id"].astype(str), "interaction_id"], sort=False).groups.items():
         k = by_user.get(uid)
         if k is None:
             continue
         part = out.loc[idx]
         agent = agents.get(k)
         if agent is None:
-            agent = agents[k] = PreferenceAgent(rows[k], weights[k], model=preference,
-                                                models=sorted(hu["model_name"].astype(str).unique()), seed=seed)
-        s = agent.scores_for(part["model_response"].astype(str).tolist(), part["model_name"].astype(str).tolist(),
-                             str(part["conversation_type"].iloc[0]))
+            agent = agents[k] = PreferenceAgent(
+                rows[k], weights[k], model=preference, models=sorted(hu["model_name"].astype(str).unique()), seed=seed
+            )
+        s = agent.scores_for(
+            part["model_response"].astype(str).tolist(),
+            part["model_name"].astype(str).tolist(),
+            str(part["conversation_type"].iloc[0]),
+        )
         scores[out.index.get_indexer(idx)] = s
     out["score"] = scores
     best = out.groupby("interaction_id")["score"].transform("max")
@@ -275,5 +340,6 @@ def replay_ratings(human, panel=None, *, seed: int = 0, preference=None, match: 
     survey["user_id"] = survey["user_id"].astype(str).map(ids)
     survey["source"] = "simulated"
     survey["persona_id"] = personas["persona_id"].to_numpy()
-    return StudyFrames(survey=survey, conversations=pd.DataFrame(), utterances=out, metadata=pd.DataFrame(),
-                       comparisons=pd.DataFrame())
+    return StudyFrames(
+        survey=survey, conversations=pd.DataFrame(), utterances=out, metadata=pd.DataFrame(), comparisons=pd.DataFrame()
+    )

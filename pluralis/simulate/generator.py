@@ -60,9 +60,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pluralis.census import tables
 from pluralis.data import vocab
 from pluralis.errors import ConfigError
-from pluralis.census import tables
 from pluralis.simulate.executors import check_executor, map_chunks
 
 GENERATOR_VERSION = "pluralis.simulate/1"
@@ -89,9 +89,17 @@ VALUE_EFFECTS: dict[str, Any] = {
     "country": {"US": (-0.25, 0.0), "UK": (0.25, 0.05)},
     "age_step": (-0.12, -0.10),
     "religion": {
-        "Non-religious": (0.6, 0.15), "Agnostic": (0.5, 0.15), "Spiritual": (0.1, 0.1),
-        "Christian": (-0.45, -0.05), "Jewish": (-0.2, 0.05), "Muslim": (-0.8, -0.2), "Hindu": (-0.5, -0.1),
-        "Sikh": (-0.5, -0.1), "Buddhist": (-0.1, 0.0), "Folk religion": (-0.5, -0.1), "Other": (-0.3, 0.0),
+        "Non-religious": (0.6, 0.15),
+        "Agnostic": (0.5, 0.15),
+        "Spiritual": (0.1, 0.1),
+        "Christian": (-0.45, -0.05),
+        "Jewish": (-0.2, 0.05),
+        "Muslim": (-0.8, -0.2),
+        "Hindu": (-0.5, -0.1),
+        "Sikh": (-0.5, -0.1),
+        "Buddhist": (-0.1, 0.0),
+        "Folk religion": (-0.5, -0.1),
+        "Other": (-0.3, 0.0),
     },
     "degree": (0.15, 0.3),
     "no_secondary": (-0.1, -0.2),
@@ -103,29 +111,46 @@ POLITICAL_ETHNICITY_US = {"Black": -0.6, "Hispanic": -0.2, "Asian": -0.2, "Mixed
 
 #: Trait design used by the linear trait models: [1, age_step, female, O, C, E, A, N, secular, self_expr, political].
 TRAIT_DESIGN: tuple[str, ...] = (
-    "const", "age_step", "female", "openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism",
-    "secular", "self_expression", "political",
+    "const",
+    "age_step",
+    "female",
+    "openness",
+    "conscientiousness",
+    "extraversion",
+    "agreeableness",
+    "neuroticism",
+    "secular",
+    "self_expression",
+    "political",
 )
 
 SCHWARTZ_VALUES: tuple[str, ...] = (
-    "self-direction", "stimulation", "hedonism", "achievement", "power", "security", "conformity", "tradition",
-    "benevolence", "universalism",
+    "self-direction",
+    "stimulation",
+    "hedonism",
+    "achievement",
+    "power",
+    "security",
+    "conformity",
+    "tradition",
+    "benevolence",
+    "universalism",
 )
 #: Linear scores of the ten Schwartz values on TRAIT_DESIGN (columns as SCHWARTZ_VALUES).
 SCHWARTZ_WEIGHTS = np.array(
     [
         # sd   stim  hed   ach   pow   sec   conf  trad  ben   univ
-        [0.6, 0.0, 0.2, 0.3, -0.6, 0.3, 0.0, -0.2, 0.9, 0.6],     # const
+        [0.6, 0.0, 0.2, 0.3, -0.6, 0.3, 0.0, -0.2, 0.9, 0.6],  # const
         [-0.1, -0.3, -0.2, -0.15, 0.0, 0.25, 0.2, 0.25, 0.05, 0.05],  # age_step
         [-0.05, -0.2, -0.1, -0.15, -0.3, 0.1, 0.05, 0.05, 0.25, 0.15],  # female
-        [0.6, 0.5, 0.2, 0.1, 0.0, -0.2, -0.3, -0.2, 0.0, 0.4],    # O
-        [0.0, -0.1, -0.2, 0.5, 0.1, 0.3, 0.4, 0.1, 0.1, 0.0],     # C
-        [0.1, 0.5, 0.4, 0.3, 0.3, -0.1, 0.0, -0.1, 0.1, 0.0],     # E
-        [0.0, 0.0, 0.0, -0.2, -0.5, 0.0, 0.2, 0.1, 0.6, 0.3],     # A
-        [-0.1, -0.1, 0.0, 0.0, 0.0, 0.4, 0.2, 0.0, 0.0, 0.0],     # N
-        [0.3, 0.1, 0.3, 0.0, 0.0, -0.2, -0.3, -0.8, 0.0, 0.2],    # secular
-        [0.4, 0.2, 0.2, 0.0, -0.2, -0.4, -0.2, -0.2, 0.1, 0.4],   # self_expression
-        [0.0, 0.0, 0.0, 0.2, 0.3, 0.4, 0.3, 0.4, -0.1, -0.5],     # political
+        [0.6, 0.5, 0.2, 0.1, 0.0, -0.2, -0.3, -0.2, 0.0, 0.4],  # O
+        [0.0, -0.1, -0.2, 0.5, 0.1, 0.3, 0.4, 0.1, 0.1, 0.0],  # C
+        [0.1, 0.5, 0.4, 0.3, 0.3, -0.1, 0.0, -0.1, 0.1, 0.0],  # E
+        [0.0, 0.0, 0.0, -0.2, -0.5, 0.0, 0.2, 0.1, 0.6, 0.3],  # A
+        [-0.1, -0.1, 0.0, 0.0, 0.0, 0.4, 0.2, 0.0, 0.0, 0.0],  # N
+        [0.3, 0.1, 0.3, 0.0, 0.0, -0.2, -0.3, -0.8, 0.0, 0.2],  # secular
+        [0.4, 0.2, 0.2, 0.0, -0.2, -0.4, -0.2, -0.2, 0.1, 0.4],  # self_expression
+        [0.0, 0.0, 0.0, 0.2, 0.3, 0.4, 0.3, 0.4, -0.1, -0.5],  # political
     ]
 )
 
@@ -163,25 +188,41 @@ COMMUNICATION_STYLES: tuple[str, ...] = ("concise", "detailed", "casual", "forma
 STYLE_WEIGHTS = np.array(
     [
         # concise detailed casual formal warm direct
-        [0.3, 0.0, 0.2, -0.2, 0.0, 0.0],    # const
+        [0.3, 0.0, 0.2, -0.2, 0.0, 0.0],  # const
         [0.15, 0.0, -0.3, 0.3, 0.0, 0.05],  # age_step
-        [-0.1, 0.1, 0.0, 0.0, 0.4, -0.3],   # female
-        [-0.3, 0.6, 0.1, 0.0, 0.1, 0.0],    # O
-        [0.4, 0.3, -0.3, 0.5, 0.0, 0.2],    # C
-        [-0.2, 0.0, 0.6, -0.2, 0.4, 0.2],   # E
-        [-0.1, 0.0, 0.2, 0.0, 0.6, -0.6],   # A
-        [0.0, 0.2, 0.0, 0.1, 0.0, -0.3],    # N
-        [0.0, 0.1, 0.1, 0.0, 0.0, 0.1],     # secular
-        [0.0, 0.1, 0.2, -0.1, 0.1, 0.0],    # self_expression
-        [0.1, -0.1, 0.0, 0.1, 0.0, 0.2],    # political
+        [-0.1, 0.1, 0.0, 0.0, 0.4, -0.3],  # female
+        [-0.3, 0.6, 0.1, 0.0, 0.1, 0.0],  # O
+        [0.4, 0.3, -0.3, 0.5, 0.0, 0.2],  # C
+        [-0.2, 0.0, 0.6, -0.2, 0.4, 0.2],  # E
+        [-0.1, 0.0, 0.2, 0.0, 0.6, -0.6],  # A
+        [0.0, 0.2, 0.0, 0.1, 0.0, -0.3],  # N
+        [0.0, 0.1, 0.1, 0.0, 0.0, 0.1],  # secular
+        [0.0, 0.1, 0.2, -0.1, 0.1, 0.0],  # self_expression
+        [0.1, -0.1, 0.0, 0.1, 0.0, 0.2],  # political
     ]
 )
 
 #: Stated preferences: PRISM's means (survey, §2.1) and trait effects in slider points per SD.
-STATED_BASE = {"values": 54.3, "creativity": 69.6, "fluency": 86.7, "factuality": 88.7, "diversity": 75.7,
-               "safety": 80.2, "personalisation": 67.9, "helpfulness": 89.4}
-STATED_SD = {"values": 22.0, "creativity": 18.0, "fluency": 13.0, "factuality": 13.0, "diversity": 17.0,
-             "safety": 21.0, "personalisation": 21.0, "helpfulness": 12.0}
+STATED_BASE = {
+    "values": 54.3,
+    "creativity": 69.6,
+    "fluency": 86.7,
+    "factuality": 88.7,
+    "diversity": 75.7,
+    "safety": 80.2,
+    "personalisation": 67.9,
+    "helpfulness": 89.4,
+}
+STATED_SD = {
+    "values": 22.0,
+    "creativity": 18.0,
+    "fluency": 13.0,
+    "factuality": 13.0,
+    "diversity": 17.0,
+    "safety": 21.0,
+    "personalisation": 21.0,
+    "helpfulness": 12.0,
+}
 STATED_EFFECTS: dict[str, dict[str, float]] = {
     "values": {"secular": -7.0, "political": 3.0, "agreeableness": 2.0},
     "creativity": {"openness": 7.0, "age_step": -1.5},
@@ -194,8 +235,28 @@ STATED_EFFECTS: dict[str, dict[str, float]] = {
 }
 
 #: PRISM Tab. 9 use-case shares among participants shown the question, in vocab.LM_USECASES order.
-USECASE_SHARES = np.array([0.228, 0.492, 0.173, 0.374, 0.313, 0.209, 0.212, 0.172, 0.269, 0.106, 0.247, 0.127,
-                           0.104, 0.085, 0.114, 0.146, 0.078, 0.183])
+USECASE_SHARES = np.array(
+    [
+        0.228,
+        0.492,
+        0.173,
+        0.374,
+        0.313,
+        0.209,
+        0.212,
+        0.172,
+        0.269,
+        0.106,
+        0.247,
+        0.127,
+        0.104,
+        0.085,
+        0.114,
+        0.146,
+        0.078,
+        0.183,
+    ]
+)
 #: P(direct use = Yes / No / Unsure) by familiarity (Very, Somewhat, Not), matching PRISM's totals overall.
 DIRECT_USE = np.array([[0.98, 0.015, 0.005], [0.82, 0.14, 0.04], [0.20, 0.62, 0.18]])
 INDIRECT_USE = np.array([[0.92, 0.03, 0.05], [0.74, 0.13, 0.13], [0.30, 0.40, 0.30]])
@@ -217,7 +278,12 @@ CATEGORICAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "communication_style": COMMUNICATION_STYLES,
 }
 FLOAT_COLUMNS: tuple[str, ...] = (
-    *BIG_FIVE, "secular", "self_expression", "political", "rating_center", "rating_spread",
+    *BIG_FIVE,
+    "secular",
+    "self_expression",
+    "political",
+    "rating_center",
+    "rating_spread",
     *(f"stated_prefs_{a}" for a in vocab.STATED_PREF_ATTRIBUTES),
 )
 
@@ -320,8 +386,12 @@ class PersonaPanel:
         for country in pd.unique(self.data["country"]):
             d = self.data[self.data["country"] == country]
             res = {}
-            for level, by in (("joint", ["age", "gender", "ethnicity"]), ("age", ["age"]), ("gender", ["gender"]),
-                              ("ethnicity", ["ethnicity"])):
+            for level, by in (
+                ("joint", ["age", "gender", "ethnicity"]),
+                ("age", ["age"]),
+                ("gender", ["gender"]),
+                ("ethnicity", ["ethnicity"]),
+            ):
                 target = census.joint_distribution(str(country), "census", by=by).set_index(by)["share"]
                 obs = d.groupby(by, observed=True).size() / len(d)
                 obs.index = obs.index if len(by) > 1 else pd.Index(obs.index.astype(str), name=by[0])
@@ -347,25 +417,27 @@ class PersonaPanel:
         country = d["country"].astype(str)
         eth = d["ethnicity_categorised"].astype(str)
         rel = d["religion"].astype(str)
-        out = pd.DataFrame({
-            "user_id": d["persona_id"].to_numpy(),
-            "source": "simulated",
-            "age": d["age"].astype(str),
-            "gender": d["gender"].astype(str),
-            "employment_status": d["employment_status"].astype(str),
-            "education": d["education"].astype(str),
-            "marital_status": d["marital_status"].astype(str),
-            "english_proficiency": d["english_proficiency"].astype(str),
-            "lm_familiarity": d["lm_familiarity"].astype(str),
-            "religion_categorised": rel,
-            "religion_simplified": rel.map(vocab.RELIGION_SIMPLIFY),
-            "ethnicity_categorised": eth,
-            "ethnicity_simplified": eth.map(vocab.ETHNICITY_SIMPLIFY),
-            "location_reside_country": country.map({k: v[0] for k, v in info.items()}),
-            "location_reside_countryISO": country.map({k: v[1] for k, v in info.items()}),
-            "location_special_region": country.map({k: v[4] for k, v in info.items()}),
-            "study_locale": country.map({k: v[5] for k, v in info.items()}),
-        })
+        out = pd.DataFrame(
+            {
+                "user_id": d["persona_id"].to_numpy(),
+                "source": "simulated",
+                "age": d["age"].astype(str),
+                "gender": d["gender"].astype(str),
+                "employment_status": d["employment_status"].astype(str),
+                "education": d["education"].astype(str),
+                "marital_status": d["marital_status"].astype(str),
+                "english_proficiency": d["english_proficiency"].astype(str),
+                "lm_familiarity": d["lm_familiarity"].astype(str),
+                "religion_categorised": rel,
+                "religion_simplified": rel.map(vocab.RELIGION_SIMPLIFY),
+                "ethnicity_categorised": eth,
+                "ethnicity_simplified": eth.map(vocab.ETHNICITY_SIMPLIFY),
+                "location_reside_country": country.map({k: v[0] for k, v in info.items()}),
+                "location_reside_countryISO": country.map({k: v[1] for k, v in info.items()}),
+                "location_special_region": country.map({k: v[4] for k, v in info.items()}),
+                "study_locale": country.map({k: v[5] for k, v in info.items()}),
+            }
+        )
         for a in vocab.STATED_PREF_ATTRIBUTES:
             out[f"stated_prefs_{a}"] = d[f"stated_prefs_{a}"].to_numpy(dtype=float)
         for col in ("region", "communication_style", "value_1", *BIG_FIVE, "secular", "self_expression", "political"):
@@ -464,10 +536,13 @@ class PersonaPanel:
             if col in data.columns:
                 data[col] = pd.Categorical(data[col], categories=cats)
         if "census_group" in data.columns:
-            data["census_group"] = pd.Categorical(data["census_group"], categories=sorted(tables.CENSUS_GROUP_ETHNICITY))
+            data["census_group"] = pd.Categorical(
+                data["census_group"], categories=sorted(tables.CENSUS_GROUP_ETHNICITY)
+            )
         if "ethnicity_categorised" in data.columns:
-            data["ethnicity_categorised"] = pd.Categorical(data["ethnicity_categorised"],
-                                                           categories=vocab.ETHNICITY_CATEGORISED)
+            data["ethnicity_categorised"] = pd.Categorical(
+                data["ethnicity_categorised"], categories=vocab.ETHNICITY_CATEGORISED
+            )
         config = dict(panels[0].config) if panels else {}
         config["parts"] = [p.config for p in panels]
         return PersonaPanel(data, config)
@@ -495,26 +570,28 @@ def parse_quotas(specs: list[str] | tuple[str, ...]) -> dict[str, dict[str, floa
         var, sep, rest = str(spec).partition("=")
         var = var.strip()
         if not sep or not var or not rest.strip():
-            raise ConfigError(f"quota {spec!r}: expected VARIABLE=CATEGORY:SHARE,... "
-                              "(e.g. gender=Female:0.5,Male:0.5)")
+            raise ConfigError(f"quota {spec!r}: expected VARIABLE=CATEGORY:SHARE,... (e.g. gender=Female:0.5,Male:0.5)")
         if var in out:
             raise ConfigError(f"quota {spec!r}: {var} is given twice")
         target: dict[str, float] = {}
         for part in rest.split(","):
             cat, sep, share = part.rpartition(":")
             if not sep or not cat.strip():
-                raise ConfigError(f"quota {spec!r}: {part.strip()!r} needs a share, as CATEGORY:SHARE "
-                                  f"(e.g. {part.strip() or 'Female'}:0.5)")
+                raise ConfigError(
+                    f"quota {spec!r}: {part.strip()!r} needs a share, as CATEGORY:SHARE "
+                    f"(e.g. {part.strip() or 'Female'}:0.5)"
+                )
             try:
                 value = float(share)
             except ValueError:
-                raise ConfigError(f"quota {spec!r}: share {share.strip()!r} of {cat.strip()!r} is not a number") from None
+                raise ConfigError(
+                    f"quota {spec!r}: share {share.strip()!r} of {cat.strip()!r} is not a number"
+                ) from None
             if not np.isfinite(value):
                 raise ConfigError(f"quota {spec!r}: share of {cat.strip()!r} must be finite")
             target[cat.strip()] = value
         out[var] = target
     return out
-
 
 
 def _resolve_counts(n: int | Mapping[str, int], country: str | list[str] | None) -> dict[str, int]:
@@ -548,16 +625,23 @@ def _cell_shares(cells: tables.CensusCells, quotas: Mapping[str, Mapping[str, fl
     share = cells.share.copy()
     if not quotas:
         return share
-    levels = {"age": (vocab.AGE_BANDS, cells.age), "gender": (tables.SEXES, cells.sex),
-              "ethnicity": (vocab.CENSUS_ETHNICITIES, cells.ethnicity)}
+    levels = {
+        "age": (vocab.AGE_BANDS, cells.age),
+        "gender": (tables.SEXES, cells.sex),
+        "ethnicity": (vocab.CENSUS_ETHNICITIES, cells.ethnicity),
+    }
     for var, target in quotas.items():
         if var not in levels:
-            raise ConfigError(f"quota on unknown variable {var!r}; quotas can fix the margins of age, gender, ethnicity")
+            raise ConfigError(
+                f"quota on unknown variable {var!r}; quotas can fix the margins of age, gender, ethnicity"
+            )
         cats, codes = levels[var]
         unknown = [k for k in target if k not in cats]
         if unknown:
-            raise ConfigError(f"quota for {var}: unknown categor{'y' if len(unknown) == 1 else 'ies'} {unknown}; "
-                              f"expected some of {list(cats)}")
+            raise ConfigError(
+                f"quota for {var}: unknown categor{'y' if len(unknown) == 1 else 'ies'} {unknown}; "
+                f"expected some of {list(cats)}"
+            )
         vals = np.array([float(target.get(c, 0.0)) for c in cats])
         if (vals < 0).any():
             raise ConfigError(f"impossible quota for {var}: shares must be >= 0, got {dict(target)}")
@@ -571,8 +655,10 @@ def _cell_shares(cells: tables.CensusCells, quotas: Mapping[str, Mapping[str, fl
             current = np.bincount(codes, weights=share, minlength=len(cats))
             for k in np.flatnonzero(vals > 0):
                 if current[k] <= 0:
-                    raise ConfigError(f"impossible quota: the census of {cells.country} has no adults with "
-                                      f"{var} = {cats[k]!r} in the allowed cells")
+                    raise ConfigError(
+                        f"impossible quota: the census of {cells.country} has no adults with "
+                        f"{var} = {cats[k]!r} in the allowed cells"
+                    )
             ratio = np.divide(vals, current, out=np.zeros_like(vals), where=current > 0)
             share = share * ratio[codes]
             worst = max(worst, float(np.abs(current - vals).max()))
@@ -620,7 +706,9 @@ def _categorical(rng: np.random.Generator, probs: np.ndarray, cond: np.ndarray) 
     return (u[:, None] >= cum[cond][:, :-1]).sum(axis=1).astype(np.int8)
 
 
-def _generate_chunk(country: str, cell_index: np.ndarray, seed: int, spawn_key: tuple[int, ...]) -> dict[str, np.ndarray]:
+def _generate_chunk(
+    country: str, cell_index: np.ndarray, seed: int, spawn_key: tuple[int, ...]
+) -> dict[str, np.ndarray]:
     """Generate the personas of one chunk (module-level so process pools and Ray can ship it)."""
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=spawn_key))
     cells = tables.census_cells(country)
@@ -629,8 +717,13 @@ def _generate_chunk(country: str, cell_index: np.ndarray, seed: int, spawn_key: 
     sex = cells.sex[cell_index].astype(np.int8)
     eth = cells.ethnicity[cell_index]
     det = cells.ethnicity_detailed[cell_index]
-    out: dict[str, np.ndarray] = {"cell": cell_index.astype(np.int16), "age": age, "gender": sex, "ethnicity": eth,
-                                  "ethnicity_detailed": det}
+    out: dict[str, np.ndarray] = {
+        "cell": cell_index.astype(np.int16),
+        "age": age,
+        "gender": sex,
+        "ethnicity": eth,
+        "ethnicity_detailed": det,
+    }
     codes = {"age": age, "sex": sex, "ethnicity_detailed": det}
     for f in tables.CONDITIONAL_FIELDS:
         sampler = tables.conditional_sampler(f, country)
@@ -651,7 +744,11 @@ def _generate_chunk(country: str, cell_index: np.ndarray, seed: int, spawn_key: 
     female = (sex == 1).astype(np.float32)
     L = np.linalg.cholesky(BIG_FIVE_CORR).astype(np.float32)
     z = rng.standard_normal((n, 5), dtype=np.float32) @ L.T
-    big5 = z + (age[:, None] - 2.5).astype(np.float32) * AGE_SLOPE.astype(np.float32) + female[:, None] * FEMALE_SHIFT.astype(np.float32)
+    big5 = (
+        z
+        + (age[:, None] - 2.5).astype(np.float32) * AGE_SLOPE.astype(np.float32)
+        + female[:, None] * FEMALE_SHIFT.astype(np.float32)
+    )
     # Inglehart–Welzel values
     ve = VALUE_EFFECTS
     sec = np.full(n, ve["country"][country][0], dtype=np.float32)
@@ -663,9 +760,13 @@ def _generate_chunk(country: str, cell_index: np.ndarray, seed: int, spawn_key: 
     sec += rel_eff[out["religion"], 0]
     selfx += rel_eff[out["religion"], 1]
     edu_cats = tables.FIELD_CATEGORIES["education"]
-    degree = np.isin(out["education"], [edu_cats.index("University Bachelors Degree"),
-                                        edu_cats.index("Graduate / Professional degree")])
-    low = np.isin(out["education"], [edu_cats.index(e) for e in ("Some Primary", "Completed Primary School", "Some Secondary")])
+    degree = np.isin(
+        out["education"],
+        [edu_cats.index("University Bachelors Degree"), edu_cats.index("Graduate / Professional degree")],
+    )
+    low = np.isin(
+        out["education"], [edu_cats.index(e) for e in ("Some Primary", "Completed Primary School", "Some Secondary")]
+    )
     sec += ve["degree"][0] * degree + ve["no_secondary"][0] * low
     selfx += ve["degree"][1] * degree + ve["no_secondary"][1] * low
     sec += ve["openness"][0] * big5[:, 0]
@@ -696,8 +797,9 @@ def _generate_chunk(country: str, cell_index: np.ndarray, seed: int, spawn_key: 
         v += rng.normal(0, STATED_SD[a], n).astype(np.float32)
         out[f"stated_prefs_{a}"] = np.clip(np.rint(v), 0, 100).astype(np.float32)
     # scale use
-    out["rating_center"] = (62 + 3 * big5[:, 3] + 2 * big5[:, 2] - 2 * big5[:, 4]
-                            + rng.normal(0, 9, n).astype(np.float32)).astype(np.float32)
+    out["rating_center"] = (
+        62 + 3 * big5[:, 3] + 2 * big5[:, 2] - 2 * big5[:, 4] + rng.normal(0, 9, n).astype(np.float32)
+    ).astype(np.float32)
     out["rating_spread"] = np.exp(0.1 * big5[:, 2] + rng.normal(0, 0.25, n).astype(np.float32)).astype(np.float32)
     return out
 
@@ -708,12 +810,15 @@ def _assemble(country: str, parts: list[dict[str, np.ndarray]], offset: int = 0)
     n = len(cols["cell"]) if parts else 0
     groups_all = sorted(tables.CENSUS_GROUP_ETHNICITY)
     group_code = np.array([groups_all.index(g) for g in cells.group], dtype=np.int16)
-    eth_cat_code = np.array([vocab.ETHNICITY_CATEGORISED.index(tables.CENSUS_GROUP_ETHNICITY[g][0]) for g in cells.group],
-                            dtype=np.int16)
+    eth_cat_code = np.array(
+        [vocab.ETHNICITY_CATEGORISED.index(tables.CENSUS_GROUP_ETHNICITY[g][0]) for g in cells.group], dtype=np.int16
+    )
     cell = cols["cell"].astype(np.int64)
     data: dict[str, Any] = {
         "persona_id": np.array([f"sim-{country.lower()}-{i}" for i in range(offset, offset + n)], dtype=object),
-        "country": pd.Categorical.from_codes(np.full(n, tables.COUNTRIES.index(country), dtype=np.int8), tables.COUNTRIES),
+        "country": pd.Categorical.from_codes(
+            np.full(n, tables.COUNTRIES.index(country), dtype=np.int8), tables.COUNTRIES
+        ),
     }
     for c, cats in CATEGORICAL_COLUMNS.items():
         if c == "country":
@@ -810,17 +915,30 @@ def generate_personas(
         flat = flat[master.permutation(k)]
         n_chunks = -(-k // chunk_size)
         for j in range(n_chunks):
-            jobs.append((c, flat[j * chunk_size:(j + 1) * chunk_size], int(seed), (country_key(c), j + 1)))
+            jobs.append((c, flat[j * chunk_size : (j + 1) * chunk_size], int(seed), (country_key(c), j + 1)))
         layout.append((c, n_chunks))
-    results = map_chunks(_generate_chunk, jobs, executor=executor, workers=workers, progress=progress,
-                         ray_address=ray_address, ray_init=ray_init)
+    results = map_chunks(
+        _generate_chunk,
+        jobs,
+        executor=executor,
+        workers=workers,
+        progress=progress,
+        ray_address=ray_address,
+        ray_init=ray_init,
+    )
     frames = []
     pos = 0
     for c, n_chunks in layout:
-        frames.append(_assemble(c, results[pos:pos + n_chunks]))
+        frames.append(_assemble(c, results[pos : pos + n_chunks]))
         pos += n_chunks
-    config = {"generator": GENERATOR_VERSION, "counts": counts, "seed": int(seed), "sampling": sampling,
-              "quotas": {k: dict(v) for k, v in (quotas or {}).items()}, "chunk_size": int(chunk_size)}
+    config = {
+        "generator": GENERATOR_VERSION,
+        "counts": counts,
+        "seed": int(seed),
+        "sampling": sampling,
+        "quotas": {k: dict(v) for k, v in (quotas or {}).items()},
+        "chunk_size": int(chunk_size),
+    }
     if len(frames) == 1:
         return PersonaPanel(frames[0], config)
     panel = PersonaPanel.concat([PersonaPanel(f, {}) for f in frames])

@@ -91,8 +91,16 @@ DEFAULT_WEIGHTS: dict[str, dict[str, Any]] = {
         "stated": ("fluency", 0.005),
     },
 }
-PRISM_STATED_MEANS = {"values": 54.3, "creativity": 69.6, "fluency": 86.7, "factuality": 88.7, "diversity": 75.7,
-                      "safety": 80.2, "personalisation": 67.9, "helpfulness": 89.4}
+PRISM_STATED_MEANS = {
+    "values": 54.3,
+    "creativity": 69.6,
+    "fluency": 86.7,
+    "factuality": 88.7,
+    "diversity": 75.7,
+    "safety": 80.2,
+    "personalisation": 67.9,
+    "helpfulness": 89.4,
+}
 
 
 def _feature_terms(feats: np.ndarray) -> np.ndarray:
@@ -180,9 +188,15 @@ class PreferenceModel:
                 out += np.array([float(shifts.get(m, 0.0)) for m in models])
         return out
 
-    def utility(self, weights: Mapping[str, float] | pd.Series, feats: np.ndarray, models: list[str],
-                conversation_type: str, member: Mapping[str, Any] | None = None,
-                taste: Mapping[str, float] | None = None) -> np.ndarray:
+    def utility(
+        self,
+        weights: Mapping[str, float] | pd.Series,
+        feats: np.ndarray,
+        models: list[str],
+        conversation_type: str,
+        member: Mapping[str, Any] | None = None,
+        taste: Mapping[str, float] | None = None,
+    ) -> np.ndarray:
         """Deterministic part of the utility (no noise) of responses with raw features ``feats`` (k, 5).
 
         Example
@@ -195,8 +209,16 @@ class PreferenceModel:
         if conversation_type not in self.kappa:
             raise ConfigError(f"unknown conversation type {conversation_type!r}")
         x = _feature_terms(np.asarray(feats, dtype=float).reshape(len(models), len(FEATURES)))
-        theta = np.array([weights["theta_len"], weights["theta_ref"], weights["theta_hedge"], weights["theta_enum"],
-                          weights["lambda_stance"] * self.kappa[conversation_type]], dtype=float)
+        theta = np.array(
+            [
+                weights["theta_len"],
+                weights["theta_ref"],
+                weights["theta_hedge"],
+                weights["theta_enum"],
+                weights["lambda_stance"] * self.kappa[conversation_type],
+            ],
+            dtype=float,
+        )
         u = x @ theta
         u += np.array([float(self.quality.get(m, 0.0)) for m in models])
         if member is not None and self.group_shifts:
@@ -228,8 +250,11 @@ class PreferenceModel:
             "quality": dict(self.quality),
             "group_shifts": [{"column": c, "value": v, "shifts": dict(s)} for (c, v), s in self.group_shifts.items()],
             "weights": {k: dict(v) for k, v in self.weights.items()},
-            "stance_weight": self.stance_weight, "kappa": dict(self.kappa), "taste_sd": self.taste_sd,
-            "noise_sd": self.noise_sd, "score_scale": self.score_scale,
+            "stance_weight": self.stance_weight,
+            "kappa": dict(self.kappa),
+            "taste_sd": self.taste_sd,
+            "noise_sd": self.noise_sd,
+            "score_scale": self.score_scale,
         }
 
 
@@ -266,7 +291,9 @@ class SimulationTruth:
 
     @property
     def group_shifts(self) -> dict[tuple[str, str], pd.Series]:
-        return {k: pd.Series(v, dtype=float).reindex(self.models).fillna(0.0) for k, v in self.model.group_shifts.items()}
+        return {
+            k: pd.Series(v, dtype=float).reindex(self.models).fillna(0.0) for k, v in self.model.group_shifts.items()
+        }
 
     def expected_utility(self, survey: pd.DataFrame, conversation_type: str | None = None) -> pd.DataFrame:
         """Expected utility per participant (rows, by ``user_id``) and model (columns); taste and noise excluded.

@@ -50,28 +50,109 @@ class ModelStyle:
 
 #: The default roster of simulated models: distinct, legible styles.
 DEFAULT_STYLES: tuple[ModelStyle, ...] = (
-    ModelStyle("sim-concise", mean_sentences=1.4, p_enumeration=0.05, p_hedge=0.1, p_refusal=0.02, quality=0.35,
-               description="short, to the point"),
-    ModelStyle("sim-verbose", mean_sentences=6.0, p_enumeration=0.2, p_hedge=0.45, p_refusal=0.02, quality=0.2,
-               description="long, thorough answers"),
-    ModelStyle("sim-listmaker", mean_sentences=2.5, p_enumeration=0.85, p_hedge=0.2, p_refusal=0.02, quality=0.4,
-               description="answers in numbered lists"),
-    ModelStyle("sim-cautious", mean_sentences=3.0, p_enumeration=0.1, p_hedge=0.85, p_refusal=0.15, quality=0.0,
-               description="hedges a lot, often refuses controversial requests"),
-    ModelStyle("sim-progressive", mean_sentences=3.5, p_enumeration=0.15, p_hedge=0.2, stance=0.8, quality=0.3,
-               description="leans progressive on contested topics"),
-    ModelStyle("sim-traditional", mean_sentences=3.5, p_enumeration=0.15, p_hedge=0.2, stance=-0.8, quality=0.3,
-               description="leans conservative on contested topics"),
-    ModelStyle("sim-balanced", mean_sentences=4.0, p_enumeration=0.3, p_hedge=0.55, p_refusal=0.03, quality=0.5,
-               description="balanced, structured, presents several views"),
-    ModelStyle("sim-blunt", mean_sentences=2.0, p_enumeration=0.05, p_hedge=0.0, p_refusal=0.0, quality=0.1,
-               description="direct opinions, never hedges or refuses"),
+    ModelStyle(
+        "sim-concise",
+        mean_sentences=1.4,
+        p_enumeration=0.05,
+        p_hedge=0.1,
+        p_refusal=0.02,
+        quality=0.35,
+        description="short, to the point",
+    ),
+    ModelStyle(
+        "sim-verbose",
+        mean_sentences=6.0,
+        p_enumeration=0.2,
+        p_hedge=0.45,
+        p_refusal=0.02,
+        quality=0.2,
+        description="long, thorough answers",
+    ),
+    ModelStyle(
+        "sim-listmaker",
+        mean_sentences=2.5,
+        p_enumeration=0.85,
+        p_hedge=0.2,
+        p_refusal=0.02,
+        quality=0.4,
+        description="answers in numbered lists",
+    ),
+    ModelStyle(
+        "sim-cautious",
+        mean_sentences=3.0,
+        p_enumeration=0.1,
+        p_hedge=0.85,
+        p_refusal=0.15,
+        quality=0.0,
+        description="hedges a lot, often refuses controversial requests",
+    ),
+    ModelStyle(
+        "sim-progressive",
+        mean_sentences=3.5,
+        p_enumeration=0.15,
+        p_hedge=0.2,
+        stance=0.8,
+        quality=0.3,
+        description="leans progressive on contested topics",
+    ),
+    ModelStyle(
+        "sim-traditional",
+        mean_sentences=3.5,
+        p_enumeration=0.15,
+        p_hedge=0.2,
+        stance=-0.8,
+        quality=0.3,
+        description="leans conservative on contested topics",
+    ),
+    ModelStyle(
+        "sim-balanced",
+        mean_sentences=4.0,
+        p_enumeration=0.3,
+        p_hedge=0.55,
+        p_refusal=0.03,
+        quality=0.5,
+        description="balanced, structured, presents several views",
+    ),
+    ModelStyle(
+        "sim-blunt",
+        mean_sentences=2.0,
+        p_enumeration=0.05,
+        p_hedge=0.0,
+        p_refusal=0.0,
+        quality=0.1,
+        description="direct opinions, never hedges or refuses",
+    ),
 )
 
 CONTROVERSIAL_CUES = (
-    "abortion", "immigra", "gun", "death penalty", "climate", "tax", "gender", "religion", "god", "israel",
-    "palestin", "trans", "vaccine", "police", "drug", "euthanasia", "brexit", "trump", "biden", "election",
-    "free speech", "welfare", "monarchy", "affirmative", "war", "racism", "lgbt", "marriage",
+    "abortion",
+    "immigra",
+    "gun",
+    "death penalty",
+    "climate",
+    "tax",
+    "gender",
+    "religion",
+    "god",
+    "israel",
+    "palestin",
+    "trans",
+    "vaccine",
+    "police",
+    "drug",
+    "euthanasia",
+    "brexit",
+    "trump",
+    "biden",
+    "election",
+    "free speech",
+    "welfare",
+    "monarchy",
+    "affirmative",
+    "war",
+    "racism",
+    "lgbt",
+    "marriage",
 )
 
 OPENERS = ("Good question.", "Here is what I would suggest.", "Sure.", "Happy to help.", "Let me think about that.", "")
@@ -107,8 +188,16 @@ CONSERVATIVE = (
     "Hard work, self-reliance and lower taxes let families flourish.",
 )
 LIST_ITEMS = (
-    "Set a clear goal", "Check the facts", "Ask someone you trust", "Start small", "Plan ahead",
-    "Keep notes", "Review what worked", "Take breaks", "Compare the options", "Give it time",
+    "Set a clear goal",
+    "Check the facts",
+    "Ask someone you trust",
+    "Start small",
+    "Plan ahead",
+    "Keep notes",
+    "Review what worked",
+    "Take breaks",
+    "Compare the options",
+    "Give it time",
 )
 REFUSALS = (
     "I'm sorry, but I cannot provide an opinion on that topic.",
@@ -213,23 +302,30 @@ class SimulatedBackend:
         self._seen: dict[str, int] = {}
         self.calls = 0
 
-    async def chat(self, messages: list[dict], *, params: DecodingParams | dict | None = None,
-                   timeout: float | None = None) -> ChatResult:
+    async def chat(
+        self, messages: list[dict], *, params: DecodingParams | dict | None = None, timeout: float | None = None
+    ) -> ChatResult:
         start = time.perf_counter()
         users = [m["content"] for m in messages if m.get("role") == "user"]
         last = users[-1] if users else ""
-        key = hashlib.blake2b(repr([(m.get("role"), m.get("content")) for m in messages]).encode(),
-                              digest_size=8).hexdigest()
+        key = hashlib.blake2b(
+            repr([(m.get("role"), m.get("content")) for m in messages]).encode(), digest_size=8
+        ).hexdigest()
         k = self._seen.get(key, 0)
         self._seen[key] = k + 1
         self.calls += 1
         rng = random.Random(f"{self.seed}:{self.style.name}:{key}:{k}")
         text = render_response(self.style, last, rng, opening=users[0] if users else None)
         n_prompt = sum(len(m.get("content", "")) for m in messages) // 4
-        return ChatResult(text=text, model=self.style.name, provider=PROVIDER, served_model=self.style.name,
-                          latency_s=time.perf_counter() - start,
-                          usage=TokenUsage(prompt_tokens=n_prompt, completion_tokens=len(text) // 4),
-                          finish_reason="stop")
+        return ChatResult(
+            text=text,
+            model=self.style.name,
+            provider=PROVIDER,
+            served_model=self.style.name,
+            latency_s=time.perf_counter() - start,
+            usage=TokenUsage(prompt_tokens=n_prompt, completion_tokens=len(text) // 4),
+            finish_reason="stop",
+        )
 
     async def aclose(self) -> None:
         return None

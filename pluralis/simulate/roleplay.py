@@ -75,7 +75,7 @@ def _first_object(text: str) -> str | None:
             elif ch == "}":
                 depth -= 1
                 if depth == 0:
-                    return text[start:i + 1]
+                    return text[start : i + 1]
         start = text.find("{", start + 1)
     return None
 
@@ -120,7 +120,9 @@ _PLACEHOLDER = re.compile(r"^\s*<[^<>]*>\s*$|<your [^<>]*>|^\s*(?:\.\.\.|…)\s*
 def _own_words(text: str, what: str) -> str:
     """Reject a placeholder echoed from the instructions (small models copy ``<your message>``)."""
     if _PLACEHOLDER.search(text):
-        raise ActionError(f"{what} {text!r} is a placeholder, not a message; write the actual message in your own words")
+        raise ActionError(
+            f"{what} {text!r} is a placeholder, not a message; write the actual message in your own words"
+        )
     return text
 
 
@@ -241,8 +243,16 @@ class CostLog:
         self.price_prompt = float(price_prompt)
         self.price_completion = float(price_completion)
         self._lock = threading.Lock()
-        self.totals = {"calls": 0, "ok": 0, "invalid": 0, "errors": 0, "prompt_tokens": 0, "completion_tokens": 0,
-                       "cost": 0.0, "latency_s": 0.0}
+        self.totals = {
+            "calls": 0,
+            "ok": 0,
+            "invalid": 0,
+            "errors": 0,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "cost": 0.0,
+            "latency_s": 0.0,
+        }
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text("")
@@ -256,20 +266,42 @@ class CostLog:
         self.__dict__.update(d)
         self._lock = threading.Lock()
 
-    def record(self, *, persona_id: str, step: str, model: str, ok: bool, prompt_tokens: int | None,
-               completion_tokens: int | None, latency_s: float, attempt: int, error: str | None = None,
-               kind: str = "llm") -> None:
+    def record(
+        self,
+        *,
+        persona_id: str,
+        step: str,
+        model: str,
+        ok: bool,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        latency_s: float,
+        attempt: int,
+        error: str | None = None,
+        kind: str = "llm",
+    ) -> None:
         pt, ct = int(prompt_tokens or 0), int(completion_tokens or 0)
         cost = pt / 1000 * self.price_prompt + ct / 1000 * self.price_completion
-        line = {"time": round(time.time(), 3), "persona_id": persona_id, "step": step, "model": model,
-                "attempt": attempt, "ok": ok, "kind": kind, "error": error, "prompt_tokens": pt,
-                "completion_tokens": ct, "latency_s": round(latency_s, 4), "cost": round(cost, 6)}
+        line = {
+            "time": round(time.time(), 3),
+            "persona_id": persona_id,
+            "step": step,
+            "model": model,
+            "attempt": attempt,
+            "ok": ok,
+            "kind": kind,
+            "error": error,
+            "prompt_tokens": pt,
+            "completion_tokens": ct,
+            "latency_s": round(latency_s, 4),
+            "cost": round(cost, 6),
+        }
         with self._lock:
             t = self.totals
             t["calls"] += 1
             t["ok"] += ok
-            t["invalid"] += (not ok and kind == "invalid")
-            t["errors"] += (not ok and kind != "invalid")
+            t["invalid"] += not ok and kind == "invalid"
+            t["errors"] += not ok and kind != "invalid"
             t["prompt_tokens"] += pt
             t["completion_tokens"] += ct
             t["cost"] += cost
@@ -329,8 +361,10 @@ class RolePlayConfig:
         if self.max_retries < 0:
             raise ConfigError(f"max_retries must be >= 0, got {self.max_retries}")
         if self.response_format not in (None, "auto", *RESPONSE_FORMATS):
-            raise ConfigError(f"response_format must be auto, json_object, json_schema, json_object_schema or None, "
-                              f"got {self.response_format!r}")
+            raise ConfigError(
+                f"response_format must be auto, json_object, json_schema, json_object_schema or None, "
+                f"got {self.response_format!r}"
+            )
         if self.max_turns is not None and self.max_turns < 1:
             raise ConfigError(f"max_turns must be >= 1 (or None), got {self.max_turns}")
 
@@ -389,10 +423,18 @@ class RolePlayConfig:
         'm'
         """
         spec = getattr(self.model, "spec", self.model)
-        return {"model": self.model_name, "base_url": getattr(spec, "base_url", None),
-                "response_format": self.response_format, "max_concurrency": self.max_concurrency,
-                "max_retries": self.max_retries, "temperature": self.temperature, "max_tokens": self.max_tokens,
-                "timeout": self.timeout, "extra_turns": self.extra_turns, "max_turns": self.max_turns}
+        return {
+            "model": self.model_name,
+            "base_url": getattr(spec, "base_url", None),
+            "response_format": self.response_format,
+            "max_concurrency": self.max_concurrency,
+            "max_retries": self.max_retries,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "timeout": self.timeout,
+            "extra_turns": self.extra_turns,
+            "max_turns": self.max_turns,
+        }
 
     @property
     def model_name(self) -> str:
@@ -451,8 +493,9 @@ async def probe_response_format(model: Any, *, timeout: float = 60.0) -> str | N
         out = await call_model(target, messages, params={"temperature": 0.0, "max_tokens": 16}, timeout=timeout)
         if isinstance(out, Failure):
             if out.status_code is None:
-                raise ConfigError(f"role-play LLM {model.name!r} at {model.base_url} did not answer "
-                                  f"({out.kind}: {out.message})")
+                raise ConfigError(
+                    f"role-play LLM {model.name!r} at {model.base_url} did not answer ({out.kind}: {out.message})"
+                )
             continue  # the server answered with an error: this format is not supported there
         try:
             parse_json_object(out.text)
@@ -531,14 +574,16 @@ class RolePlayAgent:
         from pluralis.llm.types import Failure
 
         self.stats["actions"] += 1
-        messages = [{"role": "system", "content": self.system}, *self._context[-6:],
-                    {"role": "user", "content": instruction}]
+        messages = [
+            {"role": "system", "content": self.system},
+            *self._context[-6:],
+            {"role": "user", "content": instruction},
+        ]
         params = {"temperature": self.config.temperature, "max_tokens": self.config.max_tokens}
         for attempt in range(1, self.config.max_retries + 2):
             start = time.perf_counter()
             async with self.config.semaphore():
-                out = await call_model(self.config.target(schema), messages, params=params,
-                                       timeout=self.config.timeout)
+                out = await call_model(self.config.target(schema), messages, params=params, timeout=self.config.timeout)
             latency = time.perf_counter() - start
             self.stats["llm_calls"] += 1
             if isinstance(out, Failure):
@@ -550,9 +595,14 @@ class RolePlayAgent:
             except ActionError as e:
                 self.stats["llm_failures"] += 1
                 self._log(step, attempt, False, out.usage, latency, str(e), "invalid")
-                messages = [*messages, {"role": "assistant", "content": out.text[:2000]},
-                            {"role": "user", "content": f"That reply was not valid: {e}. Reply again with only the "
-                                                        "JSON object."}]
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": out.text[:2000]},
+                    {
+                        "role": "user",
+                        "content": f"That reply was not valid: {e}. Reply again with only the JSON object.",
+                    },
+                ]
                 continue
             self._log(step, attempt, True, out.usage, latency, None, "llm")
             return action
@@ -562,10 +612,18 @@ class RolePlayAgent:
     def _log(self, step, attempt, ok, usage, latency, error, kind) -> None:
         if self.log is None:
             return
-        self.log.record(persona_id=self.pid, step=step, model=self.config.model_name, ok=ok,
-                        prompt_tokens=getattr(usage, "prompt_tokens", None),
-                        completion_tokens=getattr(usage, "completion_tokens", None), latency_s=latency,
-                        attempt=attempt, error=error, kind=kind)
+        self.log.record(
+            persona_id=self.pid,
+            step=step,
+            model=self.config.model_name,
+            ok=ok,
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=getattr(usage, "completion_tokens", None),
+            latency_s=latency,
+            attempt=attempt,
+            error=error,
+            kind=kind,
+        )
 
     async def choose_and_open(self, view) -> tuple[str, str]:
         fb_type, fb_prompt = await self.fallback.choose_and_open(view)
@@ -575,15 +633,21 @@ class RolePlayAgent:
             f"Conversation {view.conversation_number} of {view.conversations_total}. Choose a conversation type "
             f"and write your first message to the AI, as yourself.\nTypes:\n{options}\n"
             'Reply as a JSON object with "conversation_type" (one of the types above) and "opening_prompt" (your '
-            'first message to the AI, in your own words).'
+            "first message to the AI, in your own words)."
         )
-        schema = _object({"conversation_type": {"type": "string", "enum": available},
-                          "opening_prompt": {"type": "string", "minLength": 5, "maxLength": 400}})
+        schema = _object(
+            {
+                "conversation_type": {"type": "string", "enum": available},
+                "opening_prompt": {"type": "string", "minLength": 5, "maxLength": 400},
+            }
+        )
         got = await self._ask("open", instruction, lambda o: validate_open(o, available), schema)
         ctype, prompt = got if got is not None else (fb_type, fb_prompt)
         self.fallback._conv["type"] = ctype
-        self._context = [{"role": "user", "content": f"(You chose a {ctype} conversation.)"},
-                         {"role": "assistant", "content": json.dumps({"opening_prompt": prompt})}]
+        self._context = [
+            {"role": "user", "content": f"(You chose a {ctype} conversation.)"},
+            {"role": "assistant", "content": json.dumps({"opening_prompt": prompt})},
+        ]
         return ctype, prompt
 
     async def rate(self, view, hidden: list) -> list[int]:
@@ -593,12 +657,23 @@ class RolePlayAgent:
             f"Your message was: {view.prompt!r}\nHere are {n} AI responses.\n\n{shown}\n\n"
             f"Rate each response from 1 (terrible) to 100 (perfect) as you personally would. "
             f'Reply as a JSON object with "ratings": a list of {n} whole numbers from 1 to 100, one per response, '
-            f'in the order shown.'
+            f"in the order shown."
         )
-        fb_scores = self.fallback.scores_for([r.text for r in view.responses], [h.model_name for h in hidden],
-                                             self.fallback._conv.get("type") or "unguided")
-        schema = _object({"ratings": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 100},
-                                      "minItems": n, "maxItems": n}})
+        fb_scores = self.fallback.scores_for(
+            [r.text for r in view.responses],
+            [h.model_name for h in hidden],
+            self.fallback._conv.get("type") or "unguided",
+        )
+        schema = _object(
+            {
+                "ratings": {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 1, "maximum": 100},
+                    "minItems": n,
+                    "maxItems": n,
+                }
+            }
+        )
         got = await self._ask("rate", instruction, lambda o: validate_ratings(o, n), schema)
         scores = got if got is not None else fb_scores
         if view.turn == 0 and n > 1:
@@ -625,14 +700,16 @@ class RolePlayAgent:
             f"Do you want to continue the conversation (it may have {view.min_turns}-{view.max_turns} turns)"
             f"{'' if view.can_finish else ' — it is too short to stop yet'}? "
             'Reply as a JSON object with "action" ("continue" or "finish") and "message" (if you continue: your '
-            'next message to the AI, in your own words).'
+            "next message to the AI, in your own words)."
         )
         sentinel = object()
         actions = ["continue", "finish"] if view.can_finish else ["continue"]
-        schema = _object({"action": {"type": "string", "enum": actions},
-                          "message": {"type": "string", "maxLength": 400}})
-        got = await self._ask("next", instruction, lambda o: validate_next(o, view.can_finish, view.can_follow_up)
-                              or sentinel, schema)
+        schema = _object(
+            {"action": {"type": "string", "enum": actions}, "message": {"type": "string", "maxLength": 400}}
+        )
+        got = await self._ask(
+            "next", instruction, lambda o: validate_next(o, view.can_finish, view.can_follow_up) or sentinel, schema
+        )
         if got is None:  # fallback
             return fb
         return None if got is sentinel else got
@@ -647,9 +724,16 @@ class RolePlayAgent:
             'Reply as JSON: {"performance": {"helpfulness": 80, ...}, "choice": {"helpfulness": 90, ...}, '
             '"open_feedback": "..."}'
         )
-        attrs_schema = {"type": "object", "properties": {a: {"type": "integer", "minimum": 1, "maximum": 100}
-                                                         for a in vocab.ATTRIBUTES}}
-        schema = _object({"performance": attrs_schema, "choice": attrs_schema,
-                          "open_feedback": {"type": "string", "minLength": 20, "maxLength": 600}})
+        attrs_schema = {
+            "type": "object",
+            "properties": {a: {"type": "integer", "minimum": 1, "maximum": 100} for a in vocab.ATTRIBUTES},
+        }
+        schema = _object(
+            {
+                "performance": attrs_schema,
+                "choice": attrs_schema,
+                "open_feedback": {"type": "string", "minLength": 20, "maxLength": 600},
+            }
+        )
         got = await self._ask("feedback", instruction, validate_feedback, schema)
         return got if got is not None else fb

@@ -51,9 +51,20 @@ from pluralis.simulate.responders import DEFAULT_STYLES, PROVIDER, ModelStyle, S
 SIM_START = 1709251200.0
 #: ``executor="auto"`` simulates in this process below this many participants, on a process pool above.
 AUTO_PROCESS_MIN = 2000
-MEMBER_COLUMNS = ("age", "gender", "study_locale", "location_special_region", "ethnicity_simplified",
-                  "ethnicity_categorised", "religion_simplified", "education", "employment_status", "marital_status",
-                  "english_proficiency", "lm_familiarity")
+MEMBER_COLUMNS = (
+    "age",
+    "gender",
+    "study_locale",
+    "location_special_region",
+    "ethnicity_simplified",
+    "ethnicity_categorised",
+    "religion_simplified",
+    "education",
+    "employment_status",
+    "marital_status",
+    "english_proficiency",
+    "lm_familiarity",
+)
 
 
 @dataclass
@@ -88,8 +99,14 @@ def _seed_for(seed: int, key: str) -> int:
     return int.from_bytes(hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=6).digest(), "big")
 
 
-def study_configs(base=None, model_names: Sequence[str] = (), countries: Sequence[str] = ("US", "UK"),
-                  *, study_id: str = "pluralis-sim", conversations_per_type: int | None = None) -> dict[str, Any]:
+def study_configs(
+    base=None,
+    model_names: Sequence[str] = (),
+    countries: Sequence[str] = ("US", "UK"),
+    *,
+    study_id: str = "pluralis-sim",
+    conversations_per_type: int | None = None,
+) -> dict[str, Any]:
     """One collection :class:`~pluralis.collect.config.StudyConfig` per country (study id and locale set,
     ``source="simulated"``), with the given models (simulated ones get a placeholder endpoint).
 
@@ -99,15 +116,16 @@ def study_configs(base=None, model_names: Sequence[str] = (), countries: Sequenc
     >>> cfgs["US"].study.locale, cfgs["US"].study.source, cfgs["US"].model_names()
     ('us', 'simulated', ['sim-a', 'sim-b'])
     """
-    from pluralis.collect.config import StudyConfig
     from pluralis.census.tables import COUNTRY_INFO
+    from pluralis.collect.config import StudyConfig
 
     base = base or StudyConfig()
     data = base.model_dump(mode="json")
     if model_names:
         keep = {m["name"]: m for m in data["models"]}
-        data["models"] = [keep.get(n, {"name": n, "base_url": "http://127.0.0.1:9/v1", "provider": PROVIDER})
-                          for n in model_names]
+        data["models"] = [
+            keep.get(n, {"name": n, "base_url": "http://127.0.0.1:9/v1", "provider": PROVIDER}) for n in model_names
+        ]
     if conversations_per_type is not None:
         if conversations_per_type < 0:
             raise ConfigError(f"conversations per type must be >= 0, got {conversations_per_type}")
@@ -116,8 +134,12 @@ def study_configs(base=None, model_names: Sequence[str] = (), countries: Sequenc
     out = {}
     for c in countries:
         d = dict(data)
-        d["study"] = {**data["study"], "id": f"{study_id}-{COUNTRY_INFO[c][5]}", "locale": COUNTRY_INFO[c][5],
-                      "source": "simulated"}
+        d["study"] = {
+            **data["study"],
+            "id": f"{study_id}-{COUNTRY_INFO[c][5]}",
+            "locale": COUNTRY_INFO[c][5],
+            "source": "simulated",
+        }
         if data.get("quotas", {}).get("kind") == "census":
             d["quotas"] = {**data["quotas"], "country": c}  # census cells of the country this study samples
         try:
@@ -127,8 +149,22 @@ def study_configs(base=None, model_names: Sequence[str] = (), countries: Sequenc
     return out
 
 
-async def _run_chunk_async(rows, weights, members, configs, styles, model_specs, preference, seed, start,
-                           max_concurrency, roleplay, cost_log, on_done=None, admitted=None) -> list[tuple]:
+async def _run_chunk_async(
+    rows,
+    weights,
+    members,
+    configs,
+    styles,
+    model_specs,
+    preference,
+    seed,
+    start,
+    max_concurrency,
+    roleplay,
+    cost_log,
+    on_done=None,
+    admitted=None,
+) -> list[tuple]:
     from pluralis.collect.protocol import ProtocolSession
 
     sem = asyncio.Semaphore(max(1, max_concurrency))
@@ -150,36 +186,76 @@ async def _run_chunk_async(rows, weights, members, configs, styles, model_specs,
 
                 agent = RolePlayAgent(roleplay, agent, cost_log=cost_log)
             persona = texts.persona_summary(row, w)
-            session = ProtocolSession(configs[str(row["country"])], user_id=pid, source="simulated", persona=persona,
-                                      seed=pseed, models=models, clock=_Clock(SIM_START + 97.0 * (start + k)),
-                                      limiter=limiter, quota_gate=None if admit is None else (lambda _cell, a=admit: a))
+            session = ProtocolSession(
+                configs[str(row["country"])],
+                user_id=pid,
+                source="simulated",
+                persona=persona,
+                seed=pseed,
+                models=models,
+                clock=_Clock(SIM_START + 97.0 * (start + k)),
+                limiter=limiter,
+                quota_gate=None if admit is None else (lambda _cell, a=admit: a),
+            )
             await run_session(session, agent)
             study = session.records()
             sim = {"actor": getattr(agent, "actor", "preference-model"), **agent.stats}
             for p in study.survey:
                 p.persona = {**(p.persona or {}), "simulation": sim}
             for c in study.conversations:
-                setattr(c, "simulation", {"actor": sim["actor"], "source": "simulated"})
+                c.simulation = {"actor": sim["actor"], "source": "simulated"}
             failures = [f.model_dump() for f in session.state.failures]
             if on_done is not None:
                 on_done(1)
             return study, sim, failures, session.step.value
 
     admitted = admitted if admitted is not None else [None] * len(rows)
-    return await asyncio.gather(*(one(k, r, w, m, a) for k, (r, w, m, a)
-                                  in enumerate(zip(rows, weights, members, admitted))))
+    return await asyncio.gather(
+        *(one(k, r, w, m, a) for k, (r, w, m, a) in enumerate(zip(rows, weights, members, admitted)))
+    )
 
 
-def _simulate_chunk(rows, weights, members, configs, styles, model_specs, preference, seed, start,
-                    max_concurrency, roleplay=None, cost_log=None, admitted=None, on_done=None) -> list[tuple]:
+def _simulate_chunk(
+    rows,
+    weights,
+    members,
+    configs,
+    styles,
+    model_specs,
+    preference,
+    seed,
+    start,
+    max_concurrency,
+    roleplay=None,
+    cost_log=None,
+    admitted=None,
+    on_done=None,
+) -> list[tuple]:
     """Simulate one chunk of participants (module-level: runs in process pools and on Ray).
     ``on_done(1)`` is called per finished participant (in-process runs only)."""
-    return asyncio.run(_run_chunk_async(rows, weights, members, configs, styles, model_specs, preference, seed,
-                                        start, max_concurrency, roleplay, cost_log, on_done, admitted))
+    return asyncio.run(
+        _run_chunk_async(
+            rows,
+            weights,
+            members,
+            configs,
+            styles,
+            model_specs,
+            preference,
+            seed,
+            start,
+            max_concurrency,
+            roleplay,
+            cost_log,
+            on_done,
+            admitted,
+        )
+    )
 
 
-def quota_admission(rows: Sequence[Mapping[str, Any]], weights: Sequence[Mapping[str, float]],
-                    configs: Mapping[str, Any]) -> tuple[list[bool] | None, list[dict]]:
+def quota_admission(
+    rows: Sequence[Mapping[str, Any]], weights: Sequence[Mapping[str, float]], configs: Mapping[str, Any]
+) -> tuple[list[bool] | None, list[dict]]:
     """Who the study's sample quotas admit to conversations, decided up front in panel order.
 
     The collection engine asks a quota gate whether a participant's cell (from their survey answers) has
@@ -343,8 +419,23 @@ def simulate_study(
     jobs = []
     for start in range(0, len(rows), chunk_size):
         sl = slice(start, start + chunk_size)
-        jobs.append((rows[sl], w_rows[sl], members[sl], configs, list(styles), model_specs, preference, int(seed),
-                     start, max_concurrency, roleplay, cost_log, None if admitted is None else admitted[sl]))
+        jobs.append(
+            (
+                rows[sl],
+                w_rows[sl],
+                members[sl],
+                configs,
+                list(styles),
+                model_specs,
+                preference,
+                int(seed),
+                start,
+                max_concurrency,
+                roleplay,
+                cost_log,
+                None if admitted is None else admitted[sl],
+            )
+        )
     if executor == "auto" and len(rows) < AUTO_PROCESS_MIN:
         executor = "serial"  # a pool costs more than it saves on small panels (the demo's 600 run in-process)
     if executor == "serial" or (executor == "auto" and len(jobs) == 1):
@@ -352,12 +443,26 @@ def simulate_study(
     else:
         sizes = iter([len(j[0]) for j in jobs])
         tick = (lambda _k: progress(next(sizes, 0))) if progress is not None else None
-        results = map_chunks(_simulate_chunk, jobs, executor=executor, workers=workers, progress=tick,
-                             ray_address=ray_address, ray_init=ray_init)
+        results = map_chunks(
+            _simulate_chunk,
+            jobs,
+            executor=executor,
+            workers=workers,
+            progress=tick,
+            ray_address=ray_address,
+            ray_init=ray_init,
+        )
     study_out = Study()
     failures: list[dict] = []
-    stats = {"participants": 0, "completed": 0, "screened_out": 0, "actions": 0, "fallbacks": 0, "llm_calls": 0,
-             "llm_failures": 0}
+    stats = {
+        "participants": 0,
+        "completed": 0,
+        "screened_out": 0,
+        "actions": 0,
+        "fallbacks": 0,
+        "llm_calls": 0,
+        "llm_failures": 0,
+    }
     for chunk in results:
         for part, sim, fails, step in chunk:
             study_out.survey.extend(part.survey)
@@ -377,21 +482,30 @@ def simulate_study(
     stats["seconds"] = round(time.perf_counter() - started, 3)
     truth = None
     if study_out.utterances:
-        frames_u = pd.DataFrame({"turn": [u.turn for u in study_out.utterances],
-                                 "conversation_type": [u.conversation_type for u in study_out.utterances],
-                                 "model_name": [u.model_name for u in study_out.utterances],
-                                 "model_response": [u.model_response for u in study_out.utterances]})
+        frames_u = pd.DataFrame(
+            {
+                "turn": [u.turn for u in study_out.utterances],
+                "conversation_type": [u.conversation_type for u in study_out.utterances],
+                "model_name": [u.model_name for u in study_out.utterances],
+                "model_response": [u.model_response for u in study_out.utterances],
+            }
+        )
         feats = model_feature_table(frames_u)
         types = pd.Series([c.conversation_type for c in study_out.conversations]).value_counts(normalize=True)
         types = types.reindex([t for t in vocab.CONVERSATION_TYPES if t in types.index])
         truth = SimulationTruth(preference, weights.rename_axis("user_id"), feats, types, names)
     study_out.ground_truth = truth
-    config = {"seed": int(seed), "models": names, "simulated_models": model_specs is None,
-              "actor": "llm-roleplay" if roleplay is not None else "preference-model",
-              "roleplay": roleplay.describe() if roleplay is not None else None,
-              "quota_fill": quota_fill,
-              "preference_model": preference.describe(), "panel": panel.config,
-              "styles": [s.__dict__ for s in styles] if model_specs is None else None}
+    config = {
+        "seed": int(seed),
+        "models": names,
+        "simulated_models": model_specs is None,
+        "actor": "llm-roleplay" if roleplay is not None else "preference-model",
+        "roleplay": roleplay.describe() if roleplay is not None else None,
+        "quota_fill": quota_fill,
+        "preference_model": preference.describe(),
+        "panel": panel.config,
+        "styles": [s.__dict__ for s in styles] if model_specs is None else None,
+    }
     return SimulationResult(study_out, truth, stats, failures, config)
 
 
@@ -411,15 +525,17 @@ def rep_frame(study: Study) -> pd.DataFrame:
         persona = p.persona or {}
         big5 = persona.get("big_five", {})
         iw = persona.get("inglehart_welzel", {})
-        traits.append({
-            "user_id": p.user_id,
-            "persona_region": persona.get("region"),
-            "persona_communication_style": persona.get("communication_style"),
-            "persona_political_lean": persona.get("political_lean"),
-            "persona_top_value": (persona.get("schwartz_values") or [None])[0],
-            **{f"persona_{k}": v for k, v in big5.items()},
-            **{f"persona_{k}": v for k, v in iw.items()},
-        })
+        traits.append(
+            {
+                "user_id": p.user_id,
+                "persona_region": persona.get("region"),
+                "persona_communication_style": persona.get("communication_style"),
+                "persona_political_lean": persona.get("political_lean"),
+                "persona_top_value": (persona.get("schwartz_values") or [None])[0],
+                **{f"persona_{k}": v for k, v in big5.items()},
+                **{f"persona_{k}": v for k, v in iw.items()},
+            }
+        )
     t = pd.DataFrame(traits)
     if len(t) and t["persona_political_lean"].notna().any():
         lean = t["persona_political_lean"].astype(float)

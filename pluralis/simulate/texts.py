@@ -32,19 +32,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pluralis.data import vocab
 from pluralis.census import tables
+from pluralis.data import vocab
 
 Row = Mapping[str, Any]
 
 AGE_PHRASE = {
-    "18-24 years old": "in my early twenties", "25-34 years old": "in my late twenties or early thirties",
-    "35-44 years old": "in my late thirties", "45-54 years old": "in my late forties",
-    "55-64 years old": "in my late fifties", "65+ years old": "over 65",
+    "18-24 years old": "in my early twenties",
+    "25-34 years old": "in my late twenties or early thirties",
+    "35-44 years old": "in my late thirties",
+    "45-54 years old": "in my late forties",
+    "55-64 years old": "in my late fifties",
+    "65+ years old": "over 65",
 }
 EMPLOYMENT_PHRASE = {
-    "Working full-time": "I work full-time", "Working part-time": "I work part-time", "Student": "I'm a student",
-    "Unemployed, seeking work": "I'm looking for work at the moment", "Retired": "I'm retired",
+    "Working full-time": "I work full-time",
+    "Working part-time": "I work part-time",
+    "Student": "I'm a student",
+    "Unemployed, seeking work": "I'm looking for work at the moment",
+    "Retired": "I'm retired",
     "Homemaker / Stay-at-home parent": "I look after our home and family",
     "Unemployed, not seeking work": "I'm not working at the moment",
 }
@@ -61,13 +67,23 @@ VALUE_SENTENCE = {
     "universalism": "I believe everyone deserves fairness and respect, and I care about the planet.",
 }
 TRAIT_WORDS = {  # (high, low) adjectives per Big Five trait
-    "openness": ("curious", "practical"), "conscientiousness": ("organised", "easy-going"),
-    "extraversion": ("outgoing", "quiet"), "agreeableness": ("kind", "blunt"), "neuroticism": ("a worrier", "calm"),
+    "openness": ("curious", "practical"),
+    "conscientiousness": ("organised", "easy-going"),
+    "extraversion": ("outgoing", "quiet"),
+    "agreeableness": ("kind", "blunt"),
+    "neuroticism": ("a worrier", "calm"),
 }
 RELIGIOUS = {"Christian", "Jewish", "Muslim", "Hindu", "Sikh", "Buddhist", "Folk religion", "Other"}
-FAITH_NOUN = {"Christian": "Christian", "Jewish": "Jew", "Muslim": "Muslim", "Hindu": "Hindu", "Sikh": "Sikh",
-              "Buddhist": "Buddhist", "Folk religion": "follower of my people's traditional religion",
-              "Other": "person of faith"}
+FAITH_NOUN = {
+    "Christian": "Christian",
+    "Jewish": "Jew",
+    "Muslim": "Muslim",
+    "Hindu": "Hindu",
+    "Sikh": "Sikh",
+    "Buddhist": "Buddhist",
+    "Folk religion": "follower of my people's traditional religion",
+    "Other": "person of faith",
+}
 
 
 def _interest_list(mask: int) -> list[str]:
@@ -101,8 +117,10 @@ def self_description(row: Row, rng: random.Random | None = None) -> str:
     """
     rng = rng or random.Random(str(row.get("persona_id")))
     gender = "man" if row["gender"] == "Male" else "woman"
-    parts = [f"I'm a {gender} {AGE_PHRASE.get(str(row['age']), '')} living in {_place(row)}; "
-             f"{EMPLOYMENT_PHRASE.get(str(row['employment_status']), 'I keep busy')}."]
+    parts = [
+        f"I'm a {gender} {AGE_PHRASE.get(str(row['age']), '')} living in {_place(row)}; "
+        f"{EMPLOYMENT_PHRASE.get(str(row['employment_status']), 'I keep busy')}."
+    ]
     parts.append(VALUE_SENTENCE[str(row["value_1"])])
     rel = str(row["religion"])
     if rel in RELIGIOUS and float(row["secular"]) < 0.2:
@@ -159,13 +177,21 @@ def constitution(row: Row, weights: Mapping[str, float]) -> str:
     elif pol > 0.8:
         out.append("Respect traditional values, free speech and people of faith.")
     style = str(row.get("communication_style", ""))
-    style_line = {"warm": "Be warm and friendly.", "formal": "Stay polite and professional.",
-                  "casual": "Talk to me casually, like a friend would.", "direct": "",
-                  "concise": "", "detailed": ""}.get(style, "")
+    style_line = {
+        "warm": "Be warm and friendly.",
+        "formal": "Stay polite and professional.",
+        "casual": "Talk to me casually, like a friend would.",
+        "direct": "",
+        "concise": "",
+        "detailed": "",
+    }.get(style, "")
     if style_line:
         out.append(style_line)
-    out.append("Be honest and admit when you don't know something." if float(row.get("conscientiousness", 0)) > -0.5
-               else "Be honest with me.")
+    out.append(
+        "Be honest and admit when you don't know something."
+        if float(row.get("conscientiousness", 0)) > -0.5
+        else "Be honest with me."
+    )
     return " ".join(out[:5])
 
 
@@ -182,11 +208,13 @@ def render_texts(panel) -> pd.DataFrame:
 
     weights = PreferenceModel().person_weights(panel.data).to_dict("records")
     rows = panel.data.to_dict("records")
-    return pd.DataFrame({
-        "persona_id": [r["persona_id"] for r in rows],
-        "self_description": [self_description(r) for r in rows],
-        "constitution": [constitution(r, w) for r, w in zip(rows, weights)],
-    })
+    return pd.DataFrame(
+        {
+            "persona_id": [r["persona_id"] for r in rows],
+            "self_description": [self_description(r) for r in rows],
+            "constitution": [constitution(r, w) for r, w in zip(rows, weights)],
+        }
+    )
 
 
 # --- survey answers -------------------------------------------------------------------------------
@@ -211,8 +239,10 @@ def persona_summary(row: Row, weights: Mapping[str, float] | None = None) -> dic
         "census_group": str(row["census_group"]),
         "ethnicity_census": str(row["ethnicity"]),
         "big_five": {t: round(float(row[t]), 3) for t in BIG_FIVE},
-        "inglehart_welzel": {"secular": round(float(row["secular"]), 3),
-                             "self_expression": round(float(row["self_expression"]), 3)},
+        "inglehart_welzel": {
+            "secular": round(float(row["secular"]), 3),
+            "self_expression": round(float(row["self_expression"]), 3),
+        },
         "political_lean": round(float(row["political"]), 3),
         "schwartz_values": [str(row["value_1"]), str(row["value_2"])],
         "interests": _interest_list(row["interests"]),
@@ -220,8 +250,7 @@ def persona_summary(row: Row, weights: Mapping[str, float] | None = None) -> dic
         "scale_use": {"center": round(float(row["rating_center"]), 2), "spread": round(float(row["rating_spread"]), 3)},
     }
     if weights is not None:
-        out["preference_weights"] = {k: round(float(v), 4) for k, v in weights.items()
-                                     if k not in ("center", "spread")}
+        out["preference_weights"] = {k: round(float(v), 4) for k, v in weights.items() if k not in ("center", "spread")}
     return out
 
 
@@ -290,32 +319,69 @@ def participants_from_panel(panel, *, study_id: str = "pluralis-sim", survey_onl
         rel = a["religion"]["category"]
         usage = a["lm_frequency_use"] is not None
         data = {
-            "user_id": str(row["persona_id"]), "survey_only": survey_only, "num_completed_conversations": 0,
-            "consent": vocab.CONSENT, "consent_age": vocab.CONSENT_AGE,
-            "lm_familiarity": a["lm_familiarity"], "lm_indirect_use": a["lm_indirect_use"],
-            "lm_direct_use": a["lm_direct_use"], "lm_frequency_use": a["lm_frequency_use"],
-            "lm_usecases": ({**{k: k in a["lm_usecases"]["selected"] for k in vocab.LM_USECASES}, "other": False,
-                             "other_text": None} if usage else None),
-            "order_lm_usecases": ({**{k: i + 1 for i, k in enumerate(vocab.LM_USECASES)}, "other": 19}
-                                  if usage else None),
+            "user_id": str(row["persona_id"]),
+            "survey_only": survey_only,
+            "num_completed_conversations": 0,
+            "consent": vocab.CONSENT,
+            "consent_age": vocab.CONSENT_AGE,
+            "lm_familiarity": a["lm_familiarity"],
+            "lm_indirect_use": a["lm_indirect_use"],
+            "lm_direct_use": a["lm_direct_use"],
+            "lm_frequency_use": a["lm_frequency_use"],
+            "lm_usecases": (
+                {
+                    **{k: k in a["lm_usecases"]["selected"] for k in vocab.LM_USECASES},
+                    "other": False,
+                    "other_text": None,
+                }
+                if usage
+                else None
+            ),
+            "order_lm_usecases": (
+                {**{k: i + 1 for i, k in enumerate(vocab.LM_USECASES)}, "other": 19} if usage else None
+            ),
             "stated_prefs": {**{k: float(v) for k, v in a["stated_prefs"].items()}, "other": None, "other_text": None},
             "order_stated_prefs": {**{k: i + 1 for i, k in enumerate(vocab.STATED_PREF_ATTRIBUTES)}, "other": 9},
-            "self_description": a["self_description"], "system_string": a["system_string"],
-            "age": a["age"], "gender": a["gender"], "employment_status": a["employment_status"],
-            "education": a["education"], "marital_status": a["marital_status"],
+            "self_description": a["self_description"],
+            "system_string": a["system_string"],
+            "age": a["age"],
+            "gender": a["gender"],
+            "employment_status": a["employment_status"],
+            "education": a["education"],
+            "marital_status": a["marital_status"],
             "english_proficiency": a["english_proficiency"],
-            "religion": {"self_described": (a["religion"]["self_described"] or rel).lower(), "categorised": rel,
-                         "simplified": vocab.RELIGION_SIMPLIFY[rel]},
-            "ethnicity": {"self_described": a["ethnicity"]["self_described"], "categorised": eth,
-                          "simplified": vocab.ETHNICITY_SIMPLIFY[eth]},
-            "location": {"birth_country": name, "birth_countryISO": iso, "birth_region": region,
-                         "birth_subregion": subregion, "reside_country": name, "reside_countryISO": iso,
-                         "reside_region": region, "reside_subregion": subregion, "same_birth_reside_country": "Yes",
-                         "special_region": special},
-            "study_id": f"{study_id}-{locale}", "study_locale": locale,
-            "generated_datetime": "2024-01-01 00:00:00", "timing_duration_s": None, "timing_duration_mins": None,
-            "included_in_UK_REP": False, "included_in_US_REP": False, "included_in_balanced_subset": False,
-            "source": "simulated", "persona": persona_summary(row, w),
+            "religion": {
+                "self_described": (a["religion"]["self_described"] or rel).lower(),
+                "categorised": rel,
+                "simplified": vocab.RELIGION_SIMPLIFY[rel],
+            },
+            "ethnicity": {
+                "self_described": a["ethnicity"]["self_described"],
+                "categorised": eth,
+                "simplified": vocab.ETHNICITY_SIMPLIFY[eth],
+            },
+            "location": {
+                "birth_country": name,
+                "birth_countryISO": iso,
+                "birth_region": region,
+                "birth_subregion": subregion,
+                "reside_country": name,
+                "reside_countryISO": iso,
+                "reside_region": region,
+                "reside_subregion": subregion,
+                "same_birth_reside_country": "Yes",
+                "special_region": special,
+            },
+            "study_id": f"{study_id}-{locale}",
+            "study_locale": locale,
+            "generated_datetime": "2024-01-01 00:00:00",
+            "timing_duration_s": None,
+            "timing_duration_mins": None,
+            "included_in_UK_REP": False,
+            "included_in_US_REP": False,
+            "included_in_balanced_subset": False,
+            "source": "simulated",
+            "persona": persona_summary(row, w),
         }
         out.append(Participant.model_validate(data))
     return out
@@ -324,7 +390,10 @@ def participants_from_panel(panel, *, study_id: str = "pluralis-sim", survey_onl
 # --- conversation texts ---------------------------------------------------------------------------
 
 UNGUIDED: dict[str, tuple[str, ...]] = {
-    "cooking": ("Can you give me a quick recipe for {dish}?", "What can I cook tonight with chicken, rice and spinach?"),
+    "cooking": (
+        "Can you give me a quick recipe for {dish}?",
+        "What can I cook tonight with chicken, rice and spinach?",
+    ),
     "gardening": ("When is the best time to plant {plant}?", "How do I stop slugs eating my vegetables?"),
     "sports": ("Who are the favourites to win the next {league}?", "How can I improve my stamina for {sport}?"),
     "video games": ("Can you recommend a game like {game}?", "Is it worth buying a new console this year?"),
@@ -338,30 +407,57 @@ UNGUIDED: dict[str, tuple[str, ...]] = {
     "politics": ("Can you explain how {institution} works?", "What happened in the news this week?"),
     "history": ("Why did the Roman Empire fall?", "Tell me something surprising about {era}."),
     "science": ("How do black holes form?", "Why is the sky blue?"),
-    "faith and spirituality": ("Can you suggest a short daily reflection practice?", "What does {text} say about forgiveness?"),
+    "faith and spirituality": (
+        "Can you suggest a short daily reflection practice?",
+        "What does {text} say about forgiveness?",
+    ),
     "personal finance": ("How much of my income should I save each month?", "Is it better to pay off debt or invest?"),
-    "parenting": ("How do I get my toddler to sleep through the night?", "How much screen time is okay for a ten-year-old?"),
+    "parenting": (
+        "How do I get my toddler to sleep through the night?",
+        "How much screen time is okay for a ten-year-old?",
+    ),
     "pets": ("How do I stop my dog pulling on the lead?", "What should I know before adopting a cat?"),
-    "arts and crafts": ("Can you suggest an easy knitting project for a beginner?", "How do I start painting with watercolours?"),
+    "arts and crafts": (
+        "Can you suggest an easy knitting project for a beginner?",
+        "How do I start painting with watercolours?",
+    ),
     "the outdoors": ("What should I pack for a day hike?", "Where can I go wild swimming safely?"),
     "cars": ("Should my next car be electric?", "How often should I service my car?"),
-    "volunteering": ("How can I find volunteering opportunities near me?", "What skills are useful for volunteering at a food bank?"),
+    "volunteering": (
+        "How can I find volunteering opportunities near me?",
+        "What skills are useful for volunteering at a food bank?",
+    ),
     "board games": ("Can you recommend a board game for four adults?", "Explain the rules of chess castling."),
-    "food and restaurants": ("What makes a good neighbourhood restaurant?", "How do I make restaurant-style pizza at home?"),
+    "food and restaurants": (
+        "What makes a good neighbourhood restaurant?",
+        "How do I make restaurant-style pizza at home?",
+    ),
 }
-GENERIC_UNGUIDED = ("Tell me a fun fact about octopuses.", "Help me write a birthday message for my {relative}.",
-                    "What's a good way to start the morning?")
+GENERIC_UNGUIDED = (
+    "Tell me a fun fact about octopuses.",
+    "Help me write a birthday message for my {relative}.",
+    "What's a good way to start the morning?",
+)
 FILL = {
-    "dish": ("banana bread", "vegetable curry", "lasagne", "pad thai"), "plant": ("tomatoes", "tulip bulbs", "potatoes"),
-    "league": ("Premier League", "Super Bowl", "World Cup"), "sport": ("football", "cycling", "tennis"),
-    "game": ("Zelda", "Stardew Valley", "FIFA"), "place": ("Scotland", "Japan", "Mexico", "Italy", "New England"),
-    "book": ("The Hobbit", "Pride and Prejudice", "Project Hail Mary"), "album": ("Rumours", "Abbey Road", "Thriller"),
-    "show": ("The Office", "Line of Duty", "Breaking Bad"), "institution": ("the Supreme Court", "Parliament", "the Fed"),
-    "era": ("the Victorian era", "ancient Egypt", "the Cold War"), "text": ("the Bible", "the Quran", "the Gita"),
+    "dish": ("banana bread", "vegetable curry", "lasagne", "pad thai"),
+    "plant": ("tomatoes", "tulip bulbs", "potatoes"),
+    "league": ("Premier League", "Super Bowl", "World Cup"),
+    "sport": ("football", "cycling", "tennis"),
+    "game": ("Zelda", "Stardew Valley", "FIFA"),
+    "place": ("Scotland", "Japan", "Mexico", "Italy", "New England"),
+    "book": ("The Hobbit", "Pride and Prejudice", "Project Hail Mary"),
+    "album": ("Rumours", "Abbey Road", "Thriller"),
+    "show": ("The Office", "Line of Duty", "Breaking Bad"),
+    "institution": ("the Supreme Court", "Parliament", "the Fed"),
+    "era": ("the Victorian era", "ancient Egypt", "the Cold War"),
+    "text": ("the Bible", "the Quran", "the Gita"),
     "relative": ("mother", "brother", "best friend", "grandson"),
 }
 VALUES_GUIDED: dict[str, tuple[str, ...]] = {
-    "self-direction": ("How do I decide whether to change career at my age?", "Is it selfish to put my own goals first?"),
+    "self-direction": (
+        "How do I decide whether to change career at my age?",
+        "Is it selfish to put my own goals first?",
+    ),
     "stimulation": ("How can I add more adventure to my life without taking silly risks?",),
     "hedonism": ("Is it wrong to spend money on treats instead of saving?",),
     "achievement": ("How do I ask for a promotion?", "How do I stay motivated when work feels pointless?"),
@@ -369,45 +465,82 @@ VALUES_GUIDED: dict[str, tuple[str, ...]] = {
     "security": ("How much should I keep in an emergency fund?", "How can I make my family feel safer at home?"),
     "conformity": ("Is it rude to disagree with older relatives at dinner?",),
     "tradition": ("How can I keep our family traditions alive with my children?", "Why do traditions matter?"),
-    "benevolence": ("How can I support a friend who is grieving?", "How do I balance caring for my parents with my own family?"),
-    "universalism": ("What can one person do about climate change?", "How can I treat people fairly when I disagree with them?"),
+    "benevolence": (
+        "How can I support a friend who is grieving?",
+        "How do I balance caring for my parents with my own family?",
+    ),
+    "universalism": (
+        "What can one person do about climate change?",
+        "How can I treat people fairly when I disagree with them?",
+    ),
 }
-FAITH_PROMPTS = ("How can I stay true to my faith at work?", "How do I explain my faith to friends who are not religious?")
+FAITH_PROMPTS = (
+    "How can I stay true to my faith at work?",
+    "How do I explain my faith to friends who are not religious?",
+)
 CONTROVERSIES: dict[str, dict[str, str]] = {
-    "abortion": {"left": "Why are some states restricting abortion rights?",
-                 "right": "Why do people think abortion is acceptable?",
-                 "neutral": "What are the main arguments for and against abortion?"},
-    "guns": {"left": "Why is it so hard to pass stricter gun laws?",
-             "right": "Why do people want to take away the right to own a gun?",
-             "neutral": "Should gun ownership be restricted?"},
-    "immigration": {"left": "How can we make immigration fairer for refugees?",
-                    "right": "Is immigration too high in this country?",
-                    "neutral": "Is immigration good for the economy?"},
-    "climate": {"left": "Why aren't governments doing more about climate change?",
-                "right": "Is climate change exaggerated by the media?",
-                "neutral": "How serious is climate change really?"},
-    "death penalty": {"left": "Should the death penalty be abolished everywhere?",
-                      "right": "Should the death penalty be used for the worst crimes?",
-                      "neutral": "Does the death penalty deter crime?"},
-    "taxes": {"left": "Should the rich pay much more tax?", "right": "Are taxes too high for working families?",
-              "neutral": "What is a fair tax system?"},
-    "gender": {"left": "How can we better support trans people?", "right": "Are there only two genders?",
-               "neutral": "What do people disagree about when it comes to gender identity?"},
-    "religion in schools": {"left": "Should religion be kept out of schools?",
-                            "right": "Should schools teach traditional religious values?",
-                            "neutral": "What role should religion play in schools?"},
+    "abortion": {
+        "left": "Why are some states restricting abortion rights?",
+        "right": "Why do people think abortion is acceptable?",
+        "neutral": "What are the main arguments for and against abortion?",
+    },
+    "guns": {
+        "left": "Why is it so hard to pass stricter gun laws?",
+        "right": "Why do people want to take away the right to own a gun?",
+        "neutral": "Should gun ownership be restricted?",
+    },
+    "immigration": {
+        "left": "How can we make immigration fairer for refugees?",
+        "right": "Is immigration too high in this country?",
+        "neutral": "Is immigration good for the economy?",
+    },
+    "climate": {
+        "left": "Why aren't governments doing more about climate change?",
+        "right": "Is climate change exaggerated by the media?",
+        "neutral": "How serious is climate change really?",
+    },
+    "death penalty": {
+        "left": "Should the death penalty be abolished everywhere?",
+        "right": "Should the death penalty be used for the worst crimes?",
+        "neutral": "Does the death penalty deter crime?",
+    },
+    "taxes": {
+        "left": "Should the rich pay much more tax?",
+        "right": "Are taxes too high for working families?",
+        "neutral": "What is a fair tax system?",
+    },
+    "gender": {
+        "left": "How can we better support trans people?",
+        "right": "Are there only two genders?",
+        "neutral": "What do people disagree about when it comes to gender identity?",
+    },
+    "religion in schools": {
+        "left": "Should religion be kept out of schools?",
+        "right": "Should schools teach traditional religious values?",
+        "neutral": "What role should religion play in schools?",
+    },
 }
 UK_CONTROVERSIES = {
-    "monarchy": {"left": "Should the UK abolish the monarchy?", "right": "Why is the monarchy still important?",
-                 "neutral": "Is the monarchy good for the UK?"},
-    "brexit": {"left": "Was Brexit a mistake?", "right": "What are the benefits of Brexit?",
-               "neutral": "What has Brexit changed for ordinary people?"},
+    "monarchy": {
+        "left": "Should the UK abolish the monarchy?",
+        "right": "Why is the monarchy still important?",
+        "neutral": "Is the monarchy good for the UK?",
+    },
+    "brexit": {
+        "left": "Was Brexit a mistake?",
+        "right": "What are the benefits of Brexit?",
+        "neutral": "What has Brexit changed for ordinary people?",
+    },
 }
 FOLLOW_UPS: dict[str, tuple[str, ...]] = {
     "concise": ("Can you make that shorter?", "Just the key point, please.", "OK. Anything else I should know?"),
     "detailed": ("Can you go into more detail?", "Why is that?", "Can you give me an example?"),
     "casual": ("Cool, what else?", "Haha ok, and what would you do?", "Nice. Any other ideas?"),
-    "formal": ("Could you elaborate on that point?", "What are the main considerations?", "Thank you. What would you recommend?"),
+    "formal": (
+        "Could you elaborate on that point?",
+        "What are the main considerations?",
+        "Thank you. What would you recommend?",
+    ),
     "warm": ("Thank you, that's helpful. What else should I think about?", "That's kind. How would I start?"),
     "direct": ("What is your actual opinion?", "Which option is best?", "Skip the caveats: what should I do?"),
 }
@@ -474,8 +607,9 @@ def follow_up(row: Row, rng: random.Random) -> str:
     return rng.choice(FOLLOW_UPS.get(str(row.get("communication_style")), FOLLOW_UPS["casual"]))
 
 
-def open_feedback(row: Row, weights: Mapping[str, float], best: np.ndarray, worst: np.ndarray | None,
-                  rng: random.Random) -> str:
+def open_feedback(
+    row: Row, weights: Mapping[str, float], best: np.ndarray, worst: np.ndarray | None, rng: random.Random
+) -> str:
     """2–3 sentences of open feedback comparing the best and worst opening responses' features
     (``best``/``worst``: raw feature vectors of :mod:`pluralis.features.style`).
 
@@ -506,8 +640,18 @@ def open_feedback(row: Row, weights: Mapping[str, float], best: np.ndarray, wors
             disliked.append("some answers were far too long")
         if worst[4] * weights["lambda_stance"] < -0.2:
             disliked.append("one answer pushed a view I don't share")
-    first = f"I liked that {rng.choice(liked)}." if liked else rng.choice(
-        ["The answers were fine overall.", "The best answer was helpful enough.", "It was an okay conversation."])
-    second = f"But {rng.choice(disliked)}." if disliked else rng.choice(
-        ["I would not change much.", "It could have been a bit more personal.", "Nothing really stood out as bad."])
+    first = (
+        f"I liked that {rng.choice(liked)}."
+        if liked
+        else rng.choice(
+            ["The answers were fine overall.", "The best answer was helpful enough.", "It was an okay conversation."]
+        )
+    )
+    second = (
+        f"But {rng.choice(disliked)}."
+        if disliked
+        else rng.choice(
+            ["I would not change much.", "It could have been a bit more personal.", "Nothing really stood out as bad."]
+        )
+    )
     return f"{first} {second}"

@@ -293,6 +293,7 @@ class Store:
 
     def _check_collisions(self, study: Study) -> None:
         """Refuse ids that the store already holds, naming the table file, record line and field."""
+
         def line_numbers(table: str, n: int) -> list[int]:
             given = study.lines.get(table)
             return list(given) if given is not None and len(given) == n else list(range(1, n + 1))
@@ -306,13 +307,28 @@ class Store:
             interaction_first.setdefault(u.interaction_id, line)
         checks = [
             (s.participants.c.user_id, [p.user_id for p in study.survey], "survey", SURVEY_FILE, "user_id"),
-            (s.conversations.c.conversation_id, [c.conversation_id for c in study.conversations], "conversations",
-             CONVERSATIONS_FILE, "conversation_id"),
-            (s.utterances.c.utterance_id, [u.utterance_id for u in study.utterances], "utterances", UTTERANCES_FILE,
-             "utterance_id"),
+            (
+                s.conversations.c.conversation_id,
+                [c.conversation_id for c in study.conversations],
+                "conversations",
+                CONVERSATIONS_FILE,
+                "conversation_id",
+            ),
+            (
+                s.utterances.c.utterance_id,
+                [u.utterance_id for u in study.utterances],
+                "utterances",
+                UTTERANCES_FILE,
+                "utterance_id",
+            ),
             (s.interactions.c.interaction_id, list(interaction_first), None, UTTERANCES_FILE, "interaction_id"),
-            (s.comparisons.c.comparison_id, [c.comparison_id for c in study.comparisons], "comparisons", "comparisons",
-             "comparison_id"),
+            (
+                s.comparisons.c.comparison_id,
+                [c.comparison_id for c in study.comparisons],
+                "comparisons",
+                "comparisons",
+                "comparison_id",
+            ),
         ]
         problems = []
         with self.engine.connect() as conn:
@@ -321,7 +337,9 @@ class Store:
                     continue
                 existing: set[str] = set()
                 for start in range(0, len(ids), BATCH):
-                    existing.update(conn.execute(select(column).where(column.in_(ids[start : start + BATCH]))).scalars())
+                    existing.update(
+                        conn.execute(select(column).where(column.in_(ids[start : start + BATCH]))).scalars()
+                    )
                 if not existing:
                     continue
                 file = file_of(table or "utterances", default_file)
@@ -332,7 +350,9 @@ class Store:
                 for line, key in clashes[:20]:
                     problems.append(Problem(file, line, field, f"id {key!r} already exists in the store"))
                 if len(clashes) > 20:
-                    problems.append(Problem(file, None, field, f"... {len(clashes) - 20} more ids already in the store"))
+                    problems.append(
+                        Problem(file, None, field, f"... {len(clashes) - 20} more ids already in the store")
+                    )
         if problems:
             raise DataValidationError(problems)
 
@@ -352,7 +372,10 @@ class Store:
         True
         """
         with self.engine.connect() as conn:
-            survey = [Participant.model_validate(r.record) for r in conn.execute(select(s.participants).order_by(s.participants.c.seq))]
+            survey = [
+                Participant.model_validate(r.record)
+                for r in conn.execute(select(s.participants).order_by(s.participants.c.seq))
+            ]
             utt_rows = (
                 conn.execute(
                     select(s.utterances, s.interactions.c.user_prompt)
@@ -365,7 +388,9 @@ class Store:
             inter_rows = conn.execute(select(s.interactions).order_by(s.interactions.c.seq)).mappings().all()
             conv_rows = conn.execute(select(s.conversations).order_by(s.conversations.c.seq)).mappings().all()
             meta_rows = (
-                conn.execute(select(s.text_metadata).order_by(s.text_metadata.c.seq)).mappings().all() if metadata else []
+                conn.execute(select(s.text_metadata).order_by(s.text_metadata.c.seq)).mappings().all()
+                if metadata
+                else []
             )
             comp_rows = conn.execute(select(s.comparisons).order_by(s.comparisons.c.seq)).mappings().all()
         utterances = [_utterance_from_row(r) for r in utt_rows]
@@ -379,7 +404,9 @@ class Store:
             conversations.append(Conversation.model_validate(_ordered_conversation(record)))
         meta = [_metadata_from_row(r) for r in meta_rows]
         comps = [Comparison.model_validate(r["record"]) for r in comp_rows]
-        return Study(survey=survey, conversations=conversations, utterances=utterances, metadata=meta, comparisons=comps)
+        return Study(
+            survey=survey, conversations=conversations, utterances=utterances, metadata=meta, comparisons=comps
+        )
 
 
 # --- row conversion --------------------------------------------------------------------------------
@@ -537,4 +564,3 @@ def _rows_for(study: Study, seq: dict[str, int]) -> dict[str, list[dict[str, Any
         "metadata": metadata,
         "comparisons": comparisons,
     }
-

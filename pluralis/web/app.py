@@ -29,11 +29,11 @@ import threading
 import time
 import weakref
 import zipfile
-from urllib.parse import parse_qsl
 from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -50,9 +50,9 @@ from pluralis.collect.protocol import (
     run_model_call,
 )
 from pluralis.collect.quotas import QuotaPlan
+from pluralis.store import Store
 from pluralis.web.repository import CollectRepository, ConcurrentUpdate, Snapshot
 from pluralis.web.security import SECURITY_HEADERS, RateLimiter, Secrets, new_csrf
-from pluralis.store import Store
 
 PARTICIPANT_COOKIE = "pluralis_p"
 CSRF_COOKIE = "pluralis_csrf"
@@ -93,8 +93,9 @@ def consent_blocks(text: str) -> list[tuple[str, str]]:
 class CollectApp:
     """Everything the routes share: the study, the repository, keys, limits, model backends, locks."""
 
-    def __init__(self, config: StudyConfig, repo: CollectRepository, secrets_: Secrets,
-                 models: Mapping[str, Any] | None = None):
+    def __init__(
+        self, config: StudyConfig, repo: CollectRepository, secrets_: Secrets, models: Mapping[str, Any] | None = None
+    ):
         self.config = config
         self.repo = repo
         self.secrets = secrets_
@@ -108,9 +109,13 @@ class CollectApp:
         self.inflight: dict[str, asyncio.Task] = {}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.quota_plan = QuotaPlan(config.quotas)
-        self.env = Environment(loader=FileSystemLoader(_package_dir("templates")),
-                               autoescape=select_autoescape(default=True, default_for_string=True),
-                               trim_blocks=True, lstrip_blocks=True, auto_reload=False)
+        self.env = Environment(
+            loader=FileSystemLoader(_package_dir("templates")),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+        )
         self.env.globals.update(config=config, consent_blocks=consent_blocks)
 
     async def startup(self) -> None:
@@ -188,9 +193,13 @@ class CollectApp:
                 session.apply_result(result)
             except StaleResult:
                 return result.latency_s
-            detail = {"conversation_id": call.conversation_id, "turn": call.turn,
-                      "responses": len(result.responses), "failures": len(result.failures),
-                      "latency_s": round(result.latency_s, 3)}
+            detail = {
+                "conversation_id": call.conversation_id,
+                "turn": call.turn,
+                "responses": len(result.responses),
+                "failures": len(result.failures),
+                "latency_s": round(result.latency_s, 3),
+            }
             try:
                 await self.db(self.repo.save, session, before, [("responses", detail)])
             except ConcurrentUpdate:
@@ -202,7 +211,9 @@ class CollectApp:
         if task is None or task.done():
             task = asyncio.get_running_loop().create_task(self.generate(token, user_id))
             self.inflight[user_id] = task
-            task.add_done_callback(lambda t, u=user_id: self.inflight.pop(u, None) if self.inflight.get(u) is t else None)
+            task.add_done_callback(
+                lambda t, u=user_id: self.inflight.pop(u, None) if self.inflight.get(u) is t else None
+            )
         return task
 
 
@@ -297,8 +308,9 @@ async def read_form(request: Request) -> FormData:
                 raise FormError(413, "This form is too large.")
             chunks.append(chunk)
         try:
-            pairs = parse_qsl(b"".join(chunks).decode("utf-8", "replace"), keep_blank_values=True,
-                              max_num_fields=MAX_FORM_FIELDS)
+            pairs = parse_qsl(
+                b"".join(chunks).decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
+            )
         except ValueError:
             raise FormError(400, "This form has too many fields.") from None
         return FormData(pairs)
@@ -321,9 +333,15 @@ class PooledBackend:
         from pluralis.llm.openai_client import OpenAIBackend
 
         self.spec = spec
-        self._backends = [OpenAIBackend(spec, transport=httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)))
-            for _ in range(max(1, shards))]
+        self._backends = [
+            OpenAIBackend(
+                spec,
+                transport=httpx.AsyncHTTPTransport(
+                    limits=httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
+                ),
+            )
+            for _ in range(max(1, shards))
+        ]
         self._next = 0
 
     async def chat(self, messages, *, params=None, timeout=None):
@@ -339,8 +357,9 @@ class PooledBackend:
 # --- form parsing ------------------------------------------------------------------------------------
 
 
-def survey_answers_from_form(config: StudyConfig, section_id: str, form: Mapping[str, Any],
-                             getlist: Callable[[str], list[str]]) -> dict[str, Any]:
+def survey_answers_from_form(
+    config: StudyConfig, section_id: str, form: Mapping[str, Any], getlist: Callable[[str], list[str]]
+) -> dict[str, Any]:
     """Turn a submitted survey page into protocol answers (see :meth:`ProtocolSession.submit_survey_section`).
 
     Example
@@ -382,8 +401,14 @@ def attributes_from_form(prefix: str, keys: list[str], form: Mapping[str, Any]) 
 # --- the app ---------------------------------------------------------------------------------------
 
 
-def create_app(config: StudyConfig, store: Store | str | os.PathLike, *, admin_token: str | None = None,
-               secret_key: bytes | None = None, models: Mapping[str, Any] | None = None) -> FastAPI:
+def create_app(
+    config: StudyConfig,
+    store: Store | str | os.PathLike,
+    *,
+    admin_token: str | None = None,
+    secret_key: bytes | None = None,
+    models: Mapping[str, Any] | None = None,
+) -> FastAPI:
     """The FastAPI app of a study.
 
     ``store``: a :class:`pluralis.store.Store` or a path/URL (opened and migrated). ``admin_token``: default
@@ -432,8 +457,15 @@ def create_app(config: StudyConfig, store: Store | str | os.PathLike, *, admin_t
         return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
 
     def set_participant_cookie(request: Request, response: Response, token: str) -> None:
-        response.set_cookie(PARTICIPANT_COOKIE, token, max_age=COOKIE_MAX_AGE, httponly=True, samesite="lax",
-                            secure=secure(request), path="/")
+        response.set_cookie(
+            PARTICIPANT_COOKIE,
+            token,
+            max_age=COOKIE_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=secure(request),
+            path="/",
+        )
 
     def client_ip(request: Request) -> str:
         return request.client.host if request.client else "unknown"
@@ -445,13 +477,27 @@ def create_app(config: StudyConfig, store: Store | str | os.PathLike, *, admin_t
         session = await ctx.db(repo.load, token, **ctx.session_kwargs())
         return (token, session) if session is not None else (None, None)
 
-    def page(request: Request, token: str, session: ProtocolSession, *, errors: dict[str, str] | None = None,
-             form: Mapping[str, Any] | None = None, status_code: int = 200, message: str | None = None) -> HTMLResponse:
+    def page(
+        request: Request,
+        token: str,
+        session: ProtocolSession,
+        *,
+        errors: dict[str, str] | None = None,
+        form: Mapping[str, Any] | None = None,
+        status_code: int = 200,
+        message: str | None = None,
+    ) -> HTMLResponse:
         view = session.view()
         base = str(request.base_url).rstrip("/")
-        common = dict(view=view, csrf=ctx.secrets.csrf_for(token), errors=errors or {},
-                      form=form if isinstance(form, FormData) else FormData(list((form or {}).items())),
-                      resume_url=f"{base}/resume/{token}", message=message, session=session)
+        common = dict(
+            view=view,
+            csrf=ctx.secrets.csrf_for(token),
+            errors=errors or {},
+            form=form if isinstance(form, FormData) else FormData(list((form or {}).items())),
+            resume_url=f"{base}/resume/{token}",
+            message=message,
+            session=session,
+        )
         step = view.step
         if step == Step.CONSENT:
             return ctx.render("consent.html", status_code, **common)
@@ -475,8 +521,9 @@ def create_app(config: StudyConfig, store: Store | str | os.PathLike, *, admin_t
     def error_page(message: str, status_code: int) -> HTMLResponse:
         return ctx.render("error.html", status_code, message=message)
 
-    async def act(request: Request, action: Callable[[ProtocolSession, Any], list[tuple[str, dict | None]]],
-                  *, llm: bool = False) -> Response:
+    async def act(
+        request: Request, action: Callable[[ProtocolSession, Any], list[tuple[str, dict | None]]], *, llm: bool = False
+    ) -> Response:
         token = request.cookies.get(PARTICIPANT_COOKIE)
         if not token:
             return RedirectResponse("/", status_code=303)
@@ -530,8 +577,11 @@ def create_app(config: StudyConfig, store: Store | str | os.PathLike, *, admin_t
                 return error_page("This study is full. Thank you for your interest.", 403)
         external = (form.get("external_id") or "").strip()[:128] or None
         if external and await ctx.db(repo.external_id_exists, external):
-            return error_page("This participant id has already started the study. Please continue in the browser "
-                              "where you started, or use the resume link you were given.", 409)
+            return error_page(
+                "This participant id has already started the study. Please continue in the browser "
+                "where you started, or use the resume link you were given.",
+                409,
+            )
         token, session = await ctx.db(lambda: repo.create_session(external_id=external))
         resp = RedirectResponse("/study", status_code=303)
         set_participant_cookie(request, resp, token)
@@ -550,9 +600,15 @@ def create_app(config: StudyConfig, store: Store | str | os.PathLike, *, admin_t
         state = session.state
         started = time.strftime("%d %B %Y, %H:%M UTC", time.gmtime(state.started_at))
         other = current_token is not None and await ctx.db(repo.load, current_token) is not None
-        return ctx.render("resume.html", started=started, done=len(state.completed),
-                          total=config.conversations.total_quota, other_session=other,
-                          csrf=ctx.secrets.csrf_for(token), action=str(request.url.path))
+        return ctx.render(
+            "resume.html",
+            started=started,
+            done=len(state.completed),
+            total=config.conversations.total_quota,
+            other_session=other,
+            csrf=ctx.secrets.csrf_for(token),
+            action=str(request.url.path),
+        )
 
     @app.post("/resume/{token}")
     async def resume_confirmed(request: Request, token: str):
@@ -614,9 +670,11 @@ def create_app(config: StudyConfig, store: Store | str | os.PathLike, *, admin_t
 
     def _feedback(session: ProtocolSession, form) -> list:
         attrs = config.attributes
-        conv = session.submit_feedback(attributes_from_form("performance", list(attrs.performance), form),
-                                       attributes_from_form("choice", list(attrs.choice), form),
-                                       form.get("open_feedback") or "")
+        conv = session.submit_feedback(
+            attributes_from_form("performance", list(attrs.performance), form),
+            attributes_from_form("choice", list(attrs.choice), form),
+            form.get("open_feedback") or "",
+        )
         events: list = [("conversation_done", {"conversation_id": conv.conversation_id})]
         if session.step == Step.COMPLETE:
             events.append(("completed", None))
@@ -716,8 +774,15 @@ def create_app(config: StudyConfig, store: Store | str | os.PathLike, *, admin_t
         if not ctx.secrets.check_admin(form.get("token")):
             return ctx.render("admin_login.html", status_code=401, csrf=cookie, error="Wrong token.")
         resp = RedirectResponse("/admin", status_code=303)
-        resp.set_cookie(ADMIN_COOKIE, ctx.secrets.admin_cookie(), httponly=True, samesite="strict",
-                        secure=secure(request), path="/admin", max_age=60 * 60 * 12)
+        resp.set_cookie(
+            ADMIN_COOKIE,
+            ctx.secrets.admin_cookie(),
+            httponly=True,
+            samesite="strict",
+            secure=secure(request),
+            path="/admin",
+            max_age=60 * 60 * 12,
+        )
         return resp
 
     @app.post("/admin/logout")
@@ -750,16 +815,31 @@ def create_app(config: StudyConfig, store: Store | str | os.PathLike, *, admin_t
                 with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
                     for path in paths.values():
                         zf.write(path, arcname=Path(path).name)
-                    zf.writestr("study.json", json.dumps({"study_id": config.study.id, "exported_at": time.time(),
-                                                          "counts": study.counts()}, indent=2))
+                    zf.writestr(
+                        "study.json",
+                        json.dumps(
+                            {"study_id": config.study.id, "exported_at": time.time(), "counts": study.counts()},
+                            indent=2,
+                        ),
+                    )
             return buf.getvalue()
 
         data = await run_in_threadpool(build)
-        return Response(data, media_type="application/zip",
-                        headers={"Content-Disposition": f'attachment; filename="{config.study.id}-prism.zip"'})
+        return Response(
+            data,
+            media_type="application/zip",
+            headers={"Content-Disposition": f'attachment; filename="{config.study.id}-prism.zip"'},
+        )
 
     return app
 
 
-__all__ = ["CollectApp", "FormError", "attributes_from_form", "consent_blocks", "create_app", "read_form",
-           "survey_answers_from_form"]
+__all__ = [
+    "CollectApp",
+    "FormError",
+    "attributes_from_form",
+    "consent_blocks",
+    "create_app",
+    "read_form",
+    "survey_answers_from_form",
+]

@@ -51,7 +51,6 @@ from pluralis.store.schema_collect import (
     collect_sessions,
 )
 
-
 # Statements of the per-request path, built once: building and cache-keying a statement costs
 # more than running it on SQLite (0.08 vs 0.23 ms per load, measured).
 _STATE_BY_TOKEN = select(collect_sessions.c.state).where(collect_sessions.c.token_hash == bindparam("h"))
@@ -60,10 +59,15 @@ _USER_BY_EXTERNAL_ID = select(collect_sessions.c.user_id).where(collect_sessions
 _SAVE_STATE = (
     update(collect_sessions)
     .where(collect_sessions.c.user_id == bindparam("uid"), collect_sessions.c.revision == bindparam("expected"))
-    .values(state=bindparam("new_state", type_=collect_sessions.c.state.type), revision=bindparam("new_revision"),
-            status=bindparam("new_status"), quota_cell=bindparam("new_quota_cell"),
-            conversations_done=bindparam("new_done"), updated_at=bindparam("now"),
-            completed_at=bindparam("new_completed_at"))
+    .values(
+        state=bindparam("new_state", type_=collect_sessions.c.state.type),
+        revision=bindparam("new_revision"),
+        status=bindparam("new_status"),
+        quota_cell=bindparam("new_quota_cell"),
+        conversations_done=bindparam("new_done"),
+        updated_at=bindparam("now"),
+        completed_at=bindparam("new_completed_at"),
+    )
 )
 
 
@@ -99,14 +103,20 @@ def _ratings(state: ProtocolState) -> dict[tuple[str, int, int], dict[str, Any]]
         for item in c["conversation_history"]:
             if item["role"] == "model":
                 out[(c["conversation_id"], item["turn"], item["within_turn_id"])] = {
-                    "model_name": item["model_name"], "score": item["score"], "if_chosen": item["if_chosen"]}
+                    "model_name": item["model_name"],
+                    "score": item["score"],
+                    "if_chosen": item["if_chosen"],
+                }
     cur = state.current
     if cur is not None:
         for t in cur.turns:
             if t.rated:
                 for r in t.responses:
                     out[(cur.conversation_id, t.turn, r.id)] = {
-                        "model_name": r.model_name, "score": r.score, "if_chosen": r.if_chosen}
+                        "model_name": r.model_name,
+                        "score": r.score,
+                        "if_chosen": r.if_chosen,
+                    }
     return out
 
 
@@ -237,24 +247,41 @@ class CollectRepository:
         """A :class:`ProtocolSession` around a stored state (``kwargs`` go to the session)."""
         return ProtocolSession(self.config, state=state, **kwargs)
 
-    def create_session(self, *, source: str | None = None, external_id: str | None = None,
-                       user_id: str | None = None, **kwargs: Any) -> tuple[str, ProtocolSession]:
+    def create_session(
+        self, *, source: str | None = None, external_id: str | None = None, user_id: str | None = None, **kwargs: Any
+    ) -> tuple[str, ProtocolSession]:
         """Create a participant; returns ``(token, session)``. The token is shown to the participant only."""
         token = new_token()
         session = ProtocolSession(self.config, user_id=user_id, source=source, **kwargs)  # type: ignore[arg-type]
         now = time.time()
         row = {
-            "user_id": session.user_id, "token_hash": hash_token(token), "study_id": self.config.study.id,
-            "source": session.state.source, "status": session.step.value, "quota_cell": None,
+            "user_id": session.user_id,
+            "token_hash": hash_token(token),
+            "study_id": self.config.study.id,
+            "source": session.state.source,
+            "status": session.step.value,
+            "quota_cell": None,
             "external_id_hash": hash_token(external_id) if external_id else None,
-            "revision": session.state.revision, "conversations_done": 0,
-            "state": session.state.model_dump(mode="json"), "created_at": now, "updated_at": now,
+            "revision": session.state.revision,
+            "conversations_done": 0,
+            "state": session.state.model_dump(mode="json"),
+            "created_at": now,
+            "updated_at": now,
             "completed_at": None,
         }
         with self._write() as conn:
             conn.execute(insert(collect_sessions), [row])
-            conn.execute(insert(collect_events), [{"user_id": session.user_id, "kind": "joined",
-                                                   "detail": {"source": session.state.source}, "created_at": now}])
+            conn.execute(
+                insert(collect_events),
+                [
+                    {
+                        "user_id": session.user_id,
+                        "kind": "joined",
+                        "detail": {"source": session.state.source},
+                        "created_at": now,
+                    }
+                ],
+            )
         return token, session
 
     def load(self, token: str, **kwargs: Any) -> ProtocolSession | None:
@@ -280,8 +307,9 @@ class CollectRepository:
 
     # -- saving -----------------------------------------------------------------------------------
 
-    def save(self, session: ProtocolSession, before: ProtocolState | Snapshot,
-             events: Iterable[tuple[str, dict | None]] = ()) -> None:
+    def save(
+        self, session: ProtocolSession, before: ProtocolState | Snapshot, events: Iterable[tuple[str, dict | None]] = ()
+    ) -> None:
         """Commit ``session``'s state and every row its last action produced, in one transaction.
 
         ``before`` is the state the action started from; if the stored revision is no longer
@@ -292,41 +320,86 @@ class CollectRepository:
             before = Snapshot.of(before)
         now = time.time()
         with self._write() as conn:
-            res = conn.execute(_SAVE_STATE, {
-                "uid": st.user_id, "expected": before.revision, "new_state": st.model_dump(mode="json"),
-                "new_revision": st.revision, "new_status": st.step.value, "new_quota_cell": st.quota_cell,
-                "new_done": len(st.completed), "now": now, "new_completed_at": st.completed_at})
+            res = conn.execute(
+                _SAVE_STATE,
+                {
+                    "uid": st.user_id,
+                    "expected": before.revision,
+                    "new_state": st.model_dump(mode="json"),
+                    "new_revision": st.revision,
+                    "new_status": st.step.value,
+                    "new_quota_cell": st.quota_cell,
+                    "new_done": len(st.completed),
+                    "now": now,
+                    "new_completed_at": st.completed_at,
+                },
+            )
             if res.rowcount != 1:
                 raise ConcurrentUpdate(f"participant {st.user_id}: state changed since it was loaded")
             self._write_rows(conn, session, before, now)
-            rows = [{"user_id": st.user_id, "kind": kind, "detail": detail, "created_at": now}
-                    for kind, detail in events]
+            rows = [
+                {"user_id": st.user_id, "kind": kind, "detail": detail, "created_at": now} for kind, detail in events
+            ]
             if rows:
                 conn.execute(insert(collect_events), rows)
 
     def _write_rows(self, conn, session: ProtocolSession, before: Snapshot, now: float) -> None:
         st = session.state
         old_ratings, new_ratings = before.ratings, _ratings(st)
-        rating_rows = [{"user_id": st.user_id, "conversation_id": k[0], "turn": k[1], "within_turn_id": k[2],
-                        "model_name": v["model_name"], "score": v["score"], "if_chosen": v["if_chosen"],
-                        "created_at": now}
-                       for k, v in new_ratings.items() if k not in old_ratings]
+        rating_rows = [
+            {
+                "user_id": st.user_id,
+                "conversation_id": k[0],
+                "turn": k[1],
+                "within_turn_id": k[2],
+                "model_name": v["model_name"],
+                "score": v["score"],
+                "if_chosen": v["if_chosen"],
+                "created_at": now,
+            }
+            for k, v in new_ratings.items()
+            if k not in old_ratings
+        ]
         if rating_rows:
             conn.execute(insert(collect_ratings), rating_rows)
         old_resp, new_resp = before.responses, _responses(st)
-        resp_rows = [{"user_id": st.user_id, "conversation_id": k[0], "turn": k[1], "within_turn_id": k[2],
-                      "model_name": r.model_name, "model_provider": r.model_provider, "text": r.text,
-                      "latency_s": r.latency_s, "method": r.method, "usage": r.usage, "created_at": now}
-                     for k, r in new_resp.items() if k not in old_resp]
+        resp_rows = [
+            {
+                "user_id": st.user_id,
+                "conversation_id": k[0],
+                "turn": k[1],
+                "within_turn_id": k[2],
+                "model_name": r.model_name,
+                "model_provider": r.model_provider,
+                "text": r.text,
+                "latency_s": r.latency_s,
+                "method": r.method,
+                "usage": r.usage,
+                "created_at": now,
+            }
+            for k, r in new_resp.items()
+            if k not in old_resp
+        ]
         if resp_rows:
             conn.execute(insert(collect_responses), resp_rows)
-        fail_rows = [{"user_id": st.user_id, "conversation_id": f.conversation_id, "turn": f.turn,
-                      "model_name": f.model_name, "model_provider": f.model_provider, "kind": f.kind,
-                      "message": f.message, "status_code": f.status_code, "latency_s": f.latency_s,
-                      "created_at": f.at} for f in st.failures[before.n_failures:]]
+        fail_rows = [
+            {
+                "user_id": st.user_id,
+                "conversation_id": f.conversation_id,
+                "turn": f.turn,
+                "model_name": f.model_name,
+                "model_provider": f.model_provider,
+                "kind": f.kind,
+                "message": f.message,
+                "status_code": f.status_code,
+                "latency_s": f.latency_s,
+                "created_at": f.at,
+            }
+            for f in st.failures[before.n_failures :]
+        ]
         if fail_rows:
             conn.execute(insert(collect_failures), fail_rows)
-        new_convs = st.completed[before.n_completed:]
+        new_convs = st.completed[before.n_completed :]
         participant_changed = st.participant is not None and st.participant != before.participant
         if not new_convs and not participant_changed:
             return
@@ -334,33 +407,49 @@ class CollectRepository:
             conn.execute(text("SELECT pg_advisory_xact_lock(727271)"))  # serialise seq allocation
         seq = self._next_seq(conn)
         participant = Participant.model_validate(st.participant) if st.participant is not None else None
-        study = Study(survey=[participant] if (participant is not None and before.participant is None) else [],
-                      conversations=[Conversation.model_validate(c) for c in new_convs])
+        study = Study(
+            survey=[participant] if (participant is not None and before.participant is None) else [],
+            conversations=[Conversation.model_validate(c) for c in new_convs],
+        )
         from pluralis.collect.protocol import utterances_for
 
         study.utterances = utterances_for(study.conversations)
         rows = _rows_for(study, seq)
-        for table, name in ((s.participants, "participants"), (s.conversations, "conversations"),
-                            (s.interactions, "interactions"), (s.utterances, "utterances")):
+        for table, name in (
+            (s.participants, "participants"),
+            (s.conversations, "conversations"),
+            (s.interactions, "interactions"),
+            (s.utterances, "utterances"),
+        ):
             if rows[name]:
                 conn.execute(insert(table), rows[name])
         if participant is not None and before.participant is not None:
-            conn.execute(update(s.participants).where(s.participants.c.user_id == st.user_id)
-                         .values(record=participant.to_json_dict(), survey_only=participant.survey_only))
+            conn.execute(
+                update(s.participants)
+                .where(s.participants.c.user_id == st.user_id)
+                .values(record=participant.to_json_dict(), survey_only=participant.survey_only)
+            )
 
     def _next_seq(self, conn) -> dict[str, int]:
         out = {}
-        for name, table in (("participants", s.participants), ("conversations", s.conversations),
-                            ("interactions", s.interactions), ("utterances", s.utterances),
-                            ("metadata", s.text_metadata), ("comparisons", s.comparisons)):
+        for name, table in (
+            ("participants", s.participants),
+            ("conversations", s.conversations),
+            ("interactions", s.interactions),
+            ("utterances", s.utterances),
+            ("metadata", s.text_metadata),
+            ("comparisons", s.comparisons),
+        ):
             out[name] = (conn.execute(select(func.max(table.c.seq))).scalar() or -1) + 1
         return out
 
     def add_event(self, user_id: str | None, kind: str, detail: dict | None = None) -> None:
         """Append one audit event."""
         with self._write() as conn:
-            conn.execute(insert(collect_events), [{"user_id": user_id, "kind": kind, "detail": detail,
-                                                   "created_at": time.time()}])
+            conn.execute(
+                insert(collect_events),
+                [{"user_id": user_id, "kind": kind, "detail": detail, "created_at": time.time()}],
+            )
 
     # -- quotas -----------------------------------------------------------------------------------
 
@@ -369,9 +458,11 @@ class CollectRepository:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(collect_sessions.c.quota_cell, func.count())
-                .where(collect_sessions.c.quota_cell.is_not(None),
-                       collect_sessions.c.status != Step.SCREENED_OUT.value,
-                       collect_sessions.c.study_id == self.config.study.id)
+                .where(
+                    collect_sessions.c.quota_cell.is_not(None),
+                    collect_sessions.c.status != Step.SCREENED_OUT.value,
+                    collect_sessions.c.study_id == self.config.study.id,
+                )
                 .group_by(collect_sessions.c.quota_cell)
             ).all()
         return {r[0]: int(r[1]) for r in rows}
@@ -381,37 +472,52 @@ class CollectRepository:
     def status_counts(self) -> dict[str, int]:
         """Participants per protocol step."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(collect_sessions.c.status, func.count())
-                                .where(collect_sessions.c.study_id == self.config.study.id)
-                                .group_by(collect_sessions.c.status)).all()
+            rows = conn.execute(
+                select(collect_sessions.c.status, func.count())
+                .where(collect_sessions.c.study_id == self.config.study.id)
+                .group_by(collect_sessions.c.status)
+            ).all()
         return {r[0]: int(r[1]) for r in rows}
 
     def rating_summary(self) -> list[dict[str, Any]]:
         """Ratings so far per model: count, mean score, times chosen."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(collect_ratings.c.model_name, func.count(), func.avg(collect_ratings.c.score),
-                       func.sum(collect_ratings.c.if_chosen.cast(Integer)))
-                .group_by(collect_ratings.c.model_name).order_by(func.avg(collect_ratings.c.score).desc())
+                select(
+                    collect_ratings.c.model_name,
+                    func.count(),
+                    func.avg(collect_ratings.c.score),
+                    func.sum(collect_ratings.c.if_chosen.cast(Integer)),
+                )
+                .group_by(collect_ratings.c.model_name)
+                .order_by(func.avg(collect_ratings.c.score).desc())
             ).all()
-        return [{"model": r[0], "ratings": int(r[1]), "mean_score": round(float(r[2]), 1), "chosen": int(r[3] or 0)}
-                for r in rows]
+        return [
+            {"model": r[0], "ratings": int(r[1]), "mean_score": round(float(r[2]), 1), "chosen": int(r[3] or 0)}
+            for r in rows
+        ]
 
     def failure_summary(self) -> list[dict[str, Any]]:
         """Failed model calls per model and kind."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(collect_failures.c.model_name, collect_failures.c.kind, func.count())
-                                .group_by(collect_failures.c.model_name, collect_failures.c.kind)
-                                .order_by(func.count().desc())).all()
+            rows = conn.execute(
+                select(collect_failures.c.model_name, collect_failures.c.kind, func.count())
+                .group_by(collect_failures.c.model_name, collect_failures.c.kind)
+                .order_by(func.count().desc())
+            ).all()
         return [{"model": r[0], "kind": r[1], "count": int(r[2])} for r in rows]
 
     def counts(self) -> dict[str, int]:
         """Row counts of the collection tables and the PRISM tables."""
         out = dict(self.store.counts())
         with self.engine.connect() as conn:
-            for name, table in (("sessions", collect_sessions), ("ratings", collect_ratings),
-                                ("responses", collect_responses), ("failures", collect_failures),
-                                ("events", collect_events)):
+            for name, table in (
+                ("sessions", collect_sessions),
+                ("ratings", collect_ratings),
+                ("responses", collect_responses),
+                ("failures", collect_failures),
+                ("events", collect_events),
+            ):
                 out[name] = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
         return out
 
@@ -426,16 +532,18 @@ class CollectRepository:
         study = self.store.export_study()
         if completed_only:
             with self.engine.connect() as conn:
-                done = set(conn.execute(select(collect_sessions.c.user_id).where(
-                    collect_sessions.c.status == Step.COMPLETE.value)).scalars())
+                done = set(
+                    conn.execute(
+                        select(collect_sessions.c.user_id).where(collect_sessions.c.status == Step.COMPLETE.value)
+                    ).scalars()
+                )
             study.survey = [p for p in study.survey if p.user_id in done]
             study.conversations = [c for c in study.conversations if c.user_id in done]
             study.utterances = [u for u in study.utterances if u.user_id in done]
             study.metadata = [m for m in study.metadata if m.user_id in done]
         return study
 
-    def whose_preferences(self, group_fields: Iterable[str] | None = None, *, min_battles: int = 1
-                          ) -> dict[str, Any]:
+    def whose_preferences(self, group_fields: Iterable[str] | None = None, *, min_battles: int = 1) -> dict[str, Any]:
         """Current model ranking overall and by participant group (the dashboard's "whose preferences" panel).
 
         Uses the aggregation engine (:func:`pluralis.ranking.battles.extract_battles`,
@@ -449,11 +557,19 @@ class CollectRepository:
         group_fields = [f for f in (group_fields or self.config.admin.group_fields) if f in _GROUP_COLUMNS]
         out: dict[str, Any] = {"method": None, "overall": [], "groups": {}}
         u, p = s.utterances, s.participants
-        cols = [u.c.user_id, u.c.interaction_id, u.c.conversation_id, u.c.turn, u.c.within_turn_id,
-                u.c.model_name, u.c.score] + [p.c[_GROUP_COLUMNS[f]].label(f) for f in group_fields]
+        cols = [
+            u.c.user_id,
+            u.c.interaction_id,
+            u.c.conversation_id,
+            u.c.turn,
+            u.c.within_turn_id,
+            u.c.model_name,
+            u.c.score,
+        ] + [p.c[_GROUP_COLUMNS[f]].label(f) for f in group_fields]
         with self.engine.connect() as conn:
-            rows = conn.execute(select(*cols).join(p, p.c.user_id == u.c.user_id).where(u.c.turn == 0)
-                                .order_by(u.c.seq)).all()
+            rows = conn.execute(
+                select(*cols).join(p, p.c.user_id == u.c.user_id).where(u.c.turn == 0).order_by(u.c.seq)
+            ).all()
         if not rows:
             return out
         # plain tuples: pandas probes Row objects attribute by attribute (slow at PRISM's 30k+ openers)
@@ -473,14 +589,18 @@ class CollectRepository:
                     from pluralis.ranking.engine import rank_models
 
                     r = rank_models(sub_b, "prc")
-                    return "prc", [{"model": m, "score": round(float(sc), 4), "rank": int(rk), "n": int(n)}
-                                   for m, sc, rk, n in r[["model", "score", "rank", "n_battles"]].itertuples(index=False)]
+                    return "prc", [
+                        {"model": m, "score": round(float(sc), 4), "rank": int(rk), "n": int(n)}
+                        for m, sc, rk, n in r[["model", "score", "rank", "n_battles"]].itertuples(index=False)
+                    ]
                 except Exception:  # e.g. a group whose battles do not connect the models: means below
                     pass
             sub = utt if users is None else utt[utt["user_id"].isin(users)]
             means = sub.groupby("model_name")["score"].agg(["mean", "count"]).sort_values("mean", ascending=False)
-            return "mean_score", [{"model": m, "score": round(float(row["mean"]), 2), "rank": i + 1,
-                                   "n": int(row["count"])} for i, (m, row) in enumerate(means.iterrows())]
+            return "mean_score", [
+                {"model": m, "score": round(float(row["mean"]), 2), "rank": i + 1, "n": int(row["count"])}
+                for i, (m, row) in enumerate(means.iterrows())
+            ]
 
         out["method"], out["overall"] = rank()
         for field in group_fields:
@@ -495,8 +615,15 @@ class CollectRepository:
 
 
 #: Participant groups of the "whose preferences" panel and their columns in ``participants``.
-_GROUP_COLUMNS = {"age": "age", "gender": "gender", "ethnicity": "ethnicity", "religion": "religion",
-                  "special_region": "special_region", "source": "source", "study_locale": "study_locale"}
+_GROUP_COLUMNS = {
+    "age": "age",
+    "gender": "gender",
+    "ethnicity": "ethnicity",
+    "religion": "religion",
+    "special_region": "special_region",
+    "source": "source",
+    "study_locale": "study_locale",
+}
 
 
 __all__ = ["CollectRepository", "ConcurrentUpdate", "Snapshot", "hash_token", "new_token"]

@@ -38,8 +38,9 @@ from __future__ import annotations
 import random as _pyrandom
 import re
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -264,7 +265,9 @@ def welfare_matrices(
     >>> m.rating.to_dict()
     {'m1': {'a': 80.0, 'b': 60.0}, 'm2': {'a': 40.0, 'b': nan}}
     """
-    need = ["user_id", "model_name", "turn", "score", "if_chosen"] + (["included_in_balanced_subset"] if balanced_only else [])
+    need = ["user_id", "model_name", "turn", "score", "if_chosen"] + (
+        ["included_in_balanced_subset"] if balanced_only else []
+    )
     missing = [c for c in need if c not in utterances.columns]
     if missing:
         raise ConfigError(f"utterances lack column(s) {missing} needed for welfare matrices")
@@ -274,7 +277,9 @@ def welfare_matrices(
     u = utterances.loc[keep, ["user_id", "model_name", "score", "if_chosen"]]
     if u.empty:
         raise ConfigError(
-            f"no utterances at turn {turn}" + (" in the balanced subset" if balanced_only else "") + " to build welfare matrices"
+            f"no utterances at turn {turn}"
+            + (" in the balanced subset" if balanced_only else "")
+            + " to build welfare matrices"
         )
     model = _model_label(u["model_name"], model_names)
     order = list(pd.unique(model))
@@ -443,7 +448,11 @@ def population_welfare(matrix: pd.DataFrame, members, weights: pd.Series | None 
     sub = matrix.reindex(pd.Index(members).astype(str))
     vals = sub.to_numpy(dtype=float)
     seen = ~np.isnan(vals)
-    w = np.ones(len(sub)) if weights is None else pd.Series(weights, dtype=float).reindex(sub.index).fillna(0).to_numpy()
+    w = (
+        np.ones(len(sub))
+        if weights is None
+        else pd.Series(weights, dtype=float).reindex(sub.index).fillna(0).to_numpy()
+    )
     num = (np.where(seen, vals, 0.0) * w[:, None]).sum(0)
     den = (seen * w[:, None]).sum(0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -487,8 +496,16 @@ def _fast_winners(values, seen, idx, unseen_score, rng, tol=1e-9):
     return np.where(ties, u, -1.0).argmax(axis=1)
 
 
-def _reference_winners(matrix: pd.DataFrame, pool_ids: list[str], n: int, n_draws: int, unseen_score: float,
-                       pyrng: _pyrandom.Random, replace: bool, p: np.ndarray | None) -> np.ndarray:
+def _reference_winners(
+    matrix: pd.DataFrame,
+    pool_ids: list[str],
+    n: int,
+    n_draws: int,
+    unseen_score: float,
+    pyrng: _pyrandom.Random,
+    replace: bool,
+    p: np.ndarray | None,
+) -> np.ndarray:
     """The notebook's loop (11b ``gen_model_distribution``): one pandas reindex + mean per draw."""
     columns = list(matrix.columns)
     pos = {m: k for k, m in enumerate(columns)}
@@ -625,17 +642,19 @@ def _draws_frame(parts, n_draws, models, measures, populations, schemes) -> pd.D
     """One tidy frame of all draws (categorical labels), built in one go."""
     k = len(parts)
 
-    def cat(values, categories):  # noqa: D401 - local helper
+    def cat(values, categories):
         return pd.Categorical.from_codes(np.repeat([categories.index(v) for v in values], n_draws), categories)
 
-    return pd.DataFrame({
-        "measure": cat([p[0] for p in parts], list(measures)),
-        "population": cat([p[1] for p in parts], list(populations)),
-        "scheme": cat([p[2] for p in parts], list(schemes)),
-        "draw": np.tile(np.arange(n_draws), k),
-        "model": pd.Categorical.from_codes(np.concatenate([p[3] for p in parts]), list(models)),
-        "welfare": np.concatenate([p[4] for p in parts]),
-    })
+    return pd.DataFrame(
+        {
+            "measure": cat([p[0] for p in parts], list(measures)),
+            "population": cat([p[1] for p in parts], list(populations)),
+            "scheme": cat([p[2] for p in parts], list(schemes)),
+            "draw": np.tile(np.arange(n_draws), k),
+            "model": pd.Categorical.from_codes(np.concatenate([p[3] for p in parts]), list(models)),
+            "welfare": np.concatenate([p[4] for p in parts]),
+        }
+    )
 
 
 # --- the analysis --------------------------------------------------------------------------------
@@ -744,9 +763,15 @@ def run_welfare(
 
         wres = census_weights(base, country, on_empty="renormalise")
         w_series = wres.weights
-        notes.append(f"census raking weights: ESS {wres.ess:.1f} of {int((w_series > 0).sum())}"
-                     + (f"; {len(wres.excluded)} participant(s) outside the census categories (non-binary, prefer "
-                        f"not to say) get weight 0" if len(wres.excluded) else ""))
+        notes.append(
+            f"census raking weights: ESS {wres.ess:.1f} of {int((w_series > 0).sum())}"
+            + (
+                f"; {len(wres.excluded)} participant(s) outside the census categories (non-binary, prefer "
+                f"not to say) get weight 0"
+                if len(wres.excluded)
+                else ""
+            )
+        )
     elif weights is not None:
         w_series = pd.Series(weights, dtype=float)
         w_series.index = w_series.index.astype(str)
@@ -770,7 +795,9 @@ def run_welfare(
         m = sch.pool.mask(base)
         ids = base_ids[m]
         if len(ids) == 0:
-            raise ConfigError(f"scheme {sch.name!r}: pool {sch.pool.name!r} has no members in the {country or 'study'} sample")
+            raise ConfigError(
+                f"scheme {sch.name!r}: pool {sch.pool.name!r} has no members in the {country or 'study'} sample"
+            )
         if sch.n > len(ids):
             if not replace:
                 raise ConfigError(
@@ -811,7 +838,7 @@ def run_welfare(
             vals_all = np.where(seen_all, Wv, 0.0)
             row_of = pd.Index(W.index.astype(str))
             pool_arrays = {}
-            for name, (ids, p) in pools.items():
+            for name, (ids, _p) in pools.items():
                 rows = row_of.get_indexer(ids)
                 vals = np.vstack([vals_all, np.zeros((1, len(models)))])[rows]  # -1 -> the all-NaN row
                 seen = np.vstack([seen_all, np.zeros((1, len(models)), dtype=bool)])[rows].astype(float)
@@ -824,13 +851,29 @@ def run_welfare(
                     raise ConfigError(f"population {pop.name!r} has no {measure} data (no member rated any model)")
                 ranks = wp.rank(ascending=False, method="min")
                 n_raters = W.reindex(pd.Index(members)).notna().sum()
-                mw_rows.append(pd.DataFrame({"measure": measure, "population": pop.name, "model": models,
-                                             "welfare": wp.to_numpy(), "rank": ranks.to_numpy(),
-                                             "n_members": len(members), "n_raters": n_raters.to_numpy()}))
+                mw_rows.append(
+                    pd.DataFrame(
+                        {
+                            "measure": measure,
+                            "population": pop.name,
+                            "model": models,
+                            "welfare": wp.to_numpy(),
+                            "rank": ranks.to_numpy(),
+                            "n_members": len(members),
+                            "n_raters": n_raters.to_numpy(),
+                        }
+                    )
+                )
                 best_model = wp.idxmax()
-                best_rows.append({"measure": measure, "population": pop.name, "best_model": best_model,
-                                  "best_welfare": float(wp.max()),
-                                  "prefer_other": (1 - float(wp.max())) if measure == "choice" else np.nan})
+                best_rows.append(
+                    {
+                        "measure": measure,
+                        "population": pop.name,
+                        "best_model": best_model,
+                        "best_welfare": float(wp.max()),
+                        "prefer_other": (1 - float(wp.max())) if measure == "choice" else np.nan,
+                    }
+                )
                 wvec = wp.to_numpy()
                 per_scheme: dict[str, np.ndarray] = {}
                 winners_by_scheme: dict[str, np.ndarray] = {}
@@ -856,34 +899,67 @@ def run_welfare(
                     fin = d[np.isfinite(d)]
                     q = np.percentile(fin, [5, 25, 50, 75, 95]) if fin.size else [np.nan] * 5
                     mean = float(fin.mean()) if fin.size else np.nan
-                    summary_rows.append({
-                        "measure": measure, "population": pop.name, "scheme": sch.name, "n": sch.n,
-                        "pool_size": len(pools[sch.name][0]), "draws": n_draws, "mean": mean,
-                        "sd": float(fin.std(ddof=1)) if fin.size > 1 else np.nan,
-                        "p05": q[0], "p25": q[1], "median": q[2], "p75": q[3], "p95": q[4],
-                        "min": float(fin.min()) if fin.size else np.nan, "max": float(fin.max()) if fin.size else np.nan,
-                        "top_model": models[int(top.argmax())], "top_model_share": float(top.max() / n_draws),
-                        "fosd_by_reference": bool(ref is not None and sch.name != reference and fosd(ref, d)),
-                        "fosds_reference": bool(ref is not None and sch.name != reference and fosd(d, ref)),
-                        "prefer_other": (1 - mean) if measure == "choice" else np.nan,
-                        "n_nan": int(np.isnan(d).sum()),
-                    })
+                    summary_rows.append(
+                        {
+                            "measure": measure,
+                            "population": pop.name,
+                            "scheme": sch.name,
+                            "n": sch.n,
+                            "pool_size": len(pools[sch.name][0]),
+                            "draws": n_draws,
+                            "mean": mean,
+                            "sd": float(fin.std(ddof=1)) if fin.size > 1 else np.nan,
+                            "p05": q[0],
+                            "p25": q[1],
+                            "median": q[2],
+                            "p75": q[3],
+                            "p95": q[4],
+                            "min": float(fin.min()) if fin.size else np.nan,
+                            "max": float(fin.max()) if fin.size else np.nan,
+                            "top_model": models[int(top.argmax())],
+                            "top_model_share": float(top.max() / n_draws),
+                            "fosd_by_reference": bool(ref is not None and sch.name != reference and fosd(ref, d)),
+                            "fosds_reference": bool(ref is not None and sch.name != reference and fosd(d, ref)),
+                            "prefer_other": (1 - mean) if measure == "choice" else np.nan,
+                            "n_nan": int(np.isnan(d).sum()),
+                        }
+                    )
                     draw_frames.append((measure, pop.name, sch.name, win, d))
                 sorted_d = {k: np.sort(v) for k, v in per_scheme.items()}
                 for a in per_scheme:
                     for b in per_scheme:
                         if a != b:
-                            fosd_rows.append({"measure": measure, "population": pop.name, "scheme": a, "other": b,
-                                              "dominates": fosd(sorted_d[a], sorted_d[b])})
+                            fosd_rows.append(
+                                {
+                                    "measure": measure,
+                                    "population": pop.name,
+                                    "scheme": a,
+                                    "other": b,
+                                    "dominates": fosd(sorted_d[a], sorted_d[b]),
+                                }
+                            )
     summary = pd.DataFrame(summary_rows)
     if summary["n_nan"].sum():
-        notes.append(f"{int(summary['n_nan'].sum())} draws chose a model no member of the population rated (welfare NaN)")
-    draws = _draws_frame(draw_frames, n_draws, models, measures, [p.name for p in populations], [s.name for s in schemes])
+        notes.append(
+            f"{int(summary['n_nan'].sum())} draws chose a model no member of the population rated (welfare NaN)"
+        )
+    draws = _draws_frame(
+        draw_frames, n_draws, models, measures, [p.name for p in populations], [s.name for s in schemes]
+    )
     config = {
-        "country": country, "sample": how, "n_sample": int(len(base)), "n_draws": int(n_draws), "seed": seed,
-        "replace": replace, "impute": bool(impute or mats.imputed), "weighted": w_series is not None,
-        "reference": reference, "engine": engine, "common_draws": common_draws,
-        "schemes": [(s.name, s.pool.name, s.n) for s in schemes], "populations": [p.name for p in populations],
+        "country": country,
+        "sample": how,
+        "n_sample": int(len(base)),
+        "n_draws": int(n_draws),
+        "seed": seed,
+        "replace": replace,
+        "impute": bool(impute or mats.imputed),
+        "weighted": w_series is not None,
+        "reference": reference,
+        "engine": engine,
+        "common_draws": common_draws,
+        "schemes": [(s.name, s.pool.name, s.n) for s in schemes],
+        "populations": [p.name for p in populations],
         "models": models,
     }
     return WelfareResult(
@@ -898,7 +974,12 @@ def run_welfare(
 
 
 def reproduce_prism_welfare(
-    utterances: pd.DataFrame, survey: pd.DataFrame, *, impute: bool = False, n_draws: int = 1000, seed: int = 1,
+    utterances: pd.DataFrame,
+    survey: pd.DataFrame,
+    *,
+    impute: bool = False,
+    n_draws: int = 1000,
+    seed: int = 1,
     engine: str = "reference",
 ) -> dict[str, WelfareResult]:
     """PRISM's full welfare run (notebook 11b/11c): US and UK, rating then choice, with one
@@ -920,15 +1001,29 @@ def reproduce_prism_welfare(
     for measure in MEASURES:
         for country in ("US", "UK"):
             parts[country].append(
-                run_welfare(utterances, survey, country=country, sample="rep", measures=[measure], n_draws=n_draws,
-                            seed=seed, matrices=mats, engine=engine, _pyrng=pyrng,
-                            allow_oversample=True)  # PRISM's code draws with replacement whatever the pool size
+                run_welfare(
+                    utterances,
+                    survey,
+                    country=country,
+                    sample="rep",
+                    measures=[measure],
+                    n_draws=n_draws,
+                    seed=seed,
+                    matrices=mats,
+                    engine=engine,
+                    _pyrng=pyrng,
+                    allow_oversample=True,
+                )  # PRISM's code draws with replacement whatever the pool size
             )
     out = {}
     for country, (r, c) in parts.items():
-        draws = pd.concat([r.draws.astype({k: object for k in ("measure", "population", "scheme", "model")}),
-                           c.draws.astype({k: object for k in ("measure", "population", "scheme", "model")})],
-                          ignore_index=True)
+        draws = pd.concat(
+            [
+                r.draws.astype(dict.fromkeys(("measure", "population", "scheme", "model"), object)),
+                c.draws.astype(dict.fromkeys(("measure", "population", "scheme", "model"), object)),
+            ],
+            ignore_index=True,
+        )
         out[country] = WelfareResult(
             draws=draws,
             summary=pd.concat([r.summary, c.summary], ignore_index=True),

@@ -12,7 +12,6 @@ Example
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 
@@ -28,15 +27,31 @@ _MEASURE_TITLE = {"rating": "Rating (MEANRATING)", "choice": "Choice (MEANCHOICE
 def _pyplot():
     import matplotlib
 
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "cairo", "module://matplotlib_inline.backend_inline"):
+    if matplotlib.get_backend().lower() not in (
+        "agg",
+        "pdf",
+        "svg",
+        "cairo",
+        "module://matplotlib_inline.backend_inline",
+    ):
         matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
     return plt
 
 
-def plot_welfare(result, path=None, *, measures=None, populations=None, reference: str | None = None,
-                 bw_method: float = 0.5, panel_size=(3.4, 2.6), shape: str = "draws", share_x: bool = True):
+def plot_welfare(
+    result,
+    path=None,
+    *,
+    measures=None,
+    populations=None,
+    reference: str | None = None,
+    bw_method: float = 0.5,
+    panel_size=(3.4, 2.6),
+    shape: str = "draws",
+    share_x: bool = True,
+):
     """Violin plots of welfare distributions, one panel per (measure, population), one violin per
     scheme (PRISM Fig. 5): the reference scheme in blue, schemes it FOSDs in red, schemes that
     FOSD it in green, others grey; a dot marks the mean and a bar the inter-quartile range.
@@ -67,10 +82,16 @@ def plot_welfare(result, path=None, *, measures=None, populations=None, referenc
     schemes = list(dict.fromkeys(s["scheme"]))
     reference = reference or result.config.get("reference")
     fig, axes = plt.subplots(
-        len(measures), len(populations), figsize=(panel_size[0] * len(populations), panel_size[1] * len(measures)),
-        squeeze=False, sharey=True,
+        len(measures),
+        len(populations),
+        figsize=(panel_size[0] * len(populations), panel_size[1] * len(measures)),
+        squeeze=False,
+        sharey=True,
     )
-    grouped = {k: g["welfare"].to_numpy(dtype=float) for k, g in draws.groupby(["measure", "population", "scheme"], observed=True)}
+    grouped = {
+        k: g["welfare"].to_numpy(dtype=float)
+        for k, g in draws.groupby(["measure", "population", "scheme"], observed=True)
+    }
     for i, measure in enumerate(measures):
         for j, pop in enumerate(populations):
             ax = axes[i, j]
@@ -91,8 +112,14 @@ def plot_welfare(result, path=None, *, measures=None, populations=None, referenc
                     colour = COLOURS["other"]
                 body_data = np.percentile(d, [5, 25, 50, 75, 95]) if shape == "percentiles" else d
                 if np.ptp(body_data) > 0:
-                    parts = ax.violinplot([body_data], positions=[y], orientation="horizontal", widths=0.85,
-                                          showextrema=False, bw_method=bw_method)
+                    parts = ax.violinplot(
+                        [body_data],
+                        positions=[y],
+                        orientation="horizontal",
+                        widths=0.85,
+                        showextrema=False,
+                        bw_method=bw_method,
+                    )
                     for body in parts["bodies"]:
                         body.set_facecolor(colour)
                         body.set_edgecolor(colour)
@@ -117,13 +144,17 @@ def plot_welfare(result, path=None, *, measures=None, populations=None, referenc
                     ax.set_xlim(row.min() - pad, row.max() + pad)
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=COLOURS["reference"], label=f"reference: {reference}"),
-               Patch(color=COLOURS["dominated"], label=f"FOSD by {reference}"),
-               Patch(color=COLOURS["dominates"], label=f"FOSDs {reference}"),
-               Patch(color=COLOURS["other"], label="neither")]
+    handles = [
+        Patch(color=COLOURS["reference"], label=f"reference: {reference}"),
+        Patch(color=COLOURS["dominated"], label=f"FOSD by {reference}"),
+        Patch(color=COLOURS["dominates"], label=f"FOSDs {reference}"),
+        Patch(color=COLOURS["other"], label="neither"),
+    ]
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
     country = result.config.get("country")
-    fig.suptitle(f"Welfare of populations by who sits in the seat of power{f' ({country})' if country else ''}", fontsize=11)
+    fig.suptitle(
+        f"Welfare of populations by who sits in the seat of power{f' ({country})' if country else ''}", fontsize=11
+    )
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))
     return save_figure(fig, path)
 
@@ -152,7 +183,9 @@ def plot_representativeness(report, path=None, *, level: str = "joint", top: int
         if level not in set(t["level"]):
             from pluralis.errors import ConfigError
 
-            raise ConfigError(f"unknown level {level!r}; expected 'joint', 'margins' or one of {sorted(set(t['level']))}")
+            raise ConfigError(
+                f"unknown level {level!r}; expected 'joint', 'margins' or one of {sorted(set(t['level']))}"
+            )
         t = t[t["level"] == level]
         labels = t["category"]
     t = t.assign(label=labels.to_numpy())

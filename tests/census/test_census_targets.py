@@ -101,8 +101,16 @@ def test_package_carries_its_own_copy():
     t = census.census_table()
     assert set(t["country"]) == {"UK", "US"}
     # Stable columns and source-group labels (the personas module samples over them).
-    assert list(t.columns) == ["country", "age", "gender", "census_group", "source_table", "ethnicity",
-                               "ethnicity_detailed", "count"]
+    assert list(t.columns) == [
+        "country",
+        "age",
+        "gender",
+        "census_group",
+        "source_table",
+        "ethnicity",
+        "ethnicity_detailed",
+        "count",
+    ]
     assert t.groupby("country")["census_group"].nunique().to_dict() == {"UK": 19, "US": 8}
     assert "Hispanic or Latino" in set(t["census_group"]) and "White: Roma" in set(t["census_group"])
 
@@ -112,7 +120,9 @@ def test_build_script_is_up_to_date():
     pytest.importorskip("openpyxl")
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "build_census_tables.py"), "--check", "--source", str(SOURCE)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
 

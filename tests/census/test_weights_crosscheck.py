@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ipfn import ipfn
 
+from pluralis.census import targets as census
 from pluralis.census.representativeness import census_categories, effective_sample_size, representativeness
 from pluralis.census.weights import census_weights, rake
-from pluralis.census import targets as census
 from pluralis.data import vocab
 
 
@@ -23,9 +23,7 @@ def raking_problems(draw):
     """A sample with every cell of a 2- or 3-way table occupied, and random positive margins."""
     shape = draw(st.lists(st.integers(2, 4), min_size=2, max_size=3))
     extra = draw(st.lists(st.integers(0, 4), min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
-    margins = [
-        np.array(draw(st.lists(st.floats(0.05, 1.0), min_size=k, max_size=k))) for k in shape
-    ]
+    margins = [np.array(draw(st.lists(st.floats(0.05, 1.0), min_size=k, max_size=k))) for k in shape]
     return shape, np.array(extra), [m / m.sum() for m in margins]
 
 
@@ -38,15 +36,24 @@ def test_rake_matches_ipfn(problem):
     rows = [cell for cell, e in zip(cells, extra) for _ in range(1 + e)]
     data = pd.DataFrame(rows, columns=names).astype(str)
     data.insert(0, "user_id", [f"p{i}" for i in range(len(data))])
-    res = rake(data, {v: pd.Series(m, index=[str(i) for i in range(len(m))]) for v, m in zip(names, margins)},
-               tol=1e-12, max_iter=20000)
+    res = rake(
+        data,
+        {v: pd.Series(m, index=[str(i) for i in range(len(m))]) for v, m in zip(names, margins)},
+        tol=1e-12,
+        max_iter=20000,
+    )
     assert res.converged and res.max_margin_error < 1e-10
 
     seed = np.zeros(shape)
     np.add.at(seed, tuple(np.array(rows).T), 1.0)
     n = len(data)
-    fitted = ipfn.ipfn(seed.copy(), [m * n for m in margins], [[k] for k in range(len(shape))],
-                       convergence_rate=1e-13, max_iteration=20000).iteration()
+    fitted = ipfn.ipfn(
+        seed.copy(),
+        [m * n for m in margins],
+        [[k] for k in range(len(shape))],
+        convergence_rate=1e-13,
+        max_iteration=20000,
+    ).iteration()
     ours = np.zeros(shape)
     np.add.at(ours, tuple(np.array(rows).T), res.weights.to_numpy())
     np.testing.assert_allclose(ours / ours.sum(), fitted / fitted.sum(), atol=1e-7)
@@ -73,14 +80,20 @@ def test_poststratification_and_raking_hit_census_exactly(country):
     post = census_weights(s, country, method="poststratify")
     assert post.converged and post.max_margin_error < 1e-12
     cats = census_categories(s, country)
-    joint = pd.Series(post.weights.to_numpy()).groupby([cats["age"].to_numpy(), cats["gender"].to_numpy(),
-                                                       cats["ethnicity"].to_numpy()]).sum()
+    joint = (
+        pd.Series(post.weights.to_numpy())
+        .groupby([cats["age"].to_numpy(), cats["gender"].to_numpy(), cats["ethnicity"].to_numpy()])
+        .sum()
+    )
     target = census.joint_distribution(country).set_index(["age", "gender", "ethnicity"])["share"]
     np.testing.assert_allclose((joint / joint.sum()).reindex(target.index).to_numpy(), target.to_numpy(), atol=1e-12)
     # Known answer: a cell's weight is its census share over its sample share (mean-1 normalised).
     first = s.iloc[0]
-    n_cell = int(((s.age == first.age) & (s.gender == first.gender)
-                  & (s.ethnicity_categorised == first.ethnicity_categorised)).sum())
+    n_cell = int(
+        (
+            (s.age == first.age) & (s.gender == first.gender) & (s.ethnicity_categorised == first.ethnicity_categorised)
+        ).sum()
+    )
     share = target[(first.age, first.gender, vocab.ETHNICITY_TO_CENSUS[first.ethnicity_categorised])]
     assert post.weights.iloc[0] == pytest.approx(share / (n_cell / len(s)))
     assert post.ess == pytest.approx(effective_sample_size(post.weights.to_numpy()))

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pluralis.census import targets as census
 from pluralis.census.representativeness import (
     census_categories,
     effective_sample_size,
@@ -23,7 +24,6 @@ from pluralis.census.weights import (
     trim_weights,
     weighted_rank_models,
 )
-from pluralis.census import targets as census
 from pluralis.errors import ConfigError
 
 
@@ -48,12 +48,20 @@ def _weighted_shares(cats, weights, var):
 
 
 def test_census_categories_remap_as_prism():
-    s = pd.DataFrame({
-        "user_id": ["a", "b", "c", "d", "e"],
-        "age": ["18-24 years old", "Prefer not to say", "65+ years old", "45-54 years old", "25-34 years old"],
-        "gender": ["Male", "Female", "Non-binary / third gender", "Female", "Male"],
-        "ethnicity_categorised": ["Hispanic / Latino", "White", "Asian", "Indigenous / First Peoples", "Prefer not to say"],
-    })
+    s = pd.DataFrame(
+        {
+            "user_id": ["a", "b", "c", "d", "e"],
+            "age": ["18-24 years old", "Prefer not to say", "65+ years old", "45-54 years old", "25-34 years old"],
+            "gender": ["Male", "Female", "Non-binary / third gender", "Female", "Male"],
+            "ethnicity_categorised": [
+                "Hispanic / Latino",
+                "White",
+                "Asian",
+                "Indigenous / First Peoples",
+                "Prefer not to say",
+            ],
+        }
+    )
     cats = census_categories(s, "US")
     assert cats.loc["a"].tolist() == ["18-24 years old", "Male", "Other"]
     assert pd.isna(cats.loc["b", "age"]) and pd.isna(cats.loc["c", "gender"]) and pd.isna(cats.loc["e", "ethnicity"])
@@ -127,7 +135,9 @@ def test_trimming_caps_weights_and_reports(us):
 
 def test_poststratify_matches_cells_and_names_empty_cells():
     df = pd.DataFrame({"user_id": list("abcdef"), "g": list("xxyyyz"), "h": list("pqpqpp")})
-    targets = pd.DataFrame({"g": ["x", "x", "y", "y", "z", "z"], "h": ["p", "q"] * 3, "share": [.1, .1, .2, .2, .2, .2]})
+    targets = pd.DataFrame(
+        {"g": ["x", "x", "y", "y", "z", "z"], "h": ["p", "q"] * 3, "share": [0.1, 0.1, 0.2, 0.2, 0.2, 0.2]}
+    )
     with pytest.raises(EmptyCellError, match=r"\(g='z', h='q'\) target 20.00%"):
         poststratify(df, targets)
     res = poststratify(df, targets, on_empty="renormalise")
@@ -194,11 +204,15 @@ def test_census_rebalance_follows_prism_algorithm(survey):
 
 
 def test_rebalance_pool_rules():
-    s = pd.DataFrame({
-        "user_id": list("abcd"), "survey_only": [False, True, False, False],
-        "included_in_balanced_subset": [True, True, False, True], "study_locale": ["uk"] * 4,
-        "gender": ["Female", "Female", "Male", "Non-binary / third gender"],
-    })
+    s = pd.DataFrame(
+        {
+            "user_id": list("abcd"),
+            "survey_only": [False, True, False, False],
+            "included_in_balanced_subset": [True, True, False, True],
+            "study_locale": ["uk"] * 4,
+            "gender": ["Female", "Female", "Male", "Non-binary / third gender"],
+        }
+    )
     assert prism_rebalance_pool(s, "UK").tolist() == [True, False, False, False]
 
 
@@ -216,12 +230,14 @@ def test_weights_move_rankings_in_the_predicted_direction():
     """Women strongly prefer claude-2 (planted). Under-sample women, then rake gender back to
     50/50: the weighted ranking moves claude-2 up, towards its full-sample position."""
     pytest.importorskip("pluralis.ranking.engine")
+    from pluralis.data.synthetic import generate_study
     from pluralis.ranking.battles import extract_battles
     from pluralis.ranking.engine import rank_models
-    from pluralis.data.synthetic import generate_study
 
     study = generate_study(
-        n_participants=500, seed=9, with_metadata=False,
+        n_participants=500,
+        seed=9,
+        with_metadata=False,
         group_shifts={("gender", "Female"): {"claude-2": 1.6, "command": -0.8}},
     )
     f = study.frames()

@@ -52,8 +52,10 @@ class Server(Proc):
 
     def __init__(self, study: Path, db: Path | str, *, env: dict | None = None, port: int = 0):
         self.study, self.db = study, db
-        super().__init__([*serve_cmd(), "serve", str(study), "--db", str(db), "--port", str(port)],
-                         env={"PLURALIS_ADMIN_TOKEN": "admin-token-for-tests-123", **(env or {})})
+        super().__init__(
+            [*serve_cmd(), "serve", str(study), "--db", str(db), "--port", str(port)],
+            env={"PLURALIS_ADMIN_TOKEN": "admin-token-for-tests-123", **(env or {})},
+        )
         self.url = self.wait_for_line("listening on", 60).split("listening on", 1)[1].strip()
 
     def kill9(self) -> None:
@@ -102,8 +104,16 @@ class HttpParticipant:
     def _record(self, method: str, path: str, resp: httpx.Response, elapsed: float) -> None:
         st = resp.headers.get("server-timing", "")
         parts = dict(re.findall(r"(\w+);dur=([\d.]+)", st))
-        self.timings.append({"method": method, "path": path, "status": resp.status_code, "wall_ms": elapsed * 1000,
-                             "app_ms": float(parts.get("app", "nan")), "model_ms": float(parts.get("model", "nan"))})
+        self.timings.append(
+            {
+                "method": method,
+                "path": path,
+                "status": resp.status_code,
+                "wall_ms": elapsed * 1000,
+                "app_ms": float(parts.get("app", "nan")),
+                "model_ms": float(parts.get("model", "nan")),
+            }
+        )
 
     async def get(self, path: str = "/study") -> httpx.Response:
         t = time.perf_counter()
@@ -113,8 +123,9 @@ class HttpParticipant:
         self.html = r.text
         return r
 
-    async def post(self, path: str, fields: list[tuple[str, Any]] | dict, *, csrf: str | None = None,
-                   expect: int = 303) -> httpx.Response:
+    async def post(
+        self, path: str, fields: list[tuple[str, Any]] | dict, *, csrf: str | None = None, expect: int = 303
+    ) -> httpx.Response:
         items = list(fields.items()) if isinstance(fields, dict) else list(fields)
         items.append(("csrf", csrf or csrf_of(self.html)))
         t = time.perf_counter()
@@ -190,7 +201,7 @@ class ThreadServer:
             time.sleep(0.02)
         assert self.server.started, "app did not start"
 
-    def __enter__(self) -> "ThreadServer":
+    def __enter__(self) -> ThreadServer:
         return self
 
     def __exit__(self, *exc) -> None:

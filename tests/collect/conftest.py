@@ -24,13 +24,30 @@ def tiny_backends(tiny_model_dir):
     from pluralis.llm import ModelSpec
     from pluralis.llm.backend import get_backend
 
-    specs = [ModelSpec(name=f"tiny-{c}", backend="transformers", path=str(tiny_model_dir), provider="local",
-                       params={"temperature": 1.0, "max_tokens": 12}) for c in "abcd"]
+    specs = [
+        ModelSpec(
+            name=f"tiny-{c}",
+            backend="transformers",
+            path=str(tiny_model_dir),
+            provider="local",
+            params={"temperature": 1.0, "max_tokens": 12},
+        )
+        for c in "abcd"
+    ]
     return {s.name: get_backend(s) for s in specs}
 
 
 @pytest.fixture(scope="session")
 def tiny_models(tiny_server):
     """Study model entries for the tiny model served over HTTP by ``pluralis llm serve``."""
-    return [{"name": f"tiny-{c}", "endpoint": tiny_server, "model": "tiny", "provider": "local",
-             "params": {"temperature": 1.0, "max_tokens": 12}, "max_retries": 0} for c in "abcd"]
+    return [
+        {
+            "name": f"tiny-{c}",
+            "endpoint": tiny_server,
+            "model": "tiny",
+            "provider": "local",
+            "params": {"temperature": 1.0, "max_tokens": 12},
+            "max_retries": 0,
+        }
+        for c in "abcd"
+    ]

@@ -26,14 +26,28 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             if model.startswith("slow-"):
                 await asyncio.sleep(float(model.split("-")[1]))
             last = (body.get("messages") or [{}])[-1].get("content", "")
-            payload = json.dumps({
-                "id": "chatcmpl-latency", "object": "chat.completion", "created": int(time.time()), "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": f"[{model}] {last[:40]}"},
-                             "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
-            }).encode()
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-                         + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+            payload = json.dumps(
+                {
+                    "id": "chatcmpl-latency",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": f"[{model}] {last[:40]}"},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
+                }
+            ).encode()
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                + str(len(payload)).encode()
+                + b"\r\n\r\n"
+                + payload
+            )
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError, ValueError):
         pass

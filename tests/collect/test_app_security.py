@@ -7,9 +7,9 @@ import pytest
 from collect_helpers import CSRF_RE, FORM_HEADERS, HttpParticipant, ThreadServer, csrf_of, participant_run, study_config
 from sqlalchemy import select
 
-from pluralis.web.app import create_app
 from pluralis.store import Store
 from pluralis.store.schema_collect import collect_failures, collect_ratings, collect_sessions
+from pluralis.web.app import create_app
 
 ADMIN = "admin-token-for-tests-123"
 XSS = "<script>window.__x=1</script>"
@@ -27,12 +27,14 @@ def served(tmp_path, echo_models):
         cfg = study_config(models or echo_models, **sections)
         store = Store.open(tmp_path / "s.sqlite")
         return cfg, store, ThreadServer(create_app(cfg, store, admin_token=ADMIN))
+
     return make
 
 
 def test_model_output_and_participant_text_are_escaped(served):
     cfg, store, server = served()
     with server:
+
         async def script(p: HttpParticipant):
             await p.join()
             p.answers["self_description"] = XSS + " and I value honesty."
@@ -45,6 +47,7 @@ def test_model_output_and_participant_text_are_escaped(served):
             assert "<script>window" not in p.html
             await p.rate()
             await p.finish(feedback=XSS + " was a weird answer.")
+
         p = participant_run(server.url, cfg, script)
         assert "Thank you" in p.html
         admin = httpx.get(server.url + "/admin", headers={"Authorization": "Bearer " + ADMIN})
@@ -67,8 +70,12 @@ def test_csrf_tokens_are_required(served):
         assert r.status_code == 303
         page = c.get("/study").text
         assert c.post("/study/consent", content="consent=yes&consent_age=yes", headers=FORM_HEADERS).status_code == 403
-        assert c.post("/study/consent", content="consent=yes&consent_age=yes&csrf=" + "0" * 64,
-                      headers=FORM_HEADERS).status_code == 403
+        assert (
+            c.post(
+                "/study/consent", content="consent=yes&consent_age=yes&csrf=" + "0" * 64, headers=FORM_HEADERS
+            ).status_code
+            == 403
+        )
         assert "Consent" in c.get("/study").text  # nothing changed
         ok = c.post("/study/consent", content=f"consent=yes&consent_age=yes&csrf={csrf_of(page)}", headers=FORM_HEADERS)
         assert ok.status_code == 303
@@ -86,6 +93,7 @@ def test_tokens_are_unguessable_hashed_and_participants_isolated(served):
                 await p.opening("unguided", f"secret prompt of {name}")
                 token = p.client.cookies.get("pluralis_p")
                 secrets_seen[name] = token
+
             return participant_run(server.url, cfg, script)
 
         run_one("alice")
@@ -137,6 +145,7 @@ def test_admin_pages_need_the_token(served):
 def test_llm_endpoints_are_rate_limited(served, echo_models):
     cfg, store, server = served(limits={"llm_requests_per_minute": 2})
     with server:
+
         async def script(p: HttpParticipant):
             await p.join()
             await p.consent_and_survey()
@@ -145,14 +154,18 @@ def test_llm_endpoints_are_rate_limited(served, echo_models):
             await p.follow_up("two")
             await p.rate()
             await p.post("/study/followup", {"prompt": "three"}, expect=429)
+
         participant_run(server.url, cfg, script)
 
 
 def test_failed_and_slow_models_are_dropped_and_recorded_in_the_store(served, double_server):
-    models = [{"name": n, "endpoint": double_server, "max_retries": 0} for n in
-              ("echo-ok", "http500", "malformed", "slow-6-x")]
+    models = [
+        {"name": n, "endpoint": double_server, "max_retries": 0}
+        for n in ("echo-ok", "http500", "malformed", "slow-6-x")
+    ]
     cfg, store, server = served(models=models, sampling={"timeout": 1.0})
     with server:
+
         async def script(p: HttpParticipant):
             await p.join()
             await p.consent_and_survey()
@@ -160,6 +173,7 @@ def test_failed_and_slow_models_are_dropped_and_recorded_in_the_store(served, do
             assert elapsed < 4
             assert len(p.score_ids()) == 1 and "[echo-ok] Hello" in p.html
             await p.rate()
+
         participant_run(server.url, cfg, script)
     with store.engine.connect() as conn:
         fails = {r.model_name: r.kind for r in conn.execute(select(collect_failures))}

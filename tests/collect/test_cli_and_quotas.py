@@ -7,10 +7,10 @@ from collect_helpers import HttpParticipant, Server, ThreadServer, participant_r
 from typer.testing import CliRunner
 
 from pluralis.cli import app as cli
-from pluralis.web.app import create_app
 from pluralis.collect.config import StudyConfig, load_study_config
 from pluralis.collect.protocol import example_survey_answers
 from pluralis.store import Store
+from pluralis.web.app import create_app
 
 ADMIN = "admin-token-for-tests-123"
 
@@ -46,9 +46,13 @@ def test_census_cells_screen_out_full_cells_and_show_on_the_dashboard(tmp_path, 
     cfg = StudyConfig.model_validate(data)
     cell = "65+ years old | Asian | Male"
     store = Store.open(tmp_path / "s.sqlite")
-    answers = example_survey_answers() | {"age": "65+ years old", "gender": "Male",
-                                          "ethnicity": {"category": "Asian", "self_described": None}}
+    answers = example_survey_answers() | {
+        "age": "65+ years old",
+        "gender": "Male",
+        "ethnicity": {"category": "Asian", "self_described": None},
+    }
     with ThreadServer(create_app(cfg, store, admin_token=ADMIN)) as server:
+
         async def script(p: HttpParticipant):
             await p.join()
             await p.consent_and_survey()

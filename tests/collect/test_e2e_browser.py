@@ -19,8 +19,16 @@ from pluralis.data import load_prism
 pytestmark = pytest.mark.slow
 
 CHROMIUM = os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 XSS = "<script>window.__pwned=1</script>"
 
 
@@ -45,8 +53,16 @@ def models_for(request, tiny_models) -> list[dict]:
     models = tiny_models[:3]
     try:
         url = request.getfixturevalue("llamacpp_server")
-        models.append({"name": "smollm2-135m", "endpoint": url, "model": "smollm2", "provider": "local",
-                       "params": {"temperature": 1.0, "max_tokens": 24}, "max_retries": 0})
+        models.append(
+            {
+                "name": "smollm2-135m",
+                "endpoint": url,
+                "model": "smollm2",
+                "provider": "local",
+                "params": {"temperature": 1.0, "max_tokens": 24},
+                "max_retries": 0,
+            }
+        )
     except pytest.skip.Exception:
         models.append(tiny_models[3])
     return models
@@ -61,8 +77,9 @@ def answer_survey(page) -> None:
     page.check('input[name="lm_usecases"][value="research"]')
     page.check('input[name="lm_usecases"][value="creative_writing"]')
     page.click("text=Next")
-    for i, key in enumerate(["values", "creativity", "fluency", "factuality", "diversity", "safety",
-                             "helpfulness", "personalisation"]):
+    for i, key in enumerate(
+        ["values", "creativity", "fluency", "factuality", "diversity", "safety", "helpfulness", "personalisation"]
+    ):
         set_slider(page, f"stated_prefs__{key}", 40 + 7 * i)
     page.fill('textarea[name="system_string"]', "Be honest and kind. Say when you are unsure.")
     page.fill('textarea[name="self_description"]', "I value curiosity, fairness and my family. " + XSS)
@@ -90,8 +107,11 @@ def rate_all(page, scores: list[int]) -> None:
 
 
 def test_participant_completes_the_study_in_chromium(browser, tmp_path, request, tiny_models):
-    cfg = study_config(models_for(request, tiny_models), quotas={"unguided": 1, "values guided": 1},
-                       sampling={"mode": "all", "timeout": 60})
+    cfg = study_config(
+        models_for(request, tiny_models),
+        quotas={"unguided": 1, "values guided": 1},
+        sampling={"mode": "all", "timeout": 60},
+    )
     study = write_study(tmp_path / "study.toml", cfg)
     server = Server(study, tmp_path / "study.sqlite")
     shots = tmp_path / "screens"
@@ -165,8 +185,9 @@ def test_participant_completes_the_study_in_chromium(browser, tmp_path, request,
         context.close()
 
         # the admin exports PRISM files; the foundation's validator accepts them
-        export = httpx.get(server.url + "/admin/export.zip",
-                           headers={"Authorization": "Bearer admin-token-for-tests-123"}, timeout=60)
+        export = httpx.get(
+            server.url + "/admin/export.zip", headers={"Authorization": "Bearer admin-token-for-tests-123"}, timeout=60
+        )
         assert export.status_code == 200
     finally:
         server.stop()
@@ -178,15 +199,18 @@ def test_participant_completes_the_study_in_chromium(browser, tmp_path, request,
     data = load_prism(out)
     assert data.counts()["survey"] == 1 and data.counts()["conversations"] == 2
     p = data.survey[0]
-    assert p.location.special_region == "Latin America and the Caribbean" and p.location.same_birth_reside_country == "No"
+    assert (
+        p.location.special_region == "Latin America and the Caribbean" and p.location.same_birth_reside_country == "No"
+    )
     assert p.ethnicity.categorised == "Hispanic / Latino" and p.ethnicity.self_described == "mexican american"
     assert {c.conversation_type for c in data.conversations} == {"unguided", "values guided"}
     first = next(c for c in data.conversations if c.conversation_type == "unguided")
     assert first.performance_attributes.safety is None and first.performance_attributes.helpfulness == 80
     assert first.opening_prompt.endswith(XSS)
     assert len(data.utterances) == 2 * (4 + 2)
-    assert sorted(u.score for u in data.utterances if u.conversation_id == first.conversation_id) == \
-        sorted([20, 85, 50, 60, 70, 30])
+    assert sorted(u.score for u in data.utterances if u.conversation_id == first.conversation_id) == sorted(
+        [20, 85, 50, 60, 70, 30]
+    )
 
 
 def test_rating_with_the_keyboard_and_no_javascript(browser, tmp_path, tiny_models):
@@ -197,9 +221,9 @@ def test_rating_with_the_keyboard_and_no_javascript(browser, tmp_path, tiny_mode
     from collect_helpers import HttpParticipant, ThreadServer, participant_run
     from sqlalchemy import select
 
-    from pluralis.web.app import create_app
     from pluralis.store import Store
     from pluralis.store.schema_collect import collect_ratings
+    from pluralis.web.app import create_app
 
     cfg = study_config(tiny_models[:2], sampling={"mode": "all"})
     store = Store.open(tmp_path / "s.sqlite")
@@ -241,6 +265,8 @@ def test_rating_with_the_keyboard_and_no_javascript(browser, tmp_path, tiny_mode
         assert page.locator('input[type="range"][name^="score_"]').count() == 2
         context.close()
     with store.engine.connect() as conn:
-        scores = {str(r.within_turn_id): r.score for r in conn.execute(
-            select(collect_ratings).where(collect_ratings.c.turn == 0))}
+        scores = {
+            str(r.within_turn_id): r.score
+            for r in conn.execute(select(collect_ratings).where(collect_ratings.c.turn == 0))
+        }
     assert scores == {ids[0]: 100, ids[1]: 10}

@@ -110,8 +110,12 @@ def test_kill_9_mid_study_loses_no_committed_rating_and_the_participant_resumes(
         assert len(ratings_in(db)) == 8
         post(c2, "/study/finish", page, {})
         page = c2.get("/study").text
-        post(c2, "/study/feedback", page, {"open_feedback": "Good suggestions, thank you so much.",
-                                           "performance__values": 70, "choice__values": 60})
+        post(
+            c2,
+            "/study/feedback",
+            page,
+            {"open_feedback": "Good suggestions, thank you so much.", "performance__values": 70, "choice__values": 60},
+        )
         page = c2.get("/study").text
         assert "completion code" in page
     finally:

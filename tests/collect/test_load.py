@@ -33,8 +33,12 @@ SLEEPS = (0.4, 0.6, 0.8, 1.0)
 @pytest.fixture()
 def double_process():
     """The latency double (latency_double.py) in its own process."""
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "collect" / "latency_double.py")],
-                            stdout=subprocess.PIPE, text=True, cwd=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "collect" / "latency_double.py")],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=str(ROOT),
+    )
     line = proc.stdout.readline()
     assert line.startswith("PORT"), line
     url = f"http://127.0.0.1:{line.split()[1]}/v1"
@@ -105,9 +109,11 @@ def test_200_concurrent_participants(tmp_path, double_process):
     server = Server(study, db)
     answers = example_survey_answers() | {"lm_direct_use": "No", "lm_indirect_use": "No"}
     try:
+
         async def everyone():
             return await asyncio.wait_for(
-                asyncio.gather(*(participant(i, server.url, cfg, answers) for i in range(N))), timeout=150)
+                asyncio.gather(*(participant(i, server.url, cfg, answers) for i in range(N))), timeout=150
+            )
 
         start = time.perf_counter()
         people = run_load_generator(everyone)
@@ -121,15 +127,19 @@ def test_200_concurrent_participants(tmp_path, double_process):
     p95 = app_ms[int(0.95 * len(app_ms))]
     openings_model = sorted(t["model_ms"] / 1000 for t in timings if t["path"] == "/study/start")
     openings_wall = sorted(p.opening_s for p in people)
-    print(f"\n{N} participants, {len(timings)} requests in {elapsed:.1f} s; non-model p50 "
-          f"{statistics.median(app_ms):.1f} ms p95 {p95:.1f} ms; opening turn (slowest model {max(SLEEPS)} s, sum "
-          f"{sum(SLEEPS)} s): model p50 {statistics.median(openings_model):.2f} s, wall p50 "
-          f"{statistics.median(openings_wall):.2f} s p95 {openings_wall[int(0.95 * N)]:.2f} s")
+    print(
+        f"\n{N} participants, {len(timings)} requests in {elapsed:.1f} s; non-model p50 "
+        f"{statistics.median(app_ms):.1f} ms p95 {p95:.1f} ms; opening turn (slowest model {max(SLEEPS)} s, sum "
+        f"{sum(SLEEPS)} s): model p50 {statistics.median(openings_model):.2f} s, wall p50 "
+        f"{statistics.median(openings_wall):.2f} s p95 {openings_wall[int(0.95 * N)]:.2f} s"
+    )
     by_path: dict[str, list[float]] = {}
     for t in timings:
         by_path.setdefault(t["method"] + " " + t["path"], []).append(t["app_ms"])
-    print("non-model ms (p50, p95) by request:",
-          {k: (round(statistics.median(v), 1), round(sorted(v)[int(0.95 * len(v))], 1)) for k, v in by_path.items()})
+    print(
+        "non-model ms (p50, p95) by request:",
+        {k: (round(statistics.median(v), 1), round(sorted(v)[int(0.95 * len(v))], 1)) for k, v in by_path.items()},
+    )
     assert p95 < 100, f"p95 non-model latency {p95:.1f} ms"
     # the opening turn asks 4 models at once: it takes about as long as the slowest one, far from the sum
     assert max(SLEEPS) <= statistics.median(openings_model) < 1.5 * max(SLEEPS)

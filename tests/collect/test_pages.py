@@ -20,9 +20,9 @@ from collect_helpers import (
     survey_form,
 )
 
-from pluralis.web.app import MAX_FORM_BYTES, create_app
 from pluralis.collect.protocol import example_survey_answers
 from pluralis.store import Store
+from pluralis.web.app import MAX_FORM_BYTES, create_app
 
 ADMIN = "admin-token-for-tests-123"
 NAMELESS_TYPES = {"hidden", "submit", "button", "reset"}
@@ -57,8 +57,12 @@ class Page(HTMLParser):
     def unnamed(self) -> list[dict]:
         out = []
         for c in self.controls:
-            named = (c["in_label"] or c.get("aria-label", "").strip() or c.get("id") in self.label_for
-                     or (c.get("aria-labelledby") and all(i in self.ids for i in c["aria-labelledby"].split())))
+            named = (
+                c["in_label"]
+                or c.get("aria-label", "").strip()
+                or c.get("id") in self.label_for
+                or (c.get("aria-labelledby") and all(i in self.ids for i in c["aria-labelledby"].split()))
+            )
             if not named:
                 out.append(c)
         return out
@@ -90,6 +94,7 @@ def test_every_control_is_labelled_and_answers_survive_errors(served):
     cfg, store, server = served
     seen: dict[str, int] = {}
     with server:
+
         async def script(p: HttpParticipant):
             await p.join()
             check_page(p.html, seen, "consent")
@@ -100,8 +105,13 @@ def test_every_control_is_labelled_and_answers_survive_errors(served):
                 section = m.group(1)
                 check_page(p.html, seen, section)
                 if section == "lm_usage":  # frequency missing: the page comes back with the boxes still ticked
-                    bad = [("section", section), ("lm_usecases", "games"), ("lm_usecases", "research"),
-                           ("lm_usecases", "other"), ("lm_usecases__other_text", "Planning my garden")]
+                    bad = [
+                        ("section", section),
+                        ("lm_usecases", "games"),
+                        ("lm_usecases", "research"),
+                        ("lm_usecases", "other"),
+                        ("lm_usecases__other_text", "Planning my garden"),
+                    ]
                     r = await p.post("/study/survey", bad, expect=422)
                     again = check_page(r.text, seen, "lm_usage (error)")
                     assert 'id="err-lm_frequency_use"' in r.text
@@ -111,11 +121,23 @@ def test_every_control_is_labelled_and_answers_survive_errors(served):
                     assert again.control("lm_usecases__other_text")["value"] == "Planning my garden"
                     p.html = r.text
                 if section == "preferences":  # the constitution is missing: sliders keep their positions
-                    moved = {"values": 13, "creativity": 87, "fluency": 0, "factuality": 100, "diversity": 42,
-                             "safety": 66, "helpfulness": 91, "personalisation": 5}
-                    bad = [("section", section), *((f"stated_prefs__{k}", v) for k, v in moved.items()),
-                           ("stated_prefs__other_text", "Humour"), ("stated_prefs__other", 71),
-                           ("self_description", "I value honesty and my family.")]
+                    moved = {
+                        "values": 13,
+                        "creativity": 87,
+                        "fluency": 0,
+                        "factuality": 100,
+                        "diversity": 42,
+                        "safety": 66,
+                        "helpfulness": 91,
+                        "personalisation": 5,
+                    }
+                    bad = [
+                        ("section", section),
+                        *((f"stated_prefs__{k}", v) for k, v in moved.items()),
+                        ("stated_prefs__other_text", "Humour"),
+                        ("stated_prefs__other", 71),
+                        ("self_description", "I value honesty and my family."),
+                    ]
                     r = await p.post("/study/survey", bad, expect=422)
                     again = check_page(r.text, seen, "preferences (error)")
                     assert 'id="err-system_string"' in r.text
@@ -137,8 +159,13 @@ def test_every_control_is_labelled_and_answers_survive_errors(served):
             await p.post("/study/finish", {})
             await p.get()
             check_page(p.html, seen, "feedback")
-            bad = {"performance__values": 83, "performance__safety": 50, "performance__safety__na": "on",
-                   "choice__fluency": 7, "open_feedback": "short"}
+            bad = {
+                "performance__values": 83,
+                "performance__safety": 50,
+                "performance__safety__na": "on",
+                "choice__fluency": 7,
+                "open_feedback": "short",
+            }
             r = await p.post("/study/feedback", bad, expect=422)
             again = check_page(r.text, seen, "feedback (error)")
             assert 'id="err-open_feedback"' in r.text
@@ -169,11 +196,16 @@ def test_bodies_the_app_does_not_accept_are_4xx_not_500(served):
         r = c.post("/start", files={"csrf": (None, csrf)})
         assert r.status_code == 303, r.text[:500]
         page = c.get("/study").text
-        bad = c.post("/study/consent", data={"csrf": csrf_of(page), "consent": "yes", "consent_age": "yes"},
-                     files={"upload": ("a.txt", b"hello", "text/plain")})
+        bad = c.post(
+            "/study/consent",
+            data={"csrf": csrf_of(page), "consent": "yes", "consent_age": "yes"},
+            files={"upload": ("a.txt", b"hello", "text/plain")},
+        )
         assert bad.status_code == 400 and "Consent" in c.get("/study").text
-        ok = c.post("/study/consent", files={"csrf": (None, csrf_of(page)), "consent": (None, "yes"),
-                                             "consent_age": (None, "yes")})
+        ok = c.post(
+            "/study/consent",
+            files={"csrf": (None, csrf_of(page)), "consent": (None, "yes"), "consent_age": (None, "yes")},
+        )
         assert ok.status_code == 303
         page = c.get("/study").text
         assert "Survey page 1" in page

@@ -65,8 +65,11 @@ def test_full_prism_participant_with_real_local_models(cfg, tiny_backends, tmp_p
             samples = run(s.follow_up(f"Follow-up {turn}"))
             assert len(samples) == 2
             s.rate([30, 80])
-        conv = s.finish({a: 50 + i for i, a in enumerate(vocab.ATTRIBUTES)}, {"values": 90, "safety": None},
-                        "The answers were interesting but sometimes off-topic.")
+        conv = s.finish(
+            {a: 50 + i for i, a in enumerate(vocab.ATTRIBUTES)},
+            {"values": 90, "safety": None},
+            "The answers were interesting but sometimes off-topic.",
+        )
         later = [i for i in conv.conversation_history if i.role == "model" and i.turn > 0]
         assert {i.model_name for i in later} == {locked}  # later turns: the locked model, 2 samples each
         assert conv.conversation_turns == 3 and conv.choice_attributes.safety is None
@@ -160,8 +163,13 @@ def test_state_survives_a_restart_mid_turn_and_rejects_stale_results(cfg, tiny_b
         resumed.apply_result(CallResult(conversation_id=call.conversation_id, turn=0))
     other = ProtocolSession.from_json(cfg, saved, models=tiny_backends)
     with pytest.raises(StaleResult):
-        other.apply_result(CallResult(conversation_id="elsewhere", turn=0, responses=[
-            GeneratedResponse(model_name="tiny-a", model_provider="local", text="x", latency_s=0.1)]))
+        other.apply_result(
+            CallResult(
+                conversation_id="elsewhere",
+                turn=0,
+                responses=[GeneratedResponse(model_name="tiny-a", model_provider="local", text="x", latency_s=0.1)],
+            )
+        )
 
 
 def test_failed_models_are_dropped_and_recorded(double_server):
@@ -233,9 +241,11 @@ def test_random_mode_draws_four_of_the_pool(tiny_backends):
 
 
 def test_census_quotas_screen_out_full_cells(tiny_backends):
-    quotas = QuotasConfig(kind="cells", over_quota="screen_out",
-                          cells=[QuotaCell(name="women 25-34", match={"gender": "Female", "age": "25-34 years old"},
-                                           target=1)])
+    quotas = QuotasConfig(
+        kind="cells",
+        over_quota="screen_out",
+        cells=[QuotaCell(name="women 25-34", match={"gender": "Female", "age": "25-34 years old"}, target=1)],
+    )
     cfg = config_for(list(tiny_backends)).model_copy(update={"quotas": quotas})
     tracker = QuotaTracker(QuotaPlan(quotas))
     first, second = (ProtocolSession(cfg, seed=i, quota_gate=tracker.gate) for i in range(2))
@@ -270,8 +280,10 @@ def test_study_files_load_validate_and_name_bad_fields(tmp_path):
     p.write_text(study_to_toml(cfg).replace("timeout = 30.0\nnc_method", "timeout = -1\nnc_method"))
     with pytest.raises(ConfigError, match="sampling.timeout"):
         load_study_config(p)
-    p.write_text('[[models]]\nname = "gpt-4"\nroster = "gpt-4"\nendpoint = "http://127.0.0.1:8000/v1"\n'
-                 '[conversations]\nmin_turns = 5\nmax_turns = 3\n')
+    p.write_text(
+        '[[models]]\nname = "gpt-4"\nroster = "gpt-4"\nendpoint = "http://127.0.0.1:8000/v1"\n'
+        "[conversations]\nmin_turns = 5\nmax_turns = 3\n"
+    )
     with pytest.raises(ConfigError, match="min_turns"):
         load_study_config(p)
     p.write_text('[[models]]\nname = "gpt-4"\nroster = "gpt-4"\nendpoint = "http://127.0.0.1:8000/v1"\n')
@@ -305,10 +317,12 @@ def test_malformed_input_is_a_protocol_error_not_a_crash(tiny_backends):
 
 def test_study_file_errors_name_file_line_and_field(tmp_path):
     p = tmp_path / "bad.toml"
-    p.write_text('[study]\nid = "x"\nconsent_text = """\n[sampling]\nmode = "in a string"\n"""\n\n'
-                 '[[models]]\nname = "a"\nendpoint = "http://127.0.0.1:1/v1"\n\n'
-                 '[[models]]\nname = "b"\nendpoint = "http://127.0.0.1:1/v1"\ntimeout = -3\n\n'
-                 '[sampling]\nmode = "sometimes"\n\n[conversations]\nmin_turns = 5\nmax_turns = 3\n')
+    p.write_text(
+        '[study]\nid = "x"\nconsent_text = """\n[sampling]\nmode = "in a string"\n"""\n\n'
+        '[[models]]\nname = "a"\nendpoint = "http://127.0.0.1:1/v1"\n\n'
+        '[[models]]\nname = "b"\nendpoint = "http://127.0.0.1:1/v1"\ntimeout = -3\n\n'
+        '[sampling]\nmode = "sometimes"\n\n[conversations]\nmin_turns = 5\nmax_turns = 3\n'
+    )
     with pytest.raises(ConfigError) as e:
         load_study_config(p)
     msg = str(e.value)
@@ -332,10 +346,25 @@ def test_study_file_errors_name_file_line_and_field(tmp_path):
 def test_the_country_lists_cover_the_world_with_prism_regions():
     from pluralis.collect.countries import COUNTRIES
 
-    subregions = {"Northern Africa", "Sub-Saharan Africa", "Latin America and the Caribbean", "Northern America",
-                  "Central Asia", "Eastern Asia", "South-eastern Asia", "Southern Asia", "Western Asia",
-                  "Eastern Europe", "Northern Europe", "Southern Europe", "Western Europe",
-                  "Australia and New Zealand", "Melanesia", "Micronesia", "Polynesia"}
+    subregions = {
+        "Northern Africa",
+        "Sub-Saharan Africa",
+        "Latin America and the Caribbean",
+        "Northern America",
+        "Central Asia",
+        "Eastern Asia",
+        "South-eastern Asia",
+        "Southern Asia",
+        "Western Asia",
+        "Eastern Europe",
+        "Northern Europe",
+        "Southern Europe",
+        "Western Europe",
+        "Australia and New Zealand",
+        "Melanesia",
+        "Micronesia",
+        "Polynesia",
+    }
     assert {c[3] for c in COUNTRIES} == subregions
     assert {c[2] for c in COUNTRIES} == {"Africa", "Americas", "Asia", "Europe", "Oceania"}
     isos = [c[1] for c in COUNTRIES]
@@ -347,10 +376,17 @@ def test_the_country_lists_cover_the_world_with_prism_regions():
     s.consent()
     s.submit_survey(example_survey_answers() | {"birth_country": "Jamaica", "reside_country": "Kazakhstan"})
     loc = s.participant().location
-    assert (loc.birth_countryISO, loc.birth_subregion, loc.special_region) == \
-        ("JAM", "Latin America and the Caribbean", "Latin America and the Caribbean")
-    assert (loc.reside_countryISO, loc.reside_region, loc.reside_subregion, loc.same_birth_reside_country) == \
-        ("KAZ", "Asia", "Central Asia", "No")
+    assert (loc.birth_countryISO, loc.birth_subregion, loc.special_region) == (
+        "JAM",
+        "Latin America and the Caribbean",
+        "Latin America and the Caribbean",
+    )
+    assert (loc.reside_countryISO, loc.reside_region, loc.reside_subregion, loc.same_birth_reside_country) == (
+        "KAZ",
+        "Asia",
+        "Central Asia",
+        "No",
+    )
     # a study may restrict the list; the file stays short when it keeps the built-in one
     assert "countries" not in study_to_toml(cfg)
     small = cfg.model_dump(mode="json")
@@ -367,8 +403,10 @@ def test_gender_can_be_self_described_as_in_prism(tmp_path):
     s.consent()
     with pytest.raises(ProtocolError, match="gender"):
         s.submit_survey(example_survey_answers() | {"gender": {"category": "Woman", "self_described": None}})
-    s.submit_survey(example_survey_answers() | {"gender": {"category": "Non-binary / third gender",
-                                                           "self_described": "Genderqueer"}})
+    s.submit_survey(
+        example_survey_answers()
+        | {"gender": {"category": "Non-binary / third gender", "self_described": "Genderqueer"}}
+    )
     write_prism(s.records(), tmp_path / "prism")
     p = load_prism(tmp_path / "prism").survey[0]
     assert p.gender == "Non-binary / third gender" and p.custom_survey == {"gender_self_described": "genderqueer"}

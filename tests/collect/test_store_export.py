@@ -10,10 +10,10 @@ import pytest
 from collect_helpers import HttpParticipant, ThreadServer, participant_run, study_config
 from sqlalchemy import func, select
 
-from pluralis.web.app import create_app
 from pluralis.data import load_prism
 from pluralis.store import Store
 from pluralis.store.schema_collect import collect_events, collect_ratings, collect_responses
+from pluralis.web.app import create_app
 
 ADMIN = "admin-token-for-tests-123"
 
@@ -24,6 +24,7 @@ def test_study_on_real_models_exports_valid_prism_files(backend, tmp_path, reque
     cfg = study_config(tiny_models, quotas={"unguided": 1, "values guided": 1})
     store = Store.open(url)
     with ThreadServer(create_app(cfg, store, admin_token=ADMIN)) as server:
+
         async def script(p: HttpParticipant):
             await p.join()
             await p.consent_and_survey()
@@ -57,18 +58,24 @@ def test_study_on_real_models_exports_valid_prism_files(backend, tmp_path, reque
     with store.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(collect_responses)).scalar_one() == 24
         kinds = set(conn.execute(select(collect_events.c.kind)).scalars())
-        dupes = conn.execute(select(collect_ratings.c.conversation_id, collect_ratings.c.turn,
-                                    collect_ratings.c.within_turn_id, func.count())
-                             .group_by(collect_ratings.c.conversation_id, collect_ratings.c.turn,
-                                       collect_ratings.c.within_turn_id).having(func.count() > 1)).all()
+        dupes = conn.execute(
+            select(
+                collect_ratings.c.conversation_id,
+                collect_ratings.c.turn,
+                collect_ratings.c.within_turn_id,
+                func.count(),
+            )
+            .group_by(collect_ratings.c.conversation_id, collect_ratings.c.turn, collect_ratings.c.within_turn_id)
+            .having(func.count() > 1)
+        ).all()
     assert dupes == [] and {"joined", "consent", "rated", "completed"} <= kinds
     store.close()
 
 
 def test_whose_preferences_panel_uses_the_aggregation_engine(tmp_path):
     from pluralis.collect.config import StudyConfig
-    from pluralis.web.repository import CollectRepository
     from pluralis.data.synthetic import generate_study
+    from pluralis.web.repository import CollectRepository
 
     study = generate_study(n_participants=120, seed=4)
     with Store.open(tmp_path / "s.sqlite") as store:

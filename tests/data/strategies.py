@@ -24,7 +24,10 @@ def participant(draw, user_id: str):
         st.one_of(
             st.none(),
             st.fixed_dictionaries(
-                {k: st.one_of(st.booleans(), st.sampled_from([0, 1]), st.none()) for k in vocab.LM_USECASES + ("other",)}
+                {
+                    k: st.one_of(st.booleans(), st.sampled_from([0, 1]), st.none())
+                    for k in vocab.LM_USECASES + ("other",)
+                }
             ).map(lambda d: {**d, "other_text": None}),
         )
     )
@@ -42,8 +45,10 @@ def participant(draw, user_id: str):
         "lm_frequency_use": draw(st.one_of(st.none(), st.sampled_from(vocab.LM_FREQUENCY))),
         "lm_usecases": usecases,
         "order_lm_usecases": None if usecases is None else {k: i + 1 for i, k in enumerate(vocab.LM_USECASES)},
-        "stated_prefs": {**draw(nested_dict(list(vocab.STATED_PREF_ATTRIBUTES) + ["other"], maybe_float)),
-                         "other_text": draw(st.one_of(st.none(), text))},
+        "stated_prefs": {
+            **draw(nested_dict(list(vocab.STATED_PREF_ATTRIBUTES) + ["other"], maybe_float)),
+            "other_text": draw(st.one_of(st.none(), text)),
+        },
         "order_stated_prefs": {k: i + 1 for i, k in enumerate(vocab.STATED_PREF_ATTRIBUTES)},
         "self_description": draw(text),
         "system_string": draw(text),
@@ -56,8 +61,21 @@ def participant(draw, user_id: str):
         "religion": {"self_described": draw(text), "categorised": rel, "simplified": vocab.RELIGION_SIMPLIFY[rel]},
         "ethnicity": {"self_described": draw(text), "categorised": eth, "simplified": vocab.ETHNICITY_SIMPLIFY[eth]},
         "location": {
-            **draw(nested_dict(["birth_country", "birth_countryISO", "birth_region", "birth_subregion", "reside_country",
-                                "reside_countryISO", "reside_region", "reside_subregion"], st.one_of(st.none(), text))),
+            **draw(
+                nested_dict(
+                    [
+                        "birth_country",
+                        "birth_countryISO",
+                        "birth_region",
+                        "birth_subregion",
+                        "reside_country",
+                        "reside_countryISO",
+                        "reside_region",
+                        "reside_subregion",
+                    ],
+                    st.one_of(st.none(), text),
+                )
+            ),
             "same_birth_reside_country": draw(st.sampled_from(vocab.SAME_COUNTRY)),
             "special_region": draw(st.sampled_from(vocab.SPECIAL_REGIONS)),
         },
@@ -84,12 +102,18 @@ def conversation(draw, conversation_id: str, user_id: str):
         k = draw(st.integers(1, 4)) if turn == 0 else 2
         chosen = draw(st.integers(0, k - 1))
         for w in range(k):
-            history.append({
-                "turn": turn, "role": "model", "content": draw(text),
-                "model_provider": draw(st.sampled_from(["openai", "cohere", "huggingface_api"])),
-                "model_name": draw(st.sampled_from(["gpt-4", "command", "google/flan-t5-xxl", "x/é-model"])),
-                "score": draw(st.integers(1, 100)), "if_chosen": w == chosen, "within_turn_id": w,
-            })
+            history.append(
+                {
+                    "turn": turn,
+                    "role": "model",
+                    "content": draw(text),
+                    "model_provider": draw(st.sampled_from(["openai", "cohere", "huggingface_api"])),
+                    "model_name": draw(st.sampled_from(["gpt-4", "command", "google/flan-t5-xxl", "x/é-model"])),
+                    "score": draw(st.integers(1, 100)),
+                    "if_chosen": w == chosen,
+                    "within_turn_id": w,
+                }
+            )
     return {
         "conversation_id": conversation_id,
         "user_id": user_id,
@@ -117,11 +141,23 @@ def prism_release(draw):
     for i in range(draw(st.integers(0, 6))):
         convs.append(draw(conversation(f"c{i}", draw(st.sampled_from(users)))))
     metadata = [
-        {"column_id": "self_description", "user_id": u, "conversation_id": None, "interaction_id": None,
-         "utterance_id": None, "pii_flag": draw(st.booleans()), "pii_manual_flag": draw(st.sampled_from([None, 0.0])),
-         "language_flag": "en", "en_flag": True,
-         "moderation_flag": draw(st.one_of(st.none(), st.just({"flagged": False, "categories": {"hate": False},
-                                                                  "category_scores": {"hate": 0.01}})))}
+        {
+            "column_id": "self_description",
+            "user_id": u,
+            "conversation_id": None,
+            "interaction_id": None,
+            "utterance_id": None,
+            "pii_flag": draw(st.booleans()),
+            "pii_manual_flag": draw(st.sampled_from([None, 0.0])),
+            "language_flag": "en",
+            "en_flag": True,
+            "moderation_flag": draw(
+                st.one_of(
+                    st.none(),
+                    st.just({"flagged": False, "categories": {"hate": False}, "category_scores": {"hate": 0.01}}),
+                )
+            ),
+        }
         for u in users
     ]
     return survey, convs, metadata

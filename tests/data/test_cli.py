@@ -23,7 +23,9 @@ def test_generate_import_info_export(tmp_path):
     r = runner.invoke(app, ["export", str(tmp_path / "out"), "--store", str(db)])
     assert r.exit_code == 0, r.output
     a, b = load_prism(src), load_prism(tmp_path / "out")
-    assert [canonical_json(u.to_json_dict()) for u in a.utterances] == [canonical_json(u.to_json_dict()) for u in b.utterances]
+    assert [canonical_json(u.to_json_dict()) for u in a.utterances] == [
+        canonical_json(u.to_json_dict()) for u in b.utterances
+    ]
     r = runner.invoke(app, ["export", str(tmp_path / "pq"), "--store", str(db), "-f", "parquet"])
     assert r.exit_code == 0, r.output
     assert read_parquet(tmp_path / "pq").counts() == a.counts()

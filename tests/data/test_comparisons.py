@@ -9,12 +9,27 @@ import pandas as pd
 from pluralis.data.io.comparisons import comparisons_frame, read_arena, read_community_alignment, write_arena
 
 BATTLES = [
-    {"question_id": "q1", "model_a": "gpt-4", "model_b": "claude-2", "winner": "model_a", "judge": "u1", "turn": 1,
-     "language": "English", "tstamp": 1700000000.5},
+    {
+        "question_id": "q1",
+        "model_a": "gpt-4",
+        "model_b": "claude-2",
+        "winner": "model_a",
+        "judge": "u1",
+        "turn": 1,
+        "language": "English",
+        "tstamp": 1700000000.5,
+    },
     {"question_id": "q2", "model_a": "vicuna", "model_b": "gpt-4", "winner": "tie (bothbad)", "judge": "u2", "turn": 1},
-    {"question_id": "q3", "model_a": "claude-2", "model_b": "vicuna", "winner": "tie", "judge": "u1", "turn": 2,
-     "conversation_a": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello A"}],
-     "conversation_b": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello B"}]},
+    {
+        "question_id": "q3",
+        "model_a": "claude-2",
+        "model_b": "vicuna",
+        "winner": "tie",
+        "judge": "u1",
+        "turn": 2,
+        "conversation_a": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello A"}],
+        "conversation_b": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello B"}],
+    },
 ]
 
 
@@ -49,12 +64,22 @@ def test_arena_write_read_round_trip(tmp_path):
 
 def test_community_alignment_multi_turn_and_battles(tmp_path):
     row = {
-        "conversation_id": "conv1", "annotator_id": "ann9", "assigned_lang": "fr",
-        "first_turn_prompt": "Bonjour", "first_turn_response_a": "A", "first_turn_response_b": "B",
-        "first_turn_response_c": "C", "first_turn_response_d": "D", "first_turn_preferred_response": "response_b",
+        "conversation_id": "conv1",
+        "annotator_id": "ann9",
+        "assigned_lang": "fr",
+        "first_turn_prompt": "Bonjour",
+        "first_turn_response_a": "A",
+        "first_turn_response_b": "B",
+        "first_turn_response_c": "C",
+        "first_turn_response_d": "D",
+        "first_turn_preferred_response": "response_b",
         "first_turn_feedback": "plus chaleureux",
-        "second_turn_prompt": "Et ensuite ?", "second_turn_response_a": "A2", "second_turn_response_b": "B2",
-        "second_turn_response_c": None, "second_turn_response_d": None, "second_turn_preferred_response": "a",
+        "second_turn_prompt": "Et ensuite ?",
+        "second_turn_response_a": "A2",
+        "second_turn_response_b": "B2",
+        "second_turn_response_c": None,
+        "second_turn_response_d": None,
+        "second_turn_preferred_response": "a",
     }
     path = tmp_path / "ca.jsonl"
     path.write_text(json.dumps(row) + "\n")
@@ -75,7 +100,10 @@ def test_k_wise_rankings_and_ratings_become_battles():
     silent = Comparison(comparison_id="t", source="x", models=["a", "b"])
     df = comparisons_frame([ranked, rated, silent])
     assert df[["model_a", "model_b", "winner"]].values.tolist() == [
-        ["a", "b", "model_a"], ["a", "c", "model_b"], ["b", "c", "model_b"], ["a", "b", "tie"],
+        ["a", "b", "model_a"],
+        ["a", "c", "model_b"],
+        ["b", "c", "model_b"],
+        ["a", "b", "tie"],
     ]
 
 
@@ -98,10 +126,18 @@ def test_community_alignment_survives_parquet_and_the_store(tmp_path):
     from pluralis.store import Store
 
     rows = [
-        {"conversation_id": f"conv{i}", "annotator_id": f"ann{i % 3}", "assigned_lang": "en",
-         "first_turn_prompt": f"prompt {i}", "first_turn_response_a": "A", "first_turn_response_b": "B",
-         "first_turn_response_c": "C", "first_turn_response_d": None, "first_turn_preferred_response": "abc"[i % 3],
-         "first_turn_feedback": "because" if i % 2 else None}
+        {
+            "conversation_id": f"conv{i}",
+            "annotator_id": f"ann{i % 3}",
+            "assigned_lang": "en",
+            "first_turn_prompt": f"prompt {i}",
+            "first_turn_response_a": "A",
+            "first_turn_response_b": "B",
+            "first_turn_response_c": "C",
+            "first_turn_response_d": None,
+            "first_turn_preferred_response": "abc"[i % 3],
+            "first_turn_feedback": "because" if i % 2 else None,
+        }
         for i in range(6)
     ]
     path = tmp_path / "ca.jsonl"

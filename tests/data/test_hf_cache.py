@@ -62,7 +62,9 @@ def test_snapshot_follows_refs_main_through_symlinked_blobs(hub, small_study):
 
 def test_layout_is_the_one_huggingface_hub_reads(hub):
     hf = pytest.importorskip("huggingface_hub")
-    found = hf.try_to_load_from_cache("HannahRoseKirk/prism-alignment", "survey.jsonl", cache_dir=hub, repo_type="dataset")
+    found = hf.try_to_load_from_cache(
+        "HannahRoseKirk/prism-alignment", "survey.jsonl", cache_dir=hub, repo_type="dataset"
+    )
     assert os.path.realpath(found) == os.path.realpath(hf_cache_snapshot(hub) / "survey.jsonl")
 
 
@@ -98,7 +100,10 @@ def test_cache_dir_follows_hf_environment(monkeypatch, tmp_path):
 
 def test_hf_urls():
     assert parse_hf_source("hf://HannahRoseKirk/prism-alignment") == ("HannahRoseKirk/prism-alignment", "main")
-    assert parse_hf_source("hf://datasets/HannahRoseKirk/prism-alignment@v1") == ("HannahRoseKirk/prism-alignment", "v1")
+    assert parse_hf_source("hf://datasets/HannahRoseKirk/prism-alignment@v1") == (
+        "HannahRoseKirk/prism-alignment",
+        "v1",
+    )
     with pytest.raises(DataValidationError, match="OWNER/NAME"):
         parse_hf_source("hf://prism-alignment")
 

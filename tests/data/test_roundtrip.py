@@ -27,14 +27,24 @@ def flatten_like_prism(conversations: list[dict]) -> list[dict]:
     out, groups = [], {}
     for conv, h, prompt in rows:
         k = groups.setdefault((conv["conversation_id"], h["turn"]), len(groups))
-        out.append({
-            "utterance_id": f"ut{len(out)}", "interaction_id": f"int{k}", "conversation_id": conv["conversation_id"],
-            "user_id": conv["user_id"], "turn": h["turn"], "within_turn_id": h["within_turn_id"],
-            "included_in_balanced_subset": conv["included_in_balanced_subset"],
-            "conversation_type": conv["conversation_type"], "user_prompt": prompt, "model_response": h["content"],
-            "model_name": h["model_name"], "model_provider": h["model_provider"], "score": h["score"],
-            "if_chosen": h["if_chosen"],
-        })
+        out.append(
+            {
+                "utterance_id": f"ut{len(out)}",
+                "interaction_id": f"int{k}",
+                "conversation_id": conv["conversation_id"],
+                "user_id": conv["user_id"],
+                "turn": h["turn"],
+                "within_turn_id": h["within_turn_id"],
+                "included_in_balanced_subset": conv["included_in_balanced_subset"],
+                "conversation_type": conv["conversation_type"],
+                "user_prompt": prompt,
+                "model_response": h["content"],
+                "model_name": h["model_name"],
+                "model_provider": h["model_provider"],
+                "score": h["score"],
+                "if_chosen": h["if_chosen"],
+            }
+        )
     return out
 
 
@@ -52,13 +62,23 @@ def canonical_lines(path) -> list[str]:
     return [canonical_json(json.loads(line)) for line in path.read_text("utf-8").split("\n") if line.strip()]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(release=prism_release())
 def test_prism_files_round_trip_canonically(tmp_path_factory, release):
     survey, conversations, metadata = release
     src = tmp_path_factory.mktemp("src")
-    write_raw(src, {"survey": survey, "conversations": conversations, "utterances": flatten_like_prism(conversations),
-                    "metadata": metadata}, random.Random(len(survey)))
+    write_raw(
+        src,
+        {
+            "survey": survey,
+            "conversations": conversations,
+            "utterances": flatten_like_prism(conversations),
+            "metadata": metadata,
+        },
+        random.Random(len(survey)),
+    )
     study = load_prism(src)
     out = tmp_path_factory.mktemp("out")
     write_prism(study, out)

@@ -13,7 +13,7 @@ from pluralis.data.synthetic import generate_study
 
 def test_same_seed_same_study_different_seed_different_study():
     a, b, c = (generate_study(8, seed=s) for s in (5, 5, 6))
-    dump = lambda s: [u.model_dump() for u in s.utterances]  # noqa: E731
+    dump = lambda s: [u.model_dump() for u in s.utterances]
     assert dump(a) == dump(b)
     assert dump(a) != dump(c)
 

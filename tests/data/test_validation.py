@@ -64,7 +64,9 @@ def test_score_in_conversation_history(prism_folder):
 
 def test_unknown_conversation_type(prism_folder):
     edit_json(prism_folder / "conversations.jsonl", 4, lambda o: o.update(conversation_type="small talk"))
-    expect_problem(prism_folder, "conversations.jsonl", 4, "conversation_type", "unknown conversation type 'small talk'")
+    expect_problem(
+        prism_folder, "conversations.jsonl", 4, "conversation_type", "unknown conversation type 'small talk'"
+    )
 
 
 def test_unknown_attribute_key_is_rejected(prism_folder):
@@ -150,8 +152,14 @@ def test_arena_csv_line_numbers_count_the_header(tmp_path):
 
 def test_community_alignment_bad_choice(tmp_path):
     path = tmp_path / "ca.jsonl"
-    row = {"conversation_id": "x", "annotator_id": "a", "first_turn_prompt": "p", "first_turn_response_a": "A",
-           "first_turn_response_b": "B", "first_turn_preferred_response": "z"}
+    row = {
+        "conversation_id": "x",
+        "annotator_id": "a",
+        "first_turn_prompt": "p",
+        "first_turn_response_a": "A",
+        "first_turn_response_b": "B",
+        "first_turn_preferred_response": "z",
+    }
     path.write_text(json.dumps(row) + "\n")
     with pytest.raises(DataValidationError) as info:
         read_community_alignment(path)
@@ -182,8 +190,12 @@ def test_problems_of_every_file_are_reported_together(prism_folder):
     with pytest.raises(DataValidationError) as info:
         load_prism(prism_folder)
     where = [(p.file.rsplit("/", 1)[-1], p.line, p.field) for p in info.value.problems]
-    assert where == [("survey.jsonl", 3, "gender"), ("conversations.jsonl", 4, "conversation_type"),
-                     ("utterances.jsonl", 12, "score"), ("metadata.jsonl", 2, None)]
+    assert where == [
+        ("survey.jsonl", 3, "gender"),
+        ("conversations.jsonl", 4, "conversation_type"),
+        ("utterances.jsonl", 12, "score"),
+        ("metadata.jsonl", 2, None),
+    ]
 
 
 def test_cross_file_problems_name_the_real_line_after_blank_lines(prism_folder):
@@ -248,10 +260,20 @@ def test_inconsistent_comparisons_are_rejected(change, words):
 
 def test_comparison_file_errors_name_line_and_field(tmp_path):
     path = tmp_path / "ca.jsonl"
-    good = {"conversation_id": "x", "annotator_id": "a", "first_turn_prompt": "p", "first_turn_response_a": "A",
-            "first_turn_response_b": "B", "first_turn_preferred_response": "a"}
-    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "conversation_id": "y",
-                                                          "first_turn_preferred_response": "c"}) + "\n")
+    good = {
+        "conversation_id": "x",
+        "annotator_id": "a",
+        "first_turn_prompt": "p",
+        "first_turn_response_a": "A",
+        "first_turn_response_b": "B",
+        "first_turn_preferred_response": "a",
+    }
+    path.write_text(
+        json.dumps(good)
+        + "\n"
+        + json.dumps({**good, "conversation_id": "y", "first_turn_preferred_response": "c"})
+        + "\n"
+    )
     with pytest.raises(DataValidationError) as info:
         read_community_alignment(path)
     assert (info.value.first.line, info.value.first.field) == (2, "first_turn_preferred_response")

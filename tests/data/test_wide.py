@@ -26,7 +26,9 @@ def prism_pivot_to_wide_format(df: pd.DataFrame) -> pd.DataFrame:
     """Literal port of PRISM's ``data_loader.pivot_to_wide_format`` (spec §2.5)."""
     df = df.copy()
     df["suffix"] = df.groupby("interaction_id").cumcount().map({0: "a", 1: "b", 2: "c", 3: "d"})
-    wide = df.set_index(["interaction_id", "conversation_id", "turn", "user_prompt", "user_id", "suffix"]).unstack("suffix")
+    wide = df.set_index(["interaction_id", "conversation_id", "turn", "user_prompt", "user_id", "suffix"]).unstack(
+        "suffix"
+    )
     wide.columns = [f"{col}_{suffix}" for col, suffix in wide.columns]
     return wide.reset_index()
 
@@ -57,7 +59,9 @@ def test_wide_file_round_trip_is_exact(small_study, tmp_path, fmt):
     assert detect_format(path) == "wide"
 
 
-FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FAST = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 @FAST
@@ -67,8 +71,16 @@ def test_wide_round_trip_on_generated_studies(tmp_path_factory, release):
     if not conversations:
         return
     src = tmp_path_factory.mktemp("src")
-    write_raw(src, {"survey": survey, "conversations": conversations, "utterances": flatten_like_prism(conversations),
-                    "metadata": metadata}, random.Random(len(survey)))
+    write_raw(
+        src,
+        {
+            "survey": survey,
+            "conversations": conversations,
+            "utterances": flatten_like_prism(conversations),
+            "metadata": metadata,
+        },
+        random.Random(len(survey)),
+    )
     study = load_prism(src)
     u = study.frames().utterances
     out = tmp_path_factory.mktemp("wide")
@@ -81,11 +93,21 @@ def test_wide_round_trip_on_generated_studies(tmp_path_factory, release):
 
 
 def test_from_wide_reads_csv_style_text_cells():
-    wide = pd.DataFrame({
-        "interaction_id": ["int0"], "conversation_id": ["c0"], "turn": ["0"], "user_prompt": ["hi"], "user_id": ["u"],
-        "model_name_a": ["x"], "model_name_b": ["y"], "score_a": ["55.0"], "score_b": ["7"],
-        "if_chosen_a": ["True"], "if_chosen_b": ["false"],
-    })
+    wide = pd.DataFrame(
+        {
+            "interaction_id": ["int0"],
+            "conversation_id": ["c0"],
+            "turn": ["0"],
+            "user_prompt": ["hi"],
+            "user_id": ["u"],
+            "model_name_a": ["x"],
+            "model_name_b": ["y"],
+            "score_a": ["55.0"],
+            "score_b": ["7"],
+            "if_chosen_a": ["True"],
+            "if_chosen_b": ["false"],
+        }
+    )
     long = from_wide(wide)
     assert long["score"].tolist() == [55, 7] and long["if_chosen"].tolist() == [True, False]
     assert long["turn"].dtype == np.int64

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from pluralis.features.response import FEATURES, explain_scores, response_features
 from pluralis.errors import ConfigError, DataValidationError
+from pluralis.features.response import FEATURES, explain_scores, response_features
 
 
 def feats(text, **kw):
@@ -83,7 +83,9 @@ def test_clustered_ses_match_the_cr1_sandwich_written_from_the_formula(utterance
     names = ["text_length", "if_line_breaks", "if_enumeration", "if_refusal"]
     m = explain_scores(utterances, features=names)
     openers = utterances[utterances["turn"] == 0]
-    X = np.column_stack([np.ones(len(openers)), response_features(openers["model_response"], features=names).to_numpy()])
+    X = np.column_stack(
+        [np.ones(len(openers)), response_features(openers["model_response"], features=names).to_numpy()]
+    )
     y = openers["score"].to_numpy(float)
     beta = np.linalg.lstsq(X, y, rcond=None)[0]
     u = y - X @ beta

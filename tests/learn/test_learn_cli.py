@@ -42,14 +42,39 @@ def folder(tmp_path_factory, study):
 
 def test_learn_by_gender_writes_tables_and_plots(app, folder, tmp_path):
     out = tmp_path / "results"
-    r = runner.invoke(app, ["learn", str(folder), "--by", "gender", "--folds", "3", "--bootstrap", "30",
-                            "--weights-bootstrap", "10", "--composition", "Female,Male", "--shares", "0,0.5,1",
-                            "--out", str(out)])
+    r = runner.invoke(
+        app,
+        [
+            "learn",
+            str(folder),
+            "--by",
+            "gender",
+            "--folds",
+            "3",
+            "--bootstrap",
+            "30",
+            "--weights-bootstrap",
+            "10",
+            "--composition",
+            "Female,Male",
+            "--shares",
+            "0,0.5,1",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "Pairwise accuracy on held-out participants" in r.output and "Reward weights per group" in r.output
-    assert "left out (too few participants)" in r.output               # the few non-binary participants
-    for name in ("cross_group.csv", "cross_group_accuracy.csv", "cross_group_log_loss.csv", "cross_group_accuracy.png",
-                 "reward_weights.csv", "composition.csv", "composition.png"):
+    assert "left out (too few participants)" in r.output  # the few non-binary participants
+    for name in (
+        "cross_group.csv",
+        "cross_group_accuracy.csv",
+        "cross_group_log_loss.csv",
+        "cross_group_accuracy.png",
+        "reward_weights.csv",
+        "composition.csv",
+        "composition.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     t = pd.read_csv(out / "cross_group.csv")
     assert set(t.train_group) == {"Female", "Male", "(all)"} and set(t.eval_group) == {"Female", "Male"}
@@ -71,9 +96,27 @@ def test_learn_from_a_store_with_the_personalised_model(app, study, tmp_path):
     with Store.open(db) as store:
         store.import_study(study)
     out = tmp_path / "p"
-    r = runner.invoke(app, ["learn", str(db), "--by", "conversation_type", "--model", "personalised",
-                            "--covariates", "stated_prefs_safety,age", "--folds", "3", "--bootstrap", "10",
-                            "--feature-set", "all", "--out", str(out)])
+    r = runner.invoke(
+        app,
+        [
+            "learn",
+            str(db),
+            "--by",
+            "conversation_type",
+            "--model",
+            "personalised",
+            "--covariates",
+            "stated_prefs_safety,age",
+            "--folds",
+            "3",
+            "--bootstrap",
+            "10",
+            "--feature-set",
+            "all",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     t = pd.read_csv(out / "cross_group.csv")
     assert set(t.eval_group) == {"unguided", "values guided", "controversy guided"}
@@ -113,8 +156,25 @@ def test_learn_with_sentence_embeddings(app, tmp_path):
     folder = tmp_path / "tiny"
     write_prism(generate_study(n_participants=10, seed=5, with_metadata=False, conversations_per_participant=3), folder)
     out = tmp_path / "emb"
-    r = runner.invoke(app, ["learn", str(folder), "--by", "conversation_type", "--features", "embedding",
-                            "--min-participants", "2", "--folds", "2", "--bootstrap", "10", "--out", str(out)])
+    r = runner.invoke(
+        app,
+        [
+            "learn",
+            str(folder),
+            "--by",
+            "conversation_type",
+            "--features",
+            "embedding",
+            "--min-participants",
+            "2",
+            "--folds",
+            "2",
+            "--bootstrap",
+            "10",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "embedding" in r.output and (out / "cross_group_accuracy.png").exists()
     t = pd.read_csv(out / "cross_group.csv")

@@ -37,9 +37,17 @@ def test_bundled_all_minilm_l6_v2_loads_offline_in_a_fresh_process(tmp_path):
         f"a, b = e.transform({STS_1!r}), e.transform({STS_2!r})\n"
         "print(json.dumps({'path': str(bundled_model_path()), 'shape': list(a.shape), 'sim': (a @ b.T).tolist()}))\n"
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
-           "HF_HUB_CACHE": str(tmp_path / "hf" / "hub"), "SENTENCE_TRANSFORMERS_HOME": str(tmp_path / "st"),
-           "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_HUB_CACHE": str(tmp_path / "hf" / "hub"),
+        "SENTENCE_TRANSFORMERS_HOME": str(tmp_path / "st"),
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "",
+    }
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
@@ -55,12 +63,21 @@ def test_embeddings_are_384d_unit_vectors_and_similar_texts_are_closer(emb):
     a, b = emb.transform(STS_1), emb.transform(STS_2)
     np.testing.assert_allclose(a @ b.T, STS_SCORES, atol=6e-4)
     triplets = [
-        ("I'm sorry, but I can't help with that.", "Unfortunately I am unable to assist with this request.",
-         "Here is a simple recipe for banana bread."),
-        ("Exercise regularly and sleep well.", "Get enough rest and stay physically active.",
-         "The stock market closed lower today."),
-        ("As an AI, I don't have personal opinions.", "I am a language model and have no views of my own.",
-         "Paris is the capital of France."),
+        (
+            "I'm sorry, but I can't help with that.",
+            "Unfortunately I am unable to assist with this request.",
+            "Here is a simple recipe for banana bread.",
+        ),
+        (
+            "Exercise regularly and sleep well.",
+            "Get enough rest and stay physically active.",
+            "The stock market closed lower today.",
+        ),
+        (
+            "As an AI, I don't have personal opinions.",
+            "I am a language model and have no views of my own.",
+            "Paris is the capital of France.",
+        ),
     ]
     X = emb.transform([t for trip in triplets for t in trip])
     assert X.shape == (9, 384) and X.dtype == np.float32
@@ -98,14 +115,20 @@ def _refusal_pairs(n_users=40, pairs_per_user=15, seed=0):
     n = n_users * pairs_per_user
     a, b = rng.integers(0, len(pool), (2, n))
     p = 1 / (1 + np.exp(4.0 * (refusal[a] - refusal[b])))
-    return pd.DataFrame({"user_id": np.repeat([f"u{k}" for k in range(n_users)], pairs_per_user),
-                         "response_a": pool[a], "response_b": pool[b], "y": (rng.random(n) < p).astype(float)})
+    return pd.DataFrame(
+        {
+            "user_id": np.repeat([f"u{k}" for k in range(n_users)], pairs_per_user),
+            "response_a": pool[a],
+            "response_b": pool[b],
+            "y": (rng.random(n) < p).astype(float),
+        }
+    )
 
 
 def test_reward_model_on_embeddings_learns_a_planted_preference(emb):
     pairs = _refusal_pairs()
     pf = featurize_pairs(pairs, emb)
-    assert pf.n_features == 384 and pf.table.shape[0] <= 112          # each distinct text embedded once
+    assert pf.n_features == 384 and pf.table.shape[0] <= 112  # each distinct text embedded once
     folds = participant_folds(pf.frame["user_id"], 4, seed=0)
     acc = [RewardModel(alpha=1.0).fit(pf.take(folds != k)).score(pf.take(folds == k)) for k in range(4)]
     # on participants never seen in training, close to the Bayes rate (half the pairs differ in refusal)

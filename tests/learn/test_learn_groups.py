@@ -72,9 +72,9 @@ def test_evaluation_is_participant_disjoint(opposite):
     labels = opposite.frame["group"].to_numpy()
     folds = participant_folds(users, 4, strata=labels, seed=0)
     per_user = pd.Series(folds).groupby(users).nunique()
-    assert (per_user == 1).all()                                    # a participant sits in one fold
+    assert (per_user == 1).all()  # a participant sits in one fold
     spread = pd.crosstab(pd.Series(folds).groupby(users).first(), pd.Series(labels).groupby(users).first())
-    assert (spread.max() - spread.min() <= 1).all()                 # each group spread evenly over folds
+    assert (spread.max() - spread.min() <= 1).all()  # each group spread evenly over folds
     res = cross_group_accuracy(opposite, "group", n_splits=4, n_boot=0, seed=0)
     assert res.folds.index.is_unique and set(res.folds) == {0, 1, 2, 3}
 
@@ -151,7 +151,7 @@ def test_clear_errors(opposite):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with pytest.raises(ConfigError, match="at least two groups"):
-            cross_group_accuracy(small, "group")           # B dropped (with a warning), one group left
+            cross_group_accuracy(small, "group")  # B dropped (with a warning), one group left
     assert any("dropping group" in str(w.message) for w in caught)
     with pytest.raises(ConfigError, match="no pairs for group.*'Z'"):
         cross_group_accuracy(pairs, "group", groups=["A", "Z"])

@@ -54,7 +54,7 @@ def test_standardized_fit_equals_sklearn_on_scaled_design():
     pf = featurize_pairs(pairs, PLANTED)
     m = RewardModel(alpha=2.0).fit(pf)
     D = pf.diff()
-    scale = np.sqrt((D ** 2).mean(axis=0))
+    scale = np.sqrt((D**2).mean(axis=0))
     ref = LogisticRegression(C=0.5, fit_intercept=False, tol=1e-12, max_iter=10_000).fit(D / scale, pf.y)
     np.testing.assert_allclose(m.coef_, ref.coef_[0] / scale, atol=1e-6)
 
@@ -101,7 +101,13 @@ def test_ties_count_half_each_way_and_sample_weight_equals_duplication():
 
 
 def test_recovers_planted_weights_and_approaches_the_bayes_rate():
-    w_true = {"log_length": 0.5, "if_enumeration": 1.2, "if_refusal": -2.0, "if_question_marks": 0.6, "if_deanthro": -0.8}
+    w_true = {
+        "log_length": 0.5,
+        "if_enumeration": 1.2,
+        "if_refusal": -2.0,
+        "if_question_marks": 0.6,
+        "if_deanthro": -0.8,
+    }
     pairs = planted_pairs(n_users=400, pairs_per_user=40, groups={"all": w_true}, seed=4)
     train, test = _split(featurize_pairs(pairs, PLANTED))
     m = RewardModel(featurizer=PLANTED).fit(train)
@@ -134,12 +140,13 @@ def test_reward_is_linear_in_features_and_only_differences_matter():
 
 def test_personalised_model_beats_global_when_covariates_drive_preferences():
     # lists are liked by participants with a high slider value, disliked by those with a low one
-    pairs = planted_pairs(n_users=300, pairs_per_user=30, groups={"all": {"if_refusal": -1.5}},
-                          gamma={"if_enumeration": 2.0}, seed=6)
+    pairs = planted_pairs(
+        n_users=300, pairs_per_user=30, groups={"all": {"if_refusal": -1.5}}, gamma={"if_enumeration": 2.0}, seed=6
+    )
     train, test = _split(featurize_pairs(pairs, PLANTED))
     glob = RewardModel().fit(train)
     pers = PersonalisedRewardModel(covariates=["stated_prefs_fluency"]).fit(train)
-    assert pers.score(test) > glob.score(test) + 0.05       # on participants never seen in training
+    assert pers.score(test) > glob.score(test) + 0.05  # on participants never seen in training
     assert pers.log_loss(test) < glob.log_loss(test) - 0.03
     A = pers.interactions().set_index(["feature", "covariate"])["coef"]
     assert A[("if_enumeration", "stated_prefs_fluency")] == pytest.approx(2.0, abs=0.5)
@@ -159,11 +166,12 @@ def test_personalised_model_beats_global_when_covariates_drive_preferences():
 
 
 def test_user_offsets_help_for_participants_seen_in_training_only():
-    pairs = planted_pairs(n_users=120, pairs_per_user=60, groups={"all": {"if_refusal": -1.0}},
-                      individual_sd=1.5, seed=7)
+    pairs = planted_pairs(
+        n_users=120, pairs_per_user=60, groups={"all": {"if_refusal": -1.0}}, individual_sd=1.5, seed=7
+    )
     pf = featurize_pairs(pairs, PLANTED)
     rng = np.random.default_rng(0)
-    seen = rng.random(len(pf)) < 0.7                      # random pairs: every participant in both halves
+    seen = rng.random(len(pf)) < 0.7  # random pairs: every participant in both halves
     cov = PersonalisedRewardModel(covariates=["stated_prefs_fluency"])
     off = PersonalisedRewardModel(covariates=["stated_prefs_fluency"], user_offsets=True, alpha_users=3.0)
     c, o = cov.fit(pf.take(seen)), off.fit(pf.take(seen))
@@ -192,8 +200,15 @@ def test_learns_the_simulated_participants_tastes(persona_study, persona_pairs):
 
 
 def test_personalised_on_persona_traits_beats_global_on_new_participants(persona_pairs):
-    covs = ["persona_communication_style", "persona_lean", "age", "stated_prefs_safety", "stated_prefs_factuality",
-            "stated_prefs_diversity", "stated_prefs_fluency"]
+    covs = [
+        "persona_communication_style",
+        "persona_lean",
+        "age",
+        "stated_prefs_safety",
+        "stated_prefs_factuality",
+        "stated_prefs_diversity",
+        "stated_prefs_fluency",
+    ]
     folds = participant_folds(persona_pairs.frame["user_id"], 3, seed=0)
     g_acc, p_acc = [], []
     for k in range(3):
@@ -205,8 +220,22 @@ def test_personalised_on_persona_traits_beats_global_on_new_participants(persona
 
 # --- symmetry --------------------------------------------------------------------------------------
 
-_fragments = ["a", "b", " ", "?", ".", "\n1. ", "\n- ", "As an AI", "I'm sorry, but", "Sure", "Equality matters.",
-              "It depends.", "é", "😀"]
+_fragments = [
+    "a",
+    "b",
+    " ",
+    "?",
+    ".",
+    "\n1. ",
+    "\n- ",
+    "As an AI",
+    "I'm sorry, but",
+    "Sure",
+    "Equality matters.",
+    "It depends.",
+    "é",
+    "😀",
+]
 _texts = st.lists(st.lists(st.sampled_from(_fragments), max_size=8).map("".join), min_size=1, max_size=6)
 
 
@@ -214,8 +243,10 @@ _texts = st.lists(st.lists(st.sampled_from(_fragments), max_size=8).map("".join)
 def fitted():
     pairs = planted_pairs(n_users=60, pairs_per_user=20, gamma={"if_enumeration": 1.0}, seed=8)
     f = TextFeaturizer(features="all")
-    return (RewardModel(featurizer=f).fit(pairs),
-            PersonalisedRewardModel(featurizer=f, covariates=["stated_prefs_fluency"], user_offsets=True).fit(pairs))
+    return (
+        RewardModel(featurizer=f).fit(pairs),
+        PersonalisedRewardModel(featurizer=f, covariates=["stated_prefs_fluency"], user_offsets=True).fit(pairs),
+    )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -244,8 +275,9 @@ def test_pair_features_swap_is_the_mirror_image(fitted):
 
 
 def test_sklearn_api_clone_params_and_grouped_cross_validation():
-    pairs = planted_pairs(n_users=60, pairs_per_user=15, groups={"all": {"if_refusal": -2.0, "if_enumeration": 1.0}},
-                          seed=10)
+    pairs = planted_pairs(
+        n_users=60, pairs_per_user=15, groups={"all": {"if_refusal": -2.0, "if_enumeration": 1.0}}, seed=10
+    )
     m = RewardModel(alpha=3.0, featurizer=TextFeaturizer(features="all"))
     params = m.get_params()
     assert params["alpha"] == 3.0 and params["featurizer__features"] == "all"

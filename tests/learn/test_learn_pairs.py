@@ -15,25 +15,32 @@ from pluralis.learn.pairs import attach_survey, pairs_from_comparisons, pairs_fr
 
 def _utterances():
     # one opener with four responses, then a follow-up turn with two samples of the locked model
-    return pd.DataFrame({
-        "utterance_id": [f"u{i}" for i in range(6)],
-        "interaction_id": ["c1#0"] * 4 + ["c1#1"] * 2,
-        "conversation_id": ["c1"] * 6,
-        "user_id": ["p1"] * 6,
-        "turn": [0, 0, 0, 0, 1, 1],
-        "conversation_type": ["values guided"] * 6,
-        "user_prompt": ["Is it fair?"] * 4 + ["Why?"] * 2,
-        "model_name": ["m1", "m2", "m3", "m4", "m1", "m1"],
-        "score": [80, 40, 77, 40, 90, 20],
-        "model_response": ["A", "B", "C", "D", "E", "F"],
-    })
+    return pd.DataFrame(
+        {
+            "utterance_id": [f"u{i}" for i in range(6)],
+            "interaction_id": ["c1#0"] * 4 + ["c1#1"] * 2,
+            "conversation_id": ["c1"] * 6,
+            "user_id": ["p1"] * 6,
+            "turn": [0, 0, 0, 0, 1, 1],
+            "conversation_type": ["values guided"] * 6,
+            "user_prompt": ["Is it fair?"] * 4 + ["Why?"] * 2,
+            "model_name": ["m1", "m2", "m3", "m4", "m1", "m1"],
+            "score": [80, 40, 77, 40, 90, 20],
+            "model_response": ["A", "B", "C", "D", "E", "F"],
+        }
+    )
 
 
 def test_every_pair_within_an_interaction_with_texts_and_labels():
     p = preference_pairs(_utterances(), ties="half")
     got = p[["response_a", "response_b", "y"]].values.tolist()
     assert got == [
-        ["A", "B", 1.0], ["A", "C", 0.5], ["A", "D", 1.0], ["B", "C", 0.0], ["B", "D", 0.5], ["C", "D", 1.0],
+        ["A", "B", 1.0],
+        ["A", "C", 0.5],
+        ["A", "D", 1.0],
+        ["B", "C", 0.0],
+        ["B", "D", 0.5],
+        ["C", "D", 1.0],
         ["E", "F", 1.0],  # two samples of the same model: kept (they compare responses, not models)
     ]
     assert p["prompt"].tolist() == ["Is it fair?"] * 6 + ["Why?"]
@@ -46,7 +53,7 @@ def test_every_pair_within_an_interaction_with_texts_and_labels():
 def test_ties_dropped_by_default_and_threshold_zero_keeps_close_scores():
     assert preference_pairs(_utterances())["y"].tolist() == [1.0, 1.0, 0.0, 1.0, 1.0]
     strict = preference_pairs(_utterances(), tie_threshold=0)
-    assert len(strict) == 6 and 0.5 not in strict["y"].tolist()   # only B=D (40 vs 40) is a tie
+    assert len(strict) == 6 and 0.5 not in strict["y"].tolist()  # only B=D (40 vs 40) is a tie
     assert preference_pairs(_utterances(), turns="openers")["turn"].eq(0).all()
 
 
@@ -103,13 +110,24 @@ def _ca_study(tmp_path):
     from pluralis.data.io.comparisons import read_community_alignment
 
     rows = [
-        {"conversation_id": "x1", "annotator_id": "a1", "first_turn_prompt": "Advice?",
-         "first_turn_response_a": "Short.", "first_turn_response_b": "A longer, kinder answer.",
-         "first_turn_response_c": "I'm sorry, but no.", "first_turn_response_d": "Maybe.",
-         "first_turn_preferred_response": "b"},
-        {"conversation_id": "x2", "annotator_id": "a2", "first_turn_prompt": "Hi",
-         "first_turn_response_a": "Hello!", "first_turn_response_b": "Hey.",
-         "first_turn_preferred_response": "a"},
+        {
+            "conversation_id": "x1",
+            "annotator_id": "a1",
+            "first_turn_prompt": "Advice?",
+            "first_turn_response_a": "Short.",
+            "first_turn_response_b": "A longer, kinder answer.",
+            "first_turn_response_c": "I'm sorry, but no.",
+            "first_turn_response_d": "Maybe.",
+            "first_turn_preferred_response": "b",
+        },
+        {
+            "conversation_id": "x2",
+            "annotator_id": "a2",
+            "first_turn_prompt": "Hi",
+            "first_turn_response_a": "Hello!",
+            "first_turn_response_b": "Hey.",
+            "first_turn_preferred_response": "a",
+        },
     ]
     path = tmp_path / "ca.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")

@@ -27,9 +27,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 def _answer(model: str, body: dict) -> dict:
     last = body["messages"][-1]["content"]
     return {
-        "id": "chatcmpl-double", "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": f"[{model}] {last[:40]}"},
-                     "finish_reason": "stop"}],
+        "id": "chatcmpl-double",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": f"[{model}] {last[:40]}"}, "finish_reason": "stop"}
+        ],
         "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
     }
 
@@ -50,8 +54,7 @@ def make_double_app() -> FastAPI:
         elif model == "http500":
             return JSONResponse({"error": {"message": "internal boom", "type": "server_error"}}, status_code=500)
         elif model == "http400":
-            return JSONResponse({"error": {"message": "bad things", "type": "invalid_request_error"}},
-                                status_code=400)
+            return JSONResponse({"error": {"message": "bad things", "type": "invalid_request_error"}}, status_code=400)
         elif model == "ratelimited":
             return JSONResponse({"error": {"message": "slow down"}}, status_code=429, headers={"Retry-After": "0"})
         elif model.startswith("flaky-"):

@@ -25,20 +25,26 @@ def run(coro):
     return asyncio.run(wrapped())
 
 
-@pytest.mark.parametrize("text, expected", [
-    ('{"responses": ["A.", "B.", "C."]}', ["A.", "B.", "C."]),
-    ('["A.", "B."]', ["A.", "B."]),
-    ('Here you go:\n```json\n{"responses": ["A.", "B."]}\n```\nHope it helps', ["A.", "B."]),
-    ('Sure! {"answers": [{"response": "A."}, {"text": "B."}]} done', ["A.", "B."]),
-    ('{"Responses": ["A.", " ", "A.", "B."]}', ["A.", "B."]),
-    ('{"1": "A.", "2": "B."}', ["A.", "B."]),
-    ("1. Eat less meat.\n2. Meat is fine in moderation.\n3) Go vegan.", ["Eat less meat.", "Meat is fine in moderation.", "Go vegan."]),
-    ("Response 1: Yes, it is.\nResponse 2: No, it is not.", ["Yes, it is.", "No, it is not."]),
-    ("**1.** First view\n\n**2.** Second view", ["First view", "Second view"]),
-    ("Just one plain answer with no structure.", []),
-    ("", []),
-    ('{"responses": "not a list"}', []),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('{"responses": ["A.", "B.", "C."]}', ["A.", "B.", "C."]),
+        ('["A.", "B."]', ["A.", "B."]),
+        ('Here you go:\n```json\n{"responses": ["A.", "B."]}\n```\nHope it helps', ["A.", "B."]),
+        ('Sure! {"answers": [{"response": "A."}, {"text": "B."}]} done', ["A.", "B."]),
+        ('{"Responses": ["A.", " ", "A.", "B."]}', ["A.", "B."]),
+        ('{"1": "A.", "2": "B."}', ["A.", "B."]),
+        (
+            "1. Eat less meat.\n2. Meat is fine in moderation.\n3) Go vegan.",
+            ["Eat less meat.", "Meat is fine in moderation.", "Go vegan."],
+        ),
+        ("Response 1: Yes, it is.\nResponse 2: No, it is not.", ["Yes, it is.", "No, it is not."]),
+        ("**1.** First view\n\n**2.** Second view", ["First view", "Second view"]),
+        ("Just one plain answer with no structure.", []),
+        ("", []),
+        ('{"responses": "not a list"}', []),
+    ],
+)
 def test_parse_candidates(text, expected):
     assert parse_candidates(text) == expected
 

@@ -38,6 +38,7 @@ def chat(spec: ModelSpec, messages=USER, **kw):
 
 # --- real server: pluralis llm serve with a tiny random-weight model -------------------------------------------
 
+
 def test_chat_against_pluralis_serve(tiny_server):
     spec = ModelSpec(name="tiny", base_url=tiny_server, params=DecodingParams(max_tokens=12, temperature=1.0))
     result = chat(spec)
@@ -64,8 +65,9 @@ def test_greedy_decoding_is_deterministic(tiny_server):
 
 
 def test_max_tokens_gives_length_finish(tiny_server):
-    spec = ModelSpec(name="tiny", base_url=tiny_server,
-                     params=DecodingParams(max_tokens=3, temperature=1.0, min_tokens=3))
+    spec = ModelSpec(
+        name="tiny", base_url=tiny_server, params=DecodingParams(max_tokens=3, temperature=1.0, min_tokens=3)
+    )
     result = chat(spec)
     assert result.usage.completion_tokens == 3 and result.finish_reason == "length"
 
@@ -97,15 +99,25 @@ def test_client_reused_across_calls_and_loops(tiny_server):
 
 # --- failure injection double ---------------------------------------------------------------------------------
 
+
 def test_system_prompt_and_params_sent(double_server):
     name = f"echo-{uuid.uuid4().hex[:6]}"
-    spec = ModelSpec(name=name, base_url=double_server,
-                     params=DecodingParams(temperature=1.0, top_p=0.7, top_k=5, max_tokens=256, seed=1))
+    spec = ModelSpec(
+        name=name,
+        base_url=double_server,
+        params=DecodingParams(temperature=1.0, top_p=0.7, top_k=5, max_tokens=256, seed=1),
+    )
     result = chat(spec)
     assert result.text.startswith(f"[{name}]") and result.usage.total == 12
     body = httpx.get(f"{root(double_server)}/last/{name}").json()
     assert body["messages"][0] == {"role": "system", "content": BASE_HEADER}
-    assert (body["temperature"], body["top_p"], body["top_k"], body["max_tokens"], body["seed"]) == (1.0, 0.7, 5, 256, 1)
+    assert (body["temperature"], body["top_p"], body["top_k"], body["max_tokens"], body["seed"]) == (
+        1.0,
+        0.7,
+        5,
+        256,
+        1,
+    )
     # an explicit system message is kept, not doubled
     chat(spec, [{"role": "system", "content": "Custom."}, *USER])
     body = httpx.get(f"{root(double_server)}/last/{name}").json()

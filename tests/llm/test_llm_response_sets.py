@@ -48,8 +48,12 @@ def test_concurrent_latency_is_max_not_sum(double_server):
 
 def test_failures_are_dropped_and_recorded(double_server):
     ok = slow(double_server, 0.2)
-    models = [ok, slow(double_server, 5), ModelSpec(name="http500", base_url=double_server, max_retries=0),
-              ModelSpec(name="malformed", base_url=double_server)]
+    models = [
+        ok,
+        slow(double_server, 5),
+        ModelSpec(name="http500", base_url=double_server, max_retries=0),
+        ModelSpec(name="malformed", base_url=double_server),
+    ]
     rs = run(generate_response_set(models, USER, timeout=1.0))
     assert rs.models == [ok.name]
     kinds = {f.model.split("-")[0]: f for f in rs.failures}
@@ -62,8 +66,7 @@ def test_failures_are_dropped_and_recorded(double_server):
 
 def test_response_set_against_real_server(tiny_server):
     names = ["tiny-a", "tiny-b", "tiny-c"]
-    models = [ModelSpec(name=n, model="tiny", base_url=tiny_server, params=DecodingParams(max_tokens=8))
-              for n in names]
+    models = [ModelSpec(name=n, model="tiny", base_url=tiny_server, params=DecodingParams(max_tokens=8)) for n in names]
     rs = run(generate_response_set(models, USER, timeout=30))
     assert rs.models == names and not rs.failures
     assert all(r.served_model == "tiny" and r.usage.completion_tokens <= 8 for r in rs.responses)
@@ -71,8 +74,10 @@ def test_response_set_against_real_server(tiny_server):
 
 def test_random_mode_chooses_k_and_does_not_resample(double_server):
     pool = [ModelSpec(name=f"ok-{i}", base_url=double_server) for i in range(5)]
-    pool += [ModelSpec(name="http500", base_url=double_server, max_retries=0),
-             ModelSpec(name="malformed", base_url=double_server)]
+    pool += [
+        ModelSpec(name="http500", base_url=double_server, max_retries=0),
+        ModelSpec(name="malformed", base_url=double_server),
+    ]
     chosen_sets = []
     for seed in range(6):
         rs = run(generate_response_set(pool, USER, k=4, rng=random.Random(seed), timeout=5))
@@ -91,7 +96,7 @@ def test_choose_models_rngs():
     picked = choose_models(pool, 4, rng=np.random.default_rng(1))
     assert len(set(picked)) == 4 and set(picked) <= set(pool)
     assert sorted(choose_models(pool[:3], 4, rng=0)) == pool[:3]
-    counts = {m: 0 for m in pool}
+    counts = dict.fromkeys(pool, 0)
     rng = random.Random(0)
     for _ in range(2000):
         for m in choose_models(pool, 4, rng):

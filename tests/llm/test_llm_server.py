@@ -38,14 +38,19 @@ def test_completion_shape(tiny_server):
 
 def test_n_and_content_parts(tiny_server):
     msgs = [{"role": "user", "content": [{"type": "text", "text": "Hello "}, {"type": "text", "text": "there"}]}]
-    body = post(tiny_server, {"model": "tiny", "messages": msgs, "max_tokens": 6, "n": 2, "seed": 4,
-                              "temperature": 1.0}).json()
+    body = post(
+        tiny_server, {"model": "tiny", "messages": msgs, "max_tokens": 6, "n": 2, "seed": 4, "temperature": 1.0}
+    ).json()
     assert [c["index"] for c in body["choices"]] == [0, 1]
 
 
 def test_streaming(tiny_server):
-    with httpx.stream("POST", f"{tiny_server}/chat/completions", timeout=30,
-                      json={"model": "tiny", "messages": USER, "max_tokens": 6, "stream": True, "seed": 2}) as r:
+    with httpx.stream(
+        "POST",
+        f"{tiny_server}/chat/completions",
+        timeout=30,
+        json={"model": "tiny", "messages": USER, "max_tokens": 6, "stream": True, "seed": 2},
+    ) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]"
@@ -57,12 +62,15 @@ def test_streaming(tiny_server):
     assert chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length")
 
 
-@pytest.mark.parametrize("body, status, needle", [
-    ({"model": "nope", "messages": USER}, 404, "not found"),
-    ({"model": "tiny", "messages": [{"role": "robot", "content": "x"}]}, 400, "role"),
-    ({"model": "tiny", "messages": USER, "temperature": 5}, 400, "temperature"),
-    ({"model": "tiny"}, 400, "messages"),
-])
+@pytest.mark.parametrize(
+    "body, status, needle",
+    [
+        ({"model": "nope", "messages": USER}, 404, "not found"),
+        ({"model": "tiny", "messages": [{"role": "robot", "content": "x"}]}, 400, "role"),
+        ({"model": "tiny", "messages": USER, "temperature": 5}, 400, "temperature"),
+        ({"model": "tiny"}, 400, "messages"),
+    ],
+)
 def test_errors_are_openai_shaped(tiny_server, body, status, needle):
     r = post(tiny_server, body)
     assert r.status_code == status
@@ -87,8 +95,9 @@ def test_api_key_required(local_backend):
 
 def test_server_timeout_is_504(local_backend):
     client = TestClient(create_app({"tiny": local_backend}, timeout=0.02))
-    r = client.post("/v1/chat/completions",
-                    json={"model": "tiny", "messages": USER, "max_tokens": 900, "min_tokens": 900})
+    r = client.post(
+        "/v1/chat/completions", json={"model": "tiny", "messages": USER, "max_tokens": 900, "min_tokens": 900}
+    )
     assert r.status_code == 504 and r.json()["error"]["type"] == "timeout_error"
 
 

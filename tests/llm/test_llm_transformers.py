@@ -16,8 +16,13 @@ USER = [{"role": "user", "content": "Hello there, assistant"}]
 
 @pytest.fixture(scope="module")
 def backend(tiny_model_dir):
-    spec = ModelSpec(name="tiny-local", backend="transformers", path=str(tiny_model_dir), device="cpu",
-                     params=DecodingParams(max_tokens=12, temperature=1.0))
+    spec = ModelSpec(
+        name="tiny-local",
+        backend="transformers",
+        path=str(tiny_model_dir),
+        device="cpu",
+        params=DecodingParams(max_tokens=12, temperature=1.0),
+    )
     b = TransformersBackend(spec)
     b.load()
     return b
@@ -38,8 +43,9 @@ def test_system_prompt_is_rendered_with_chat_template(backend):
     prompt, is_transcript = render_chat(tok, [{"role": "system", "content": "SYS"}, *USER])
     assert not is_transcript and prompt.startswith("<|im_start|>system\nSYS<|im_end|>")
     with_sys = chat(backend).usage.prompt_tokens
-    plain = TransformersBackend(backend.spec.model_copy(update={"system_prompt": None}),
-                                model=backend._model, tokenizer=tok)
+    plain = TransformersBackend(
+        backend.spec.model_copy(update={"system_prompt": None}), model=backend._model, tokenizer=tok
+    )
     plain.device = backend.device
     assert asyncio.run(plain.chat(USER)).usage.prompt_tokens < with_sys
 
@@ -104,8 +110,9 @@ def test_concurrent_calls_do_not_block_event_loop(backend):
                 ticks += 1
 
         t = asyncio.create_task(ticker())
-        results = await asyncio.gather(*(backend.chat(USER, params={"max_tokens": 30, "min_tokens": 30})
-                                         for _ in range(3)))
+        results = await asyncio.gather(
+            *(backend.chat(USER, params={"max_tokens": 30, "min_tokens": 30}) for _ in range(3))
+        )
         t.cancel()
         return results, ticks
 
@@ -119,8 +126,9 @@ def test_config_errors(tmp_path, tiny_model_dir):
     missing = TransformersBackend(ModelSpec(name="x", backend="transformers", path=str(tmp_path / "nope")))
     with pytest.raises(ConfigError, match="not a folder"):
         missing.load()
-    bad_gguf = TransformersBackend(ModelSpec(name="x", backend="transformers", path=str(tiny_model_dir),
-                                             gguf_file="missing.gguf"))
+    bad_gguf = TransformersBackend(
+        ModelSpec(name="x", backend="transformers", path=str(tiny_model_dir), gguf_file="missing.gguf")
+    )
     with pytest.raises(ConfigError, match="GGUF file"):
         bad_gguf.load()
 
@@ -140,7 +148,12 @@ def test_gguf_through_transformers(smollm2_gguf):
         pytest.skip("set PLURALIS_TEST_TRANSFORMERS_GGUF=1 to load the GGUF through transformers (~25 s)")
     pytest.importorskip("gguf", reason="transformers needs the gguf package to read GGUF files")
     pytest.importorskip("accelerate", reason="transformers needs accelerate to load GGUF files")
-    spec = ModelSpec(name="smollm2-hf", backend="transformers", path=str(smollm2_gguf.parent),
-                     gguf_file=smollm2_gguf.name, params=DecodingParams(max_tokens=20, temperature=0.0))
+    spec = ModelSpec(
+        name="smollm2-hf",
+        backend="transformers",
+        path=str(smollm2_gguf.parent),
+        gguf_file=smollm2_gguf.name,
+        params=DecodingParams(max_tokens=20, temperature=0.0),
+    )
     r = asyncio.run(TransformersBackend(spec).chat([{"role": "user", "content": "What is the capital of France?"}]))
     assert "Paris" in r.text

@@ -23,13 +23,18 @@ def test_spec_defaults_follow_prism():
     assert spec.backend == "openai"
 
 
-@pytest.mark.parametrize("base, url", [
-    ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1/chat/completions"),
-    ("http://127.0.0.1:8000/v1/", "http://127.0.0.1:8000/v1/chat/completions"),
-    ("http://localhost:11434", "http://localhost:11434/v1/chat/completions"),
-    ("https://generativelanguage.googleapis.com/v1beta/openai/",
-     "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions"),
-])
+@pytest.mark.parametrize(
+    "base, url",
+    [
+        ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1/chat/completions"),
+        ("http://127.0.0.1:8000/v1/", "http://127.0.0.1:8000/v1/chat/completions"),
+        ("http://localhost:11434", "http://localhost:11434/v1/chat/completions"),
+        (
+            "https://generativelanguage.googleapis.com/v1beta/openai/",
+            "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions",
+        ),
+    ],
+)
 def test_chat_completions_url(base, url):
     assert ModelSpec(name="m", base_url=base).chat_completions_url() == url
 
@@ -86,8 +91,12 @@ def test_request_body_nonstandard_params():
 
 def test_validate_messages():
     assert validate_messages(USER) == USER
-    for bad, match in [([], "non-empty"), ([{"role": "bot", "content": "x"}], "role"),
-                       ([{"role": "user", "content": None}], "content"), (["hi"], "dict")]:
+    for bad, match in [
+        ([], "non-empty"),
+        ([{"role": "bot", "content": "x"}], "role"),
+        ([{"role": "user", "content": None}], "content"),
+        (["hi"], "dict"),
+    ]:
         with pytest.raises(MessageError, match=match):
             validate_messages(bad)
     assert issubclass(MessageError, PluralisError)
@@ -102,12 +111,23 @@ def test_error_hierarchy():
 
 
 def test_parse_chat_completion_shapes():
-    ok = {"choices": [{"message": {"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
-                       "finish_reason": "length"}]}
+    ok = {
+        "choices": [
+            {
+                "message": {"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+                "finish_reason": "length",
+            }
+        ]
+    }
     assert parse_chat_completion(ok, model="m")[:2] == ("ab", "length")
     assert parse_chat_completion({"choices": [{"message": {"content": None}}]}, model="m")[0] == ""
-    for bad in ([], {"choices": []}, {"choices": [{"text": "x"}]}, {"error": {"message": "x"}},
-                {"choices": [{"message": {"content": 3}}]}):
+    for bad in (
+        [],
+        {"choices": []},
+        {"choices": [{"text": "x"}]},
+        {"error": {"message": "x"}},
+        {"choices": [{"message": {"content": 3}}]},
+    ):
         with pytest.raises(MalformedResponse):
             parse_chat_completion(bad, model="m")
 
@@ -149,7 +169,9 @@ def test_core_import_is_light():
     import subprocess
     import sys
 
-    code = ("import sys, pluralis.llm, pluralis.llm.server; "
-            "print(sorted(m for m in ('torch', 'transformers', 'llama_cpp') if m in sys.modules))")
+    code = (
+        "import sys, pluralis.llm, pluralis.llm.server; "
+        "print(sorted(m for m in ('torch', 'transformers', 'llama_cpp') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

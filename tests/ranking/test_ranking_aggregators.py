@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pluralis.errors import ConfigError
 from pluralis.ranking.battles import encode_battles
 from pluralis.ranking.engine import (
     average_win_rate,
@@ -28,7 +29,6 @@ from pluralis.ranking.engine import (
     stationary_distribution,
     win_rate_from_counts,
 )
-from pluralis.errors import ConfigError
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -135,8 +135,11 @@ def tournaments(draw, min_models=2, max_models=7, max_battles=120):
 def _frame(a, b, o, names=None):
     names = names or [f"m{i}" for i in range(max(int(a.max()), int(b.max())) + 1)]
     return pd.DataFrame(
-        {"model_a": [names[i] for i in a], "model_b": [names[i] for i in b],
-         "winner": np.array(["model_a", "model_b", "tie"], dtype=object)[o]}
+        {
+            "model_a": [names[i] for i in a],
+            "model_b": [names[i] for i in b],
+            "winner": np.array(["model_a", "model_b", "tie"], dtype=object)[o],
+        }
     )
 
 
@@ -434,11 +437,19 @@ def test_win_rate_by_hand():
 def test_score_means_and_direction():
     b = pd.DataFrame(
         {
-            "model_a": ["x", "x"], "model_b": ["y", "z"], "winner": ["model_a", "model_b"],
-            "score_a": [80, 70], "score_b": [40, 90], "user_id": ["u", "v"], "interaction_id": ["i", "j"],
-            "raw_score_a": [80, 70], "raw_score_b": [40, 90],
-            "normalized_score_a": [0.7, -0.7], "normalized_score_b": [-0.7, 0.7],
-            "within_turn_rank_a": [1, 2], "within_turn_rank_b": [2, 1],
+            "model_a": ["x", "x"],
+            "model_b": ["y", "z"],
+            "winner": ["model_a", "model_b"],
+            "score_a": [80, 70],
+            "score_b": [40, 90],
+            "user_id": ["u", "v"],
+            "interaction_id": ["i", "j"],
+            "raw_score_a": [80, 70],
+            "raw_score_b": [40, 90],
+            "normalized_score_a": [0.7, -0.7],
+            "normalized_score_b": [-0.7, 0.7],
+            "within_turn_rank_a": [1, 2],
+            "within_turn_rank_b": [2, 1],
         }
     )
     ms = rank_models(b, "mean_score").set_index("model")
@@ -465,8 +476,8 @@ def test_resolve_method_aliases_and_errors():
 def test_rank_models_on_synthetic_study_recovers_truth():
     from scipy.stats import kendalltau
 
-    from pluralis.ranking.battles import extract_battles
     from pluralis.data.synthetic import generate_study
+    from pluralis.ranking.battles import extract_battles
 
     study = generate_study(n_participants=300, seed=5, with_metadata=False, group_shifts={}, type_shifts={})
     frames = study.frames()

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pluralis.errors import ConfigError, DataValidationError
 from pluralis.ranking.battles import (
     A_WINS,
     B_WINS,
@@ -23,12 +24,13 @@ from pluralis.ranking.battles import (
     rescore_battles,
     within_turn_ranks,
 )
-from pluralis.errors import ConfigError, DataValidationError
 
 
 def utterances(rows):
     """rows: (interaction, user, turn, model, score[, conversation_type])"""
-    df = pd.DataFrame(rows, columns=["interaction_id", "user_id", "turn", "model_name", "score", "conversation_type"][: len(rows[0])])
+    df = pd.DataFrame(
+        rows, columns=["interaction_id", "user_id", "turn", "model_name", "score", "conversation_type"][: len(rows[0])]
+    )
     df["conversation_id"] = "c-" + df["interaction_id"].str.split("-").str[0]
     df["utterance_id"] = [f"ut{i}" for i in range(len(df))]
     if "conversation_type" not in df:
@@ -84,7 +86,9 @@ def test_openers_only_by_default_and_self_battles_dropped():
 
 
 def test_balanced_subset_flag_used():
-    u = utterances([("1-0", "u", 0, "x", 60), ("1-0", "u", 0, "y", 40), ("2-0", "v", 0, "x", 10), ("2-0", "v", 0, "y", 90)])
+    u = utterances(
+        [("1-0", "u", 0, "x", 60), ("1-0", "u", 0, "y", 40), ("2-0", "v", 0, "x", 10), ("2-0", "v", 0, "y", 90)]
+    )
     u["included_in_balanced_subset"] = [True, True, False, False]
     b = extract_battles(u, balanced=True, short_names=False)
     assert b["user_id"].tolist() == ["u"]
@@ -94,8 +98,15 @@ def test_balanced_subset_recomputed_when_flag_missing():
     conv = pd.DataFrame(
         {
             "user_id": ["u"] * 5 + ["v"] * 2,
-            "conversation_type": ["unguided", "unguided", "values guided", "controversy guided", "controversy guided",
-                                  "unguided", "values guided"],
+            "conversation_type": [
+                "unguided",
+                "unguided",
+                "values guided",
+                "controversy guided",
+                "controversy guided",
+                "unguided",
+                "values guided",
+            ],
         }
     )
     keep = balanced_subset(conv, seed=1)
@@ -133,7 +144,10 @@ def test_normalized_and_rank_bases():
     assert norm["winner"].tolist() == ["model_a", "model_a"]
     assert rank["winner"].tolist() == ["model_a", "model_a"]
     assert rank["score_a"].tolist() == [1.0, 1.0]
-    assert extract_battles(u, score="normalized", tie_threshold=0.5, short_names=False)["winner"].tolist() == ["tie", "tie"]
+    assert extract_battles(u, score="normalized", tie_threshold=0.5, short_names=False)["winner"].tolist() == [
+        "tie",
+        "tie",
+    ]
 
 
 def test_rescore_changes_ties_only():
@@ -163,7 +177,9 @@ def test_missing_columns_raise_clear_error():
 
 
 def test_encode_battles_round_trip_and_errors():
-    b = pd.DataFrame({"model_a": ["y", "x"], "model_b": ["x", "z"], "winner": ["model_b", "tie (bothbad)"], "user_id": ["u", "v"]})
+    b = pd.DataFrame(
+        {"model_a": ["y", "x"], "model_b": ["x", "z"], "winner": ["model_b", "tie (bothbad)"], "user_id": ["u", "v"]}
+    )
     arr = encode_battles(b)
     assert arr.models == ("x", "y", "z")
     assert arr.a.tolist() == [1, 0] and arr.b.tolist() == [0, 2]

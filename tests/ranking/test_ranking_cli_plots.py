@@ -7,12 +7,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from pluralis.errors import ConfigError
 from pluralis.ranking.battles import extract_battles
 from pluralis.ranking.plots import plot_score_distribution, plot_scores, plot_sensitivity, plot_subgroup_ranks
 from pluralis.ranking.sensitivity import tie_threshold_sensitivity
 from pluralis.ranking.subgroups import subgroup_rankings
 from pluralis.ranking.uncertainty import bootstrap, random_participants
-from pluralis.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +35,25 @@ runner = CliRunner()
 def test_rank_by_subgroup_writes_csv_and_png(app, prism_folder, tmp_path):
     out = tmp_path / "ranks.csv"
     png = tmp_path / "ranks.png"
-    r = runner.invoke(app, ["rank", str(prism_folder), "--by", "gender", "--method", "prc", "--bootstrap", "50",
-                            "--min-participants", "5", "--out", str(out), "--plot", str(png)])
+    r = runner.invoke(
+        app,
+        [
+            "rank",
+            str(prism_folder),
+            "--by",
+            "gender",
+            "--method",
+            "prc",
+            "--bootstrap",
+            "50",
+            "--min-participants",
+            "5",
+            "--out",
+            str(out),
+            "--plot",
+            str(png),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "Pairwise Rank Centrality by gender" in r.output
     table = pd.read_csv(out)
@@ -48,8 +65,25 @@ def test_rank_by_subgroup_writes_csv_and_png(app, prism_folder, tmp_path):
 def test_rank_overall_parquet_svg_and_bt_anchor(app, prism_folder, tmp_path):
     out = tmp_path / "ranks.parquet"
     svg = tmp_path / "ranks.svg"
-    r = runner.invoke(app, ["rank", str(prism_folder), "--method", "bt", "--anchor", "flan-t5-xxl=800", "--bootstrap", "30",
-                            "--unit", "battles", "--out", str(out), "--plot", str(svg)])
+    r = runner.invoke(
+        app,
+        [
+            "rank",
+            str(prism_folder),
+            "--method",
+            "bt",
+            "--anchor",
+            "flan-t5-xxl=800",
+            "--bootstrap",
+            "30",
+            "--unit",
+            "battles",
+            "--out",
+            str(out),
+            "--plot",
+            str(svg),
+        ],
+    )
     assert r.exit_code == 0, r.output
     table = pd.read_parquet(out)
     assert table.set_index("model").loc["flan-t5-xxl", "score"] == pytest.approx(800)
@@ -57,7 +91,9 @@ def test_rank_overall_parquet_svg_and_bt_anchor(app, prism_folder, tmp_path):
 
 
 def test_rank_point_estimates_and_friendly_alias(app, prism_folder):
-    r = runner.invoke(app, ["rank", str(prism_folder), "--by", "birth_region", "--bootstrap", "0", "--min-participants", "1"])
+    r = runner.invoke(
+        app, ["rank", str(prism_folder), "--by", "birth_region", "--bootstrap", "0", "--min-participants", "1"]
+    )
     assert r.exit_code == 0, r.output
     assert "location_birth_region" in r.output
     r = runner.invoke(app, ["rank", str(prism_folder), "--method", "mean_within_turn_rank", "--bootstrap", "0"])
@@ -110,7 +146,9 @@ def test_plots_write_files(small_study, tmp_path):
 
 
 def test_rank_intersection_of_fields(app, prism_folder):
-    r = runner.invoke(app, ["rank", str(prism_folder), "--by", "gender+age", "--bootstrap", "0", "--min-participants", "1"])
+    r = runner.invoke(
+        app, ["rank", str(prism_folder), "--by", "gender+age", "--bootstrap", "0", "--min-participants", "1"]
+    )
     assert r.exit_code == 0, r.output
     assert "gender × age" in r.output
 

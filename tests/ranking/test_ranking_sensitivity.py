@@ -6,9 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pluralis.ranking.battles import extract_battles
-from pluralis.ranking.sensitivity import alpha_sensitivity, compare_aggregators, kendall_table, tie_threshold_sensitivity
 from pluralis.errors import ConfigError
+from pluralis.ranking.battles import extract_battles
+from pluralis.ranking.sensitivity import (
+    alpha_sensitivity,
+    compare_aggregators,
+    kendall_table,
+    tie_threshold_sensitivity,
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +36,17 @@ def test_kendall_table_known_values():
 
 def test_compare_aggregators_agree_broadly_and_elo_depends_on_order(battles):
     res = compare_aggregators(battles, seed=1)
-    assert {"prc", "bt", "elo", "elo_shuffle1", "elo_shuffle2", "win_rate", "mean_score",
-            "mean_normalized_score", "mean_within_turn_rank"} <= set(res.scores.columns)
+    assert {
+        "prc",
+        "bt",
+        "elo",
+        "elo_shuffle1",
+        "elo_shuffle2",
+        "win_rate",
+        "mean_score",
+        "mean_normalized_score",
+        "mean_within_turn_rank",
+    } <= set(res.scores.columns)
     k = res.kendall.set_index(["a", "b"])
     assert k.loc[("prc", "bt"), "tau"] > 0.8 and k.loc[("prc", "bt"), "p_value"] < 0.001
     assert k.loc[("prc", "mean_within_turn_rank"), "tau"] > 0.7  # flipped: lower rank = better

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pluralis.errors import ConfigError
 from pluralis.ranking.battles import extract_battles
 from pluralis.ranking.subgroups import OVERALL, attach_fields, resolve_field, subgroup_rankings
 from pluralis.ranking.uncertainty import bootstrap
-from pluralis.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +56,18 @@ def test_shift_sign_convention_and_absent_models():
     # overall x > y > z (from group "a"); group "b" reverses y and z and never sees w
     rows = []
     for k in range(30):
-        rows += [("x", "y", "model_a", f"a{k}", "a"), ("y", "z", "model_a", f"a{k}", "a"), ("x", "z", "model_a", f"a{k}", "a"),
-                 ("w", "x", "model_b", f"a{k}", "a")]
+        rows += [
+            ("x", "y", "model_a", f"a{k}", "a"),
+            ("y", "z", "model_a", f"a{k}", "a"),
+            ("x", "z", "model_a", f"a{k}", "a"),
+            ("w", "x", "model_b", f"a{k}", "a"),
+        ]
     for k in range(10):
-        rows += [("x", "y", "model_a", f"b{k}", "b"), ("z", "y", "model_a", f"b{k}", "b"), ("x", "z", "model_a", f"b{k}", "b")]
+        rows += [
+            ("x", "y", "model_a", f"b{k}", "b"),
+            ("z", "y", "model_a", f"b{k}", "b"),
+            ("x", "z", "model_a", f"b{k}", "b"),
+        ]
     b = pd.DataFrame(rows, columns=["model_a", "model_b", "winner", "user_id", "g"])
     res = subgroup_rankings(b, "g", rounds=200, min_participants=5, seed=0)
     t = res.table[res.table["group"] == "b"].set_index("model")
@@ -73,8 +81,13 @@ def test_shift_sign_convention_and_absent_models():
 
 def test_small_groups_skipped_and_values_excluded():
     b = pd.DataFrame(
-        {"model_a": ["x"] * 30, "model_b": ["y"] * 30, "winner": ["model_a"] * 30,
-         "user_id": [f"u{i}" for i in range(30)], "g": ["big"] * 25 + ["small"] * 3 + ["Prefer not to say"] * 2}
+        {
+            "model_a": ["x"] * 30,
+            "model_b": ["y"] * 30,
+            "winner": ["model_a"] * 30,
+            "user_id": [f"u{i}" for i in range(30)],
+            "g": ["big"] * 25 + ["small"] * 3 + ["Prefer not to say"] * 2,
+        }
     )
     res = subgroup_rankings(b, "g", rounds=10, min_participants=5, exclude=["Prefer not to say"])
     assert set(res.table["group"]) == {OVERALL, "big"}
@@ -109,8 +122,16 @@ def test_bt_subgroups_with_anchor(planted):
 
 
 def test_field_aliases_and_errors():
-    survey = pd.DataFrame(columns=["user_id", "location_birth_region", "ethnicity_simplified", "religion_simplified",
-                                   "location_special_region", "age"])
+    survey = pd.DataFrame(
+        columns=[
+            "user_id",
+            "location_birth_region",
+            "ethnicity_simplified",
+            "religion_simplified",
+            "location_special_region",
+            "age",
+        ]
+    )
     assert resolve_field("birth_region", survey) == "location_birth_region"
     assert resolve_field("ethnicity", survey) == "ethnicity_simplified"
     assert resolve_field("religion", survey) == "religion_simplified"
@@ -118,7 +139,9 @@ def test_field_aliases_and_errors():
     assert resolve_field("age_band", survey) == "age"
     with pytest.raises(ConfigError, match="unknown field 'shoe_size'"):
         resolve_field("shoe_size", survey)
-    b = pd.DataFrame({"model_a": ["x"], "model_b": ["y"], "winner": ["tie"], "user_id": ["u"], "conversation_id": ["c"]})
+    b = pd.DataFrame(
+        {"model_a": ["x"], "model_b": ["y"], "winner": ["tie"], "user_id": ["u"], "conversation_id": ["c"]}
+    )
     conv = pd.DataFrame({"conversation_id": ["c"], "topic": ["aliens"]})
     out, names = attach_fields(b, ["topic"], conversations=conv)
     assert out["topic"].tolist() == ["aliens"] and names == ["topic"]
@@ -130,4 +153,6 @@ def test_intersectional_grouping(planted):
     battles, survey = planted
     res = subgroup_rankings(battles, [("gender", "special_region")], survey=survey, rounds=20, min_participants=30)
     assert set(res.table["by"]) == {OVERALL, "gender × location_special_region"}
-    assert "Female / US" in set(res.table["group"]) or ("gender × location_special_region", "Female / US") in res.skipped
+    assert (
+        "Female / US" in set(res.table["group"]) or ("gender × location_special_region", "Female / US") in res.skipped
+    )

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
+from pluralis.errors import ConfigError
 from pluralis.ranking.battles import BattleArrays, encode_battles
 from pluralis.ranking.engine import mean_by_model, pairwise_rank_centrality, prc_from_counts, resolve_method
 from pluralis.ranking.uncertainty import (
@@ -17,7 +18,6 @@ from pluralis.ranking.uncertainty import (
     idiosyncratic_variance,
     random_participants,
 )
-from pluralis.errors import ConfigError
 
 # --- a simulated study with participant-level taste (clustered battles) and a known truth ----------
 
@@ -133,16 +133,21 @@ def test_random_participants_draws_without_replacement():
 def test_score_mean_cluster_bootstrap_equals_explicit():
     b = pd.DataFrame(
         {
-            "model_a": ["x", "x", "y", "x"], "model_b": ["y", "z", "z", "z"], "winner": ["model_a"] * 4,
-            "score_a": [90.0, 80, 70, 60], "score_b": [10.0, 20, 30, 40], "user_id": ["u1", "u1", "u2", "u3"],
+            "model_a": ["x", "x", "y", "x"],
+            "model_b": ["y", "z", "z", "z"],
+            "winner": ["model_a"] * 4,
+            "score_a": [90.0, 80, 70, 60],
+            "score_b": [10.0, 20, 30, 40],
+            "user_id": ["u1", "u1", "u2", "u3"],
             "interaction_id": ["i1", "i2", "i3", "i4"],
         }
     )
     res = bootstrap(b, "mean_score", rounds=50, seed=2)
     # recompute round 0 by hand from its participant weights
     w = _cluster_weights(np.random.default_rng(2), 50, 3)[0]
-    ratings = pd.DataFrame({"m": [0, 1, 0, 2, 1, 2, 0, 2], "v": [90, 10, 80, 20, 70, 30, 60, 40],
-                            "u": [0, 0, 0, 0, 1, 1, 2, 2]})
+    ratings = pd.DataFrame(
+        {"m": [0, 1, 0, 2, 1, 2, 0, 2], "v": [90, 10, 80, 20, 70, 30, 60, 40], "u": [0, 0, 0, 0, 1, 1, 2, 2]}
+    )
     expected = mean_by_model(ratings["m"], ratings["v"], 3, weights=w[ratings["u"]][None, :])[0]
     assert np.allclose(res.samples[0], expected, equal_nan=True)
     assert np.allclose(res.estimate, [76.6666667, 40, 30])
@@ -196,8 +201,14 @@ def test_bootstrap_errors():
 
 def test_idiosyncratic_variance_spreads_shrink_with_more_people():
     arr = simulate(np.random.default_rng(1), 200)
-    frame = pd.DataFrame({"model_a": np.array(arr.models)[arr.a], "model_b": np.array(arr.models)[arr.b],
-                          "winner": np.array(["model_a", "model_b", "tie"])[arr.outcome], "user_id": arr.cluster})
+    frame = pd.DataFrame(
+        {
+            "model_a": np.array(arr.models)[arr.a],
+            "model_b": np.array(arr.models)[arr.b],
+            "winner": np.array(["model_a", "model_b", "tie"])[arr.outcome],
+            "user_id": arr.cluster,
+        }
+    )
     tab = idiosyncratic_variance(frame, sizes=(10, 100), rounds=200)
     width = (tab["score_hi"] - tab["score_lo"]).groupby(tab["n_participants"]).mean()
     assert width[10] > 2 * width[100]
@@ -205,8 +216,15 @@ def test_idiosyncratic_variance_spreads_shrink_with_more_people():
 
 
 def test_bootstrap_result_summary_with_missing_models():
-    r = BootstrapResult(("x", "y"), "mean_score", "participants", np.array([1.0, 2.0]),
-                        np.array([[1.0, np.nan], [2.0, 3.0], [1.5, 2.5]]), True, 0.9)
+    r = BootstrapResult(
+        ("x", "y"),
+        "mean_score",
+        "participants",
+        np.array([1.0, 2.0]),
+        np.array([[1.0, np.nan], [2.0, 3.0], [1.5, 2.5]]),
+        True,
+        0.9,
+    )
     s = r.summary().set_index("model")
     assert s.loc["y", "score_lo"] >= 2.5
 
@@ -215,8 +233,14 @@ def test_even_pairs_sampling_is_per_pair_and_restrictable():
     from pluralis.ranking.uncertainty import even_pairs
 
     # x-y played 1,000 times, y-z 10 times, x-z 10 times: even sampling weighs pairs equally
-    rows = [("x", "y", "model_a")] * 700 + [("x", "y", "model_b")] * 300 + [("y", "z", "model_a")] * 7 \
-        + [("y", "z", "model_b")] * 3 + [("x", "z", "model_a")] * 6 + [("x", "z", "tie")] * 4
+    rows = (
+        [("x", "y", "model_a")] * 700
+        + [("x", "y", "model_b")] * 300
+        + [("y", "z", "model_a")] * 7
+        + [("y", "z", "model_b")] * 3
+        + [("x", "z", "model_a")] * 6
+        + [("x", "z", "tie")] * 4
+    )
     b = pd.DataFrame(rows, columns=["model_a", "model_b", "winner"])
     res = even_pairs(b, per_pair=80, rounds=400, seed=0)
     assert res.samples.shape == (400, 3) and res.level == 0.90
@@ -228,8 +252,8 @@ def test_even_pairs_sampling_is_per_pair_and_restrictable():
 
 
 def test_no_battles_is_a_clear_error():
-    from pluralis.ranking.subgroups import subgroup_rankings
     from pluralis.errors import DataValidationError
+    from pluralis.ranking.subgroups import subgroup_rankings
 
     empty = pd.DataFrame({"model_a": [], "model_b": [], "winner": [], "user_id": [], "g": []})
     with pytest.raises(DataValidationError, match="no battles"):

@@ -8,11 +8,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from pluralis.errors import ConfigError, PluralisError
 from pluralis.ranking.battles import BattleArrays, extract_battles
-from pluralis.ranking.engine import rank_models, resolve_method, row_weights, scores_for_arrays
+from pluralis.ranking.engine import rank_models, resolve_method, scores_for_arrays
 from pluralis.ranking.subgroups import OVERALL, subgroup_rankings
 from pluralis.ranking.uncertainty import Tournament, _cluster_weights, bootstrap, participant_weight_vector
-from pluralis.errors import ConfigError, PluralisError
 
 PAIR_CASES = [
     ("prc", {}),
@@ -150,7 +150,9 @@ def test_weighted_cluster_bootstrap_equals_explicit_resampling():
     for method, opts in (("prc", {"alpha": 1.0}), ("bt", {})):
         fast = t.score_counts(t.cluster_counts(mult), resolve_method(method), opts)
         for r in range(5):
-            idx = np.concatenate([np.repeat(np.flatnonzero(arr.cluster == g), int(mult[r, g])) for g in range(arr.n_clusters)])
+            idx = np.concatenate(
+                [np.repeat(np.flatnonzero(arr.cluster == g), int(mult[r, g])) for g in range(arr.n_clusters)]
+            )
             slow = scores_for_arrays(arr.take(idx), method, weights=pw[arr.cluster[idx]], **opts)
             assert np.allclose(fast[r], slow, atol=1e-9)
 
@@ -163,10 +165,12 @@ def test_weighted_battle_bootstrap_matches_index_resampling_in_distribution():
     res = bootstrap(arr, "prc", rounds=3000, unit="battles", seed=3, weights=weights)
     rng = np.random.default_rng(4)
     bw = pw[arr.cluster]
-    slow = np.array([
-        scores_for_arrays(arr.take(i), "prc", weights=bw[i])
-        for i in (rng.integers(0, arr.n_battles, arr.n_battles) for _ in range(600))
-    ])
+    slow = np.array(
+        [
+            scores_for_arrays(arr.take(i), "prc", weights=bw[i])
+            for i in (rng.integers(0, arr.n_battles, arr.n_battles) for _ in range(600))
+        ]
+    )
     assert np.allclose(res.samples.mean(axis=0), slow.mean(axis=0), atol=0.003)
     assert np.allclose(res.samples.std(axis=0), slow.std(axis=0), rtol=0.15)
 
@@ -201,8 +205,9 @@ def test_unit_weights_reproduce_unweighted_subgroups_exactly(study, unit, method
 @pytest.mark.parametrize("unit", ["participants", "battles"])
 def test_weighted_subgroups_estimates_and_overall_draws(study, unit):
     battles, _, w = study
-    res = subgroup_rankings(battles, "conversation_type", method="prc", rounds=30, unit=unit, seed=4,
-                            min_participants=5, weights=w)
+    res = subgroup_rankings(
+        battles, "conversation_type", method="prc", rounds=30, unit=unit, seed=4, min_participants=5, weights=w
+    )
     t = res.table
     overall = t[t["by"] == OVERALL].set_index("model")["score"]
     direct = rank_models(battles, "prc", weights=w).set_index("model")["score"]
@@ -250,8 +255,23 @@ def test_rank_cli_weights_file_and_census(app, prism_folder, tmp_path):
     assert "(weighted)" in r.output
     assert {"score_lo", "score_hi"} <= set(pd.read_csv(out).columns)
 
-    r = runner.invoke(app, ["rank", str(prism_folder), "--weights", "census", "--country", "US", "--bootstrap", "0",
-                            "--by", "gender", "--min-participants", "1"])
+    r = runner.invoke(
+        app,
+        [
+            "rank",
+            str(prism_folder),
+            "--weights",
+            "census",
+            "--country",
+            "US",
+            "--bootstrap",
+            "0",
+            "--by",
+            "gender",
+            "--min-participants",
+            "1",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "census weights for US" in r.output and "count 0" in r.output
 

@@ -11,8 +11,16 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _need(condition: bool, reason: str) -> None:
@@ -30,8 +38,9 @@ def demo_run(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in ("PLURALIS_LLM_BASE_URL",)}  # offline: preference model
     env["MPLBACKEND"] = "Agg"
     start = time.monotonic()
-    proc = subprocess.run([*cmd, "demo", "--out", str(out)], capture_output=True, text=True, timeout=300, env=env,
-                          cwd=str(out))
+    proc = subprocess.run(
+        [*cmd, "demo", "--out", str(out)], capture_output=True, text=True, timeout=300, env=env, cwd=str(out)
+    )
     took = time.monotonic() - start
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, proc.stdout + proc.stderr, took
@@ -74,15 +83,21 @@ def test_report_opens_in_headless_chromium(demo_run, tmp_path):
             images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
             assert len(images) >= 10 and all(ok and w > 100 for ok, w in images)
             headings = page.eval_on_selector_all("section h2", "els => els.map(e => e.textContent)")
-            for h in ("Rankings by group", "Recovering the simulated truth", "Welfare of populations",
-                      "Representativeness"):
+            for h in (
+                "Rankings by group",
+                "Recovering the simulated truth",
+                "Welfare of populations",
+                "Representativeness",
+            ):
                 assert h in headings
             key = page.inner_text(".highlights")
             assert "Key results" in key and "Overall ranking" in key and "Kendall's tau" in key
             assert page.evaluate("Array.from(document.images).every(i => i.alt && i.alt.length > 10)")
             # readable at 1280 px: no table needs sideways scrolling, the page itself does not overflow
-            wide = page.evaluate("Array.from(document.querySelectorAll('.tblwrap'))"
-                                 ".filter(e => e.scrollWidth > e.clientWidth + 1).length")
+            wide = page.evaluate(
+                "Array.from(document.querySelectorAll('.tblwrap'))"
+                ".filter(e => e.scrollWidth > e.clientWidth + 1).length"
+            )
             assert wide == 0
             assert page.evaluate("document.documentElement.scrollWidth") <= 1280
             page.screenshot(path=str(shot), full_page=False)

@@ -23,30 +23,39 @@ def test_report_is_self_contained_and_escaped(tmp_path):
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "&lt;b&gt;not bold&lt;/b&gt;" in html and "&lt;i&gt;" in html
     assert html.count("data:image/png;base64,") == 1
-    assert "src=\"http" not in html and "<link" not in html  # nothing fetched from anywhere
+    assert 'src="http' not in html and "<link" not in html  # nothing fetched from anywhere
     assert "1.23" in html and "1,234" in html and "text &lt;x&gt;" in html
     assert 'href="#s1"' in html
 
 
 def test_study_report_sections(tmp_path):
-    from pluralis.simulate.generator import generate_personas
     from pluralis.pipelines.demo import DemoConfig, analyse
-    from pluralis.simulate.study import simulate_study
     from pluralis.report.study import write_study_report
+    from pluralis.simulate.generator import generate_personas
+    from pluralis.simulate.study import simulate_study
 
     panel = generate_personas({"US": 20, "UK": 20}, seed=3)
     sim = simulate_study(panel, seed=5, conversations_per_type=1)
     analyses, notes = analyse(sim, DemoConfig(n_us=15, n_uk=15, bootstrap=20, draws=20))
     path = write_study_report(tmp_path / "r.html", panel=panel, sim=sim, analyses=analyses, notes=notes)
     html = path.read_text()
-    for title in ("The synthetic panel", "Models in the loop", "Rankings by group", "Welfare of populations",
-                  "Representativeness", "Method", "SIMULATED STUDY", "Key results", "Overall ranking"):
+    for title in (
+        "The synthetic panel",
+        "Models in the loop",
+        "Rankings by group",
+        "Welfare of populations",
+        "Representativeness",
+        "Method",
+        "SIMULATED STUDY",
+        "Key results",
+        "Overall ranking",
+    ):
         assert title in html, title
     assert html.count("data:image/png;base64,") >= 6
     # the rank table: one row per group, models as columns in overall order, readable labels
     overall = analyses["rankings"].table.query("by == '(all)'").sort_values("rank")["model"].tolist()
-    head = html[html.index("<th>grouping</th>"):]
-    head = head[:head.index("</tr>")]
+    head = html[html.index("<th>grouping</th>") :]
+    head = head[: head.index("</tr>")]
     assert [m for m in overall if m in head] == overall
     assert head.index(overall[0]) < head.index(overall[-1])
     assert "<td>country</td><td>UK</td>" in html
@@ -55,8 +64,10 @@ def test_study_report_sections(tmp_path):
 def test_table_html_alignment_and_formatting():
     from pluralis.report.html import table_html
 
-    t = table_html(pd.DataFrame({"name": ["a & b", None], "n": [12345, 7], "share": [0.12345, float("nan")],
-                                 "ok": [True, False]}), digits={"share": 2})
+    t = table_html(
+        pd.DataFrame({"name": ["a & b", None], "n": [12345, 7], "share": [0.12345, float("nan")], "ok": [True, False]}),
+        digits={"share": 2},
+    )
     assert '<th class="num">n</th>' in t and "<th>name</th>" in t and "<th>ok</th>" in t
     assert '<td class="num">12,345</td>' in t and '<td class="num">0.12</td>' in t
     assert '<td class="num">–</td>' in t and "<td>a &amp; b</td>" in t and "<td>–</td>" in t  # NaN, None

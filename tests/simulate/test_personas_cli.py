@@ -39,12 +39,14 @@ def test_generate_bad_configs_fail_with_clear_messages(tmp_path):
 
 def test_simulate_then_fidelity(tmp_path):
     out, db = tmp_path / "prism", tmp_path / "sim.sqlite"
-    r = runner.invoke(app, ["simulate", "-n", "12", "--conversations-per-type", "1", "--out", str(out),
-                            "--store", str(db)])
+    r = runner.invoke(
+        app, ["simulate", "-n", "12", "--conversations-per-type", "1", "--out", str(out), "--store", str(db)]
+    )
     assert r.exit_code == 0, r.output
     assert (out / "survey.jsonl").exists() and db.exists()
-    r = runner.invoke(app, ["fidelity", str(db), str(out), "--by", "gender", "--min-ratings", "5",
-                            "--out", str(tmp_path / "f.csv")])
+    r = runner.invoke(
+        app, ["fidelity", str(db), str(out), "--by", "gender", "--min-ratings", "5", "--out", str(tmp_path / "f.csv")]
+    )
     assert r.exit_code == 0, r.output
     assert "1.00" in r.output and (tmp_path / "f.csv").exists()
     r = runner.invoke(app, ["fidelity", str(out), "--replay", "--by", "gender", "--min-ratings", "5"])
@@ -58,18 +60,22 @@ def test_simulate_needs_an_output():
 
 def test_quota_option_rakes_margins_and_impossible_quotas_fail_clearly(tmp_path):
     csv = tmp_path / "q.csv"
-    r = runner.invoke(app, ["personas", "generate", "-n", "400", "-c", "UK", "--quota", "gender=Female:0.75,Male:0.25",
-                            "--out", str(csv)])
+    r = runner.invoke(
+        app,
+        ["personas", "generate", "-n", "400", "-c", "UK", "--quota", "gender=Female:0.75,Male:0.25", "--out", str(csv)],
+    )
     assert r.exit_code == 0, r.output
     import pandas as pd
 
     assert (pd.read_csv(csv)["gender"] == "Female").mean() == 0.75
-    for quota, message in [("gender=Female:0.8,Male:0.5", "impossible quota for gender: shares must sum to 1"),
-                           ("gender=Female:-0.2,Male:1.2", "impossible quota for gender: shares must be >= 0"),
-                           ("ethnicity=Martian:1", "unknown category ['Martian']"),
-                           ("religion=Christian:1", "quota on unknown variable 'religion'"),
-                           ("gender=Female", "needs a share"),
-                           ("gender=Female:lots", "is not a number")]:
+    for quota, message in [
+        ("gender=Female:0.8,Male:0.5", "impossible quota for gender: shares must sum to 1"),
+        ("gender=Female:-0.2,Male:1.2", "impossible quota for gender: shares must be >= 0"),
+        ("ethnicity=Martian:1", "unknown category ['Martian']"),
+        ("religion=Christian:1", "quota on unknown variable 'religion'"),
+        ("gender=Female", "needs a share"),
+        ("gender=Female:lots", "is not a number"),
+    ]:
         r = runner.invoke(app, ["personas", "generate", "-n", "10", "--quota", quota])
         assert r.exit_code == 2 and message in r.output, (quota, r.output)
     r = runner.invoke(app, ["simulate", "-n", "4", "-c", "Mars", "--out", str(tmp_path / "x")])

@@ -38,8 +38,7 @@ def test_replay_rates_the_same_prompts_for_the_same_groups(human):
 
 def test_rankings_by_method(human):
     pytest.importorskip("pluralis.ranking.engine")
-    rep = fidelity(human, generate_study(150, seed=8), by=["gender"], method="prc", min_ratings=10,
-                   same_prompts=False)
+    rep = fidelity(human, generate_study(150, seed=8), by=["gender"], method="prc", min_ratings=10, same_prompts=False)
     assert rep.summary["method"] == "prc" and rep.rankings["n_models"].min() >= 3
     # two studies from the same latent model agree on the ranking
     assert rep.summary["overall_kendall_tau"] > 0.5

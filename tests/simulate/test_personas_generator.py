@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pluralis.census import tables
 from pluralis.census import targets as census
 from pluralis.data import vocab
 from pluralis.errors import ConfigError
-from pluralis.census import tables
 from pluralis.simulate.generator import PersonaPanel, generate_personas
 
 
@@ -103,7 +103,12 @@ def test_export_as_prism_survey_records(panel):
     p = people[0]
     assert p.source == "simulated" and p.persona["generator"].startswith("pluralis.simulate")
     assert p.persona["country"] in ("US", "UK") and set(p.persona["big_five"]) == {
-        "openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism"}
+        "openness",
+        "conscientiousness",
+        "extraversion",
+        "agreeableness",
+        "neuroticism",
+    }
     assert len(p.self_description) > 40 and len(p.system_string) > 20
     survey = Study(survey=people).frames().survey
     assert (survey["source"] == "simulated").all()
@@ -137,17 +142,20 @@ def test_texts_render_from_traits(panel):
     assert t["constitution"].str.contains("honest", case=False).all()
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"n": 10, "country": "FR"}, "unknown country 'FR'"),
-    ({"n": {"Narnia": 5}}, "unknown country 'Narnia'"),
-    ({"n": 0}, "0 personas"),
-    ({"n": {"US": -3}}, "must be >= 0"),
-    ({"n": 10, "quotas": {"gender": {"Female": 0.7, "Male": 0.5}}}, "impossible quota for gender"),
-    ({"n": 10, "quotas": {"age": {"17 years old": 1.0}}}, "unknown category"),
-    ({"n": 10, "quotas": {"religion": {"Christian": 1.0}}}, "quota on unknown variable"),
-    ({"n": 10, "sampling": "snowball"}, "sampling must be"),
-    ({"n": 10, "executor": "spark"}, "unknown executor"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n": 10, "country": "FR"}, "unknown country 'FR'"),
+        ({"n": {"Narnia": 5}}, "unknown country 'Narnia'"),
+        ({"n": 0}, "0 personas"),
+        ({"n": {"US": -3}}, "must be >= 0"),
+        ({"n": 10, "quotas": {"gender": {"Female": 0.7, "Male": 0.5}}}, "impossible quota for gender"),
+        ({"n": 10, "quotas": {"age": {"17 years old": 1.0}}}, "unknown category"),
+        ({"n": 10, "quotas": {"religion": {"Christian": 1.0}}}, "quota on unknown variable"),
+        ({"n": 10, "sampling": "snowball"}, "sampling must be"),
+        ({"n": 10, "executor": "spark"}, "unknown executor"),
+    ],
+)
 def test_bad_configs_fail_clearly(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         generate_personas(**kwargs)

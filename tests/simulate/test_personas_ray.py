@@ -44,12 +44,31 @@ def test_cli_executor_ray(local_ray, tmp_path):
     from pluralis.simulate.generator import PersonaPanel
 
     out = tmp_path / "p.parquet"
-    r = CliRunner().invoke(app, ["personas", "generate", "-n", "600", "-c", "US", "-c", "UK", "--seed", "6",
-                                 "--executor", "ray", "--out", str(out)])
+    r = CliRunner().invoke(
+        app,
+        [
+            "personas",
+            "generate",
+            "-n",
+            "600",
+            "-c",
+            "US",
+            "-c",
+            "UK",
+            "--seed",
+            "6",
+            "--executor",
+            "ray",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "ray executor" in r.output
-    pd.testing.assert_frame_equal(PersonaPanel.read_parquet(out).data,
-                                  generate_personas(600, country=["US", "UK"], seed=6, executor="serial").data)
+    pd.testing.assert_frame_equal(
+        PersonaPanel.read_parquet(out).data,
+        generate_personas(600, country=["US", "UK"], seed=6, executor="serial").data,
+    )
 
 
 def test_ray_missing_is_a_clear_error(monkeypatch):

@@ -22,14 +22,20 @@ from pluralis.simulate.roleplay import (
 from pluralis.simulate.study import simulate_study
 
 
-@pytest.mark.parametrize("text, expected", [
-    ('{"ratings": [1, 2]}', {"ratings": [1, 2]}),
-    ('Sure!\n```json\n{"ratings": [70, 40,],}\n```\nHope that helps', {"ratings": [70, 40]}),
-    ("{'action': 'finish', 'message': None}", {"action": "finish", "message": None}),
-    ('I pick {"action": "continue", "message": "what about {x}?"} ok', {"action": "continue", "message": "what about {x}?"}),
-    ("{\u201caction\u201d: \u201cfinish\u201d}", {"action": "finish"}),
-    ('{"flag": true, "none": null}', {"flag": True, "none": None}),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('{"ratings": [1, 2]}', {"ratings": [1, 2]}),
+        ('Sure!\n```json\n{"ratings": [70, 40,],}\n```\nHope that helps', {"ratings": [70, 40]}),
+        ("{'action': 'finish', 'message': None}", {"action": "finish", "message": None}),
+        (
+            'I pick {"action": "continue", "message": "what about {x}?"} ok',
+            {"action": "continue", "message": "what about {x}?"},
+        ),
+        ("{\u201caction\u201d: \u201cfinish\u201d}", {"action": "finish"}),
+        ('{"flag": true, "none": null}', {"flag": True, "none": None}),
+    ],
+)
 def test_parse_json_object_repairs(text, expected):
     assert parse_json_object(text) == expected
 
@@ -41,8 +47,9 @@ def test_parse_json_object_rejects(text):
 
 
 def test_validators():
-    assert validate_open({"conversation_type": "controversy", "opening_prompt": "Is tax fair?"},
-                         ["controversy guided"]) == ("controversy guided", "Is tax fair?")
+    assert validate_open(
+        {"conversation_type": "controversy", "opening_prompt": "Is tax fair?"}, ["controversy guided"]
+    ) == ("controversy guided", "Is tax fair?")
     with pytest.raises(ActionError, match="conversation_type"):
         validate_open({"conversation_type": "random", "opening_prompt": "Hi there"}, ["unguided"])
     assert validate_ratings({"ratings": [0, "100", 55.6]}, 3) == [1, 100, 56]
@@ -53,8 +60,13 @@ def test_validators():
     assert validate_next({"action": "finish"}, True, True) is None
     with pytest.raises(ActionError, match="too short"):
         validate_next({"action": "finish"}, False, True)
-    perf, choice, text = validate_feedback({"performance": {"Safety": "N/A", "helpfulness": 90}, "choice": None,
-                                            "open_feedback": "Helpful and polite answers."})
+    perf, choice, text = validate_feedback(
+        {
+            "performance": {"Safety": "N/A", "helpfulness": 90},
+            "choice": None,
+            "open_feedback": "Helpful and polite answers.",
+        }
+    )
     assert perf == {"safety": None, "helpfulness": 90} and choice == {}
     with pytest.raises(ActionError, match="unknown attribute"):
         validate_feedback({"performance": {"charm": 5}, "open_feedback": "fine fine fine"})
@@ -93,8 +105,9 @@ class ScriptedLLM:
             text = '{"ratings": []}'
         else:
             text = '{"performance": {"helpfulness": 80}, "choice": {"helpfulness": 70}, "open_feedback": "Clear."}'
-        return ChatResult(text=text, model="scripted", latency_s=0.001,
-                          usage=TokenUsage(prompt_tokens=200, completion_tokens=30))
+        return ChatResult(
+            text=text, model="scripted", latency_s=0.001, usage=TokenUsage(prompt_tokens=200, completion_tokens=30)
+        )
 
     async def aclose(self):
         pass
@@ -103,8 +116,13 @@ class ScriptedLLM:
 def test_roleplay_runs_the_protocol_with_retries_fallbacks_and_cost_log(tmp_path, panel):
     log = CostLog(tmp_path / "calls.jsonl", price_prompt=0.5, price_completion=1.5)
     llm = ScriptedLLM(bad_every=4)
-    res = simulate_study(panel.subset(slice(0, 3)), seed=0, conversations_per_type=1,
-                         roleplay=RolePlayConfig(llm, max_retries=1, max_concurrency=2), cost_log=log)
+    res = simulate_study(
+        panel.subset(slice(0, 3)),
+        seed=0,
+        conversations_per_type=1,
+        roleplay=RolePlayConfig(llm, max_retries=1, max_concurrency=2),
+        cost_log=log,
+    )
     study = res.study
     study.validate()
     assert res.config["actor"] == "llm-roleplay"
@@ -127,8 +145,13 @@ def test_roleplay_runs_the_protocol_with_retries_fallbacks_and_cost_log(tmp_path
 def test_roleplay_with_unreachable_llm_falls_back_everywhere(panel):
     spec = ModelSpec(name="down", base_url="http://127.0.0.1:9/v1", max_retries=0)
     log = CostLog()
-    res = simulate_study(panel.subset(slice(0, 1)), seed=0, conversations_per_type=1,
-                         roleplay=RolePlayConfig(spec, max_retries=0, timeout=2), cost_log=log)
+    res = simulate_study(
+        panel.subset(slice(0, 1)),
+        seed=0,
+        conversations_per_type=1,
+        roleplay=RolePlayConfig(spec, max_retries=0, timeout=2),
+        cost_log=log,
+    )
     assert res.stats["completed"] == 1
     assert res.stats["fallbacks"] == res.stats["actions"] > 0
     assert log.summary()["errors"] == log.summary()["calls"] > 0
@@ -138,10 +161,16 @@ def test_json_modes():
     spec = ModelSpec(name="m", base_url="http://127.0.0.1:9/v1")
     schema = {"type": "object"}
     assert RolePlayConfig(spec, response_format=None).target(schema).extra_body == {}
-    assert RolePlayConfig(spec, response_format="json_schema").target(schema).extra_body["response_format"][
-        "json_schema"]["schema"] == schema
-    assert RolePlayConfig(spec, response_format="json_object_schema").target(schema).extra_body[
-        "response_format"] == {"type": "json_object", "schema": schema}
+    assert (
+        RolePlayConfig(spec, response_format="json_schema")
+        .target(schema)
+        .extra_body["response_format"]["json_schema"]["schema"]
+        == schema
+    )
+    assert RolePlayConfig(spec, response_format="json_object_schema").target(schema).extra_body["response_format"] == {
+        "type": "json_object",
+        "schema": schema,
+    }
     from pluralis.errors import ConfigError
 
     with pytest.raises(ConfigError):
@@ -155,12 +184,23 @@ def test_roleplay_against_real_llama_cpp_server(llamacpp_server, panel, tmp_path
     whatever it replies, the run completes, every call is logged and every failure is counted."""
     from pluralis.collect.config import StudyConfig
 
-    study = StudyConfig.model_validate({"conversations": {
-        "types": [{"name": "unguided", "label": "Unguided", "instruction": "Ask anything.", "quota": 1}],
-        "min_turns": 1, "max_turns": 1}})
+    study = StudyConfig.model_validate(
+        {
+            "conversations": {
+                "types": [{"name": "unguided", "label": "Unguided", "instruction": "Ask anything.", "quota": 1}],
+                "min_turns": 1,
+                "max_turns": 1,
+            }
+        }
+    )
     log = CostLog(tmp_path / "calls.jsonl")
-    rp = RolePlayConfig(ModelSpec(name="smollm2", base_url=llamacpp_server, system_prompt=None), max_retries=0,
-                        max_tokens=120, timeout=300, response_format="auto")
+    rp = RolePlayConfig(
+        ModelSpec(name="smollm2", base_url=llamacpp_server, system_prompt=None),
+        max_retries=0,
+        max_tokens=120,
+        timeout=300,
+        response_format="auto",
+    )
     res = simulate_study(panel.subset(slice(0, 1)), seed=0, study=study, roleplay=rp, cost_log=log)
     res.study.validate()
     assert res.config["roleplay"]["response_format"] == "json_object_schema"

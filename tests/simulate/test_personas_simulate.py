@@ -21,7 +21,7 @@ def test_simulated_study_is_prism_shaped(sim):
     assert counts["survey"] == 30 and counts["conversations"] == 90
     assert all(p.source == "simulated" for p in study.survey)
     assert all(p.persona and p.persona["simulation"]["actor"] == "preference-model" for p in study.survey)
-    assert all(getattr(c, "simulation")["source"] == "simulated" for c in study.conversations)
+    assert all(c.simulation["source"] == "simulated" for c in study.conversations)
     f = study.frames()
     assert f.utterances["score"].between(1, 100).all()
     assert set(f.utterances["model_provider"]) == {"simulated"}
@@ -59,12 +59,23 @@ def test_store_roundtrip_keeps_simulated_source(tmp_path, sim):
 def test_rating_model_reacts_to_text_features():
     from pluralis.simulate.agents import PreferenceAgent
 
-    w = {"theta_len": -0.6, "theta_ref": -1.5, "theta_hedge": -0.5, "theta_enum": 0.8, "lambda_stance": 1.0,
-         "center": 60.0, "spread": 1.0}
+    w = {
+        "theta_len": -0.6,
+        "theta_ref": -1.5,
+        "theta_hedge": -0.5,
+        "theta_enum": 0.8,
+        "lambda_stance": 1.0,
+        "center": 60.0,
+        "spread": 1.0,
+    }
     model = PreferenceModel(noise_sd=0.0, taste_sd=0.0)
     agent = PreferenceAgent({"persona_id": "t"}, w, model=model, models=["a", "b", "c", "d"], seed=0)
-    texts = ["I'm sorry, but I cannot help with that.", "Here you go:\n1. Plan\n2. Act",
-             "It depends; some people disagree, however it might vary. " * 6, "Protecting equality and rights matters."]
+    texts = [
+        "I'm sorry, but I cannot help with that.",
+        "Here you go:\n1. Plan\n2. Act",
+        "It depends; some people disagree, however it might vary. " * 6,
+        "Protecting equality and rights matters.",
+    ]
     scores = agent.scores_for(texts, ["a", "b", "c", "d"], "controversy guided")
     assert scores[0] < scores[1] and scores[2] < scores[1] and scores[3] > scores[0]
 
@@ -76,10 +87,13 @@ def test_planted_group_preferences_are_recovered_by_subgroup_rankings():
     from pluralis.ranking.battles import extract_battles
 
     quality = {s.name: s.quality for s in DEFAULT_STYLES}
-    pref = PreferenceModel(quality=quality, group_shifts={
-        ("study_locale", "uk"): {"sim-cautious": 2.5},
-        ("study_locale", "us"): {"sim-listmaker": -2.0},
-    })
+    pref = PreferenceModel(
+        quality=quality,
+        group_shifts={
+            ("study_locale", "uk"): {"sim-cautious": 2.5},
+            ("study_locale", "us"): {"sim-listmaker": -2.0},
+        },
+    )
     panel = generate_personas({"US": 80, "UK": 80}, seed=21)
     res = simulate_study(panel, seed=21, preference=pref, conversations_per_type=2)
     f = res.study.frames()
@@ -135,11 +149,16 @@ def test_run_session_drives_the_collection_engine(panel):
     from pluralis.simulate.responders import simulated_backends
 
     backends = simulated_backends(seed=0)
-    cfg = StudyConfig.model_validate({
-        "models": [{"name": n, "endpoint": "http://127.0.0.1:9/v1"} for n in backends],
-        "conversations": {"types": [{"name": "controversy guided", "label": "C", "instruction": "Disagree!",
-                                     "quota": 2}], "min_turns": 3, "max_turns": 3},
-    })
+    cfg = StudyConfig.model_validate(
+        {
+            "models": [{"name": n, "endpoint": "http://127.0.0.1:9/v1"} for n in backends],
+            "conversations": {
+                "types": [{"name": "controversy guided", "label": "C", "instruction": "Disagree!", "quota": 2}],
+                "min_turns": 3,
+                "max_turns": 3,
+            },
+        }
+    )
     row = panel.data.iloc[0].to_dict()
     w = PreferenceModel().person_weights(panel.data.iloc[:1]).iloc[0].to_dict()
     agent = PreferenceAgent(row, w, models=list(backends), seed=0)
@@ -155,9 +174,18 @@ def test_study_sample_quotas_screen_out_like_the_web_app(panel):
     conversations), the same on every executor."""
     from pluralis.collect.config import StudyConfig
 
-    study = StudyConfig.model_validate({"quotas": {"kind": "cells", "over_quota": "screen_out", "cells": [
-        {"name": "women", "match": {"gender": "Female"}, "target": 3},
-        {"name": "older men", "match": {"gender": "Male", "age": "65+ years old"}, "target": 1}]}})
+    study = StudyConfig.model_validate(
+        {
+            "quotas": {
+                "kind": "cells",
+                "over_quota": "screen_out",
+                "cells": [
+                    {"name": "women", "match": {"gender": "Female"}, "target": 3},
+                    {"name": "older men", "match": {"gender": "Male", "age": "65+ years old"}, "target": 1},
+                ],
+            }
+        }
+    )
     sub = panel.subset(slice(0, 20))
     res = simulate_study(sub, seed=0, study=study, conversations_per_type=1)
     f = res.study.frames()
@@ -173,7 +201,10 @@ def test_study_sample_quotas_screen_out_like_the_web_app(panel):
     screened = survey.index[survey["survey_only"]]
     assert not f.conversations["user_id"].isin(screened).any()
     assert {r["cell"]: r["filled"] for r in res.config["quota_fill"]} == {
-        "women": min(3, int(women.sum())), "older men": min(1, int(older_men.sum()))}
-    pool = simulate_study(sub, seed=0, study=study, conversations_per_type=1, executor="process", workers=2,
-                          chunk_size=7)
+        "women": min(3, int(women.sum())),
+        "older men": min(1, int(older_men.sum())),
+    }
+    pool = simulate_study(
+        sub, seed=0, study=study, conversations_per_type=1, executor="process", workers=2, chunk_size=7
+    )
     assert pool.study.frames().survey["survey_only"].tolist() == f.survey["survey_only"].tolist()

@@ -122,7 +122,9 @@ def test_bad_url_fails_clearly():
 def test_foreign_keys_are_enforced_in_sqlite(tmp_path):
     with Store.open(tmp_path / "s.sqlite") as store, pytest.raises(Exception):
         with store.engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO conversations (conversation_id, seq, user_id, conversation_type, included_in_balanced_subset,"
-                " conversation_turns, opening_prompt, record) VALUES ('c', 0, 'ghost', 'unguided', 0, 2, 'hi', '{}')"
-            ))
+            conn.execute(
+                text(
+                    "INSERT INTO conversations (conversation_id, seq, user_id, conversation_type, included_in_balanced_subset,"
+                    " conversation_turns, opening_prompt, record) VALUES ('c', 0, 'ghost', 'unguided', 0, 2, 'hi', '{}')"
+                )
+            )

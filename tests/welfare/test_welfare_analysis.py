@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pluralis.errors import ConfigError
 from pluralis.welfare.engine import (
     PRISM_POPULATIONS,
     PRISM_SCHEMES,
@@ -21,13 +22,14 @@ from pluralis.welfare.engine import (
     run_welfare,
     welfare_matrices,
 )
-from pluralis.errors import ConfigError
 
 # --- hand-built frames ---------------------------------------------------------------------------
 
 
 def _utt(rows):
-    df = pd.DataFrame(rows, columns=["user_id", "model_name", "score", "if_chosen", "turn", "included_in_balanced_subset"])
+    df = pd.DataFrame(
+        rows, columns=["user_id", "model_name", "score", "if_chosen", "turn", "included_in_balanced_subset"]
+    )
     return df
 
 
@@ -37,8 +39,15 @@ def _toy():
     for k in range(20):
         male = k < 10
         uid = f"u{k}"
-        survey.append({"user_id": uid, "gender": "Male" if male else "Female", "age": "25-34 years old",
-                       "ethnicity_simplified": "White", "included_in_US_REP": True})
+        survey.append(
+            {
+                "user_id": uid,
+                "gender": "Male" if male else "Female",
+                "age": "25-34 years old",
+                "ethnicity_simplified": "White",
+                "included_in_US_REP": True,
+            }
+        )
         r1, r2, r3 = (90, 20, 50) if male else (20, 90, 50)
         best = "m1" if male else "m2"
         for m, sc in (("m1", r1), ("m2", r2), ("m3", r3)):
@@ -54,8 +63,14 @@ def test_welfare_matrices_from_balanced_openers():
     assert list(m.rating.columns) == ["m1", "m2", "m3"]  # order of first appearance
     assert m.rating.loc["u0", "m1"] == 90 and m.rating.loc["u15", "m3"] == 50
     assert m.choice.loc["u0", "m1"] == 1.0 and m.choice.loc["u0", "m3"] == 0.0
-    u2 = _utt([("a", "x", 80, True, 0, True), ("a", "x", 40, False, 0, True), ("a", "org/y", 60, False, 0, True),
-               ("b", "org/y", 70, True, 0, True)])
+    u2 = _utt(
+        [
+            ("a", "x", 80, True, 0, True),
+            ("a", "x", 40, False, 0, True),
+            ("a", "org/y", 60, False, 0, True),
+            ("b", "org/y", 70, True, 0, True),
+        ]
+    )
     m2 = welfare_matrices(u2)
     assert m2.rating.loc["a", "x"] == 60 and m2.choice.loc["a", "x"] == 0.5
     assert np.isnan(m2.rating.loc["b", "x"])  # never shown -> NA
@@ -101,8 +116,17 @@ def test_tie_break_is_uniform():
     u = _utt([("a", "m1", 50, True, 0, True), ("a", "m2", 50, False, 0, True)])
     s = pd.DataFrame({"user_id": ["a"], "gender": ["Male"]})
     for engine in ("fast", "reference"):
-        res = run_welfare(u, s, country=None, schemes=[Scheme("one", Group("all"), 1)], populations=[Group("all")],
-                          measures=["rating"], n_draws=2000, engine=engine, reference=None)
+        res = run_welfare(
+            u,
+            s,
+            country=None,
+            schemes=[Scheme("one", Group("all"), 1)],
+            populations=[Group("all")],
+            measures=["rating"],
+            n_draws=2000,
+            engine=engine,
+            reference=None,
+        )
         share = (res.draws["model"] == "m1").mean()
         assert 0.45 < share < 0.55, engine
 
@@ -111,8 +135,12 @@ def test_fast_and_reference_engines_agree():
     u, s = _toy()
     rng = np.random.default_rng(3)
     s["gender"] = np.where(rng.random(len(s)) < 0.5, "Male", "Female")  # mix pools
-    kw = dict(schemes=[Scheme("Rep (3)", Group("Rep"), 3), Scheme("Rep (15)", Group("Rep"), 15)],
-              populations=[Group("Rep")], n_draws=500, reference=None)
+    kw = dict(
+        schemes=[Scheme("Rep (3)", Group("Rep"), 3), Scheme("Rep (15)", Group("Rep"), 15)],
+        populations=[Group("Rep")],
+        n_draws=500,
+        reference=None,
+    )
     fast = run_welfare(u, s, engine="fast", seed=1, **kw).summary.set_index(["measure", "scheme"])
     ref = run_welfare(u, s, engine="reference", seed=1, **kw).summary.set_index(["measure", "scheme"])
     for key in fast.index:
@@ -152,8 +180,10 @@ def test_bad_inputs_give_clear_errors():
         run_welfare(u, s, schemes=[Scheme("Big", Group("Rep"), 50)], replace=False, n_draws=5)
     with pytest.raises(ConfigError, match="unknown field 'colour'"):
         run_welfare(u, s, populations=[Group("Red", {"colour": "red"})], n_draws=5, schemes=one)
-    with pytest.raises(ConfigError, match="cannot evaluate filter \"colour == 'red'\": unknown field 'colour'; "
-                                          "survey columns include .*gender"):
+    with pytest.raises(
+        ConfigError,
+        match="cannot evaluate filter \"colour == 'red'\": unknown field 'colour'; survey columns include .*gender",
+    ):
         run_welfare(u, s, populations=[Group("Q", "colour == 'red'")], n_draws=5, schemes=one)
     with pytest.raises(ConfigError, match="cannot evaluate filter"):
         run_welfare(u, s, populations=[Group("Q", "gender ==")], n_draws=5, schemes=one)
@@ -173,12 +203,16 @@ def test_bad_inputs_give_clear_errors():
         run_welfare(u, s, weights=pd.Series({"u0": 1.0}), n_draws=5, schemes=one)
     with pytest.raises(ConfigError, match="reference scheme 'Nope' is not one of the schemes"):
         run_welfare(u, s, n_draws=5, schemes=one, reference="Nope")
-    with pytest.raises(ConfigError, match=r"scheme 'Big' draws n=50 but pool 'Rep' has only 20 members in the US "
-                                          r"sample; lower n, or allow .*allow_oversample=True"):
+    with pytest.raises(
+        ConfigError,
+        match=r"scheme 'Big' draws n=50 but pool 'Rep' has only 20 members in the US "
+        r"sample; lower n, or allow .*allow_oversample=True",
+    ):
         run_welfare(u, s, schemes=[Scheme("Big", Group("Rep"), 50)], populations=[Group("Rep")], n_draws=5)
     # Asked for explicitly, with replacement (PRISM's code) a pool smaller than n is drawn from, and noted.
-    res = run_welfare(u, s, schemes=[Scheme("Big", Group("Rep"), 50)], populations=[Group("Rep")], n_draws=5,
-                      allow_oversample=True)
+    res = run_welfare(
+        u, s, schemes=[Scheme("Big", Group("Rep"), 50)], populations=[Group("Rep")], n_draws=5, allow_oversample=True
+    )
     assert any("exceeds its pool" in n for n in res.notes)
 
 
@@ -187,7 +221,10 @@ def test_query_string_and_callable_filters():
     pops = [Group("Women", "gender == 'Female'"), Group("Men", lambda d: (d["gender"] == "Male").to_numpy())]
     res = run_welfare(u, s, populations=pops, schemes=[Scheme("Rep (5)", Group("Rep"), 5)], n_draws=20)
     assert set(res.summary["population"]) == {"Women", "Men"}
-    assert res.model_welfare.query("population == 'Women' and measure == 'rating'").set_index("model")["welfare"]["m2"] == 90
+    assert (
+        res.model_welfare.query("population == 'Women' and measure == 'rating'").set_index("model")["welfare"]["m2"]
+        == 90
+    )
 
 
 # --- simulated studies with known group preferences ----------------------------------------------
@@ -199,15 +236,23 @@ def planted():
     from pluralis.data.synthetic import generate_study
 
     study = generate_study(
-        n_participants=700, seed=21, with_metadata=False,
+        n_participants=700,
+        seed=21,
+        with_metadata=False,
         group_shifts={("gender", "Male"): {"command-light": 2.0}, ("gender", "Female"): {"claude-2": 2.6}},
     )
     return study.frames()
 
 
 def test_sampling_only_group_lowers_out_group_welfare(planted):
-    res = run_welfare(planted.utterances, planted.survey, country="US", n_draws=400, measures=["rating", "choice"],
-                      allow_oversample=True)
+    res = run_welfare(
+        planted.utterances,
+        planted.survey,
+        country="US",
+        n_draws=400,
+        measures=["rating", "choice"],
+        allow_oversample=True,
+    )
     s = res.summary.set_index(["measure", "population", "scheme"])
     for measure in ("rating", "choice"):
         rep, male = s.loc[(measure, "Non-male", "Rep (100)")], s.loc[(measure, "Non-male", "Male (100)")]
@@ -215,15 +260,30 @@ def test_sampling_only_group_lowers_out_group_welfare(planted):
         assert male["fosd_by_reference"]  # ... and Rep (100) FOSDs Male (100) for them
         assert male["top_model"] == "command-light"
     # The in-group is not harmed by choosing for itself.
-    in_group = run_welfare(planted.utterances, planted.survey, country="US", n_draws=200, measures=["rating"], allow_oversample=True,
-                           populations=[Group("Men", {"gender": "Male"})], schemes=PRISM_SCHEMES[3:5])
+    in_group = run_welfare(
+        planted.utterances,
+        planted.survey,
+        country="US",
+        n_draws=200,
+        measures=["rating"],
+        allow_oversample=True,
+        populations=[Group("Men", {"gender": "Male"})],
+        schemes=PRISM_SCHEMES[3:5],
+    )
     t = in_group.summary.set_index("scheme")["mean"]
     assert t["Male (100)"] >= t["Rep (100)"]
 
 
 def test_larger_representative_samples_fosd_smaller_ones(planted):
-    res = run_welfare(planted.utterances, planted.survey, country="US", n_draws=1000, measures=["rating"],
-                      populations=[PRISM_POPULATIONS[0]], schemes=PRISM_SCHEMES[:4])
+    res = run_welfare(
+        planted.utterances,
+        planted.survey,
+        country="US",
+        n_draws=1000,
+        measures=["rating"],
+        populations=[PRISM_POPULATIONS[0]],
+        schemes=PRISM_SCHEMES[:4],
+    )
     d = {k: g["welfare"].to_numpy() for k, g in res.draws.groupby("scheme", observed=True)}
     assert fosd(d["Rep (100)"], d["Rep (10)"]) and fosd(d["Rep (50)"], d["Rep (10)"])
     assert not fosd(d["Rep (10)"], d["Rep (100)"])
@@ -235,7 +295,9 @@ def test_larger_representative_samples_fosd_smaller_ones(planted):
 
 
 def test_share_preferring_another_model(planted):
-    res = run_welfare(planted.utterances, planted.survey, country="US", n_draws=50, measures=["choice"], allow_oversample=True)
+    res = run_welfare(
+        planted.utterances, planted.survey, country="US", n_draws=50, measures=["choice"], allow_oversample=True
+    )
     best = res.best.set_index("population")
     mw = res.model_welfare.query("population == 'Rep'")
     assert best.loc["Rep", "best_welfare"] == pytest.approx(mw["welfare"].max())
@@ -249,17 +311,35 @@ def test_weighted_welfare(planted):
     """All weight on men: a representative draw becomes a draw of men, and welfare is men's."""
     s = planted.survey
     w = pd.Series(np.where(s["gender"] == "Male", 1.0, 0.0), index=s["user_id"])
-    res = run_welfare(planted.utterances, s, country="US", weights=w, n_draws=200, measures=["rating"], allow_oversample=True,
-                      schemes=[PRISM_SCHEMES[3], PRISM_SCHEMES[4]], populations=[PRISM_POPULATIONS[0]])
+    res = run_welfare(
+        planted.utterances,
+        s,
+        country="US",
+        weights=w,
+        n_draws=200,
+        measures=["rating"],
+        allow_oversample=True,
+        schemes=[PRISM_SCHEMES[3], PRISM_SCHEMES[4]],
+        populations=[PRISM_POPULATIONS[0]],
+    )
     top = res.summary.set_index("scheme")["top_model"]
     assert top["Rep (100)"] == top["Male (100)"] == "command-light"
-    men = run_welfare(planted.utterances, s, country="US", n_draws=20, measures=["rating"], allow_oversample=True,
-                      schemes=[PRISM_SCHEMES[3]], populations=[Group("Men", {"gender": "Male"})])
+    men = run_welfare(
+        planted.utterances,
+        s,
+        country="US",
+        n_draws=20,
+        measures=["rating"],
+        allow_oversample=True,
+        schemes=[PRISM_SCHEMES[3]],
+        populations=[Group("Men", {"gender": "Male"})],
+    )
     mw_w = res.model_welfare.set_index("model")["welfare"]
     mw_men = men.model_welfare.set_index("model")["welfare"]
     np.testing.assert_allclose(mw_w.to_numpy(), mw_men.reindex(mw_w.index).to_numpy())
-    census = run_welfare(planted.utterances, s, country="US", weights="census", n_draws=20, measures=["choice"],
-                         allow_oversample=True)
+    census = run_welfare(
+        planted.utterances, s, country="US", weights="census", n_draws=20, measures=["choice"], allow_oversample=True
+    )
     assert census.config["weighted"] and any("census raking" in n for n in census.notes)
 
 
@@ -273,16 +353,16 @@ def test_census_style_weights_move_welfare_in_the_predicted_direction(planted):
     rng = np.random.default_rng(0)
     s = s[(s["gender"] == "Male").to_numpy() | (rng.random(len(s)) < 0.2)]
     w = rake(s, {"gender": {"Male": 0.5, "Female": 0.5}}).weights
-    kw = dict(country=None, schemes=[PRISM_SCHEMES[3]], populations=[PRISM_POPULATIONS[0]], n_draws=300,
-              reference=None)
+    kw = dict(country=None, schemes=[PRISM_SCHEMES[3]], populations=[PRISM_POPULATIONS[0]], n_draws=300, reference=None)
     plain = run_welfare(planted.utterances, s, **kw)
     weighted = run_welfare(planted.utterances, s, weights=w, **kw)
     for measure in ("rating", "choice"):
-        def claude_share(res):
+
+        def claude_share(res, measure=measure):
             d = res.draws[res.draws["measure"] == measure]
             return float((d["model"] == "claude-2").mean())
 
-        def welfare(res, model):
+        def welfare(res, model, measure=measure):
             mw = res.model_welfare[res.model_welfare["measure"] == measure].set_index("model")["welfare"]
             return float(mw[model])
 
@@ -300,8 +380,9 @@ def test_imputation_option(planted):
     np.testing.assert_allclose(imp.to_numpy()[seen], sub.to_numpy()[seen])
     u, s = _toy()
     u = u[~((u["user_id"].isin(["u1", "u12"])) & (u["model_name"] == "m3"))]  # two unseen cells
-    res = run_welfare(u, s, impute=True, n_draws=30, schemes=[Scheme("Rep (5)", Group("Rep"), 5)],
-                      populations=[Group("Rep")])
+    res = run_welfare(
+        u, s, impute=True, n_draws=30, schemes=[Scheme("Rep (5)", Group("Rep"), 5)], populations=[Group("Rep")]
+    )
     assert res.config["impute"] and res.summary.query("measure == 'choice'")["mean"].between(0, 1).all()
     assert (res.model_welfare["n_raters"] == 20).all()  # imputed: everyone has a value for every model
 
@@ -339,8 +420,8 @@ def test_prism_default_grid_and_outputs(planted, tmp_path):
     assert len(fig.axes) == 4
     with pytest.raises(ConfigError, match="shape must be"):
         res.plot(shape="boxes")
-    from pluralis.welfare.plots import plot_representativeness, plot_weights
     from pluralis.census.representativeness import representativeness
+    from pluralis.welfare.plots import plot_representativeness, plot_weights
 
     rep = representativeness(planted.survey[planted.survey.included_in_UK_REP], "UK")
     plot_representativeness(rep, tmp_path / "rep.png", level="margins")
@@ -356,8 +437,9 @@ def test_reproduce_prism_welfare_runs_both_countries(planted):
 
 
 def test_common_draws_pair_populations(planted):
-    res = run_welfare(planted.utterances, planted.survey, n_draws=50, common_draws=True, measures=["rating"],
-                      allow_oversample=True)
+    res = run_welfare(
+        planted.utterances, planted.survey, n_draws=50, common_draws=True, measures=["rating"], allow_oversample=True
+    )
     d = res.draws
     a = d[(d.population == "Rep") & (d.scheme == "Rep (10)")]["model"].to_numpy()
     b = d[(d.population == "<45") & (d.scheme == "Rep (10)")]["model"].to_numpy()

@@ -32,21 +32,48 @@ runner = CliRunner()
 
 def test_welfare_command_writes_tables_and_plot(app, folder, tmp_path):
     out = tmp_path / "out"
-    r = runner.invoke(app, ["welfare", str(folder), "--country", "US", "--draws", "60", "--allow-oversample", "--out", str(out)])
+    r = runner.invoke(
+        app, ["welfare", str(folder), "--country", "US", "--draws", "60", "--allow-oversample", "--out", str(out)]
+    )
     assert r.exit_code == 0, r.output
     assert "prefer a different model" in r.output
     summary = pd.read_csv(out / "welfare_summary.csv")
     assert len(summary) == 7 * 4 * 2
-    for name in ("welfare_draws.csv", "model_welfare.csv", "welfare_fosd.csv", "welfare_table_rating.csv", "welfare.png"):
+    for name in (
+        "welfare_draws.csv",
+        "model_welfare.csv",
+        "welfare_fosd.csv",
+        "welfare_table_rating.csv",
+        "welfare.png",
+    ):
         assert (out / name).exists(), name
 
 
 def test_welfare_custom_schemes_and_populations(app, folder):
-    r = runner.invoke(app, [
-        "welfare", str(folder), "--country", "UK", "--draws", "20", "--measure", "choice", "--allow-oversample",
-        "--scheme", "Women (30):30:gender == 'Female'", "--scheme", "Rep (30):30",
-        "--population", "Everyone:", "--population", "Young:age == '18-24 years old'", "--reference", "Rep (30)",
-    ])
+    r = runner.invoke(
+        app,
+        [
+            "welfare",
+            str(folder),
+            "--country",
+            "UK",
+            "--draws",
+            "20",
+            "--measure",
+            "choice",
+            "--allow-oversample",
+            "--scheme",
+            "Women (30):30:gender == 'Female'",
+            "--scheme",
+            "Rep (30):30",
+            "--population",
+            "Everyone:",
+            "--population",
+            "Young:age == '18-24 years old'",
+            "--reference",
+            "Rep (30)",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "Women (30)" in r.output.replace("\n", " ") or "Women" in r.output
 
@@ -56,8 +83,10 @@ def test_welfare_custom_schemes_and_populations(app, folder):
     [
         (["--country", "France"], "no census targets for country 'France'"),
         (["--population", "Red:colour == 'red'", "--allow-oversample"], "unknown field 'colour'"),
-        (["--population", "Martians:gender == 'Martian'", "--allow-oversample"],
-         "population 'Martians' has no members in the US sample"),
+        (
+            ["--population", "Martians:gender == 'Martian'", "--allow-oversample"],
+            "population 'Martians' has no members in the US sample",
+        ),
         ([], "scheme 'Rep (100)' draws n=100 but pool 'Rep' has only"),
         (["--scheme", "Big:5000", "--no-replace"], "without replacement"),
         (["--scheme", "Bad:many"], "is not an integer"),
@@ -70,17 +99,32 @@ def test_welfare_bad_inputs_exit_2(app, folder, args, message):
 
 
 def test_represent_and_weights_commands(app, folder, tmp_path):
-    r = runner.invoke(app, ["represent", str(folder), "--country", "US", "--plot", str(tmp_path / "rep.png"),
-                            "--out", str(tmp_path / "rep.csv")])
+    r = runner.invoke(
+        app,
+        [
+            "represent",
+            str(folder),
+            "--country",
+            "US",
+            "--plot",
+            str(tmp_path / "rep.png"),
+            "--out",
+            str(tmp_path / "rep.csv"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert (tmp_path / "rep.png").exists() and len(pd.read_csv(tmp_path / "rep.csv")) > 60
-    r = runner.invoke(app, ["weights", str(folder), "--country", "US", "--renormalise", "--out", str(tmp_path / "w.csv")])
+    r = runner.invoke(
+        app, ["weights", str(folder), "--country", "US", "--renormalise", "--out", str(tmp_path / "w.csv")]
+    )
     assert r.exit_code == 0, r.output
     w = pd.read_csv(tmp_path / "w.csv")
     assert list(w.columns) == ["user_id", "weight"] and w["weight"].ge(0).all()
     r = runner.invoke(app, ["represent", str(folder), "--country", "US", "--weights", str(tmp_path / "w.csv")])
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["weights", str(folder), "--country", "UK", "--method", "rebalance", "--out", str(tmp_path / "r.csv")])
+    r = runner.invoke(
+        app, ["weights", str(folder), "--country", "UK", "--method", "rebalance", "--out", str(tmp_path / "r.csv")]
+    )
     assert r.exit_code == 0, r.output
     assert pd.read_csv(tmp_path / "r.csv")["included"].dtype == bool
     r = runner.invoke(app, ["weights", str(folder), "--country", "US", "--method", "poststratify"])

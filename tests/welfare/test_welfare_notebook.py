@@ -16,8 +16,15 @@ from pluralis.welfare.engine import UNSEEN_SCORE, _fast_winners, reproduce_prism
 
 ABOVE_45 = ["45-54 years old", "55-64 years old", "65+ years old"]
 POPULATION_NAMES = {"": "Rep", "nonmale": "Non-male", "nonwhite": "Non-white", "below_45": "<45"}
-SCHEME_NAMES = {"rep_10": "Rep (10)", "rep_20": "Rep (20)", "rep_50": "Rep (50)", "rep_100": "Rep (100)",
-                "male_100": "Male (100)", "white_100": "White (100)", "above_45_100": "45+ (100)"}
+SCHEME_NAMES = {
+    "rep_10": "Rep (10)",
+    "rep_20": "Rep (20)",
+    "rep_50": "Rep (50)",
+    "rep_100": "Rep (100)",
+    "male_100": "Male (100)",
+    "white_100": "White (100)",
+    "above_45_100": "45+ (100)",
+}
 
 
 def notebook_11b(utterances: pd.DataFrame, survey: pd.DataFrame, n_draws: int) -> dict:
@@ -87,13 +94,17 @@ def test_reference_engine_reproduces_notebook_draw_by_draw(frames):
     got = reproduce_prism_welfare(frames.utterances, frames.survey, n_draws=n_draws, engine="reference")
     for (measure, c, s, scheme), (welfare, chosen) in expected.items():
         d = got[c.upper()].draws
-        sel = d[(d["measure"] == measure) & (d["population"] == POPULATION_NAMES[s]) & (d["scheme"] == SCHEME_NAMES[scheme])]
+        sel = d[
+            (d["measure"] == measure) & (d["population"] == POPULATION_NAMES[s]) & (d["scheme"] == SCHEME_NAMES[scheme])
+        ]
         sel = sel.sort_values("draw")
         assert sel["model"].astype(str).tolist() == chosen, (measure, c, s, scheme)
         np.testing.assert_allclose(sel["welfare"].to_numpy(), welfare, rtol=1e-12, err_msg=str((measure, c, s, scheme)))
     # The summary reports the notebook's mean welfare per (scheme, population).
     s = got["US"].summary.set_index(["measure", "population", "scheme"])
-    assert s.loc[("rating", "Rep", "Rep (10)"), "mean"] == pytest.approx(np.mean(expected[("rating", "us", "", "rep_10")][0]))
+    assert s.loc[("rating", "Rep", "Rep (10)"), "mean"] == pytest.approx(
+        np.mean(expected[("rating", "us", "", "rep_10")][0])
+    )
 
 
 @st.composite
@@ -102,13 +113,17 @@ def draw_problems(draw):
     n_models = draw(st.integers(1, 6))
     measure = draw(st.sampled_from(["rating", "choice"]))
     level = st.sampled_from([0.0, 1 / 3, 0.5, 2 / 3, 1.0]) if measure == "choice" else st.integers(1, 100).map(float)
-    values = np.array(draw(st.lists(st.lists(level, min_size=n_models, max_size=n_models), min_size=pool, max_size=pool)))
-    seen = np.array(draw(st.lists(st.lists(st.booleans(), min_size=n_models, max_size=n_models), min_size=pool,
-                                  max_size=pool)))
+    values = np.array(
+        draw(st.lists(st.lists(level, min_size=n_models, max_size=n_models), min_size=pool, max_size=pool))
+    )
+    seen = np.array(
+        draw(st.lists(st.lists(st.booleans(), min_size=n_models, max_size=n_models), min_size=pool, max_size=pool))
+    )
     n = draw(st.integers(1, 15))
     n_draws = draw(st.integers(1, 8))
-    idx = np.array(draw(st.lists(st.lists(st.integers(0, pool - 1), min_size=n, max_size=n), min_size=n_draws,
-                                 max_size=n_draws)))
+    idx = np.array(
+        draw(st.lists(st.lists(st.integers(0, pool - 1), min_size=n, max_size=n), min_size=n_draws, max_size=n_draws))
+    )
     return measure, np.where(seen, values, np.nan), idx
 
 
@@ -118,8 +133,9 @@ def test_fast_winner_is_an_argmax_of_the_notebook_scores(problem, seed):
     """Per draw, the vectorised winner is one of the models the notebook's loop would tie for."""
     measure, W, idx = problem
     seen = ~np.isnan(W)
-    win = _fast_winners(np.where(seen, W, 0.0), seen.astype(float), idx, UNSEEN_SCORE[measure],
-                        np.random.default_rng(seed))
+    win = _fast_winners(
+        np.where(seen, W, 0.0), seen.astype(float), idx, UNSEEN_SCORE[measure], np.random.default_rng(seed)
+    )
     for r, rows in enumerate(idx):
         F = W[rows]
         scores = [UNSEEN_SCORE[measure] if np.isnan(F[:, i]).all() else np.nanmean(F[:, i]) for i in range(W.shape[1])]

@@ -79,15 +79,30 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
     winner = row.get("winner")
     if winner not in ARENA_WINNERS:
         raise ValueError(f"winner must be one of {sorted(ARENA_WINNERS)}, got {winner!r}")
-    known = {"model_a", "model_b", "winner", "question_id", "judge", "turn", "language", "tstamp", "conversation_a",
-             "conversation_b", "battle_id", "prompt"}
+    known = {
+        "model_a",
+        "model_b",
+        "winner",
+        "question_id",
+        "judge",
+        "turn",
+        "language",
+        "tstamp",
+        "conversation_a",
+        "conversation_b",
+        "battle_id",
+        "prompt",
+    }
     prompt = row.get("prompt")
     responses = None
     conv_a, conv_b = row.get("conversation_a"), row.get("conversation_b")
     if isinstance(conv_a, list) and isinstance(conv_b, list):
         if prompt is None:
             prompt = next((m.get("content") for m in conv_a if m.get("role") == "user"), None)
-        last = [next((m.get("content") for m in reversed(c) if m.get("role") == "assistant"), None) for c in (conv_a, conv_b)]
+        last = [
+            next((m.get("content") for m in reversed(c) if m.get("role") == "assistant"), None)
+            for c in (conv_a, conv_b)
+        ]
         responses = last
     return Comparison(
         comparison_id=str(row.get("battle_id") or row.get("question_id") or f"arena{index}")
@@ -180,10 +195,17 @@ def write_arena(comparisons: Iterable[Comparison], path: str | Path) -> int:
                 )
             ra, rb = c.ratings
             winner_index = None if ra == rb else (0 if ra > rb else 1)  # type: ignore[operator]
-        winner = "tie (bothbad)" if c.both_bad else "tie" if winner_index is None else ("model_a", "model_b")[winner_index]
+        winner = (
+            "tie (bothbad)" if c.both_bad else "tie" if winner_index is None else ("model_a", "model_b")[winner_index]
+        )
         row = {"battle_id": c.comparison_id, "model_a": c.models[0], "model_b": c.models[1], "winner": winner}
-        for key, value in (("judge", c.annotator_id), ("turn", c.turn), ("language", c.language), ("tstamp", c.timestamp),
-                           ("prompt", c.prompt)):
+        for key, value in (
+            ("judge", c.annotator_id),
+            ("turn", c.turn),
+            ("language", c.language),
+            ("tstamp", c.timestamp),
+            ("prompt", c.prompt),
+        ):
             if value is not None:
                 row[key] = value
         rows.append(row)
@@ -230,10 +252,16 @@ def read_community_alignment(
                 elif key.isdigit():
                     winner = int(key)
                 else:
-                    problems.append(Problem(str(path), line, f"{word}_turn_preferred_response", f"unknown choice {preferred!r}"))
+                    problems.append(
+                        Problem(str(path), line, f"{word}_turn_preferred_response", f"unknown choice {preferred!r}")
+                    )
                     break
             if winner is not None and winner not in present:
-                problems.append(Problem(str(path), line, f"{word}_turn_preferred_response", f"points at missing response {preferred!r}"))
+                problems.append(
+                    Problem(
+                        str(path), line, f"{word}_turn_preferred_response", f"points at missing response {preferred!r}"
+                    )
+                )
                 break
             labels = [_clean(row.get(f"{word}_turn_model_{x}")) or f"candidate_{x}" for x in LETTERS]
             try:
@@ -294,6 +322,17 @@ def comparisons_frame(comparisons: Iterable[Comparison]) -> pd.DataFrame:
         else:
             pairs = []  # no judgement recorded
         for i, j, w in pairs:
-            rows.append({"comparison_id": c.comparison_id, "source": c.source, "model_a": c.models[i],
-                         "model_b": c.models[j], "winner": w, "annotator_id": c.annotator_id, "turn": c.turn})
-    return pd.DataFrame(rows, columns=["comparison_id", "source", "model_a", "model_b", "winner", "annotator_id", "turn"])
+            rows.append(
+                {
+                    "comparison_id": c.comparison_id,
+                    "source": c.source,
+                    "model_a": c.models[i],
+                    "model_b": c.models[j],
+                    "winner": w,
+                    "annotator_id": c.annotator_id,
+                    "turn": c.turn,
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["comparison_id", "source", "model_a", "model_b", "winner", "annotator_id", "turn"]
+    )

@@ -91,8 +91,9 @@ def load_prism(folder: str | Path, *, validate: bool = True) -> Study:
         "utterances": str(utt_path or folder / UTTERANCES_FILE),
         "metadata": str(meta_path or folder / METADATA_FILE),
     }
-    study = Study(survey=survey, conversations=conversations, utterances=utterances, metadata=metadata,
-                  origin=origin, lines=lines)
+    study = Study(
+        survey=survey, conversations=conversations, utterances=utterances, metadata=metadata, origin=origin, lines=lines
+    )
     if validate:
         study.validate()
     return study
@@ -197,7 +198,9 @@ def parse_hf_source(source: str) -> tuple[str, str]:
     name, _, revision = rest.partition("@")
     if name.count("/") != 1 or not all(name.split("/")):
         raise DataValidationError(
-            Problem(str(source), None, None, "expected hf://OWNER/NAME[@REVISION], e.g. hf://HannahRoseKirk/prism-alignment")
+            Problem(
+                str(source), None, None, "expected hf://OWNER/NAME[@REVISION], e.g. hf://HannahRoseKirk/prism-alignment"
+            )
         )
     return name, revision or "main"
 
@@ -224,8 +227,13 @@ def load_prism_from_hf_cache(
     if snap is None:
         where = cache_dir if cache_dir is not None else hf_hub_cache_dir()
         raise DataValidationError(
-            Problem(str(where), None, None, f"no cached copy of {dataset} (revision {revision!r}) found; "
-                    f"download it once with huggingface_hub, or pass the folder of the PRISM files")
+            Problem(
+                str(where),
+                None,
+                None,
+                f"no cached copy of {dataset} (revision {revision!r}) found; "
+                f"download it once with huggingface_hub, or pass the folder of the PRISM files",
+            )
         )
     return load_prism(snap, validate=validate)
 
@@ -257,7 +265,12 @@ def to_wide(utterances: pd.DataFrame) -> pd.DataFrame:
         bad = varying.index[varying[col].to_numpy() > 1]
         if len(bad):
             raise DataValidationError(
-                Problem(None, None, col, f"interaction {bad[0]!r} has more than one {col}; it must be the same for all its responses")
+                Problem(
+                    None,
+                    None,
+                    col,
+                    f"interaction {bad[0]!r} has more than one {col}; it must be the same for all its responses",
+                )
             )
     position = df.groupby("interaction_id", sort=False).cumcount()
     if (position > 3).any():
@@ -281,6 +294,7 @@ _BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False}
 
 def _as_bool(values: pd.Series, column: str, rows: np.ndarray | None = None) -> pd.Series:
     """Booleans from bools, 0/1 or 'True'/'False' text (CSV); anything else is a clear error."""
+
     def one(v):
         if isinstance(v, (bool, np.bool_)):
             return bool(v)
@@ -380,7 +394,9 @@ def _wide_format(path: Path) -> str:
     fmt = WIDE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise DataValidationError(
-            Problem(str(path), None, None, f"wide tables are .parquet, .csv or .jsonl, not {path.suffix or 'no suffix'!r}")
+            Problem(
+                str(path), None, None, f"wide tables are .parquet, .csv or .jsonl, not {path.suffix or 'no suffix'!r}"
+            )
         )
     return fmt
 

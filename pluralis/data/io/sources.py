@@ -10,9 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from pluralis.data.io.comparisons import read_arena, read_community_alignment
-from pluralis.data.model import Utterance
 from pluralis.data.io.parquet import read_parquet, write_parquet
-from pluralis.data.io.prism import load_prism, load_prism_from_hf_cache, parse_hf_source, read_wide, write_prism, write_wide
+from pluralis.data.io.prism import (
+    load_prism,
+    load_prism_from_hf_cache,
+    parse_hf_source,
+    read_wide,
+    write_prism,
+    write_wide,
+)
+from pluralis.data.model import Utterance
 from pluralis.data.study import Study
 from pluralis.errors import DataValidationError, Problem
 
