@@ -6,6 +6,9 @@ and quotas, turn limits, the survey, the fine-grained attribute statements, samp
 (e.g. census cells), the consent text and the completion code. :func:`load_study_config` reads
 one file; every field has PRISM's value as its default, so ``StudyConfig()`` *is* the PRISM
 protocol (with local placeholder models) and the shipped ``defaults/prism_study.toml`` spells it out.
+PRISM's survey (its pages, questions and texts) is written only there: the default ``survey.sections``
+are read from that file. Question kinds are registered in :mod:`pluralis.collect.questions`, which also
+holds the one table of built-in question ids (:data:`~pluralis.collect.questions.BUILTIN_QUESTIONS`).
 
 Layout of a study file (every table is optional)::
 
@@ -18,7 +21,8 @@ Layout of a study file (every table is optional)::
                        opening_models (4), later_samples (2), later_temperature (1.0), timeout (30 s), seed
     [conversations]    min_turns (2), max_turns (10), prompt_max_chars,
                        [[conversations.types]] name, label, instruction, quota
-    [[survey.sections]] id, title, show_if_any, [[survey.sections.questions]] id, text, kind, options, ...
+    [[survey.sections]] id, title, show_if_any, [[survey.sections.questions]] id, text, kind (a registered
+                       question kind: single, multi, category, country, text, vas, ...), options, items, ...
     [attributes]       performance / choice statements, anchors
     [quotas]           kind = "none" | "census" | "cells", country, total, over_quota = "allow" | "screen_out"
     [completion]       code, redirect_url, message
@@ -316,10 +320,23 @@ class ConversationsConfig(_Strict):
 
     @property
     def total_quota(self) -> int:
-        """Conversations each participant completes (sum of the type quotas)."""
+        """Conversations each participant completes (sum of the type quotas).
+
+        Example
+        -------
+        >>> ConversationsConfig().total_quota
+        6
+        """
         return sum(t.quota for t in self.types)
 
     def type(self, name: str) -> ConversationType:
+        """The conversation type called ``name`` (:class:`ConfigError` when the study has none).
+
+        Example
+        -------
+        >>> ConversationsConfig().type("values guided").quota
+        2
+        """
         for t in self.types:
             if t.name == name:
                 return t
@@ -379,7 +396,13 @@ class Question(_Strict):
 
     @property
     def question_kind(self) -> QuestionKind:
-        """The registered :class:`~pluralis.collect.questions.QuestionKind` of this question."""
+        """The registered :class:`~pluralis.collect.questions.QuestionKind` of this question.
+
+        Example
+        -------
+        >>> Question(id="why", text="Why?", kind="text").question_kind.macro
+        'text_question'
+        """
         return get_question_kind(self.kind)
 
 
@@ -599,11 +622,23 @@ class StudyConfig(_Strict):
         return self
 
     def model_names(self) -> list[str]:
-        """Names of the study's models, as recorded in ``model_name``."""
+        """Names of the study's models, as recorded in ``model_name``.
+
+        Example
+        -------
+        >>> StudyConfig().model_names()
+        ['local-model-a', 'local-model-b', 'local-model-c', 'local-model-d']
+        """
         return [m.name for m in self.models]
 
     def model_specs(self) -> dict[str, ModelSpec]:
-        """``{name: ModelSpec}`` for :mod:`pluralis.llm`."""
+        """``{name: ModelSpec}`` for :mod:`pluralis.llm`.
+
+        Example
+        -------
+        >>> StudyConfig().model_specs()["local-model-a"].params.max_tokens
+        256
+        """
         return {m.name: m.spec() for m in self.models}
 
     def with_models(self, models: list[dict | ModelConfig]) -> StudyConfig:

@@ -637,7 +637,17 @@ class ProtocolSession:
         return None
 
     def survey_sections(self) -> list[str]:
-        """Ids of the survey pages this participant sees, given the answers so far (branching)."""
+        """Ids of the survey pages this participant sees, given the answers so far (branching).
+
+        Example
+        -------
+        >>> from pluralis.collect.config import StudyConfig
+        >>> s = ProtocolSession(StudyConfig(), seed=0); s.consent()
+        >>> s.submit_survey_section("lm_use", example_survey_answers() | {"lm_direct_use": "No",
+        ...                                                              "lm_indirect_use": "Unsure"})
+        >>> s.survey_sections()
+        ['lm_use', 'preferences', 'demographics']
+        """
         return [s.id for s in self.config.survey.sections if s.id in self.state.sections_done or self._section_shown(s)]
 
     def submit_survey_section(self, section_id: str, answers: Mapping[str, Any]) -> None:
@@ -844,14 +854,28 @@ class ProtocolSession:
     # -- conversations -----------------------------------------------------------------------------
 
     def type_counts(self) -> dict[str, int]:
-        """Completed conversations per type."""
+        """Completed conversations per type.
+
+        Example
+        -------
+        >>> from pluralis.collect.config import StudyConfig
+        >>> ProtocolSession(StudyConfig(), seed=0).type_counts()
+        {'unguided': 0, 'values guided': 0, 'controversy guided': 0}
+        """
         counts = {t.name: 0 for t in self.config.conversations.types}
         for c in self.state.completed:
             counts[c["conversation_type"]] = counts.get(c["conversation_type"], 0) + 1
         return counts
 
     def remaining_types(self) -> dict[str, int]:
-        """Conversations still to do, per type (types with quota left only)."""
+        """Conversations still to do, per type (types with quota left only).
+
+        Example
+        -------
+        >>> from pluralis.collect.config import StudyConfig
+        >>> ProtocolSession(StudyConfig(), seed=0).remaining_types()["unguided"]
+        2
+        """
         done = self.type_counts()
         return {
             t.name: t.quota - done.get(t.name, 0)
@@ -1286,7 +1310,15 @@ class ProtocolSession:
         return v
 
     def participant(self) -> Participant | None:
-        """The participant's survey record (``None`` before the survey is done)."""
+        """The participant's survey record (``None`` before the survey is done).
+
+        Example
+        -------
+        >>> from pluralis.collect.config import StudyConfig
+        >>> s = ProtocolSession(StudyConfig(), seed=0); s.consent(); s.submit_survey(example_survey_answers())
+        >>> s.participant().location.special_region
+        'UK'
+        """
         if self.state.participant is None:
             return None
         return Participant.model_validate(self.state.participant)

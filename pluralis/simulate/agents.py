@@ -106,6 +106,17 @@ class PreferenceAgent:
     # -- survey ------------------------------------------------------------------------------------
 
     def survey_answers(self) -> dict[str, Any]:
+        """The persona's answers to PRISM's built-in survey questions (:func:`pluralis.simulate.texts.survey_answers`);
+        :func:`survey_answers_for` adds answers to a study's other questions.
+
+        Example
+        -------
+        >>> from pluralis.simulate.generator import generate_personas
+        >>> p = generate_personas(1, country="UK", seed=0)
+        >>> a = PreferenceAgent(p.data.iloc[0].to_dict(), PreferenceModel().person_weights(p.data).iloc[0].to_dict())
+        >>> a.survey_answers()["reside_country"]
+        'United Kingdom'
+        """
         self.stats["actions"] += 1
         return texts.survey_answers(self.row, self.weights)
 

@@ -42,7 +42,13 @@ class BuiltinQuestion:
 
     @property
     def kind(self) -> str:
-        """PRISM's kind for the question."""
+        """PRISM's kind for the question.
+
+        Example
+        -------
+        >>> BUILTIN_QUESTIONS["stated_prefs"].kind
+        'vas'
+        """
         return self.kinds[0]
 
 
