@@ -4,6 +4,8 @@
 - :mod:`pluralis.collect.protocol`: the UI-independent protocol engine (:class:`ProtocolSession`), used by
   the web app and by simulated participants alike.
 - :mod:`pluralis.collect.quotas`: sample quotas (census cells).
+- :mod:`pluralis.collect.questions`: survey question kinds, one registered object per kind (validation,
+  form parsing, the macro that renders it, simulated answers), and the table of PRISM's built-in questions.
 - :mod:`pluralis.web.repository`: the app's database access through the Pluralis store.
 - :mod:`pluralis.web.app`: the FastAPI app behind ``pluralis serve STUDY.toml``.
 """

@@ -6,6 +6,9 @@ and quotas, turn limits, the survey, the fine-grained attribute statements, samp
 (e.g. census cells), the consent text and the completion code. :func:`load_study_config` reads
 one file; every field has PRISM's value as its default, so ``StudyConfig()`` *is* the PRISM
 protocol (with local placeholder models) and the shipped ``defaults/prism_study.toml`` spells it out.
+PRISM's survey (its pages, questions and texts) is written only there: the default ``survey.sections``
+are read from that file. Question kinds are registered in :mod:`pluralis.collect.questions`, which also
+holds the one table of built-in question ids (:data:`~pluralis.collect.questions.BUILTIN_QUESTIONS`).
 
 Layout of a study file (every table is optional)::
 
@@ -18,7 +21,8 @@ Layout of a study file (every table is optional)::
                        opening_models (4), later_samples (2), later_temperature (1.0), timeout (30 s), seed
     [conversations]    min_turns (2), max_turns (10), prompt_max_chars,
                        [[conversations.types]] name, label, instruction, quota
-    [[survey.sections]] id, title, show_if_any, [[survey.sections.questions]] id, text, kind, options, ...
+    [[survey.sections]] id, title, show_if_any, [[survey.sections.questions]] id, text, kind (a registered
+                       question kind: single, multi, category, country, text, vas, ...), options, items, ...
     [attributes]       performance / choice statements, anchors
     [quotas]           kind = "none" | "census" | "cells", country, total, over_quota = "allow" | "screen_out"
     [completion]       code, redirect_url, message
@@ -36,6 +40,8 @@ Example
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import re
 import tomllib
@@ -46,9 +52,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pluralis.collect.countries import COUNTRIES as _ALL_COUNTRIES
+from pluralis.collect.questions import BUILTIN_QUESTIONS, QuestionKind, get_question_kind
+from pluralis.collect.questions.builtin import check_builtin_question, missing_builtin_questions
 from pluralis.data import vocab
 from pluralis.errors import ConfigError
-from pluralis.llm.types import DEFAULT_TIMEOUT, OPENING_TURN_MODELS, ModelSpec
+from pluralis.llm.types import DEFAULT_TIMEOUT, OPENING_TURN_MODELS, DecodingParams, ModelSpec
 
 DEFAULT_STUDY_FILE = "prism_study.toml"
 
@@ -145,52 +153,6 @@ If you have read the information above and agree to participate with the underst
 (including any personal data) you submit will be processed accordingly, please tick the boxes below to start.
 """
 
-SYSTEM_STRING_TEXT = (
-    "Imagine you are instructing an AI language model how to behave. You can think of this like a set of core "
-    "principles that the AI language model will always try to follow, no matter what task you ask it to perform. "
-    "In your own words, describe what characteristics, personality traits or features you believe the AI should "
-    "consistently exhibit. You can also instruct the model what behaviours or content you don't want to see. If "
-    "you envision the AI behaving differently in various contexts (e.g., professional assistance vs. "
-    "storytelling), please specify the general adaptations you'd like to see. Please write 2-5 sentences in your "
-    "own words."
-)
-SELF_DESCRIPTION_TEXT = (
-    "Please briefly describe your values, core beliefs, guiding principles in life, or other things that are "
-    "important to you. For example, you might include values you'd want to teach to your children or qualities "
-    "you look for in friends. There are no right or wrong answers. Please do not provide any personally "
-    "identifiable details like your name, address or email. Please write 2-5 sentences in your own words."
-)
-
-USECASE_TEXT: dict[str, str] = {
-    "homework_assistance": "Homework Assistance: Getting help with school or university assignments.",
-    "research": "Research: Fact-checking or gaining overviews on specific topics.",
-    "source_suggestions": "Source Suggestions: Creating or finding bibliographies, information sources or reading lists.",
-    "professional_work": "Professional Work: Assisting in drafting, editing, or brainstorming content for work.",
-    "creative_writing": "Creative Writing: Generating story ideas, dialogues, poems or other writing prompts.",
-    "casual_conversation": "Casual Conversation: Engaging in small talk, casual chats, or joke generation.",
-    "personal_recommendations": "Personal Recommendations: Seeking book, music or movie recommendations.",
-    "daily_productivity": "Daily Productivity: Setting reminders, making to-do lists, or productivity tips.",
-    "technical_or_programming_help": (
-        "Technical or Programming Help: Seeking programming guidance, code generation, software "
-        "recommendations, or debugging assistance."
-    ),
-    "travel_guidance": "Travel Guidance: Getting destination recommendations, planning holidays, or cultural etiquette tips.",
-    "lifestyle_and_hobbies": (
-        "Lifestyle and Hobbies: Looking for recipes, craft ideas, home decoration tips, or hobby-related information."
-    ),
-    "well-being_guidance": "Well-being Guidance: Seeking general exercise routines, wellness or meditation tips.",
-    "medical_guidance": "Medical Guidance: Seeking health-related advice or medical guidance.",
-    "financial_guidance": "Financial Guidance: Asking about financial concepts or general investing ideas.",
-    "games": "Games: Playing text-based games, generating riddles or puzzles.",
-    "historical_or_news_insight": (
-        "Historical or News Insight: Getting summaries or background on historical events or news and current affairs."
-    ),
-    "relationship_advice": (
-        "Relationship Advice: Seeking general self-help or relationship advice for family, friends or partners."
-    ),
-    "language_learning": "Language Learning: Using it as a tool for language practice or translation.",
-}
-
 #: Countries offered in the birth/residence questions: (name, ISO3, UN region, UN subregion); every UN
 #: member and observer state plus commonly named territories (:mod:`pluralis.collect.countries`).
 #: A study file may list its own ``[survey] countries`` instead.
@@ -270,7 +232,7 @@ def _default_models() -> list[ModelConfig]:
             name=f"local-model-{c}",
             model="local-model",
             base_url="http://127.0.0.1:8000/v1",
-            params={"temperature": 1.0, "max_tokens": 256},
+            params=DecodingParams(temperature=1.0, max_tokens=256),
         )
         for c in "abcd"
     ]
@@ -358,33 +320,51 @@ class ConversationsConfig(_Strict):
 
     @property
     def total_quota(self) -> int:
-        """Conversations each participant completes (sum of the type quotas)."""
+        """Conversations each participant completes (sum of the type quotas).
+
+        Example
+        -------
+        >>> ConversationsConfig().total_quota
+        6
+        """
         return sum(t.quota for t in self.types)
 
     def type(self, name: str) -> ConversationType:
+        """The conversation type called ``name`` (:class:`ConfigError` when the study has none).
+
+        Example
+        -------
+        >>> ConversationsConfig().type("values guided").quota
+        2
+        """
         for t in self.types:
             if t.name == name:
                 return t
         raise ConfigError(f"unknown conversation type {name!r}; this study has {', '.join(t.name for t in self.types)}")
 
 
-QuestionKind = Literal["single", "multi", "vas", "text", "country", "category"]
-
-
 class Question(_Strict):
     """One survey question.
 
-    Kinds: ``single`` (radio, one of ``options``), ``multi`` (checkboxes over ``items``, with an optional
-    typed "Other"), ``vas`` (a group of hidden-number sliders, one per ``items`` entry, recorded
-    ``scale_min``-``scale_max``, optional "other" slider + text), ``text`` (free text), ``country``
-    (one of the study's countries or "Prefer not to say"), ``category`` (one of ``options`` plus an optional
-    self-description, used for ethnicity and religion). ``id`` names the PRISM survey field it fills;
-    other ids are kept under ``custom_survey`` in the participant record.
+    ``kind`` is a registered question kind (:mod:`pluralis.collect.questions`): ``single`` (radio, one of
+    ``options``), ``multi`` (checkboxes over ``items``, with an optional typed "Other"), ``vas`` (a group of
+    hidden-number sliders, one per ``items`` entry, recorded ``scale_min``-``scale_max``, optional "other"
+    slider + text), ``text`` (free text), ``country`` (one of the study's countries or "Prefer not to say"),
+    ``category`` (one of ``options`` plus an optional self-description, used for ethnicity and religion), or
+    any kind registered with :func:`~pluralis.collect.questions.register_question_kind`. ``id`` names the
+    PRISM survey field it fills (:data:`~pluralis.collect.questions.BUILTIN_QUESTIONS`); other ids are kept
+    under ``custom_survey`` in the participant record.
+
+    Example
+    -------
+    >>> q = Question(id="pets", text="Which pets do you have?", kind="multi", items={"cat": "Cat", "dog": "Dog"})
+    >>> q.question_kind.name, q.question_kind.macro
+    ('multi', 'multi_question')
     """
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     text: str
-    kind: QuestionKind
+    kind: str
     options: list[str] = Field(default_factory=list)
     items: dict[str, str] = Field(default_factory=dict)
     other: bool = False
@@ -398,15 +378,32 @@ class Question(_Strict):
     max_chars: int = 5000
     help: str | None = None
 
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        try:
+            get_question_kind(v)
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> Question:
-        if self.kind in ("single", "category") and not self.options:
-            raise ValueError(f"question {self.id!r}: kind {self.kind!r} needs options")
-        if self.kind in ("multi", "vas") and not self.items:
-            raise ValueError(f"question {self.id!r}: kind {self.kind!r} needs items")
+        self.question_kind.check(self)
         if self.scale_min >= self.scale_max:
             raise ValueError(f"question {self.id!r}: scale_min must be below scale_max")
         return self
+
+    @property
+    def question_kind(self) -> QuestionKind:
+        """The registered :class:`~pluralis.collect.questions.QuestionKind` of this question.
+
+        Example
+        -------
+        >>> Question(id="why", text="Why?", kind="text").question_kind.macro
+        'text_question'
+        """
+        return get_question_kind(self.kind)
 
 
 class SurveySection(_Strict):
@@ -419,198 +416,21 @@ class SurveySection(_Strict):
     show_if_any: dict[str, list[str]] = Field(default_factory=dict)
 
 
+@functools.cache
+def _shipped_study() -> dict[str, Any]:
+    """The shipped PRISM study file, parsed (the one home of PRISM's survey texts)."""
+    text = resources.files("pluralis.collect.defaults").joinpath(DEFAULT_STUDY_FILE).read_text("utf-8")
+    return tomllib.loads(text)
+
+
+@functools.cache
+def _prism_sections() -> tuple[SurveySection, ...]:
+    return tuple(SurveySection.model_validate(s) for s in _shipped_study()["survey"]["sections"])
+
+
 def _default_sections() -> list[SurveySection]:
-    pns = vocab.PREFER_NOT_TO_SAY
-    stated = dict(vocab.STATED_PREF_TEXT)
-    return [
-        SurveySection(
-            id="lm_use",
-            title="AI language models",
-            questions=[
-                Question(
-                    id="lm_familiarity",
-                    kind="single",
-                    options=list(vocab.LM_FAMILIARITY),
-                    text="How familiar are you with AI language models like ChatGPT?",
-                ),
-                Question(
-                    id="lm_indirect_use",
-                    kind="single",
-                    options=list(vocab.LM_USE),
-                    text=(
-                        "To your knowledge, have you ever used or communicated with an AI language model before? This "
-                        "includes interacting with models which are embedded in other services, such as LinkedIn "
-                        "post-writing assistance, the AI tools in Microsoft Editor or the Clyde bot on Discord."
-                    ),
-                ),
-                Question(
-                    id="lm_direct_use",
-                    kind="single",
-                    options=list(vocab.LM_USE),
-                    text=(
-                        "Have you directly used or communicated with an AI language model, such as asking questions to "
-                        "ChatGPT, BARD, Claude or other similar models?"
-                    ),
-                ),
-            ],
-        ),
-        SurveySection(
-            id="lm_usage",
-            title="How you use AI language models",
-            show_if_any={"lm_direct_use": ["Yes"], "lm_indirect_use": ["Yes"]},
-            questions=[
-                Question(
-                    id="lm_frequency_use",
-                    kind="single",
-                    options=list(vocab.LM_FREQUENCY),
-                    text="How often do you use or communicate with AI language models?",
-                ),
-                Question(
-                    id="lm_usecases",
-                    kind="multi",
-                    items=dict(USECASE_TEXT),
-                    other=True,
-                    randomise=True,
-                    required=False,
-                    other_text="Other [Please type]",
-                    text=(
-                        "Which of the following scenarios best describe how and why you use AI language models? "
-                        "Select all that apply."
-                    ),
-                ),
-            ],
-        ),
-        SurveySection(
-            id="preferences",
-            title="What matters to you in AI language models",
-            questions=[
-                Question(
-                    id="stated_prefs",
-                    kind="vas",
-                    items=stated,
-                    other=True,
-                    randomise=True,
-                    other_text="...other [Please type]",
-                    anchors=("Strongly disagree", "Strongly agree"),
-                    scale_min=0,
-                    scale_max=100,
-                    text=(
-                        "Rate each of the following statements about your opinion on the importance of different "
-                        "AI language model behaviors or traits. It is important that an AI language model..."
-                    ),
-                ),
-                Question(id="system_string", kind="text", text=SYSTEM_STRING_TEXT, min_chars=10),
-                Question(id="self_description", kind="text", text=SELF_DESCRIPTION_TEXT, min_chars=10),
-            ],
-        ),
-        SurveySection(
-            id="demographics",
-            title="About you",
-            questions=[
-                Question(id="age", kind="single", options=list(vocab.AGES), text="How old are you?"),
-                Question(
-                    id="gender",
-                    kind="category",
-                    options=list(vocab.GENDERS),
-                    text="How do you describe yourself?",
-                    help="Choose the closest answer; you may also describe yourself in your own words.",
-                ),
-                Question(
-                    id="employment_status",
-                    kind="single",
-                    options=list(vocab.EMPLOYMENT_STATUSES),
-                    text="What best describes your employment status over the last three months?",
-                ),
-                Question(
-                    id="education",
-                    kind="single",
-                    options=list(vocab.EDUCATION_LEVELS),
-                    text="What is the highest level of education you have completed?",
-                ),
-                Question(
-                    id="marital_status",
-                    kind="single",
-                    options=list(vocab.MARITAL_STATUSES),
-                    text="What is your current marital status?",
-                ),
-                Question(
-                    id="english_proficiency",
-                    kind="single",
-                    options=list(vocab.ENGLISH_PROFICIENCIES),
-                    text="How would you describe your proficiency in English?",
-                ),
-                Question(id="birth_country", kind="country", text="In which country were you born?"),
-                Question(id="reside_country", kind="country", text="In which country do you currently reside?"),
-                Question(
-                    id="ethnicity",
-                    kind="category",
-                    options=[e for e in vocab.ETHNICITY_CATEGORISED if e != pns] + [pns],
-                    text="What is your ethnicity?",
-                    help="Choose the closest group; you may also describe it in your own words.",
-                ),
-                Question(
-                    id="religion",
-                    kind="category",
-                    options=[r for r in vocab.RELIGION_CATEGORISED if r != pns] + [pns],
-                    text="What is your religious affiliation?",
-                    help="Choose the closest group; you may also describe it in your own words.",
-                ),
-            ],
-        ),
-    ]
-
-
-#: Survey question ids that fill PRISM survey fields, with the kind they must have.
-#: (``gender`` may be ``single`` or ``category``: PRISM offered "Prefer to self-describe"; the self-description is
-#: kept in ``custom_survey["gender_self_described"]`` and the record's ``gender`` is the chosen category.)
-BUILTIN_QUESTIONS: dict[str, QuestionKind] = {
-    "lm_familiarity": "single",
-    "lm_indirect_use": "single",
-    "lm_direct_use": "single",
-    "lm_frequency_use": "single",
-    "lm_usecases": "multi",
-    "stated_prefs": "vas",
-    "system_string": "text",
-    "self_description": "text",
-    "age": "single",
-    "gender": "single",
-    "employment_status": "single",
-    "education": "single",
-    "marital_status": "single",
-    "english_proficiency": "single",
-    "birth_country": "country",
-    "reside_country": "country",
-    "ethnicity": "category",
-    "religion": "category",
-}
-#: Built-in questions a study must keep (the PRISM record cannot be built without them).
-REQUIRED_QUESTIONS = (
-    "lm_familiarity",
-    "lm_indirect_use",
-    "lm_direct_use",
-    "stated_prefs",
-    "system_string",
-    "self_description",
-    "age",
-    "gender",
-    "employment_status",
-    "education",
-    "marital_status",
-    "english_proficiency",
-    "ethnicity",
-    "religion",
-)
-
-#: Built-in questions without a "Prefer not to say" fallback: they must stay required.
-MUST_ANSWER = (
-    "lm_familiarity",
-    "lm_indirect_use",
-    "lm_direct_use",
-    "stated_prefs",
-    "system_string",
-    "self_description",
-    "english_proficiency",
-)
+    """PRISM's survey (spec §1.2), as the shipped study file defines it."""
+    return list(_prism_sections())
 
 
 class SurveyConfig(_Strict):
@@ -627,23 +447,16 @@ class SurveyConfig(_Strict):
                 if q.id in seen:
                     raise ValueError(f"survey question {q.id!r} appears twice (sections {seen[q.id]!r}, {s.id!r})")
                 seen[q.id] = s.id
-                want = BUILTIN_QUESTIONS.get(q.id)
-                if want and q.kind != want and not (q.id == "gender" and q.kind == "category"):
-                    raise ValueError(f"survey question {q.id!r} must have kind {want!r}, not {q.kind!r}")
+                rule = BUILTIN_QUESTIONS.get(q.id)
+                if rule is not None and q.kind not in rule.kinds:
+                    raise ValueError(f"survey question {q.id!r} must have kind {rule.kind!r}, not {q.kind!r}")
             for dep in s.show_if_any:
                 if dep not in seen or seen[dep] == s.id:
                     raise ValueError(f"section {s.id!r}: show_if_any refers to {dep!r}, not asked on an earlier page")
         for s in self.sections:
             for q in s.questions:
-                allowed = {"stated_prefs": vocab.STATED_PREF_ATTRIBUTES, "lm_usecases": vocab.LM_USECASES}.get(q.id)
-                unknown = [k for k in q.items if allowed is not None and k not in allowed]
-                if unknown:
-                    raise ValueError(
-                        f"survey question {q.id!r}: unknown item(s) {unknown}; PRISM's are {list(allowed)}"
-                    )
-                if q.id in MUST_ANSWER and not q.required:
-                    raise ValueError(f"survey question {q.id!r} must be required (the PRISM record needs an answer)")
-        missing = [q for q in REQUIRED_QUESTIONS if q not in seen]
+                check_builtin_question(q.id, q.kind, q.required, list(q.items))
+        missing = missing_builtin_questions(set(seen))
         if missing:
             raise ValueError(f"the survey must ask {', '.join(missing)} (PRISM survey fields)")
         if len({s.id for s in self.sections}) != len(self.sections):
@@ -651,6 +464,13 @@ class SurveyConfig(_Strict):
         return self
 
     def question(self, qid: str) -> Question:
+        """The question with id ``qid`` (:class:`ConfigError` when the survey has none).
+
+        Example
+        -------
+        >>> SurveyConfig().question("age").kind
+        'single'
+        """
         for s in self.sections:
             for q in s.questions:
                 if q.id == qid:
@@ -658,9 +478,16 @@ class SurveyConfig(_Strict):
         raise ConfigError(f"no survey question {qid!r}")
 
     def country(self, name: str) -> tuple[str, str, str, str] | None:
+        """``(name, ISO3, region, subregion)`` of a country of the study's list, by name (else ``None``).
+
+        Example
+        -------
+        >>> SurveyConfig().country("Jamaica")
+        ('Jamaica', 'JAM', 'Americas', 'Latin America and the Caribbean')
+        """
         for c in self.countries:
             if c[0] == name:
-                return tuple(c)  # type: ignore[return-value]
+                return (c[0], c[1], c[2], c[3])
         return None
 
 
@@ -795,11 +622,23 @@ class StudyConfig(_Strict):
         return self
 
     def model_names(self) -> list[str]:
-        """Names of the study's models, as recorded in ``model_name``."""
+        """Names of the study's models, as recorded in ``model_name``.
+
+        Example
+        -------
+        >>> StudyConfig().model_names()
+        ['local-model-a', 'local-model-b', 'local-model-c', 'local-model-d']
+        """
         return [m.name for m in self.models]
 
     def model_specs(self) -> dict[str, ModelSpec]:
-        """``{name: ModelSpec}`` for :mod:`pluralis.llm`."""
+        """``{name: ModelSpec}`` for :mod:`pluralis.llm`.
+
+        Example
+        -------
+        >>> StudyConfig().model_specs()["local-model-a"].params.max_tokens
+        256
+        """
         return {m.name: m.spec() for m in self.models}
 
     def with_models(self, models: list[dict | ModelConfig]) -> StudyConfig:
@@ -973,8 +812,7 @@ def load_study_config(path: str | Path | None = None) -> StudyConfig:
     (2, 10, 4)
     """
     if path is None:
-        text = resources.files("pluralis.collect.defaults").joinpath(DEFAULT_STUDY_FILE).read_text("utf-8")
-        data, shown = tomllib.loads(text), f"<package>/{DEFAULT_STUDY_FILE}"
+        data, shown = copy.deepcopy(_shipped_study()), f"<package>/{DEFAULT_STUDY_FILE}"
     else:
         p = Path(path)
         data, shown = _read(p), str(p)

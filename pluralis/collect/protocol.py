@@ -64,7 +64,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from pluralis.collect.config import StudyConfig
+from pluralis.collect.config import StudyConfig, SurveySection
+from pluralis.collect.questions import BUILTIN_QUESTIONS, clean_text
 from pluralis.collect.quotas import QuotaPlan
 from pluralis.data import vocab
 from pluralis.data.model import Conversation, Participant, Utterance
@@ -276,7 +277,7 @@ class ModelCall(BaseModel):
     n: int = 1
     temperature: float | None = None
     timeout: float
-    nc_method: str = "auto"
+    nc_method: Literal["auto", "single_call", "sequential"] = "auto"
     nc_response_format: str | None = None
 
 
@@ -302,20 +303,6 @@ class CallResult(BaseModel):
     responses: list[GeneratedResponse] = Field(default_factory=list)
     failures: list[dict[str, Any]] = Field(default_factory=list)
     latency_s: float = 0.0
-
-
-_CONTROL = {c: None for c in range(32) if chr(c) not in "\n\t\r"}
-
-
-def clean_text(text: str) -> str:
-    """Remove NUL and other control characters (not newlines/tabs) that databases and browsers reject.
-
-    Example
-    -------
-    >>> clean_text("a" + chr(0) + "b" + chr(10) + "c") == "ab" + chr(10) + "c"
-    True
-    """
-    return str(text).translate(_CONTROL)
 
 
 def _normalise_text(text: str | None) -> str:
@@ -636,7 +623,7 @@ class ProtocolSession:
 
     # -- survey ----------------------------------------------------------------------------------
 
-    def _section_shown(self, section) -> bool:
+    def _section_shown(self, section: SurveySection) -> bool:
         if not section.show_if_any:
             return True
         return any(self.state.survey.get(qid) in values for qid, values in section.show_if_any.items())
@@ -650,121 +637,46 @@ class ProtocolSession:
         return None
 
     def survey_sections(self) -> list[str]:
-        """Ids of the survey pages this participant sees, given the answers so far (branching)."""
+        """Ids of the survey pages this participant sees, given the answers so far (branching).
+
+        Example
+        -------
+        >>> from pluralis.collect.config import StudyConfig
+        >>> s = ProtocolSession(StudyConfig(), seed=0); s.consent()
+        >>> s.submit_survey_section("lm_use", example_survey_answers() | {"lm_direct_use": "No",
+        ...                                                              "lm_indirect_use": "Unsure"})
+        >>> s.survey_sections()
+        ['lm_use', 'preferences', 'demographics']
+        """
         return [s.id for s in self.config.survey.sections if s.id in self.state.sections_done or self._section_shown(s)]
 
-    def _clean_answer(self, q, value: Any) -> tuple[Any, str | None]:
-        """Validate one answer; returns (normalised value, error message or None)."""
-        empty = value is None or (isinstance(value, str) and not value.strip())
-        if q.kind == "single":
-            if empty:
-                return None, ("choose an answer" if q.required else None)
-            if value not in q.options:
-                return None, f"{value!r} is not one of the options"
-            return value, None
-        if q.kind == "text":
-            text = "" if empty else clean_text(value).strip()
-            if not text:
-                return None, ("please write an answer" if q.required else None)
-            if len(text) < q.min_chars:
-                return None, f"please write at least {q.min_chars} characters"
-            if len(text) > q.max_chars:
-                return None, f"please write at most {q.max_chars} characters"
-            return text, None
-        if q.kind == "country":
-            if empty:
-                return None, ("choose a country" if q.required else None)
-            if value != vocab.PREFER_NOT_TO_SAY and self.config.survey.country(value) is None:
-                return None, f"unknown country {value!r}"
-            return value, None
-        if q.kind == "category":
-            if isinstance(value, str) or value is None:
-                value = {"category": value}
-            if not isinstance(value, Mapping):
-                return None, "choose an answer"
-            cat = value.get("category")
-            if cat is None or (isinstance(cat, str) and not cat.strip()):
-                return None, ("choose an answer" if q.required else None)
-            if cat not in q.options:
-                return None, f"{cat!r} is not one of the options"
-            own = value.get("self_described")
-            own = clean_text(own).strip()[: q.max_chars] if own and str(own).strip() else None
-            return {"category": cat, "self_described": own}, None
-        if q.kind == "multi":
-            if value is None:
-                value = {"selected": []}
-            if isinstance(value, (list, tuple, set)):
-                value = {"selected": list(value)}
-            if not isinstance(value, Mapping):
-                return None, "expected a list of options"
-            selected = list(dict.fromkeys(value.get("selected") or []))
-            allowed = set(q.items) | ({"other"} if q.other else set())
-            bad = [k for k in selected if k not in allowed]
-            if bad:
-                return None, f"unknown option(s) {bad}"
-            other_text = value.get("other_text")
-            other_text = (
-                clean_text(other_text).strip()[: q.max_chars] if other_text and str(other_text).strip() else None
-            )
-            if other_text and q.other and "other" not in selected:
-                selected.append("other")
-            if q.required and not selected:
-                return None, "select at least one option"
-            return {"selected": selected, "other_text": other_text}, None
-        if q.kind == "vas":
-            if value is not None and not isinstance(value, Mapping):
-                return None, "expected one rating per statement"
-            value = dict(value or {})
-            out: dict[str, Any] = {}
-            for key in q.items:
-                v = value.get(key)
-                if v is None or v == "":
-                    if q.required:
-                        return None, f"rate the statement {key!r}"
-                    out[key] = None
-                    continue
-                try:
-                    num = float(v)
-                except (TypeError, ValueError):
-                    return None, f"{key!r}: {v!r} is not a number"
-                if not q.scale_min <= num <= q.scale_max:
-                    return None, f"{key!r}: {num:g} is outside {q.scale_min}-{q.scale_max}"
-                out[key] = int(round(num))
-            if q.other:
-                other_text = value.get("other_text")
-                other_text = (
-                    clean_text(other_text).strip()[: q.max_chars] if other_text and str(other_text).strip() else None
-                )
-                ov = value.get("other")
-                if other_text and ov not in (None, ""):
-                    try:
-                        ov = int(round(float(ov)))
-                    except (TypeError, ValueError):
-                        return None, f"'other': {ov!r} is not a number"
-                    if not q.scale_min <= ov <= q.scale_max:
-                        return None, f"'other' is outside {q.scale_min}-{q.scale_max}"
-                else:
-                    ov = None
-                out["other"] = ov
-                out["other_text"] = other_text
-            return out, None
-        return value, None  # pragma: no cover
-
     def submit_survey_section(self, section_id: str, answers: Mapping[str, Any]) -> None:
-        """Answer one survey page. Answers by question id; shapes by kind:
+        """Answer one survey page. Answers by question id; each question's kind
+        (:mod:`pluralis.collect.questions`) validates its answer. Shapes of the built-in kinds:
 
         ``single``/``country``/``text``: a string; ``category``: ``{"category", "self_described"}`` (or a
         string); ``multi``: ``{"selected": [item keys], "other_text"}`` (or a list); ``vas``:
         ``{item: number, ..., "other": number, "other_text": str}``. Invalid answers raise
         :class:`ProtocolError` with one message per question in ``errors`` and change nothing.
+
+        Example
+        -------
+        >>> from pluralis.collect.config import StudyConfig
+        >>> s = ProtocolSession(StudyConfig(), seed=0); s.consent()
+        >>> try:
+        ...     s.submit_survey_section("lm_use", {"lm_familiarity": "Very familiar"})
+        ... except ProtocolError as e:
+        ...     print(e.errors)
+        {'lm_indirect_use': 'choose an answer', 'lm_direct_use': 'choose an answer'}
         """
         self._expect(Step.SURVEY)
         if section_id != self.state.survey_section:
             raise ProtocolError(f"survey page {section_id!r} is not the current page ({self.state.survey_section!r})")
         section = next(s for s in self.config.survey.sections if s.id == section_id)
-        cleaned, errors = {}, {}
+        cleaned: dict[str, Any] = {}
+        errors: dict[str, str] = {}
         for q in section.questions:
-            value, err = self._clean_answer(q, answers.get(q.id))
+            value, err = q.question_kind.clean(q, answers.get(q.id), self.config.survey)
             if err:
                 errors[q.id] = err
             else:
@@ -829,6 +741,8 @@ class ProtocolSession:
                 )
             elif name:
                 c = self.config.survey.country(name)
+                if c is None:  # the study's country list changed after the participant answered
+                    raise ProtocolError(f"unknown country {name!r}", errors={qid: f"unknown country {name!r}"})
                 loc.update(
                     {
                         f"{which}_country": c[0],
@@ -855,7 +769,8 @@ class ProtocolSession:
         s = self.state.survey
         pns = vocab.PREFER_NOT_TO_SAY
         usage_shown = "lm_usecases" in s
-        usecases = orders_usecases = None
+        usecases: dict[str, Any] | None = None
+        orders_usecases: dict[str, int] | None = None
         if usage_shown:
             q = self.config.survey.question("lm_usecases")
             sel = set((s.get("lm_usecases") or {}).get("selected") or [])
@@ -889,7 +804,7 @@ class ProtocolSession:
                 v = v.get("category")
             return v if v is not None else pns
 
-        custom = {k: v for k, v in s.items() if k not in _BUILTIN}
+        custom = {k: v for k, v in s.items() if k not in BUILTIN_QUESTIONS}
         gender = s.get("gender")
         if isinstance(gender, Mapping) and gender.get("self_described"):
             custom["gender_self_described"] = str(gender["self_described"]).lower()  # lower-cased, as PRISM
@@ -939,14 +854,28 @@ class ProtocolSession:
     # -- conversations -----------------------------------------------------------------------------
 
     def type_counts(self) -> dict[str, int]:
-        """Completed conversations per type."""
+        """Completed conversations per type.
+
+        Example
+        -------
+        >>> from pluralis.collect.config import StudyConfig
+        >>> ProtocolSession(StudyConfig(), seed=0).type_counts()
+        {'unguided': 0, 'values guided': 0, 'controversy guided': 0}
+        """
         counts = {t.name: 0 for t in self.config.conversations.types}
         for c in self.state.completed:
             counts[c["conversation_type"]] = counts.get(c["conversation_type"], 0) + 1
         return counts
 
     def remaining_types(self) -> dict[str, int]:
-        """Conversations still to do, per type (types with quota left only)."""
+        """Conversations still to do, per type (types with quota left only).
+
+        Example
+        -------
+        >>> from pluralis.collect.config import StudyConfig
+        >>> ProtocolSession(StudyConfig(), seed=0).remaining_types()["unguided"]
+        2
+        """
         done = self.type_counts()
         return {
             t.name: t.quota - done.get(t.name, 0)
@@ -1017,21 +946,24 @@ class ProtocolSession:
         t = conv.turns[-1]
         sampling = self.config.sampling
         messages = self._messages(conv, len(conv.turns) - 1)
-        common = {
-            "conversation_id": conv.conversation_id,
-            "turn": t.turn,
-            "messages": messages,
-            "timeout": sampling.timeout,
-            "nc_method": sampling.nc_method,
-            "nc_response_format": sampling.nc_response_format,
-        }
+        kind: Literal["set", "samples", "nc"]
+        temperature: float | None = None
         if t.turn == 0:
-            if sampling.mode == "nc":
-                return ModelCall(kind="nc", models=[t.requested[0]], n=len(t.requested), **common)
-            return ModelCall(kind="set", models=list(t.requested), **common)
-        kind = "nc" if (sampling.mode == "nc" and sampling.nc_later_turns) else "samples"
+            kind = "nc" if sampling.mode == "nc" else "set"
+        else:
+            kind = "nc" if (sampling.mode == "nc" and sampling.nc_later_turns) else "samples"
+            temperature = sampling.later_temperature
         return ModelCall(
-            kind=kind, models=[t.requested[0]], n=len(t.requested), temperature=sampling.later_temperature, **common
+            kind=kind,
+            conversation_id=conv.conversation_id,
+            turn=t.turn,
+            models=list(t.requested) if kind == "set" else [t.requested[0]],
+            messages=messages,
+            n=1 if kind == "set" else len(t.requested),
+            temperature=temperature,
+            timeout=sampling.timeout,
+            nc_method=sampling.nc_method,
+            nc_response_format=sampling.nc_response_format,
         )
 
     def apply_result(self, result: CallResult) -> list[ResponseView]:
@@ -1378,7 +1310,15 @@ class ProtocolSession:
         return v
 
     def participant(self) -> Participant | None:
-        """The participant's survey record (``None`` before the survey is done)."""
+        """The participant's survey record (``None`` before the survey is done).
+
+        Example
+        -------
+        >>> from pluralis.collect.config import StudyConfig
+        >>> s = ProtocolSession(StudyConfig(), seed=0); s.consent(); s.submit_survey(example_survey_answers())
+        >>> s.participant().location.special_region
+        'UK'
+        """
         if self.state.participant is None:
             return None
         return Participant.model_validate(self.state.participant)
@@ -1437,28 +1377,6 @@ class ProtocolSession:
                             }
                         )
         return out
-
-
-_BUILTIN = {
-    "lm_familiarity",
-    "lm_indirect_use",
-    "lm_direct_use",
-    "lm_frequency_use",
-    "lm_usecases",
-    "stated_prefs",
-    "system_string",
-    "self_description",
-    "age",
-    "gender",
-    "employment_status",
-    "education",
-    "marital_status",
-    "english_proficiency",
-    "birth_country",
-    "reside_country",
-    "ethnicity",
-    "religion",
-}
 
 
 def utterances_for(conversations: Sequence[Conversation]) -> list[Utterance]:

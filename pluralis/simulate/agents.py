@@ -5,7 +5,8 @@ A participant *agent* decides; the collection platform's engine
 writes the records — the same code path as human participants in the web app. :func:`run_session`
 drives one session:
 
-consent -> survey (:meth:`Agent.survey_answers`) -> for each conversation: choose a type and
+consent -> survey (:meth:`Agent.survey_answers` for PRISM's questions, the question kinds for any other
+question: :func:`survey_answers_for`) -> for each conversation: choose a type and
 write an opening prompt (:meth:`Agent.choose_and_open`) -> rate the opening responses 1-100
 (:meth:`Agent.rate`) -> follow-ups (:meth:`Agent.next_message`) and their ratings -> attribute
 ratings and open feedback (:meth:`Agent.feedback`) -> ... until the type quotas are done.
@@ -29,6 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from pluralis.collect.questions import fill_survey_answers
 from pluralis.data import vocab
 from pluralis.features.style import features_array
 from pluralis.simulate import texts
@@ -89,7 +91,7 @@ class PreferenceAgent:
         self.rng = random.Random(f"agent:{seed}:{self.row.get('persona_id')}")
         self.np_rng = np.random.default_rng(self._stable_seed(seed))
         models = list(models or [])
-        taste = self.np_rng.normal(0.0, self.model.taste_sd, len(models)) if models else []
+        taste = self.np_rng.normal(0.0, self.model.taste_sd, len(models)) if models else np.zeros(0)
         self.taste = {m: float(t) for m, t in zip(models, taste)}
         self.stats: dict[str, int] = {"actions": 0, "fallbacks": 0}
         self._conv: dict[str, Any] = {}
@@ -104,6 +106,17 @@ class PreferenceAgent:
     # -- survey ------------------------------------------------------------------------------------
 
     def survey_answers(self) -> dict[str, Any]:
+        """The persona's answers to PRISM's built-in survey questions (:func:`pluralis.simulate.texts.survey_answers`);
+        :func:`survey_answers_for` adds answers to a study's other questions.
+
+        Example
+        -------
+        >>> from pluralis.simulate.generator import generate_personas
+        >>> p = generate_personas(1, country="UK", seed=0)
+        >>> a = PreferenceAgent(p.data.iloc[0].to_dict(), PreferenceModel().person_weights(p.data).iloc[0].to_dict())
+        >>> a.survey_answers()["reside_country"]
+        'United Kingdom'
+        """
         self.stats["actions"] += 1
         return texts.survey_answers(self.row, self.weights)
 
@@ -196,6 +209,33 @@ class PreferenceAgent:
         return perf, choice, text
 
 
+def survey_answers_for(session, agent: Agent) -> dict[str, Any]:
+    """The agent's answers to the survey of ``session``'s study (a ``ProtocolSession``).
+
+    The agent answers PRISM's built-in questions from its persona (:meth:`Agent.survey_answers`); every
+    other question of the study (a custom question, of any registered kind) gets a plausible answer from
+    its kind (:func:`pluralis.collect.questions.fill_survey_answers`), drawn from the session's seed, so
+    the same participant answers the same way again.
+
+    Example
+    -------
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.collect.protocol import ProtocolSession
+    >>> from pluralis.simulate.generator import generate_personas
+    >>> data = StudyConfig().model_dump(mode="json")
+    >>> data["survey"]["sections"][0]["questions"].append(
+    ...     {"id": "pets", "text": "Which pets do you have?", "kind": "multi", "items": {"cat": "Cat", "dog": "Dog"}})
+    >>> p = generate_personas(1, seed=0)
+    >>> row = p.data.iloc[0].to_dict()
+    >>> agent = PreferenceAgent(row, PreferenceModel().person_weights(p.data).iloc[0].to_dict(), seed=0)
+    >>> answers = survey_answers_for(ProtocolSession(StudyConfig.model_validate(data), seed=5), agent)
+    >>> answers["age"] == row["age"], set(answers["pets"]["selected"]) <= {"cat", "dog"}
+    (True, True)
+    """
+    rng = random.Random(f"survey:{session.state.seed}:{session.state.user_id}")
+    return fill_survey_answers(session.config.survey, agent.survey_answers(), rng)
+
+
 async def run_session(session, agent: Agent, *, max_failed_turns: int = 3) -> Any:
     """Take ``agent`` through the whole protocol of ``session`` (a ``ProtocolSession``).
 
@@ -224,7 +264,7 @@ async def run_session(session, agent: Agent, *, max_failed_turns: int = 3) -> An
     if session.step == Step.CONSENT:
         session.consent()
     if session.step == Step.SURVEY:
-        session.submit_survey(agent.survey_answers())
+        session.submit_survey(survey_answers_for(session, agent))
     while session.step == Step.START:
         view = session.view()
         ctype, prompt = await agent.choose_and_open(view)

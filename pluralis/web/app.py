@@ -369,21 +369,7 @@ def survey_answers_from_form(
     'Very familiar'
     """
     section = next(s for s in config.survey.sections if s.id == section_id)
-    out: dict[str, Any] = {}
-    for q in section.questions:
-        if q.kind in ("single", "text", "country"):
-            out[q.id] = form.get(q.id)
-        elif q.kind == "category":
-            out[q.id] = {"category": form.get(q.id), "self_described": form.get(f"{q.id}__self")}
-        elif q.kind == "multi":
-            out[q.id] = {"selected": getlist(q.id), "other_text": form.get(f"{q.id}__other_text")}
-        elif q.kind == "vas":
-            v: dict[str, Any] = {k: form.get(f"{q.id}__{k}") for k in q.items}
-            if q.other:
-                v["other"] = form.get(f"{q.id}__other")
-                v["other_text"] = form.get(f"{q.id}__other_text")
-            out[q.id] = v
-    return out
+    return {q.id: q.question_kind.from_form(q, form, getlist) for q in section.questions}  # each kind reads its fields
 
 
 def attributes_from_form(prefix: str, keys: list[str], form: Mapping[str, Any]) -> dict[str, Any]:
