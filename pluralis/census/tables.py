@@ -1,20 +1,30 @@
-"""Sampling frames of the persona generator: census cells and the conditional tables shipped as package data.
+"""Conditional tables of the persona generator, shipped as package data.
 
-Two kinds of tables:
+Personas are drawn from the census cells of :mod:`pluralis.census.targets`
+(:func:`~pluralis.census.targets.census_cells`: one cell per age band x sex x source census group,
+ONS 2021 for England & Wales and ACS 2022 for the US), so age x sex x ethnicity follow the census
+*jointly*. This module adds what the census tables do not carry:
 
-* **Census cells** come from :mod:`pluralis.census.targets` (the package's copy of PRISM's census
-  tables, ONS 2021 for England & Wales and ACS 2022 for the US): one cell per
-  (age band, sex, source census group), with its adult head count. Personas are drawn from these
-  cells, so age x sex x ethnicity follow the census *jointly*.
 * **Conditional tables** (``resources/conditionals.csv``): ``P(value | country, age, sex, ethnicity)``
-  for fields the census tables do not carry (education, employment, marital status, religion,
-  region, English proficiency, LLM familiarity). Each row is ``field, country, age, gender,
-  ethnicity, value, share``; ``*`` means "any" (the field does not depend on that variable).
-  They are **approximations** transcribed and rounded from published summaries, not copies of
-  source tables; ``resources/SOURCES.md`` names the source of each and every assumption.
+  for education, employment, marital status, religion, region, English proficiency and LLM
+  familiarity. Each row is ``field, country, age, gender, ethnicity, value, share``; ``*`` means
+  "any" (the field does not depend on that variable). They are **approximations** transcribed and
+  rounded from published summaries, not copies of source tables; ``resources/SOURCES.md`` names
+  the source of each and every assumption.
+* How census groups and countries read in a persona (:data:`CENSUS_GROUP_ETHNICITY`,
+  :data:`COUNTRY_INFO`).
 
 Everything is returned as dense numpy arrays so sampling is vectorised (see
-:func:`conditional_sampler`).
+:func:`conditional_sampler`). The census cells, countries and category orders are those of
+:mod:`pluralis.census.targets`, imported here for the generator's convenience.
+
+Example
+-------
+>>> cells = census_cells("UK")
+>>> s = conditional_sampler("education", "UK")
+>>> codes = s.sample({"age": cells.age[:3]}, np.array([0.0, 0.5, 0.999]))
+>>> [FIELD_CATEGORIES["education"][c] for c in codes][0] == FIELD_CATEGORIES["education"][0]
+True
 """
 
 from __future__ import annotations
@@ -27,15 +37,28 @@ from io import StringIO
 import numpy as np
 import pandas as pd
 
-from pluralis.census import targets as census
+from pluralis.census.targets import COUNTRIES, DETAILED_ETHNICITIES, ISO3, CensusCells, census_cells, normalise_country
+from pluralis.census.targets import GENDERS as SEXES
 from pluralis.data import vocab
 from pluralis.errors import ConfigError
 
-#: Countries personas can be generated for (those with census targets).
-COUNTRIES: tuple[str, ...] = ("US", "UK")
-#: Detailed ethnicity (the census scheme with US Hispanic split out), as ``census.DETAILED_ETHNICITIES``.
-DETAILED_ETHNICITIES: tuple[str, ...] = census.DETAILED_ETHNICITIES
-SEXES: tuple[str, ...] = ("Male", "Female")
+__all__ = [
+    "CENSUS_GROUP_ETHNICITY",
+    "CONDITIONAL_FIELDS",
+    "COUNTRIES",
+    "COUNTRY_INFO",
+    "DETAILED_ETHNICITIES",
+    "FIELD_CATEGORIES",
+    "SEXES",
+    "CensusCells",
+    "ConditionalSampler",
+    "allocate",
+    "allocate_joint",
+    "census_cells",
+    "conditional_sampler",
+    "conditional_table",
+    "normalise_country",
+]
 
 #: Source census group -> (PRISM ``ethnicity.categorised``, self-described phrasings).
 CENSUS_GROUP_ETHNICITY: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -72,8 +95,8 @@ CENSUS_GROUP_ETHNICITY: dict[str, tuple[str, tuple[str, ...]]] = {
 
 #: Per country: (name, ISO3, UN region, UN subregion, PRISM special_region, study_locale).
 COUNTRY_INFO: dict[str, tuple[str, str, str, str, str, str]] = {
-    "US": ("United States", "USA", "Americas", "Northern America", "US", "us"),
-    "UK": ("United Kingdom", "GBR", "Europe", "Northern Europe", "UK", "uk"),
+    "US": ("United States", ISO3["US"], "Americas", "Northern America", "US", "us"),
+    "UK": ("United Kingdom", ISO3["UK"], "Europe", "Northern Europe", "UK", "uk"),
 }
 
 #: Fields sampled from ``conditionals.csv``, in sampling order.
@@ -111,77 +134,6 @@ FIELD_CATEGORIES: dict[str, tuple[str, ...]] = {
     "english_proficiency": vocab.ENGLISH_PROFICIENCIES,
     "lm_familiarity": vocab.LM_FAMILIARITY,
 }
-
-
-def normalise_country(country: str) -> str:
-    """``"us"``, ``"United States"`` ... -> ``"US"``; unknown countries raise :class:`ConfigError`.
-
-    Example
-    -------
-    >>> normalise_country("united kingdom")
-    'UK'
-    """
-    try:
-        return census.normalise_country(country)
-    except ConfigError:
-        raise ConfigError(
-            f"unknown country {country!r} for personas: census-grounded personas exist for "
-            f"{', '.join(COUNTRIES)} only (the package's census tables)"
-        ) from None
-
-
-@dataclass(frozen=True)
-class CensusCells:
-    """The census cells of one country: one row per (age band, sex, census group).
-
-    ``age``, ``sex``, ``ethnicity`` (5-group census), ``ethnicity_detailed`` (US Hispanic split)
-    are integer codes into :data:`vocab.AGE_BANDS`, :data:`SEXES`, :data:`vocab.CENSUS_ETHNICITIES`
-    and :data:`DETAILED_ETHNICITIES`; ``group`` names the census group; ``share`` sums to 1.
-    """
-
-    country: str
-    age: np.ndarray
-    sex: np.ndarray
-    ethnicity: np.ndarray
-    ethnicity_detailed: np.ndarray
-    group: np.ndarray
-    count: np.ndarray
-    share: np.ndarray
-
-
-@lru_cache(maxsize=4)
-def census_cells(country: str) -> CensusCells:
-    """Census cells of ``country`` (see :class:`CensusCells`).
-
-    Example
-    -------
-    >>> c = census_cells("US")
-    >>> len(c.share), round(float(c.share.sum()), 12)
-    (96, 1.0)
-    """
-    country = normalise_country(country)
-    t = census.census_table(country)
-    t = t[t["count"] > 0].reset_index(drop=True)
-    unknown = sorted(set(t["census_group"]) - set(CENSUS_GROUP_ETHNICITY))
-    if unknown:  # pragma: no cover - guards against a rebuilt census table with new groups
-        raise ConfigError(f"census groups without a persona ethnicity mapping: {unknown}")
-    age = pd.Categorical(t["age"], categories=vocab.AGE_BANDS).codes
-    sex = pd.Categorical(t["gender"], categories=SEXES).codes
-    eth = pd.Categorical(t["ethnicity"], categories=vocab.CENSUS_ETHNICITIES).codes
-    det = pd.Categorical(t["ethnicity_detailed"], categories=DETAILED_ETHNICITIES).codes
-    if min(age.min(), sex.min(), eth.min(), det.min()) < 0:  # pragma: no cover
-        raise ConfigError(f"census table of {country} has categories outside the persona vocabularies")
-    count = t["count"].to_numpy(dtype=np.int64)
-    return CensusCells(
-        country=country,
-        age=age.astype(np.int8),
-        sex=sex.astype(np.int8),
-        ethnicity=eth.astype(np.int8),
-        ethnicity_detailed=det.astype(np.int8),
-        group=t["census_group"].to_numpy(dtype=object),
-        count=count,
-        share=count / count.sum(),
-    )
 
 
 @lru_cache(maxsize=1)
