@@ -84,6 +84,16 @@ _FILE = "census_targets.csv"
 def normalise_country(country: str) -> str:
     """Map a country name or code to ``"UK"`` or ``"US"``; raise :class:`ConfigError` otherwise.
 
+    Parameters
+    ----------
+    country : str
+        A name or code: ``"us"``, ``"USA"``, ``"United States"``, ``"gb"``, ``"England and Wales"``, ...
+
+    Returns
+    -------
+    str
+        ``"US"`` or ``"UK"``.
+
     Example
     -------
     >>> normalise_country("us"), normalise_country("United Kingdom")
@@ -109,6 +119,20 @@ def census_table(country: str | None = None) -> pd.DataFrame:
 
     Columns: ``country, age, gender, census_group, source_table, ethnicity, ethnicity_detailed, count``.
 
+    Parameters
+    ----------
+    country : str, optional
+        ``"US"`` or ``"UK"``; ``None`` gives both countries.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of the table (the cached original is never handed out).
+
+    See Also
+    --------
+    joint_distribution : the counts aggregated over chosen variables, with shares.
+
     Example
     -------
     >>> t = census_table("UK")
@@ -124,6 +148,16 @@ def census_table(country: str | None = None) -> pd.DataFrame:
 def adult_total(country: str) -> int:
     """Total adults (18+) in the census table of ``country`` (App. L, Fig. 8 caption).
 
+    Parameters
+    ----------
+    country : str
+        ``"US"`` or ``"UK"`` (any spelling :func:`normalise_country` accepts).
+
+    Returns
+    -------
+    int
+        The sum of the table's head counts.
+
     Example
     -------
     >>> adult_total("US")
@@ -134,6 +168,18 @@ def adult_total(country: str) -> int:
 
 def ethnicity_categories(country: str, ethnicity: str = "census") -> tuple[str, ...]:
     """Ethnicity categories of a scheme for a country, in canonical order.
+
+    Parameters
+    ----------
+    country : str
+        ``"US"`` or ``"UK"`` (any spelling :func:`normalise_country` accepts).
+    ethnicity : {"census", "detailed"}
+        Ethnicity scheme: PRISM's 5 groups, or with US Hispanic split out.
+
+    Returns
+    -------
+    tuple of str
+        The categories.
 
     Example
     -------
@@ -153,6 +199,18 @@ def ethnicity_categories(country: str, ethnicity: str = "census") -> tuple[str, 
 def categories(country: str, ethnicity: str = "census") -> dict[str, tuple[str, ...]]:
     """Category levels per variable (``age``, ``gender``, ``ethnicity``) in canonical order.
 
+    Parameters
+    ----------
+    country : str
+        ``"US"`` or ``"UK"`` (any spelling :func:`normalise_country` accepts).
+    ethnicity : {"census", "detailed"}
+        Ethnicity scheme: PRISM's 5 groups, or with US Hispanic split out.
+
+    Returns
+    -------
+    dict of str to tuple of str
+        ``{"age": ..., "gender": ..., "ethnicity": ...}``.
+
     Example
     -------
     >>> categories("UK")["gender"]
@@ -170,6 +228,25 @@ def joint_distribution(
     ``[*by, "count", "share"]``; ``share`` sums to 1. Use ``ethnicity="detailed"`` for the US
     Hispanic split. A personas module can sample synthetic participants from it directly:
     ``df.sample(n, weights="share", replace=True)``.
+
+    Parameters
+    ----------
+    country : str
+        ``"US"`` or ``"UK"`` (any spelling :func:`normalise_country` accepts).
+    ethnicity : {"census", "detailed"}
+        Ethnicity scheme: PRISM's 5 groups, or with US Hispanic split out.
+    by : sequence of str
+        A non-empty subset of ``age``, ``gender``, ``ethnicity``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cell: ``[*by, "count", "share"]``.
+
+    See Also
+    --------
+    margins : the one-way margins.
+    cell_percentages : PRISM's wide cell table.
 
     Example
     -------
@@ -198,6 +275,22 @@ def joint_distribution(
 
 def margins(country: str, ethnicity: str = "census") -> dict[str, pd.Series]:
     """One-way census margins (shares summing to 1) for ``age``, ``gender`` and ``ethnicity``.
+
+    Parameters
+    ----------
+    country : str
+        ``"US"`` or ``"UK"`` (any spelling :func:`normalise_country` accepts).
+    ethnicity : {"census", "detailed"}
+        Ethnicity scheme: PRISM's 5 groups, or with US Hispanic split out.
+
+    Returns
+    -------
+    dict of str to pandas.Series
+        Shares indexed by category, per variable.
+
+    See Also
+    --------
+    joint_distribution : the joint cells.
 
     Example
     -------
@@ -267,7 +360,7 @@ class CensusCells:
     -------
     >>> c = census_cells("UK")
     >>> GENDERS[c.sex[0]], vocab.AGE_BANDS[c.age[0]], int(c.count.sum()) == adult_total("UK")
-    ('Male', '18-24 years old', True)
+    ('Female', '18-24 years old', True)
     """
 
     country: str

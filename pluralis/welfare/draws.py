@@ -144,6 +144,16 @@ class WelfareMatrices:
     def impute(self, random_state: int = 1) -> WelfareMatrices:
         """Both matrices with missing welfare imputed (:func:`impute_matrix`); self if already imputed.
 
+        Parameters
+        ----------
+        random_state : int
+            Seed of the imputer.
+
+        Returns
+        -------
+        WelfareMatrices
+            With ``imputed=True``.
+
         Example
         -------
         >>> import numpy as np, pandas as pd
@@ -485,10 +495,9 @@ class _blas_threads:
                 self.ctx = None
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> None:
         if self.ctx is not None:
             self.ctx.restore_original_limits()
-        return False
 
 
 @dataclass(frozen=True)

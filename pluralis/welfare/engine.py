@@ -254,6 +254,19 @@ class WelfareConfig:
     def record(self, design: Design, matrices: WelfareMatrices) -> dict[str, Any]:
         """What a run with this config did, as kept in :attr:`WelfareResult.config`.
 
+        Parameters
+        ----------
+        design : Design
+            What :func:`~pluralis.welfare.schemes.resolve` found.
+        matrices : WelfareMatrices
+            The individual welfare the run used.
+
+        Returns
+        -------
+        dict
+            ``country, sample, n_sample, n_draws, seed, replace, impute, weighted, reference,
+            engine, common_draws, schemes, populations, models``.
+
         Example
         -------
         >>> import pandas as pd

@@ -13,7 +13,7 @@ Example
 from __future__ import annotations
 
 from collections.abc import Sequence
-from os import PathLike
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from pluralis.welfare.summaries import WelfareResult
 
-PathArg = str | PathLike[str] | None
+PathArg = str | Path | None
 
 __all__ = ["COLOURS", "plot_representativeness", "plot_weights", "plot_welfare"]
 

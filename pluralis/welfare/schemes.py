@@ -137,6 +137,16 @@ class Group:
     def mask(self, survey: pd.DataFrame) -> np.ndarray:
         """Boolean mask of the survey rows in this group.
 
+        Parameters
+        ----------
+        survey : pandas.DataFrame
+            The survey frame (or the analysis sample).
+
+        Returns
+        -------
+        numpy.ndarray
+            One boolean per row.
+
         Example
         -------
         >>> import pandas as pd

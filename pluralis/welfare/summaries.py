@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from os import PathLike
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -198,6 +198,20 @@ class WelfareResult:
         With ``marks``, ``D`` flags a scheme the reference scheme FOSDs and ``d`` one that FOSDs
         the reference; ``max`` is the best achievable welfare of the population.
 
+        Parameters
+        ----------
+        measure : {"rating", "choice"}
+            The measure to tabulate.
+        marks : bool
+            Format the means as text with the FOSD marks; ``False`` gives plain numbers.
+        digits : int, optional
+            Decimals (default 2 for ratings, 3 for choices; ``max`` gets one more for choices).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Populations x (schemes + ``max``).
+
         Example
         -------
         >>> from pluralis.data.synthetic import generate_study
@@ -227,8 +241,20 @@ class WelfareResult:
         out.index.name = "population"
         return out
 
-    def plot(self, path: str | PathLike[str] | None = None, **kwargs: Any) -> Figure:
+    def plot(self, path: str | Path | None = None, **kwargs: Any) -> Figure:
         """Violin plots like PRISM Fig. 5 (see :func:`pluralis.welfare.plots.plot_welfare`).
+
+        Parameters
+        ----------
+        path : str or pathlib.Path, optional
+            Where to save the figure.
+        **kwargs
+            Options of :func:`~pluralis.welfare.plots.plot_welfare`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            The figure.
 
         Example
         -------
@@ -246,7 +272,7 @@ def _draws_frame(draws: Draws, welfare: dict[tuple[str, str, str], np.ndarray], 
     keys = list(draws.winners)
     n = draws.n_draws
 
-    def labels(position: int, categories: list[str]) -> pd.Categorical:
+    def labels(position: int, categories: list[str]) -> pd.Categorical[str]:
         codes = np.repeat([categories.index(k[position]) for k in keys], n)
         return pd.Categorical.from_codes(codes, categories=pd.Index(categories))
 
