@@ -53,6 +53,35 @@ def _pyplot() -> Any:
     return plt
 
 
+def _scheme_colour(scheme: str, reference: str | None, flags: pd.DataFrame) -> str:
+    """Fig. 5 colour of a scheme given its FOSD flags against the reference."""
+    if scheme == reference:
+        return COLOURS["reference"]
+    if scheme in flags.index and flags.loc[scheme, "fosd_by_reference"]:
+        return COLOURS["dominated"]
+    if scheme in flags.index and flags.loc[scheme, "fosds_reference"]:
+        return COLOURS["dominates"]
+    return COLOURS["other"]
+
+
+def _violin(ax: Any, d: np.ndarray, y: int, colour: str, *, shape: str, bw_method: float) -> None:
+    """One horizontal violin of the finite draws ``d`` at height ``y``, with its IQR bar and mean dot."""
+    body_data = np.percentile(d, [5, 25, 50, 75, 95]) if shape == "percentiles" else d
+    if np.ptp(body_data) > 0:
+        parts = ax.violinplot(
+            [body_data], positions=[y], orientation="horizontal", widths=0.85, showextrema=False, bw_method=bw_method
+        )
+        for body in parts["bodies"]:
+            body.set_facecolor(colour)
+            body.set_edgecolor(colour)
+            body.set_alpha(0.55)
+    else:
+        ax.plot([d[0]], [y], marker="|", markersize=18, color=colour)
+    q1, q3 = np.percentile(d, [25, 75])
+    ax.plot([q1, q3], [y, y], color="black", linewidth=2.5, solid_capstyle="butt")
+    ax.plot([d.mean()], [y], "o", color="white", markeredgecolor="black", markersize=4)
+
+
 def plot_welfare(
     result: WelfareResult,
     path: PathArg = None,
@@ -134,38 +163,11 @@ def plot_welfare(
             ax = axes[i, j]
             flags = s[(s["measure"] == measure) & (s["population"] == pop)].set_index("scheme")
             for k, sch in enumerate(schemes):
-                y = len(schemes) - 1 - k
                 d = grouped.get((measure, pop, sch), np.array([]))
                 d = d[np.isfinite(d)]
-                if d.size == 0:
-                    continue
-                if sch == reference:
-                    colour = COLOURS["reference"]
-                elif sch in flags.index and flags.loc[sch, "fosd_by_reference"]:
-                    colour = COLOURS["dominated"]
-                elif sch in flags.index and flags.loc[sch, "fosds_reference"]:
-                    colour = COLOURS["dominates"]
-                else:
-                    colour = COLOURS["other"]
-                body_data = np.percentile(d, [5, 25, 50, 75, 95]) if shape == "percentiles" else d
-                if np.ptp(body_data) > 0:
-                    parts = ax.violinplot(
-                        [body_data],
-                        positions=[y],
-                        orientation="horizontal",
-                        widths=0.85,
-                        showextrema=False,
-                        bw_method=bw_method,
-                    )
-                    for body in parts["bodies"]:
-                        body.set_facecolor(colour)
-                        body.set_edgecolor(colour)
-                        body.set_alpha(0.55)
-                else:
-                    ax.plot([d[0]], [y], marker="|", markersize=18, color=colour)
-                q1, q3 = np.percentile(d, [25, 75])
-                ax.plot([q1, q3], [y, y], color="black", linewidth=2.5, solid_capstyle="butt")
-                ax.plot([d.mean()], [y], "o", color="white", markeredgecolor="black", markersize=4)
+                if d.size:
+                    colour = _scheme_colour(sch, reference, flags)
+                    _violin(ax, d, len(schemes) - 1 - k, colour, shape=shape, bw_method=bw_method)
             ax.set_title(f"{_MEASURE_TITLE.get(measure, measure)}: {pop}", fontsize=9)
             ax.set_yticks(range(len(schemes)))
             ax.set_yticklabels(list(reversed(schemes)), fontsize=8)
