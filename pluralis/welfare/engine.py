@@ -88,7 +88,7 @@ def _measures(name: str, measures: Sequence[str]) -> None:
 
 
 def _weights(name: str, weights: Any) -> None:
-    if weights is not None and not isinstance(weights, pd.Series) and weights != "census":
+    if weights is not None and not isinstance(weights, (pd.Series, Mapping)) and weights != "census":
         raise ConfigError(f"weights must be a Series by user_id or 'census', got {weights!r}")
 
 
@@ -126,7 +126,7 @@ class WelfareConfig:
     impute : bool
         Impute missing individual welfare first (App. U.3).
     weights : pandas.Series, "census" or None
-        Participant weights (Series by ``user_id``, e.g. from
+        Participant weights (Series or mapping by ``user_id``, e.g. from
         :func:`pluralis.census.weights.census_weights`) or ``"census"`` to rake the sample to its
         census margins: draws pick participants with probability proportional to weight, and
         population welfare is the weighted mean.
