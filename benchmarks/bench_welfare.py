@@ -21,7 +21,7 @@ import numpy as np
 
 from pluralis.census.weights import census_weights
 from pluralis.data.synthetic import generate_study
-from pluralis.welfare.engine import run_welfare
+from pluralis.welfare.engine import WelfareConfig, run_welfare
 
 TARGET_SECONDS = 2.0
 
@@ -52,19 +52,20 @@ def main() -> None:
         f"{args.country}-REP sample {n_rep}"
     )
 
-    grid = dict(country=args.country, n_draws=args.draws, seed=1)
-    t_fast, res = best_of(3, lambda: run_welfare(f.utterances, f.survey, **grid))
+    grid = WelfareConfig(country=args.country, n_draws=args.draws, seed=1)
+    t_fast, res = best_of(3, lambda: run_welfare(f.utterances, f.survey, config=grid))
     n_cells = len(res.summary)
     print(
         f"pluralis (vectorised): default grid {n_cells} cells x {args.draws} draws = "
         f"{n_cells * args.draws:,} draws in {t_fast:.3f} s (target <= {TARGET_SECONDS} s: "
         f"{'OK' if t_fast <= TARGET_SECONDS else 'MISSED'})"
     )
-    t_imp, _ = best_of(1, lambda: run_welfare(f.utterances, f.survey, impute=True, **grid))
+    t_imp, _ = best_of(1, lambda: run_welfare(f.utterances, f.survey, config=grid, impute=True))
     print(f"pluralis with imputation (IterativeImputer on the full matrices): {t_imp:.3f} s")
 
-    ref_grid = dict(grid, n_draws=args.ref_draws)
-    t_ref, ref = best_of(1, lambda: run_welfare(f.utterances, f.survey, engine="reference", **ref_grid))
+    t_ref, ref = best_of(
+        1, lambda: run_welfare(f.utterances, f.survey, config=grid, engine="reference", n_draws=args.ref_draws)
+    )
     scale = args.draws / args.ref_draws
     t_ref_full = t_ref * scale
     note = "" if scale == 1 else f" (measured {t_ref:.2f} s on {args.ref_draws} draws, scaled x{scale:g})"

@@ -70,6 +70,21 @@ def census_categories(survey: pd.DataFrame, country: str = "US", ethnicity: str 
     (PRISM App. L remap: Hispanic, Middle Eastern and Indigenous -> Other) or, when absent,
     ``ethnicity_simplified``. "Prefer not to say" and non-binary gender map to NaN (not in the census).
 
+    Parameters
+    ----------
+    survey : pandas.DataFrame
+        One row per participant with ``age``, ``gender`` and ``ethnicity_categorised`` (or
+        ``ethnicity_simplified``).
+    country : str
+        ``"US"`` or ``"UK"``.
+    ethnicity : {"census", "detailed"}
+        Ethnicity scheme.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``age, gender, ethnicity`` by ``user_id``; NaN where an answer is not a census category.
+
     Example
     -------
     >>> import pandas as pd
@@ -110,6 +125,16 @@ def total_variation_distance(p: pd.Series, q: pd.Series) -> float:
     """Total variation distance ``0.5 * sum |p - q|`` between two distributions (aligned on index;
     each is normalised to sum 1 first, missing categories count as 0).
 
+    Parameters
+    ----------
+    p, q : pandas.Series
+        Non-negative masses by category.
+
+    Returns
+    -------
+    float
+        The distance, in [0, 1].
+
     Example
     -------
     >>> import pandas as pd
@@ -128,6 +153,16 @@ def total_variation_distance(p: pd.Series, q: pd.Series) -> float:
 
 def effective_sample_size(weights) -> float:
     """Kish's effective sample size ``(sum w)^2 / sum w^2`` (zero weights drop out).
+
+    Parameters
+    ----------
+    weights : array-like of float
+        Finite, non-negative weights.
+
+    Returns
+    -------
+    float
+        The effective sample size (0 when every weight is 0).
 
     Example
     -------
@@ -153,10 +188,10 @@ def _align_weights(weights, index: pd.Index, name: str = "weights") -> np.ndarra
         if len(missing):
             raise ConfigError(f"{name} lack {len(missing)} participant(s), e.g. {list(missing[:3])}")
         return w.reindex(index).to_numpy(dtype=float)
-    w = np.asarray(weights, dtype=float)
-    if w.shape != (len(index),):
-        raise ConfigError(f"{name} have shape {w.shape}; expected ({len(index)},) aligned with the survey rows")
-    return w
+    arr = np.asarray(weights, dtype=float)
+    if arr.shape != (len(index),):
+        raise ConfigError(f"{name} have shape {arr.shape}; expected ({len(index)},) aligned with the survey rows")
+    return arr
 
 
 @dataclass
@@ -167,6 +202,15 @@ class RepresentativenessReport:
     ethnicity cell) or a margin name; columns ``level, age, gender, ethnicity, category,
     n_observed, observed_share, expected_share, difference_pp`` (PRISM *minus* census, percentage
     points, as PRISM Fig. 8). ``tvd`` holds the total variation distance per level.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> s = pd.DataFrame({"user_id": ["a", "b"], "age": ["18-24 years old"] * 2,
+    ...                   "gender": ["Male", "Female"], "ethnicity_categorised": ["White"] * 2})
+    >>> r = representativeness(s, "UK")
+    >>> r.country, r.n, r.weighted
+    ('UK', 2, False)
     """
 
     country: str
@@ -182,6 +226,11 @@ class RepresentativenessReport:
     def summary(self) -> pd.DataFrame:
         """One row per level: TVD, worst over/under-represented category, n and ESS.
 
+        Returns
+        -------
+        pandas.DataFrame
+            ``level, tvd, most_over, most_over_pp, most_under, most_under_pp, n, ess``.
+
         Example
         -------
         >>> import pandas as pd
@@ -193,8 +242,8 @@ class RepresentativenessReport:
         rows = []
         for level, tvd in self.tvd.items():
             t = self.table[self.table["level"] == level]
-            hi = t.loc[t["difference_pp"].idxmax()]
-            lo = t.loc[t["difference_pp"].idxmin()]
+            hi = t.iloc[int(t["difference_pp"].argmax())]
+            lo = t.iloc[int(t["difference_pp"].argmin())]
             rows.append(
                 {
                     "level": level,
@@ -225,6 +274,29 @@ def representativeness(
     (prefer not to say, non-binary) are left out and counted in ``n_unclassified``.
     ``weights`` (a Series by ``user_id`` or an array aligned with ``survey``) gives weighted
     shares and Kish's effective sample size. ``variables`` chooses the joint cells (default all three).
+
+    Parameters
+    ----------
+    survey : pandas.DataFrame
+        One row per participant.
+    country : str
+        ``"US"`` or ``"UK"``.
+    weights : pandas.Series or array-like, optional
+        Participant weights (by ``user_id``, or aligned with ``survey``).
+    ethnicity : {"census", "detailed"}
+        Ethnicity scheme.
+    variables : sequence of str
+        The census variables of the joint cells.
+
+    Returns
+    -------
+    RepresentativenessReport
+        Observed vs census shares per cell and margin, TVD per level, n and ESS.
+
+    See Also
+    --------
+    pluralis.census.weights.census_weights : weights that close the gaps.
+    pluralis.welfare.plots.plot_representativeness : the report as Fig. 8.
 
     Example
     -------

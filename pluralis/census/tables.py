@@ -1,20 +1,30 @@
-"""Sampling frames of the persona generator: census cells and the conditional tables shipped as package data.
+"""Conditional tables of the persona generator, shipped as package data.
 
-Two kinds of tables:
+Personas are drawn from the census cells of :mod:`pluralis.census.targets`
+(:func:`~pluralis.census.targets.census_cells`: one cell per age band x sex x source census group,
+ONS 2021 for England & Wales and ACS 2022 for the US), so age x sex x ethnicity follow the census
+*jointly*. This module adds what the census tables do not carry:
 
-* **Census cells** come from :mod:`pluralis.census.targets` (the package's copy of PRISM's census
-  tables, ONS 2021 for England & Wales and ACS 2022 for the US): one cell per
-  (age band, sex, source census group), with its adult head count. Personas are drawn from these
-  cells, so age x sex x ethnicity follow the census *jointly*.
 * **Conditional tables** (``resources/conditionals.csv``): ``P(value | country, age, sex, ethnicity)``
-  for fields the census tables do not carry (education, employment, marital status, religion,
-  region, English proficiency, LLM familiarity). Each row is ``field, country, age, gender,
-  ethnicity, value, share``; ``*`` means "any" (the field does not depend on that variable).
-  They are **approximations** transcribed and rounded from published summaries, not copies of
-  source tables; ``resources/SOURCES.md`` names the source of each and every assumption.
+  for education, employment, marital status, religion, region, English proficiency and LLM
+  familiarity. Each row is ``field, country, age, gender, ethnicity, value, share``; ``*`` means
+  "any" (the field does not depend on that variable). They are **approximations** transcribed and
+  rounded from published summaries, not copies of source tables; ``resources/SOURCES.md`` names
+  the source of each and every assumption.
+* How census groups and countries read in a persona (:data:`CENSUS_GROUP_ETHNICITY`,
+  :data:`COUNTRY_INFO`).
 
 Everything is returned as dense numpy arrays so sampling is vectorised (see
-:func:`conditional_sampler`).
+:func:`conditional_sampler`). The census cells, countries and category orders are those of
+:mod:`pluralis.census.targets`, imported here for the generator's convenience.
+
+Example
+-------
+>>> cells = census_cells("UK")
+>>> s = conditional_sampler("education", "UK")
+>>> codes = s.sample({"age": cells.age[:3]}, np.array([0.0, 0.5, 0.999]))
+>>> len(codes), all(0 <= c < len(FIELD_CATEGORIES["education"]) for c in codes)
+(3, True)
 """
 
 from __future__ import annotations
@@ -27,15 +37,28 @@ from io import StringIO
 import numpy as np
 import pandas as pd
 
-from pluralis.census import targets as census
+from pluralis.census.targets import COUNTRIES, DETAILED_ETHNICITIES, ISO3, CensusCells, census_cells, normalise_country
+from pluralis.census.targets import GENDERS as SEXES
 from pluralis.data import vocab
 from pluralis.errors import ConfigError
 
-#: Countries personas can be generated for (those with census targets).
-COUNTRIES: tuple[str, ...] = ("US", "UK")
-#: Detailed ethnicity (the census scheme with US Hispanic split out), as ``census.DETAILED_ETHNICITIES``.
-DETAILED_ETHNICITIES: tuple[str, ...] = census.DETAILED_ETHNICITIES
-SEXES: tuple[str, ...] = ("Male", "Female")
+__all__ = [
+    "CENSUS_GROUP_ETHNICITY",
+    "CONDITIONAL_FIELDS",
+    "COUNTRIES",
+    "COUNTRY_INFO",
+    "DETAILED_ETHNICITIES",
+    "FIELD_CATEGORIES",
+    "SEXES",
+    "CensusCells",
+    "ConditionalSampler",
+    "allocate",
+    "allocate_joint",
+    "census_cells",
+    "conditional_sampler",
+    "conditional_table",
+    "normalise_country",
+]
 
 #: Source census group -> (PRISM ``ethnicity.categorised``, self-described phrasings).
 CENSUS_GROUP_ETHNICITY: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -72,8 +95,8 @@ CENSUS_GROUP_ETHNICITY: dict[str, tuple[str, tuple[str, ...]]] = {
 
 #: Per country: (name, ISO3, UN region, UN subregion, PRISM special_region, study_locale).
 COUNTRY_INFO: dict[str, tuple[str, str, str, str, str, str]] = {
-    "US": ("United States", "USA", "Americas", "Northern America", "US", "us"),
-    "UK": ("United Kingdom", "GBR", "Europe", "Northern Europe", "UK", "uk"),
+    "US": ("United States", ISO3["US"], "Americas", "Northern America", "US", "us"),
+    "UK": ("United Kingdom", ISO3["UK"], "Europe", "Northern Europe", "UK", "uk"),
 }
 
 #: Fields sampled from ``conditionals.csv``, in sampling order.
@@ -113,80 +136,18 @@ FIELD_CATEGORIES: dict[str, tuple[str, ...]] = {
 }
 
 
-def normalise_country(country: str) -> str:
-    """``"us"``, ``"United States"`` ... -> ``"US"``; unknown countries raise :class:`ConfigError`.
-
-    Example
-    -------
-    >>> normalise_country("united kingdom")
-    'UK'
-    """
-    try:
-        return census.normalise_country(country)
-    except ConfigError:
-        raise ConfigError(
-            f"unknown country {country!r} for personas: census-grounded personas exist for "
-            f"{', '.join(COUNTRIES)} only (the package's census tables)"
-        ) from None
-
-
-@dataclass(frozen=True)
-class CensusCells:
-    """The census cells of one country: one row per (age band, sex, census group).
-
-    ``age``, ``sex``, ``ethnicity`` (5-group census), ``ethnicity_detailed`` (US Hispanic split)
-    are integer codes into :data:`vocab.AGE_BANDS`, :data:`SEXES`, :data:`vocab.CENSUS_ETHNICITIES`
-    and :data:`DETAILED_ETHNICITIES`; ``group`` names the census group; ``share`` sums to 1.
-    """
-
-    country: str
-    age: np.ndarray
-    sex: np.ndarray
-    ethnicity: np.ndarray
-    ethnicity_detailed: np.ndarray
-    group: np.ndarray
-    count: np.ndarray
-    share: np.ndarray
-
-
-@lru_cache(maxsize=4)
-def census_cells(country: str) -> CensusCells:
-    """Census cells of ``country`` (see :class:`CensusCells`).
-
-    Example
-    -------
-    >>> c = census_cells("US")
-    >>> len(c.share), round(float(c.share.sum()), 12)
-    (96, 1.0)
-    """
-    country = normalise_country(country)
-    t = census.census_table(country)
-    t = t[t["count"] > 0].reset_index(drop=True)
-    unknown = sorted(set(t["census_group"]) - set(CENSUS_GROUP_ETHNICITY))
-    if unknown:  # pragma: no cover - guards against a rebuilt census table with new groups
-        raise ConfigError(f"census groups without a persona ethnicity mapping: {unknown}")
-    age = pd.Categorical(t["age"], categories=vocab.AGE_BANDS).codes
-    sex = pd.Categorical(t["gender"], categories=SEXES).codes
-    eth = pd.Categorical(t["ethnicity"], categories=vocab.CENSUS_ETHNICITIES).codes
-    det = pd.Categorical(t["ethnicity_detailed"], categories=DETAILED_ETHNICITIES).codes
-    if min(age.min(), sex.min(), eth.min(), det.min()) < 0:  # pragma: no cover
-        raise ConfigError(f"census table of {country} has categories outside the persona vocabularies")
-    count = t["count"].to_numpy(dtype=np.int64)
-    return CensusCells(
-        country=country,
-        age=age.astype(np.int8),
-        sex=sex.astype(np.int8),
-        ethnicity=eth.astype(np.int8),
-        ethnicity_detailed=det.astype(np.int8),
-        group=t["census_group"].to_numpy(dtype=object),
-        count=count,
-        share=count / count.sum(),
-    )
-
-
 @lru_cache(maxsize=1)
 def conditional_table() -> pd.DataFrame:
     """The shipped conditional tables (``resources/conditionals.csv``), shares summing to 1 per condition.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``field, country, age, gender, ethnicity, value, share`` (``*`` = any); cached.
+
+    See Also
+    --------
+    conditional_sampler : one field's table as a vectorised sampler.
 
     Example
     -------
@@ -205,7 +166,14 @@ class ConditionalSampler:
     """``P(value | condition)`` as a dense cumulative matrix for inverse-CDF sampling.
 
     ``depends`` lists the variables the field depends on (subset of ``age``, ``sex``,
-    ``ethnicity``); the condition index of a row is the mixed-radix code of those variables.
+    ``ethnicity_detailed``, the code arrays of :class:`CensusCells`); the condition index of a
+    row is the mixed-radix code of those variables. Built by :func:`conditional_sampler`.
+
+    Example
+    -------
+    >>> s = ConditionalSampler("x", "UK", ("age",), (2,), np.array([[0.5, 1.0], [0.0, 1.0]]))
+    >>> s.sample({"age": np.array([0, 0, 1])}, np.array([0.2, 0.7, 0.2])).tolist()
+    [0, 1, 1]
     """
 
     field: str
@@ -215,13 +183,52 @@ class ConditionalSampler:
     cumulative: np.ndarray  # (n_conditions, n_categories)
 
     def condition_index(self, codes: dict[str, np.ndarray], n: int) -> np.ndarray:
+        """Row index into :attr:`cumulative` of each of ``n`` rows.
+
+        Parameters
+        ----------
+        codes : dict of str to numpy.ndarray
+            Integer codes per variable in :attr:`depends` (length ``n`` each).
+        n : int
+            Number of rows.
+
+        Returns
+        -------
+        numpy.ndarray
+            The mixed-radix condition code of each row.
+
+        Example
+        -------
+        >>> s = ConditionalSampler("x", "UK", ("age", "sex"), (6, 2), np.ones((12, 1)))
+        >>> s.condition_index({"age": np.array([0, 5]), "sex": np.array([1, 0])}, 2).tolist()
+        [1, 10]
+        """
         idx = np.zeros(n, dtype=np.int64)
         for var, r in zip(self.depends, self.radix):
             idx = idx * r + codes[var]
         return idx
 
     def sample(self, codes: dict[str, np.ndarray], u: np.ndarray) -> np.ndarray:
-        """Category codes for rows with condition codes ``codes`` and uniforms ``u``."""
+        """Category codes for rows with condition codes ``codes`` and uniforms ``u`` (inverse CDF).
+
+        Parameters
+        ----------
+        codes : dict of str to numpy.ndarray
+            Integer codes per variable in :attr:`depends`, one per row.
+        u : numpy.ndarray
+            One uniform draw in [0, 1) per row.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``int8`` codes into the field's categories (:data:`FIELD_CATEGORIES`).
+
+        Example
+        -------
+        >>> s = conditional_sampler("education", "UK")
+        >>> s.sample({"age": np.array([0, 5])}, np.array([0.0, 0.0])).tolist()
+        [0, 0]
+        """
         cond = self.condition_index(codes, len(u))
         cum = self.cumulative[cond]
         out = (u[:, None] >= cum[:, :-1]).sum(axis=1)
@@ -235,6 +242,19 @@ _VAR_CODE = {"age": "age", "gender": "sex", "ethnicity": "ethnicity_detailed"}
 @lru_cache(maxsize=64)
 def conditional_sampler(field: str, country: str) -> ConditionalSampler:
     """The sampler of one conditional field for one country.
+
+    Parameters
+    ----------
+    field : str
+        One of :data:`CONDITIONAL_FIELDS`.
+    country : str
+        ``"US"`` or ``"UK"`` (any spelling :func:`normalise_country` accepts).
+
+    Returns
+    -------
+    ConditionalSampler
+        The field's conditional distribution over the variables it depends on; conditions the
+        table leaves out get the table's average. Cached.
 
     Example
     -------
@@ -283,6 +303,22 @@ def conditional_sampler(field: str, country: str) -> ConditionalSampler:
 def allocate(n: int, share: np.ndarray) -> np.ndarray:
     """Integer counts summing to ``n`` proportional to ``share`` (largest-remainder / Hamilton quota).
 
+    Parameters
+    ----------
+    n : int
+        Total to allocate.
+    share : numpy.ndarray
+        Non-negative shares (normalised here).
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer counts, one per share, summing to ``n``.
+
+    See Also
+    --------
+    allocate_joint : the same for a joint table whose margins must round too.
+
     Example
     -------
     >>> allocate(10, np.array([0.55, 0.3, 0.15])).tolist()
@@ -304,6 +340,20 @@ def allocate_joint(n: int, share: np.ndarray, margins: list[np.ndarray]) -> np.n
     one person of its own largest-remainder quota (when the greedy search can reach it, which it
     does for census tables), and every cell within about one person of ``n * share``. Plain
     largest remainder on the joint cells alone lets margin errors add up across cells.
+
+    Parameters
+    ----------
+    n : int
+        Total to allocate.
+    share : numpy.ndarray
+        Non-negative cell shares (normalised here).
+    margins : list of numpy.ndarray
+        Per variable, the category code of each cell.
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer cell counts summing to ``n``.
 
     Example
     -------

@@ -8,8 +8,9 @@ placed in a census category), together with a convergence report.
 Weighted variants of the other analyses take such a Series: the welfare analysis
 (:func:`pluralis.welfare.engine.run_welfare`, ``weights=``) and the ranking engine
 (:func:`pluralis.ranking.engine.rank_models`, :func:`pluralis.ranking.uncertainty.bootstrap`
-and :func:`pluralis.ranking.subgroups.subgroup_rankings`, ``weights=``; :func:`row_weights`
-spreads participant weights onto battle/utterance rows).
+and :func:`pluralis.ranking.subgroups.subgroup_rankings`, ``weights=``). :func:`row_weights`
+spreads participant weights onto battle/utterance rows; it is defined here, with the weights,
+and the analyses import it (census never imports an analysis).
 
 Example
 -------
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,7 +41,6 @@ from pluralis.census.representativeness import (
     effective_sample_size,
 )
 from pluralis.errors import ConfigError
-from pluralis.ranking.engine import row_weights
 
 __all__ = [
     "EmptyCellError",
@@ -52,7 +53,6 @@ __all__ = [
     "rake",
     "row_weights",
     "trim_weights",
-    "weighted_rank_models",
 ]
 
 
@@ -119,6 +119,12 @@ class WeightingResult:
 
     def report(self) -> dict:
         """Convergence and weight diagnostics as a plain dict.
+
+        Returns
+        -------
+        dict
+            ``method, converged, iterations, max_margin_error, n, n_excluded, n_trimmed,
+            trim_rounds, ess, design_effect, min_weight, max_weight, dropped_cells``.
 
         Example
         -------
@@ -197,6 +203,18 @@ def _check_columns(data: pd.DataFrame, variables) -> None:
 def trim_weights(weights, lower: float | None = None, upper: float | None = None) -> tuple[np.ndarray, int]:
     """Clip positive weights to ``[lower, upper] x`` their mean, repeating until the bounds hold
     after renormalising to mean 1; return (weights with mean 1, number of weights at a bound).
+
+    Parameters
+    ----------
+    weights : array-like of float
+        Non-negative weights; zeros stay zero.
+    lower, upper : float, optional
+        Bounds as multiples of the mean positive weight.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, int)
+        The trimmed weights (mean 1 over the positive ones) and how many sit at a bound.
 
     Example
     -------
@@ -307,6 +325,38 @@ def rake(
     bounds both hold (up to ``max_iter x max_trim_rounds / 10`` more sweeps); the report says how
     many weights sit at a bound. Infeasible bounds end with ``converged=False``. Convergence: max |weighted share - target| <= ``tol``.
 
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per participant, ``user_id`` column (or index) and one column per margin.
+    margins : mapping of str to pandas.Series or mapping
+        Target shares (or counts) per category, per column.
+    base_weights : array-like or pandas.Series, optional
+        Design weights to start from (default 1).
+    max_iter : int
+        IPF sweeps at most.
+    tol : float
+        Convergence tolerance on the largest margin error.
+    trim : float or tuple of float, optional
+        An upper bound, or ``(lower, upper)`` bounds, as multiples of the mean weight.
+    max_trim_rounds : int
+        Extra rounds of bounded sweeps when ``trim`` is given.
+    on_unclassified : {"raise", "drop"}
+        Participants outside the target categories raise, or get weight 0.
+    on_empty : {"raise", "renormalise"}
+        Target categories with a positive target and no participants raise
+        :class:`EmptyCellError`, or are dropped and the rest renormalised.
+
+    Returns
+    -------
+    WeightingResult
+        Weights by ``user_id`` (mean 1 over the weighted participants) and the convergence report.
+
+    See Also
+    --------
+    poststratify : weights matching joint cells instead of margins.
+    census_weights : raking to the census margins of a country.
+
     Example
     -------
     >>> import pandas as pd
@@ -402,6 +452,33 @@ def poststratify(
     naming them (or are dropped and the rest renormalised with ``on_empty="renormalise"``).
     ``trim`` clips the final weights (multiples of the mean; margins are then no longer exact).
 
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per participant, ``user_id`` column (or index) and the ``by`` columns.
+    targets : pandas.DataFrame or pandas.Series
+        Target shares (or counts) per cell.
+    by : sequence of str, optional
+        The cell variables (default: the targets' columns or index levels).
+    base_weights : array-like or pandas.Series, optional
+        Design weights to start from (default 1).
+    on_unclassified : {"raise", "drop"}
+        Participants outside the target categories raise, or get weight 0.
+    on_empty : {"raise", "renormalise"}
+        Target categories with a positive target and no participants raise
+        :class:`EmptyCellError`, or are dropped and the rest renormalised.
+    trim : float or tuple of float, optional
+        An upper bound, or ``(lower, upper)`` bounds, as multiples of the mean weight.
+
+    Returns
+    -------
+    WeightingResult
+        Weights by ``user_id`` and the report (exact cell shares unless trimmed).
+
+    See Also
+    --------
+    rake : weights matching one-way margins (works when cells are empty).
+
     Example
     -------
     >>> import pandas as pd
@@ -420,9 +497,10 @@ def poststratify(
         t = targets.groupby(by, sort=False)[value].sum()
     else:
         t = pd.Series(targets)
-        by = list(by) if by is not None else list(t.index.names)
-        if any(n is None for n in by):
+        levels = list(by) if by is not None else list(t.index.names)
+        if any(n is None for n in levels):
             raise ConfigError("pass by=[...] naming the levels of the targets index")
+        by = [str(n) for n in levels]
     _check_columns(data, by)
     t = _normalise_target(t, "+".join(by))
     index = _user_index(data)
@@ -452,7 +530,8 @@ def poststratify(
     lacking = np.flatnonzero((tv > 0) & (w_cell <= 0))
     dropped = []
     if len(lacking):
-        names = [t.index[i] if isinstance(t.index[i], tuple) else (t.index[i],) for i in lacking]
+        labels: list[Any] = t.index.tolist()
+        names: list[tuple[Any, ...]] = [labels[i] if isinstance(labels[i], tuple) else (labels[i],) for i in lacking]
         cells = [(dict(zip(by, n)), float(tv[i])) for n, i in zip(names, lacking)]
         if on_empty == "raise":
             raise EmptyCellError(
@@ -508,6 +587,39 @@ def census_weights(
     PRISM-sized country samples usually have some). Participants whose answers are not census
     categories (prefer not to say, non-binary) get weight 0 by default (``on_unclassified``).
 
+    Parameters
+    ----------
+    survey : pandas.DataFrame
+        One row per participant (``user_id``, ``age``, ``gender``, ``ethnicity_categorised``).
+    country : str
+        ``"US"`` or ``"UK"``.
+    method : {"rake", "poststratify"}
+        Match the one-way margins, or the joint cells.
+    variables : sequence of str
+        Census variables to weight on (subset of ``age``, ``gender``, ``ethnicity``).
+    ethnicity : {"census", "detailed"}
+        Ethnicity scheme of the targets.
+    on_unclassified : {"raise", "drop"}
+        Participants outside the target categories raise, or get weight 0.
+    on_empty : {"raise", "renormalise"}
+        Target categories with a positive target and no participants raise
+        :class:`EmptyCellError`, or are dropped and the rest renormalised.
+    trim : float or tuple of float, optional
+        An upper bound, or ``(lower, upper)`` bounds, as multiples of the mean weight.
+    max_iter : int
+        IPF sweeps at most (raking).
+    tol : float
+        Convergence tolerance (raking).
+
+    Returns
+    -------
+    WeightingResult
+        Weights by ``user_id`` and their diagnostics.
+
+    See Also
+    --------
+    pluralis.census.representativeness.representativeness : the sample vs the census, weighted or not.
+
     Example
     -------
     >>> from pluralis.data.synthetic import generate_study
@@ -558,7 +670,24 @@ class RebalanceResult:
     n_pool: int
 
     def mask(self, survey: pd.DataFrame) -> np.ndarray:
-        """Boolean array over ``survey`` rows: True for kept participants (see the class example)."""
+        """Boolean array over ``survey`` rows: True for kept participants.
+
+        Parameters
+        ----------
+        survey : pandas.DataFrame
+            Any survey frame (``user_id`` column or index).
+
+        Returns
+        -------
+        numpy.ndarray
+            One boolean per row.
+
+        Example
+        -------
+        >>> r = RebalanceResult(pd.Index(["b"], name="user_id"), pd.DataFrame(), n_pool=2)
+        >>> r.mask(pd.DataFrame({"user_id": ["a", "b"]})).tolist()
+        [False, True]
+        """
         return np.asarray(_user_index(survey).isin(self.user_ids))
 
 
@@ -566,6 +695,18 @@ def prism_rebalance_pool(survey: pd.DataFrame, country: str) -> np.ndarray:
     """PRISM's eligible pool for census rebalancing (spec §3.3): not survey-only, in the balanced
     subset, recruited by the ``country`` study (``study_locale``), gender Male/Female. Columns that
     are absent are not filtered on.
+
+    Parameters
+    ----------
+    survey : pandas.DataFrame
+        The survey frame.
+    country : str
+        ``"US"`` or ``"UK"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask over the survey rows.
 
     Example
     -------
@@ -583,8 +724,7 @@ def prism_rebalance_pool(survey: pd.DataFrame, country: str) -> np.ndarray:
     if "study_locale" in survey.columns:
         ok &= (survey["study_locale"].astype(str).str.lower() == country.lower()).to_numpy()
     elif "location_reside_countryISO" in survey.columns:
-        iso = {"US": "USA", "UK": "GBR"}[country]
-        ok &= (survey["location_reside_countryISO"] == iso).to_numpy()
+        ok &= (survey["location_reside_countryISO"] == census.ISO3[country]).to_numpy()
     else:
         raise ConfigError("survey has neither study_locale nor location_reside_countryISO to find the country sample")
     ok &= survey["gender"].isin(census.GENDERS).to_numpy()
@@ -608,6 +748,30 @@ def census_rebalance(
     reweighted: the result lists who is kept. Applied to PRISM's survey it reproduces the
     ``included_in_{US,UK}_REP`` flags (230 / 243 participants).
 
+    Parameters
+    ----------
+    survey : pandas.DataFrame
+        The survey frame.
+    country : str
+        ``"US"`` or ``"UK"``.
+    n_total : int
+        The target sample size the quotas are computed for (PRISM: 300).
+    random_state : int
+        Seed of ``DataFrame.sample`` (PRISM: 42).
+    pool : array-like of bool, optional
+        Eligible rows (default :func:`prism_rebalance_pool`).
+    ethnicity : {"census", "detailed"}
+        Ethnicity scheme of the cells.
+
+    Returns
+    -------
+    RebalanceResult
+        The kept ``user_ids`` and the per-cell table.
+
+    See Also
+    --------
+    pluralis.census.targets.cell_percentages : the census cells the quotas come from.
+
     Example
     -------
     >>> from pluralis.data.synthetic import generate_study
@@ -624,7 +788,7 @@ def census_rebalance(
         raise ConfigError(f"pool mask has shape {mask.shape}; expected ({len(survey)},)")
     study = survey[mask]
     cats = census_categories(study, country, ethnicity)
-    cells = census.census_cells(country, ethnicity)
+    cells = census.cell_percentages(country, ethnicity)
     ids: list[str] = []
     rows = []
     uid = cats.index.to_numpy()
@@ -667,32 +831,57 @@ def census_rebalance(
 # --- hooks for weighted analyses -----------------------------------------------------------------
 
 
-def weighted_rank_models(
-    battles: pd.DataFrame,
-    weights: pd.Series | None,
-    method: str = "prc",
-    *,
-    models=None,
-    key: str = "user_id",
-    missing: str = "raise",
-    **options,
-) -> pd.DataFrame:
-    """Weighted ranking: :func:`pluralis.ranking.engine.rank_models` with ``weights=`` (every
-    battle, or rated response for the score means, counts with its rater's weight; see there).
+def row_weights(
+    frame: pd.DataFrame, weights: pd.Series | None, key: str = "user_id", missing: str = "raise"
+) -> np.ndarray:
+    """Spread participant weights onto the rows of a table (utterances, battles, ...) by ``key``.
 
-    ``key`` names the rater column, ``missing`` is ``"raise"`` or ``"zero"`` for raters without a
-    weight. ``weights=None`` is the unweighted ranking; online Elo has no weighted form.
+    The hook weighted analyses use: each battle/utterance counts with its rater's weight
+    (:func:`pluralis.ranking.engine.rank_models` with ``weights=``).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The rows to weight; must have the ``key`` column when ``weights`` is given.
+    weights : pandas.Series or None
+        Participant weights indexed by participant id (e.g. :attr:`WeightingResult.weights`);
+        ``None`` gives every row weight 1.
+    key : str
+        Column of ``frame`` holding the participant id.
+    missing : {"raise", "zero"}
+        What to do with rows whose participant has no weight: raise :class:`ConfigError`, or give
+        them weight 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        One finite, non-negative weight per row of ``frame``.
+
+    See Also
+    --------
+    census_weights : participant weights raked or post-stratified to the census.
 
     Example
     -------
-    >>> import pandas as pd
-    >>> b = pd.DataFrame({"model_a": ["x", "x", "y"], "model_b": ["y", "y", "x"],
-    ...                   "winner": ["model_a", "model_a", "model_a"], "user_id": ["u1", "u1", "u2"]})
-    >>> weighted_rank_models(b, pd.Series({"u1": 1.0, "u2": 5.0}), "win_rate")["model"].tolist()
-    ['y', 'x']
+    >>> battles = pd.DataFrame({"user_id": ["a", "b", "a"], "winner": ["m1", "m2", "m2"]})
+    >>> row_weights(battles, pd.Series({"a": 2.0, "b": 0.5})).tolist()
+    [2.0, 0.5, 2.0]
     """
-    from pluralis.ranking.engine import rank_models
-
-    return rank_models(
-        battles, method, models=models, weights=weights, weight_key=key, missing_weights=missing, **options
-    )
+    if weights is None:
+        return np.ones(len(frame))
+    if key not in frame.columns:
+        raise ConfigError(f"cannot apply participant weights: table has no {key!r} column")
+    w = pd.Series(weights, dtype=float)
+    w.index = w.index.astype(str)
+    out = np.array(frame[key].astype(str).map(w).to_numpy(dtype=float))
+    nan = np.isnan(out)
+    if nan.any():
+        if missing == "raise":
+            ex = pd.unique(frame[key].astype(str).to_numpy()[nan])[:3]
+            raise ConfigError(f"{int(nan.sum())} row(s) have raters without a weight, e.g. {list(ex)}")
+        if missing != "zero":
+            raise ConfigError(f"missing must be 'raise' or 'zero', got {missing!r}")
+        out[nan] = 0.0
+    if np.any(out < 0) or not np.all(np.isfinite(out)):
+        raise ConfigError("weights must be finite and non-negative")
+    return out

@@ -4,48 +4,50 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import typer
 from rich.table import Table
 
+from pluralis.census.representativeness import representativeness
+from pluralis.census.weights import EmptyCellError, census_rebalance, census_weights
 from pluralis.cli._common import console, handle_errors
+from pluralis.data import StudyFrames, load_study
 from pluralis.errors import ConfigError
+from pluralis.figures import check_plot_path
+from pluralis.welfare.engine import WelfareConfig, run_welfare
+from pluralis.welfare.plots import plot_representativeness
+from pluralis.welfare.schemes import Group, Scheme, country_sample
+
+T = TypeVar("T")
 
 _COUNTRY_HELP = "US or UK (census targets and REP sample)"
 _SAMPLE_HELP = "auto | rep (included_in_*_REP flags) | rebalance (census rebalancing, App. L) | locale | all"
 
 
-def _frames(source: str, format: str | None):
-    from pluralis.data import load_study
-
+def _frames(source: str, format: str | None) -> StudyFrames:
     return load_study(source, format=format).frames()
 
 
 def _sample(survey: pd.DataFrame, country: str, sample: str) -> tuple[pd.DataFrame, str]:
-    from pluralis.welfare.engine import country_sample
-
     if sample == "all":
         return survey, "all participants"
     mask, how = country_sample(survey, country, sample)
     return survey[mask], how
 
 
-def _parse_population(spec: str):
+def _parse_population(spec: str) -> Group:
     """``NAME:QUERY`` (QUERY a pandas query on survey columns; empty = everyone)."""
-    from pluralis.welfare.engine import Group
-
     name, _, query = spec.partition(":")
     if not name.strip():
         raise ConfigError(f"population {spec!r}: expected NAME:QUERY, e.g. \"Women:gender == 'Female'\"")
     return Group(name.strip(), query.strip() or None)
 
 
-def _parse_scheme(spec: str):
+def _parse_scheme(spec: str) -> Scheme:
     """``NAME:N:QUERY`` (draw N from the participants matching QUERY; empty = everyone)."""
-    from pluralis.welfare.engine import Group, Scheme
-
     parts = spec.split(":", 2)
     if len(parts) < 2 or not parts[0].strip():
         raise ConfigError(f"scheme {spec!r}: expected NAME:N[:QUERY], e.g. \"Women (50):50:gender == 'Female'\"")
@@ -59,6 +61,16 @@ def _parse_scheme(spec: str):
 
 def read_weights_csv(path: str) -> pd.Series:
     """Participant weights from a CSV with columns ``user_id,weight`` (what ``pluralis weights --out`` writes).
+
+    Parameters
+    ----------
+    path : str
+        The CSV file.
+
+    Returns
+    -------
+    pandas.Series
+        Weights indexed by ``user_id`` (as strings).
 
     Example
     -------
@@ -77,9 +89,21 @@ def read_weights_csv(path: str) -> pd.Series:
     return pd.Series(df["weight"].to_numpy(dtype=float), index=df["user_id"].astype(str))
 
 
-def weights_option(spec: str | None, census: Callable[[], object]):
+def weights_option(spec: str | None, census: Callable[[], T]) -> T | pd.Series | None:
     """Resolve a ``--weights`` value: None when not given, ``census()`` for ``census``, else the
     weights read from the CSV file ``spec`` (:func:`read_weights_csv`).
+
+    Parameters
+    ----------
+    spec : str or None
+        The option's value: empty, ``"census"`` or a CSV path.
+    census : callable
+        Makes the census weights (called only for ``"census"``).
+
+    Returns
+    -------
+    object, pandas.Series or None
+        What ``census()`` returns, the weights by ``user_id``, or None.
 
     Example
     -------
@@ -95,7 +119,7 @@ def weights_option(spec: str | None, census: Callable[[], object]):
 
 def _frame_table(df: pd.DataFrame, title: str) -> Table:
     table = Table(title=title, show_header=True, header_style="bold")
-    table.add_column(df.index.name or "")
+    table.add_column(str(df.index.name or ""))
     for c in df.columns:
         table.add_column(str(c), justify="right")
     for idx, row in df.iterrows():
@@ -105,6 +129,15 @@ def _frame_table(df: pd.DataFrame, title: str) -> Table:
 
 def register(app: typer.Typer) -> None:
     """Add ``welfare``, ``represent`` and ``weights`` to the ``pluralis`` app.
+
+    Parameters
+    ----------
+    app : typer.Typer
+        The ``pluralis`` app.
+
+    Returns
+    -------
+    None
 
     Example
     -------
@@ -143,13 +176,14 @@ def register(app: typer.Typer) -> None:
 
         Example: pluralis welfare prism/ --country US --out results/welfare
         """
-        from pluralis.welfare.engine import run_welfare
-
-        frames = _frames(data, format)
-        w = weights_option(weights, lambda: "census")  # run_welfare rakes its own country sample
-        res = run_welfare(
-            frames.utterances,
-            frames.survey,
+        if plot is not None:
+            check_plot_path(plot, "--plot")
+        options: dict[str, Any] = {}  # PRISM's schemes and populations unless replaced
+        if population:
+            options["populations"] = [_parse_population(p) for p in population]
+        if scheme:
+            options["schemes"] = [_parse_scheme(s) for s in scheme]
+        config = WelfareConfig(
             country=country,
             sample=sample,
             measures=measure,
@@ -158,11 +192,11 @@ def register(app: typer.Typer) -> None:
             replace=replace,
             allow_oversample=allow_oversample,
             impute=impute,
-            weights=w,
+            weights=weights_option(weights, lambda: "census"),  # run_welfare rakes its own country sample
             reference=reference,
-            populations=[_parse_population(p) for p in population] if population else None,
-            schemes=[_parse_scheme(s) for s in scheme] if scheme else None,
+            **options,
         )
+        res = run_welfare(_frames(data, format), config=config)
         for note in res.notes:
             console.print(f"[dim]{note}[/]")
         for m in measure:
@@ -209,9 +243,8 @@ def register(app: typer.Typer) -> None:
 
         Example: pluralis represent prism/ --country UK --plot uk_vs_census.png
         """
-        from pluralis.census.representativeness import representativeness
-        from pluralis.census.weights import census_weights
-
+        if plot is not None:
+            check_plot_path(plot, "--plot")
         survey, how = _sample(_frames(data, format).survey, country, sample)
         w = weights_option(
             weights, lambda: census_weights(survey, country, ethnicity=ethnicity, on_empty="renormalise").weights
@@ -230,8 +263,6 @@ def register(app: typer.Typer) -> None:
             rep.table.to_csv(out, index=False)
             console.print(f"wrote {out}")
         if plot is not None:
-            from pluralis.welfare.plots import plot_representativeness
-
             plot_representativeness(rep, plot)
             console.print(f"wrote plot to {plot}")
 
@@ -252,18 +283,16 @@ def register(app: typer.Typer) -> None:
 
         Example: pluralis weights prism/ --country US --method rake --trim 5 --out us_weights.csv
         """
-        from pluralis.census.weights import EmptyCellError, census_rebalance, census_weights
-
         survey = _frames(data, format).survey
         if method == "rebalance":
-            res = census_rebalance(survey, country)
+            kept = census_rebalance(survey, country)
             console.print(
-                f"census rebalancing: kept {len(res.user_ids)} of {res.n_pool} eligible participants; "
-                f"{int((~res.table['filled']).sum())} of {len(res.table)} cells under-filled"
+                f"census rebalancing: kept {len(kept.user_ids)} of {kept.n_pool} eligible participants; "
+                f"{int((~kept.table['filled']).sum())} of {len(kept.table)} cells under-filled"
             )
             if out is not None:
                 ids = survey["user_id"].astype(str)
-                pd.DataFrame({"user_id": ids, "included": ids.isin(res.user_ids)}).to_csv(out, index=False)
+                pd.DataFrame({"user_id": ids, "included": ids.isin(kept.user_ids)}).to_csv(out, index=False)
                 console.print(f"wrote {out}")
             return
         sub, how = _sample(survey, country, sample)

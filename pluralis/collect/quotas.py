@@ -50,9 +50,9 @@ class QuotaPlan:
         self.targets: dict[str, int] = {}
         self._match: dict[str, dict[str, str]] = {}
         if config.kind == "census":
-            from pluralis.census.targets import census_cells, normalise_country
+            from pluralis.census.targets import cell_percentages, normalise_country
 
-            table = census_cells(normalise_country(config.country))
+            table = cell_percentages(normalise_country(config.country))
             for age in table.index:
                 for col in table.columns:
                     if col.startswith("All"):

@@ -12,10 +12,23 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import pandas as pd
 
+from pluralis.census.representativeness import RepresentativenessReport, effective_sample_size
+from pluralis.errors import ConfigError
 from pluralis.figures import save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from pluralis.welfare.summaries import WelfareResult
+
+PathArg = str | Path | None
 
 __all__ = ["COLOURS", "plot_representativeness", "plot_weights", "plot_welfare"]
 
@@ -24,7 +37,7 @@ COLOURS = {"reference": "#1f77b4", "dominated": "#d62728", "other": "#9e9e9e", "
 _MEASURE_TITLE = {"rating": "Rating (MEANRATING)", "choice": "Choice (MEANCHOICE)"}
 
 
-def _pyplot():
+def _pyplot() -> Any:
     import matplotlib
 
     if matplotlib.get_backend().lower() not in (
@@ -40,26 +53,81 @@ def _pyplot():
     return plt
 
 
+def _scheme_colour(scheme: str, reference: str | None, flags: pd.DataFrame) -> str:
+    """Fig. 5 colour of a scheme given its FOSD flags against the reference."""
+    if scheme == reference:
+        return COLOURS["reference"]
+    if scheme in flags.index and flags.loc[scheme, "fosd_by_reference"]:
+        return COLOURS["dominated"]
+    if scheme in flags.index and flags.loc[scheme, "fosds_reference"]:
+        return COLOURS["dominates"]
+    return COLOURS["other"]
+
+
+def _violin(ax: Any, d: np.ndarray, y: int, colour: str, *, shape: str, bw_method: float) -> None:
+    """One horizontal violin of the finite draws ``d`` at height ``y``, with its IQR bar and mean dot."""
+    body_data = np.percentile(d, [5, 25, 50, 75, 95]) if shape == "percentiles" else d
+    if np.ptp(body_data) > 0:
+        parts = ax.violinplot(
+            [body_data], positions=[y], orientation="horizontal", widths=0.85, showextrema=False, bw_method=bw_method
+        )
+        for body in parts["bodies"]:
+            body.set_facecolor(colour)
+            body.set_edgecolor(colour)
+            body.set_alpha(0.55)
+    else:
+        ax.plot([d[0]], [y], marker="|", markersize=18, color=colour)
+    q1, q3 = np.percentile(d, [25, 75])
+    ax.plot([q1, q3], [y, y], color="black", linewidth=2.5, solid_capstyle="butt")
+    ax.plot([d.mean()], [y], "o", color="white", markeredgecolor="black", markersize=4)
+
+
 def plot_welfare(
-    result,
-    path=None,
+    result: WelfareResult,
+    path: PathArg = None,
     *,
-    measures=None,
-    populations=None,
+    measures: Sequence[str] | None = None,
+    populations: Sequence[str] | None = None,
     reference: str | None = None,
     bw_method: float = 0.5,
-    panel_size=(3.4, 2.6),
+    panel_size: tuple[float, float] = (3.4, 2.6),
     shape: str = "draws",
     share_x: bool = True,
-):
-    """Violin plots of welfare distributions, one panel per (measure, population), one violin per
-    scheme (PRISM Fig. 5): the reference scheme in blue, schemes it FOSDs in red, schemes that
-    FOSD it in green, others grey; a dot marks the mean and a bar the inter-quartile range.
+) -> Figure:
+    """Violin plots of welfare distributions (PRISM Fig. 5).
 
-    ``result`` is a :class:`~pluralis.welfare.engine.WelfareResult`; ``path`` saves the figure.
-    ``shape="draws"`` draws each violin as a kernel density of all draws; ``"percentiles"`` as
-    PRISM's notebook 11a does, a density (``bw_method``) of the 5/25/50/75/95th percentiles only.
-    ``share_x``: panels of one measure share the welfare axis (as Fig. 5), so populations compare.
+    One panel per (measure, population), one violin per scheme: the reference scheme in blue,
+    schemes it FOSDs in red, schemes that FOSD it in green, others grey; a dot marks the mean and
+    a bar the inter-quartile range.
+
+    Parameters
+    ----------
+    result : WelfareResult
+        The outcome of :func:`pluralis.welfare.engine.run_welfare`.
+    path : str or path-like, optional
+        Where to save the figure.
+    measures, populations : sequence of str, optional
+        Panels to draw (default: all of the result's).
+    reference : str, optional
+        The reference scheme (default: the result's).
+    bw_method : float
+        Kernel bandwidth of the violins.
+    panel_size : tuple of float
+        Width and height of one panel, in inches.
+    shape : {"draws", "percentiles"}
+        ``"draws"`` draws each violin as a kernel density of all draws; ``"percentiles"``, as
+        PRISM's notebook 11a does, a density of the 5/25/50/75/95th percentiles only.
+    share_x : bool
+        Panels of one measure share the welfare axis (as Fig. 5), so populations compare.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (also saved when ``path`` is given).
+
+    See Also
+    --------
+    pluralis.welfare.summaries.WelfareResult.plot : the same, as a method.
 
     Example
     -------
@@ -71,8 +139,6 @@ def plot_welfare(
     'Choice (MEANCHOICE): Rep'
     """
     if shape not in ("draws", "percentiles"):
-        from pluralis.errors import ConfigError
-
         raise ConfigError(f"shape must be 'draws' or 'percentiles', got {shape!r}")
     plt = _pyplot()
     s = result.summary
@@ -97,38 +163,11 @@ def plot_welfare(
             ax = axes[i, j]
             flags = s[(s["measure"] == measure) & (s["population"] == pop)].set_index("scheme")
             for k, sch in enumerate(schemes):
-                y = len(schemes) - 1 - k
                 d = grouped.get((measure, pop, sch), np.array([]))
                 d = d[np.isfinite(d)]
-                if d.size == 0:
-                    continue
-                if sch == reference:
-                    colour = COLOURS["reference"]
-                elif sch in flags.index and flags.loc[sch, "fosd_by_reference"]:
-                    colour = COLOURS["dominated"]
-                elif sch in flags.index and flags.loc[sch, "fosds_reference"]:
-                    colour = COLOURS["dominates"]
-                else:
-                    colour = COLOURS["other"]
-                body_data = np.percentile(d, [5, 25, 50, 75, 95]) if shape == "percentiles" else d
-                if np.ptp(body_data) > 0:
-                    parts = ax.violinplot(
-                        [body_data],
-                        positions=[y],
-                        orientation="horizontal",
-                        widths=0.85,
-                        showextrema=False,
-                        bw_method=bw_method,
-                    )
-                    for body in parts["bodies"]:
-                        body.set_facecolor(colour)
-                        body.set_edgecolor(colour)
-                        body.set_alpha(0.55)
-                else:
-                    ax.plot([d[0]], [y], marker="|", markersize=18, color=colour)
-                q1, q3 = np.percentile(d, [25, 75])
-                ax.plot([q1, q3], [y, y], color="black", linewidth=2.5, solid_capstyle="butt")
-                ax.plot([d.mean()], [y], "o", color="white", markeredgecolor="black", markersize=4)
+                if d.size:
+                    colour = _scheme_colour(sch, reference, flags)
+                    _violin(ax, d, len(schemes) - 1 - k, colour, shape=shape, bw_method=bw_method)
             ax.set_title(f"{_MEASURE_TITLE.get(measure, measure)}: {pop}", fontsize=9)
             ax.set_yticks(range(len(schemes)))
             ax.set_yticklabels(list(reversed(schemes)), fontsize=8)
@@ -136,8 +175,8 @@ def plot_welfare(
             ax.grid(axis="x", alpha=0.3)
         axes[i, 0].set_ylabel("seat of power", fontsize=8)
         if share_x:
-            row = [v[np.isfinite(v)] for (m, p, _), v in grouped.items() if m == measure and p in populations]
-            row = np.concatenate(row) if row else np.array([])
+            parts_x = [v[np.isfinite(v)] for (m, p, _), v in grouped.items() if m == measure and p in populations]
+            row = np.concatenate(parts_x) if parts_x else np.array([])
             if row.size and np.ptp(row) > 0:
                 pad = 0.04 * np.ptp(row)
                 for ax in axes[i]:
@@ -159,10 +198,28 @@ def plot_welfare(
     return save_figure(fig, path)
 
 
-def plot_representativeness(report, path=None, *, level: str = "joint", top: int | None = None):
-    """Observed minus census share (percentage points) per census cell or margin (PRISM Fig. 8):
-    bars to the right are over-represented groups. ``level``: ``"joint"``, ``"margins"`` (all
-    one-way margins) or one margin name. ``top`` keeps the largest absolute differences.
+def plot_representativeness(
+    report: RepresentativenessReport, path: PathArg = None, *, level: str = "joint", top: int | None = None
+) -> Figure:
+    """Observed minus census share (percentage points) per census cell or margin (PRISM Fig. 8).
+
+    Bars to the right are over-represented groups.
+
+    Parameters
+    ----------
+    report : RepresentativenessReport
+        From :func:`pluralis.census.representativeness.representativeness`.
+    path : str or path-like, optional
+        Where to save the figure.
+    level : str
+        ``"joint"``, ``"margins"`` (all one-way margins) or one margin name.
+    top : int, optional
+        Keep only the ``top`` largest absolute differences.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (also saved when ``path`` is given).
 
     Example
     -------
@@ -181,8 +238,6 @@ def plot_representativeness(report, path=None, *, level: str = "joint", top: int
         labels = t["level"] + ": " + t["category"]
     else:
         if level not in set(t["level"]):
-            from pluralis.errors import ConfigError
-
             raise ConfigError(
                 f"unknown level {level!r}; expected 'joint', 'margins' or one of {sorted(set(t['level']))}"
             )
@@ -211,8 +266,22 @@ def plot_representativeness(report, path=None, *, level: str = "joint", top: int
     return save_figure(fig, path)
 
 
-def plot_weights(weights: pd.Series, path=None, *, bins: int = 30):
+def plot_weights(weights: pd.Series, path: PathArg = None, *, bins: int = 30) -> Figure:
     """Histogram of positive weights with the Kish effective sample size in the title.
+
+    Parameters
+    ----------
+    weights : pandas.Series
+        Participant weights (zeros are left out).
+    path : str or path-like, optional
+        Where to save the figure.
+    bins : int
+        Histogram bins.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (also saved when ``path`` is given).
 
     Example
     -------
@@ -220,8 +289,6 @@ def plot_weights(weights: pd.Series, path=None, *, bins: int = 30):
     >>> plot_weights(pd.Series([0.5, 1.0, 1.5])).axes[0].get_xlabel()
     'weight'
     """
-    from pluralis.census.representativeness import effective_sample_size
-
     plt = _pyplot()
     w = pd.Series(weights, dtype=float)
     w = w[w > 0]

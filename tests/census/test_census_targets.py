@@ -58,16 +58,46 @@ def test_us_matches_prism_aggregate_table():
     assert coarse[("18-24 years old", "Male", "Other")] == pytest.approx(0.012807205468172905 + 0.0056482533237987315)
 
 
-def test_census_cells_reproduce_prism_rebalancing_quotas():
+def test_cell_percentages_reproduce_prism_rebalancing_quotas():
     # Spec §3.3 / App. L: cells needing 35.6 / 30.2 (UK) and 23.4 / 5.5 (US) of 300 participants.
-    uk = census.census_cells("UK")
-    us = census.census_cells("US")
+    uk = census.cell_percentages("UK")
+    us = census.cell_percentages("US")
     assert uk.loc["65+ years old", "White_Female"] * 3 == pytest.approx(35.6, abs=0.05)
     assert uk.loc["65+ years old", "White_Male"] * 3 == pytest.approx(30.2, abs=0.05)
     assert us.loc["65+ years old", "White_Female"] * 3 == pytest.approx(23.4, abs=0.05)
     assert us.loc["18-24 years old", "Other_Male"] * 3 == pytest.approx(5.5, abs=0.05)
     assert uk["All"].sum() == pytest.approx(100.0)
     assert list(uk.index) == list(vocab.AGE_BANDS)
+
+
+def test_coded_census_cells_match_the_percentage_table():
+    """The persona generator's coded cells and PRISM's percentage table are one census."""
+    for country in census.COUNTRIES:
+        cells = census.census_cells(country)
+        assert cells.count.sum() == census.adult_total(country)
+        coded = pd.DataFrame(
+            {
+                "age": np.asarray(vocab.AGE_BANDS)[cells.age],
+                "cell": np.asarray(vocab.CENSUS_ETHNICITIES)[cells.ethnicity]
+                + "_"
+                + np.asarray(census.GENDERS)[cells.sex],
+                "pct": 100 * cells.share,
+            }
+        )
+        wide = coded.pivot_table(index="age", columns="cell", values="pct", aggfunc="sum", fill_value=0.0)
+        table = census.cell_percentages(country)
+        np.testing.assert_allclose(
+            wide.reindex(index=table.index, columns=table.columns[:-3], fill_value=0.0), table.iloc[:, :-3]
+        )
+
+
+def test_every_census_group_reads_as_a_persona_ethnicity():
+    from pluralis.census import tables
+
+    for country in census.COUNTRIES:
+        assert set(census.census_cells(country).group) <= set(tables.CENSUS_GROUP_ETHNICITY)
+    # tables.py defines only the persona-specific tables; census concepts come from targets.py.
+    assert tables.census_cells is census.census_cells and tables.normalise_country is census.normalise_country
 
 
 def test_detailed_scheme_only_differs_for_us():
@@ -85,7 +115,7 @@ def test_personas_can_sample_from_joint():
 
 
 def test_bad_inputs():
-    with pytest.raises(ConfigError, match="no census targets for country 'France'"):
+    with pytest.raises(ConfigError, match="unknown country 'France': the package has census targets"):
         census.joint_distribution("France")
     with pytest.raises(ConfigError, match="unknown ethnicity scheme"):
         census.margins("US", ethnicity="fine")

@@ -22,7 +22,6 @@ from pluralis.census.weights import (
     rake,
     row_weights,
     trim_weights,
-    weighted_rank_models,
 )
 from pluralis.errors import ConfigError
 
@@ -253,11 +252,11 @@ def test_weights_move_rankings_in_the_predicted_direction():
         return float(table.set_index("model").loc[model, "rank"])
 
     for method in ("win_rate", "bt", "mean_score"):
-        plain = weighted_rank_models(battles, None, method)
-        weighted = weighted_rank_models(battles, w, method)
+        plain = rank_models(battles, method, weights=None)
+        weighted = rank_models(battles, method, weights=w)
         if method != "mean_score":
             assert np.allclose(plain["score"], rank_models(battles, method)["score"])
         assert rank_of(weighted, "claude-2") < rank_of(plain, "claude-2"), method
         assert rank_of(weighted, "command") >= rank_of(plain, "command"), method
     with pytest.raises(ConfigError, match="no weighted form"):
-        weighted_rank_models(battles, w, "elo")
+        rank_models(battles, "elo", weights=w)

@@ -7,21 +7,10 @@ import pandas as pd
 import pytest
 
 from pluralis.errors import ConfigError
-from pluralis.welfare.engine import (
-    PRISM_POPULATIONS,
-    PRISM_SCHEMES,
-    Group,
-    Scheme,
-    _draw_indices,
-    country_sample,
-    fosd,
-    fosd_matrix,
-    impute_matrix,
-    population_welfare,
-    reproduce_prism_welfare,
-    run_welfare,
-    welfare_matrices,
-)
+from pluralis.welfare.draws import draw_indices, impute_matrix, welfare_matrices
+from pluralis.welfare.engine import reproduce_prism_welfare, run_welfare
+from pluralis.welfare.schemes import PRISM_POPULATIONS, PRISM_SCHEMES, Group, Scheme, country_sample
+from pluralis.welfare.summaries import fosd, fosd_matrix, population_welfare
 
 # --- hand-built frames ---------------------------------------------------------------------------
 
@@ -156,13 +145,13 @@ def test_same_seed_same_result_and_seed_matters():
 
 def test_draw_indices_without_replacement_are_distinct():
     rng = np.random.default_rng(0)
-    idx = _draw_indices(rng, 30, 10, 500, replace=False, p=None)
+    idx = draw_indices(rng, 30, 10, 500, replace=False, p=None)
     assert idx.shape == (500, 10)
     assert all(len(set(r)) == 10 for r in idx.tolist())
     p = np.r_[np.zeros(20), np.full(10, 0.1)]
-    idx = _draw_indices(rng, 30, 10, 50, replace=False, p=p)
+    idx = draw_indices(rng, 30, 10, 50, replace=False, p=p)
     assert (np.sort(idx, axis=1) == np.arange(20, 30)).all()  # only positive-weight members, all of them
-    full = _draw_indices(rng, 5, 5, 3, replace=False, p=None)
+    full = draw_indices(rng, 5, 5, 3, replace=False, p=None)
     assert (np.sort(full, axis=1) == np.arange(5)).all()
 
 
@@ -197,7 +186,7 @@ def test_bad_inputs_give_clear_errors():
         run_welfare(u, s, n_draws=0, schemes=one)
     with pytest.raises(ConfigError, match="names must be unique"):
         run_welfare(u, s, populations=[Group("A"), Group("A")], n_draws=5, schemes=one)
-    with pytest.raises(ConfigError, match="no census targets"):
+    with pytest.raises(ConfigError, match="unknown country 'Narnia'"):
         run_welfare(u, s, country="Narnia", n_draws=5, schemes=one)
     with pytest.raises(ConfigError, match="weights lack"):
         run_welfare(u, s, weights=pd.Series({"u0": 1.0}), n_draws=5, schemes=one)
@@ -444,3 +433,70 @@ def test_common_draws_pair_populations(planted):
     a = d[(d.population == "Rep") & (d.scheme == "Rep (10)")]["model"].to_numpy()
     b = d[(d.population == "<45") & (d.scheme == "Rep (10)")]["model"].to_numpy()
     assert (a == b).all()
+
+
+# --- the three steps and the config --------------------------------------------------------------
+
+
+def test_run_welfare_is_resolve_draw_summarise():
+    """run_welfare composes the public steps: the same config gives the same tables either way."""
+    from pluralis.welfare.draws import draw
+    from pluralis.welfare.engine import WelfareConfig
+    from pluralis.welfare.schemes import resolve
+    from pluralis.welfare.summaries import summarise
+
+    u, s = _toy()
+    cfg = WelfareConfig(
+        schemes=[Scheme("Rep (5)", Group("Rep"), 5), Scheme("Men (3)", Group("Men", {"gender": "Male"}), 3)],
+        populations=[Group("Rep"), Group("Women", "gender == 'Female'")],
+        n_draws=40,
+        seed=5,
+        reference="Rep (5)",
+    )
+    whole = run_welfare(u, s, config=cfg)
+    design = resolve(s, cfg.schemes, cfg.populations, country=cfg.country)
+    m = welfare_matrices(u)
+    steps = summarise(m, design, draw(m, design, n_draws=40, seed=5), reference="Rep (5)")
+    pd.testing.assert_frame_equal(whole.summary, steps.summary)
+    pd.testing.assert_frame_equal(whole.draws, steps.draws)
+    # Keyword options and a config are the same thing; options refine a config.
+    pd.testing.assert_frame_equal(run_welfare(u, s, config=cfg).draws, run_welfare(u, s, **vars(cfg)).draws)
+    assert run_welfare(u, s, config=cfg, n_draws=7).config["n_draws"] == 7
+
+
+def test_config_declares_and_checks_every_option():
+    from pluralis.welfare.engine import WelfareConfig
+
+    assert set(WelfareConfig.constraints) == {f for f in vars(WelfareConfig()) if not f.startswith("_")}
+    for bad, message in (
+        ({"engine": "slow"}, "engine must be 'fast' or 'reference', got 'slow'"),
+        ({"sample": "everyone"}, "sample must be 'auto', 'rep', 'rebalance' or 'locale'"),
+        ({"replace": "yes"}, "replace must be True or False"),
+        ({"n_draws": 2.5}, "n_draws must be a positive integer"),
+        ({"seed": "one"}, "seed must be an integer or None"),
+        ({"weights": "uniform"}, "weights must be a Series by user_id or 'census'"),
+        ({"weights": "census", "country": None}, "weights='census' needs a country"),
+        ({"model_names": "long"}, "model_names must be 'short', 'prism', 'raw' or a function"),
+        ({"schemes": [Group("Rep")]}, "schemes must be Scheme objects"),
+        ({"measures": []}, "need at least one scheme, one population and one measure"),
+        ({"draws": 10}, r"unknown welfare option\(s\) \['draws'\]"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            WelfareConfig.build(**bad)
+    assert "_pyrng" not in run_welfare.__code__.co_varnames
+
+
+def test_reference_engine_continues_an_explicit_stream():
+    """The reference draw takes its random stream explicitly: two runs on one stream are the
+    first and second halves of one longer run (how the notebook's shared stream is reproduced)."""
+    import random
+
+    from pluralis.welfare.draws import reference_winners
+
+    u, _ = _toy()
+    W = welfare_matrices(u).choice
+    pool = list(W.index)
+    one = reference_winners(W, pool, 3, 20, 0.0, random.Random(4))
+    rng = random.Random(4)
+    halves = np.r_[reference_winners(W, pool, 3, 10, 0.0, rng), reference_winners(W, pool, 3, 10, 0.0, rng)]
+    assert (one == halves).all()

@@ -81,7 +81,7 @@ def test_welfare_custom_schemes_and_populations(app, folder):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--country", "France"], "no census targets for country 'France'"),
+        (["--country", "France"], "unknown country 'France': the package has census targets"),
         (["--population", "Red:colour == 'red'", "--allow-oversample"], "unknown field 'colour'"),
         (
             ["--population", "Martians:gender == 'Martian'", "--allow-oversample"],

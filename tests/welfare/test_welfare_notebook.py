@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pluralis.welfare.engine import UNSEEN_SCORE, _fast_winners, reproduce_prism_welfare
+from pluralis.welfare.draws import UNSEEN_SCORE, fast_winners
+from pluralis.welfare.engine import reproduce_prism_welfare
 
 ABOVE_45 = ["45-54 years old", "55-64 years old", "65+ years old"]
 POPULATION_NAMES = {"": "Rep", "nonmale": "Non-male", "nonwhite": "Non-white", "below_45": "<45"}
@@ -133,7 +134,7 @@ def test_fast_winner_is_an_argmax_of_the_notebook_scores(problem, seed):
     """Per draw, the vectorised winner is one of the models the notebook's loop would tie for."""
     measure, W, idx = problem
     seen = ~np.isnan(W)
-    win = _fast_winners(
+    win = fast_winners(
         np.where(seen, W, 0.0), seen.astype(float), idx, UNSEEN_SCORE[measure], np.random.default_rng(seed)
     )
     for r, rows in enumerate(idx):

@@ -1,0 +1,640 @@
+"""Individual welfare and the draws of the welfare experiment (PRISM App. U, notebook 11b; spec §7).
+
+1. Individual welfare matrices (participant x model) from the opening turns of balanced
+   conversations: ``RATING(j, i)`` = mean opening-turn score j gave i, ``CHOICE(j, i)`` = share of
+   j's conversations where i was shown and chosen; NA when j never saw i
+   (:func:`welfare_matrices`; optional imputation with ``IterativeImputer``, clipped).
+2. A draw of a scheme picks ``n`` participants from its pool (with replacement, as PRISM's code
+   does) and chooses the model with the highest mean of its members' individual welfare
+   (MAXRATING / MAXCHOICE; models nobody in the draw saw score 1 / 0), ties broken uniformly at
+   random.
+
+Two engines make the draws (:func:`draw`): ``"fast"`` draws all R samples of a scheme at once
+as an (R x n) index matrix (:func:`draw_indices`) and computes every draw's nan-aware model means
+with two matrix products (:func:`fast_winners`); ``"reference"`` is the notebook's plain pandas
+loop with Python's ``random`` (:func:`reference_winners`), which reproduces PRISM's notebook draw
+by draw when given the notebook's random stream.
+
+Example
+-------
+>>> import pandas as pd
+>>> from pluralis.welfare.schemes import Group, Scheme, resolve
+>>> u = pd.DataFrame({"user_id": ["a", "a", "b", "b"], "model_name": ["m1", "m2", "m1", "m2"], "turn": 0,
+...                   "included_in_balanced_subset": True, "score": [90, 10, 80, 20],
+...                   "if_chosen": [True, False, True, False]})
+>>> design = resolve(pd.DataFrame({"user_id": ["a", "b"]}), [Scheme("Rep (2)", Group("Rep"), 2)],
+...                  [Group("Rep")], country=None)
+>>> d = draw(welfare_matrices(u), design, n_draws=3)
+>>> [d.models[i] for i in d.winners[("rating", "Rep", "Rep (2)")]]
+['m1', 'm1', 'm1']
+"""
+
+from __future__ import annotations
+
+import random
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pluralis.data.roster import short_name
+from pluralis.errors import ConfigError
+from pluralis.welfare._validation import OneOf, PositiveInt
+from pluralis.welfare.schemes import Design, Pool
+
+__all__ = [
+    "CLIP",
+    "ENGINES",
+    "MEASURES",
+    "MODEL_NAMES",
+    "UNSEEN_SCORE",
+    "Draws",
+    "WelfareMatrices",
+    "check_measure",
+    "draw",
+    "draw_indices",
+    "fast_winners",
+    "impute_matrix",
+    "reference_winners",
+    "welfare_matrices",
+]
+
+#: Welfare measures: ``rating`` (MAXRATING/MEANRATING) and ``choice`` (MAXCHOICE/MEANCHOICE).
+MEASURES: tuple[str, ...] = ("rating", "choice")
+#: Score of a model nobody in a draw has seen (PRISM 11b): 1 for ratings, 0 for choices.
+UNSEEN_SCORE = {"rating": 1.0, "choice": 0.0}
+#: Clip range of imputed individual welfare.
+CLIP = {"rating": (1.0, 100.0), "choice": (0.0, 1.0)}
+#: Model labels of the matrices: PRISM's short names, the welfare notebook's, or the stored names.
+MODEL_NAMES: tuple[str, ...] = ("short", "prism", "raw")
+#: Draw engines: vectorised (numpy RNG) or the notebook's loop (Python ``random``).
+ENGINES: tuple[str, ...] = ("fast", "reference")
+
+#: A draw engine's random stream.
+RandomStream = np.random.Generator | random.Random
+
+
+def check_measure(measure: str) -> str:
+    """Return ``measure`` if it is a welfare measure; raise :class:`ConfigError` otherwise.
+
+    Parameters
+    ----------
+    measure : str
+        ``"rating"`` or ``"choice"``.
+
+    Returns
+    -------
+    str
+        The measure.
+
+    Example
+    -------
+    >>> check_measure("choice")
+    'choice'
+    """
+    if measure not in MEASURES:
+        raise ConfigError(f"unknown welfare measure {measure!r}; expected one of {', '.join(MEASURES)}")
+    return measure
+
+
+# --- individual welfare matrices -----------------------------------------------------------------
+
+
+def _model_label(names: pd.Series, model_names: str | Callable[[str], str]) -> pd.Series:
+    if callable(model_names):
+        return names.map(model_names)
+    if model_names not in MODEL_NAMES:
+        raise ConfigError(f"model_names must be 'short', 'prism', 'raw' or a function, got {model_names!r}")
+    if model_names == "prism":
+        return names.astype(str).str.split("/").str[-1]
+    if model_names == "short":
+        lookup = {u: short_name(u) for u in pd.unique(names)}
+        return names.map({u: (s if s != u else str(u).split("/")[-1]) for u, s in lookup.items()})
+    return names
+
+
+@dataclass
+class WelfareMatrices:
+    """Individual welfare: ``rating`` and ``choice`` DataFrames (participants x models, NaN = never shown).
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> m = WelfareMatrices(pd.DataFrame({"x": [50.0]}, index=["a"]), pd.DataFrame({"x": [1.0]}, index=["a"]))
+    >>> m.models, float(m["choice"].loc["a", "x"])
+    (['x'], 1.0)
+    """
+
+    rating: pd.DataFrame
+    choice: pd.DataFrame
+    imputed: bool = False
+
+    def __getitem__(self, measure: str) -> pd.DataFrame:
+        return self.rating if check_measure(measure) == "rating" else self.choice
+
+    @property
+    def models(self) -> list[str]:
+        """Model names (columns), in order of first appearance."""
+        return list(self.rating.columns)
+
+    def impute(self, random_state: int = 1) -> WelfareMatrices:
+        """Both matrices with missing welfare imputed (:func:`impute_matrix`); self if already imputed.
+
+        Parameters
+        ----------
+        random_state : int
+            Seed of the imputer.
+
+        Returns
+        -------
+        WelfareMatrices
+            With ``imputed=True``.
+
+        Example
+        -------
+        >>> import numpy as np, pandas as pd
+        >>> W = pd.DataFrame({"x": [1.0, 0.0, np.nan, 1.0], "y": [1.0, 0.0, 1.0, np.nan]})
+        >>> m = WelfareMatrices(W * 99 + 1, W).impute()
+        >>> m.imputed, int(m.choice.isna().sum().sum())
+        (True, 0)
+        """
+        if self.imputed:
+            return self
+        return WelfareMatrices(
+            impute_matrix(self.rating, "rating", random_state=random_state),
+            impute_matrix(self.choice, "choice", random_state=random_state),
+            imputed=True,
+        )
+
+
+def welfare_matrices(
+    utterances: pd.DataFrame,
+    *,
+    balanced_only: bool = True,
+    turn: int = 0,
+    model_names: str | Callable[[str], str] = "short",
+    impute: bool = False,
+    random_state: int = 1,
+) -> WelfareMatrices:
+    """RATING and CHOICE matrices (spec §7.2) from utterances.
+
+    Parameters
+    ----------
+    utterances : pandas.DataFrame
+        Utterances with ``user_id, model_name, turn, score, if_chosen`` (and
+        ``included_in_balanced_subset`` when ``balanced_only``).
+    balanced_only : bool
+        Use only conversations in PRISM's balanced subset.
+    turn : int
+        The turn whose utterances count (PRISM: the opening turn, 0).
+    model_names : {"short", "prism", "raw"} or callable
+        Model labels: PRISM's short names (``"gpt-4-turbo"``), the welfare notebook's
+        ``model_name.split("/")[-1]``, the stored names, or a function of the stored name.
+    impute : bool
+        Fill missing welfare with :func:`impute_matrix` (App. U.3).
+    random_state : int
+        Seed of the imputer.
+
+    Returns
+    -------
+    WelfareMatrices
+        Participants (sorted ids) x models (in order of first appearance, which only matters for
+        tie-breaks).
+
+    See Also
+    --------
+    draw : the draws scored on these matrices.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> u = pd.DataFrame({"user_id": ["a", "a", "b"], "model_name": ["m1", "m2", "m1"], "turn": 0,
+    ...                   "included_in_balanced_subset": True, "score": [80, 40, 60], "if_chosen": [True, False, True]})
+    >>> m = welfare_matrices(u)
+    >>> m.rating.to_dict()
+    {'m1': {'a': 80.0, 'b': 60.0}, 'm2': {'a': 40.0, 'b': nan}}
+    """
+    need = ["user_id", "model_name", "turn", "score", "if_chosen"] + (
+        ["included_in_balanced_subset"] if balanced_only else []
+    )
+    missing = [c for c in need if c not in utterances.columns]
+    if missing:
+        raise ConfigError(f"utterances lack column(s) {missing} needed for welfare matrices")
+    keep = (utterances["turn"] == turn).to_numpy()
+    if balanced_only:
+        keep = keep & utterances["included_in_balanced_subset"].fillna(False).astype(bool).to_numpy()
+    u = utterances.loc[keep, ["user_id", "model_name", "score", "if_chosen"]]
+    if u.empty:
+        where = " in the balanced subset" if balanced_only else ""
+        raise ConfigError(f"no utterances at turn {turn}{where} to build welfare matrices")
+    model = _model_label(u["model_name"], model_names)
+    order = pd.Index(list(pd.unique(model)), name="model")
+    user = u["user_id"].astype(str)
+    users = pd.Index(np.sort(np.asarray(pd.unique(user))), name="user_id")
+    ui = users.get_indexer(user)
+    mi = order.get_indexer(model)
+    shape = (len(users), len(order))
+    cnt = np.zeros(shape)
+    np.add.at(cnt, (ui, mi), 1.0)
+    out = {}
+    for measure, col in (("rating", "score"), ("choice", "if_chosen")):
+        tot = np.zeros(shape)
+        np.add.at(tot, (ui, mi), u[col].to_numpy(dtype=float))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vals = np.where(cnt > 0, tot / np.where(cnt > 0, cnt, 1), np.nan)
+        out[measure] = pd.DataFrame(vals, index=users, columns=order)
+    mats = WelfareMatrices(out["rating"], out["choice"])
+    return mats.impute(random_state) if impute else mats
+
+
+def impute_matrix(matrix: pd.DataFrame, measure: str, *, random_state: int = 1, max_iter: int = 10) -> pd.DataFrame:
+    """Impute missing individual welfare as PRISM App. U.3.
+
+    ``IterativeImputer(random_state=1)`` (BayesianRidge, 10 rounds, mean start) is fit on the
+    whole matrix and its output clipped to [1, 100] (rating) or [0, 1] (choice).
+
+    Parameters
+    ----------
+    matrix : pandas.DataFrame
+        Participants x models, NaN where a participant never saw a model.
+    measure : {"rating", "choice"}
+        Which clip range applies.
+    random_state : int
+        Seed of the imputer.
+    max_iter : int
+        Imputation rounds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The matrix with NaNs filled; columns with no observed value stay NaN.
+
+    Example
+    -------
+    >>> import numpy as np, pandas as pd
+    >>> m = pd.DataFrame({"x": [1.0, 0.0, np.nan, 1.0], "y": [1.0, 0.0, 1.0, np.nan]})
+    >>> int(impute_matrix(m, "choice").isna().sum().sum())
+    0
+    """
+    from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+    from sklearn.impute import IterativeImputer
+
+    lo, hi = CLIP[check_measure(measure)]
+    out = matrix.copy()
+    cols = [c for c in matrix.columns if matrix[c].notna().any()]
+    if not cols or not matrix[cols].isna().any().any():
+        return out
+    imp = IterativeImputer(random_state=random_state, max_iter=max_iter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning on small matrices
+        filled = imp.fit_transform(matrix[cols].to_numpy(dtype=float))
+    out[cols] = np.clip(filled, lo, hi)
+    return out
+
+
+# --- the fast engine -----------------------------------------------------------------------------
+
+
+def draw_indices(
+    rng: np.random.Generator, pool_size: int, n: int, n_draws: int, replace: bool = True, p: np.ndarray | None = None
+) -> np.ndarray:
+    """Positions into a pool for ``n_draws`` draws of ``n`` participants, all at once.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The random stream.
+    pool_size : int
+        Number of participants in the pool.
+    n : int
+        Participants per draw.
+    n_draws : int
+        Number of draws.
+    replace : bool
+        Draw with replacement; without, ``p`` uses Efraimidis-Spirakis weighted sampling.
+    p : numpy.ndarray or None
+        Draw probabilities of the pool's members (``None``: uniform).
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer array of shape ``(n_draws, n)``.
+
+    Example
+    -------
+    >>> idx = draw_indices(np.random.default_rng(0), 5, 5, 2, replace=False)
+    >>> idx.shape, sorted(idx[0].tolist())
+    ((2, 5), [0, 1, 2, 3, 4])
+    """
+    if replace:
+        if p is None:
+            return rng.integers(0, pool_size, size=(n_draws, n))
+        return rng.choice(pool_size, size=(n_draws, n), replace=True, p=p)
+    if p is None:
+        keys = rng.random((n_draws, pool_size))
+    else:  # Efraimidis-Spirakis weighted sampling without replacement
+        with np.errstate(divide="ignore"):
+            keys = np.log(rng.random((n_draws, pool_size))) / np.where(p > 0, p, np.nan)
+        keys = np.nan_to_num(keys, nan=-np.inf)
+    if n == pool_size:
+        return np.argsort(-keys, axis=1)
+    return np.argpartition(-keys, n - 1, axis=1)[:, :n]
+
+
+def fast_winners(
+    values: np.ndarray,
+    seen: np.ndarray,
+    idx: np.ndarray,
+    unseen_score: float,
+    rng: np.random.Generator,
+    tol: float = 1e-9,
+) -> np.ndarray:
+    """The model each draw chooses: argmax of the nan-aware means of its rows, ties broken uniformly.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Pool members x models, individual welfare with 0 where unseen.
+    seen : numpy.ndarray
+        Pool members x models, 1.0 where the member saw the model, else 0.0.
+    idx : numpy.ndarray
+        ``(n_draws, n)`` positions into the pool (:func:`draw_indices`).
+    unseen_score : float
+        Score of a model nobody in the draw saw (:data:`UNSEEN_SCORE`).
+    rng : numpy.random.Generator
+        The random stream for tie-breaks.
+    tol : float
+        Relative tolerance within which scores tie.
+
+    Returns
+    -------
+    numpy.ndarray
+        The winning model's column per draw.
+
+    Example
+    -------
+    >>> values = np.array([[90.0, 10.0], [20.0, 0.0]])
+    >>> seen = np.array([[1.0, 1.0], [1.0, 0.0]])
+    >>> fast_winners(values, seen, np.array([[0, 1], [1, 1]]), 1.0, np.random.default_rng(0)).tolist()
+    [0, 0]
+    """
+    n_draws = idx.shape[0]
+    pool = values.shape[0]
+    flat = (np.arange(n_draws)[:, None] * pool + idx).ravel()
+    counts = np.bincount(flat, minlength=n_draws * pool).reshape(n_draws, pool).astype(float)
+    sums = counts @ values
+    nseen = counts @ seen
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = np.where(nseen > 0, sums / np.where(nseen > 0, nseen, 1), unseen_score)
+    best = score.max(axis=1, keepdims=True)
+    ties = score >= best - tol * np.maximum(1.0, np.abs(best))
+    u = rng.random(score.shape)
+    return np.where(ties, u, -1.0).argmax(axis=1)
+
+
+# --- the reference engine ------------------------------------------------------------------------
+
+
+def _weighted_sample(rng: random.Random, items: list[str], weights: list[float], n: int) -> list[str]:
+    keys = [rng.random() ** (1.0 / w) if w > 0 else -1.0 for w in weights]
+    order = sorted(range(len(items)), key=lambda i: -keys[i])
+    return [items[i] for i in order[:n]]
+
+
+def reference_winners(
+    matrix: pd.DataFrame,
+    pool_ids: Sequence[str],
+    n: int,
+    n_draws: int,
+    unseen_score: float,
+    rng: random.Random,
+    replace: bool = True,
+    p: np.ndarray | None = None,
+) -> np.ndarray:
+    """The notebook's loop (11b ``gen_model_distribution``): one pandas reindex and mean per draw.
+
+    Each draw is ``rng.choices(pool_ids, k=n)`` (``rng.sample`` without replacement), the
+    column means of those rows with unseen models scored ``unseen_score``, and
+    ``rng.choice`` among the models with the highest mean: the calls PRISM's notebook makes on
+    its ``random.seed(1)`` stream, in the same order.
+
+    Parameters
+    ----------
+    matrix : pandas.DataFrame
+        Participants x models, individual welfare (NaN = unseen).
+    pool_ids : sequence of str
+        The pool's participant ids (ids not in ``matrix`` count as having seen nothing).
+    n : int
+        Participants per draw.
+    n_draws : int
+        Number of draws.
+    unseen_score : float
+        Score of a model nobody in the draw saw (:data:`UNSEEN_SCORE`).
+    rng : random.Random
+        The random stream, passed explicitly: to reproduce PRISM's notebook draw by draw, pass
+        one ``random.Random(1)`` through all of its runs in the notebook's order (rating US, UK;
+        then choice US, UK), as :func:`pluralis.welfare.engine.reproduce_prism_welfare` does.
+    replace : bool
+        Draw with replacement (PRISM's code).
+    p : numpy.ndarray or None
+        Draw probabilities of the pool's members (``None``: uniform).
+
+    Returns
+    -------
+    numpy.ndarray
+        The winning model's column per draw.
+
+    See Also
+    --------
+    fast_winners : the vectorised engine (same distribution, numpy's random stream).
+
+    Example
+    -------
+    >>> import random
+    >>> W = pd.DataFrame({"m1": [90.0, 20.0], "m2": [10.0, np.nan]}, index=["a", "b"])
+    >>> reference_winners(W, ["a", "b"], 2, 3, 1.0, random.Random(1)).tolist()
+    [0, 0, 0]
+    """
+    columns = list(matrix.columns)
+    pos = {m: k for k, m in enumerate(columns)}
+    ids = list(pool_ids)
+    out = np.empty(n_draws, dtype=int)
+    weights = None if p is None else [float(x) for x in p]
+    for r in range(n_draws):
+        if replace:
+            s = rng.choices(ids, weights=weights, k=n)
+        else:
+            s = rng.sample(ids, n) if weights is None else _weighted_sample(rng, ids, weights, n)
+        score = matrix.reindex(s).mean().fillna(unseen_score)
+        winners = list(score[score >= score.max()].index)
+        out[r] = pos[rng.choice(winners)]
+    return out
+
+
+# --- drawing a design ----------------------------------------------------------------------------
+
+
+class _blas_threads:
+    """Limit BLAS threads (small matrix products are slower multi-threaded); no-op without threadpoolctl."""
+
+    def __init__(self, n: int | None):
+        self.n = n
+        self.ctx: Any = None
+
+    def __enter__(self) -> _blas_threads:
+        if self.n is not None:
+            try:
+                from threadpoolctl import threadpool_limits
+
+                self.ctx = threadpool_limits(self.n, user_api="blas")
+            except Exception:  # pragma: no cover - threadpoolctl missing or unsupported
+                self.ctx = None
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> None:
+        if self.ctx is not None:
+            self.ctx.restore_original_limits()
+
+
+@dataclass(frozen=True)
+class Draws:
+    """The draws of a design: for each (measure, population, scheme), the chosen model per draw.
+
+    ``winners`` maps ``(measure, population, scheme)`` to an integer array of length ``n_draws``
+    indexing ``models``; keys are in drawing order (measures, then populations, then schemes).
+
+    Example
+    -------
+    >>> d = Draws(("rating",), ["m1", "m2"], 2, {("rating", "Rep", "Rep (2)"): np.array([1, 0])}, "fast")
+    >>> [d.models[i] for i in d.winners[("rating", "Rep", "Rep (2)")]]
+    ['m2', 'm1']
+    """
+
+    measures: tuple[str, ...]
+    models: list[str]
+    n_draws: int
+    winners: dict[tuple[str, str, str], np.ndarray]
+    engine: str = "fast"
+
+
+def _stream(engine: str, seed: int | None, rng: RandomStream | None) -> RandomStream:
+    if engine == "fast":
+        if rng is None:
+            return np.random.default_rng(seed)
+        if not isinstance(rng, np.random.Generator):
+            raise ConfigError(f"the fast engine draws from a numpy Generator, got {type(rng).__name__}")
+        return rng
+    if rng is None:
+        return random.Random(seed)
+    if not isinstance(rng, random.Random):
+        raise ConfigError(f"the reference engine draws from a random.Random, got {type(rng).__name__}")
+    return rng
+
+
+def _pool_winners(
+    matrix: pd.DataFrame, measure: str, n_draws: int, replace: bool, stream: RandomStream
+) -> Callable[[Pool], np.ndarray]:
+    """The draw of one pool under one measure, for the engine ``stream`` belongs to."""
+    unseen = UNSEEN_SCORE[measure]
+    if isinstance(stream, random.Random):
+        pyrng = stream
+
+        def reference(pool: Pool) -> np.ndarray:
+            return reference_winners(matrix, list(pool.ids), pool.scheme.n, n_draws, unseen, pyrng, replace, pool.p)
+
+        return reference
+    rng = stream
+    wv = matrix.to_numpy(dtype=float)
+    blank = np.zeros((1, wv.shape[1]))  # participants with no row: seen nothing
+    seen_all = np.vstack([~np.isnan(wv), blank.astype(bool)])
+    values_all = np.vstack([np.where(~np.isnan(wv), wv, 0.0), blank])
+    row_of = pd.Index(matrix.index.astype(str))
+
+    def fast(pool: Pool) -> np.ndarray:
+        rows = row_of.get_indexer(pool.ids)
+        idx = draw_indices(rng, pool.size, pool.scheme.n, n_draws, replace, pool.p)
+        return fast_winners(values_all[rows], seen_all[rows].astype(float), idx, unseen, rng)
+
+    return fast
+
+
+def draw(
+    matrices: WelfareMatrices,
+    design: Design,
+    *,
+    measures: Sequence[str] = MEASURES,
+    n_draws: int = 1000,
+    replace: bool = True,
+    engine: str = "fast",
+    common_draws: bool = False,
+    seed: int | None = 1,
+    rng: RandomStream | None = None,
+) -> Draws:
+    """Draw every scheme of a design ``n_draws`` times, for every measure and population.
+
+    As PRISM's code, the seat-of-power draws are made afresh for every population (the
+    populations only decide whose welfare the winners are scored by); ``common_draws`` reuses
+    one set of draws per scheme for all populations (a paired comparison).
+
+    Parameters
+    ----------
+    matrices : WelfareMatrices
+        Individual welfare (:func:`welfare_matrices`).
+    design : Design
+        Pools and populations (:func:`pluralis.welfare.schemes.resolve`).
+    measures : sequence of {"rating", "choice"}
+        The welfare measures, drawn in this order.
+    n_draws : int
+        Draws per (measure, population, scheme).
+    replace : bool
+        Draw with replacement (PRISM's code).
+    engine : {"fast", "reference"}
+        Vectorised draws on a numpy stream, or the notebook's loop on a Python ``random`` stream.
+    common_draws : bool
+        Reuse each scheme's draws across populations.
+    seed : int or None
+        Seed of a fresh stream when ``rng`` is not given.
+    rng : numpy.random.Generator or random.Random, optional
+        The random stream to draw from, continuing its state: a numpy Generator for the fast
+        engine, a ``random.Random`` for the reference engine. PRISM's notebook shares one
+        ``random.seed(1)`` stream across its four runs; passing one ``random.Random(1)`` to the
+        runs in its order reproduces it draw by draw.
+
+    Returns
+    -------
+    Draws
+        The chosen model per draw for every (measure, population, scheme).
+
+    See Also
+    --------
+    pluralis.welfare.summaries.summarise : welfare tables from the draws.
+
+    Example
+    -------
+    >>> from pluralis.data.synthetic import generate_study
+    >>> from pluralis.welfare.schemes import resolve
+    >>> f = generate_study(n_participants=200, seed=0).frames()
+    >>> d = draw(welfare_matrices(f.utterances), resolve(f.survey, allow_oversample=True), n_draws=10)
+    >>> len(d.winners), d.winners[("rating", "Rep", "Rep (10)")].shape
+    (56, (10,))
+    """
+    OneOf(*ENGINES)("engine", engine)
+    PositiveInt()("n_draws", n_draws)
+    measures = tuple(check_measure(m) for m in measures)
+    stream = _stream(engine, seed, rng)
+    winners: dict[tuple[str, str, str], np.ndarray] = {}
+    with _blas_threads(1 if engine == "fast" else None):
+        for measure in measures:
+            winners_of = _pool_winners(matrices[measure], measure, n_draws, replace, stream)
+            shared: dict[str, np.ndarray] = {}
+            for population in design.populations:
+                for pool in design.pools:
+                    name = pool.scheme.name
+                    if not common_draws or name not in shared:
+                        shared[name] = winners_of(pool)
+                    winners[(measure, population, name)] = shared[name]
+    return Draws(measures, matrices.models, n_draws, winners, engine)
