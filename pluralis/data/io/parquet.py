@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 
+from pluralis.data.io.registry import DataFormat
 from pluralis.data.jsonio import atomic_write, problems_from_validation
 from pluralis.data.model import Comparison, Conversation, Participant, TextMetadata, Utterance
 from pluralis.data.study import Study
@@ -128,3 +129,36 @@ def read_parquet(folder: str | Path, *, validate: bool = True) -> Study:
     if validate:
         study.validate()
     return study
+
+
+def sniff_parquet(source: str) -> float:
+    """0.95 for a folder holding ``survey.parquet`` (as :func:`write_parquet` writes), else 0.
+
+    Parameters
+    ----------
+    source
+        a path, as text.
+
+    Returns
+    -------
+    float
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from pluralis.data.synthetic import generate_study
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = write_parquet(generate_study(n_participants=2, seed=0), folder)
+    >>> sniff_parquet(folder), sniff_parquet(tempfile.mkdtemp())
+    (0.95, 0.0)
+    """
+    return 0.95 if (Path(source) / "survey.parquet").is_file() else 0.0
+
+
+FORMAT = DataFormat(
+    name="parquet",
+    description="folder of parquet tables written by Pluralis (survey.parquet, utterances.parquet, ...)",
+    sniff=sniff_parquet,
+    read=read_parquet,
+    write=write_parquet,
+)
