@@ -290,7 +290,7 @@ def utterances_from_conversations(conversations: list[Conversation]) -> list[Utt
     >>> [u.utterance_id for u in utterances_from_conversations(s.conversations)] == [u.utterance_id for u in s.utterances]
     True
     """
-    rows: list[tuple[str, int, int, Conversation, UserTurn, ModelTurn]] = []
+    rows: list[tuple[str, int, int, Conversation, UserTurn | None, ModelTurn]] = []
     for c in conversations:
         prompt_by_turn: dict[int, UserTurn] = {}
         order = 0

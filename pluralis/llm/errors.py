@@ -17,7 +17,12 @@ error                       raised when
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pluralis.errors import PluralisError
+
+#: How a model call failed, as recorded in response sets (:class:`pluralis.llm.types.Failure`).
+FailureKind = Literal["timeout", "http_error", "malformed", "other"]
 
 
 class BackendError(PluralisError):
@@ -30,7 +35,7 @@ class BackendError(PluralisError):
     """
 
     #: The failure kind recorded in response sets (see :class:`pluralis.llm.types.Failure`).
-    kind = "other"
+    kind: FailureKind = "other"
 
     def __init__(self, message: str, *, model: str | None = None):
         self.model = model

@@ -297,6 +297,7 @@ async def nc_sample(
     result = NCResult(k=k, method_used=method if method != "auto" else "single_call", latency_s=0.0)
     texts: list[str] = []
 
+    instruction: str | None
     if method in ("auto", "single_call"):
         instruction = NC_SINGLE_CALL_INSTRUCTION.format(k=k)
         p = base.merged({"max_tokens": (base.max_tokens or 256) * k})

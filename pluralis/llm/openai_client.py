@@ -105,7 +105,8 @@ def parse_chat_completion(data: Any, *, model: str) -> tuple[str, str | None, st
         text = "".join(p.get("text", "") for p in content if isinstance(p, dict))
     else:
         raise MalformedResponse(f"message content is a {type(content).__name__}, not text", model=model)
-    raw_usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    usage_field = data.get("usage")
+    raw_usage = usage_field if isinstance(usage_field, dict) else {}
     usage = TokenUsage(
         **{
             k: raw_usage[k]

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from pluralis.errors import ConfigError, PluralisError
 from pluralis.llm.backend import ChatBackend, get_backend
-from pluralis.llm.errors import BackendError, BackendHTTPError
+from pluralis.llm.errors import BackendError, BackendHTTPError, FailureKind
 from pluralis.llm.types import (
     DEFAULT_TIMEOUT,
     OPENING_TURN_MODELS,
@@ -118,6 +118,7 @@ def failure_from(model: ModelLike, exc: BaseException, latency_s: float) -> Fail
     >>> f.kind, f.message
     ('timeout', 'no answer within 30 s')
     """
+    kind: FailureKind
     if isinstance(exc, BackendError):
         kind, message = exc.kind, exc.detail
     elif isinstance(exc, TimeoutError):

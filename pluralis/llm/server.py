@@ -148,7 +148,8 @@ def create_app(backends: dict[str, Any], *, api_key: str | None = None, timeout:
             params = req.decoding()
         except ValidationError as e:
             return _error(400, f"invalid decoding parameters: {e}", "invalid_request_error")
-        choices, prompt_tokens, completion_tokens = [], 0, 0
+        choices: list[dict[str, Any]] = []
+        prompt_tokens, completion_tokens = 0, 0
         for i in range(req.n):
             p = params if params.seed is None or i == 0 else params.merged({"seed": params.seed + i})
             try:

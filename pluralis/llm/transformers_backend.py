@@ -221,7 +221,8 @@ class TransformersBackend:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             try:
                 tokenizer = AutoTokenizer.from_pretrained(str(path), **kwargs)
-                model = AutoModelForCausalLM.from_pretrained(
+                # Any: transformers' stubs type .to() on the loaded model wrongly
+                model: Any = AutoModelForCausalLM.from_pretrained(
                     str(path), dtype=_resolve_dtype(torch, spec.dtype, device), **kwargs
                 )
             except (OSError, ValueError, ImportError) as e:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pluralis.data.vocab import BASE_HEADER
 from pluralis.errors import ConfigError
-from pluralis.llm.errors import MessageError
+from pluralis.llm.errors import FailureKind, MessageError
 
 #: PRISM's per-call timeout in seconds (P App P, "Random Strategy and Time-Outs").
 DEFAULT_TIMEOUT = 30.0
@@ -27,7 +27,6 @@ OPENING_TURN_MODELS = 4
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 BackendKind = Literal["openai", "transformers", "llama_cpp"]
-FailureKind = Literal["timeout", "http_error", "malformed", "other"]
 ROLES = ("system", "user", "assistant")
 
 

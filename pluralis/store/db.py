@@ -95,7 +95,10 @@ def head_revision() -> str:
     """
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise StoreError("no Alembic migrations are packaged with pluralis.store")
+    return head
 
 
 @dataclass
@@ -496,7 +499,9 @@ def _rows_for(study: Study, seq: dict[str, int]) -> dict[str, list[dict[str, Any
                 "record": p.to_json_dict(),
             }
         )
-    utterances, interactions, seen_inter = [], [], {}
+    utterances: list[dict[str, Any]] = []
+    interactions: list[dict[str, Any]] = []
+    seen_inter: dict[str, bool] = {}
     utts_by_conv: dict[str, list[dict]] = {}
     for i, u in enumerate(study.utterances):
         d = u.to_json_dict()

@@ -60,22 +60,25 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
             for c in (conv_a, conv_b)
         ]
         responses = last
-    return Comparison(
-        comparison_id=str(row.get("battle_id") or row.get("question_id") or f"arena{index}")
-        if row.get("battle_id") or not row.get("question_id")
-        else f"{row['question_id']}-{index}",
-        source=source,
-        models=[row.get("model_a"), row.get("model_b")],
-        prompt=prompt,
-        responses=responses,
-        winner={"model_a": 0, "model_b": 1}.get(winner),
-        tie=winner.startswith("tie"),
-        both_bad=winner == "tie (bothbad)",
-        annotator_id=clean_value(row.get("judge")),
-        turn=clean_value(row.get("turn")),
-        language=clean_value(row.get("language")),
-        timestamp=clean_value(row.get("tstamp")),
-        **{k: clean_value(v) for k, v in row.items() if k not in known and not k.startswith("_")},
+    # raw values, validated (and reported field by field) by the model
+    return Comparison.model_validate(
+        {
+            "comparison_id": str(row.get("battle_id") or row.get("question_id") or f"arena{index}")
+            if row.get("battle_id") or not row.get("question_id")
+            else f"{row['question_id']}-{index}",
+            "source": source,
+            "models": [row.get("model_a"), row.get("model_b")],
+            "prompt": prompt,
+            "responses": responses,
+            "winner": {"model_a": 0, "model_b": 1}.get(winner),
+            "tie": winner.startswith("tie"),
+            "both_bad": winner == "tie (bothbad)",
+            "annotator_id": clean_value(row.get("judge")),
+            "turn": clean_value(row.get("turn")),
+            "language": clean_value(row.get("language")),
+            "timestamp": clean_value(row.get("tstamp")),
+            **{k: clean_value(v) for k, v in row.items() if k not in known and not k.startswith("_")},
+        }
     )
 
 
@@ -93,7 +96,8 @@ def read_arena(path: str | Path, *, source: str = "arena") -> list[Comparison]:
     'b'
     """
     path = Path(path)
-    out, problems = [], []
+    out: list[Comparison] = []
+    problems: list[Problem] = []
     for line, row in iter_rows(path):
         for fld in ("model_a", "model_b", "winner"):
             if row.get(fld) in (None, ""):
@@ -140,7 +144,12 @@ def write_arena(comparisons: Iterable[Comparison], path: str | Path) -> int:
         winner = (
             "tie (bothbad)" if c.both_bad else "tie" if winner_index is None else ("model_a", "model_b")[winner_index]
         )
-        row = {"battle_id": c.comparison_id, "model_a": c.models[0], "model_b": c.models[1], "winner": winner}
+        row: dict[str, object] = {
+            "battle_id": c.comparison_id,
+            "model_a": c.models[0],
+            "model_b": c.models[1],
+            "winner": winner,
+        }
         for key, value in (
             ("judge", c.annotator_id),
             ("turn", c.turn),

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from pluralis.data.io.registry import DataFormat
 from pluralis.data.jsonio import atomic_write, problems_from_validation
-from pluralis.data.model import Comparison, Conversation, Participant, TextMetadata, Utterance
+from pluralis.data.model import Comparison, Conversation, Participant, Record, TextMetadata, Utterance
 from pluralis.data.study import Study
 from pluralis.errors import DataValidationError, Problem
 
-TABLES: dict[str, type[BaseModel]] = {
+TABLES: dict[str, type[Record]] = {
     "survey": Participant,
     "conversations": Conversation,
     "utterances": Utterance,
@@ -29,7 +30,7 @@ TABLES: dict[str, type[BaseModel]] = {
 _UNSET = "__pluralis_unset__"
 
 
-def _table(records: list[BaseModel]) -> pa.Table:
+def _table(records: list[Record]) -> pa.Table:
     rows = [r.to_json_dict() for r in records]
     columns: dict[str, None] = {}
     for row in rows:
@@ -42,7 +43,7 @@ def _table(records: list[BaseModel]) -> pa.Table:
             nested.add(c)
         elif int in kinds and any(not -(2**63) <= row[c] < 2**63 for row in rows if isinstance(row.get(c), int)):
             nested.add(c)  # beyond int64: keep exact as JSON text
-    data = {}
+    data: dict[str, list[Any]] = {}
     for c in columns:
         if c in nested:
             data[c] = [json.dumps(row[c], ensure_ascii=False) if c in row else _UNSET for row in rows]

@@ -59,7 +59,9 @@ def to_wide(utterances: pd.DataFrame) -> pd.DataFrame:
     df["suffix"] = position.map(dict(enumerate(SUFFIXES)))
     value_cols = [c for c in df.columns if c not in WIDE_INDEX + ["suffix"]]
     wide = df.set_index(WIDE_INDEX + ["suffix"])[value_cols].unstack("suffix")
-    wide.columns = [f"{col}_{suffix}" for col, suffix in wide.columns]
+    assert isinstance(wide, pd.DataFrame)  # a frame on a MultiIndex unstacks to a frame (for the type checker)
+    names, suffixes = wide.columns.get_level_values(0), wide.columns.get_level_values(1)
+    wide.columns = pd.Index([f"{col}_{suffix}" for col, suffix in zip(names, suffixes)])
     ordered = [f"{c}_{s}" for c in value_cols for s in SUFFIXES if f"{c}_{s}" in wide.columns]
     wide = wide[ordered].reset_index()
     order = pd.Index(df["interaction_id"].drop_duplicates())
