@@ -23,6 +23,16 @@ err_console = Console(stderr=True, soft_wrap=True)
 def handle_errors(func: Callable) -> Callable:
     """Print a :class:`PluralisError` as a clear message and exit with status 2 (no traceback).
 
+    Parameters
+    ----------
+    func
+        a command function.
+
+    Returns
+    -------
+    callable
+        the command, printing Pluralis errors instead of raising them.
+
     Example
     -------
     >>> @handle_errors
@@ -51,6 +61,18 @@ def handle_errors(func: Callable) -> Callable:
 def progress_bar(description: str, total: int | None):
     """A Rich progress bar (on stderr); yields an ``advance(n)`` callback.
 
+    Parameters
+    ----------
+    description
+        the label shown before the bar.
+    total
+        the number of steps (``None``: unknown).
+
+    Yields
+    ------
+    callable
+        ``advance(n=1)``: move the bar ``n`` steps.
+
     Example
     -------
     >>> with progress_bar("importing", 3) as advance:
@@ -71,6 +93,19 @@ def progress_bar(description: str, total: int | None):
 def counts_table(title: str, counts: Mapping[str, object], value_header: str = "rows") -> Table:
     """A two-column Rich table: table name and its row count (or another value).
 
+    Parameters
+    ----------
+    title
+        the table's title.
+    counts
+        name -> count (shown with thousands separators) or any other value.
+    value_header
+        the header of the second column.
+
+    Returns
+    -------
+    rich.table.Table
+
     Example
     -------
     >>> counts_table("study", {"survey": 1500}).row_count
@@ -86,6 +121,17 @@ def counts_table(title: str, counts: Mapping[str, object], value_header: str = "
 
 def breakdown_table(title: str, counts: dict[str, int]) -> Table:
     """A Rich table of value counts with shares (used by ``pluralis info``).
+
+    Parameters
+    ----------
+    title
+        the table's title (the field counted).
+    counts
+        value -> count.
+
+    Returns
+    -------
+    rich.table.Table
 
     Example
     -------

@@ -28,6 +28,11 @@ def _fail(e: Exception) -> None:
 def build_llm_app() -> typer.Typer:
     """The ``llm`` command group (``pluralis llm ...``, also ``python -m pluralis llm ...``).
 
+    Returns
+    -------
+    typer.Typer
+        the ``serve``, ``chat`` and ``models`` commands.
+
     Example
     -------
     >>> from typer.testing import CliRunner
@@ -167,6 +172,11 @@ def build_llm_app() -> typer.Typer:
 
 def register(app: typer.Typer) -> None:
     """Add the ``llm`` sub-command group to the ``pluralis`` app.
+
+    Parameters
+    ----------
+    app
+        the ``pluralis`` Typer app.
 
     Example
     -------

@@ -75,7 +75,13 @@ class BackendHTTPError(BackendError):
 
     @property
     def retryable(self) -> bool:
-        """429, 5xx and connection failures may succeed when tried again; 4xx will not."""
+        """429, 5xx and connection failures may succeed when tried again; 4xx will not.
+
+        Example
+        -------
+        >>> BackendHTTPError("busy", status_code=429).retryable, BackendHTTPError("bad", status_code=400).retryable
+        (True, False)
+        """
         return self.status_code is None or self.status_code == 429 or self.status_code >= 500
 
 

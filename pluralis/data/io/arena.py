@@ -26,6 +26,26 @@ ARENA_WINNERS = {"model_a", "model_b", "tie", "tie (bothbad)"}
 def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0) -> Comparison:
     """Convert one Chatbot-Arena battle row to a :class:`Comparison`.
 
+    Parameters
+    ----------
+    row
+        one battle (``model_a``, ``model_b``, ``winner``, optional fields; unknown fields are kept).
+    source
+        the ``source`` recorded on the comparison.
+    index
+        the row's position, used in the id when the row has none.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    ValueError
+        an unknown ``winner``.
+    pydantic.ValidationError
+        a field of the wrong type.
+
     Example
     -------
     >>> c = arena_row_to_comparison({"model_a": "x", "model_b": "y", "winner": "tie (bothbad)"})
@@ -87,6 +107,17 @@ def read_arena(path: str | Path, *, source: str = "arena") -> list[Comparison]:
 
     Raises :class:`DataValidationError` naming file, line and field for every bad row.
 
+    Parameters
+    ----------
+    path
+        a ``.json``, ``.jsonl``, ``.csv`` or ``.parquet`` file of battles.
+    source
+        the ``source`` recorded on each comparison.
+
+    Returns
+    -------
+    list of Comparison
+
     Example
     -------
     >>> import tempfile, pathlib
@@ -120,6 +151,23 @@ def write_arena(comparisons: Iterable[Comparison], path: str | Path) -> int:
 
     A comparison without ``winner`` or ``tie`` takes its outcome from its two ``ratings``
     (equal ratings tie); one with no judgement at all is an error.
+
+    Parameters
+    ----------
+    comparisons
+        pairwise comparisons.
+    path
+        the ``.jsonl`` file to write (replaced atomically).
+
+    Returns
+    -------
+    int
+        the number of battles written.
+
+    Raises
+    ------
+    DataValidationError
+        a k-wise comparison, or one without a winner, tie or ratings.
 
     Example
     -------

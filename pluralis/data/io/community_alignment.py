@@ -28,6 +28,25 @@ def read_community_alignment(
 ) -> list[Comparison]:
     """Read Community-Alignment-style k-wise annotations (one comparison per annotated turn).
 
+    Parameters
+    ----------
+    path
+        a ``.json``, ``.jsonl``, ``.csv`` or ``.parquet`` file.
+    columns
+        renames applied to the file's columns first (file name -> expected name).
+    source
+        the ``source`` recorded on each comparison.
+
+    Returns
+    -------
+    list of Comparison
+        one per annotated turn; a turn without a preferred response is a tie.
+
+    Raises
+    ------
+    DataValidationError
+        naming file, line and field of every bad row.
+
     Example
     -------
     >>> import tempfile, pathlib, json

@@ -150,6 +150,17 @@ def comparisons_frame(comparisons: Iterable[Comparison]) -> pd.DataFrame:
     candidate; k-wise ties expand to all-pairs ties; without either, a ``ranking`` (or complete
     ``ratings``) gives every pair; comparisons with no judgement give no battles.
 
+    Parameters
+    ----------
+    comparisons
+        comparisons of any source.
+
+    Returns
+    -------
+    pandas.DataFrame
+        columns ``comparison_id``, ``source``, ``model_a``, ``model_b``, ``winner``,
+        ``annotator_id``, ``turn``.
+
     Example
     -------
     >>> df = comparisons_frame([Comparison(comparison_id="1", source="x", models=["a", "b", "c"], winner=1)])

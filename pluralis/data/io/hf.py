@@ -23,6 +23,10 @@ def hf_hub_cache_dir() -> Path:
     ``$HF_HUB_CACHE``, else ``$HUGGINGFACE_HUB_CACHE``, else ``$HF_HOME/hub``, else
     ``$XDG_CACHE_HOME/huggingface/hub``, else ``~/.cache/huggingface/hub``.
 
+    Returns
+    -------
+    pathlib.Path
+
     Example
     -------
     >>> hf_hub_cache_dir().name   # e.g. ~/.cache/huggingface/hub
@@ -45,6 +49,19 @@ def hf_cache_snapshot(
     ``revision`` is a ref name (``main``) or a commit hash (or its prefix). Without a matching
     ref, the most recently written snapshot is used. ``cache_dir`` defaults to
     :func:`hf_hub_cache_dir`. Returns ``None`` when nothing is cached.
+
+    Parameters
+    ----------
+    cache_dir
+        the hub cache folder.
+    dataset
+        the dataset id (``OWNER/NAME``).
+    revision
+        a ref name or a commit hash (or prefix).
+
+    Returns
+    -------
+    pathlib.Path or None
 
     Example
     -------
@@ -75,6 +92,20 @@ def hf_cache_snapshot(
 def parse_hf_source(source: str) -> tuple[str, str]:
     """Split ``hf://owner/name[@revision]`` into the dataset id and revision (default ``main``).
 
+    Parameters
+    ----------
+    source
+        an ``hf://`` address.
+
+    Returns
+    -------
+    tuple of (str, str)
+
+    Raises
+    ------
+    DataValidationError
+        an address that is not ``hf://OWNER/NAME[@REVISION]``.
+
     Example
     -------
     >>> parse_hf_source("hf://HannahRoseKirk/prism-alignment@abc123")
@@ -100,6 +131,26 @@ def load_prism_from_hf_cache(
 
     Reads the files of the cached snapshot (see :func:`hf_cache_snapshot`) with
     :func:`load_prism`, so the same validation applies.
+
+    Parameters
+    ----------
+    cache_dir
+        the hub cache folder (default: :func:`hf_hub_cache_dir`).
+    dataset
+        the dataset id.
+    revision
+        a ref name or commit (see :func:`hf_cache_snapshot`).
+    validate
+        run the cross-file checks.
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    DataValidationError
+        no cached copy, or bad files.
 
     Example
     -------

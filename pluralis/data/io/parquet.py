@@ -59,6 +59,18 @@ def _table(records: list[Record]) -> pa.Table:
 def write_parquet(study: Study, folder: str | Path) -> dict[str, Path]:
     """Write each table of a study to ``folder/<table>.parquet`` (atomic per file).
 
+    Parameters
+    ----------
+    study
+        the study to write.
+    folder
+        the folder to write into (created as needed).
+
+    Returns
+    -------
+    dict
+        table name -> path written.
+
     Example
     -------
     >>> import tempfile
@@ -81,6 +93,22 @@ def read_parquet(folder: str | Path, *, validate: bool = True) -> Study:
     """Read a folder written by :func:`write_parquet` back into a validated study.
 
     Problems of every table are collected and raised together (file, row as ``line``, field).
+
+    Parameters
+    ----------
+    folder
+        a folder written by :func:`write_parquet`.
+    validate
+        run the cross-table checks.
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    DataValidationError
+        naming file, row and field of every problem.
 
     Example
     -------

@@ -41,6 +41,22 @@ def load_prism(folder: str | Path, *, validate: bool = True) -> Study:
     *all* files (file, line, field); cross-file checks (duplicate ids, dangling references) run
     once every row parses.
 
+    Parameters
+    ----------
+    folder
+        a PRISM release folder.
+    validate
+        run the cross-file checks.
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    DataValidationError
+        listing the problems of every file.
+
     Example
     -------
     >>> import tempfile
@@ -97,6 +113,20 @@ def write_prism(study: Study, folder: str | Path, *, metadata: bool = True) -> d
 
     Each file is written to a temporary name and moved into place, so a failure never leaves
     a half-written file.
+
+    Parameters
+    ----------
+    study
+        the study to write.
+    folder
+        the folder to write into (created as needed).
+    metadata
+        also write ``metadata.jsonl``.
+
+    Returns
+    -------
+    dict
+        table name -> path written.
 
     Example
     -------

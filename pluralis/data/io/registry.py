@@ -103,7 +103,13 @@ class DataFormat:
 
 
 class UnknownFormatError(ConfigError):
-    """A format name that no registered :class:`DataFormat` has; the message lists the known ones."""
+    """A format name that no registered :class:`DataFormat` has; the message lists the known ones.
+
+    Example
+    -------
+    >>> isinstance(UnknownFormatError("unknown data format 'x'"), ConfigError)
+    True
+    """
 
 
 _registry: dict[str, DataFormat] = {}

@@ -29,6 +29,22 @@ def to_wide(utterances: pd.DataFrame) -> pd.DataFrame:
 
     Suffixes follow row order within an interaction, as PRISM's ``pivot_to_wide_format``.
 
+    Parameters
+    ----------
+    utterances
+        the utterances table (:meth:`Study.frames`), or one with the same columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        one row per interaction.
+
+    Raises
+    ------
+    DataValidationError
+        a missing index column, an interaction with conflicting prompts or users, or more than
+        four responses.
+
     Example
     -------
     >>> from pluralis.data.synthetic import generate_study
@@ -117,6 +133,23 @@ def from_wide(wide: pd.DataFrame, *, row_numbers: np.ndarray | None = None) -> p
     (text ``"True"``/``"False"``, numbers as text). ``row_numbers`` (one per wide row, e.g. file
     lines) are used in error messages and kept as ``_wide_row`` when given.
 
+    Parameters
+    ----------
+    wide
+        a wide table.
+    row_numbers
+        the file line of each wide row, for messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        one row per utterance.
+
+    Raises
+    ------
+    DataValidationError
+        a table with no ``*_a`` .. ``*_d`` columns, or a cell of the wrong type (line and field named).
+
     Example
     -------
     >>> from pluralis.data.synthetic import generate_study
@@ -189,6 +222,23 @@ def write_wide(data: Study | pd.DataFrame, path: str | Path) -> Path:
     The format follows the file suffix: ``.parquet`` (typed, lossless), ``.jsonl`` (lossless)
     or ``.csv`` (text; :func:`read_wide` restores the types). Written atomically.
 
+    Parameters
+    ----------
+    data
+        a study, or an utterances table.
+    path
+        the file to write (``.parquet``, ``.csv`` or ``.jsonl``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    DataValidationError
+        an unsupported suffix, or utterances that do not pivot (see :func:`to_wide`).
+
     Example
     -------
     >>> import tempfile, pathlib
@@ -249,6 +299,21 @@ def read_wide(path: str | Path) -> pd.DataFrame:
 
     Every utterance is validated like a row of ``utterances.jsonl``; problems name the file,
     the line (the row for parquet; the header is line 1 of a CSV) and the field.
+
+    Parameters
+    ----------
+    path
+        a ``.parquet``, ``.csv`` or ``.jsonl`` wide table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        the long utterances, in file order.
+
+    Raises
+    ------
+    DataValidationError
+        naming file, line and field of every bad cell.
 
     Example
     -------

@@ -13,6 +13,15 @@ config = context.config
 
 
 def run() -> None:
+    """Run the migrations Alembic asked for, on the handed-over connection or a new engine.
+
+    Alembic executes this module; :meth:`pluralis.store.Store.open` and
+    :meth:`~pluralis.store.Store.upgrade` are how Pluralis invokes it.
+
+    Example
+    -------
+    >>> # alembic runs this: Store.open("pluralis.sqlite") migrates to the newest schema
+    """
     connection = config.attributes.get("connection")
     if connection is not None:
         context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
