@@ -11,15 +11,33 @@ from dataclasses import dataclass
 
 
 class PluralisError(Exception):
-    """Base class of every error Pluralis raises on purpose."""
+    """Base class of every error Pluralis raises on purpose.
+
+    Example
+    -------
+    >>> issubclass(DataValidationError, PluralisError), issubclass(ConfigError, PluralisError)
+    (True, True)
+    """
 
 
 class ConfigError(PluralisError):
-    """A configuration (study file, option, CLI argument) is invalid."""
+    """A configuration (study file, option, CLI argument) is invalid.
+
+    Example
+    -------
+    >>> str(ConfigError("--plot must end in .png, .svg or .pdf"))
+    '--plot must end in .png, .svg or .pdf'
+    """
 
 
 class StoreError(PluralisError):
-    """The store could not be opened, migrated or written."""
+    """The store could not be opened, migrated or written.
+
+    Example
+    -------
+    >>> str(StoreError("pluralis.sqlite: no such store"))
+    'pluralis.sqlite: no such store'
+    """
 
 
 @dataclass(frozen=True)
@@ -75,4 +93,11 @@ class DataValidationError(PluralisError):
 
     @property
     def first(self) -> Problem:
+        """The first problem found.
+
+        Example
+        -------
+        >>> DataValidationError("no survey").first.message
+        'no survey'
+        """
         return self.problems[0]

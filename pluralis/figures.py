@@ -25,6 +25,22 @@ def check_plot_path(path: str | Path, what: str = "plot file") -> Path:
 
     Checking before the work that makes a plot spares a long analysis whose result cannot be saved.
 
+    Parameters
+    ----------
+    path
+        where the plot will be written.
+    what
+        how to name the path in the error (e.g. the option it came from).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    ConfigError
+        a suffix other than ``.png``, ``.svg`` or ``.pdf``.
+
     Example
     -------
     >>> check_plot_path("ranks.svg").name
@@ -42,6 +58,20 @@ def check_plot_path(path: str | Path, what: str = "plot file") -> Path:
 
 def save_figure(fig, path: str | Path | None, *, dpi: int = 150):
     """Write ``fig`` to ``path`` (parent folders created) when a path is given; return ``fig``.
+
+    Parameters
+    ----------
+    fig
+        a matplotlib figure.
+    path
+        where to write it (``None``: do not write).
+    dpi
+        resolution of raster formats.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``fig``.
 
     Example
     -------

@@ -2,7 +2,7 @@
 # Fresh machine -> full test suite: installs everything, starts PostgreSQL on loopback, runs pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --test
+[[ "${PLURALIS_SKIP_SETUP:-0}" == 1 ]] || bash scripts/setup.sh --test  # .ci/run has just run it
 eval "$(bash scripts/start_postgres.sh)"
 export PLAYWRIGHT_CHROMIUM_EXECUTABLE=${PLAYWRIGHT_CHROMIUM_EXECUTABLE:-$(command -v chromium || true)}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg CI=${CI:-true}

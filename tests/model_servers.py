@@ -41,11 +41,11 @@ def free_port() -> int:
 
 
 def serve_command() -> list[str]:
-    """``pluralis llm serve`` when the console script is installed, else ``python -m pluralis.llm serve``."""
+    """``pluralis llm serve`` when the console script is installed, else ``python -m pluralis llm serve``."""
     exe = Path(sys.executable).parent / "pluralis"
     if exe.exists():
         return [str(exe), "llm", "serve"]
-    return [sys.executable, "-m", "pluralis.llm", "serve"]
+    return [sys.executable, "-m", "pluralis", "llm", "serve"]
 
 
 class Proc:

@@ -1,89 +1,114 @@
-"""Data commands: import, export, validate, info, generate."""
+"""Data commands: import, export, validate, info, generate.
+
+Every ``--format`` choice comes from the data-format registry (:mod:`pluralis.data.io.registry`),
+so a newly registered format is importable, exportable and checkable without touching this file.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
+from rich.table import Table
 
-from pluralis.cli._common import breakdown_table, console, counts_table, handle_errors, progress_bar
-from pluralis.data import load_study
-from pluralis.data.io.comparisons import write_arena
-from pluralis.data.io.sources import save_study
+from pluralis.cli._common import breakdown_table, console, counts_table, format_option, handle_errors, progress_bar
+from pluralis.data import formats, get_format, load_study, save_study
 from pluralis.data.study import Study
-from pluralis.errors import ConfigError
 
 HF_CACHE_HELP = "Hugging Face hub cache for hf:// sources (default: $HF_HUB_CACHE or ~/.cache/huggingface/hub)"
+FORMAT_HELP = "data format (default: detected from SOURCE)"
 
 
-def _import(study: Study, store_target: str) -> dict[str, int]:
-    from pluralis.store import Store
+def import_into_store(study: Study, target: str) -> dict[str, int]:
+    """Write ``study`` into the store at ``target`` in one transaction, with a progress bar.
 
-    total = sum(v for k, v in study.counts().items())
-    with Store.open(store_target) as store, progress_bar("importing", total) as advance:
-        report = store.import_study(study, progress=advance)
-    return report.counts
+    Parameters
+    ----------
+    study
+        the study to import.
+    target
+        a SQLite file or database URL (created and migrated as needed).
+
+    Returns
+    -------
+    dict
+        rows written per table.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> from pluralis.data.synthetic import generate_study
+    >>> import_into_store(generate_study(n_participants=2, seed=0), os.path.join(tempfile.mkdtemp(), "s.db"))["participants"]
+    2
+    """
+    total = sum(study.counts().values())
+    with progress_bar("importing", total) as advance:
+        return save_study(study, target, format="store", progress=advance)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``pluralis`` Typer app.
+
+    Parameters
+    ----------
+    app
+        the ``pluralis`` Typer app.
 
     Example
     -------
     >>> app = typer.Typer()
     >>> register(app)
     >>> [c.name for c in app.registered_commands]
-    ['import', 'export', 'validate', 'info', 'generate']
+    ['formats', 'import', 'export', 'validate', 'info', 'generate']
     """
+
+    @app.command("formats")
+    def formats_() -> None:
+        """List the data formats Pluralis reads and writes (the choices of every --format)."""
+        table = Table(title="data formats", show_header=True, header_style="bold")
+        table.add_column("format")
+        table.add_column("read / write")
+        table.add_column("description")
+        for fmt in formats():
+            table.add_row(fmt.name, "read, write" if fmt.writable else "read", fmt.description)
+        console.print(table)
 
     @app.command("import")
     @handle_errors
     def import_(
         source: str = typer.Argument(
             ...,
-            help="PRISM folder, parquet folder, Arena/Community-Alignment file, or hf://HannahRoseKirk/prism-alignment",
+            help="PRISM folder, parquet folder, wide table, Arena/Community-Alignment file, store, or "
+            "hf://HannahRoseKirk/prism-alignment (any registered format)",
         ),
         store: str = typer.Option("pluralis.sqlite", "--store", "-s", help="SQLite file or database URL"),
-        format: str = typer.Option(None, "--format", "-f", help="prism | parquet | arena | community_alignment | hf"),
+        format: str | None = format_option(help=FORMAT_HELP),
         hf_cache: Path | None = typer.Option(None, "--hf-cache", help=HF_CACHE_HELP),
     ):
         """Validate SOURCE and import it into the store in one transaction."""
         study = load_study(source, format=format, hf_cache=hf_cache)
-        if study.utterances and not study.survey:
-            raise ConfigError(
-                f"{source}: rated responses without a survey (e.g. a wide table) cannot go into the store; "
-                "import the PRISM folder it came from"
-            )
-        counts = _import(study, store)
+        counts = import_into_store(study, store)
         console.print(counts_table(f"imported into {store}", counts))
 
     @app.command("export")
     @handle_errors
     def export(
         out: Path = typer.Argument(
-            ..., help="output folder; a file for --format arena (.jsonl) or wide (.parquet, .csv or .jsonl)"
+            ..., help="output: a folder (prism, parquet), a file (wide: .parquet/.csv/.jsonl; arena: .jsonl), ..."
         ),
         store: str = typer.Option("pluralis.sqlite", "--store", "-s", help="SQLite file or database URL"),
-        format: str = typer.Option(
-            "prism", "--format", "-f", help="prism | parquet | wide (one row per interaction) | arena"
-        ),
+        format: str = format_option("prism", writable=True, help="output format"),
     ):
-        """Export the store as PRISM files, parquet tables, a wide table or Arena battles."""
-        if format not in ("prism", "parquet", "wide", "arena"):
-            raise ConfigError(f"--format must be prism, parquet, wide or arena, got {format!r}")
+        """Export the store in any writable format (PRISM files, parquet tables, a wide table, Arena battles, ...)."""
         study = load_study(store, format="store")
-        if format == "arena":
-            n = write_arena(study.comparisons, out)
-            console.print(f"wrote {n:,} battles to {out}")
-            return
-        paths = save_study(study, out, format=format)
-        console.print(counts_table(f"exported to {out}", {k: str(v) for k, v in paths.items()}, "file"))
+        written = save_study(study, out, format=format)
+        console.print(counts_table(f"exported to {out}", {k: str(v) for k, v in written.items()}, "written"))
 
     @app.command("validate")
     @handle_errors
     def validate(
         source: str = typer.Argument(..., help="folder, file, store or hf://… to check"),
-        format: str = typer.Option(None, "--format", "-f"),
+        format: str | None = format_option(help=FORMAT_HELP),
         hf_cache: Path | None = typer.Option(None, "--hf-cache", help=HF_CACHE_HELP),
     ):
         """Check a source thoroughly; prints every problem with file, line and field."""
@@ -95,7 +120,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def info(
         source: str = typer.Argument("pluralis.sqlite", help="folder, file, store or hf://…"),
-        format: str = typer.Option(None, "--format", "-f"),
+        format: str | None = format_option(help=FORMAT_HELP),
         hf_cache: Path | None = typer.Option(None, "--hf-cache", help=HF_CACHE_HELP),
     ):
         """Counts by table and a demographics summary."""
@@ -112,16 +137,19 @@ def register(app: typer.Typer) -> None:
         out: str = typer.Argument(..., help="output folder (PRISM files) or store (.sqlite / URL)"),
         participants: int = typer.Option(200, "--participants", "-n", min=1),
         seed: int = typer.Option(0, "--seed"),
-        format: str = typer.Option("prism", "--format", "-f", help="prism | parquet | store"),
+        format: str | None = format_option(
+            writable=True, help="output format (default: store for a .sqlite/.db file or database URL, else prism)"
+        ),
     ):
         """Generate a synthetic PRISM-shaped study with a known latent-preference model."""
         from pluralis.data.synthetic import generate_study
 
         with console.status(f"generating {participants} synthetic participants"):
             study = generate_study(participants, seed=seed)
-        if format == "store" or out.endswith((".sqlite", ".db")) or "://" in out:
-            counts = _import(study, out)
+        fmt = format or ("store" if get_format("store").sniff(out) else "prism")
+        if fmt == "store":
+            counts = import_into_store(study, out)
         else:
-            save_study(study, out, format=format)
+            save_study(study, out, format=fmt)
             counts = study.counts()
         console.print(counts_table(f"synthetic study -> {out}", counts))

@@ -8,6 +8,16 @@ import json
 import typer
 
 from pluralis.errors import PluralisError
+from pluralis.llm import (
+    ModelSpec,
+    close_backends,
+    generate_response_set,
+    generate_samples,
+    list_models,
+    load_model_specs,
+    nc_sample,
+)
+from pluralis.llm.nc import NCMethod
 
 
 def _fail(e: Exception) -> None:
@@ -16,7 +26,12 @@ def _fail(e: Exception) -> None:
 
 
 def build_llm_app() -> typer.Typer:
-    """The ``llm`` command group (also runnable alone as ``python -m pluralis.llm``).
+    """The ``llm`` command group (``pluralis llm ...``, also ``python -m pluralis llm ...``).
+
+    Returns
+    -------
+    typer.Typer
+        the ``serve``, ``chat`` and ``models`` commands.
 
     Example
     -------
@@ -45,14 +60,14 @@ def build_llm_app() -> typer.Typer:
         log_level: str = typer.Option("warning", help="uvicorn log level."),
     ) -> None:
         """Serve local models at /v1/chat/completions and /v1/models (OpenAI-compatible)."""
-        from pluralis.llm.server import api_key_from_env, serve, spec_for_path
+        from pluralis.llm.server import api_key_from_env, serve, spec_for_path  # FastAPI + uvicorn: only to serve
 
         try:
             specs = []
             for item in model:
-                name, sep, path = item.partition("=")
-                if not sep:
-                    name, path = None, item
+                label, sep, path = item.partition("=")
+                name = label if sep else None
+                path = path if sep else item
                 specs.append(
                     spec_for_path(path, name=name, backend=backend, gguf_file=gguf_file, device=device, dtype=dtype)
                 )
@@ -80,22 +95,13 @@ def build_llm_app() -> typer.Typer:
         seed: int | None = typer.Option(None, help="Seed for choosing models."),
         samples: int = typer.Option(1, help="Samples per model (>1: PRISM later-turn style, one model)."),
         nc: int = typer.Option(0, help="Negatively-correlated sampling: K diverse candidates from one model."),
-        nc_method: str = typer.Option("auto", help="auto | single_call | sequential."),
+        nc_method: NCMethod = typer.Option("auto", help="How to draw the NC candidates."),
         temperature: float | None = typer.Option(None),
         max_tokens: int | None = typer.Option(None),
         timeout: float = typer.Option(30.0, help="Per-call timeout in seconds."),
         as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
     ) -> None:
         """Send one prompt to one or more models and print the responses (and failures)."""
-        from pluralis.llm import (
-            ModelSpec,
-            close_backends,
-            generate_response_set,
-            generate_samples,
-            load_model_specs,
-            nc_sample,
-        )
-
         try:
             specs = load_model_specs(config) if config else []
             if model:
@@ -154,8 +160,6 @@ def build_llm_app() -> typer.Typer:
         api_key_env: str | None = typer.Option(None, help="Env var holding the API key."),
     ) -> None:
         """List the models an OpenAI-compatible server offers."""
-        from pluralis.llm import ModelSpec, list_models
-
         try:
             key = ModelSpec(name="_", api_key_env=api_key_env).api_key()
             for name in asyncio.run(list_models(base_url, api_key=key)):
@@ -168,6 +172,11 @@ def build_llm_app() -> typer.Typer:
 
 def register(app: typer.Typer) -> None:
     """Add the ``llm`` sub-command group to the ``pluralis`` app.
+
+    Parameters
+    ----------
+    app
+        the ``pluralis`` Typer app.
 
     Example
     -------

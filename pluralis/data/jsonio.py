@@ -42,6 +42,16 @@ def canonical_json(obj: Any) -> str:
     Two JSON documents are "the same data" when their canonical forms are equal (in the spirit
     of RFC 8785), whatever their key order, whitespace or ``1`` vs ``1.0`` spelling.
 
+    Parameters
+    ----------
+    obj
+        any JSON-compatible value (dicts, lists, strings, numbers, ``None``).
+
+    Returns
+    -------
+    str
+        the canonical JSON text.
+
     Example
     -------
     >>> canonical_json({"b": 1.0, "a": [float("nan"), 2.5]})
@@ -56,6 +66,20 @@ def _field_path(loc: tuple) -> str:
 
 def problems_from_validation(err: ValidationError, file: str, line: int) -> list[Problem]:
     """Turn a pydantic ``ValidationError`` into :class:`Problem` entries naming the field.
+
+    Parameters
+    ----------
+    err
+        the error pydantic raised for one row.
+    file
+        the file the row came from.
+    line
+        the row's line in that file.
+
+    Returns
+    -------
+    list of Problem
+        one per failing field.
 
     Example
     -------
@@ -83,6 +107,20 @@ def problems_from_validation(err: ValidationError, file: str, line: int) -> list
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
     """Yield ``(line_number, parsed_object)`` for each non-blank line, raising on bad JSON.
+
+    Parameters
+    ----------
+    path
+        a JSON Lines file.
+
+    Returns
+    -------
+    iterator of (int, object)
+
+    Raises
+    ------
+    DataValidationError
+        a line that is not valid JSON (file and line named).
 
     Example
     -------
@@ -130,6 +168,17 @@ def collect_records(path: str | Path, model: type[R]) -> tuple[list[R], list[int
     Returns ``(records, lines, problems)``: the valid records, the file line number of each, and
     every problem found (up to :data:`MAX_PROBLEMS`), each naming file, line and field. Used to
     report the problems of several files at once.
+
+    Parameters
+    ----------
+    path
+        a JSON Lines file.
+    model
+        the record class each line must validate as.
+
+    Returns
+    -------
+    tuple of (list, list of int, list of Problem)
 
     Example
     -------
@@ -181,6 +230,23 @@ def read_records(path: str | Path, model: type[R]) -> list[R]:
     All problems (up to :data:`MAX_PROBLEMS`) are collected and raised together as one
     :class:`DataValidationError` naming file, line and field.
 
+    Parameters
+    ----------
+    path
+        a JSON Lines file.
+    model
+        the record class each line must validate as.
+
+    Returns
+    -------
+    list
+        the records, in file order.
+
+    Raises
+    ------
+    DataValidationError
+        listing every bad line.
+
     Example
     -------
     >>> import tempfile, pathlib
@@ -200,6 +266,18 @@ def read_records(path: str | Path, model: type[R]) -> list[R]:
 def atomic_write(path: str | Path, mode: str = "w"):
     """Write to a temporary file beside ``path`` and move it into place only on success.
 
+    Parameters
+    ----------
+    path
+        the file to write.
+    mode
+        ``"w"`` (text, UTF-8, ``\\n`` line ends) or ``"wb"`` (binary).
+
+    Yields
+    ------
+    file object
+        the open temporary file; it replaces ``path`` when the block ends without an error.
+
     Example
     -------
     >>> import tempfile, pathlib
@@ -212,8 +290,8 @@ def atomic_write(path: str | Path, mode: str = "w"):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
-        with os.fdopen(fd, mode, **kwargs) as fh:
+        encoding, newline = (None, None) if "b" in mode else ("utf-8", "\n")
+        with os.fdopen(fd, mode, encoding=encoding, newline=newline) as fh:
             yield fh
         os.replace(tmp, path)
     except BaseException:
@@ -223,6 +301,16 @@ def atomic_write(path: str | Path, mode: str = "w"):
 
 def dumps_record(record: BaseModel | dict) -> str:
     """One JSONL line for a record (keys in schema order, UTF-8, NaN written as null).
+
+    Parameters
+    ----------
+    record
+        a record or a plain dict.
+
+    Returns
+    -------
+    str
+        one line of JSON, without the newline.
 
     Example
     -------
@@ -235,6 +323,18 @@ def dumps_record(record: BaseModel | dict) -> str:
 
 def write_jsonl(path: str | Path, records: Iterable[BaseModel | dict]) -> int:
     """Write records as JSON Lines atomically; return the number written.
+
+    Parameters
+    ----------
+    path
+        the file to write (replaced atomically).
+    records
+        records or plain dicts.
+
+    Returns
+    -------
+    int
+        the number of lines written.
 
     Example
     -------

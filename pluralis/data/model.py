@@ -48,6 +48,10 @@ class Record(BaseModel):
     def to_json_dict(self) -> dict[str, Any]:
         """Return the record as plain JSON types, omitting optional fields that were never set.
 
+        Returns
+        -------
+        dict
+
         Example
         -------
         >>> UserTurn(turn=0, role="user", content="Hi").to_json_dict()
@@ -128,7 +132,13 @@ class SelfDescribed(Record):
 
 
 class Ethnicity(SelfDescribed):
-    """Ethnicity with PRISM's categories (``categorised``, ``simplified`` checked against the codebook)."""
+    """Ethnicity with PRISM's categories (``categorised``, ``simplified`` checked against the codebook).
+
+    Example
+    -------
+    >>> Ethnicity(categorised="White", simplified="White", self_described="white").simplified
+    'White'
+    """
 
     _check_cat = field_validator("categorised")(_one_of(vocab.ETHNICITY_CATEGORISED, "ethnicity category"))
     _check_simple = field_validator("simplified")(_one_of(vocab.ETHNICITY_SIMPLIFIED, "simplified ethnicity"))
@@ -374,7 +384,15 @@ class Interaction(Record):
 
     @property
     def chosen(self) -> Utterance | None:
-        """The response the participant chose (highest rated); the first if PRISM flagged several."""
+        """The response the participant chose (highest rated); the first if PRISM flagged several.
+
+        Example
+        -------
+        >>> from pluralis.data.synthetic import generate_study
+        >>> interaction = generate_study(n_participants=2, seed=0).interactions()[0]
+        >>> interaction.chosen.score == max(u.score for u in interaction.responses)
+        True
+        """
         return next((u for u in self.responses if u.if_chosen), None)
 
 
@@ -468,5 +486,11 @@ class Comparison(Record):
 
     @property
     def winner_model(self) -> str | None:
-        """The winning model's name, or ``None`` (tie or no single winner)."""
+        """The winning model's name, or ``None`` (tie or no single winner).
+
+        Example
+        -------
+        >>> Comparison(comparison_id="1", source="x", models=["a", "b"], winner=1).winner_model
+        'b'
+        """
         return None if self.winner is None else self.models[self.winner]

@@ -41,6 +41,10 @@ class RosterModel:
 def prism_models() -> tuple[RosterModel, ...]:
     """The 21 PRISM models in release order.
 
+    Returns
+    -------
+    tuple of RosterModel
+
     Example
     -------
     >>> len(prism_models()), prism_models()[0].short_name
@@ -66,6 +70,15 @@ def prism_models() -> tuple[RosterModel, ...]:
 
 def short_name(long_name: str) -> str:
     """Map a stored ``model_name`` (long name) to PRISM's short name; unknown names pass through.
+
+    Parameters
+    ----------
+    long_name
+        a ``model_name`` as stored in PRISM's files.
+
+    Returns
+    -------
+    str
 
     Example
     -------

@@ -74,6 +74,11 @@ class Study:
     def counts(self) -> dict[str, int]:
         """Number of records per table (interactions are counted from the utterances).
 
+        Returns
+        -------
+        dict
+            table name -> number of records.
+
         Example
         -------
         >>> Study().counts()["utterances"]
@@ -90,6 +95,10 @@ class Study:
 
     def interactions(self) -> list[Interaction]:
         """Group utterances into interactions (one user message + its responses), in file order.
+
+        Returns
+        -------
+        list of Interaction
 
         Example
         -------
@@ -124,6 +133,18 @@ class Study:
         ``files`` maps table name to file name for the error messages; ``lines`` maps table name
         to the file line of each record (defaults: :attr:`origin` / :attr:`lines` when the study
         was read from files, else the PRISM file names and record position + 1).
+
+        Parameters
+        ----------
+        files
+            table name -> file name, for the messages.
+        lines
+            table name -> file line of each record, for the messages.
+
+        Raises
+        ------
+        DataValidationError
+            listing every problem found.
 
         Example
         -------
@@ -222,6 +243,10 @@ class Study:
     def frames(self) -> StudyFrames:
         """Flattened DataFrames for analysis (``location.special_region`` -> ``location_special_region``).
 
+        Returns
+        -------
+        StudyFrames
+
         Example
         -------
         >>> from pluralis.data.synthetic import generate_study
@@ -255,6 +280,11 @@ class Study:
     def summary(self) -> dict[str, Any]:
         """Counts by table plus demographic breakdowns (used by ``pluralis info``).
 
+        Returns
+        -------
+        dict
+            ``counts`` (records per table) and value counts of the main demographic fields.
+
         Example
         -------
         >>> from pluralis.data.synthetic import generate_study
@@ -283,6 +313,15 @@ def utterances_from_conversations(conversations: list[Conversation]) -> list[Utt
     ``interaction_id`` numbers (conversation_id, turn) groups in lexicographic order of
     conversation_id then turn; ``utterance_id`` numbers rows in that order.
 
+    Parameters
+    ----------
+    conversations
+        conversations with their ``conversation_history``.
+
+    Returns
+    -------
+    list of Utterance
+
     Example
     -------
     >>> from pluralis.data.synthetic import generate_study
@@ -290,7 +329,7 @@ def utterances_from_conversations(conversations: list[Conversation]) -> list[Utt
     >>> [u.utterance_id for u in utterances_from_conversations(s.conversations)] == [u.utterance_id for u in s.utterances]
     True
     """
-    rows: list[tuple[str, int, int, Conversation, UserTurn, ModelTurn]] = []
+    rows: list[tuple[str, int, int, Conversation, UserTurn | None, ModelTurn]] = []
     for c in conversations:
         prompt_by_turn: dict[int, UserTurn] = {}
         order = 0

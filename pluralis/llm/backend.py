@@ -29,9 +29,41 @@ class ChatBackend(Protocol):
 
     async def chat(
         self, messages: list[dict], *, params: DecodingParams | dict | None = None, timeout: float | None = None
-    ) -> ChatResult: ...
+    ) -> ChatResult:
+        """Generate one response to ``messages``.
 
-    async def aclose(self) -> None: ...
+        Parameters
+        ----------
+        messages
+            the chat (the spec's system prompt is added unless it starts with one).
+        params
+            decoding parameters, over the spec's.
+        timeout
+            seconds allowed (default: the spec's).
+
+        Returns
+        -------
+        ChatResult
+
+        Raises
+        ------
+        BackendError
+            any failure (:class:`~pluralis.llm.errors.BackendTimeout`, ...).
+
+        Example
+        -------
+        >>> # result = await get_backend(spec).chat([{"role": "user", "content": "Hi"}], timeout=30)
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the backend holds (HTTP connections); it may be used again afterwards.
+
+        Example
+        -------
+        >>> # await get_backend(spec).aclose()
+        """
+        ...
 
 
 _cache: dict[str, ChatBackend] = {}
@@ -40,6 +72,15 @@ _cache_lock = threading.Lock()
 
 def make_backend(spec: ModelSpec) -> ChatBackend:
     """A new backend for ``spec`` (no caching; see :func:`get_backend`).
+
+    Parameters
+    ----------
+    spec
+        the model: its ``backend`` picks the class (``openai``, ``transformers``, ``llama_cpp``).
+
+    Returns
+    -------
+    ChatBackend
 
     Example
     -------
@@ -64,6 +105,15 @@ def make_backend(spec: ModelSpec) -> ChatBackend:
 def get_backend(model: ModelSpec | ChatBackend) -> ChatBackend:
     """The backend for a spec, built once per distinct spec and reused (weights load once,
     HTTP connections are pooled). A backend passed in is returned as is.
+
+    Parameters
+    ----------
+    model
+        a spec, or a backend (returned unchanged).
+
+    Returns
+    -------
+    ChatBackend
 
     Example
     -------

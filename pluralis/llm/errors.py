@@ -17,7 +17,12 @@ error                       raised when
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pluralis.errors import PluralisError
+
+#: How a model call failed, as recorded in response sets (:class:`pluralis.llm.types.Failure`).
+FailureKind = Literal["timeout", "http_error", "malformed", "other"]
 
 
 class BackendError(PluralisError):
@@ -30,7 +35,7 @@ class BackendError(PluralisError):
     """
 
     #: The failure kind recorded in response sets (see :class:`pluralis.llm.types.Failure`).
-    kind = "other"
+    kind: FailureKind = "other"
 
     def __init__(self, message: str, *, model: str | None = None):
         self.model = model
@@ -70,7 +75,13 @@ class BackendHTTPError(BackendError):
 
     @property
     def retryable(self) -> bool:
-        """429, 5xx and connection failures may succeed when tried again; 4xx will not."""
+        """429, 5xx and connection failures may succeed when tried again; 4xx will not.
+
+        Example
+        -------
+        >>> BackendHTTPError("busy", status_code=429).retryable, BackendHTTPError("bad", status_code=400).retryable
+        (True, False)
+        """
         return self.status_code is None or self.status_code == 429 or self.status_code >= 500
 
 

@@ -32,6 +32,16 @@ from pluralis.llm.types import (
 def require_llama_cpp() -> Any:
     """Import ``llama_cpp`` or raise a :class:`BackendError` saying how to install it.
 
+    Returns
+    -------
+    module
+        ``llama_cpp``.
+
+    Raises
+    ------
+    BackendError
+        ``llama-cpp-python`` is not installed.
+
     Example
     -------
     >>> llama_cpp = require_llama_cpp()  # doctest: +SKIP
@@ -48,6 +58,15 @@ def require_llama_cpp() -> Any:
 
 def gguf_path(spec: ModelSpec) -> str:
     """The GGUF file of a spec: ``path`` itself, or ``path/gguf_file``.
+
+    Parameters
+    ----------
+    spec
+        a ``llama_cpp`` spec.
+
+    Returns
+    -------
+    str
 
     Example
     -------
@@ -79,11 +98,31 @@ class LlamaCppBackend:
 
     @property
     def loaded(self) -> bool:
-        """Whether the model is in memory."""
+        """Whether the model is in memory.
+
+        Example
+        -------
+        >>> LlamaCppBackend(ModelSpec(name="m", backend="llama_cpp", path="/models/m.gguf")).loaded
+        False
+        """
         return self._llama is not None
 
     def load(self) -> Any:
-        """Load (once) and return the ``llama_cpp.Llama`` object. Blocking; thread-safe."""
+        """Load (once) and return the ``llama_cpp.Llama`` object. Blocking; thread-safe.
+
+        Returns
+        -------
+        llama_cpp.Llama
+
+        Raises
+        ------
+        BackendError
+            ``llama_cpp`` missing, or the file cannot be loaded.
+
+        Example
+        -------
+        >>> # llm = LlamaCppBackend(ModelSpec(name="smol", backend="llama_cpp", path="smol.gguf")).load()
+        """
         with self._load_lock:
             if self._llama is None:
                 llama_cpp = require_llama_cpp()
@@ -106,6 +145,21 @@ class LlamaCppBackend:
         deadline: float | None = None,
     ) -> dict[str, Any]:
         """Blocking generation; returns ``text``, ``finish_reason``, ``prompt_tokens``, ``completion_tokens``.
+
+        Parameters
+        ----------
+        messages
+            the chat, system prompt included.
+        params
+            decoding parameters.
+        cancel
+            set it to stop generating at the next token.
+        deadline
+            ``time.monotonic()`` value after which generation stops.
+
+        Returns
+        -------
+        dict
 
         Example
         -------
@@ -152,7 +206,32 @@ class LlamaCppBackend:
     async def chat(
         self, messages: list[dict], *, params: DecodingParams | dict | None = None, timeout: float | None = None
     ) -> ChatResult:
-        """Generate one response in a worker thread (see :class:`~pluralis.llm.backend.ChatBackend`)."""
+        """Generate one response in a worker thread (see :class:`~pluralis.llm.backend.ChatBackend`).
+
+        Parameters
+        ----------
+        messages
+            the chat (the spec's system prompt is added unless it starts with one).
+        params
+            decoding parameters, over the spec's.
+        timeout
+            seconds allowed (default: the spec's).
+
+        Returns
+        -------
+        ChatResult
+
+        Raises
+        ------
+        BackendTimeout
+            no answer within ``timeout``.
+        BackendError
+            the model could not be loaded or run.
+
+        Example
+        -------
+        >>> # result = asyncio.run(LlamaCppBackend(spec).chat([{"role": "user", "content": "Hello"}], timeout=30))
+        """
         msgs = with_system_prompt(validate_messages(messages), self.spec.system_prompt)
         p = self.spec.params.merged(params)
         timeout = float(timeout if timeout is not None else self.spec.timeout)
@@ -183,4 +262,10 @@ class LlamaCppBackend:
         )
 
     async def aclose(self) -> None:
-        """Nothing to close."""
+        """Nothing to close.
+
+        Example
+        -------
+        >>> import asyncio
+        >>> asyncio.run(LlamaCppBackend(ModelSpec(name="m", backend="llama_cpp", path="/models/m.gguf")).aclose())
+        """

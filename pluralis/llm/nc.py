@@ -122,7 +122,14 @@ class NCResult(BaseModel):
 
     @property
     def texts(self) -> list[str]:
-        """Candidate texts, in order."""
+        """Candidate texts, in order.
+
+        Example
+        -------
+        >>> c = Candidate(text="Yes.", model="m", method="nc_single_call", index=0, call_index=0, latency_s=0.4)
+        >>> NCResult(k=1, method_used="single_call", latency_s=0.4, candidates=[c]).texts
+        ['Yes.']
+        """
         return [c.text for c in self.candidates]
 
 
@@ -177,6 +184,17 @@ def parse_candidates(text: str, k: int | None = None) -> list[str]:
     field; otherwise a numbered list (``1.``, ``2)``, ``Response 3:``, ``**1.**``).
     Empty and duplicate items are dropped. Returns ``[]`` when nothing parses.
 
+    Parameters
+    ----------
+    text
+        the model's output.
+    k
+        the most candidates to return.
+
+    Returns
+    -------
+    list of str
+
     Example
     -------
     >>> parse_candidates('Sure! ```json\\n{"responses": ["Yes.", "No.", "Maybe."]}\\n```', k=2)
@@ -211,6 +229,15 @@ def parse_candidates(text: str, k: int | None = None) -> list[str]:
 
 def nc_json_schema(k: int) -> dict[str, Any]:
     """JSON schema of the single-call NC output: ``{"responses": [k non-empty strings]}``.
+
+    Parameters
+    ----------
+    k
+        the number of responses.
+
+    Returns
+    -------
+    dict
 
     Example
     -------
@@ -277,6 +304,29 @@ async def nc_sample(
     recorded as a ``malformed`` failure (and, in ``auto`` mode, topped up with sequential
     calls).
 
+    Parameters
+    ----------
+    model
+        a spec or a backend.
+    messages
+        the chat so far.
+    k
+        how many candidates.
+    method
+        ``"single_call"`` (one call asked for ``k`` different answers), ``"sequential"`` (``k``
+        calls, each shown the previous answers) or ``"auto"`` (single call, topped up sequentially).
+    params
+        decoding parameters, over the spec's.
+    timeout
+        seconds allowed per call.
+    response_format
+        constrains the single call's output (see above).
+
+    Returns
+    -------
+    NCResult
+        the candidates, the calls made and the failures.
+
     Example
     -------
     >>> import asyncio
@@ -297,6 +347,7 @@ async def nc_sample(
     result = NCResult(k=k, method_used=method if method != "auto" else "single_call", latency_s=0.0)
     texts: list[str] = []
 
+    instruction: str | None
     if method in ("auto", "single_call"):
         instruction = NC_SINGLE_CALL_INSTRUCTION.format(k=k)
         p = base.merged({"max_tokens": (base.max_tokens or 256) * k})

@@ -36,6 +36,19 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 def build_request_body(spec: ModelSpec, messages: list[dict[str, str]], params: DecodingParams) -> dict[str, Any]:
     """The JSON body of a chat-completions request (``None`` parameters are left out).
 
+    Parameters
+    ----------
+    spec
+        the model.
+    messages
+        the chat, system prompt included.
+    params
+        decoding parameters.
+
+    Returns
+    -------
+    dict
+
     Example
     -------
     >>> spec = ModelSpec(name="m", base_url="http://127.0.0.1:8000/v1", params=DecodingParams(top_k=5))
@@ -77,6 +90,22 @@ def parse_chat_completion(data: Any, *, model: str) -> tuple[str, str | None, st
     Raises :class:`MalformedResponse` when the body is not shaped like one. A ``null``
     content (e.g. a refusal or tool call) gives ``""``; a list of content parts is joined.
 
+    Parameters
+    ----------
+    data
+        the decoded JSON body.
+    model
+        the model name, for error messages.
+
+    Returns
+    -------
+    tuple of (str, str or None, str or None, TokenUsage)
+
+    Raises
+    ------
+    MalformedResponse
+        a body that is not a chat completion.
+
     Example
     -------
     >>> body = {"model": "x", "choices": [{"message": {"role": "assistant", "content": "Hi"},
@@ -105,7 +134,8 @@ def parse_chat_completion(data: Any, *, model: str) -> tuple[str, str | None, st
         text = "".join(p.get("text", "") for p in content if isinstance(p, dict))
     else:
         raise MalformedResponse(f"message content is a {type(content).__name__}, not text", model=model)
-    raw_usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    usage_field = data.get("usage")
+    raw_usage = usage_field if isinstance(usage_field, dict) else {}
     usage = TokenUsage(
         **{
             k: raw_usage[k]
@@ -170,7 +200,13 @@ class OpenAIBackend:
         return self._client
 
     async def aclose(self) -> None:
-        """Close the HTTP client (if it belongs to the running loop)."""
+        """Close the HTTP client (if it belongs to the running loop).
+
+        Example
+        -------
+        >>> import asyncio
+        >>> asyncio.run(OpenAIBackend(ModelSpec(name="m", base_url="http://127.0.0.1:9/v1")).aclose())
+        """
         client, self._client = self._client, None
         if client is not None and not client.is_closed:
             try:
@@ -202,10 +238,38 @@ class OpenAIBackend:
     ) -> ChatResult:
         """Send one chat and return the response (see :class:`~pluralis.llm.backend.ChatBackend`).
 
+        Parameters
+        ----------
+        messages
+            the chat (the spec's system prompt is added unless it starts with one).
+        params
+            decoding parameters, over the spec's.
+        timeout
+            seconds allowed for the whole call, retries included (default: the spec's).
+
+        Returns
+        -------
+        ChatResult
+
+        Raises
+        ------
+        BackendTimeout
+            no answer within ``timeout``.
+        BackendHTTPError
+            a non-2xx answer or no connection, after the retries.
+        MalformedResponse
+            a 2xx answer that is not a chat completion.
+
         Example
         -------
-        >>> # result = await OpenAIBackend(spec).chat([{"role": "user", "content": "Hello"}])
-        >>> # result.text, result.latency_s, result.usage.completion_tokens
+        >>> import asyncio
+        >>> backend = OpenAIBackend(ModelSpec(name="m", base_url="http://127.0.0.1:9/v1", max_retries=0))
+        >>> try:  # nothing listens on port 9
+        ...     asyncio.run(backend.chat([{"role": "user", "content": "Hello"}], timeout=2))
+        ... except BackendError as err:
+        ...     err.kind
+        'http_error'
+        >>> # with a server: result.text, result.latency_s, result.usage.completion_tokens
         """
         spec = self.spec
         msgs = with_system_prompt(validate_messages(messages), spec.system_prompt)
@@ -272,9 +336,33 @@ class OpenAIBackend:
 async def list_models(base_url: str, *, api_key: str | None = None, timeout: float = 10.0) -> list[str]:
     """Model ids served at ``base_url`` (``GET /v1/models``).
 
+    Parameters
+    ----------
+    base_url
+        the server's base URL (``http://HOST:PORT/v1``).
+    api_key
+        sent as ``Authorization: Bearer``.
+    timeout
+        seconds allowed.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    BackendError
+        no connection, or an answer that is not a model list.
+
     Example
     -------
-    >>> # asyncio.run(list_models("http://127.0.0.1:8000/v1"))  -> ['tiny']
+    >>> import asyncio
+    >>> try:  # nothing listens on port 9
+    ...     asyncio.run(list_models("http://127.0.0.1:9/v1", timeout=2))
+    ... except BackendError as err:
+    ...     type(err).__name__
+    'BackendHTTPError'
+    >>> # asyncio.run(list_models("http://127.0.0.1:8000/v1")) with `pluralis llm serve` running -> ['tiny']
     """
     url = ModelSpec(name="_", base_url=base_url).chat_completions_url().rsplit("/chat/completions", 1)[0] + "/models"
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}

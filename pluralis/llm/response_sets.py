@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from pluralis.errors import ConfigError, PluralisError
 from pluralis.llm.backend import ChatBackend, get_backend
-from pluralis.llm.errors import BackendError, BackendHTTPError
+from pluralis.llm.errors import BackendError, BackendHTTPError, FailureKind
 from pluralis.llm.types import (
     DEFAULT_TIMEOUT,
     OPENING_TURN_MODELS,
@@ -59,17 +59,36 @@ class ResponseSet(BaseModel):
 
     @property
     def models(self) -> list[str]:
-        """Names of the models that answered."""
+        """Names of the models that answered.
+
+        Example
+        -------
+        >>> ResponseSet(requested=["a"], latency_s=0.1).models
+        []
+        """
         return [r.model for r in self.responses]
 
     @property
     def failed_models(self) -> list[str]:
-        """Names of the models that were dropped."""
+        """Names of the models that were dropped.
+
+        Example
+        -------
+        >>> ResponseSet(requested=["a"], latency_s=0.1,
+        ...             failures=[Failure(model="a", kind="timeout", message="30 s", latency_s=30.0)]).failed_models
+        ['a']
+        """
         return [f.model for f in self.failures]
 
     @property
     def texts(self) -> list[str]:
-        """Response texts, in order."""
+        """Response texts, in order.
+
+        Example
+        -------
+        >>> ResponseSet(requested=["a"], latency_s=0.1).texts
+        []
+        """
         return [r.text for r in self.responses]
 
 
@@ -86,6 +105,19 @@ def choose_models(pool: Sequence[Any], k: int = OPENING_TURN_MODELS, rng: Any = 
 
     ``rng`` is a ``random.Random``, a ``numpy.random.Generator``, an int seed, or ``None``
     (fresh entropy). ``k`` larger than the pool returns the whole pool, shuffled.
+
+    Parameters
+    ----------
+    pool
+        the models (or anything) to choose from.
+    k
+        how many.
+    rng
+        the randomness (see above).
+
+    Returns
+    -------
+    list
 
     Example
     -------
@@ -111,6 +143,19 @@ def choose_models(pool: Sequence[Any], k: int = OPENING_TURN_MODELS, rng: Any = 
 def failure_from(model: ModelLike, exc: BaseException, latency_s: float) -> Failure:
     """A :class:`Failure` record for an exception raised by a model call.
 
+    Parameters
+    ----------
+    model
+        the spec or backend that was called.
+    exc
+        what the call raised.
+    latency_s
+        seconds until it failed.
+
+    Returns
+    -------
+    Failure
+
     Example
     -------
     >>> from pluralis.llm.errors import BackendTimeout
@@ -118,6 +163,7 @@ def failure_from(model: ModelLike, exc: BaseException, latency_s: float) -> Fail
     >>> f.kind, f.message
     ('timeout', 'no answer within 30 s')
     """
+    kind: FailureKind
     if isinstance(exc, BackendError):
         kind, message = exc.kind, exc.detail
     elif isinstance(exc, TimeoutError):
@@ -145,6 +191,21 @@ async def call_model(
     """Call one model and return its result, or a :class:`Failure` instead of raising.
 
     The call is cut at ``timeout`` seconds even if the backend ignores its own timeout.
+
+    Parameters
+    ----------
+    model
+        a spec or a backend.
+    messages
+        the chat.
+    params
+        decoding parameters, over the spec's.
+    timeout
+        seconds allowed.
+
+    Returns
+    -------
+    ChatResult or Failure
 
     Example
     -------
@@ -180,6 +241,25 @@ async def generate_response_set(
     chosen at random first (:func:`choose_models`, ``rng`` seeds it). A model that fails or
     exceeds ``timeout`` is dropped and recorded in ``failures``; it is not replaced by
     another model. ``params`` overrides each spec's decoding parameters.
+
+    Parameters
+    ----------
+    models
+        the pool of specs or backends.
+    messages
+        the chat, the same for every model.
+    k
+        how many models to query (``None``: all).
+    rng
+        seeds the choice of models (see :func:`choose_models`).
+    params
+        decoding parameters, over each spec's.
+    timeout
+        seconds allowed per model.
+
+    Returns
+    -------
+    ResponseSet
 
     Example
     -------
@@ -222,6 +302,30 @@ async def generate_samples(
     The temperature (``temperature``, else ``params``, else the spec, else 1.0) must be
     above 0, or the samples could not differ. When a seed is set, sample ``i`` uses
     ``seed + i`` so the samples are not identical copies. Failed samples are recorded.
+
+    Parameters
+    ----------
+    model
+        a spec or a backend.
+    messages
+        the chat.
+    n
+        how many samples.
+    temperature
+        the sampling temperature (must be above 0).
+    params
+        decoding parameters, over the spec's.
+    timeout
+        seconds allowed per sample.
+
+    Returns
+    -------
+    ResponseSet
+
+    Raises
+    ------
+    ConfigError
+        a temperature of 0 or less.
 
     Example
     -------

@@ -58,7 +58,17 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
 
     def decoding(self) -> DecodingParams:
-        """The request's decoding parameters (only those it set)."""
+        """The request's decoding parameters (only those it set).
+
+        Returns
+        -------
+        DecodingParams
+
+        Example
+        -------
+        >>> ChatCompletionRequest(model="m", messages=[], max_completion_tokens=9).decoding().max_tokens
+        9
+        """
         fields: dict[str, Any] = {
             k: getattr(self, k)
             for k in ("temperature", "top_p", "top_k", "min_tokens", "presence_penalty", "frequency_penalty", "seed")
@@ -72,7 +82,18 @@ class ChatCompletionRequest(BaseModel):
         return DecodingParams(**fields)
 
     def chat(self) -> list[dict[str, Any]]:
-        """Messages with list-of-parts contents joined to plain text."""
+        """Messages with list-of-parts contents joined to plain text.
+
+        Returns
+        -------
+        list of dict
+
+        Example
+        -------
+        >>> parts = [{"type": "text", "text": "Hi "}, {"type": "text", "text": "there"}]
+        >>> ChatCompletionRequest(model="m", messages=[{"role": "user", "content": parts}]).chat()[0]["content"]
+        'Hi there'
+        """
         out = []
         for m in self.messages:
             content = m.get("content")
@@ -93,6 +114,19 @@ def create_app(backends: dict[str, Any], *, api_key: str | None = None, timeout:
 
     ``api_key``: when set, requests must send ``Authorization: Bearer <api_key>``.
     ``timeout``: seconds allowed for one generation.
+
+    Parameters
+    ----------
+    backends
+        served name -> backend.
+    api_key
+        the key clients must send (``None``: no key).
+    timeout
+        seconds allowed for one generation.
+
+    Returns
+    -------
+    fastapi.FastAPI
 
     Example
     -------
@@ -148,7 +182,8 @@ def create_app(backends: dict[str, Any], *, api_key: str | None = None, timeout:
             params = req.decoding()
         except ValidationError as e:
             return _error(400, f"invalid decoding parameters: {e}", "invalid_request_error")
-        choices, prompt_tokens, completion_tokens = [], 0, 0
+        choices: list[dict[str, Any]] = []
+        prompt_tokens, completion_tokens = 0, 0
         for i in range(req.n):
             p = params if params.seed is None or i == 0 else params.merged({"seed": params.seed + i})
             try:
@@ -216,6 +251,25 @@ def spec_for_path(
     ``transformers`` (``gguf_file=``); a folder runs on ``transformers``. The served name
     defaults to the folder name or the file stem. No system prompt is added server-side.
 
+    Parameters
+    ----------
+    path
+        a model folder or ``.gguf`` file.
+    name
+        the served model name.
+    backend
+        ``"auto"``, ``"transformers"`` or ``"llama_cpp"``.
+    gguf_file
+        a GGUF file inside the folder (transformers).
+    device
+        torch device (transformers).
+    dtype
+        torch dtype (transformers).
+
+    Returns
+    -------
+    ModelSpec
+
     Example
     -------
     >>> s = spec_for_path("/models/tiny-llama", backend="transformers")
@@ -259,6 +313,24 @@ def listen(host: str, port: int, *, backlog: int = 128) -> tuple[socket.socket, 
     connections inherit TCP_NODELAY, so a response's headers and body go out at once (no 40 ms
     Nagle / delayed-ACK stall between them).
 
+    Parameters
+    ----------
+    host
+        the address to bind.
+    port
+        the port (0: any free one).
+    backlog
+        the listen queue length.
+
+    Returns
+    -------
+    tuple of (socket.socket, str)
+
+    Raises
+    ------
+    ConfigError
+        the address cannot be bound (the socket is closed).
+
     Example
     -------
     >>> sock, url = listen("127.0.0.1", 0)
@@ -294,6 +366,23 @@ def serve(
 
     Prints ``READY_LINE http://HOST:PORT/v1`` to stdout once listening.
 
+    Parameters
+    ----------
+    specs
+        the models to serve.
+    host
+        the address to listen on.
+    port
+        the port (0: any free one).
+    api_key
+        the key clients must send.
+    timeout
+        seconds allowed for one generation.
+    n_ctx
+        context size of ``llama_cpp`` models.
+    log_level
+        uvicorn's log level.
+
     Example
     -------
     >>> # serve([spec_for_path("/models/tiny")], port=0)
@@ -326,6 +415,20 @@ def serve(
 
 def api_key_from_env(var: str | None) -> str | None:
     """The key the server requires, read from environment variable ``var`` (``None``: no key).
+
+    Parameters
+    ----------
+    var
+        the environment variable's name.
+
+    Returns
+    -------
+    str or None
+
+    Raises
+    ------
+    ConfigError
+        the variable is named but not set.
 
     Example
     -------

@@ -44,6 +44,16 @@ TRANSCRIPT_STOP = "\n\nHuman:"
 def require_transformers() -> tuple[Any, Any]:
     """Import ``torch`` and ``transformers`` or raise a :class:`BackendError` saying how to install them.
 
+    Returns
+    -------
+    tuple of (module, module)
+        ``torch`` and ``transformers``.
+
+    Raises
+    ------
+    BackendError
+        either is missing.
+
     Example
     -------
     >>> torch, transformers = require_transformers()  # doctest: +SKIP
@@ -61,6 +71,15 @@ def require_transformers() -> tuple[Any, Any]:
 
 def transcript(messages: list[dict[str, str]]) -> str:
     """A plain ``Human:``/``Assistant:`` transcript for tokenizers without a chat template.
+
+    Parameters
+    ----------
+    messages
+        the chat.
+
+    Returns
+    -------
+    str
 
     Example
     -------
@@ -81,6 +100,17 @@ def render_chat(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str, bo
 
     Uses the tokenizer's chat template when it has one. A template that rejects the
     system role gets the system prompt folded into the first user message.
+
+    Parameters
+    ----------
+    tokenizer
+        a ``transformers`` tokenizer.
+    messages
+        the chat.
+
+    Returns
+    -------
+    tuple of (str, bool)
 
     Example
     -------
@@ -190,11 +220,28 @@ class TransformersBackend:
 
     @property
     def loaded(self) -> bool:
-        """Whether the weights are in memory."""
+        """Whether the weights are in memory.
+
+        Example
+        -------
+        >>> TransformersBackend(ModelSpec(name="m", backend="transformers", path="/models/m")).loaded
+        False
+        """
         return self._model is not None and self._tokenizer is not None
 
     def load(self) -> tuple[Any, Any]:
         """Load (once) and return ``(model, tokenizer)``. Blocking; thread-safe.
+
+        Returns
+        -------
+        tuple of (model, tokenizer)
+
+        Raises
+        ------
+        ConfigError
+            the folder or GGUF file does not exist.
+        BackendError
+            the weights cannot be loaded.
 
         Example
         -------
@@ -221,7 +268,8 @@ class TransformersBackend:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             try:
                 tokenizer = AutoTokenizer.from_pretrained(str(path), **kwargs)
-                model = AutoModelForCausalLM.from_pretrained(
+                # Any: transformers' stubs type .to() on the loaded model wrongly
+                model: Any = AutoModelForCausalLM.from_pretrained(
                     str(path), dtype=_resolve_dtype(torch, spec.dtype, device), **kwargs
                 )
             except (OSError, ValueError, ImportError) as e:
@@ -259,6 +307,21 @@ class TransformersBackend:
 
         ``messages`` must already carry the system prompt. Used by :meth:`chat` (in a thread)
         and by ``pluralis llm serve``.
+
+        Parameters
+        ----------
+        messages
+            the chat, system prompt included.
+        params
+            decoding parameters.
+        cancel
+            set it to stop generating at the next token.
+        deadline
+            ``time.monotonic()`` value after which generation stops.
+
+        Returns
+        -------
+        dict
 
         Example
         -------
@@ -328,6 +391,26 @@ class TransformersBackend:
     ) -> ChatResult:
         """Generate one response in a worker thread (see :class:`~pluralis.llm.backend.ChatBackend`).
 
+        Parameters
+        ----------
+        messages
+            the chat (the spec's system prompt is added unless it starts with one).
+        params
+            decoding parameters, over the spec's.
+        timeout
+            seconds allowed (default: the spec's).
+
+        Returns
+        -------
+        ChatResult
+
+        Raises
+        ------
+        BackendTimeout
+            no answer within ``timeout``.
+        BackendError
+            the model could not be loaded or run.
+
         Example
         -------
         >>> # result = await TransformersBackend(spec).chat([{"role": "user", "content": "Hello"}], timeout=30)
@@ -372,4 +455,10 @@ class TransformersBackend:
         )
 
     async def aclose(self) -> None:
-        """Nothing to close (weights stay loaded while the backend is referenced)."""
+        """Nothing to close (weights stay loaded while the backend is referenced).
+
+        Example
+        -------
+        >>> import asyncio
+        >>> asyncio.run(TransformersBackend(ModelSpec(name="m", backend="transformers", path="/models/m")).aclose())
+        """

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pluralis.data.vocab import BASE_HEADER
 from pluralis.errors import ConfigError
-from pluralis.llm.errors import MessageError
+from pluralis.llm.errors import FailureKind, MessageError
 
 #: PRISM's per-call timeout in seconds (P App P, "Random Strategy and Time-Outs").
 DEFAULT_TIMEOUT = 30.0
@@ -27,7 +27,6 @@ OPENING_TURN_MODELS = 4
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 BackendKind = Literal["openai", "transformers", "llama_cpp"]
-FailureKind = Literal["timeout", "http_error", "malformed", "other"]
 ROLES = ("system", "user", "assistant")
 
 
@@ -60,6 +59,15 @@ class DecodingParams(BaseModel):
 
     def merged(self, override: DecodingParams | dict | None) -> DecodingParams:
         """This object with every field that ``override`` sets explicitly replaced.
+
+        Parameters
+        ----------
+        override
+            parameters (or a dict of them) to apply on top; ``None`` changes nothing.
+
+        Returns
+        -------
+        DecodingParams
 
         Example
         -------
@@ -138,6 +146,10 @@ class ModelSpec(BaseModel):
     def resolved_base_url(self) -> str:
         """The base URL, falling back to ``$PLURALIS_LLM_BASE_URL``, ``$OPENAI_BASE_URL``, then OpenAI.
 
+        Returns
+        -------
+        str
+
         Example
         -------
         >>> ModelSpec(name="m", base_url="http://localhost:11434/v1").resolved_base_url()
@@ -152,6 +164,10 @@ class ModelSpec(BaseModel):
         A base URL with a path (``.../v1``, ``.../v1beta/openai/``) gets ``/chat/completions``
         appended, as the OpenAI SDK does; a bare host (``http://localhost:8000``) gets
         ``/v1/chat/completions``.
+
+        Returns
+        -------
+        str
 
         Example
         -------
@@ -168,6 +184,15 @@ class ModelSpec(BaseModel):
 
         Raises :class:`ConfigError` when the variable is named but not set.
 
+        Returns
+        -------
+        str or None
+
+        Raises
+        ------
+        ConfigError
+            the variable is named but not set.
+
         Example
         -------
         >>> ModelSpec(name="m").api_key() is None
@@ -182,6 +207,10 @@ class ModelSpec(BaseModel):
 
     def sends_nonstandard_params(self) -> bool:
         """Whether ``top_k``/``min_tokens`` go into the request body.
+
+        Returns
+        -------
+        bool
 
         Example
         -------
@@ -200,6 +229,17 @@ class ModelSpec(BaseModel):
         :class:`pluralis.data.roster.RosterModel`. Overrides (``base_url``, ``model`` to
         substitute a different served model, ...) are applied on top. HF-API models get
         ``min_tokens=10, max_tokens=200`` as in PRISM.
+
+        Parameters
+        ----------
+        roster_model
+            a PRISM short name, long name or roster entry.
+        **overrides
+            spec fields set on top.
+
+        Returns
+        -------
+        ModelSpec
 
         Example
         -------
@@ -264,7 +304,13 @@ class TokenUsage(BaseModel):
 
     @property
     def total(self) -> int | None:
-        """``total_tokens`` or the sum of the two parts."""
+        """``total_tokens`` or the sum of the two parts.
+
+        Example
+        -------
+        >>> TokenUsage(prompt_tokens=3, completion_tokens=1).total
+        4
+        """
         if self.total_tokens is not None:
             return self.total_tokens
         if self.prompt_tokens is None or self.completion_tokens is None:
@@ -319,6 +365,20 @@ def validate_messages(messages: Any) -> list[dict[str, str]]:
 
     Roles must be system/user/assistant, contents strings, and the chat must not be empty.
 
+    Parameters
+    ----------
+    messages
+        the chat to check.
+
+    Returns
+    -------
+    list of dict
+
+    Raises
+    ------
+    MessageError
+        an empty chat, an unknown role or a content that is not text.
+
     Example
     -------
     >>> validate_messages([{"role": "user", "content": "Hello"}])
@@ -342,6 +402,17 @@ def validate_messages(messages: Any) -> list[dict[str, str]]:
 def with_system_prompt(messages: list[dict[str, str]], system_prompt: str | None) -> list[dict[str, str]]:
     """Prepend ``system_prompt`` unless the chat already starts with a system message.
 
+    Parameters
+    ----------
+    messages
+        the chat.
+    system_prompt
+        the system prompt (``None``: none added).
+
+    Returns
+    -------
+    list of dict
+
     Example
     -------
     >>> with_system_prompt([{"role": "user", "content": "Hi"}], "Be brief.")[0]
@@ -357,6 +428,20 @@ def load_model_specs(path: str | Path) -> list[ModelSpec]:
 
     TOML: one ``[[models]]`` table per model (``[models.params]`` for decoding).
     JSON: a list of objects, or ``{"models": [...]}``.
+
+    Parameters
+    ----------
+    path
+        a ``.toml`` or ``.json`` file.
+
+    Returns
+    -------
+    list of ModelSpec
+
+    Raises
+    ------
+    ConfigError
+        a missing or malformed file, or an invalid spec.
 
     Example
     -------

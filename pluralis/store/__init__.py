@@ -16,6 +16,9 @@ Example
 
 from __future__ import annotations
 
+# the collection tables join the store's ``metadata`` here, so importing any part of the store
+# (e.g. ``pluralis.store.schema`` for Alembic) sees the whole schema
+from pluralis.store import schema_collect
 from pluralis.store.db import Store, store_url
 
-__all__ = ["Store", "store_url"]
+__all__ = ["Store", "schema_collect", "store_url"]

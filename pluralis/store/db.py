@@ -27,6 +27,16 @@ BATCH = 5000
 def store_url(target: str | os.PathLike) -> str:
     """Turn a file path into a SQLite URL; URLs pass through.
 
+    Parameters
+    ----------
+    target
+        a SQLite file path or a database URL.
+
+    Returns
+    -------
+    str
+        a SQLAlchemy URL.
+
     Example
     -------
     >>> store_url("postgresql+psycopg://u@localhost/db")
@@ -53,6 +63,15 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 def make_engine(url: str) -> Engine:
     """Create an engine with the settings Pluralis relies on (WAL and foreign keys on SQLite).
 
+    Parameters
+    ----------
+    url
+        a SQLAlchemy URL (see :func:`store_url`).
+
+    Returns
+    -------
+    sqlalchemy.Engine
+
     Example
     -------
     >>> import tempfile, os
@@ -73,6 +92,15 @@ def make_engine(url: str) -> Engine:
 def alembic_config(url: str | None = None) -> Config:
     """An Alembic config pointing at the packaged migrations.
 
+    Parameters
+    ----------
+    url
+        the database the migrations run against (optional: :meth:`Store.upgrade` passes a connection).
+
+    Returns
+    -------
+    alembic.config.Config
+
     Example
     -------
     >>> alembic_config().get_main_option("script_location").endswith("migrations")
@@ -88,6 +116,10 @@ def alembic_config(url: str | None = None) -> Config:
 def head_revision() -> str:
     """The newest Alembic revision shipped with Pluralis (what :meth:`Store.open` migrates to).
 
+    Returns
+    -------
+    str
+
     Example
     -------
     >>> head_revision() >= "0001"
@@ -95,7 +127,10 @@ def head_revision() -> str:
     """
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise StoreError("no Alembic migrations are packaged with pluralis.store")
+    return head
 
 
 @dataclass
@@ -143,6 +178,24 @@ class Store:
     def open(cls, target: str | os.PathLike, *, create: bool = True, migrate: bool = True) -> Store:
         """Open (and by default create and migrate) the store at a path or URL.
 
+        Parameters
+        ----------
+        target
+            a SQLite file path or a database URL.
+        create
+            create a missing SQLite file; with ``False`` a missing file is an error.
+        migrate
+            upgrade the schema to :func:`head_revision`.
+
+        Returns
+        -------
+        Store
+
+        Raises
+        ------
+        StoreError
+            no such store (``create=False``), or it cannot be opened or migrated.
+
         Example
         -------
         >>> import tempfile, os
@@ -164,6 +217,16 @@ class Store:
     def upgrade(self, revision: str = "head") -> None:
         """Apply Alembic migrations up to ``revision`` (:meth:`open` does this by default).
 
+        Parameters
+        ----------
+        revision
+            the Alembic revision to reach.
+
+        Raises
+        ------
+        StoreError
+            the database cannot be opened or migrated.
+
         Example
         -------
         >>> import tempfile, os
@@ -184,6 +247,10 @@ class Store:
 
     def revision(self) -> str | None:
         """The store's current Alembic revision (``None`` before any migration); see :meth:`upgrade`.
+
+        Returns
+        -------
+        str or None
 
         Example
         -------
@@ -216,6 +283,11 @@ class Store:
     def counts(self) -> dict[str, int]:
         """Number of rows per table.
 
+        Returns
+        -------
+        dict
+            table name -> rows.
+
         Example
         -------
         >>> import tempfile, os
@@ -241,6 +313,25 @@ class Store:
 
         The study is validated first; ids that already exist in the store are reported as
         :class:`DataValidationError` (naming file, line and field) before anything is written.
+
+        Parameters
+        ----------
+        study
+            the study to import.
+        progress
+            called with the number of rows written after each batch.
+
+        Returns
+        -------
+        ImportReport
+            rows written per table.
+
+        Raises
+        ------
+        DataValidationError
+            an invalid study, or records whose ids are already in the store (nothing is written).
+        StoreError
+            the database refused the write.
 
         Example
         -------
@@ -360,6 +451,15 @@ class Store:
 
     def export_study(self, *, metadata: bool = True) -> Study:
         """Read the whole store back as a validated :class:`Study` (original order preserved).
+
+        Parameters
+        ----------
+        metadata
+            also read the text metadata table.
+
+        Returns
+        -------
+        Study
 
         Example
         -------
@@ -496,7 +596,9 @@ def _rows_for(study: Study, seq: dict[str, int]) -> dict[str, list[dict[str, Any
                 "record": p.to_json_dict(),
             }
         )
-    utterances, interactions, seen_inter = [], [], {}
+    utterances: list[dict[str, Any]] = []
+    interactions: list[dict[str, Any]] = []
+    seen_inter: dict[str, bool] = {}
     utts_by_conv: dict[str, list[dict]] = {}
     for i, u in enumerate(study.utterances):
         d = u.to_json_dict()

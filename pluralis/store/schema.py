@@ -3,7 +3,9 @@
 Design: every table keeps the columns people query (demographics, model, score, ...) as real
 columns, and ``record`` JSON holds the exact released record where a table's records have
 nested or open-ended parts (participants, conversations, comparisons), so exports are lossless.
-``seq`` keeps the original file order.
+``seq`` keeps the original file order. The collection platform's tables
+(:mod:`pluralis.store.schema_collect`) join :data:`metadata` when :mod:`pluralis.store` is imported,
+which happens before any of its modules is.
 """
 
 from __future__ import annotations
@@ -127,5 +129,3 @@ comparisons = Table(
 )
 
 Index("ix_utterances_turn_model", utterances.c.turn, utterances.c.model_name)
-
-from pluralis.store import schema_collect  # noqa: E402,F401

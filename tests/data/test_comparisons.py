@@ -6,7 +6,9 @@ import json
 
 import pandas as pd
 
-from pluralis.data.io.comparisons import comparisons_frame, read_arena, read_community_alignment, write_arena
+from pluralis.data.io.arena import read_arena, write_arena
+from pluralis.data.io.community_alignment import read_community_alignment
+from pluralis.data.io.comparisons import comparisons_frame
 
 BATTLES = [
     {

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from pluralis.cli import app
 from pluralis.data import load_prism_from_hf_cache, write_prism
-from pluralis.data.io.prism import hf_cache_snapshot, hf_hub_cache_dir, parse_hf_source
-from pluralis.data.io.sources import load_study
+from pluralis.data.io.hf import hf_cache_snapshot, hf_hub_cache_dir, parse_hf_source
+from pluralis.data.io.registry import load_study
 from pluralis.errors import DataValidationError
 from pluralis.store import Store
 

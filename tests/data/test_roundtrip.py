@@ -117,7 +117,7 @@ def test_missing_utterances_file_is_derived_from_histories(tmp_path, small_study
 
 
 def test_hf_cache_layout_is_found_offline(tmp_path, small_study):
-    from pluralis.data.io.prism import hf_cache_snapshot, load_prism_from_hf_cache
+    from pluralis.data.io.hf import hf_cache_snapshot, load_prism_from_hf_cache
 
     repo = tmp_path / "hub" / "datasets--HannahRoseKirk--prism-alignment"
     snap = repo / "snapshots" / "abc123"

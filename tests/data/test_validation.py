@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from pluralis.cli import app
 from pluralis.data import load_prism
-from pluralis.data.io.comparisons import read_arena, read_community_alignment
+from pluralis.data.io.arena import read_arena
+from pluralis.data.io.community_alignment import read_community_alignment
 from pluralis.errors import DataValidationError, PluralisError
 from pluralis.store import Store
 

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from pluralis.cli import app
 from pluralis.data import load_prism, to_wide
-from pluralis.data.io.prism import from_wide, read_wide, write_wide
-from pluralis.data.io.sources import detect_format, load_study
+from pluralis.data.io.registry import detect_format, load_study
+from pluralis.data.io.wide import from_wide, read_wide, write_wide
 from pluralis.errors import DataValidationError
 from tests.data.strategies import prism_release
 from tests.data.test_roundtrip import flatten_like_prism, write_raw

@@ -107,7 +107,7 @@ def test_missing_response_texts_are_dropped_and_counted():
 
 
 def _ca_study(tmp_path):
-    from pluralis.data.io.comparisons import read_community_alignment
+    from pluralis.data.io.community_alignment import read_community_alignment
 
     rows = [
         {

@@ -40,7 +40,7 @@ def test_migrations_match_the_schema(backend, tmp_path, request):
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_import_export_is_lossless(backend, tmp_path, small_study, request):
-    from pluralis.data.io.comparisons import read_arena
+    from pluralis.data.io.arena import read_arena
 
     arena = tmp_path / "battles.jsonl"
     arena.write_text('{"model_a": "x", "model_b": "y", "winner": "tie (bothbad)", "judge": "j1"}\n')

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from pluralis.data.io.registry import DataFormat
 from pluralis.data.jsonio import atomic_write, problems_from_validation
-from pluralis.data.model import Comparison, Conversation, Participant, TextMetadata, Utterance
+from pluralis.data.model import Comparison, Conversation, Participant, Record, TextMetadata, Utterance
 from pluralis.data.study import Study
 from pluralis.errors import DataValidationError, Problem
 
-TABLES: dict[str, type[BaseModel]] = {
+TABLES: dict[str, type[Record]] = {
     "survey": Participant,
     "conversations": Conversation,
     "utterances": Utterance,
@@ -28,7 +30,7 @@ TABLES: dict[str, type[BaseModel]] = {
 _UNSET = "__pluralis_unset__"
 
 
-def _table(records: list[BaseModel]) -> pa.Table:
+def _table(records: list[Record]) -> pa.Table:
     rows = [r.to_json_dict() for r in records]
     columns: dict[str, None] = {}
     for row in rows:
@@ -41,7 +43,7 @@ def _table(records: list[BaseModel]) -> pa.Table:
             nested.add(c)
         elif int in kinds and any(not -(2**63) <= row[c] < 2**63 for row in rows if isinstance(row.get(c), int)):
             nested.add(c)  # beyond int64: keep exact as JSON text
-    data = {}
+    data: dict[str, list[Any]] = {}
     for c in columns:
         if c in nested:
             data[c] = [json.dumps(row[c], ensure_ascii=False) if c in row else _UNSET for row in rows]
@@ -56,6 +58,18 @@ def _table(records: list[BaseModel]) -> pa.Table:
 
 def write_parquet(study: Study, folder: str | Path) -> dict[str, Path]:
     """Write each table of a study to ``folder/<table>.parquet`` (atomic per file).
+
+    Parameters
+    ----------
+    study
+        the study to write.
+    folder
+        the folder to write into (created as needed).
+
+    Returns
+    -------
+    dict
+        table name -> path written.
 
     Example
     -------
@@ -79,6 +93,22 @@ def read_parquet(folder: str | Path, *, validate: bool = True) -> Study:
     """Read a folder written by :func:`write_parquet` back into a validated study.
 
     Problems of every table are collected and raised together (file, row as ``line``, field).
+
+    Parameters
+    ----------
+    folder
+        a folder written by :func:`write_parquet`.
+    validate
+        run the cross-table checks.
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    DataValidationError
+        naming file, row and field of every problem.
 
     Example
     -------
@@ -128,3 +158,36 @@ def read_parquet(folder: str | Path, *, validate: bool = True) -> Study:
     if validate:
         study.validate()
     return study
+
+
+def sniff_parquet(source: str) -> float:
+    """0.95 for a folder holding ``survey.parquet`` (as :func:`write_parquet` writes), else 0.
+
+    Parameters
+    ----------
+    source
+        a path, as text.
+
+    Returns
+    -------
+    float
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from pluralis.data.synthetic import generate_study
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = write_parquet(generate_study(n_participants=2, seed=0), folder)
+    >>> sniff_parquet(folder), sniff_parquet(tempfile.mkdtemp())
+    (0.95, 0.0)
+    """
+    return 0.95 if (Path(source) / "survey.parquet").is_file() else 0.0
+
+
+FORMAT = DataFormat(
+    name="parquet",
+    description="folder of parquet tables written by Pluralis (survey.parquet, utterances.parquet, ...)",
+    sniff=sniff_parquet,
+    read=read_parquet,
+    write=write_parquet,
+)
