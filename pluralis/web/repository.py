@@ -33,10 +33,11 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, func, insert, select, text, update
+import pandas as pd
+from sqlalchemy import Integer, bindparam, event, func, insert, select, text, update
 
 from pluralis.collect.config import StudyConfig
-from pluralis.collect.protocol import ProtocolSession, ProtocolState, Step
+from pluralis.collect.protocol import ProtocolSession, ProtocolState, Step, utterances_for
 from pluralis.data.model import Conversation, Participant
 from pluralis.data.study import Study
 from pluralis.errors import PluralisError
@@ -69,6 +70,18 @@ _SAVE_STATE = (
         completed_at=bindparam("new_completed_at"),
     )
 )
+
+
+#: Participant groups the dashboard can break rankings down by, and their columns in ``participants``.
+GROUP_COLUMNS = {
+    "age": "age",
+    "gender": "gender",
+    "ethnicity": "ethnicity",
+    "religion": "religion",
+    "special_region": "special_region",
+    "source": "source",
+    "study_locale": "study_locale",
+}
 
 
 class ConcurrentUpdate(PluralisError):
@@ -144,8 +157,34 @@ class Snapshot:
 
     __slots__ = ("revision", "ratings", "responses", "n_failures", "n_completed", "participant")
 
+    revision: int
+    ratings: set[tuple[str, int, int]]
+    responses: set[tuple[str, int, int]]
+    n_failures: int
+    n_completed: int
+    participant: dict[str, Any] | None
+
     @classmethod
     def of(cls, state: ProtocolState) -> Snapshot:
+        """The snapshot of ``state`` (revision, keys of its ratings and responses, counts, survey row).
+
+        Parameters
+        ----------
+        state
+            A participant's protocol state.
+
+        Returns
+        -------
+        Snapshot
+
+        Example
+        -------
+        >>> from pluralis.collect.config import StudyConfig
+        >>> from pluralis.collect.protocol import ProtocolSession
+        >>> snap = Snapshot.of(ProtocolSession(StudyConfig(), seed=0).state)
+        >>> snap.ratings, snap.n_completed, snap.participant
+        (set(), 0, None)
+        """
         snap = cls()
         snap.revision = state.revision
         snap.ratings = set(_ratings(state))
@@ -181,7 +220,6 @@ class CollectRepository:
         request ever waits for a checkpoint's disk writes. No-op on other databases."""
         if not self.sqlite or self._checkpointer is not None:
             return
-        from sqlalchemy import event
 
         def no_autocheckpoint(dbapi_conn, _record) -> None:
             cur = dbapi_conn.cursor()
@@ -411,8 +449,6 @@ class CollectRepository:
             survey=[participant] if (participant is not None and before.participant is None) else [],
             conversations=[Conversation.model_validate(c) for c in new_convs],
         )
-        from pluralis.collect.protocol import utterances_for
-
         study.utterances = utterances_for(study.conversations)
         rows = _rows_for(study, seq)
         for table, name in (
@@ -543,19 +579,35 @@ class CollectRepository:
             study.metadata = [m for m in study.metadata if m.user_id in done]
         return study
 
-    def whose_preferences(self, group_fields: Iterable[str] | None = None, *, min_battles: int = 1) -> dict[str, Any]:
-        """Current model ranking overall and by participant group (the dashboard's "whose preferences" panel).
+    def opening_ratings(self, group_fields: Iterable[str] = ()) -> pd.DataFrame:
+        """Rated opening-turn responses of finished conversations, with their participants' group columns.
 
-        Uses the aggregation engine (:func:`pluralis.ranking.battles.extract_battles`,
-        :func:`pluralis.ranking.engine.rank_models`, PRC) on the opening turns of finished conversations,
-        read straight from the ``utterances`` and ``participants`` tables; falls back to mean scores when
-        there are no battles yet. Groups: ``age``, ``gender``, ``ethnicity``, ``religion``, ``special_region``,
-        ``source``, ``study_locale``.
+        Read straight from the ``utterances`` and ``participants`` tables (what the dashboard's
+        "whose preferences?" panel ranks, :func:`pluralis.web.dashboard.whose_preferences`).
+
+        Parameters
+        ----------
+        group_fields
+            Participant columns to add (those of :data:`GROUP_COLUMNS`; others are left out).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per rated response, in storage order: ``user_id``, ``interaction_id``, ``conversation_id``,
+            ``turn``, ``within_turn_id``, ``model_name``, ``score`` and one column per known group field.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> from pluralis.data.synthetic import generate_study
+        >>> store = Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite"))
+        >>> store.import_study(generate_study(n_participants=5, seed=1))
+        >>> ratings = CollectRepository(store, StudyConfig()).opening_ratings(["gender", "not-a-field"])
+        >>> list(ratings.columns)[-3:], set(ratings["turn"])
+        (['model_name', 'score', 'gender'], {0})
         """
-        import pandas as pd
-
-        group_fields = [f for f in (group_fields or self.config.admin.group_fields) if f in _GROUP_COLUMNS]
-        out: dict[str, Any] = {"method": None, "overall": [], "groups": {}}
+        fields = [f for f in group_fields if f in GROUP_COLUMNS]
         u, p = s.utterances, s.participants
         cols = [
             u.c.user_id,
@@ -565,65 +617,13 @@ class CollectRepository:
             u.c.within_turn_id,
             u.c.model_name,
             u.c.score,
-        ] + [p.c[_GROUP_COLUMNS[f]].label(f) for f in group_fields]
+        ] + [p.c[GROUP_COLUMNS[f]].label(f) for f in fields]
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(*cols).join(p, p.c.user_id == u.c.user_id).where(u.c.turn == 0).order_by(u.c.seq)
             ).all()
-        if not rows:
-            return out
         # plain tuples: pandas probes Row objects attribute by attribute (slow at PRISM's 30k+ openers)
-        utt = pd.DataFrame.from_records([tuple(r) for r in rows], columns=[c.name for c in cols])
-        battles = None
-        try:
-            from pluralis.ranking.battles import extract_battles
-
-            battles = extract_battles(utt, short_names=False)  # once; groups are subsets of participants
-        except Exception:  # too little data for the aggregator: mean scores below
-            battles = None
-
-        def rank(users=None) -> tuple[str, list[dict[str, Any]]]:
-            sub_b = battles if (battles is None or users is None) else battles[battles["user_id"].isin(users)]
-            if sub_b is not None and len(sub_b) >= min_battles:
-                try:
-                    from pluralis.ranking.engine import rank_models
-
-                    r = rank_models(sub_b, "prc")
-                    return "prc", [
-                        {"model": m, "score": round(float(sc), 4), "rank": int(rk), "n": int(n)}
-                        for m, sc, rk, n in r[["model", "score", "rank", "n_battles"]].itertuples(index=False)
-                    ]
-                except Exception:  # e.g. a group whose battles do not connect the models: means below
-                    pass
-            sub = utt if users is None else utt[utt["user_id"].isin(users)]
-            means = sub.groupby("model_name")["score"].agg(["mean", "count"]).sort_values("mean", ascending=False)
-            return "mean_score", [
-                {"model": m, "score": round(float(row["mean"]), 2), "rank": i + 1, "n": int(row["count"])}
-                for i, (m, row) in enumerate(means.iterrows())
-            ]
-
-        out["method"], out["overall"] = rank()
-        for field in group_fields:
-            groups = {}
-            users_of = utt.dropna(subset=[field]).groupby(field)["user_id"].unique()
-            for value in utt[field].value_counts().index:  # largest group first
-                users = users_of[value]
-                groups[str(value)] = {"participants": int(len(users)), "ranking": rank(users)[1]}
-            out["groups"][field] = groups
-        out["computed_at"] = time.time()
-        return out
+        return pd.DataFrame.from_records([tuple(r) for r in rows], columns=[c.name for c in cols])
 
 
-#: Participant groups of the "whose preferences" panel and their columns in ``participants``.
-_GROUP_COLUMNS = {
-    "age": "age",
-    "gender": "gender",
-    "ethnicity": "ethnicity",
-    "religion": "religion",
-    "special_region": "special_region",
-    "source": "source",
-    "study_locale": "study_locale",
-}
-
-
-__all__ = ["CollectRepository", "ConcurrentUpdate", "Snapshot", "hash_token", "new_token"]
+__all__ = ["GROUP_COLUMNS", "CollectRepository", "ConcurrentUpdate", "Snapshot", "hash_token", "new_token"]

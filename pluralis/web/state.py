@@ -1,0 +1,259 @@
+"""The collection app's state: ONE object (``app.state.collect``) that every view reads.
+
+:class:`CollectState` holds the study, the store and its repository, the model backends, the signing keys,
+the rate limits, the template environment, the dashboard and the per-participant locks and model calls in
+flight. Views reach it with :func:`pluralis.web.common.state_of`; nothing is captured in closures.
+
+Example
+-------
+>>> import os, tempfile
+>>> from pluralis.collect.config import StudyConfig
+>>> from pluralis.store import Store
+>>> from pluralis.web.security import Secrets
+>>> config = StudyConfig()
+>>> state = CollectState(config, Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), Secrets(), models={})
+>>> state.repo.status_counts(), state.models
+({}, {})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+
+from pluralis.collect.config import StudyConfig
+from pluralis.collect.protocol import StaleResult, Step, run_model_call
+from pluralis.collect.quotas import QuotaPlan
+from pluralis.store import Store
+from pluralis.web.common import consent_blocks, package_dir
+from pluralis.web.dashboard import Dashboard
+from pluralis.web.repository import CollectRepository, ConcurrentUpdate, Snapshot
+from pluralis.web.security import RateLimiter, Secrets
+
+#: Model calls per HTTP client of an OpenAI-compatible backend (see :class:`PooledBackend`).
+CALLS_PER_CLIENT = 32
+
+
+class PooledBackend:
+    """Spread one OpenAI-compatible model's calls over several HTTP clients.
+
+    Small connection pools scale better under hundreds of concurrent calls than one big pool.
+
+    Parameters
+    ----------
+    spec
+        The model's :class:`pluralis.llm.ModelSpec` (``backend="openai"``).
+    shards
+        Number of HTTP clients.
+    per_shard
+        Connections per client.
+
+    Example
+    -------
+    >>> import asyncio
+    >>> from pluralis.llm import ModelSpec
+    >>> pool = PooledBackend(ModelSpec(name="m", base_url="http://127.0.0.1:9/v1", max_retries=0), 2, 4)
+    >>> len(pool._backends), pool.spec.name
+    (2, 'm')
+    >>> asyncio.run(pool.aclose())
+    """
+
+    def __init__(self, spec: Any, shards: int, per_shard: int):
+        import httpx
+
+        from pluralis.llm.openai_client import OpenAIBackend
+
+        self.spec = spec
+        self._backends = [
+            OpenAIBackend(
+                spec,
+                transport=httpx.AsyncHTTPTransport(
+                    limits=httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
+                ),
+            )
+            for _ in range(max(1, shards))
+        ]
+        self._next = 0
+
+    async def chat(self, messages: list[dict], *, params: Any = None, timeout: float | None = None) -> Any:
+        """Send one chat to the next client in turn (see :meth:`pluralis.llm.openai_client.OpenAIBackend.chat`)."""
+        backend = self._backends[self._next % len(self._backends)]
+        self._next += 1
+        return await backend.chat(messages, params=params, timeout=timeout)
+
+    async def aclose(self) -> None:
+        """Close every client."""
+        for b in self._backends:
+            await b.aclose()
+
+
+class CollectState:
+    """Everything the views share: the study, store, repository, model backends, keys, limits, locks.
+
+    Parameters
+    ----------
+    config
+        The study.
+    store
+        The store (migrated).
+    secrets
+        Signing key and admin token.
+    models
+        Model backends by name; ``None`` builds them from the study's model specs at :meth:`startup`
+        (inside the serving event loop, HTTP pools sized for the study) and closes them at :meth:`shutdown`.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.store import Store
+    >>> state = CollectState(StudyConfig(), Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), Secrets())
+    >>> state.render("error.html", 404, message="Not here").status_code
+    404
+    """
+
+    def __init__(self, config: StudyConfig, store: Store, secrets: Secrets, models: Mapping[str, Any] | None = None):
+        self.config = config
+        self.store = store
+        self.repo = CollectRepository(store, config)
+        self.secrets = secrets
+        self._given_models = models
+        self.models: Mapping[str, Any] = models or {}
+        self.limits = config.limits
+        self.llm_limiter = RateLimiter(self.limits.llm_requests_per_minute, 60.0)
+        self.join_limiter = RateLimiter(self.limits.joins_per_minute_per_ip, 60.0)
+        self.login_limiter = RateLimiter(10, 60.0)
+        self.call_limiter: asyncio.Semaphore | None = None
+        self.inflight: dict[str, asyncio.Task] = {}
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.quota_plan = QuotaPlan(config.quotas)
+        self.dashboard = Dashboard(config, self.repo, self.quota_plan)
+        self.env = Environment(
+            loader=FileSystemLoader(package_dir("templates")),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+        )
+        self.env.globals.update(config=config, consent_blocks=consent_blocks)
+
+    # -- lifespan -------------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Start serving: the model-call limit, the SQLite checkpointer, and the backends unless given."""
+        self.call_limiter = asyncio.Semaphore(self.limits.max_concurrent_model_calls)
+        self.repo.start_checkpointer()
+        if self._given_models is None:
+            self.models = self._build_backends()
+
+    def _build_backends(self) -> dict[str, Any]:
+        from pluralis.llm.backend import make_backend
+
+        backends: dict[str, Any] = {}
+        n = self.limits.max_concurrent_model_calls
+        for name, spec in self.config.model_specs().items():
+            if spec.backend == "openai":
+                backends[name] = PooledBackend(spec, shards=-(-n // CALLS_PER_CLIENT), per_shard=CALLS_PER_CLIENT)
+            else:
+                backends[name] = make_backend(spec)
+        return backends
+
+    async def shutdown(self) -> None:
+        """Stop serving: cancel model calls in flight, stop the checkpointer, close the backends it built."""
+        for task in list(self.inflight.values()):
+            task.cancel()
+        await run_in_threadpool(self.repo.stop_checkpointer)
+        if self._given_models is None:
+            for b in self.models.values():
+                try:
+                    await b.aclose()
+                except Exception:  # pragma: no cover - closing is best effort
+                    pass
+
+    # -- helpers of the views -------------------------------------------------------------------
+
+    async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a repository call.
+
+        Inline on SQLite (sub-millisecond, one writer anyway; no thread hop), in the thread pool on a networked
+        database.
+        """
+        if self.repo.sqlite:
+            return fn(*args, **kwargs)
+        return await run_in_threadpool(fn, *args, **kwargs)
+
+    def lock_for(self, token: str) -> asyncio.Lock:
+        """The lock serialising one participant's actions in this process."""
+        lock = self._locks.get(token)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[token] = lock
+        return lock
+
+    def session_kwargs(self) -> dict[str, Any]:
+        """What a loaded :class:`~pluralis.collect.protocol.ProtocolSession` needs: models, quota gate, limiter."""
+        return {"models": self.models, "quota_gate": self._quota_gate, "limiter": self.call_limiter}
+
+    def _quota_gate(self, cell: str | None) -> bool:
+        if not self.quota_plan.active:
+            return True
+        return self.quota_plan.has_room(cell, self.repo.cell_counts())
+
+    def render(self, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
+        """Render template ``name`` with ``ctx`` (plus the study ``config`` and ``consent_blocks``)."""
+        html = self.env.get_template(name).render(**ctx)
+        return HTMLResponse(html, status_code=status_code)
+
+    # -- generation -----------------------------------------------------------------------------
+
+    async def generate(self, token: str) -> float:
+        """Run the pending model call of a participant and commit its responses; returns model seconds."""
+        session = await self.db(self.repo.load, token, **self.session_kwargs())
+        if session is None or session.step != Step.GENERATING:
+            return 0.0
+        call = session.pending_call()
+        result = await run_model_call(call, self.models, limiter=self.call_limiter)
+        async with self.lock_for(token):
+            session = await self.db(self.repo.load, token, **self.session_kwargs())
+            if session is None or session.step != Step.GENERATING:
+                return result.latency_s
+            before = Snapshot.of(session.state)
+            try:
+                session.apply_result(result)
+            except StaleResult:
+                return result.latency_s
+            detail = {
+                "conversation_id": call.conversation_id,
+                "turn": call.turn,
+                "responses": len(result.responses),
+                "failures": len(result.failures),
+                "latency_s": round(result.latency_s, 3),
+            }
+            try:
+                await self.db(self.repo.save, session, before, [("responses", detail)])
+            except ConcurrentUpdate:
+                pass
+        return result.latency_s
+
+    def ensure_generation(self, token: str, user_id: str) -> asyncio.Task:
+        """The participant's model call in flight, started if there is none (one per participant)."""
+        task = self.inflight.get(user_id)
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self.generate(token))
+            self.inflight[user_id] = task
+
+            def forget(done: asyncio.Task, user_id: str = user_id) -> None:
+                if self.inflight.get(user_id) is done:
+                    self.inflight.pop(user_id, None)
+
+            task.add_done_callback(forget)
+        return task
+
+
+__all__ = ["CALLS_PER_CLIENT", "CollectState", "PooledBackend"]
