@@ -361,6 +361,15 @@ class FormData(dict):
     def getlist(self, key: str) -> list[str]:
         """Every value submitted under ``key`` (checkboxes), in order.
 
+        Parameters
+        ----------
+        key
+            The field name.
+
+        Returns
+        -------
+        list of str
+
         Example
         -------
         >>> FormData([("k", "1"), ("k", "2")]).getlist("k")

@@ -30,11 +30,12 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Integer, bindparam, event, func, insert, select, text, update
+from sqlalchemy import Connection, Integer, bindparam, event, func, insert, select, text, update
 
 from pluralis.collect.config import StudyConfig
 from pluralis.collect.protocol import ProtocolSession, ProtocolState, Step, utterances_for
@@ -85,11 +86,27 @@ GROUP_COLUMNS = {
 
 
 class ConcurrentUpdate(PluralisError):
-    """The participant's state changed since it was loaded (another request applied an action first)."""
+    """The participant's state changed since it was loaded (another request applied an action first).
+
+    Example
+    -------
+    >>> issubclass(ConcurrentUpdate, PluralisError)
+    True
+    """
 
 
 def hash_token(token: str) -> str:
     """SHA-256 hex digest of a participant token (what the database keeps).
+
+    Parameters
+    ----------
+    token
+        A participant token.
+
+    Returns
+    -------
+    str
+        64 hex digits.
 
     Example
     -------
@@ -101,6 +118,10 @@ def hash_token(token: str) -> str:
 
 def new_token() -> str:
     """A fresh unguessable participant token (256 bits, URL-safe).
+
+    Returns
+    -------
+    str
 
     Example
     -------
@@ -196,11 +217,28 @@ class Snapshot:
 
 
 class CollectRepository:
-    """The collection app's view of the store for one study.
+    """The collection app's view of the store for one study: it reads and writes the store, nothing else.
 
-    ``store`` is a :class:`pluralis.store.Store` (migrated to include the collection tables).
     On SQLite, writes are serialised in-process (one writer at a time never waits on SQLite's busy
     handler); PostgreSQL handles concurrent writers itself.
+
+    Parameters
+    ----------
+    store
+        A :class:`pluralis.store.Store` (migrated to include the collection tables).
+    config
+        The study.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from pluralis.collect.config import StudyConfig
+    >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+    >>> token, session = repo.create_session(external_id="prolific-1")
+    >>> repo.load(token).user_id == session.user_id, repo.load("unknown"), repo.external_id_exists("prolific-1")
+    (True, None, True)
+    >>> repo.status_counts(), repo.counts()["events"], repo.rating_summary(), repo.failure_summary()
+    ({'consent': 1}, 1, [], [])
     """
 
     def __init__(self, store: Store, config: StudyConfig):
@@ -215,9 +253,26 @@ class CollectRepository:
     # -- SQLite housekeeping ----------------------------------------------------------------------
 
     def start_checkpointer(self, interval: float = 1.0) -> None:
-        """SQLite only: move WAL checkpoints off the request path. Commits stop checkpointing by themselves
-        (``wal_autocheckpoint=0``) and a background thread checkpoints every ``interval`` seconds, so no
-        request ever waits for a checkpoint's disk writes. No-op on other databases."""
+        """SQLite only: move WAL checkpoints off the request path.
+
+        Commits stop checkpointing by themselves (``wal_autocheckpoint=0``) and a background thread checkpoints
+        every ``interval`` seconds, so no request ever waits for a checkpoint's disk writes. No-op on other
+        databases and when already started; :meth:`stop_checkpointer` stops it.
+
+        Parameters
+        ----------
+        interval
+            Seconds between two checkpoints.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> repo.start_checkpointer(interval=0.05); repo.create_session()[0] != ""
+        True
+        >>> repo.stop_checkpointer()
+        """
         if not self.sqlite or self._checkpointer is not None:
             return
 
@@ -241,7 +296,14 @@ class CollectRepository:
         self._checkpointer.start()
 
     def stop_checkpointer(self) -> None:
-        """Stop the checkpoint thread (after a final checkpoint)."""
+        """Stop the checkpoint thread (after a final checkpoint); no-op when none runs.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig()).stop_checkpointer()
+        """
         if self._checkpointer is None:
             return
         self._stop.set()
@@ -255,40 +317,73 @@ class CollectRepository:
 
     # -- transactions -----------------------------------------------------------------------------
 
-    def _write(self):
-        repo = self
-
-        class _Tx:
-            def __enter__(self_inner):
-                if repo._write_lock is not None:
-                    repo._write_lock.acquire()
-                try:
-                    self_inner.cm = repo.engine.begin()
-                    return self_inner.cm.__enter__()
-                except BaseException:
-                    if repo._write_lock is not None:
-                        repo._write_lock.release()
-                    raise
-
-            def __exit__(self_inner, *exc):
-                try:
-                    return self_inner.cm.__exit__(*exc)
-                finally:
-                    if repo._write_lock is not None:
-                        repo._write_lock.release()
-
-        return _Tx()
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction (under the in-process writer lock on SQLite; released after the commit)."""
+        if self._write_lock is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
 
     # -- sessions ---------------------------------------------------------------------------------
 
     def session_for(self, state: ProtocolState, **kwargs: Any) -> ProtocolSession:
-        """A :class:`ProtocolSession` around a stored state (``kwargs`` go to the session)."""
+        """A :class:`ProtocolSession` around a stored state.
+
+        Parameters
+        ----------
+        state
+            The stored state.
+        **kwargs
+            Passed to the session (``models``, ``quota_gate``, ``limiter``).
+
+        Returns
+        -------
+        ProtocolSession
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> state = ProtocolSession(StudyConfig(), user_id="u1", seed=0).state
+        >>> repo.session_for(state).user_id
+        'u1'
+        """
         return ProtocolSession(self.config, state=state, **kwargs)
 
     def create_session(
         self, *, source: str | None = None, external_id: str | None = None, user_id: str | None = None, **kwargs: Any
     ) -> tuple[str, ProtocolSession]:
-        """Create a participant; returns ``(token, session)``. The token is shown to the participant only."""
+        """Create a participant (and a ``joined`` event).
+
+        Parameters
+        ----------
+        source
+            ``"human"`` (default) or ``"simulated"``.
+        external_id
+            Recruitment-platform id (e.g. Prolific PID); only its hash is stored.
+        user_id
+            The participant id (default: a new random one).
+        **kwargs
+            Passed to the session.
+
+        Returns
+        -------
+        (str, ProtocolSession)
+            The token (shown to the participant only; the database keeps its hash) and the new session.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> token, session = repo.create_session(user_id="u7")
+        >>> session.user_id, session.step.value, repo.load_user("u7").user_id
+        ('u7', 'consent', 'u7')
+        """
         token = new_token()
         session = ProtocolSession(self.config, user_id=user_id, source=source, **kwargs)  # type: ignore[arg-type]
         now = time.time()
@@ -323,7 +418,29 @@ class CollectRepository:
         return token, session
 
     def load(self, token: str, **kwargs: Any) -> ProtocolSession | None:
-        """The session of a token (``None`` for an unknown token)."""
+        """The session of a participant token.
+
+        Parameters
+        ----------
+        token
+            The participant token (from the cookie or the resume link).
+        **kwargs
+            Passed to the session.
+
+        Returns
+        -------
+        ProtocolSession or None
+            ``None`` for an unknown token.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> token, session = repo.create_session()
+        >>> repo.load(token).user_id == session.user_id, repo.load("not-a-token")
+        (True, None)
+        """
         if not token or len(token) > 200:
             return None
         with self.engine.connect() as conn:
@@ -333,13 +450,53 @@ class CollectRepository:
         return self.session_for(ProtocolState.model_validate(row.state), **kwargs)
 
     def load_user(self, user_id: str, **kwargs: Any) -> ProtocolSession | None:
-        """The session of a participant id (admin use; participants are looked up by token)."""
+        """The session of a participant id (admin use; participants are looked up by token).
+
+        Parameters
+        ----------
+        user_id
+            The participant id.
+        **kwargs
+            Passed to the session.
+
+        Returns
+        -------
+        ProtocolSession or None
+            ``None`` for an unknown id.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> repo.load_user("nobody") is None
+        True
+        """
         with self.engine.connect() as conn:
             row = conn.execute(_STATE_BY_USER, {"uid": user_id}).first()
         return None if row is None else self.session_for(ProtocolState.model_validate(row.state), **kwargs)
 
     def external_id_exists(self, external_id: str) -> bool:
-        """Whether a recruitment-platform id (e.g. Prolific PID) already joined."""
+        """Whether a recruitment-platform id (e.g. Prolific PID) already joined.
+
+        Parameters
+        ----------
+        external_id
+            The id.
+
+        Returns
+        -------
+        bool
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> _ = repo.create_session(external_id="p-1")
+        >>> repo.external_id_exists("p-1"), repo.external_id_exists("p-2")
+        (True, False)
+        """
         with self.engine.connect() as conn:
             return conn.execute(_USER_BY_EXTERNAL_ID, {"h": hash_token(external_id)}).first() is not None
 
@@ -350,8 +507,34 @@ class CollectRepository:
     ) -> None:
         """Commit ``session``'s state and every row its last action produced, in one transaction.
 
-        ``before`` is the state the action started from; if the stored revision is no longer
-        ``before.revision`` nothing is written and :class:`ConcurrentUpdate` is raised.
+        Parameters
+        ----------
+        session
+            The session after the action.
+        before
+            The state the action started from (or its :class:`Snapshot`).
+        events
+            ``(kind, detail)`` audit events to append.
+
+        Raises
+        ------
+        ConcurrentUpdate
+            The stored revision is no longer ``before.revision`` (another request applied an action first);
+            nothing is written.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> token, session = repo.create_session()
+        >>> before = Snapshot.of(session.state)
+        >>> session.consent()
+        >>> repo.save(session, before, [("consent", None)])
+        >>> repo.save(session, before)
+        Traceback (most recent call last):
+        ...
+        pluralis.web.repository.ConcurrentUpdate: participant ...: state changed since it was loaded
         """
         st = session.state
         if not isinstance(before, Snapshot):
@@ -480,7 +663,25 @@ class CollectRepository:
         return out
 
     def add_event(self, user_id: str | None, kind: str, detail: dict | None = None) -> None:
-        """Append one audit event."""
+        """Append one audit event.
+
+        Parameters
+        ----------
+        user_id
+            The participant (``None`` for app-wide events).
+        kind
+            What happened (``"resumed"``, ...).
+        detail
+            JSON details.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> repo.add_event(None, "note", {"text": "pilot starts"}); repo.counts()["events"]
+        1
+        """
         with self._write() as conn:
             conn.execute(
                 insert(collect_events),
@@ -490,7 +691,20 @@ class CollectRepository:
     # -- quotas -----------------------------------------------------------------------------------
 
     def cell_counts(self) -> dict[str, int]:
-        """Participants admitted per quota cell (screened-out participants are not counted)."""
+        """Participants admitted per quota cell (screened-out participants are not counted).
+
+        Returns
+        -------
+        dict
+            Participants by cell label.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig()).cell_counts()
+        {}
+        """
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(collect_sessions.c.quota_cell, func.count())
@@ -506,7 +720,21 @@ class CollectRepository:
     # -- dashboard --------------------------------------------------------------------------------
 
     def status_counts(self) -> dict[str, int]:
-        """Participants per protocol step."""
+        """Participants per protocol step.
+
+        Returns
+        -------
+        dict
+            Participants by step (``"consent"``, ``"survey"``, ..., ``"complete"``).
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> _ = repo.create_session(); repo.status_counts()
+        {'consent': 1}
+        """
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(collect_sessions.c.status, func.count())
@@ -516,7 +744,20 @@ class CollectRepository:
         return {r[0]: int(r[1]) for r in rows}
 
     def rating_summary(self) -> list[dict[str, Any]]:
-        """Ratings so far per model: count, mean score, times chosen."""
+        """Ratings so far per model: count, mean score, times chosen (best mean first).
+
+        Returns
+        -------
+        list of dict
+            ``model``, ``ratings``, ``mean_score``, ``chosen``.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig()).rating_summary()
+        []
+        """
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(
@@ -534,7 +775,20 @@ class CollectRepository:
         ]
 
     def failure_summary(self) -> list[dict[str, Any]]:
-        """Failed model calls per model and kind."""
+        """Failed model calls per model and kind (most frequent first).
+
+        Returns
+        -------
+        list of dict
+            ``model``, ``kind``, ``count``.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig()).failure_summary()
+        []
+        """
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(collect_failures.c.model_name, collect_failures.c.kind, func.count())
@@ -544,7 +798,21 @@ class CollectRepository:
         return [{"model": r[0], "kind": r[1], "count": int(r[2])} for r in rows]
 
     def counts(self) -> dict[str, int]:
-        """Row counts of the collection tables and the PRISM tables."""
+        """Row counts of the collection tables and the PRISM tables.
+
+        Returns
+        -------
+        dict
+            Rows by table (``participants``, ``conversations``, ..., ``sessions``, ``ratings``, ``events``).
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> counts = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig()).counts()
+        >>> counts["sessions"], counts["utterances"]
+        (0, 0)
+        """
         out = dict(self.store.counts())
         with self.engine.connect() as conn:
             for name, table in (
@@ -558,13 +826,44 @@ class CollectRepository:
         return out
 
     def all_ratings(self) -> list[dict[str, Any]]:
-        """Every stored rating (for checks and exports)."""
+        """Every stored rating (for checks and exports), in storage order.
+
+        Returns
+        -------
+        list of dict
+            Rows of ``collect_ratings``.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig()).all_ratings()
+        []
+        """
         with self.engine.connect() as conn:
             rows = conn.execute(select(collect_ratings).order_by(collect_ratings.c.id)).mappings().all()
         return [dict(r) for r in rows]
 
     def export_study(self, *, completed_only: bool = False) -> Study:
-        """The study's PRISM records from the store (``completed_only``: participants who finished)."""
+        """The study's PRISM records from the store.
+
+        Parameters
+        ----------
+        completed_only
+            Only participants who finished.
+
+        Returns
+        -------
+        Study
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> repo.export_study(completed_only=True).counts()["survey"]
+        0
+        """
         study = self.store.export_study()
         if completed_only:
             with self.engine.connect() as conn:
@@ -602,7 +901,7 @@ class CollectRepository:
         >>> from pluralis.collect.config import StudyConfig
         >>> from pluralis.data.synthetic import generate_study
         >>> store = Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite"))
-        >>> store.import_study(generate_study(n_participants=5, seed=1))
+        >>> _ = store.import_study(generate_study(n_participants=5, seed=1))
         >>> ratings = CollectRepository(store, StudyConfig()).opening_ratings(["gender", "not-a-field"])
         >>> list(ratings.columns)[-3:], set(ratings["turn"])
         (['model_name', 'score', 'gender'], {0})

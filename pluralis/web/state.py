@@ -82,13 +82,49 @@ class PooledBackend:
         self._next = 0
 
     async def chat(self, messages: list[dict], *, params: Any = None, timeout: float | None = None) -> Any:
-        """Send one chat to the next client in turn (see :meth:`pluralis.llm.openai_client.OpenAIBackend.chat`)."""
+        """Send one chat to the next client in turn.
+
+        Parameters
+        ----------
+        messages
+            The chat so far.
+        params
+            Decoding parameters overriding the spec's.
+        timeout
+            Seconds to wait.
+
+        Returns
+        -------
+        pluralis.llm.ChatResult
+
+        See Also
+        --------
+        pluralis.llm.openai_client.OpenAIBackend.chat : what each client does.
+
+        Example
+        -------
+        >>> import asyncio
+        >>> from pluralis.llm import ModelSpec
+        >>> pool = PooledBackend(ModelSpec(name="m", base_url="http://127.0.0.1:9/v1", max_retries=0), 2, 1)
+        >>> try:
+        ...     asyncio.run(pool.chat([{"role": "user", "content": "Hi"}], timeout=2))
+        ... except Exception as e:
+        ...     type(e).__name__
+        'BackendHTTPError'
+        """
         backend = self._backends[self._next % len(self._backends)]
         self._next += 1
         return await backend.chat(messages, params=params, timeout=timeout)
 
     async def aclose(self) -> None:
-        """Close every client."""
+        """Close every client.
+
+        Example
+        -------
+        >>> import asyncio
+        >>> from pluralis.llm import ModelSpec
+        >>> asyncio.run(PooledBackend(ModelSpec(name="m", base_url="http://127.0.0.1:9/v1"), 1, 1).aclose())
+        """
         for b in self._backends:
             await b.aclose()
 
@@ -110,12 +146,35 @@ class CollectState:
 
     Example
     -------
-    >>> import os, tempfile
+    >>> import asyncio, os, tempfile
     >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.collect.protocol import example_survey_answers
+    >>> from pluralis.llm import ChatResult, ModelSpec
     >>> from pluralis.store import Store
-    >>> state = CollectState(StudyConfig(), Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), Secrets())
-    >>> state.render("error.html", 404, message="Not here").status_code
-    404
+    >>> from pluralis.web.repository import Snapshot
+    >>> class Echo:                                   # any pluralis.llm ChatBackend works
+    ...     def __init__(self, name): self.spec = ModelSpec(name=name)
+    ...     async def chat(self, messages, *, params=None, timeout=None):
+    ...         return ChatResult(text="You said: " + messages[-1]["content"], model=self.spec.name, latency_s=0.0)
+    ...     async def aclose(self): pass
+    >>> config = StudyConfig()
+    >>> store = Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite"))
+    >>> state = CollectState(config, store, Secrets(), models={n: Echo(n) for n in config.model_names()})
+    >>> token, session = state.repo.create_session()
+    >>> async def opening_turn():
+    ...     await state.startup()
+    ...     session = state.repo.load(token, **state.session_kwargs())
+    ...     session.consent()
+    ...     session.submit_survey(example_survey_answers())
+    ...     session.start_conversation("unguided", "Hello there")
+    ...     state.repo.save(session, before)
+    ...     await state.ensure_generation(token, session.user_id)   # the models answer; committed
+    ...     await state.shutdown()
+    ...     return state.repo.load(token)
+    >>> before = Snapshot.of(session.state)
+    >>> after = asyncio.run(opening_turn())
+    >>> after.step.value, len(after.view().responses), state.repo.counts()["responses"]
+    ('rate', 4, 4)
     """
 
     def __init__(self, config: StudyConfig, store: Store, secrets: Secrets, models: Mapping[str, Any] | None = None):
@@ -146,7 +205,24 @@ class CollectState:
     # -- lifespan -------------------------------------------------------------------------------
 
     async def startup(self) -> None:
-        """Start serving: the model-call limit, the SQLite checkpointer, and the backends unless given."""
+        """Start serving: the model-call limit, the SQLite checkpointer, and the backends unless given.
+
+        Runs in the serving event loop (the app's lifespan); :meth:`shutdown` undoes it.
+
+        Example
+        -------
+        >>> import asyncio, os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> from pluralis.store import Store
+        >>> state = CollectState(StudyConfig(), Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), Secrets())
+        >>> async def serve():
+        ...     await state.startup()
+        ...     built = sorted(state.models) == sorted(state.config.model_names())
+        ...     await state.shutdown()
+        ...     return built
+        >>> asyncio.run(serve())
+        True
+        """
         self.call_limiter = asyncio.Semaphore(self.limits.max_concurrent_model_calls)
         self.repo.start_checkpointer()
         if self._given_models is None:
@@ -165,7 +241,17 @@ class CollectState:
         return backends
 
     async def shutdown(self) -> None:
-        """Stop serving: cancel model calls in flight, stop the checkpointer, close the backends it built."""
+        """Stop serving: cancel model calls in flight, stop the checkpointer, close the backends it built.
+
+        Example
+        -------
+        >>> import asyncio, os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> from pluralis.store import Store
+        >>> state = CollectState(StudyConfig(), Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), Secrets(),
+        ...                      models={})
+        >>> asyncio.run(state.shutdown())
+        """
         for task in list(self.inflight.values()):
             task.cancel()
         await run_in_threadpool(self.repo.stop_checkpointer)
@@ -183,13 +269,54 @@ class CollectState:
 
         Inline on SQLite (sub-millisecond, one writer anyway; no thread hop), in the thread pool on a networked
         database.
+
+        Parameters
+        ----------
+        fn
+            A repository method.
+        *args, **kwargs
+            Its arguments.
+
+        Returns
+        -------
+        Any
+            What ``fn`` returns.
+
+        Example
+        -------
+        >>> import asyncio, os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> from pluralis.store import Store
+        >>> state = CollectState(StudyConfig(), Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), Secrets())
+        >>> asyncio.run(state.db(state.repo.status_counts))
+        {}
         """
         if self.repo.sqlite:
             return fn(*args, **kwargs)
         return await run_in_threadpool(fn, *args, **kwargs)
 
     def lock_for(self, token: str) -> asyncio.Lock:
-        """The lock serialising one participant's actions in this process."""
+        """The lock serialising one participant's actions in this process (kept while anyone holds it).
+
+        Parameters
+        ----------
+        token
+            The participant token.
+
+        Returns
+        -------
+        asyncio.Lock
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> from pluralis.store import Store
+        >>> state = CollectState(StudyConfig(), Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), Secrets())
+        >>> lock = state.lock_for("t1")
+        >>> state.lock_for("t1") is lock, state.lock_for("t2") is lock
+        (True, False)
+        """
         lock = self._locks.get(token)
         if lock is None:
             lock = asyncio.Lock()
@@ -197,7 +324,22 @@ class CollectState:
         return lock
 
     def session_kwargs(self) -> dict[str, Any]:
-        """What a loaded :class:`~pluralis.collect.protocol.ProtocolSession` needs: models, quota gate, limiter."""
+        """What a loaded :class:`~pluralis.collect.protocol.ProtocolSession` needs: models, quota gate, limiter.
+
+        Returns
+        -------
+        dict
+            Keyword arguments of :meth:`pluralis.web.repository.CollectRepository.load`.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> from pluralis.store import Store
+        >>> state = CollectState(StudyConfig(), Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), Secrets())
+        >>> sorted(state.session_kwargs())
+        ['limiter', 'models', 'quota_gate']
+        """
         return {"models": self.models, "quota_gate": self._quota_gate, "limiter": self.call_limiter}
 
     def _quota_gate(self, cell: str | None) -> bool:
@@ -206,14 +348,64 @@ class CollectState:
         return self.quota_plan.has_room(cell, self.repo.cell_counts())
 
     def render(self, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
-        """Render template ``name`` with ``ctx`` (plus the study ``config`` and ``consent_blocks``)."""
+        """Render template ``name`` with ``ctx`` (plus the study ``config`` and ``consent_blocks``).
+
+        Parameters
+        ----------
+        name
+            Template file name.
+        status_code
+            HTTP status.
+        **ctx
+            Template variables.
+
+        Returns
+        -------
+        HTMLResponse
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> from pluralis.store import Store
+        >>> state = CollectState(StudyConfig(), Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), Secrets())
+        >>> state.render("error.html", 404, message="Not here").status_code
+        404
+        """
         html = self.env.get_template(name).render(**ctx)
         return HTMLResponse(html, status_code=status_code)
 
     # -- generation -----------------------------------------------------------------------------
 
     async def generate(self, token: str) -> float:
-        """Run the pending model call of a participant and commit its responses; returns model seconds."""
+        """Run the pending model call of a participant and commit its responses.
+
+        A result that arrives after the participant moved on (another request already applied one) is dropped.
+
+        Parameters
+        ----------
+        token
+            The participant token.
+
+        Returns
+        -------
+        float
+            Seconds the models took (0 when nothing was pending).
+
+        See Also
+        --------
+        ensure_generation : one call per participant at a time (what the views use).
+
+        Example
+        -------
+        >>> import asyncio, os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> from pluralis.store import Store
+        >>> state = CollectState(StudyConfig(), Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), Secrets())
+        >>> token, _ = state.repo.create_session()
+        >>> asyncio.run(state.generate(token))            # at consent: no model call pending
+        0.0
+        """
         session = await self.db(self.repo.load, token, **self.session_kwargs())
         if session is None or session.step != Step.GENERATING:
             return 0.0
@@ -242,7 +434,32 @@ class CollectState:
         return result.latency_s
 
     def ensure_generation(self, token: str, user_id: str) -> asyncio.Task:
-        """The participant's model call in flight, started if there is none (one per participant)."""
+        """The participant's model call in flight (:meth:`generate`), started if there is none.
+
+        Parameters
+        ----------
+        token
+            The participant token.
+        user_id
+            The participant id (one call in flight per participant).
+
+        Returns
+        -------
+        asyncio.Task
+            Its result is the models' seconds.
+
+        Example
+        -------
+        >>> import asyncio, os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> from pluralis.store import Store
+        >>> state = CollectState(StudyConfig(), Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), Secrets())
+        >>> token, session = state.repo.create_session()
+        >>> async def generation():                    # at consent: nothing to generate (the class example has a turn)
+        ...     return await state.ensure_generation(token, session.user_id)
+        >>> asyncio.run(generation()), state.inflight
+        (0.0, {})
+        """
         task = self.inflight.get(user_id)
         if task is None or task.done():
             task = asyncio.get_running_loop().create_task(self.generate(token))
