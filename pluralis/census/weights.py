@@ -39,7 +39,6 @@ from pluralis.census.representativeness import (
     effective_sample_size,
 )
 from pluralis.errors import ConfigError
-from pluralis.ranking.engine import row_weights
 
 __all__ = [
     "EmptyCellError",
@@ -52,7 +51,6 @@ __all__ = [
     "rake",
     "row_weights",
     "trim_weights",
-    "weighted_rank_models",
 ]
 
 
@@ -667,32 +665,36 @@ def census_rebalance(
 # --- hooks for weighted analyses -----------------------------------------------------------------
 
 
-def weighted_rank_models(
-    battles: pd.DataFrame,
-    weights: pd.Series | None,
-    method: str = "prc",
-    *,
-    models=None,
-    key: str = "user_id",
-    missing: str = "raise",
-    **options,
-) -> pd.DataFrame:
-    """Weighted ranking: :func:`pluralis.ranking.engine.rank_models` with ``weights=`` (every
-    battle, or rated response for the score means, counts with its rater's weight; see there).
+def row_weights(
+    frame: pd.DataFrame, weights: pd.Series | None, key: str = "user_id", missing: str = "raise"
+) -> np.ndarray:
+    """Spread participant weights onto the rows of a table (utterances, battles, ...) by ``key``.
 
-    ``key`` names the rater column, ``missing`` is ``"raise"`` or ``"zero"`` for raters without a
-    weight. ``weights=None`` is the unweighted ranking; online Elo has no weighted form.
+    The hook the ranking engine uses for weighted rankings: each battle/utterance counts with
+    its rater's weight. ``missing="raise"`` errors on raters without a weight; ``"zero"`` gives
+    them weight 0. ``weights=None`` gives ones.
 
     Example
     -------
-    >>> import pandas as pd
-    >>> b = pd.DataFrame({"model_a": ["x", "x", "y"], "model_b": ["y", "y", "x"],
-    ...                   "winner": ["model_a", "model_a", "model_a"], "user_id": ["u1", "u1", "u2"]})
-    >>> weighted_rank_models(b, pd.Series({"u1": 1.0, "u2": 5.0}), "win_rate")["model"].tolist()
-    ['y', 'x']
+    >>> battles = pd.DataFrame({"user_id": ["a", "b", "a"], "winner": ["m1", "m2", "m2"]})
+    >>> row_weights(battles, pd.Series({"a": 2.0, "b": 0.5})).tolist()
+    [2.0, 0.5, 2.0]
     """
-    from pluralis.ranking.engine import rank_models
-
-    return rank_models(
-        battles, method, models=models, weights=weights, weight_key=key, missing_weights=missing, **options
-    )
+    if weights is None:
+        return np.ones(len(frame))
+    if key not in frame.columns:
+        raise ConfigError(f"cannot apply participant weights: table has no {key!r} column")
+    w = pd.Series(weights, dtype=float)
+    w.index = w.index.astype(str)
+    out = np.array(frame[key].astype(str).map(w).to_numpy(dtype=float))
+    nan = np.isnan(out)
+    if nan.any():
+        if missing == "raise":
+            ex = pd.unique(frame[key].astype(str).to_numpy()[nan])[:3]
+            raise ConfigError(f"{int(nan.sum())} row(s) have raters without a weight, e.g. {list(ex)}")
+        if missing != "zero":
+            raise ConfigError(f"missing must be 'raise' or 'zero', got {missing!r}")
+        out[nan] = 0.0
+    if np.any(out < 0) or not np.all(np.isfinite(out)):
+        raise ConfigError("weights must be finite and non-negative")
+    return out
