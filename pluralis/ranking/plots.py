@@ -7,7 +7,9 @@
 * :func:`plot_sensitivity` — rank of each model across settings (Fig. 32/33).
 
 Every function returns the :class:`~matplotlib.figure.Figure` and, given ``path``, saves it;
-the format follows the extension (``.png``, ``.svg``, ``.pdf``).
+the format follows the extension (``.png``, ``.svg``, ``.pdf``). Score axes are labelled, and a
+reference score (PRC's uniform ``1/n``) is drawn, from the method's
+:class:`~pluralis.ranking.registry.Aggregator`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,25 @@ import pandas as pd  # noqa: F401  (used by the examples)
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from pluralis.errors import ConfigError
 from pluralis.figures import save_figure
+from pluralis.ranking.registry import Aggregator, get_aggregator
+
+
+def _aggregator(method: str) -> Aggregator | None:
+    """The registered aggregator called ``method`` (None for an empty or unknown name)."""
+    if not method:
+        return None
+    try:
+        return get_aggregator(method)
+    except ConfigError:
+        return None
+
+
+def _score_label(method: str, extra: str = "") -> str:
+    agg = _aggregator(method)
+    label = agg.axis_label if agg is not None else "score" + (f" ({method})" if method else "")
+    return label + extra
 
 
 def _err(center, lo, hi) -> np.ndarray:
@@ -120,7 +140,8 @@ def plot_scores(
     """Forest plot: each model's score with its percentile interval, best at the top.
 
     ``result`` is a :class:`~pluralis.ranking.uncertainty.BootstrapResult` or its ``summary()``.
-    ``reference`` draws a vertical line (default for PRC: ``1/n``, "uniform").
+    ``reference`` draws a vertical line (default: the method's reference score, e.g. PRC's
+    ``1/n``, "uniform").
 
     Example
     -------
@@ -146,14 +167,15 @@ def plot_scores(
         )
     else:
         ax.plot(s["score"], y, "o", color="C0")
-    if reference is None and method == "prc":
-        reference = 1.0 / len(s)
+    agg = _aggregator(method)
+    if reference is None and agg is not None:
+        reference = agg.reference_score(len(s))
     if reference is not None:
         ax.axvline(reference, color="grey", ls="--", lw=1)
     ax.set_yticks(y)
     ax.set_yticklabels(s["model"])
     ax.invert_yaxis()
-    ax.set_xlabel("score" + (f" ({method})" if method else ""))
+    ax.set_xlabel(_score_label(method))
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title or "Model scores with bootstrap intervals")
     return save_figure(fig, path)
@@ -179,9 +201,11 @@ def plot_score_distribution(result, path: str | Path | None = None, *, title: st
     ax.set_yticks(np.arange(1, len(order) + 1))
     ax.set_yticklabels([result.models[i] for i in order])
     ax.invert_yaxis()
-    if result.method == "prc":
-        ax.axvline(1.0 / len(order), color="grey", ls="--", lw=1)
-    ax.set_xlabel(f"score ({result.method}); {result.rounds} draws, unit {result.unit}")
+    agg = _aggregator(result.method)
+    reference = None if agg is None else agg.reference_score(len(order))
+    if reference is not None:
+        ax.axvline(reference, color="grey", ls="--", lw=1)
+    ax.set_xlabel(_score_label(result.method, f"; {result.rounds} draws, unit {result.unit}"))
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title or "Distribution of scores over resamples")
     return save_figure(fig, path)
