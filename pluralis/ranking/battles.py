@@ -201,7 +201,7 @@ def prepare_ratings(
             elif turns != "all":
                 raise ConfigError(f"turns must be 'openers', 'all' or turn numbers, got {turns!r}")
         else:
-            wanted = [int(turns)] if np.isscalar(turns) else [int(t) for t in turns]  # type: ignore[arg-type]
+            wanted = [int(t) for t in np.atleast_1d(np.asarray(turns))]
             df = df[df["turn"].isin(wanted)]
     elif turns not in ("openers", "all"):
         raise ConfigError("turn numbers were requested but the data have no 'turn' column")

@@ -24,7 +24,7 @@ from pluralis.errors import ConfigError
 from pluralis.ranking.battles import encode_battles, ratings_from_battles, rescore_battles
 from pluralis.ranking.encode import count_matrices
 from pluralis.ranking.engine import ranks_from_scores, scores_for_arrays
-from pluralis.ranking.registry import aggregators, get_aggregator
+from pluralis.ranking.registry import Aggregator, aggregators, get_aggregator
 
 DEFAULT_ALPHAS: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 
@@ -158,7 +158,7 @@ def compare_aggregators(
 def tie_threshold_sensitivity(
     battles: pd.DataFrame,
     thresholds: Sequence[float] = tuple(range(21)),
-    method: str = "prc",
+    method: str | Aggregator = "prc",
     *,
     reference: float = 5,
     **options: Any,

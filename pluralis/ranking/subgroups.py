@@ -184,7 +184,7 @@ def subgroup_rankings(
     *,
     survey: pd.DataFrame | None = None,
     conversations: pd.DataFrame | None = None,
-    method: str = "prc",
+    method: str | Aggregator = "prc",
     rounds: int = 1000,
     unit: str = "participants",
     level: float = 0.95,

@@ -285,7 +285,7 @@ class Tournament:
         K = self.table.n_categories
         sel = slice(None) if mask is None else mask
         cl, cat = self.arrays.cluster[sel], self.category[sel]
-        data = self.weights[sel] if weighted else np.ones(len(cat))
+        data = self.weights[sel] if weighted and self.weights is not None else np.ones(len(cat))
         cm = sp.csr_matrix((data, (cl, cat)), shape=(G, K))
         if mask is None and not weighted:
             self._cm = cm
@@ -477,7 +477,7 @@ def _sequence_bootstrap(
 
 def bootstrap(
     battles: pd.DataFrame | BattleArrays,
-    method: str = "prc",
+    method: str | Aggregator = "prc",
     *,
     rounds: int = 1000,
     unit: Unit = "participants",
@@ -612,7 +612,7 @@ def _resample_scores(
 def random_participants(
     battles: pd.DataFrame | BattleArrays,
     n_participants: int,
-    method: str = "prc",
+    method: str | Aggregator = "prc",
     *,
     rounds: int = 1000,
     replace: bool = False,
@@ -664,7 +664,7 @@ def random_participants(
 def even_pairs(
     battles: pd.DataFrame | BattleArrays,
     per_pair: int = 80,
-    method: str = "prc",
+    method: str | Aggregator = "prc",
     *,
     rounds: int = 1000,
     level: float = 0.90,
@@ -698,11 +698,13 @@ def even_pairs(
     pair_code = tab.i * n + tab.j
     if pairs is not None:
         idx = pd.Index(arrays.models)
-        wanted = set()
+        wanted: set[int] = set()
         for x, y in pairs:
-            i, j = idx.get_loc(x), idx.get_loc(y)
+            i, j = (int(k) for k in idx.get_indexer(pd.Index([x, y])))
+            if i < 0 or j < 0:
+                raise ConfigError(f"pair ({x!r}, {y!r}) names a model without battles")
             wanted.add(min(i, j) * n + max(i, j))
-        keep = np.isin(pair_code, list(wanted))
+        keep = np.isin(pair_code, np.fromiter(wanted, dtype=np.int64, count=len(wanted)))
     else:
         keep = np.ones(len(pair_code), dtype=bool)
     uniq, pair_of = np.unique(pair_code[keep], return_inverse=True)
@@ -733,7 +735,7 @@ def even_pairs(
 def idiosyncratic_variance(
     battles: pd.DataFrame,
     sizes: Sequence[int] = (500, 100, 50, 10),
-    method: str = "prc",
+    method: str | Aggregator = "prc",
     *,
     rounds: int = 1000,
     seed: int | None = 0,
