@@ -707,6 +707,11 @@ def _complete_method(incomplete: str) -> list[str]:
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``pluralis`` Typer app.
 
+    Parameters
+    ----------
+    app
+        the Typer app to add ``rank`` to.
+
     Example
     -------
     >>> app = typer.Typer()

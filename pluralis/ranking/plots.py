@@ -58,6 +58,19 @@ def plot_subgroup_ranks(
     ``result`` is a :class:`~pluralis.ranking.subgroups.SubgroupResult` or its ``table``.
     ``by`` restricts to one grouping field.
 
+    Parameters
+    ----------
+    result
+        subgroup result or table.
+    path
+        file to save (``.png``, ``.svg``, ``.pdf``), or None.
+    title, by
+        the title; one grouping field only.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
     Example
     -------
     >>> t = pd.DataFrame({"by": ["(all)", "(all)", "g", "g"], "group": ["(all)", "(all)", "a", "a"],
@@ -143,6 +156,19 @@ def plot_scores(
     ``reference`` draws a vertical line (default: the method's reference score, e.g. PRC's
     ``1/n``, "uniform").
 
+    Parameters
+    ----------
+    result
+        bootstrap result, its summary, or a :func:`~pluralis.ranking.engine.rank_models` table.
+    path
+        file to save, or None.
+    title, reference
+        the title; a reference score to draw (default: the method's).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
     Example
     -------
     >>> s = pd.DataFrame({"model": ["x", "y"], "score": [.6, .4], "score_lo": [.5, .3], "score_hi": [.7, .5], "rank": [1, 2]})
@@ -184,6 +210,19 @@ def plot_scores(
 def plot_score_distribution(result, path: str | Path | None = None, *, title: str | None = None) -> Figure:
     """Box plots of the bootstrap (or random-n-people) draws per model, ordered by median.
 
+    Parameters
+    ----------
+    result
+        a :class:`~pluralis.ranking.uncertainty.BootstrapResult`.
+    path
+        file to save, or None.
+    title
+        the title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
     Example
     -------
     >>> from pluralis.ranking.uncertainty import BootstrapResult
@@ -215,6 +254,19 @@ def plot_sensitivity(
     sens, path: str | Path | None = None, *, title: str | None = None, xlabel: str = "setting"
 ) -> Figure:
     """Rank of every model (lines) across settings (x), e.g. tie thresholds or α values.
+
+    Parameters
+    ----------
+    sens
+        a :class:`~pluralis.ranking.sensitivity.Sensitivity` or its ranks table.
+    path
+        file to save, or None.
+    title, xlabel
+        the title and the settings' axis label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
 
     Example
     -------

@@ -59,6 +59,20 @@ def kendall_table(
 
     ``against`` compares every column with that one only; otherwise all pairs.
 
+    Parameters
+    ----------
+    scores
+        models (rows) x settings (columns).
+    higher_is_better
+        per column; lower-is-better columns are negated first.
+    against
+        compare every column with this one only.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``a, b, tau, p_value, n_models``.
+
     Example
     -------
     >>> s = pd.DataFrame({"a": [3, 2, 1], "b": [30, 10, 20]}, index=["x", "y", "z"])

@@ -69,6 +69,18 @@ OVERALL = "(all)"
 def resolve_field(name: str, *frames: pd.DataFrame | None) -> str:
     """The column a ``by`` name refers to (exact column, alias, or ``location_`` prefixed).
 
+    Parameters
+    ----------
+    name
+        a column name or friendly alias (:data:`FIELD_ALIASES`).
+    frames
+        the frames whose columns may hold it.
+
+    Returns
+    -------
+    str
+        the column name.
+
     Example
     -------
     >>> s = pd.DataFrame(columns=["user_id", "location_birth_region"])
@@ -98,6 +110,20 @@ def attach_fields(
     """Add participant / conversation fields to a battle frame; returns it and the resolved names.
 
     A tuple of fields is an intersection: one column named ``"a × b"`` with values ``"x / y"``.
+
+    Parameters
+    ----------
+    battles
+        battle frame (with ``user_id`` / ``conversation_id`` to join on).
+    fields
+        field names or aliases; a tuple is an intersection.
+    survey, conversations
+        frames to take the fields from.
+
+    Returns
+    -------
+    tuple
+        the battle frame with the fields added, and the resolved column names.
 
     Example
     -------

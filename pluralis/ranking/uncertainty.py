@@ -631,6 +631,26 @@ def random_participants(
     variance* — how much the leaderboard depends on which people happen to be asked.
     ``weights``: participant weights the drawn people carry (as :func:`bootstrap`).
 
+    Parameters
+    ----------
+    battles
+        battle frame or :class:`~pluralis.ranking.battles.BattleArrays` with participants.
+    n_participants
+        people per draw.
+    method, options
+        aggregator and its options.
+    rounds, replace, level, seed
+        number of draws, with or without replacement, interval level, RNG seed.
+    models, cluster
+        model order; the participant column.
+    weights, missing_weights
+        participant weights the drawn people carry (as :func:`bootstrap`).
+
+    Returns
+    -------
+    BootstrapResult
+        one row of scores per draw (``unit = "random_<n>"``).
+
     Example
     -------
     >>> b = pd.DataFrame({"model_a": ["x", "x", "y", "x"], "model_b": ["y", "z", "z", "y"],
@@ -679,6 +699,24 @@ def even_pairs(
     ``pairs`` when given, e.g. the pairs two datasets share) and recomputes the aggregator, so
     datasets with very different pair frequencies can be compared. PRISM used 80 battles, 1,000
     rounds and the 5th-95th percentiles (a 90% interval, hence ``level=0.90``).
+
+    Parameters
+    ----------
+    battles
+        battle frame or :class:`~pluralis.ranking.battles.BattleArrays`.
+    per_pair
+        battles drawn per model pair per round.
+    method, options
+        a pair aggregator and its options.
+    rounds, level, seed
+        rounds, interval level, RNG seed.
+    pairs, models
+        restrict to these model pairs; model order.
+
+    Returns
+    -------
+    BootstrapResult
+        one row of scores per round.
 
     Example
     -------
@@ -745,6 +783,22 @@ def idiosyncratic_variance(
 
     Returns ``n_participants, model, score_median, score_lo, score_hi, rank_median, p_top``
     (percentiles 2.5/97.5). Sizes larger than the number of participants are skipped.
+
+    Parameters
+    ----------
+    battles
+        battle frame with participants.
+    sizes
+        numbers of participants to draw.
+    method, options
+        aggregator and its options.
+    rounds, seed
+        draws per size, RNG seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        one row per (size, model).
 
     Example
     -------
