@@ -670,9 +670,30 @@ def row_weights(
 ) -> np.ndarray:
     """Spread participant weights onto the rows of a table (utterances, battles, ...) by ``key``.
 
-    The hook the ranking engine uses for weighted rankings: each battle/utterance counts with
-    its rater's weight. ``missing="raise"`` errors on raters without a weight; ``"zero"`` gives
-    them weight 0. ``weights=None`` gives ones.
+    The hook weighted analyses use: each battle/utterance counts with its rater's weight
+    (:func:`pluralis.ranking.engine.rank_models` with ``weights=``).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The rows to weight; must have the ``key`` column when ``weights`` is given.
+    weights : pandas.Series or None
+        Participant weights indexed by participant id (e.g. :attr:`WeightingResult.weights`);
+        ``None`` gives every row weight 1.
+    key : str
+        Column of ``frame`` holding the participant id.
+    missing : {"raise", "zero"}
+        What to do with rows whose participant has no weight: raise :class:`ConfigError`, or give
+        them weight 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        One finite, non-negative weight per row of ``frame``.
+
+    See Also
+    --------
+    census_weights : participant weights raked or post-stratified to the census.
 
     Example
     -------

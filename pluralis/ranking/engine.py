@@ -35,7 +35,18 @@ from pluralis.ranking.battles import BattleArrays, encode_battles, ratings_from_
 from pluralis.ranking.encode import count_matrices, mean_by_model, normalise_battle_weights
 from pluralis.ranking.registry import Aggregator, PairContext, aggregators, get_aggregator
 
-__all__ = ["no_weighted_form", "rank_models", "ranks_from_scores", "score_from_counts", "scores_for_arrays"]
+__all__ = [
+    "no_weighted_form",
+    "rank_models",
+    "ranks_from_scores",
+    "resolve_method",
+    "score_from_counts",
+    "scores_for_arrays",
+]
+
+#: The former name of :func:`~pluralis.ranking.registry.get_aggregator` (callers of the old API:
+#: ``resolve_method(name).name``, ``.higher_is_better``, ``.kind`` and ``.label`` still work).
+resolve_method = get_aggregator
 
 
 def ranks_from_scores(scores: np.ndarray, *, higher_is_better: bool = True) -> np.ndarray:
