@@ -95,15 +95,16 @@ def _rank_scores(u: pd.DataFrame, method: str) -> pd.Series:
     if method == "mean_score":
         return u.groupby("model_name")["score"].mean()
     from pluralis.ranking.battles import extract_battles
-    from pluralis.ranking.engine import rank_models, resolve_method
+    from pluralis.ranking.engine import rank_models
+    from pluralis.ranking.registry import get_aggregator
 
-    info = resolve_method(method)
+    agg = get_aggregator(method)
     battles = extract_battles(u, turns="all")
     if battles.empty:
         return pd.Series(dtype=float)
-    table = rank_models(battles, info.name)
+    table = rank_models(battles, agg)
     s = pd.Series(table["score"].to_numpy(dtype=float), index=table["model"].to_numpy())
-    return s if info.higher_is_better else -s
+    return s if agg.higher_is_better else -s
 
 
 def fidelity(
