@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from collect_helpers import SECTION_RE, HttpParticipant, ThreadServer, participant_run, survey_form
+from tests.collect_helpers import SECTION_RE, HttpParticipant, ThreadServer, participant_run, survey_form
 
 from pluralis.collect.config import Question, StudyConfig, load_study_config, study_to_toml
 from pluralis.collect.protocol import ProtocolError, ProtocolSession, example_survey_answers
