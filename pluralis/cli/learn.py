@@ -39,7 +39,7 @@ def run_learn(
     weights_bootstrap: int = 0,
     min_participants: int = 30,
     equalize: bool = True,
-    tie_threshold: float = 5.0,
+    tie_threshold: float | None = None,
     ties: str = "drop",
     turns: str = "all",
     composition: list[str] | None = None,
@@ -229,7 +229,12 @@ def register(app: typer.Typer) -> None:
         equalize: bool = typer.Option(
             True, "--equalize/--no-equalize", help="train every group on the same number of participants"
         ),
-        tie_threshold: float = typer.Option(5.0, "--tie-threshold", "-t", help="|score_a - score_b| <= t is a tie"),
+        tie_threshold: float | None = typer.Option(
+            None,
+            "--tie-threshold",
+            "-t",
+            help="|score_a - score_b| <= t is a tie (default: the ranking's, 5 points on raw scores)",
+        ),
         ties: str = typer.Option("drop", "--ties", help="drop | half (ties count 0.5 each way in training)"),
         turns: str = typer.Option("all", "--turns", help="all (every rated pair) | openers (turn 0 only)"),
         composition: str | None = typer.Option(

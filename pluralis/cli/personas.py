@@ -281,7 +281,8 @@ def register(app: typer.Typer) -> None:
         """Compare simulated with human feedback per group: rating distributions and model rankings (Kendall's tau)."""
         from rich.table import Table
 
-        from pluralis.simulate.fidelity import fidelity, replay_ratings
+        from pluralis.pipelines.fidelity import fidelity
+        from pluralis.simulate.replay import replay_ratings
 
         if replay:
             human_data = simulated
@@ -299,6 +300,7 @@ def register(app: typer.Typer) -> None:
             t.add_column(c, justify="left" if c in ("by", "group") else "right")
         table = rep.table()
         for r in table.itertuples():
+            tau = float(r.kendall_tau)
             t.add_row(
                 str(r.by),
                 str(r.group),
@@ -308,7 +310,7 @@ def register(app: typer.Typer) -> None:
                 f"{r.mean_human:.1f}",
                 f"{r.wasserstein:.2f}",
                 f"{r.ks:.3f}",
-                "–" if r.kendall_tau != r.kendall_tau else f"{r.kendall_tau:.2f}",
+                "–" if tau != tau else f"{tau:.2f}",
                 "yes" if r.same_top else "no",
             )
         console.print(t)

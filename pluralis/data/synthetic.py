@@ -19,13 +19,12 @@ where ``center_j ~ N(score_center, center_sd^2)`` and ``spread_j ~ LogNormal(0, 
 model individual scale use (PRISM App. O). The chosen (locked) model is the arg-max score
 with a random tie-break, as in the PRISM interface.
 
-:class:`GroundTruth` exposes ``q``, the group shifts and helpers that give each population's
-expected utility per model, so rankings and welfare analyses have an answer key.
+``study.ground_truth`` (a :class:`pluralis.data.truth.GroundTruth`) holds ``q``, the group and
+type shifts and gives each population's expected utility per model (quality and group shifts;
+one conversation type's shift on request), so rankings and welfare analyses have an answer key.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -46,6 +45,7 @@ from pluralis.data.model import (
 )
 from pluralis.data.roster import prism_models
 from pluralis.data.study import Study, utterances_from_conversations
+from pluralis.data.truth import GroundTruth
 
 # --- sampling frames (shares follow PRISM's codebook counts and its recruitment design) ----------
 
@@ -233,68 +233,6 @@ STYLE_EFFECTS = {
 }
 
 
-@dataclass
-class GroundTruth:
-    """The latent-preference model behind a synthetic study (see module docstring).
-
-    Example
-    -------
-    >>> s = generate_study(n_participants=50, seed=0)
-    >>> gt = s.ground_truth
-    >>> gt.model_quality.idxmax() == gt.expected_utility(s.frames().survey).mean().idxmax()
-    True
-    """
-
-    model_quality: pd.Series
-    group_shifts: dict[tuple[str, str], pd.Series]
-    type_shifts: dict[str, pd.Series]
-    style: pd.DataFrame
-    taste_sd: float
-    noise_sd: float
-    score_scale: float
-    providers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def models(self) -> list[str]:
-        return list(self.model_quality.index)
-
-    def expected_utility(self, survey: pd.DataFrame, conversation_type: str | None = None) -> pd.DataFrame:
-        """Expected utility of each model (columns) for each participant (rows, by ``user_id``).
-
-        Includes quality, group shifts and (optionally) one conversation type's shift; excludes
-        idiosyncratic taste and noise, which average out.
-
-        Example
-        -------
-        >>> s = generate_study(n_participants=4, seed=0)
-        >>> s.ground_truth.expected_utility(s.frames().survey).shape
-        (4, 21)
-        """
-        base = np.tile(self.model_quality.to_numpy(), (len(survey), 1))
-        for (column, value), shift in self.group_shifts.items():
-            if column in survey.columns:
-                member = (survey[column] == value).to_numpy()[:, None]
-                base = base + member * shift.reindex(self.model_quality.index).fillna(0).to_numpy()[None, :]
-        if conversation_type is not None:
-            base = base + self.type_shifts[conversation_type].to_numpy()[None, :]
-        return pd.DataFrame(base, index=survey["user_id"].to_numpy(), columns=self.model_quality.index)
-
-    def true_ranking(self, survey: pd.DataFrame, mask: pd.Series | np.ndarray | None = None) -> pd.Series:
-        """Models ordered best first by mean expected utility over the (masked) participants.
-
-        Example
-        -------
-        >>> s = generate_study(n_participants=20, seed=0)
-        >>> survey = s.frames().survey
-        >>> len(s.ground_truth.true_ranking(survey, survey["gender"] == "Female"))
-        21
-        """
-        sub = survey if mask is None else survey[np.asarray(mask, dtype=bool)]
-        if len(sub) == 0:
-            raise ValueError("population is empty")
-        return self.expected_utility(sub).mean().sort_values(ascending=False)
-
-
 DEFAULT_GROUP_SHIFTS: dict[tuple[str, str], dict[str, float]] = {
     ("gender", "Female"): {"claude-2": 0.5, "gpt-4": 0.3, "command": -0.4},
     ("location_special_region", "US"): {"palm-2": -0.6, "gpt-4-turbo": 0.35},
@@ -430,6 +368,9 @@ def generate_study(
     120
     >>> all(1 <= u.score <= 100 for u in s.utterances)
     True
+    >>> gt = s.ground_truth
+    >>> gt.model_quality.idxmax() == gt.expected_utility(s.frames().survey).mean().idxmax()
+    True
     """
     rng = np.random.default_rng(seed)
     roster = {m.short_name: m for m in prism_models()}
@@ -457,7 +398,19 @@ def generate_study(
 
     survey = _participants(n_participants, rng, survey_only_fraction, source)
     survey_frame = pd.json_normalize([p.model_dump(mode="json") for p in survey], sep="_")
-    truth = GroundTruth(q, gshifts, tshifts, style, taste_sd, noise_sd, score_scale, providers)
+    truth = GroundTruth(
+        q,
+        gshifts,
+        tshifts,
+        params={
+            "style": style,
+            "style_effects": dict(STYLE_EFFECTS),
+            "taste_sd": taste_sd,
+            "noise_sd": noise_sd,
+            "score_scale": score_scale,
+            "providers": providers,
+        },
+    )
     base_utility = truth.expected_utility(survey_frame).to_numpy()
     taste = rng.normal(0.0, taste_sd, size=base_utility.shape)
     center = rng.normal(score_center, center_sd, n_participants)

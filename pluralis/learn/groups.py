@@ -23,7 +23,7 @@ training groups are paired (:meth:`CrossGroupResult.compare`).
 
 Example
 -------
->>> from pluralis.learn.simulate import planted_pairs
+>>> from pluralis.simulate.planted import planted_pairs
 >>> pairs = planted_pairs(n_users=120, pairs_per_user=30, seed=0)     # "A" likes lists, "B" does not
 >>> res = cross_group_accuracy(pairs, "group", n_splits=3, n_boot=50)
 >>> m = res.matrix("accuracy")
@@ -221,7 +221,7 @@ class CrossGroupResult:
 
     Example
     -------
-    >>> from pluralis.learn.simulate import planted_pairs
+    >>> from pluralis.simulate.planted import planted_pairs
     >>> res = cross_group_accuracy(planted_pairs(n_users=60, pairs_per_user=20, seed=1), "group",
     ...                            n_splits=3, n_boot=20)
     >>> res.matrix().shape, list(res.matrix().index)
@@ -250,7 +250,7 @@ class CrossGroupResult:
 
         Example
         -------
-        >>> from pluralis.learn.simulate import planted_pairs
+        >>> from pluralis.simulate.planted import planted_pairs
         >>> res = cross_group_accuracy(planted_pairs(n_users=90, pairs_per_user=30, seed=2), "group",
         ...                            n_splits=3, n_boot=100)
         >>> d = res.compare("A", "B").set_index("eval_group")
@@ -336,7 +336,7 @@ def cross_group_accuracy(
 
     Example
     -------
-    >>> from pluralis.learn.simulate import planted_pairs
+    >>> from pluralis.simulate.planted import planted_pairs
     >>> res = cross_group_accuracy(planted_pairs(n_users=60, pairs_per_user=20, seed=3), "group",
     ...                            n_splits=3, n_boot=0, include_pooled=False)
     >>> res.table[["train_group", "eval_group"]].values.tolist()
@@ -456,7 +456,7 @@ class CompositionResult:
 
     Example
     -------
-    >>> from pluralis.learn.simulate import planted_pairs
+    >>> from pluralis.simulate.planted import planted_pairs
     >>> r = composition_curve(planted_pairs(n_users=60, pairs_per_user=20, seed=4), "group", "A", "B",
     ...                       shares=[0, 1], n_splits=3, n_boot=0)
     >>> r.table["share_a"].unique().tolist()
@@ -501,7 +501,7 @@ def composition_curve(
 
     Example
     -------
-    >>> from pluralis.learn.simulate import planted_pairs
+    >>> from pluralis.simulate.planted import planted_pairs
     >>> r = composition_curve(planted_pairs(n_users=90, pairs_per_user=30, seed=5), "group", "A", "B",
     ...                       shares=[0, 0.5, 1], n_splits=3, n_boot=0)
     >>> acc = r.table.pivot(index="share_a", columns="eval_group", values="accuracy")
@@ -587,7 +587,7 @@ def group_weights(
 
     Example
     -------
-    >>> from pluralis.learn.simulate import planted_pairs
+    >>> from pluralis.simulate.planted import planted_pairs
     >>> w = group_weights(planted_pairs(n_users=60, pairs_per_user=30, seed=6), "group", n_boot=20)
     >>> w.pivot(index="feature", columns="group", values="coef").loc["if_enumeration"].gt(0).tolist()
     [True, False]

@@ -26,7 +26,7 @@ def plot_cross_group(result, metric: str = "accuracy", path=None, *, title: str 
     Example
     -------
     >>> from pluralis.learn.groups import cross_group_accuracy
-    >>> from pluralis.learn.simulate import planted_pairs
+    >>> from pluralis.simulate.planted import planted_pairs
     >>> res = cross_group_accuracy(planted_pairs(n_users=60, pairs_per_user=20, seed=0), "group",
     ...                            n_splits=3, n_boot=20)
     >>> fig = plot_cross_group(res)
@@ -66,7 +66,7 @@ def plot_composition(result, metric: str = "accuracy", path=None, *, title: str 
     Example
     -------
     >>> from pluralis.learn.groups import composition_curve
-    >>> from pluralis.learn.simulate import planted_pairs
+    >>> from pluralis.simulate.planted import planted_pairs
     >>> r = composition_curve(planted_pairs(n_users=60, pairs_per_user=20, seed=0), "group", "A", "B",
     ...                       shares=[0, 0.5, 1], n_splits=3, n_boot=20)
     >>> len(plot_composition(r).axes[0].lines)

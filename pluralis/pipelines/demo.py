@@ -12,7 +12,8 @@
    it accepts are checked before anything is written (:func:`pluralis.simulate.roleplay.probe_response_format`).
    A small local server (llama.cpp with SmolLM2) answers one call at a time: expect a few minutes;
 3. the study goes into a SQLite store (:class:`pluralis.store.Store`);
-4. analyses, each used only when its module is importable: representativeness against the census,
+4. analyses, each imported only when it runs, so that one missing or failing is skipped with a note
+   (the study and the report are never lost): representativeness against the census,
    rankings by group with bootstrap CIs (:func:`pluralis.ranking.subgroups.subgroup_rankings`),
    welfare of populations (:func:`pluralis.welfare.engine.run_welfare`; skipped, with a note, for a
    country with too few participants), and — for the preference model, whose answer key is known — a
@@ -26,6 +27,7 @@ See :func:`run_demo`; from the command line: ``pluralis demo --out pluralis-demo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
@@ -37,10 +39,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import kendalltau
 
+from pluralis.data.vocab import BASE_HEADER
 from pluralis.errors import ConfigError
+from pluralis.llm import DecodingParams, ModelSpec, list_models
+from pluralis.report.study import write_study_report
 from pluralis.simulate.generator import PersonaPanel, generate_personas
+from pluralis.simulate.roleplay import CostLog, RolePlayConfig
 from pluralis.simulate.study import SimulationResult, rep_frame, simulate_study
+from pluralis.store import Store
 
 #: System-prompt variants that turn one served LLM into several "models" for the protocol.
 LLM_VARIANTS: dict[str, str] = {
@@ -133,10 +141,6 @@ def llm_endpoint(cfg: DemoConfig) -> tuple[str, str] | None:
         return None
     model = cfg.llm_model or os.environ.get("PLURALIS_LLM_MODEL")
     if not model:
-        import asyncio
-
-        from pluralis.llm import list_models
-
         key = os.environ.get(cfg.llm_api_key_env) if cfg.llm_api_key_env else None
         try:
             models = asyncio.run(list_models(base, api_key=key, timeout=10.0))
@@ -184,9 +188,6 @@ def llm_variant_specs(
     >>> [s.name for s in llm_variant_specs("http://127.0.0.1:8080/v1", "smollm2")][:2]
     ['smollm2/concise', 'smollm2/detailed']
     """
-    from pluralis.data.vocab import BASE_HEADER
-    from pluralis.llm import DecodingParams, ModelSpec
-
     return [
         ModelSpec(
             name=f"{model}/{k}",
@@ -315,14 +316,12 @@ def truth_recovery(table: pd.DataFrame, survey: pd.DataFrame, sim: SimulationRes
     """
     if sim is None or sim.truth is None or survey.empty:
         return pd.DataFrame(columns=["by", "group", "model", "rank", "true_rank", "kendall_tau"])
-    from scipy.stats import kendalltau
-
     rows = []
     for (by, group), sub in table.groupby(["by", "group"], sort=False):
         mask = np.ones(len(survey), bool) if by == "(all)" else None
         if mask is None:
             if by == "conversation_type":
-                true = sim.truth.true_ranking(survey, conversation_type=group)
+                true = sim.truth.true_ranking(survey, conversation_type=str(group))
             elif by in survey.columns:
                 true = sim.truth.true_ranking(survey, mask=(survey[by] == group).to_numpy())
             else:
@@ -371,9 +370,6 @@ def run_demo(
     endpoint = llm_endpoint(cfg)
     roleplay = None
     if endpoint is not None:  # check the endpoint (and its structured-output format) before writing anything
-        from pluralis.llm import ModelSpec
-        from pluralis.simulate.roleplay import RolePlayConfig
-
         base, model = endpoint
         roleplay = RolePlayConfig(
             ModelSpec(name=model, base_url=base, api_key_env=cfg.llm_api_key_env, system_prompt=None),
@@ -397,8 +393,6 @@ def run_demo(
     t0 = time.perf_counter()
     kwargs: dict[str, Any] = {}
     if endpoint is not None:
-        from pluralis.simulate.roleplay import CostLog
-
         base, model = endpoint
         kwargs["models"] = llm_variant_specs(base, model, cfg.llm_api_key_env, timeout=cfg.llm_timeout)
         kwargs["roleplay"] = roleplay
@@ -427,8 +421,6 @@ def run_demo(
     timings["simulation"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    from pluralis.store import Store
-
     db = out_dir / "study.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)
@@ -443,8 +435,6 @@ def run_demo(
     timings["analyses"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    from pluralis.report.study import write_study_report
-
     with progress("writing report", 1) as advance:
         report = write_study_report(
             out_dir / "report.html",

@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from pluralis.census import targets as census
 from pluralis.data import vocab
+from pluralis.simulate.generator import BIG_FIVE
 
 
 def figure_to_data_uri(fig: Figure, *, dpi: int = 110) -> str:
@@ -41,8 +43,6 @@ def plot_census_fit(survey: pd.DataFrame, countries=("US", "UK")) -> Figure:
     >>> len(plot_census_fit(generate_personas(300, country=["US", "UK"], seed=0).survey_frame()).axes)
     6
     """
-    from pluralis.census import targets as census
-
     countries = [c for c in countries if (survey["study_locale"].str.lower() == c.lower()).any()] or list(countries)[:1]
     fig = Figure(figsize=(10, 2.9 * len(countries)))
     eth = survey["ethnicity_categorised"].map(vocab.ETHNICITY_TO_CENSUS)
@@ -176,8 +176,6 @@ def plot_traits(data: pd.DataFrame) -> Figure:
     >>> len(plot_traits(generate_personas(200, seed=0).data).axes)
     2
     """
-    from pluralis.simulate.generator import BIG_FIVE
-
     fig = Figure(figsize=(10, 3.0))
     ax = fig.add_subplot(1, 2, 1)
     means = data.groupby("age", observed=True)[list(BIG_FIVE)].mean()

@@ -14,8 +14,10 @@ from typing import Any
 
 import pandas as pd
 
+from pluralis.ranking import plots as plots_ranking
 from pluralis.report import plots
 from pluralis.report.html import Report
+from pluralis.welfare.plots import plot_representativeness
 
 BANNER = (
     'SIMULATED STUDY — every participant is a synthetic persona (source = "simulated"); ratings come from '
@@ -362,8 +364,6 @@ def write_study_report(
         s.text("The ranking engine (pluralis.ranking.subgroups) is not available, so no rankings were computed.")
     else:
         t = res.table
-        from pluralis.ranking import plots as plots_ranking
-
         _safe(
             s,
             "overall ranking",
@@ -508,8 +508,6 @@ def write_study_report(
     if not reps:
         s.text("The representativeness analysis is not available.")
     else:
-        from pluralis.welfare.plots import plot_representativeness
-
         for country, rep in reps.items():
             _safe(
                 s,

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from pluralis.data import vocab
-from pluralis.features.style import features_array
+from pluralis.features.response import style_array
 from pluralis.simulate import texts
 from pluralis.simulate.preference import PreferenceModel
 
@@ -139,7 +139,7 @@ class PreferenceAgent:
         >>> s[0] < s[1]
         True
         """
-        feats = features_array(response_texts)
+        feats = style_array(response_texts)
         u = self.model.utility(self.weights, feats, model_names, conversation_type, self.member, self.taste)
         u = u + self.np_rng.normal(0.0, self.model.noise_sd, len(u))
         scores = self.model.to_scores(u, self.weights["center"], self.weights["spread"])

@@ -677,9 +677,9 @@ class RolePlayAgent:
         got = await self._ask("rate", instruction, lambda o: validate_ratings(o, n), schema)
         scores = got if got is not None else fb_scores
         if view.turn == 0 and n > 1:
-            from pluralis.features.style import features_array
+            from pluralis.features.response import style_array
 
-            feats = features_array([r.text for r in view.responses])
+            feats = style_array([r.text for r in view.responses])
             best = max(range(n), key=lambda i: scores[i])
             worst = min(range(n), key=lambda i: scores[i])
             self.fallback._conv["opening"] = (feats[best], feats[worst], int(scores[best]))

@@ -493,7 +493,7 @@ def simulate_study(
         feats = model_feature_table(frames_u)
         types = pd.Series([c.conversation_type for c in study_out.conversations]).value_counts(normalize=True)
         types = types.reindex([t for t in vocab.CONVERSATION_TYPES if t in types.index])
-        truth = SimulationTruth(preference, weights.rename_axis("user_id"), feats, types, names)
+        truth = SimulationTruth.from_model(preference, weights.rename_axis("user_id"), feats, types, names)
     study_out.ground_truth = truth
     config = {
         "seed": int(seed),

@@ -611,7 +611,7 @@ def open_feedback(
     row: Row, weights: Mapping[str, float], best: np.ndarray, worst: np.ndarray | None, rng: random.Random
 ) -> str:
     """2–3 sentences of open feedback comparing the best and worst opening responses' features
-    (``best``/``worst``: raw feature vectors of :mod:`pluralis.features.style`).
+    (``best``/``worst``: raw style feature vectors of :func:`pluralis.features.response.style_array`).
 
     Example
     -------
