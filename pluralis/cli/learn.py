@@ -251,7 +251,7 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         try:
-            share_list = [float(s) for s in _split(shares)] if shares else None
+            share_list = [float(s) for s in (_split(shares) or [])] or None
         except ValueError:
             raise ConfigError(f"--shares must be comma-separated numbers, got {shares!r}") from None
         r = run_learn(

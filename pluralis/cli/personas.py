@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -284,6 +285,7 @@ def register(app: typer.Typer) -> None:
         from pluralis.pipelines.fidelity import fidelity
         from pluralis.simulate.replay import replay_ratings
 
+        sim_data: Any
         if replay:
             human_data = simulated
             sim_data = replay_ratings(human_data, seed=seed)
@@ -299,8 +301,7 @@ def register(app: typer.Typer) -> None:
         for c in ("by", "group", "n sim", "n human", "mean sim", "mean human", "W1", "KS", "tau", "same top"):
             t.add_column(c, justify="left" if c in ("by", "group") else "right")
         table = rep.table()
-        for r in table.itertuples():
-            tau = float(r.kendall_tau)
+        for r, tau in zip(table.itertuples(), table["kendall_tau"].to_numpy(dtype=float)):
             t.add_row(
                 str(r.by),
                 str(r.group),

@@ -393,7 +393,7 @@ def generate_study(
     providers = {m: (roster[m].provider if m in roster else "local") for m in models}
     long_names = {m: (roster[m].long_name if m in roster else m) for m in models}
     beta = np.array(list(STYLE_EFFECTS.values()))
-    style_of = {m: style.loc[m].to_dict() for m in models}
+    style_of = {m: dict(zip(map(str, style.columns), style.loc[m].to_numpy(dtype=float).tolist())) for m in models}
     type_shift_of = {t: tshifts[t].to_numpy() for t in tshifts}
 
     survey = _participants(n_participants, rng, survey_only_fraction, source)
@@ -439,12 +439,12 @@ def generate_study(
             history: list = []
             opener = _fill(OPENERS[ctype][rng.integers(len(OPENERS[ctype]))], rng)
             history.append(UserTurn.model_construct(turn=0, role="user", content=opener))
-            shown = rng.choice(models, size=min(responses_per_opener, len(models)), replace=False)
-            shown = [str(m) for m in shown if rng.random() >= failure_rate] or [str(shown[0])]
-            scored = []
+            drawn = rng.choice(models, size=min(responses_per_opener, len(models)), replace=False)
+            shown = [str(m) for m in drawn if rng.random() >= failure_rate] or [str(drawn[0])]
+            scored: list[tuple[str, str, int, int]] = []
             for wid, m in enumerate(shown):
                 text, feats = _make_response(m, style_of[m], ctype == "controversy guided", rng)
-                scored.append([m, text, rate(m, ctype, feats), wid])
+                scored.append((m, text, rate(m, ctype, feats), wid))
             scores = np.array([s[2] for s in scored])
             best = rng.choice(np.flatnonzero(scores == scores.max()))
             for k, (m, text, score, wid) in enumerate(scored):
@@ -482,7 +482,7 @@ def generate_study(
                 )
             )
     for c in conversations:
-        c.timing_duration_mins = round(c.timing_duration_s / 60, 2)
+        c.timing_duration_mins = round((c.timing_duration_s or 0.0) / 60, 2)
     _balance(survey, conversations, seed)
     completed: dict[str, int] = {}
     for c in conversations:
@@ -514,7 +514,7 @@ def _attributes(rng: np.random.Generator, level: float) -> AttributeRatings:
     values = np.clip(np.rint(rng.normal(level, 15, len(vocab.ATTRIBUTES))), 1, 100)
     na = rng.random(len(vocab.ATTRIBUTES)) < 0.04
     data = {a: (None if miss else float(v)) for a, v, miss in zip(vocab.ATTRIBUTES, values, na)}
-    return AttributeRatings.model_construct(**data)
+    return AttributeRatings.model_construct(None, **data)
 
 
 def _feedback(rng: np.random.Generator, ctype: str) -> str:
@@ -569,6 +569,7 @@ def _participants(n: int, rng: np.random.Generator, survey_only_fraction: float,
             order_usecases = {**{k: int(v) for k, v in zip(vocab.LM_USECASES, perm)}, "other": 19}
         perm = rng.permutation(8) + 1
         p = Participant.model_construct(
+            None,
             user_id=f"user{i}",
             survey_only=bool(rng.random() < survey_only_fraction),
             num_completed_conversations=0,
@@ -581,6 +582,7 @@ def _participants(n: int, rng: np.random.Generator, survey_only_fraction: float,
             lm_usecases=usecases,
             order_lm_usecases=order_usecases,
             stated_prefs=StatedPrefs.model_construct(
+                None,
                 **{k: float(round(v)) for k, v in zip(vocab.STATED_PREF_ATTRIBUTES, prefs[i])},
                 other=None,
                 other_text=None,
@@ -632,7 +634,7 @@ def _participants(n: int, rng: np.random.Generator, survey_only_fraction: float,
             included_in_balanced_subset=False,
             **({"source": source} if source != "human" else {}),
         )
-        p.timing_duration_mins = round(p.timing_duration_s / 60, 2)
+        p.timing_duration_mins = round((p.timing_duration_s or 0.0) / 60, 2)
         out.append(p)
     return out
 

@@ -138,7 +138,8 @@ class GroundTruth:
         if conversation_type is None or conversation_type not in mf.index.get_level_values(0):
             return overall.fillna(0.0)
         # a model that never answered in this type: its features over all types
-        return mf.loc[conversation_type].reindex(self.models).fillna(overall).fillna(0.0)
+        in_type = pd.DataFrame(mf.xs(conversation_type, level=0)).reindex(self.models)
+        return in_type.fillna(overall).fillna(0.0)
 
     def _feature_term(self, weights: pd.DataFrame, conversation_type: str | None) -> np.ndarray:
         """``sum_f w[j, f] * scale[c, f] * x[c, m, f]`` as an (n participants, n models) array."""

@@ -194,7 +194,7 @@ def check_features(features: Sequence[str]) -> list[str]:
 
 
 def response_features(
-    responses: pd.Series | Sequence[str],
+    responses: pd.Series | Sequence[str] | np.ndarray,
     *,
     features: Sequence[str] = PRISM_FEATURES,
     word_boundaries: bool = False,
@@ -241,7 +241,7 @@ def response_features(
     return pd.DataFrame({n: cols[n][codes] for n in names}, index=s.index)
 
 
-def style_array(texts: Sequence[str]) -> np.ndarray:
+def style_array(texts: Sequence[str] | np.ndarray) -> np.ndarray:
     """The :data:`STYLE_FEATURES` of ``texts`` as a plain ``(n, 5)`` float array.
 
     The same definitions as :func:`response_features`, without the pandas overhead: the path the

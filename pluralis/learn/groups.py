@@ -130,16 +130,20 @@ def _labels(frame: pd.DataFrame, by: str) -> np.ndarray:
             f"participant fields); available: {', '.join(map(str, avail))}"
         )
     v = frame[by].astype(object)
-    return np.where(v.notna().to_numpy(), v.astype(str).to_numpy(), None)
+    out = v.astype(str).to_numpy(dtype=object)
+    out[v.isna().to_numpy()] = None
+    return out
 
 
-def _check_pairs(frame: pd.DataFrame, y) -> None:
+def _check_pairs(frame: pd.DataFrame, y: np.ndarray | None) -> np.ndarray:
+    """The outcomes ``y``, after checking the pairs can be evaluated by participant."""
     if len(frame) == 0:
         raise ConfigError("no preference pairs")
     if "user_id" not in frame.columns:
         raise ConfigError("pairs need a user_id column (participant-disjoint evaluation)")
     if y is None:
         raise ConfigError("pairs need outcomes (a 'y' column)")
+    return y
 
 
 def _select_groups(labels, users, groups, min_participants, by) -> tuple[list[str], dict[str, int]]:
@@ -358,7 +362,7 @@ def cross_group_accuracy(
         )
     sel = np.flatnonzero(np.isin(labels, chosen))
     pf, labels, users = pf.take(sel), labels[sel], users[sel]
-    y = pf.y
+    y = _check_pairs(pf.frame, pf.y)
     folds = participant_folds(users, n_splits, strata=labels, seed=seed)
     template = model if model is not None else RewardModel()
     trains = [*chosen, *([POOLED] if include_pooled else [])]
@@ -508,9 +512,10 @@ def composition_curve(
     >>> bool(acc.loc[1.0, "A"] > acc.loc[0.0, "A"] and acc.loc[0.0, "B"] > acc.loc[1.0, "B"])
     True
     """
-    shares = np.asarray(shares, dtype=float)
-    if shares.ndim != 1 or not len(shares) or ((shares < 0) | (shares > 1)).any():
-        raise ConfigError(f"shares must be numbers in [0, 1], got {list(np.atleast_1d(shares))}")
+    share_arr = np.asarray(shares, dtype=float)
+    if share_arr.ndim != 1 or not len(share_arr) or ((share_arr < 0) | (share_arr > 1)).any():
+        raise ConfigError(f"shares must be numbers in [0, 1], got {list(np.atleast_1d(share_arr))}")
+    shares = list(share_arr)
     if min_participants < n_splits:
         raise ConfigError(f"min_participants ({min_participants}) must be at least the number of folds ({n_splits})")
     if str(group_a) == str(group_b):
@@ -522,7 +527,7 @@ def composition_curve(
     chosen, _ = _select_groups(labels, users, [group_a, group_b], min_participants, by)
     sel = np.flatnonzero(np.isin(labels, chosen))
     pf, labels, users = pf.take(sel), labels[sel], users[sel]
-    y = pf.y
+    y = _check_pairs(pf.frame, pf.y)
     folds = participant_folds(users, n_splits, strata=labels, seed=seed)
     template = model if model is not None else RewardModel()
     rng = np.random.default_rng(seed)

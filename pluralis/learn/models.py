@@ -97,7 +97,7 @@ class PairFeatures:
         ib,
         y=None,
         frame: pd.DataFrame | None = None,
-        feature_names: Sequence[str] | None = None,
+        feature_names: Sequence[str] | np.ndarray | None = None,
         featurizer=None,
     ):
         self.table = np.asarray(table)
@@ -757,7 +757,7 @@ class PersonalisedRewardModel(_PairwiseModel):
         D = pf.diff()
         m = D @ self.coef_ + np.einsum("ij,ij->i", D @ self.interaction_coef_, self._Z(pf.frame))
         if self.user_coef_ is not None and "user_id" in pf.frame.columns:
-            pos = self.user_coef_.index.get_indexer(pf.frame["user_id"].astype(str))
+            pos = self.user_coef_.index.get_indexer(pd.Index(pf.frame["user_id"].astype(str)))
             B = np.vstack([self.user_coef_.to_numpy(), np.zeros((1, D.shape[1]))])
             m += np.einsum("ij,ij->i", D, B[pos])  # unseen participants (pos = -1) hit the zero row
         return m

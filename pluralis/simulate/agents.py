@@ -89,7 +89,7 @@ class PreferenceAgent:
         self.rng = random.Random(f"agent:{seed}:{self.row.get('persona_id')}")
         self.np_rng = np.random.default_rng(self._stable_seed(seed))
         models = list(models or [])
-        taste = self.np_rng.normal(0.0, self.model.taste_sd, len(models)) if models else []
+        taste = self.np_rng.normal(0.0, self.model.taste_sd, len(models)) if models else np.zeros(0)
         self.taste = {m: float(t) for m, t in zip(models, taste)}
         self.stats: dict[str, int] = {"actions": 0, "fallbacks": 0}
         self._conv: dict[str, Any] = {}

@@ -356,7 +356,7 @@ class PersonaPanel:
         >>> all(isinstance(x, str) for x in p.interests(0))
         True
         """
-        mask = int(self.data["interests"].iat[i])
+        mask = int(self.data["interests"].to_numpy()[i])
         return [name for k, name in enumerate(INTEREST_NAMES) if mask >> k & 1]
 
     def margins(self, variable: str, country: str | None = None) -> pd.Series:
@@ -817,16 +817,18 @@ def _assemble(country: str, parts: list[dict[str, np.ndarray]], offset: int = 0)
     data: dict[str, Any] = {
         "persona_id": np.array([f"sim-{country.lower()}-{i}" for i in range(offset, offset + n)], dtype=object),
         "country": pd.Categorical.from_codes(
-            np.full(n, tables.COUNTRIES.index(country), dtype=np.int8), tables.COUNTRIES
+            np.full(n, tables.COUNTRIES.index(country), dtype=np.int8), pd.Index(tables.COUNTRIES)
         ),
     }
     for c, cats in CATEGORICAL_COLUMNS.items():
         if c == "country":
             continue
-        data[c] = pd.Categorical.from_codes(cols[c].astype(np.int16), cats)
+        data[c] = pd.Categorical.from_codes(cols[c].astype(np.int16), pd.Index(cats))
         if c == "ethnicity_detailed":
-            data["census_group"] = pd.Categorical.from_codes(group_code[cell], groups_all)
-            data["ethnicity_categorised"] = pd.Categorical.from_codes(eth_cat_code[cell], vocab.ETHNICITY_CATEGORISED)
+            data["census_group"] = pd.Categorical.from_codes(group_code[cell], pd.Index(groups_all))
+            data["ethnicity_categorised"] = pd.Categorical.from_codes(
+                eth_cat_code[cell], pd.Index(vocab.ETHNICITY_CATEGORISED)
+            )
     for c in FLOAT_COLUMNS:
         data[c] = cols[c].astype(np.float32)
     data["interests"] = cols["interests"].astype(np.int64)

@@ -97,7 +97,7 @@ def replay_ratings(
     country = np.where(locale == "uk", "UK", "US")
     if panel is None:
         counts = pd.Series(country).value_counts()
-        panel = generate_personas({c: int(max(200, 2 * k)) for c, k in counts.items()}, seed=seed)
+        panel = generate_personas({str(c): int(max(200, 2 * k)) for c, k in counts.items()}, seed=seed)
     pdata = panel.data
     rng = np.random.default_rng(seed)
     chosen = []
@@ -121,14 +121,14 @@ def replay_ratings(
     scores = np.zeros(len(out), dtype=int)
     agents: dict[int, PreferenceAgent] = {}
     for key, idx in out.groupby([out["user_id"].astype(str), "interaction_id"], sort=False).groups.items():
-        k = by_user.get(str(key[0]))  # type: ignore[index]
-        if k is None:
+        j = by_user.get(str(key[0]))  # type: ignore[index]
+        if j is None:
             continue
         part = out.loc[idx]
-        agent = agents.get(k)
+        agent = agents.get(j)
         if agent is None:
-            agent = agents[k] = PreferenceAgent(
-                rows[k], weights[k], model=preference, models=sorted(hu["model_name"].astype(str).unique()), seed=seed
+            agent = agents[j] = PreferenceAgent(
+                rows[j], weights[j], model=preference, models=sorted(hu["model_name"].astype(str).unique()), seed=seed
             )
         s = agent.scores_for(
             part["model_response"].astype(str).tolist(),

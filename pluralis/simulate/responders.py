@@ -256,10 +256,10 @@ def render_response(style: ModelStyle, prompt: str, rng: random.Random, *, openi
     topic = prompt_topic(opening)
     p_refuse = min(0.9, style.p_refusal * (4.0 if controversial else 1.0))
     if rng.random() < p_refuse:
-        parts = [rng.choice(REFUSALS)]
+        refusal = [rng.choice(REFUSALS)]
         if rng.random() < 0.5:
-            parts.append(rng.choice(HEDGES))
-        return " ".join(parts)
+            refusal.append(rng.choice(HEDGES))
+        return " ".join(refusal)
     k = max(1, int(round(rng.gauss(style.mean_sentences, 0.8))))
     parts: list[str] = []
     opener = rng.choice(OPENERS)

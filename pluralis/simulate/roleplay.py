@@ -387,6 +387,7 @@ class RolePlayConfig:
         fmt = "json_object" if self.response_format == "auto" else self.response_format  # unresolved auto
         if not fmt or not isinstance(m, ModelSpec) or m.backend != "openai":
             return m
+        body: dict[str, Any]
         if fmt == "json_object" or schema is None:
             body = {"type": "json_object"}
         elif fmt == "json_schema":

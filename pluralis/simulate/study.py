@@ -41,7 +41,7 @@ from pluralis.data import vocab
 from pluralis.data.study import Study
 from pluralis.errors import ConfigError
 from pluralis.simulate import texts
-from pluralis.simulate.agents import PreferenceAgent, run_session
+from pluralis.simulate.agents import Agent, PreferenceAgent, run_session
 from pluralis.simulate.executors import check_executor, map_chunks
 from pluralis.simulate.generator import PersonaPanel
 from pluralis.simulate.preference import PreferenceModel, SimulationTruth, model_feature_table
@@ -93,6 +93,11 @@ class _Clock:
     def __call__(self) -> float:
         self.t += 11.0
         return self.t
+
+
+def _constant_gate(value: bool) -> Callable[[Any], bool]:
+    """A quota gate that always answers ``value`` (admission decided before the session)."""
+    return lambda _cell: value
 
 
 def _seed_for(seed: int, key: str) -> int:
@@ -180,11 +185,12 @@ async def _run_chunk_async(
                 models = {s.name: SimulatedBackend(s, seed=pseed) for s in styles}
             else:
                 models = model_specs
-            agent = PreferenceAgent(row, w, model=preference, models=names, member=member, seed=seed)
+            base = PreferenceAgent(row, w, model=preference, models=names, member=member, seed=seed)
+            agent: Agent = base
             if roleplay is not None:
                 from pluralis.simulate.roleplay import RolePlayAgent
 
-                agent = RolePlayAgent(roleplay, agent, cost_log=cost_log)
+                agent = RolePlayAgent(roleplay, base, cost_log=cost_log)
             persona = texts.persona_summary(row, w)
             session = ProtocolSession(
                 configs[str(row["country"])],
@@ -195,7 +201,7 @@ async def _run_chunk_async(
                 models=models,
                 clock=_Clock(SIM_START + 97.0 * (start + k)),
                 limiter=limiter,
-                quota_gate=None if admit is None else (lambda _cell, a=admit: a),
+                quota_gate=None if admit is None else _constant_gate(admit),
             )
             await run_session(session, agent)
             study = session.records()
@@ -203,7 +209,7 @@ async def _run_chunk_async(
             for p in study.survey:
                 p.persona = {**(p.persona or {}), "simulation": sim}
             for c in study.conversations:
-                c.simulation = {"actor": sim["actor"], "source": "simulated"}
+                setattr(c, "simulation", {"actor": sim["actor"], "source": "simulated"})  # noqa: B010 (an extra field)
             failures = [f.model_dump() for f in session.state.failures]
             if on_done is not None:
                 on_done(1)
@@ -412,9 +418,9 @@ def simulate_study(
         roleplay = roleplay.resolved()  # response_format="auto": ask the endpoint once, before the run
     weights = preference.person_weights(panel.data)
     survey_like = panel.survey_frame()
-    members = survey_like[[c for c in MEMBER_COLUMNS if c in survey_like.columns]].to_dict("records")
-    rows = panel.data.to_dict("records")
-    w_rows = weights.to_dict("records")
+    members = texts.records(survey_like[[c for c in MEMBER_COLUMNS if c in survey_like.columns]])
+    rows = texts.records(panel.data)
+    w_rows = texts.records(weights)
     admitted, quota_fill = quota_admission(rows, w_rows, configs)
     jobs = []
     for start in range(0, len(rows), chunk_size):
@@ -454,7 +460,7 @@ def simulate_study(
         )
     study_out = Study()
     failures: list[dict] = []
-    stats = {
+    stats: dict[str, Any] = {
         "participants": 0,
         "completed": 0,
         "screened_out": 0,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -86,6 +86,17 @@ FAITH_NOUN = {
 }
 
 
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of a frame with string column names (a panel's ``data``, its weights) as dicts.
+
+    Example
+    -------
+    >>> records(pd.DataFrame({"a": [1, 2]}))
+    [{'a': 1}, {'a': 2}]
+    """
+    return cast(list[dict[str, Any]], frame.to_dict("records"))
+
+
 def _interest_list(mask: int) -> list[str]:
     from pluralis.simulate.generator import INTEREST_NAMES
 
@@ -129,14 +140,14 @@ def self_description(row: Row, rng: random.Random | None = None) -> str:
         parts.append("I'm not religious; I try to base my views on evidence and my own conscience.")
     elif str(row["value_2"]) in VALUE_SENTENCE:
         parts.append(VALUE_SENTENCE[str(row["value_2"])])
-    adjectives = []
+    strong: list[tuple[float, str]] = []
     for trait, (hi, lo) in TRAIT_WORDS.items():
         v = float(row[trait])
         if v > 0.7:
-            adjectives.append((v, hi))
+            strong.append((v, hi))
         elif v < -0.7:
-            adjectives.append((-v, lo))
-    adjectives = [a for _, a in sorted(adjectives, reverse=True)[:2]]
+            strong.append((-v, lo))
+    adjectives = [a for _, a in sorted(strong, reverse=True)[:2]]
     if adjectives:
         parts.append(f"People who know me would say I'm {_join(adjectives)}.")
     interests = _interest_list(row["interests"])
@@ -206,8 +217,8 @@ def render_texts(panel) -> pd.DataFrame:
     """
     from pluralis.simulate.preference import PreferenceModel
 
-    weights = PreferenceModel().person_weights(panel.data).to_dict("records")
-    rows = panel.data.to_dict("records")
+    weights = records(PreferenceModel().person_weights(panel.data))
+    rows = records(panel.data)
     return pd.DataFrame(
         {
             "persona_id": [r["persona_id"] for r in rows],
@@ -310,9 +321,9 @@ def participants_from_panel(panel, *, study_id: str = "pluralis-sim", survey_onl
     from pluralis.data.model import Participant
     from pluralis.simulate.preference import PreferenceModel
 
-    weights = PreferenceModel().person_weights(panel.data).to_dict("records")
+    weights = records(PreferenceModel().person_weights(panel.data))
     out = []
-    for row, w in zip(panel.data.to_dict("records"), weights):
+    for row, w in zip(records(panel.data), weights):
         a = survey_answers(row, w)
         name, iso, region, subregion, special, locale = tables.COUNTRY_INFO[str(row["country"])]
         eth = a["ethnicity"]["category"]
