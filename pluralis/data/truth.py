@@ -105,6 +105,10 @@ class GroundTruth:
     def models(self) -> list[str]:
         """The models, in the order of ``model_quality``.
 
+        Returns
+        -------
+        list of str
+
         Example
         -------
         >>> GroundTruth(pd.Series({"x": 1.0, "y": 0.0})).models
@@ -115,6 +119,10 @@ class GroundTruth:
     @property
     def conversation_types(self) -> list[str]:
         """The conversation types the truth knows (type shares, type shifts, feature table and scales).
+
+        Returns
+        -------
+        list of str
 
         Example
         -------

@@ -63,6 +63,15 @@ def bundled_model_path() -> Path:
 def embedding_dimension(model: Any) -> int:
     """The embedding size of a loaded sentence-transformers model.
 
+    Parameters
+    ----------
+    model
+        a loaded model (:func:`load_sentence_model`).
+
+    Returns
+    -------
+    int
+
     Example
     -------
     >>> embedding_dimension(load_sentence_model())
@@ -113,6 +122,17 @@ def load_sentence_model(model: str | Path | None = None, device: str = "cpu") ->
 
 def cache_key(model: str | Path | None = None, normalize: bool = True) -> str:
     """The key of a model's embedding cache in this process (``bundled|True`` for the default).
+
+    Parameters
+    ----------
+    model
+        a local model folder, or ``None`` for the bundled model.
+    normalize
+        whether the embeddings are unit-normalised.
+
+    Returns
+    -------
+    str
 
     Example
     -------

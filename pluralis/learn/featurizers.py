@@ -112,6 +112,15 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Output column names (``log_length`` stands for the length feature with ``length="log"``).
 
+        Parameters
+        ----------
+        input_features
+            ignored (scikit-learn API).
+
+        Returns
+        -------
+        numpy.ndarray of str
+
         Example
         -------
         >>> TextFeaturizer(features="style").get_feature_names_out().tolist()
@@ -123,6 +132,15 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
     def fit(self, texts=None, y=None):
         """Nothing to learn (checks the settings); returns ``self``.
 
+        Parameters
+        ----------
+        texts, y
+            ignored (scikit-learn API).
+
+        Returns
+        -------
+        TextFeaturizer
+
         Example
         -------
         >>> TextFeaturizer().fit(["a"]).n_features_out_
@@ -133,6 +151,15 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
 
     def transform(self, texts) -> np.ndarray:
         """Features of each text, ``(n_texts, n_features)`` float64; each distinct text is computed once.
+
+        Parameters
+        ----------
+        texts
+            response texts (a list, array or Series; not a single string).
+
+        Returns
+        -------
+        numpy.ndarray
 
         Example
         -------
@@ -192,6 +219,15 @@ class EmbeddingFeaturizer(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """``emb_0 .. emb_{d-1}``.
 
+        Parameters
+        ----------
+        input_features
+            ignored (scikit-learn API).
+
+        Returns
+        -------
+        numpy.ndarray of str
+
         Example
         -------
         >>> EmbeddingFeaturizer().get_feature_names_out()[:2].tolist()
@@ -203,6 +239,15 @@ class EmbeddingFeaturizer(TransformerMixin, BaseEstimator):
     def fit(self, texts=None, y=None):
         """Loads the model; returns ``self``.
 
+        Parameters
+        ----------
+        texts, y
+            ignored (scikit-learn API).
+
+        Returns
+        -------
+        EmbeddingFeaturizer
+
         Example
         -------
         >>> EmbeddingFeaturizer().fit().n_features_out_
@@ -213,6 +258,15 @@ class EmbeddingFeaturizer(TransformerMixin, BaseEstimator):
 
     def transform(self, texts) -> np.ndarray:
         """Embeddings ``(n_texts, dim)`` float32; each distinct text is embedded once.
+
+        Parameters
+        ----------
+        texts
+            response texts (a list, array or Series; not a single string).
+
+        Returns
+        -------
+        numpy.ndarray
 
         Example
         -------
@@ -231,6 +285,17 @@ class EmbeddingFeaturizer(TransformerMixin, BaseEstimator):
 
 def make_featurizer(kind: str = "text", **kwargs) -> TransformerMixin:
     """A featuriser by name: ``"text"`` (:class:`TextFeaturizer`) or ``"embedding"`` (:class:`EmbeddingFeaturizer`).
+
+    Parameters
+    ----------
+    kind
+        ``"text"`` or ``"embedding"``.
+    **kwargs
+        the featuriser's parameters.
+
+    Returns
+    -------
+    sklearn.base.TransformerMixin
 
     Example
     -------

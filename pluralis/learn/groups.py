@@ -57,6 +57,22 @@ def participant_folds(users, n_splits: int = 5, *, strata=None, seed: int = 0) -
     ``strata`` (one label per row, e.g. the group) spreads each stratum's participants evenly
     over the folds (scikit-learn ``StratifiedGroupKFold``); otherwise ``GroupKFold`` with shuffling.
 
+    Parameters
+    ----------
+    users
+        the participant of each row.
+    n_splits
+        number of folds.
+    strata
+        a label per row to balance over the folds (or ``None``).
+    seed
+        random seed.
+
+    Returns
+    -------
+    numpy.ndarray
+        one fold number per row.
+
     Example
     -------
     >>> f = participant_folds(["u", "u", "v", "w", "w", "x"], n_splits=2, seed=0)
@@ -241,7 +257,25 @@ class CrossGroupResult:
     settings: dict = field(default_factory=dict)
 
     def matrix(self, metric: str = "accuracy") -> pd.DataFrame:
-        """``metric`` as a train × eval DataFrame (rows: trained on; columns: evaluated on)."""
+        """``metric`` as a train × eval DataFrame (rows: trained on; columns: evaluated on).
+
+        Parameters
+        ----------
+        metric
+            a metric column of :attr:`table`.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Example
+        -------
+        >>> from pluralis.simulate.planted import planted_pairs
+        >>> res = cross_group_accuracy(planted_pairs(n_users=60, pairs_per_user=20, seed=1), "group", n_splits=3,
+        ...                            n_boot=0, include_pooled=False)
+        >>> res.matrix().shape
+        (2, 2)
+        """
         if metric not in METRICS:
             raise ConfigError(f"metric must be one of {METRICS}, got {metric!r}")
         m = self.table.pivot(index="train_group", columns="eval_group", values=metric)
@@ -251,6 +285,19 @@ class CrossGroupResult:
     def compare(self, train_a: str, train_b: str, metric: str = "accuracy", level: float | None = None) -> pd.DataFrame:
         """Difference ``metric(train_a) − metric(train_b)`` on each eval group, with a paired
         participant-bootstrap interval (same evaluation participants in both).
+
+        Parameters
+        ----------
+        train_a, train_b
+            two training groups (rows of :meth:`matrix`).
+        metric
+            a metric column.
+        level
+            interval level (default: the result's).
+
+        Returns
+        -------
+        pandas.DataFrame
 
         Example
         -------
@@ -286,7 +333,25 @@ class CrossGroupResult:
         return pd.DataFrame(rows)
 
     def plot(self, metric: str = "accuracy", path=None, *, title: str | None = None):
-        """Heatmap of :meth:`matrix` with intervals (see :func:`pluralis.learn.plots.plot_cross_group`)."""
+        """Heatmap of :meth:`matrix` with intervals (see :func:`pluralis.learn.plots.plot_cross_group`).
+
+        Parameters
+        ----------
+        metric, path, title
+            see :func:`~pluralis.learn.plots.plot_cross_group`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Example
+        -------
+        >>> from pluralis.simulate.planted import planted_pairs
+        >>> res = cross_group_accuracy(planted_pairs(n_users=60, pairs_per_user=20, seed=1), "group", n_splits=3,
+        ...                            n_boot=0)
+        >>> len(res.plot().axes) >= 1
+        True
+        """
         from pluralis.learn.plots import plot_cross_group
 
         return plot_cross_group(self, metric, path, title=title)
@@ -337,6 +402,10 @@ def cross_group_accuracy(
         participant-bootstrap draws, interval level, random seed (folds, subsampling, bootstrap).
 
     Ties (``y = 0.5``) are used for training and left out of the metrics.
+
+    Returns
+    -------
+    CrossGroupResult
 
     Example
     -------
@@ -474,7 +543,25 @@ class CompositionResult:
     settings: dict = field(default_factory=dict)
 
     def plot(self, metric: str = "accuracy", path=None, *, title: str | None = None):
-        """Curves of ``metric`` against the share of A (see :func:`pluralis.learn.plots.plot_composition`)."""
+        """Curves of ``metric`` against the share of A (see :func:`pluralis.learn.plots.plot_composition`).
+
+        Parameters
+        ----------
+        metric, path, title
+            see :func:`~pluralis.learn.plots.plot_composition`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Example
+        -------
+        >>> from pluralis.simulate.planted import planted_pairs
+        >>> r = composition_curve(planted_pairs(n_users=60, pairs_per_user=20, seed=4), "group", "A", "B",
+        ...                       shares=[0, 1], n_splits=3, n_boot=0)
+        >>> len(r.plot().axes)
+        1
+        """
         from pluralis.learn.plots import plot_composition
 
         return plot_composition(self, metric, path, title=title)
@@ -502,6 +589,29 @@ def composition_curve(
     Per fold, the training size is ``n_train_participants`` (default: as many as the smaller group
     has outside the fold); A's and B's participants are drawn in a fixed random order, so the mixes are
     nested (``p = 0.5`` uses the first half of ``p = 1``'s A participants).
+
+    Parameters
+    ----------
+    pairs
+        a pairs frame or :class:`~pluralis.learn.models.PairFeatures` with ``user_id``, ``y`` and ``by``.
+    by
+        the grouping column.
+    group_a, group_b
+        the two groups mixed in training.
+    shares
+        shares of A's participants in the training set.
+    model, featurizer
+        as in :func:`cross_group_accuracy`.
+    n_train_participants
+        participants per training set (see above).
+    min_participants
+        smallest group to use.
+    n_splits, n_boot, level, seed
+        folds, participant-bootstrap draws, interval level, random seed.
+
+    Returns
+    -------
+    CompositionResult
 
     Example
     -------
@@ -589,6 +699,23 @@ def group_weights(
     ``by=None`` fits everyone together (group ``"(all)"``). Bootstrap refits reweight pairs by
     participant multiplicities (a cluster bootstrap without copying data). Returns a tidy frame
     ``group, feature, coef, low, high, n_pairs, n_participants``.
+
+    Parameters
+    ----------
+    pairs
+        a pairs frame or :class:`~pluralis.learn.models.PairFeatures`.
+    by
+        the grouping column (``None``: everyone together).
+    model, featurizer
+        as in :func:`cross_group_accuracy` (the model must have ``coefficients()``).
+    groups, min_participants
+        which groups (default: every group with at least ``min_participants`` participants).
+    n_boot, level, seed
+        participant-bootstrap draws (0: no intervals), interval level, random seed.
+
+    Returns
+    -------
+    pandas.DataFrame
 
     Example
     -------

@@ -102,6 +102,19 @@ def attach_survey(
     scalar survey column, or a list (an unknown name is a :class:`~pluralis.errors.ConfigError`).
     Columns the pairs already have are left alone. Participants missing from the survey get NaN.
 
+    Parameters
+    ----------
+    pairs
+        a pairs frame with ``user_id``.
+    survey
+        the participants' survey frame (``None``: the pairs as they are).
+    columns
+        which survey fields (see above).
+
+    Returns
+    -------
+    pandas.DataFrame
+
     Example
     -------
     >>> p = pd.DataFrame({"user_id": ["u", "v"], "y": [1.0, 0.0]})
@@ -181,11 +194,38 @@ def preference_pairs(
     higher score; ``|s_a - s_b| <= tie_threshold`` is a tie, dropped (``ties="drop"``, default) or
     kept as ``y = 0.5`` (``ties="half"``). ``score`` picks the basis (``"normalized"``: per-participant
     z-scores, threshold in SD units); ``tie_threshold=None`` is the ranking's default for that basis
-    (:data:`pluralis.ranking.battles.DEFAULT_TIE_THRESHOLDS`: 5 raw points, 0.25 SD, 0 ranks). Two samples of the same model (later turns) are kept.
-    Pairs whose response text is missing are dropped (``attrs["n_missing_text"]``).
+    (:data:`pluralis.ranking.battles.DEFAULT_TIE_THRESHOLDS`: 5 raw points, 0.25 SD, 0 ranks). Two
+    samples of the same model (later turns) are kept. Pairs whose response text is missing are
+    dropped (``attrs["n_missing_text"]``).
 
     Returns a frame with :data:`PAIR_COLUMNS` plus the survey fields of :func:`attach_survey`;
     ``attrs`` records the settings and the number of ties found.
+
+    Parameters
+    ----------
+    utterances
+        rated responses (``interaction_id``, ``user_id``, ``turn``, ``model_name``, ``score``,
+        ``model_response``).
+    survey
+        the participants' survey frame, attached to the pairs.
+    tie_threshold, ties
+        the tie rule (see above).
+    turns
+        ``"all"``, ``"openers"``, a turn or a list of turns.
+    score
+        ``"raw"``, ``"normalized"`` or ``"rank"``.
+    balanced
+        only PRISM's balanced subset.
+    survey_columns
+        survey fields to attach (:func:`attach_survey`).
+    short_names
+        map long model names to PRISM's short names.
+    seed
+        random seed of the pairing (as :func:`~pluralis.ranking.battles.extract_battles`).
+
+    Returns
+    -------
+    pandas.DataFrame
 
     Example
     -------
@@ -265,6 +305,22 @@ def pairs_from_comparisons(
     ``annotator_id`` becomes ``user_id``. Comparisons without texts give no pairs. ``tie_threshold``
     applies to comparisons that carry ratings (``None``: the default of ``battles_from_comparisons``).
 
+    Parameters
+    ----------
+    comparisons
+        a comparisons frame (``comparison_id``, ``models``, ``responses``, outcome columns).
+    survey
+        the annotators' survey frame, attached to the pairs.
+    tie_threshold, ties
+        the tie rule (see above; ties dropped or kept as ``y = 0.5``).
+    survey_columns
+        survey fields to attach (:func:`attach_survey`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`PAIR_COLUMNS` plus the survey fields.
+
     Example
     -------
     >>> c = pd.DataFrame({"comparison_id": ["c1"], "models": [["candidate_a", "candidate_b", "candidate_c"]],
@@ -341,6 +397,17 @@ def pairs_from_study(study, **kwargs) -> pd.DataFrame:
     Rated responses (PRISM) come first; otherwise comparisons with texts (Community Alignment).
     Keyword arguments go to :func:`preference_pairs` / :func:`pairs_from_comparisons`. A study
     that yields no pairs is a :class:`~pluralis.errors.ConfigError`.
+
+    Parameters
+    ----------
+    study
+        a Study or StudyFrames.
+    **kwargs
+        options of :func:`preference_pairs` / :func:`pairs_from_comparisons`.
+
+    Returns
+    -------
+    pandas.DataFrame
 
     Example
     -------

@@ -23,6 +23,21 @@ _LABELS = {"accuracy": "pairwise accuracy", "log_loss": "log-loss (nats)"}
 def plot_cross_group(result, metric: str = "accuracy", path=None, *, title: str | None = None) -> Figure:
     """Heatmap of ``result.matrix(metric)``: rows = trained on, columns = evaluated on.
 
+    Parameters
+    ----------
+    result
+        a :class:`~pluralis.learn.groups.CrossGroupResult`.
+    metric
+        a column of its table (``"accuracy"``, ``"log_loss"``, ...).
+    path
+        also save the figure there (:func:`pluralis.figures.save_figure`).
+    title
+        figure title (default: from the metric).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
     Example
     -------
     >>> from pluralis.learn.groups import cross_group_accuracy
@@ -62,6 +77,21 @@ def plot_cross_group(result, metric: str = "accuracy", path=None, *, title: str 
 
 def plot_composition(result, metric: str = "accuracy", path=None, *, title: str | None = None) -> Figure:
     """``metric`` on each eval group against the share of group A in training, with interval bands.
+
+    Parameters
+    ----------
+    result
+        a :class:`~pluralis.learn.groups.CompositionResult`.
+    metric
+        a column of its table.
+    path
+        also save the figure there (:func:`pluralis.figures.save_figure`).
+    title
+        figure title (default: from the groups).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
 
     Example
     -------

@@ -131,6 +131,15 @@ def llm_endpoint(cfg: DemoConfig) -> tuple[str, str] | None:
     Uses ``cfg.llm_base_url`` or ``$PLURALIS_LLM_BASE_URL``; the model is ``cfg.llm_model``,
     ``$PLURALIS_LLM_MODEL``, or the first model the server lists.
 
+    Parameters
+    ----------
+    cfg
+        the demo settings.
+
+    Returns
+    -------
+    tuple of (str, str) or None
+
     Example
     -------
     >>> llm_endpoint(DemoConfig(llm_base_url=None)) is None or True
@@ -159,6 +168,20 @@ def roleplay_subset(panel: PersonaPanel, per_country: int, *, seed: int = 0) -> 
     """``per_country`` personas per country drawn at random (seeded) from a census panel: who is role-played
     when an LLM endpoint is configured (role-play costs LLM calls, the panel stays census-representative).
 
+    Parameters
+    ----------
+    panel
+        the census panel.
+    per_country
+        personas to draw per country (all of a smaller country).
+    seed
+        random seed.
+
+    Returns
+    -------
+    PersonaPanel
+        the drawn personas, in panel order.
+
     Example
     -------
     >>> p = generate_personas({"US": 50, "UK": 50}, seed=0)
@@ -182,6 +205,19 @@ def llm_variant_specs(
 
     The timeout is generous because a local server (llama.cpp) answers one request at a time: a call
     waits its turn behind the others in flight.
+
+    Parameters
+    ----------
+    base_url, model
+        the OpenAI-compatible endpoint and the model it serves.
+    api_key_env
+        environment variable holding the API key (``None``: no key).
+    timeout, max_tokens
+        per-call limits.
+
+    Returns
+    -------
+    list of pluralis.llm.ModelSpec
 
     Example
     -------
@@ -210,6 +246,20 @@ def analyse(sim: SimulationResult, cfg: DemoConfig, progress: Progress = _no_pro
     ``rankings`` (SubgroupResult), ``overall`` (bootstrap summary), ``recovery`` (estimated vs true
     ranks), ``welfare`` {country: WelfareResult}. An analysis that cannot run on this study (e.g.
     welfare on too few participants for PRISM's samples of 100) is skipped with a note.
+
+    Parameters
+    ----------
+    sim
+        the simulated study (:func:`pluralis.simulate.study.simulate_study`).
+    cfg
+        the demo settings (grouping fields, ranking method, bootstrap rounds, welfare draws, seed).
+    progress
+        ``progress(description, total)`` context manager yielding ``advance(n)``.
+
+    Returns
+    -------
+    tuple of (dict, list of str)
+        the results by key and the notes.
 
     Example
     -------
@@ -308,6 +358,20 @@ def analyse(sim: SimulationResult, cfg: DemoConfig, progress: Progress = _no_pro
 def truth_recovery(table: pd.DataFrame, survey: pd.DataFrame, sim: SimulationResult) -> pd.DataFrame:
     """Estimated rank vs the preference model's true rank of every model in every group, with Kendall's tau.
 
+    Parameters
+    ----------
+    table
+        the subgroup rankings table (``by, group, model, rank``).
+    survey
+        the participants' survey frame.
+    sim
+        the simulation, whose ``truth`` is the answer key (``None``: nothing to compare).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``by, group, model, rank, true_rank, kendall_tau`` (empty without a truth).
+
     Example
     -------
     >>> t = pd.DataFrame({"by": ["(all)"] * 2, "group": ["(all)"] * 2, "model": ["a", "b"], "rank": [1, 2]})
@@ -355,6 +419,19 @@ def run_demo(
 ) -> DemoResult:
     """Run the main job (see the module docstring); ``progress(description, total)`` is a context
     manager yielding ``advance(n)`` (the CLI passes Rich progress bars).
+
+    Parameters
+    ----------
+    cfg
+        the settings (:class:`DemoConfig`; default: its defaults).
+    progress
+        ``progress(description, total)`` context manager yielding ``advance(n)``.
+    log
+        receives one-line messages (e.g. which LLM endpoint role-plays).
+
+    Returns
+    -------
+    DemoResult
 
     Example
     -------

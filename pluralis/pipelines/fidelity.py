@@ -74,6 +74,10 @@ class FidelityReport:
     def table(self) -> pd.DataFrame:
         """Distributions and rankings side by side, one row per (by, group).
 
+        Returns
+        -------
+        pandas.DataFrame
+
         Example
         -------
         >>> from pluralis.data.synthetic import generate_study
@@ -112,6 +116,25 @@ def fidelity(
     ``by``: survey fields (aliases: region, ethnicity, religion, country, sex). ``method``:
     ``"mean_score"`` or a ranking method of :mod:`pluralis.ranking.engine`. Groups with fewer
     than ``min_ratings`` ratings on either side are skipped (noted).
+
+    Parameters
+    ----------
+    simulated, human
+        the two studies.
+    by
+        survey fields to group by.
+    method
+        how models are ranked within a group.
+    turns
+        ``"openers"`` (turn 0) or ``"all"``.
+    same_prompts
+        restrict both studies to the prompts they share (when they share any).
+    min_ratings
+        smallest group (ratings on each side) to compare.
+
+    Returns
+    -------
+    FidelityReport
 
     Example
     -------

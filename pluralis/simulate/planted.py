@@ -60,6 +60,18 @@ def random_responses(n: int, *, seed: int | np.random.Generator = 0) -> np.ndarr
     multi-sentence texts), refusals (20%), closing questions (30%) and "As an AI" disclaimers (25%) —
     vectorised, for simulations and benchmarks.
 
+    Parameters
+    ----------
+    n
+        number of texts.
+    seed
+        a seed or a numpy Generator (drawn from).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n`` texts (object array).
+
     Example
     -------
     >>> t = random_responses(1000, seed=0)
@@ -107,6 +119,28 @@ def planted_pairs(
     SD of the covariate; ``individual_sd``: idiosyncratic taste. Returns a pairs frame (``user_id``,
     ``group``, the covariate, ``response_a/b``, ``y``, ``p_true``) and the rater's true weights
     (``w_<feature>`` columns).
+
+    Parameters
+    ----------
+    n_users
+        simulated participants (split evenly over the groups).
+    pairs_per_user
+        pairs each participant judges.
+    groups
+        planted weights ``{group: {feature: weight}}`` on :data:`PLANTED_FEATURES` (default
+        :data:`DEFAULT_GROUP_WEIGHTS`).
+    covariate
+        name of the covariate column (a 0–100 slider).
+    gamma
+        weight change per SD of the covariate ``{feature: change}``.
+    individual_sd
+        SD of each participant's idiosyncratic weights.
+    seed
+        random seed.
+
+    Returns
+    -------
+    pandas.DataFrame
 
     Example
     -------

@@ -217,6 +217,7 @@ class PreferenceModel:
         -------
         >>> m = PreferenceModel()
         >>> w = {"theta_len": 0.0, "theta_ref": -1.0, "theta_hedge": 0.0, "theta_enum": 0.0, "lambda_stance": 0.0}
+        >>> from pluralis.features.response import style_array
         >>> m.utility(w, style_array(["Sure, here it is.", "I'm sorry, but no."]), ["a", "b"], "unguided").tolist()
         [0.0, -1.0]
         """

@@ -79,6 +79,25 @@ def replay_ratings(
     with the personas' ids and ``source="simulated"``; pass it to
     :func:`pluralis.pipelines.fidelity.fidelity` with the human study.
 
+    Parameters
+    ----------
+    human
+        the human study (anything :func:`study_frames` reads).
+    panel
+        personas to draw from (default: a census panel generated to match, seeded).
+    seed
+        random seed (persona draw, agents' taste and noise).
+    preference
+        the rating model (default :class:`PreferenceModel`).
+    match
+        survey fields a persona must share with its human.
+    turns
+        ``"openers"`` (turn 0) or ``"all"``.
+
+    Returns
+    -------
+    pluralis.data.StudyFrames
+
     Example
     -------
     >>> from pluralis.data.synthetic import generate_study
