@@ -21,6 +21,17 @@ from pluralis.simulate.generator import BIG_FIVE
 def figure_to_data_uri(fig: Figure, *, dpi: int = 110) -> str:
     """A PNG ``data:`` URI of a figure (for self-contained HTML).
 
+    Parameters
+    ----------
+    fig
+        the figure.
+    dpi
+        PNG resolution.
+
+    Returns
+    -------
+    str
+
     Example
     -------
     >>> fig = Figure(figsize=(1, 1)); _ = fig.add_subplot(1, 1, 1).plot([0, 1])
@@ -36,6 +47,17 @@ def plot_census_fit(survey: pd.DataFrame, countries=("US", "UK")) -> Figure:
     """Panel shares vs census shares of age, sex and ethnicity (5 groups), one row per country.
 
     ``survey``: a survey frame with ``study_locale``, ``age``, ``gender``, ``ethnicity_categorised``.
+
+    Parameters
+    ----------
+    survey
+        the panel's survey frame.
+    countries
+        countries to show (those present; at least the first).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
 
     Example
     -------
@@ -74,6 +96,17 @@ def plot_census_fit(survey: pd.DataFrame, countries=("US", "UK")) -> Figure:
 def plot_score_distributions(utterances: pd.DataFrame, *, turns: str = "openers") -> Figure:
     """Box plots of scores per model (opening turns by default), ordered by median.
 
+    Parameters
+    ----------
+    utterances
+        rated responses (``model_name``, ``score``, ``turn``).
+    turns
+        ``"openers"`` or ``"all"``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
     Example
     -------
     >>> u = pd.DataFrame({"model_name": ["a", "a", "b"], "score": [10, 50, 90], "turn": 0})
@@ -106,6 +139,17 @@ def plot_rank_table(table: pd.DataFrame, title: str = "Model ranks by group") ->
     """Fallback rank plot (when :mod:`pluralis.ranking.plots` is unavailable): one line per
     group over models, rank with its interval when given.
 
+    Parameters
+    ----------
+    table
+        the subgroup rankings table: ``by, group, model, rank``.
+    title
+        figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
     Example
     -------
     >>> t = pd.DataFrame({"by": ["(all)"] * 2, "group": ["(all)"] * 2, "model": ["x", "y"], "rank": [1, 2]})
@@ -135,6 +179,15 @@ def plot_truth_recovery(recovery: pd.DataFrame) -> Figure:
     """Estimated vs true rank of every model in every group (simulated studies: the answer key).
 
     ``recovery``: columns ``group``, ``model``, ``rank``, ``true_rank``.
+
+    Parameters
+    ----------
+    recovery
+        :func:`pluralis.pipelines.demo.truth_recovery` output.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
 
     Example
     -------
@@ -170,6 +223,15 @@ def plot_truth_recovery(recovery: pd.DataFrame) -> Figure:
 def plot_traits(data: pd.DataFrame) -> Figure:
     """Persona trait profiles: mean Big Five by age band, and political lean by country.
 
+    Parameters
+    ----------
+    data
+        a persona panel's ``data`` (Big Five, ``political``, ``age``, ``country``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
     Example
     -------
     >>> from pluralis.simulate.generator import generate_personas
@@ -199,6 +261,15 @@ def plot_traits(data: pd.DataFrame) -> Figure:
 
 def plot_fidelity(rankings: pd.DataFrame) -> Figure:
     """Kendall's tau between simulated and human model rankings per group (fidelity evaluation).
+
+    Parameters
+    ----------
+    rankings
+        :attr:`pluralis.pipelines.fidelity.FidelityReport.rankings`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
 
     Example
     -------

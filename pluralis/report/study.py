@@ -95,6 +95,15 @@ FIELD_LABELS: dict[str, str] = {
 def field_label(field: str) -> str:
     """How a grouping field is named in the report.
 
+    Parameters
+    ----------
+    field
+        a survey field name.
+
+    Returns
+    -------
+    str
+
     Example
     -------
     >>> field_label("study_locale"), field_label("shoe_size")
@@ -105,6 +114,17 @@ def field_label(field: str) -> str:
 
 def group_label(field: str, group: Any) -> str:
     """How a group value is shown (``us`` -> ``US``; everyone for the overall row).
+
+    Parameters
+    ----------
+    field
+        the grouping field.
+    group
+        the value.
+
+    Returns
+    -------
+    str
 
     Example
     -------
@@ -203,6 +223,27 @@ def write_study_report(
 
     ``panel``: the persona panel; ``sim``: :class:`pluralis.simulate.study.SimulationResult`;
     ``analyses``: :func:`pluralis.pipelines.demo.analyse` output.
+
+    Parameters
+    ----------
+    path
+        the ``.html`` file.
+    panel, sim, analyses
+        see above.
+    store_path
+        the SQLite store the study went into (mentioned in the report).
+    config
+        the :class:`pluralis.pipelines.demo.DemoConfig` used.
+    notes
+        skipped or failed steps.
+    timings
+        seconds per step.
+    title
+        the report's title.
+
+    Returns
+    -------
+    pathlib.Path
 
     Example
     -------
