@@ -54,6 +54,40 @@ def run_learn(
     :func:`~pluralis.learn.groups.composition_curve` with ``composition=[A, B]``) and writes CSV and
     PNG files to ``out``.
 
+    Parameters
+    ----------
+    data
+        the study (anything :func:`pluralis.data.load_study` reads).
+    by
+        the grouping field (survey field, alias, or pair field).
+    out
+        the output folder.
+    features, feature_set
+        ``"text"`` (with the named :class:`~pluralis.learn.featurizers.TextFeaturizer` set) or
+        ``"embedding"``.
+    model
+        ``"reward"`` or ``"personalised"`` (on ``covariates``).
+    covariates
+        survey fields of the personalised model.
+    groups
+        the groups to compare (default: every group large enough).
+    folds, bootstrap, weights_bootstrap, min_participants, equalize
+        options of :func:`~pluralis.learn.groups.cross_group_accuracy` and
+        :func:`~pluralis.learn.groups.group_weights`.
+    tie_threshold, ties, turns
+        options of :func:`~pluralis.learn.pairs.pairs_from_study`.
+    composition, shares
+        two groups and the shares of the first for :func:`~pluralis.learn.groups.composition_curve`.
+    alpha
+        L2 penalty.
+    seed
+        random seed.
+
+    Returns
+    -------
+    dict
+        ``pairs``, ``result``, ``weights``, ``composition``, the written ``files`` and the field ``by``.
+
     Example
     -------
     >>> import tempfile
@@ -178,6 +212,11 @@ def run_learn(
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``pluralis`` Typer app.
+
+    Parameters
+    ----------
+    app
+        the ``pluralis`` Typer app.
 
     Example
     -------

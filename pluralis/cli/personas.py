@@ -59,6 +59,10 @@ def _tvd_table(panel):
 def build_personas_app() -> typer.Typer:
     """The ``personas`` command group.
 
+    Returns
+    -------
+    typer.Typer
+
     Example
     -------
     >>> from typer.testing import CliRunner
@@ -158,6 +162,11 @@ def build_personas_app() -> typer.Typer:
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``pluralis`` Typer app.
+
+    Parameters
+    ----------
+    app
+        the ``pluralis`` Typer app.
 
     Example
     -------

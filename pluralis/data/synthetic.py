@@ -361,6 +361,35 @@ def generate_study(
     calls is dropped, as with PRISM's 30 s time-outs), then 2-sample follow-up turns with the
     locked model, fine-grained attributes and open feedback. Same seed, same study.
 
+    Parameters
+    ----------
+    n_participants
+        participants (a ``survey_only_fraction`` of them without conversations).
+    seed
+        random seed.
+    models
+        short model names (default: PRISM's 21).
+    conversations_per_participant, responses_per_opener, failure_rate, mean_turns, max_turns
+        the conversation design (see above).
+    survey_only_fraction
+        share of participants with the survey only.
+    quota_deviation_rate
+        share of participants with one conversation of an unplanned type.
+    quality, group_shifts, type_shifts
+        the latent-preference model (defaults :data:`DEFAULT_QUALITY`, :data:`DEFAULT_GROUP_SHIFTS`,
+        :data:`DEFAULT_TYPE_SHIFTS`).
+    taste_sd, noise_sd, score_scale, score_center, center_sd, spread_sd
+        idiosyncratic taste, noise and scale use (see the module docstring).
+    with_metadata
+        also build the text-metadata records.
+    source
+        ``source`` of the participants (``"simulated"``).
+
+    Returns
+    -------
+    pluralis.data.Study
+        with ``ground_truth`` (:class:`pluralis.data.truth.GroundTruth`).
+
     Example
     -------
     >>> s = generate_study(n_participants=20, seed=3)

@@ -130,6 +130,19 @@ class PreferenceAgent:
     def scores_for(self, response_texts: list[str], model_names: list[str], conversation_type: str) -> list[int]:
         """Scores (1-100) for responses, by the preference model with noise.
 
+        Parameters
+        ----------
+        response_texts
+            the responses rated together.
+        model_names
+            the model behind each (for its latent quality, group shifts and the persona's taste).
+        conversation_type
+            scales the stance term.
+
+        Returns
+        -------
+        list of int
+
         Example
         -------
         >>> w = {"theta_len": 0.3, "theta_ref": -1.0, "theta_hedge": 0.0, "theta_enum": 0.3, "lambda_stance": 0.0,

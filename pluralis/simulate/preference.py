@@ -160,6 +160,17 @@ class PreferenceModel:
     def person_weights(self, data: pd.DataFrame) -> pd.DataFrame:
         """Each persona's weights (rows of a panel's ``data``; index = ``persona_id`` when present).
 
+        Parameters
+        ----------
+        data
+            persona rows (Big Five, ``political``, ``age``, ``communication_style``, stated preferences,
+            ``rating_center``, ``rating_spread``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            :data:`WEIGHTS`, ``lambda_stance``, ``center``, ``spread``.
+
         Example
         -------
         >>> from pluralis.simulate.generator import generate_personas
@@ -195,7 +206,25 @@ class PreferenceModel:
     # -- utilities and scores -----------------------------------------------------------------------
 
     def shift_for(self, member: Mapping[str, Any], models: list[str]) -> np.ndarray:
-        """Sum of planted group shifts for one participant (``member``: survey column -> value)."""
+        """Sum of planted group shifts for one participant (``member``: survey column -> value).
+
+        Parameters
+        ----------
+        member
+            the participant's survey values.
+        models
+            the models, in order.
+
+        Returns
+        -------
+        numpy.ndarray
+
+        Example
+        -------
+        >>> m = PreferenceModel(group_shifts={("gender", "Female"): {"a": -1.0}, ("age", "65+ years old"): {"b": 0.5}})
+        >>> m.shift_for({"gender": "Female", "age": "65+ years old"}, ["a", "b"]).tolist()
+        [-1.0, 0.5]
+        """
         out = np.zeros(len(models))
         for (col, value), shifts in self.group_shifts.items():
             if member.get(col) == value:
@@ -212,6 +241,25 @@ class PreferenceModel:
         taste: Mapping[str, float] | None = None,
     ) -> np.ndarray:
         """Deterministic part of the utility (no noise) of responses with raw features ``feats`` (k, 5).
+
+        Parameters
+        ----------
+        weights
+            the participant's weights (:meth:`person_weights` row).
+        feats
+            raw style features of the responses (:func:`pluralis.features.response.style_array`).
+        models
+            the model of each response.
+        conversation_type
+            scales the stance term (``kappa``).
+        member
+            survey values for the planted group shifts.
+        taste
+            the participant's idiosyncratic taste per model.
+
+        Returns
+        -------
+        numpy.ndarray
 
         Example
         -------
@@ -245,6 +293,17 @@ class PreferenceModel:
     def to_scores(self, u: np.ndarray, center: float, spread: float) -> np.ndarray:
         """Utilities (with noise already added) -> integer scores 1-100.
 
+        Parameters
+        ----------
+        u
+            utilities.
+        center, spread
+            the participant's scale use.
+
+        Returns
+        -------
+        numpy.ndarray
+
         Example
         -------
         >>> PreferenceModel().to_scores(np.array([-10.0, 0.0, 10.0]), 60.0, 1.0).tolist()
@@ -254,6 +313,10 @@ class PreferenceModel:
 
     def describe(self) -> dict[str, Any]:
         """The model's constants as plain data (stored with simulated studies).
+
+        Returns
+        -------
+        dict
 
         Example
         -------
@@ -353,6 +416,16 @@ class SimulationTruth(GroundTruth):
 def model_feature_table(utterances: pd.DataFrame) -> pd.DataFrame:
     """Mean feature :data:`TERMS` (log-length, refusal, hedging, enumeration, stance) per
     (conversation type, model) over the opening-turn responses of a study's utterances frame.
+
+    Parameters
+    ----------
+    utterances
+        rated responses (``turn``, ``conversation_type``, ``model_name``, ``model_response``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        index ``(conversation_type, model)``, one column per term.
 
     Example
     -------

@@ -115,6 +115,24 @@ def study_configs(
     """One collection :class:`~pluralis.collect.config.StudyConfig` per country (study id and locale set,
     ``source="simulated"``), with the given models (simulated ones get a placeholder endpoint).
 
+    Parameters
+    ----------
+    base
+        a :class:`~pluralis.collect.config.StudyConfig` to start from (default: PRISM's).
+    model_names
+        the models of the study.
+    countries
+        one config per country.
+    study_id
+        prefix of the study ids.
+    conversations_per_type
+        overrides the per-type conversation quota.
+
+    Returns
+    -------
+    dict
+        ``{country: StudyConfig}``.
+
     Example
     -------
     >>> cfgs = study_configs(None, ["sim-a", "sim-b"], ["US"])
@@ -270,6 +288,19 @@ def quota_admission(
     Returns ``(admitted, fill)``: one flag per row (``None`` when no study has quotas) and one fill row per
     quota cell (country, cell, target, filled, full).
 
+    Parameters
+    ----------
+    rows
+        the panel's rows (dicts).
+    weights
+        the personas' preference weights (dicts), for their survey answers.
+    configs
+        ``{country: StudyConfig}`` (:func:`study_configs`).
+
+    Returns
+    -------
+    tuple of (list of bool or None, list of dict)
+
     Example
     -------
     >>> from pluralis.collect.config import StudyConfig
@@ -303,6 +334,13 @@ def release_flags(study: Study, *, seed: int = 0) -> None:
     """Set PRISM's release-time flags in place: the balanced subset (App. K; ``m`` = fewest conversations
     of a type, the first ``m`` of each type kept) and ``included_in_{US,UK}_REP`` for balanced
     participants of census-sampled simulated panels.
+
+    Parameters
+    ----------
+    study
+        the simulated study (changed in place).
+    seed
+        random seed of the balanced subset.
 
     Example
     -------
@@ -378,6 +416,10 @@ def simulate_study(
         participants are simulated in chunks on ``"auto"``/``"serial"``/``"process"``/``"ray"``.
     progress
         ``progress(k)`` after each chunk of ``k`` participants.
+
+    Returns
+    -------
+    SimulationResult
 
     Example
     -------
@@ -517,6 +559,15 @@ def simulate_study(
 
 def rep_frame(study: Study) -> pd.DataFrame:
     """Survey frame with the persona traits as columns (``persona_*``), for grouping analyses by trait.
+
+    Parameters
+    ----------
+    study
+        a simulated study (participants with ``persona``).
+
+    Returns
+    -------
+    pandas.DataFrame
 
     Example
     -------

@@ -89,6 +89,15 @@ FAITH_NOUN = {
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The rows of a frame with string column names (a panel's ``data``, its weights) as dicts.
 
+    Parameters
+    ----------
+    frame
+        any DataFrame.
+
+    Returns
+    -------
+    list of dict
+
     Example
     -------
     >>> records(pd.DataFrame({"a": [1, 2]}))
@@ -119,6 +128,17 @@ def _place(row: Row) -> str:
 
 def self_description(row: Row, rng: random.Random | None = None) -> str:
     """PRISM-style self-description (values, beliefs, what matters) rendered from a persona row.
+
+    Parameters
+    ----------
+    row
+        a persona's row of a panel.
+    rng
+        draws the wording (default: seeded by the persona id).
+
+    Returns
+    -------
+    str
 
     Example
     -------
@@ -159,6 +179,17 @@ def self_description(row: Row, rng: random.Random | None = None) -> str:
 
 def constitution(row: Row, weights: Mapping[str, float]) -> str:
     """What this persona wants from an AI (PRISM's ``system_string``), from its preference weights.
+
+    Parameters
+    ----------
+    row
+        a persona's row of a panel.
+    weights
+        its :meth:`~pluralis.simulate.preference.PreferenceModel.person_weights` row.
+
+    Returns
+    -------
+    str
 
     Example
     -------
@@ -209,6 +240,15 @@ def constitution(row: Row, weights: Mapping[str, float]) -> str:
 def render_texts(panel) -> pd.DataFrame:
     """``persona_id``, ``self_description``, ``constitution`` for every persona of a panel.
 
+    Parameters
+    ----------
+    panel
+        a :class:`~pluralis.simulate.generator.PersonaPanel`.
+
+    Returns
+    -------
+    pandas.DataFrame
+
     Example
     -------
     >>> from pluralis.simulate.generator import generate_personas
@@ -233,6 +273,17 @@ def render_texts(panel) -> pd.DataFrame:
 
 def persona_summary(row: Row, weights: Mapping[str, float] | None = None) -> dict[str, Any]:
     """The persona dict stored in ``Participant.persona`` (plain JSON types).
+
+    Parameters
+    ----------
+    row
+        a persona's row of a panel.
+    weights
+        its preference weights (adds the texts that depend on them).
+
+    Returns
+    -------
+    dict
 
     Example
     -------
@@ -310,6 +361,19 @@ def survey_answers(row: Row, weights: Mapping[str, float]) -> dict[str, Any]:
 
 def participants_from_panel(panel, *, study_id: str = "pluralis-sim", survey_only: bool = False) -> list:
     """PRISM survey records for every persona of a panel (no conversations; see the module docs).
+
+    Parameters
+    ----------
+    panel
+        a :class:`~pluralis.simulate.generator.PersonaPanel`.
+    study_id
+        prefix of the study ids.
+    survey_only
+        mark everyone as survey-only.
+
+    Returns
+    -------
+    list of pluralis.data.Participant
 
     Example
     -------
@@ -569,6 +633,15 @@ def _fill(template: str, rng: random.Random) -> str:
 def lean(row: Row) -> str:
     """``"left"``, ``"right"`` or ``"neutral"`` from the persona's political lean (|lean| > 0.6 SD).
 
+    Parameters
+    ----------
+    row
+        a persona's row (``political``).
+
+    Returns
+    -------
+    str
+
     Example
     -------
     >>> lean({"political": 1.2}), lean({"political": 0.1})
@@ -580,6 +653,19 @@ def lean(row: Row) -> str:
 
 def opening_prompt(row: Row, conversation_type: str, rng: random.Random) -> str:
     """An opening prompt for a conversation of ``conversation_type`` (see the module docstring).
+
+    Parameters
+    ----------
+    row
+        a persona's row of a panel.
+    conversation_type
+        one of PRISM's three types.
+    rng
+        draws the prompt.
+
+    Returns
+    -------
+    str
 
     Example
     -------
@@ -610,6 +696,17 @@ def opening_prompt(row: Row, conversation_type: str, rng: random.Random) -> str:
 def follow_up(row: Row, rng: random.Random) -> str:
     """A follow-up message in the persona's communication style.
 
+    Parameters
+    ----------
+    row
+        a persona's row (``communication_style``).
+    rng
+        draws the message.
+
+    Returns
+    -------
+    str
+
     Example
     -------
     >>> follow_up({"communication_style": "direct"}, random.Random(1)) in FOLLOW_UPS["direct"]
@@ -623,6 +720,21 @@ def open_feedback(
 ) -> str:
     """2–3 sentences of open feedback comparing the best and worst opening responses' features
     (``best``/``worst``: raw style feature vectors of :func:`pluralis.features.response.style_array`).
+
+    Parameters
+    ----------
+    row
+        a persona's row.
+    weights
+        its preference weights (what it notices).
+    best, worst
+        style features of the best and worst opening responses (``worst`` may be ``None``).
+    rng
+        draws the wording.
+
+    Returns
+    -------
+    str
 
     Example
     -------
