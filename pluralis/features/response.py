@@ -114,41 +114,94 @@ def _clean(texts: Iterable) -> list[str]:
     ]
 
 
+#: From this many texts on, features are measured with pandas' vectorised string methods (pyarrow);
+#: fewer are measured text by text (the simulation rates a handful at a time).
+VECTOR_MIN_TEXTS = 64
+
+
+class _TextByText:
+    """Measurements of a few texts, one Python call per text."""
+
+    def __init__(self, texts: list[str]):
+        self.texts = texts
+        self.n = len(texts)
+        self._low: list[str] | None = None
+
+    @property
+    def low(self) -> list[str]:
+        if self._low is None:
+            self._low = [t.lower() for t in self.texts]
+        return self._low
+
+    def chars(self) -> np.ndarray:
+        return np.fromiter(map(len, self.texts), dtype=float, count=self.n)
+
+    def newline(self) -> np.ndarray:
+        return np.fromiter(("\n" in t for t in self.texts), dtype=float, count=self.n)
+
+    def ends_with_question(self) -> np.ndarray:
+        return np.fromiter((t[-1:] == "?" for t in self.texts), dtype=float, count=self.n)
+
+    def has(self, pattern: re.Pattern, *, lower: bool = True) -> np.ndarray:
+        src = self.low if lower else self.texts
+        return np.fromiter((pattern.search(t) is not None for t in src), dtype=float, count=self.n)
+
+    def count(self, pattern: re.Pattern) -> np.ndarray:
+        return np.fromiter((len(pattern.findall(t)) for t in self.low), dtype=float, count=self.n)
+
+
+class _Vectorised(_TextByText):
+    """Measurements of many texts with pandas' string methods (pyarrow-backed strings)."""
+
+    def __init__(self, texts: list[str]):
+        super().__init__(texts)
+        self.s = pd.Series(texts, dtype="string[pyarrow]")
+        self._vlow: pd.Series | None = None
+
+    @property
+    def vlow(self) -> pd.Series:
+        if self._vlow is None:
+            self._vlow = self.s.str.lower()
+        return self._vlow
+
+    def chars(self) -> np.ndarray:
+        return self.s.str.len().to_numpy(dtype=float)
+
+    def newline(self) -> np.ndarray:
+        return self.s.str.contains("\n", regex=False).to_numpy(dtype=float)
+
+    def ends_with_question(self) -> np.ndarray:
+        return self.s.str.endswith("?").to_numpy(dtype=float)
+
+    def has(self, pattern: re.Pattern, *, lower: bool = True) -> np.ndarray:
+        return (self.vlow if lower else self.s).str.contains(pattern, regex=True).to_numpy(dtype=float)
+
+    def count(self, pattern: re.Pattern) -> np.ndarray:
+        return self.vlow.str.count(pattern).to_numpy(dtype=float)
+
+
 def _columns(
     texts: list[str], names: Sequence[str], *, word_boundaries: bool = False, as_coded: bool = False
 ) -> dict[str, np.ndarray]:
     """The features ``names`` of ``texts`` as float arrays (the one place every feature is defined)."""
-    n = len(texts)
     pats = _patterns(word_boundaries, as_coded)
-    low: list[str] | None = None
-    cache: dict[str, np.ndarray] = {}
-
-    def lower() -> list[str]:
-        nonlocal low
-        if low is None:
-            low = [t.lower() for t in texts]
-        return low
+    m = _Vectorised(texts) if len(texts) >= VECTOR_MIN_TEXTS else _TextByText(texts)
+    found: dict[str, np.ndarray] = {}
 
     def has(key: str) -> np.ndarray:
-        if key not in cache:
-            p = pats[key]
-            src = texts if key == "enumeration" else lower()
-            cache[key] = np.fromiter((p.search(t) is not None for t in src), dtype=float, count=n)
-        return cache[key]
-
-    def count(key: str) -> np.ndarray:
-        p = pats[key]
-        return np.fromiter((len(p.findall(t)) for t in lower()), dtype=float, count=n)
+        if key not in found:
+            found[key] = m.has(pats[key], lower=key != "enumeration")
+        return found[key]
 
     out: dict[str, np.ndarray] = {}
     for name in names:
         if name in LENGTH_FEATURES:
-            chars = np.fromiter(map(len, texts), dtype=float, count=n)
+            chars = m.chars()
             out[name] = chars if name == "text_length" else chars / 100.0 if name == "length" else np.log1p(chars / 100)
         elif name == "if_line_breaks":
-            out[name] = np.fromiter(("\n" in t for t in texts), dtype=float, count=n)
+            out[name] = m.newline()
         elif name == "if_question_marks":
-            out[name] = np.fromiter((t[-1:] == "?" for t in texts), dtype=float, count=n)
+            out[name] = m.ends_with_question()
         elif name in ("if_enumeration", "enumeration"):
             out[name] = has("enumeration")
         elif name == "if_deanthro":
@@ -158,9 +211,9 @@ def _columns(
         elif name == "if_self_identification":
             out[name] = has("self_id")
         elif name == "hedging":
-            out[name] = np.minimum(count("hedge"), 4.0) / 4.0
+            out[name] = np.minimum(m.count(pats["hedge"]), 4.0) / 4.0
         elif name == "stance":
-            p, c = count("progressive"), count("conservative")
+            p, c = m.count(pats["progressive"]), m.count(pats["conservative"])
             out[name] = (p - c) / np.maximum(p + c, 1.0)
         else:
             raise ConfigError(f"unknown feature {name!r}; available: {', '.join(ALL_FEATURES)}")

@@ -12,6 +12,7 @@ from pluralis.features.response import (
     ALL_FEATURES,
     PRISM_FEATURES,
     STYLE_FEATURES,
+    VECTOR_MIN_TEXTS,
     response_features,
     style_array,
 )
@@ -96,13 +97,33 @@ def test_lengths_in_three_units():
     assert f["text_length"] == 250 and f["length"] == 2.5 and f["log_length"] == pytest.approx(np.log(3.5))
 
 
-def test_style_array_is_response_features_as_an_array():
+def test_few_and_many_texts_give_the_same_features():
+    """Few texts are measured text by text, many with pandas' vectorised string methods: same numbers."""
     rng = np.random.default_rng(0)
-    bank = ["I'm sorry, but no.", "It depends.", "\n1. Equality", "Faith and freedom.", "As an AI, maybe?", ""]
-    texts = ["".join(rng.choice(bank, 3)) for _ in range(200)] + [None, float("nan")]
-    a = style_array(texts)
-    b = response_features(texts, features=STYLE_FEATURES).to_numpy()
-    np.testing.assert_array_equal(a, b)
+    bank = [
+        "I'm sorry, but no.",
+        "It depends; others might disagree.",
+        "\n1. Equality\n2) Rights",
+        "Faith and freedom, tradition.",
+        "As an AI, maybe?",
+        "Trained by OpenAI. ",
+        "Caf\u00e9 na\u00efve \u2014 r\u00e9sum\u00e9 \u2022 ",
+        "",
+    ]
+    texts = ["".join(rng.choice(bank, 3)) + str(i) for i in range(300)] + [None, float("nan")]
+    assert len(texts) >= 4 * VECTOR_MIN_TEXTS
+    for wb in (False, True):
+        many = response_features(texts, features=ALL_FEATURES, word_boundaries=wb).to_numpy()
+        few = np.vstack(
+            [
+                response_features(texts[i : i + 7], features=ALL_FEATURES, word_boundaries=wb).to_numpy()
+                for i in range(0, len(texts), 7)
+            ]
+        )
+        np.testing.assert_array_equal(few, many)
+    style = response_features(texts, features=STYLE_FEATURES).to_numpy()
+    np.testing.assert_array_equal(np.vstack([style_array(texts[i : i + 5]) for i in range(0, len(texts), 5)]), style)
+    np.testing.assert_array_equal(style_array(texts), style)
     assert style_array([]).shape == (0, 5)
 
 
