@@ -177,7 +177,7 @@ class _Vectorised(_TextByText):
         return (self.vlow if lower else self.s).str.contains(pattern, regex=True).to_numpy(dtype=float)
 
     def count(self, pattern: re.Pattern) -> np.ndarray:
-        return self.vlow.str.count(pattern).to_numpy(dtype=float)
+        return self.vlow.str.count(pattern.pattern).to_numpy(dtype=float)  # compiled without flags
 
 
 def _columns(
