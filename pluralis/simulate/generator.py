@@ -64,11 +64,11 @@ from pluralis.census import tables
 from pluralis.data import vocab
 from pluralis.errors import ConfigError
 from pluralis.simulate.executors import check_executor, map_chunks
+from pluralis.simulate.texts import participants_from_panel, render_texts
+from pluralis.simulate.traits import BIG_FIVE, GENERATOR_VERSION, INTEREST_NAMES, INTERESTS
 
-GENERATOR_VERSION = "pluralis.simulate/1"
 DEFAULT_CHUNK_SIZE = 250_000
 
-BIG_FIVE: tuple[str, ...] = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
 #: Inter-trait correlations (O, C, E, A, N), van der Linden et al. (2010) meta-analysis, rounded.
 BIG_FIVE_CORR = np.array(
     [
@@ -154,34 +154,6 @@ SCHWARTZ_WEIGHTS = np.array(
     ]
 )
 
-#: Interests: name -> logit coefficients on (const, age_step, female, O, C, E, A, N, secular, self_expr, political).
-INTERESTS: dict[str, tuple[float, ...]] = {
-    "cooking": (-0.6, 0.05, 0.5, 0.1, 0.1, 0.0, 0.1, 0, 0, 0, 0),
-    "gardening": (-1.8, 0.35, 0.2, 0.1, 0.2, -0.1, 0.1, 0, -0.1, 0, 0.1),
-    "sports": (-0.9, -0.05, -0.9, -0.1, 0.0, 0.4, 0, 0, 0, 0, 0.1),
-    "video games": (-1.2, -0.5, -0.8, 0.1, -0.2, 0.0, 0, 0.1, 0.2, 0.1, 0),
-    "travel": (-0.8, 0.0, 0.1, 0.5, 0.0, 0.3, 0, 0, 0.1, 0.3, 0),
-    "reading": (-0.8, 0.1, 0.5, 0.6, 0.1, -0.2, 0, 0, 0, 0.1, 0),
-    "music": (-0.5, -0.2, 0.0, 0.4, 0.0, 0.2, 0, 0, 0, 0.1, 0),
-    "film and TV": (-0.4, -0.05, 0.0, 0.1, -0.1, 0.1, 0, 0.1, 0, 0, 0),
-    "technology": (-1.2, -0.15, -0.8, 0.4, 0.1, 0.0, 0, 0, 0.3, 0.1, 0),
-    "fitness": (-1.1, -0.2, 0.0, 0.1, 0.4, 0.3, 0, -0.1, 0, 0.1, 0),
-    "fashion": (-1.8, -0.3, 1.0, 0.2, 0.0, 0.3, 0, 0, 0, 0.1, 0),
-    "politics": (-1.6, 0.15, -0.3, 0.3, 0.0, 0.1, -0.1, 0, 0, 0.1, 0.0),
-    "history": (-1.3, 0.2, -0.4, 0.5, 0.1, -0.1, 0, 0, 0, 0, 0.1),
-    "science": (-1.4, 0.0, -0.4, 0.6, 0.1, 0.0, 0, 0, 0.4, 0.2, -0.1),
-    "faith and spirituality": (-1.6, 0.2, 0.3, 0.0, 0.1, 0.0, 0.2, 0, -1.0, -0.2, 0.2),
-    "personal finance": (-1.4, 0.05, -0.3, 0.0, 0.5, 0.0, 0, 0.1, 0, 0, 0.2),
-    "parenting": (-1.7, 0.1, 0.6, 0.0, 0.2, 0.1, 0.2, 0.1, -0.2, 0, 0.1),
-    "pets": (-1.2, 0.0, 0.4, 0.0, 0.0, 0.0, 0.3, 0.1, 0, 0, 0),
-    "arts and crafts": (-1.8, 0.1, 0.7, 0.6, 0.0, 0.0, 0.1, 0.1, 0, 0.1, 0),
-    "the outdoors": (-1.2, 0.1, -0.2, 0.3, 0.1, 0.1, 0, -0.1, 0, 0.1, 0.1),
-    "cars": (-2.0, 0.0, -1.2, 0.0, 0.0, 0.2, 0, 0, 0, 0, 0.2),
-    "volunteering": (-2.0, 0.2, 0.3, 0.1, 0.2, 0.2, 0.4, 0, -0.1, 0.2, 0),
-    "board games": (-2.0, -0.1, -0.1, 0.3, 0.0, 0.1, 0.1, 0, 0.1, 0, 0),
-    "food and restaurants": (-1.0, -0.1, 0.2, 0.3, 0.0, 0.3, 0, 0, 0, 0.1, 0),
-}
-INTEREST_NAMES: tuple[str, ...] = tuple(INTERESTS)
 
 COMMUNICATION_STYLES: tuple[str, ...] = ("concise", "detailed", "casual", "formal", "warm", "direct")
 #: Style scores on TRAIT_DESIGN (columns as COMMUNICATION_STYLES).
@@ -525,8 +497,6 @@ class PersonaPanel:
         >>> ps[0].source, ps[0].persona["country"], len(ps[0].self_description) > 40
         ('simulated', 'US', True)
         """
-        from pluralis.simulate.texts import participants_from_panel
-
         panel = self if rows is None else self.subset(rows)
         return participants_from_panel(panel, study_id=study_id, survey_only=survey_only)
 
@@ -548,8 +518,6 @@ class PersonaPanel:
         >>> list(t.columns)
         ['persona_id', 'self_description', 'constitution']
         """
-        from pluralis.simulate.texts import render_texts
-
         panel = self if rows is None else self.subset(rows)
         return render_texts(panel)
 

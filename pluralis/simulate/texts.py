@@ -34,6 +34,7 @@ import pandas as pd
 
 from pluralis.census import tables
 from pluralis.data import vocab
+from pluralis.simulate.traits import BIG_FIVE, GENERATOR_VERSION, INTEREST_NAMES
 
 Row = Mapping[str, Any]
 
@@ -107,8 +108,6 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _interest_list(mask: int) -> list[str]:
-    from pluralis.simulate.generator import INTEREST_NAMES
-
     return [name for k, name in enumerate(INTEREST_NAMES) if int(mask) >> k & 1]
 
 
@@ -291,8 +290,6 @@ def persona_summary(row: Row, weights: Mapping[str, float] | None = None) -> dic
     >>> sorted(persona_summary(generate_personas(1, seed=0).data.iloc[0].to_dict()))[:3]
     ['big_five', 'census_group', 'communication_style']
     """
-    from pluralis.simulate.generator import BIG_FIVE, GENERATOR_VERSION
-
     out: dict[str, Any] = {
         "persona_id": str(row["persona_id"]),
         "generator": GENERATOR_VERSION,
