@@ -617,28 +617,27 @@ def encode_battles(
     (('x', 'y', 'z'), [0, 1], [1, 2], [0, 2], [0, 1])
     """
     _require(battles, ["model_a", "model_b", "winner"], "battles")
-    ma = battles["model_a"].to_numpy()
-    mb = battles["model_b"].to_numpy()
-    m = len(ma)
-    codes, uniq = pd.factorize(np.concatenate([ma, mb]), use_na_sentinel=True)
+    # factorise each column as stored (Arrow strings, categoricals: far faster than an object
+    # array), then map the few distinct names onto the model order
+    ca, ua = pd.factorize(battles["model_a"], use_na_sentinel=True)
+    cb, ub = pd.factorize(battles["model_b"], use_na_sentinel=True)
     if models is None:
-        if (codes < 0).any():
-            bad = np.flatnonzero(codes < 0)[0] % max(m, 1)
-            raise DataValidationError(Problem("battles", int(bad) + 1, "model_a/model_b", "missing model name"))
-        models = sorted(str(x) for x in uniq)
+        missing = np.flatnonzero(ca < 0) if (ca < 0).any() else np.flatnonzero(cb < 0)
+        if len(missing):
+            raise DataValidationError(Problem("battles", int(missing[0]) + 1, "model_a/model_b", "missing model name"))
+        models = sorted(str(x) for x in pd.Index(ua).append(pd.Index(ub)).unique())
     models = tuple(models)
-    lookup = pd.Index(models)
-    if lookup.has_duplicates:
+    position = {name: k for k, name in enumerate(models)}
+    if len(position) != len(models):
         raise ConfigError("models must be unique")
-    remap = lookup.get_indexer(pd.Index(uniq).astype(object))
-    idx = np.where(codes >= 0, remap[np.maximum(codes, 0)] if len(remap) else -1, -1)
-    a, b = idx[:m], idx[m:]
+    a, b = _recode(ca, ua, position), _recode(cb, ub, position)
     if (a < 0).any() or (b < 0).any():
+        ma, mb = battles["model_a"].to_numpy(), battles["model_b"].to_numpy()
         bad = sorted({str(x) for x in np.concatenate([ma[a < 0], mb[b < 0]])})
         raise DataValidationError(
             Problem("battles", None, "model_a/model_b", f"model(s) not in the model list: {', '.join(bad[:5])}")
         )
-    wcodes, wuniq = pd.factorize(battles["winner"].to_numpy(), use_na_sentinel=True)
+    wcodes, wuniq = pd.factorize(battles["winner"], use_na_sentinel=True)
     wmap = np.array([WINNER_CODES.get(str(x), -1) for x in wuniq] + [-1], dtype=np.int64)
     outcome = wmap[wcodes]  # NaN winners (code -1) hit the trailing -1
     if (outcome < 0).any():
@@ -652,18 +651,24 @@ def encode_battles(
         )
     cl = clusters = None
     if cluster is not None and cluster in battles.columns:
-        cl, uniq = pd.factorize(battles[cluster].to_numpy(), use_na_sentinel=False)
-        clusters = tuple(uniq)
+        cl, uniq = pd.factorize(battles[cluster], use_na_sentinel=False)
+        clusters = tuple(np.asarray(uniq))
     elif cluster is not None and cluster != "user_id":
         raise ConfigError(f"cluster column {cluster!r} is not in the battles")
     return BattleArrays(
         models,
-        a.astype(np.int64),
-        b.astype(np.int64),
+        a.astype(np.int64, copy=False),
+        b.astype(np.int64, copy=False),
         outcome.astype(np.int8),
-        None if cl is None else cl.astype(np.int64),
+        None if cl is None else cl.astype(np.int64, copy=False),
         clusters,
     )
+
+
+def _recode(codes: np.ndarray, uniques: Iterable, position: dict) -> np.ndarray:
+    """Factorisation codes (-1 = missing) -> model positions (-1 = missing or not a listed model)."""
+    remap = np.array([position.get(name, -1) for name in uniques] + [-1], dtype=np.int64)
+    return remap[codes]  # missing names (code -1) hit the trailing -1
 
 
 def ratings_from_battles(battles: pd.DataFrame, *, carry: Sequence[str] = ()) -> pd.DataFrame:

@@ -171,6 +171,9 @@ def count_matrices(
     b = np.asarray(b, dtype=np.int64)
     o = np.asarray(outcome)
     n = n_models
+    if weights is None:  # one pass: counts per (a, b, outcome), then fold b-wins and ties (exact integers)
+        c = np.bincount((a * n + b) * 3 + o, minlength=n * n * 3).reshape(n, n, 3).astype(float)
+        return c[:, :, A_WINS] + c[:, :, B_WINS].T, c[:, :, TIE] + c[:, :, TIE].T
     winner = np.where(o == B_WINS, b, a)
     loser = np.where(o == B_WINS, a, b)
     dec = o != TIE

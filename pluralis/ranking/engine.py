@@ -34,6 +34,7 @@ from pluralis.errors import ConfigError, DataValidationError
 from pluralis.ranking.battles import BattleArrays, encode_battles, ratings_from_battles
 from pluralis.ranking.encode import count_matrices, mean_by_model, normalise_battle_weights
 from pluralis.ranking.registry import Aggregator, PairContext, aggregators, get_aggregator
+from pluralis.ranking.threads import blas_threads
 
 __all__ = [
     "no_weighted_form",
@@ -104,7 +105,8 @@ def score_from_counts(method: str | Aggregator, wins: np.ndarray, ties: np.ndarr
     >>> score_from_counts("win_rate", w, np.ones((2, 2)), ties="exclude").tolist()   # ``ties`` is the option
     [0.75, 0.25]
     """
-    return get_aggregator(method).scores_from_counts(wins, ties, **options)
+    with blas_threads():  # batched small solves: one BLAS thread (pluralis.ranking.threads)
+        return get_aggregator(method).scores_from_counts(wins, ties, **options)
 
 
 def no_weighted_form(method: str | Aggregator) -> ConfigError:
@@ -186,7 +188,8 @@ def scores_for_arrays(
             if len(weights) != arrays.n_battles:
                 raise ConfigError(f"got {len(weights)} battle weights for {arrays.n_battles} battles")
         wins, ties = count_matrices(arrays.a, arrays.b, arrays.outcome, n, weights=weights)
-        return agg.scores_from_counts(wins, ties, **opts)
+        with blas_threads():
+            return agg.scores_from_counts(wins, ties, **opts)
     if agg.kind == "sequence":
         assert agg.from_sequence is not None  # checked by Aggregator
         kw = agg.select_options(options)
@@ -288,16 +291,13 @@ def rank_models(
     scores = scores_for_arrays(
         arrays, agg, ratings=ratings, seed=seed, weights=battle_w, rating_weights=rating_w, **options
     )
-    n_battles = np.bincount(np.concatenate([arrays.a, arrays.b]), minlength=arrays.n_models)
+    n_battles = np.bincount(arrays.a, minlength=arrays.n_models) + np.bincount(arrays.b, minlength=arrays.n_models)
+    ranks = ranks_from_scores(scores, higher_is_better=agg.higher_is_better)
+    names = np.array(arrays.models, dtype=object)
+    order = np.lexsort((names, ranks))  # sort by rank, then model name (names are unique)
     out = pd.DataFrame(
-        {
-            "model": list(arrays.models),
-            "score": scores,
-            "rank": ranks_from_scores(scores, higher_is_better=agg.higher_is_better),
-            "n_battles": n_battles,
-        }
+        {"model": names[order].tolist(), "score": scores[order], "rank": ranks[order], "n_battles": n_battles[order]}
     )
-    out = out.sort_values(["rank", "model"], kind="stable").reset_index(drop=True)
     out.attrs["method"] = agg.name
     out.attrs["higher_is_better"] = agg.higher_is_better
     out.attrs["weighted"] = weights is not None

@@ -49,6 +49,7 @@ from pluralis.ranking.resample import (
     rating_means_iid,
     rescale_rounds,
 )
+from pluralis.ranking.threads import blas_threads
 
 Unit = Literal["battles", "participants"]
 
@@ -367,12 +368,13 @@ class Tournament:
         counts = np.atleast_2d(counts)
         step = max(1, _BATCH_ELEMENTS // max(1, k * k))
         out = np.empty((counts.shape[0], k))
-        for s in range(0, counts.shape[0], step):
-            wins, ties = self.table.matrices(counts[s : s + step])
-            if ix is not None:
-                wins = wins[..., ix, :][..., :, ix]
-                ties = ties[..., ix, :][..., :, ix]
-            out[s : s + step] = agg.scores_from_counts(wins, ties, **opts)
+        with blas_threads():  # many small solves: one BLAS thread (pluralis.ranking.threads)
+            for s in range(0, counts.shape[0], step):
+                wins, ties = self.table.matrices(counts[s : s + step])
+                if ix is not None:
+                    wins = wins[..., ix, :][..., :, ix]
+                    ties = ties[..., ix, :][..., :, ix]
+                out[s : s + step] = agg.scores_from_counts(wins, ties, **opts)
         return out
 
 
