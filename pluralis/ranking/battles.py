@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from pluralis.errors import ConfigError, DataValidationError, Problem
+from pluralis.ranking.codes import factorize_column
 
 ScoreBasis = Literal["raw", "normalized", "rank"]
 
@@ -617,15 +618,15 @@ def encode_battles(
     (('x', 'y', 'z'), [0, 1], [1, 2], [0, 2], [0, 1])
     """
     _require(battles, ["model_a", "model_b", "winner"], "battles")
-    # factorise each column as stored (Arrow strings, categoricals: far faster than an object
+    # factorise each column as stored (Arrow strings by pyarrow, cached; never via an object
     # array), then map the few distinct names onto the model order
-    ca, ua = pd.factorize(battles["model_a"], use_na_sentinel=True)
-    cb, ub = pd.factorize(battles["model_b"], use_na_sentinel=True)
+    ca, ua = factorize_column(battles["model_a"])
+    cb, ub = factorize_column(battles["model_b"])
     if models is None:
         missing = np.flatnonzero(ca < 0) if (ca < 0).any() else np.flatnonzero(cb < 0)
         if len(missing):
             raise DataValidationError(Problem("battles", int(missing[0]) + 1, "model_a/model_b", "missing model name"))
-        models = sorted(str(x) for x in pd.Index(ua).append(pd.Index(ub)).unique())
+        models = sorted(str(x) for x in dict.fromkeys([*ua, *ub]))
     models = tuple(models)
     position = {name: k for k, name in enumerate(models)}
     if len(position) != len(models):
@@ -637,8 +638,8 @@ def encode_battles(
         raise DataValidationError(
             Problem("battles", None, "model_a/model_b", f"model(s) not in the model list: {', '.join(bad[:5])}")
         )
-    wcodes, wuniq = pd.factorize(battles["winner"], use_na_sentinel=True)
-    wmap = np.array([WINNER_CODES.get(str(x), -1) for x in wuniq] + [-1], dtype=np.int64)
+    wcodes, wuniq = factorize_column(battles["winner"])
+    wmap = np.array([WINNER_CODES.get(str(x), -1) for x in wuniq] + [-1], dtype=np.int8)
     outcome = wmap[wcodes]  # NaN winners (code -1) hit the trailing -1
     if (outcome < 0).any():
         w = battles["winner"].to_numpy()
@@ -651,15 +652,15 @@ def encode_battles(
         )
     cl = clusters = None
     if cluster is not None and cluster in battles.columns:
-        cl, uniq = pd.factorize(battles[cluster], use_na_sentinel=False)
-        clusters = tuple(np.asarray(uniq))
+        cl, uniq = factorize_column(battles[cluster], use_na_sentinel=False)
+        clusters = tuple(uniq) if isinstance(uniq, list) else tuple(np.asarray(uniq))
     elif cluster is not None and cluster != "user_id":
         raise ConfigError(f"cluster column {cluster!r} is not in the battles")
     return BattleArrays(
         models,
         a.astype(np.int64, copy=False),
         b.astype(np.int64, copy=False),
-        outcome.astype(np.int8),
+        outcome,
         None if cl is None else cl.astype(np.int64, copy=False),
         clusters,
     )

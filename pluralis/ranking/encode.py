@@ -90,12 +90,17 @@ class PairTable:
         """
         a = np.asarray(a, dtype=np.int64)
         b = np.asarray(b, dtype=np.int64)
-        o = np.asarray(outcome, dtype=np.int64)
-        swap = a > b
-        i = np.where(swap, b, a)
-        j = np.where(swap, a, b)
-        kind = np.where(swap & (o != TIE), 1 - o, o)
-        code = (i * n_models + j) * 3 + kind
+        o = np.asarray(outcome, dtype=np.int8)
+        # code = (min(a, b) * n + max(a, b)) * 3 + kind, in place (few full-length temporaries);
+        # kind flips a decisive outcome (0 <-> 1) when the pair is stored swapped
+        flip = a > b
+        flip &= o != TIE
+        code = np.minimum(a, b)
+        code *= n_models
+        code += np.maximum(a, b)
+        code *= 3
+        code += np.bitwise_xor(o, flip.view(np.int8))
+        del flip
         counts = np.bincount(code, weights=weights, minlength=n_models * n_models * 3)
         present = (
             np.flatnonzero(counts) if weights is None else np.flatnonzero(np.bincount(code, minlength=len(counts)))

@@ -67,6 +67,9 @@ __all__ = [
 MEASURES: tuple[str, ...] = ("rating", "choice")
 #: Score of a model nobody in a draw has seen (PRISM 11b): 1 for ratings, 0 for choices.
 UNSEEN_SCORE = {"rating": 1.0, "choice": 0.0}
+#: BLAS threads while imputing and drawing (many small matrix products and solves); ``None``
+#: keeps the library default (``benchmarks/bench_threads.py`` times both).
+BLAS_THREADS: int | None = 1
 #: Clip range of imputed individual welfare.
 CLIP = {"rating": (1.0, 100.0), "choice": (0.0, 1.0)}
 #: Model labels of the matrices: PRISM's short names, the welfare notebook's, or the stored names.
@@ -289,7 +292,8 @@ def impute_matrix(matrix: pd.DataFrame, measure: str, *, random_state: int = 1, 
     if not cols or not matrix[cols].isna().any().any():
         return out
     imp = IterativeImputer(random_state=random_state, max_iter=max_iter)
-    with warnings.catch_warnings():
+    # many small BayesianRidge solves: one BLAS thread is 20-40x faster than the default two
+    with warnings.catch_warnings(), _blas_threads(BLAS_THREADS):
         warnings.simplefilter("ignore")  # ConvergenceWarning on small matrices
         filled = imp.fit_transform(matrix[cols].to_numpy(dtype=float))
     out[cols] = np.clip(filled, lo, hi)
@@ -627,7 +631,7 @@ def draw(
     measures = tuple(check_measure(m) for m in measures)
     stream = _stream(engine, seed, rng)
     winners: dict[tuple[str, str, str], np.ndarray] = {}
-    with _blas_threads(1 if engine == "fast" else None):
+    with _blas_threads(BLAS_THREADS if engine == "fast" else None):
         for measure in measures:
             winners_of = _pool_winners(matrices[measure], measure, n_draws, replace, stream)
             shared: dict[str, np.ndarray] = {}
