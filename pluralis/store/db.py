@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import gc
+import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, event, func, insert, select
+from pydantic_core import to_jsonable_python
+from sqlalchemy import JSON, Engine, Table, create_engine, event, func, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from pluralis.data.model import Comparison, Conversation, Participant, TextMetadata, Utterance
+from pluralis.data.model import Comparison, Conversation, Participant, Record, TextMetadata, Utterance
 from pluralis.data.study import CONVERSATIONS_FILE, SURVEY_FILE, UTTERANCES_FILE, Study
 from pluralis.errors import DataValidationError, Problem, StoreError
 from pluralis.store import schema as s
@@ -147,12 +152,92 @@ class ImportReport:
     history_overrides: int = 0
 
 
-def _batched(conn, table, rows: list[dict], progress: Callable[[int], None] | None) -> None:
-    for start in range(0, len(rows), BATCH):
-        chunk = rows[start : start + BATCH]
-        conn.execute(insert(table), chunk)
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many acyclic row/record objects.
+
+    Creating 100,000s of dicts and records otherwise triggers collections that rescan the whole
+    heap (the study being imported or exported) again and again; reference counting still frees
+    everything, and the collector is re-enabled (if it was on) however the block exits.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+#: JSON columns whose values come straight from record attributes (not from ``to_json_dict``):
+#: NaN inside them is written as null, as pydantic's JSON mode does.
+_RAW_JSON_COLUMNS = {("text_metadata", "moderation_flag")}
+
+
+def _dumps(value: Any) -> str | None:
+    """JSON text of a value as SQLAlchemy's JSON type writes it (None -> SQL NULL)."""
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _dumps_json_mode(value: Any) -> str | None:
+    """JSON text of a raw attribute value; NaN and non-JSON types as pydantic's JSON mode writes them."""
+    if value is None:
+        return None
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return _dumps(to_jsonable_python(value, inf_nan_mode="null"))
+
+
+def _insert_params(conn, table: Table, rows: list[dict] | Columns) -> tuple[str, list]:
+    """The DBAPI INSERT statement and its parameter rows (JSON columns serialised once, in bulk).
+
+    ``rows`` is one dict per row, or the rows column by column (:data:`Columns`).
+    """
+    columns = rows if isinstance(rows, dict) else _as_columns(rows)
+    names = [c.name for c in table.columns if c.name in columns]
+    compiled = insert(table).compile(dialect=conn.dialect, column_keys=names)
+    values: dict[str, list] = {}
+    for c in table.columns:
+        if c.name in columns:
+            column = columns[c.name]
+            if isinstance(c.type, JSON):
+                dump = _dumps_json_mode if (table.name, c.name) in _RAW_JSON_COLUMNS else _dumps
+                column = list(map(dump, column))
+            values[c.name] = column
+    if compiled.positiontup is not None:  # qmark / format / numeric styles (SQLite: ?)
+        return compiled.string, list(zip(*(values[k] for k in compiled.positiontup)))
+    keys = list(values)
+    return compiled.string, [dict(zip(keys, row)) for row in zip(*values.values())]
+
+
+def _batched(conn, table, rows: list[dict] | Columns, progress: Callable[[int], None] | None) -> None:
+    """Insert rows (dicts keyed by column, or :data:`Columns`) with the driver's ``executemany``.
+
+    Within the caller's SQLAlchemy transaction, in ``BATCH`` chunks, but without SQLAlchemy's
+    per-row parameter processing: JSON columns are serialised here in one pass, every other
+    value is already of its column's Python type.
+    """
+    if not rows or (isinstance(rows, dict) and not _n_rows(rows)):
+        return
+    sql, params = _insert_params(conn, table, rows)
+    for start in range(0, len(params), BATCH):
+        chunk = params[start : start + BATCH]
+        conn.exec_driver_sql(sql, chunk)
         if progress:
             progress(len(chunk))
+
+
+#: The study's tables in insertion order (parents first), by the names reports use.
+TABLES: tuple[tuple[str, Table], ...] = (
+    ("participants", s.participants),
+    ("conversations", s.conversations),
+    ("interactions", s.interactions),
+    ("utterances", s.utterances),
+    ("metadata", s.text_metadata),
+    ("comparisons", s.comparisons),
+)
+TABLE_NAMES: tuple[str, ...] = tuple(name for name, _ in TABLES)
 
 
 class Store:
@@ -348,39 +433,23 @@ class Store:
         """
         study.validate()
         self._check_collisions(study)
-        rows = _rows_for(study, self._next_seq())
-        try:
-            with self.engine.begin() as conn:
-                for table, name in (
-                    (s.participants, "participants"),
-                    (s.conversations, "conversations"),
-                    (s.interactions, "interactions"),
-                    (s.utterances, "utterances"),
-                    (s.text_metadata, "metadata"),
-                    (s.comparisons, "comparisons"),
-                ):
-                    _batched(conn, table, rows[name], progress)
-        except IntegrityError as exc:
-            raise StoreError(f"import rolled back, nothing was written: {exc.orig}") from None
-        except SQLAlchemyError as exc:
-            raise StoreError(f"import rolled back, nothing was written: {exc}") from None
-        counts = {k: len(v) for k, v in rows.items()}
-        overrides = sum(1 for r in rows["conversations"] if r["history_override"] is not None)
+        with _gc_paused():
+            columns = _table_columns(study, self._next_seq())
+            try:
+                with self.engine.begin() as conn:
+                    for name, table in TABLES:
+                        _batched(conn, table, columns[name], progress)
+            except IntegrityError as exc:
+                raise StoreError(f"import rolled back, nothing was written: {exc.orig}") from None
+            except SQLAlchemyError as exc:
+                raise StoreError(f"import rolled back, nothing was written: {exc}") from None
+        counts = {name: _n_rows(columns[name]) for name in TABLE_NAMES}
+        overrides = sum(1 for h in columns["conversations"].get("history_override", []) if h is not None)
         return ImportReport(counts, overrides)
 
     def _next_seq(self) -> dict[str, int]:
-        out = {}
         with self.engine.connect() as conn:
-            for name, table in (
-                ("participants", s.participants),
-                ("conversations", s.conversations),
-                ("interactions", s.interactions),
-                ("utterances", s.utterances),
-                ("metadata", s.text_metadata),
-                ("comparisons", s.comparisons),
-            ):
-                out[name] = (conn.execute(select(func.max(table.c.seq))).scalar() or -1) + 1
-        return out
+            return {name: (conn.execute(select(func.max(table.c.seq))).scalar() or -1) + 1 for name, table in TABLES}
 
     def _check_collisions(self, study: Study) -> None:
         """Refuse ids that the store already holds, naming the table file, record line and field."""
@@ -424,8 +493,8 @@ class Store:
         problems = []
         with self.engine.connect() as conn:
             for column, ids, table, default_file, field in checks:
-                if not ids:
-                    continue
+                if not ids or conn.execute(select(column).limit(1)).first() is None:
+                    continue  # nothing to collide with (an empty table: a fresh import)
                 existing: set[str] = set()
                 for start in range(0, len(ids), BATCH):
                     existing.update(
@@ -471,39 +540,58 @@ class Store:
         ...     [u.utterance_id for u in st.export_study().utterances] == [u.utterance_id for u in study.utterances]
         True
         """
-        with self.engine.connect() as conn:
-            survey = [
-                Participant.model_validate(r.record)
-                for r in conn.execute(select(s.participants).order_by(s.participants.c.seq))
-            ]
-            utt_rows = (
-                conn.execute(
-                    select(s.utterances, s.interactions.c.user_prompt)
-                    .join(s.interactions, s.interactions.c.interaction_id == s.utterances.c.interaction_id)
-                    .order_by(s.utterances.c.seq)
+        # Stored rows were validated where they entered (import, collection): records are
+        # rebuilt without re-validating; flat ones (utterances, text metadata) without pydantic.
+        with _gc_paused():  # many small row and record objects
+            with self.engine.connect() as conn:
+                part_rows = _in_seq_order(conn.execute(select(s.participants.c.seq, s.participants.c.record)))
+                utt_result = conn.execute(
+                    select(s.utterances, s.interactions.c.user_prompt).join(
+                        s.interactions, s.interactions.c.interaction_id == s.utterances.c.interaction_id
+                    )
                 )
-                .mappings()
-                .all()
-            )
-            inter_rows = conn.execute(select(s.interactions).order_by(s.interactions.c.seq)).mappings().all()
-            conv_rows = conn.execute(select(s.conversations).order_by(s.conversations.c.seq)).mappings().all()
-            meta_rows = (
-                conn.execute(select(s.text_metadata).order_by(s.text_metadata.c.seq)).mappings().all()
-                if metadata
-                else []
-            )
-            comp_rows = conn.execute(select(s.comparisons).order_by(s.comparisons.c.seq)).mappings().all()
-        utterances = [_utterance_from_row(r) for r in utt_rows]
-        histories = _rebuild_histories(inter_rows, utt_rows)
+                utt_keys = list(utt_result.keys())
+                utt_rows = _in_seq_order(utt_result, utt_keys.index("seq"))
+                inter_rows = _in_seq_order(
+                    conn.execute(
+                        select(
+                            s.interactions.c.seq,
+                            s.interactions.c.conversation_id,
+                            s.interactions.c.turn,
+                            s.interactions.c.user_prompt,
+                        )
+                    )
+                )
+                conv_rows = _in_seq_order(
+                    conn.execute(
+                        select(
+                            s.conversations.c.seq,
+                            s.conversations.c.conversation_id,
+                            s.conversations.c.record,
+                            s.conversations.c.history_override,
+                        )
+                    )
+                )
+                meta_result = conn.execute(select(s.text_metadata)) if metadata else None
+                meta_keys = list(meta_result.keys()) if meta_result is not None else []
+                meta_rows = _in_seq_order(meta_result, meta_keys.index("seq")) if meta_result is not None else []
+                comp_rows = _in_seq_order(conn.execute(select(s.comparisons.c.seq, s.comparisons.c.record)))
+            return self._records(part_rows, utt_rows, utt_keys, inter_rows, conv_rows, meta_rows, meta_keys, comp_rows)
+
+    @staticmethod
+    def _records(part_rows, utt_rows, utt_keys, inter_rows, conv_rows, meta_rows, meta_keys, comp_rows) -> Study:
+        """The study from stored rows (see :meth:`export_study`)."""
+        survey = [Participant.model_validate(r[1]) for r in part_rows]
+        utt_fields = _flat_records(utt_rows, utt_keys, UTTERANCE_COLUMNS)
+        utterances = [_construct(Utterance, fields, extra) for fields, extra in utt_fields]
+        histories = _rebuild_histories(inter_rows, [fields for fields, _ in utt_fields])
         conversations = []
-        for r in conv_rows:
-            record = dict(r["record"])
-            record["conversation_history"] = (
-                r["history_override"] if r["history_override"] is not None else histories.get(r["conversation_id"], [])
-            )
+        for _, cid, record, override in conv_rows:
+            record = dict(record)
+            record["conversation_history"] = override if override is not None else histories.get(cid, [])
             conversations.append(Conversation.model_validate(_ordered_conversation(record)))
-        meta = [_metadata_from_row(r) for r in meta_rows]
-        comps = [Comparison.model_validate(r["record"]) for r in comp_rows]
+        meta = [_construct(TextMetadata, f, x) for f, x in _flat_records(meta_rows, meta_keys, METADATA_COLUMNS)]
+        comps = [Comparison.model_validate(r[1]) for r in comp_rows]
         return Study(
             survey=survey, conversations=conversations, utterances=utterances, metadata=meta, comparisons=comps
         )
@@ -547,80 +635,174 @@ def _history_items(prompts: dict[int, str], utts: list[dict]) -> list[dict]:
     return items
 
 
-def _rebuild_histories(inter_rows, utt_rows) -> dict[str, list[dict]]:
+def _rebuild_histories(inter_rows: Sequence, utt_fields: Sequence[dict]) -> dict[str, list[dict]]:
+    """Conversation histories from interaction rows ``(seq, conversation_id, turn, user_prompt)`` and utterances."""
     prompts: dict[str, dict[int, str]] = {}
-    for r in inter_rows:
-        prompts.setdefault(r["conversation_id"], {})[r["turn"]] = r["user_prompt"]
+    for _, conversation_id, turn, prompt in inter_rows:
+        prompts.setdefault(conversation_id, {})[turn] = prompt
     utts: dict[str, list[dict]] = {}
-    for r in utt_rows:
-        utts.setdefault(r["conversation_id"], []).append(r)
+    for u in utt_fields:
+        utts.setdefault(u["conversation_id"], []).append(u)
     return {cid: _history_items(prompts.get(cid, {}), utts.get(cid, [])) for cid in set(prompts) | set(utts)}
 
 
-def _utterance_from_row(r) -> Utterance:
-    data = {c: r[c] for c in UTTERANCE_COLUMNS}
-    if r["extra"]:
-        data.update(r["extra"])
-    return Utterance.model_validate(data)
+def _in_seq_order(result: Any, seq_index: int = 0) -> list:
+    """A result's rows as tuples sorted by their ``seq`` column (faster than ORDER BY on the unindexed ``seq``)."""
+    rows = result.all()
+    rows.sort(key=itemgetter(seq_index))
+    return rows
 
 
-def _metadata_from_row(r) -> TextMetadata:
-    data = {c: r[c] for c in METADATA_COLUMNS}
-    if r["extra"]:
-        data.update(r["extra"])
-    return TextMetadata.model_validate(data)
+def _flat_records(rows: Sequence, keys: list[str], fields: list[str]) -> list[tuple[dict, dict | None]]:
+    """``(field values, extra keys)`` of each stored row of a flat record table."""
+    if not rows:
+        return []
+    pick = itemgetter(*[keys.index(f) for f in fields])
+    extra_at = keys.index("extra")
+    return [(dict(zip(fields, pick(r))), r[extra_at]) for r in rows]
+
+
+R = TypeVar("R", bound=Record)
+
+
+def _construct(cls: type[R], fields: dict[str, Any], extra: dict[str, Any] | None) -> R:
+    """A flat record from trusted stored values, without validation.
+
+    What :meth:`pydantic.BaseModel.model_construct` does for a record whose every field is given,
+    minus its per-field Python loop: the values were validated when they entered the store.
+
+    Parameters
+    ----------
+    cls
+        a flat record class (every field a plain value: :class:`Utterance`, :class:`TextMetadata`).
+    fields
+        a value for every field.
+    extra
+        the record's extra keys (or None).
+
+    Returns
+    -------
+    Record
+        the record; equal to ``cls.model_validate({**fields, **extra})``.
+
+    Example
+    -------
+    >>> m = TextMetadata(column_id="self_description", user_id="u", conversation_id=None, interaction_id=None,
+    ...                  utterance_id=None, pii_flag=False, pii_manual_flag=None, language_flag="en", en_flag=True,
+    ...                  moderation_flag=None)
+    >>> _construct(TextMetadata, dict(m.__dict__), {"note": 1}) == TextMetadata.model_validate({**m.__dict__, "note": 1})
+    True
+    """
+    if cls.__pydantic_post_init__ is not None or len(fields) != len(cls.__pydantic_fields__):
+        return cls.model_validate({**fields, **(extra or {})})
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", fields)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(obj, "__pydantic_extra__", dict(extra) if extra else {})
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+#: A table's rows column by column: column name -> one value per row.
+Columns = dict[str, list]
+
+
+def _flat_columns(records: Sequence[Record], columns: list[str], first_seq: int) -> tuple[Columns, list[dict]]:
+    """Column values (plus ``seq`` and ``extra``) of flat records, and each record's values as a dict.
+
+    Utterances and text metadata hold JSON-ready values (str, int, bool, float, None; text
+    metadata's ``moderation_flag`` dict is serialised in JSON mode when written), so their values
+    are read straight from the attributes, exactly what ``to_json_dict`` gives. Records with
+    unset fields or extra keys go through ``to_json_dict``.
+    """
+    n_fields = len(columns)
+    dicts: list = [
+        r.__dict__ if not r.__pydantic_extra__ and len(r.__pydantic_fields_set__) == n_fields else None for r in records
+    ]
+    extras: list = [None] * len(records)
+    for k in [k for k, d in enumerate(dicts) if d is None]:
+        d = records[k].to_json_dict()
+        dicts[k] = {c: d.get(c) for c in columns}
+        extras[k] = {key: v for key, v in d.items() if key not in columns} or None
+    out: Columns = {c: list(map(itemgetter(c), dicts)) for c in columns}
+    out["seq"] = list(range(first_seq, first_seq + len(records)))
+    out["extra"] = extras
+    return out, dicts
+
+
+def _as_rows(columns: Columns) -> list[dict[str, Any]]:
+    """Columns -> one dict per row."""
+    keys = list(columns)
+    return [dict(zip(keys, values)) for values in zip(*columns.values())]
+
+
+def _as_columns(rows: list[dict[str, Any]]) -> Columns:
+    """One dict per row (all with the same keys) -> columns."""
+    return {key: list(map(itemgetter(key), rows)) for key in rows[0]} if rows else {}
+
+
+def _n_rows(columns: Columns) -> int:
+    return len(next(iter(columns.values()))) if columns else 0
 
 
 def _rows_for(study: Study, seq: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
-    """Table rows for a study; conversation histories that don't rebuild exactly are kept verbatim."""
-    participants = []
-    for i, p in enumerate(study.survey):
-        participants.append(
-            {
-                "user_id": p.user_id,
-                "seq": seq["participants"] + i,
-                "source": p.source,
-                "survey_only": p.survey_only,
-                "age": p.age,
-                "gender": p.gender,
-                "ethnicity": p.ethnicity.simplified,
-                "religion": p.religion.simplified,
-                "special_region": p.location.special_region,
-                "birth_country": p.location.birth_country,
-                "reside_country": p.location.reside_country,
-                "study_id": p.study_id,
-                "study_locale": p.study_locale,
-                "included_in_UK_REP": p.included_in_UK_REP,
-                "included_in_US_REP": p.included_in_US_REP,
-                "included_in_balanced_subset": p.included_in_balanced_subset,
-                "record": p.to_json_dict(),
-            }
-        )
-    utterances: list[dict[str, Any]] = []
-    interactions: list[dict[str, Any]] = []
-    seen_inter: dict[str, bool] = {}
-    utts_by_conv: dict[str, list[dict]] = {}
-    for i, u in enumerate(study.utterances):
-        d = u.to_json_dict()
-        row = {c: d.get(c) for c in UTTERANCE_COLUMNS if c != "user_prompt"}
-        extra = {k: v for k, v in d.items() if k not in UTTERANCE_COLUMNS}
-        row.update(seq=seq["utterances"] + i, extra=extra or None)
-        utterances.append(row)
-        utts_by_conv.setdefault(u.conversation_id, []).append(row)
-        if u.interaction_id not in seen_inter:
-            seen_inter[u.interaction_id] = True
-            interactions.append(
-                {
-                    "interaction_id": u.interaction_id,
-                    "seq": seq["interactions"] + len(interactions),
-                    "conversation_id": u.conversation_id,
-                    "turn": u.turn,
-                    "user_prompt": u.user_prompt,
-                }
-            )
+    """Table rows for a study, one dict per row (see :func:`_table_columns`).
+
+    Example
+    -------
+    >>> from pluralis.data.synthetic import generate_study
+    >>> rows = _rows_for(generate_study(n_participants=2, seed=0), dict.fromkeys(TABLE_NAMES, 0))
+    >>> rows["participants"][1]["seq"], rows["participants"][1]["user_id"]
+    (1, 'user1')
+    """
+    return {name: _as_rows(columns) for name, columns in _table_columns(study, seq).items()}
+
+
+def _table_columns(study: Study, seq: dict[str, int]) -> dict[str, Columns]:
+    """Table rows for a study, column by column; conversation histories that don't rebuild exactly are kept verbatim."""
+    participants = [
+        {
+            "user_id": p.user_id,
+            "seq": seq["participants"] + i,
+            "source": p.source,
+            "survey_only": p.survey_only,
+            "age": p.age,
+            "gender": p.gender,
+            "ethnicity": p.ethnicity.simplified,
+            "religion": p.religion.simplified,
+            "special_region": p.location.special_region,
+            "birth_country": p.location.birth_country,
+            "reside_country": p.location.reside_country,
+            "study_id": p.study_id,
+            "study_locale": p.study_locale,
+            "included_in_UK_REP": p.included_in_UK_REP,
+            "included_in_US_REP": p.included_in_US_REP,
+            "included_in_balanced_subset": p.included_in_balanced_subset,
+            "record": p.to_json_dict(),
+        }
+        for i, p in enumerate(study.survey)
+    ]
+    utterances, utt_values = _flat_columns(study.utterances, UTTERANCE_COLUMNS, seq["utterances"])
+    prompts = utterances.pop("user_prompt")  # stored once per interaction
+    first: dict[str, int] = {}  # each interaction's first utterance
+    for k, interaction_id in enumerate(utterances["interaction_id"]):
+        first.setdefault(interaction_id, k)
+    at = list(first.values())
+    interactions: Columns = {
+        "interaction_id": list(first),
+        "seq": list(range(seq["interactions"], seq["interactions"] + len(at))),
+        "conversation_id": [utterances["conversation_id"][k] for k in at],
+        "turn": [utterances["turn"][k] for k in at],
+        "user_prompt": [prompts[k] for k in at],
+    }
     prompts_by_conv: dict[str, dict[int, str]] = {}
-    for row in interactions:
-        prompts_by_conv.setdefault(row["conversation_id"], {})[row["turn"]] = row["user_prompt"]
+    for conversation_id, turn, prompt in zip(
+        interactions["conversation_id"], interactions["turn"], interactions["user_prompt"]
+    ):
+        prompts_by_conv.setdefault(conversation_id, {})[turn] = prompt
+    utts_by_conv: dict[str, list[dict]] = {}
+    for conversation_id, values in zip(utterances["conversation_id"], utt_values):
+        utts_by_conv.setdefault(conversation_id, []).append(values)
     conversations = []
     for i, c in enumerate(study.conversations):
         record = c.to_json_dict()
@@ -640,13 +822,7 @@ def _rows_for(study: Study, seq: dict[str, int]) -> dict[str, list[dict[str, Any
                 "history_override": None if same else history,
             }
         )
-    metadata = []
-    for i, m in enumerate(study.metadata):
-        d = m.to_json_dict()
-        row = {c: d.get(c) for c in METADATA_COLUMNS}
-        extra = {k: v for k, v in d.items() if k not in row}
-        row.update(seq=seq["metadata"] + i, extra=extra or None)
-        metadata.append(row)
+    metadata, _ = _flat_columns(study.metadata, METADATA_COLUMNS, seq["metadata"])
     comparisons = [
         {
             "comparison_id": c.comparison_id,
@@ -659,10 +835,10 @@ def _rows_for(study: Study, seq: dict[str, int]) -> dict[str, list[dict[str, Any
         for i, c in enumerate(study.comparisons)
     ]
     return {
-        "participants": participants,
-        "conversations": conversations,
-        "interactions": interactions,
-        "utterances": utterances,
-        "metadata": metadata,
-        "comparisons": comparisons,
+        "participants": _as_columns(participants),
+        "conversations": _as_columns(conversations),
+        "interactions": interactions if at else {},
+        "utterances": utterances if study.utterances else {},
+        "metadata": metadata if study.metadata else {},
+        "comparisons": _as_columns(comparisons),
     }
