@@ -11,10 +11,12 @@ Models are loaded before the port is announced, so "listening" means "ready".
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -24,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pluralis.errors import ConfigError
 from pluralis.llm.errors import BackendError, BackendTimeout, MessageError
-from pluralis.llm.types import DecodingParams, ModelSpec
+from pluralis.llm.transformers_backend import batch_key
+from pluralis.llm.types import ChatResult, DecodingParams, ModelSpec, validate_messages, with_system_prompt
 
 #: Printed to stdout (then flushed) once the server is ready; the port follows.
 READY_LINE = "pluralis llm serve: listening on"
@@ -101,6 +104,181 @@ class ChatCompletionRequest(BaseModel):
                 content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
             out.append({"role": m.get("role"), "content": content})
         return out
+
+
+class _Pending:
+    """One queued chat of a :class:`BatchingBackend`."""
+
+    __slots__ = ("cancel", "deadline", "future", "loop", "messages", "params", "start")
+
+    def __init__(self, messages: list[dict[str, str]], params: DecodingParams, timeout: float):
+        self.loop = asyncio.get_running_loop()
+        self.messages, self.params = messages, params
+        self.future: asyncio.Future = self.loop.create_future()
+        self.cancel = threading.Event()
+        self.start = time.perf_counter()
+        self.deadline = self.start + timeout
+
+
+class BatchingBackend:
+    """Answers concurrent chats for one local ``transformers`` model with batched ``generate`` calls.
+
+    A chat joins a queue; a worker waits ``window_s`` for simultaneous chats to arrive, then
+    answers the oldest chat together with up to ``max_batch - 1`` queued chats that share its
+    sampling settings (:func:`~pluralis.llm.transformers_backend.batch_key`) in ONE padded
+    ``generate`` call, in a worker thread (the event loop stays free). Chats arriving while the
+    model is busy queue up and form the next batch, so under load every call is a batch.
+    Seeded sampled chats run alone (a seeded sample is reproducible only on its own); each
+    chat keeps its own timeout, ``max_tokens`` and ``stop``.
+
+    Parameters
+    ----------
+    backend
+        a :class:`~pluralis.llm.transformers_backend.TransformersBackend`.
+    max_batch
+        most chats per ``generate`` call.
+    window_s
+        seconds to wait for simultaneous chats before a batch starts.
+
+    Example
+    -------
+    >>> from pluralis.llm.transformers_backend import TransformersBackend
+    >>> b = BatchingBackend(TransformersBackend(ModelSpec(name="m", backend="transformers", path="/models/m")))
+    >>> b.spec.name, b.batch_sizes
+    ('m', [])
+    """
+
+    def __init__(self, backend: Any, *, max_batch: int = 8, window_s: float = 0.005):
+        if max_batch < 1:
+            raise ConfigError("max_batch must be >= 1")
+        self.backend = backend
+        self.spec: ModelSpec = backend.spec
+        self.max_batch, self.window_s = max_batch, window_s
+        self._queue: list[_Pending] = []
+        self._worker: asyncio.Task | None = None
+        #: size of every batched ``generate`` call so far (monitoring and tests)
+        self.batch_sizes: list[int] = []
+
+    def load(self) -> Any:
+        """Load the model's weights (see the wrapped backend's ``load``).
+
+        Example
+        -------
+        >>> # BatchingBackend(TransformersBackend(spec)).load()
+        """
+        return self.backend.load()
+
+    async def chat(
+        self, messages: list[dict], *, params: DecodingParams | dict | None = None, timeout: float | None = None
+    ) -> ChatResult:
+        """One answer, generated in a batch with the chats that arrive alongside it.
+
+        Parameters
+        ----------
+        messages
+            the chat (the spec's system prompt is added unless it starts with one).
+        params
+            decoding parameters, over the spec's.
+        timeout
+            seconds allowed (default: the spec's).
+
+        Returns
+        -------
+        ChatResult
+
+        Raises
+        ------
+        BackendTimeout
+            no answer within ``timeout``.
+        BackendError
+            the model could not be loaded or run.
+
+        Example
+        -------
+        >>> # result = await BatchingBackend(TransformersBackend(spec)).chat([{"role": "user", "content": "Hi"}])
+        """
+        msgs = with_system_prompt(validate_messages(messages), self.spec.system_prompt)
+        p = self.spec.params.merged(params)
+        timeout = float(timeout if timeout is not None else self.spec.timeout)
+        if batch_key(p) is None:
+            return await self.backend.chat(messages, params=params, timeout=timeout)
+        if not self.backend.loaded:
+            await asyncio.to_thread(self.backend.load)
+        item = _Pending(msgs, p, timeout)
+        self._queue.append(item)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._work())
+        try:
+            async with asyncio.timeout(timeout):
+                out = await item.future
+        except TimeoutError:
+            item.cancel.set()
+            raise BackendTimeout(f"no answer within {timeout:g} s", model=self.spec.name) from None
+        if out["cancelled"]:
+            raise BackendTimeout(f"no answer within {timeout:g} s", model=self.spec.name)
+        return self.backend.result(out, p, time.perf_counter() - item.start)
+
+    def _take(self) -> list[_Pending]:
+        """The next batch: the oldest live chat and the queued chats that can share its ``generate`` call."""
+        loop = asyncio.get_running_loop()
+        self._queue = [i for i in self._queue if not i.future.done() and i.loop is loop]
+        if not self._queue:
+            return []
+        key = batch_key(self._queue[0].params)
+        batch = [i for i in self._queue if batch_key(i.params) == key][: self.max_batch]
+        taken = {id(i) for i in batch}
+        self._queue = [i for i in self._queue if id(i) not in taken]
+        return batch
+
+    async def _work(self) -> None:
+        while self._queue:
+            await asyncio.sleep(self.window_s)  # let simultaneous chats arrive
+            batch = self._take()
+            if not batch:
+                continue
+            try:
+                outs = await asyncio.to_thread(
+                    self.backend.generate_batch_sync,
+                    [(i.messages, i.params) for i in batch],
+                    [i.cancel for i in batch],
+                    max(i.deadline for i in batch),
+                )
+            except Exception as e:  # torch/transformers errors (OOM, bad template, ...)
+                err = e if isinstance(e, (BackendError, ConfigError)) else None
+                for i in batch:
+                    if not i.future.done():
+                        i.future.set_exception(
+                            err or BackendError(f"generation failed: {type(e).__name__}: {e}", model=self.spec.name)
+                        )
+                continue
+            self.batch_sizes.append(len(batch))
+            for i, out in zip(batch, outs):
+                if not i.future.done():
+                    i.future.set_result(out)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the weights are in memory.
+
+        Example
+        -------
+        >>> from pluralis.llm.transformers_backend import TransformersBackend
+        >>> BatchingBackend(TransformersBackend(ModelSpec(name="m", backend="transformers", path="/m"))).loaded
+        False
+        """
+        return bool(self.backend.loaded)
+
+    async def aclose(self) -> None:
+        """Stop the batching worker (the wrapped backend keeps its weights).
+
+        Example
+        -------
+        >>> from pluralis.llm.transformers_backend import TransformersBackend
+        >>> import asyncio
+        >>> asyncio.run(BatchingBackend(TransformersBackend(ModelSpec(name="m", backend="transformers", path="/m"))).aclose())
+        """
+        if self._worker is not None and not self._worker.done():
+            self._worker.cancel()
 
 
 def _error(status: int, message: str, type_: str, code: str | None = None) -> Any:
@@ -184,16 +362,27 @@ def create_app(backends: dict[str, Any], *, api_key: str | None = None, timeout:
             return _error(400, f"invalid decoding parameters: {e}", "invalid_request_error")
         choices: list[dict[str, Any]] = []
         prompt_tokens, completion_tokens = 0, 0
-        for i in range(req.n):
-            p = params if params.seed is None or i == 0 else params.merged({"seed": params.seed + i})
-            try:
-                result = await backend.chat(req.chat(), params=p, timeout=timeout)
-            except MessageError as e:
-                return _error(400, str(e), "invalid_request_error")
-            except BackendTimeout as e:
-                return _error(504, str(e), "timeout_error")
-            except (BackendError, ConfigError) as e:
-                return _error(500, str(e), "server_error")
+        # the n choices run concurrently: a batching backend answers them in one generate call
+        outcomes = await asyncio.gather(
+            *(
+                backend.chat(
+                    req.chat(),
+                    params=params if params.seed is None or i == 0 else params.merged({"seed": params.seed + i}),
+                    timeout=timeout,
+                )
+                for i in range(req.n)
+            ),
+            return_exceptions=True,
+        )
+        for i, result in enumerate(outcomes):
+            if isinstance(result, MessageError):
+                return _error(400, str(result), "invalid_request_error")
+            if isinstance(result, BackendTimeout):
+                return _error(504, str(result), "timeout_error")
+            if isinstance(result, (BackendError, ConfigError)):
+                return _error(500, str(result), "server_error")
+            if isinstance(result, BaseException):
+                raise result
             choices.append(
                 {
                     "index": i,
@@ -361,10 +550,16 @@ def serve(
     timeout: float = 120.0,
     n_ctx: int = 2048,
     log_level: str = "warning",
+    max_batch: int = 8,
+    n_threads: int | None = None,
 ) -> None:
     """Load every model, then serve them until interrupted. ``port=0`` picks a free port.
 
-    Prints ``READY_LINE http://HOST:PORT/v1`` to stdout once listening.
+    Prints ``READY_LINE http://HOST:PORT/v1`` to stdout once listening. Every model answers
+    concurrently with the others (each generates in its own worker thread). Concurrent chats
+    for one ``transformers`` model are answered in batched ``generate`` calls
+    (:class:`BatchingBackend`); a ``llama_cpp`` model answers one chat at a time, and the
+    models share the CPU cores (``n_threads`` each, default: cores / number of llama.cpp models).
 
     Parameters
     ----------
@@ -382,6 +577,10 @@ def serve(
         context size of ``llama_cpp`` models.
     log_level
         uvicorn's log level.
+    max_batch
+        most chats per batched ``generate`` call of a ``transformers`` model (1: no batching).
+    n_threads
+        CPU threads of each ``llama_cpp`` model.
 
     Example
     -------
@@ -397,9 +596,17 @@ def serve(
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ConfigError(f"duplicate served model names: {names}; use NAME=PATH to rename")
+    n_llama = sum(1 for s in specs if s.backend == "llama_cpp")
+    threads = n_threads or (max(1, (os.cpu_count() or 1) // n_llama) if n_llama > 1 else None)
     backends: dict[str, Any] = {}
     for spec in specs:
-        b = LlamaCppBackend(spec, n_ctx=n_ctx) if spec.backend == "llama_cpp" else TransformersBackend(spec)
+        b: Any
+        if spec.backend == "llama_cpp":
+            b = LlamaCppBackend(spec, n_ctx=n_ctx, n_threads=threads)
+        else:
+            b = TransformersBackend(spec)
+            if max_batch > 1:
+                b = BatchingBackend(b, max_batch=max_batch)
         b.load()
         backends[spec.name] = b
     app = create_app(backends, api_key=api_key, timeout=timeout)

@@ -164,6 +164,47 @@ def _hf_helpers() -> tuple[type, type]:
     return AdditivePenalties, StopFlag
 
 
+class _AllSet:
+    """An event-like view of several events: set once all of them are (a batch whose every caller gave up)."""
+
+    def __init__(self, events: list[threading.Event]):
+        self.events = events
+
+    def is_set(self) -> bool:
+        return all(e.is_set() for e in self.events)
+
+
+def batch_key(params: DecodingParams) -> tuple | None:
+    """The decoding settings chats must share to be answered by one batched ``generate`` call.
+
+    Greedy chats (temperature 0) batch whatever their seed; sampled chats batch when they agree
+    on temperature, top-p and top-k and carry no seed (a seeded sample is reproducible only on
+    its own: ``None``, never batched). ``max_tokens`` and ``stop`` may differ within a batch.
+
+    Parameters
+    ----------
+    params
+        a chat's decoding parameters.
+
+    Returns
+    -------
+    tuple or None
+        equal keys batch together; ``None`` runs alone.
+
+    Example
+    -------
+    >>> batch_key(DecodingParams(temperature=0, seed=1)) == batch_key(DecodingParams(temperature=0, max_tokens=9))
+    True
+    >>> batch_key(DecodingParams(temperature=1.0, seed=3)) is None
+    True
+    """
+    temperature = 1.0 if params.temperature is None else params.temperature
+    if temperature > 0 and params.seed is not None:
+        return None
+    sampling: tuple = ("greedy",) if temperature == 0 else ("sample", temperature, params.top_p, params.top_k)
+    return (*sampling, params.min_tokens, params.presence_penalty or 0.0, params.frequency_penalty or 0.0)
+
+
 def _tie_missing_output_embeddings(model: Any) -> None:
     """Share the input embeddings with an output layer the checkpoint left unloaded, when the config ties them.
 
@@ -385,6 +426,151 @@ class TransformersBackend:
             "completion_tokens": len(new_ids) + int(hit_eos),
             "cancelled": stop_flag.fired,
         }
+
+    def generate_batch_sync(
+        self,
+        requests: list[tuple[list[dict[str, str]], DecodingParams]],
+        cancels: list[threading.Event] | None = None,
+        deadline: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Several chats in ONE ``generate`` call (left-padded); one result per chat, as :meth:`generate_sync`.
+
+        The chats must share their sampling settings (:func:`batch_key`); each keeps its own
+        ``max_tokens`` (the batch runs to the longest and each answer is cut at its own) and
+        ``stop`` strings. Greedy answers equal the one-by-one ones up to padding round-off.
+
+        Parameters
+        ----------
+        requests
+            ``(messages, params)`` per chat, system prompts included.
+        cancels
+            one event per chat; the batch stops early when all are set.
+        deadline
+            ``time.monotonic()`` value after which generation stops.
+
+        Returns
+        -------
+        list of dict
+            ``text``, ``finish_reason``, ``prompt_tokens``, ``completion_tokens``, ``cancelled`` per chat.
+
+        Example
+        -------
+        >>> # backend.generate_batch_sync([(chat_a, DecodingParams(temperature=0)), (chat_b, ...)])
+        """
+        keys = {batch_key(p) for _, p in requests}
+        if len(requests) > 1 and (len(keys) > 1 or None in keys):
+            raise ConfigError("a batch must share its sampling settings and have no seeded sampling (see batch_key)")
+        if len(requests) == 1:
+            cancel = cancels[0] if cancels else None
+            return [self.generate_sync(requests[0][0], requests[0][1], cancel, deadline)]
+        torch, _ = require_transformers()
+        from transformers import LogitsProcessorList, StoppingCriteriaList
+
+        AdditivePenalties, StopFlag = _hf_helpers()
+        model, tokenizer = self.load()
+        rendered = [render_chat(tokenizer, messages) for messages, _ in requests]
+        ids = [tokenizer(prompt, add_special_tokens=is_transcript)["input_ids"] for prompt, is_transcript in rendered]
+        eos_ids = self._eos_ids(model, tokenizer)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos_ids or [0])[0]
+        width = max(len(x) for x in ids)
+        input_ids = torch.tensor([[pad] * (width - len(x)) + list(x) for x in ids], dtype=torch.long)
+        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], dtype=torch.long)
+        device = self.device or model.device
+        params = requests[0][1]
+        temperature = 1.0 if params.temperature is None else params.temperature
+        limits = [p.max_tokens or 256 for _, p in requests]
+        gen: dict[str, Any] = {
+            "max_new_tokens": max(limits),
+            "do_sample": temperature > 0,
+            "eos_token_id": eos_ids or None,
+            "pad_token_id": pad,
+        }
+        if temperature > 0:
+            gen.update(
+                temperature=temperature, top_p=1.0 if params.top_p is None else params.top_p, top_k=params.top_k or 0
+            )
+        else:
+            gen.update(temperature=None, top_p=None, top_k=None)
+        if params.min_tokens:
+            gen["min_new_tokens"] = params.min_tokens
+        processors = LogitsProcessorList()
+        if params.presence_penalty or params.frequency_penalty:
+            processors.append(AdditivePenalties(width, params.presence_penalty or 0.0, params.frequency_penalty or 0.0))
+        all_cancelled = _AllSet(cancels or [threading.Event() for _ in requests])
+        stop_flag = StopFlag(all_cancelled, deadline)
+        with self._gen_lock:
+            with torch.inference_mode():
+                out = model.generate(
+                    input_ids=input_ids.to(device),
+                    attention_mask=mask.to(device),
+                    **gen,
+                    logits_processor=processors,
+                    stopping_criteria=StoppingCriteriaList([stop_flag]),
+                )
+        results = []
+        for row, ((_, p), (_, is_transcript), limit, prompt) in enumerate(zip(requests, rendered, limits, ids)):
+            new_ids = out[row, width:].tolist()[:limit]
+            at = next((k for k, t in enumerate(new_ids) if t in eos_ids), None)
+            hit_eos = at is not None
+            if at is not None:
+                new_ids = new_ids[:at]
+            text = tokenizer.decode(new_ids, skip_special_tokens=True)
+            finish = "stop" if hit_eos else "length"
+            for s in list(p.stop or []) + ([TRANSCRIPT_STOP] if is_transcript else []):
+                cut = text.find(s)
+                if cut >= 0:
+                    text, finish = text[:cut], "stop"
+            if is_transcript:
+                text = text.strip()
+            results.append(
+                {
+                    "text": text,
+                    "finish_reason": finish,
+                    "prompt_tokens": len(prompt),
+                    "completion_tokens": len(new_ids) + int(hit_eos),
+                    "cancelled": stop_flag.fired,
+                }
+            )
+        return results
+
+    def result(self, out: dict[str, Any], params: DecodingParams, latency_s: float) -> ChatResult:
+        """A :class:`ChatResult` from a :meth:`generate_sync` / :meth:`generate_batch_sync` output.
+
+        Parameters
+        ----------
+        out
+            one generation's output.
+        params
+            the decoding parameters it ran with.
+        latency_s
+            seconds from request to answer.
+
+        Returns
+        -------
+        ChatResult
+
+        Example
+        -------
+        >>> b = TransformersBackend(ModelSpec(name="m", backend="transformers", path="/models/m"))
+        >>> out = {"text": "Hi", "finish_reason": "stop", "prompt_tokens": 3, "completion_tokens": 2}
+        >>> b.result(out, DecodingParams(), 0.1).usage.total_tokens
+        5
+        """
+        usage = TokenUsage(
+            prompt_tokens=out["prompt_tokens"],
+            completion_tokens=out["completion_tokens"],
+            total_tokens=out["prompt_tokens"] + out["completion_tokens"],
+        )
+        return ChatResult(
+            text=out["text"],
+            model=self.spec.name,
+            provider=self.spec.provider,
+            served_model=self.spec.model_id,
+            latency_s=latency_s,
+            usage=usage,
+            finish_reason=out["finish_reason"],
+            seed=params.seed,
+        )
 
     async def chat(
         self, messages: list[dict], *, params: DecodingParams | dict | None = None, timeout: float | None = None

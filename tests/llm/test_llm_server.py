@@ -114,3 +114,156 @@ def test_spec_for_path(tmp_path):
     assert (llama.name, llama.path, llama.gguf_file) == ("small", "/models/small.gguf", None)
     with pytest.raises(Exception, match="unknown backend"):
         spec_for_path("/m", backend="vllm")
+
+
+# --- concurrency: batching one transformers model, several models at once ---------------------------
+
+
+def gather_posts(app, bodies):
+    """POST every body concurrently to the in-process app; returns the responses in order."""
+    import asyncio
+
+    async def run():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            return await asyncio.gather(*(client.post("/v1/chat/completions", json=b, timeout=120) for b in bodies))
+
+    return asyncio.run(run())
+
+
+def counting_generate(monkeypatch, model):
+    calls = []
+    original = model.generate
+
+    def generate(*args, **kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        calls.append(int(ids.shape[0]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "generate", generate)
+    return calls
+
+
+PROMPTS = ["Hi", "What is the capital of France?", "Trains or planes?", "Hello there", "Values", "Help me"]
+
+
+def test_concurrent_requests_are_batched(local_backend, monkeypatch):
+    from pluralis.llm.server import BatchingBackend
+
+    bodies = [
+        {"model": "tiny", "messages": [{"role": "user", "content": p}], "max_tokens": 4 + k, "temperature": 0}
+        for k, p in enumerate(PROMPTS)
+    ]
+    alone = [post_one(local_backend, b) for b in bodies]  # one generate call each, unbatched
+    batching = BatchingBackend(local_backend, max_batch=8)
+    calls = counting_generate(monkeypatch, local_backend._model)
+    responses = gather_posts(create_app({"tiny": batching}), bodies)
+    assert [r.status_code for r in responses] == [200] * len(bodies)
+    assert sum(calls) == len(bodies) and len(calls) < len(bodies)  # answered in fewer generate calls
+    assert max(calls) > 1 and batching.batch_sizes == calls
+    for r, single, body in zip(responses, alone, bodies):
+        (choice,) = r.json()["choices"]
+        assert choice["message"]["content"] == single.text  # greedy: the same answer as alone
+        assert r.json()["usage"]["completion_tokens"] <= body["max_tokens"]  # each keeps its own limit
+
+
+def post_one(backend, body):
+    import asyncio
+
+    req_params = DecodingParams(max_tokens=body["max_tokens"], temperature=body.get("temperature"))
+    return asyncio.run(backend.chat(body["messages"], params=req_params, timeout=60))
+
+
+def test_n_choices_share_one_batch(local_backend, monkeypatch):
+    from pluralis.llm.server import BatchingBackend
+
+    calls = counting_generate(monkeypatch, local_backend._model)
+    app = create_app({"tiny": BatchingBackend(local_backend)})
+    (r,) = gather_posts(app, [{"model": "tiny", "messages": USER, "max_tokens": 5, "temperature": 0, "n": 3}])
+    texts = [c["message"]["content"] for c in r.json()["choices"]]
+    assert calls == [3] and len(set(texts)) == 1
+
+
+def test_seeded_sampling_runs_alone_and_stays_reproducible(local_backend, monkeypatch):
+    from pluralis.llm.server import BatchingBackend
+
+    bodies = [{"model": "tiny", "messages": USER, "max_tokens": 6, "temperature": 1.0, "seed": s} for s in (1, 2, 3, 1)]
+    batching = BatchingBackend(local_backend)
+    calls = counting_generate(monkeypatch, local_backend._model)
+    texts = [r.json()["choices"][0]["message"]["content"] for r in gather_posts(create_app({"tiny": batching}), bodies)]
+    assert calls == [1, 1, 1, 1] and batching.batch_sizes == []
+    assert texts[0] == texts[3]  # same seed, same sample, whatever ran alongside
+
+
+def test_batched_timeout_is_504(local_backend):
+    from pluralis.llm.server import BatchingBackend
+
+    app = create_app({"tiny": BatchingBackend(local_backend)}, timeout=0.05)
+    body = {"model": "tiny", "messages": USER, "max_tokens": 900, "min_tokens": 900, "temperature": 0}
+    responses = gather_posts(app, [body, body])
+    assert [r.status_code for r in responses] == [504, 504]
+    assert all(r.json()["error"]["type"] == "timeout_error" for r in responses)
+
+
+def test_models_generate_at_the_same_time(local_backend, monkeypatch):
+    """Two models on one server: both generations are in flight together (a barrier both must reach)."""
+    import threading
+
+    barrier = threading.Barrier(2, timeout=60)
+    original = local_backend._model.generate
+
+    def generate(*args, **kwargs):
+        barrier.wait()  # raises BrokenBarrierError (-> HTTP 500) if the other model's call never starts
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(local_backend._model, "generate", generate)
+    other = TransformersBackend(
+        spec_for_path("/unused", name="tiny2", backend="transformers"),
+        model=local_backend._model,
+        tokenizer=local_backend._tokenizer,
+    )
+    other.device = local_backend.device
+    app = create_app({"tiny": local_backend, "tiny2": other})
+    bodies = [{"model": m, "messages": USER, "max_tokens": 3, "temperature": 0} for m in ("tiny", "tiny2")]
+    assert [r.status_code for r in gather_posts(app, bodies)] == [200, 200]
+
+
+def test_llamacpp_models_generate_at_the_same_time(llama_cpp_module, smollm2_gguf, monkeypatch):
+    """The README's GGUF recipe: several llama.cpp models in ONE `pluralis llm serve` answer concurrently.
+
+    (llama-cpp-python's own server holds one global lock and keeps one model loaded at a time.)
+    """
+    import threading
+
+    from pluralis.llm.llamacpp_backend import LlamaCppBackend
+
+    backends = {
+        name: LlamaCppBackend(spec_for_path(str(smollm2_gguf), name=name, backend="llama_cpp"), n_threads=1)
+        for name in ("smol-a", "smol-b")
+    }
+    barrier = threading.Barrier(2, timeout=120)
+    for b in backends.values():
+        b.load()
+        original = b.generate_sync
+
+        def generate_sync(*args, _original=original, **kwargs):
+            barrier.wait()
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(b, "generate_sync", generate_sync)
+    bodies = [
+        {"model": m, "messages": [{"role": "user", "content": "What is the capital of France?"}], "max_tokens": 12}
+        for m in backends
+    ]
+    responses = gather_posts(create_app(backends), bodies)
+    assert [r.status_code for r in responses] == [200, 200]
+    assert all("Paris" in r.json()["choices"][0]["message"]["content"] for r in responses)
+
+
+def test_llamacpp_server_serialises_requests_globally():
+    """Why the recipe runs one llama.cpp server per model: its app holds one global lock and one loaded model."""
+    pytest.importorskip("llama_cpp.server.app", exc_type=ImportError)
+    import llama_cpp.server.app as llama_app
+    import llama_cpp.server.model as llama_model
+
+    assert hasattr(llama_app, "llama_outer_lock") and hasattr(llama_app, "llama_inner_lock")
+    assert "_current_model" in llama_model.LlamaProxy.__init__.__code__.co_names  # one model in memory at a time
