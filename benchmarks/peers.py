@@ -83,7 +83,9 @@ def prism_rank_centrality(battles: pd.DataFrame, iterations: int = 1000, alpha: 
 # --- FastChat, January-March 2024 (elo_analysis.py; what PRISM ran) ----------------------------------
 
 
-def fastchat_mle_elo_2024(df: pd.DataFrame, SCALE: float = 400, BASE: float = 10, INIT_RATING: float = 1000) -> pd.Series:
+def fastchat_mle_elo_2024(
+    df: pd.DataFrame, SCALE: float = 400, BASE: float = 10, INIT_RATING: float = 1000
+) -> pd.Series:
     """FastChat ``compute_mle_elo`` (Jan-Mar 2024): duplicated rows, default L2 ``LogisticRegression``."""
     from sklearn.linear_model import LogisticRegression
 
@@ -115,7 +117,7 @@ def fastchat_bootstrap_2024(battles: pd.DataFrame, rounds: int, seed: int = 0) -
 # --- FastChat, mid-2024 (elo_analysis.py compute_mle_elo with pivot tables) -----------------------
 
 
-def _logistic_no_penalty(tol: float):  # noqa: ANN202 - sklearn estimator
+def _logistic_no_penalty(tol: float):
     """``LogisticRegression(fit_intercept=False, penalty=None, tol=tol)`` across scikit-learn versions."""
     from sklearn.linear_model import LogisticRegression
 
@@ -237,7 +239,15 @@ def _fit_bt(
     return result["x"]
 
 
-def _fit_bt_weights(weights: np.ndarray, matchups: np.ndarray, outcomes: np.ndarray, n_models: int, alpha: float, tol: float) -> np.ndarray:
+def _one_blas_thread() -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+
+
+def _fit_bt_weights(
+    weights: np.ndarray, matchups: np.ndarray, outcomes: np.ndarray, n_models: int, alpha: float, tol: float
+) -> np.ndarray:
     return _fit_bt(matchups, outcomes, weights, n_models, alpha, tol)
 
 
@@ -256,8 +266,14 @@ def fastchat_bootstrap_bt(
     init_rating: float = 1000.0,
     tol: float = 1e-6,
     num_cpu: int | None = None,
+    one_blas_thread: bool = False,
 ) -> pd.DataFrame:
-    """FastChat ``compute_bootstrap_bt`` (current): multinomial weights per round, a process pool of L-BFGS fits."""
+    """FastChat ``compute_bootstrap_bt`` (current): multinomial weights per round, a process pool of L-BFGS fits.
+
+    The pool is started with ``spawn`` (FastChat's default ``fork`` can hang a process whose
+    OpenBLAS threads already ran, as the benchmark's has); ``one_blas_thread`` pins each worker
+    to one BLAS thread (not what FastChat does; its workers oversubscribe small machines).
+    """
     import multiprocessing as mp
 
     matchups, outcomes, models, weights = _preprocess_for_bt(battles)
@@ -267,7 +283,8 @@ def fastchat_bootstrap_bt(
     bt_fn = partial(
         _fit_bt_weights, matchups=matchups, outcomes=outcomes, n_models=len(models), alpha=np.log(base), tol=tol
     )
-    with mp.get_context("fork").Pool(num_cpu if num_cpu else os.cpu_count()) as pool:
+    init = _one_blas_thread if one_blas_thread else None
+    with mp.get_context("spawn").Pool(num_cpu if num_cpu else os.cpu_count(), initializer=init) as pool:
         results = list(pool.imap_unordered(bt_fn, boot_weights))
     ratings = np.array(results)
     df = pd.DataFrame(ratings * scale + init_rating, columns=models)
