@@ -23,7 +23,8 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,8 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def _forget(key: int) -> None:
+def _gone(key: int, _ref: weakref.ref) -> None:
+    """Weakref callback: the column's Arrow data was freed, so its codes go too."""
     with _lock:
         _cache.pop(key, None)
 
@@ -68,7 +70,7 @@ def _arrow_strings(column: pd.Series) -> Any:
     return data
 
 
-def factorize_column(column: pd.Series, *, use_na_sentinel: bool = True) -> tuple[np.ndarray, Sequence]:
+def factorize_column(column: pd.Series, *, use_na_sentinel: bool = True) -> tuple[np.ndarray, Iterable[Any]]:
     """Codes and distinct values of a column, in order of first appearance (as :func:`pandas.factorize`).
 
     Parameters
@@ -106,7 +108,7 @@ def factorize_column(column: pd.Series, *, use_na_sentinel: bool = True) -> tupl
     uniques = encoded.dictionary.to_pylist()
     if len(data) <= CACHE_MAX_ROWS:
         with _lock:
-            _cache[key] = (weakref.ref(data, lambda _, key=key: _forget(key)), codes, uniques)
+            _cache[key] = (weakref.ref(data, partial(_gone, key)), codes, uniques)
             while len(_cache) > CACHE_SIZE:
                 _cache.popitem(last=False)
     return codes, uniques

@@ -6,8 +6,9 @@ solve across threads and spends its time synchronising them: with numpy's defaul
 threads on a 2-core machine, 200 solves of 150 x 150 ran 10-30x slower than with one thread
 (``benchmarks/bench_threads.py`` measures it under default settings). :func:`blas_threads`
 limits BLAS to :data:`BLAS_THREADS` threads for the duration of such a section and restores the
-previous setting afterwards; it reuses one cached :class:`threadpoolctl.ThreadpoolController`,
-so entering it costs microseconds, not the milliseconds of a fresh library scan.
+previous setting afterwards; it reuses one :class:`threadpoolctl.ThreadpoolController`, made on
+first use (it controls the BLAS libraries loaded by then: numpy's, which the ranking solves
+use), so entering it costs microseconds, not the millisecond of a fresh library scan.
 
 Example
 -------
@@ -63,9 +64,8 @@ def blas_threads(limit: int | None = None) -> Iterator[None]:
 
     Example
     -------
-    >>> from threadpoolctl import threadpool_info
     >>> with blas_threads(1):
-    ...     inside = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+    ...     inside = {lib["num_threads"] for lib in _blas_controller().info()}
     >>> inside <= {1}
     True
     """
