@@ -257,8 +257,8 @@ class ModelConfig(ModelSpec):
             # go to a third party nobody chose. Only an explicit provider = "openai" may do that.
             raise field_error(
                 "endpoint",
-                f"model {data.get('name')!r} has no endpoint; give endpoint = \"http://HOST:PORT/v1\" (its "
-                "OpenAI-compatible server), or provider = \"openai\" to send participants' prompts to OpenAI",
+                f'model {data.get("name")!r} has no endpoint; give endpoint = "http://HOST:PORT/v1" (its '
+                'OpenAI-compatible server), or provider = "openai" to send participants\' prompts to OpenAI',
             )
         roster = data.pop("roster", None)
         if roster:

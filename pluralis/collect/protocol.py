@@ -108,9 +108,7 @@ class ProtocolError(PluralisError):
     'invalid answers (age: choose an answer)'
     """
 
-    def __init__(
-        self, message: str, *, errors: dict[str, str] | None = None, participant_message: str | None = None
-    ):
+    def __init__(self, message: str, *, errors: dict[str, str] | None = None, participant_message: str | None = None):
         self.errors = dict(errors or {})
         self.participant_message = participant_message or (CHECK_FIELDS if self.errors else TRY_AGAIN)
         detail = "; ".join(f"{k}: {v}" for k, v in self.errors.items())
@@ -1130,9 +1128,7 @@ class ProtocolSession:
             self.start_conversation(conversation_type or "", opening_prompt or "")
         return await self.generate()
 
-    def rate(
-        self, scores: Mapping[int, Any] | Sequence[Any], *, touched: Collection[int] | None = None
-    ) -> None:
+    def rate(self, scores: Mapping[int, Any] | Sequence[Any], *, touched: Collection[int] | None = None) -> None:
         """Rate every response of the current turn, 1-100 (a list is in display order, a dict by response id).
 
         In the opening turn the highest-rated response's model is locked in (random tie-break); in later
@@ -1247,7 +1243,9 @@ class ProtocolSession:
         if len(conv.turns) >= self.config.conversations.max_turns:
             raise ProtocolError(
                 "this conversation has reached its maximum length",
-                errors={"prompt": f"conversations have at most {self.config.conversations.max_turns} turns; click Finish"},
+                errors={
+                    "prompt": f"conversations have at most {self.config.conversations.max_turns} turns; click Finish"
+                },
                 participant_message="This conversation has reached its maximum length. Please click Finish.",
             )
         text = self._clean_prompt(prompt, "prompt")
