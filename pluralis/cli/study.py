@@ -40,16 +40,21 @@ def build_study_app() -> typer.Typer:
         for e in report.endpoints:
             mark = "[green]ok[/]" if e.ok else f"[bold red]FAILED[/] ({escape(str(e.kind))})"
             where = escape(f"model {e.model!r} at {e.address}")
-            console.print(f"{where}: {mark} in {e.latency_s:.2f} s: {escape(e.message)}", highlight=False, emoji=False)
+            console.print(
+                f"{where}: {mark} in {e.latency_s:.2f} s: {escape(e.message)}",
+                highlight=False,
+                emoji=False,
+                soft_wrap=True,
+            )
         for p in report.problems:
-            err_console.print(f"[bold red]error:[/] {escape(str(p))}", highlight=False, emoji=False)
+            err_console.print(f"[bold red]error:[/] {escape(str(p))}", highlight=False, emoji=False, soft_wrap=True)
         for w in report.warnings:
-            err_console.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False, emoji=False)
+            err_console.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False, emoji=False, soft_wrap=True)
         summary = report.lines()[-1]
         if not report.ok:
-            err_console.print(summary, markup=False, highlight=False, emoji=False)
+            err_console.print(summary, markup=False, highlight=False, emoji=False, soft_wrap=True)
             raise typer.Exit(code=1)
-        console.print(summary, markup=False, highlight=False, emoji=False)
+        console.print(summary, markup=False, highlight=False, emoji=False, soft_wrap=True)
 
     return study_app
 

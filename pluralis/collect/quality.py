@@ -312,8 +312,19 @@ def _conversation_values(conversations: pd.DataFrame, params: QCParams) -> pd.Da
     ).reset_index()
 
 
-def _actions(status: pd.Series, q: pd.Series, r: pd.Series, t: pd.Series, min_q: int) -> pd.Series:
-    full = q >= min_q
+def decide_actions(
+    status: pd.Series, q: pd.Series, r: pd.Series, t: pd.Series, min_conversations: int = 6
+) -> pd.Series:
+    """PRISM's action rules (spec §8.1) for submissions with a platform ``status``, ``q`` conversations,
+    ``r`` reject and ``t`` return signals (duplicates are handled by :func:`quality_control`).
+
+    Example
+    -------
+    >>> status = pd.Series(["AWAITING REVIEW", "AWAITING REVIEW", "RETURNED", "TIMED-OUT", "APPROVED"])
+    >>> decide_actions(status, pd.Series([6, 6, 6, 6, 0]), pd.Series([0, 0, 0, 0, 3]), pd.Series([0, 1, 1, 1, 0])).tolist()
+    ['APPROVE', 'RETURN_REQUEST', 'APPROVE_POST_RETURN', 'REJECT', 'APPROVED']
+    """
+    full = q >= min_conversations
     keep = status.isin(["ACTIVE", "APPROVED", "REJECTED"])
     returned = status == "RETURNED"
     timed_out = status == "TIMED-OUT"
@@ -471,7 +482,7 @@ def quality_control(
     table["reasons"] = _reasons(table, checks)
 
     q, r, t = table["n_conversations"], table["reject"], table["return"]
-    action = _actions(table["status"], q, r, t, params.min_conversations)
+    action = decide_actions(table["status"], q, r, t, params.min_conversations)
     started = pd.to_datetime(table["started_at"], errors="coerce", utc=True)
     order = table.assign(_start=started, _row=np.arange(len(table))).sort_values(["_start", "_row"], na_position="last")
     duplicate = order.duplicated("submission", keep="first").reindex(table.index)
@@ -618,6 +629,7 @@ __all__ = [
     "QCParams",
     "STATUSES",
     "attention_checks",
+    "decide_actions",
     "quality_control",
     "submissions_from_sessions",
     "text_lengths",

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, MetaData, delete, insert, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from pluralis.errors import ConfigError, StoreError
 from pluralis.store.db import Store
@@ -358,6 +359,15 @@ def delete_participant(store: Store, user_id: str, *, reason: str = "withdrawal"
         raise ConfigError(f"reason must be one of {', '.join(DELETION_REASONS)}, got {reason!r}")
     if not user_id:
         raise ConfigError("give the participant's user_id")
+    try:
+        return _delete_participant(store, user_id, reason)
+    except SQLAlchemyError as e:
+        raise StoreError(
+            f"deleting participant {user_id!r} failed and was rolled back, nothing was deleted: {e}"
+        ) from None
+
+
+def _delete_participant(store: Store, user_id: str, reason: str) -> DeletionReport:
     counts: dict[str, int] = {}
     with store.engine.begin() as conn:
         reflected = MetaData()
