@@ -1289,7 +1289,7 @@ class ProtocolSession:
         out: dict[str, Any] = {}
         for key in values:
             if key not in allowed:
-                errors[f"{field}_{key}"] = f"unknown attribute {key!r}"
+                errors[f"{field}_{key}"] = "this rating is not part of the page"
         for key in allowed:
             v = values.get(key)
             if v is None or v == "" or v == "N/A":
