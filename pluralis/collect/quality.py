@@ -611,7 +611,8 @@ def submissions_from_sessions(
     theirs = prolific.copy()
     keep = ["submission", "user_id", "operating_system"]
     linked = theirs.merge(ours[keep], on="submission", how="left")
-    linked["user_id"] = linked["user_id"].astype("object").where(linked["user_id"].notna(), None)
+    for col in ("user_id", "operating_system"):
+        linked[col] = linked[col].astype("object").where(linked[col].notna(), None)
     for col in ("status", "completion_code", "time_taken_s", "started_at"):
         if col not in linked:
             linked[col] = None
