@@ -201,7 +201,8 @@ def test_registry_loads_every_builtin_kind_and_refuses_clashes():
     with pytest.raises(ConfigError, match="'likert5' is already registered"):
         register_question_kind(Other())
     with pytest.raises(
-        ConfigError, match="unknown question kind 'nope'; expected one of category, country, multi, single, text, vas"
+        ConfigError,
+        match="unknown question kind 'nope'; expected one of attention, category, country, likert5, multi, single, text, vas",
     ):
         get_question_kind("nope")
     with pytest.raises(ValueError, match="unknown question kind 'nope'"):
