@@ -232,6 +232,83 @@ STYLE_EFFECTS = {
     "deanthro": -0.15,
 }
 
+#: Opening prompts by topic for studies with planted topic preferences (``planted_topics=``):
+#: templates whose vocabulary does not overlap across topics, so the topics are clearly distinct.
+TOPIC_OPENERS: dict[str, tuple[str, ...]] = {
+    "travel": (
+        "What are the best sights to visit on a holiday in {destination}?",
+        "Plan a two-week trip around {destination} by train for me.",
+        "Which hotels near the beach in {destination} do tourists recommend?",
+        "How can I find cheap flights to {destination} this summer?",
+        "What should I pack for a sightseeing vacation in {destination}?",
+        "Suggest a travel itinerary for a weekend in {destination}.",
+    ),
+    "cooking": (
+        "Give me a simple recipe for {dish} for dinner tonight.",
+        "How long should I bake {dish} in the oven?",
+        "Which spices go well in homemade {dish}?",
+        "How do I cook {dish} without burning it in the pan?",
+        "What ingredients do I need to make {dish} from scratch?",
+        "Can you suggest a vegetarian version of {dish} to cook?",
+    ),
+    "jobs": (
+        "How do I write a CV for a job application as a {occupation}?",
+        "What questions come up in a job interview for a {occupation} position?",
+        "How can I negotiate a higher salary as a {occupation}?",
+        "Help me write a cover letter for a {occupation} vacancy.",
+        "Where can I search for {occupation} jobs and apply online?",
+        "How do I prepare my resume to get hired as a {occupation}?",
+    ),
+    "pets": (
+        "How often should I feed my {pet}?",
+        "Why does my {pet} keep scratching and what should I tell the vet?",
+        "What toys does a young {pet} like to play with?",
+        "How do I house-train a new {pet} puppy or kitten?",
+        "Is it safe to give my {pet} treats every day?",
+        "How can I tell if my {pet} is sick or just tired?",
+    ),
+    "elections": (
+        "Which party is leading in the polls before the {election} election?",
+        "How does voting work in the {election} election?",
+        "What are the main candidates promising in the {election} election campaign?",
+        "Who should I vote for in the {election} election?",
+        "Explain how ballots are counted in the {election} election.",
+        "What happens if no party wins a majority in the {election} election?",
+    ),
+    "health": (
+        "How many hours of sleep do I need to avoid {symptom}?",
+        "What exercises help with {symptom}?",
+        "Should I see a doctor about my {symptom}?",
+        "What natural remedies reduce {symptom}?",
+        "Can stress at night cause {symptom}?",
+        "Which vitamins are good for preventing {symptom}?",
+    ),
+}
+TOPIC_FILL: dict[str, tuple[str, ...]] = {
+    "destination": ("Portugal", "Peru", "Vietnam", "Iceland", "Morocco", "Croatia"),
+    "dish": ("lasagne", "risotto", "curry", "pancakes", "dumplings", "paella"),
+    "occupation": ("nurse", "plumber", "pilot", "teacher", "lawyer", "designer"),
+    "pet": ("dog", "cat", "rabbit", "parrot", "hamster", "puppy"),
+    "election": ("US presidential", "UK general", "European parliament", "Canadian federal", "local council"),
+    "symptom": ("back pain", "headaches", "insomnia", "joint pain", "fatigue", "migraines"),
+}
+#: Everyone's topic probabilities before group shifts (``planted_topics=True``).
+DEFAULT_TOPIC_SHARES: dict[str, float] = {
+    "travel": 0.2,
+    "cooking": 0.15,
+    "jobs": 0.25,
+    "pets": 0.15,
+    "elections": 0.15,
+    "health": 0.1,
+}
+#: Planted topic preferences by group: additive shifts of topic probabilities, each group's summing
+#: to zero so no other topic moves (PRISM: older participants ask more about travel, less about jobs).
+DEFAULT_TOPIC_SHIFTS: dict[tuple[str, str], dict[str, float]] = {
+    ("age", "55-64 years old"): {"travel": 0.2, "jobs": -0.2},
+    ("age", "65+ years old"): {"travel": 0.25, "jobs": -0.25},
+    ("gender", "Female"): {"pets": 0.15, "elections": -0.15},
+}
+
 
 @dataclass
 class GroundTruth:
@@ -253,6 +330,11 @@ class GroundTruth:
     noise_sd: float
     score_scale: float
     providers: dict[str, str] = field(default_factory=dict)
+    #: planted topics (``generate_study(planted_topics=...)``): base shares, group shifts and each
+    #: conversation's true topic (Series by conversation_id); empty when no topics were planted.
+    topic_shares: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    topic_shifts: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
+    conversation_topics: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
 
     @property
     def models(self) -> list[str]:
@@ -293,6 +375,27 @@ class GroundTruth:
         if len(sub) == 0:
             raise ValueError("population is empty")
         return self.expected_utility(sub).mean().sort_values(ascending=False)
+
+    def topic_probabilities(self, survey: pd.DataFrame) -> pd.DataFrame:
+        """Each participant's (rows, by ``user_id``) probability of opening on each planted topic.
+
+        Base shares plus the shifts of every group the participant is in, clipped at 0 and renormalised.
+
+        Example
+        -------
+        >>> s = generate_study(n_participants=30, seed=0, planted_topics=True)
+        >>> p = s.ground_truth.topic_probabilities(s.frames().survey)
+        >>> p.shape, bool(np.allclose(p.sum(axis=1), 1.0))
+        ((30, 6), True)
+        """
+        base = np.tile(self.topic_shares.to_numpy(dtype=float), (len(survey), 1))
+        for (column, value), shift in self.topic_shifts.items():
+            if column in survey.columns:
+                member = (survey[column] == value).to_numpy()[:, None]
+                base = base + member * shift.reindex(self.topic_shares.index).fillna(0).to_numpy()[None, :]
+        base = np.clip(base, 0.0, None)
+        base = base / base.sum(axis=1, keepdims=True)
+        return pd.DataFrame(base, index=survey["user_id"].to_numpy(), columns=self.topic_shares.index)
 
 
 DEFAULT_GROUP_SHIFTS: dict[tuple[str, str], dict[str, float]] = {
@@ -414,6 +517,8 @@ def generate_study(
     spread_sd: float = 0.25,
     with_metadata: bool = True,
     source: str = "simulated",
+    planted_topics: bool | dict[tuple[str, str], dict[str, float]] = False,
+    topic_shares: dict[str, float] | None = None,
 ) -> Study:
     """Build a PRISM-shaped study of any size from an explicit latent-preference model.
 
@@ -422,6 +527,12 @@ def generate_study(
     openers rated for up to ``responses_per_opener`` of the models (a ``failure_rate`` share of
     calls is dropped, as with PRISM's 30 s time-outs), then 2-sample follow-up turns with the
     locked model, fine-grained attributes and open feedback. Same seed, same study.
+
+    ``planted_topics=True`` (or a dict like :data:`DEFAULT_TOPIC_SHIFTS`) draws every opening
+    prompt from :data:`TOPIC_OPENERS`, on a topic chosen with the participant's group-shifted
+    probabilities (``topic_shares``, default :data:`DEFAULT_TOPIC_SHARES`); the truth is in
+    ``ground_truth.conversation_topics`` and :meth:`GroundTruth.topic_probabilities`. Everything
+    else (ratings included) is the same as without planted topics.
 
     Example
     -------
@@ -458,6 +569,19 @@ def generate_study(
     survey = _participants(n_participants, rng, survey_only_fraction, source)
     survey_frame = pd.json_normalize([p.model_dump(mode="json") for p in survey], sep="_")
     truth = GroundTruth(q, gshifts, tshifts, style, taste_sd, noise_sd, score_scale, providers)
+    topic_p: np.ndarray | None = None
+    topic_names: list[str] = []
+    true_topics: dict[str, str] = {}
+    topic_rng = np.random.default_rng([seed, 14])  # its own stream: ratings stay as without topics
+    if planted_topics is not False:
+        shifts = DEFAULT_TOPIC_SHIFTS if planted_topics is True else planted_topics
+        truth.topic_shares = pd.Series(topic_shares or DEFAULT_TOPIC_SHARES, dtype=float)
+        unknown = sorted({t for v in shifts.values() for t in v} - set(truth.topic_shares.index) - set(TOPIC_OPENERS))
+        if unknown or not set(truth.topic_shares.index) <= set(TOPIC_OPENERS):
+            raise ValueError(f"planted topics must be among {sorted(TOPIC_OPENERS)}")
+        truth.topic_shifts = {k: pd.Series(v, dtype=float) for k, v in shifts.items()}
+        topic_p = truth.topic_probabilities(survey_frame).to_numpy()
+        topic_names = list(truth.topic_shares.index)
     base_utility = truth.expected_utility(survey_frame).to_numpy()
     taste = rng.normal(0.0, taste_sd, size=base_utility.shape)
     center = rng.normal(score_center, center_sd, n_participants)
@@ -485,6 +609,14 @@ def generate_study(
             counter += 1
             history: list = []
             opener = _fill(OPENERS[ctype][rng.integers(len(OPENERS[ctype]))], rng)
+            if topic_p is not None:
+                topic = topic_names[topic_rng.choice(len(topic_names), p=topic_p[j])]
+                template = TOPIC_OPENERS[topic][topic_rng.integers(len(TOPIC_OPENERS[topic]))]
+                for key, options in TOPIC_FILL.items():
+                    if "{" + key + "}" in template:
+                        template = template.replace("{" + key + "}", options[topic_rng.integers(len(options))])
+                opener = template
+                true_topics[cid] = topic
             history.append(UserTurn.model_construct(turn=0, role="user", content=opener))
             shown = rng.choice(models, size=min(responses_per_opener, len(models)), replace=False)
             shown = [str(m) for m in shown if rng.random() >= failure_rate] or [str(shown[0])]
@@ -530,6 +662,8 @@ def generate_study(
             )
     for c in conversations:
         c.timing_duration_mins = round(c.timing_duration_s / 60, 2)
+    if topic_p is not None:
+        truth.conversation_topics = pd.Series(true_topics, dtype=object, name="topic")
     _balance(survey, conversations, seed)
     completed: dict[str, int] = {}
     for c in conversations:
