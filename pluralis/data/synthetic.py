@@ -233,64 +233,121 @@ STYLE_EFFECTS = {
 }
 
 #: Opening prompts by topic for studies with planted topic preferences (``planted_topics=``):
-#: templates whose vocabulary does not overlap across topics, so the topics are clearly distinct.
+#: templates whose ``{x}`` is filled from :data:`TOPIC_FILL`; the vocabularies of the topics do
+#: not overlap, so the topics are clearly distinct (while 80 variants per topic vary within it).
 TOPIC_OPENERS: dict[str, tuple[str, ...]] = {
     "travel": (
-        "What are the best sights to visit on a holiday in {destination}?",
-        "Plan a two-week trip around {destination} by train for me.",
-        "Which hotels near the beach in {destination} do tourists recommend?",
-        "How can I find cheap flights to {destination} this summer?",
-        "What should I pack for a sightseeing vacation in {destination}?",
-        "Suggest a travel itinerary for a weekend in {destination}.",
+        "What are the best sights to visit on a holiday in {x}?",
+        "Plan a two-week trip around {x} for me.",
+        "Which hotels in {x} do tourists recommend?",
+        "How can I find cheap flights to {x}?",
+        "What should I pack for a sightseeing vacation in {x}?",
+        "Suggest a travel itinerary for a weekend in {x}.",
+        "Is {x} a good destination for a first holiday abroad?",
+        "What is the best time of year to travel to {x}?",
     ),
     "cooking": (
-        "Give me a simple recipe for {dish} for dinner tonight.",
-        "How long should I bake {dish} in the oven?",
-        "Which spices go well in homemade {dish}?",
-        "How do I cook {dish} without burning it in the pan?",
-        "What ingredients do I need to make {dish} from scratch?",
-        "Can you suggest a vegetarian version of {dish} to cook?",
+        "Give me a simple recipe for {x} for dinner tonight.",
+        "How long should I bake {x} in the oven?",
+        "Which spices go well in homemade {x}?",
+        "How do I cook {x} without burning it in the pan?",
+        "What ingredients do I need to make {x} from scratch?",
+        "Can you suggest a vegetarian recipe for {x}?",
+        "How do I make {x} taste like a restaurant dish?",
+        "What side dishes should I cook with {x}?",
     ),
     "jobs": (
-        "How do I write a CV for a job application as a {occupation}?",
-        "What questions come up in a job interview for a {occupation} position?",
-        "How can I negotiate a higher salary as a {occupation}?",
-        "Help me write a cover letter for a {occupation} vacancy.",
-        "Where can I search for {occupation} jobs and apply online?",
-        "How do I prepare my resume to get hired as a {occupation}?",
+        "How do I write a CV for a job as a {x}?",
+        "What questions come up in a job interview for a {x}?",
+        "How can I negotiate a higher salary as a {x}?",
+        "Help me write a cover letter for a {x} vacancy.",
+        "Where can I search for {x} jobs and apply online?",
+        "How do I prepare my resume to get hired as a {x}?",
+        "How do I get promoted at work as a {x}?",
+        "Should I quit my job as a {x} to find a better-paid one?",
     ),
     "pets": (
-        "How often should I feed my {pet}?",
-        "Why does my {pet} keep scratching and what should I tell the vet?",
-        "What toys does a young {pet} like to play with?",
-        "How do I house-train a new {pet} puppy or kitten?",
-        "Is it safe to give my {pet} treats every day?",
-        "How can I tell if my {pet} is sick or just tired?",
+        "How often should I feed my {x}?",
+        "Why does my {x} keep scratching, should I see the vet?",
+        "What toys does a young {x} like to play with?",
+        "How do I train my new {x} to behave at home?",
+        "Is it safe to give my {x} treats every day?",
+        "How can I tell if my {x} is sick or just tired?",
+        "What is the healthiest food for an old {x}?",
+        "How do I stop my {x} from biting the furniture?",
     ),
     "elections": (
-        "Which party is leading in the polls before the {election} election?",
-        "How does voting work in the {election} election?",
-        "What are the main candidates promising in the {election} election campaign?",
-        "Who should I vote for in the {election} election?",
-        "Explain how ballots are counted in the {election} election.",
-        "What happens if no party wins a majority in the {election} election?",
+        "Which party is leading in the polls before the {x} election?",
+        "How does voting work in the {x} election?",
+        "What are the candidates promising in the {x} election campaign?",
+        "Who should I vote for in the {x} election?",
+        "Explain how ballots are counted in the {x} election.",
+        "What happens if no party wins a majority in the {x} election?",
+        "When do the results of the {x} election come out?",
+        "Which issues will decide the {x} election?",
     ),
     "health": (
-        "How many hours of sleep do I need to avoid {symptom}?",
-        "What exercises help with {symptom}?",
-        "Should I see a doctor about my {symptom}?",
-        "What natural remedies reduce {symptom}?",
-        "Can stress at night cause {symptom}?",
-        "Which vitamins are good for preventing {symptom}?",
+        "How many hours of sleep do I need to avoid {x}?",
+        "What exercises help with {x}?",
+        "Should I see a doctor about my {x}?",
+        "What natural remedies reduce {x}?",
+        "Can stress cause {x}?",
+        "Which vitamins are good for preventing {x}?",
+        "Is my {x} a sign of something serious?",
+        "What medicine can I take for {x}?",
     ),
 }
 TOPIC_FILL: dict[str, tuple[str, ...]] = {
-    "destination": ("Portugal", "Peru", "Vietnam", "Iceland", "Morocco", "Croatia"),
-    "dish": ("lasagne", "risotto", "curry", "pancakes", "dumplings", "paella"),
-    "occupation": ("nurse", "plumber", "pilot", "teacher", "lawyer", "designer"),
-    "pet": ("dog", "cat", "rabbit", "parrot", "hamster", "puppy"),
-    "election": ("US presidential", "UK general", "European parliament", "Canadian federal", "local council"),
-    "symptom": ("back pain", "headaches", "insomnia", "joint pain", "fatigue", "migraines"),
+    "travel": ("Portugal", "Peru", "Vietnam", "Iceland", "Morocco", "Croatia", "Kenya", "Norway", "Chile", "Japan"),
+    "cooking": (
+        "lasagne",
+        "risotto",
+        "curry",
+        "pancakes",
+        "dumplings",
+        "paella",
+        "meatballs",
+        "chili",
+        "ramen",
+        "stew",
+    ),
+    "jobs": (
+        "nurse",
+        "plumber",
+        "pilot",
+        "teacher",
+        "lawyer",
+        "designer",
+        "cashier",
+        "mechanic",
+        "banker",
+        "programmer",
+    ),
+    "pets": ("dog", "cat", "rabbit", "parrot", "hamster", "puppy", "kitten", "guinea pig", "ferret", "tortoise"),
+    "elections": (
+        "US presidential",
+        "UK general",
+        "European parliament",
+        "Canadian federal",
+        "local council",
+        "Mexican",
+        "Indian",
+        "German federal",
+        "Brazilian",
+        "Australian",
+    ),
+    "health": (
+        "back pain",
+        "headaches",
+        "insomnia",
+        "joint pain",
+        "fatigue",
+        "migraines",
+        "a sore throat",
+        "high blood pressure",
+        "dizziness",
+        "heartburn",
+    ),
 }
 #: Everyone's topic probabilities before group shifts (``planted_topics=True``).
 DEFAULT_TOPIC_SHARES: dict[str, float] = {
@@ -612,10 +669,7 @@ def generate_study(
             if topic_p is not None:
                 topic = topic_names[topic_rng.choice(len(topic_names), p=topic_p[j])]
                 template = TOPIC_OPENERS[topic][topic_rng.integers(len(TOPIC_OPENERS[topic]))]
-                for key, options in TOPIC_FILL.items():
-                    if "{" + key + "}" in template:
-                        template = template.replace("{" + key + "}", options[topic_rng.integers(len(options))])
-                opener = template
+                opener = template.replace("{x}", TOPIC_FILL[topic][topic_rng.integers(len(TOPIC_FILL[topic]))])
                 true_topics[cid] = topic
             history.append(UserTurn.model_construct(turn=0, role="user", content=opener))
             shown = rng.choice(models, size=min(responses_per_opener, len(models)), replace=False)

@@ -17,5 +17,6 @@ Example
 from __future__ import annotations
 
 from pluralis.store.db import Store, store_url
+from pluralis.store.embeddings import EmbeddingCache  # also registers the embedding-cache table
 
-__all__ = ["Store", "store_url"]
+__all__ = ["EmbeddingCache", "Store", "store_url"]

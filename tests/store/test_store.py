@@ -25,7 +25,7 @@ def same_study(a, b) -> None:
 def test_sqlite_store_is_migrated_and_in_wal_mode(tmp_path):
     path = tmp_path / "s.sqlite"
     with Store.open(path) as store:
-        assert store.revision() == "0002"
+        assert store.revision() == "0003"
     con = sqlite3.connect(path)
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
