@@ -351,19 +351,19 @@ TOPIC_FILL: dict[str, tuple[str, ...]] = {
 }
 #: Everyone's topic probabilities before group shifts (``planted_topics=True``).
 DEFAULT_TOPIC_SHARES: dict[str, float] = {
-    "travel": 0.2,
+    "travel": 0.15,
     "cooking": 0.15,
-    "jobs": 0.25,
+    "jobs": 0.35,
     "pets": 0.15,
-    "elections": 0.15,
+    "elections": 0.1,
     "health": 0.1,
 }
 #: Planted topic preferences by group: additive shifts of topic probabilities, each group's summing
 #: to zero so no other topic moves (PRISM: older participants ask more about travel, less about jobs).
 DEFAULT_TOPIC_SHIFTS: dict[tuple[str, str], dict[str, float]] = {
-    ("age", "55-64 years old"): {"travel": 0.2, "jobs": -0.2},
-    ("age", "65+ years old"): {"travel": 0.25, "jobs": -0.25},
-    ("gender", "Female"): {"pets": 0.15, "elections": -0.15},
+    ("age", "55-64 years old"): {"travel": 0.3, "jobs": -0.3},
+    ("age", "65+ years old"): {"travel": 0.35, "jobs": -0.35},
+    ("gender", "Female"): {"pets": 0.1, "elections": -0.1},
 }
 
 

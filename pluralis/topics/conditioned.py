@@ -148,6 +148,7 @@ def census_prevalence(
     weights: pd.Series | None = None,
     participants: Sequence[str] | None = None,
     method: str = "rake",
+    on_empty: str = "renormalise",
     include_outliers: bool = True,
     n_boot: int = 500,
     level: float = 0.95,
@@ -166,8 +167,10 @@ def census_prevalence(
         participant weights (Series by ``user_id``) to use instead of computing them.
     participants
         the user ids to include (default: see above, or everyone with a weight).
-    method
-        ``"rake"`` or ``"poststratify"`` (:func:`pluralis.census.weights.census_weights`).
+    method, on_empty
+        ``"rake"`` or ``"poststratify"``, and what to do with census categories nobody in the
+        sample belongs to: ``"renormalise"`` (drop them, listed in ``attrs["dropped_cells"]``) or
+        ``"raise"`` (:func:`pluralis.census.weights.census_weights`).
     include_outliers, n_boot, level, seed
         report the outlier share too; participant bootstrap (weights fixed) for CIs.
 
@@ -187,6 +190,7 @@ def census_prevalence(
     """
     if "topic" not in assignments.columns or "user_id" not in assignments.columns:
         raise ConfigError("assignments need 'topic' and 'user_id' columns")
+    dropped: list = []
     if weights is None:
         if survey is None or country is None:
             raise ConfigError("give survey and country (census weights), or weights")
@@ -197,7 +201,8 @@ def census_prevalence(
             sel = survey[survey["study_locale"].astype(str).str.lower() == country.lower()]
         if not len(sel):
             raise ConfigError(f"no participants from {country!r} to weight (study_locale)")
-        weights = census_weights(sel, country, method=method, on_unclassified="drop").weights
+        wres = census_weights(sel, country, method=method, on_unclassified="drop", on_empty=on_empty)
+        weights, dropped = wres.weights, list(wres.dropped_cells)
     w_users = pd.Series(weights, dtype=float)
     keep_users = set(w_users.index[w_users > 0]) if participants is None else set(participants)
     a = assignments[assignments["user_id"].isin(keep_users)]
@@ -257,6 +262,7 @@ def census_prevalence(
             "n_participants": int((w > 0).sum()),
             "ess": float(wu.sum() ** 2 / (wu**2).sum()) if len(wu) else 0.0,
             "method": method if country else "given",
+            "dropped_cells": dropped,
         }
     )
     return out

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,15 @@ from pluralis.topics.naming import OUTLIER_NAME, Namer, keyword_name, unique_nam
 
 #: Up to this many texts, ``neighbors="auto"`` computes exact cosine neighbours.
 EXACT_NEIGHBOURS_MAX = 12_000
+
+
+@contextmanager
+def _quiet_umap():
+    """Silence UMAP's notices about our own choices (a seed forces one thread; precomputed neighbours)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*precomputed_knn.*", category=UserWarning)
+        yield
 
 
 def knn_cosine(X: np.ndarray, k: int, *, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
@@ -109,6 +119,11 @@ class TopicModel(ClusterMixin, BaseEstimator):
         ``"auto"``, ``"exact"`` or ``"approximate"`` (see the module docstring).
     max_fit_texts
         fit on at most this many texts (a random sample) and place the rest; ``None``: fit on all.
+    deduplicate
+        cluster each distinct text once, every copy taking its topic (``min_cluster_size`` then
+        counts distinct texts, and typical texts are distinct). PRISM clustered every copy
+        (``False``): many copies of one text are a dense clump that HDBSCAN tends to make a
+        topic, or its own fragment of one.
     n_keywords, n_typical, ngram_range, stop_words
         keywords per topic (10), closest/furthest texts per topic (5), c-TF-IDF vectoriser settings.
     namer
@@ -143,6 +158,7 @@ class TopicModel(ClusterMixin, BaseEstimator):
         cluster_selection_method: str = "eom",
         neighbors: str = "auto",
         max_fit_texts: int | None = None,
+        deduplicate: bool = False,
         n_keywords: int = 10,
         n_typical: int = 5,
         ngram_range: tuple[int, int] = (1, 2),
@@ -163,6 +179,7 @@ class TopicModel(ClusterMixin, BaseEstimator):
         self.cluster_selection_method = cluster_selection_method
         self.neighbors = neighbors
         self.max_fit_texts = max_fit_texts
+        self.deduplicate = deduplicate
         self.n_keywords = n_keywords
         self.n_typical = n_typical
         self.ngram_range = ngram_range
@@ -196,13 +213,20 @@ class TopicModel(ClusterMixin, BaseEstimator):
         2
         """
         texts = pd.Series(list(X), dtype=object).fillna("").astype(str)
-        n = len(texts)
-        self._check(n)
+        self._check(len(texts))
         if embeddings is None:
             embeddings = embed_texts(list(texts), self.embedder)
-        E = np.asarray(embeddings, dtype=np.float32)
-        if E.ndim != 2 or E.shape[0] != n:
-            raise ConfigError(f"embeddings have shape {E.shape}; expected ({n}, dim)")
+        E_all = np.asarray(embeddings, dtype=np.float32)
+        if E_all.ndim != 2 or E_all.shape[0] != len(texts):
+            raise ConfigError(f"embeddings have shape {E_all.shape}; expected ({len(texts)}, dim)")
+        if self.deduplicate:
+            codes, uniques = pd.factorize(texts, use_na_sentinel=False)
+            first = pd.Series(np.arange(len(texts))).groupby(codes).first().to_numpy()
+            E = E_all[first]
+        else:
+            codes, first, E = np.arange(len(texts)), np.arange(len(texts)), E_all
+        n = len(E)
+        self._check(n)
         rng = np.random.default_rng(self.random_state)
         if self.max_fit_texts is not None and n > int(self.max_fit_texts):
             fit_index = np.sort(rng.choice(n, size=int(self.max_fit_texts), replace=False))
@@ -216,6 +240,7 @@ class TopicModel(ClusterMixin, BaseEstimator):
             else max(2, int(round(self.min_cluster_share * n_fit)))
         )
         self._embeddings = E
+        self._codes = codes
         self._knn = None
         if self.reducer == "umap":
             reduced = np.empty((n, int(self.n_components)), dtype=np.float32)
@@ -225,10 +250,11 @@ class TopicModel(ClusterMixin, BaseEstimator):
             if exact:
                 self._knn = knn_cosine(E[fit_index], int(self.n_neighbors))
             self._reducer_ = self._umap(int(self.n_components))
-            reduced[fit_index] = self._reducer_.fit_transform(E[fit_index])
-            if sampled:
-                rest = np.setdiff1d(np.arange(n), fit_index)
-                reduced[rest] = self._reducer_.transform(E[rest])
+            with _quiet_umap():
+                reduced[fit_index] = self._reducer_.fit_transform(E[fit_index])
+                if sampled:
+                    rest = np.setdiff1d(np.arange(n), fit_index)
+                    reduced[rest] = self._reducer_.transform(E[rest])
         else:
             reduced = E.copy()
         from sklearn.cluster import HDBSCAN
@@ -238,6 +264,7 @@ class TopicModel(ClusterMixin, BaseEstimator):
             min_samples=self.min_samples,
             metric="euclidean",
             cluster_selection_method=self.cluster_selection_method,
+            copy=True,
         )
         labels = np.full(n, -1, dtype=np.int64)
         labels[fit_index] = hdb.fit_predict(reduced[fit_index])
@@ -247,11 +274,11 @@ class TopicModel(ClusterMixin, BaseEstimator):
             rest = np.setdiff1d(np.arange(n), fit_index)
             knn = KNeighborsClassifier(n_neighbors=min(10, n_fit)).fit(reduced[fit_index], labels[fit_index])
             labels[rest] = knn.predict(reduced[rest])
-        self.labels_ = labels
-        self.embedding_ = reduced
+        self.labels_ = labels[codes]
+        self.embedding_ = reduced[codes]
         self.fit_index_ = fit_index
         self.texts_ = texts
-        self._describe(texts, reduced, labels)
+        self._describe(texts, self.embedding_, self.labels_)
         return self
 
     def _umap(self, n_components: int):
@@ -296,6 +323,8 @@ class TopicModel(ClusterMixin, BaseEstimator):
         k = int(self.n_typical)
         for t, a, b in zip(topic_ids, starts, ends):  # one iteration per topic
             rows = order[a:b]
+            if self.deduplicate:
+                rows = rows[~pd.Series(tv[rows]).duplicated().to_numpy()]
             typical[int(t)] = [str(x) for x in tv[rows[:k]]]
             furthest[int(t)] = [str(x) for x in tv[rows[::-1][:k]]]
         kw = topic_keywords(
@@ -389,15 +418,15 @@ class TopicModel(ClusterMixin, BaseEstimator):
         self._fitted()
         if getattr(self, "_coords", None) is not None:
             return self._coords
-        n = len(self.labels_)
-        coords = np.full((n, 2), np.nan, dtype=np.float32)
+        coords = np.full((len(self.labels_), 2), np.nan, dtype=np.float32)
         if self.reducer == "none":
             red = self.embedding_
             coords[:, : min(2, red.shape[1])] = red[:, :2]
         else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                coords[self.fit_index_] = self._umap(2).fit_transform(self._embeddings[self.fit_index_])
+            unique_coords = np.full((len(self._embeddings), 2), np.nan, dtype=np.float32)
+            with _quiet_umap():
+                unique_coords[self.fit_index_] = self._umap(2).fit_transform(self._embeddings[self.fit_index_])
+            coords = unique_coords[self._codes]
         self._coords = coords
         return coords
 
