@@ -130,11 +130,7 @@ def design_matrix(
             raise ConfigError(f"base level {base!r} of {term!r} is not in the data; levels: {levels}")
         others = [lv for lv in levels if lv != base]
         if others:
-            codes = pd.Categorical(values, categories=others).codes
-            D = np.zeros((len(sub), len(others)))
-            hit = codes >= 0
-            D[np.flatnonzero(hit), codes[hit]] = 1.0
-            blocks.append(D)
+            blocks.append((values.to_numpy()[:, None] == np.asarray(others, dtype=object)[None, :]).astype(np.float64))
             cols += [(term, lv) for lv in others]
     return np.hstack(blocks), cols, used
 
