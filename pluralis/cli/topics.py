@@ -205,7 +205,9 @@ def register(app: typer.Typer) -> None:
         level: float = typer.Option(0.95, "--level", help="confidence level of intervals"),
         bootstrap: int = typer.Option(1000, "--bootstrap", "-n", min=0, help="participant-bootstrap draws"),
         min_participants: int = typer.Option(20, "--min-participants", min=1, help="smallest group reported/tested"),
-        base: str = typer.Option("participants", "--base", help="over-representation base rate: participants | prompts"),
+        base: str = typer.Option(
+            "participants", "--base", help="over-representation base rate: participants | prompts"
+        ),
         taus: str = typer.Option("0.05,0.125,0.2", "--taus", help="local-neighbourhood cosine thresholds"),
         neighbourhoods: bool = typer.Option(True, "--neighbourhoods/--no-neighbourhoods", help="local neighbourhoods"),
         rankings: bool = typer.Option(True, "--rankings/--no-rankings", help="model rankings within topics"),

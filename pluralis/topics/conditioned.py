@@ -51,9 +51,7 @@ def _join_key(assignments: pd.DataFrame, battles: pd.DataFrame) -> str:
     )
 
 
-def attach_topics(
-    battles: pd.DataFrame, assignments: pd.DataFrame, *, include_outliers: bool = False
-) -> pd.DataFrame:
+def attach_topics(battles: pd.DataFrame, assignments: pd.DataFrame, *, include_outliers: bool = False) -> pd.DataFrame:
     """Battles with a ``topic`` column (the topic name where known), joined on the finest shared key.
 
     Battles whose prompt has no topic (or is an outlier, unless ``include_outliers``) are dropped.

@@ -137,6 +137,4 @@ def topic_keywords(
     """
     scores, topics, terms = class_tfidf(texts, labels, m=m, ngram_range=ngram_range, stop_words=stop_words)
     tops = top_terms(scores, terms, top_n)
-    return {
-        int(label): (pairs if with_scores else [term for term, _ in pairs]) for label, pairs in zip(topics, tops)
-    }
+    return {int(label): (pairs if with_scores else [term for term, _ in pairs]) for label, pairs in zip(topics, tops)}

@@ -65,7 +65,11 @@ def default_text_field(frames) -> str:
     """
     if len(frames.conversations):
         return "opening_prompt"
-    if len(frames.comparisons) and "prompt" in frames.comparisons.columns and frames.comparisons["prompt"].notna().any():
+    if (
+        len(frames.comparisons)
+        and "prompt" in frames.comparisons.columns
+        and frames.comparisons["prompt"].notna().any()
+    ):
         return "prompt"
     if len(frames.utterances):
         return "user_prompt"
@@ -87,7 +91,11 @@ def topic_texts(frames, field: str | None = None) -> pd.DataFrame:
         table, id_col = TEXT_FIELDS[field]
     else:
         table = next(
-            (n for n in ("conversations", "survey", "utterances", "comparisons") if field in getattr(frames, n).columns),
+            (
+                n
+                for n in ("conversations", "survey", "utterances", "comparisons")
+                if field in getattr(frames, n).columns
+            ),
             None,
         )
         if table is None:

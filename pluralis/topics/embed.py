@@ -108,7 +108,9 @@ def load_sentence_model(model: str | Path | None = None, device: str = "cpu"):
             try:
                 from sentence_transformers import SentenceTransformer
             except ImportError:
-                raise ConfigError("sentence embeddings need sentence-transformers: pip install 'pluralis[embed]'") from None
+                raise ConfigError(
+                    "sentence embeddings need sentence-transformers: pip install 'pluralis[embed]'"
+                ) from None
             try:
                 _MODELS[key] = SentenceTransformer(source, device=device, local_files_only=True)
             except (OSError, ValueError) as exc:

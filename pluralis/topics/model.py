@@ -196,7 +196,9 @@ class TopicModel(ClusterMixin, BaseEstimator):
         if self.neighbors not in ("auto", "exact", "approximate"):
             raise ConfigError(f"neighbors must be 'auto', 'exact' or 'approximate', got {self.neighbors!r}")
         if self.cluster_selection_method not in ("eom", "leaf"):
-            raise ConfigError(f"cluster_selection_method must be 'eom' or 'leaf', got {self.cluster_selection_method!r}")
+            raise ConfigError(
+                f"cluster_selection_method must be 'eom' or 'leaf', got {self.cluster_selection_method!r}"
+            )
         if self.reducer == "umap" and n < self.n_neighbors + 2:
             raise ConfigError(f"{n} texts are too few for UMAP with n_neighbors={self.n_neighbors}")
         if n < 2:

@@ -447,9 +447,7 @@ def entropy_test(
     else:
         out["band_low"] = out["k"].map(lo_q).to_numpy(dtype=float)
         out["band_high"] = out["k"].map(hi_q).to_numpy(dtype=float)
-    out["position"] = np.where(
-        total > out["band_high"], "above", np.where(total < out["band_low"], "below", "within")
-    )
+    out["position"] = np.where(total > out["band_high"], "above", np.where(total < out["band_low"], "below", "within"))
     out.attrs.update({"attributes": list(attributes), "m": m, "z": z, "band": band})
     return out
 

@@ -46,7 +46,9 @@ def planted_fit(planted, embedder):
 
     study, frames, survey, truth = planted
     conv = frames.conversations
-    tm = TopicModel(embedder, n_neighbors=30, min_cluster_size=40, deduplicate=True).fit(conv["opening_prompt"].tolist())
+    tm = TopicModel(embedder, n_neighbors=30, min_cluster_size=40, deduplicate=True).fit(
+        conv["opening_prompt"].tolist()
+    )
     mapping = pd.crosstab(tm.labels_, truth).idxmax(axis=1).to_dict()
     assign = conv[["conversation_id", "user_id", "conversation_type"]].assign(
         topic=tm.labels_, topic_name=pd.Series(tm.labels_).map(tm.names_).to_numpy()

@@ -54,7 +54,12 @@ def test_fields_that_vary_within_a_participant_use_the_prompt_base():
     )
     t = over_representation(texts, "conversation_type", min_participants=1, n_boot=0)
     assert (t["base"] == "prompts").all()
-    assert t.set_index(["group", "topic"])["factor"].to_dict() == {("x", 0): 2.0, ("x", 1): 0.0, ("y", 0): 0.0, ("y", 1): 2.0}
+    assert t.set_index(["group", "topic"])["factor"].to_dict() == {
+        ("x", 0): 2.0,
+        ("x", 1): 0.0,
+        ("y", 0): 0.0,
+        ("y", 1): 2.0,
+    }
 
 
 def test_exactly_the_planted_over_representations_are_significant(planted, planted_fit):
