@@ -269,8 +269,8 @@ def register(app: typer.Typer) -> None:
         table = Table(title="topics", header_style="bold")
         for col in ("topic", "name", "texts", "keywords"):
             table.add_column(col, justify="right" if col in ("topic", "texts") else "left")
-        for row in res.topics.itertuples():
-            table.add_row(str(row.topic), str(row.name), f"{row.size:,}", ", ".join(list(row.keywords)[:5]))
+        for row in res.topics.to_dict("records"):
+            table.add_row(str(row["topic"]), str(row["name"]), f"{row['size']:,}", ", ".join(list(row["keywords"])[:5]))
         console.print(table)
         if res.over_representation is not None:
             sig = res.over_representation[res.over_representation["significant"].fillna(False).astype(bool)]

@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -82,9 +84,9 @@ class TopicsResult:
     entropy_summary: pd.DataFrame | None = None
     rankings: SubgroupResult | None = None
     census: pd.DataFrame | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = dataclass_field(default_factory=dict)
+    timings: dict[str, float] = dataclass_field(default_factory=dict)
+    notes: list[str] = dataclass_field(default_factory=list)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The result tables by file stem (only those computed; see the class example)."""
@@ -157,7 +159,7 @@ class TopicsResult:
         if self.model is not None and self.assignments is not None:
             coords = self.model.coordinates_2d()
             group_col = self.by[0] if self.by else None
-            groups = self.assignments[group_col] if group_col in self.assignments.columns else None
+            groups = self.assignments[group_col].tolist() if group_col in self.assignments.columns else None
             plot_topic_map(
                 coords,
                 self.model.labels_,
@@ -192,7 +194,7 @@ class TopicsResult:
                 "| topic | name | texts | share | keywords |",
                 "|---|---|---|---|---|",
             ]
-            for r in self.topics.itertuples():
+            for r in _rows(self.topics):
                 kw = ", ".join(list(r.keywords)[:6])
                 lines.append(f"| {r.topic} | {r.name} | {r.size:,} | {100 * r.share:.1f}% | {kw} |")
             lines.append("")
@@ -205,7 +207,7 @@ class TopicsResult:
             ]
             if len(sig):
                 names = self.model.names_ if self.model is not None else {}
-                for r in sig.sort_values("factor", ascending=False).itertuples():
+                for r in _rows(sig.sort_values("factor", ascending=False)):
                     lines.append(
                         f"- {r.field} = {r.group} in *{names.get(r.topic, r.topic)}*: factor {r.factor:.2f} "
                         f"[{r.ci_low:.2f}, {r.ci_high:.2f}] ({r.n_group_topic} of {r.n_topic} texts)"
@@ -223,7 +225,7 @@ class TopicsResult:
                 "",
             ]
             names = self.model.names_ if self.model is not None else {}
-            for r in sig.itertuples():
+            for r in _rows(sig):
                 lines.append(
                     f"- *{names.get(r.topic, r.topic)}*: {r.term} = {r.level}: {r.estimate:+.3f} "
                     f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}], p_adj {r.p_adjusted:.2g}"
@@ -241,7 +243,7 @@ class TopicsResult:
                 "|---|---|---|---|---|---|---|",
             ]
             es = self.entropy_summary
-            for r in self.neighbourhood_summary.itertuples():
+            for r in _rows(self.neighbourhood_summary):
                 pct = ""
                 if es is not None and len(es):
                     hit = es[(es["method"] == r.method) & (es["tau"] == r.tau)]
@@ -257,7 +259,7 @@ class TopicsResult:
             shifted = t[(t["by"] != "(all)") & t["significant"].fillna(False).astype(bool)]
             lines += ["### Model rankings within topics", ""]
             top = t[(t["by"] == "topic") & (t["rank"] == 1)]
-            for r in top.itertuples():
+            for r in _rows(top):
                 lines.append(f"- *{r.group}*: {r.model} ranks first")
             lines.append(f"- {len(shifted)} significant rank shifts against the overall ranking")
             lines.append("")
@@ -269,7 +271,7 @@ class TopicsResult:
                 "",
             ]
             names = self.model.names_ if self.model is not None else {}
-            for r in c.itertuples():
+            for r in _rows(c):
                 lines.append(
                     f"- {names.get(r.topic, r.topic)}: {100 * r.prevalence:.1f}% raw, "
                     f"{100 * r.weighted_prevalence:.1f}% weighted"
@@ -278,6 +280,11 @@ class TopicsResult:
         if self.notes:
             lines += ["### Notes", "", *[f"- {n}" for n in self.notes], ""]
         return "\n".join(lines)
+
+
+def _rows(frame: pd.DataFrame) -> list[Any]:
+    """Rows as attribute objects (``r.topic``), for building text."""
+    return [SimpleNamespace(**{str(k): v for k, v in r.items()}) for r in frame.to_dict("records")]
 
 
 def _flatten(table: pd.DataFrame) -> pd.DataFrame:

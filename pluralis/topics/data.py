@@ -87,6 +87,7 @@ def topic_texts(frames, field: str | None = None) -> pd.DataFrame:
     (4, 3)
     """
     field = field or default_text_field(frames)
+    table: str | None
     if field in TEXT_FIELDS:
         table, id_col = TEXT_FIELDS[field]
     else:

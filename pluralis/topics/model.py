@@ -71,7 +71,7 @@ def knn_cosine(X: np.ndarray, k: int, *, block: int = 2048) -> tuple[np.ndarray,
     -------
     >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
     >>> idx, d = knn_cosine(X, 2)
-    >>> idx.tolist(), d[:, 1].round(3).tolist()
+    >>> idx.tolist(), [round(float(x), 3) for x in d[:, 1]]
     ([[0, 1], [1, 0], [2, 1]], [0.006, 0.006, 0.89])
     """
     X = np.asarray(X, dtype=np.float32)
@@ -354,9 +354,9 @@ class TopicModel(ClusterMixin, BaseEstimator):
             names[-1] = OUTLIER_NAME
         self.names_ = names
         sizes = pd.Series(labels).value_counts()
-        rows = []
+        records: list[dict[str, Any]] = []
         for t in [*map(int, topic_ids), *([-1] if (labels == -1).any() else [])]:
-            rows.append(
+            records.append(
                 {
                     "topic": t,
                     "name": names[t],
@@ -368,7 +368,7 @@ class TopicModel(ClusterMixin, BaseEstimator):
                     "furthest_texts": furthest.get(t, []),
                 }
             )
-        topics = pd.DataFrame(rows)
+        topics = pd.DataFrame(records)
         if len(topics):
             main = topics[topics["topic"] >= 0].sort_values(["size", "topic"], ascending=[False, True])
             topics = pd.concat([main, topics[topics["topic"] < 0]], ignore_index=True)
@@ -418,8 +418,9 @@ class TopicModel(ClusterMixin, BaseEstimator):
         (30, 2)
         """
         self._fitted()
-        if getattr(self, "_coords", None) is not None:
-            return self._coords
+        cached: np.ndarray | None = getattr(self, "_coords", None)
+        if cached is not None:
+            return cached
         coords = np.full((len(self.labels_), 2), np.nan, dtype=np.float32)
         if self.reducer == "none":
             red = self.embedding_

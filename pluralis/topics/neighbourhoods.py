@@ -390,7 +390,7 @@ def entropy_test(
     missing = [c for c in [*cols, user] if c not in frame.columns]
     if missing:
         raise ConfigError(f"entropy test needs column(s) {missing}")
-    table = neighbourhood_table(labels, frame[user].to_numpy())
+    table = neighbourhood_table(labels, frame[user].tolist())
     kept = table[table["kept"]].reset_index(drop=True)
     out = kept[["neighbourhood", "k", "n_users"]].copy()
     if not len(kept):
@@ -482,10 +482,10 @@ def entropy_summary(tests: pd.DataFrame) -> dict[str, float]:
     out["pct_below"] = float(pos.get("below", 0.0))
     weights = tests["k"].to_numpy(dtype=float)
     total = weights.sum()
-    singles = np.column_stack([tests[f"single_{c}"].to_numpy(dtype=bool) for c in attrs]) if attrs else None
-    for i, c in enumerate(attrs):
-        out[f"pct_texts_single_{c}"] = float(100 * weights[singles[:, i]].sum() / total)
-    if singles is not None:
+    if attrs:
+        singles = np.column_stack([tests[f"single_{c}"].to_numpy(dtype=bool) for c in attrs])
+        for i, c in enumerate(attrs):
+            out[f"pct_texts_single_{c}"] = float(100 * weights[singles[:, i]].sum() / total)
         out["pct_texts_homogeneous_all"] = float(100 * weights[singles.all(axis=1)].sum() / total)
         out["pct_texts_heterogeneous_all"] = float(100 * weights[~singles.any(axis=1)].sum() / total)
     return out

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from pluralis.figures import save_figure
 
@@ -143,6 +144,7 @@ def plot_over_representation(
         .astype(bool)
     )
     values = F.to_numpy(dtype=float)
+    lo_v, hi_v, sig_v = lo.to_numpy(dtype=float), hi.to_numpy(dtype=float), sig.to_numpy(dtype=bool)
     finite = values[np.isfinite(values) & (values > 0)]
     span = float(np.nanmax(np.abs(np.log(finite)))) if len(finite) else 1.0
     span = max(span, np.log(1.5))
@@ -160,15 +162,19 @@ def plot_over_representation(
                 if not np.isfinite(v):
                     continue
                 ci = ""
-                if np.isfinite(lo.iat[i, j]) and np.isfinite(hi.iat[i, j]):
-                    ci = f"\n[{lo.iat[i, j]:.2f}, {hi.iat[i, j]:.2f}]"
-                star = "*" if sig.iat[i, j] else ""
+                if np.isfinite(lo_v[i, j]) and np.isfinite(hi_v[i, j]):
+                    ci = f"\n[{lo_v[i, j]:.2f}, {hi_v[i, j]:.2f}]"
+                star = "*" if sig_v[i, j] else ""
                 ax.text(j, i, f"{v:.2f}{star}{ci}", ha="center", va="center", fontsize=6)
     ax.set_xticks(range(len(cols)))
     ax.set_xticklabels([names.get(int(c), str(c)) for c in cols], rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(rows, fontsize=8)
     cb = fig.colorbar(im, ax=ax, shrink=0.8)
+    ticks = [t for t in (0.1, 0.2, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 5.0, 10.0) if np.exp(-span) <= t <= np.exp(span)]
+    cb.set_ticks(ticks)
+    cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    cb.ax.yaxis.set_minor_formatter(NullFormatter())
     cb.set_label("over-representation factor (log scale; 1 = as expected)")
     level = table.attrs.get("level")
     note = f" [{int(round(100 * level))}% CI]" if level else ""
