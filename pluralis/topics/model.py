@@ -16,8 +16,11 @@ Neighbours: UMAP's graph needs each text's 15 nearest neighbours. ``neighbors="e
 them by blocked cosine similarities (``"auto"``: up to 12,000 texts, so PRISM-sized runs skip
 NN-descent's compilation and are exact); ``"approximate"`` uses UMAP's NN-descent (pynndescent).
 For Arena-sized sets (a million prompts) ``max_fit_texts`` fits UMAP and HDBSCAN on a random
-sample, places the other texts with UMAP's ``transform`` and gives each the majority topic of its
-10 nearest fitted neighbours in the 20-D space (outliers included as a class).
+sample and places every other text by its 10 nearest fitted texts in the embedding space (cosine;
+exact for small sets, pynndescent otherwise): it takes their majority topic (outliers included as
+a class) and the mean of their reduced vectors (``placement="neighbours"``, the default), or UMAP's
+own ``transform`` and then the majority topic of its 10 nearest fitted neighbours in the reduced
+space (``placement="umap"``, slower).
 
 Example
 -------
@@ -60,6 +63,31 @@ def _quiet_umap():
         warnings.filterwarnings("ignore", message=".*n_jobs value.*overridden.*", category=UserWarning)
         warnings.filterwarnings("ignore", message=".*precomputed_knn.*", category=UserWarning)
         yield
+
+
+def _nearest_fitted(fit: np.ndarray, rest: np.ndarray, k: int, *, metric: str, seed: int | None) -> np.ndarray:
+    """Indices (into ``fit``) of each ``rest`` row's ``k`` nearest rows: exact when small, else pynndescent."""
+    if len(fit) * len(rest) <= 400_000_000:
+        from sklearn.neighbors import NearestNeighbors
+
+        nn = NearestNeighbors(n_neighbors=k, metric=metric, algorithm="brute").fit(fit)
+        return nn.kneighbors(rest, return_distance=False)
+    try:
+        from pynndescent import NNDescent
+    except ImportError:
+        raise ConfigError("placing texts outside the sample needs pynndescent: pip install 'pluralis[topics]'") from None
+    index = NNDescent(fit, n_neighbors=max(k, 15), metric=metric, random_state=seed)
+    index.prepare()
+    idx, _ = index.query(rest, k=k)
+    return idx
+
+
+def _majority(labels: np.ndarray) -> np.ndarray:
+    """Most frequent label in each row (ties: the smallest label; -1 counts as a label)."""
+    shifted = labels + 1
+    counts = np.zeros((len(labels), int(shifted.max(initial=0)) + 1), dtype=np.int32)
+    np.add.at(counts, (np.repeat(np.arange(len(labels)), labels.shape[1]), shifted.ravel()), 1)
+    return counts.argmax(axis=1) - 1
 
 
 def knn_cosine(X: np.ndarray, k: int, *, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
@@ -119,6 +147,8 @@ class TopicModel(ClusterMixin, BaseEstimator):
         ``"auto"``, ``"exact"`` or ``"approximate"`` (see the module docstring).
     max_fit_texts
         fit on at most this many texts (a random sample) and place the rest; ``None``: fit on all.
+    placement
+        how texts outside the ``max_fit_texts`` sample are placed: ``"neighbours"`` or ``"umap"``.
     deduplicate
         cluster each distinct text once, every copy taking its topic (``min_cluster_size`` then
         counts distinct texts, and typical texts are distinct). PRISM clustered every copy
@@ -159,6 +189,7 @@ class TopicModel(ClusterMixin, BaseEstimator):
         neighbors: str = "auto",
         max_fit_texts: int | None = None,
         deduplicate: bool = False,
+        placement: str = "neighbours",
         n_keywords: int = 10,
         n_typical: int = 5,
         ngram_range: tuple[int, int] = (1, 2),
@@ -180,6 +211,7 @@ class TopicModel(ClusterMixin, BaseEstimator):
         self.neighbors = neighbors
         self.max_fit_texts = max_fit_texts
         self.deduplicate = deduplicate
+        self.placement = placement
         self.n_keywords = n_keywords
         self.n_typical = n_typical
         self.ngram_range = ngram_range
@@ -193,6 +225,8 @@ class TopicModel(ClusterMixin, BaseEstimator):
     def _check(self, n: int) -> None:
         if self.reducer not in ("umap", "none"):
             raise ConfigError(f"reducer must be 'umap' or 'none', got {self.reducer!r}")
+        if self.placement not in ("neighbours", "umap"):
+            raise ConfigError(f"placement must be 'neighbours' or 'umap', got {self.placement!r}")
         if self.neighbors not in ("auto", "exact", "approximate"):
             raise ConfigError(f"neighbors must be 'auto', 'exact' or 'approximate', got {self.neighbors!r}")
         if self.cluster_selection_method not in ("eom", "leaf"):
@@ -247,14 +281,14 @@ class TopicModel(ClusterMixin, BaseEstimator):
         if self.reducer == "umap":
             reduced = np.empty((n, int(self.n_components)), dtype=np.float32)
             exact = self.neighbors == "exact" or (self.neighbors == "auto" and n_fit <= EXACT_NEIGHBOURS_MAX)
-            if sampled:
+            if sampled and self.placement == "umap":
                 exact = False  # transform() of the unsampled texts needs UMAP's own search index
             if exact:
                 self._knn = knn_cosine(E[fit_index], int(self.n_neighbors))
             self._reducer_ = self._umap(int(self.n_components))
             with _quiet_umap():
                 reduced[fit_index] = self._reducer_.fit_transform(E[fit_index])
-                if sampled:
+                if sampled and self.placement == "umap":
                     rest = np.setdiff1d(np.arange(n), fit_index)
                     reduced[rest] = self._reducer_.transform(E[rest])
         else:
@@ -271,11 +305,14 @@ class TopicModel(ClusterMixin, BaseEstimator):
         labels = np.full(n, -1, dtype=np.int64)
         labels[fit_index] = hdb.fit_predict(reduced[fit_index])
         if sampled:
-            from sklearn.neighbors import KNeighborsClassifier
-
             rest = np.setdiff1d(np.arange(n), fit_index)
-            knn = KNeighborsClassifier(n_neighbors=min(10, n_fit)).fit(reduced[fit_index], labels[fit_index])
-            labels[rest] = knn.predict(reduced[rest])
+            k = min(10, n_fit)
+            if self.placement == "umap" or self.reducer == "none":
+                nb = _nearest_fitted(reduced[fit_index], reduced[rest], k, metric="euclidean", seed=self.random_state)
+            else:
+                nb = _nearest_fitted(E[fit_index], E[rest], k, metric="cosine", seed=self.random_state)
+                reduced[rest] = reduced[fit_index][nb].mean(axis=1)
+            labels[rest] = _majority(labels[fit_index][nb])
         self.labels_ = labels[codes]
         self.embedding_ = reduced[codes]
         self.fit_index_ = fit_index

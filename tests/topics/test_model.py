@@ -131,3 +131,15 @@ def test_assignment_frame_lines_up_with_ids(planted, planted_fit):
     a = tm.assignments(conversation_id=frames.conversations["conversation_id"])
     assert (a["conversation_id"].to_numpy() == assign["conversation_id"].to_numpy()).all()
     assert (a["topic_name"] == pd.Series(tm.labels_).map(tm.names_)).all()
+
+
+@pytest.mark.parametrize("placement", ["neighbours", pytest.param("umap", marks=pytest.mark.slow)])
+def test_sampled_umap_fit_places_the_rest(placement):
+    """``placement="umap"`` compiles UMAP's transform (numba, about a minute): marked slow."""
+    texts, E, truth = blobs(n_per=100, dim=12)
+    tm = TopicModel(n_neighbors=10, n_components=5, min_cluster_size=15, max_fit_texts=120, placement=placement)
+    tm.fit(texts, embeddings=E)
+    assert adjusted_rand_score(truth, tm.labels_) == 1.0
+    assert np.isfinite(tm.embedding_).all()
+    coords = tm.coordinates_2d()
+    assert np.isfinite(coords[tm.fit_index_]).all() and np.isnan(coords).any(axis=1).sum() == 300 - 120
