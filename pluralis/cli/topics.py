@@ -211,6 +211,9 @@ def register(app: typer.Typer) -> None:
         taus: str = typer.Option("0.05,0.125,0.2", "--taus", help="local-neighbourhood cosine thresholds"),
         neighbourhoods: bool = typer.Option(True, "--neighbourhoods/--no-neighbourhoods", help="local neighbourhoods"),
         rankings: bool = typer.Option(True, "--rankings/--no-rankings", help="model rankings within topics"),
+        rank_by: str | None = typer.Option(
+            None, "--rank-by", help="group fields for topic x group rankings (default: the first --by field)"
+        ),
         rank_rounds: int = typer.Option(200, "--rank-rounds", min=0, help="bootstrap rounds of topic rankings"),
         census: str | None = typer.Option(None, "--census", help="US | UK: topic prevalence reweighted to the census"),
         fmt: str = typer.Option("csv", "--format", help="csv | parquet | both"),
@@ -254,6 +257,7 @@ def register(app: typer.Typer) -> None:
             base=base,
             taus=tau_list or None,
             rankings=rankings,
+            rank_by=_split(rank_by) if rank_by is not None else None,
             rank_rounds=rank_rounds,
             census=census,
             seed=seed,

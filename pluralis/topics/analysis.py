@@ -86,6 +86,7 @@ class TopicsResult:
     census: pd.DataFrame | None = None
     settings: dict[str, Any] = dataclass_field(default_factory=dict)
     timings: dict[str, float] = dataclass_field(default_factory=dict)
+    cpu_timings: dict[str, float] = dataclass_field(default_factory=dict)
     notes: list[str] = dataclass_field(default_factory=list)
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -341,6 +342,7 @@ def analyse_topics(
     entropy_draws: int = 100,
     neighbors: str = "auto",
     rankings: bool = True,
+    rank_by: Sequence[str] | None = None,
     rank_rounds: int = 200,
     rank_method: str = "prc",
     census: str | None = None,
@@ -369,8 +371,9 @@ def analyse_topics(
     taus, methods, entropy_draws, neighbors
         local neighbourhoods (``taus=None`` skips them); ``neighbors`` ``"auto"`` is exact up to
         20,000 texts.
-    rankings, rank_rounds, rank_method
-        topic-conditioned model rankings (when the study has rated responses).
+    rankings, rank_by, rank_rounds, rank_method
+        topic-conditioned model rankings (when the study has rated responses): per topic and per
+        topic x group of ``rank_by`` (default: the first ``by`` field; ``[]`` for topics only).
     census
         ``"US"``/``"UK"``: census-weighted topic prevalence of that country's participants.
     seed
@@ -387,13 +390,14 @@ def analyse_topics(
     ['text_id', 'text', 'user_id', 'conversation_id', 'conversation_type']
     """
     timings: dict[str, float] = {}
-    clock = time.perf_counter()
+    cpu_timings: dict[str, float] = {}
+    clock, cpu = time.perf_counter(), time.process_time()
 
     def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = now - clock
-        clock = now
+        nonlocal clock, cpu
+        now, now_cpu = time.perf_counter(), time.process_time()
+        timings[name], cpu_timings[name] = now - clock, now_cpu - cpu
+        clock, cpu = now, now_cpu
 
     texts = topic_texts(frames, field)
     field = texts.attrs["field"]
@@ -501,10 +505,11 @@ def analyse_topics(
         lap("neighbourhoods")
     if rankings and len(frames.utterances) and tm.n_topics_:
         try:
+            rank_fields = by_cols[:1] if rank_by is None else attach_groups(assign, list(rank_by), survey)[1]
             res.rankings = topic_rankings(
                 frames.utterances,
                 assign,
-                by=by_cols or None,
+                by=rank_fields or None,
                 survey=survey,
                 method=rank_method,
                 rounds=rank_rounds,
@@ -520,5 +525,5 @@ def analyse_topics(
             raise ConfigError("census reweighting needs the participants' survey")
         res.census = census_prevalence(assign, survey, census, n_boot=min(n_boot, 500), level=level, seed=seed)
         lap("census")
-    res.timings = timings
+    res.timings, res.cpu_timings = timings, cpu_timings
     return res
