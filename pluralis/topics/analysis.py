@@ -503,11 +503,12 @@ def analyse_topics(
             res.entropy = pd.concat(tests, ignore_index=True)
             res.entropy_summary = pd.DataFrame(tsum)
         lap("neighbourhoods")
-    if rankings and len(frames.utterances) and tm.n_topics_:
+    ratings = frames.utterances if len(frames.utterances) else frames.comparisons
+    if rankings and len(ratings) and tm.n_topics_:
         try:
             rank_fields = by_cols[:1] if rank_by is None else attach_groups(assign, list(rank_by), survey)[1]
             res.rankings = topic_rankings(
-                frames.utterances,
+                ratings,
                 assign,
                 by=rank_fields or None,
                 survey=survey,

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 
 from pluralis.census.weights import census_weights
 from pluralis.errors import ConfigError
-from pluralis.ranking.battles import extract_battles
+from pluralis.ranking.battles import battles_from_comparisons, extract_battles
 from pluralis.ranking.subgroups import SubgroupResult, subgroup_rankings
 from pluralis.topics.overrep import bootstrap_column_sums
 
@@ -41,13 +41,13 @@ TOPIC_FIELD = "topic"
 
 
 def _join_key(assignments: pd.DataFrame, battles: pd.DataFrame) -> str:
-    for key in ("interaction_id", "conversation_id", "user_id"):
+    for key in ("comparison_id", "interaction_id", "conversation_id", "user_id"):
         if key in assignments.columns and key in battles.columns and assignments[key].notna().all():
             if assignments[key].is_unique:
                 return key
     raise ConfigError(
-        "cannot tell which battles a topic belongs to: the assignments need a unique interaction_id, "
-        "conversation_id or user_id column"
+        "cannot tell which battles a topic belongs to: the assignments need a unique comparison_id, "
+        "interaction_id, conversation_id or user_id column"
     )
 
 
@@ -72,7 +72,7 @@ def attach_topics(battles: pd.DataFrame, assignments: pd.DataFrame, *, include_o
 
 
 def topic_rankings(
-    utterances: pd.DataFrame,
+    ratings: pd.DataFrame,
     assignments: pd.DataFrame,
     *,
     by: str | Sequence[str] | None = None,
@@ -91,12 +91,14 @@ def topic_rankings(
 
     Parameters
     ----------
-    utterances
+    ratings
         rated responses (PRISM utterances) to build battles from
-        (:func:`pluralis.ranking.battles.extract_battles`, ``turns``, ``tie_threshold``).
+        (:func:`pluralis.ranking.battles.extract_battles`, ``turns``, ``tie_threshold``), or
+        comparisons (Chatbot Arena, Community Alignment: a ``models`` column;
+        :func:`pluralis.ranking.battles.battles_from_comparisons`).
     assignments
-        topic per text, keyed by ``conversation_id`` (opening prompts), ``interaction_id`` or
-        ``user_id`` (see :func:`attach_topics`).
+        topic per text, keyed by ``comparison_id`` (comparison prompts), ``conversation_id``
+        (opening prompts), ``interaction_id`` or ``user_id`` (see :func:`attach_topics`).
     by
         group field(s) for topic x group rankings (e.g. ``"age"``); ``None``: topics only.
     survey
@@ -118,7 +120,10 @@ def topic_rankings(
     >>> sorted(res.table["by"].unique())
     ['(all)', 'topic']
     """
-    battles = extract_battles(utterances, tie_threshold=tie_threshold, turns=turns)
+    if "models" in ratings.columns:
+        battles = battles_from_comparisons(ratings, tie_threshold=tie_threshold or 0.0)
+    else:
+        battles = extract_battles(ratings, tie_threshold=tie_threshold, turns=turns)
     battles = attach_topics(battles, assignments, include_outliers=include_outliers)
     if not len(battles):
         raise ConfigError("no battles fall in any topic")

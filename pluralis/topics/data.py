@@ -111,7 +111,10 @@ def topic_texts(frames, field: str | None = None) -> pd.DataFrame:
     out = pd.DataFrame({"text_id": df[id_col].astype(str).to_numpy(), "text": df[field].to_numpy()})
     user = "annotator_id" if table == "comparisons" else "user_id"
     out["user_id"] = df[user].to_numpy() if user in df.columns else pd.NA
-    for col in ("conversation_id", "conversation_type", *(("interaction_id",) if id_col == "interaction_id" else ())):
+    keys = (("interaction_id",) if id_col == "interaction_id" else ()) + (
+        ("comparison_id",) if table == "comparisons" else ()
+    )
+    for col in ("conversation_id", "conversation_type", *keys):
         if col in df.columns:
             out[col] = df[col].to_numpy()
     if table == "survey":

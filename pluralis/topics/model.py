@@ -76,7 +76,9 @@ def _nearest_fitted(fit: np.ndarray, rest: np.ndarray, k: int, *, metric: str, s
     try:
         from pynndescent import NNDescent
     except ImportError:
-        raise ConfigError("placing texts outside the sample needs pynndescent: pip install 'pluralis[topics]'") from None
+        raise ConfigError(
+            "placing texts outside the sample needs pynndescent: pip install 'pluralis[topics]'"
+        ) from None
     index = NNDescent(fit, n_neighbors=max(k, 15), metric=metric, random_state=seed)
     index.prepare()
     idx, _ = index.query(rest, k=k)

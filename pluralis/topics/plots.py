@@ -171,7 +171,9 @@ def plot_over_representation(
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(rows, fontsize=8)
     cb = fig.colorbar(im, ax=ax, shrink=0.8)
-    ticks = [t for t in (0.1, 0.2, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 5.0, 10.0) if np.exp(-span) <= t <= np.exp(span)]
+    ticks = [
+        t for t in (0.1, 0.2, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 5.0, 10.0) if np.exp(-span) <= t <= np.exp(span)
+    ]
     cb.set_ticks(ticks)
     cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     cb.ax.yaxis.set_minor_formatter(NullFormatter())

@@ -88,3 +88,49 @@ def test_reweighting_moves_prevalence_towards_the_census_age_mix(planted, plante
     assert t.loc[travel, "weighted_prevalence"] > t.loc[travel, "prevalence"]
     with pytest.raises(ConfigError, match="survey and country"):
         census_prevalence(assign)
+
+
+def test_arena_prompts_which_model_wins_for_which_topic(embedder):
+    """Comparisons (Arena-style): topics of their prompts, then a ranking per topic with its planted winner."""
+    from pluralis.data import Study
+    from pluralis.data.model import Comparison
+    from pluralis.data.synthetic import TOPIC_FILL, TOPIC_OPENERS
+    from pluralis.topics import analyse_topics
+
+    rng = np.random.default_rng(0)
+    best = {"travel": "model-x", "cooking": "model-y", "jobs": "model-z"}
+    models = list(best.values())
+    comps = []
+    for i in range(600):
+        topic = list(best)[i % 3]
+        prompt = TOPIC_OPENERS[topic][rng.integers(8)].replace("{x}", TOPIC_FILL[topic][rng.integers(10)])
+        pair = list(rng.choice(models, 2, replace=False))
+        winner = pair.index(best[topic]) if best[topic] in pair and rng.random() < 0.9 else int(rng.integers(2))
+        comps.append(
+            Comparison(
+                comparison_id=f"b{i}",
+                source="arena",
+                models=pair,
+                prompt=prompt,
+                winner=winner,
+                annotator_id=f"a{i % 150}",
+            )
+        )
+    frames = Study(comparisons=comps).frames()
+    res = analyse_topics(
+        frames,
+        by=[],
+        embedder=embedder,
+        deduplicate=True,
+        n_neighbors=15,
+        min_cluster_size=20,
+        taus=None,
+        rank_rounds=50,
+    )
+    assert res.field == "prompt" and res.model.n_topics_ == 3
+    t = res.rankings.table
+    winners = t[(t["by"] == "topic") & (t["rank"] == 1)]
+    a = res.assignments
+    true = a["comparison_id"].str[1:].astype(int).map(lambda i: list(best)[i % 3])
+    topic_of_name = pd.crosstab(a["topic_name"], true).idxmax(axis=1)
+    assert {topic_of_name[row["group"]]: row["model"] for row in winners.to_dict("records")} == best
