@@ -26,6 +26,9 @@ Example
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -128,19 +131,25 @@ class TopicsResult:
             raise ConfigError(f"formats must be among {FORMATS}, got {list(formats)}")
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        files: list[Path] = []
-        for name, table in self.tables().items():
-            flat = _flatten(table)
-            if "csv" in formats:
-                flat.to_csv(out / f"{name}.csv", index=False)
-                files.append(out / f"{name}.csv")
-            if "parquet" in formats:
-                flat.to_parquet(out / f"{name}.parquet", index=False)
-                files.append(out / f"{name}.parquet")
-        if figures:
-            files += self.figures(out)
-        (out / "report.md").write_text(self.markdown(), encoding="utf-8")
-        files.append(out / "report.md")
+        # everything is written to a scratch folder first and moved in at the end: no half-written results
+        scratch = Path(tempfile.mkdtemp(prefix=".topics-", dir=out))
+        try:
+            for name, table in self.tables().items():
+                flat = _flatten(table)
+                if "csv" in formats:
+                    flat.to_csv(scratch / f"{name}.csv", index=False)
+                if "parquet" in formats:
+                    flat.to_parquet(scratch / f"{name}.parquet", index=False)
+            if figures:
+                self.figures(scratch)
+            (scratch / "report.md").write_text(self.markdown(), encoding="utf-8")
+            written = sorted(scratch.iterdir(), key=lambda p: (p.name == "report.md", p.suffix == ".png", p.name))
+            files = []
+            for path in written:
+                os.replace(path, out / path.name)
+                files.append(out / path.name)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         return files
 
     def figures(self, out: str | Path) -> list[Path]:

@@ -5,7 +5,8 @@
 prompts of Arena / Community-Alignment comparisons, or any other text column. Each row is one
 text with its ``text_id``, author ``user_id`` (the annotator for comparisons) and, where there is
 one, ``conversation_id`` and ``conversation_type``. Missing and blank texts are dropped, as PRISM
-dropped NA texts.
+dropped NA texts. Comparison prompts keep their ``comparison_id``, ``language`` and ``source``
+(group fields for Arena-style data, which has no survey).
 
 Example
 -------
@@ -112,7 +113,7 @@ def topic_texts(frames, field: str | None = None) -> pd.DataFrame:
     user = "annotator_id" if table == "comparisons" else "user_id"
     out["user_id"] = df[user].to_numpy() if user in df.columns else pd.NA
     keys = (("interaction_id",) if id_col == "interaction_id" else ()) + (
-        ("comparison_id",) if table == "comparisons" else ()
+        ("comparison_id", "language", "source") if table == "comparisons" else ()
     )
     for col in ("conversation_id", "conversation_type", *keys):
         if col in df.columns:
