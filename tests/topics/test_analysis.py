@@ -34,7 +34,7 @@ def toy_embedder(texts):
         ("user_prompt", None, "interaction_id"),
     ],
 )
-def test_texts_of_any_field(planted, field, n_rows, id_col):
+def test_texts_of_any_field(field, n_rows, id_col):
     from pluralis.data.synthetic import generate_study
 
     frames = generate_study(n_participants=12, seed=1, planted_topics=True, with_metadata=False).frames()
