@@ -51,8 +51,14 @@ from pluralis.topics.neighbourhoods import PRISM_ENTROPY_ATTRIBUTES, PRISM_TAUS
 DIM = 384
 
 
-def synthetic_embeddings(topic: np.ndarray, sub: np.ndarray, seed: int = 0, noise: float = 0.9) -> np.ndarray:
-    """Unit vectors around a topic centre plus a sub-topic (template) centre; distinct per text."""
+def synthetic_embeddings(
+    topic: np.ndarray, sub: np.ndarray, seed: int = 0, noise: float = 0.9, near_duplicates: float = 0.12
+) -> np.ndarray:
+    """Unit vectors around a topic centre plus a sub-topic (template) centre; distinct per text.
+
+    A ``near_duplicates`` share of texts are rephrasings of another text (its vector plus a little
+    noise), in groups of 2-60 as PRISM's "Hello" x 60, so local neighbourhoods form as in PRISM.
+    """
     rng = np.random.default_rng(seed)
     n_t, n_s = int(topic.max()) + 1, int(sub.max()) + 1
     centres = rng.normal(size=(n_t, DIM)).astype(np.float32)
@@ -62,6 +68,17 @@ def synthetic_embeddings(topic: np.ndarray, sub: np.ndarray, seed: int = 0, nois
         t, s = topic[start : start + 100_000], sub[start : start + 100_000]
         x = centres[t] + subs[t, s] + noise * rng.normal(size=(len(t), DIM)).astype(np.float32)
         out[start : start + len(t)] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    n_dup = int(near_duplicates * len(topic))
+    if n_dup:
+        sizes = np.minimum(rng.zipf(1.8, size=n_dup), 60)
+        sizes = sizes[np.cumsum(sizes) <= n_dup]
+        rows = rng.permutation(len(topic))[: int(sizes.sum()) + len(sizes)]
+        heads, pos = rows[: len(sizes)], len(sizes)
+        for head, k in zip(heads, sizes):  # one step per group
+            members = rows[pos : pos + k]
+            pos += k
+            x = out[head] + 0.04 * rng.normal(size=(k, DIM)).astype(np.float32) / np.sqrt(DIM) * 8
+            out[members] = x / np.linalg.norm(x, axis=1, keepdims=True)
     return out
 
 
@@ -236,13 +253,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="200,000 prompts at scale instead of 1,000,000")
     parser.add_argument("--skip-scale", action="store_true", help="PRISM size only")
+    parser.add_argument("--skip-prism", action="store_true", help="the scale run only")
     parser.add_argument("--skip-reference", action="store_true", help="no reference runs")
     parser.add_argument("--real-embeddings", action="store_true", help="embed the texts with the bundled MiniLM")
     parser.add_argument("--scale", type=int, default=None, help="number of prompts of the scale run")
     args = parser.parse_args()
     print(f"# bench_topics on {platform.node()} ({platform.machine()}, python {platform.python_version()})")
 
-    # ---------------------------------------------------------------- PRISM size
+    if not args.skip_prism:
+        prism_size(args)
+    if not args.skip_scale:
+        scale_run(args)
+
+
+def prism_size(args) -> None:
     study = generate_study(n_participants=1335, seed=0, planted_topics=True, with_metadata=False)
     frames = study.frames()
     conv = frames.conversations
@@ -310,9 +334,8 @@ def main() -> None:
             f"{ref[0] / ours[0]:.1f}x wall, {ref[1] / ours[1]:.1f}x CPU"
         )
 
-    if args.skip_scale:
-        return
-    # ---------------------------------------------------------------- Arena size
+
+def scale_run(args) -> None:
     n = args.scale or (200_000 if args.quick else 1_000_000)
     n_users = max(1000, n // 10)
     t = time.perf_counter()
