@@ -112,6 +112,8 @@ def run_topics(
     namer = llm_namer(llm_model, llm_base_url, llm_api_key_env) if llm_model else None
     study = load_study(data)
     frames = study.frames()
+    if by is None:
+        by = ["gender", "age"] if len(frames.survey) else []
     store = None
     caching = None
     try:
@@ -152,11 +154,12 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def topics(
         data: str = typer.Argument(..., help="PRISM folder, parquet folder, store (SQLite file / URL), Arena/CA file"),
-        by: str = typer.Option(
-            "gender,age",
+        by: str | None = typer.Option(
+            None,
             "--by",
             "-b",
-            help="comma-separated group fields: gender, age, region, ethnicity, religion, conversation_type, any survey column",
+            help="comma-separated group fields: gender, age, region, ethnicity, religion, conversation_type, any "
+            "survey column (default: gender,age when the study has a survey)",
         ),
         out: Path = typer.Option(Path("topics-results"), "--out", "-o", help="folder for tables, figures, report.md"),
         field: str | None = typer.Option(
@@ -232,7 +235,7 @@ def register(app: typer.Typer) -> None:
         r = run_topics(
             data,
             out,
-            by=_split(by),
+            by=_split(by) if by is not None else None,
             field=field,
             embedding_model=embedding_model,
             cache=cache,

@@ -6,7 +6,8 @@ For group ``g`` and topic ``t``::
 
 ``N[g, t]``: texts in topic t written by members of g; ``N[t]``: texts in topic t; ``b[g]``: the
 base rate of g "in our overall sample". PRISM's example ({Female 48 %, Male 50 %, Non-binary 2 %})
-is a share of *participants*: ``base="participants"`` (default). ``base="prompts"`` uses g's share
+is a share of *participants*: ``base="participants"`` (default), among the authors of the analysed
+texts (PRISM's implementation notebook is lost, spec §5.2). ``base="prompts"`` uses g's share
 of all texts instead, which is the exact null expectation when participants write different numbers
 of texts; fields that vary within a participant (``conversation_type``) always use it. OR > 1: the
 group "pulls more than its weight".
