@@ -1,7 +1,7 @@
 """Study operations: recruitment URL parameters per participant (payment matching) and an audit log.
 
 Revision ID: 0004
-Revises: 0002 (0003, an embeddings cache, is on another branch: when both land, set ``down_revision = "0003"``)
+Revises: 0003
 Create Date: 2026-12-01
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
