@@ -104,7 +104,7 @@ def run_topics(
     (True, True)
     """
     from pluralis.data import load_study
-    from pluralis.data.io.sources import detect_format
+    from pluralis.data.io.registry import detect_format
     from pluralis.topics.analysis import analyse_topics
     from pluralis.topics.embed import CachingEmbedder, SentenceEmbedder
 

