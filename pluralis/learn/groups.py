@@ -42,6 +42,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from pluralis.errors import ConfigError
+from pluralis.learn.cv import participant_folds
 from pluralis.learn.models import PairFeatures, RewardModel, featurize_pairs
 
 POOLED = "(all)"
@@ -49,41 +50,6 @@ METRICS = ("accuracy", "log_loss")
 
 
 # --- splits -------------------------------------------------------------------------------------
-
-
-def participant_folds(users, n_splits: int = 5, *, strata=None, seed: int = 0) -> np.ndarray:
-    """Fold number (0 .. n_splits-1) of each row such that all rows of a participant share a fold.
-
-    ``strata`` (one label per row, e.g. the group) spreads each stratum's participants evenly
-    over the folds (scikit-learn ``StratifiedGroupKFold``); otherwise ``GroupKFold`` with shuffling.
-
-    Example
-    -------
-    >>> f = participant_folds(["u", "u", "v", "w", "w", "x"], n_splits=2, seed=0)
-    >>> bool(f[0] == f[1] and f[3] == f[4]), sorted(set(f.tolist()))
-    (True, [0, 1])
-    """
-    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
-
-    users = pd.Series(np.asarray(users, dtype=object)).astype(str).to_numpy()
-    n_users = len(pd.unique(users))
-    if n_splits < 2:
-        raise ConfigError(f"need at least 2 folds, got {n_splits}")
-    if n_users < n_splits:
-        raise ConfigError(f"{n_users} participants cannot be split into {n_splits} participant-disjoint folds")
-    folds = np.full(len(users), -1)
-    X = np.zeros((len(users), 1))
-    if strata is not None:
-        codes = pd.factorize(pd.Series(np.asarray(strata, dtype=object)).astype(str))[0]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "least populated class": pair-level strata
-            splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-            parts = list(splitter.split(X, codes, groups=users))
-    else:
-        parts = list(GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(X, groups=users))
-    for k, (_, test) in enumerate(parts):
-        folds[test] = k
-    return folds
 
 
 def _subsample_users(rows: np.ndarray, users: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
