@@ -96,7 +96,7 @@ def _labels(frame: pd.DataFrame, by: str) -> np.ndarray:
             f"participant fields); available: {', '.join(map(str, avail))}"
         )
     v = frame[by].astype(object)
-    return np.where(v.notna().to_numpy(), v.astype(str).to_numpy(), None)
+    return np.where(v.notna().to_numpy(), v.astype(str).to_numpy(), np.array(None, dtype=object))
 
 
 def _check_pairs(frame: pd.DataFrame, y) -> None:
@@ -474,9 +474,9 @@ def composition_curve(
     >>> bool(acc.loc[1.0, "A"] > acc.loc[0.0, "A"] and acc.loc[0.0, "B"] > acc.loc[1.0, "B"])
     True
     """
-    shares = np.asarray(shares, dtype=float)
-    if shares.ndim != 1 or not len(shares) or ((shares < 0) | (shares > 1)).any():
-        raise ConfigError(f"shares must be numbers in [0, 1], got {list(np.atleast_1d(shares))}")
+    share_values = np.asarray(shares, dtype=float)
+    if share_values.ndim != 1 or not len(share_values) or ((share_values < 0) | (share_values > 1)).any():
+        raise ConfigError(f"shares must be numbers in [0, 1], got {list(np.atleast_1d(share_values))}")
     if min_participants < n_splits:
         raise ConfigError(f"min_participants ({min_participants}) must be at least the number of folds ({n_splits})")
     if str(group_a) == str(group_b):
@@ -493,7 +493,7 @@ def composition_curve(
     template = model if model is not None else RewardModel()
     rng = np.random.default_rng(seed)
     a, b = str(group_a), str(group_b)
-    P = np.full((len(shares), len(pf)), np.nan)
+    P = np.full((len(share_values), len(pf)), np.nan)
     sizes = np.zeros(n_splits)
     for k in range(n_splits):
         ev = np.flatnonzero(folds == k)
@@ -507,19 +507,19 @@ def composition_curve(
             )
         sizes[k] = n
         pf_ev = pf.take(ev)
-        for i, p in enumerate(shares):
+        for i, p in enumerate(share_values):
             na = int(round(p * n))
             rows = np.flatnonzero(
                 ((labels == a) & np.isin(users, ua[:na])) | ((labels == b) & np.isin(users, ub[: n - na]))
             )
             fitted = clone(template).fit(pf.take(rows))
             P[i, ev] = _predict(fitted, pf_ev)
-    keys = [float(p) for p in shares]
+    keys = [float(p) for p in share_values]
     evals = [a, b, POOLED]
     t1, _ = _score_cells(P, y, labels, users, keys, [a, b], n_boot, level, rng, train_key="share_a")
     # "(all)" evaluates on every held-out pair of both groups
     t2, _ = _score_cells(
-        P, y, np.full(len(y), POOLED, dtype=object), users, keys, [POOLED], n_boot, level, rng, train_key="share_a"
+        P, y, np.full(len(pf), POOLED, dtype=object), users, keys, [POOLED], n_boot, level, rng, train_key="share_a"
     )
     table = pd.concat([t1, t2], ignore_index=True)
     table["eval_group"] = pd.Categorical(table["eval_group"], categories=evals)

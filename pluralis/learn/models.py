@@ -98,7 +98,7 @@ class PairFeatures:
         ib,
         y=None,
         frame: pd.DataFrame | None = None,
-        feature_names: Sequence[str] | None = None,
+        feature_names: Sequence[str] | np.ndarray | None = None,
         featurizer=None,
         attrs: dict | None = None,
     ):
@@ -338,7 +338,9 @@ def check_tie_share(pairs: pd.DataFrame | PairFeatures, max_share: float | None 
     )
 
 
-def featurize_pairs(pairs: pd.DataFrame, featurizer=None, *, max_tie_share: float | None = MAX_TIE_SHARE) -> PairFeatures:
+def featurize_pairs(
+    pairs: pd.DataFrame, featurizer=None, *, max_tie_share: float | None = MAX_TIE_SHARE
+) -> PairFeatures:
     """Featurise a pairs frame once: each distinct response text is computed once.
 
     ``featurizer``: a :mod:`pluralis.learn.featurizers` transformer (default
@@ -990,9 +992,7 @@ class PersonalisedRewardModel(_PairwiseModel):
         losses = log_loss if self.cv_metric == "log_loss" else error
         if decisive.sum() <= 0:
             raise ConfigError("no decisive pairs to cross-validate on (all ties)")
-        chosen, stats = one_se_choice(
-            losses, codes, weights=decisive, se_rule=1.0 if self.selection == "1se" else 0.0
-        )
+        chosen, stats = one_se_choice(losses, codes, weights=decisive, se_rule=1.0 if self.selection == "1se" else 0.0)
         W = decisive.sum()
         table = pd.DataFrame(
             {
@@ -1080,7 +1080,7 @@ class PersonalisedRewardModel(_PairwiseModel):
         D = pf.diff()
         m = D @ self.coef_ + np.einsum("ij,ij->i", D @ self.interaction_coef_, self._Z(pf.frame))
         if self.user_coef_ is not None and "user_id" in pf.frame.columns:
-            pos = self.user_coef_.index.get_indexer(pf.frame["user_id"].astype(str))
+            pos = self.user_coef_.index.get_indexer(pd.Index(pf.frame["user_id"].astype(str)))
             B = np.vstack([self.user_coef_.to_numpy(), np.zeros((1, D.shape[1]))])
             m += np.einsum("ij,ij->i", D, B[pos])  # unseen participants (pos = -1) hit the zero row
         return m

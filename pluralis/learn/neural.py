@@ -54,7 +54,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from pluralis.errors import ConfigError
 from pluralis.learn.cv import participant_holdout
@@ -85,7 +84,7 @@ def _torch():
 
 def _build_net(torch, d: int, k: int, n_prototypes: int, hidden: int, response_hidden: int, n_users: int):
     """The torch module (built lazily so that importing this module does not import torch)."""
-    nn = torch.nn
+    nn: Any = torch.nn
 
     class MixtureNet(nn.Module):
         def __init__(self):
@@ -171,7 +170,7 @@ class MixtureRewardModel(_PairwiseModel):
     >>> frame = pd.DataFrame({"user_id": np.repeat(np.arange(40), 20).astype(str),
     ...                       "group": np.repeat(rng.choice(["a", "b"], 40), 20)})
     >>> pa, pb = rng.normal(size=(2, 800, 3))
-    >>> y = (rng.random(800) < expit((pa - pb) @ [1.0, -1.0, 0.0])).astype(float)
+    >>> y = (rng.random(800) < 1 / (1 + np.exp(-(pa - pb) @ [1.0, -1.0, 0.0]))).astype(float)
     >>> m = MixtureRewardModel(covariates=["group"], max_epochs=20).fit(PairFeatures.from_arrays(pa, pb, y, frame))
     >>> p = m.predict_proba(PairFeatures.from_arrays(pa[:2], pb[:2], None, frame.iloc[:2]))
     >>> np.allclose(p.sum(axis=1), 1.0), m.mixture_weights(frame.iloc[:1]).shape
@@ -262,7 +261,7 @@ class MixtureRewardModel(_PairwiseModel):
             Z = np.zeros((len(pf), 0), dtype=np.float32)
         n_known = len(self.user_index_)
         if n_known and "user_id" in pf.frame.columns:
-            pos = self.user_index_.get_indexer(pf.frame["user_id"].astype(str))
+            pos = self.user_index_.get_indexer(pd.Index(pf.frame["user_id"].astype(str)))
             u = np.where(pos >= 0, pos, n_known)
         else:
             u = np.full(len(pf), n_known)
@@ -454,7 +453,7 @@ class MixtureRewardModel(_PairwiseModel):
         ids = user_id if user_id is not None else (frame["user_id"] if "user_id" in frame.columns else None)
         if n_known and ids is not None:
             ids = pd.Series(np.broadcast_to(np.asarray(ids, dtype=object), (len(frame),))).astype(str)
-            pos = self.user_index_.get_indexer(ids.to_numpy())
+            pos = self.user_index_.get_indexer(pd.Index(ids))
             u = np.where(pos >= 0, pos, n_known)
         else:
             u = np.full(len(frame), n_known)
