@@ -773,7 +773,7 @@ def _user_rows(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
 
 
 #: Candidate covariate penalties ``alpha_covariates`` tried by the inner cross-validation (``"cv"``).
-DEFAULT_ALPHA_COVARIATES_GRID: tuple[float, ...] = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
+DEFAULT_ALPHA_COVARIATES_GRID: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 1e4, 1e5)
 
 #: Value of ``alpha_covariates_`` when the global model (no covariate interactions) was chosen.
 GLOBAL = float("inf")
