@@ -251,6 +251,21 @@ def default_tie_threshold(score: str = "raw") -> float:
     return float(DEFAULT_TIE_THRESHOLDS[score])
 
 
+def _tie_counts(pairs: pd.DataFrame | PairFeatures) -> tuple[int, int]:
+    """(ties, all pairs) — ties dropped from the frame are counted from ``attrs["n_ties"]``."""
+    if isinstance(pairs, PairFeatures):
+        y = pairs.y
+    else:
+        y = pairs["y"].to_numpy(dtype=float) if "y" in pairs.columns else None
+    yy = np.zeros(0) if y is None else np.asarray(y, dtype=float)
+    n_decisive, in_frame = int(np.sum(yy != 0.5)), int(np.sum(yy == 0.5))
+    attrs = pairs.attrs
+    n_ties = in_frame
+    if "n_ties" in attrs:
+        n_ties = int(attrs["n_ties"]) if attrs.get("ties", "drop") == "drop" else max(int(attrs["n_ties"]), in_frame)
+    return n_ties, n_ties + n_decisive
+
+
 def tie_share(pairs: pd.DataFrame | PairFeatures) -> float:
     """Share of pairs that were ties, counting ties already dropped (``attrs["n_ties"]``).
 
@@ -272,16 +287,7 @@ def tie_share(pairs: pd.DataFrame | PairFeatures) -> float:
     >>> tie_share(p)
     0.75
     """
-    if isinstance(pairs, PairFeatures):
-        attrs, y = pairs.attrs, pairs.y
-    else:
-        attrs, y = pairs.attrs, (pairs["y"].to_numpy(dtype=float) if "y" in pairs.columns else None)
-    n_decisive = 0 if y is None else int(np.sum(np.asarray(y) != 0.5))
-    in_frame = 0 if y is None else int(np.sum(np.asarray(y) == 0.5))
-    n_ties = int(attrs.get("n_ties", in_frame))
-    if attrs.get("ties", "drop") == "half":
-        n_ties = max(n_ties, in_frame)
-    total = n_ties + n_decisive
+    n_ties, total = _tie_counts(pairs)
     return n_ties / total if total else 0.0
 
 
@@ -315,15 +321,11 @@ def check_tie_share(pairs: pd.DataFrame | PairFeatures, max_share: float | None 
     ...
     pluralis.errors.ConfigError: tie_threshold=5 made 99% of 100 pairs ties ...
     """
-    share = tie_share(pairs)
+    n_ties, total = _tie_counts(pairs)
+    share = n_ties / total if total else 0.0
     if max_share is None or share < max_share:
         return share
-    attrs = pairs.attrs
-    n_ties = int(attrs.get("n_ties", 0))
-    y = pairs.y if isinstance(pairs, PairFeatures) else pairs.get("y")
-    total = n_ties + (0 if y is None else int(np.sum(np.asarray(y, dtype=float) != 0.5)))
-    thr = attrs.get("tie_threshold")
-    basis = attrs.get("score")
+    thr, basis = pairs.attrs.get("tie_threshold"), pairs.attrs.get("score")
     if basis in SCORE_UNITS:
         units = (
             f"score={basis!r}: the threshold is in {SCORE_UNITS[basis]}; "
@@ -331,10 +333,11 @@ def check_tie_share(pairs: pd.DataFrame | PairFeatures, max_share: float | None 
         )
     else:
         units = "the threshold is in the units of the ratings compared"
+    what = f"tie_threshold={float(thr):g} made" if thr is not None else "the tie threshold made"
     raise ConfigError(
-        f"tie_threshold={thr if thr is None else format(float(thr), 'g')} made {share:.0%} of {total:,} pairs "
-        f"ties ({units}; pluralis.ranking.battles.DEFAULT_TIE_THRESHOLDS). Give the threshold in the units "
-        "of the score used (or leave it to the default) so that pairs keep their winners."
+        f"{what} {share:.0%} of {total:,} pairs ties ({units}; pluralis.ranking.battles.DEFAULT_TIE_THRESHOLDS). "
+        "Give the threshold in the units of the score used (or leave it to the default) so that pairs keep "
+        "their winners."
     )
 
 

@@ -507,6 +507,16 @@ class RatingModel(RegressorMixin, BaseEstimator):
         rf = self._ratings(X, fitting=False)
         return self._predict_rows(rf.X(), rf.frame)
 
+    def score(self, X, y=None, sample_weight=None) -> float:
+        """R² of the predicted scores (scikit-learn's regressor score); ``y`` defaults to the ratings' scores."""
+        from sklearn.metrics import r2_score
+
+        rf = self._ratings(X, fitting=False)
+        target = rf.y if y is None else np.asarray(y, dtype=float)
+        if target is None:
+            raise ConfigError("no scores: give y or ratings with a 'score' column")
+        return float(r2_score(target, self._predict_rows(rf.X(), rf.frame), sample_weight=sample_weight))
+
     def decision_function(self, X) -> np.ndarray:
         """Predicted score difference ``ŝ_a − ŝ_b`` of each pair (the rater's own effect cancels)."""
         pf = X if isinstance(X, PairFeatures) else featurize_pairs(X, getattr(self, "featurizer_", self.featurizer))
