@@ -36,7 +36,7 @@ from pluralis.features.response import response_features
 from pluralis.learn.featurizers import TextFeaturizer
 from pluralis.learn.models import PersonalisedRewardModel, RewardModel, featurize_pairs
 from pluralis.learn.pairs import preference_pairs
-from pluralis.learn.simulate import random_responses
+from pluralis.simulate.planted import random_responses
 
 COVARIATES = [
     f"stated_prefs_{a}"

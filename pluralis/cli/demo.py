@@ -18,6 +18,11 @@ from pluralis.cli._common import breakdown_table, console, counts_table, err_con
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``pluralis`` Typer app.
 
+    Parameters
+    ----------
+    app
+        the ``pluralis`` Typer app.
+
     Example
     -------
     >>> app = typer.Typer()

@@ -39,7 +39,7 @@ def run_learn(
     weights_bootstrap: int = 0,
     min_participants: int = 30,
     equalize: bool = True,
-    tie_threshold: float = 5.0,
+    tie_threshold: float | None = None,
     ties: str = "drop",
     turns: str = "all",
     composition: list[str] | None = None,
@@ -53,6 +53,40 @@ def run_learn(
     featurises once, runs :func:`~pluralis.learn.groups.cross_group_accuracy` (and
     :func:`~pluralis.learn.groups.composition_curve` with ``composition=[A, B]``) and writes CSV and
     PNG files to ``out``.
+
+    Parameters
+    ----------
+    data
+        the study (anything :func:`pluralis.data.load_study` reads).
+    by
+        the grouping field (survey field, alias, or pair field).
+    out
+        the output folder.
+    features, feature_set
+        ``"text"`` (with the named :class:`~pluralis.learn.featurizers.TextFeaturizer` set) or
+        ``"embedding"``.
+    model
+        ``"reward"`` or ``"personalised"`` (on ``covariates``).
+    covariates
+        survey fields of the personalised model.
+    groups
+        the groups to compare (default: every group large enough).
+    folds, bootstrap, weights_bootstrap, min_participants, equalize
+        options of :func:`~pluralis.learn.groups.cross_group_accuracy` and
+        :func:`~pluralis.learn.groups.group_weights`.
+    tie_threshold, ties, turns
+        options of :func:`~pluralis.learn.pairs.pairs_from_study`.
+    composition, shares
+        two groups and the shares of the first for :func:`~pluralis.learn.groups.composition_curve`.
+    alpha
+        L2 penalty.
+    seed
+        random seed.
+
+    Returns
+    -------
+    dict
+        ``pairs``, ``result``, ``weights``, ``composition``, the written ``files`` and the field ``by``.
 
     Example
     -------
@@ -179,6 +213,11 @@ def run_learn(
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``pluralis`` Typer app.
 
+    Parameters
+    ----------
+    app
+        the ``pluralis`` Typer app.
+
     Example
     -------
     >>> app = typer.Typer()
@@ -229,7 +268,12 @@ def register(app: typer.Typer) -> None:
         equalize: bool = typer.Option(
             True, "--equalize/--no-equalize", help="train every group on the same number of participants"
         ),
-        tie_threshold: float = typer.Option(5.0, "--tie-threshold", "-t", help="|score_a - score_b| <= t is a tie"),
+        tie_threshold: float | None = typer.Option(
+            None,
+            "--tie-threshold",
+            "-t",
+            help="|score_a - score_b| <= t is a tie (default: the ranking's, 5 points on raw scores)",
+        ),
         ties: str = typer.Option("drop", "--ties", help="drop | half (ties count 0.5 each way in training)"),
         turns: str = typer.Option("all", "--turns", help="all (every rated pair) | openers (turn 0 only)"),
         composition: str | None = typer.Option(
@@ -246,7 +290,7 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         try:
-            share_list = [float(s) for s in _split(shares)] if shares else None
+            share_list = [float(s) for s in (_split(shares) or [])] or None
         except ValueError:
             raise ConfigError(f"--shares must be comma-separated numbers, got {shares!r}") from None
         r = run_learn(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -57,6 +58,10 @@ def _tvd_table(panel):
 
 def build_personas_app() -> typer.Typer:
     """The ``personas`` command group.
+
+    Returns
+    -------
+    typer.Typer
 
     Example
     -------
@@ -157,6 +162,11 @@ def build_personas_app() -> typer.Typer:
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``pluralis`` Typer app.
+
+    Parameters
+    ----------
+    app
+        the ``pluralis`` Typer app.
 
     Example
     -------
@@ -281,8 +291,10 @@ def register(app: typer.Typer) -> None:
         """Compare simulated with human feedback per group: rating distributions and model rankings (Kendall's tau)."""
         from rich.table import Table
 
-        from pluralis.simulate.fidelity import fidelity, replay_ratings
+        from pluralis.pipelines.fidelity import fidelity
+        from pluralis.simulate.replay import replay_ratings
 
+        sim_data: Any
         if replay:
             human_data = simulated
             sim_data = replay_ratings(human_data, seed=seed)
@@ -298,7 +310,7 @@ def register(app: typer.Typer) -> None:
         for c in ("by", "group", "n sim", "n human", "mean sim", "mean human", "W1", "KS", "tau", "same top"):
             t.add_column(c, justify="left" if c in ("by", "group") else "right")
         table = rep.table()
-        for r in table.itertuples():
+        for r, tau in zip(table.itertuples(), table["kendall_tau"].to_numpy(dtype=float)):
             t.add_row(
                 str(r.by),
                 str(r.group),
@@ -308,7 +320,7 @@ def register(app: typer.Typer) -> None:
                 f"{r.mean_human:.1f}",
                 f"{r.wasserstein:.2f}",
                 f"{r.ks:.3f}",
-                "–" if r.kendall_tau != r.kendall_tau else f"{r.kendall_tau:.2f}",
+                "–" if tau != tau else f"{tau:.2f}",
                 "yes" if r.same_top else "no",
             )
         console.print(t)

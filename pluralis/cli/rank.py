@@ -1,8 +1,25 @@
-"""``pluralis rank``: model rankings (overall and per subgroup) with bootstrap uncertainty."""
+"""``pluralis rank``: model rankings (overall and per subgroup) with bootstrap uncertainty.
+
+The command runs in four steps, each its own function: :func:`validate_request` checks every
+flag (method and its options, ``--by`` syntax, ``--unit``, ``--out``/``--plot`` paths, weights)
+before any data is read; :func:`load_battles` reads the study; :func:`compute_ranking` ranks;
+:func:`render_ranking` prints the tables and :func:`write_outputs` writes the files.
+
+Methods come from :mod:`pluralis.ranking.registry`: ``--method`` accepts any registered
+aggregator (name or alias), ``--option KEY=VALUE`` sets any of its options, and ``--alpha``,
+``--variant``, ``--penalty``, ``--anchor`` are shortcuts for options of those names.
+``pluralis rank --methods`` lists the methods and their options.
+"""
 
 from __future__ import annotations
 
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Literal
 
 import pandas as pd
 import typer
@@ -10,89 +27,259 @@ import typer
 from pluralis.cli._common import console, err_console, handle_errors
 from pluralis.errors import ConfigError
 from pluralis.figures import check_plot_path
+from pluralis.ranking.engine import no_weighted_form
+from pluralis.ranking.registry import Aggregator, aggregators, get_aggregator
+
+Unit = Literal["participants", "battles"]
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+#: Dedicated flags that set the aggregator option of the same name (``--alpha 5`` = ``-O alpha=5``).
+OPTION_FLAGS: tuple[str, ...] = ("alpha", "variant", "penalty", "anchor")
 
 
-def _anchor(value: str | None) -> dict | None:
-    if not value:
-        return None
-    if "=" not in value:
-        raise ConfigError(f"--anchor must look like MODEL=RATING (e.g. flan-t5-xxl=800), got {value!r}")
-    name, rating = value.rsplit("=", 1)
-    try:
-        return {name: float(rating)}
-    except ValueError:
-        raise ConfigError(f"--anchor rating must be a number, got {rating!r}") from None
+# --- step 1: validate the request (no data read) ----------------------------------------------------
 
 
-def _write_table(table, out: Path) -> None:
-    suffix = out.suffix.lower()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
-        table.to_csv(out, index=False)
-    elif suffix in (".parquet", ".pq"):
-        t = table.copy()
-        for c in t.columns:
-            if t[c].dtype == object:
-                t[c] = t[c].astype("string")
-        t.to_parquet(out, index=False)
-    else:
-        raise ConfigError(f"--out must end in .csv or .parquet, got {out.name!r}")
+@dataclass(frozen=True)
+class RankRequest:
+    """A validated ``pluralis rank`` invocation (see :func:`validate_request`)."""
+
+    data: str
+    aggregator: Aggregator
+    options: dict[str, Any]
+    fields: tuple[str | tuple[str, ...], ...] = ()
+    rounds: int = 1000
+    unit: Unit = "participants"
+    level: float = 0.95
+    seed: int = 0
+    min_participants: int = 20
+    exclude: tuple[str, ...] = ()
+    weights: str | None = None
+    country: str | None = None
+    out: Path | None = None
+    plot: Path | None = None
+    tie_threshold: float | None = None
+    turns: str = "openers"
+    score: str = "raw"
+    balanced: bool = False
 
 
-def _fmt(x: float, digits: int) -> str:
-    import math
+def parse_fields(by: Sequence[str] | None) -> tuple[str | tuple[str, ...], ...]:
+    """``--by`` values as grouping fields: ``"gender+age"`` is the intersection ``("gender", "age")``.
 
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return f"{x:.{digits}f}"
+    Parameters
+    ----------
+    by
+        the ``--by`` values.
 
-
-def participant_weights(spec: str | None, country: str | None, survey: pd.DataFrame, battles: pd.DataFrame):
-    """Resolve ``--weights census|FILE.csv`` (with ``--country``) to participant weights, or None.
-
-    ``census`` rakes the participants recruited in ``country`` (``study_locale``) to its census
-    margins (:func:`pluralis.census.weights.census_weights`); a file gives ``user_id,weight``.
-    Raters without a weight (outside the country sample, or not in the file) count 0; a note
-    says how many.
+    Returns
+    -------
+    tuple
+        one field name, or tuple of names, per value.
 
     Example
     -------
-    >>> b = pd.DataFrame({"user_id": ["u1"]})
-    >>> participant_weights(None, None, pd.DataFrame(), b) is None
-    True
+    >>> parse_fields(["birth_region", "gender+age"])
+    ('birth_region', ('gender', 'age'))
     """
-    from pluralis.cli.welfare import weights_option
+    fields: list[str | tuple[str, ...]] = []
+    for value in by or ():
+        parts = tuple(p.strip() for p in str(value).split("+"))
+        if not all(parts):
+            raise ConfigError(f"--by {value!r}: give a field name, or fields joined by '+' (e.g. gender+age)")
+        fields.append(parts if len(parts) > 1 else parts[0])
+    return tuple(fields)
 
-    if country and spec != "census":
+
+def parse_option_pairs(pairs: Sequence[str] | None) -> dict[str, tuple[str, str]]:
+    """``--option KEY=VALUE`` values as ``{key: (how it was given, text)}``.
+
+    Parameters
+    ----------
+    pairs
+        the ``--option`` values.
+
+    Returns
+    -------
+    dict
+        option name -> (``"--option KEY"``, value text).
+
+    Example
+    -------
+    >>> parse_option_pairs(["ties=exclude"])
+    {'ties': ('--option ties', 'exclude')}
+    """
+    out: dict[str, tuple[str, str]] = {}
+    for pair in pairs or ():
+        if "=" not in pair:
+            raise ConfigError(f"--option must look like KEY=VALUE (e.g. ties=exclude), got {pair!r}")
+        key, value = (s.strip() for s in pair.split("=", 1))
+        if not key:
+            raise ConfigError(f"--option needs an option name before '=', got {pair!r}")
+        out[key] = (f"--option {key}", value)
+    return out
+
+
+def method_options(aggregator: Aggregator, given: Mapping[str, tuple[str, Any]]) -> dict[str, Any]:
+    """Check and convert options given on the command line against the aggregator's declared options.
+
+    Parameters
+    ----------
+    aggregator
+        the chosen method.
+    given
+        option name -> (how it was given, e.g. ``"--anchor"``; value or text).
+
+    Returns
+    -------
+    dict
+        the options to pass to the aggregator (only those given; the rest keep their defaults).
+
+    Example
+    -------
+    >>> method_options(get_aggregator("bt"), {"anchor": ("--anchor", "flan-t5-xxl=800")})
+    {'anchor': {'flan-t5-xxl': 800.0}}
+    >>> method_options(get_aggregator("prc"), {"anchor": ("--anchor", "x=1")})
+    Traceback (most recent call last):
+    ...
+    pluralis.errors.ConfigError: --anchor is not an option of --method prc; it needs --method bt
+    """
+    out: dict[str, Any] = {}
+    for name, (flag, value) in given.items():
+        option = aggregator.option(name)
+        if option is None or not option.public:
+            owners = [a.name for a in aggregators() if (o := a.option(name)) is not None and o.public]
+            hint = f"it needs --method {' or '.join(owners)}" if owners else "no ranking method takes it"
+            mine = ", ".join(o.name for o in aggregator.options if o.public) or "none"
+            raise ConfigError(
+                f"{flag} is not an option of --method {aggregator.name}; {hint}"
+                + ("" if owners else f" ({aggregator.name}'s options: {mine})")
+            )
+        out[name] = option.convert(value, flag=flag)
+    return out
+
+
+def check_weight_flags(weights: str | None, country: str | None) -> None:
+    """``--weights`` and ``--country`` go together: census weights need a country, a country needs them.
+
+    Parameters
+    ----------
+    weights
+        ``--weights`` (``census`` or a CSV path).
+    country
+        ``--country``.
+
+    Example
+    -------
+    >>> check_weight_flags("census", "US")
+    >>> check_weight_flags(None, "US")
+    Traceback (most recent call last):
+    ...
+    pluralis.errors.ConfigError: --country picks the census for --weights census; it is not used otherwise
+    """
+    if country and weights != "census":
         raise ConfigError("--country picks the census for --weights census; it is not used otherwise")
+    if weights == "census" and not country:
+        raise ConfigError("--weights census needs --country (US or UK)")
 
-    def census():
-        if not country:
-            raise ConfigError("--weights census needs --country (US or UK)")
-        from pluralis.census.weights import census_weights
-        from pluralis.welfare.engine import country_sample
 
-        mask, how = country_sample(survey, country, "locale")
-        res = census_weights(survey[mask], country, on_empty="renormalise")
-        err_console.print(
-            f"census weights for {country.upper()} ({how}): {int((res.weights > 0).sum())} weighted participants, "
-            f"ESS {res.ess:.1f}"
+def validate_request(
+    data: str,
+    *,
+    method: str = "prc",
+    given_options: Mapping[str, tuple[str, Any]] | None = None,
+    by: Sequence[str] | None = None,
+    rounds: int = 1000,
+    unit: str = "participants",
+    level: float = 0.95,
+    seed: int = 0,
+    min_participants: int = 20,
+    exclude: Sequence[str] | None = None,
+    weights: str | None = None,
+    country: str | None = None,
+    out: Path | None = None,
+    plot: Path | None = None,
+    tie_threshold: float | None = None,
+    turns: str = "openers",
+    score: str = "raw",
+    balanced: bool = False,
+) -> RankRequest:
+    """Check every flag before any data is read: a typo must not cost a 1,000-round bootstrap.
+
+    Parameters
+    ----------
+    data
+        the study to rank (checked when loaded).
+    method, given_options
+        the aggregator and the options given for it (see :func:`method_options`).
+    by, rounds, unit, level, seed, min_participants, exclude
+        subgroups and bootstrap settings.
+    weights, country
+        participant weighting (see :func:`check_weight_flags`).
+    out, plot
+        output files (``.csv``/``.parquet``; ``.png``/``.svg``/``.pdf``).
+    tie_threshold, turns, score, balanced
+        how battles are built from the rated responses.
+
+    Returns
+    -------
+    RankRequest
+        the validated request.
+
+    Example
+    -------
+    >>> req = validate_request("study.sqlite", method="elo_mle", by=["gender"], out=Path("r.csv"))
+    >>> req.aggregator.name, req.fields, req.unit
+    ('bt', ('gender',), 'participants')
+    >>> validate_request("study.sqlite", out=Path("r.xlsx"))
+    Traceback (most recent call last):
+    ...
+    pluralis.errors.ConfigError: --out must end in .csv or .parquet, got 'r.xlsx'
+    """
+    agg = get_aggregator(method)
+    options = method_options(agg, given_options or {})
+    if out is not None and out.suffix.lower() not in TABLE_SUFFIXES:
+        raise ConfigError(f"--out must end in .csv or .parquet, got {out.name!r}")
+    if plot is not None:
+        check_plot_path(plot, "--plot")
+    if unit not in ("participants", "battles"):
+        raise ConfigError(f"--unit must be 'participants' or 'battles', got {unit!r}")
+    if not 0 < level < 1:
+        raise ConfigError(f"--level must be between 0 and 1, got {level!r}")
+    fields = parse_fields(by)
+    if fields and agg.kind == "sequence" and rounds > 0:
+        pair_methods = ", ".join(a.name for a in aggregators("pairs"))
+        raise ConfigError(
+            f"{agg.label} depends on battle order and has no subgroup bootstrap; "
+            f"use --bootstrap 0 or a pair method ({pair_methods})"
         )
-        return res.weights
+    check_weight_flags(weights, country)
+    if weights and not agg.supports_weights:
+        raise no_weighted_form(agg)
+    if weights and weights != "census" and not Path(weights).exists():
+        raise ConfigError(f"weights file {weights} not found")
+    return RankRequest(
+        data=data,
+        aggregator=agg,
+        options=options,
+        fields=fields,
+        rounds=rounds,
+        unit="participants" if unit == "participants" else "battles",
+        level=level,
+        seed=seed,
+        min_participants=min_participants,
+        exclude=tuple(exclude or ()),
+        weights=weights,
+        country=country,
+        out=out,
+        plot=plot,
+        tie_threshold=tie_threshold,
+        turns=turns,
+        score=score,
+        balanced=balanced,
+    )
 
-    w = weights_option(spec, census)
-    if w is None:
-        return None
-    if "user_id" not in battles.columns:
-        raise ConfigError("--weights needs participant ids (user_id) in the battles")
-    raters = pd.Index(battles["user_id"].astype(str).unique())
-    w_idx = pd.Index(w.index.astype(str))
-    unweighted = raters.difference(w_idx[w.to_numpy() > 0])
-    if len(unweighted):
-        err_console.print(
-            f"note: {len(unweighted):,} of {len(raters):,} participants have no (or zero) weight; their battles count 0"
-        )
-    return w
+
+# --- step 2: load ------------------------------------------------------------------------------------
 
 
 def load_battles(
@@ -102,12 +289,24 @@ def load_battles(
     turns: str,
     balanced: bool,
     score: str,
-):
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Load DATA with :func:`pluralis.data.load_study` and build battles (+ survey and conversations).
 
     Rated responses (PRISM files, parquet, a store, a wide table) give battles per
     :func:`pluralis.ranking.battles.extract_battles`; Arena / Community-Alignment comparisons
     give battles directly.
+
+    Parameters
+    ----------
+    data
+        PRISM folder, parquet folder, store (SQLite file / URL) or Arena file.
+    tie_threshold, turns, balanced, score
+        see :func:`~pluralis.ranking.battles.extract_battles`.
+
+    Returns
+    -------
+    tuple of pandas.DataFrame
+        battles, survey, conversations.
 
     Example
     -------
@@ -127,7 +326,11 @@ def load_battles(
     frames = study.frames()
     if len(frames.utterances):
         battles = extract_battles(
-            frames.utterances, tie_threshold=tie_threshold, turns=turns, balanced=balanced, score=score
+            frames.utterances,
+            tie_threshold=tie_threshold,
+            turns=turns,  # type: ignore[arg-type]  # checked by extract_battles
+            balanced=balanced,
+            score=score,  # type: ignore[arg-type]
         )
     elif len(frames.comparisons):
         battles = battles_from_comparisons(frames.comparisons, tie_threshold=tie_threshold or 0.0)
@@ -138,8 +341,376 @@ def load_battles(
     return battles, frames.survey, frames.conversations
 
 
+def check_against_data(
+    request: RankRequest, battles: pd.DataFrame, survey: pd.DataFrame, conversations: pd.DataFrame
+) -> RankRequest:
+    """What can only be checked once the data are loaded: the ``--by`` fields exist; without
+    participant ids a participant bootstrap falls back to resampling battles (with a note).
+
+    Parameters
+    ----------
+    request
+        the validated request.
+    battles, survey, conversations
+        the loaded data.
+
+    Returns
+    -------
+    RankRequest
+        the request, with ``unit`` adjusted.
+
+    Example
+    -------
+    >>> b = pd.DataFrame({"model_a": ["x"], "model_b": ["y"], "winner": ["tie"]})
+    >>> check_against_data(validate_request("arena.json"), b, pd.DataFrame(), pd.DataFrame()).unit
+    'battles'
+    """
+    from pluralis.ranking.subgroups import resolve_field
+
+    for field in request.fields:
+        for part in (field,) if isinstance(field, str) else field:
+            resolve_field(part, battles, survey, conversations)
+    if request.unit == "participants" and ("user_id" not in battles.columns or battles["user_id"].isna().all()):
+        err_console.print("note: no participant ids in these data; resampling battles instead")
+        return replace(request, unit="battles")
+    return request
+
+
+def participant_weights(
+    spec: str | None, country: str | None, survey: pd.DataFrame, battles: pd.DataFrame
+) -> pd.Series | None:
+    """Resolve ``--weights census|FILE.csv`` (with ``--country``) to participant weights, or None.
+
+    ``census`` rakes the participants recruited in ``country`` (``study_locale``) to its census
+    margins (:func:`pluralis.census.weights.census_weights`); a file gives ``user_id,weight``.
+    Raters without a weight (outside the country sample, or not in the file) count 0; a note
+    says how many.
+
+    Parameters
+    ----------
+    spec
+        ``--weights``: ``census``, a CSV path, or None.
+    country
+        ``--country`` (US or UK) for census weights.
+    survey, battles
+        the loaded data.
+
+    Returns
+    -------
+    pandas.Series or None
+        weights by participant id.
+
+    Example
+    -------
+    >>> b = pd.DataFrame({"user_id": ["u1"]})
+    >>> participant_weights(None, None, pd.DataFrame(), b) is None
+    True
+    """
+    from pluralis.cli.welfare import weights_option
+
+    check_weight_flags(spec, country)
+
+    def census() -> pd.Series:
+        from pluralis.census.weights import census_weights
+        from pluralis.welfare.engine import country_sample
+
+        mask, how = country_sample(survey, str(country), "locale")
+        res = census_weights(survey[mask], str(country), on_empty="renormalise")
+        err_console.print(
+            f"census weights for {str(country).upper()} ({how}): {int((res.weights > 0).sum())} weighted "
+            f"participants, ESS {res.ess:.1f}"
+        )
+        return res.weights
+
+    w = weights_option(spec, census)
+    if w is None:
+        return None
+    if not isinstance(w, pd.Series):  # pragma: no cover - weights_option returns a Series
+        raise ConfigError("--weights did not give participant weights")
+    if "user_id" not in battles.columns:
+        raise ConfigError("--weights needs participant ids (user_id) in the battles")
+    raters = pd.Index(battles["user_id"].astype(str).unique())
+    w_idx = pd.Index(w.index.astype(str))
+    unweighted = raters.difference(w_idx[w.to_numpy() > 0])
+    if len(unweighted):
+        err_console.print(
+            f"note: {len(unweighted):,} of {len(raters):,} participants have no (or zero) weight; their battles count 0"
+        )
+    return w
+
+
+# --- step 3: compute -----------------------------------------------------------------------------------
+
+
+@dataclass
+class RankOutcome:
+    """What :func:`compute_ranking` produced: the table to show and write, and the full result.
+
+    ``table`` is the subgroup table (``by`` given) or the overall summary; ``result`` is the
+    :class:`~pluralis.ranking.subgroups.SubgroupResult`, the
+    :class:`~pluralis.ranking.uncertainty.BootstrapResult`, or None (point estimates only).
+    """
+
+    table: pd.DataFrame
+    result: Any
+    weighted: bool
+    skipped: dict
+
+
+def compute_ranking(
+    request: RankRequest,
+    battles: pd.DataFrame,
+    survey: pd.DataFrame,
+    conversations: pd.DataFrame,
+    weights: pd.Series | None = None,
+) -> RankOutcome:
+    """Rank overall (bootstrap or point estimates) or per subgroup (joint bootstrap).
+
+    Parameters
+    ----------
+    request
+        the validated request.
+    battles, survey, conversations
+        the loaded data.
+    weights
+        participant weights (participants without one count 0), or None.
+
+    Returns
+    -------
+    RankOutcome
+        the table and the full result.
+
+    Example
+    -------
+    >>> b = pd.DataFrame({"model_a": ["x", "x", "y"], "model_b": ["y", "z", "z"], "winner": ["model_a"] * 3})
+    >>> out = compute_ranking(validate_request("d", rounds=0), b, pd.DataFrame(), pd.DataFrame())
+    >>> out.table["model"].tolist()
+    ['x', 'y', 'z']
+    """
+    from pluralis.ranking.engine import rank_models
+    from pluralis.ranking.subgroups import subgroup_rankings
+    from pluralis.ranking.uncertainty import bootstrap
+
+    agg = request.aggregator
+    weighting: dict[str, Any] = {"weights": weights, "missing_weights": "zero"} if weights is not None else {}
+    if request.fields:
+        res = subgroup_rankings(
+            battles,
+            list(request.fields),
+            survey=survey,
+            conversations=conversations,
+            method=agg,
+            rounds=request.rounds,
+            unit=request.unit,
+            level=request.level,
+            seed=request.seed,
+            min_participants=request.min_participants,
+            exclude=request.exclude,
+            **weighting,
+            **request.options,
+        )
+        return RankOutcome(res.table, res, weights is not None, dict(res.skipped))
+    if request.rounds > 0:
+        boot = bootstrap(
+            battles,
+            agg,
+            rounds=request.rounds,
+            unit=request.unit,
+            level=request.level,
+            seed=request.seed,
+            **weighting,
+            **request.options,
+        )
+        return RankOutcome(boot.summary(), boot, weights is not None, {})
+    table = rank_models(battles, agg, **weighting, **request.options)
+    return RankOutcome(table, None, weights is not None, {})
+
+
+# --- step 4: render and write --------------------------------------------------------------------------
+
+
+def _fmt(x: Any, digits: int) -> str:
+    if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{float(x):.{digits}f}"
+
+
+def _rank(x: Any) -> str:
+    return "–" if x is None or x is pd.NA or x != x else f"{int(x)}"
+
+
+def render_ranking(request: RankRequest, outcome: RankOutcome) -> None:
+    """Print the ranking tables (one per ``--by`` field, or the overall table) and notes.
+
+    Parameters
+    ----------
+    request
+        the validated request.
+    outcome
+        what :func:`compute_ranking` produced.
+
+    Example
+    -------
+    >>> t = pd.DataFrame({"model": ["x"], "score": [0.6], "rank": [1.0], "n_battles": [3]})
+    >>> with console.capture() as shown:
+    ...     render_ranking(validate_request("d", rounds=0), RankOutcome(t, None, False, {}))
+    >>> "Pairwise Rank Centrality" in shown.get() and "0.6000" in shown.get()
+    True
+    """
+    from rich.table import Table
+
+    agg = request.aggregator
+    label = agg.label + (" (weighted)" if outcome.weighted else "")
+    table = outcome.table
+    if request.fields:
+        from pluralis.ranking.subgroups import OVERALL
+
+        overall = table[table["by"] == OVERALL].sort_values("rank")
+        for field in dict.fromkeys(table.loc[table["by"] != OVERALL, "by"]):
+            sub = table[table["by"] == field]
+            groups = list(dict.fromkeys(sub["group"]))
+            t = Table(
+                title=f"{label} by {field} (rank; ▲/▽ places vs overall, * significant at {request.level:.0%})",
+                header_style="bold",
+            )
+            t.add_column("model")
+            t.add_column("overall", justify="right")
+            for g in groups:
+                t.add_column(str(g), justify="right")
+            cells = {(r["group"], r["model"]): r for r in sub.to_dict("records")}
+            for r in overall.to_dict("records"):
+                row = [str(r["model"]), _rank(r["rank"])]
+                for g in groups:
+                    c = cells.get((g, r["model"]))
+                    if c is None:
+                        row.append("–")
+                        continue
+                    shift = c["shift"]
+                    mark = "" if shift == 0 or shift != shift else f" {c['direction']}{abs(int(shift))}"
+                    sig = c["significant"]
+                    star = "*" if (sig is not None and sig is not pd.NA and sig == sig and bool(sig)) else ""
+                    row.append(f"{_rank(c['rank'])}{mark}{star}")
+                t.add_row(*row)
+            console.print(t)
+        for (field, value), why in outcome.skipped.items():
+            err_console.print(f"skipped {field} = {value!r}: {why} (< --min-participants {request.min_participants})")
+    else:
+        rounds = request.rounds
+        t = Table(
+            title=label + (f" — {request.level:.0%} intervals, {rounds} rounds over {request.unit}" if rounds else ""),
+            header_style="bold",
+        )
+        for c in ("rank", "model", "score"):
+            t.add_column(c, justify="right" if c != "model" else "left")
+        if rounds:
+            t.add_column("interval", justify="right")
+            t.add_column("rank range", justify="right")
+        for r in table.to_dict("records"):
+            row = [_rank(r["rank"]), str(r["model"]), _fmt(r["score"], agg.digits)]
+            if rounds:
+                row += [
+                    f"[{_fmt(r['score_lo'], agg.digits)}, {_fmt(r['score_hi'], agg.digits)}]",
+                    f"{_rank(r['rank_lo'])}–{_rank(r['rank_hi'])}",
+                ]
+            t.add_row(*row)
+        console.print(t)
+    if not agg.higher_is_better:
+        err_console.print("note: lower scores are better for this method")
+
+
+def _write_table(table: pd.DataFrame, out: Path) -> None:
+    """Write ``table`` to ``.csv`` or ``.parquet`` atomically (a temporary file, then renamed)."""
+    suffix = out.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise ConfigError(f"--out must end in .csv or .parquet, got {out.name!r}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=suffix, dir=out.parent)
+    os.close(fd)
+    try:
+        if suffix == ".csv":
+            table.to_csv(tmp, index=False)
+        else:
+            t = table.copy()
+            for c in t.columns:
+                if t[c].dtype == object:
+                    t[c] = t[c].astype("string")
+            t.to_parquet(tmp, index=False)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_outputs(request: RankRequest, outcome: RankOutcome) -> None:
+    """Write the table (``--out``) and the plot (``--plot``: subgroup ranks, or scores with intervals).
+
+    Parameters
+    ----------
+    request
+        the validated request.
+    outcome
+        what :func:`compute_ranking` produced.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> t = pd.DataFrame({"model": ["x"], "score": [0.6], "rank": [1.0]})
+    >>> out = Path(tempfile.mkdtemp()) / "r.csv"
+    >>> write_outputs(validate_request("d", rounds=0, out=out), RankOutcome(t, None, False, {}))
+    >>> pd.read_csv(out)["model"].tolist()
+    ['x']
+    """
+    if request.out is not None:
+        _write_table(outcome.table, request.out)
+        err_console.print(f"wrote {request.out}")
+    if request.plot is not None:
+        from pluralis.ranking.plots import plot_scores, plot_subgroup_ranks
+
+        if request.fields:
+            plot_subgroup_ranks(outcome.result, request.plot)
+        else:
+            plot_scores(outcome.result if outcome.result is not None else outcome.table, request.plot)
+        err_console.print(f"wrote {request.plot}")
+
+
+def list_methods() -> None:
+    """Print the registered ranking methods with their kind, aliases and options.
+
+    Example
+    -------
+    >>> with console.capture() as shown:
+    ...     list_methods()
+    >>> "win_rate" in shown.get() and "anchor" in shown.get()
+    True
+    """
+    from rich.table import Table
+
+    t = Table(title="ranking methods (--method); options via --option KEY=VALUE", header_style="bold")
+    for c in ("method", "label", "kind", "aliases", "options"):
+        t.add_column(c)
+    for a in aggregators():
+        opts = ", ".join(f"{o.name}={'none' if o.default is None else o.default}" for o in a.options if o.public)
+        better = "" if a.higher_is_better else " (lower is better)"
+        t.add_row(a.name, a.label + better, a.kind, ", ".join(a.aliases), opts or "–")
+    console.print(t)
+
+
+def _method_help() -> str:
+    names = " | ".join(a.name for a in aggregators())
+    return f"ranking method: {names} (or an alias; --methods lists them with their options)"
+
+
+def _complete_method(incomplete: str) -> list[str]:
+    return [a.name for a in aggregators() if a.name.startswith(incomplete)]
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``pluralis`` Typer app.
+
+    Parameters
+    ----------
+    app
+        the Typer app to add ``rank`` to.
 
     Example
     -------
@@ -148,6 +719,11 @@ def register(app: typer.Typer) -> None:
     >>> [c.name for c in app.registered_commands]
     ['rank']
     """
+
+    def show_methods(value: bool) -> None:
+        if value:
+            list_methods()
+            raise typer.Exit()
 
     @app.command("rank")
     @handle_errors
@@ -160,11 +736,19 @@ def register(app: typer.Typer) -> None:
             help="group by a participant or conversation field (repeatable): conversation_type, birth_region, "
             "special_region, age, gender, ethnicity, religion, or any survey column; 'gender+age' intersects",
         ),
-        method: str = typer.Option(
-            "prc",
-            "--method",
-            "-m",
-            help="prc | bt (Elo MLE) | elo | win_rate | mean_score | mean_normalized_score | mean_within_turn_rank",
+        method: str = typer.Option("prc", "--method", "-m", help=_method_help(), autocompletion=_complete_method),
+        option: list[str] | None = typer.Option(
+            None,
+            "--option",
+            "-O",
+            help="an option of the method as KEY=VALUE (repeatable), e.g. -O ties=exclude, -O C=0.5, -O k=32",
+        ),
+        methods: bool = typer.Option(
+            False,
+            "--methods",
+            is_eager=True,
+            callback=show_methods,
+            help="list the ranking methods and their options, then exit",
         ),
         bootstrap: int = typer.Option(
             1000, "--bootstrap", "-n", min=0, help="bootstrap rounds (0 = point estimates only)"
@@ -176,10 +760,16 @@ def register(app: typer.Typer) -> None:
         tie_threshold: float | None = typer.Option(
             None, "--tie-threshold", "-t", help="|score_a - score_b| <= t is a tie (default 5 raw points)"
         ),
-        alpha: float = typer.Option(1.0, "--alpha", help="PRC regularisation: prior wins per ordered pair"),
-        variant: str = typer.Option("paper", "--variant", help="PRC: 'paper' (correct) or 'as_coded' (PRISM's code)"),
-        penalty: str = typer.Option("l2", "--penalty", help="BT: 'l2' (C=1, as PRISM/FastChat early 2024) or 'none'"),
-        anchor: str | None = typer.Option(None, "--anchor", help="BT: pin one model's rating, e.g. flan-t5-xxl=800"),
+        alpha: float | None = typer.Option(None, "--alpha", help="= -O alpha=: PRC prior wins per ordered pair (1)"),
+        variant: str | None = typer.Option(
+            None, "--variant", help="= -O variant=: PRC 'paper' (default) or 'as_coded' (PRISM's code)"
+        ),
+        penalty: str | None = typer.Option(
+            None, "--penalty", help="= -O penalty=: BT 'l2' (default; C=1, as PRISM/FastChat early 2024) or 'none'"
+        ),
+        anchor: str | None = typer.Option(
+            None, "--anchor", help="= -O anchor=: BT, pin one model's rating, e.g. flan-t5-xxl=800"
+        ),
         score: str = typer.Option("raw", "--score", help="battle basis: raw | normalized | rank"),
         turns: str = typer.Option("openers", "--turns", help="'openers' (turn 0, as PRISM) or 'all'"),
         balanced: bool = typer.Option(
@@ -200,145 +790,49 @@ def register(app: typer.Typer) -> None:
         country: str | None = typer.Option(None, "--country", "-c", help="US or UK: the census for --weights census"),
         out: Path | None = typer.Option(None, "--out", "-o", help="write the table to .csv or .parquet"),
         plot: Path | None = typer.Option(None, "--plot", "-p", help="write a plot (.png, .svg or .pdf)"),
-    ):
+    ) -> None:
         """Rank models from DATA, overall or per subgroup, with bootstrap confidence intervals.
 
         Example: pluralis rank prism/ --by birth_region --method prc --bootstrap 1000 --out ranks.csv --plot ranks.png
 
         Weighted: pluralis rank prism/ --weights census --country US --method bt
         """
-        from rich.table import Table
-
-        from pluralis.ranking.engine import resolve_method
-        from pluralis.ranking.subgroups import OVERALL, subgroup_rankings
-        from pluralis.ranking.uncertainty import bootstrap as run_bootstrap
-
-        info = resolve_method(method)
-        # check output paths before any work: a typo should not cost a 1,000-round bootstrap
-        if out is not None and out.suffix.lower() not in (".csv", ".parquet", ".pq"):
-            raise ConfigError(f"--out must end in .csv or .parquet, got {out.name!r}")
-        if plot is not None:
-            check_plot_path(plot, "--plot")
-        if anchor and info.name != "bt":
-            raise ConfigError(f"--anchor pins a Bradley-Terry rating; it needs --method bt (got {info.name!r})")
-        if unit not in ("participants", "battles"):
-            raise ConfigError(f"--unit must be 'participants' or 'battles', got {unit!r}")
-        if variant not in ("paper", "as_coded"):
-            raise ConfigError(f"--variant must be 'paper' or 'as_coded', got {variant!r}")
-        if penalty.lower() not in ("l2", "none"):
-            raise ConfigError(f"--penalty must be 'l2' or 'none', got {penalty!r}")
-        options: dict = {}
-        if info.name == "prc":
-            options = {"alpha": alpha, "variant": variant}
-        elif info.name == "bt":
-            options = {"penalty": None if penalty.lower() == "none" else "l2", "anchor": _anchor(anchor)}
+        flags = {"alpha": alpha, "variant": variant, "penalty": penalty, "anchor": anchor}
+        given: dict[str, tuple[str, Any]] = {k: (f"--{k}", v) for k, v in flags.items() if v is not None}
+        for key, value in parse_option_pairs(option).items():
+            if key in given:
+                raise ConfigError(f"{given[key][0]} and {value[0]} both set {key!r}; give it once")
+            given[key] = value
+        request = validate_request(
+            data,
+            method=method,
+            given_options=given,
+            by=by,
+            rounds=bootstrap,
+            unit=unit,
+            level=level,
+            seed=seed,
+            min_participants=min_participants,
+            exclude=exclude,
+            weights=weights,
+            country=country,
+            out=out,
+            plot=plot,
+            tie_threshold=tie_threshold,
+            turns=turns,
+            score=score,
+            balanced=balanced,
+        )
         battles, survey, conversations = load_battles(
             data, tie_threshold=tie_threshold, turns=turns, balanced=balanced, score=score
         )
-        if unit == "participants" and ("user_id" not in battles.columns or battles["user_id"].isna().all()):
-            err_console.print("note: no participant ids in these data; resampling battles instead")
-            unit = "battles"
-        if by and info.kind == "sequence" and bootstrap > 0:
-            raise ConfigError("online Elo has no subgroup bootstrap (it depends on battle order); use --method bt")
-        if weights and info.kind == "sequence":
-            raise ConfigError("online Elo depends on battle order and has no weighted form; use --method bt")
-        w = participant_weights(weights, country, survey, battles)
-        weighting = {"weights": w, "missing_weights": "zero"} if w is not None else {}
+        request = check_against_data(request, battles, survey, conversations)
+        w = participant_weights(request.weights, request.country, survey, battles)
+        n_people = battles["user_id"].nunique() if "user_id" in battles.columns else 0
         err_console.print(
-            f"{len(battles):,} battles, {battles['user_id'].nunique():,} participants; "
-            f"{info.label}{', weighted' if w is not None else ''}, {bootstrap} bootstrap rounds over {unit}"
+            f"{len(battles):,} battles, {n_people:,} participants; {request.aggregator.label}"
+            f"{', weighted' if w is not None else ''}, {request.rounds} bootstrap rounds over {request.unit}"
         )
-        hib = info.higher_is_better
-        if by:
-            fields = [tuple(f.split("+")) if "+" in f else f for f in by]
-            res = subgroup_rankings(
-                battles,
-                fields,
-                survey=survey,
-                conversations=conversations,
-                method=info.name,
-                rounds=bootstrap,
-                unit=unit,
-                level=level,
-                seed=seed,
-                min_participants=min_participants,
-                exclude=exclude or (),
-                **weighting,
-                **options,
-            )
-            table = res.table
-            overall = table[table["by"] == OVERALL].sort_values("rank")
-            for field in dict.fromkeys(table.loc[table["by"] != OVERALL, "by"]):
-                sub = table[table["by"] == field]
-                groups = list(dict.fromkeys(sub["group"]))
-                t = Table(
-                    title=f"{info.label}{' (weighted)' if w is not None else ''} by {field} (rank; ▲/▽ places vs overall, * significant at {level:.0%})",
-                    header_style="bold",
-                )
-                t.add_column("model")
-                t.add_column("overall", justify="right")
-                for g in groups:
-                    t.add_column(str(g), justify="right")
-                cells = {(r.group, r.model): r for r in sub.itertuples()}
-                for r in overall.itertuples():
-                    row = [r.model, f"{int(r.rank)}"]
-                    for g in groups:
-                        c = cells.get((g, r.model))
-                        if c is None:
-                            row.append("–")
-                            continue
-                        mark = "" if c.shift == 0 or c.shift != c.shift else f" {c.direction}{abs(int(c.shift))}"
-                        sig = c.significant
-                        star = "*" if (sig is not None and sig is not pd.NA and sig == sig and bool(sig)) else ""
-                        row.append(f"{int(c.rank)}{mark}{star}")
-                    t.add_row(*row)
-                console.print(t)
-            for (field, value), why in res.skipped.items():
-                err_console.print(f"skipped {field} = {value!r}: {why} (< --min-participants {min_participants})")
-            if plot is not None:
-                from pluralis.ranking.plots import plot_subgroup_ranks
-
-                plot_subgroup_ranks(res, plot)
-        else:
-            if bootstrap > 0:
-                result = run_bootstrap(
-                    battles, info.name, rounds=bootstrap, unit=unit, level=level, seed=seed, **weighting, **options
-                )
-                table = result.summary()
-            else:
-                from pluralis.ranking.engine import rank_models
-
-                table = rank_models(battles, info.name, **weighting, **options)
-                result = None
-            digits = 4 if info.name in ("prc", "win_rate") else 1
-            t = Table(
-                title=f"{info.label}"
-                + (" (weighted)" if w is not None else "")
-                + (f" — {level:.0%} intervals, {bootstrap} rounds over {unit}" if bootstrap else ""),
-                header_style="bold",
-            )
-            for c in ("rank", "model", "score"):
-                t.add_column(c, justify="right" if c != "model" else "left")
-            if bootstrap:
-                t.add_column("interval", justify="right")
-                t.add_column("rank range", justify="right")
-            for r in table.itertuples():
-                row = [f"{int(r.rank)}", r.model, _fmt(r.score, digits)]
-                if bootstrap:
-                    row += [
-                        f"[{_fmt(r.score_lo, digits)}, {_fmt(r.score_hi, digits)}]",
-                        f"{int(r.rank_lo)}–{int(r.rank_hi)}",
-                    ]
-                t.add_row(*row)
-            console.print(t)
-            if plot is not None:
-                from pluralis.ranking.plots import plot_scores
-
-                plot_scores(result if result is not None else table, plot)
-        if not hib:
-            err_console.print("note: lower scores are better for this method")
-        if out is not None:
-            _write_table(table, out)
-            err_console.print(f"wrote {out}")
-        if plot is not None:
-            err_console.print(f"wrote {plot}")
+        outcome = compute_ranking(request, battles, survey, conversations, w)
+        render_ranking(request, outcome)
+        write_outputs(request, outcome)

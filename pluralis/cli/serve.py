@@ -32,8 +32,17 @@ def _secret_key(path: Path) -> bytes:
 
 
 def consent_placeholders(text: str) -> list[str]:
-    """The shipped consent text's ``[...]`` placeholders (study-specific contacts, ethics reference) that are
-    still in ``text``.
+    """The shipped consent text's ``[...]`` placeholders (study-specific contacts, ethics reference) still in ``text``.
+
+    Parameters
+    ----------
+    text
+        A study's consent text.
+
+    Returns
+    -------
+    list of str
+        The placeholders, in order, each once.
 
     Example
     -------
@@ -58,7 +67,32 @@ def serve_study(
     log_level: str = "warning",
     root_path: str = "",
 ) -> None:
-    """Open the store, build the app and serve it until interrupted (``port=0`` picks a free port).
+    """Open the store, build the app and serve it until interrupted.
+
+    Prints the study, the admin dashboard's URL (and a generated admin token when none is set), then
+    ``READY_LINE`` and the URL once the server accepts connections.
+
+    Parameters
+    ----------
+    study
+        Study definition (TOML/YAML); ``None``: the PRISM study.
+    db
+        Store path or URL (default: ``STUDY.sqlite`` next to the study file).
+    host
+        Address to listen on.
+    port
+        Port (0 picks a free one).
+    admin_token_env
+        Environment variable holding the admin token (default: the study's ``admin.token_env``).
+    log_level
+        uvicorn's log level.
+    root_path
+        URL prefix when a proxy serves the app under a sub-path.
+
+    Raises
+    ------
+    pluralis.errors.ConfigError
+        A bad study file, or an admin token shorter than 16 characters.
 
     Example
     -------
@@ -117,6 +151,11 @@ def serve_study(
 
 def register(app: typer.Typer) -> None:
     """Add ``pluralis serve``.
+
+    Parameters
+    ----------
+    app
+        The ``pluralis`` command.
 
     Example
     -------

@@ -19,13 +19,12 @@ where ``center_j ~ N(score_center, center_sd^2)`` and ``spread_j ~ LogNormal(0, 
 model individual scale use (PRISM App. O). The chosen (locked) model is the arg-max score
 with a random tie-break, as in the PRISM interface.
 
-:class:`GroundTruth` exposes ``q``, the group shifts and helpers that give each population's
-expected utility per model, so rankings and welfare analyses have an answer key.
+``study.ground_truth`` (a :class:`pluralis.data.truth.GroundTruth`) holds ``q``, the group and
+type shifts and gives each population's expected utility per model (quality and group shifts;
+one conversation type's shift on request), so rankings and welfare analyses have an answer key.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -46,6 +45,7 @@ from pluralis.data.model import (
 )
 from pluralis.data.roster import prism_models
 from pluralis.data.study import Study, utterances_from_conversations
+from pluralis.data.truth import GroundTruth
 
 # --- sampling frames (shares follow PRISM's codebook counts and its recruitment design) ----------
 
@@ -233,68 +233,6 @@ STYLE_EFFECTS = {
 }
 
 
-@dataclass
-class GroundTruth:
-    """The latent-preference model behind a synthetic study (see module docstring).
-
-    Example
-    -------
-    >>> s = generate_study(n_participants=50, seed=0)
-    >>> gt = s.ground_truth
-    >>> gt.model_quality.idxmax() == gt.expected_utility(s.frames().survey).mean().idxmax()
-    True
-    """
-
-    model_quality: pd.Series
-    group_shifts: dict[tuple[str, str], pd.Series]
-    type_shifts: dict[str, pd.Series]
-    style: pd.DataFrame
-    taste_sd: float
-    noise_sd: float
-    score_scale: float
-    providers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def models(self) -> list[str]:
-        return list(self.model_quality.index)
-
-    def expected_utility(self, survey: pd.DataFrame, conversation_type: str | None = None) -> pd.DataFrame:
-        """Expected utility of each model (columns) for each participant (rows, by ``user_id``).
-
-        Includes quality, group shifts and (optionally) one conversation type's shift; excludes
-        idiosyncratic taste and noise, which average out.
-
-        Example
-        -------
-        >>> s = generate_study(n_participants=4, seed=0)
-        >>> s.ground_truth.expected_utility(s.frames().survey).shape
-        (4, 21)
-        """
-        base = np.tile(self.model_quality.to_numpy(), (len(survey), 1))
-        for (column, value), shift in self.group_shifts.items():
-            if column in survey.columns:
-                member = (survey[column] == value).to_numpy()[:, None]
-                base = base + member * shift.reindex(self.model_quality.index).fillna(0).to_numpy()[None, :]
-        if conversation_type is not None:
-            base = base + self.type_shifts[conversation_type].to_numpy()[None, :]
-        return pd.DataFrame(base, index=survey["user_id"].to_numpy(), columns=self.model_quality.index)
-
-    def true_ranking(self, survey: pd.DataFrame, mask: pd.Series | np.ndarray | None = None) -> pd.Series:
-        """Models ordered best first by mean expected utility over the (masked) participants.
-
-        Example
-        -------
-        >>> s = generate_study(n_participants=20, seed=0)
-        >>> survey = s.frames().survey
-        >>> len(s.ground_truth.true_ranking(survey, survey["gender"] == "Female"))
-        21
-        """
-        sub = survey if mask is None else survey[np.asarray(mask, dtype=bool)]
-        if len(sub) == 0:
-            raise ValueError("population is empty")
-        return self.expected_utility(sub).mean().sort_values(ascending=False)
-
-
 DEFAULT_GROUP_SHIFTS: dict[tuple[str, str], dict[str, float]] = {
     ("gender", "Female"): {"claude-2": 0.5, "gpt-4": 0.3, "command": -0.4},
     ("location_special_region", "US"): {"palm-2": -0.6, "gpt-4-turbo": 0.35},
@@ -423,12 +361,44 @@ def generate_study(
     calls is dropped, as with PRISM's 30 s time-outs), then 2-sample follow-up turns with the
     locked model, fine-grained attributes and open feedback. Same seed, same study.
 
+    Parameters
+    ----------
+    n_participants
+        participants (a ``survey_only_fraction`` of them without conversations).
+    seed
+        random seed.
+    models
+        short model names (default: PRISM's 21).
+    conversations_per_participant, responses_per_opener, failure_rate, mean_turns, max_turns
+        the conversation design (see above).
+    survey_only_fraction
+        share of participants with the survey only.
+    quota_deviation_rate
+        share of participants with one conversation of an unplanned type.
+    quality, group_shifts, type_shifts
+        the latent-preference model (defaults :data:`DEFAULT_QUALITY`, :data:`DEFAULT_GROUP_SHIFTS`,
+        :data:`DEFAULT_TYPE_SHIFTS`).
+    taste_sd, noise_sd, score_scale, score_center, center_sd, spread_sd
+        idiosyncratic taste, noise and scale use (see the module docstring).
+    with_metadata
+        also build the text-metadata records.
+    source
+        ``source`` of the participants (``"simulated"``).
+
+    Returns
+    -------
+    pluralis.data.Study
+        with ``ground_truth`` (:class:`pluralis.data.truth.GroundTruth`).
+
     Example
     -------
     >>> s = generate_study(n_participants=20, seed=3)
     >>> s.counts()["conversations"]
     120
     >>> all(1 <= u.score <= 100 for u in s.utterances)
+    True
+    >>> gt = s.ground_truth
+    >>> gt.model_quality.idxmax() == gt.expected_utility(s.frames().survey).mean().idxmax()
     True
     """
     rng = np.random.default_rng(seed)
@@ -452,12 +422,24 @@ def generate_study(
     providers = {m: (roster[m].provider if m in roster else "local") for m in models}
     long_names = {m: (roster[m].long_name if m in roster else m) for m in models}
     beta = np.array(list(STYLE_EFFECTS.values()))
-    style_of = {m: style.loc[m].to_dict() for m in models}
+    style_of = {m: dict(zip(map(str, style.columns), style.loc[m].to_numpy(dtype=float).tolist())) for m in models}
     type_shift_of = {t: tshifts[t].to_numpy() for t in tshifts}
 
     survey = _participants(n_participants, rng, survey_only_fraction, source)
     survey_frame = pd.json_normalize([p.model_dump(mode="json") for p in survey], sep="_")
-    truth = GroundTruth(q, gshifts, tshifts, style, taste_sd, noise_sd, score_scale, providers)
+    truth = GroundTruth(
+        q,
+        gshifts,
+        tshifts,
+        params={
+            "style": style,
+            "style_effects": dict(STYLE_EFFECTS),
+            "taste_sd": taste_sd,
+            "noise_sd": noise_sd,
+            "score_scale": score_scale,
+            "providers": providers,
+        },
+    )
     base_utility = truth.expected_utility(survey_frame).to_numpy()
     taste = rng.normal(0.0, taste_sd, size=base_utility.shape)
     center = rng.normal(score_center, center_sd, n_participants)
@@ -486,12 +468,12 @@ def generate_study(
             history: list = []
             opener = _fill(OPENERS[ctype][rng.integers(len(OPENERS[ctype]))], rng)
             history.append(UserTurn.model_construct(turn=0, role="user", content=opener))
-            shown = rng.choice(models, size=min(responses_per_opener, len(models)), replace=False)
-            shown = [str(m) for m in shown if rng.random() >= failure_rate] or [str(shown[0])]
-            scored = []
+            drawn = rng.choice(models, size=min(responses_per_opener, len(models)), replace=False)
+            shown = [str(m) for m in drawn if rng.random() >= failure_rate] or [str(drawn[0])]
+            scored: list[tuple[str, str, int, int]] = []
             for wid, m in enumerate(shown):
                 text, feats = _make_response(m, style_of[m], ctype == "controversy guided", rng)
-                scored.append([m, text, rate(m, ctype, feats), wid])
+                scored.append((m, text, rate(m, ctype, feats), wid))
             scores = np.array([s[2] for s in scored])
             best = rng.choice(np.flatnonzero(scores == scores.max()))
             for k, (m, text, score, wid) in enumerate(scored):
@@ -529,7 +511,7 @@ def generate_study(
                 )
             )
     for c in conversations:
-        c.timing_duration_mins = round(c.timing_duration_s / 60, 2)
+        c.timing_duration_mins = round((c.timing_duration_s or 0.0) / 60, 2)
     _balance(survey, conversations, seed)
     completed: dict[str, int] = {}
     for c in conversations:
@@ -561,7 +543,7 @@ def _attributes(rng: np.random.Generator, level: float) -> AttributeRatings:
     values = np.clip(np.rint(rng.normal(level, 15, len(vocab.ATTRIBUTES))), 1, 100)
     na = rng.random(len(vocab.ATTRIBUTES)) < 0.04
     data = {a: (None if miss else float(v)) for a, v, miss in zip(vocab.ATTRIBUTES, values, na)}
-    return AttributeRatings.model_construct(**data)
+    return AttributeRatings.model_construct(None, **data)
 
 
 def _feedback(rng: np.random.Generator, ctype: str) -> str:
@@ -616,6 +598,7 @@ def _participants(n: int, rng: np.random.Generator, survey_only_fraction: float,
             order_usecases = {**{k: int(v) for k, v in zip(vocab.LM_USECASES, perm)}, "other": 19}
         perm = rng.permutation(8) + 1
         p = Participant.model_construct(
+            None,
             user_id=f"user{i}",
             survey_only=bool(rng.random() < survey_only_fraction),
             num_completed_conversations=0,
@@ -628,6 +611,7 @@ def _participants(n: int, rng: np.random.Generator, survey_only_fraction: float,
             lm_usecases=usecases,
             order_lm_usecases=order_usecases,
             stated_prefs=StatedPrefs.model_construct(
+                None,
                 **{k: float(round(v)) for k, v in zip(vocab.STATED_PREF_ATTRIBUTES, prefs[i])},
                 other=None,
                 other_text=None,
@@ -679,7 +663,7 @@ def _participants(n: int, rng: np.random.Generator, survey_only_fraction: float,
             included_in_balanced_subset=False,
             **({"source": source} if source != "human" else {}),
         )
-        p.timing_duration_mins = round(p.timing_duration_s / 60, 2)
+        p.timing_duration_mins = round((p.timing_duration_s or 0.0) / 60, 2)
         out.append(p)
     return out
 

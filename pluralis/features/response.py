@@ -1,7 +1,13 @@
-"""What explains scores? Response features and PRISM's OLS of score on them (App. T.8, Tab. 27).
+"""Response features: PRISM's (App. T.8, spec §6.7) and the style features of the persona simulation.
 
-Features (spec §6.7), computed on the stored response text:
+One function, :func:`response_features`, computes every feature from the response text; the
+phrase lists are those of :mod:`pluralis.features.phrases` (one list per concept). Score analyses
+(:mod:`pluralis.ranking.explain`), the preference-model simulation (:mod:`pluralis.simulate`) and the
+reward-model featurisers (:mod:`pluralis.learn.featurizers`) all use it.
 
+PRISM's features (:data:`PRISM_FEATURES`, Tab. 27's order):
+
+==========================  ===========================================================================
 ``text_length``             characters
 ``if_line_breaks``          contains ``\\n``
 ``if_question_marks``       the *last* character is ``?``
@@ -9,106 +15,64 @@ Features (spec §6.7), computed on the stored response text:
 ``if_deanthro``             de-anthropomorphic phrases ("As an AI", "I don't have personal", ...)
 ``if_refusal``              refusal phrases ("I'm sorry, but", "I cannot provide", ...)
 ``if_self_identification``  provider / model names ("OpenAI", "claude", "llama", ...)
+==========================  ===========================================================================
 
-Phrase matching is case-insensitive substring matching of the escaped phrases, exactly as PRISM's
-notebook 09 (so "metaphor" fires on "meta", "napalm" on "palm" — pass ``word_boundaries=True`` for the stricter
-variant; spec §9 #18). Only straight apostrophes are matched, as in PRISM.
+Style features (:data:`STYLE_FEATURES`, what simulated participants react to):
 
-:func:`explain_scores` fits ``score ~ const + features`` by OLS with **participant-clustered**
-standard errors by default (``cov="nonrobust"`` reproduces Tab. 27's plain SEs; ``"HC1"`` robust).
+==========================  ===========================================================================
+``length``                  characters / 100
+``refusal``                 the same as ``if_refusal``
+``hedging``                 hedge phrases ("it depends", "some people", "might", ...) counted and scaled
+                            to [0, 1]: ``min(count, 4) / 4``
+``enumeration``             the same as ``if_enumeration``
+``stance``                  lexicon score in [-1, 1]: ``(p - c) / max(p + c, 1)`` with ``p`` progressive
+                            and ``c`` conservative cue words; 0 when neither occurs (positive =
+                            progressive)
+==========================  ===========================================================================
+
+and ``log_length`` = ``log1p(characters / 100)``, the saturating length of the simulation and the
+reward models. These are deliberately simple, transparent proxies (documented, testable), not
+classifiers.
+
+Phrases match as case-insensitive substrings, as PRISM's notebook 09 (so "metaphor" fires on
+"meta", "napalm" on "palm"; ``word_boundaries=True`` is the stricter variant for the
+de-anthropomorphism, refusal and self-identification lists, spec §9 #18). Pluralis's refusal list
+and list regex extend PRISM's (:mod:`pluralis.features.phrases`); ``as_coded=True`` uses PRISM's
+exactly, to reproduce Tab. 27.
+
+Example
+-------
+>>> f = response_features(["I'm sorry, but I cannot provide that.", "It depends.\\n1. Equality\\n2. Rights"],
+...                       features=STYLE_FEATURES)
+>>> f.round(2).to_dict("records")[1]
+{'length': 0.33, 'refusal': 0.0, 'hedging': 0.25, 'enumeration': 1.0, 'stance': 1.0}
 """
 
 from __future__ import annotations
 
+import functools
 import re
-import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from pluralis.errors import ConfigError, DataValidationError, Problem
+from pluralis.errors import ConfigError
+from pluralis.features.phrases import (
+    CONSERVATIVE_CUES,
+    DEANTHRO_PHRASES,
+    ENUMERATION_PATTERN,
+    HEDGE_PHRASES,
+    PRISM_ENUMERATION_PATTERN,
+    PRISM_REFUSAL_PHRASES,
+    PROGRESSIVE_CUES,
+    REFUSAL_PHRASES,
+    SELF_ID_PHRASES,
+    phrase_pattern,
+)
 
-DEANTHRO_PHRASES: tuple[str, ...] = (
-    "I don't have personal",
-    "I do not have personal",
-    "I am a chatbot",
-    "I'm a large language model",
-    "As an artificial intelligence language model",
-    "As an AI language model ",
-    "I cannot express",
-    "I can't express",
-    "I do not hold personal",
-    "I don't hold personal",
-    "As an artificial intelligence",
-    "I don't hold",
-    "As an AI",
-    "as a conversational assistant",
-    "I am an AI assistant",
-    "as an AI chatbot",
-    "I am a language model",
-    "I do not have feelings",
-    "I don't have feelings",
-    "I am trained",
-    "I'm just an AI",
-)
-REFUSAL_PHRASES: tuple[str, ...] = (
-    "I'm sorry, but",
-    "I'm not able",
-    "it is not appropriate",
-    "it's not appropriate",
-    "it is not accurate",
-    "it's not accurate",
-    "i am not sure that it's appropriate",
-    "i'm not sure that it's appropriate",
-    "it is not ethical",
-    "it's not ethical",
-    "I am sorry, I cannot help with",
-    "I cannot answer that question",
-    "I'm unable",
-    "I am unable to answer",
-    "I'm sorry, I cannot give an opinion",
-    "I can't help you with that request",
-    "I cannot provide",
-    "I can't engage in that conversation",
-    "I cannot take sides",
-    "I cannot give",
-    "I cannot engage",
-    "I am not able to answer",
-    "I cannot provide information",
-    "I cannot endorse",
-    "I cannot produce",
-    "I apologize, but",
-    "I apologise, but",
-)
-SELF_ID_PHRASES: tuple[str, ...] = (
-    "Google",
-    "Cohere",
-    "OpenAI",
-    "Aleph Alpha",
-    "Anthropic",
-    "Meta",
-    "HuggingFace",
-    "Coral",
-    "claude",
-    "command",
-    "flan",
-    "gpt",
-    "zephyr",
-    "luminous",
-    "llama",
-    "mistral",
-    "palm",
-    "pythia",
-    "falcon",
-    "guanaco",
-)
-ENUMERATION_PATTERN = r"\n\s*\d+\.\s+|\n\s*[-*]\s+"
-
-#: All features, in Tab. 27's order.
-FEATURES: tuple[str, ...] = (
+#: PRISM's response features (App. T.8), in Tab. 27's order.
+PRISM_FEATURES: tuple[str, ...] = (
     "text_length",
     "if_line_breaks",
     "if_question_marks",
@@ -117,168 +81,240 @@ FEATURES: tuple[str, ...] = (
     "if_refusal",
     "if_self_identification",
 )
+#: The style features the persona simulation reacts to, in the order of :func:`style_array`.
+STYLE_FEATURES: tuple[str, ...] = ("length", "refusal", "hedging", "enumeration", "stance")
+#: Every feature :func:`response_features` computes.
+ALL_FEATURES: tuple[str, ...] = PRISM_FEATURES + ("length", "log_length", "refusal", "hedging", "enumeration", "stance")
+#: The length features (one concept in three units).
+LENGTH_FEATURES: tuple[str, ...] = ("text_length", "length", "log_length")
 
 
-def phrase_pattern(phrases: Sequence[str], *, word_boundaries: bool = False) -> re.Pattern:
-    """Case-insensitive alternation of escaped phrases (optionally with word boundaries).
+@functools.lru_cache(maxsize=4)
+def _patterns(word_boundaries: bool, as_coded: bool) -> dict[str, re.Pattern]:
+    """Compiled patterns, matched against lower-cased text (``enumeration`` against the text itself)."""
+    wb = bool(word_boundaries)
+    return {
+        "deanthro": phrase_pattern(DEANTHRO_PHRASES, word_boundaries=wb, lower=True),
+        "refusal": phrase_pattern(
+            PRISM_REFUSAL_PHRASES if as_coded else REFUSAL_PHRASES, word_boundaries=wb, lower=True
+        ),
+        "self_id": phrase_pattern(SELF_ID_PHRASES, word_boundaries=wb, lower=True),
+        "hedge": phrase_pattern(HEDGE_PHRASES, lower=True),
+        "progressive": phrase_pattern(PROGRESSIVE_CUES, lower=True),
+        "conservative": phrase_pattern(CONSERVATIVE_CUES, lower=True),
+        "enumeration": re.compile(PRISM_ENUMERATION_PATTERN if as_coded else ENUMERATION_PATTERN),
+    }
+
+
+def _clean(texts: Iterable) -> list[str]:
+    """Texts as strings; missing values (None, NaN) become ``""``."""
+    return [
+        t if isinstance(t, str) else "" if t is None or t is pd.NA or (isinstance(t, float) and t != t) else str(t)
+        for t in texts
+    ]
+
+
+#: From this many texts on, features are measured with pandas' vectorised string methods (pyarrow);
+#: fewer are measured text by text (the simulation rates a handful at a time).
+VECTOR_MIN_TEXTS = 64
+
+
+class _TextByText:
+    """Measurements of a few texts, one Python call per text."""
+
+    def __init__(self, texts: list[str]):
+        self.texts = texts
+        self.n = len(texts)
+        self._low: list[str] | None = None
+
+    @property
+    def low(self) -> list[str]:
+        if self._low is None:
+            self._low = [t.lower() for t in self.texts]
+        return self._low
+
+    def chars(self) -> np.ndarray:
+        return np.fromiter(map(len, self.texts), dtype=float, count=self.n)
+
+    def newline(self) -> np.ndarray:
+        return np.fromiter(("\n" in t for t in self.texts), dtype=float, count=self.n)
+
+    def ends_with_question(self) -> np.ndarray:
+        return np.fromiter((t[-1:] == "?" for t in self.texts), dtype=float, count=self.n)
+
+    def has(self, pattern: re.Pattern, *, lower: bool = True) -> np.ndarray:
+        src = self.low if lower else self.texts
+        return np.fromiter((pattern.search(t) is not None for t in src), dtype=float, count=self.n)
+
+    def count(self, pattern: re.Pattern) -> np.ndarray:
+        return np.fromiter((len(pattern.findall(t)) for t in self.low), dtype=float, count=self.n)
+
+
+class _Vectorised(_TextByText):
+    """Measurements of many texts with pandas' string methods (pyarrow-backed strings)."""
+
+    def __init__(self, texts: list[str]):
+        super().__init__(texts)
+        self.s = pd.Series(texts, dtype="string[pyarrow]")
+        self._vlow: pd.Series | None = None
+
+    @property
+    def vlow(self) -> pd.Series:
+        if self._vlow is None:
+            self._vlow = self.s.str.lower()
+        return self._vlow
+
+    def chars(self) -> np.ndarray:
+        return self.s.str.len().to_numpy(dtype=float)
+
+    def newline(self) -> np.ndarray:
+        return self.s.str.contains("\n", regex=False).to_numpy(dtype=float)
+
+    def ends_with_question(self) -> np.ndarray:
+        return self.s.str.endswith("?").to_numpy(dtype=float)
+
+    def has(self, pattern: re.Pattern, *, lower: bool = True) -> np.ndarray:
+        return (self.vlow if lower else self.s).str.contains(pattern, regex=True).to_numpy(dtype=float)
+
+    def count(self, pattern: re.Pattern) -> np.ndarray:
+        return self.vlow.str.count(pattern.pattern).to_numpy(dtype=float)  # compiled without flags
+
+
+def _columns(
+    texts: list[str], names: Sequence[str], *, word_boundaries: bool = False, as_coded: bool = False
+) -> dict[str, np.ndarray]:
+    """The features ``names`` of ``texts`` as float arrays (the one place every feature is defined)."""
+    pats = _patterns(word_boundaries, as_coded)
+    m = _Vectorised(texts) if len(texts) >= VECTOR_MIN_TEXTS else _TextByText(texts)
+    found: dict[str, np.ndarray] = {}
+
+    def has(key: str) -> np.ndarray:
+        if key not in found:
+            found[key] = m.has(pats[key], lower=key != "enumeration")
+        return found[key]
+
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        if name in LENGTH_FEATURES:
+            chars = m.chars()
+            out[name] = chars if name == "text_length" else chars / 100.0 if name == "length" else np.log1p(chars / 100)
+        elif name == "if_line_breaks":
+            out[name] = m.newline()
+        elif name == "if_question_marks":
+            out[name] = m.ends_with_question()
+        elif name in ("if_enumeration", "enumeration"):
+            out[name] = has("enumeration")
+        elif name == "if_deanthro":
+            out[name] = has("deanthro")
+        elif name in ("if_refusal", "refusal"):
+            out[name] = has("refusal")
+        elif name == "if_self_identification":
+            out[name] = has("self_id")
+        elif name == "hedging":
+            out[name] = np.minimum(m.count(pats["hedge"]), 4.0) / 4.0
+        elif name == "stance":
+            p, c = m.count(pats["progressive"]), m.count(pats["conservative"])
+            out[name] = (p - c) / np.maximum(p + c, 1.0)
+        else:
+            raise ConfigError(f"unknown feature {name!r}; available: {', '.join(ALL_FEATURES)}")
+    return out
+
+
+def check_features(features: Sequence[str]) -> list[str]:
+    """The feature names, de-duplicated in order; unknown names are a :class:`~pluralis.errors.ConfigError`.
+
+    Parameters
+    ----------
+    features
+        names from :data:`ALL_FEATURES`.
+
+    Returns
+    -------
+    list of str
 
     Example
     -------
-    >>> bool(phrase_pattern(["palm"]).search("napalm")), bool(phrase_pattern(["palm"], word_boundaries=True).search("napalm"))
-    (True, False)
+    >>> check_features(["if_refusal", "hedging", "if_refusal"])
+    ['if_refusal', 'hedging']
     """
-    parts = [re.escape(p) for p in phrases]
-    if word_boundaries:
-        parts = [rf"\b{p}\b" if p[-1:].isalnum() else rf"\b{p}" for p in parts]
-    return re.compile("|".join(parts), re.IGNORECASE)
+    if isinstance(features, str):
+        features = [features]
+    names = list(dict.fromkeys(features))
+    unknown = [f for f in names if f not in ALL_FEATURES]
+    if unknown or not names:
+        raise ConfigError(f"unknown feature(s) {unknown or names}; available: {', '.join(ALL_FEATURES)}")
+    return names
 
 
 def response_features(
-    responses: pd.Series | Sequence[str],
+    responses: pd.Series | Sequence[str] | np.ndarray,
     *,
-    features: Sequence[str] = FEATURES,
+    features: Sequence[str] = PRISM_FEATURES,
     word_boundaries: bool = False,
+    as_coded: bool = False,
 ) -> pd.DataFrame:
-    """The response features of each text (booleans as 0/1 floats, length in characters).
+    """The response features of each text (see the module docstring), as floats.
+
+    Parameters
+    ----------
+    responses
+        response texts (missing values count as empty texts); a Series keeps its index.
+    features
+        names from :data:`ALL_FEATURES` (default: PRISM's, :data:`PRISM_FEATURES`).
+    word_boundaries
+        match the de-anthropomorphism, refusal and self-identification phrases as whole words.
+    as_coded
+        PRISM's refusal list and list regex exactly as its notebook 09 codes them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        one row per text, one column per feature (booleans as 0/1; each distinct text is computed once).
+
+    See Also
+    --------
+    style_array : the style features of a few texts as a plain array (the simulation's fast path).
 
     Example
     -------
     >>> f = response_features(["As an AI, I think so.\\n1. Yes", "Sure?"])
     >>> f.astype(int).values.tolist()
     [[28, 1, 0, 1, 1, 0, 0], [5, 0, 1, 0, 0, 0, 0]]
+    >>> lists = ["Options:\\n1) a\\n2) b"]
+    >>> float(response_features(lists, features=["if_enumeration"]).iloc[0, 0])
+    1.0
+    >>> float(response_features(lists, features=["if_enumeration"], as_coded=True).iloc[0, 0])
+    0.0
     """
-    s = pd.Series(responses, dtype=object).fillna("").astype(str)
-    unknown = [f for f in features if f not in FEATURES]
-    if unknown:
-        raise ConfigError(f"unknown feature(s) {unknown}; available: {', '.join(FEATURES)}")
-    out = pd.DataFrame(index=s.index)
-    for f in features:
-        if f == "text_length":
-            out[f] = s.str.len().astype(float)
-        elif f == "if_line_breaks":
-            out[f] = s.str.contains("\n", regex=False).astype(float)
-        elif f == "if_question_marks":
-            out[f] = (s.str[-1:] == "?").astype(float)
-        elif f == "if_enumeration":
-            out[f] = s.str.contains(ENUMERATION_PATTERN, regex=True).astype(float)
-        else:
-            phrases = {
-                "if_deanthro": DEANTHRO_PHRASES,
-                "if_refusal": REFUSAL_PHRASES,
-                "if_self_identification": SELF_ID_PHRASES,
-            }[f]
-            out[f] = s.str.contains(phrase_pattern(phrases, word_boundaries=word_boundaries), regex=True).astype(float)
-    return out
+    names = check_features(features)
+    s = responses if isinstance(responses, pd.Series) else pd.Series(list(responses), dtype=object)
+    text = pd.Series(s.to_numpy(dtype=object), dtype=object).fillna("").astype(str)
+    codes, uniques = pd.factorize(text, use_na_sentinel=False)
+    cols = _columns(list(uniques), names, word_boundaries=word_boundaries, as_coded=as_coded)
+    return pd.DataFrame({n: cols[n][codes] for n in names}, index=s.index)
 
 
-@dataclass
-class ScoreModel:
-    """An OLS fit of score on response features.
+def style_array(texts: Sequence[str] | np.ndarray) -> np.ndarray:
+    """The :data:`STYLE_FEATURES` of ``texts`` as a plain ``(n, 5)`` float array.
 
-    ``coefficients`` has ``term, coef, se, t, p_value, ci_low, ci_high``; ``result`` is the
-    statsmodels results object. Features that did not vary were dropped (``coefficients.attrs["dropped"]``).
+    The same definitions as :func:`response_features`, without the pandas overhead: the path the
+    simulation takes for the handful of responses a participant rates at a time.
+
+    Parameters
+    ----------
+    texts
+        response texts.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(texts), 5)``: length / 100, refusal, hedging, enumeration, stance.
 
     Example
     -------
-    >>> u = pd.DataFrame({"model_response": ["a?", "bb", "ccc?", "dddd"] * 5, "turn": 0,
-    ...                   "score": [50, 40, 70, 60] * 5, "user_id": list("uvwxy") * 4})
-    >>> m = explain_scores(u, features=["text_length", "if_question_marks"], cov="nonrobust")
-    >>> m.coefficients.set_index("term")["coef"].round(6).tolist()
-    [20.0, 10.0, 10.0]
+    >>> style_array(["Sure.", "I'm sorry, but no."]).tolist()
+    [[0.05, 0.0, 0.0, 0.0, 0.0], [0.18, 1.0, 0.0, 0.0, 0.0]]
     """
-
-    coefficients: pd.DataFrame
-    n: int
-    r_squared: float
-    f_statistic: float
-    cov_type: str
-    n_clusters: int | None
-    result: object
-
-
-def explain_scores(
-    utterances: pd.DataFrame,
-    *,
-    turns: Literal["openers", "all"] = "openers",
-    features: Sequence[str] = FEATURES,
-    cov: Literal["cluster", "nonrobust", "HC1"] = "cluster",
-    cluster: str = "user_id",
-    outcome: str = "score",
-    max_length: float | None = None,
-    word_boundaries: bool = False,
-    level: float = 0.95,
-) -> ScoreModel:
-    """OLS of ``score`` on response features with participant-clustered standard errors.
-
-    Uses opener responses (turn 0) of all conversations by default, as PRISM's Tab. 27
-    (N = 30,049). ``max_length`` drops responses at or above that length (PRISM's intermediate
-    models trim at 1346.5 characters). ``cov="nonrobust"`` reproduces the paper's plain SEs.
-
-    Example
-    -------
-    >>> rng = np.random.default_rng(0)
-    >>> texts = np.where(rng.random(400) < 0.3, "I'm sorry, but no.", "Here is a long and helpful answer.")
-    >>> u = pd.DataFrame({"model_response": texts, "turn": 0, "user_id": rng.integers(0, 40, 400).astype(str)})
-    >>> u["score"] = 60 - 20 * (u["model_response"].str.startswith("I'm sorry")) + rng.normal(0, 5, 400)
-    >>> m = explain_scores(u, features=["if_refusal"])
-    >>> -22 < float(m.coefficients.set_index("term").loc["if_refusal", "coef"]) < -18
-    True
-    """
-    import statsmodels.api as sm
-
-    need = ["model_response", outcome] + ([cluster] if cov == "cluster" else [])
-    missing = [c for c in need if c not in utterances.columns]
-    if missing:
-        raise DataValidationError([Problem("utterances", None, c, "required column is missing") for c in missing])
-    df = utterances
-    if turns == "openers":
-        if "turn" not in df.columns:
-            raise DataValidationError(Problem("utterances", None, "turn", "required for turns='openers'"))
-        df = df[df["turn"].to_numpy() == 0]
-    elif turns != "all":
-        raise ConfigError(f"turns must be 'openers' or 'all', got {turns!r}")
-    df = df[df[outcome].notna()]
-    X = response_features(df["model_response"], features=features, word_boundaries=word_boundaries)
-    if max_length is not None:
-        lengths = df["model_response"].fillna("").astype(str).str.len().to_numpy()
-        keep = lengths < max_length
-        df, X = df[keep], X[keep]
-    if len(df) <= len(features) + 1:
-        raise DataValidationError(f"too few responses ({len(df)}) to fit {len(features)} features")
-    constant = [c for c in X.columns if X[c].nunique() < 2]
-    if constant:
-        if len(constant) == len(X.columns):
-            raise DataValidationError(f"feature(s) {constant} do not vary in these responses")
-        warnings.warn(f"dropping feature(s) that do not vary in these responses: {constant}", stacklevel=2)
-        X = X.drop(columns=constant)
-    y = df[outcome].to_numpy(dtype=float)
-    Xc = sm.add_constant(X.to_numpy(), has_constant="add")
-    names = ["const", *X.columns]
-    model = sm.OLS(y, Xc)
-    n_clusters = None
-    if cov == "cluster":
-        groups = pd.factorize(df[cluster].to_numpy())[0]
-        n_clusters = int(groups.max()) + 1
-        res = model.fit(cov_type="cluster", cov_kwds={"groups": groups})
-    elif cov == "HC1":
-        res = model.fit(cov_type="HC1")
-    elif cov == "nonrobust":
-        res = model.fit()
-    else:
-        raise ConfigError(f"cov must be 'cluster', 'HC1' or 'nonrobust', got {cov!r}")
-    ci = np.asarray(res.conf_int(alpha=1 - level))
-    table = pd.DataFrame(
-        {
-            "term": names,
-            "coef": res.params,
-            "se": res.bse,
-            "t": res.tvalues,
-            "p_value": res.pvalues,
-            "ci_low": ci[:, 0],
-            "ci_high": ci[:, 1],
-        }
-    )
-    table.attrs.update({"n": int(res.nobs), "r_squared": float(res.rsquared), "cov_type": cov, "dropped": constant})
-    return ScoreModel(
-        table, int(res.nobs), float(res.rsquared), float(np.asarray(res.fvalue).item()), cov, n_clusters, res
-    )
+    clean = _clean(texts)
+    cols = _columns(clean, STYLE_FEATURES)
+    return np.column_stack([cols[n] for n in STYLE_FEATURES]) if clean else np.zeros((0, len(STYLE_FEATURES)))

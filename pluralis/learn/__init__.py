@@ -18,11 +18,14 @@ The pieces, in the order of a typical analysis:
   is a PAL-style mixture of ideal points in torch (:mod:`.neural`).
 * :class:`RatingModel` — a pointwise model of a person's score (mixed model, :mod:`.pointwise`), with
   :func:`rating_rows`, :func:`rating_cv` and :func:`cross_group_ratings`.
-* :func:`planted_pairs` — simulated pairs with a known, planted reward (:mod:`.simulate`).
+
+Simulated pairs with a known, planted reward, for checking the learners, come from
+:func:`pluralis.simulate.planted.planted_pairs` (learn itself never imports the simulation).
 
 Example
 -------
->>> from pluralis.learn import planted_pairs, RewardModel, cross_group_accuracy
+>>> from pluralis.learn import RewardModel
+>>> from pluralis.simulate.planted import planted_pairs
 >>> pairs = planted_pairs(n_users=60, pairs_per_user=20, seed=0)
 >>> bool(RewardModel().fit(pairs).coefficients()["if_refusal"] < 0)
 True
@@ -67,7 +70,6 @@ _EXPORTS = {
     "CompositionResult": "pluralis.learn.groups",
     "plot_cross_group": "pluralis.learn.plots",
     "plot_composition": "pluralis.learn.plots",
-    "planted_pairs": "pluralis.learn.simulate",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -27,7 +27,7 @@ training groups are paired (:meth:`CrossGroupResult.compare`).
 
 Example
 -------
->>> from pluralis.learn.simulate import planted_pairs
+>>> from pluralis.simulate.planted import planted_pairs
 >>> pairs = planted_pairs(n_users=120, pairs_per_user=30, seed=0)     # "A" likes lists, "B" does not
 >>> res = cross_group_accuracy(pairs, "group", n_splits=3, n_boot=50)
 >>> m = res.matrix("accuracy")
@@ -101,16 +101,20 @@ def _labels(frame: pd.DataFrame, by: str) -> np.ndarray:
             f"participant fields); available: {', '.join(map(str, avail))}"
         )
     v = frame[by].astype(object)
-    return np.where(v.notna().to_numpy(), v.astype(str).to_numpy(), np.array(None, dtype=object))
+    out = v.astype(str).to_numpy(dtype=object)
+    out[v.isna().to_numpy()] = None
+    return out
 
 
-def _check_pairs(frame: pd.DataFrame, y) -> None:
+def _check_pairs(frame: pd.DataFrame, y: np.ndarray | None) -> np.ndarray:
+    """The outcomes ``y``, after checking the pairs can be evaluated by participant."""
     if len(frame) == 0:
         raise ConfigError("no preference pairs")
     if "user_id" not in frame.columns:
         raise ConfigError("pairs need a user_id column (participant-disjoint evaluation)")
     if y is None:
         raise ConfigError("pairs need outcomes (a 'y' column)")
+    return y
 
 
 def _select_groups(labels, users, groups, min_participants, by) -> tuple[list[str], dict[str, int]]:
@@ -192,7 +196,7 @@ class CrossGroupResult:
 
     Example
     -------
-    >>> from pluralis.learn.simulate import planted_pairs
+    >>> from pluralis.simulate.planted import planted_pairs
     >>> res = cross_group_accuracy(planted_pairs(n_users=60, pairs_per_user=20, seed=1), "group",
     ...                            n_splits=3, n_boot=20)
     >>> res.matrix().shape, list(res.matrix().index)
@@ -208,7 +212,25 @@ class CrossGroupResult:
     settings: dict = field(default_factory=dict)
 
     def matrix(self, metric: str = "accuracy") -> pd.DataFrame:
-        """``metric`` as a train × eval DataFrame (rows: trained on; columns: evaluated on)."""
+        """``metric`` as a train × eval DataFrame (rows: trained on; columns: evaluated on).
+
+        Parameters
+        ----------
+        metric
+            a metric column of :attr:`table`.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Example
+        -------
+        >>> from pluralis.simulate.planted import planted_pairs
+        >>> res = cross_group_accuracy(planted_pairs(n_users=60, pairs_per_user=20, seed=1), "group", n_splits=3,
+        ...                            n_boot=0, include_pooled=False)
+        >>> res.matrix().shape
+        (2, 2)
+        """
         if metric not in METRICS:
             raise ConfigError(f"metric must be one of {METRICS}, got {metric!r}")
         m = self.table.pivot(index="train_group", columns="eval_group", values=metric)
@@ -219,9 +241,22 @@ class CrossGroupResult:
         """Difference ``metric(train_a) − metric(train_b)`` on each eval group, with a paired
         participant-bootstrap interval (same evaluation participants in both).
 
+        Parameters
+        ----------
+        train_a, train_b
+            two training groups (rows of :meth:`matrix`).
+        metric
+            a metric column.
+        level
+            interval level (default: the result's).
+
+        Returns
+        -------
+        pandas.DataFrame
+
         Example
         -------
-        >>> from pluralis.learn.simulate import planted_pairs
+        >>> from pluralis.simulate.planted import planted_pairs
         >>> res = cross_group_accuracy(planted_pairs(n_users=90, pairs_per_user=30, seed=2), "group",
         ...                            n_splits=3, n_boot=100)
         >>> d = res.compare("A", "B").set_index("eval_group")
@@ -253,7 +288,25 @@ class CrossGroupResult:
         return pd.DataFrame(rows)
 
     def plot(self, metric: str = "accuracy", path=None, *, title: str | None = None):
-        """Heatmap of :meth:`matrix` with intervals (see :func:`pluralis.learn.plots.plot_cross_group`)."""
+        """Heatmap of :meth:`matrix` with intervals (see :func:`pluralis.learn.plots.plot_cross_group`).
+
+        Parameters
+        ----------
+        metric, path, title
+            see :func:`~pluralis.learn.plots.plot_cross_group`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Example
+        -------
+        >>> from pluralis.simulate.planted import planted_pairs
+        >>> res = cross_group_accuracy(planted_pairs(n_users=60, pairs_per_user=20, seed=1), "group", n_splits=3,
+        ...                            n_boot=0)
+        >>> len(res.plot().axes) >= 1
+        True
+        """
         from pluralis.learn.plots import plot_cross_group
 
         return plot_cross_group(self, metric, path, title=title)
@@ -305,9 +358,13 @@ def cross_group_accuracy(
 
     Ties (``y = 0.5``) are used for training and left out of the metrics.
 
+    Returns
+    -------
+    CrossGroupResult
+
     Example
     -------
-    >>> from pluralis.learn.simulate import planted_pairs
+    >>> from pluralis.simulate.planted import planted_pairs
     >>> res = cross_group_accuracy(planted_pairs(n_users=60, pairs_per_user=20, seed=3), "group",
     ...                            n_splits=3, n_boot=0, include_pooled=False)
     >>> res.table[["train_group", "eval_group"]].values.tolist()
@@ -329,7 +386,7 @@ def cross_group_accuracy(
         )
     sel = np.flatnonzero(np.isin(labels, chosen))
     pf, labels, users = pf.take(sel), labels[sel], users[sel]
-    y = pf.y
+    y = _check_pairs(pf.frame, pf.y)
     folds = participant_folds(users, n_splits, strata=labels, seed=seed)
     template = model if model is not None else RewardModel()
     trains = [*chosen, *([POOLED] if include_pooled else [])]
@@ -427,7 +484,7 @@ class CompositionResult:
 
     Example
     -------
-    >>> from pluralis.learn.simulate import planted_pairs
+    >>> from pluralis.simulate.planted import planted_pairs
     >>> r = composition_curve(planted_pairs(n_users=60, pairs_per_user=20, seed=4), "group", "A", "B",
     ...                       shares=[0, 1], n_splits=3, n_boot=0)
     >>> r.table["share_a"].unique().tolist()
@@ -441,7 +498,25 @@ class CompositionResult:
     settings: dict = field(default_factory=dict)
 
     def plot(self, metric: str = "accuracy", path=None, *, title: str | None = None):
-        """Curves of ``metric`` against the share of A (see :func:`pluralis.learn.plots.plot_composition`)."""
+        """Curves of ``metric`` against the share of A (see :func:`pluralis.learn.plots.plot_composition`).
+
+        Parameters
+        ----------
+        metric, path, title
+            see :func:`~pluralis.learn.plots.plot_composition`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Example
+        -------
+        >>> from pluralis.simulate.planted import planted_pairs
+        >>> r = composition_curve(planted_pairs(n_users=60, pairs_per_user=20, seed=4), "group", "A", "B",
+        ...                       shares=[0, 1], n_splits=3, n_boot=0)
+        >>> len(r.plot().axes)
+        1
+        """
         from pluralis.learn.plots import plot_composition
 
         return plot_composition(self, metric, path, title=title)
@@ -470,18 +545,42 @@ def composition_curve(
     has outside the fold); A's and B's participants are drawn in a fixed random order, so the mixes are
     nested (``p = 0.5`` uses the first half of ``p = 1``'s A participants).
 
+    Parameters
+    ----------
+    pairs
+        a pairs frame or :class:`~pluralis.learn.models.PairFeatures` with ``user_id``, ``y`` and ``by``.
+    by
+        the grouping column.
+    group_a, group_b
+        the two groups mixed in training.
+    shares
+        shares of A's participants in the training set.
+    model, featurizer
+        as in :func:`cross_group_accuracy`.
+    n_train_participants
+        participants per training set (see above).
+    min_participants
+        smallest group to use.
+    n_splits, n_boot, level, seed
+        folds, participant-bootstrap draws, interval level, random seed.
+
+    Returns
+    -------
+    CompositionResult
+
     Example
     -------
-    >>> from pluralis.learn.simulate import planted_pairs
+    >>> from pluralis.simulate.planted import planted_pairs
     >>> r = composition_curve(planted_pairs(n_users=90, pairs_per_user=30, seed=5), "group", "A", "B",
     ...                       shares=[0, 0.5, 1], n_splits=3, n_boot=0)
     >>> acc = r.table.pivot(index="share_a", columns="eval_group", values="accuracy")
     >>> bool(acc.loc[1.0, "A"] > acc.loc[0.0, "A"] and acc.loc[0.0, "B"] > acc.loc[1.0, "B"])
     True
     """
-    share_values = np.asarray(shares, dtype=float)
-    if share_values.ndim != 1 or not len(share_values) or ((share_values < 0) | (share_values > 1)).any():
-        raise ConfigError(f"shares must be numbers in [0, 1], got {list(np.atleast_1d(share_values))}")
+    share_arr = np.asarray(shares, dtype=float)
+    if share_arr.ndim != 1 or not len(share_arr) or ((share_arr < 0) | (share_arr > 1)).any():
+        raise ConfigError(f"shares must be numbers in [0, 1], got {list(np.atleast_1d(share_arr))}")
+    shares = list(share_arr)
     if min_participants < n_splits:
         raise ConfigError(f"min_participants ({min_participants}) must be at least the number of folds ({n_splits})")
     if str(group_a) == str(group_b):
@@ -493,12 +592,12 @@ def composition_curve(
     chosen, _ = _select_groups(labels, users, [group_a, group_b], min_participants, by)
     sel = np.flatnonzero(np.isin(labels, chosen))
     pf, labels, users = pf.take(sel), labels[sel], users[sel]
-    y = pf.y
+    y = _check_pairs(pf.frame, pf.y)
     folds = participant_folds(users, n_splits, strata=labels, seed=seed)
     template = model if model is not None else RewardModel()
     rng = np.random.default_rng(seed)
     a, b = str(group_a), str(group_b)
-    P = np.full((len(share_values), len(pf)), np.nan)
+    P = np.full((len(shares), len(pf)), np.nan)
     sizes = np.zeros(n_splits)
     for k in range(n_splits):
         ev = np.flatnonzero(folds == k)
@@ -512,14 +611,14 @@ def composition_curve(
             )
         sizes[k] = n
         pf_ev = pf.take(ev)
-        for i, p in enumerate(share_values):
+        for i, p in enumerate(shares):
             na = int(round(p * n))
             rows = np.flatnonzero(
                 ((labels == a) & np.isin(users, ua[:na])) | ((labels == b) & np.isin(users, ub[: n - na]))
             )
             fitted = clone(template).fit(pf.take(rows))
             P[i, ev] = _predict(fitted, pf_ev)
-    keys = [float(p) for p in share_values]
+    keys = [float(p) for p in shares]
     evals = [a, b, POOLED]
     t1, _ = _score_cells(P, y, labels, users, keys, [a, b], n_boot, level, rng, train_key="share_a")
     # "(all)" evaluates on every held-out pair of both groups
@@ -556,9 +655,26 @@ def group_weights(
     participant multiplicities (a cluster bootstrap without copying data). Returns a tidy frame
     ``group, feature, coef, low, high, n_pairs, n_participants``.
 
+    Parameters
+    ----------
+    pairs
+        a pairs frame or :class:`~pluralis.learn.models.PairFeatures`.
+    by
+        the grouping column (``None``: everyone together).
+    model, featurizer
+        as in :func:`cross_group_accuracy` (the model must have ``coefficients()``).
+    groups, min_participants
+        which groups (default: every group with at least ``min_participants`` participants).
+    n_boot, level, seed
+        participant-bootstrap draws (0: no intervals), interval level, random seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+
     Example
     -------
-    >>> from pluralis.learn.simulate import planted_pairs
+    >>> from pluralis.simulate.planted import planted_pairs
     >>> w = group_weights(planted_pairs(n_users=60, pairs_per_user=30, seed=6), "group", n_boot=20)
     >>> w.pivot(index="feature", columns="group", values="coef").loc["if_enumeration"].gt(0).tolist()
     [True, False]
@@ -617,7 +733,7 @@ class ModelComparison:
 
     Example
     -------
-    >>> from pluralis.learn.simulate import planted_pairs
+    >>> from pluralis.simulate.planted import planted_pairs
     >>> c = compare_models(planted_pairs(n_users=40, pairs_per_user=20, seed=0), {"global": RewardModel()},
     ...                    n_splits=2, n_boot=0)
     >>> c.table[["model", "eval_group"]].values.tolist()
@@ -681,7 +797,7 @@ def compare_models(
 
     Example
     -------
-    >>> from pluralis.learn.simulate import planted_pairs
+    >>> from pluralis.simulate.planted import planted_pairs
     >>> from pluralis.learn.models import PersonalisedRewardModel
     >>> pairs = planted_pairs(n_users=80, pairs_per_user=20, gamma={"if_enumeration": 2.0}, seed=1)
     >>> c = compare_models(pairs, {"global": RewardModel(),

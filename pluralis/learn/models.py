@@ -133,6 +133,21 @@ class PairFeatures:
     ) -> PairFeatures:
         """Pairs from per-pair feature rows ``phi_a``, ``phi_b`` (each ``(n, d)``).
 
+        Parameters
+        ----------
+        phi_a, phi_b
+            features of each pair's two responses.
+        y
+            outcomes (or the ``y`` column of ``frame``).
+        frame
+            the pairs' other columns.
+        feature_names
+            names of the ``d`` features.
+
+        Returns
+        -------
+        PairFeatures
+
         Example
         -------
         >>> PairFeatures.from_arrays(np.ones((3, 2)), np.zeros((3, 2))).n_features
@@ -149,14 +164,53 @@ class PairFeatures:
 
     @property
     def n_features(self) -> int:
+        """Number of features per response.
+
+        Returns
+        -------
+        int
+
+        Example
+        -------
+        >>> pf = PairFeatures.from_arrays([[1.0, 0.0], [0.0, 2.0]], [[0.0, 1.0], [1.0, 0.0]], [1.0, 0.0])
+        >>> pf.n_features
+        2
+        """
         return int(self.table.shape[1])
 
     def diff(self) -> np.ndarray:
-        """``φ(a) − φ(b)`` per pair, ``(n, d)``."""
+        """``φ(a) − φ(b)`` per pair, ``(n, d)``.
+
+        Returns
+        -------
+        numpy.ndarray
+
+        Example
+        -------
+        >>> pf = PairFeatures.from_arrays([[1.0, 0.0], [0.0, 2.0]], [[0.0, 1.0], [1.0, 0.0]], [1.0, 0.0])
+        >>> pf.diff().tolist()
+        [[1.0, -1.0], [-1.0, 2.0]]
+        """
         return self.table[self.ia] - self.table[self.ib]
 
     def take(self, rows) -> PairFeatures:
-        """The pairs at ``rows`` (integer positions or a boolean mask), sharing the feature table."""
+        """The pairs at ``rows`` (integer positions or a boolean mask), sharing the feature table.
+
+        Parameters
+        ----------
+        rows
+            integer positions or a boolean mask.
+
+        Returns
+        -------
+        PairFeatures
+
+        Example
+        -------
+        >>> pf = PairFeatures.from_arrays([[1.0, 0.0], [0.0, 2.0]], [[0.0, 1.0], [1.0, 0.0]], [1.0, 0.0])
+        >>> pf.take([1]).y.tolist(), pf.take([True, False]).diff().tolist()
+        ([0.0], [[1.0, -1.0]])
+        """
         rows = np.asarray(rows)
         if rows.dtype == bool:
             rows = np.flatnonzero(rows)
@@ -172,7 +226,18 @@ class PairFeatures:
         )
 
     def swap(self) -> PairFeatures:
-        """The same pairs with *a* and *b* exchanged (and ``y → 1 − y``)."""
+        """The same pairs with *a* and *b* exchanged (and ``y → 1 − y``).
+
+        Returns
+        -------
+        PairFeatures
+
+        Example
+        -------
+        >>> pf = PairFeatures.from_arrays([[1.0, 0.0], [0.0, 2.0]], [[0.0, 1.0], [1.0, 0.0]], [1.0, 0.0])
+        >>> pf.swap().diff().tolist(), pf.swap().y.tolist()
+        ([[-1.0, 1.0], [1.0, -2.0]], [0.0, 1.0])
+        """
         frame = self.frame.copy()
         if "y" in frame.columns:
             frame["y"] = 1.0 - frame["y"].to_numpy(dtype=float)
@@ -190,6 +255,18 @@ class PairFeatures:
 
 def check_labels(y, n: int | None = None) -> np.ndarray:
     """Validate pair outcomes: numbers in [0, 1] (1 = a preferred, 0 = b, 0.5 tie), no missing values.
+
+    Parameters
+    ----------
+    y
+        the outcomes.
+    n
+        the expected number (``None``: any).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 outcomes.
 
     Example
     -------
@@ -351,6 +428,17 @@ def featurize_pairs(
     its ``attrs`` (tie threshold, score basis, ties) the result's ``attrs``. Pairs of which
     ``max_tie_share`` or more were ties are refused with a clear error (:func:`check_tie_share`).
 
+    Parameters
+    ----------
+    pairs
+        a pairs frame with ``response_a``, ``response_b`` (and usually ``y``, ``user_id``).
+    featurizer
+        the transformer (fitted here).
+
+    Returns
+    -------
+    PairFeatures
+
     Example
     -------
     >>> p = pd.DataFrame({"response_a": ["Yes.", "No?"], "response_b": ["No?", "Maybe."], "y": [1.0, 0.0]})
@@ -386,6 +474,19 @@ def featurize_pairs(
 def pairwise_accuracy(y, p, sample_weight=None) -> float:
     """Share of decisive pairs (``y != 0.5``) whose winner gets ``p > 0.5``; ``p == 0.5`` counts half.
 
+    Parameters
+    ----------
+    y
+        outcomes (1, 0, or 0.5 for a tie, which is left out).
+    p
+        predicted ``P(a ≻ b)``.
+    sample_weight
+        optional weight per pair.
+
+    Returns
+    -------
+    float
+
     Example
     -------
     >>> pairwise_accuracy([1, 0, 0.5, 1], [0.9, 0.2, 0.7, 0.5])
@@ -402,6 +503,21 @@ def pairwise_accuracy(y, p, sample_weight=None) -> float:
 
 def pairwise_log_loss(y, p, sample_weight=None, eps: float = 1e-12) -> float:
     """Mean cross-entropy (nats) of decisive pairs.
+
+    Parameters
+    ----------
+    y
+        outcomes (ties left out).
+    p
+        predicted ``P(a ≻ b)`` (clipped to ``[eps, 1 - eps]``).
+    sample_weight
+        optional weight per pair.
+    eps
+        clipping.
+
+    Returns
+    -------
+    float
 
     Example
     -------
@@ -557,21 +673,106 @@ class _PairwiseModel(ClassifierMixin, BaseEstimator):
         self.objective_ = float(res.fun)
 
     def predict_proba(self, X) -> np.ndarray:
-        """``[[P(b ≻ a), P(a ≻ b)], ...]`` for each pair (columns follow ``classes_ = [0, 1]``)."""
+        """``[[P(b ≻ a), P(a ≻ b)], ...]`` for each pair (columns follow ``classes_ = [0, 1]``).
+
+        Parameters
+        ----------
+        X
+            a pairs frame or :class:`PairFeatures`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, 2)``.
+
+        Example
+        -------
+        >>> pairs = pd.DataFrame({"response_a": ["Sure, here you go.", "I'm sorry, but no."] * 50,
+        ...                       "response_b": ["I'm sorry, but no.", "Sure, here you go."] * 50,
+        ...                       "y": [1.0, 0.0] * 50})
+        >>> m = RewardModel().fit(pairs)
+        >>> m.predict_proba(pairs.iloc[:2]).round(2).tolist()
+        [[0.03, 0.97], [0.97, 0.03]]
+        """
         p = expit(self.decision_function(X))
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X) -> np.ndarray:
-        """1 where *a* is predicted to be preferred, else 0."""
+        """1 where *a* is predicted to be preferred, else 0.
+
+        Parameters
+        ----------
+        X
+            a pairs frame or :class:`PairFeatures`.
+
+        Returns
+        -------
+        numpy.ndarray
+
+        Example
+        -------
+        >>> pairs = pd.DataFrame({"response_a": ["Sure, here you go.", "I'm sorry, but no."] * 50,
+        ...                       "response_b": ["I'm sorry, but no.", "Sure, here you go."] * 50,
+        ...                       "y": [1.0, 0.0] * 50})
+        >>> m = RewardModel().fit(pairs)
+        >>> m.predict(pairs.iloc[:2]).tolist()
+        [1, 0]
+        """
         return (self.decision_function(X) > 0).astype(int)
 
     def score(self, X, y=None, sample_weight=None) -> float:
-        """Pairwise accuracy on decisive pairs (see :func:`pairwise_accuracy`)."""
+        """Pairwise accuracy on decisive pairs (see :func:`pairwise_accuracy`).
+
+        Parameters
+        ----------
+        X
+            a pairs frame or :class:`PairFeatures`.
+        y
+            outcomes (default: the pairs' ``y``).
+        sample_weight
+            optional weight per pair.
+
+        Returns
+        -------
+        float
+
+        Example
+        -------
+        >>> pairs = pd.DataFrame({"response_a": ["Sure, here you go.", "I'm sorry, but no."] * 50,
+        ...                       "response_b": ["I'm sorry, but no.", "Sure, here you go."] * 50,
+        ...                       "y": [1.0, 0.0] * 50})
+        >>> m = RewardModel().fit(pairs)
+        >>> m.score(pairs)
+        1.0
+        """
         pf = self._features(X, fitting=False)
         return pairwise_accuracy(self._targets(pf, y), self.predict_proba(pf)[:, 1], sample_weight)
 
     def log_loss(self, X, y=None, sample_weight=None) -> float:
-        """Cross-entropy on decisive pairs (see :func:`pairwise_log_loss`)."""
+        """Cross-entropy on decisive pairs (see :func:`pairwise_log_loss`).
+
+        Parameters
+        ----------
+        X
+            a pairs frame or :class:`PairFeatures`.
+        y
+            outcomes (default: the pairs' ``y``).
+        sample_weight
+            optional weight per pair.
+
+        Returns
+        -------
+        float
+
+        Example
+        -------
+        >>> pairs = pd.DataFrame({"response_a": ["Sure, here you go.", "I'm sorry, but no."] * 50,
+        ...                       "response_b": ["I'm sorry, but no.", "Sure, here you go."] * 50,
+        ...                       "y": [1.0, 0.0] * 50})
+        >>> m = RewardModel().fit(pairs)
+        >>> bool(m.log_loss(pairs) < 0.05)
+        True
+        """
         pf = self._features(X, fitting=False)
         return pairwise_log_loss(self._targets(pf, y), self.predict_proba(pf)[:, 1], sample_weight)
 
@@ -637,7 +838,30 @@ class RewardModel(_PairwiseModel):
         self.tol = tol
 
     def fit(self, X, y=None, sample_weight=None) -> RewardModel:
-        """Fit on pairs (a pairs frame or :class:`PairFeatures`); ``y`` defaults to the pairs' ``y``."""
+        """Fit on pairs (a pairs frame or :class:`PairFeatures`); ``y`` defaults to the pairs' ``y``.
+
+        Parameters
+        ----------
+        X
+            a pairs frame (``response_a``, ``response_b``, ``y``) or :class:`PairFeatures`.
+        y
+            outcomes (default: the pairs' ``y``).
+        sample_weight
+            optional weight per pair (e.g. bootstrap multiplicities).
+
+        Returns
+        -------
+        RewardModel
+
+        Example
+        -------
+        >>> pairs = pd.DataFrame({"response_a": ["Sure, here you go.", "I'm sorry, but no."] * 50,
+        ...                       "response_b": ["I'm sorry, but no.", "Sure, here you go."] * 50,
+        ...                       "y": [1.0, 0.0] * 50})
+        >>> m = RewardModel().fit(pairs)
+        >>> m.converged_
+        True
+        """
         if not (np.isfinite(self.alpha) and self.alpha >= 0):
             raise ConfigError(f"alpha must be a non-negative number, got {self.alpha!r}")
         pf = self._features(X, fitting=True)
@@ -654,7 +878,26 @@ class RewardModel(_PairwiseModel):
         return self
 
     def decision_function(self, X) -> np.ndarray:
-        """Reward margin ``r(a) − r(b)`` of each pair (the logit of ``P(a ≻ b)``)."""
+        """Reward margin ``r(a) − r(b)`` of each pair (the logit of ``P(a ≻ b)``).
+
+        Parameters
+        ----------
+        X
+            a pairs frame or :class:`PairFeatures`.
+
+        Returns
+        -------
+        numpy.ndarray
+
+        Example
+        -------
+        >>> pairs = pd.DataFrame({"response_a": ["Sure, here you go.", "I'm sorry, but no."] * 50,
+        ...                       "response_b": ["I'm sorry, but no.", "Sure, here you go."] * 50,
+        ...                       "y": [1.0, 0.0] * 50})
+        >>> m = RewardModel().fit(pairs)
+        >>> bool(m.decision_function(pairs.iloc[:1])[0] > 0)
+        True
+        """
         pf = self._features(X, fitting=False)
         return pf.diff() @ self.coef_
 
@@ -662,11 +905,44 @@ class RewardModel(_PairwiseModel):
         """The reward ``r(x)`` of each response (texts, or an ``(n, d)`` feature array).
 
         Rewards are identified up to a constant: only differences matter.
+
+        Parameters
+        ----------
+        texts
+            response texts, or their features ``(n, d)``.
+
+        Returns
+        -------
+        numpy.ndarray
+
+        Example
+        -------
+        >>> pairs = pd.DataFrame({"response_a": ["Sure, here you go.", "I'm sorry, but no."] * 50,
+        ...                       "response_b": ["I'm sorry, but no.", "Sure, here you go."] * 50,
+        ...                       "y": [1.0, 0.0] * 50})
+        >>> m = RewardModel().fit(pairs)
+        >>> r = m.reward(["Happy to help.", "I'm sorry, but I cannot help."])
+        >>> bool(r[0] > r[1])
+        True
         """
         return self._phi(texts) @ self.coef_
 
     def coefficients(self) -> pd.Series:
-        """``coef_`` as a Series indexed by feature name."""
+        """``coef_`` as a Series indexed by feature name.
+
+        Returns
+        -------
+        pandas.Series
+
+        Example
+        -------
+        >>> pairs = pd.DataFrame({"response_a": ["Sure, here you go.", "I'm sorry, but no."] * 50,
+        ...                       "response_b": ["I'm sorry, but no.", "Sure, here you go."] * 50,
+        ...                       "y": [1.0, 0.0] * 50})
+        >>> m = RewardModel().fit(pairs)
+        >>> bool(m.coefficients()["if_refusal"] < 0)
+        True
+        """
         return pd.Series(self.coef_, index=list(self.feature_names_in_), name="coef")
 
 
@@ -694,6 +970,26 @@ class CovariateEncoder(BaseEstimator):
         self.columns = columns
 
     def fit(self, frame: pd.DataFrame, y=None) -> CovariateEncoder:
+        """Learn the imputation, scaling and levels from one row per participant.
+
+        Parameters
+        ----------
+        frame
+            the covariate columns.
+        y
+            ignored (scikit-learn API).
+
+        Returns
+        -------
+        CovariateEncoder
+
+        Example
+        -------
+        >>> df = pd.DataFrame({"stated_prefs_safety": [10.0, 90.0, None], "gender": ["Male", "Female", None]})
+        >>> enc = CovariateEncoder(["stated_prefs_safety", "gender"]).fit(df)
+        >>> enc.transform(df).shape[1] == len(enc.get_feature_names_out())
+        True
+        """
         from sklearn.compose import ColumnTransformer
         from sklearn.impute import SimpleImputer
         from sklearn.pipeline import make_pipeline
@@ -745,6 +1041,25 @@ class CovariateEncoder(BaseEstimator):
         return out
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """The centred, encoded covariates of each row.
+
+        Parameters
+        ----------
+        frame
+            the covariate columns.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_rows, n_encoded)``.
+
+        Example
+        -------
+        >>> df = pd.DataFrame({"stated_prefs_safety": [10.0, 90.0, None], "gender": ["Male", "Female", None]})
+        >>> enc = CovariateEncoder(["stated_prefs_safety", "gender"]).fit(df)
+        >>> enc.transform(df).shape
+        (3, 4)
+        """
         missing = [c for c in [*self.numeric_, *self.categorical_] if c not in frame.columns]
         if missing:
             raise ConfigError(f"covariate(s) {missing} missing from the pairs")
@@ -756,6 +1071,19 @@ class CovariateEncoder(BaseEstimator):
         return out
 
     def get_feature_names_out(self) -> np.ndarray:
+        """Names of the encoded columns (``column`` or ``column=level``).
+
+        Returns
+        -------
+        numpy.ndarray of str
+
+        Example
+        -------
+        >>> df = pd.DataFrame({"stated_prefs_safety": [10.0, 90.0, None], "gender": ["Male", "Female", None]})
+        >>> enc = CovariateEncoder(["stated_prefs_safety", "gender"]).fit(df)
+        >>> enc.get_feature_names_out()[0]
+        'stated_prefs_safety'
+        """
         names = []
         for name in self.transformer_.get_feature_names_out():
             for c in self.categorical_:
@@ -1016,6 +1344,32 @@ class PersonalisedRewardModel(_PairwiseModel):
 
         With ``alpha_covariates="cv"`` (or a list) the penalty is chosen first by participant-grouped
         cross-validation on these pairs (see the class docstring); then the chosen model is refit on all.
+
+        Parameters
+        ----------
+        X
+            a pairs frame or :class:`PairFeatures` with the covariate columns.
+        y
+            outcomes (default: the pairs' ``y``).
+        sample_weight
+            optional weight per pair.
+
+        Returns
+        -------
+        PersonalisedRewardModel
+
+        Example
+        -------
+        >>> rng = np.random.default_rng(1)
+        >>> users = rng.integers(0, 100, 2000)
+        >>> likes = np.where(users % 2 == 0, "yes", "no")
+        >>> pa, pb = rng.integers(0, 2, (2, 2000, 1)).astype(float)
+        >>> y = (rng.random(2000) < 1 / (1 + np.exp(-np.where(likes == "yes", 2.0, -2.0) * (pa - pb)[:, 0]))).astype(float)
+        >>> pf = PairFeatures.from_arrays(pa, pb, y, pd.DataFrame({"user_id": users.astype(str), "likes": likes}),
+        ...                               feature_names=["list"])
+        >>> m = PersonalisedRewardModel(covariates=["likes"]).fit(pf)
+        >>> m.interaction_coef_.shape
+        (1, 2)
         """
         for name in ("alpha", "alpha_users"):
             v = getattr(self, name)
@@ -1065,6 +1419,30 @@ class PersonalisedRewardModel(_PairwiseModel):
 
         ``covariates``: a frame (or one dict) with the covariate columns; ``user_id`` (a column of
         ``covariates`` by default) adds the offsets of participants seen in training.
+
+        Parameters
+        ----------
+        covariates
+            covariate values, one row per person (or one dict).
+        user_id
+            participant ids (default: the ``user_id`` column of ``covariates``, if any).
+
+        Returns
+        -------
+        numpy.ndarray
+
+        Example
+        -------
+        >>> rng = np.random.default_rng(1)
+        >>> users = rng.integers(0, 100, 2000)
+        >>> likes = np.where(users % 2 == 0, "yes", "no")
+        >>> pa, pb = rng.integers(0, 2, (2, 2000, 1)).astype(float)
+        >>> y = (rng.random(2000) < 1 / (1 + np.exp(-np.where(likes == "yes", 2.0, -2.0) * (pa - pb)[:, 0]))).astype(float)
+        >>> pf = PairFeatures.from_arrays(pa, pb, y, pd.DataFrame({"user_id": users.astype(str), "likes": likes}),
+        ...                               feature_names=["list"])
+        >>> m = PersonalisedRewardModel(covariates=["likes"]).fit(pf)
+        >>> m.weights_for({"likes": "yes"}).round(0).tolist()
+        [[2.0]]
         """
         if not hasattr(self, "coef_"):
             raise ConfigError("this PersonalisedRewardModel is not fitted yet: call fit() first")
@@ -1078,7 +1456,30 @@ class PersonalisedRewardModel(_PairwiseModel):
         return W
 
     def decision_function(self, X) -> np.ndarray:
-        """Personal reward margin ``r_u(a) − r_u(b)`` of each pair."""
+        """Personal reward margin ``r_u(a) − r_u(b)`` of each pair.
+
+        Parameters
+        ----------
+        X
+            a pairs frame or :class:`PairFeatures` with the covariate columns.
+
+        Returns
+        -------
+        numpy.ndarray
+
+        Example
+        -------
+        >>> rng = np.random.default_rng(1)
+        >>> users = rng.integers(0, 100, 2000)
+        >>> likes = np.where(users % 2 == 0, "yes", "no")
+        >>> pa, pb = rng.integers(0, 2, (2, 2000, 1)).astype(float)
+        >>> y = (rng.random(2000) < 1 / (1 + np.exp(-np.where(likes == "yes", 2.0, -2.0) * (pa - pb)[:, 0]))).astype(float)
+        >>> pf = PairFeatures.from_arrays(pa, pb, y, pd.DataFrame({"user_id": users.astype(str), "likes": likes}),
+        ...                               feature_names=["list"])
+        >>> m = PersonalisedRewardModel(covariates=["likes"]).fit(pf)
+        >>> m.decision_function(pf).shape
+        (2000,)
+        """
         pf = self._features(X, fitting=False)
         D = pf.diff()
         m = D @ self.coef_ + np.einsum("ij,ij->i", D @ self.interaction_coef_, self._Z(pf.frame))
@@ -1090,7 +1491,34 @@ class PersonalisedRewardModel(_PairwiseModel):
 
     def reward(self, texts, covariates: pd.DataFrame | dict, user_id=None) -> np.ndarray:
         """Personal reward ``r_u(x)`` of each response for the participant(s) described by ``covariates``
-        (one row per text, or a single row / dict for all)."""
+        (one row per text, or a single row / dict for all).
+
+        Parameters
+        ----------
+        texts
+            response texts, or their features ``(n, d)``.
+        covariates
+            covariate values (one row per text, or one row / dict for all).
+        user_id
+            participant ids for the per-user offsets.
+
+        Returns
+        -------
+        numpy.ndarray
+
+        Example
+        -------
+        >>> rng = np.random.default_rng(1)
+        >>> users = rng.integers(0, 100, 2000)
+        >>> likes = np.where(users % 2 == 0, "yes", "no")
+        >>> pa, pb = rng.integers(0, 2, (2, 2000, 1)).astype(float)
+        >>> y = (rng.random(2000) < 1 / (1 + np.exp(-np.where(likes == "yes", 2.0, -2.0) * (pa - pb)[:, 0]))).astype(float)
+        >>> pf = PairFeatures.from_arrays(pa, pb, y, pd.DataFrame({"user_id": users.astype(str), "likes": likes}),
+        ...                               feature_names=["list"])
+        >>> m = PersonalisedRewardModel(covariates=["likes"]).fit(pf)
+        >>> m.reward(np.array([[1.0], [0.0]]), {"likes": "no"}).round(0).tolist()
+        [-2.0, 0.0]
+        """
         phi = self._phi(texts)
         W = self.weights_for(covariates, user_id)
         if len(W) == 1:
@@ -1100,12 +1528,48 @@ class PersonalisedRewardModel(_PairwiseModel):
         return np.einsum("ij,ij->i", phi, W)
 
     def coefficients(self) -> pd.Series:
-        """Shared weights ``w`` — the average participant's (covariates are centred) — indexed by feature."""
+        """Shared weights ``w`` — the average participant's (covariates are centred) — indexed by feature.
+
+        Returns
+        -------
+        pandas.Series
+
+        Example
+        -------
+        >>> rng = np.random.default_rng(1)
+        >>> users = rng.integers(0, 100, 2000)
+        >>> likes = np.where(users % 2 == 0, "yes", "no")
+        >>> pa, pb = rng.integers(0, 2, (2, 2000, 1)).astype(float)
+        >>> y = (rng.random(2000) < 1 / (1 + np.exp(-np.where(likes == "yes", 2.0, -2.0) * (pa - pb)[:, 0]))).astype(float)
+        >>> pf = PairFeatures.from_arrays(pa, pb, y, pd.DataFrame({"user_id": users.astype(str), "likes": likes}),
+        ...                               feature_names=["list"])
+        >>> m = PersonalisedRewardModel(covariates=["likes"]).fit(pf)
+        >>> m.coefficients().index.tolist()
+        ['list']
+        """
         return pd.Series(self.coef_, index=list(self.feature_names_in_), name="coef")
 
     def interactions(self) -> pd.DataFrame:
         """``A`` in tidy form: ``feature, covariate, coef`` (change in the feature's weight per unit of
-        the encoded covariate: one SD of a numeric one; for a level, belonging to it rather than not)."""
+        the encoded covariate: one SD of a numeric one; for a level, belonging to it rather than not).
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Example
+        -------
+        >>> rng = np.random.default_rng(1)
+        >>> users = rng.integers(0, 100, 2000)
+        >>> likes = np.where(users % 2 == 0, "yes", "no")
+        >>> pa, pb = rng.integers(0, 2, (2, 2000, 1)).astype(float)
+        >>> y = (rng.random(2000) < 1 / (1 + np.exp(-np.where(likes == "yes", 2.0, -2.0) * (pa - pb)[:, 0]))).astype(float)
+        >>> pf = PairFeatures.from_arrays(pa, pb, y, pd.DataFrame({"user_id": users.astype(str), "likes": likes}),
+        ...                               feature_names=["list"])
+        >>> m = PersonalisedRewardModel(covariates=["likes"]).fit(pf)
+        >>> m.interactions().columns.tolist()
+        ['feature', 'covariate', 'coef']
+        """
         A = self.interaction_coef_
         return pd.DataFrame(
             {

@@ -31,6 +31,7 @@ Example
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Literal
 
@@ -39,6 +40,7 @@ import pandas as pd
 
 from pluralis.data import vocab
 from pluralis.errors import ConfigError, DataValidationError, Problem
+from pluralis.ranking.battles import DEFAULT_TIE_THRESHOLDS, battles_from_comparisons, extract_battles
 
 Ties = Literal["drop", "half"]
 
@@ -99,6 +101,19 @@ def attach_survey(
     ``columns``: ``None`` = :data:`DEFAULT_SURVEY_COLUMNS` present in the survey, ``"all"`` = every
     scalar survey column, or a list (an unknown name is a :class:`~pluralis.errors.ConfigError`).
     Columns the pairs already have are left alone. Participants missing from the survey get NaN.
+
+    Parameters
+    ----------
+    pairs
+        a pairs frame with ``user_id``.
+    survey
+        the participants' survey frame (``None``: the pairs as they are).
+    columns
+        which survey fields (see above).
+
+    Returns
+    -------
+    pandas.DataFrame
 
     Example
     -------
@@ -163,7 +178,7 @@ def preference_pairs(
     utterances: pd.DataFrame,
     survey: pd.DataFrame | None = None,
     *,
-    tie_threshold: float = 5.0,
+    tie_threshold: float | None = None,
     ties: Ties = "drop",
     turns: Literal["openers", "all"] | int | Sequence[int] = "all",
     score: Literal["raw", "normalized", "rank"] = "raw",
@@ -178,11 +193,39 @@ def preference_pairs(
     order, as :func:`~pluralis.ranking.battles.extract_battles`, which this uses). The winner has the
     higher score; ``|s_a - s_b| <= tie_threshold`` is a tie, dropped (``ties="drop"``, default) or
     kept as ``y = 0.5`` (``ties="half"``). ``score`` picks the basis (``"normalized"``: per-participant
-    z-scores, threshold in SD units). Two samples of the same model (later turns) are kept.
-    Pairs whose response text is missing are dropped (``attrs["n_missing_text"]``).
+    z-scores, threshold in SD units); ``tie_threshold=None`` is the ranking's default for that basis
+    (:data:`pluralis.ranking.battles.DEFAULT_TIE_THRESHOLDS`: 5 raw points, 0.25 SD, 0 ranks). Two
+    samples of the same model (later turns) are kept. Pairs whose response text is missing are
+    dropped (``attrs["n_missing_text"]``).
 
     Returns a frame with :data:`PAIR_COLUMNS` plus the survey fields of :func:`attach_survey`;
     ``attrs`` records the settings and the number of ties found.
+
+    Parameters
+    ----------
+    utterances
+        rated responses (``interaction_id``, ``user_id``, ``turn``, ``model_name``, ``score``,
+        ``model_response``).
+    survey
+        the participants' survey frame, attached to the pairs.
+    tie_threshold, ties
+        the tie rule (see above).
+    turns
+        ``"all"``, ``"openers"``, a turn or a list of turns.
+    score
+        ``"raw"``, ``"normalized"`` or ``"rank"``.
+    balanced
+        only PRISM's balanced subset.
+    survey_columns
+        survey fields to attach (:func:`attach_survey`).
+    short_names
+        map long model names to PRISM's short names.
+    seed
+        random seed of the pairing (as :func:`~pluralis.ranking.battles.extract_battles`).
+
+    Returns
+    -------
+    pandas.DataFrame
 
     Example
     -------
@@ -193,8 +236,6 @@ def preference_pairs(
     >>> p[["model_a", "model_b", "y"]].values.tolist()
     [['x', 'y', 1.0], ['x', 'z', 0.5], ['y', 'z', 0.0]]
     """
-    from pluralis.ranking.battles import extract_battles
-
     _check_ties(ties)
     if "model_response" not in utterances.columns:
         raise DataValidationError(
@@ -243,7 +284,7 @@ def preference_pairs(
     out = _finish(
         out,
         ties,
-        float(b.attrs.get("tie_threshold", tie_threshold)),
+        float(b.attrs.get("tie_threshold", DEFAULT_TIE_THRESHOLDS[score] if tie_threshold is None else tie_threshold)),
         {"score": score, "turns": turns, "source": "ratings"},
     )
     return attach_survey(out, survey, survey_columns)
@@ -253,7 +294,7 @@ def pairs_from_comparisons(
     comparisons: pd.DataFrame,
     survey: pd.DataFrame | None = None,
     *,
-    tie_threshold: float = 0.0,
+    tie_threshold: float | None = None,
     ties: Ties = "drop",
     survey_columns: Sequence[str] | Literal["all"] | None = None,
 ) -> pd.DataFrame:
@@ -261,7 +302,24 @@ def pairs_from_comparisons(
 
     Uses :func:`~pluralis.ranking.battles.battles_from_comparisons` for the outcomes (a k-wise choice:
     the chosen response beats every other candidate) and looks the texts up in ``responses``;
-    ``annotator_id`` becomes ``user_id``. Comparisons without texts give no pairs.
+    ``annotator_id`` becomes ``user_id``. Comparisons without texts give no pairs. ``tie_threshold``
+    applies to comparisons that carry ratings (``None``: the default of ``battles_from_comparisons``).
+
+    Parameters
+    ----------
+    comparisons
+        a comparisons frame (``comparison_id``, ``models``, ``responses``, outcome columns).
+    survey
+        the annotators' survey frame, attached to the pairs.
+    tie_threshold, ties
+        the tie rule (see above; ties dropped or kept as ``y = 0.5``).
+    survey_columns
+        survey fields to attach (:func:`attach_survey`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`PAIR_COLUMNS` plus the survey fields.
 
     Example
     -------
@@ -271,8 +329,6 @@ def pairs_from_comparisons(
     >>> pairs_from_comparisons(c)[["response_a", "response_b", "y", "user_id"]].values.tolist()
     [['A longer answer.', 'Short.', 1.0, 'a7'], ['A longer answer.', 'Hm?', 1.0, 'a7']]
     """
-    from pluralis.ranking.battles import battles_from_comparisons
-
     _check_ties(ties)
     for col in ("comparison_id", "models"):
         if col not in comparisons.columns:
@@ -281,7 +337,9 @@ def pairs_from_comparisons(
         raise DataValidationError(
             Problem("comparisons", None, "responses", "required column is missing (the learner needs response texts)")
         )
-    b = battles_from_comparisons(comparisons, tie_threshold=tie_threshold)
+    if tie_threshold is None:
+        tie_threshold = inspect.signature(battles_from_comparisons).parameters["tie_threshold"].default
+    b = battles_from_comparisons(comparisons, tie_threshold=float(tie_threshold))
     if "comparison_id" not in b.columns:
         b["comparison_id"] = pd.Series(dtype=object)
     # candidate texts in long form: (comparison_id, position, label, text)
@@ -339,6 +397,17 @@ def pairs_from_study(study, **kwargs) -> pd.DataFrame:
     Rated responses (PRISM) come first; otherwise comparisons with texts (Community Alignment).
     Keyword arguments go to :func:`preference_pairs` / :func:`pairs_from_comparisons`. A study
     that yields no pairs is a :class:`~pluralis.errors.ConfigError`.
+
+    Parameters
+    ----------
+    study
+        a Study or StudyFrames.
+    **kwargs
+        options of :func:`preference_pairs` / :func:`pairs_from_comparisons`.
+
+    Returns
+    -------
+    pandas.DataFrame
 
     Example
     -------

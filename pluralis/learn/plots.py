@@ -23,10 +23,25 @@ _LABELS = {"accuracy": "pairwise accuracy", "log_loss": "log-loss (nats)"}
 def plot_cross_group(result, metric: str = "accuracy", path=None, *, title: str | None = None) -> Figure:
     """Heatmap of ``result.matrix(metric)``: rows = trained on, columns = evaluated on.
 
+    Parameters
+    ----------
+    result
+        a :class:`~pluralis.learn.groups.CrossGroupResult`.
+    metric
+        a column of its table (``"accuracy"``, ``"log_loss"``, ...).
+    path
+        also save the figure there (:func:`pluralis.figures.save_figure`).
+    title
+        figure title (default: from the metric).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
     Example
     -------
     >>> from pluralis.learn.groups import cross_group_accuracy
-    >>> from pluralis.learn.simulate import planted_pairs
+    >>> from pluralis.simulate.planted import planted_pairs
     >>> res = cross_group_accuracy(planted_pairs(n_users=60, pairs_per_user=20, seed=0), "group",
     ...                            n_splits=3, n_boot=20)
     >>> fig = plot_cross_group(res)
@@ -63,10 +78,25 @@ def plot_cross_group(result, metric: str = "accuracy", path=None, *, title: str 
 def plot_composition(result, metric: str = "accuracy", path=None, *, title: str | None = None) -> Figure:
     """``metric`` on each eval group against the share of group A in training, with interval bands.
 
+    Parameters
+    ----------
+    result
+        a :class:`~pluralis.learn.groups.CompositionResult`.
+    metric
+        a column of its table.
+    path
+        also save the figure there (:func:`pluralis.figures.save_figure`).
+    title
+        figure title (default: from the groups).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
     Example
     -------
     >>> from pluralis.learn.groups import composition_curve
-    >>> from pluralis.learn.simulate import planted_pairs
+    >>> from pluralis.simulate.planted import planted_pairs
     >>> r = composition_curve(planted_pairs(n_users=60, pairs_per_user=20, seed=0), "group", "A", "B",
     ...                       shares=[0, 0.5, 1], n_splits=3, n_boot=20)
     >>> len(plot_composition(r).axes[0].lines)

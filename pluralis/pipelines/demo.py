@@ -12,7 +12,8 @@
    it accepts are checked before anything is written (:func:`pluralis.simulate.roleplay.probe_response_format`).
    A small local server (llama.cpp with SmolLM2) answers one call at a time: expect a few minutes;
 3. the study goes into a SQLite store (:class:`pluralis.store.Store`);
-4. analyses, each used only when its module is importable: representativeness against the census,
+4. analyses, each imported only when it runs, so that one missing or failing is skipped with a note
+   (the study and the report are never lost): representativeness against the census,
    rankings by group with bootstrap CIs (:func:`pluralis.ranking.subgroups.subgroup_rankings`),
    welfare of populations (:func:`pluralis.welfare.engine.run_welfare`; skipped, with a note, for a
    country with too few participants), and — for the preference model, whose answer key is known — a
@@ -26,6 +27,7 @@ See :func:`run_demo`; from the command line: ``pluralis demo --out pluralis-demo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
@@ -37,10 +39,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import kendalltau
 
+from pluralis.data.vocab import BASE_HEADER
 from pluralis.errors import ConfigError
+from pluralis.llm import DecodingParams, ModelSpec, list_models
+from pluralis.report.study import write_study_report
 from pluralis.simulate.generator import PersonaPanel, generate_personas
+from pluralis.simulate.roleplay import CostLog, RolePlayConfig
 from pluralis.simulate.study import SimulationResult, rep_frame, simulate_study
+from pluralis.store import Store
 
 #: System-prompt variants that turn one served LLM into several "models" for the protocol.
 LLM_VARIANTS: dict[str, str] = {
@@ -123,6 +131,15 @@ def llm_endpoint(cfg: DemoConfig) -> tuple[str, str] | None:
     Uses ``cfg.llm_base_url`` or ``$PLURALIS_LLM_BASE_URL``; the model is ``cfg.llm_model``,
     ``$PLURALIS_LLM_MODEL``, or the first model the server lists.
 
+    Parameters
+    ----------
+    cfg
+        the demo settings.
+
+    Returns
+    -------
+    tuple of (str, str) or None
+
     Example
     -------
     >>> llm_endpoint(DemoConfig(llm_base_url=None)) is None or True
@@ -133,10 +150,6 @@ def llm_endpoint(cfg: DemoConfig) -> tuple[str, str] | None:
         return None
     model = cfg.llm_model or os.environ.get("PLURALIS_LLM_MODEL")
     if not model:
-        import asyncio
-
-        from pluralis.llm import list_models
-
         key = os.environ.get(cfg.llm_api_key_env) if cfg.llm_api_key_env else None
         try:
             models = asyncio.run(list_models(base, api_key=key, timeout=10.0))
@@ -154,6 +167,20 @@ def llm_endpoint(cfg: DemoConfig) -> tuple[str, str] | None:
 def roleplay_subset(panel: PersonaPanel, per_country: int, *, seed: int = 0) -> PersonaPanel:
     """``per_country`` personas per country drawn at random (seeded) from a census panel: who is role-played
     when an LLM endpoint is configured (role-play costs LLM calls, the panel stays census-representative).
+
+    Parameters
+    ----------
+    panel
+        the census panel.
+    per_country
+        personas to draw per country (all of a smaller country).
+    seed
+        random seed.
+
+    Returns
+    -------
+    PersonaPanel
+        the drawn personas, in panel order.
 
     Example
     -------
@@ -179,14 +206,24 @@ def llm_variant_specs(
     The timeout is generous because a local server (llama.cpp) answers one request at a time: a call
     waits its turn behind the others in flight.
 
+    Parameters
+    ----------
+    base_url, model
+        the OpenAI-compatible endpoint and the model it serves.
+    api_key_env
+        environment variable holding the API key (``None``: no key).
+    timeout, max_tokens
+        per-call limits.
+
+    Returns
+    -------
+    list of pluralis.llm.ModelSpec
+
     Example
     -------
     >>> [s.name for s in llm_variant_specs("http://127.0.0.1:8080/v1", "smollm2")][:2]
     ['smollm2/concise', 'smollm2/detailed']
     """
-    from pluralis.data.vocab import BASE_HEADER
-    from pluralis.llm import DecodingParams, ModelSpec
-
     return [
         ModelSpec(
             name=f"{model}/{k}",
@@ -209,6 +246,20 @@ def analyse(sim: SimulationResult, cfg: DemoConfig, progress: Progress = _no_pro
     ``rankings`` (SubgroupResult), ``overall`` (bootstrap summary), ``recovery`` (estimated vs true
     ranks), ``welfare`` {country: WelfareResult}. An analysis that cannot run on this study (e.g.
     welfare on too few participants for PRISM's samples of 100) is skipped with a note.
+
+    Parameters
+    ----------
+    sim
+        the simulated study (:func:`pluralis.simulate.study.simulate_study`).
+    cfg
+        the demo settings (grouping fields, ranking method, bootstrap rounds, welfare draws, seed).
+    progress
+        ``progress(description, total)`` context manager yielding ``advance(n)``.
+
+    Returns
+    -------
+    tuple of (dict, list of str)
+        the results by key and the notes.
 
     Example
     -------
@@ -307,6 +358,20 @@ def analyse(sim: SimulationResult, cfg: DemoConfig, progress: Progress = _no_pro
 def truth_recovery(table: pd.DataFrame, survey: pd.DataFrame, sim: SimulationResult) -> pd.DataFrame:
     """Estimated rank vs the preference model's true rank of every model in every group, with Kendall's tau.
 
+    Parameters
+    ----------
+    table
+        the subgroup rankings table (``by, group, model, rank``).
+    survey
+        the participants' survey frame.
+    sim
+        the simulation, whose ``truth`` is the answer key (``None``: nothing to compare).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``by, group, model, rank, true_rank, kendall_tau`` (empty without a truth).
+
     Example
     -------
     >>> t = pd.DataFrame({"by": ["(all)"] * 2, "group": ["(all)"] * 2, "model": ["a", "b"], "rank": [1, 2]})
@@ -315,14 +380,12 @@ def truth_recovery(table: pd.DataFrame, survey: pd.DataFrame, sim: SimulationRes
     """
     if sim is None or sim.truth is None or survey.empty:
         return pd.DataFrame(columns=["by", "group", "model", "rank", "true_rank", "kendall_tau"])
-    from scipy.stats import kendalltau
-
     rows = []
     for (by, group), sub in table.groupby(["by", "group"], sort=False):
         mask = np.ones(len(survey), bool) if by == "(all)" else None
         if mask is None:
             if by == "conversation_type":
-                true = sim.truth.true_ranking(survey, conversation_type=group)
+                true = sim.truth.true_ranking(survey, conversation_type=str(group))
             elif by in survey.columns:
                 true = sim.truth.true_ranking(survey, mask=(survey[by] == group).to_numpy())
             else:
@@ -357,6 +420,19 @@ def run_demo(
     """Run the main job (see the module docstring); ``progress(description, total)`` is a context
     manager yielding ``advance(n)`` (the CLI passes Rich progress bars).
 
+    Parameters
+    ----------
+    cfg
+        the settings (:class:`DemoConfig`; default: its defaults).
+    progress
+        ``progress(description, total)`` context manager yielding ``advance(n)``.
+    log
+        receives one-line messages (e.g. which LLM endpoint role-plays).
+
+    Returns
+    -------
+    DemoResult
+
     Example
     -------
     >>> import tempfile
@@ -371,9 +447,6 @@ def run_demo(
     endpoint = llm_endpoint(cfg)
     roleplay = None
     if endpoint is not None:  # check the endpoint (and its structured-output format) before writing anything
-        from pluralis.llm import ModelSpec
-        from pluralis.simulate.roleplay import RolePlayConfig
-
         base, model = endpoint
         roleplay = RolePlayConfig(
             ModelSpec(name=model, base_url=base, api_key_env=cfg.llm_api_key_env, system_prompt=None),
@@ -397,8 +470,6 @@ def run_demo(
     t0 = time.perf_counter()
     kwargs: dict[str, Any] = {}
     if endpoint is not None:
-        from pluralis.simulate.roleplay import CostLog
-
         base, model = endpoint
         kwargs["models"] = llm_variant_specs(base, model, cfg.llm_api_key_env, timeout=cfg.llm_timeout)
         kwargs["roleplay"] = roleplay
@@ -427,8 +498,6 @@ def run_demo(
     timings["simulation"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    from pluralis.store import Store
-
     db = out_dir / "study.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)
@@ -443,8 +512,6 @@ def run_demo(
     timings["analyses"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    from pluralis.report.study import write_study_report
-
     with progress("writing report", 1) as advance:
         report = write_study_report(
             out_dir / "report.html",

@@ -83,6 +83,18 @@ def normalized_scores(scores: np.ndarray | pd.Series, users: np.ndarray | pd.Ser
 
     ``std_u == 0`` gives 0; a participant with a single score gives NaN (as pandas does).
 
+    Parameters
+    ----------
+    scores
+        one score per rated response.
+    users
+        the participant of each response.
+
+    Returns
+    -------
+    numpy.ndarray
+        the z-scores, aligned with ``scores``.
+
     Example
     -------
     >>> normalized_scores([10, 20, 30, 50, 50], ["u", "u", "u", "v", "v"]).round(3).tolist()
@@ -110,6 +122,20 @@ def within_turn_ranks(
     Ties are broken at random by adding U(-1e-4, 1e-4) noise, as PRISM does (spec §2.6);
     ``seed`` makes this reproducible.
 
+    Parameters
+    ----------
+    scores
+        one score per rated response.
+    interactions
+        the interaction (prompt) of each response.
+    seed
+        seed of the tie-breaking noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        ranks (1 = best) aligned with ``scores``.
+
     Example
     -------
     >>> within_turn_ranks([50, 90, 70, 10, 20], ["i1", "i1", "i1", "i2", "i2"]).tolist()
@@ -136,6 +162,18 @@ def balanced_subset(conversations: pd.DataFrame, *, seed: int = 0) -> pd.Series:
     per type, chosen at random (seeded) within each type. Returns a boolean Series aligned with
     ``conversations``. Released data carry the flag already (``included_in_balanced_subset``);
     this is for data that do not.
+
+    Parameters
+    ----------
+    conversations
+        conversations with ``user_id`` and ``conversation_type``.
+    seed
+        seed of the random choice within each type.
+
+    Returns
+    -------
+    pandas.Series
+        ``included_in_balanced_subset`` per conversation.
 
     Example
     -------
@@ -182,6 +220,24 @@ def prepare_ratings(
     are per participant over the selected turns (before the balanced filter), as in PRISM's code.
     ``short_names`` maps long model names (``models/chat-bison-001``) to PRISM short names.
 
+    Parameters
+    ----------
+    utterances
+        PRISM utterance rows.
+    turns
+        ``"openers"``, ``"all"``, or turn number(s).
+    balanced
+        keep only the balanced subset.
+    short_names
+        map long model names to PRISM's short names.
+    seed
+        seed of the within-turn rank tie-break.
+
+    Returns
+    -------
+    pandas.DataFrame
+        the selected rated responses with ``normalized_score`` and ``within_turn_rank``.
+
     Example
     -------
     >>> u = pd.DataFrame({"interaction_id": ["i1", "i1", "i2", "i2"], "user_id": ["u"] * 4,
@@ -201,7 +257,7 @@ def prepare_ratings(
             elif turns != "all":
                 raise ConfigError(f"turns must be 'openers', 'all' or turn numbers, got {turns!r}")
         else:
-            wanted = [int(turns)] if np.isscalar(turns) else [int(t) for t in turns]  # type: ignore[arg-type]
+            wanted = [int(t) for t in np.atleast_1d(np.asarray(turns))]
             df = df[df["turn"].isin(wanted)]
     elif turns not in ("openers", "all"):
         raise ConfigError("turn numbers were requested but the data have no 'turn' column")
@@ -377,6 +433,20 @@ def rescore_battles(battles: pd.DataFrame, tie_threshold: float, *, score: Score
     Needs the ``raw_score_*`` / ``normalized_score_*`` / ``within_turn_rank_*`` columns that
     :func:`extract_battles` writes (or ``score_a``/``score_b`` for the raw basis).
 
+    Parameters
+    ----------
+    battles
+        battle frame from :func:`extract_battles`.
+    tie_threshold
+        ``|s_a - s_b| <= tie_threshold`` is a tie.
+    score
+        basis (``"raw"``, ``"normalized"``, ``"rank"``); default the frame's.
+
+    Returns
+    -------
+    pandas.DataFrame
+        a copy with ``winner`` recomputed.
+
     Example
     -------
     >>> b = pd.DataFrame({"model_a": ["x"], "model_b": ["y"], "score_a": [60], "score_b": [52], "winner": ["model_a"]})
@@ -520,6 +590,24 @@ def encode_battles(
     may be ``model_a``, ``model_b``, ``tie`` or ``tie (bothbad)`` (Chatbot Arena). ``cluster``
     names the resampling unit for the cluster bootstrap (``None`` for none).
 
+    Parameters
+    ----------
+    battles
+        battle frame.
+    models
+        model order (default: sorted names of the models present).
+    cluster
+        the resampling unit's column (``None`` for none).
+
+    Returns
+    -------
+    BattleArrays
+        the integer-coded battles.
+
+    See Also
+    --------
+    BattleArrays.from_lists : build from plain integer sequences.
+
     Example
     -------
     >>> b = pd.DataFrame({"model_a": ["x", "y"], "model_b": ["y", "z"], "winner": ["model_a", "tie"],
@@ -586,6 +674,20 @@ def ratings_from_battles(battles: pd.DataFrame, *, carry: Sequence[str] = ()) ->
     identified by ``utterance_id_*`` when present, else by (interaction, model, raw score).
     ``carry`` names battle-level columns (e.g. a participant field) to copy onto the responses.
 
+    Parameters
+    ----------
+    battles
+        battle frame (with the scores behind each battle).
+    carry
+        battle-level columns to copy onto the responses.
+
+    Returns
+    -------
+    pandas.DataFrame
+        one row per rated response: ``model_name``, ``score``, ``normalized_score`` and
+        ``within_turn_rank`` (when the battles carry them), ids (``user_id``,
+        ``interaction_id``, ...) and the ``carry`` columns.
+
     Example
     -------
     >>> b = pd.DataFrame({"model_a": ["x", "x"], "model_b": ["y", "z"], "score_a": [80, 80], "score_b": [40, 60],
@@ -627,6 +729,18 @@ def battles_from_comparisons(
     ties count as ties. k-wise comparisons expand to all pairs, using ``ratings`` when present
     (with ``tie_threshold``), else ``ranking`` (earlier = better), else ``winner`` (the winner beats
     every other candidate). ``annotator_id`` becomes ``user_id``.
+
+    Parameters
+    ----------
+    comparisons
+        comparisons with ``models`` and ``winner`` / ``tie`` / ``ranking`` / ``ratings``.
+    tie_threshold
+        for rated k-wise comparisons: ``|r_a - r_b| <= tie_threshold`` is a tie.
+
+    Returns
+    -------
+    pandas.DataFrame
+        battle frame: ``model_a, model_b, winner, user_id`` (and ``conversation_id``, ``turn``).
 
     Example
     -------

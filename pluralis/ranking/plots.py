@@ -7,7 +7,9 @@
 * :func:`plot_sensitivity` — rank of each model across settings (Fig. 32/33).
 
 Every function returns the :class:`~matplotlib.figure.Figure` and, given ``path``, saves it;
-the format follows the extension (``.png``, ``.svg``, ``.pdf``).
+the format follows the extension (``.png``, ``.svg``, ``.pdf``). Score axes are labelled, and a
+reference score (PRC's uniform ``1/n``) is drawn, from the method's
+:class:`~pluralis.ranking.registry.Aggregator`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,25 @@ import pandas as pd  # noqa: F401  (used by the examples)
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from pluralis.errors import ConfigError
 from pluralis.figures import save_figure
+from pluralis.ranking.registry import Aggregator, get_aggregator
+
+
+def _aggregator(method: str) -> Aggregator | None:
+    """The registered aggregator called ``method`` (None for an empty or unknown name)."""
+    if not method:
+        return None
+    try:
+        return get_aggregator(method)
+    except ConfigError:
+        return None
+
+
+def _score_label(method: str, extra: str = "") -> str:
+    agg = _aggregator(method)
+    label = agg.axis_label if agg is not None else "score" + (f" ({method})" if method else "")
+    return label + extra
 
 
 def _err(center, lo, hi) -> np.ndarray:
@@ -37,6 +57,19 @@ def plot_subgroup_ranks(
 
     ``result`` is a :class:`~pluralis.ranking.subgroups.SubgroupResult` or its ``table``.
     ``by`` restricts to one grouping field.
+
+    Parameters
+    ----------
+    result
+        subgroup result or table.
+    path
+        file to save (``.png``, ``.svg``, ``.pdf``), or None.
+    title, by
+        the title; one grouping field only.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
 
     Example
     -------
@@ -120,7 +153,21 @@ def plot_scores(
     """Forest plot: each model's score with its percentile interval, best at the top.
 
     ``result`` is a :class:`~pluralis.ranking.uncertainty.BootstrapResult` or its ``summary()``.
-    ``reference`` draws a vertical line (default for PRC: ``1/n``, "uniform").
+    ``reference`` draws a vertical line (default: the method's reference score, e.g. PRC's
+    ``1/n``, "uniform").
+
+    Parameters
+    ----------
+    result
+        bootstrap result, its summary, or a :func:`~pluralis.ranking.engine.rank_models` table.
+    path
+        file to save, or None.
+    title, reference
+        the title; a reference score to draw (default: the method's).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
 
     Example
     -------
@@ -146,14 +193,15 @@ def plot_scores(
         )
     else:
         ax.plot(s["score"], y, "o", color="C0")
-    if reference is None and method == "prc":
-        reference = 1.0 / len(s)
+    agg = _aggregator(method)
+    if reference is None and agg is not None:
+        reference = agg.reference_score(len(s))
     if reference is not None:
         ax.axvline(reference, color="grey", ls="--", lw=1)
     ax.set_yticks(y)
     ax.set_yticklabels(s["model"])
     ax.invert_yaxis()
-    ax.set_xlabel("score" + (f" ({method})" if method else ""))
+    ax.set_xlabel(_score_label(method))
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title or "Model scores with bootstrap intervals")
     return save_figure(fig, path)
@@ -161,6 +209,19 @@ def plot_scores(
 
 def plot_score_distribution(result, path: str | Path | None = None, *, title: str | None = None) -> Figure:
     """Box plots of the bootstrap (or random-n-people) draws per model, ordered by median.
+
+    Parameters
+    ----------
+    result
+        a :class:`~pluralis.ranking.uncertainty.BootstrapResult`.
+    path
+        file to save, or None.
+    title
+        the title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
 
     Example
     -------
@@ -179,9 +240,11 @@ def plot_score_distribution(result, path: str | Path | None = None, *, title: st
     ax.set_yticks(np.arange(1, len(order) + 1))
     ax.set_yticklabels([result.models[i] for i in order])
     ax.invert_yaxis()
-    if result.method == "prc":
-        ax.axvline(1.0 / len(order), color="grey", ls="--", lw=1)
-    ax.set_xlabel(f"score ({result.method}); {result.rounds} draws, unit {result.unit}")
+    agg = _aggregator(result.method)
+    reference = None if agg is None else agg.reference_score(len(order))
+    if reference is not None:
+        ax.axvline(reference, color="grey", ls="--", lw=1)
+    ax.set_xlabel(_score_label(result.method, f"; {result.rounds} draws, unit {result.unit}"))
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title or "Distribution of scores over resamples")
     return save_figure(fig, path)
@@ -191,6 +254,19 @@ def plot_sensitivity(
     sens, path: str | Path | None = None, *, title: str | None = None, xlabel: str = "setting"
 ) -> Figure:
     """Rank of every model (lines) across settings (x), e.g. tie thresholds or α values.
+
+    Parameters
+    ----------
+    sens
+        a :class:`~pluralis.ranking.sensitivity.Sensitivity` or its ranks table.
+    path
+        file to save, or None.
+    title, xlabel
+        the title and the settings' axis label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
 
     Example
     -------

@@ -1,7 +1,7 @@
 """How much does the leaderboard depend on analysis choices? (PRISM App. T.3–T.6)
 
-* :func:`compare_aggregators` — every aggregator on the same battles (online Elo on the data order
-  and on shuffles), with pairwise Kendall τ and p-values (Fig. 31).
+* :func:`compare_aggregators` — every registered aggregator on the same battles (order-based ones,
+  online Elo, on the data order and on shuffles), with pairwise Kendall τ and p-values (Fig. 31).
 * :func:`tie_threshold_sensitivity` — PRC (or any pair method) for tie thresholds 0–20 (Fig. 32).
 * :func:`alpha_sensitivity` — PRC for regularisation α from 0 to 100, all priors solved in one
   batched call (Fig. 33b).
@@ -22,23 +22,10 @@ from scipy.stats import kendalltau
 
 from pluralis.errors import ConfigError
 from pluralis.ranking.battles import encode_battles, ratings_from_battles, rescore_battles
-from pluralis.ranking.engine import (
-    count_matrices,
-    prc_from_counts,
-    ranks_from_scores,
-    resolve_method,
-    scores_for_arrays,
-)
+from pluralis.ranking.encode import count_matrices
+from pluralis.ranking.engine import ranks_from_scores, scores_for_arrays
+from pluralis.ranking.registry import Aggregator, aggregators, get_aggregator
 
-DEFAULT_METHODS: tuple[str, ...] = (
-    "prc",
-    "bt",
-    "elo",
-    "win_rate",
-    "mean_score",
-    "mean_normalized_score",
-    "mean_within_turn_rank",
-)
 DEFAULT_ALPHAS: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 
 
@@ -72,6 +59,20 @@ def kendall_table(
 
     ``against`` compares every column with that one only; otherwise all pairs.
 
+    Parameters
+    ----------
+    scores
+        models (rows) x settings (columns).
+    higher_is_better
+        per column; lower-is-better columns are negated first.
+    against
+        compare every column with this one only.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``a, b, tau, p_value, n_models``.
+
     Example
     -------
     >>> s = pd.DataFrame({"a": [3, 2, 1], "b": [30, 10, 20]}, index=["x", "y", "z"])
@@ -101,7 +102,7 @@ def kendall_table(
 
 def compare_aggregators(
     battles: pd.DataFrame,
-    methods: Sequence[str] = DEFAULT_METHODS,
+    methods: Sequence[str] | None = None,
     *,
     elo_shuffles: int = 2,
     seed: int = 0,
@@ -109,9 +110,24 @@ def compare_aggregators(
 ) -> Sensitivity:
     """All aggregators on the same battles (PRISM Fig. 31).
 
-    Online Elo is run on the data order and on ``elo_shuffles`` random shuffles
-    (``elo_shuffle1``, ...), showing its order dependence. ``options`` maps a method name to its
-    options (e.g. ``{"prc": {"alpha": 5}}``).
+    Parameters
+    ----------
+    battles
+        battle frame (with scores, for the score means).
+    methods
+        aggregator names; default every registered aggregator
+        (:func:`~pluralis.ranking.registry.aggregators`). Score means whose column the battles
+        lack are left out.
+    elo_shuffles, seed
+        order-based aggregators (online Elo) also run on this many random shuffles
+        (``elo_shuffle1``, ...), showing their order dependence.
+    options
+        maps a method name to its options (e.g. ``{"prc": {"alpha": 5}}``).
+
+    Returns
+    -------
+    Sensitivity
+        scores and ranks (rows ordered by the first method's ranking) and Kendall τ of every pair.
 
     Example
     -------
@@ -122,32 +138,33 @@ def compare_aggregators(
     >>> res.ranks.loc["x"].tolist(), res.kendall["tau"].round(2).tolist()
     ([1.0, 1.0, 1.0], [1.0, 1.0, 1.0])
     """
-    options = {resolve_method(k).name: dict(v) for k, v in (options or {}).items()}
+    options = {get_aggregator(k).name: dict(v) for k, v in (options or {}).items()}
+    chosen = [get_aggregator(m) for m in methods] if methods is not None else list(aggregators())
     arrays = encode_battles(battles, cluster=None)
     ratings = None
     scores: dict[str, np.ndarray] = {}
     hib: dict[str, bool] = {}
     rng = np.random.default_rng(seed)
-    for m in methods:
-        info = resolve_method(m)
-        opts = options.get(info.name, {})
-        if info.kind == "ratings" and ratings is None:
-            ratings = ratings_from_battles(battles)
-        if info.kind == "ratings" and info.rating_column not in ratings.columns:
-            continue
-        scores[info.name] = scores_for_arrays(arrays, info.name, ratings=ratings, **opts)
-        hib[info.name] = info.higher_is_better
-        if info.kind == "sequence":
+    for agg in chosen:
+        opts = options.get(agg.name, {})
+        if agg.kind == "ratings":
+            if ratings is None:
+                ratings = ratings_from_battles(battles)
+            if agg.rating_column not in ratings.columns:
+                continue
+        scores[agg.name] = scores_for_arrays(arrays, agg, ratings=ratings, **opts)
+        hib[agg.name] = agg.higher_is_better
+        if agg.kind == "sequence":
             for k in range(elo_shuffles):
-                name = f"{info.name}_shuffle{k + 1}"
-                scores[name] = scores_for_arrays(arrays, info.name, seed=int(rng.integers(2**31)), **opts)
-                hib[name] = True
+                name = f"{agg.name}_shuffle{k + 1}"
+                scores[name] = scores_for_arrays(arrays, agg, seed=int(rng.integers(2**31)), **opts)
+                hib[name] = agg.higher_is_better
     table = pd.DataFrame(scores, index=pd.Index(arrays.models, name="model"))
     ranks = pd.DataFrame(
         {c: ranks_from_scores(table[c].to_numpy(), higher_is_better=hib[c]) for c in table.columns}, index=table.index
     )
-    if "prc" in ranks.columns:
-        ranks = ranks.sort_values("prc")
+    if len(ranks.columns):
+        ranks = ranks.sort_values(ranks.columns[0])
         table = table.loc[ranks.index]
     return Sensitivity(table, ranks, kendall_table(table, higher_is_better=hib))
 
@@ -155,7 +172,7 @@ def compare_aggregators(
 def tie_threshold_sensitivity(
     battles: pd.DataFrame,
     thresholds: Sequence[float] = tuple(range(21)),
-    method: str = "prc",
+    method: str | Aggregator = "prc",
     *,
     reference: float = 5,
     **options: Any,
@@ -165,6 +182,23 @@ def tie_threshold_sensitivity(
     Battles are re-scored from their stored scores (``raw_score_*`` or ``score_*``), not
     re-extracted. ``kendall`` compares each threshold with ``reference``.
 
+    Parameters
+    ----------
+    battles
+        battle frame with the scores behind each battle.
+    thresholds
+        tie thresholds to try (``|score_a - score_b| <= t`` is a tie).
+    method, options
+        a pair aggregator (:func:`~pluralis.ranking.registry.aggregators` of kind ``"pairs"``)
+        and its options.
+    reference
+        the threshold the others are compared with.
+
+    Returns
+    -------
+    Sensitivity
+        scores and ranks per threshold, Kendall τ against the reference.
+
     Example
     -------
     >>> b = pd.DataFrame({"model_a": ["x", "x", "y"], "model_b": ["y", "z", "z"], "score_a": [80, 60, 50],
@@ -173,9 +207,10 @@ def tie_threshold_sensitivity(
     >>> res.ranks.columns.tolist()
     [0, 5]
     """
-    info = resolve_method(method)
-    if info.kind != "pairs":
-        raise ConfigError("tie-threshold sensitivity needs a pair-based method (prc, bt, win_rate)")
+    agg = get_aggregator(method)
+    if agg.kind != "pairs":
+        pair_methods = ", ".join(a.name for a in aggregators("pairs"))
+        raise ConfigError(f"tie-threshold sensitivity needs a pair-based method ({pair_methods})")
     arrays = encode_battles(battles, cluster=None)
     values = list(thresholds)
     if reference not in values:
@@ -184,9 +219,9 @@ def tie_threshold_sensitivity(
     for t in values:
         re = rescore_battles(battles, t)
         arr = encode_battles(re, models=arrays.models, cluster=None)
-        cols[t] = scores_for_arrays(arr, info.name, **options)
+        cols[t] = scores_for_arrays(arr, agg, **options)
     table = pd.DataFrame(cols, index=pd.Index(arrays.models, name="model"))
-    return _finish(table, info.higher_is_better, reference, list(thresholds))
+    return _finish(table, agg.higher_is_better, reference, list(thresholds))
 
 
 def alpha_sensitivity(
@@ -197,6 +232,22 @@ def alpha_sensitivity(
     variant: str = "paper",
 ) -> Sensitivity:
     """Pairwise Rank Centrality over regularisation priors α (PRISM Fig. 33b), in one batched solve.
+
+    Parameters
+    ----------
+    battles
+        battle frame.
+    alphas
+        priors to try (prior wins per ordered pair).
+    reference
+        the α the others are compared with.
+    variant
+        PRC's ``"paper"`` (all priors solved in one batched call) or ``"as_coded"`` variant.
+
+    Returns
+    -------
+    Sensitivity
+        scores and ranks per α, Kendall τ against the reference.
 
     Example
     -------
@@ -211,11 +262,12 @@ def alpha_sensitivity(
         values.append(reference)
     if any(a < 0 for a in values):
         raise ConfigError("alpha must be >= 0")
+    prc = get_aggregator("prc")  # this analysis is about PRC's prior
     wins, ties = count_matrices(arrays.a, arrays.b, arrays.outcome, arrays.n_models)
     if variant == "paper":
-        scores = prc_from_counts(wins, ties, alpha=np.asarray(values, dtype=float))
+        scores = prc.scores_from_counts(wins, ties, alpha=np.asarray(values, dtype=float))
     else:
-        scores = np.stack([scores_for_arrays(arrays, "prc", alpha=a, variant=variant) for a in values])
+        scores = np.stack([scores_for_arrays(arrays, prc, alpha=a, variant=variant) for a in values])
     table = pd.DataFrame(scores.T, index=pd.Index(arrays.models, name="model"), columns=values)
     return _finish(table, True, reference, list(alphas))
 

@@ -28,16 +28,17 @@ import pandas as pd
 import scipy.sparse as sp
 
 from pluralis.errors import ConfigError, DataValidationError
-from pluralis.ranking.battles import encode_battles, ratings_from_battles
-from pluralis.ranking.engine import MethodInfo, mean_by_model, ranks_from_scores, resolve_method, scores_for_arrays
-from pluralis.ranking.uncertainty import (
-    BootstrapResult,
-    Tournament,
-    _checked_participant_weights,
-    _cluster_weights,
-    _rating_means_clusters,
-    _rescale_rounds,
+from pluralis.ranking.battles import BattleArrays, encode_battles, ratings_from_battles
+from pluralis.ranking.encode import mean_by_model
+from pluralis.ranking.engine import ranks_from_scores, scores_for_arrays
+from pluralis.ranking.registry import Aggregator, aggregators, get_aggregator
+from pluralis.ranking.resample import (
+    checked_participant_weights,
+    cluster_weights,
+    rating_means_clusters,
+    rescale_rounds,
 )
+from pluralis.ranking.uncertainty import BootstrapResult, Tournament
 
 #: Friendly names accepted by ``by=`` (and the CLI's ``--by``).
 FIELD_ALIASES: dict[str, str] = {
@@ -68,6 +69,18 @@ OVERALL = "(all)"
 def resolve_field(name: str, *frames: pd.DataFrame | None) -> str:
     """The column a ``by`` name refers to (exact column, alias, or ``location_`` prefixed).
 
+    Parameters
+    ----------
+    name
+        a column name or friendly alias (:data:`FIELD_ALIASES`).
+    frames
+        the frames whose columns may hold it.
+
+    Returns
+    -------
+    str
+        the column name.
+
     Example
     -------
     >>> s = pd.DataFrame(columns=["user_id", "location_birth_region"])
@@ -89,7 +102,7 @@ def resolve_field(name: str, *frames: pd.DataFrame | None) -> str:
 
 def attach_fields(
     battles: pd.DataFrame,
-    fields: Sequence[str],
+    fields: Sequence[str | tuple[str, ...]],
     *,
     survey: pd.DataFrame | None = None,
     conversations: pd.DataFrame | None = None,
@@ -97,6 +110,20 @@ def attach_fields(
     """Add participant / conversation fields to a battle frame; returns it and the resolved names.
 
     A tuple of fields is an intersection: one column named ``"a × b"`` with values ``"x / y"``.
+
+    Parameters
+    ----------
+    battles
+        battle frame (with ``user_id`` / ``conversation_id`` to join on).
+    fields
+        field names or aliases; a tuple is an intersection.
+    survey, conversations
+        frames to take the fields from.
+
+    Returns
+    -------
+    tuple
+        the battle frame with the fields added, and the resolved column names.
 
     Example
     -------
@@ -179,11 +206,11 @@ def _direction(shift: float) -> str:
 
 def subgroup_rankings(
     battles: pd.DataFrame,
-    by: str | Sequence[str],
+    by: str | tuple[str, ...] | Sequence[str | tuple[str, ...]],
     *,
     survey: pd.DataFrame | None = None,
     conversations: pd.DataFrame | None = None,
-    method: str = "prc",
+    method: str | Aggregator = "prc",
     rounds: int = 1000,
     unit: str = "participants",
     level: float = 0.95,
@@ -208,8 +235,8 @@ def subgroup_rankings(
     survey, conversations
         frames to take participant / conversation fields from.
     method, options
-        aggregator and its options (see :mod:`pluralis.ranking.engine`). Online Elo is not
-        supported with a bootstrap (it is order-dependent; use ``"bt"``).
+        aggregator and its options (see :mod:`pluralis.ranking.methods`). Order-based
+        aggregators (online Elo) have no joint bootstrap: use a pair method such as ``"bt"``.
     rounds, unit, level, seed
         joint bootstrap settings (``rounds=0`` for point estimates only).
     min_participants, min_battles
@@ -239,12 +266,16 @@ def subgroup_rankings(
     >>> sorted(res.table["group"].unique())
     ['(all)', 'unguided', 'values guided']
     """
-    info = resolve_method(method)
-    if info.kind == "sequence" and rounds > 0:
-        raise ConfigError("online Elo is order-dependent and has no joint bootstrap; use method='bt' (Elo MLE)")
+    agg = get_aggregator(method)
+    if agg.kind == "sequence" and rounds > 0:
+        pair_methods = ", ".join(a.name for a in aggregators("pairs"))
+        raise ConfigError(
+            f"{agg.label} ({agg.name!r}) depends on battle order and has no joint bootstrap; "
+            f"use a pair method ({pair_methods}) or rounds=0"
+        )
     if unit not in ("battles", "participants"):
         raise ConfigError(f"unit must be 'battles' or 'participants', got {unit!r}")
-    fields = [by] if isinstance(by, (str, tuple)) else list(by)
+    fields: list[str | tuple[str, ...]] = [by] if isinstance(by, (str, tuple)) else list(by)
     if not fields:
         raise ConfigError("give at least one field to group by")
     frame, names = attach_fields(battles, fields, survey=survey, conversations=conversations)
@@ -253,7 +284,7 @@ def subgroup_rankings(
         raise DataValidationError("no battles to rank (need at least two rated responses to the same prompt)")
     if unit == "participants" and arrays.cluster is None:
         raise ConfigError("unit='participants' needs a user_id column in the battles")
-    pw = _checked_participant_weights(info, arrays, weights, missing_weights)
+    pw = checked_participant_weights(agg, arrays, weights, missing_weights)
     rng = np.random.default_rng(seed)
 
     # group slots: (field, value) -> battle mask
@@ -271,8 +302,9 @@ def subgroup_rankings(
             if n_b < max(1, min_battles) or ("user_id" in frame.columns and n_p < min_participants):
                 skipped[(col, value)] = f"{n_p} participants, {n_b} battles"
                 continue
-            if pw is not None:
-                n_w = int(np.unique(arrays.cluster[mask][pw[arrays.cluster[mask]] > 0]).size)
+            if pw is not None and arrays.cluster is not None:
+                in_group = arrays.cluster[mask]
+                n_w = int(np.unique(in_group[pw[in_group] > 0]).size)
                 if n_w == 0 or n_w < min_participants:
                     skipped[(col, value)] = f"{n_p} participants ({n_w} with positive weight), {n_b} battles"
                     continue
@@ -282,33 +314,33 @@ def subgroup_rankings(
     except Exception:  # pragma: no cover
         pass
 
-    if info.kind == "ratings":
-        per_slot, overall_draws, overall_est = _ratings_joint(frame, arrays, info, slots, rounds, unit, rng, pw)
-    elif info.kind == "sequence":
-        per_slot, overall_draws, overall_est = _sequence_points(arrays, info, slots, options)
+    if agg.kind == "ratings":
+        per_slot, overall_draws, overall_est = _ratings_joint(frame, arrays, agg, slots, rounds, unit, rng, pw)
+    elif agg.kind == "sequence":
+        per_slot, overall_draws, overall_est = _sequence_points(arrays, agg, slots, options)
     else:
-        per_slot, overall_draws, overall_est = _pairs_joint(arrays, info, slots, rounds, unit, rng, options, pw)
+        per_slot, overall_draws, overall_est = _pairs_joint(arrays, agg, slots, rounds, unit, rng, options, pw)
 
     weighted = pw is not None
     overall = BootstrapResult(
         arrays.models,
-        info.name,
+        agg.name,
         unit,
         overall_est,
         overall_draws,
-        info.higher_is_better,
+        agg.higher_is_better,
         level,
         dict(options),
         weighted,
     )
     rows = [_overall_rows(overall, arrays, frame, rounds)]
     results: dict[tuple[str, Any], BootstrapResult] = {}
-    hib = info.higher_is_better
+    hib = agg.higher_is_better
     q = (1.0 - level) / 2.0
     for (col, value, mask), (present, est, draws) in zip(slots, per_slot):
         ix = np.flatnonzero(present)
         models = tuple(arrays.models[i] for i in ix)
-        res = BootstrapResult(models, info.name, unit, est, draws, hib, level, dict(options), weighted)
+        res = BootstrapResult(models, agg.name, unit, est, draws, hib, level, dict(options), weighted)
         results[(col, value)] = res
         g_rank = ranks_from_scores(est, higher_is_better=hib)
         o_rank = ranks_from_scores(overall_est[ix], higher_is_better=hib)
@@ -382,7 +414,7 @@ def subgroup_rankings(
     table = table[cols]
     table.attrs.update(
         {
-            "method": info.name,
+            "method": agg.name,
             "unit": unit,
             "rounds": rounds,
             "level": level,
@@ -429,15 +461,29 @@ def _overall_rows(overall: BootstrapResult, arrays, frame: pd.DataFrame, rounds:
     return out
 
 
-def _pairs_joint(arrays, info: MethodInfo, slots, rounds: int, unit: str, rng, options: dict, pw=None):
-    t = Tournament(arrays, weights=None if pw is None else pw[arrays.cluster])
+Slot = tuple[str, Any, np.ndarray]
+SlotScores = tuple[np.ndarray, np.ndarray, np.ndarray]  # present-model mask, estimate, draws
+
+
+def _pairs_joint(
+    arrays: BattleArrays,
+    agg: Aggregator,
+    slots: list[Slot],
+    rounds: int,
+    unit: str,
+    rng: np.random.Generator,
+    options: dict,
+    pw: np.ndarray | None = None,
+) -> tuple[list[SlotScores], np.ndarray, np.ndarray]:
+    """Joint bootstrap of a pair aggregator: overall and every group from the same resamples."""
+    t = Tournament(arrays, weights=None if pw is None or arrays.cluster is None else pw[arrays.cluster])
     K = t.table.n_categories
     n = arrays.n_models
-    w = None
-    overall_counts = None
+    w = np.empty((0, arrays.n_clusters))
+    overall_counts = np.empty((0, K))
     slot_counts: list[np.ndarray] = []
     if rounds > 0 and unit == "participants":
-        w = _cluster_weights(rng, rounds, arrays.n_clusters)
+        w = cluster_weights(rng, rounds, arrays.n_clusters)
         overall_counts = t.cluster_counts(w)
     elif rounds > 0:
         # Exact battle bootstrap, jointly for all groups: battles with the same category, the
@@ -469,53 +515,65 @@ def _pairs_joint(arrays, info: MethodInfo, slots, rounds: int, unit: str, rng, o
             counts = np.asarray((oh.T @ draws.T).T)
             if t.weights is None:
                 return counts
-            return _rescale_rounds(counts, draws @ inside)
+            return rescale_rounds(counts, draws @ inside)
 
         overall_counts = cell_counts(None)
         for h in range(len(slots)):
             slot_counts.append(cell_counts(cell_member[:, h]))
-    overall_draws = t.score_counts(overall_counts, info, options) if rounds > 0 else np.empty((0, n))
-    overall_est = t.score_counts(t.full_counts(), info, options)[0]
+    overall_draws = t.score_counts(overall_counts, agg, options) if rounds > 0 else np.empty((0, n))
+    overall_est = t.score_counts(t.full_counts(), agg, options)[0]
     out = []
     for h, (_col, _value, mask) in enumerate(slots):
         present = np.zeros(n, dtype=bool)
         present[arrays.a[mask]] = True
         present[arrays.b[mask]] = True
-        est = t.score_counts(t.full_counts(mask), info, options, present)[0]
+        est = t.score_counts(t.full_counts(mask), agg, options, present)[0]
         if rounds > 0:
             counts = t.cluster_counts(w, mask) if unit == "participants" else slot_counts[h]
-            draws_g = t.score_counts(counts, info, options, present)
+            draws_g = t.score_counts(counts, agg, options, present)
         else:
             draws_g = np.empty((0, int(present.sum())))
         out.append((present, est, draws_g))
     return out, overall_draws, overall_est
 
 
-def _sequence_points(arrays, info: MethodInfo, slots, options: dict):
+def _sequence_points(
+    arrays: BattleArrays, agg: Aggregator, slots: list[Slot], options: dict
+) -> tuple[list[SlotScores], np.ndarray, np.ndarray]:
     """Online Elo point estimates (battles in data order) overall and per group; no bootstrap."""
     n = arrays.n_models
-    overall_est = scores_for_arrays(arrays, info.name, **options)
+    overall_est = scores_for_arrays(arrays, agg, **options)
     out = []
     for _, _, mask in slots:
         present = np.zeros(n, dtype=bool)
         present[arrays.a[mask]] = True
         present[arrays.b[mask]] = True
-        est = scores_for_arrays(arrays.take(np.flatnonzero(mask)), info.name, **options)[present]
+        est = scores_for_arrays(arrays.take(np.flatnonzero(mask)), agg, **options)[present]
         out.append((present, est, np.empty((0, int(present.sum())))))
     return out, np.empty((0, n)), overall_est
 
 
-def _ratings_joint(frame: pd.DataFrame, arrays, info: MethodInfo, slots, rounds: int, unit: str, rng, pw=None):
+def _ratings_joint(
+    frame: pd.DataFrame,
+    arrays: BattleArrays,
+    agg: Aggregator,
+    slots: list[Slot],
+    rounds: int,
+    unit: str,
+    rng: np.random.Generator,
+    pw: np.ndarray | None = None,
+) -> tuple[list[SlotScores], np.ndarray, np.ndarray]:
+    """Joint bootstrap of a score mean: overall and every group from the same resampled weights."""
     n = arrays.n_models
     extra = sorted({col for col, _, _ in slots})
     r = ratings_from_battles(frame, carry=extra)
-    col = info.rating_column
-    model = pd.Index(arrays.models).get_indexer(r["model_name"].to_numpy())
+    col = str(agg.rating_column)
+    model = pd.Index(arrays.models).get_indexer(pd.Index(r["model_name"]))
     vals = r[col].to_numpy(dtype=float)
     ok = (model >= 0) & ~np.isnan(vals)
     r, model, vals = r[ok], model[ok], vals[ok]
     G = arrays.n_clusters
-    cl = pd.Index(arrays.clusters).get_indexer(r["user_id"].to_numpy()) if G else None
+    cl = pd.Index(arrays.clusters).get_indexer(pd.Index(r["user_id"])) if arrays.clusters is not None and G else None
     m = len(vals)
     rw = None
     if pw is not None:
@@ -524,7 +582,7 @@ def _ratings_joint(frame: pd.DataFrame, arrays, info: MethodInfo, slots, rounds:
         rw = pw[cl]
     if rounds > 0:
         if unit == "participants":
-            W = _cluster_weights(rng, rounds, G)
+            W = cluster_weights(rng, rounds, G)
             if pw is not None:
                 W = W * pw
         else:
@@ -537,9 +595,11 @@ def _ratings_joint(frame: pd.DataFrame, arrays, info: MethodInfo, slots, rounds:
         if rounds == 0:
             return est, np.empty((0, n))
         if unit == "participants":
-            return est, _rating_means_clusters(model[mask], vals[mask], cl[mask], n, W, G)
+            if cl is None:
+                raise ConfigError("a participant bootstrap of score means needs 'user_id' in the battles")
+            return est, rating_means_clusters(model[mask], vals[mask], cl[mask], n, W, G)
         rows = np.flatnonzero(mask)
-        return est, _rating_means_clusters(model[mask], vals[mask], rows, n, W, m)
+        return est, rating_means_clusters(model[mask], vals[mask], rows, n, W, m)
 
     overall_est, overall_draws = means(np.ones(m, dtype=bool))
     out = []

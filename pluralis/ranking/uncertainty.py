@@ -3,7 +3,7 @@
 Why it is fast
 --------------
 Every order-invariant aggregator (PRC, Bradley–Terry, win rate) is a function of the counts of
-(model pair, outcome) *categories* (:class:`~pluralis.ranking.engine.PairTable`). So
+(model pair, outcome) *categories* (:class:`~pluralis.ranking.encode.PairTable`). So
 
 * a bootstrap over battles is one multinomial draw over the categories per round
   (``rng.multinomial(m, counts / m, size=R)``) — exactly the distribution of resampling the
@@ -39,20 +39,15 @@ import scipy.sparse as sp
 
 from pluralis.errors import ConfigError, DataValidationError
 from pluralis.ranking.battles import BattleArrays, encode_battles, ratings_from_battles
-from pluralis.ranking.engine import (
-    MethodInfo,
-    PairTable,
-    _anchor_index,
-    _elo_steps,
-    first_winner_order,
-    mean_by_model,
-    no_weighted_form,
-    normalise_battle_weights,
-    ranks_from_scores,
-    resolve_method,
-    row_weights,
-    score_from_counts,
-    scores_for_arrays,
+from pluralis.ranking.encode import PairTable, mean_by_model, normalise_battle_weights
+from pluralis.ranking.engine import ranks_from_scores, scores_for_arrays
+from pluralis.ranking.registry import Aggregator, PairContext, aggregators, get_aggregator
+from pluralis.ranking.resample import (
+    checked_participant_weights,
+    cluster_weights,
+    rating_means_clusters,
+    rating_means_iid,
+    rescale_rounds,
 )
 
 Unit = Literal["battles", "participants"]
@@ -117,8 +112,6 @@ class BootstrapResult:
         q = (1.0 - self.level) / 2.0
         with np.errstate(invalid="ignore"):
             if np.isnan(x).any():
-                import warnings
-
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
                     return np.nanquantile(x, q, axis=0), np.nanquantile(x, 1 - q, axis=0)
@@ -142,8 +135,6 @@ class BootstrapResult:
         ranks = self.ranks()
         rlo, rhi = self._quantiles(ranks)
         with np.errstate(invalid="ignore"):
-            import warnings
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 med = np.nanmedian(self.samples, axis=0)
@@ -255,7 +246,7 @@ class Tournament:
         if self.weights is not None and len(self.weights) != arrays.n_battles:
             raise ConfigError(f"got {len(self.weights)} battle weights for {arrays.n_battles} battles")
         self._cm: sp.csr_matrix | None = None
-        self._item_order = first_winner_order(arrays.a, arrays.b, arrays.outcome, arrays.n_models)
+        self.context = PairContext.of(arrays)
 
     # counts ---------------------------------------------------------------------------------
     def full_counts(self, mask: np.ndarray | None = None) -> np.ndarray:
@@ -294,7 +285,7 @@ class Tournament:
         K = self.table.n_categories
         sel = slice(None) if mask is None else mask
         cl, cat = self.arrays.cluster[sel], self.category[sel]
-        data = self.weights[sel] if weighted else np.ones(len(cat))
+        data = self.weights[sel] if weighted and self.weights is not None else np.ones(len(cat))
         cm = sp.csr_matrix((data, (cl, cat)), shape=(G, K))
         if mask is None and not weighted:
             self._cm = cm
@@ -317,7 +308,7 @@ class Tournament:
         if self.weights is None:
             return counts
         weighted = np.asarray((self.cluster_matrix(mask, weighted=True).T @ mult.T).T)
-        return _rescale_rounds(weighted, counts.sum(axis=1))
+        return rescale_rounds(weighted, counts.sum(axis=1))
 
     def battle_counts(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
         """Category counts of ``rounds`` battle-level bootstrap resamples (multinomial).
@@ -346,40 +337,33 @@ class Tournament:
             (self.weights[rep], (np.arange(len(cells)), self.category[rep])),
             shape=(len(cells), self.table.n_categories),
         )
-        return _rescale_rounds(np.asarray((to_cat.T @ draws.T).T), np.full(rounds, float(m)))
+        return rescale_rounds(np.asarray((to_cat.T @ draws.T).T), np.full(rounds, float(m)))
 
     # scoring --------------------------------------------------------------------------------
     def score_counts(
-        self, counts: np.ndarray, info: MethodInfo, options: dict, present: np.ndarray | None = None
+        self,
+        counts: np.ndarray,
+        method: str | Aggregator,
+        options: dict,
+        present: np.ndarray | None = None,
     ) -> np.ndarray:
         """Batched pair-based scores for category counts ``(R, K)``, in memory-bounded batches.
 
         ``present`` (boolean mask over models) scores only those models' tournament (a
-        subgroup's); a BT ``anchor`` absent from it is dropped with a warning (ratings centred).
+        subgroup's); the aggregator's ``prepare`` hook sees that (e.g. a BT ``anchor`` absent
+        from it is dropped with a warning: ratings centred).
 
         Example
         -------
-        >>> from pluralis.ranking.engine import METHODS
         >>> t = Tournament(BattleArrays.from_lists(["x", "y"], [0, 0, 0], [1, 1, 1], [0, 0, 1]))
-        >>> t.score_counts(t.full_counts(), METHODS["prc"], {"alpha": 0.0}).round(4).tolist()
+        >>> t.score_counts(t.full_counts(), "prc", {"alpha": 0.0}).round(4).tolist()
         [[0.6667, 0.3333]]
         """
-        opts = dict(options)
+        agg = get_aggregator(method)
         ix = None if present is None else np.flatnonzero(present)
-        models = list(self.arrays.models) if ix is None else [self.arrays.models[i] for i in ix]
-        if info.name == "prc" and opts.get("variant") == "as_coded":
-            opts["item_order"] = self._item_order if ix is None else self._item_order[ix]
-        if info.name == "bt":
-            anchor = opts.get("anchor")
-            if ix is not None and anchor is not None:
-                name = next(iter(anchor)) if isinstance(anchor, dict) else anchor[0]
-                if name not in models:
-                    warnings.warn(
-                        f"anchor model {name!r} is absent from a group; its ratings are centred instead", stacklevel=3
-                    )
-                    anchor = None
-            opts["anchor"] = _anchor_index(models, anchor)
-        k = len(models)
+        context = self.context if ix is None else self.context.restrict(ix)
+        opts = agg.prepare_options(options, context)
+        k = len(context.models)
         counts = np.atleast_2d(counts)
         step = max(1, _BATCH_ELEMENTS // max(1, k * k))
         out = np.empty((counts.shape[0], k))
@@ -388,33 +372,15 @@ class Tournament:
             if ix is not None:
                 wins = wins[..., ix, :][..., :, ix]
                 ties = ties[..., ix, :][..., :, ix]
-            out[s : s + step] = score_from_counts(info.name, wins, ties, **opts)
+            out[s : s + step] = agg.scores_from_counts(wins, ties, **opts)
         return out
 
 
-def _rescale_rounds(weighted: np.ndarray, n_battles: np.ndarray) -> np.ndarray:
-    """Scale each round's weighted category counts to sum to its number of battles (0 stays 0)."""
-    total = weighted.sum(axis=1)
-    factor = np.divide(n_battles, total, out=np.zeros_like(total), where=total > 0)
-    return weighted * factor[:, None]
-
-
-def participant_weight_vector(
-    arrays: BattleArrays, weights: pd.Series | None, missing: str = "raise"
-) -> np.ndarray | None:
-    """Participant weights (Series by participant id) as one weight per cluster of ``arrays``.
-
-    Example
-    -------
-    >>> arr = BattleArrays.from_lists(["x", "y"], [0, 1], [1, 0], [0, 0], cluster=[0, 1], clusters=["u1", "u2"])
-    >>> participant_weight_vector(arr, pd.Series({"u2": 3.0, "u1": 0.5})).tolist()
-    [0.5, 3.0]
-    """
-    if weights is None:
-        return None
-    if arrays.clusters is None:
+def _clusters(arrays: BattleArrays) -> np.ndarray:
+    """The battles' participant codes (an error when the battles have none)."""
+    if arrays.cluster is None:
         raise ConfigError("participant weights need a participant (user_id) column in the battles")
-    return row_weights(pd.DataFrame({"participant": list(arrays.clusters)}), weights, "participant", missing)
+    return arrays.cluster
 
 
 def _as_arrays(
@@ -430,16 +396,16 @@ def _as_arrays(
 
 
 def _rating_arrays(
-    frame: pd.DataFrame | None, arrays: BattleArrays, info: MethodInfo, ratings: pd.DataFrame | None
+    frame: pd.DataFrame | None, arrays: BattleArrays, agg: Aggregator, ratings: pd.DataFrame | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     if ratings is None:
         if frame is None:
-            raise ConfigError(f"method {info.name!r} needs a battle DataFrame (rated responses), not arrays")
+            raise ConfigError(f"method {agg.name!r} needs a battle DataFrame (rated responses), not arrays")
         ratings = ratings_from_battles(frame)
-    col = info.rating_column
+    col = str(agg.rating_column)
     if col not in ratings.columns:
-        raise ConfigError(f"ratings lack the column {col!r} needed by {info.name!r}")
-    idx = pd.Index(arrays.models).get_indexer(ratings["model_name"].to_numpy())
+        raise ConfigError(f"ratings lack the column {col!r} needed by {agg.name!r}")
+    idx = pd.Index(arrays.models).get_indexer(pd.Index(ratings["model_name"]))
     keep = idx >= 0
     vals = ratings[col].to_numpy(dtype=float)[keep]
     cl = None
@@ -451,57 +417,19 @@ def _rating_arrays(
     return idx[keep], vals, cl
 
 
-def _rating_means_clusters(model, vals, cl, n, weights: np.ndarray, n_clusters: int) -> np.ndarray:
-    ok = ~np.isnan(vals) & (cl >= 0)
-    S = sp.csr_matrix((vals[ok], (cl[ok], model[ok])), shape=(n_clusters, n))
-    N = sp.csr_matrix((np.ones(ok.sum()), (cl[ok], model[ok])), shape=(n_clusters, n))
-    w = np.asarray(weights, dtype=float)
-    num = np.asarray((S.T @ w.T).T)
-    den = np.asarray((N.T @ w.T).T)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return num / den
-
-
-def _rating_means_iid(model, vals, n, rng, rounds, weights: np.ndarray | None = None) -> np.ndarray:
-    """Means of ``rounds`` i.i.d. resamples of the rated responses (each carrying its weight)."""
-    ok = ~np.isnan(vals)
-    model, vals = model[ok], vals[ok]
-    levels = [model, vals] if weights is None else [model, vals, np.asarray(weights, dtype=float)[ok]]
-    codes, uniq = pd.factorize(pd.MultiIndex.from_arrays(levels))
-    cnt = np.bincount(codes).astype(float)
-    um = np.asarray(uniq.get_level_values(0), dtype=np.int64)
-    uv = np.asarray(uniq.get_level_values(1), dtype=float)
-    uw = None if weights is None else np.asarray(uniq.get_level_values(2), dtype=float)
-    m = len(vals)
-    out = np.empty((rounds, n))
-    step = max(1, 2_000_000 // max(1, len(cnt)))
-    for s in range(0, rounds, step):
-        r = min(step, rounds - s)
-        w = rng.multinomial(m, cnt / cnt.sum(), size=r).astype(float)
-        out[s : s + r] = mean_by_model(um, uv, n, weights=w if uw is None else w * uw)
-    return out
-
-
-def _cluster_weights(
-    rng: np.random.Generator, rounds: int, G: int, *, n: int | None = None, replace: bool = True
+def _sequence_bootstrap(
+    agg: Aggregator,
+    arrays: BattleArrays,
+    rng: np.random.Generator,
+    rounds: int,
+    weights: np.ndarray | None,
+    options: dict,
 ) -> np.ndarray:
-    if n is None:
-        return rng.multinomial(G, np.full(G, 1.0 / G), size=rounds).astype(float)
-    if not replace:
-        if n > G:
-            raise ConfigError(f"cannot draw {n} of {G} participants without replacement")
-        keys = rng.random((rounds, G))
-        chosen = np.argpartition(keys, n - 1, axis=1)[:, :n] if n < G else np.tile(np.arange(G), (rounds, 1))
-        w = np.zeros((rounds, G))
-        np.put_along_axis(w, chosen, 1.0, axis=1)
-        return w
-    return rng.multinomial(n, np.full(G, 1.0 / G), size=rounds).astype(float)
+    """Bootstrap draws of an order-based aggregator: resampled battle sequences, all rounds at once.
 
-
-def _elo_bootstrap(
-    arrays: BattleArrays, rng: np.random.Generator, rounds: int, weights: np.ndarray | None, options: dict
-) -> np.ndarray:
-    kw = {k: options[k] for k in ("k", "scale", "base", "init") if k in options}
+    ``weights`` (participant multiplicities ``(rounds, G)``): each round's battles are the drawn
+    participants' battles, shuffled; None: ``m`` i.i.d. battle draws in draw order.
+    """
     n, m = arrays.n_models, arrays.n_battles
     a, b, o = arrays.a, arrays.b, arrays.outcome.astype(np.int64)
     out = np.empty((rounds, n))
@@ -511,11 +439,14 @@ def _elo_bootstrap(
         for s in range(0, rounds, step):
             r = min(step, rounds - s)
             steps = rng.integers(0, m, size=(m, r), dtype=np.int64)
-            out[s : s + r] = _elo_steps(a, b, o, n, steps, None, **kw)
+            out[s : s + r] = agg.scores_from_sequences(a, b, o, n, steps, None, **options)
         return out
     # cluster bootstrap: each round's battles = the drawn participants' battles, shuffled
-    order = np.argsort(arrays.cluster, kind="stable")
-    sizes = np.bincount(arrays.cluster, minlength=arrays.n_clusters)
+    cluster = arrays.cluster
+    if cluster is None:
+        raise ConfigError("a participant bootstrap needs a 'user_id' column in the battles")
+    order = np.argsort(cluster, kind="stable")
+    sizes = np.bincount(cluster, minlength=arrays.n_clusters)
     starts = np.r_[0, np.cumsum(sizes)[:-1]]
     W = weights.astype(np.int64)
     for s in range(0, rounds, step):
@@ -537,7 +468,7 @@ def _elo_bootstrap(
         for k, q in enumerate(seqs):
             steps[: len(q), k] = q
             valid[: len(q), k] = True
-        out[s : s + len(seqs)] = _elo_steps(a, b, o, n, steps, valid, **kw)
+        out[s : s + len(seqs)] = agg.scores_from_sequences(a, b, o, n, steps, valid, **options)
     return out
 
 
@@ -546,7 +477,7 @@ def _elo_bootstrap(
 
 def bootstrap(
     battles: pd.DataFrame | BattleArrays,
-    method: str = "prc",
+    method: str | Aggregator = "prc",
     *,
     rounds: int = 1000,
     unit: Unit = "participants",
@@ -567,7 +498,7 @@ def bootstrap(
         battle frame (:func:`~pluralis.ranking.battles.extract_battles`) or
         :class:`~pluralis.ranking.battles.BattleArrays`.
     method
-        any aggregator name (:data:`~pluralis.ranking.engine.METHODS`).
+        any aggregator name or alias (:func:`~pluralis.ranking.registry.aggregators`).
     unit
         ``"participants"`` (cluster bootstrap: resample people with replacement, each bringing
         all their battles — the unit that matters for "which people") or ``"battles"``
@@ -583,6 +514,15 @@ def bootstrap(
     options
         aggregator options (``alpha``, ``variant``, ``penalty``, ``C``, ``anchor``, ``k``, ...).
 
+    Returns
+    -------
+    BootstrapResult
+        point estimates and one row of scores per round.
+
+    See Also
+    --------
+    random_participants, pluralis.ranking.subgroups.subgroup_rankings
+
     Example
     -------
     >>> b = pd.DataFrame({"model_a": ["x", "x", "y", "x"], "model_b": ["y", "z", "z", "y"],
@@ -594,7 +534,7 @@ def bootstrap(
     >>> bootstrap(b, "prc", rounds=200, seed=1, weights=w).summary().attrs["weighted"]
     True
     """
-    info = resolve_method(method)
+    agg = get_aggregator(method)
     if unit not in ("battles", "participants"):
         raise ConfigError(f"unit must be 'battles' or 'participants', got {unit!r}")
     if not 0 < level < 1:
@@ -602,7 +542,7 @@ def bootstrap(
     if rounds < 1:
         raise ConfigError("rounds must be >= 1")
     arrays, frame = _as_arrays(battles, models, cluster)
-    pw = _checked_participant_weights(info, arrays, weights, missing_weights)
+    pw = checked_participant_weights(agg, arrays, weights, missing_weights)
     rng = np.random.default_rng(seed)
     mult = None
     if unit == "participants":
@@ -610,36 +550,25 @@ def bootstrap(
             raise ConfigError(f"unit='participants' needs a {cluster!r} column in the battles")
         if arrays.n_clusters < 2:
             raise ConfigError("a participant bootstrap needs at least 2 participants; use unit='battles'")
-        mult = _cluster_weights(rng, rounds, arrays.n_clusters)
-    samples, estimate = _resample_scores(arrays, frame, info, rng, rounds, mult, ratings, options, pw)
+        mult = cluster_weights(rng, rounds, arrays.n_clusters)
+    samples, estimate = _resample_scores(arrays, frame, agg, rng, rounds, mult, ratings, options, pw)
     return BootstrapResult(
         arrays.models,
-        info.name,
+        agg.name,
         unit,
         estimate,
         samples,
-        info.higher_is_better,
+        agg.higher_is_better,
         level,
         dict(options),
         weighted=pw is not None,
     )
 
 
-def _checked_participant_weights(
-    info: MethodInfo, arrays: BattleArrays, weights: pd.Series | None, missing: str
-) -> np.ndarray | None:
-    """Per-participant weights of ``arrays`` (or None), refusing order-based aggregators."""
-    if weights is None:
-        return None
-    if info.kind == "sequence":
-        raise no_weighted_form(info)
-    return participant_weight_vector(arrays, weights, missing)
-
-
 def _resample_scores(
     arrays: BattleArrays,
     frame: pd.DataFrame | None,
-    info: MethodInfo,
+    agg: Aggregator,
     rng: np.random.Generator,
     rounds: int,
     mult: np.ndarray | None,
@@ -654,17 +583,17 @@ def _resample_scores(
     """
     n = arrays.n_models
     pw = participant_weights
-    if info.kind == "pairs":
-        t = Tournament(arrays, weights=None if pw is None else pw[arrays.cluster])
+    if agg.kind == "pairs":
+        t = Tournament(arrays, weights=None if pw is None else pw[_clusters(arrays)])
         counts = t.battle_counts(rng, rounds) if mult is None else t.cluster_counts(mult)
-        samples = t.score_counts(counts, info, options)
-        estimate = t.score_counts(t.full_counts(), info, options)[0]
+        samples = t.score_counts(counts, agg, options)
+        estimate = t.score_counts(t.full_counts(), agg, options)[0]
         return samples, estimate
-    if info.kind == "sequence":
-        samples = _elo_bootstrap(arrays, rng, rounds, mult, options)
-        estimate = scores_for_arrays(arrays, info.name, **{k: v for k, v in options.items() if k != "shuffle"})
+    if agg.kind == "sequence":
+        samples = _sequence_bootstrap(agg, arrays, rng, rounds, mult, options)
+        estimate = scores_for_arrays(arrays, agg, **{k: v for k, v in options.items() if k != "shuffle"})
         return samples, estimate
-    model, vals, cl = _rating_arrays(frame, arrays, info, ratings)
+    model, vals, cl = _rating_arrays(frame, arrays, agg, ratings)
     rw = None
     if pw is not None:
         if cl is None or (cl < 0).any():
@@ -672,18 +601,18 @@ def _resample_scores(
         rw = pw[cl]
     estimate = mean_by_model(model, vals, n, weights=rw)
     if mult is None:
-        samples = _rating_means_iid(model, vals, n, rng, rounds, rw)
+        samples = rating_means_iid(model, vals, n, rng, rounds, rw)
     else:
         if cl is None:
             raise ConfigError("a participant bootstrap of score means needs 'user_id' in the ratings")
-        samples = _rating_means_clusters(model, vals, cl, n, mult if pw is None else mult * pw, mult.shape[1])
+        samples = rating_means_clusters(model, vals, cl, n, mult if pw is None else mult * pw, mult.shape[1])
     return samples, estimate
 
 
 def random_participants(
     battles: pd.DataFrame | BattleArrays,
     n_participants: int,
-    method: str = "prc",
+    method: str | Aggregator = "prc",
     *,
     rounds: int = 1000,
     replace: bool = False,
@@ -702,6 +631,26 @@ def random_participants(
     variance* — how much the leaderboard depends on which people happen to be asked.
     ``weights``: participant weights the drawn people carry (as :func:`bootstrap`).
 
+    Parameters
+    ----------
+    battles
+        battle frame or :class:`~pluralis.ranking.battles.BattleArrays` with participants.
+    n_participants
+        people per draw.
+    method, options
+        aggregator and its options.
+    rounds, replace, level, seed
+        number of draws, with or without replacement, interval level, RNG seed.
+    models, cluster
+        model order; the participant column.
+    weights, missing_weights
+        participant weights the drawn people carry (as :func:`bootstrap`).
+
+    Returns
+    -------
+    BootstrapResult
+        one row of scores per draw (``unit = "random_<n>"``).
+
     Example
     -------
     >>> b = pd.DataFrame({"model_a": ["x", "x", "y", "x"], "model_b": ["y", "z", "z", "y"],
@@ -709,23 +658,23 @@ def random_participants(
     >>> random_participants(b, 2, rounds=50, seed=0).samples.shape
     (50, 3)
     """
-    info = resolve_method(method)
+    agg = get_aggregator(method)
     arrays, frame = _as_arrays(battles, models, cluster)
     if arrays.cluster is None:
         raise ConfigError(f"random-participant draws need a {cluster!r} column in the battles")
     if n_participants < 1:
         raise ConfigError("n_participants must be >= 1")
-    pw = _checked_participant_weights(info, arrays, weights, missing_weights)
+    pw = checked_participant_weights(agg, arrays, weights, missing_weights)
     rng = np.random.default_rng(seed)
-    mult = _cluster_weights(rng, rounds, arrays.n_clusters, n=n_participants, replace=replace)
-    samples, estimate = _resample_scores(arrays, frame, info, rng, rounds, mult, None, options, pw)
+    mult = cluster_weights(rng, rounds, arrays.n_clusters, n=n_participants, replace=replace)
+    samples, estimate = _resample_scores(arrays, frame, agg, rng, rounds, mult, None, options, pw)
     return BootstrapResult(
         arrays.models,
-        info.name,
+        agg.name,
         f"random_{n_participants}",
         estimate,
         samples,
-        info.higher_is_better,
+        agg.higher_is_better,
         level,
         dict(options),
         weighted=pw is not None,
@@ -735,7 +684,7 @@ def random_participants(
 def even_pairs(
     battles: pd.DataFrame | BattleArrays,
     per_pair: int = 80,
-    method: str = "prc",
+    method: str | Aggregator = "prc",
     *,
     rounds: int = 1000,
     level: float = 0.90,
@@ -751,6 +700,24 @@ def even_pairs(
     datasets with very different pair frequencies can be compared. PRISM used 80 battles, 1,000
     rounds and the 5th-95th percentiles (a 90% interval, hence ``level=0.90``).
 
+    Parameters
+    ----------
+    battles
+        battle frame or :class:`~pluralis.ranking.battles.BattleArrays`.
+    per_pair
+        battles drawn per model pair per round.
+    method, options
+        a pair aggregator and its options.
+    rounds, level, seed
+        rounds, interval level, RNG seed.
+    pairs, models
+        restrict to these model pairs; model order.
+
+    Returns
+    -------
+    BootstrapResult
+        one row of scores per round.
+
     Example
     -------
     >>> b = pd.DataFrame({"model_a": ["x", "x", "y", "x"], "model_b": ["y", "z", "z", "y"],
@@ -758,9 +725,10 @@ def even_pairs(
     >>> even_pairs(b, per_pair=10, rounds=50).samples.shape
     (50, 3)
     """
-    info = resolve_method(method)
-    if info.kind != "pairs":
-        raise ConfigError("even per-pair sampling needs a pair-based method (prc, bt, win_rate)")
+    agg = get_aggregator(method)
+    if agg.kind != "pairs":
+        pairs_methods = ", ".join(a.name for a in aggregators("pairs"))
+        raise ConfigError(f"even per-pair sampling needs a pair-based method ({pairs_methods})")
     arrays, _ = _as_arrays(battles, models, "user_id")
     t = Tournament(arrays)
     tab = t.table
@@ -768,11 +736,13 @@ def even_pairs(
     pair_code = tab.i * n + tab.j
     if pairs is not None:
         idx = pd.Index(arrays.models)
-        wanted = set()
+        wanted: set[int] = set()
         for x, y in pairs:
-            i, j = idx.get_loc(x), idx.get_loc(y)
+            i, j = (int(k) for k in idx.get_indexer(pd.Index([x, y])))
+            if i < 0 or j < 0:
+                raise ConfigError(f"pair ({x!r}, {y!r}) names a model without battles")
             wanted.add(min(i, j) * n + max(i, j))
-        keep = np.isin(pair_code, list(wanted))
+        keep = np.isin(pair_code, np.fromiter(wanted, dtype=np.int64, count=len(wanted)))
     else:
         keep = np.ones(len(pair_code), dtype=bool)
     uniq, pair_of = np.unique(pair_code[keep], return_inverse=True)
@@ -786,15 +756,15 @@ def even_pairs(
     counts[:, cats] = draws[:, pair_of, tab.kind[cats]]
     full = np.zeros((1, tab.n_categories))
     full[0, cats] = tab.counts[cats]
-    samples = t.score_counts(counts, info, options)
-    estimate = t.score_counts(full, info, options)[0]
+    samples = t.score_counts(counts, agg, options)
+    estimate = t.score_counts(full, agg, options)[0]
     return BootstrapResult(
         arrays.models,
-        info.name,
+        agg.name,
         f"even_{per_pair}_per_pair",
         estimate,
         samples,
-        info.higher_is_better,
+        agg.higher_is_better,
         level,
         dict(options),
     )
@@ -803,7 +773,7 @@ def even_pairs(
 def idiosyncratic_variance(
     battles: pd.DataFrame,
     sizes: Sequence[int] = (500, 100, 50, 10),
-    method: str = "prc",
+    method: str | Aggregator = "prc",
     *,
     rounds: int = 1000,
     seed: int | None = 0,
@@ -813,6 +783,22 @@ def idiosyncratic_variance(
 
     Returns ``n_participants, model, score_median, score_lo, score_hi, rank_median, p_top``
     (percentiles 2.5/97.5). Sizes larger than the number of participants are skipped.
+
+    Parameters
+    ----------
+    battles
+        battle frame with participants.
+    sizes
+        numbers of participants to draw.
+    method, options
+        aggregator and its options.
+    rounds, seed
+        draws per size, RNG seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        one row per (size, model).
 
     Example
     -------

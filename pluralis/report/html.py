@@ -47,10 +47,43 @@ class Section:
     blocks: list[Block] = field(default_factory=list)
 
     def text(self, paragraph: str) -> None:
+        """Add a paragraph (escaped).
+
+        Parameters
+        ----------
+        paragraph
+            plain text.
+
+        Example
+        -------
+        >>> s = Report("Demo").section("Results")
+        >>> s.text("Scores <rose>."); s.blocks[-1].kind
+        'text'
+        """
         self.blocks.append(Block("text", paragraph))
 
     def figure(self, fig, caption: str | None = None, *, dpi: int = 110, alt: str | None = None) -> None:
-        """Embed a matplotlib figure (rendered to PNG now, then released); ``alt`` defaults to the caption."""
+        """Embed a matplotlib figure (rendered to PNG now, then released); ``alt`` defaults to the caption.
+
+        Parameters
+        ----------
+        fig
+            a matplotlib figure.
+        caption
+            shown under the figure.
+        dpi
+            PNG resolution.
+        alt
+            alternative text.
+
+        Example
+        -------
+        >>> from matplotlib.figure import Figure
+        >>> s = Report("Demo").section("Results")
+        >>> fig = Figure(figsize=(1, 1)); _ = fig.add_subplot(1, 1, 1).plot([0, 1])
+        >>> s.figure(fig, "A line."); s.blocks[-1].kind
+        'figure'
+        """
         uri = figure_to_data_uri(fig, dpi=dpi)
         try:
             import matplotlib.pyplot as plt
@@ -70,7 +103,23 @@ class Section:
         max_rows: int = 60,
     ) -> None:
         """Embed a DataFrame as an HTML table: values escaped, floats rounded (``digits``: one number or
-        per column), integers with thousands separators, numbers right-aligned, text left-aligned."""
+        per column), integers with thousands separators, numbers right-aligned, text left-aligned.
+
+        Parameters
+        ----------
+        df
+            the table.
+        caption
+            shown above the table.
+        digits, index, max_rows
+            see :func:`table_html`.
+
+        Example
+        -------
+        >>> s = Report("Demo").section("Results")
+        >>> s.table(pd.DataFrame({"model": ["a"], "score": [0.123456]}), "Scores"); s.blocks[-1].kind
+        'table'
+        """
         self.blocks.append(
             Block(
                 "table",
@@ -80,19 +129,75 @@ class Section:
         )
 
     def highlights(self, items: list[str], caption: str | None = None) -> None:
-        """A call-out box with the key points (a bulleted list of plain sentences)."""
+        """A call-out box with the key points (a bulleted list of plain sentences).
+
+        Parameters
+        ----------
+        items
+            the sentences.
+        caption
+            heading of the box.
+
+        Example
+        -------
+        >>> s = Report("Demo").section("Results")
+        >>> s.highlights(["Model a wins."]); s.blocks[-1].content
+        ['Model a wins.']
+        """
         self.blocks.append(Block("highlights", [str(i) for i in items], caption))
 
     def kv(self, items: dict[str, Any], caption: str | None = None) -> None:
-        """A small key-value list."""
+        """A small key-value list.
+
+        Parameters
+        ----------
+        items
+            labels and values.
+        caption
+            heading.
+
+        Example
+        -------
+        >>> s = Report("Demo").section("Results")
+        >>> s.kv({"participants": 600}); s.blocks[-1].kind
+        'kv'
+        """
         self.blocks.append(Block("kv", [(str(k), _fmt(v)) for k, v in items.items()], caption))
 
     def pre(self, text: str, caption: str | None = None) -> None:
-        """Preformatted text (equations, configs)."""
+        """Preformatted text (equations, configs).
+
+        Parameters
+        ----------
+        text
+            the text, shown as is (escaped).
+        caption
+            heading.
+
+        Example
+        -------
+        >>> s = Report("Demo").section("Results")
+        >>> s.pre("u = q + eps"); s.blocks[-1].kind
+        'pre'
+        """
         self.blocks.append(Block("pre", text, caption))
 
     def cards(self, cards: list[dict[str, str]], caption: str | None = None) -> None:
-        """Cards with a title and labelled paragraphs (e.g. example personas)."""
+        """Cards with a title and labelled paragraphs (e.g. example personas).
+
+        Parameters
+        ----------
+        cards
+            one dict per card: ``title`` and label -> paragraph.
+        caption
+            heading.
+
+        Example
+        -------
+        >>> s = Report("Demo").section("Results")
+        >>> s.cards([{"title": "Persona 1", "about": "Retired teacher."}]); s.blocks[-1].kind
+        'cards'
+        """
         self.blocks.append(Block("cards", cards, caption))
 
 
@@ -110,6 +215,21 @@ def _cell(v: Any, digits: int) -> str:
 
 def table_html(df: pd.DataFrame, *, digits: int | dict[str, int] = 3, index: bool = False, max_rows: int = 60) -> str:
     """A DataFrame as an escaped HTML table (class ``tbl``; numeric columns get class ``num``).
+
+    Parameters
+    ----------
+    df
+        the table.
+    digits
+        decimals of floats: one number, or per column.
+    index
+        include the index.
+    max_rows
+        rows shown (the rest is summarised).
+
+    Returns
+    -------
+    str
 
     Example
     -------
@@ -154,12 +274,43 @@ class Report:
         self.created = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
 
     def section(self, title: str, intro: str | None = None) -> Section:
+        """Start a new section (numbered anchors ``s1``, ``s2``, ...).
+
+        Parameters
+        ----------
+        title
+            section heading.
+        intro
+            a paragraph under the heading.
+
+        Returns
+        -------
+        Section
+
+        Example
+        -------
+        >>> r = Report("Demo")
+        >>> r.section("Results").anchor, r.section("Method").anchor
+        ('s1', 's2')
+        """
         s = Section(title, intro, anchor=f"s{len(self.sections) + 1}")
         self.sections.append(s)
         return s
 
     def render(self) -> str:
-        """The report as an HTML string."""
+        """The report as an HTML string.
+
+        Returns
+        -------
+        str
+
+        Example
+        -------
+        >>> r = Report("Demo"); r.section("Results").text("Hello.")
+        >>> html = r.render()
+        >>> html.startswith("<!DOCTYPE html>") and "Hello." in html
+        True
+        """
         from jinja2 import Environment, PackageLoader, select_autoescape
 
         env = Environment(
@@ -172,7 +323,25 @@ class Report:
         return tpl.render(report=self, version=_version())
 
     def write(self, path: str | os.PathLike) -> Path:
-        """Write the report atomically; returns the absolute path."""
+        """Write the report atomically; returns the absolute path.
+
+        Parameters
+        ----------
+        path
+            the ``.html`` file to write.
+
+        Returns
+        -------
+        pathlib.Path
+
+        Example
+        -------
+        >>> import tempfile, os
+        >>> r = Report("Demo"); r.section("Results").text("Hello.")
+        >>> p = r.write(os.path.join(tempfile.mkdtemp(), "report.html"))
+        >>> p.is_absolute(), "Hello." in p.read_text()
+        (True, True)
+        """
         path = Path(path).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
@@ -192,6 +361,15 @@ def _version() -> str:
 
 def escape(text: str) -> str:
     """HTML-escape a string (for callers building their own snippets).
+
+    Parameters
+    ----------
+    text
+        any text.
+
+    Returns
+    -------
+    str
 
     Example
     -------

@@ -13,11 +13,24 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from pluralis.census import targets as census
 from pluralis.data import vocab
+from pluralis.simulate.generator import BIG_FIVE
 
 
 def figure_to_data_uri(fig: Figure, *, dpi: int = 110) -> str:
     """A PNG ``data:`` URI of a figure (for self-contained HTML).
+
+    Parameters
+    ----------
+    fig
+        the figure.
+    dpi
+        PNG resolution.
+
+    Returns
+    -------
+    str
 
     Example
     -------
@@ -35,14 +48,23 @@ def plot_census_fit(survey: pd.DataFrame, countries=("US", "UK")) -> Figure:
 
     ``survey``: a survey frame with ``study_locale``, ``age``, ``gender``, ``ethnicity_categorised``.
 
+    Parameters
+    ----------
+    survey
+        the panel's survey frame.
+    countries
+        countries to show (those present; at least the first).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
     Example
     -------
     >>> from pluralis.simulate.generator import generate_personas
     >>> len(plot_census_fit(generate_personas(300, country=["US", "UK"], seed=0).survey_frame()).axes)
     6
     """
-    from pluralis.census import targets as census
-
     countries = [c for c in countries if (survey["study_locale"].str.lower() == c.lower()).any()] or list(countries)[:1]
     fig = Figure(figsize=(10, 2.9 * len(countries)))
     eth = survey["ethnicity_categorised"].map(vocab.ETHNICITY_TO_CENSUS)
@@ -73,6 +95,17 @@ def plot_census_fit(survey: pd.DataFrame, countries=("US", "UK")) -> Figure:
 
 def plot_score_distributions(utterances: pd.DataFrame, *, turns: str = "openers") -> Figure:
     """Box plots of scores per model (opening turns by default), ordered by median.
+
+    Parameters
+    ----------
+    utterances
+        rated responses (``model_name``, ``score``, ``turn``).
+    turns
+        ``"openers"`` or ``"all"``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
 
     Example
     -------
@@ -106,6 +139,17 @@ def plot_rank_table(table: pd.DataFrame, title: str = "Model ranks by group") ->
     """Fallback rank plot (when :mod:`pluralis.ranking.plots` is unavailable): one line per
     group over models, rank with its interval when given.
 
+    Parameters
+    ----------
+    table
+        the subgroup rankings table: ``by, group, model, rank``.
+    title
+        figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
     Example
     -------
     >>> t = pd.DataFrame({"by": ["(all)"] * 2, "group": ["(all)"] * 2, "model": ["x", "y"], "rank": [1, 2]})
@@ -135,6 +179,15 @@ def plot_truth_recovery(recovery: pd.DataFrame) -> Figure:
     """Estimated vs true rank of every model in every group (simulated studies: the answer key).
 
     ``recovery``: columns ``group``, ``model``, ``rank``, ``true_rank``.
+
+    Parameters
+    ----------
+    recovery
+        :func:`pluralis.pipelines.demo.truth_recovery` output.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
 
     Example
     -------
@@ -170,14 +223,21 @@ def plot_truth_recovery(recovery: pd.DataFrame) -> Figure:
 def plot_traits(data: pd.DataFrame) -> Figure:
     """Persona trait profiles: mean Big Five by age band, and political lean by country.
 
+    Parameters
+    ----------
+    data
+        a persona panel's ``data`` (Big Five, ``political``, ``age``, ``country``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
     Example
     -------
     >>> from pluralis.simulate.generator import generate_personas
     >>> len(plot_traits(generate_personas(200, seed=0).data).axes)
     2
     """
-    from pluralis.simulate.generator import BIG_FIVE
-
     fig = Figure(figsize=(10, 3.0))
     ax = fig.add_subplot(1, 2, 1)
     means = data.groupby("age", observed=True)[list(BIG_FIVE)].mean()
@@ -201,6 +261,15 @@ def plot_traits(data: pd.DataFrame) -> Figure:
 
 def plot_fidelity(rankings: pd.DataFrame) -> Figure:
     """Kendall's tau between simulated and human model rankings per group (fidelity evaluation).
+
+    Parameters
+    ----------
+    rankings
+        :attr:`pluralis.pipelines.fidelity.FidelityReport.rankings`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
 
     Example
     -------

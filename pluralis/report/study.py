@@ -14,8 +14,10 @@ from typing import Any
 
 import pandas as pd
 
+from pluralis.ranking import plots as plots_ranking
 from pluralis.report import plots
 from pluralis.report.html import Report
+from pluralis.welfare.plots import plot_representativeness
 
 BANNER = (
     'SIMULATED STUDY — every participant is a synthetic persona (source = "simulated"); ratings come from '
@@ -93,6 +95,15 @@ FIELD_LABELS: dict[str, str] = {
 def field_label(field: str) -> str:
     """How a grouping field is named in the report.
 
+    Parameters
+    ----------
+    field
+        a survey field name.
+
+    Returns
+    -------
+    str
+
     Example
     -------
     >>> field_label("study_locale"), field_label("shoe_size")
@@ -103,6 +114,17 @@ def field_label(field: str) -> str:
 
 def group_label(field: str, group: Any) -> str:
     """How a group value is shown (``us`` -> ``US``; everyone for the overall row).
+
+    Parameters
+    ----------
+    field
+        the grouping field.
+    group
+        the value.
+
+    Returns
+    -------
+    str
 
     Example
     -------
@@ -201,6 +223,27 @@ def write_study_report(
 
     ``panel``: the persona panel; ``sim``: :class:`pluralis.simulate.study.SimulationResult`;
     ``analyses``: :func:`pluralis.pipelines.demo.analyse` output.
+
+    Parameters
+    ----------
+    path
+        the ``.html`` file.
+    panel, sim, analyses
+        see above.
+    store_path
+        the SQLite store the study went into (mentioned in the report).
+    config
+        the :class:`pluralis.pipelines.demo.DemoConfig` used.
+    notes
+        skipped or failed steps.
+    timings
+        seconds per step.
+    title
+        the report's title.
+
+    Returns
+    -------
+    pathlib.Path
 
     Example
     -------
@@ -362,8 +405,6 @@ def write_study_report(
         s.text("The ranking engine (pluralis.ranking.subgroups) is not available, so no rankings were computed.")
     else:
         t = res.table
-        from pluralis.ranking import plots as plots_ranking
-
         _safe(
             s,
             "overall ranking",
@@ -508,8 +549,6 @@ def write_study_report(
     if not reps:
         s.text("The representativeness analysis is not available.")
     else:
-        from pluralis.welfare.plots import plot_representativeness
-
         for country, rep in reps.items():
             _safe(
                 s,

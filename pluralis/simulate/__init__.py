@@ -12,8 +12,13 @@ The pieces, in the order the main job (``pluralis demo``) uses them:
   (:class:`pluralis.collect.protocol.ProtocolSession`): by the documented preference model
   (:class:`PreferenceModel`, ground truth :class:`SimulationTruth`) or by LLM role-play
   (:class:`RolePlayConfig`, :class:`CostLog`), with simulated (:mod:`.responders`) or real models.
-* :func:`fidelity` / :func:`replay_ratings` — how close simulated feedback is to human feedback per group.
-* :func:`run_demo` — panel -> study -> SQLite -> rankings, welfare -> HTML report (:mod:`.pipeline`).
+* :func:`replay_ratings` — personas re-rate a human study's own responses (:mod:`.replay`); how close
+  that comes to the humans per group is :func:`pluralis.pipelines.fidelity.fidelity`.
+* :func:`planted_pairs` — preference pairs with a known, planted reward for checking the learners
+  (:mod:`.planted`).
+
+The main job (panel -> study -> SQLite -> rankings, welfare -> HTML report) composes these with the
+analyses: :func:`pluralis.pipelines.demo.run_demo`. The simulation never imports an analysis.
 
 Example
 -------
@@ -40,14 +45,11 @@ _EXPORTS = {
     "RolePlayConfig": "pluralis.simulate.roleplay",
     "RolePlayAgent": "pluralis.simulate.roleplay",
     "CostLog": "pluralis.simulate.roleplay",
-    "fidelity": "pluralis.simulate.fidelity",
-    "replay_ratings": "pluralis.simulate.fidelity",
-    "FidelityReport": "pluralis.simulate.fidelity",
+    "replay_ratings": "pluralis.simulate.replay",
+    "planted_pairs": "pluralis.simulate.planted",
     "ModelStyle": "pluralis.simulate.responders",
     "SimulatedBackend": "pluralis.simulate.responders",
     "DEFAULT_STYLES": "pluralis.simulate.responders",
-    "run_demo": "pluralis.pipelines.demo",
-    "DemoConfig": "pluralis.pipelines.demo",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -32,7 +32,7 @@ import numpy as np
 
 from pluralis.collect.questions import fill_survey_answers
 from pluralis.data import vocab
-from pluralis.features.style import features_array
+from pluralis.features.response import style_array
 from pluralis.simulate import texts
 from pluralis.simulate.preference import PreferenceModel
 
@@ -143,6 +143,19 @@ class PreferenceAgent:
     def scores_for(self, response_texts: list[str], model_names: list[str], conversation_type: str) -> list[int]:
         """Scores (1-100) for responses, by the preference model with noise.
 
+        Parameters
+        ----------
+        response_texts
+            the responses rated together.
+        model_names
+            the model behind each (for its latent quality, group shifts and the persona's taste).
+        conversation_type
+            scales the stance term.
+
+        Returns
+        -------
+        list of int
+
         Example
         -------
         >>> w = {"theta_len": 0.3, "theta_ref": -1.0, "theta_hedge": 0.0, "theta_enum": 0.3, "lambda_stance": 0.0,
@@ -152,7 +165,7 @@ class PreferenceAgent:
         >>> s[0] < s[1]
         True
         """
-        feats = features_array(response_texts)
+        feats = style_array(response_texts)
         u = self.model.utility(self.weights, feats, model_names, conversation_type, self.member, self.taste)
         u = u + self.np_rng.normal(0.0, self.model.noise_sd, len(u))
         scores = self.model.to_scores(u, self.weights["center"], self.weights["spread"])

@@ -27,6 +27,15 @@ EXECUTORS: tuple[str, ...] = ("auto", "serial", "process", "ray")
 def check_executor(executor: str) -> str:
     """Validate an executor name.
 
+    Parameters
+    ----------
+    executor
+        ``"auto"``, ``"serial"``, ``"process"`` or ``"ray"``.
+
+    Returns
+    -------
+    str
+
     Example
     -------
     >>> check_executor("ray")
@@ -39,6 +48,10 @@ def check_executor(executor: str) -> str:
 
 def default_workers() -> int:
     """Worker processes for the local pool: the usable CPUs (at least 1).
+
+    Returns
+    -------
+    int
 
     Example
     -------
@@ -75,6 +88,23 @@ def map_chunks(
 
     ``fn`` must be a module-level function (picklable). ``progress(1)`` is called as each
     chunk finishes.
+
+    Parameters
+    ----------
+    fn
+        the function.
+    chunks
+        its argument tuples.
+    executor, workers
+        where to run (see :func:`check_executor`) and how many processes.
+    progress
+        called with 1 per finished chunk.
+    ray_address, ray_init
+        Ray cluster address and ``ray.init`` options.
+
+    Returns
+    -------
+    list
 
     Example
     -------

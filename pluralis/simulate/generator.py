@@ -64,11 +64,11 @@ from pluralis.census import tables
 from pluralis.data import vocab
 from pluralis.errors import ConfigError
 from pluralis.simulate.executors import check_executor, map_chunks
+from pluralis.simulate.texts import participants_from_panel, render_texts
+from pluralis.simulate.traits import BIG_FIVE, GENERATOR_VERSION, INTEREST_NAMES, INTERESTS
 
-GENERATOR_VERSION = "pluralis.simulate/1"
 DEFAULT_CHUNK_SIZE = 250_000
 
-BIG_FIVE: tuple[str, ...] = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
 #: Inter-trait correlations (O, C, E, A, N), van der Linden et al. (2010) meta-analysis, rounded.
 BIG_FIVE_CORR = np.array(
     [
@@ -154,34 +154,6 @@ SCHWARTZ_WEIGHTS = np.array(
     ]
 )
 
-#: Interests: name -> logit coefficients on (const, age_step, female, O, C, E, A, N, secular, self_expr, political).
-INTERESTS: dict[str, tuple[float, ...]] = {
-    "cooking": (-0.6, 0.05, 0.5, 0.1, 0.1, 0.0, 0.1, 0, 0, 0, 0),
-    "gardening": (-1.8, 0.35, 0.2, 0.1, 0.2, -0.1, 0.1, 0, -0.1, 0, 0.1),
-    "sports": (-0.9, -0.05, -0.9, -0.1, 0.0, 0.4, 0, 0, 0, 0, 0.1),
-    "video games": (-1.2, -0.5, -0.8, 0.1, -0.2, 0.0, 0, 0.1, 0.2, 0.1, 0),
-    "travel": (-0.8, 0.0, 0.1, 0.5, 0.0, 0.3, 0, 0, 0.1, 0.3, 0),
-    "reading": (-0.8, 0.1, 0.5, 0.6, 0.1, -0.2, 0, 0, 0, 0.1, 0),
-    "music": (-0.5, -0.2, 0.0, 0.4, 0.0, 0.2, 0, 0, 0, 0.1, 0),
-    "film and TV": (-0.4, -0.05, 0.0, 0.1, -0.1, 0.1, 0, 0.1, 0, 0, 0),
-    "technology": (-1.2, -0.15, -0.8, 0.4, 0.1, 0.0, 0, 0, 0.3, 0.1, 0),
-    "fitness": (-1.1, -0.2, 0.0, 0.1, 0.4, 0.3, 0, -0.1, 0, 0.1, 0),
-    "fashion": (-1.8, -0.3, 1.0, 0.2, 0.0, 0.3, 0, 0, 0, 0.1, 0),
-    "politics": (-1.6, 0.15, -0.3, 0.3, 0.0, 0.1, -0.1, 0, 0, 0.1, 0.0),
-    "history": (-1.3, 0.2, -0.4, 0.5, 0.1, -0.1, 0, 0, 0, 0, 0.1),
-    "science": (-1.4, 0.0, -0.4, 0.6, 0.1, 0.0, 0, 0, 0.4, 0.2, -0.1),
-    "faith and spirituality": (-1.6, 0.2, 0.3, 0.0, 0.1, 0.0, 0.2, 0, -1.0, -0.2, 0.2),
-    "personal finance": (-1.4, 0.05, -0.3, 0.0, 0.5, 0.0, 0, 0.1, 0, 0, 0.2),
-    "parenting": (-1.7, 0.1, 0.6, 0.0, 0.2, 0.1, 0.2, 0.1, -0.2, 0, 0.1),
-    "pets": (-1.2, 0.0, 0.4, 0.0, 0.0, 0.0, 0.3, 0.1, 0, 0, 0),
-    "arts and crafts": (-1.8, 0.1, 0.7, 0.6, 0.0, 0.0, 0.1, 0.1, 0, 0.1, 0),
-    "the outdoors": (-1.2, 0.1, -0.2, 0.3, 0.1, 0.1, 0, -0.1, 0, 0.1, 0.1),
-    "cars": (-2.0, 0.0, -1.2, 0.0, 0.0, 0.2, 0, 0, 0, 0, 0.2),
-    "volunteering": (-2.0, 0.2, 0.3, 0.1, 0.2, 0.2, 0.4, 0, -0.1, 0.2, 0),
-    "board games": (-2.0, -0.1, -0.1, 0.3, 0.0, 0.1, 0.1, 0, 0.1, 0, 0),
-    "food and restaurants": (-1.0, -0.1, 0.2, 0.3, 0.0, 0.3, 0, 0, 0, 0.1, 0),
-}
-INTEREST_NAMES: tuple[str, ...] = tuple(INTERESTS)
 
 COMMUNICATION_STYLES: tuple[str, ...] = ("concise", "detailed", "casual", "formal", "warm", "direct")
 #: Style scores on TRAIT_DESIGN (columns as COMMUNICATION_STYLES).
@@ -291,6 +263,15 @@ FLOAT_COLUMNS: tuple[str, ...] = (
 def country_key(country: str) -> int:
     """A stable integer per country for seeding (``US`` -> 1, ``UK`` -> 2).
 
+    Parameters
+    ----------
+    country
+        a country code of :data:`pluralis.census.tables.COUNTRIES`.
+
+    Returns
+    -------
+    int
+
     Example
     -------
     >>> country_key("UK")
@@ -329,10 +310,30 @@ class PersonaPanel:
 
     @property
     def ids(self) -> pd.Series:
+        """The personas' ids.
+
+        Returns
+        -------
+        pandas.Series
+
+        Example
+        -------
+        >>> generate_personas(2, seed=0).ids.tolist()
+        ['sim-us-0', 'sim-us-1']
+        """
         return self.data["persona_id"]
 
     def subset(self, rows) -> PersonaPanel:
         """A panel with the selected rows (boolean mask, positions or a slice).
+
+        Parameters
+        ----------
+        rows
+            a boolean mask, integer positions or a slice.
+
+        Returns
+        -------
+        PersonaPanel
 
         Example
         -------
@@ -350,17 +351,37 @@ class PersonaPanel:
     def interests(self, i: int) -> list[str]:
         """Names of the interests of row ``i``.
 
+        Parameters
+        ----------
+        i
+            a row position.
+
+        Returns
+        -------
+        list of str
+
         Example
         -------
         >>> p = generate_personas(20, seed=0)
         >>> all(isinstance(x, str) for x in p.interests(0))
         True
         """
-        mask = int(self.data["interests"].iat[i])
+        mask = int(self.data["interests"].to_numpy()[i])
         return [name for k, name in enumerate(INTEREST_NAMES) if mask >> k & 1]
 
     def margins(self, variable: str, country: str | None = None) -> pd.Series:
         """Observed shares of ``age``, ``gender`` or ``ethnicity`` (census categories).
+
+        Parameters
+        ----------
+        variable
+            ``"age"``, ``"gender"`` or ``"ethnicity"``.
+        country
+            one country (default: everyone).
+
+        Returns
+        -------
+        pandas.Series
 
         Example
         -------
@@ -373,6 +394,11 @@ class PersonaPanel:
 
     def census_tvd(self) -> dict[str, dict[str, float]]:
         """Total variation distance to the census, per country: ``joint`` (age x sex x ethnicity) and each margin.
+
+        Returns
+        -------
+        dict
+            ``{country: {"joint": tvd, "age": tvd, ...}}``.
 
         Example
         -------
@@ -405,6 +431,10 @@ class PersonaPanel:
     def survey_frame(self) -> pd.DataFrame:
         """A PRISM-style survey frame (the columns of ``Study.frames().survey`` that analyses use), built
         column-wise without records, so representativeness and weighting run on millions of personas.
+
+        Returns
+        -------
+        pandas.DataFrame
 
         Example
         -------
@@ -448,19 +478,39 @@ class PersonaPanel:
         """PRISM survey records (:class:`pluralis.data.Participant`) with ``source="simulated"`` and
         the generating traits in ``persona``; self-description and system string are rendered texts.
 
+        Parameters
+        ----------
+        rows
+            which personas (mask, positions or slice; default all).
+        study_id
+            prefix of the study ids.
+        survey_only
+            mark everyone as survey-only.
+
+        Returns
+        -------
+        list of pluralis.data.Participant
+
         Example
         -------
         >>> ps = generate_personas(3, seed=0).to_participants()
         >>> ps[0].source, ps[0].persona["country"], len(ps[0].self_description) > 40
         ('simulated', 'US', True)
         """
-        from pluralis.simulate.texts import participants_from_panel
-
         panel = self if rows is None else self.subset(rows)
         return participants_from_panel(panel, study_id=study_id, survey_only=survey_only)
 
     def texts(self, rows=None) -> pd.DataFrame:
         """Rendered ``self_description`` and ``constitution`` for the selected rows.
+
+        Parameters
+        ----------
+        rows
+            which personas (mask, positions or slice; default all).
+
+        Returns
+        -------
+        pandas.DataFrame
 
         Example
         -------
@@ -468,13 +518,20 @@ class PersonaPanel:
         >>> list(t.columns)
         ['persona_id', 'self_description', 'constitution']
         """
-        from pluralis.simulate.texts import render_texts
-
         panel = self if rows is None else self.subset(rows)
         return render_texts(panel)
 
     def to_parquet(self, path: str | Path) -> Path:
         """Write the panel (columnar, categorical codes kept) to a parquet file.
+
+        Parameters
+        ----------
+        path
+            the ``.parquet`` file (written atomically).
+
+        Returns
+        -------
+        pathlib.Path
 
         Example
         -------
@@ -497,7 +554,25 @@ class PersonaPanel:
 
     @classmethod
     def read_parquet(cls, path: str | Path) -> PersonaPanel:
-        """Read a panel written by :meth:`to_parquet`."""
+        """Read a panel written by :meth:`to_parquet`.
+
+        Parameters
+        ----------
+        path
+            a file written by :meth:`to_parquet`.
+
+        Returns
+        -------
+        PersonaPanel
+
+        Example
+        -------
+        >>> import tempfile, os
+        >>> p = generate_personas(10, seed=0)
+        >>> q = PersonaPanel.read_parquet(p.to_parquet(os.path.join(tempfile.mkdtemp(), "p.parquet")))
+        >>> q.data["persona_id"].tolist() == p.data["persona_id"].tolist()
+        True
+        """
         import json
 
         import pyarrow.parquet as pq
@@ -524,6 +599,15 @@ class PersonaPanel:
     @staticmethod
     def concat(panels: list[PersonaPanel]) -> PersonaPanel:
         """Stack panels (e.g. countries) into one.
+
+        Parameters
+        ----------
+        panels
+            the panels.
+
+        Returns
+        -------
+        PersonaPanel
 
         Example
         -------
@@ -555,6 +639,15 @@ def parse_quotas(specs: list[str] | tuple[str, ...]) -> dict[str, dict[str, floa
     """Command-line quotas ``"VARIABLE=CATEGORY:SHARE,CATEGORY:SHARE,..."`` -> the ``quotas`` mapping of
     :func:`generate_personas`. Categories left out get share 0; the check that a quota is possible (shares
     sum to 1, categories exist, the census has such adults) is :func:`generate_personas`'s.
+
+    Parameters
+    ----------
+    specs
+        one ``VARIABLE=CATEGORY:SHARE,...`` string per variable.
+
+    Returns
+    -------
+    dict
 
     Example
     -------
@@ -817,16 +910,18 @@ def _assemble(country: str, parts: list[dict[str, np.ndarray]], offset: int = 0)
     data: dict[str, Any] = {
         "persona_id": np.array([f"sim-{country.lower()}-{i}" for i in range(offset, offset + n)], dtype=object),
         "country": pd.Categorical.from_codes(
-            np.full(n, tables.COUNTRIES.index(country), dtype=np.int8), tables.COUNTRIES
+            np.full(n, tables.COUNTRIES.index(country), dtype=np.int8), pd.Index(tables.COUNTRIES)
         ),
     }
     for c, cats in CATEGORICAL_COLUMNS.items():
         if c == "country":
             continue
-        data[c] = pd.Categorical.from_codes(cols[c].astype(np.int16), cats)
+        data[c] = pd.Categorical.from_codes(cols[c].astype(np.int16), pd.Index(cats))
         if c == "ethnicity_detailed":
-            data["census_group"] = pd.Categorical.from_codes(group_code[cell], groups_all)
-            data["ethnicity_categorised"] = pd.Categorical.from_codes(eth_cat_code[cell], vocab.ETHNICITY_CATEGORISED)
+            data["census_group"] = pd.Categorical.from_codes(group_code[cell], pd.Index(groups_all))
+            data["ethnicity_categorised"] = pd.Categorical.from_codes(
+                eth_cat_code[cell], pd.Index(vocab.ETHNICITY_CATEGORISED)
+            )
     for c in FLOAT_COLUMNS:
         data[c] = cols[c].astype(np.float32)
     data["interests"] = cols["interests"].astype(np.int64)
@@ -871,6 +966,10 @@ def generate_personas(
         ``"process"`` or ``"ray"`` (see :mod:`pluralis.simulate.executors`).
     progress
         callback ``progress(k)`` advanced per finished chunk.
+
+    Returns
+    -------
+    PersonaPanel
 
     Example
     -------

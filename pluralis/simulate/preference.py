@@ -19,7 +19,8 @@ Persona *j* rates response *r* of model *m* in a conversation of type *c*::
 
     score = clip(round(center[j] + spread[j] * score_scale * u), 1, 100)
 
-The features are :func:`pluralis.features.style.text_features` of the real response text.
+The features are the style features of :func:`pluralis.features.response.response_features` of the
+real response text (:func:`pluralis.features.response.style_array` for a few at a time).
 The persona's weights are linear in its traits (all in SD units; :data:`DEFAULT_WEIGHTS`)::
 
     theta_f[j] = base_f + sum_t trait_effect[f, t] * trait_t[j] + style_effect[f, style[j]]
@@ -32,10 +33,11 @@ Examples of what follows: concise or older personas prefer shorter answers; cons
 like lists; agreeable/neurotic ones tolerate hedging; everyone dislikes refusals, safety-minded
 personas less so; left- and right-leaning personas reward opposite stances on controversial topics.
 
-Ground truth: :class:`SimulationTruth` gives each participant's expected utility per model
-(everything above except taste and noise, with the features averaged over the responses each
-model actually gave), so group rankings have an answer key
-(:meth:`SimulationTruth.true_ranking`, same API as :class:`pluralis.data.synthetic.GroundTruth`).
+Ground truth: :class:`SimulationTruth` — the project's one answer-key class,
+:class:`pluralis.data.truth.GroundTruth`, built from a :class:`PreferenceModel` — gives each
+participant's expected utility per model (everything above except taste and noise, with the
+features averaged over the responses each model actually gave), so group rankings have an answer
+key (:meth:`~pluralis.data.truth.GroundTruth.true_ranking`).
 
 Example
 -------
@@ -56,8 +58,20 @@ import numpy as np
 import pandas as pd
 
 from pluralis.data import vocab
+from pluralis.data.truth import GroundTruth
 from pluralis.errors import ConfigError
-from pluralis.features.style import FEATURES, features_array  # noqa: F401  (used by the examples)
+from pluralis.features.response import STYLE_FEATURES, response_features
+
+#: The feature terms of the model, in the order of :meth:`PreferenceModel.utility`'s ``x``.
+TERMS: tuple[str, ...] = ("log_length", "refusal", "hedging", "enumeration", "stance")
+#: Which persona weight multiplies which feature term.
+TERM_WEIGHTS: dict[str, str] = {
+    "log_length": "theta_len",
+    "refusal": "theta_ref",
+    "hedging": "theta_hedge",
+    "enumeration": "theta_enum",
+    "stance": "lambda_stance",
+}
 
 #: Weight terms of the model, in the order of :meth:`PreferenceModel.person_weights`.
 WEIGHTS: tuple[str, ...] = ("theta_len", "theta_ref", "theta_hedge", "theta_enum")
@@ -104,7 +118,7 @@ PRISM_STATED_MEANS = {
 
 
 def _feature_terms(feats: np.ndarray) -> np.ndarray:
-    """Raw features (n, 5) -> the model's terms (n, 5): log(1 + length), refusal, hedging, enumeration, stance."""
+    """Raw style features (n, 5) -> the model's :data:`TERMS` (n, 5): the length enters as log(1 + length)."""
     out = np.array(feats, dtype=float, copy=True)
     out[:, 0] = np.log1p(out[:, 0])
     return out
@@ -146,6 +160,17 @@ class PreferenceModel:
     def person_weights(self, data: pd.DataFrame) -> pd.DataFrame:
         """Each persona's weights (rows of a panel's ``data``; index = ``persona_id`` when present).
 
+        Parameters
+        ----------
+        data
+            persona rows (Big Five, ``political``, ``age``, ``communication_style``, stated preferences,
+            ``rating_center``, ``rating_spread``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            :data:`WEIGHTS`, ``lambda_stance``, ``center``, ``spread``.
+
         Example
         -------
         >>> from pluralis.simulate.generator import generate_personas
@@ -181,7 +206,25 @@ class PreferenceModel:
     # -- utilities and scores -----------------------------------------------------------------------
 
     def shift_for(self, member: Mapping[str, Any], models: list[str]) -> np.ndarray:
-        """Sum of planted group shifts for one participant (``member``: survey column -> value)."""
+        """Sum of planted group shifts for one participant (``member``: survey column -> value).
+
+        Parameters
+        ----------
+        member
+            the participant's survey values.
+        models
+            the models, in order.
+
+        Returns
+        -------
+        numpy.ndarray
+
+        Example
+        -------
+        >>> m = PreferenceModel(group_shifts={("gender", "Female"): {"a": -1.0}, ("age", "65+ years old"): {"b": 0.5}})
+        >>> m.shift_for({"gender": "Female", "age": "65+ years old"}, ["a", "b"]).tolist()
+        [-1.0, 0.5]
+        """
         out = np.zeros(len(models))
         for (col, value), shifts in self.group_shifts.items():
             if member.get(col) == value:
@@ -199,16 +242,36 @@ class PreferenceModel:
     ) -> np.ndarray:
         """Deterministic part of the utility (no noise) of responses with raw features ``feats`` (k, 5).
 
+        Parameters
+        ----------
+        weights
+            the participant's weights (:meth:`person_weights` row).
+        feats
+            raw style features of the responses (:func:`pluralis.features.response.style_array`).
+        models
+            the model of each response.
+        conversation_type
+            scales the stance term (``kappa``).
+        member
+            survey values for the planted group shifts.
+        taste
+            the participant's idiosyncratic taste per model.
+
+        Returns
+        -------
+        numpy.ndarray
+
         Example
         -------
         >>> m = PreferenceModel()
         >>> w = {"theta_len": 0.0, "theta_ref": -1.0, "theta_hedge": 0.0, "theta_enum": 0.0, "lambda_stance": 0.0}
-        >>> m.utility(w, features_array(["Sure, here it is.", "I'm sorry, but no."]), ["a", "b"], "unguided").tolist()
+        >>> from pluralis.features.response import style_array
+        >>> m.utility(w, style_array(["Sure, here it is.", "I'm sorry, but no."]), ["a", "b"], "unguided").tolist()
         [0.0, -1.0]
         """
         if conversation_type not in self.kappa:
             raise ConfigError(f"unknown conversation type {conversation_type!r}")
-        x = _feature_terms(np.asarray(feats, dtype=float).reshape(len(models), len(FEATURES)))
+        x = _feature_terms(np.asarray(feats, dtype=float).reshape(len(models), len(STYLE_FEATURES)))
         theta = np.array(
             [
                 weights["theta_len"],
@@ -230,6 +293,17 @@ class PreferenceModel:
     def to_scores(self, u: np.ndarray, center: float, spread: float) -> np.ndarray:
         """Utilities (with noise already added) -> integer scores 1-100.
 
+        Parameters
+        ----------
+        u
+            utilities.
+        center, spread
+            the participant's scale use.
+
+        Returns
+        -------
+        numpy.ndarray
+
         Example
         -------
         >>> PreferenceModel().to_scores(np.array([-10.0, 0.0, 10.0]), 60.0, 1.0).tolist()
@@ -239,6 +313,10 @@ class PreferenceModel:
 
     def describe(self) -> dict[str, Any]:
         """The model's constants as plain data (stored with simulated studies).
+
+        Returns
+        -------
+        dict
 
         Example
         -------
@@ -262,12 +340,14 @@ class PreferenceModel:
 
 
 @dataclass
-class SimulationTruth:
-    """The answer key of a simulated study (see the module docstring).
+class SimulationTruth(GroundTruth):
+    """The answer key of a simulated study: a :class:`~pluralis.data.truth.GroundTruth` built from a
+    :class:`PreferenceModel` (:meth:`from_model`), which it keeps as ``preference``.
 
-    ``person_weights`` (index ``user_id``), ``model_features`` (index ``(conversation_type, model)``,
-    mean feature *terms* of the responses each model gave in the study), ``type_shares`` (share of
-    conversations per type), the :class:`PreferenceModel` and each participant's survey values.
+    ``person_weights`` (index ``user_id``) are the personas' :meth:`PreferenceModel.person_weights`,
+    ``model_features`` (index ``(conversation_type, model)``) the mean feature :data:`TERMS` of the
+    responses each model gave in the study (:func:`model_feature_table`), ``type_shares`` the share
+    of conversations per type; the stance term is scaled by ``kappa`` of the conversation type.
 
     Example
     -------
@@ -275,76 +355,77 @@ class SimulationTruth:
     >>> from pluralis.simulate.generator import generate_personas
     >>> res = simulate_study(generate_personas(30, seed=0), seed=0)
     >>> eu = res.truth.expected_utility(res.study.frames().survey)
-    >>> eu.shape[0]
-    30
+    >>> eu.shape[0], len(res.truth.true_ranking(res.study.frames().survey)) == len(res.truth.models)
+    (30, True)
     """
 
-    model: PreferenceModel
-    person_weights: pd.DataFrame
-    model_features: pd.DataFrame
-    type_shares: pd.Series
-    models: list[str]
+    preference: PreferenceModel | None = None
 
-    @property
-    def model_quality(self) -> pd.Series:
-        return pd.Series({m: float(self.model.quality.get(m, 0.0)) for m in self.models}, dtype=float)
+    @classmethod
+    def from_model(
+        cls,
+        model: PreferenceModel,
+        person_weights: pd.DataFrame,
+        model_features: pd.DataFrame,
+        type_shares: pd.Series,
+        models: list[str],
+    ) -> SimulationTruth:
+        """The truth of a study simulated with ``model``.
 
-    @property
-    def group_shifts(self) -> dict[tuple[str, str], pd.Series]:
-        return {
-            k: pd.Series(v, dtype=float).reindex(self.models).fillna(0.0) for k, v in self.model.group_shifts.items()
-        }
+        Parameters
+        ----------
+        model
+            the preference model the personas rated with.
+        person_weights
+            :meth:`PreferenceModel.person_weights` of the participants, index ``user_id``.
+        model_features
+            :func:`model_feature_table` of the study's responses.
+        type_shares
+            share of conversations per type.
+        models
+            the models, in order.
 
-    def expected_utility(self, survey: pd.DataFrame, conversation_type: str | None = None) -> pd.DataFrame:
-        """Expected utility per participant (rows, by ``user_id``) and model (columns); taste and noise excluded.
-
-        ``conversation_type=None`` averages the types by their share in the study.
-        """
-        ids = survey["user_id"].astype(str).to_numpy()
-        w = self.person_weights.reindex(ids)
-        if w.isna().any().any():
-            missing = [i for i, bad in zip(ids, w.isna().any(axis=1)) if bad][:5]
-            raise ConfigError(f"no simulated weights for participant(s) {missing}")
-        types = [conversation_type] if conversation_type is not None else list(self.type_shares.index)
-        shares = np.array([1.0]) if conversation_type is not None else self.type_shares.to_numpy(dtype=float)
-        total = np.zeros((len(ids), len(self.models)))
-        theta = w[list(WEIGHTS)].to_numpy(dtype=float)
-        lam = w["lambda_stance"].to_numpy(dtype=float)
-        for t, share in zip(types, shares):
-            if (t, self.models[0]) not in self.model_features.index:
-                feats = self.model_features.groupby(level="model").mean().reindex(self.models)
-            else:
-                feats = self.model_features.loc[t].reindex(self.models)
-            x = feats[list(FEATURES)].fillna(0.0).to_numpy(dtype=float)
-            part = theta @ x[:, :4].T + (lam[:, None] * self.model.kappa.get(t, 0.0)) * x[:, 4][None, :]
-            total += share * part
-        total += self.model_quality.reindex(self.models).to_numpy()[None, :]
-        for (col, value), shift in self.group_shifts.items():
-            if col in survey.columns:
-                member = (survey[col].astype(object) == value).to_numpy()[:, None]
-                total += member * shift.reindex(self.models).fillna(0.0).to_numpy()[None, :]
-        return pd.DataFrame(total, index=ids, columns=self.models)
-
-    def true_ranking(self, survey: pd.DataFrame, mask=None, conversation_type: str | None = None) -> pd.Series:
-        """Models ordered best first by mean expected utility over the (masked) participants.
+        Returns
+        -------
+        SimulationTruth
 
         Example
         -------
-        >>> from pluralis.simulate.study import simulate_study
-        >>> from pluralis.simulate.generator import generate_personas
-        >>> res = simulate_study(generate_personas(30, seed=0), seed=0)
-        >>> len(res.truth.true_ranking(res.study.frames().survey)) == len(res.truth.models)
-        True
+        >>> feats = model_feature_table(pd.DataFrame({"turn": [0, 0], "conversation_type": "unguided",
+        ...     "model_name": ["a", "b"], "model_response": ["Sure.", "I'm sorry, but no."]}))
+        >>> w = pd.DataFrame({"theta_len": 0.0, "theta_ref": -1.0, "theta_hedge": 0.0, "theta_enum": 0.0,
+        ...                   "lambda_stance": 0.0}, index=pd.Index(["u"], name="user_id"))
+        >>> t = SimulationTruth.from_model(PreferenceModel(quality={"a": 0.5}), w, feats,
+        ...                                pd.Series({"unguided": 1.0}), ["a", "b"])
+        >>> t.true_ranking(pd.DataFrame({"user_id": ["u"]})).to_dict()
+        {'a': 0.5, 'b': -1.0}
         """
-        sub = survey if mask is None else survey[np.asarray(mask, dtype=bool)]
-        if len(sub) == 0:
-            raise ConfigError("population is empty")
-        return self.expected_utility(sub, conversation_type).mean().sort_values(ascending=False)
+        return cls(
+            model_quality=pd.Series({m: float(model.quality.get(m, 0.0)) for m in models}, index=models, dtype=float),
+            group_shifts={k: pd.Series(dict(v), dtype=float) for k, v in model.group_shifts.items()},
+            type_shares=type_shares,
+            person_weights=person_weights,
+            model_features=model_features,
+            feature_weights=TERM_WEIGHTS,
+            feature_scale={t: {"stance": float(k)} for t, k in model.kappa.items()},
+            params=model.describe(),
+            preference=model,
+        )
 
 
 def model_feature_table(utterances: pd.DataFrame) -> pd.DataFrame:
-    """Mean feature terms (log-length, refusal, hedging, enumeration, stance) per (conversation type, model)
-    over the opening-turn responses of a study's utterances frame.
+    """Mean feature :data:`TERMS` (log-length, refusal, hedging, enumeration, stance) per
+    (conversation type, model) over the opening-turn responses of a study's utterances frame.
+
+    Parameters
+    ----------
+    utterances
+        rated responses (``turn``, ``conversation_type``, ``model_name``, ``model_response``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        index ``(conversation_type, model)``, one column per term.
 
     Example
     -------
@@ -353,11 +434,8 @@ def model_feature_table(utterances: pd.DataFrame) -> pd.DataFrame:
     >>> float(model_feature_table(u).loc[("unguided", "b"), "refusal"])
     1.0
     """
-    from pluralis.features.style import text_features
-
     u = utterances[utterances["turn"] == 0]
-    f = text_features(u["model_response"].reset_index(drop=True))
-    terms = pd.DataFrame(_feature_terms(f.to_numpy()), columns=list(FEATURES))
+    terms = response_features(u["model_response"].reset_index(drop=True), features=TERMS)
     terms["conversation_type"] = u["conversation_type"].to_numpy()
     terms["model"] = u["model_name"].to_numpy()
     return terms.groupby(["conversation_type", "model"]).mean()

@@ -215,6 +215,15 @@ _TOPIC_PATTERNS = (
 def prompt_topic(text: str) -> str:
     """A short topic phrase from a prompt, for templated answers.
 
+    Parameters
+    ----------
+    text
+        a prompt.
+
+    Returns
+    -------
+    str
+
     Example
     -------
     >>> prompt_topic("Can you give me a recipe for banana bread?")
@@ -232,6 +241,15 @@ def prompt_topic(text: str) -> str:
 def is_controversial(text: str) -> bool:
     """Whether a prompt touches a contested topic (keyword cues).
 
+    Parameters
+    ----------
+    text
+        a prompt.
+
+    Returns
+    -------
+    bool
+
     Example
     -------
     >>> is_controversial("Should gun ownership be restricted?"), is_controversial("A cake recipe?")
@@ -245,6 +263,21 @@ def render_response(style: ModelStyle, prompt: str, rng: random.Random, *, openi
     """One response of ``style`` to ``prompt`` (see the module docstring). ``opening`` is the first
     message of the conversation: it sets the topic (a follow-up like "Why?" has none of its own).
 
+    Parameters
+    ----------
+    style
+        the simulated model's style.
+    prompt
+        the message answered.
+    rng
+        draws the response.
+    opening
+        the conversation's first message.
+
+    Returns
+    -------
+    str
+
     Example
     -------
     >>> text = render_response(DEFAULT_STYLES[2], "Tips for running?", random.Random(1))
@@ -256,10 +289,10 @@ def render_response(style: ModelStyle, prompt: str, rng: random.Random, *, openi
     topic = prompt_topic(opening)
     p_refuse = min(0.9, style.p_refusal * (4.0 if controversial else 1.0))
     if rng.random() < p_refuse:
-        parts = [rng.choice(REFUSALS)]
+        refusal = [rng.choice(REFUSALS)]
         if rng.random() < 0.5:
-            parts.append(rng.choice(HEDGES))
-        return " ".join(parts)
+            refusal.append(rng.choice(HEDGES))
+        return " ".join(refusal)
     k = max(1, int(round(rng.gauss(style.mean_sentences, 0.8))))
     parts: list[str] = []
     opener = rng.choice(OPENERS)
@@ -305,6 +338,26 @@ class SimulatedBackend:
     async def chat(
         self, messages: list[dict], *, params: DecodingParams | dict | None = None, timeout: float | None = None
     ) -> ChatResult:
+        """Answer a chat (the last user message, on the conversation's topic), as a chat backend does.
+
+        Parameters
+        ----------
+        messages
+            the chat so far (``role``, ``content``).
+        params, timeout
+            accepted for the backend interface; ignored.
+
+        Returns
+        -------
+        pluralis.llm.types.ChatResult
+
+        Example
+        -------
+        >>> import asyncio
+        >>> r = asyncio.run(SimulatedBackend(DEFAULT_STYLES[0], seed=0).chat([{"role": "user", "content": "Hi"}]))
+        >>> r.model, r.finish_reason
+        ('sim-concise', 'stop')
+        """
         start = time.perf_counter()
         users = [m["content"] for m in messages if m.get("role") == "user"]
         last = users[-1] if users else ""
@@ -328,11 +381,30 @@ class SimulatedBackend:
         )
 
     async def aclose(self) -> None:
+        """Nothing to release (the backend interface).
+
+        Example
+        -------
+        >>> import asyncio
+        >>> asyncio.run(SimulatedBackend(DEFAULT_STYLES[0]).aclose()) is None
+        True
+        """
         return None
 
 
 def simulated_backends(styles=DEFAULT_STYLES, *, seed: int = 0) -> dict[str, SimulatedBackend]:
     """``{name: SimulatedBackend}`` for a roster of styles (one fresh set per participant).
+
+    Parameters
+    ----------
+    styles
+        the simulated models' styles.
+    seed
+        random seed of their answers.
+
+    Returns
+    -------
+    dict
 
     Example
     -------
@@ -344,6 +416,15 @@ def simulated_backends(styles=DEFAULT_STYLES, *, seed: int = 0) -> dict[str, Sim
 
 def style_quality(styles=DEFAULT_STYLES) -> dict[str, float]:
     """Latent quality per simulated model (used as ``PreferenceModel.quality``).
+
+    Parameters
+    ----------
+    styles
+        the simulated models' styles.
+
+    Returns
+    -------
+    dict
 
     Example
     -------

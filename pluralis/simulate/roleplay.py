@@ -83,6 +83,15 @@ def _first_object(text: str) -> str | None:
 def parse_json_object(text: str) -> dict[str, Any]:
     """The first JSON object in an LLM reply, repaired where that is unambiguous; :class:`ActionError` otherwise.
 
+    Parameters
+    ----------
+    text
+        the reply.
+
+    Returns
+    -------
+    dict
+
     Example
     -------
     >>> parse_json_object("{'action': 'finish', 'message': None}")
@@ -141,6 +150,19 @@ def _score(v: Any, what: str) -> int:
 def validate_open(obj: dict, available: list[str], max_chars: int = 2000) -> tuple[str, str]:
     """Check an opening action; returns (conversation type, prompt).
 
+    Parameters
+    ----------
+    obj
+        the parsed action.
+    available
+        conversation types with quota left.
+    max_chars
+        longest prompt accepted.
+
+    Returns
+    -------
+    tuple of (str, str)
+
     Example
     -------
     >>> validate_open({"conversation_type": "Values", "opening_prompt": "How do I stay kind?"}, ["unguided", "values guided"])
@@ -159,6 +181,17 @@ def validate_open(obj: dict, available: list[str], max_chars: int = 2000) -> tup
 def validate_ratings(obj: dict, n: int) -> list[int]:
     """Check a rating action: ``n`` scores 1-100.
 
+    Parameters
+    ----------
+    obj
+        the parsed action.
+    n
+        number of responses rated.
+
+    Returns
+    -------
+    list of int
+
     Example
     -------
     >>> validate_ratings({"ratings": ["70", 40.4]}, 2)
@@ -174,6 +207,17 @@ def validate_ratings(obj: dict, n: int) -> list[int]:
 
 def validate_next(obj: dict, can_finish: bool, can_follow_up: bool) -> str | None:
     """Check a continue/finish action; returns the follow-up message or ``None`` to finish.
+
+    Parameters
+    ----------
+    obj
+        the parsed action.
+    can_finish, can_follow_up
+        what the protocol allows now.
+
+    Returns
+    -------
+    str or None
 
     Example
     -------
@@ -197,6 +241,18 @@ def validate_next(obj: dict, can_finish: bool, can_follow_up: bool) -> str | Non
 
 def validate_feedback(obj: dict, min_chars: int = 10) -> tuple[dict, dict, str]:
     """Check a feedback action; attributes outside PRISM's seven are an error, missing ones are N/A.
+
+    Parameters
+    ----------
+    obj
+        the parsed action.
+    min_chars
+        shortest open feedback accepted.
+
+    Returns
+    -------
+    tuple of (dict, dict, str)
+        performance attributes, choice attributes, open feedback.
 
     Example
     -------
@@ -280,6 +336,33 @@ class CostLog:
         error: str | None = None,
         kind: str = "llm",
     ) -> None:
+        """Count one call (and append it to the JSONL file when there is one).
+
+        Parameters
+        ----------
+        persona_id, step, model
+            who, at which protocol step, with which model.
+        ok
+            whether a valid action came back.
+        prompt_tokens, completion_tokens
+            token counts (``None``: unknown, counted as 0).
+        latency_s
+            seconds the call took.
+        attempt
+            1 for the first try, 2 for the first retry, ...
+        error
+            what went wrong.
+        kind
+            ``"llm"`` (a call) or ``"invalid"`` (an answer that was not a valid action).
+
+        Example
+        -------
+        >>> log = CostLog(price_completion=2.0)
+        >>> log.record(persona_id="p", step="open", model="m", ok=False, prompt_tokens=None, completion_tokens=500,
+        ...            latency_s=0.2, attempt=1, error="no JSON", kind="invalid")
+        >>> log.summary()["invalid"], log.summary()["cost"]
+        (1, 1.0)
+        """
         pt, ct = int(prompt_tokens or 0), int(completion_tokens or 0)
         cost = pt / 1000 * self.price_prompt + ct / 1000 * self.price_completion
         line = {
@@ -311,7 +394,18 @@ class CostLog:
                     f.write(json.dumps(line) + "\n")
 
     def summary(self) -> dict[str, Any]:
-        """Totals: calls, ok, invalid replies, errors, tokens, cost, summed latency."""
+        """Totals: calls, ok, invalid replies, errors, tokens, cost, summed latency.
+
+        Returns
+        -------
+        dict
+
+        Example
+        -------
+        >>> log = CostLog(price_completion=2.0)
+        >>> sorted(log.summary())[:3]
+        ['calls', 'completion_tokens', 'cost']
+        """
         with self._lock:
             out = dict(self.totals)
         out["cost"] = round(out["cost"], 6)
@@ -375,6 +469,15 @@ class RolePlayConfig:
         ``"json_object_schema"`` (``{"type": "json_object", "schema": ...}``: llama-cpp-python's server,
         grammar-constrained), ``None`` (plain text; the parser copes).
 
+        Parameters
+        ----------
+        schema
+            the JSON schema of the step's action (used by the schema formats).
+
+        Returns
+        -------
+        pluralis.llm.ModelSpec or the backend
+
         Example
         -------
         >>> from pluralis.llm import ModelSpec
@@ -387,6 +490,7 @@ class RolePlayConfig:
         fmt = "json_object" if self.response_format == "auto" else self.response_format  # unresolved auto
         if not fmt or not isinstance(m, ModelSpec) or m.backend != "openai":
             return m
+        body: dict[str, Any]
         if fmt == "json_object" or schema is None:
             body = {"type": "json_object"}
         elif fmt == "json_schema":
@@ -398,6 +502,10 @@ class RolePlayConfig:
     def resolved(self) -> RolePlayConfig:
         """This config with ``response_format="auto"`` replaced by what the endpoint accepts (a copy;
         other configs are returned as they are). Raises :class:`ConfigError` when the endpoint does not answer.
+
+        Returns
+        -------
+        RolePlayConfig
 
         Example
         -------
@@ -415,6 +523,10 @@ class RolePlayConfig:
 
     def describe(self) -> dict[str, Any]:
         """The settings as plain data (stored with the simulation and shown in reports).
+
+        Returns
+        -------
+        dict
 
         Example
         -------
@@ -438,10 +550,38 @@ class RolePlayConfig:
 
     @property
     def model_name(self) -> str:
+        """The name of the role-playing model.
+
+        Returns
+        -------
+        str
+
+        Example
+        -------
+        >>> from pluralis.llm import ModelSpec
+        >>> RolePlayConfig(ModelSpec(name="m", base_url="http://127.0.0.1:9/v1")).model_name
+        'm'
+        """
         spec = getattr(self.model, "spec", self.model)
         return getattr(spec, "name", str(spec))
 
     def semaphore(self) -> asyncio.Semaphore:
+        """The semaphore bounding LLM calls in flight, one per event loop.
+
+        Returns
+        -------
+        asyncio.Semaphore
+
+        Example
+        -------
+        >>> import asyncio
+        >>> from pluralis.llm import ModelSpec
+        >>> cfg = RolePlayConfig(ModelSpec(name="m", base_url="http://127.0.0.1:9/v1"), max_concurrency=3)
+        >>> async def same():
+        ...     return cfg.semaphore() is cfg.semaphore()
+        >>> asyncio.run(same())
+        True
+        """
         loop = asyncio.get_running_loop()
         sem = self._sems.get(id(loop))
         if sem is None:
@@ -470,6 +610,17 @@ async def probe_response_format(model: Any, *, timeout: float = 60.0) -> str | N
     the next. ``None`` when none works (plain text; :func:`parse_json_object` copes) and for non-HTTP
     backends. An endpoint that does not answer at all (refused connection, timeout) is a
     :class:`ConfigError` naming it.
+
+    Parameters
+    ----------
+    model
+        a :class:`pluralis.llm.ModelSpec` or a chat backend.
+    timeout
+        per request, seconds.
+
+    Returns
+    -------
+    str or None
 
     Example
     -------
@@ -507,6 +658,17 @@ async def probe_response_format(model: Any, *, timeout: float = 60.0) -> str | N
 
 def persona_card(row: dict, weights: dict) -> str:
     """The system prompt that sets up the role-play of one persona.
+
+    Parameters
+    ----------
+    row
+        a persona's row of a panel.
+    weights
+        its preference weights.
+
+    Returns
+    -------
+    str
 
     Example
     -------
@@ -677,9 +839,9 @@ class RolePlayAgent:
         got = await self._ask("rate", instruction, lambda o: validate_ratings(o, n), schema)
         scores = got if got is not None else fb_scores
         if view.turn == 0 and n > 1:
-            from pluralis.features.style import features_array
+            from pluralis.features.response import style_array
 
-            feats = features_array([r.text for r in view.responses])
+            feats = style_array([r.text for r in view.responses])
             best = max(range(n), key=lambda i: scores[i])
             worst = min(range(n), key=lambda i: scores[i])
             self.fallback._conv["opening"] = (feats[best], feats[worst], int(scores[best]))

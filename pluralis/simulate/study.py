@@ -41,7 +41,7 @@ from pluralis.data import vocab
 from pluralis.data.study import Study
 from pluralis.errors import ConfigError
 from pluralis.simulate import texts
-from pluralis.simulate.agents import PreferenceAgent, run_session
+from pluralis.simulate.agents import Agent, PreferenceAgent, run_session
 from pluralis.simulate.executors import check_executor, map_chunks
 from pluralis.simulate.generator import PersonaPanel
 from pluralis.simulate.preference import PreferenceModel, SimulationTruth, model_feature_table
@@ -95,6 +95,11 @@ class _Clock:
         return self.t
 
 
+def _constant_gate(value: bool) -> Callable[[Any], bool]:
+    """A quota gate that always answers ``value`` (admission decided before the session)."""
+    return lambda _cell: value
+
+
 def _seed_for(seed: int, key: str) -> int:
     return int.from_bytes(hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=6).digest(), "big")
 
@@ -109,6 +114,24 @@ def study_configs(
 ) -> dict[str, Any]:
     """One collection :class:`~pluralis.collect.config.StudyConfig` per country (study id and locale set,
     ``source="simulated"``), with the given models (simulated ones get a placeholder endpoint).
+
+    Parameters
+    ----------
+    base
+        a :class:`~pluralis.collect.config.StudyConfig` to start from (default: PRISM's).
+    model_names
+        the models of the study.
+    countries
+        one config per country.
+    study_id
+        prefix of the study ids.
+    conversations_per_type
+        overrides the per-type conversation quota.
+
+    Returns
+    -------
+    dict
+        ``{country: StudyConfig}``.
 
     Example
     -------
@@ -180,11 +203,12 @@ async def _run_chunk_async(
                 models = {s.name: SimulatedBackend(s, seed=pseed) for s in styles}
             else:
                 models = model_specs
-            agent = PreferenceAgent(row, w, model=preference, models=names, member=member, seed=seed)
+            base = PreferenceAgent(row, w, model=preference, models=names, member=member, seed=seed)
+            agent: Agent = base
             if roleplay is not None:
                 from pluralis.simulate.roleplay import RolePlayAgent
 
-                agent = RolePlayAgent(roleplay, agent, cost_log=cost_log)
+                agent = RolePlayAgent(roleplay, base, cost_log=cost_log)
             persona = texts.persona_summary(row, w)
             session = ProtocolSession(
                 configs[str(row["country"])],
@@ -195,7 +219,7 @@ async def _run_chunk_async(
                 models=models,
                 clock=_Clock(SIM_START + 97.0 * (start + k)),
                 limiter=limiter,
-                quota_gate=None if admit is None else (lambda _cell, a=admit: a),
+                quota_gate=None if admit is None else _constant_gate(admit),
             )
             await run_session(session, agent)
             study = session.records()
@@ -203,7 +227,7 @@ async def _run_chunk_async(
             for p in study.survey:
                 p.persona = {**(p.persona or {}), "simulation": sim}
             for c in study.conversations:
-                c.simulation = {"actor": sim["actor"], "source": "simulated"}
+                setattr(c, "simulation", {"actor": sim["actor"], "source": "simulated"})  # noqa: B010 (an extra field)
             failures = [f.model_dump() for f in session.state.failures]
             if on_done is not None:
                 on_done(1)
@@ -264,6 +288,19 @@ def quota_admission(
     Returns ``(admitted, fill)``: one flag per row (``None`` when no study has quotas) and one fill row per
     quota cell (country, cell, target, filled, full).
 
+    Parameters
+    ----------
+    rows
+        the panel's rows (dicts).
+    weights
+        the personas' preference weights (dicts), for their survey answers.
+    configs
+        ``{country: StudyConfig}`` (:func:`study_configs`).
+
+    Returns
+    -------
+    tuple of (list of bool or None, list of dict)
+
     Example
     -------
     >>> from pluralis.collect.config import StudyConfig
@@ -297,6 +334,13 @@ def release_flags(study: Study, *, seed: int = 0) -> None:
     """Set PRISM's release-time flags in place: the balanced subset (App. K; ``m`` = fewest conversations
     of a type, the first ``m`` of each type kept) and ``included_in_{US,UK}_REP`` for balanced
     participants of census-sampled simulated panels.
+
+    Parameters
+    ----------
+    study
+        the simulated study (changed in place).
+    seed
+        random seed of the balanced subset.
 
     Example
     -------
@@ -373,6 +417,10 @@ def simulate_study(
     progress
         ``progress(k)`` after each chunk of ``k`` participants.
 
+    Returns
+    -------
+    SimulationResult
+
     Example
     -------
     >>> from pluralis.simulate.generator import generate_personas
@@ -412,9 +460,9 @@ def simulate_study(
         roleplay = roleplay.resolved()  # response_format="auto": ask the endpoint once, before the run
     weights = preference.person_weights(panel.data)
     survey_like = panel.survey_frame()
-    members = survey_like[[c for c in MEMBER_COLUMNS if c in survey_like.columns]].to_dict("records")
-    rows = panel.data.to_dict("records")
-    w_rows = weights.to_dict("records")
+    members = texts.records(survey_like[[c for c in MEMBER_COLUMNS if c in survey_like.columns]])
+    rows = texts.records(panel.data)
+    w_rows = texts.records(weights)
     admitted, quota_fill = quota_admission(rows, w_rows, configs)
     jobs = []
     for start in range(0, len(rows), chunk_size):
@@ -454,7 +502,7 @@ def simulate_study(
         )
     study_out = Study()
     failures: list[dict] = []
-    stats = {
+    stats: dict[str, Any] = {
         "participants": 0,
         "completed": 0,
         "screened_out": 0,
@@ -493,7 +541,7 @@ def simulate_study(
         feats = model_feature_table(frames_u)
         types = pd.Series([c.conversation_type for c in study_out.conversations]).value_counts(normalize=True)
         types = types.reindex([t for t in vocab.CONVERSATION_TYPES if t in types.index])
-        truth = SimulationTruth(preference, weights.rename_axis("user_id"), feats, types, names)
+        truth = SimulationTruth.from_model(preference, weights.rename_axis("user_id"), feats, types, names)
     study_out.ground_truth = truth
     config = {
         "seed": int(seed),
@@ -511,6 +559,15 @@ def simulate_study(
 
 def rep_frame(study: Study) -> pd.DataFrame:
     """Survey frame with the persona traits as columns (``persona_*``), for grouping analyses by trait.
+
+    Parameters
+    ----------
+    study
+        a simulated study (participants with ``persona``).
+
+    Returns
+    -------
+    pandas.DataFrame
 
     Example
     -------

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from pluralis.census import tables
 from pluralis.data import vocab
+from pluralis.simulate.traits import BIG_FIVE, GENERATOR_VERSION, INTEREST_NAMES
 
 Row = Mapping[str, Any]
 
@@ -86,9 +87,27 @@ FAITH_NOUN = {
 }
 
 
-def _interest_list(mask: int) -> list[str]:
-    from pluralis.simulate.generator import INTEREST_NAMES
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of a frame with string column names (a panel's ``data``, its weights) as dicts.
 
+    Parameters
+    ----------
+    frame
+        any DataFrame.
+
+    Returns
+    -------
+    list of dict
+
+    Example
+    -------
+    >>> records(pd.DataFrame({"a": [1, 2]}))
+    [{'a': 1}, {'a': 2}]
+    """
+    return cast(list[dict[str, Any]], frame.to_dict("records"))
+
+
+def _interest_list(mask: int) -> list[str]:
     return [name for k, name in enumerate(INTEREST_NAMES) if int(mask) >> k & 1]
 
 
@@ -108,6 +127,17 @@ def _place(row: Row) -> str:
 
 def self_description(row: Row, rng: random.Random | None = None) -> str:
     """PRISM-style self-description (values, beliefs, what matters) rendered from a persona row.
+
+    Parameters
+    ----------
+    row
+        a persona's row of a panel.
+    rng
+        draws the wording (default: seeded by the persona id).
+
+    Returns
+    -------
+    str
 
     Example
     -------
@@ -129,14 +159,14 @@ def self_description(row: Row, rng: random.Random | None = None) -> str:
         parts.append("I'm not religious; I try to base my views on evidence and my own conscience.")
     elif str(row["value_2"]) in VALUE_SENTENCE:
         parts.append(VALUE_SENTENCE[str(row["value_2"])])
-    adjectives = []
+    strong: list[tuple[float, str]] = []
     for trait, (hi, lo) in TRAIT_WORDS.items():
         v = float(row[trait])
         if v > 0.7:
-            adjectives.append((v, hi))
+            strong.append((v, hi))
         elif v < -0.7:
-            adjectives.append((-v, lo))
-    adjectives = [a for _, a in sorted(adjectives, reverse=True)[:2]]
+            strong.append((-v, lo))
+    adjectives = [a for _, a in sorted(strong, reverse=True)[:2]]
     if adjectives:
         parts.append(f"People who know me would say I'm {_join(adjectives)}.")
     interests = _interest_list(row["interests"])
@@ -148,6 +178,17 @@ def self_description(row: Row, rng: random.Random | None = None) -> str:
 
 def constitution(row: Row, weights: Mapping[str, float]) -> str:
     """What this persona wants from an AI (PRISM's ``system_string``), from its preference weights.
+
+    Parameters
+    ----------
+    row
+        a persona's row of a panel.
+    weights
+        its :meth:`~pluralis.simulate.preference.PreferenceModel.person_weights` row.
+
+    Returns
+    -------
+    str
 
     Example
     -------
@@ -198,6 +239,15 @@ def constitution(row: Row, weights: Mapping[str, float]) -> str:
 def render_texts(panel) -> pd.DataFrame:
     """``persona_id``, ``self_description``, ``constitution`` for every persona of a panel.
 
+    Parameters
+    ----------
+    panel
+        a :class:`~pluralis.simulate.generator.PersonaPanel`.
+
+    Returns
+    -------
+    pandas.DataFrame
+
     Example
     -------
     >>> from pluralis.simulate.generator import generate_personas
@@ -206,8 +256,8 @@ def render_texts(panel) -> pd.DataFrame:
     """
     from pluralis.simulate.preference import PreferenceModel
 
-    weights = PreferenceModel().person_weights(panel.data).to_dict("records")
-    rows = panel.data.to_dict("records")
+    weights = records(PreferenceModel().person_weights(panel.data))
+    rows = records(panel.data)
     return pd.DataFrame(
         {
             "persona_id": [r["persona_id"] for r in rows],
@@ -223,14 +273,23 @@ def render_texts(panel) -> pd.DataFrame:
 def persona_summary(row: Row, weights: Mapping[str, float] | None = None) -> dict[str, Any]:
     """The persona dict stored in ``Participant.persona`` (plain JSON types).
 
+    Parameters
+    ----------
+    row
+        a persona's row of a panel.
+    weights
+        its preference weights (adds the texts that depend on them).
+
+    Returns
+    -------
+    dict
+
     Example
     -------
     >>> from pluralis.simulate.generator import generate_personas
     >>> sorted(persona_summary(generate_personas(1, seed=0).data.iloc[0].to_dict()))[:3]
     ['big_five', 'census_group', 'communication_style']
     """
-    from pluralis.simulate.generator import BIG_FIVE, GENERATOR_VERSION
-
     out: dict[str, Any] = {
         "persona_id": str(row["persona_id"]),
         "generator": GENERATOR_VERSION,
@@ -300,6 +359,19 @@ def survey_answers(row: Row, weights: Mapping[str, float]) -> dict[str, Any]:
 def participants_from_panel(panel, *, study_id: str = "pluralis-sim", survey_only: bool = False) -> list:
     """PRISM survey records for every persona of a panel (no conversations; see the module docs).
 
+    Parameters
+    ----------
+    panel
+        a :class:`~pluralis.simulate.generator.PersonaPanel`.
+    study_id
+        prefix of the study ids.
+    survey_only
+        mark everyone as survey-only.
+
+    Returns
+    -------
+    list of pluralis.data.Participant
+
     Example
     -------
     >>> from pluralis.simulate.generator import generate_personas
@@ -310,9 +382,9 @@ def participants_from_panel(panel, *, study_id: str = "pluralis-sim", survey_onl
     from pluralis.data.model import Participant
     from pluralis.simulate.preference import PreferenceModel
 
-    weights = PreferenceModel().person_weights(panel.data).to_dict("records")
+    weights = records(PreferenceModel().person_weights(panel.data))
     out = []
-    for row, w in zip(panel.data.to_dict("records"), weights):
+    for row, w in zip(records(panel.data), weights):
         a = survey_answers(row, w)
         name, iso, region, subregion, special, locale = tables.COUNTRY_INFO[str(row["country"])]
         eth = a["ethnicity"]["category"]
@@ -558,6 +630,15 @@ def _fill(template: str, rng: random.Random) -> str:
 def lean(row: Row) -> str:
     """``"left"``, ``"right"`` or ``"neutral"`` from the persona's political lean (|lean| > 0.6 SD).
 
+    Parameters
+    ----------
+    row
+        a persona's row (``political``).
+
+    Returns
+    -------
+    str
+
     Example
     -------
     >>> lean({"political": 1.2}), lean({"political": 0.1})
@@ -569,6 +650,19 @@ def lean(row: Row) -> str:
 
 def opening_prompt(row: Row, conversation_type: str, rng: random.Random) -> str:
     """An opening prompt for a conversation of ``conversation_type`` (see the module docstring).
+
+    Parameters
+    ----------
+    row
+        a persona's row of a panel.
+    conversation_type
+        one of PRISM's three types.
+    rng
+        draws the prompt.
+
+    Returns
+    -------
+    str
 
     Example
     -------
@@ -599,6 +693,17 @@ def opening_prompt(row: Row, conversation_type: str, rng: random.Random) -> str:
 def follow_up(row: Row, rng: random.Random) -> str:
     """A follow-up message in the persona's communication style.
 
+    Parameters
+    ----------
+    row
+        a persona's row (``communication_style``).
+    rng
+        draws the message.
+
+    Returns
+    -------
+    str
+
     Example
     -------
     >>> follow_up({"communication_style": "direct"}, random.Random(1)) in FOLLOW_UPS["direct"]
@@ -611,7 +716,22 @@ def open_feedback(
     row: Row, weights: Mapping[str, float], best: np.ndarray, worst: np.ndarray | None, rng: random.Random
 ) -> str:
     """2–3 sentences of open feedback comparing the best and worst opening responses' features
-    (``best``/``worst``: raw feature vectors of :mod:`pluralis.features.style`).
+    (``best``/``worst``: raw style feature vectors of :func:`pluralis.features.response.style_array`).
+
+    Parameters
+    ----------
+    row
+        a persona's row.
+    weights
+        its preference weights (what it notices).
+    best, worst
+        style features of the best and worst opening responses (``worst`` may be ``None``).
+    rng
+        draws the wording.
+
+    Returns
+    -------
+    str
 
     Example
     -------

@@ -30,13 +30,15 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, func, insert, select, text, update
+import pandas as pd
+from sqlalchemy import Connection, Integer, bindparam, event, func, insert, select, text, update
 
 from pluralis.collect.config import StudyConfig
-from pluralis.collect.protocol import ProtocolSession, ProtocolState, Step
+from pluralis.collect.protocol import ProtocolSession, ProtocolState, Step, utterances_for
 from pluralis.data.model import Conversation, Participant
 from pluralis.data.study import Study
 from pluralis.errors import PluralisError
@@ -71,12 +73,40 @@ _SAVE_STATE = (
 )
 
 
+#: Participant groups the dashboard can break rankings down by, and their columns in ``participants``.
+GROUP_COLUMNS = {
+    "age": "age",
+    "gender": "gender",
+    "ethnicity": "ethnicity",
+    "religion": "religion",
+    "special_region": "special_region",
+    "source": "source",
+    "study_locale": "study_locale",
+}
+
+
 class ConcurrentUpdate(PluralisError):
-    """The participant's state changed since it was loaded (another request applied an action first)."""
+    """The participant's state changed since it was loaded (another request applied an action first).
+
+    Example
+    -------
+    >>> issubclass(ConcurrentUpdate, PluralisError)
+    True
+    """
 
 
 def hash_token(token: str) -> str:
     """SHA-256 hex digest of a participant token (what the database keeps).
+
+    Parameters
+    ----------
+    token
+        A participant token.
+
+    Returns
+    -------
+    str
+        64 hex digits.
 
     Example
     -------
@@ -88,6 +118,10 @@ def hash_token(token: str) -> str:
 
 def new_token() -> str:
     """A fresh unguessable participant token (256 bits, URL-safe).
+
+    Returns
+    -------
+    str
 
     Example
     -------
@@ -144,8 +178,34 @@ class Snapshot:
 
     __slots__ = ("revision", "ratings", "responses", "n_failures", "n_completed", "participant")
 
+    revision: int
+    ratings: set[tuple[str, int, int]]
+    responses: set[tuple[str, int, int]]
+    n_failures: int
+    n_completed: int
+    participant: dict[str, Any] | None
+
     @classmethod
     def of(cls, state: ProtocolState) -> Snapshot:
+        """The snapshot of ``state`` (revision, keys of its ratings and responses, counts, survey row).
+
+        Parameters
+        ----------
+        state
+            A participant's protocol state.
+
+        Returns
+        -------
+        Snapshot
+
+        Example
+        -------
+        >>> from pluralis.collect.config import StudyConfig
+        >>> from pluralis.collect.protocol import ProtocolSession
+        >>> snap = Snapshot.of(ProtocolSession(StudyConfig(), seed=0).state)
+        >>> snap.ratings, snap.n_completed, snap.participant
+        (set(), 0, None)
+        """
         snap = cls()
         snap.revision = state.revision
         snap.ratings = set(_ratings(state))
@@ -157,11 +217,28 @@ class Snapshot:
 
 
 class CollectRepository:
-    """The collection app's view of the store for one study.
+    """The collection app's view of the store for one study: it reads and writes the store, nothing else.
 
-    ``store`` is a :class:`pluralis.store.Store` (migrated to include the collection tables).
     On SQLite, writes are serialised in-process (one writer at a time never waits on SQLite's busy
     handler); PostgreSQL handles concurrent writers itself.
+
+    Parameters
+    ----------
+    store
+        A :class:`pluralis.store.Store` (migrated to include the collection tables).
+    config
+        The study.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from pluralis.collect.config import StudyConfig
+    >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+    >>> token, session = repo.create_session(external_id="prolific-1")
+    >>> repo.load(token).user_id == session.user_id, repo.load("unknown"), repo.external_id_exists("prolific-1")
+    (True, None, True)
+    >>> repo.status_counts(), repo.counts()["events"], repo.rating_summary(), repo.failure_summary()
+    ({'consent': 1}, 1, [], [])
     """
 
     def __init__(self, store: Store, config: StudyConfig):
@@ -176,12 +253,28 @@ class CollectRepository:
     # -- SQLite housekeeping ----------------------------------------------------------------------
 
     def start_checkpointer(self, interval: float = 1.0) -> None:
-        """SQLite only: move WAL checkpoints off the request path. Commits stop checkpointing by themselves
-        (``wal_autocheckpoint=0``) and a background thread checkpoints every ``interval`` seconds, so no
-        request ever waits for a checkpoint's disk writes. No-op on other databases."""
+        """SQLite only: move WAL checkpoints off the request path.
+
+        Commits stop checkpointing by themselves (``wal_autocheckpoint=0``) and a background thread checkpoints
+        every ``interval`` seconds, so no request ever waits for a checkpoint's disk writes. No-op on other
+        databases and when already started; :meth:`stop_checkpointer` stops it.
+
+        Parameters
+        ----------
+        interval
+            Seconds between two checkpoints.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> repo.start_checkpointer(interval=0.05); repo.create_session()[0] != ""
+        True
+        >>> repo.stop_checkpointer()
+        """
         if not self.sqlite or self._checkpointer is not None:
             return
-        from sqlalchemy import event
 
         def no_autocheckpoint(dbapi_conn, _record) -> None:
             cur = dbapi_conn.cursor()
@@ -203,7 +296,14 @@ class CollectRepository:
         self._checkpointer.start()
 
     def stop_checkpointer(self) -> None:
-        """Stop the checkpoint thread (after a final checkpoint)."""
+        """Stop the checkpoint thread (after a final checkpoint); no-op when none runs.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig()).stop_checkpointer()
+        """
         if self._checkpointer is None:
             return
         self._stop.set()
@@ -217,40 +317,73 @@ class CollectRepository:
 
     # -- transactions -----------------------------------------------------------------------------
 
-    def _write(self):
-        repo = self
-
-        class _Tx:
-            def __enter__(self_inner):
-                if repo._write_lock is not None:
-                    repo._write_lock.acquire()
-                try:
-                    self_inner.cm = repo.engine.begin()
-                    return self_inner.cm.__enter__()
-                except BaseException:
-                    if repo._write_lock is not None:
-                        repo._write_lock.release()
-                    raise
-
-            def __exit__(self_inner, *exc):
-                try:
-                    return self_inner.cm.__exit__(*exc)
-                finally:
-                    if repo._write_lock is not None:
-                        repo._write_lock.release()
-
-        return _Tx()
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction (under the in-process writer lock on SQLite; released after the commit)."""
+        if self._write_lock is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
 
     # -- sessions ---------------------------------------------------------------------------------
 
     def session_for(self, state: ProtocolState, **kwargs: Any) -> ProtocolSession:
-        """A :class:`ProtocolSession` around a stored state (``kwargs`` go to the session)."""
+        """A :class:`ProtocolSession` around a stored state.
+
+        Parameters
+        ----------
+        state
+            The stored state.
+        **kwargs
+            Passed to the session (``models``, ``quota_gate``, ``limiter``).
+
+        Returns
+        -------
+        ProtocolSession
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> state = ProtocolSession(StudyConfig(), user_id="u1", seed=0).state
+        >>> repo.session_for(state).user_id
+        'u1'
+        """
         return ProtocolSession(self.config, state=state, **kwargs)
 
     def create_session(
         self, *, source: str | None = None, external_id: str | None = None, user_id: str | None = None, **kwargs: Any
     ) -> tuple[str, ProtocolSession]:
-        """Create a participant; returns ``(token, session)``. The token is shown to the participant only."""
+        """Create a participant (and a ``joined`` event).
+
+        Parameters
+        ----------
+        source
+            ``"human"`` (default) or ``"simulated"``.
+        external_id
+            Recruitment-platform id (e.g. Prolific PID); only its hash is stored.
+        user_id
+            The participant id (default: a new random one).
+        **kwargs
+            Passed to the session.
+
+        Returns
+        -------
+        (str, ProtocolSession)
+            The token (shown to the participant only; the database keeps its hash) and the new session.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> token, session = repo.create_session(user_id="u7")
+        >>> session.user_id, session.step.value, repo.load_user("u7").user_id
+        ('u7', 'consent', 'u7')
+        """
         token = new_token()
         session = ProtocolSession(self.config, user_id=user_id, source=source, **kwargs)  # type: ignore[arg-type]
         now = time.time()
@@ -285,7 +418,29 @@ class CollectRepository:
         return token, session
 
     def load(self, token: str, **kwargs: Any) -> ProtocolSession | None:
-        """The session of a token (``None`` for an unknown token)."""
+        """The session of a participant token.
+
+        Parameters
+        ----------
+        token
+            The participant token (from the cookie or the resume link).
+        **kwargs
+            Passed to the session.
+
+        Returns
+        -------
+        ProtocolSession or None
+            ``None`` for an unknown token.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> token, session = repo.create_session()
+        >>> repo.load(token).user_id == session.user_id, repo.load("not-a-token")
+        (True, None)
+        """
         if not token or len(token) > 200:
             return None
         with self.engine.connect() as conn:
@@ -295,13 +450,53 @@ class CollectRepository:
         return self.session_for(ProtocolState.model_validate(row.state), **kwargs)
 
     def load_user(self, user_id: str, **kwargs: Any) -> ProtocolSession | None:
-        """The session of a participant id (admin use; participants are looked up by token)."""
+        """The session of a participant id (admin use; participants are looked up by token).
+
+        Parameters
+        ----------
+        user_id
+            The participant id.
+        **kwargs
+            Passed to the session.
+
+        Returns
+        -------
+        ProtocolSession or None
+            ``None`` for an unknown id.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> repo.load_user("nobody") is None
+        True
+        """
         with self.engine.connect() as conn:
             row = conn.execute(_STATE_BY_USER, {"uid": user_id}).first()
         return None if row is None else self.session_for(ProtocolState.model_validate(row.state), **kwargs)
 
     def external_id_exists(self, external_id: str) -> bool:
-        """Whether a recruitment-platform id (e.g. Prolific PID) already joined."""
+        """Whether a recruitment-platform id (e.g. Prolific PID) already joined.
+
+        Parameters
+        ----------
+        external_id
+            The id.
+
+        Returns
+        -------
+        bool
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> _ = repo.create_session(external_id="p-1")
+        >>> repo.external_id_exists("p-1"), repo.external_id_exists("p-2")
+        (True, False)
+        """
         with self.engine.connect() as conn:
             return conn.execute(_USER_BY_EXTERNAL_ID, {"h": hash_token(external_id)}).first() is not None
 
@@ -312,8 +507,34 @@ class CollectRepository:
     ) -> None:
         """Commit ``session``'s state and every row its last action produced, in one transaction.
 
-        ``before`` is the state the action started from; if the stored revision is no longer
-        ``before.revision`` nothing is written and :class:`ConcurrentUpdate` is raised.
+        Parameters
+        ----------
+        session
+            The session after the action.
+        before
+            The state the action started from (or its :class:`Snapshot`).
+        events
+            ``(kind, detail)`` audit events to append.
+
+        Raises
+        ------
+        ConcurrentUpdate
+            The stored revision is no longer ``before.revision`` (another request applied an action first);
+            nothing is written.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> token, session = repo.create_session()
+        >>> before = Snapshot.of(session.state)
+        >>> session.consent()
+        >>> repo.save(session, before, [("consent", None)])
+        >>> repo.save(session, before)
+        Traceback (most recent call last):
+        ...
+        pluralis.web.repository.ConcurrentUpdate: participant ...: state changed since it was loaded
         """
         st = session.state
         if not isinstance(before, Snapshot):
@@ -411,8 +632,6 @@ class CollectRepository:
             survey=[participant] if (participant is not None and before.participant is None) else [],
             conversations=[Conversation.model_validate(c) for c in new_convs],
         )
-        from pluralis.collect.protocol import utterances_for
-
         study.utterances = utterances_for(study.conversations)
         rows = _rows_for(study, seq)
         for table, name in (
@@ -444,7 +663,25 @@ class CollectRepository:
         return out
 
     def add_event(self, user_id: str | None, kind: str, detail: dict | None = None) -> None:
-        """Append one audit event."""
+        """Append one audit event.
+
+        Parameters
+        ----------
+        user_id
+            The participant (``None`` for app-wide events).
+        kind
+            What happened (``"resumed"``, ...).
+        detail
+            JSON details.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> repo.add_event(None, "note", {"text": "pilot starts"}); repo.counts()["events"]
+        1
+        """
         with self._write() as conn:
             conn.execute(
                 insert(collect_events),
@@ -454,7 +691,20 @@ class CollectRepository:
     # -- quotas -----------------------------------------------------------------------------------
 
     def cell_counts(self) -> dict[str, int]:
-        """Participants admitted per quota cell (screened-out participants are not counted)."""
+        """Participants admitted per quota cell (screened-out participants are not counted).
+
+        Returns
+        -------
+        dict
+            Participants by cell label.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig()).cell_counts()
+        {}
+        """
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(collect_sessions.c.quota_cell, func.count())
@@ -470,7 +720,21 @@ class CollectRepository:
     # -- dashboard --------------------------------------------------------------------------------
 
     def status_counts(self) -> dict[str, int]:
-        """Participants per protocol step."""
+        """Participants per protocol step.
+
+        Returns
+        -------
+        dict
+            Participants by step (``"consent"``, ``"survey"``, ..., ``"complete"``).
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> _ = repo.create_session(); repo.status_counts()
+        {'consent': 1}
+        """
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(collect_sessions.c.status, func.count())
@@ -480,7 +744,20 @@ class CollectRepository:
         return {r[0]: int(r[1]) for r in rows}
 
     def rating_summary(self) -> list[dict[str, Any]]:
-        """Ratings so far per model: count, mean score, times chosen."""
+        """Ratings so far per model: count, mean score, times chosen (best mean first).
+
+        Returns
+        -------
+        list of dict
+            ``model``, ``ratings``, ``mean_score``, ``chosen``.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig()).rating_summary()
+        []
+        """
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(
@@ -498,7 +775,20 @@ class CollectRepository:
         ]
 
     def failure_summary(self) -> list[dict[str, Any]]:
-        """Failed model calls per model and kind."""
+        """Failed model calls per model and kind (most frequent first).
+
+        Returns
+        -------
+        list of dict
+            ``model``, ``kind``, ``count``.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig()).failure_summary()
+        []
+        """
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(collect_failures.c.model_name, collect_failures.c.kind, func.count())
@@ -508,7 +798,21 @@ class CollectRepository:
         return [{"model": r[0], "kind": r[1], "count": int(r[2])} for r in rows]
 
     def counts(self) -> dict[str, int]:
-        """Row counts of the collection tables and the PRISM tables."""
+        """Row counts of the collection tables and the PRISM tables.
+
+        Returns
+        -------
+        dict
+            Rows by table (``participants``, ``conversations``, ..., ``sessions``, ``ratings``, ``events``).
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> counts = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig()).counts()
+        >>> counts["sessions"], counts["utterances"]
+        (0, 0)
+        """
         out = dict(self.store.counts())
         with self.engine.connect() as conn:
             for name, table in (
@@ -522,13 +826,44 @@ class CollectRepository:
         return out
 
     def all_ratings(self) -> list[dict[str, Any]]:
-        """Every stored rating (for checks and exports)."""
+        """Every stored rating (for checks and exports), in storage order.
+
+        Returns
+        -------
+        list of dict
+            Rows of ``collect_ratings``.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig()).all_ratings()
+        []
+        """
         with self.engine.connect() as conn:
             rows = conn.execute(select(collect_ratings).order_by(collect_ratings.c.id)).mappings().all()
         return [dict(r) for r in rows]
 
     def export_study(self, *, completed_only: bool = False) -> Study:
-        """The study's PRISM records from the store (``completed_only``: participants who finished)."""
+        """The study's PRISM records from the store.
+
+        Parameters
+        ----------
+        completed_only
+            Only participants who finished.
+
+        Returns
+        -------
+        Study
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> repo.export_study(completed_only=True).counts()["survey"]
+        0
+        """
         study = self.store.export_study()
         if completed_only:
             with self.engine.connect() as conn:
@@ -543,19 +878,35 @@ class CollectRepository:
             study.metadata = [m for m in study.metadata if m.user_id in done]
         return study
 
-    def whose_preferences(self, group_fields: Iterable[str] | None = None, *, min_battles: int = 1) -> dict[str, Any]:
-        """Current model ranking overall and by participant group (the dashboard's "whose preferences" panel).
+    def opening_ratings(self, group_fields: Iterable[str] = ()) -> pd.DataFrame:
+        """Rated opening-turn responses of finished conversations, with their participants' group columns.
 
-        Uses the aggregation engine (:func:`pluralis.ranking.battles.extract_battles`,
-        :func:`pluralis.ranking.engine.rank_models`, PRC) on the opening turns of finished conversations,
-        read straight from the ``utterances`` and ``participants`` tables; falls back to mean scores when
-        there are no battles yet. Groups: ``age``, ``gender``, ``ethnicity``, ``religion``, ``special_region``,
-        ``source``, ``study_locale``.
+        Read straight from the ``utterances`` and ``participants`` tables (what the dashboard's
+        "whose preferences?" panel ranks, :func:`pluralis.web.dashboard.whose_preferences`).
+
+        Parameters
+        ----------
+        group_fields
+            Participant columns to add (those of :data:`GROUP_COLUMNS`; others are left out).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per rated response, in storage order: ``user_id``, ``interaction_id``, ``conversation_id``,
+            ``turn``, ``within_turn_id``, ``model_name``, ``score`` and one column per known group field.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> from pluralis.data.synthetic import generate_study
+        >>> store = Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite"))
+        >>> _ = store.import_study(generate_study(n_participants=5, seed=1))
+        >>> ratings = CollectRepository(store, StudyConfig()).opening_ratings(["gender", "not-a-field"])
+        >>> list(ratings.columns)[-3:], set(ratings["turn"])
+        (['model_name', 'score', 'gender'], {0})
         """
-        import pandas as pd
-
-        group_fields = [f for f in (group_fields or self.config.admin.group_fields) if f in _GROUP_COLUMNS]
-        out: dict[str, Any] = {"method": None, "overall": [], "groups": {}}
+        fields = [f for f in group_fields if f in GROUP_COLUMNS]
         u, p = s.utterances, s.participants
         cols = [
             u.c.user_id,
@@ -565,65 +916,13 @@ class CollectRepository:
             u.c.within_turn_id,
             u.c.model_name,
             u.c.score,
-        ] + [p.c[_GROUP_COLUMNS[f]].label(f) for f in group_fields]
+        ] + [p.c[GROUP_COLUMNS[f]].label(f) for f in fields]
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(*cols).join(p, p.c.user_id == u.c.user_id).where(u.c.turn == 0).order_by(u.c.seq)
             ).all()
-        if not rows:
-            return out
         # plain tuples: pandas probes Row objects attribute by attribute (slow at PRISM's 30k+ openers)
-        utt = pd.DataFrame.from_records([tuple(r) for r in rows], columns=[c.name for c in cols])
-        battles = None
-        try:
-            from pluralis.ranking.battles import extract_battles
-
-            battles = extract_battles(utt, short_names=False)  # once; groups are subsets of participants
-        except Exception:  # too little data for the aggregator: mean scores below
-            battles = None
-
-        def rank(users=None) -> tuple[str, list[dict[str, Any]]]:
-            sub_b = battles if (battles is None or users is None) else battles[battles["user_id"].isin(users)]
-            if sub_b is not None and len(sub_b) >= min_battles:
-                try:
-                    from pluralis.ranking.engine import rank_models
-
-                    r = rank_models(sub_b, "prc")
-                    return "prc", [
-                        {"model": m, "score": round(float(sc), 4), "rank": int(rk), "n": int(n)}
-                        for m, sc, rk, n in r[["model", "score", "rank", "n_battles"]].itertuples(index=False)
-                    ]
-                except Exception:  # e.g. a group whose battles do not connect the models: means below
-                    pass
-            sub = utt if users is None else utt[utt["user_id"].isin(users)]
-            means = sub.groupby("model_name")["score"].agg(["mean", "count"]).sort_values("mean", ascending=False)
-            return "mean_score", [
-                {"model": m, "score": round(float(row["mean"]), 2), "rank": i + 1, "n": int(row["count"])}
-                for i, (m, row) in enumerate(means.iterrows())
-            ]
-
-        out["method"], out["overall"] = rank()
-        for field in group_fields:
-            groups = {}
-            users_of = utt.dropna(subset=[field]).groupby(field)["user_id"].unique()
-            for value in utt[field].value_counts().index:  # largest group first
-                users = users_of[value]
-                groups[str(value)] = {"participants": int(len(users)), "ranking": rank(users)[1]}
-            out["groups"][field] = groups
-        out["computed_at"] = time.time()
-        return out
+        return pd.DataFrame.from_records([tuple(r) for r in rows], columns=[c.name for c in cols])
 
 
-#: Participant groups of the "whose preferences" panel and their columns in ``participants``.
-_GROUP_COLUMNS = {
-    "age": "age",
-    "gender": "gender",
-    "ethnicity": "ethnicity",
-    "religion": "religion",
-    "special_region": "special_region",
-    "source": "source",
-    "study_locale": "study_locale",
-}
-
-
-__all__ = ["CollectRepository", "ConcurrentUpdate", "Snapshot", "hash_token", "new_token"]
+__all__ = ["GROUP_COLUMNS", "CollectRepository", "ConcurrentUpdate", "Snapshot", "hash_token", "new_token"]

@@ -44,6 +44,13 @@ SECURITY_HEADERS = {
 class Secrets:
     """The server's signing key (random per process unless given) and the admin token.
 
+    Parameters
+    ----------
+    key
+        The signing key of CSRF tokens and the admin cookie (default: 32 random bytes).
+    admin_token
+        The admin token (``None``: admin pages disabled).
+
     Example
     -------
     >>> s = Secrets(admin_token="a-long-admin-token")
@@ -61,26 +68,108 @@ class Secrets:
         return hmac.new(self.key, message.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def csrf_for(self, participant_token: str) -> str:
-        """The CSRF token of a participant's forms."""
+        """The CSRF token of a participant's forms (an HMAC of their token).
+
+        Parameters
+        ----------
+        participant_token
+            The participant token (``"admin"`` for the admin's forms).
+
+        Returns
+        -------
+        str
+            64 hex digits.
+
+        Example
+        -------
+        >>> keys = Secrets(b"k" * 32)
+        >>> keys.csrf_for("p1") == keys.csrf_for("p1") != keys.csrf_for("p2")
+        True
+        """
         return self._mac("csrf:" + participant_token)
 
     def check_csrf(self, submitted: str | None, participant_token: str | None) -> bool:
-        """Whether a submitted CSRF token belongs to this participant."""
+        """Whether a submitted CSRF token belongs to this participant (constant-time comparison).
+
+        Parameters
+        ----------
+        submitted
+            The form's ``csrf`` field.
+        participant_token
+            The participant token.
+
+        Returns
+        -------
+        bool
+
+        Example
+        -------
+        >>> keys = Secrets(b"k" * 32)
+        >>> keys.check_csrf(keys.csrf_for("p1"), "p1"), keys.check_csrf(keys.csrf_for("p1"), "p2")
+        (True, False)
+        >>> keys.check_csrf(None, "p1"), keys.check_csrf("x", None)
+        (False, False)
+        """
         if not submitted or not participant_token:
             return False
         return hmac.compare_digest(submitted, self.csrf_for(participant_token))
 
     def check_admin(self, token: str | None) -> bool:
-        """Constant-time comparison with the admin token (always false when none is configured)."""
+        """Constant-time comparison with the admin token (always false when none is configured).
+
+        Parameters
+        ----------
+        token
+            The token presented.
+
+        Returns
+        -------
+        bool
+
+        Example
+        -------
+        >>> Secrets(admin_token="a-long-admin-token").check_admin("a-long-admin-token")
+        True
+        >>> Secrets().check_admin("anything")
+        False
+        """
         if not self.admin_token or not token:
             return False
         return hmac.compare_digest(token.encode("utf-8"), self.admin_token.encode("utf-8"))
 
     def admin_cookie(self) -> str:
-        """Value of the admin session cookie (an HMAC of the admin token)."""
+        """Value of the admin session cookie (an HMAC of the admin token, never the token itself).
+
+        Returns
+        -------
+        str
+
+        Example
+        -------
+        >>> s = Secrets(b"k" * 32, admin_token="a-long-admin-token")
+        >>> "a-long-admin-token" in s.admin_cookie(), len(s.admin_cookie())
+        (False, 64)
+        """
         return self._mac("admin:" + (self.admin_token or ""))
 
     def check_admin_cookie(self, value: str | None) -> bool:
+        """Whether an admin cookie is valid (always false when no admin token is configured).
+
+        Parameters
+        ----------
+        value
+            The cookie's value.
+
+        Returns
+        -------
+        bool
+
+        Example
+        -------
+        >>> s = Secrets(admin_token="a-long-admin-token")
+        >>> s.check_admin_cookie(s.admin_cookie()), s.check_admin_cookie("forged"), s.check_admin_cookie(None)
+        (True, False, False)
+        """
         if not self.admin_token or not value:
             return False
         return hmac.compare_digest(value, self.admin_cookie())
@@ -99,7 +188,17 @@ def new_csrf() -> str:
 
 class RateLimiter:
     """Token buckets: ``rate`` events per ``per`` seconds per key, bursts up to ``burst`` (default ``rate``).
-    ``rate=0`` disables the limit.
+
+    Parameters
+    ----------
+    rate
+        Events allowed per ``per`` seconds (0 disables the limit).
+    per
+        The period, seconds.
+    burst
+        Largest burst (default ``rate``).
+    max_keys
+        Keys kept in memory; beyond it the oldest half is forgotten.
 
     Example
     -------
@@ -117,7 +216,23 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def allow(self, key: str) -> bool:
-        """Take one token for ``key``; ``False`` when the bucket is empty."""
+        """Take one token for ``key``.
+
+        Parameters
+        ----------
+        key
+            Whose bucket (a participant token, a client address).
+
+        Returns
+        -------
+        bool
+            ``False`` when the bucket is empty (the event is refused).
+
+        Example
+        -------
+        >>> RateLimiter(rate=1).allow("k"), RateLimiter(rate=0).allow("k")
+        (True, True)
+        """
         if self.rate <= 0:
             return True
         now = time.monotonic()

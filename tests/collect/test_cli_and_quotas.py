@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-from collect_helpers import HttpParticipant, Server, ThreadServer, participant_run, study_config
 from typer.testing import CliRunner
 
 from pluralis.cli import app as cli
@@ -11,6 +10,7 @@ from pluralis.collect.config import StudyConfig, load_study_config
 from pluralis.collect.protocol import example_survey_answers
 from pluralis.store import Store
 from pluralis.web.app import create_app
+from tests.collect_helpers import HttpParticipant, Server, ThreadServer, participant_run, study_config
 
 ADMIN = "admin-token-for-tests-123"
 

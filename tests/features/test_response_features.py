@@ -1,14 +1,21 @@
-"""Response features and the OLS of score on them (PRISM App. T.8, Tab. 27)."""
+"""Response features: PRISM's (App. T.8) and the simulation's style features, one phrase list per concept."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-import statsmodels.api as sm
 
-from pluralis.errors import ConfigError, DataValidationError
-from pluralis.features.response import FEATURES, explain_scores, response_features
+from pluralis.errors import ConfigError
+from pluralis.features import phrases
+from pluralis.features.response import (
+    ALL_FEATURES,
+    PRISM_FEATURES,
+    STYLE_FEATURES,
+    VECTOR_MIN_TEXTS,
+    response_features,
+    style_array,
+)
 
 
 def feats(text, **kw):
@@ -38,65 +45,91 @@ def test_feature_selection_and_errors():
     assert list(out.columns) == ["text_length"]
     with pytest.raises(ConfigError, match="unknown feature"):
         response_features(["x"], features=["emoji"])
-    assert list(response_features(["x"]).columns) == list(FEATURES)
+    assert list(response_features(["x"]).columns) == list(PRISM_FEATURES)
 
 
-@pytest.fixture(scope="module")
-def utterances():
-    from pluralis.data.synthetic import generate_study
-
-    return generate_study(n_participants=200, seed=4, with_metadata=False).frames().utterances
-
-
-def test_explain_scores_recovers_signs_and_uses_clustered_ses(utterances):
-    with pytest.warns(UserWarning, match="do not vary"):
-        clustered = explain_scores(utterances)
-    c = clustered.coefficients.set_index("term")
-    assert clustered.n == int((utterances["turn"] == 0).sum())
-    assert c.loc["if_refusal", "coef"] < -5 and c.loc["if_refusal", "p_value"] < 0.01
-    assert c.loc["if_line_breaks", "coef"] < 0 < c.loc["if_enumeration", "coef"]
-    assert clustered.n_clusters == utterances["user_id"].nunique()
-    with pytest.warns(UserWarning):
-        plain = explain_scores(utterances, cov="nonrobust")
-    p = plain.coefficients.set_index("term")
-    assert np.allclose(p["coef"], c["coef"])
-    assert not np.allclose(p["se"], c["se"])
-    # the non-robust fit is exactly statsmodels' OLS on the same design
-    openers = utterances[utterances["turn"] == 0]
-    X = response_features(openers["model_response"]).drop(columns=["if_self_identification"])
-    ref = sm.OLS(openers["score"].to_numpy(float), sm.add_constant(X.to_numpy())).fit()
-    assert np.allclose(p["se"].to_numpy(), ref.bse) and plain.r_squared == pytest.approx(ref.rsquared)
-    assert set(c.columns) >= {"coef", "se", "t", "p_value", "ci_low", "ci_high"}
+def test_one_refusal_list_serves_prism_and_the_simulation():
+    """The refusal feature of PRISM's set and of the style set are the same list (the union of the
+    lists Pluralis had); ``as_coded`` is PRISM's list exactly."""
+    texts = [
+        "I'm sorry, but I can't.",  # both old lists
+        "It is not accurate to say so.",  # only PRISM's
+        "I won't be able to do that.",  # only the simulation's
+        "I am unable to help.",  # only the simulation's
+        "Sure, here you go.",
+    ]
+    f = response_features(texts, features=["if_refusal", "refusal"])
+    assert f["if_refusal"].tolist() == [1, 1, 1, 1, 0]
+    assert (f["if_refusal"] == f["refusal"]).all()
+    assert style_array(texts)[:, 1].tolist() == [1, 1, 1, 1, 0]
+    coded = response_features(texts, features=["if_refusal"], as_coded=True)["if_refusal"]
+    assert coded.tolist() == [1, 1, 0, 0, 0]
+    assert set(phrases.PRISM_REFUSAL_PHRASES) <= set(phrases.REFUSAL_PHRASES)
+    assert len(set(phrases.REFUSAL_PHRASES)) == len(phrases.REFUSAL_PHRASES)
 
 
-def test_explain_scores_options_and_errors(utterances):
-    m = explain_scores(utterances, features=["text_length", "if_refusal"], max_length=200, cov="HC1", turns="all")
-    assert m.n == int((utterances["model_response"].str.len() < 200).sum())
-    with pytest.raises(DataValidationError, match="model_response"):
-        explain_scores(pd.DataFrame({"score": [1]}))
-    with pytest.raises(ConfigError, match="cov"):
-        explain_scores(utterances, features=["text_length"], cov="robust")
+def test_one_list_regex_prism_markers_and_more():
+    texts = ["Steps:\n1. Plan", "Steps:\n1) Plan", "Steps:\n\u2022 Plan", "Steps:\n* Plan", "1) Plan"]
+    f = response_features(texts, features=["if_enumeration", "enumeration"])
+    assert f["if_enumeration"].tolist() == [1, 1, 1, 1, 0]
+    assert (f["if_enumeration"] == f["enumeration"]).all()
+    coded = response_features(texts, features=["if_enumeration"], as_coded=True)["if_enumeration"]
+    assert coded.tolist() == [1, 0, 0, 1, 0]
 
 
-def test_clustered_ses_match_the_cr1_sandwich_written_from_the_formula(utterances):
-    """V = G/(G-1) * (N-1)/(N-K) * (X'X)^-1 [sum_g X_g' u_g u_g' X_g] (X'X)^-1 (Stata's CR1, statsmodels' default)."""
-    names = ["text_length", "if_line_breaks", "if_enumeration", "if_refusal"]
-    m = explain_scores(utterances, features=names)
-    openers = utterances[utterances["turn"] == 0]
-    X = np.column_stack(
-        [np.ones(len(openers)), response_features(openers["model_response"], features=names).to_numpy()]
+def test_style_features_known_answers():
+    f = response_features(
+        [
+            "It depends. Some people might say so; however, perhaps not.",
+            "Equality and rights, and climate action.",
+            "Tradition and faith matter, and so do rights.",
+            "",
+        ],
+        features=STYLE_FEATURES,
     )
-    y = openers["score"].to_numpy(float)
-    beta = np.linalg.lstsq(X, y, rcond=None)[0]
-    u = y - X @ beta
-    bread = np.linalg.inv(X.T @ X)
-    meat = np.zeros((X.shape[1], X.shape[1]))
-    for _, rows in openers.groupby("user_id").indices.items():
-        s = X[rows].T @ u[rows]
-        meat += np.outer(s, s)
-    n, k, g = len(y), X.shape[1], openers["user_id"].nunique()
-    se = np.sqrt(np.diag(g / (g - 1) * (n - 1) / (n - k) * bread @ meat @ bread))
-    c = m.coefficients.set_index("term").loc[["const", *names]]
-    assert np.allclose(c["coef"], beta, rtol=1e-10)
-    assert np.allclose(c["se"], se, rtol=1e-8)
-    assert m.n_clusters == g
+    assert f["hedging"].tolist() == [1.0, 0.0, 0.0, 0.0]  # 5 hedges, capped at 4 -> 1
+    assert f["stance"].tolist() == pytest.approx([0.0, 1.0, -1 / 3, 0.0])
+    assert f["length"].iloc[3] == 0.0
+
+
+def test_lengths_in_three_units():
+    f = response_features(["x" * 250], features=["text_length", "length", "log_length"]).iloc[0]
+    assert f["text_length"] == 250 and f["length"] == 2.5 and f["log_length"] == pytest.approx(np.log(3.5))
+
+
+def test_few_and_many_texts_give_the_same_features():
+    """Few texts are measured text by text, many with pandas' vectorised string methods: same numbers."""
+    rng = np.random.default_rng(0)
+    bank = [
+        "I'm sorry, but no.",
+        "It depends; others might disagree.",
+        "\n1. Equality\n2) Rights",
+        "Faith and freedom, tradition.",
+        "As an AI, maybe?",
+        "Trained by OpenAI. ",
+        "Caf\u00e9 na\u00efve \u2014 r\u00e9sum\u00e9 \u2022 ",
+        "",
+    ]
+    texts = ["".join(rng.choice(bank, 3)) + str(i) for i in range(300)] + [None, float("nan")]
+    assert len(texts) >= 4 * VECTOR_MIN_TEXTS
+    for wb in (False, True):
+        many = response_features(texts, features=ALL_FEATURES, word_boundaries=wb).to_numpy()
+        few = np.vstack(
+            [
+                response_features(texts[i : i + 7], features=ALL_FEATURES, word_boundaries=wb).to_numpy()
+                for i in range(0, len(texts), 7)
+            ]
+        )
+        np.testing.assert_array_equal(few, many)
+    style = response_features(texts, features=STYLE_FEATURES).to_numpy()
+    np.testing.assert_array_equal(np.vstack([style_array(texts[i : i + 5]) for i in range(0, len(texts), 5)]), style)
+    np.testing.assert_array_equal(style_array(texts), style)
+    assert style_array([]).shape == (0, 5)
+
+
+def test_missing_texts_are_empty_and_duplicates_are_consistent():
+    s = pd.Series(["Why?", None, "Why?", np.nan], index=[10, 11, 12, 13])
+    f = response_features(s, features=ALL_FEATURES)
+    assert list(f.index) == [10, 11, 12, 13]
+    assert (f.loc[11] == 0).all() and (f.loc[13] == 0).all()
+    assert f.loc[10].equals(f.loc[12])

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from pluralis.errors import ConfigError
-from pluralis.learn.featurizers import EmbeddingFeaturizer, bundled_model_path
+from pluralis.features.embeddings import bundled_model_path
+from pluralis.learn.featurizers import EmbeddingFeaturizer
 from pluralis.learn.groups import participant_folds
 from pluralis.learn.models import RewardModel, featurize_pairs
 
@@ -32,7 +33,8 @@ def test_bundled_all_minilm_l6_v2_loads_offline_in_a_fresh_process(tmp_path):
     """No hub cache, no network (a dead proxy), hub offline: the model comes from the installed package."""
     script = (
         "import json, numpy as np\n"
-        "from pluralis.learn.featurizers import EmbeddingFeaturizer, bundled_model_path\n"
+        "from pluralis.features.embeddings import bundled_model_path\n"
+        "from pluralis.learn.featurizers import EmbeddingFeaturizer\n"
         "e = EmbeddingFeaturizer()\n"
         f"a, b = e.transform({STS_1!r}), e.transform({STS_2!r})\n"
         "print(json.dumps({'path': str(bundled_model_path()), 'shape': list(a.shape), 'sim': (a @ b.T).tolist()}))\n"
@@ -90,12 +92,12 @@ def test_embeddings_are_384d_unit_vectors_and_similar_texts_are_closer(emb):
 
 
 def test_each_distinct_text_is_embedded_once_and_cached(emb):
-    from pluralis.learn import featurizers
+    from pluralis.features import embeddings
 
     texts = ["cache probe one", "cache probe two", "cache probe one"]
     X = emb.transform(texts)
     np.testing.assert_array_equal(X[0], X[2])
-    cache = next(c for k, c in featurizers._CACHES.items() if k.startswith("bundled"))
+    cache = next(c for k, c in embeddings._CACHES.items() if k.startswith("bundled"))
     n = len(cache)
     Y = emb.transform(texts[::-1])
     assert len(cache) == n
@@ -105,7 +107,7 @@ def test_each_distinct_text_is_embedded_once_and_cached(emb):
 def _refusal_pairs(n_users=40, pairs_per_user=15, seed=0):
     """Pairs over a pool of 112 texts (56 answers, each also prefixed by a refusal); everyone
     strongly dislikes refusals (planted reward -4 per refusal), with Bernoulli noise."""
-    from pluralis.learn.simulate import _SENTENCES
+    from pluralis.simulate.planted import _SENTENCES
 
     rng = np.random.default_rng(seed)
     i, j = np.meshgrid(np.arange(8), np.arange(8))

@@ -18,7 +18,7 @@ from pluralis.learn.groups import (
     participant_folds,
 )
 from pluralis.learn.models import PersonalisedRewardModel, RewardModel, featurize_pairs
-from pluralis.learn.simulate import planted_pairs
+from pluralis.simulate.planted import planted_pairs
 
 OPPOSITE = {"A": {"if_enumeration": 2.0, "if_refusal": -1.0}, "B": {"if_enumeration": -2.0, "if_refusal": -1.0}}
 

@@ -23,7 +23,7 @@ from pluralis.learn.models import (
     pairwise_accuracy,
     pairwise_log_loss,
 )
-from pluralis.learn.simulate import PLANTED_FEATURES, planted_pairs
+from pluralis.simulate.planted import PLANTED_FEATURES, planted_pairs
 
 # the planted features, as TextFeaturizer computes them (log_length, lists, refusals, questions, "As an AI")
 PLANTED = TextFeaturizer(features=["text_length", "if_enumeration", "if_refusal", "if_question_marks", "if_deanthro"])

@@ -13,22 +13,13 @@ from hypothesis import strategies as st
 
 from pluralis.errors import ConfigError
 from pluralis.ranking.battles import encode_battles
-from pluralis.ranking.engine import (
-    average_win_rate,
-    bradley_terry,
-    bt_from_counts,
-    count_matrices,
-    elo_online,
-    elo_online_batch,
-    mean_by_model,
-    pairwise_rank_centrality,
-    prc_from_counts,
-    rank_models,
-    ranks_from_scores,
-    resolve_method,
-    stationary_distribution,
-    win_rate_from_counts,
-)
+from pluralis.ranking.encode import count_matrices, mean_by_model
+from pluralis.ranking.engine import rank_models, ranks_from_scores
+from pluralis.ranking.methods.bt import bradley_terry, bt_from_counts
+from pluralis.ranking.methods.elo import elo_online, elo_online_batch
+from pluralis.ranking.methods.prc import pairwise_rank_centrality, prc_from_counts, stationary_distribution
+from pluralis.ranking.methods.win_rate import average_win_rate, win_rate_from_counts
+from pluralis.ranking.registry import get_aggregator
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -467,10 +458,10 @@ def test_ranks_from_scores_batched_and_ties():
 
 
 def test_resolve_method_aliases_and_errors():
-    assert resolve_method("elo_mle").name == "bt"
-    assert resolve_method("Rank-Centrality").name == "prc"
+    assert get_aggregator("elo_mle").name == "bt"
+    assert get_aggregator("Rank-Centrality").name == "prc"
     with pytest.raises(ConfigError, match="unknown ranking method"):
-        resolve_method("borda")
+        get_aggregator("borda")
 
 
 def test_rank_models_on_synthetic_study_recovers_truth():

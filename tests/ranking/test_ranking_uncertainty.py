@@ -9,11 +9,13 @@ from scipy.stats import norm
 
 from pluralis.errors import ConfigError
 from pluralis.ranking.battles import BattleArrays, encode_battles
-from pluralis.ranking.engine import mean_by_model, pairwise_rank_centrality, prc_from_counts, resolve_method
+from pluralis.ranking.encode import mean_by_model
+from pluralis.ranking.methods.prc import pairwise_rank_centrality, prc_from_counts
+from pluralis.ranking.registry import get_aggregator
+from pluralis.ranking.resample import cluster_weights
 from pluralis.ranking.uncertainty import (
     BootstrapResult,
     Tournament,
-    _cluster_weights,
     bootstrap,
     idiosyncratic_variance,
     random_participants,
@@ -95,8 +97,8 @@ def test_cluster_bootstrap_equals_explicit_resampling():
     arr = _toy()
     t = Tournament(arr)
     rng = np.random.default_rng(1)
-    w = _cluster_weights(rng, 5, arr.n_clusters)
-    fast = t.score_counts(t.cluster_counts(w), resolve_method("prc"), {"alpha": 1.0})
+    w = cluster_weights(rng, 5, arr.n_clusters)
+    fast = t.score_counts(t.cluster_counts(w), get_aggregator("prc"), {"alpha": 1.0})
     for r in range(5):
         idx = np.concatenate([np.repeat(np.flatnonzero(arr.cluster == g), int(w[r, g])) for g in range(arr.n_clusters)])
         slow = pairwise_rank_centrality(arr.a[idx], arr.b[idx], arr.outcome[idx], arr.n_models, alpha=1.0)
@@ -119,10 +121,10 @@ def test_battle_bootstrap_multinomial_matches_index_resampling_in_distribution()
 
 def test_random_participants_draws_without_replacement():
     rng = np.random.default_rng(0)
-    w = _cluster_weights(rng, 50, 20, n=7, replace=False)
+    w = cluster_weights(rng, 50, 20, n=7, replace=False)
     assert (w.sum(axis=1) == 7).all() and w.max() == 1
     with pytest.raises(ConfigError):
-        _cluster_weights(rng, 2, 5, n=6, replace=False)
+        cluster_weights(rng, 2, 5, n=6, replace=False)
     arr = _toy()
     res = random_participants(arr, arr.n_clusters, rounds=5, seed=0)
     # drawing everyone without replacement reproduces the full-data estimate every round
@@ -144,7 +146,7 @@ def test_score_mean_cluster_bootstrap_equals_explicit():
     )
     res = bootstrap(b, "mean_score", rounds=50, seed=2)
     # recompute round 0 by hand from its participant weights
-    w = _cluster_weights(np.random.default_rng(2), 50, 3)[0]
+    w = cluster_weights(np.random.default_rng(2), 50, 3)[0]
     ratings = pd.DataFrame(
         {"m": [0, 1, 0, 2, 1, 2, 0, 2], "v": [90, 10, 80, 20, 70, 30, 60, 40], "u": [0, 0, 0, 0, 1, 1, 2, 2]}
     )

@@ -10,9 +10,12 @@ from typer.testing import CliRunner
 
 from pluralis.errors import ConfigError, PluralisError
 from pluralis.ranking.battles import BattleArrays, extract_battles
-from pluralis.ranking.engine import rank_models, resolve_method, scores_for_arrays
+from pluralis.ranking.encode import participant_weight_vector
+from pluralis.ranking.engine import rank_models, scores_for_arrays
+from pluralis.ranking.registry import get_aggregator
+from pluralis.ranking.resample import cluster_weights
 from pluralis.ranking.subgroups import OVERALL, subgroup_rankings
-from pluralis.ranking.uncertainty import Tournament, _cluster_weights, bootstrap, participant_weight_vector
+from pluralis.ranking.uncertainty import Tournament, bootstrap
 
 PAIR_CASES = [
     ("prc", {}),
@@ -146,9 +149,9 @@ def test_weighted_cluster_bootstrap_equals_explicit_resampling():
     arr = _toy()
     pw = np.random.default_rng(5).uniform(0.2, 3.0, arr.n_clusters)
     t = Tournament(arr, weights=pw[arr.cluster])
-    mult = _cluster_weights(np.random.default_rng(1), 5, arr.n_clusters)
+    mult = cluster_weights(np.random.default_rng(1), 5, arr.n_clusters)
     for method, opts in (("prc", {"alpha": 1.0}), ("bt", {})):
-        fast = t.score_counts(t.cluster_counts(mult), resolve_method(method), opts)
+        fast = t.score_counts(t.cluster_counts(mult), get_aggregator(method), opts)
         for r in range(5):
             idx = np.concatenate(
                 [np.repeat(np.flatnonzero(arr.cluster == g), int(mult[r, g])) for g in range(arr.n_clusters)]

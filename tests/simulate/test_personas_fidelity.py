@@ -6,7 +6,8 @@ import pytest
 
 from pluralis.data.synthetic import generate_study
 from pluralis.errors import ConfigError
-from pluralis.simulate.fidelity import fidelity, replay_ratings
+from pluralis.pipelines.fidelity import fidelity
+from pluralis.simulate.replay import replay_ratings
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ kind, so a new kind is one file:
 ``country``     one of the study's countries or "Prefer not to say"      (:mod:`.country`)
 ``text``        free text, ``min_chars``-``max_chars``                   (:mod:`.text`)
 ``vas``         hidden-number sliders, one per ``items`` entry           (:mod:`.vas`)
+``attention``   an attention check: one of ``options``, ``expected`` passes (:mod:`.attention`)
 ==============  ===========================================================================
 
 :data:`~pluralis.collect.questions.builtin.BUILTIN_QUESTIONS` is the one table of the question ids that

@@ -96,7 +96,7 @@ def get_question_kind(name: str) -> QuestionKind:
     try:
         return _KINDS[name]
     except KeyError:
-        raise ConfigError(f"unknown question kind {name!r}; expected one of {', '.join(_KINDS)}") from None
+        raise ConfigError(f"unknown question kind {name!r}; expected one of {', '.join(sorted(_KINDS))}") from None
 
 
 def question_kinds() -> dict[str, QuestionKind]:

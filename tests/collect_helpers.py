@@ -1,4 +1,5 @@
-"""Helpers for the collection tests: study files, a `pluralis serve` subprocess, an HTTP participant."""
+"""Helpers shared by the collection and web tests (tests/collect, tests/web): study files, a `pluralis serve`
+subprocess, an app served in a thread, an HTTP participant."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pluralis.collect.config import StudyConfig, study_to_toml
 from pluralis.collect.protocol import example_survey_answers
 from tests.model_servers import Proc
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 SECTION_RE = re.compile(r'name="section" value="([^"]+)"')
 SCORE_RE = re.compile(r'name="score_(\d+)"')

@@ -9,9 +9,10 @@ simulated participants judge pairs of them with a Bradley–Terry model on those
 ``w_group`` are the planted weights of the participant's group, ``c_j`` a standardised covariate
 (reported as a 0–100 slider, ``stated_prefs_fluency`` by default) that shifts the weights by
 ``gamma``, and ``delta_j ~ N(0, individual_sd²)`` idiosyncratic taste. ``x`` is computed from the
-text by :class:`pluralis.learn.featurizers.TextFeaturizer` (``features="all"``), so a reward model
-on those features is well specified and ``p_true`` (the true ``P(a ≻ b)``, a column) gives the
-Bayes rate ``E[max(p, 1 − p)]``.
+text by :func:`pluralis.features.response.response_features` (the features a
+:class:`pluralis.learn.featurizers.TextFeaturizer` gives), so a reward model on those features is
+well specified and ``p_true`` (the true ``P(a ≻ b)``, a column) gives the Bayes rate
+``E[max(p, 1 − p)]``. The learners' tests and examples use these pairs.
 
 Example
 -------
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from pluralis.errors import ConfigError
+from pluralis.features.response import response_features
 
 #: Features the planted reward may weight (names as :class:`~pluralis.learn.featurizers.TextFeaturizer` outputs).
 PLANTED_FEATURES: tuple[str, ...] = ("log_length", "if_enumeration", "if_refusal", "if_question_marks", "if_deanthro")
@@ -58,6 +60,18 @@ def random_responses(n: int, *, seed: int | np.random.Generator = 0) -> np.ndarr
     multi-sentence texts), refusals (20%), closing questions (30%) and "As an AI" disclaimers (25%) —
     vectorised, for simulations and benchmarks.
 
+    Parameters
+    ----------
+    n
+        number of texts.
+    seed
+        a seed or a numpy Generator (drawn from).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n`` texts (object array).
+
     Example
     -------
     >>> t = random_responses(1000, seed=0)
@@ -80,10 +94,10 @@ def _texts(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     question = rng.random(n) < 0.3
     deanthro = rng.random(n) < 0.25
     paragraph = (rng.random(n) < 0.3) & (k > 1)  # a paragraph break that is not a list
-    s = body.where(~paragraph, body.str.replace(". ", ".\n\n", n=1, regex=False))
-    s = np.where(deanthro, "As an AI, I can only offer general guidance. " + s, s)
-    s = np.where(refusal, "I'm sorry, but I cannot provide specific advice here. " + s, s)
-    s = pd.Series(s, dtype=object)
+    text = body.where(~paragraph, body.str.replace(". ", ".\n\n", n=1, regex=False)).to_numpy(dtype=object)
+    text = np.where(deanthro, "As an AI, I can only offer general guidance. " + text, text)
+    text = np.where(refusal, "I'm sorry, but I cannot provide specific advice here. " + text, text)
+    s = pd.Series(text, dtype=object)
     s = s.where(~enum, s + "\n1. Set a goal.\n2. Make a plan.\n3. Review it weekly.")
     s = s.where(~question, s + " Would you like more detail?")
     return s.to_numpy(dtype=object), np.column_stack([enum, refusal, question, deanthro])
@@ -106,6 +120,28 @@ def planted_pairs(
     ``group``, the covariate, ``response_a/b``, ``y``, ``p_true``) and the rater's true weights
     (``w_<feature>`` columns).
 
+    Parameters
+    ----------
+    n_users
+        simulated participants (split evenly over the groups).
+    pairs_per_user
+        pairs each participant judges.
+    groups
+        planted weights ``{group: {feature: weight}}`` on :data:`PLANTED_FEATURES` (default
+        :data:`DEFAULT_GROUP_WEIGHTS`).
+    covariate
+        name of the covariate column (a 0–100 slider).
+    gamma
+        weight change per SD of the covariate ``{feature: change}``.
+    individual_sd
+        SD of each participant's idiosyncratic weights.
+    seed
+        random seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+
     Example
     -------
     >>> p = planted_pairs(n_users=200, pairs_per_user=20, groups={"all": {"if_refusal": -3.0}}, seed=1)
@@ -113,8 +149,6 @@ def planted_pairs(
     >>> bool(p.loc[refused_a, "y"].mean() < 0.2)
     True
     """
-    from pluralis.learn.featurizers import TextFeaturizer
-
     groups = dict(DEFAULT_GROUP_WEIGHTS if groups is None else groups)
     gamma = dict(gamma or {})
     for spec in [*groups.values(), gamma]:
@@ -132,9 +166,7 @@ def planted_pairs(
     W = W + rng.normal(0.0, float(individual_sd), W.shape)
     n = n_users * pairs_per_user
     texts, _ = _texts(rng, 2 * n)
-    feats = TextFeaturizer(features="all").fit()
-    cols = list(feats.get_feature_names_out())
-    X = feats.transform(texts)[:, [cols.index(f) for f in PLANTED_FEATURES]]
+    X = response_features(texts, features=PLANTED_FEATURES).to_numpy(dtype=float)
     user = np.repeat(np.arange(n_users), pairs_per_user)
     margin = np.einsum("ij,ij->i", X[:n] - X[n:], W[user])
     p_true = 1.0 / (1.0 + np.exp(-margin))

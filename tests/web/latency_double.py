@@ -1,7 +1,10 @@
 """A minimal OpenAI-compatible chat endpoint that only adds latency (for the load test; no model behind it).
 
 Recorded-response double, used ONLY for latency injection: model ``slow-<seconds>-<tag>`` answers after
-sleeping ``<seconds>``. Plain asyncio (no web framework), so 800 concurrent calls cost the test machine
+sleeping ``<seconds>``. An opening prompt (a user message starting ``Participant``) is also held at a
+barrier until ``OPENING_MODELS`` calls with that prompt have arrived (at most ``BARRIER_TIMEOUT`` s): a server
+that called the models one after another would leave each call waiting there, and ``GET /stats`` counts such
+late openings, so the test proves concurrency by counting, not by timing. Plain asyncio (no web framework), so 800 concurrent calls cost the test machine
 almost nothing and the measured latency is the injected one. Run: ``python latency_double.py`` (prints PORT).
 """
 
@@ -12,20 +15,53 @@ import json
 import socket
 import time
 
+OPENING_MODELS = 4
+BARRIER_TIMEOUT = 20.0
+barriers: dict[str, tuple[list[int], asyncio.Event]] = {}
+stats = {"openings": 0, "late": 0}
+
+
+async def opening_barrier(prompt: str) -> None:
+    arrived, event = barriers.setdefault(prompt, ([0], asyncio.Event()))
+    arrived[0] += 1
+    if arrived[0] == OPENING_MODELS:
+        stats["openings"] += 1
+        event.set()
+        return
+    try:
+        await asyncio.wait_for(event.wait(), BARRIER_TIMEOUT)
+    except TimeoutError:
+        stats["late"] += 1
+
+
+def respond(writer: asyncio.StreamWriter, payload: bytes) -> None:
+    writer.write(
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+        + str(len(payload)).encode()
+        + b"\r\n\r\n"
+        + payload
+    )
+
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
+            if head.startswith(b"GET /stats"):
+                respond(writer, json.dumps(stats).encode())
+                await writer.drain()
+                continue
             length = 0
             for line in head.split(b"\r\n")[1:]:
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":", 1)[1])
             body = json.loads(await reader.readexactly(length)) if length else {}
             model = body.get("model", "m")
+            last = (body.get("messages") or [{}])[-1].get("content", "")
+            if last.startswith("Participant "):
+                await opening_barrier(last)
             if model.startswith("slow-"):
                 await asyncio.sleep(float(model.split("-")[1]))
-            last = (body.get("messages") or [{}])[-1].get("content", "")
             payload = json.dumps(
                 {
                     "id": "chatcmpl-latency",
@@ -42,12 +78,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                     "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
                 }
             ).encode()
-            writer.write(
-                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-                + str(len(payload)).encode()
-                + b"\r\n\r\n"
-                + payload
-            )
+            respond(writer, payload)
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError, ValueError):
         pass

@@ -7,13 +7,14 @@ people. :func:`fidelity` compares two studies (simulated vs human) on the same g
   scores, their difference, the Wasserstein-1 distance and Kolmogorov–Smirnov statistic of the
   1–100 scores, and the total variation distance of 10-point histograms.
 * **Per-group model rankings** — models ranked in each group by both studies (mean score, or any
-  :mod:`pluralis.ranking.engine` method such as ``"prc"`` or ``"bt"`` when that module is
-  installed), compared with Kendall's tau (and its p-value) over the models both saw; plus
-  whether both agree on the top model.
+  :mod:`pluralis.ranking.engine` method such as ``"prc"`` or ``"bt"``), compared with Kendall's tau
+  (and its p-value) over the models both saw; plus whether both agree on the top model.
 * **Same prompts** — with ``same_prompts=True`` both studies are first restricted to the prompts
-  they share (when they share any), so the comparison is on the same requests. :func:`replay_ratings`
-  produces such data: personas matched to each human participant's demographic cell re-rate the
-  humans' own opening responses.
+  they share (when they share any), so the comparison is on the same requests.
+  :func:`pluralis.simulate.replay.replay_ratings` produces such data: personas matched to each
+  human participant's demographic cell re-rate the humans' own opening responses.
+
+This composes the simulation (whose data it reads) with the rankings, so it lives in pipelines.
 
 Example
 -------
@@ -32,10 +33,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from pluralis.errors import ConfigError
+from pluralis.ranking.battles import extract_battles
+from pluralis.ranking.engine import rank_models
+from pluralis.ranking.registry import get_aggregator
+from pluralis.simulate.replay import study_frames
 
+#: The "everyone" group of the tables.
 ALL = "(all)"
+#: Short names of survey fields accepted in ``by``.
 FIELD_ALIASES = {
     "region": "location_special_region",
     "special_region": "location_special_region",
@@ -45,21 +53,6 @@ FIELD_ALIASES = {
     "country": "study_locale",
     "sex": "gender",
 }
-
-
-def _frames(data) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(utterances, survey) from a Study, StudyFrames, a path/URL, or a pair of DataFrames."""
-    if isinstance(data, tuple) and len(data) == 2:
-        return data
-    if isinstance(data, (str,)) or hasattr(data, "__fspath__"):
-        from pluralis.data import load_study
-
-        data = load_study(str(data))
-    if hasattr(data, "frames") and callable(data.frames):
-        data = data.frames()
-    if hasattr(data, "utterances") and hasattr(data, "survey"):
-        return data.utterances, data.survey
-    raise ConfigError("give a Study, StudyFrames, a store/folder path or (utterances, survey) DataFrames")
 
 
 def _tvd_hist(a: np.ndarray, b: np.ndarray, bins: int = 10) -> float:
@@ -82,6 +75,10 @@ class FidelityReport:
     def table(self) -> pd.DataFrame:
         """Distributions and rankings side by side, one row per (by, group).
 
+        Returns
+        -------
+        pandas.DataFrame
+
         Example
         -------
         >>> from pluralis.data.synthetic import generate_study
@@ -94,16 +91,13 @@ class FidelityReport:
 def _rank_scores(u: pd.DataFrame, method: str) -> pd.Series:
     if method == "mean_score":
         return u.groupby("model_name")["score"].mean()
-    from pluralis.ranking.battles import extract_battles
-    from pluralis.ranking.engine import rank_models, resolve_method
-
-    info = resolve_method(method)
+    agg = get_aggregator(method)
     battles = extract_battles(u, turns="all")
     if battles.empty:
         return pd.Series(dtype=float)
-    table = rank_models(battles, info.name)
+    table = rank_models(battles, agg)
     s = pd.Series(table["score"].to_numpy(dtype=float), index=table["model"].to_numpy())
-    return s if info.higher_is_better else -s
+    return s if agg.higher_is_better else -s
 
 
 def fidelity(
@@ -118,10 +112,30 @@ def fidelity(
 ) -> FidelityReport:
     """Compare simulated with human feedback per group (see the module docstring).
 
-    ``simulated``/``human``: Study, StudyFrames, store or folder path, or ``(utterances, survey)``.
+    ``simulated``/``human``: Study, StudyFrames, store or folder path, or ``(utterances, survey)``
+    (:func:`pluralis.simulate.replay.study_frames`).
     ``by``: survey fields (aliases: region, ethnicity, religion, country, sex). ``method``:
     ``"mean_score"`` or a ranking method of :mod:`pluralis.ranking.engine`. Groups with fewer
     than ``min_ratings`` ratings on either side are skipped (noted).
+
+    Parameters
+    ----------
+    simulated, human
+        the two studies.
+    by
+        survey fields to group by.
+    method
+        how models are ranked within a group.
+    turns
+        ``"openers"`` (turn 0) or ``"all"``.
+    same_prompts
+        restrict both studies to the prompts they share (when they share any).
+    min_ratings
+        smallest group (ratings on each side) to compare.
+
+    Returns
+    -------
+    FidelityReport
 
     Example
     -------
@@ -133,8 +147,8 @@ def fidelity(
     """
     if turns not in ("openers", "all"):
         raise ConfigError(f"turns must be 'openers' or 'all', got {turns!r}")
-    su, ss = _frames(simulated)
-    hu, hs = _frames(human)
+    su, ss = study_frames(simulated)
+    hu, hs = study_frames(human)
     notes: list[str] = []
     for name, u in (("simulated", su), ("human", hu)):
         if u is None or len(u) == 0:
@@ -160,8 +174,6 @@ def fidelity(
         values = sorted(set(su[f].dropna()) & set(hu[f].dropna()), key=str)
         for v in values:
             slots.append((f, v, (su[f] == v).to_numpy(), (hu[f] == v).to_numpy()))
-    from scipy import stats
-
     drows, rrows = [], []
     for f, v, ms, mh in slots:
         a = su.loc[ms, "score"].to_numpy(dtype=float)
@@ -249,97 +261,3 @@ def fidelity(
         "method": method,
     }
     return FidelityReport(dist, ranks, summary, notes)
-
-
-def replay_ratings(
-    human,
-    panel=None,
-    *,
-    seed: int = 0,
-    preference=None,
-    match: Sequence[str] = ("age", "gender"),
-    turns: str = "openers",
-):
-    """Personas re-rate the human participants' own responses (same prompts, same responses, same groups).
-
-    Each human participant gets a persona from ``panel`` (generated to match when ``None``) in the
-    same country (``study_locale`` us/uk; others use the panel's first country) and the same
-    ``match`` cell (relaxed field by field when the panel has nobody there); the persona rates the
-    same responses with the preference model. Returns a ``StudyFrames`` with simulated
-    ``utterances`` (same ids, new scores and ``if_chosen``) and the human ``survey`` rows relabelled
-    with the personas' ids and ``source="simulated"``; pass it to :func:`fidelity` with the human study.
-
-    Example
-    -------
-    >>> from pluralis.data.synthetic import generate_study
-    >>> h = generate_study(40, seed=3)
-    >>> sim = replay_ratings(h, seed=0)
-    >>> len(sim.utterances) == int((h.frames().utterances["turn"] == 0).sum())
-    True
-    """
-    from pluralis.data.study import StudyFrames
-    from pluralis.simulate.agents import PreferenceAgent
-    from pluralis.simulate.generator import generate_personas
-    from pluralis.simulate.preference import PreferenceModel
-
-    hu, hs = _frames(human)
-    if turns == "openers":
-        hu = hu[hu["turn"] == 0]
-    if len(hu) == 0:
-        raise ConfigError("the human study has no rated responses to replay")
-    preference = preference or PreferenceModel()
-    locale = hs.get("study_locale", pd.Series(["us"] * len(hs))).astype(str).str.lower()
-    country = np.where(locale == "uk", "UK", "US")
-    if panel is None:
-        counts = pd.Series(country).value_counts()
-        panel = generate_personas({c: int(max(200, 2 * k)) for c, k in counts.items()}, seed=seed)
-    pdata = panel.data
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for i, row in enumerate(hs.itertuples(index=False)):
-        pool = pdata[pdata["country"].astype(str) == country[i]]
-        if pool.empty:
-            pool = pdata
-        for k in range(len(match), -1, -1):
-            sub = pool
-            for f in list(match)[:k]:
-                if f in hs.columns:
-                    sub = sub[sub[f].astype(str) == str(getattr(row, f))]
-            if len(sub):
-                break
-        chosen.append(int(sub.index[rng.integers(len(sub))]))
-    personas = pdata.loc[chosen].reset_index(drop=True)
-    weights = preference.person_weights(personas).to_dict("records")
-    rows = personas.to_dict("records")
-    by_user = {uid: k for k, uid in enumerate(hs["user_id"].astype(str))}
-    out = hu.copy()
-    scores = np.zeros(len(out), dtype=int)
-    agents: dict[int, PreferenceAgent] = {}
-    for (uid, _iid), idx in out.groupby([out["user_id"].astype(str), "interaction_id"], sort=False).groups.items():
-        k = by_user.get(uid)
-        if k is None:
-            continue
-        part = out.loc[idx]
-        agent = agents.get(k)
-        if agent is None:
-            agent = agents[k] = PreferenceAgent(
-                rows[k], weights[k], model=preference, models=sorted(hu["model_name"].astype(str).unique()), seed=seed
-            )
-        s = agent.scores_for(
-            part["model_response"].astype(str).tolist(),
-            part["model_name"].astype(str).tolist(),
-            str(part["conversation_type"].iloc[0]),
-        )
-        scores[out.index.get_indexer(idx)] = s
-    out["score"] = scores
-    best = out.groupby("interaction_id")["score"].transform("max")
-    out["if_chosen"] = (out["score"] == best) & ~out.duplicated(["interaction_id", "score"])
-    ids = {uid: f"sim-{personas['persona_id'].iloc[k]}-{uid}" for uid, k in by_user.items()}
-    out["user_id"] = out["user_id"].astype(str).map(ids)
-    survey = hs.copy()
-    survey["user_id"] = survey["user_id"].astype(str).map(ids)
-    survey["source"] = "simulated"
-    survey["persona_id"] = personas["persona_id"].to_numpy()
-    return StudyFrames(
-        survey=survey, conversations=pd.DataFrame(), utterances=out, metadata=pd.DataFrame(), comparisons=pd.DataFrame()
-    )

@@ -8,11 +8,11 @@ import threading
 import time
 
 import httpx
-from collect_helpers import FORM_HEADERS, SECTION_RE, Server, csrf_of, study_config, survey_form, write_study
 
 from pluralis.collect.protocol import example_survey_answers
 from pluralis.data import load_prism, write_prism
 from pluralis.store import Store
+from tests.collect_helpers import FORM_HEADERS, SECTION_RE, Server, csrf_of, study_config, survey_form, write_study
 
 RESP_RE = re.compile(r'id="resp-(\d+)-text">(.*?)</div>', re.S)
 

@@ -7,13 +7,13 @@ import zipfile
 
 import httpx
 import pytest
-from collect_helpers import HttpParticipant, ThreadServer, participant_run, study_config
 from sqlalchemy import func, select
 
 from pluralis.data import load_prism
 from pluralis.store import Store
 from pluralis.store.schema_collect import collect_events, collect_ratings, collect_responses
 from pluralis.web.app import create_app
+from tests.collect_helpers import HttpParticipant, ThreadServer, participant_run, study_config
 
 ADMIN = "admin-token-for-tests-123"
 
@@ -70,23 +70,3 @@ def test_study_on_real_models_exports_valid_prism_files(backend, tmp_path, reque
         ).all()
     assert dupes == [] and {"joined", "consent", "rated", "completed"} <= kinds
     store.close()
-
-
-def test_whose_preferences_panel_uses_the_aggregation_engine(tmp_path):
-    from pluralis.collect.config import StudyConfig
-    from pluralis.data.synthetic import generate_study
-    from pluralis.web.repository import CollectRepository
-
-    study = generate_study(n_participants=120, seed=4)
-    with Store.open(tmp_path / "s.sqlite") as store:
-        store.import_study(study)
-        panel = CollectRepository(store, StudyConfig()).whose_preferences()
-    assert panel["method"] == "prc"
-    truth = study.ground_truth.model_quality.sort_values(ascending=False)
-    from pluralis.data.roster import short_name
-
-    ranked = [short_name(r["model"]) for r in panel["overall"]]
-    assert set(ranked) == set(truth.index)
-    assert ranked[0] in list(truth.index[:5])  # the best model by construction is near the top
-    assert set(panel["groups"]["gender"]) >= {"Male", "Female"}
-    assert all(g["ranking"] for g in panel["groups"]["age"].values())

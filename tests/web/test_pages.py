@@ -9,7 +9,12 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from collect_helpers import (
+
+from pluralis.collect.protocol import example_survey_answers
+from pluralis.store import Store
+from pluralis.web.app import create_app
+from pluralis.web.common import MAX_FORM_BYTES
+from tests.collect_helpers import (
     FORM_HEADERS,
     SECTION_RE,
     HttpParticipant,
@@ -19,10 +24,6 @@ from collect_helpers import (
     study_config,
     survey_form,
 )
-
-from pluralis.collect.protocol import example_survey_answers
-from pluralis.store import Store
-from pluralis.web.app import MAX_FORM_BYTES, create_app
 
 ADMIN = "admin-token-for-tests-123"
 NAMELESS_TYPES = {"hidden", "submit", "button", "reset"}

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from collect_helpers import Server, study_config, write_study
 
 from pluralis.data import load_prism
+from tests.collect_helpers import Server, study_config, write_study
 
 pytestmark = pytest.mark.slow
 
@@ -218,12 +218,12 @@ def test_rating_with_the_keyboard_and_no_javascript(browser, tmp_path, tiny_mode
     arrives through the private resume link."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from collect_helpers import HttpParticipant, ThreadServer, participant_run
     from sqlalchemy import select
 
     from pluralis.store import Store
     from pluralis.store.schema_collect import collect_ratings
     from pluralis.web.app import create_app
+    from tests.collect_helpers import HttpParticipant, ThreadServer, participant_run
 
     cfg = study_config(tiny_models[:2], sampling={"mode": "all"})
     store = Store.open(tmp_path / "s.sqlite")

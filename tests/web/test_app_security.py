@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from collect_helpers import CSRF_RE, FORM_HEADERS, HttpParticipant, ThreadServer, csrf_of, participant_run, study_config
 from sqlalchemy import select
 
 from pluralis.store import Store
 from pluralis.store.schema_collect import collect_failures, collect_ratings, collect_sessions
 from pluralis.web.app import create_app
+from tests.collect_helpers import (
+    CSRF_RE,
+    FORM_HEADERS,
+    HttpParticipant,
+    ThreadServer,
+    csrf_of,
+    participant_run,
+    study_config,
+)
 
 ADMIN = "admin-token-for-tests-123"
 XSS = "<script>window.__x=1</script>"

@@ -1,0 +1,261 @@
+"""Bradley–Terry maximum likelihood on the Elo scale (``bt``; aliases ``elo_mle``, ``mle``, ``bradley_terry``).
+
+As in Chatbot Arena (FastChat ``compute_mle_elo``): 400 / base 10 / init 1000, battles
+duplicated, a tie = one win each way, L2 penalty ``C = 1`` by default (``penalty=None`` for the
+plain MLE). Fitted by damped Newton on the aggregated pair counts, not on per-battle rows.
+
+Options: ``penalty`` (``"l2"`` | None), ``C``, ``anchor`` (``{"flan-t5-xxl": 800}``: shift the
+ratings so that model sits at that value, as PRISM does), ``scale``, ``base``, ``init``, ``tol``,
+``max_iter``.
+
+Example
+-------
+>>> from pluralis.ranking.engine import rank_models
+>>> import pandas as pd
+>>> b = pd.DataFrame({"model_a": ["x"] * 4, "model_b": ["y"] * 4, "winner": ["model_a"] * 3 + ["model_b"]})
+>>> r = rank_models(b, "bt", penalty=None, anchor={"y": 800}).set_index("model")["score"]
+>>> round(float(r["x"]), 3), float(r["y"])
+(990.849, 800.0)
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+
+from pluralis.errors import ConfigError
+from pluralis.ranking.encode import anchor_index, count_matrices
+from pluralis.ranking.registry import Aggregator, Option, PairContext, register_aggregator
+
+
+def _log_sigmoid(x: np.ndarray) -> np.ndarray:
+    return -np.logaddexp(0.0, -x)
+
+
+def bt_from_counts(
+    wins: np.ndarray,
+    ties: np.ndarray,
+    *,
+    penalty: Literal["l2"] | None = "l2",
+    C: float = 1.0,
+    scale: float = 400.0,
+    base: float = 10.0,
+    init: float = 1000.0,
+    anchor: tuple[int, float] | None = None,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+) -> np.ndarray:
+    """Batched Bradley–Terry (Elo-MLE) ratings from win/tie matrices of shape ``(..., n, n)``.
+
+    Likelihood as FastChat's ``compute_mle_elo``: every battle appears twice, decisive battles
+    give the winner two wins, a tie gives one win each way; ``P(i beats j) = 1 / (1 +
+    base^(-(r_i - r_j)/scale))``.
+
+    Parameters
+    ----------
+    wins, ties
+        ``wins[..., w, l]`` battles *w* won against *l*; symmetric tie counts.
+    penalty, C
+        ``"l2"`` adds ``||beta||^2 / (2 C)`` exactly like scikit-learn's default
+        ``LogisticRegression(C=1)`` (what PRISM/FastChat used in early 2024); ``None`` is the
+        plain MLE (modern FastChat), centred at mean ``init``.
+    scale, base, init
+        the Elo scale.
+    anchor
+        ``(k, value)`` shifts the ratings so model ``k`` sits at ``value`` (PRISM: flan-t5-xxl = 800).
+    tol, max_iter
+        Newton convergence settings.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., n)`` ratings.
+
+    See Also
+    --------
+    bradley_terry : the same from integer-coded battles.
+
+    Example
+    -------
+    >>> wins = np.array([[0, 3], [1, 0]]); ties = np.zeros((2, 2))
+    >>> r = bt_from_counts(wins, ties, penalty=None)
+    >>> round(float(r[0] - r[1]), 3)   # 400*log10(3): x wins 3 of 4
+    190.849
+    """
+    wins = np.asarray(wins, dtype=float)
+    ties = np.asarray(ties, dtype=float)
+    n = wins.shape[-1]
+    lead = wins.shape[:-2]
+    Y = (2.0 * wins + ties).reshape((-1, n, n))
+    N2 = Y + np.swapaxes(Y, -1, -2)
+    if penalty in ("l2", "L2"):
+        if not C > 0:
+            raise ConfigError("C must be > 0")
+        lam = 1.0 / C
+    elif penalty is None or str(penalty).lower() == "none":
+        lam = 0.0
+    else:
+        raise ConfigError(f"penalty must be 'l2' or None, got {penalty!r}")
+    s = np.log(base)
+    B = Y.shape[0]
+    beta = np.zeros((B, n))
+    eye = np.eye(n)
+    extra = eye * lam if lam > 0 else (np.ones((n, n)) + 1e-9 * eye)
+
+    def objective(bt: np.ndarray) -> np.ndarray:
+        d = s * (bt[:, :, None] - bt[:, None, :])
+        return -(Y * _log_sigmoid(d)).sum(axis=(1, 2)) + 0.5 * lam * (bt * bt).sum(axis=1)
+
+    f = objective(beta)
+    converged = False
+    for _ in range(max_iter):
+        d = s * (beta[:, :, None] - beta[:, None, :])
+        p = 1.0 / (1.0 + np.exp(-d))
+        grad = -s * (Y - N2 * p).sum(axis=2) + lam * beta
+        w = (s * s) * N2 * p * (1.0 - p)
+        H = -w
+        H[:, np.arange(n), np.arange(n)] = w.sum(axis=2)
+        H += extra
+        step = np.linalg.solve(H, grad[..., None])[..., 0]
+        t = np.ones((B, 1))
+        cand = beta - step
+        f_new = objective(cand)
+        for _ls in range(40):
+            bad = ~(f_new <= f + 1e-12 * np.abs(f))
+            if not bad.any():
+                break
+            t[bad] *= 0.5
+            cand = beta - t * step
+            f_new = objective(cand)
+        delta = np.abs(cand - beta).max()
+        beta, f = cand, f_new
+        if delta < tol:
+            converged = True
+            break
+    if not converged:
+        warnings.warn(
+            "Bradley-Terry fit did not converge (a model may have won or lost every battle; use penalty='l2')",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    if lam == 0:
+        beta -= beta.mean(axis=1, keepdims=True)
+    ratings = scale * beta + init
+    if anchor is not None:
+        k, value = anchor
+        ratings += value - ratings[:, [int(k)]]
+    return ratings.reshape(lead + (n,))
+
+
+def bradley_terry(
+    a: Any,
+    b: Any,
+    outcome: Any,
+    n_models: int,
+    *,
+    penalty: Literal["l2"] | None = "l2",
+    C: float = 1.0,
+    scale: float = 400.0,
+    base: float = 10.0,
+    init: float = 1000.0,
+    anchor: tuple[int, float] | None = None,
+) -> np.ndarray:
+    """Bradley–Terry / Elo-MLE ratings of integer-coded battles.
+
+    Parameters
+    ----------
+    a, b, outcome
+        integer-coded battles (``outcome``: 0 = ``a`` won, 1 = ``b`` won, 2 = tie).
+    n_models
+        number of models.
+    penalty, C, scale, base, init, anchor
+        see :func:`bt_from_counts`.
+
+    Returns
+    -------
+    numpy.ndarray
+        one rating per model.
+
+    Example
+    -------
+    >>> r = bradley_terry([0, 0, 0, 1], [1, 1, 1, 0], [0, 0, 0, 0], 2, penalty=None)
+    >>> round(float(r[0] - r[1]), 3)
+    190.849
+    """
+    wins, ties = count_matrices(a, b, outcome, n_models)
+    return bt_from_counts(wins, ties, penalty=penalty, C=C, scale=scale, base=base, init=init, anchor=anchor)
+
+
+def parse_anchor(text: str) -> dict[str, float] | None:
+    """Parse an anchor given as text, ``MODEL=RATING`` (the command line's ``--anchor``).
+
+    Parameters
+    ----------
+    text
+        e.g. ``"flan-t5-xxl=800"``; empty text gives None.
+
+    Returns
+    -------
+    dict or None
+        ``{model: rating}``.
+
+    Example
+    -------
+    >>> parse_anchor("flan-t5-xxl=800")
+    {'flan-t5-xxl': 800.0}
+    """
+    if not text:
+        return None
+    if "=" not in text:
+        raise ValueError(f"must look like MODEL=RATING (e.g. flan-t5-xxl=800), got {text!r}")
+    name, rating = text.rsplit("=", 1)
+    try:
+        return {name: float(rating)}
+    except ValueError:
+        raise ValueError(f"rating must be a number, got {rating!r}") from None
+
+
+def _penalty(text: str) -> str | None:
+    return None if text.lower() == "none" else text.lower()
+
+
+def _prepare(options: dict, context: PairContext) -> dict:
+    """The anchor model's name becomes its index; a subgroup without that model is centred instead."""
+    anchor = options.get("anchor")
+    if context.is_subset and anchor is not None:
+        name = next(iter(anchor)) if isinstance(anchor, dict) else anchor[0]
+        if name not in context.models:
+            warnings.warn(
+                f"anchor model {name!r} is absent from a group; its ratings are centred instead", stacklevel=4
+            )
+            anchor = None
+    options["anchor"] = anchor_index(context.models, anchor)
+    return options
+
+
+AGGREGATOR = register_aggregator(
+    Aggregator(
+        name="bt",
+        label="Elo (MLE / Bradley-Terry)",
+        kind="pairs",
+        from_counts=bt_from_counts,
+        aliases=("elo_mle", "mle", "bradley_terry"),
+        options=(
+            Option("penalty", "l2", "'l2' (C=1, as PRISM/FastChat early 2024) or 'none'", ("l2", None), _penalty),
+            Option("C", 1.0, "inverse strength of the L2 penalty"),
+            Option("anchor", None, "pin one model's rating, e.g. flan-t5-xxl=800", parse=parse_anchor),
+            Option("scale", 400.0, "Elo scale"),
+            Option("base", 10.0, "Elo base"),
+            Option("init", 1000.0, "mean rating (no anchor)"),
+            Option("tol", 1e-10, "Newton tolerance"),
+            Option("max_iter", 100, "Newton iterations"),
+        ),
+        prepare=_prepare,
+        axis_label="Elo rating (Bradley-Terry MLE)",
+        digits=1,
+        order=20,
+        description="Bradley-Terry maximum likelihood on the Elo scale (FastChat compute_mle_elo)",
+    )
+)

@@ -1,0 +1,341 @@
+"""The admin's views: login, dashboard, PRISM export, JSON API (and the health check for operators).
+
+The admin token comes from ``$PLURALIS_ADMIN_TOKEN`` or the study's ``admin.token_env``; without one the admin
+pages are disabled. ``GET /admin`` shows the dashboard (:mod:`pluralis.web.dashboard`) or the login form,
+``GET /admin/export.zip`` the PRISM files, ``GET /admin/api/summary`` the dashboard as JSON. The admin is
+recognised by the admin cookie (set by ``POST /admin/login``) or an ``Authorization: Bearer`` header.
+
+Example
+-------
+>>> import os, tempfile
+>>> from fastapi.testclient import TestClient
+>>> from pluralis.collect.config import StudyConfig
+>>> from pluralis.web.app import create_app
+>>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), admin_token="t" * 24)
+>>> client = TestClient(app)
+>>> client.get("/admin/api/summary").status_code
+401
+>>> client.get("/admin/api/summary", headers={"Authorization": "Bearer " + "t" * 24}).json()["participants"]
+0
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from pluralis.data import write_prism
+from pluralis.web.common import (
+    ADMIN_COOKIE,
+    ADMIN_COOKIE_MAX_AGE,
+    check_double_submit,
+    client_ip,
+    double_submit_csrf,
+    error_page,
+    is_secure,
+    read_form,
+    set_csrf_cookie,
+    state_of,
+)
+from pluralis.web.dashboard import METHOD_LABELS
+from pluralis.web.state import CollectState
+
+
+def is_admin(request: Request) -> bool:
+    """Whether a request comes from the admin (``Authorization: Bearer TOKEN`` or the admin cookie).
+
+    Parameters
+    ----------
+    request
+        The request.
+
+    Returns
+    -------
+    bool
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from types import SimpleNamespace
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), admin_token="t" * 24)
+    >>> def request(auth):
+    ...     return SimpleNamespace(app=app, headers={"authorization": auth}, cookies={})
+    >>> is_admin(request("Bearer " + "t" * 24)), is_admin(request("Bearer nope")), is_admin(request(""))
+    (True, False, False)
+    """
+    secrets = state_of(request).secrets
+    auth = request.headers.get("authorization", "")
+    if auth.startswith("Bearer ") and secrets.check_admin(auth[7:].strip()):
+        return True
+    return secrets.check_admin_cookie(request.cookies.get(ADMIN_COOKIE))
+
+
+def _admin_required() -> JSONResponse:
+    return JSONResponse({"error": "admin token required"}, status_code=401)
+
+
+async def dashboard(request: Request) -> Response:
+    """``GET /admin``: the dashboard for the admin, the login form for anyone else.
+
+    Parameters
+    ----------
+    request
+        The request.
+
+    Returns
+    -------
+    Response
+        The dashboard; the login form (with its double-submit CSRF cookie); 403 when no admin token is set.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), admin_token="t" * 24)
+    >>> client = TestClient(app)
+    >>> "Admin token" in client.get("/admin").text
+    True
+    >>> "Participants by status" in client.get("/admin", headers={"Authorization": "Bearer " + "t" * 24}).text
+    True
+    """
+    state = state_of(request)
+    if state.secrets.admin_token is None:
+        return error_page(request, f"The admin dashboard is disabled: set {state.config.admin.token_env}.", 403)
+    if not is_admin(request):
+        csrf = double_submit_csrf(request)
+        resp = state.render("admin_login.html", csrf=csrf, error=None)
+        set_csrf_cookie(request, resp, csrf)
+        return resp
+    data = await run_in_threadpool(state.dashboard.summary)
+    return state.render("admin.html", data=data, csrf=state.secrets.csrf_for("admin"), method_labels=METHOD_LABELS)
+
+
+async def login(request: Request) -> Response:
+    """``POST /admin/login``: check the admin token and set the admin cookie (12 hours, path ``/admin``).
+
+    Parameters
+    ----------
+    request
+        The login form (``token``, ``csrf``).
+
+    Returns
+    -------
+    Response
+        303 to ``/admin``; 401 with the form for a wrong token; 403 for a bad CSRF token; 429 after too many
+        attempts from one address.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), admin_token="t" * 24)
+    >>> client = TestClient(app)
+    >>> csrf = client.get("/admin").cookies["pluralis_csrf"]
+    >>> client.post("/admin/login", data={"csrf": csrf, "token": "wrong"}).status_code
+    401
+    >>> r = client.post("/admin/login", data={"csrf": csrf, "token": "t" * 24}, follow_redirects=False)
+    >>> r.status_code, "pluralis_admin" in r.cookies
+    (303, True)
+    """
+    state = state_of(request)
+    form = await read_form(request)
+    if not check_double_submit(request, form.get("csrf")):
+        return error_page(request, "This form has expired. Please reload the page.", 403)
+    if not state.login_limiter.allow(client_ip(request)):
+        return error_page(request, "Too many attempts. Please wait a minute.", 429)
+    if not state.secrets.check_admin(form.get("token")):
+        return state.render("admin_login.html", status_code=401, csrf=form.get("csrf"), error="Wrong token.")
+    resp = RedirectResponse("/admin", status_code=303)
+    resp.set_cookie(
+        ADMIN_COOKIE,
+        state.secrets.admin_cookie(),
+        httponly=True,
+        samesite="strict",
+        secure=is_secure(request),
+        path="/admin",
+        max_age=ADMIN_COOKIE_MAX_AGE,
+    )
+    return resp
+
+
+async def logout(request: Request) -> Response:
+    """``POST /admin/logout``: drop the admin cookie (admin only, CSRF-checked).
+
+    Parameters
+    ----------
+    request
+        The dashboard's sign-out form.
+
+    Returns
+    -------
+    Response
+        303 to ``/admin``; 403 for anyone else or a bad CSRF token.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), admin_token="t" * 24)
+    >>> TestClient(app).post("/admin/logout", data={"csrf": "x"}).status_code
+    403
+    """
+    state = state_of(request)
+    form = await read_form(request)
+    if not is_admin(request) or not state.secrets.check_csrf(form.get("csrf"), "admin"):
+        return error_page(request, "Not allowed.", 403)
+    resp = RedirectResponse("/admin", status_code=303)
+    resp.delete_cookie(ADMIN_COOKIE, path="/admin")
+    return resp
+
+
+async def summary(request: Request) -> Response:
+    """``GET /admin/api/summary``: the dashboard as JSON (:meth:`pluralis.web.dashboard.Dashboard.summary`).
+
+    Parameters
+    ----------
+    request
+        The request (admin cookie or bearer token).
+
+    Returns
+    -------
+    Response
+        JSON; 401 for anyone but the admin.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), admin_token="t" * 24)
+    >>> data = TestClient(app).get("/admin/api/summary", headers={"Authorization": "Bearer " + "t" * 24}).json()
+    >>> data["participants"], data["whose_preferences"]["reason"]
+    (0, 'no finished conversations yet')
+    """
+    if not is_admin(request):
+        return _admin_required()
+    return JSONResponse(await run_in_threadpool(state_of(request).dashboard.summary))
+
+
+def export_zip(state: CollectState, *, completed_only: bool = False) -> bytes:
+    """The study's PRISM files and a ``study.json`` (id, export time, counts) in one zip archive.
+
+    Parameters
+    ----------
+    state
+        The app's state.
+    completed_only
+        Only participants who finished.
+
+    Returns
+    -------
+    bytes
+        The zip archive.
+
+    Example
+    -------
+    >>> import io, os, tempfile, zipfile
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"))
+    >>> names = zipfile.ZipFile(io.BytesIO(export_zip(app.state.collect))).namelist()
+    >>> "study.json" in names and "survey.jsonl" in names
+    True
+    """
+    study = state.repo.export_study(completed_only=completed_only)
+    buf = io.BytesIO()
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_prism(study, Path(tmp), metadata=False)
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in paths.values():
+                zf.write(path, arcname=Path(path).name)
+            zf.writestr(
+                "study.json",
+                json.dumps(
+                    {"study_id": state.config.study.id, "exported_at": time.time(), "counts": study.counts()},
+                    indent=2,
+                ),
+            )
+    return buf.getvalue()
+
+
+async def export(request: Request, completed_only: bool = False) -> Response:
+    """``GET /admin/export.zip[?completed_only=true]``: download the PRISM files (:func:`export_zip`).
+
+    Parameters
+    ----------
+    request
+        The request (admin cookie or bearer token).
+    completed_only
+        Only participants who finished.
+
+    Returns
+    -------
+    Response
+        The zip archive as an attachment; 401 for anyone but the admin.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), admin_token="t" * 24)
+    >>> r = TestClient(app).get("/admin/export.zip", headers={"Authorization": "Bearer " + "t" * 24})
+    >>> r.status_code, r.headers["content-type"], r.headers["content-disposition"]
+    (200, 'application/zip', 'attachment; filename="pluralis-prism-prism.zip"')
+    """
+    if not is_admin(request):
+        return _admin_required()
+    state = state_of(request)
+    data = await run_in_threadpool(export_zip, state, completed_only=completed_only)
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{state.config.study.id}-prism.zip"'},
+    )
+
+
+async def healthz(request: Request) -> dict[str, Any]:
+    """``GET /healthz``: liveness for a load balancer or process monitor (no authentication, no database).
+
+    Parameters
+    ----------
+    request
+        The request.
+
+    Returns
+    -------
+    dict
+        ``{"status": "ok", "study": STUDY_ID}`` (served as JSON).
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> TestClient(create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"))).get("/healthz").json()
+    {'status': 'ok', 'study': 'pluralis-prism'}
+    """
+    return {"status": "ok", "study": state_of(request).config.study.id}
+
+
+__all__ = ["dashboard", "export", "export_zip", "healthz", "is_admin", "login", "logout", "summary"]

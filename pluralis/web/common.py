@@ -1,0 +1,476 @@
+"""What every view of the collection app shares: the app state of a request, rendering, forms, cookies, CSRF.
+
+Participant views live in :mod:`pluralis.web.participant`, admin views in :mod:`pluralis.web.admin`, the route
+table in :mod:`pluralis.web.routes`; this module holds the helpers both audiences use.
+
+Example
+-------
+>>> consent_blocks("## Consent\\n\\nYou may stop at any time.")
+[('h', 'Consent'), ('p', 'You may stop at any time.')]
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+
+from pluralis.web.security import new_csrf
+
+if TYPE_CHECKING:
+    from pluralis.web.state import CollectState
+
+#: Cookie holding the participant token (HttpOnly, SameSite=Lax: the resume link is followed from elsewhere).
+PARTICIPANT_COOKIE = "pluralis_p"
+#: Double-submit CSRF cookie of the forms shown before there is a participant (start, admin login).
+CSRF_COOKIE = "pluralis_csrf"
+#: Admin session cookie (an HMAC of the admin token, never the token).
+ADMIN_COOKIE = "pluralis_admin"
+#: Lifetime of the participant cookie, seconds (30 days).
+COOKIE_MAX_AGE = 60 * 60 * 24 * 30
+#: Lifetime of the admin cookie, seconds (12 hours).
+ADMIN_COOKIE_MAX_AGE = 60 * 60 * 12
+#: Largest request body accepted, bytes.
+MAX_FORM_BYTES = 256 * 1024
+#: Most fields a form may have.
+MAX_FORM_FIELDS = 2000
+
+
+def package_dir(name: str) -> str:
+    """Path of a folder shipped inside :mod:`pluralis.web` (``templates``, ``static``).
+
+    Parameters
+    ----------
+    name
+        Folder name inside the package.
+
+    Returns
+    -------
+    str
+        The folder's path on disk.
+
+    Example
+    -------
+    >>> package_dir("templates").endswith("templates")
+    True
+    """
+    return str(resources.files("pluralis.web").joinpath(name))
+
+
+def consent_blocks(text: str) -> list[tuple[str, str]]:
+    """Split consent text into ``("h", heading)`` / ``("p", paragraph)`` blocks (``## `` marks a heading).
+
+    Parameters
+    ----------
+    text
+        The study's consent text: paragraphs separated by blank lines.
+
+    Returns
+    -------
+    list of (str, str)
+        ``("h", heading)`` or ``("p", paragraph)`` in order; line breaks inside a paragraph become spaces.
+
+    Example
+    -------
+    >>> consent_blocks("## Title\\n\\nFirst para\\nstill first.\\n\\nSecond.")
+    [('h', 'Title'), ('p', 'First para still first.'), ('p', 'Second.')]
+    """
+    out: list[tuple[str, str]] = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        block = block.strip()
+        if not block:
+            continue
+        if block.startswith("## "):
+            head, _, rest = block.partition("\n")
+            out.append(("h", head[3:].strip()))
+            if rest.strip():
+                out.append(("p", " ".join(rest.split())))
+        else:
+            out.append(("p", " ".join(block.split())))
+    return out
+
+
+# --- the app state of a request -------------------------------------------------------------------
+
+
+def state_of(request: Request) -> CollectState:
+    """The app's :class:`~pluralis.web.state.CollectState` (``app.state.collect``), from any request.
+
+    Parameters
+    ----------
+    request
+        The request being served.
+
+    Returns
+    -------
+    CollectState
+        The one object holding the study, store, repository, model backends, keys and limits.
+
+    Example
+    -------
+    >>> from types import SimpleNamespace
+    >>> request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(collect="the state")))
+    >>> state_of(request)
+    'the state'
+    """
+    return request.app.state.collect
+
+
+def render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
+    """Render a template of the app with ``ctx`` (the study ``config`` and ``consent_blocks`` are always there).
+
+    Parameters
+    ----------
+    request
+        The request being served (its app holds the template environment).
+    name
+        Template file name, e.g. ``"error.html"``.
+    status_code
+        HTTP status of the response.
+    **ctx
+        Template variables.
+
+    Returns
+    -------
+    HTMLResponse
+
+    See Also
+    --------
+    error_page : the plain page with one message.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from types import SimpleNamespace
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), admin_token="t" * 24)
+    >>> r = render(SimpleNamespace(app=app), "error.html", 404, message="Gone <now>")
+    >>> r.status_code, "Gone &lt;now&gt;" in r.body.decode()
+    (404, True)
+    """
+    return state_of(request).render(name, status_code, **ctx)
+
+
+def error_page(request: Request, message: str, status_code: int) -> HTMLResponse:
+    """The plain error page with one ``message``.
+
+    Parameters
+    ----------
+    request
+        The request being served.
+    message
+        What went wrong, in the participant's words (escaped).
+    status_code
+        HTTP status (403, 404, 409, 429, ...).
+
+    Returns
+    -------
+    HTMLResponse
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from types import SimpleNamespace
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), admin_token="t" * 24)
+    >>> error_page(SimpleNamespace(app=app), "This study is full.", 403).status_code
+    403
+    """
+    return render(request, "error.html", status_code, message=message)
+
+
+# --- cookies and CSRF ------------------------------------------------------------------------------
+
+
+def is_secure(request: Request) -> bool:
+    """Whether the participant reached the app over HTTPS (directly or through a proxy saying so).
+
+    Parameters
+    ----------
+    request
+        The request being served.
+
+    Returns
+    -------
+    bool
+        True when cookies must carry the ``Secure`` flag.
+
+    Example
+    -------
+    >>> from starlette.requests import Request
+    >>> scope = {"type": "http", "scheme": "http", "server": ("h", 80), "path": "/", "headers": [
+    ...     (b"x-forwarded-proto", b"https")]}
+    >>> is_secure(Request(scope))
+    True
+    """
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+
+
+def client_ip(request: Request) -> str:
+    """The client's address (the key of the per-address rate limits).
+
+    Parameters
+    ----------
+    request
+        The request being served.
+
+    Returns
+    -------
+    str
+        The peer address, or ``"unknown"``.
+
+    Example
+    -------
+    >>> from starlette.requests import Request
+    >>> client_ip(Request({"type": "http", "client": ("10.0.0.7", 5000)})), client_ip(Request({"type": "http"}))
+    ('10.0.0.7', 'unknown')
+    """
+    return request.client.host if request.client else "unknown"
+
+
+def set_participant_cookie(request: Request, response: Response, token: str) -> None:
+    """Put the participant's token in their cookie (HttpOnly, SameSite=Lax, 30 days).
+
+    Parameters
+    ----------
+    request
+        The request being served (decides the ``Secure`` flag).
+    response
+        The response that sets the cookie.
+    token
+        The participant token.
+
+    Example
+    -------
+    >>> from starlette.requests import Request
+    >>> resp = Response()
+    >>> set_participant_cookie(Request({"type": "http", "scheme": "http", "server": ("h", 80), "path": "/",
+    ...                                 "headers": []}), resp, "tok")
+    >>> resp.headers["set-cookie"].split(";")[0]
+    'pluralis_p=tok'
+    """
+    response.set_cookie(
+        PARTICIPANT_COOKIE,
+        token,
+        max_age=COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="lax",
+        secure=is_secure(request),
+        path="/",
+    )
+
+
+def double_submit_csrf(request: Request) -> str:
+    """The double-submit CSRF value of a form shown before there is a participant (the cookie's, or a new one).
+
+    Pair with :func:`set_csrf_cookie` on the response and check with :func:`check_double_submit`.
+
+    Parameters
+    ----------
+    request
+        The request being served.
+
+    Returns
+    -------
+    str
+        The value to put in the form's hidden ``csrf`` field.
+
+    Example
+    -------
+    >>> from starlette.requests import Request
+    >>> double_submit_csrf(Request({"type": "http", "headers": [(b"cookie", b"pluralis_csrf=abc")]}))
+    'abc'
+    """
+    return request.cookies.get(CSRF_COOKIE) or new_csrf()
+
+
+def set_csrf_cookie(request: Request, response: Response, value: str) -> None:
+    """Set the double-submit CSRF cookie (HttpOnly, SameSite=Strict).
+
+    Parameters
+    ----------
+    request
+        The request being served (decides the ``Secure`` flag).
+    response
+        The response that sets the cookie.
+    value
+        The value from :func:`double_submit_csrf`.
+
+    Example
+    -------
+    >>> from starlette.requests import Request
+    >>> resp = Response()
+    >>> set_csrf_cookie(Request({"type": "http", "scheme": "http", "server": ("h", 80), "path": "/",
+    ...                          "headers": []}), resp, "abc")
+    >>> "SameSite=strict" in resp.headers["set-cookie"]
+    True
+    """
+    response.set_cookie(CSRF_COOKIE, value, httponly=True, samesite="strict", secure=is_secure(request), path="/")
+
+
+def check_double_submit(request: Request, submitted: str | None) -> bool:
+    """Whether a form's ``csrf`` field matches the double-submit cookie.
+
+    Parameters
+    ----------
+    request
+        The request carrying the cookie.
+    submitted
+        The form's ``csrf`` value.
+
+    Returns
+    -------
+    bool
+
+    Example
+    -------
+    >>> from starlette.requests import Request
+    >>> req = Request({"type": "http", "headers": [(b"cookie", b"pluralis_csrf=abc")]})
+    >>> check_double_submit(req, "abc"), check_double_submit(req, "xyz"), check_double_submit(req, None)
+    (True, False, False)
+    """
+    cookie = request.cookies.get(CSRF_COOKIE)
+    return bool(cookie) and submitted == cookie
+
+
+# --- forms -----------------------------------------------------------------------------------------
+
+
+class FormData(dict):
+    """A parsed ``application/x-www-form-urlencoded`` body: first value per key, ``getlist`` for all.
+
+    Example
+    -------
+    >>> form = FormData([("a", "1"), ("b", "x"), ("b", "y")])
+    >>> form["b"], form.getlist("b"), form.getlist("c")
+    ('x', ['x', 'y'], [])
+    """
+
+    def __init__(self, pairs: list[tuple[str, str]]):
+        super().__init__()
+        self._lists: dict[str, list[str]] = {}
+        for k, v in pairs:
+            self._lists.setdefault(k, []).append(v)
+            self.setdefault(k, v)
+
+    def getlist(self, key: str) -> list[str]:
+        """Every value submitted under ``key`` (checkboxes), in order.
+
+        Parameters
+        ----------
+        key
+            The field name.
+
+        Returns
+        -------
+        list of str
+
+        Example
+        -------
+        >>> FormData([("k", "1"), ("k", "2")]).getlist("k")
+        ['1', '2']
+        """
+        return list(self._lists.get(key, []))
+
+
+class FormError(Exception):
+    """A submitted body that is not a form this app accepts (answered with ``status_code`` and a plain page).
+
+    Example
+    -------
+    >>> e = FormError(415, "Please submit the form from the study page.")
+    >>> e.status_code, str(e)
+    (415, 'Please submit the form from the study page.')
+    """
+
+    def __init__(self, status_code: int, message: str):
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+async def read_form(request: Request) -> FormData:
+    """Parse a submitted form.
+
+    ``application/x-www-form-urlencoded`` (what the pages send; fast path) or ``multipart/form-data`` without
+    files.
+
+    Parameters
+    ----------
+    request
+        The POST request.
+
+    Returns
+    -------
+    FormData
+
+    Raises
+    ------
+    FormError
+        415 for other content types, 413 for bodies over ``MAX_FORM_BYTES`` (even when sent without a
+        Content-Length), 400 for malformed bodies or more than ``MAX_FORM_FIELDS`` fields.
+
+    Example
+    -------
+    >>> import asyncio
+    >>> from starlette.requests import Request
+    >>> async def receive():
+    ...     return {"type": "http.request", "body": b"a=1&b=x&b=y", "more_body": False}
+    >>> req = Request({"type": "http", "method": "POST", "headers": [
+    ...     (b"content-type", b"application/x-www-form-urlencoded")]}, receive)
+    >>> form = asyncio.run(read_form(req))
+    >>> form["a"], form.getlist("b")
+    ('1', ['x', 'y'])
+    """
+    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if ctype in ("application/x-www-form-urlencoded", ""):
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_FORM_BYTES:
+                raise FormError(413, "This form is too large.")
+            chunks.append(chunk)
+        try:
+            pairs = parse_qsl(
+                b"".join(chunks).decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
+            )
+        except ValueError:
+            raise FormError(400, "This form has too many fields.") from None
+        return FormData(pairs)
+    if ctype == "multipart/form-data":
+        try:
+            form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FORM_BYTES)
+        except Exception:  # starlette: MultiPartException / HTTPException for files, too many parts, bad syntax
+            raise FormError(400, "This form could not be read (file uploads are not accepted).") from None
+        return FormData([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
+    raise FormError(415, "Please submit the form from the study page.")
+
+
+__all__ = [
+    "ADMIN_COOKIE",
+    "COOKIE_MAX_AGE",
+    "CSRF_COOKIE",
+    "MAX_FORM_BYTES",
+    "MAX_FORM_FIELDS",
+    "PARTICIPANT_COOKIE",
+    "FormData",
+    "FormError",
+    "check_double_submit",
+    "client_ip",
+    "consent_blocks",
+    "double_submit_csrf",
+    "error_page",
+    "is_secure",
+    "package_dir",
+    "read_form",
+    "render",
+    "set_csrf_cookie",
+    "set_participant_cookie",
+    "state_of",
+]

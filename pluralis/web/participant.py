@@ -1,0 +1,776 @@
+"""The participant's views: landing, start, resume, the study page and its forms (consent, survey, conversations,
+ratings, feedback, completion).
+
+A participant's path::
+
+    GET /  (landing, ?PROLIFIC_PID=...)  -> POST /start -> GET /study (always shows the current step)
+    POST /study/consent | /study/survey | /study/start | /study/rate | /study/followup | /study/finish
+         | /study/feedback  -> 303 -> GET /study
+    GET /resume/{token}  (the resume link shown on every page; a closed tab also resumes from the cookie)
+
+Every POST applies one protocol action (:mod:`pluralis.collect.protocol`) and commits it
+(:class:`pluralis.web.repository.CollectRepository`) before redirecting (:func:`act`), so a rating is in the
+database before the next page is served. Opening turns and follow-ups call the models concurrently and wait
+for them; a generation interrupted by a crash is restarted when the participant's page is next loaded.
+
+Example
+-------
+>>> import os, tempfile
+>>> from fastapi.testclient import TestClient
+>>> from pluralis.collect.config import StudyConfig
+>>> from pluralis.web.app import create_app
+>>> client = TestClient(create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite")))
+>>> csrf = client.get("/").text.split('name="csrf" value="')[1].split('"')[0]
+>>> client.post("/start", data={"csrf": csrf}, follow_redirects=False).headers["location"]
+'/study'
+>>> "Consent" in client.get("/study").text
+True
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from pluralis.collect.config import StudyConfig
+from pluralis.collect.protocol import ProtocolError, ProtocolSession, Step
+from pluralis.web.common import (
+    PARTICIPANT_COOKIE,
+    FormData,
+    check_double_submit,
+    client_ip,
+    double_submit_csrf,
+    error_page,
+    read_form,
+    set_csrf_cookie,
+    set_participant_cookie,
+    state_of,
+)
+from pluralis.web.repository import ConcurrentUpdate, Snapshot
+
+#: An action applies one protocol step to a session from a submitted form and returns the audit events.
+Action = Callable[[ProtocolSession, FormData], list[tuple[str, dict | None]]]
+
+#: The template of each protocol step (the study page shows the participant's current step).
+STEP_TEMPLATES = {
+    Step.CONSENT: "consent.html",
+    Step.SURVEY: "survey.html",
+    Step.START: "start.html",
+    Step.GENERATING: "generating.html",
+    Step.RATE: "rate.html",
+    Step.CONTINUE: "continue.html",
+    Step.FEEDBACK: "feedback.html",
+    Step.SCREENED_OUT: "screened_out.html",
+    Step.COMPLETE: "complete.html",
+}
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# --- form parsing ----------------------------------------------------------------------------------
+
+
+def survey_answers_from_form(
+    config: StudyConfig, section_id: str, form: Mapping[str, Any], getlist: Callable[[str], list[str]]
+) -> dict[str, Any]:
+    """Turn a submitted survey page into protocol answers (see :meth:`ProtocolSession.submit_survey_section`).
+
+    Parameters
+    ----------
+    config
+        The study.
+    section_id
+        The survey page submitted.
+    form
+        The submitted fields (first value per name).
+    getlist
+        Every value of a field (multiple-choice questions).
+
+    Returns
+    -------
+    dict
+        Answers by question id, in the shapes the protocol validates.
+
+    Example
+    -------
+    >>> cfg = StudyConfig()
+    >>> survey_answers_from_form(cfg, "lm_use", {"lm_familiarity": "Very familiar"}, lambda k: [])["lm_familiarity"]
+    'Very familiar'
+    """
+    section = next(s for s in config.survey.sections if s.id == section_id)
+    return {q.id: q.question_kind.from_form(q, form, getlist) for q in section.questions}  # each kind reads its fields
+
+
+def attributes_from_form(prefix: str, keys: list[str], form: Mapping[str, Any]) -> dict[str, Any]:
+    """Attribute ratings from sliders ``{prefix}__{key}`` with N/A boxes ``{prefix}__{key}__na``.
+
+    Parameters
+    ----------
+    prefix
+        ``"performance"`` or ``"choice"``.
+    keys
+        The attributes.
+    form
+        The submitted fields.
+
+    Returns
+    -------
+    dict
+        The slider value per attribute, ``None`` where N/A was ticked.
+
+    Example
+    -------
+    >>> attributes_from_form("performance", ["values", "safety"], {"performance__values": "70",
+    ...                      "performance__safety": "50", "performance__safety__na": "on"})
+    {'values': '70', 'safety': None}
+    """
+    return {k: (None if form.get(f"{prefix}__{k}__na") else form.get(f"{prefix}__{k}")) for k in keys}
+
+
+# --- the study page --------------------------------------------------------------------------------
+
+
+async def current(request: Request) -> tuple[str, ProtocolSession] | None:
+    """The participant of a request (their cookie's token and session), or ``None`` for a newcomer.
+
+    Parameters
+    ----------
+    request
+        The request being served.
+
+    Returns
+    -------
+    (str, ProtocolSession) or None
+
+    Example
+    -------
+    >>> import asyncio, os, tempfile
+    >>> from types import SimpleNamespace
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"))
+    >>> asyncio.run(current(SimpleNamespace(app=app, cookies={}))) is None
+    True
+    """
+    token = request.cookies.get(PARTICIPANT_COOKIE)
+    if not token:
+        return None
+    state = state_of(request)
+    session = await state.db(state.repo.load, token, **state.session_kwargs())
+    return None if session is None else (token, session)
+
+
+def study_page(
+    request: Request,
+    token: str,
+    session: ProtocolSession,
+    *,
+    errors: dict[str, str] | None = None,
+    form: Mapping[str, Any] | None = None,
+    status_code: int = 200,
+    message: str | None = None,
+) -> HTMLResponse:
+    """The page of the participant's current step (consent, a survey page, a turn to rate, ...).
+
+    Parameters
+    ----------
+    request
+        The request being served.
+    token
+        The participant's token (for the CSRF token and the resume link).
+    session
+        The participant's session.
+    errors
+        Messages by field name (``"_"``: the whole form) of a form that comes back.
+    form
+        The submitted fields, so that answers survive a page that comes back with errors.
+    status_code
+        HTTP status (422 for a form with errors).
+    message
+        A note shown at the top of the page.
+
+    Returns
+    -------
+    HTMLResponse
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from types import SimpleNamespace
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"))
+    >>> token, session = app.state.collect.repo.create_session()
+    >>> request = SimpleNamespace(app=app, base_url="http://testserver/")
+    >>> page = study_page(request, token, session)
+    >>> page.status_code, f"/resume/{token}" in page.body.decode()
+    (200, True)
+    """
+    state = state_of(request)
+    view = session.view()
+    base = str(request.base_url).rstrip("/")
+    ctx: dict[str, Any] = dict(
+        view=view,
+        csrf=state.secrets.csrf_for(token),
+        errors=errors or {},
+        form=form if isinstance(form, FormData) else FormData(list((form or {}).items())),
+        resume_url=f"{base}/resume/{token}",
+        message=message,
+        session=session,
+    )
+    if view.step == Step.SURVEY:
+        ctx["section"] = next(s for s in state.config.survey.sections if s.id == view.section)
+    return state.render(STEP_TEMPLATES.get(view.step, "complete.html"), status_code, **ctx)
+
+
+async def act(request: Request, action: Action, *, llm: bool = False) -> Response:
+    """Apply one protocol action from a submitted form, commit it, and redirect to the study page.
+
+    Checks the participant's cookie, the form's CSRF token and (for actions that call the models, ``llm``)
+    the participant's rate limit; applies ``action`` under the participant's lock; commits the new state and
+    every row it produced in one transaction; then, when the action started a model call, waits for it.
+
+    Parameters
+    ----------
+    request
+        The POST request.
+    action
+        The protocol step (it raises :class:`~pluralis.collect.protocol.ProtocolError` for invalid input,
+        answered with the same page, its errors and the submitted answers, status 422).
+    llm
+        Whether the action asks the models (rate-limited per participant).
+
+    Returns
+    -------
+    Response
+        303 to ``/study``; 303 to ``/`` without a participant; 403 for a bad CSRF token; 429 when rate-limited;
+        422 with the page for invalid input.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.web.app import create_app
+    >>> client = TestClient(create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite")))
+    >>> client.post("/study/consent", data={"consent": "yes"}, follow_redirects=False).headers["location"]
+    '/'
+    """
+    state = state_of(request)
+    token = request.cookies.get(PARTICIPANT_COOKIE)
+    if not token:
+        return _redirect("/")
+    form = await read_form(request)
+    if not state.secrets.check_csrf(form.get("csrf"), token):
+        return error_page(
+            request, "This form has expired or was not sent by this page. Please reload and try again.", 403
+        )
+    if llm and not state.llm_limiter.allow(token):
+        return error_page(request, "You are sending messages too quickly. Please wait a minute and try again.", 429)
+    async with state.lock_for(token):
+        session = await state.db(state.repo.load, token, **state.session_kwargs())
+        if session is None:
+            return _redirect("/")
+        before = Snapshot.of(session.state)
+        try:
+            events = action(session, form)
+        except ProtocolError as e:
+            return study_page(request, token, session, errors=e.errors or {"_": str(e)}, form=form, status_code=422)
+        try:
+            await state.db(state.repo.save, session, before, events)
+        except ConcurrentUpdate:
+            return _redirect("/study")
+    if session.step == Step.GENERATING:
+        task = state.ensure_generation(token, session.user_id)
+        request.scope.setdefault("state", {})["model_time"] = await asyncio.shield(task)
+    return _redirect("/study")
+
+
+# --- the protocol actions --------------------------------------------------------------------------
+
+
+def _current_conversation_id(session: ProtocolSession) -> str:
+    conv = session.state.current
+    assert conv is not None, "the action leaves a conversation open"
+    return conv.conversation_id
+
+
+def _consent(session: ProtocolSession, form: FormData) -> list[tuple[str, dict | None]]:
+    session.consent(bool(form.get("consent")), bool(form.get("consent_age")))
+    return [("consent", None)]
+
+
+def _survey(session: ProtocolSession, form: FormData) -> list[tuple[str, dict | None]]:
+    section = form.get("section") or ""
+    if section != session.view().section:
+        raise ProtocolError("this survey page was already submitted", errors={"_": "please answer this page"})
+    answers = survey_answers_from_form(session.config, section, form, form.getlist)
+    session.submit_survey_section(section, answers)
+    events: list[tuple[str, dict | None]] = [("survey_page", {"section": section})]
+    if session.step == Step.SCREENED_OUT:
+        events.append(("screened_out", {"cell": session.state.quota_cell}))
+    elif session.step == Step.START:
+        events.append(("survey_done", {"cell": session.state.quota_cell}))
+    return events
+
+
+def _start_conversation(session: ProtocolSession, form: FormData) -> list[tuple[str, dict | None]]:
+    session.start_conversation(form.get("conversation_type") or "", form.get("opening_prompt") or "")
+    conv = session.state.current
+    assert conv is not None, "start_conversation opens a conversation"
+    return [("conversation_started", {"conversation_id": conv.conversation_id, "type": conv.conversation_type})]
+
+
+def _rate(session: ProtocolSession, form: FormData) -> list[tuple[str, dict | None]]:
+    view = session.view()
+    # submitted as text (or missing): the protocol validates and converts them
+    scores: dict[int, Any] = {r.id: form.get(f"score_{r.id}") for r in view.responses}
+    session.rate(scores)
+    return [("rated", {"conversation_id": view.conversation_id, "turn": view.turn})]
+
+
+def _follow_up(session: ProtocolSession, form: FormData) -> list[tuple[str, dict | None]]:
+    session.add_prompt(form.get("prompt") or "")
+    return [("follow_up", {"conversation_id": _current_conversation_id(session)})]
+
+
+def _finish(session: ProtocolSession, form: FormData) -> list[tuple[str, dict | None]]:
+    session.end_conversation()
+    return [("conversation_ended", {"conversation_id": _current_conversation_id(session)})]
+
+
+def _feedback(session: ProtocolSession, form: FormData) -> list[tuple[str, dict | None]]:
+    attrs = session.config.attributes
+    conv = session.submit_feedback(
+        attributes_from_form("performance", list(attrs.performance), form),
+        attributes_from_form("choice", list(attrs.choice), form),
+        form.get("open_feedback") or "",
+    )
+    events: list[tuple[str, dict | None]] = [("conversation_done", {"conversation_id": conv.conversation_id})]
+    if session.step == Step.COMPLETE:
+        events.append(("completed", None))
+    return events
+
+
+# --- views -----------------------------------------------------------------------------------------
+
+
+async def landing(request: Request) -> Response:
+    """``GET /``: the landing page (``?PROLIFIC_PID=`` or ``?participant=`` prefill the recruitment id).
+
+    A participant who already started is sent to ``/study``.
+
+    Parameters
+    ----------
+    request
+        The request.
+
+    Returns
+    -------
+    Response
+        The landing page with its double-submit CSRF cookie, or 303 to ``/study``.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> client = TestClient(create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite")))
+    >>> r = client.get("/?PROLIFIC_PID=abc123")
+    >>> r.status_code, 'value="abc123"' in r.text, "pluralis_csrf" in r.cookies
+    (200, True, True)
+    """
+    if await current(request) is not None:
+        return _redirect("/study")
+    state = state_of(request)
+    csrf = double_submit_csrf(request)
+    external = request.query_params.get("PROLIFIC_PID") or request.query_params.get("participant") or ""
+    resp = state.render("landing.html", csrf=csrf, external_id=external[:128])
+    set_csrf_cookie(request, resp, csrf)
+    return resp
+
+
+async def start(request: Request) -> Response:
+    """``POST /start``: create a participant (checks CSRF, joins per address, study size, duplicate ids).
+
+    Parameters
+    ----------
+    request
+        The landing page's form.
+
+    Returns
+    -------
+    Response
+        303 to ``/study`` with the participant cookie; 403 (bad CSRF, study full), 409 (the recruitment id
+        already joined) or 429 (too many joins from one address) with an error page.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> client = TestClient(create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite")))
+    >>> client.post("/start", data={"csrf": "forged"}).status_code
+    403
+    """
+    state = state_of(request)
+    form = await read_form(request)
+    if not check_double_submit(request, form.get("csrf")):
+        return error_page(request, "This form has expired. Please go back to the start page and try again.", 403)
+    if not state.join_limiter.allow(client_ip(request)):
+        return error_page(request, "Too many new participants from your address. Please wait a minute.", 429)
+    repo = state.repo
+    if state.config.limits.max_participants is not None:
+        total = sum((await state.db(repo.status_counts)).values())
+        if total >= state.config.limits.max_participants:
+            return error_page(request, "This study is full. Thank you for your interest.", 403)
+    external = (form.get("external_id") or "").strip()[:128] or None
+    if external and await state.db(repo.external_id_exists, external):
+        return error_page(
+            request,
+            "This participant id has already started the study. Please continue in the browser "
+            "where you started, or use the resume link you were given.",
+            409,
+        )
+    token, _session = await state.db(lambda: repo.create_session(external_id=external))
+    resp = _redirect("/study")
+    set_participant_cookie(request, resp, token)
+    return resp
+
+
+async def resume(request: Request, token: str) -> Response:
+    """``GET /resume/{token}``: ask before switching this browser into the session of a resume link.
+
+    A resume link is a bearer secret: following one asks first (a CSRF-checked form), so that a link someone
+    else sent cannot silently put a participant into a session its sender can read.
+
+    Parameters
+    ----------
+    request
+        The request.
+    token
+        The participant token in the link.
+
+    Returns
+    -------
+    Response
+        The confirmation page; 303 to ``/study`` when this browser is already in that session; 404 for an
+        unknown token.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"))
+    >>> token, _ = app.state.collect.repo.create_session()
+    >>> client = TestClient(app)
+    >>> client.get("/resume/not-a-token").status_code, client.get(f"/resume/{token}").status_code
+    (404, 200)
+    """
+    state = state_of(request)
+    session = await state.db(state.repo.load, token)
+    if session is None:
+        return error_page(request, "This resume link is not valid.", 404)
+    current_token = request.cookies.get(PARTICIPANT_COOKIE)
+    if current_token == token:
+        return _redirect("/study")
+    st = session.state
+    started = time.strftime("%d %B %Y, %H:%M UTC", time.gmtime(st.started_at))
+    other = current_token is not None and await state.db(state.repo.load, current_token) is not None
+    return state.render(
+        "resume.html",
+        started=started,
+        done=len(st.completed),
+        total=state.config.conversations.total_quota,
+        other_session=other,
+        csrf=state.secrets.csrf_for(token),
+        action=str(request.url.path),
+    )
+
+
+async def resume_confirmed(request: Request, token: str) -> Response:
+    """``POST /resume/{token}``: switch this browser into the session (CSRF-checked; records a ``resumed`` event).
+
+    Parameters
+    ----------
+    request
+        The confirmation form.
+    token
+        The participant token in the link.
+
+    Returns
+    -------
+    Response
+        303 to ``/study`` with the participant cookie; 403 for a bad CSRF token; 404 for an unknown token.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"))
+    >>> token, _ = app.state.collect.repo.create_session()
+    >>> client = TestClient(app)
+    >>> client.post(f"/resume/{token}", data={"csrf": "forged"}).status_code
+    403
+    >>> csrf = app.state.collect.secrets.csrf_for(token)
+    >>> client.post(f"/resume/{token}", data={"csrf": csrf}, follow_redirects=False).headers["location"]
+    '/study'
+    """
+    state = state_of(request)
+    form = await read_form(request)
+    if not state.secrets.check_csrf(form.get("csrf"), token):
+        return error_page(request, "This form has expired. Please open your resume link again.", 403)
+    session = await state.db(state.repo.load, token)
+    if session is None:
+        return error_page(request, "This resume link is not valid.", 404)
+    await state.db(state.repo.add_event, session.user_id, "resumed", None)
+    resp = _redirect("/study")
+    set_participant_cookie(request, resp, token)
+    return resp
+
+
+async def study(request: Request) -> Response:
+    """``GET /study``: the participant's current step (restarts a model call a crash interrupted).
+
+    Parameters
+    ----------
+    request
+        The request.
+
+    Returns
+    -------
+    Response
+        The page of the current step (:func:`study_page`), or 303 to ``/`` without a participant.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> client = TestClient(create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite")))
+    >>> client.get("/study", follow_redirects=False).headers["location"]
+    '/'
+    """
+    found = await current(request)
+    if found is None:
+        return _redirect("/")
+    token, session = found
+    if session.step == Step.GENERATING:
+        state_of(request).ensure_generation(token, session.user_id)
+    return study_page(request, token, session)
+
+
+async def consent(request: Request) -> Response:
+    """``POST /study/consent``: give (or refuse) consent; see :func:`act` for the checks and answers.
+
+    Parameters
+    ----------
+    request
+        The consent form (``consent``, ``consent_age`` checkboxes, ``csrf``).
+
+    Returns
+    -------
+    Response
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"))
+    >>> token, _ = app.state.collect.repo.create_session()
+    >>> client = TestClient(app, cookies={"pluralis_p": token})
+    >>> form = {"consent": "yes", "consent_age": "yes", "csrf": app.state.collect.secrets.csrf_for(token)}
+    >>> client.post("/study/consent", data=form, follow_redirects=False).status_code
+    303
+    >>> app.state.collect.repo.load(token).step.value
+    'survey'
+    """
+    return await act(request, _consent)
+
+
+async def survey(request: Request) -> Response:
+    """``POST /study/survey``: answer one survey page (``section`` names it); see :func:`act`.
+
+    Parameters
+    ----------
+    request
+        The survey page's form.
+
+    Returns
+    -------
+    Response
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"))
+    >>> token, _ = app.state.collect.repo.create_session()
+    >>> client = TestClient(app, cookies={"pluralis_p": token})
+    >>> client.post("/study/survey", data={"section": "lm_use", "csrf": "forged"}).status_code
+    403
+    """
+    return await act(request, _survey)
+
+
+async def start_conversation(request: Request) -> Response:
+    """``POST /study/start``: open a conversation and wait for the models' opening responses; see :func:`act`.
+
+    Parameters
+    ----------
+    request
+        The form with ``conversation_type`` and ``opening_prompt``.
+
+    Returns
+    -------
+    Response
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> client = TestClient(create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite")))
+    >>> client.post("/study/start", data={"opening_prompt": "Hi"}, follow_redirects=False).headers["location"]
+    '/'
+    """
+    return await act(request, _start_conversation, llm=True)
+
+
+async def rate(request: Request) -> Response:
+    """``POST /study/rate``: rate the turn's responses (``score_{id}``, 1-100); see :func:`act`.
+
+    Parameters
+    ----------
+    request
+        The rating form.
+
+    Returns
+    -------
+    Response
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> client = TestClient(create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite")))
+    >>> client.post("/study/rate", data={"score_0": "50"}, follow_redirects=False).headers["location"]
+    '/'
+    """
+    return await act(request, _rate)
+
+
+async def follow_up(request: Request) -> Response:
+    """``POST /study/followup``: send the next prompt and wait for the two new responses; see :func:`act`.
+
+    Parameters
+    ----------
+    request
+        The form with ``prompt``.
+
+    Returns
+    -------
+    Response
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> client = TestClient(create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite")))
+    >>> client.post("/study/followup", data={"prompt": "Why?"}, follow_redirects=False).headers["location"]
+    '/'
+    """
+    return await act(request, _follow_up, llm=True)
+
+
+async def finish(request: Request) -> Response:
+    """``POST /study/finish``: end the conversation (feedback comes next); see :func:`act`.
+
+    Parameters
+    ----------
+    request
+        The form (only ``csrf``).
+
+    Returns
+    -------
+    Response
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> client = TestClient(create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite")))
+    >>> client.post("/study/finish", data={}, follow_redirects=False).headers["location"]
+    '/'
+    """
+    return await act(request, _finish)
+
+
+async def feedback(request: Request) -> Response:
+    """``POST /study/feedback``: rate the conversation's attributes and give open feedback; see :func:`act`.
+
+    Parameters
+    ----------
+    request
+        The feedback form (``performance__*``, ``choice__*`` sliders with ``__na`` boxes, ``open_feedback``).
+
+    Returns
+    -------
+    Response
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> client = TestClient(create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite")))
+    >>> client.post("/study/feedback", data={}, follow_redirects=False).headers["location"]
+    '/'
+    """
+    return await act(request, _feedback)
+
+
+__all__ = [
+    "STEP_TEMPLATES",
+    "Action",
+    "act",
+    "attributes_from_form",
+    "consent",
+    "current",
+    "feedback",
+    "finish",
+    "follow_up",
+    "landing",
+    "rate",
+    "resume",
+    "resume_confirmed",
+    "start",
+    "start_conversation",
+    "study",
+    "study_page",
+    "survey",
+    "survey_answers_from_form",
+]
