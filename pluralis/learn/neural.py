@@ -26,7 +26,7 @@ so the model starts where the global model ends and moves away only as far as he
 reward it. Everything is seeded (initialisation under :func:`torch.random.fork_rng`, batch order from
 numpy), so fits are deterministic on CPU; small problems run on one thread (``n_threads``).
 
-torch is imported only when a model is fitted or used (``pip install pluralis[learn]`` / torch CPU);
+torch (the ``[train]`` extra; the CPU build is enough) is imported only when a model is fitted or used;
 the package imports without it.
 
 Example
@@ -77,8 +77,10 @@ _PREDICT_CHUNK = 65_536
 def _torch():
     try:
         import torch
-    except ImportError as exc:  # pragma: no cover - torch is a declared dependency of learn
-        raise ConfigError("MixtureRewardModel needs torch (pip install torch --index-url .../cpu)") from exc
+    except ImportError as exc:  # pragma: no cover - torch ships with the [train] extra
+        raise ConfigError(
+            "MixtureRewardModel needs torch: pip install 'pluralis[train]' (the CPU build is enough)"
+        ) from exc
     return torch
 
 
