@@ -406,11 +406,13 @@ def plot_group_ranks(table: pd.DataFrame, by: str, *, label: str | None = None, 
         ax.plot(rank[~sig], y[~sig], "o", mfc="white", mec="#1f77b4", ms=4.5)
         ax.plot(rank[sig], y[sig], "o", color="#1f77b4", ms=4.5)
         n = int(d["n_participants"].max()) if "n_participants" in d and d["n_participants"].notna().any() else None
-        ax.set_title(f"{g} (n = {n:,})" if n is not None else str(g), fontsize=8.5)
+        name = str(g).replace(" years old", "")
+        ax.set_title(f"{name} (n = {n:,})" if n is not None else name, fontsize=8.5)
         ax.set_yticks(y)
         ax.set_yticklabels(models if k % ncols == 0 else [], fontsize=7)
         ax.set_xlim(0.5, len(models) + 0.5)
-        ax.set_xticks(range(1, len(models) + 1))
+        step = 1 if len(models) <= 10 else 5
+        ax.set_xticks([1, *range(step, len(models) + 1, step)] if step > 1 else range(1, len(models) + 1))
         ax.tick_params(axis="x", labelsize=7)
         ax.invert_yaxis()
         ax.grid(axis="x", alpha=0.25)

@@ -17,7 +17,6 @@ import pandas as pd
 from pluralis.ranking import plots as plots_ranking
 from pluralis.report import plots
 from pluralis.report.html import Report
-from pluralis.welfare.plots import plot_representativeness
 
 BANNER = (
     'SIMULATED STUDY — every participant is a synthetic persona (source = "simulated"); ratings come from '
@@ -414,14 +413,14 @@ def write_study_report(
             ),
             notes,
         )
-        shown = _relabel(t)
         for field in dict.fromkeys(t.loc[t["by"] != "(all)", "by"]):
             _safe(
                 s,
                 f"ranks by {field}",
                 lambda f=field: s.figure(
-                    plots_ranking.plot_subgroup_ranks(shown, by=f, title=f"Model ranks by {field_label(f)}"),
-                    f"Rank (with interval) of every model per {field_label(f)}; black = overall.",
+                    plots.plot_group_ranks(_relabel(t), by=f, label=field_label(f)),
+                    f"Model ranks by {field_label(f)}: one panel per group (n = participants), dot = rank, "
+                    "line = 95% interval, filled = significantly different from the overall rank (grey ring).",
                 ),
                 notes,
             )
@@ -554,7 +553,9 @@ def write_study_report(
                 s,
                 f"representativeness {country}",
                 lambda rp=rep, c=country: s.figure(
-                    plot_representativeness(rp, level="margins"), f"{c}: sample minus census, per category."
+                    plots.plot_representativeness_shares(rp),
+                    f"{c}: share of the sample (blue) and the census (grey) per category, on a 0-based scale; "
+                    "labels: sample minus census (pp).",
                 ),
                 notes,
             )
