@@ -45,7 +45,7 @@ from pluralis.data.study import Study
 from pluralis.errors import ConfigError, PluralisError
 from pluralis.report import plots
 from pluralis.report.html import Report, Section
-from pluralis.report.study import field_label, group_label
+from pluralis.report.study import field_label, group_label, welfare_caption, welfare_figure
 
 #: Survey fields the group rankings use, when present (the first ones that exist).
 GROUP_FIELDS: tuple[str, ...] = ("study_locale", "age", "gender")
@@ -379,14 +379,15 @@ def write_any_report(
                 s.text(f"{c}: not available ({e.name or e} is not installed).")
                 continue
             shown += 1
-            _try(
-                s,
-                f"welfare {c}",
-                lambda w=w, c=c: s.figure(
-                    w.plot(), f"{c}: welfare of each population under the model each sampling scheme picks."
-                ),
-                notes,
-            )
+            for m in dict.fromkeys(w.summary["measure"]):
+                _try(
+                    s,
+                    f"welfare {c} {m}",
+                    lambda w=w, c=c, m=m: s.figure(
+                        welfare_figure(w, m), welfare_caption(c, m, w.config.get("reference")), dpi=130
+                    ),
+                    notes,
+                )
             _try(
                 s,
                 f"welfare table {c}",

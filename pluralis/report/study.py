@@ -31,6 +31,69 @@ score = clip(round(center[j] + spread[j] · 16 · u), 1, 100)
 θ[j] = base + trait effects (Big Five, age) + style effects + stated-preference effects;  λ[j] = -0.7 · political lean[j]"""
 
 
+#: What each welfare measure is, with its unit, for figure captions.
+WELFARE_MEASURES: dict[str, str] = {
+    "rating": "mean rating (on the study's rating scale) that the population gives the model the sample picked",
+    "choice": "share (0-1) of the population's conversations in which it chose the picked model when shown",
+}
+
+
+def welfare_figure(result, measure: str):
+    """One measure's welfare violins, sized to be read at page width (panels 2.5 x 2.3 in).
+
+    Parameters
+    ----------
+    result
+        a :class:`pluralis.welfare.summaries.WelfareResult`.
+    measure
+        ``"rating"`` or ``"choice"``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Example
+    -------
+    >>> from pluralis.data.synthetic import generate_study
+    >>> from pluralis.welfare.engine import run_welfare
+    >>> f = generate_study(n_participants=150, seed=1).frames()
+    >>> r = run_welfare(f.utterances, f.survey, n_draws=20, measures=["choice"], allow_oversample=True)
+    >>> fig = welfare_figure(r, "choice")
+    >>> any(ax.get_xlabel().startswith("share") for ax in fig.axes)
+    True
+    """
+    return result.plot(measures=[measure], panel_size=(2.5, 2.6))
+
+
+def welfare_caption(country: str, measure: str, reference: str | None) -> str:
+    """The caption of a welfare figure, in plain language with the unit.
+
+    Parameters
+    ----------
+    country
+        the country.
+    measure
+        ``"rating"`` or ``"choice"``.
+    reference
+        the reference sampling scheme.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> welfare_caption("US", "choice", "Rep (100)").startswith("US: welfare as the share")
+    True
+    """
+    what = WELFARE_MEASURES.get(measure, measure)
+    return (
+        f"{country}: welfare as the {what}. Panels: populations; rows: who picks the model (a sampling scheme, "
+        f"e.g. 'Rep (100)' = 100 participants from the representative sample); violins: spread over repeated "
+        f"draws, dot = mean. Red: worse for that population than {reference or 'the reference'}, green: better."
+    )
+
+
 def _safe(section, what: str, fn, notes: list[str]) -> None:
     try:
         fn()
@@ -502,14 +565,15 @@ def write_study_report(
         )
         best_rows = []
         for country, wres in welfare.items():
-            _safe(
-                s,
-                f"welfare {country}",
-                lambda w=wres, c=country: s.figure(
-                    w.plot(), f"{c}: welfare distributions per population (panels) and sampling scheme (rows).", dpi=130
-                ),
-                notes,
-            )
+            for measure in dict.fromkeys(wres.summary["measure"]):
+                _safe(
+                    s,
+                    f"welfare {country} {measure}",
+                    lambda w=wres, c=country, m=measure: s.figure(
+                        welfare_figure(w, m), welfare_caption(c, m, w.config.get("reference")), dpi=130
+                    ),
+                    notes,
+                )
             _safe(
                 s,
                 f"welfare table {country}",
