@@ -222,7 +222,7 @@ def write_any_report(
     # -- overview -------------------------------------------------------------------------------------
     s = r.section("Overview", "What the study holds, as read.")
     s.kv({"source": str(source), "format": fmt, **{k: v for k, v in counts.items() if v}, "seed": seed})
-    sources = pd.Series([p.source for p in study.survey] or [c.source for c in study.comparisons])
+    sources = pd.Series([str(p.source) for p in study.survey] or [str(c.source) for c in study.comparisons])
     if len(sources):
         s.text("Record sources: " + ", ".join(f"{k} ({v:,})" for k, v in sources.value_counts().items()) + ".")
 

@@ -97,3 +97,37 @@ def test_representativeness_plot_starts_at_zero(prism_folder):
         assert lo == 0.0 and hi >= 10.0
     # every panel shares one scale, so a small gap cannot be blown up in one of them
     assert len({ax.get_ylim() for ax in fig.axes}) == 1
+
+
+def test_report_on_collected_study_store(tmp_path):
+    from pluralis.store import Store
+
+    study = generate_study(n_participants=40, seed=2)
+    db = tmp_path / "study.sqlite"
+    with Store.open(db) as store:
+        store.import_study(study)
+    res = write_any_report(db, tmp_path / "rep", bootstrap=10, draws=10)
+    assert {"Participants", "Rankings", "Response features"} <= set(res.sections)
+    assert "format: store" in res.path.read_text()
+
+
+def test_group_rank_small_multiples_name_n_per_group():
+    from pluralis.report.plots import plot_group_ranks
+
+    t = pd.DataFrame(
+        {
+            "by": ["(all)"] * 3 + ["age"] * 6,
+            "group": ["(all)"] * 3 + ["18-24 years old"] * 3 + ["65+ years old"] * 3,
+            "model": ["a", "b", "c"] * 3,
+            "rank": [1, 2, 3, 1, 3, 2, 3, 2, 1],
+            "rank_lo": [1, 1, 2, 1, 2, 1, 2, 1, 1],
+            "rank_hi": [2, 3, 3, 2, 3, 3, 3, 3, 2],
+            "n_participants": [50] * 3 + [30] * 3 + [20] * 3,
+            "significant": [False] * 8 + [True],
+        }
+    )
+    fig = plot_group_ranks(t, "age")
+    assert [ax.get_title() for ax in fig.axes] == ["18-24 (n = 30)", "65+ (n = 20)"]
+    # models in overall order, best at the top, in every panel
+    assert [tl.get_text() for tl in fig.axes[0].get_yticklabels()] == ["a", "b", "c"]
+    assert fig.axes[0].yaxis_inverted()
