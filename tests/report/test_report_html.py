@@ -58,6 +58,12 @@ def test_study_report_sections(tmp_path):
     head = head[: head.index("</tr>")]
     assert [m for m in overall if m in head] == overall
     assert head.index(overall[0]) < head.index(overall[-1])
+    # every figure also as PNG + SVG, every table as CSV, numbered as in the report
+    n_fig = html.count("<figcaption><b>Figure ")
+    assert n_fig >= 6 and len(list(tmp_path.glob("figures/*.png"))) == n_fig
+    assert len(list(tmp_path.glob("figures/*.svg"))) == n_fig
+    assert len(list(tmp_path.glob("tables/*.csv"))) == html.count("<b>Table ")
+    assert "Model ranks by age" not in html or "(n = " in html
     assert "<td>country</td><td>UK</td>" in html
 
 
