@@ -718,6 +718,12 @@ def ratings_from_battles(battles: pd.DataFrame, *, carry: Sequence[str] = ()) ->
     return r.drop(columns="_order").reset_index(drop=True)
 
 
+#: Comparison columns consumed in making battles (not carried through to the battle frame).
+_COMPARISON_JUDGEMENT = frozenset(
+    {"models", "winner", "tie", "both_bad", "ranking", "ratings", "responses", "prompt", "annotator_id", "_row"}
+)
+
+
 def battles_from_comparisons(
     comparisons: pd.DataFrame,
     *,
@@ -728,7 +734,9 @@ def battles_from_comparisons(
     Two-way comparisons (Chatbot Arena) map directly: ``winner`` 0/1 or ``tie``; ``both_bad``
     ties count as ties. k-wise comparisons expand to all pairs, using ``ratings`` when present
     (with ``tie_threshold``), else ``ranking`` (earlier = better), else ``winner`` (the winner beats
-    every other candidate). ``annotator_id`` becomes ``user_id``.
+    every other candidate). ``annotator_id`` becomes ``user_id``; every other column of
+    ``comparisons`` (``source``, ``language``, extra covariates such as participant fields) is
+    carried through to each of its battles, so ``--by`` can use it.
 
     Parameters
     ----------
@@ -825,4 +833,7 @@ def battles_from_comparisons(
     out["turn"] = src["turn"].to_numpy() if has["turn"] else np.nan
     if "comparison_id" in df.columns:
         out["comparison_id"] = src["comparison_id"].to_numpy()
+    for col in df.columns:  # covariates (language, category, participant fields) ride along
+        if col not in _COMPARISON_JUDGEMENT and col not in out.columns:
+            out[col] = src[col].to_numpy()
     return out.drop(columns="_row").reset_index(drop=True)

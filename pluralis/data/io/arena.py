@@ -21,6 +21,23 @@ from pluralis.data.study import Study
 from pluralis.errors import DataValidationError, Problem
 
 ARENA_WINNERS = {"model_a", "model_b", "tie", "tie (bothbad)"}
+#: Arena columns with a meaning; every other column is kept as an extra field of the comparison.
+ARENA_COLUMNS = frozenset(
+    {
+        "model_a",
+        "model_b",
+        "winner",
+        "question_id",
+        "judge",
+        "turn",
+        "language",
+        "tstamp",
+        "conversation_a",
+        "conversation_b",
+        "battle_id",
+        "prompt",
+    }
+)
 
 
 def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0) -> Comparison:
@@ -55,20 +72,7 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
     winner = row.get("winner")
     if winner not in ARENA_WINNERS:
         raise ValueError(f"winner must be one of {sorted(ARENA_WINNERS)}, got {winner!r}")
-    known = {
-        "model_a",
-        "model_b",
-        "winner",
-        "question_id",
-        "judge",
-        "turn",
-        "language",
-        "tstamp",
-        "conversation_a",
-        "conversation_b",
-        "battle_id",
-        "prompt",
-    }
+    known = ARENA_COLUMNS
     prompt = row.get("prompt")
     responses = None
     conv_a, conv_b = row.get("conversation_a"), row.get("conversation_b")
@@ -102,7 +106,7 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
     )
 
 
-def read_arena(path: str | Path, *, source: str = "arena") -> list[Comparison]:
+def read_arena(path: str | Path, *, source: str = "arena", lines: list[int] | None = None) -> list[Comparison]:
     """Read Chatbot-Arena battles (JSON, JSONL, CSV or parquet) into validated comparisons.
 
     Raises :class:`DataValidationError` naming file, line and field for every bad row.
@@ -113,6 +117,8 @@ def read_arena(path: str | Path, *, source: str = "arena") -> list[Comparison]:
         a ``.json``, ``.jsonl``, ``.csv`` or ``.parquet`` file of battles.
     source
         the ``source`` recorded on each comparison.
+    lines
+        a list to which each row's line (or position) in the file is appended.
 
     Returns
     -------
@@ -129,7 +135,10 @@ def read_arena(path: str | Path, *, source: str = "arena") -> list[Comparison]:
     path = Path(path)
     out: list[Comparison] = []
     problems: list[Problem] = []
+    if lines is None:
+        lines = []
     for line, row in iter_rows(path):
+        lines.append(line)
         for fld in ("model_a", "model_b", "winner"):
             if row.get(fld) in (None, ""):
                 problems.append(Problem(str(path), line, fld, "required field is missing"))
@@ -200,12 +209,17 @@ def write_arena(comparisons: Iterable[Comparison], path: str | Path) -> int:
         }
         for key, value in (
             ("judge", c.annotator_id),
+            ("conversation_id", c.conversation_id),
             ("turn", c.turn),
             ("language", c.language),
             ("tstamp", c.timestamp),
             ("prompt", c.prompt),
+            ("explanation", c.explanation),
         ):
             if value is not None:
+                row[key] = value
+        for key, value in (c.model_extra or {}).items():  # covariates and unknown columns survive
+            if key not in row and key not in ARENA_COLUMNS:
                 row[key] = value
         rows.append(row)
     return write_jsonl(path, rows)
@@ -233,7 +247,9 @@ def read_arena_study(path: str | Path, *, source: str = "arena") -> Study:
     >>> read_arena_study(p).counts()["comparisons"]
     1
     """
-    return Study(comparisons=read_arena(path, source=source))
+    lines: list[int] = []
+    comparisons = read_arena(path, source=source, lines=lines)
+    return Study(comparisons=comparisons, origin={"comparisons": str(path)}, lines={"comparisons": lines})
 
 
 def write_arena_study(study: Study, path: str | Path) -> dict[str, Path]:
