@@ -48,6 +48,41 @@ def import_into_store(study: Study, target: str) -> dict[str, int]:
         return save_study(study, target, format="store", progress=advance)
 
 
+RATINGS_ROLES = ("participant", "item", "response", "score")
+
+
+def parse_columns(pairs: list[str] | None) -> dict[str, str]:
+    """``--column ROLE=COLUMN`` values as reader options (ratings tables).
+
+    Parameters
+    ----------
+    pairs
+        ``ROLE=COLUMN`` strings; ROLE is one of :data:`RATINGS_ROLES`.
+
+    Returns
+    -------
+    dict
+        role -> column name.
+
+    Raises
+    ------
+    ConfigError
+        a malformed pair or an unknown role (the known ones listed).
+
+    Example
+    -------
+    >>> parse_columns(["participant=rater", "score=offensiveness"])
+    {'participant': 'rater', 'score': 'offensiveness'}
+    """
+    out: dict[str, str] = {}
+    for pair in pairs or ():
+        role, sep, col = pair.partition("=")
+        if not sep or not col.strip() or role.strip() not in RATINGS_ROLES:
+            raise ConfigError(f"--column {pair!r}: expected ROLE=COLUMN with ROLE one of {', '.join(RATINGS_ROLES)}")
+        out[role.strip()] = col.strip()
+    return out
+
+
 def load_with_participants(
     source: str,
     format: str | None,
@@ -55,6 +90,7 @@ def load_with_participants(
     participants: Path | None,
     id: str | None,
     fields: str | None,
+    **options: object,
 ) -> Study:
     """Load SOURCE and join a participants table onto its comparisons (``--participants``).
 
@@ -65,6 +101,8 @@ def load_with_participants(
     participants, id, fields
         the ``--participants`` table or mapping file, ``--id`` and ``--fields``
         (see :func:`pluralis.data.io.participants.mapping_from_options`).
+    **options
+        passed to the format's reader (``None`` values are dropped).
 
     Returns
     -------
@@ -90,11 +128,11 @@ def load_with_participants(
     if participants is None:
         if id or fields:
             raise ConfigError("--id and --fields describe a --participants table; give --participants too")
-        return load_study(source, format=format, hf_cache=hf_cache)
+        return load_study(source, format=format, hf_cache=hf_cache, **options)
     mapping = mapping_from_options(participants, id=id, fields=fields)
     assert mapping is not None
     people = read_participants(mapping)  # checked before the (possibly large) source is read
-    study = load_study(source, format=format, hf_cache=hf_cache)
+    study = load_study(source, format=format, hf_cache=hf_cache, **options)
     if not study.comparisons:
         raise ConfigError(
             f"{source}: --participants joins people to comparisons (annotators), but this source has none; "
@@ -154,12 +192,22 @@ def register(app: typer.Typer) -> None:
         fields: str | None = typer.Option(
             None, "--fields", help="participant columns to keep, comma-separated (default: all)"
         ),
+        column: list[str] | None = typer.Option(
+            None,
+            "--column",
+            help="ratings tables (--format ratings): ROLE=COLUMN, ROLE one of participant, item, response, score "
+            "(repeatable), e.g. --column participant=rater --column score=offensiveness",
+        ),
+        score_range: str | None = typer.Option(
+            None, "--score-range", help="ratings tables: the scale as LOW,HIGH (default: inferred from the data)"
+        ),
     ):
         """Validate SOURCE (and its participants) and import it into the store in one transaction.
 
         Example: pluralis import battles.csv --participants people.csv --id judge --fields gender,age
         """
-        study = load_with_participants(source, format, hf_cache, participants, id, fields)
+        options = {"score_range": score_range, **parse_columns(column)}
+        study = load_with_participants(source, format, hf_cache, participants, id, fields, **options)
         counts = import_into_store(study, store)
         console.print(counts_table(f"imported into {store}", counts))
 
