@@ -130,3 +130,30 @@ def test_bad_participants_mapping_names_file_line_and_field_and_writes_nothing(t
     r = runner.invoke(app, [*base, "--id", "judge"])
     assert r.exit_code != 0 and "battles.csv:2" in r.output and "'r000'" in r.output and "annotator_id" in r.output
     assert not db.exists()
+
+
+def test_prism_study_exports_its_battles_to_arena(tmp_path):
+    src, out = tmp_path / "gen", tmp_path / "b.jsonl"
+    assert runner.invoke(app, ["generate", str(src), "-n", "6", "--seed", "2"]).exit_code == 0
+    db = tmp_path / "s.sqlite"
+    assert runner.invoke(app, ["import", str(src), "--store", str(db)]).exit_code == 0
+    r = runner.invoke(app, ["export", str(out), "--store", str(db), "-f", "arena"])
+    assert r.exit_code == 0, r.output
+    study = load_study(src)
+    frames = study.frames().utterances
+    openers = frames[frames["turn"] == 0].groupby("interaction_id").size()
+    expected = int((openers * (openers - 1) // 2).sum())
+    back = load_study(out, format="arena").comparisons
+    assert len(back) == expected > 0
+    assert all(c.ratings is not None and (c.winner is None) == (c.ratings[0] == c.ratings[1]) for c in back)
+    assert {c.annotator_id for c in back} <= {p.user_id for p in study.survey}
+
+
+def test_exporting_an_empty_study_to_arena_is_an_error(tmp_path):
+    from pluralis.data import save_study
+    from pluralis.data.study import Study
+    from pluralis.errors import DataValidationError
+
+    with pytest.raises(DataValidationError, match="nothing to write"):
+        save_study(Study(), tmp_path / "b.jsonl", format="arena")
+    assert not (tmp_path / "b.jsonl").exists()

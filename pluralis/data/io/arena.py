@@ -13,7 +13,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from pluralis.data.io.comparisons import ROW_SUFFIXES, clean_value, finish_comparisons, iter_rows
+from pluralis.data.io.comparisons import (
+    ROW_SUFFIXES,
+    clean_value,
+    comparisons_from_utterances,
+    finish_comparisons,
+    iter_rows,
+)
 from pluralis.data.io.registry import DataFormat, peek
 from pluralis.data.jsonio import problems_from_validation, write_jsonl
 from pluralis.data.model import Comparison
@@ -36,6 +42,10 @@ ARENA_COLUMNS = frozenset(
         "conversation_b",
         "battle_id",
         "prompt",
+        "score_a",
+        "score_b",
+        "response_a",
+        "response_b",
     }
 )
 
@@ -84,6 +94,9 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
             for c in (conv_a, conv_b)
         ]
         responses = last
+    elif row.get("response_a") is not None or row.get("response_b") is not None:
+        responses = [clean_value(row.get("response_a")), clean_value(row.get("response_b"))]
+    scores = [clean_value(row.get("score_a")), clean_value(row.get("score_b"))]
     # raw values, validated (and reported field by field) by the model
     return Comparison.model_validate(
         {
@@ -94,6 +107,7 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
             "models": [row.get("model_a"), row.get("model_b")],
             "prompt": prompt,
             "responses": responses,
+            "ratings": None if scores == [None, None] else scores,
             "winner": {"model_a": 0, "model_b": 1}.get(winner),
             "tie": winner.startswith("tie"),
             "both_bad": winner == "tie (bothbad)",
@@ -218,6 +232,9 @@ def write_arena(comparisons: Iterable[Comparison], path: str | Path) -> int:
         ):
             if value is not None:
                 row[key] = value
+        for name, values in (("score", c.ratings), ("response", c.responses)):
+            if values is not None:
+                row[f"{name}_a"], row[f"{name}_b"] = values
         for key, value in (c.model_extra or {}).items():  # covariates and unknown columns survive
             if key not in row and key not in ARENA_COLUMNS:
                 row[key] = value
@@ -255,6 +272,10 @@ def read_arena_study(path: str | Path, *, source: str = "arena") -> Study:
 def write_arena_study(study: Study, path: str | Path) -> dict[str, Path]:
     """Write a study's pairwise comparisons as Arena battles (JSONL; see :func:`write_arena`).
 
+    A study without comparisons but with rated responses (PRISM) writes every pair of responses
+    to each opening prompt (:func:`~pluralis.data.io.comparisons.comparisons_from_utterances`);
+    a study with neither is an error (nothing is written).
+
     Parameters
     ----------
     study
@@ -275,7 +296,14 @@ def write_arena_study(study: Study, path: str | Path) -> dict[str, Path]:
     >>> read_arena(out["battles"])[0].winner_model
     'y'
     """
-    write_arena(study.comparisons, path)
+    comparisons = study.comparisons
+    if not comparisons and study.utterances:  # a PRISM study: the pairs of its rated opening-turn responses
+        comparisons = comparisons_from_utterances(study.frames().utterances)
+    if not comparisons:
+        raise DataValidationError(
+            Problem(str(path), None, "comparisons", "nothing to write: the study has no comparisons or rated responses")
+        )
+    write_arena(comparisons, path)
     return {"battles": Path(path)}
 
 
