@@ -157,3 +157,26 @@ def test_exporting_an_empty_study_to_arena_is_an_error(tmp_path):
     with pytest.raises(DataValidationError, match="nothing to write"):
         save_study(Study(), tmp_path / "b.jsonl", format="arena")
     assert not (tmp_path / "b.jsonl").exists()
+
+
+def test_validate_accepts_a_zip_of_prism_files_and_names_files_inside_it(tmp_path):
+    import zipfile
+
+    src = tmp_path / "gen"
+    assert runner.invoke(app, ["generate", str(src), "-n", "4"]).exit_code == 0
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in src.iterdir():
+            zf.write(p, arcname=p.name)
+        zf.writestr("study.json", "{}")
+    r = runner.invoke(app, ["validate", str(archive)])
+    assert r.exit_code == 0 and "valid" in r.output, r.output
+    lines = (src / "survey.jsonl").read_text().splitlines()
+    lines[2] = lines[2].replace('"gender": "', '"gender": "x')
+    with zipfile.ZipFile(tmp_path / "bad.zip", "w") as zf:
+        zf.writestr("survey.jsonl", "\n".join(lines) + "\n")
+        for p in src.iterdir():
+            if p.name != "survey.jsonl":
+                zf.write(p, arcname=p.name)
+    r = runner.invoke(app, ["validate", str(tmp_path / "bad.zip")])
+    assert r.exit_code != 0 and "bad.zip/survey.jsonl:3" in r.output and "gender" in r.output, r.output

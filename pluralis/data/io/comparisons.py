@@ -240,20 +240,22 @@ def comparisons_from_utterances(utterances: pd.DataFrame, *, turns: str = "opene
     out = []
     for row, a, b in zip(pairs.to_dict("records"), sa, sb, strict=True):
         out.append(
-            Comparison(
-                comparison_id=f"{row['interaction_id']}-{row['within_turn_id_a']}-{row['within_turn_id_b']}",
-                source="prism",
-                models=[row["model_name_a"], row["model_name_b"]],
-                prompt=row.get("user_prompt"),
-                responses=[row["model_response_a"], row["model_response_b"]],
-                winner=None if a == b else (0 if a > b else 1),
-                tie=bool(a == b),
-                ratings=[float(a), float(b)],
-                annotator_id=str(row["user_id"]),
-                conversation_id=str(row["conversation_id"]),
-                turn=int(row["turn"]),
-                interaction_id=str(row["interaction_id"]),
-                conversation_type=row.get("conversation_type"),
+            Comparison.model_validate(
+                {
+                    "comparison_id": f"{row['interaction_id']}-{row['within_turn_id_a']}-{row['within_turn_id_b']}",
+                    "source": "prism",
+                    "models": [row["model_name_a"], row["model_name_b"]],
+                    "prompt": row.get("user_prompt"),
+                    "responses": [row["model_response_a"], row["model_response_b"]],
+                    "winner": None if a == b else (0 if a > b else 1),
+                    "tie": bool(a == b),
+                    "ratings": [float(a), float(b)],
+                    "annotator_id": str(row["user_id"]),
+                    "conversation_id": str(row["conversation_id"]),
+                    "turn": int(row["turn"]),
+                    "interaction_id": str(row["interaction_id"]),
+                    "conversation_type": row.get("conversation_type"),
+                }
             )
         )
     return out
