@@ -180,3 +180,21 @@ def test_validate_accepts_a_zip_of_prism_files_and_names_files_inside_it(tmp_pat
                 zf.write(p, arcname=p.name)
     r = runner.invoke(app, ["validate", str(tmp_path / "bad.zip")])
     assert r.exit_code != 0 and "bad.zip/survey.jsonl:3" in r.output and "gender" in r.output, r.output
+
+
+def test_hf_datasets_folder_round_trip_with_participants_table(tmp_path):
+    make_files(tmp_path)
+    db = tmp_path / "s.sqlite"
+    args = ["--participants", str(tmp_path / "people.csv"), "--id", "judge", "--fields", "gender,age"]
+    assert runner.invoke(app, ["import", str(tmp_path / "battles.csv"), "--store", str(db), *args]).exit_code == 0
+    out = tmp_path / "hf"
+    r = runner.invoke(app, ["export", str(out), "--store", str(db), "-f", "hf_folder"])
+    assert r.exit_code == 0, r.output
+    assert (out / "comparisons" / "train-00000-of-00001.parquet").exists()
+    assert "config_name: participants" in (out / "README.md").read_text()
+    people = pd.read_parquet(out / "participants")
+    assert len(people) == 192 and list(people.columns) == ["user_id", "gender", "age"]
+    before, after = load_study(db), load_study(out)
+    assert [c.model_dump(mode="json") for c in after.comparisons] == [
+        c.model_dump(mode="json") for c in before.comparisons
+    ]
