@@ -198,3 +198,20 @@ def test_hf_datasets_folder_round_trip_with_participants_table(tmp_path):
     assert [c.model_dump(mode="json") for c in after.comparisons] == [
         c.model_dump(mode="json") for c in before.comparisons
     ]
+
+
+@pytest.mark.parametrize("kind", ["toml", "yaml"])
+def test_mapping_file_renames_and_selects_fields(tmp_path, kind):
+    from pluralis.data.io.participants import mapping_from_options, read_participants
+
+    (tmp_path / "p.csv").write_text("judge,sex,age\nu1,F,30\nu2,M,41\n")
+    if kind == "toml":
+        text = '[participants]\nfile = "p.csv"\nid = "judge"\nfields = ["sex"]\nrename = {sex = "gender"}\n'
+    else:
+        text = "participants:\n  file: p.csv\n  id: judge\n  fields: [sex]\n  rename: {sex: gender}\n"
+    (tmp_path / f"m.{kind}").write_text(text)
+    people = read_participants(mapping_from_options(tmp_path / f"m.{kind}"))
+    assert people.to_dict() == {"gender": {"u1": "F", "u2": "M"}}
+    (tmp_path / f"m.{kind}").write_text(text.replace("id", "key"))
+    with pytest.raises(Exception, match=r"m\.(toml|yaml): field 'participants.key': unknown key"):
+        mapping_from_options(tmp_path / f"m.{kind}")
