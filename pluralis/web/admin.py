@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import tempfile
 import time
 import zipfile
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from pluralis.data import write_prism
@@ -43,6 +44,7 @@ from pluralis.web.common import (
     error_page,
     is_secure,
     read_form,
+    redirect,
     set_csrf_cookie,
     state_of,
 )
@@ -52,6 +54,8 @@ from pluralis.web.state import CollectState
 
 def is_admin(request: Request) -> bool:
     """Whether a request comes from the admin (``Authorization: Bearer TOKEN`` or the admin cookie).
+
+    Checks only; :func:`admin_denied` also counts failed attempts against the rate limit.
 
     Parameters
     ----------
@@ -75,10 +79,98 @@ def is_admin(request: Request) -> bool:
     (True, False, False)
     """
     secrets = state_of(request).secrets
-    auth = request.headers.get("authorization", "")
-    if auth.startswith("Bearer ") and secrets.check_admin(auth[7:].strip()):
+    if secrets.check_admin_cookie(request.cookies.get(ADMIN_COOKIE)):
         return True
-    return secrets.check_admin_cookie(request.cookies.get(ADMIN_COOKIE))
+    auth = request.headers.get("authorization", "")
+    return auth.startswith("Bearer ") and secrets.check_admin(auth[7:].strip())
+
+
+def _presented_credentials(request: Request) -> bool:
+    return bool(request.headers.get("authorization") or request.cookies.get(ADMIN_COOKIE))
+
+
+def too_many_attempts(request: Request, retry_after: float, *, json: bool) -> Response:
+    """429 for an address (or everyone) after too many failed admin attempts, with ``Retry-After``.
+
+    Parameters
+    ----------
+    request
+        The request.
+    retry_after
+        Seconds until the next attempt is allowed.
+    json
+        A JSON body (the API) instead of a page.
+
+    Returns
+    -------
+    Response
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from types import SimpleNamespace
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"))
+    >>> r = too_many_attempts(SimpleNamespace(app=app), 12.2, json=True)
+    >>> r.status_code, r.headers["retry-after"]
+    (429, '13')
+    """
+    wait = str(max(1, math.ceil(retry_after)))
+    if json:
+        return JSONResponse(
+            {"error": "too many failed attempts; try again later", "retry_after": int(wait)},
+            status_code=429,
+            headers={"Retry-After": wait},
+        )
+    resp = error_page(request, "Too many failed attempts. Please wait a minute and try again.", 429)
+    resp.headers["Retry-After"] = wait
+    return resp
+
+
+def admin_denied(request: Request, *, json: bool = True) -> Response | None:
+    """``None`` when the request is the admin's, else the answer: 401, or 429 after too many failed attempts.
+
+    A valid admin cookie always passes. Otherwise, while the client's address (or all addresses together) has
+    used up its failed attempts (:class:`pluralis.web.security.AuthThrottle`), the request is refused with 429
+    and ``Retry-After`` *without* checking its token, so guesses cannot go faster than the limit; a wrong
+    bearer token or cookie counts as a failed attempt.
+
+    Parameters
+    ----------
+    request
+        The request.
+    json
+        Answer with JSON (the API) or a page.
+
+    Returns
+    -------
+    Response or None
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), admin_token="t" * 24)
+    >>> client = TestClient(app)
+    >>> [client.get("/admin/api/summary", headers={"Authorization": "Bearer guess"}).status_code
+    ...  for _ in range(11)][-2:]
+    [401, 429]
+    """
+    state = state_of(request)
+    if state.secrets.check_admin_cookie(request.cookies.get(ADMIN_COOKIE)):
+        return None
+    ip = client_ip(request)
+    wait = state.admin_throttle.retry_after(ip)
+    if wait > 0:
+        return too_many_attempts(request, wait, json=json)
+    if is_admin(request):
+        return None
+    if _presented_credentials(request):
+        state.admin_throttle.failed(ip)
+    return _admin_required() if json else None
 
 
 def _admin_required() -> JSONResponse:
@@ -114,6 +206,9 @@ async def dashboard(request: Request) -> Response:
     state = state_of(request)
     if state.secrets.admin_token is None:
         return error_page(request, f"The admin dashboard is disabled: set {state.config.admin.token_env}.", 403)
+    denied = admin_denied(request, json=False)
+    if denied is not None:
+        return denied
     if not is_admin(request):
         csrf = double_submit_csrf(request)
         resp = state.render("admin_login.html", csrf=csrf, error=None)
@@ -134,8 +229,8 @@ async def login(request: Request) -> Response:
     Returns
     -------
     Response
-        303 to ``/admin``; 401 with the form for a wrong token; 403 for a bad CSRF token; 429 after too many
-        attempts from one address.
+        303 to ``/admin``; 401 with the form for a wrong token; 403 for a bad CSRF token; 429 (with
+        ``Retry-After``) after too many failed attempts from one address or from all together.
 
     Example
     -------
@@ -156,11 +251,14 @@ async def login(request: Request) -> Response:
     form = await read_form(request)
     if not check_double_submit(request, form.get("csrf")):
         return error_page(request, "This form has expired. Please reload the page.", 403)
-    if not state.login_limiter.allow(client_ip(request)):
-        return error_page(request, "Too many attempts. Please wait a minute.", 429)
+    ip = client_ip(request)
+    wait = state.admin_throttle.retry_after(ip)
+    if wait > 0:
+        return too_many_attempts(request, wait, json=False)
     if not state.secrets.check_admin(form.get("token")):
+        state.admin_throttle.failed(ip)
         return state.render("admin_login.html", status_code=401, csrf=form.get("csrf"), error="Wrong token.")
-    resp = RedirectResponse("/admin", status_code=303)
+    resp = redirect(request, "/admin")
     resp.set_cookie(
         ADMIN_COOKIE,
         state.secrets.admin_cookie(),
@@ -200,7 +298,7 @@ async def logout(request: Request) -> Response:
     form = await read_form(request)
     if not is_admin(request) or not state.secrets.check_csrf(form.get("csrf"), "admin"):
         return error_page(request, "Not allowed.", 403)
-    resp = RedirectResponse("/admin", status_code=303)
+    resp = redirect(request, "/admin")
     resp.delete_cookie(ADMIN_COOKIE, path="/admin")
     return resp
 
@@ -229,8 +327,9 @@ async def summary(request: Request) -> Response:
     >>> data["participants"], data["whose_preferences"]["reason"]
     (0, 'no finished conversations yet')
     """
-    if not is_admin(request):
-        return _admin_required()
+    denied = admin_denied(request)
+    if denied is not None:
+        return denied
     return JSONResponse(await run_in_threadpool(state_of(request).dashboard.summary))
 
 
@@ -302,8 +401,9 @@ async def export(request: Request, completed_only: bool = False) -> Response:
     >>> r.status_code, r.headers["content-type"], r.headers["content-disposition"]
     (200, 'application/zip', 'attachment; filename="pluralis-prism-prism.zip"')
     """
-    if not is_admin(request):
-        return _admin_required()
+    denied = admin_denied(request)
+    if denied is not None:
+        return denied
     state = state_of(request)
     data = await run_in_threadpool(export_zip, state, completed_only=completed_only)
     return Response(
@@ -338,4 +438,15 @@ async def healthz(request: Request) -> dict[str, Any]:
     return {"status": "ok", "study": state_of(request).config.study.id}
 
 
-__all__ = ["dashboard", "export", "export_zip", "healthz", "is_admin", "login", "logout", "summary"]
+__all__ = [
+    "admin_denied",
+    "dashboard",
+    "export",
+    "export_zip",
+    "healthz",
+    "is_admin",
+    "login",
+    "logout",
+    "summary",
+    "too_many_attempts",
+]

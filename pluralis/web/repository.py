@@ -688,6 +688,31 @@ class CollectRepository:
                 [{"user_id": user_id, "kind": kind, "detail": detail, "created_at": time.time()}],
             )
 
+    def active_states(self) -> list[dict[str, Any]]:
+        """The stored states of participants in a conversation (generating, rating, continuing, feedback).
+
+        Returns
+        -------
+        list of dict
+            Protocol states as JSON dicts.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> _ = repo.create_session(); repo.active_states()
+        []
+        """
+        steps = [s.value for s in (Step.GENERATING, Step.RATE, Step.CONTINUE, Step.FEEDBACK)]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(collect_sessions.c.state).where(
+                    collect_sessions.c.status.in_(steps), collect_sessions.c.study_id == self.config.study.id
+                )
+            ).all()
+        return [dict(r.state) for r in rows]
+
     # -- quotas -----------------------------------------------------------------------------------
 
     def cell_counts(self) -> dict[str, int]:
