@@ -280,7 +280,11 @@ def error_page(request: Request, message: str, status_code: int) -> HTMLResponse
 
 
 def is_secure(request: Request) -> bool:
-    """Whether the participant reached the app over HTTPS (directly or through a proxy saying so).
+    """Whether the participant reaches the app over HTTPS: cookies must then carry the ``Secure`` flag.
+
+    True for an ``https`` request (directly, or as a trusted proxy reports it through ``X-Forwarded-Proto``,
+    :class:`pluralis.web.proxy.ProxyHeaders`) and for a study whose ``public_url`` is ``https://``; an
+    ``X-Forwarded-Proto`` header from anyone else is ignored.
 
     Parameters
     ----------
@@ -290,18 +294,17 @@ def is_secure(request: Request) -> bool:
     Returns
     -------
     bool
-        True when cookies must carry the ``Secure`` flag.
 
     Example
     -------
     >>> from starlette.requests import Request
-    >>> scope = {"type": "http", "scheme": "http", "server": ("h", 80), "path": "/", "headers": [
-    ...     (b"x-forwarded-proto", b"https")]}
-    >>> is_secure(Request(scope))
-    True
+    >>> scope = {"type": "http", "scheme": "https", "server": ("h", 443), "path": "/", "headers": []}
+    >>> is_secure(Request(scope)), is_secure(Request({**scope, "scheme": "http", "headers": [
+    ...     (b"x-forwarded-proto", b"https")]}))
+    (True, False)
     """
-    if request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https":
-        return True  # a Secure cookie over plain HTTP is only lost: the header need not come from a trusted proxy
+    if request.url.scheme == "https":
+        return True
     app = request.scope.get("app")
     public = getattr(getattr(getattr(app, "state", None), "collect", None), "public_url", None)
     return bool(public and public.startswith("https://"))
