@@ -46,8 +46,9 @@ ENDED_EARLY = "conversation_ended_early"
 
 
 def _later_turn_attempts(state: ProtocolState, conv: ConversationState, model: str) -> int:
-    """How many tries in a row the locked ``model`` failed at the conversation's next turn."""
-    turn = len(conv.turns)
+    """How many tries the locked ``model`` failed at the conversation's next turn (the pending one, if any)."""
+    pending = state.step == Step.GENERATING and conv.turns and not conv.turns[-1].generated
+    turn = conv.turns[-1].turn if pending else len(conv.turns)
     times = {
         f.at
         for f in state.failures
