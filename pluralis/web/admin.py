@@ -49,6 +49,7 @@ from pluralis.web.common import (
     state_of,
 )
 from pluralis.web.dashboard import METHOD_LABELS
+from pluralis.web.plots import data_for
 from pluralis.web.state import CollectState
 
 
@@ -215,7 +216,14 @@ async def dashboard(request: Request) -> Response:
         set_csrf_cookie(request, resp, csrf)
         return resp
     data = await run_in_threadpool(state.dashboard.summary)
-    return state.render("admin.html", data=data, csrf=state.secrets.csrf_for("admin"), method_labels=METHOD_LABELS)
+    return state.render(
+        "admin.html",
+        data=data,
+        csrf=state.secrets.csrf_for("admin"),
+        method_labels=METHOD_LABELS,
+        model_check=state.model_check,
+        plot_names=[n for n in plot_names(data)],
+    )
 
 
 async def login(request: Request) -> Response:
@@ -333,6 +341,196 @@ async def summary(request: Request) -> Response:
     return JSONResponse(await run_in_threadpool(state_of(request).dashboard.summary))
 
 
+#: The parts of the dashboard the JSON API serves on their own: ``/admin/api/PART`` -> key of the summary.
+API_PARTS = {
+    "rankings": "whose_preferences",
+    "representativeness": "representativeness",
+    "quota": "quota",
+    "failures": "failure_rates",
+}
+
+
+async def api_part(request: Request, part: str) -> Response:
+    """``GET /admin/api/{rankings,representativeness,quota,failures}``: one part of the dashboard as JSON.
+
+    ``rankings``: the "whose preferences?" panel (overall and per-group PRC rankings with bootstrap intervals,
+    group contrasts, "too few" groups); ``representativeness``: the participants against the census of the
+    study's quotas with the raw and raked rankings (``null`` without census quotas); ``quota``: the fill per
+    cell; ``failures``: model failure rates over time.
+
+    Parameters
+    ----------
+    request
+        The request (admin cookie or bearer token).
+    part
+        Which part.
+
+    Returns
+    -------
+    Response
+        JSON; 401 for anyone but the admin; 404 for an unknown part.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), admin_token="t" * 24)
+    >>> auth = {"Authorization": "Bearer " + "t" * 24}
+    >>> TestClient(app).get("/admin/api/failures", headers=auth).json()
+    {'bucket_s': 60, 'series': {}, 'totals': {}}
+    >>> TestClient(app).get("/admin/api/nothing", headers=auth).status_code
+    404
+    """
+    denied = admin_denied(request)
+    if denied is not None:
+        return denied
+    key = API_PARTS.get(part)
+    if key is None:
+        return JSONResponse({"error": f"no such part; one of {sorted(API_PARTS)}"}, status_code=404)
+    data = await run_in_threadpool(state_of(request).dashboard.summary)
+    return JSONResponse(data[key])
+
+
+async def rankings(request: Request) -> Response:
+    """``GET /admin/api/rankings``: see :func:`api_part`.
+
+    Parameters
+    ----------
+    request
+        The request.
+
+    Returns
+    -------
+    Response
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), admin_token="t" * 24)
+    >>> TestClient(app).get("/admin/api/rankings", headers={"Authorization": "Bearer " + "t" * 24}).json()["reason"]
+    'no finished conversations yet'
+    """
+    return await api_part(request, "rankings")
+
+
+async def representativeness(request: Request) -> Response:
+    """``GET /admin/api/representativeness``: see :func:`api_part`.
+
+    Parameters
+    ----------
+    request
+        The request.
+
+    Returns
+    -------
+    Response
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), admin_token="t" * 24)
+    >>> TestClient(app).get("/admin/api/representativeness", headers={"Authorization": "Bearer " + "t" * 24}).json()
+    """
+    return await api_part(request, "representativeness")
+
+
+async def quota(request: Request) -> Response:
+    """``GET /admin/api/quota``: see :func:`api_part`.
+
+    Parameters
+    ----------
+    request
+        The request.
+
+    Returns
+    -------
+    Response
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), admin_token="t" * 24)
+    >>> TestClient(app).get("/admin/api/quota", headers={"Authorization": "Bearer " + "t" * 24}).json()
+    []
+    """
+    return await api_part(request, "quota")
+
+
+async def failures(request: Request) -> Response:
+    """``GET /admin/api/failures``: see :func:`api_part`.
+
+    Parameters
+    ----------
+    request
+        The request.
+
+    Returns
+    -------
+    Response
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), admin_token="t" * 24)
+    >>> TestClient(app).get("/admin/api/failures", headers={"Authorization": "Bearer " + "t" * 24}).status_code
+    200
+    """
+    return await api_part(request, "failures")
+
+
+async def plot(request: Request, name: str) -> Response:
+    """``GET /admin/plot/{name}.svg``: a dashboard plot as SVG (:mod:`pluralis.web.plots`), for the admin.
+
+    Parameters
+    ----------
+    request
+        The request (admin cookie or bearer token).
+    name
+        ``ranking``, ``groups-FIELD``, ``raked``, ``representativeness``, ``quota`` or ``failures``.
+
+    Returns
+    -------
+    Response
+        ``image/svg+xml``; 401 for anyone but the admin; 404 for an unknown plot or one without data yet.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), admin_token="t" * 24)
+    >>> TestClient(app).get("/admin/plot/ranking.svg", headers={"Authorization": "Bearer " + "t" * 24}).status_code
+    404
+    """
+    denied = admin_denied(request)
+    if denied is not None:
+        return denied
+    board = state_of(request).dashboard
+
+    def draw() -> str | None:
+        return board.plot(name, board.summary(max_age=10.0))
+
+    svg = await run_in_threadpool(draw)
+    if svg is None:
+        return JSONResponse({"error": "no such plot, or no data for it yet"}, status_code=404)
+    return Response(svg, media_type="image/svg+xml")
+
+
 def export_zip(state: CollectState, *, completed_only: bool = False) -> bytes:
     """The study's PRISM files and a ``study.json`` (id, export time, counts) in one zip archive.
 
@@ -438,8 +636,38 @@ async def healthz(request: Request) -> dict[str, Any]:
     return {"status": "ok", "study": state_of(request).config.study.id}
 
 
+def plot_names(data: dict[str, Any]) -> list[str]:
+    """The plots the dashboard can show with its data now.
+
+    Parameters
+    ----------
+    data
+        The dashboard's data.
+
+    Returns
+    -------
+    list of str
+
+    Example
+    -------
+    >>> plot_names({"quota": [{"cell": "a"}]})
+    ['quota']
+    """
+    names = ["ranking", *(f"groups-{f}" for f in (data.get("whose_preferences") or {}).get("groups", {}))]
+    names += ["raked", "representativeness", "quota", "failures"]
+    return [n for n in names if data_for(n, data) is not None]
+
+
 __all__ = [
+    "API_PARTS",
     "admin_denied",
+    "api_part",
+    "failures",
+    "plot",
+    "plot_names",
+    "quota",
+    "rankings",
+    "representativeness",
     "dashboard",
     "export",
     "export_zip",
