@@ -870,7 +870,7 @@ class CollectRepository:
         parts = []
         with self.engine.connect() as conn:
             for table, what in ((collect_responses, "responses"), (collect_failures, "failures")):
-                bucket = (table.c.created_at.cast(Integer) / int(bucket_s)).label("bucket")
+                bucket = (table.c.created_at.cast(Integer) // int(bucket_s)).label("bucket")
                 rows = conn.execute(
                     select(table.c.model_name, bucket, func.count()).group_by(table.c.model_name, bucket)
                 ).all()
