@@ -317,3 +317,107 @@ def test_every_participant_page_fits_a_phone(chromium, tmp_path, tiny_models, do
         fits(page, "screened out", seen)
         phone.close()
     assert len(seen) == 17, seen
+
+
+# --- the live "whose preferences?" dashboard ------------------------------------------------------------
+
+ROWS = "sel => Array.from(document.querySelectorAll(sel)).map(tr => Array.from(tr.cells).map(c => c.textContent.trim()))"
+
+
+def table(page, selector: str) -> list[list[str]]:
+    return page.evaluate(f"({ROWS})({selector!r})")
+
+
+def images_loaded(page) -> dict[str, bool]:
+    for _ in range(120):
+        state = page.evaluate("Array.from(document.images).map(i => [i.id, i.complete, i.naturalWidth])")
+        if all(done for _, done, _ in state):
+            return {i: w > 0 for i, _, w in state}
+        page.wait_for_timeout(250)
+    raise AssertionError(f"plots still loading: {state}")
+
+
+def test_the_live_dashboard_renders_its_plots_and_its_numbers_are_the_apis(chromium, tmp_path, double_server):
+    from pluralis.collect.config import QuotasConfig as Quotas
+    from pluralis.data.synthetic import generate_study
+
+    study = generate_study(n_participants=60, seed=11, models=["alpha", "beta", "gamma", "delta"], with_metadata=False)
+    store = Store.open(tmp_path / "s.sqlite")
+    store.import_study(study)
+    models = [{"name": n, "endpoint": double_server, "max_retries": 0} for n in ("echo-a", "echo-b", "echo-c", "http500")]
+    cfg = study_config(
+        models,
+        sampling={"mode": "all"},
+        admin={"min_group_size": 8, "bootstrap_rounds": 100, "group_fields": ["gender", "age"]},
+    ).model_copy(update={"quotas": Quotas(kind="census", country="US")})
+    app = create_app(cfg, store, admin_token=ADMIN)
+    app.state.collect.dashboard.min_interval = 0  # recompute as soon as a conversation is finished
+    auth = {"Authorization": "Bearer " + ADMIN}
+    with ThreadServer(app) as server:
+        context = chromium.new_context(viewport={"width": 1280, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(server.url + "/admin")
+        page.fill("#token", ADMIN)
+        page.click("text=Sign in")
+        page.wait_for_selector("#ranking-table")
+        loaded = images_loaded(page)
+        assert loaded == {
+            "plot-ranking": True,
+            "plot-groups-gender": True,
+            "plot-groups-age": True,
+            "plot-representativeness": True,
+            "plot-raked": True,
+            "plot-quota": True,
+        }
+        api = httpx.get(server.url + "/admin/api/rankings", headers=auth, timeout=60).json()
+        rows = table(page, "#ranking-table tbody tr")
+        assert [r[:3] for r in rows] == [[str(a["rank"]), a["model"], f"{a['score']:.4f}"] for a in api["overall"]]
+        assert [r[3:5] for r in rows] == [
+            [f"{a['score_lo']:.4f}–{a['score_hi']:.4f}", f"{a['rank_lo']}–{a['rank_hi']}"] for a in api["overall"]
+        ]
+        assert [r[6] for r in rows] == [str(a["n"]) for a in api["overall"]]
+        for field, groups in api["groups"].items():
+            for value, g in groups.items():
+                sel = f'table.group-table[data-field="{field}"][data-group="{value}"] tbody tr'
+                got = table(page, sel)
+                if g["too_few"]:
+                    assert got == [[f"Too few: {g['reason']}"]]
+                else:
+                    assert [r[:3] for r in got] == [
+                        [str(x["rank"]), x["model"], f"{x['rank_lo']}–{x['rank_hi']}"] for x in g["ranking"]
+                    ]
+        assert any(g["too_few"] for g in api["groups"]["age"].values())  # 65+ has too few people here
+        rep = httpx.get(server.url + "/admin/api/representativeness", headers=auth, timeout=60).json()
+        raked = {r[0]: r for r in table(page, "#raked-table tbody tr")}
+        assert {m: (v[1], v[3]) for m, v in raked.items()} == {
+            m: (str(rep["raw"][m]["rank"]), str(rep["raked"][m]["rank"])) for m in rep["raw"]
+        }
+        before = api["battles"]
+
+        # ratings arrive: a participant finishes a conversation (one of the models fails every call)
+        async def script(p: HttpParticipant):
+            await p.join()
+            await p.consent_and_survey()
+            await p.opening("unguided", "What is a good name for a boat?")
+            await p.rate()
+            await p.follow_up("Something shorter?")
+            await p.rate()
+            await p.finish()
+
+        in_thread(participant_run, server.url, cfg, script)
+        page.reload()
+        page.wait_for_selector("#ranking-table")
+        loaded = images_loaded(page)
+        assert loaded["plot-failures"] and all(loaded.values())
+        api = httpx.get(server.url + "/admin/api/rankings", headers=auth, timeout=60).json()
+        assert api["battles"] == before + 3  # three models answered the opening turn: three more pairs
+        assert {"echo-a", "echo-b", "echo-c"} <= {r[1] for r in table(page, "#ranking-table tbody tr")}
+        fails = httpx.get(server.url + "/admin/api/failures", headers=auth, timeout=60).json()
+        shown = {r[0]: r[1:] for r in table(page, "#failure-table tbody tr")}
+        assert shown == {
+            m: [str(t["calls"]), str(t["failures"]), f"{100 * t['rate']:.0f}%"] for m, t in fails["totals"].items()
+        }
+        assert shown["http500"][2] == "100%" and shown["echo-a"][2] == "0%"
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        context.close()
