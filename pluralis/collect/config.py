@@ -614,7 +614,9 @@ class ServerConfig(_Strict):
 
         parts = urlsplit(v.strip())
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-            raise ValueError(f"public_url must be an http:// or https:// address without ?query or #fragment, got {v!r}")
+            raise ValueError(
+                f"public_url must be an http:// or https:// address without ?query or #fragment, got {v!r}"
+            )
         return v.strip().rstrip("/")
 
     @field_validator("trusted_proxies")

@@ -335,7 +335,9 @@ def annotate_record(record: dict[str, Any], *, ended_early: bool = False) -> dic
     {'from': 'a', 'to': 'b', 'turn': 1}
     """
     history = record.get("conversation_history") or []
-    locked = next((h["model_name"] for h in history if h.get("role") == "model" and h["turn"] == 0 and h["if_chosen"]), None)
+    locked = next(
+        (h["model_name"] for h in history if h.get("role") == "model" and h["turn"] == 0 and h["if_chosen"]), None
+    )
     replaced = None
     for h in history:
         if h.get("role") == "model" and h["turn"] > 0 and locked is not None and h["model_name"] != locked:

@@ -83,6 +83,15 @@ def _num(x: Any, digits: int = 4) -> float | None:
     return round(v, digits) if math.isfinite(v) else None
 
 
+def _int(x: Any) -> int | None:
+    """A JSON-safe int (``None`` for a missing value)."""
+    return None if _missing(x) else int(x)
+
+
+def _missing(x: Any) -> bool:
+    return x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x))
+
+
 def intervals(battles: pd.DataFrame, *, rounds: int, seed: int = SEED, weights: pd.Series | None = None) -> dict:
     """Participant-bootstrap intervals of the PRC scores and ranks of a set of battles, or why there are none.
 
@@ -122,7 +131,13 @@ def intervals(battles: pd.DataFrame, *, rounds: int, seed: int = SEED, weights: 
         return out
     try:
         res = bootstrap(
-            battles, PANEL_METHOD, rounds=rounds, unit="participants", level=LEVEL, seed=seed, weights=weights,
+            battles,
+            PANEL_METHOD,
+            rounds=rounds,
+            unit="participants",
+            level=LEVEL,
+            seed=seed,
+            weights=weights,
             missing_weights="zero",
         )
     except PluralisError as e:
@@ -133,9 +148,9 @@ def intervals(battles: pd.DataFrame, *, rounds: int, seed: int = SEED, weights: 
             "score": _num(r.score),
             "score_lo": _num(r.score_lo),
             "score_hi": _num(r.score_hi),
-            "rank": int(r.rank),
-            "rank_lo": int(r.rank_lo),
-            "rank_hi": int(r.rank_hi),
+            "rank": _int(r.rank),
+            "rank_lo": _int(r.rank_lo),
+            "rank_hi": _int(r.rank_hi),
             "p_top": _num(r.p_top, 3),
         }
     return out
@@ -364,12 +379,12 @@ def _contrasts(
         out.setdefault(str(r.group), {})[str(r.model)] = {
             "score_lo": _num(r.score_lo),
             "score_hi": _num(r.score_hi),
-            "rank_lo": None if pd.isna(r.rank_lo) else int(r.rank_lo),
-            "rank_hi": None if pd.isna(r.rank_hi) else int(r.rank_hi),
-            "shift": None if pd.isna(r.shift) else int(r.shift),
+            "rank_lo": _int(r.rank_lo),
+            "rank_hi": _int(r.rank_hi),
+            "shift": _int(r.shift),
             "shift_lo": _num(r.shift_lo, 1),
             "shift_hi": _num(r.shift_hi, 1),
-            "significant": None if pd.isna(sig) else bool(sig),
+            "significant": None if _missing(sig) else bool(sig),
         }
     return out
 
@@ -434,7 +449,7 @@ def representation(
         {
             "variable": str(r.level),
             "category": str(r.category),
-            "n": int(r.n_observed),
+            "n": _int(r.n_observed),
             "observed": _num(r.observed_share),
             "census": _num(r.expected_share),
             "difference_pp": _num(r.difference_pp, 2),

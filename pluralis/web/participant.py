@@ -174,9 +174,7 @@ def error_summary(
         if label is None and "__" in key:
             label = labels.get(key.split("__", 1)[0])
             key = key.split("__", 1)[0] if label is not None else key
-        out.append(
-            {"text": f"{label}: {message}" if label else str(message), "href": f"#err-{key}" if label else None}
-        )
+        out.append({"text": f"{label}: {message}" if label else str(message), "href": f"#err-{key}" if label else None})
     return out
 
 

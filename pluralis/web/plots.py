@@ -30,7 +30,7 @@ from pluralis.errors import ConfigError
 #: Plot names of the dashboard (``groups-FIELD`` for each group field).
 NAMES = ("ranking", "raked", "representativeness", "quota", "failures")
 _NAME_RE = re.compile(r"^(ranking|raked|representativeness|quota|failures|groups-[A-Za-z_]{1,40})$")
-_RC = {"svg.hashsalt": "pluralis", "svg.fonttype": "none", "text.parse_math": False, "font.size": 9}
+_RC: dict[Any, Any] = {"svg.hashsalt": "pluralis", "svg.fonttype": "none", "text.parse_math": False, "font.size": 9}
 _COLORS = ("#2553a8", "#c4431d", "#2a8a4a", "#8a4fb8", "#b88a00", "#1f8f9a", "#a8326e", "#5b6676")
 
 
@@ -79,21 +79,33 @@ def data_for(name: str, data: dict[str, Any]) -> Any:
     wp = data.get("whose_preferences") or {}
     rep = data.get("representativeness") or {}
     if name == "ranking":
-        return {"rows": wp.get("overall"), "battles": wp.get("battles"), "intervals": wp.get("intervals")} if wp.get(
-            "overall"
-        ) else None
+        return (
+            {"rows": wp.get("overall"), "battles": wp.get("battles"), "intervals": wp.get("intervals")}
+            if wp.get("overall")
+            else None
+        )
     if name.startswith("groups-"):
         groups = (wp.get("groups") or {}).get(name[len("groups-") :])
         if not groups or not wp.get("overall"):
             return None
-        return {"field": name[len("groups-") :], "groups": groups, "order": [r["model"] for r in wp["overall"]],
-                "min_group_size": wp.get("min_group_size")}
+        return {
+            "field": name[len("groups-") :],
+            "groups": groups,
+            "order": [r["model"] for r in wp["overall"]],
+            "min_group_size": wp.get("min_group_size"),
+        }
     if name == "raked":
-        return {"raw": rep.get("raw"), "raked": rep.get("raked"), "country": rep.get("country")} if rep.get("raw") else None
+        return (
+            {"raw": rep.get("raw"), "raked": rep.get("raked"), "country": rep.get("country")}
+            if rep.get("raw")
+            else None
+        )
     if name == "representativeness":
-        return {"margins": rep.get("margins"), "tvd": rep.get("tvd"), "country": rep.get("country")} if rep.get(
-            "margins"
-        ) else None
+        return (
+            {"margins": rep.get("margins"), "tvd": rep.get("tvd"), "country": rep.get("country")}
+            if rep.get("margins")
+            else None
+        )
     if name == "quota":
         return data.get("quota") or None
     if name == "failures":
@@ -171,8 +183,15 @@ def draw_ranking(part: dict[str, Any]) -> str:
             rank = f"rank {r['rank']}"
             if r.get("rank_lo") is not None:
                 rank += f" ({r['rank_lo']}–{r['rank_hi']})"
-            ax.annotate(rank, (1.0, i), xycoords=("axes fraction", "data"), xytext=(6, 0),
-                        textcoords="offset points", va="center", fontsize=8)
+            ax.annotate(
+                rank,
+                (1.0, i),
+                xycoords=("axes fraction", "data"),
+                xytext=(6, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+            )
         iv = part.get("intervals") or {}
         note = f"{round(100 * iv.get('level', 0.95))}% intervals from {iv.get('rounds')} participant resamples"
         if iv.get("reason"):
@@ -266,7 +285,9 @@ def draw_raked(part: dict[str, Any]) -> str:
     with matplotlib.rc_context(_RC):
         fig = _figure(7.5, 0.5 * len(order) + 1.3)
         ax = fig.add_subplot()
-        for k, (rows, label) in enumerate(((raw, "participants as they are"), (raked, f"raked to the {part.get('country')} census"))):
+        for k, (rows, label) in enumerate(
+            ((raw, "participants as they are"), (raked, f"raked to the {part.get('country')} census"))
+        ):
             sel = [rows.get(m, {}) for m in order]
             _interval_rows(
                 ax,
@@ -357,8 +378,14 @@ def draw_quota(rows: list[dict[str, Any]]) -> str:
         ax.invert_yaxis()
         ax.axvline(1.0, color="#1d2430", linewidth=0.8)
         for i, r in enumerate(rows):
-            ax.annotate(f"{r['filled']}/{r['target']}", (shares[i], i), xytext=(3, 0), textcoords="offset points",
-                        va="center", fontsize=6)
+            ax.annotate(
+                f"{r['filled']}/{r['target']}",
+                (shares[i], i),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=6,
+            )
         ax.set_xlim(0, max(1.15, max(shares, default=1) + 0.15))
         ax.set_xlabel("share of the cell's target filled (green: full)")
         return _svg(fig)
@@ -390,12 +417,15 @@ def draw_failures(part: dict[str, Any]) -> str:
         ax = fig.add_subplot()
         for k, (model, points) in enumerate(part["series"].items()):
             t = [datetime.fromtimestamp(p["t"], UTC) for p in points]
-            ax.plot(t, [p["rate"] for p in points], marker="o", markersize=3, color=_COLORS[k % len(_COLORS)],
-                    label=model)
+            ax.plot(
+                t, [p["rate"] for p in points], marker="o", markersize=3, color=_COLORS[k % len(_COLORS)], label=model
+            )
         ax.set_ylim(-0.03, 1.03)
         ax.set_ylabel("failed calls / calls")
         minutes = part["bucket_s"] // 60
-        ax.set_xlabel(f"time (UTC), {minutes}-minute buckets" if minutes < 60 else f"time (UTC), {minutes // 60}-hour buckets")
+        ax.set_xlabel(
+            f"time (UTC), {minutes}-minute buckets" if minutes < 60 else f"time (UTC), {minutes // 60}-hour buckets"
+        )
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.grid(alpha=0.3)
         fig.autofmt_xdate()

@@ -73,7 +73,9 @@ def test_login_csrf_through_the_resume_link_fails_and_the_participants_own_click
 <form method="post" action="{server.url}/resume/{attacker_token}">
 <input type="hidden" name="csrf" value="{form_token}"></form>
 <script>document.forms[0].submit();</script></body></html>"""
-        link = f'<!doctype html><html><body><a id="go" href="{server.url}/resume/{attacker_token}">prize</a></body></html>'
+        link = (
+            f'<!doctype html><html><body><a id="go" href="{server.url}/resume/{attacker_token}">prize</a></body></html>'
+        )
         context = chromium.new_context()
         page = context.new_page()
         page.set_default_timeout(30_000)
@@ -298,7 +300,9 @@ def test_every_participant_page_fits_a_phone(chromium, tmp_path, tiny_models, do
         screened_cfg = cfg.model_copy(
             update={
                 "quotas": QuotasConfig(
-                    kind="cells", over_quota="screen_out", cells=[QuotaCell(name="x", match={"gender": "Female"}, target=0)]
+                    kind="cells",
+                    over_quota="screen_out",
+                    cells=[QuotaCell(name="x", match={"gender": "Female"}, target=0)],
                 )
             }
         )
@@ -321,7 +325,9 @@ def test_every_participant_page_fits_a_phone(chromium, tmp_path, tiny_models, do
 
 # --- the live "whose preferences?" dashboard ------------------------------------------------------------
 
-ROWS = "sel => Array.from(document.querySelectorAll(sel)).map(tr => Array.from(tr.cells).map(c => c.textContent.trim()))"
+ROWS = (
+    "sel => Array.from(document.querySelectorAll(sel)).map(tr => Array.from(tr.cells).map(c => c.textContent.trim()))"
+)
 
 
 def table(page, selector: str) -> list[list[str]]:
@@ -344,7 +350,9 @@ def test_the_live_dashboard_renders_its_plots_and_its_numbers_are_the_apis(chrom
     study = generate_study(n_participants=60, seed=11, models=["alpha", "beta", "gamma", "delta"], with_metadata=False)
     store = Store.open(tmp_path / "s.sqlite")
     store.import_study(study)
-    models = [{"name": n, "endpoint": double_server, "max_retries": 0} for n in ("echo-a", "echo-b", "echo-c", "http500")]
+    models = [
+        {"name": n, "endpoint": double_server, "max_retries": 0} for n in ("echo-a", "echo-b", "echo-c", "http500")
+    ]
     cfg = study_config(
         models,
         sampling={"mode": "all"},

@@ -124,8 +124,15 @@ def test_representativeness_and_the_raked_ranking_match_the_census_functions(tmp
 
 def test_failure_rates_over_time_and_quota_fill_are_exact_counts(tmp_path):
     cfg = StudyConfig.model_validate(
-        {"quotas": {"kind": "cells", "cells": [{"name": "women", "match": {"gender": "Female"}, "target": 2},
-                                               {"name": "men", "match": {"gender": "Male"}, "target": 3}]}}
+        {
+            "quotas": {
+                "kind": "cells",
+                "cells": [
+                    {"name": "women", "match": {"gender": "Female"}, "target": 2},
+                    {"name": "men", "match": {"gender": "Male"}, "target": 3},
+                ],
+            }
+        }
     )
     store = Store.open(tmp_path / "s.sqlite")
     app = create_app(cfg, store, admin_token=ADMIN, models={})
@@ -133,15 +140,50 @@ def test_failure_rates_over_time_and_quota_fill_are_exact_counts(tmp_path):
     repo.create_session(user_id="u1")
     repo.create_session(user_id="u2")
     t0 = 1_700_000_040  # a minute boundary: 1_700_000_040 // 60 == 28_333_334
-    rows_r = [("a", t0 + 1), ("a", t0 + 20), ("a", t0 + 59), ("b", t0 + 5), ("b", t0 + 70), ("b", t0 + 71), ("b", t0 + 80)]
+    rows_r = [
+        ("a", t0 + 1),
+        ("a", t0 + 20),
+        ("a", t0 + 59),
+        ("b", t0 + 5),
+        ("b", t0 + 70),
+        ("b", t0 + 71),
+        ("b", t0 + 80),
+    ]
     rows_f = [("a", t0 + 30), ("a", t0 + 61), ("a", t0 + 119)]
     with store.engine.begin() as conn:
-        conn.execute(insert(collect_responses), [
-            {"user_id": "u1", "conversation_id": "c", "turn": 0, "within_turn_id": i, "model_name": m,
-             "model_provider": "local", "text": "x", "created_at": t} for i, (m, t) in enumerate(rows_r)])
-        conn.execute(insert(collect_failures), [
-            {"user_id": "u1", "conversation_id": "c", "turn": 0, "model_name": m, "model_provider": "local",
-             "kind": "timeout", "message": "late", "latency_s": 30.0, "created_at": t} for m, t in rows_f])
+        conn.execute(
+            insert(collect_responses),
+            [
+                {
+                    "user_id": "u1",
+                    "conversation_id": "c",
+                    "turn": 0,
+                    "within_turn_id": i,
+                    "model_name": m,
+                    "model_provider": "local",
+                    "text": "x",
+                    "created_at": t,
+                }
+                for i, (m, t) in enumerate(rows_r)
+            ],
+        )
+        conn.execute(
+            insert(collect_failures),
+            [
+                {
+                    "user_id": "u1",
+                    "conversation_id": "c",
+                    "turn": 0,
+                    "model_name": m,
+                    "model_provider": "local",
+                    "kind": "timeout",
+                    "message": "late",
+                    "latency_s": 30.0,
+                    "created_at": t,
+                }
+                for m, t in rows_f
+            ],
+        )
         conn.execute(update(collect_sessions).where(collect_sessions.c.user_id == "u1").values(quota_cell="women"))
         conn.execute(update(collect_sessions).where(collect_sessions.c.user_id == "u2").values(quota_cell="men"))
     client = TestClient(app)
@@ -150,8 +192,14 @@ def test_failure_rates_over_time_and_quota_fill_are_exact_counts(tmp_path):
     assert fr == {
         "bucket_s": 60,
         "series": {
-            "a": [{"t": b, "calls": 4, "failures": 1, "rate": 0.25}, {"t": b + 60, "calls": 2, "failures": 2, "rate": 1.0}],
-            "b": [{"t": b, "calls": 1, "failures": 0, "rate": 0.0}, {"t": b + 60, "calls": 3, "failures": 0, "rate": 0.0}],
+            "a": [
+                {"t": b, "calls": 4, "failures": 1, "rate": 0.25},
+                {"t": b + 60, "calls": 2, "failures": 2, "rate": 1.0},
+            ],
+            "b": [
+                {"t": b, "calls": 1, "failures": 0, "rate": 0.0},
+                {"t": b + 60, "calls": 3, "failures": 0, "rate": 0.0},
+            ],
         },
         "totals": {"a": {"calls": 6, "failures": 3, "rate": 0.5}, "b": {"calls": 4, "failures": 0, "rate": 0.0}},
     }
@@ -175,8 +223,10 @@ def test_plots_need_the_admin_escape_their_text_and_say_when_there_is_nothing(tm
         assert c.get("/admin/plot/groups-..%2F..%2Fetc.svg", headers=AUTH).status_code == 404
     evil = '<script>alert("x")</script> $\\frac{1}{2}$ & co'
     rows = [{"model": evil, "score": 0.6, "score_lo": 0.5, "score_hi": 0.7, "rank": 1, "rank_lo": 1, "rank_hi": 2}]
-    groups = {evil: {"participants": 12, "too_few": False, "ranking": [{**rows[0], "significant": True}]},
-              "tiny": {"participants": 2, "too_few": True, "ranking": []}}
+    groups = {
+        evil: {"participants": 12, "too_few": False, "ranking": [{**rows[0], "significant": True}]},
+        "tiny": {"participants": 2, "too_few": True, "ranking": []},
+    }
     for svg in (
         plots.draw_ranking({"rows": rows, "battles": 3, "intervals": {"rounds": 10, "level": 0.95, "reason": None}}),
         plots.draw_groups({"field": "gender", "groups": groups, "order": [evil], "min_group_size": 5}),

@@ -100,8 +100,15 @@ def test_a_removed_locked_model_is_replaced_by_the_participants_next_best_and_re
 
         run(again(server.url, cfg2, cookies_early, finish_early))
     replaced = events(store, "model_replaced")
-    assert replaced == [{"conversation_id": replaced[0]["conversation_id"], "turn": 1, "from": "echo-a",
-                         "to": "echo-c", "reason": "removed"}]
+    assert replaced == [
+        {
+            "conversation_id": replaced[0]["conversation_id"],
+            "turn": 1,
+            "from": "echo-a",
+            "to": "echo-c",
+            "reason": "removed",
+        }
+    ]
     assert [e["turns"] for e in events(store, "conversation_ended_early")] == [1]
     study = store.export_study()
     (conv,) = study.conversations
@@ -151,7 +158,9 @@ def test_a_locked_model_down_for_good_is_replaced_after_two_failed_tries(tmp_pat
     store = Store.open(tmp_path / "s.sqlite")
     with ThreadServer(create_app(cfg, store, admin_token=ADMIN)) as server:
         try:
-            _, cookies = run(locked_participant(server.url, cfg, {"down-a": 95, "echo-d": 80, "echo-b": 30, "echo-c": 10}))
+            _, cookies = run(
+                locked_participant(server.url, cfg, {"down-a": 95, "echo-d": 80, "echo-b": 30, "echo-c": 10})
+            )
         finally:
             own.__exit__(None, None, None)  # the locked model's server goes away for good
 
@@ -197,9 +206,10 @@ def test_no_model_left_gives_a_message_not_an_endless_wait(tmp_path, double_serv
     repo.save(s, before)
     # every model of the pending call is gone and the new study has none of them; its only model is down too
     cfg2 = study_config(echo(["http500"], double_server), sampling={"mode": "all"})
-    with ThreadServer(create_app(cfg2, store, admin_token=ADMIN)) as server, httpx.Client(
-        base_url=server.url, cookies={"pluralis_p": token}
-    ) as c:
+    with (
+        ThreadServer(create_app(cfg2, store, admin_token=ADMIN)) as server,
+        httpx.Client(base_url=server.url, cookies={"pluralis_p": token}) as c,
+    ):
         deadline = time.monotonic() + 20
         page = c.get("/study")
         while "writing their responses" in page.text and time.monotonic() < deadline:

@@ -82,7 +82,9 @@ def test_a_page_with_errors_starts_with_a_linked_summary(app):
         page = joined(c)
         c.post("/study/consent", data={"csrf": csrf_of(page), "consent": "yes", "consent_age": "yes"})
         page = c.get("/study").text
-        r = c.post("/study/survey", data={"csrf": csrf_of(page), "section": "lm_use", "lm_familiarity": "Very familiar"})
+        r = c.post(
+            "/study/survey", data={"csrf": csrf_of(page), "section": "lm_use", "lm_familiarity": "Very familiar"}
+        )
         assert r.status_code == 422
         summary = re.search(r'<div class="error-summary".*?</div>', r.text, re.S).group(0)
         assert 'role="alert"' in summary and 'tabindex="-1"' in summary
@@ -92,7 +94,7 @@ def test_a_page_with_errors_starts_with_a_linked_summary(app):
             assert f'id="{target}"' in r.text  # the message next to the field
             assert text.endswith("choose an answer") or ":" in text
         assert r.text.index("error-summary") < r.text.index("<form")  # at the top, before the form
-        assert 'checked' in r.text  # the answer given survives
+        assert "checked" in r.text  # the answer given survives
         assert_plain(r.text)
 
 

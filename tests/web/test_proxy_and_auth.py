@@ -197,7 +197,9 @@ def test_serve_refuses_a_bad_public_url_or_proxy_list(tmp_path):
 
     study.write_text(study_to_toml(StudyConfig()))
     runner = CliRunner()
-    bad_url = runner.invoke(cli, ["serve", str(study), "--db", str(tmp_path / "x.sqlite"), "--public-url", "javascript:x"])
+    bad_url = runner.invoke(
+        cli, ["serve", str(study), "--db", str(tmp_path / "x.sqlite"), "--public-url", "javascript:x"]
+    )
     assert bad_url.exit_code == 2 and "public_url must be an http:// or https:// address" in bad_url.output
     bad_ips = runner.invoke(
         cli, ["serve", str(study), "--db", str(tmp_path / "x.sqlite"), "--forwarded-allow-ips", "10.0.0.0/8,proxy"]
