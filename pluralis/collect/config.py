@@ -44,12 +44,14 @@ from __future__ import annotations
 
 import copy
 import functools
+import ipaddress
 import json
 import re
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -610,8 +612,6 @@ class ServerConfig(_Strict):
     def _public(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        from urllib.parse import urlsplit
-
         parts = urlsplit(v.strip())
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ValueError(
@@ -622,8 +622,6 @@ class ServerConfig(_Strict):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, v: list[str]) -> list[str]:
-        import ipaddress
-
         for item in v:
             if item != "*":
                 try:

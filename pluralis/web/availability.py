@@ -308,11 +308,12 @@ def finish_early(session: ProtocolSession) -> list[tuple[str, dict | None]]:
 
 
 def annotate_record(record: dict[str, Any], *, ended_early: bool = False) -> dict[str, Any]:
-    """Flag a finished conversation's record whose later turns came from a replacement model, in place.
+    """Flag a finished conversation's record whose model went away, in place (others are left as PRISM's).
 
     ``model_replaced``: ``{"from": the model locked in at the opening turn, "to": the model of the later turns,
-    "turn": the first turn it answered}`` (``None`` when the locked model answered throughout);
-    ``ended_early``: finished before the turn minimum because the model was gone.
+    "turn": the first turn it answered}``, when a later turn came from another model; ``ended_early``: ``True``
+    when the conversation was finished before the turn minimum because its model was gone. Neither key is
+    added to a conversation where nothing happened.
 
     Parameters
     ----------
@@ -333,18 +334,19 @@ def annotate_record(record: dict[str, Any], *, ended_early: bool = False) -> dic
     ...            {"turn": 1, "role": "model", "model_name": "b", "if_chosen": True}]
     >>> annotate_record({"conversation_history": history})["model_replaced"]
     {'from': 'a', 'to': 'b', 'turn': 1}
+    >>> sorted(annotate_record({"conversation_history": history[:2]}))
+    ['conversation_history']
     """
     history = record.get("conversation_history") or []
     locked = next(
         (h["model_name"] for h in history if h.get("role") == "model" and h["turn"] == 0 and h["if_chosen"]), None
     )
-    replaced = None
     for h in history:
         if h.get("role") == "model" and h["turn"] > 0 and locked is not None and h["model_name"] != locked:
-            replaced = {"from": locked, "to": h["model_name"], "turn": h["turn"]}
+            record["model_replaced"] = {"from": locked, "to": h["model_name"], "turn": h["turn"]}
             break
-    record["model_replaced"] = replaced
-    record["ended_early"] = bool(ended_early)
+    if ended_early:
+        record["ended_early"] = True
     return record
 
 

@@ -52,6 +52,7 @@ from pluralis.ranking.battles import extract_battles
 from pluralis.ranking.engine import rank_models
 from pluralis.ranking.subgroups import subgroup_rankings
 from pluralis.ranking.uncertainty import bootstrap
+from pluralis.web import plots
 
 if TYPE_CHECKING:
     from pluralis.collect.config import StudyConfig
@@ -800,8 +801,6 @@ class Dashboard:
         >>> board.plot("quota", data).startswith("<?xml"), board.plot("ranking", data), board.plot("nope", data)
         (True, None, None)
         """
-        from pluralis.web import plots
-
         part = plots.data_for(name, data)
         if part is None:
             return None

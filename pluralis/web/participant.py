@@ -507,14 +507,14 @@ def _feedback(session: ProtocolSession, form: FormData) -> list[tuple[str, dict 
     conv_state_turns = record.get("conversation_turns", 0)
     annotate_record(record, ended_early=conv_state_turns < session.config.conversations.min_turns)
     events: list[tuple[str, dict | None]] = [("conversation_done", {"conversation_id": conv.conversation_id})]
-    if record["model_replaced"] or record["ended_early"]:
+    if record.get("model_replaced") or record.get("ended_early"):
         events.append(
             (
                 "conversation_flagged",
                 {
                     "conversation_id": conv.conversation_id,
-                    "model_replaced": record["model_replaced"],
-                    "ended_early": record["ended_early"],
+                    "model_replaced": record.get("model_replaced"),
+                    "ended_early": bool(record.get("ended_early")),
                 },
             )
         )

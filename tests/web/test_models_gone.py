@@ -97,6 +97,9 @@ def test_a_removed_locked_model_is_replaced_by_the_participants_next_best_and_re
             await p.post("/study/finish", {"early": "1"})
             await p.get()
             assert "Submit feedback" in p.html
+            await p.post("/study/feedback", {"open_feedback": "The model went away, but it was fine."})
+            await p.get()
+            assert "completion code" in p.html
 
         run(again(server.url, cfg2, cookies_early, finish_early))
     replaced = events(store, "model_replaced")
@@ -111,12 +114,16 @@ def test_a_removed_locked_model_is_replaced_by_the_participants_next_best_and_re
     ]
     assert [e["turns"] for e in events(store, "conversation_ended_early")] == [1]
     study = store.export_study()
-    (conv,) = study.conversations
-    assert conv.model_replaced == {"from": "echo-a", "to": "echo-c", "turn": 1} and conv.ended_early is False
+    replaced_conv, early_conv = sorted(study.conversations, key=lambda c: -c.conversation_turns)
+    assert replaced_conv.model_replaced == {"from": "echo-a", "to": "echo-c", "turn": 1}
+    assert not hasattr(replaced_conv, "ended_early")  # only what happened is flagged
+    assert early_conv.ended_early is True and early_conv.conversation_turns == 1
+    assert not hasattr(early_conv, "model_replaced")
     later = {u.model_name for u in study.utterances if u.turn == 1}
     assert later == {"echo-c"}
     flagged = events(store, "conversation_flagged")
-    assert flagged[0]["model_replaced"]["to"] == "echo-c"
+    assert [(f["model_replaced"] or {}).get("to") for f in flagged] == ["echo-c", None]
+    assert [f["ended_early"] for f in flagged] == [False, True]
 
 
 def test_a_pending_call_with_a_removed_model_is_repaired_not_an_error(tmp_path, double_server):
