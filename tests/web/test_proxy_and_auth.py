@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -39,7 +40,7 @@ def join(client: TestClient, headers: dict | None = None):
 class Browser:
     """Requests with the cookies a browser on the public HTTPS address would keep (Secure ones too)."""
 
-    def __init__(self, client: TestClient, headers: dict | None = None):
+    def __init__(self, client: TestClient | httpx.Client, headers: dict | None = None):
         self.client, self.headers, self.jar = client, dict(headers or {}), {}
 
     def send(self, method: str, url: str, **kwargs):
@@ -277,3 +278,34 @@ def test_a_javascript_redirect_never_becomes_a_link(tmp_path):
         html = study_page(req, token, session).body.decode()
         assert "javascript:" not in html
         assert ("Return to the recruitment platform" in html) is bool(good)
+
+
+@pytest.mark.slow
+def test_pluralis_serve_behind_a_proxy_on_the_command_line(tmp_path):
+    """The real server: uvicorn's own proxy handling is off, the study's trusted proxy is believed."""
+    from pluralis.collect.config import study_to_toml
+    from tests.collect_helpers import Proc, serve_cmd
+
+    study = tmp_path / "study.toml"
+    cfg = StudyConfig.model_validate({"limits": {"joins_per_minute_per_ip": 1}})
+    study.write_text(study_to_toml(cfg))
+    args = ["--public-url", "https://study.example.org", "--forwarded-allow-ips", "127.0.0.1"]
+    proc = Proc(
+        [*serve_cmd(), "serve", str(study), "--db", str(tmp_path / "s.sqlite"), "--port", "0", *args],
+        env={"PLURALIS_ADMIN_TOKEN": ADMIN},
+    )
+    try:
+        url = proc.wait_for_line("listening on", 60).split("listening on", 1)[1].strip()
+        assert any("public address: https://study.example.org (trusted proxies: 127.0.0.1)" in x for x in proc.lines)
+        codes = []
+        for client in ("203.0.113.1", "203.0.113.2", "203.0.113.2"):
+            with httpx.Client(base_url=url) as c:
+                b = Browser(c, {"X-Forwarded-For": client, "X-Forwarded-Proto": "https"})
+                r = b.join()
+                codes.append(r.status_code)
+                if r.status_code == 303:
+                    page = b.send("GET", "/study").text
+                    assert RESUME_RE.search(page).group(1).startswith("https://study.example.org/resume/")
+        assert codes == [303, 303, 429]  # one join a minute per forwarded client address
+    finally:
+        proc.stop()
