@@ -66,6 +66,8 @@ def serve_study(
     admin_token_env: str | None = None,
     log_level: str = "warning",
     root_path: str = "",
+    public_url: str | None = None,
+    forwarded_allow_ips: str | None = None,
 ) -> None:
     """Open the store, build the app and serve it until interrupted.
 
@@ -87,7 +89,12 @@ def serve_study(
     log_level
         uvicorn's log level.
     root_path
-        URL prefix when a proxy serves the app under a sub-path.
+        URL prefix when a proxy serves the app under a sub-path (prefer ``public_url`` with that path).
+    public_url
+        The address participants use behind a reverse proxy (default: the study's ``[server] public_url``).
+    forwarded_allow_ips
+        Comma-separated addresses/networks of trusted reverse proxies, ``"*"`` for any (default: the study's
+        ``[server] trusted_proxies``; none: ``X-Forwarded-*`` headers are ignored).
 
     Raises
     ------
@@ -106,6 +113,24 @@ def serve_study(
     from pluralis.web.app import create_app
 
     config = load_study_config(study)
+    if public_url is not None or forwarded_allow_ips is not None:
+        from pydantic import ValidationError
+
+        from pluralis.collect.config import ServerConfig
+
+        try:
+            server_cfg = ServerConfig(
+                public_url=public_url if public_url is not None else config.server.public_url,
+                trusted_proxies=(
+                    [i.strip() for i in forwarded_allow_ips.split(",") if i.strip()]
+                    if forwarded_allow_ips is not None
+                    else config.server.trusted_proxies
+                ),
+            )
+        except ValidationError as e:
+            problems = "; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors())
+            raise ConfigError(f"--public-url / --forwarded-allow-ips: {problems}") from None
+        config = config.model_copy(update={"server": server_cfg})
     placeholders = consent_placeholders(config.consent.text)
     if placeholders:
         print(
@@ -130,11 +155,21 @@ def serve_study(
     print(f"study {config.study.id!r}: {len(config.models)} models, store {store.url.split('@')[-1]}", flush=True)
     if generated:
         print(f"admin token (set {token_env} to choose one): {token}", flush=True)
-    print(f"admin dashboard: {url}/admin", flush=True)
+    public = config.server.public_url
+    if public:
+        trusted = ", ".join(config.server.trusted_proxies) or "none: X-Forwarded-* headers are ignored"
+        print(f"public address: {public} (trusted proxies: {trusted})", flush=True)
+    print(f"admin dashboard: {public or url}/admin", flush=True)
     print(f"{READY_LINE} {url}", flush=True)
     server = uvicorn.Server(
         uvicorn.Config(
-            app, log_level=log_level, access_log=False, root_path=root_path, timeout_keep_alive=30, backlog=2048
+            app,
+            log_level=log_level,
+            access_log=False,
+            root_path=root_path,
+            timeout_keep_alive=30,
+            backlog=2048,
+            proxy_headers=False,  # the app believes X-Forwarded-* from the study's trusted proxies only
         )
     )
     # Everything imported so far lives as long as the server: keep it out of the garbage collector's full
@@ -184,6 +219,18 @@ def register(app: typer.Typer) -> None:
         ),
         log_level: str = typer.Option("warning", help="uvicorn log level."),
         root_path: str = typer.Option("", help="URL prefix when served under a sub-path by a proxy."),
+        public_url: str | None = typer.Option(
+            None,
+            "--public-url",
+            help="The address participants use behind a reverse proxy, e.g. https://study.example.org "
+            "(resume links point there). Default: the study's [server] public_url.",
+        ),
+        forwarded_allow_ips: str | None = typer.Option(
+            None,
+            "--forwarded-allow-ips",
+            help="Comma-separated addresses/networks of trusted reverse proxies ('*': any) whose "
+            "X-Forwarded-For/-Proto/-Host are believed. Default: the study's [server] trusted_proxies (none).",
+        ),
     ) -> None:
         """Run a PRISM-protocol feedback study in the browser (consent, survey, rated conversations, admin)."""
         try:
@@ -204,6 +251,8 @@ def register(app: typer.Typer) -> None:
                 admin_token_env=admin_token_env,
                 log_level=log_level,
                 root_path=root_path,
+                public_url=public_url,
+                forwarded_allow_ips=forwarded_allow_ips,
             )
         except PluralisError as e:
             typer.echo(f"error: {e}", err=True)

@@ -32,7 +32,9 @@ Layout of a study file (every table is optional)::
                        external_id_param
     [quality]          quality-control thresholds (spec §8.1): fast_sd, min_conversations, attention checks
     [limits]           LLM-call and join rate limits, concurrent model calls
-    [admin]            token_env (the admin token is read from this environment variable, never the file)
+    [admin]            token_env (the admin token is read from this environment variable, never the file),
+                       group_fields, min_group_size, bootstrap_rounds (the dashboard)
+    [server]           public_url, trusted_proxies (reverse proxies whose X-Forwarded-* headers count)
 
 Example
 -------
@@ -47,12 +49,14 @@ from __future__ import annotations
 
 import copy
 import functools
+import ipaddress
 import json
 import re
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -739,10 +743,57 @@ class LimitsConfig(_Strict):
 
 
 class AdminConfig(_Strict):
-    """The admin token comes from the environment variable ``token_env`` (never from the study file)."""
+    """The admin token comes from the environment variable ``token_env`` (never from the study file).
+
+    The dashboard ranks models per group of ``group_fields``; groups with fewer than ``min_group_size``
+    participants are shown as "too few"; intervals come from ``bootstrap_rounds`` participant resamples.
+    """
 
     token_env: str = "PLURALIS_ADMIN_TOKEN"
     group_fields: list[str] = Field(default_factory=lambda: ["age", "gender", "ethnicity", "special_region"])
+    min_group_size: int = Field(default=5, ge=1)
+    bootstrap_rounds: int = Field(default=200, ge=10, le=5000)
+
+
+class ServerConfig(_Strict):
+    """How participants reach the app (``pluralis serve --public-url`` / ``--forwarded-allow-ips`` override these).
+
+    ``public_url``: the address participants use (``https://study.example.org``, or with a sub-path
+    ``https://example.org/study1``), used in resume links and page links. ``trusted_proxies``: addresses or
+    networks (``"10.0.0.0/8"``; ``"*"`` for any) of the reverse proxies whose ``X-Forwarded-For``/``-Proto``/
+    ``-Host`` headers are believed; from anyone else those headers are ignored.
+
+    Example
+    -------
+    >>> ServerConfig(public_url="https://study.example.org/", trusted_proxies=["127.0.0.1"]).public_url
+    'https://study.example.org'
+    """
+
+    public_url: str | None = None
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(
+                f"public_url must be an http:// or https:// address without ?query or #fragment, got {v!r}"
+            )
+        return v.strip().rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for item in v:
+            if item != "*":
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"trusted_proxies: {item!r} is not an IP address, a network or '*'") from None
+        return v
 
 
 # --- the study ---------------------------------------------------------------------------------
@@ -773,6 +824,7 @@ class StudyConfig(_Strict):
     quality: QualityConfig = Field(default_factory=QualityConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     admin: AdminConfig = Field(default_factory=AdminConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
 
     @model_validator(mode="after")
     def _check(self) -> StudyConfig:
@@ -1158,6 +1210,7 @@ __all__ = [
     "QuotasConfig",
     "RecruitmentConfig",
     "SamplingConfig",
+    "ServerConfig",
     "StudyConfig",
     "StudyInfo",
     "SurveyConfig",

@@ -24,4 +24,18 @@
       if (btn) { btn.disabled = true; btn.textContent = btn.dataset.busy; }
     });
   });
+  // A page that comes back with errors: move focus to the summary, whose links lead to the fields.
+  var summary = document.getElementById("error-summary");
+  if (summary) { summary.focus(); }
+  // The waiting page: count the seconds between the page's own refreshes.
+  var waiting = document.querySelector(".waiting[data-elapsed]");
+  if (waiting) {
+    var start = Date.now() - 1000 * (+waiting.dataset.elapsed || 0), limit = +waiting.dataset.timeout || 0;
+    var bar = document.getElementById("wait-progress"), shown = waiting.querySelector(".wait-elapsed");
+    window.setInterval(function () {
+      var s = Math.floor((Date.now() - start) / 1000);
+      if (bar) { bar.value = limit ? Math.min(s, limit) : s; }
+      if (shown) { shown.textContent = String(s); }
+    }, 1000);
+  }
 })();
