@@ -206,6 +206,7 @@ def test_builtins_are_one_file_each_and_discovered():
         == {
             "prc",
             "bt",
+            "style_bt",
             "elo",
             "win_rate",
             "mean_score",
