@@ -749,11 +749,11 @@ def jackknife_scores(
         B = int(block.max()) + 1
         W = np.ones((B, arrays.n_battles))
         W[block, np.arange(arrays.n_battles)] = 0.0
-        return _battle_scores(arrays, frame, agg, W, options, pw), None
+        return battle_scores(arrays, frame, agg, W, options, pw), None
     raise ConfigError(f"method {agg.name!r} ({agg.kind}) has no jackknife; use interval='bc'")
 
 
-def _battle_scores(
+def battle_scores(
     arrays: BattleArrays,
     frame: pd.DataFrame | None,
     agg: Aggregator,
@@ -767,6 +767,34 @@ def _battle_scores(
 
     Participant weights multiply the multiplicities, rescaled per round to the round's number of
     battles (as pair counts). ``present``: score only those models (a subgroup's tournament).
+
+    Parameters
+    ----------
+    arrays, frame
+        encoded battles and their frame (for the covariates, unless given).
+    agg, options
+        the aggregator and its options.
+    W
+        ``(R, m)`` battle multiplicities (0 leaves a battle out), or None.
+    pw
+        one weight per participant, or None.
+    present
+        boolean mask of the models to score (default all).
+    covariates
+        precomputed covariates (default from ``frame``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(R, n_present)`` scores.
+
+    Example
+    -------
+    >>> arr = BattleArrays.from_lists(["x", "y"], [0, 0, 1], [1, 1, 0], [0, 0, 0])
+    >>> s = battle_scores(arr, None, get_aggregator("style_bt"), None, {"penalty": None}, None,
+    ...                   covariates=np.zeros((3, 1)))
+    >>> round(float(s[0, 0] - s[0, 1]), 1)
+    120.4
     """
     X = battle_covariates(agg, frame) if covariates is None else covariates
     ix = np.arange(arrays.n_models) if present is None else np.flatnonzero(present)
@@ -816,7 +844,7 @@ def _resample_scores(
     if agg.kind == "battles":
         X = battle_covariates(agg, frame)
         m = arrays.n_battles
-        estimate = _battle_scores(arrays, frame, agg, None, options, pw, covariates=X)[0]
+        estimate = battle_scores(arrays, frame, agg, None, options, pw, covariates=X)[0]
         samples = np.empty((rounds, n))
         step = max(1, _BATCH_ELEMENTS // max(1, m))
         for s in range(0, rounds, step):
@@ -825,7 +853,7 @@ def _resample_scores(
                 W = rng.multinomial(m, np.full(m, 1.0 / m), size=r).astype(float)
             else:
                 W = mult[s : s + r][:, _clusters(arrays)]
-            samples[s : s + r] = _battle_scores(arrays, frame, agg, W, options, pw, covariates=X)
+            samples[s : s + r] = battle_scores(arrays, frame, agg, W, options, pw, covariates=X)
         return samples, estimate
     if agg.kind == "sequence":
         samples = _sequence_bootstrap(agg, arrays, rng, rounds, mult, options)
