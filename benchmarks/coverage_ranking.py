@@ -12,14 +12,18 @@ not matter for PRC, BT or win rate; the prior and the penalty vanish as data gro
 from the normal model, ``P(i beats j) = Φ((q_i - q_j - t) / σ)`` with ``σ² = 2 (0.5² + 0.6²)``.
 
 For every simulated study the script runs ``pluralis.ranking.uncertainty.bootstrap`` (participants,
-``--rounds`` rounds) and checks, per model and interval method, whether the 95 % interval
-contains the truth. Run::
+``--rounds`` rounds) with ``target="estimator"`` (intervals of the estimator's own draws) and, for
+PRC, ``target="population"`` (the same resamples refitted without the ``alpha`` prior), and checks,
+per model and interval method, whether the 95 % interval contains the truth. Run::
 
     .venv/bin/python benchmarks/coverage_ranking.py                 # 300 participants, 400 studies
     .venv/bin/python benchmarks/coverage_ranking.py --participants 100 300 1000 --sims 200
 
 Prints a table per method and size: mean coverage over models, the worst model's coverage (and
-which model: the most extreme ones are the hard cases) and the mean interval width.
+which model: the most extreme ones are the hard cases) and the mean interval width. The worst of
+21 models is a minimum of 21 noisy shares: with ``S`` studies each share has a Monte-Carlo SE of
+about ``sqrt(.95 * .05 / S)`` (1.1 points at 400, 0.7 at 1,000), so even exact 95 % intervals
+show a minimum near 93 % at 400 studies.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ TASTE_SD, NOISE_SD, TIE = 0.5, 0.6, 0.28
 OPENERS, PER_OPENER = 6, 4
 METHODS: dict[str, dict] = {"prc": {"alpha": 1.0}, "bt": {}, "win_rate": {}}
 INTERVALS = ("percentile", "bc", "bca")
+TARGETS = ("estimator", "population")
 
 
 def truth(method: str) -> np.ndarray:
@@ -76,34 +81,40 @@ def simulate(n_participants: int, rng: np.random.Generator) -> BattleArrays:
 def run(sizes: list[int], sims: int, rounds: int, seed: int, methods: list[str]) -> pd.DataFrame:
     rows = []
     truths = {m: truth(m) for m in methods}
+    cells = [(m, t, iv) for m in methods for t in TARGETS for iv in INTERVALS if t == "estimator" or m == "prc"]
     for n_part in sizes:
-        hits = {(m, iv): np.zeros(len(MODELS)) for m in methods for iv in INTERVALS}
-        width = {(m, iv): np.zeros(len(MODELS)) for m in methods for iv in INTERVALS}
+        hits = {c: np.zeros(len(MODELS)) for c in cells}
+        width = {c: np.zeros(len(MODELS)) for c in cells}
         rng = np.random.default_rng(seed + n_part)
         t0 = time.perf_counter()
         for s in range(sims):
             arr = simulate(n_part, rng)
             for m in methods:
-                res = bootstrap(arr, m, rounds=rounds, seed=int(rng.integers(2**31)), **METHODS[m])
-                for iv in INTERVALS:
-                    lo, hi = res.score_interval(iv)
-                    hits[(m, iv)] += (lo <= truths[m]) & (truths[m] <= hi)
-                    width[(m, iv)] += hi - lo
+                boot_seed = int(rng.integers(2**31))
+                for t in TARGETS:
+                    if (m, t, "bca") not in hits:
+                        continue
+                    res = bootstrap(arr, m, rounds=rounds, seed=boot_seed, target=t, **METHODS[m])
+                    for iv in INTERVALS:
+                        lo, hi = res.score_interval(iv)
+                        hits[(m, t, iv)] += (lo <= truths[m]) & (truths[m] <= hi)
+                        width[(m, t, iv)] += hi - lo
         elapsed = time.perf_counter() - t0
-        for (m, iv), h in hits.items():
+        for (m, t, iv), h in hits.items():
             cov = h / sims
             worst = int(np.argmin(cov))
             rows.append(
                 {
                     "participants": n_part,
                     "method": m,
+                    "target": t,
                     "interval": iv,
                     "mean_coverage": cov.mean(),
                     "min_coverage": cov[worst],
                     "worst_model": MODELS[worst],
                     "top_model_coverage": cov[int(np.argmax(QUALITY))],
                     "bottom_model_coverage": cov[int(np.argmin(QUALITY))],
-                    "mean_width": (width[(m, iv)] / sims).mean(),
+                    "mean_width": (width[(m, t, iv)] / sims).mean(),
                     "sims": sims,
                     "seconds": elapsed,
                 }

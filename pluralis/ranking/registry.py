@@ -231,6 +231,10 @@ class Aggregator:
         a line (PRC: ``1/n``, "uniform"), decimals shown.
     order
         position in listings (built-ins first; ties by name).
+    unregularised
+        options that switch off a prior that biases the aggregator's estimates (PRC:
+        ``alpha=0``). The bootstrap's intervals target the population score, so they come from
+        draws refitted with these options (the point estimate keeps its shrinkage).
 
     Example
     -------
@@ -259,6 +263,7 @@ class Aggregator:
     digits: int = 1
     order: int = 100
     description: str = ""
+    unregularised: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
@@ -404,6 +409,24 @@ class Aggregator:
         if self.kind != "battles" or self.covariates is None:
             return None
         return self.covariates(battles)
+
+    def unregularised_options(self, options: Mapping[str, Any]) -> dict | None:
+        """``options`` with the prior / penalty switched off, or None when there is none to switch off.
+
+        Example
+        -------
+        >>> get_aggregator("prc").unregularised_options({"alpha": 2.0, "variant": "paper"})
+        {'alpha': 0.0, 'variant': 'paper'}
+        >>> get_aggregator("prc").unregularised_options({"alpha": 0.0}) is None
+        True
+        """
+        if not self.unregularised:
+            return None
+        off = dict(self.unregularised)
+        current = {k: options.get(k, o.default if (o := self.option(k)) is not None else None) for k in off}
+        if all(current[k] == v for k, v in off.items()):
+            return None
+        return {**dict(options), **off}
 
     def reference_score(self, n_models: int) -> float | None:
         """A reference score drawn in plots (e.g. PRC's uniform ``1/n``), or None.

@@ -74,6 +74,9 @@ class BootstrapResult:
     absent from a resample (score means only). ``interval`` is how :meth:`summary` turns the
     draws into score intervals (``"percentile"``, ``"bc"`` or ``"bca"``; BCa uses the
     leave-one-unit-out estimates ``jackknife``, rows weighted by ``jackknife_counts``).
+    ``interval_samples`` / ``interval_estimate``, when set, are the draws and estimate the
+    intervals come from instead (the same resamples refitted without the aggregator's prior:
+    ``target="population"`` of :func:`bootstrap`).
 
     Example
     -------
@@ -95,6 +98,8 @@ class BootstrapResult:
     interval: str = "percentile"
     jackknife: np.ndarray | None = field(default=None, repr=False)
     jackknife_counts: np.ndarray | None = field(default=None, repr=False)
+    interval_samples: np.ndarray | None = field(default=None, repr=False)
+    interval_estimate: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def rounds(self) -> int:
@@ -110,8 +115,8 @@ class BootstrapResult:
         [5.95, 95.05]
         """
         return bootstrap_interval(
-            self.samples,
-            self.estimate,
+            self.samples if self.interval_samples is None else self.interval_samples,
+            self.estimate if self.interval_estimate is None else self.interval_estimate,
             level=self.level if level is None else level,
             method=self.interval if method is None else method,
             jackknife=self.jackknife,
@@ -521,6 +526,7 @@ def bootstrap(
     weights: pd.Series | None = None,
     missing_weights: str = "raise",
     interval: str = "bca",
+    target: Literal["population", "estimator"] = "population",
     **options: Any,
 ) -> BootstrapResult:
     """Bootstrap one aggregator's scores and ranks.
@@ -554,6 +560,13 @@ def bootstrap(
         ``1/n`` and every bootstrap draw once more, so the draws sit on the wrong side of the
         truth. BC/BCa re-centre the interval; see ``benchmarks/README.md`` ("Coverage"). Online
         Elo (order-dependent) gets no jackknife: its ``"bca"`` is ``"bc"``.
+    target
+        ``"population"`` (default): for an aggregator with a prior that biases its estimates
+        (PRC's ``alpha``; :attr:`~pluralis.ranking.registry.Aggregator.unregularised`), the
+        intervals come from the same resamples refitted *without* it, so they cover the
+        population score; the point estimate, the ranks and the SE keep the prior. (BT's weak
+        L2 penalty keeps its intervals: their coverage is nominal in the simulation.)
+        ``"estimator"``: intervals of the estimator's own draws (they inherit its shrinkage).
     options
         aggregator options (``alpha``, ``variant``, ``penalty``, ``C``, ``anchor``, ``k``, ...).
         PRC's ``alpha`` (prior wins per ordered pair) shrinks every score towards ``1/n`` by an
@@ -600,10 +613,22 @@ def bootstrap(
         if arrays.n_clusters < 2:
             raise ConfigError("a participant bootstrap needs at least 2 participants; use unit='battles'")
         mult = cluster_weights(rng, rounds, arrays.n_clusters)
+    if target not in ("population", "estimator"):
+        raise ConfigError(f"target must be 'population' or 'estimator', got {target!r}")
+    state = rng.bit_generator.state
     samples, estimate = _resample_scores(arrays, frame, agg, rng, rounds, mult, ratings, options, pw)
+    free = agg.unregularised_options(options) if target == "population" else None
+    iv_samples = iv_estimate = None
+    iv_options = options
+    if free is not None:
+        rng.bit_generator.state = state  # the very same resamples, refitted without the prior
+        iv_samples, iv_estimate = _resample_scores(arrays, frame, agg, rng, rounds, mult, ratings, free, pw)
+        iv_options = free
     jack = counts = None
     if interval == "bca" and agg.kind != "sequence":
-        jack, counts = jackknife_scores(arrays, frame, agg, unit, ratings=ratings, options=options, pw=pw, seed=seed)
+        jack, counts = jackknife_scores(
+            arrays, frame, agg, unit, ratings=ratings, options=iv_options, pw=pw, seed=seed
+        )
     return BootstrapResult(
         arrays.models,
         agg.name,
@@ -617,6 +642,8 @@ def bootstrap(
         interval=interval,
         jackknife=jack,
         jackknife_counts=counts,
+        interval_samples=iv_samples,
+        interval_estimate=iv_estimate,
     )
 
 

@@ -276,6 +276,7 @@ AGGREGATOR = register_aggregator(
         reference=lambda n: 1.0 / n,
         digits=4,
         order=10,
+        unregularised=(("alpha", 0.0),),
         description="random walk from losers to winners; its stationary distribution (PRISM App. T.1)",
     )
 )
