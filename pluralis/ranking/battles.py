@@ -740,7 +740,9 @@ def battles_from_comparisons(
     Returns
     -------
     pandas.DataFrame
-        battle frame: ``model_a, model_b, winner, user_id`` (and ``conversation_id``, ``turn``).
+        battle frame: ``model_a, model_b, winner, user_id`` (and ``conversation_id``, ``turn``;
+        ``model_response_a`` / ``model_response_b`` when the comparisons carry ``responses``,
+        for style control).
 
     Example
     -------
@@ -753,7 +755,8 @@ def battles_from_comparisons(
     df = comparisons.reset_index(drop=True)
     k = df["models"].map(len).to_numpy()
     has = {
-        c: c in df.columns for c in ("winner", "tie", "ratings", "ranking", "annotator_id", "conversation_id", "turn")
+        c: c in df.columns
+        for c in ("winner", "tie", "ratings", "ranking", "annotator_id", "conversation_id", "turn", "responses")
     }
     two = np.flatnonzero(k == 2)
     parts = []
@@ -780,6 +783,8 @@ def battles_from_comparisons(
                     "model_b": models[keep, 1],
                     "winner": np.asarray(WINNER_LABELS, dtype=object)[outcome[keep]],
                     "_row": two[keep],
+                    "_ia": 0,
+                    "_ib": 1,
                 }
             )
         )
@@ -801,7 +806,7 @@ def battles_from_comparisons(
             w = int(r["winner"])
             for j in range(len(names)):
                 if j != w:
-                    rows.append((names[w], names[j], "model_a", i))
+                    rows.append((names[w], names[j], "model_a", i, w, j))
             continue
         if merit is None:
             continue
@@ -813,9 +818,9 @@ def battles_from_comparisons(
                     if (np.isfinite(d) and abs(d) <= thr) or (not np.isfinite(d) and merit[a_] == merit[b_])
                     else ("model_a" if d > 0 else "model_b")
                 )
-                rows.append((names[a_], names[b_], lab, i))
+                rows.append((names[a_], names[b_], lab, i, a_, b_))
     if rows:
-        parts.append(pd.DataFrame(rows, columns=["model_a", "model_b", "winner", "_row"]))
+        parts.append(pd.DataFrame(rows, columns=["model_a", "model_b", "winner", "_row", "_ia", "_ib"]))
     if not parts:
         return pd.DataFrame(columns=["model_a", "model_b", "winner", "user_id", "conversation_id", "turn"])
     out = pd.concat(parts, ignore_index=True).sort_values("_row", kind="stable")
@@ -825,4 +830,15 @@ def battles_from_comparisons(
     out["turn"] = src["turn"].to_numpy() if has["turn"] else np.nan
     if "comparison_id" in df.columns:
         out["comparison_id"] = src["comparison_id"].to_numpy()
-    return out.drop(columns="_row").reset_index(drop=True)
+    if has["responses"]:
+        texts = src["responses"].to_numpy()
+
+        def pick(k: np.ndarray) -> list:
+            return [
+                t[int(j)] if isinstance(t, (list, tuple, np.ndarray)) and int(j) < len(t) else None
+                for t, j in zip(texts, k)
+            ]
+
+        out["model_response_a"] = pick(out["_ia"].to_numpy())
+        out["model_response_b"] = pick(out["_ib"].to_numpy())
+    return out.drop(columns=["_row", "_ia", "_ib"]).reset_index(drop=True)
