@@ -87,7 +87,7 @@ def run(sizes: list[int], sims: int, rounds: int, seed: int, methods: list[str])
         width = {c: np.zeros(len(MODELS)) for c in cells}
         rng = np.random.default_rng(seed + n_part)
         t0 = time.perf_counter()
-        for s in range(sims):
+        for _ in range(sims):
             arr = simulate(n_part, rng)
             for m in methods:
                 boot_seed = int(rng.integers(2**31))

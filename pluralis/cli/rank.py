@@ -760,10 +760,10 @@ def render_ranking(request: RankRequest, outcome: RankOutcome) -> None:
             t.add_row(*row)
         console.print(t)
     if outcome.raters is not None:
-        r = outcome.raters
+        rep = outcome.raters
         err_console.print(
-            f"rater filters: dropped {int(r['dropped'].sum())} of {len(r)} raters "
-            f"({int(r['reason'].str.startswith('fewer', na=False).sum())} with too few votes)"
+            f"rater filters: dropped {int(rep['dropped'].sum())} of {len(rep)} raters "
+            f"({int(rep['reason'].str.startswith('fewer', na=False).sum())} with too few votes)"
         )
     if not agg.higher_is_better:
         err_console.print("note: lower scores are better for this method")

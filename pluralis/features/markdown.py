@@ -62,10 +62,10 @@ def markdown_style(texts: Sequence[str | None] | pd.Series) -> pd.DataFrame:
     s = pd.Series(texts, dtype=object)
     clean = s.where(s.notna(), "").astype(str).str.replace(_CODE, "", regex=True)
     out = pd.DataFrame(index=s.index)
-    out["tokens"] = clean.str.count(_WORD).to_numpy(dtype=float)
-    out["header_count"] = clean.str.count(_HEADER).to_numpy(dtype=float)
-    out["list_count"] = clean.str.count(_LIST).to_numpy(dtype=float)
-    out["bold_count"] = clean.str.count(_BOLD).to_numpy(dtype=float)
+    out["tokens"] = clean.str.count(_WORD.pattern, flags=_WORD.flags).to_numpy(dtype=float)
+    out["header_count"] = clean.str.count(_HEADER.pattern, flags=_HEADER.flags).to_numpy(dtype=float)
+    out["list_count"] = clean.str.count(_LIST.pattern, flags=_LIST.flags).to_numpy(dtype=float)
+    out["bold_count"] = clean.str.count(_BOLD.pattern, flags=_BOLD.flags).to_numpy(dtype=float)
     return out
 
 

@@ -114,20 +114,27 @@ class AgreementData:
             if bad.any():
                 row = int(np.flatnonzero(bad.to_numpy())[0])
                 raise DataValidationError(
-                    Problem("judgements", row + 1, value, f"{self.level} agreement needs numbers, got {d[value].iloc[row]!r}")
+                    Problem(
+                        "judgements",
+                        row + 1,
+                        value,
+                        f"{self.level} agreement needs numbers, got {d[value].iloc[row]!r}",
+                    )
                 )
             d = d.assign(**{value: vals.to_numpy(dtype=float)})
         ucode = pd.MultiIndex.from_frame(d[units]).factorize()[0] if len(units) > 1 else pd.factorize(d[units[0]])[0]
         rcode, raters = pd.factorize(d[rater])
+        self.categories: list[Any]
         if self.level == "nominal":
-            vcode, cats = pd.factorize(d[value], sort=True)
-            self.values = np.arange(len(cats), dtype=float)
-            self.categories = list(cats)
+            vcode, labels = pd.factorize(d[value], sort=True)
+            self.values = np.arange(len(labels), dtype=float)
+            self.categories = list(labels)
         else:
-            cats = np.sort(pd.unique(d[value].to_numpy(dtype=float)))
-            vcode = np.searchsorted(cats, d[value].to_numpy(dtype=float))
-            self.values = cats.astype(float)
-            self.categories = list(cats)
+            numbers = d[value].to_numpy(dtype=float)
+            grid = np.unique(numbers)
+            vcode = np.searchsorted(grid, numbers)
+            self.values = grid.astype(float)
+            self.categories = grid.tolist()
         self.raters = pd.Index(raters)
         self.n_raters = len(raters)
         U = int(ucode.max()) + 1 if len(ucode) else 0
@@ -247,9 +254,11 @@ class AgreementData:
             dis = cross - (Ag * Ah).sum(axis=2)
         else:
             y, z = self._moments(n)
-            dis = Mh * self._per_unit(wg * z) + Mg * self._per_unit(wh * z) - 2.0 * self._per_unit(
-                wg * y
-            ) * self._per_unit(wh * y)
+            dis = (
+                Mh * self._per_unit(wg * z)
+                + Mg * self._per_unit(wh * z)
+                - 2.0 * self._per_unit(wg * y) * self._per_unit(wh * y)
+            )
         with np.errstate(invalid="ignore", divide="ignore"):
             mean_dis = np.divide(dis, cross, out=np.zeros_like(dis), where=has)
             Do = (mu * mean_dis).sum(axis=1) / ntot
@@ -434,15 +443,28 @@ def agreement(
         lo = hi = se = np.nan
         if len(samples):
             lo_a, hi_a = bootstrap_interval(
-                samples[:, None], np.array([estimate]), level=ci, method=interval,
+                samples[:, None],
+                np.array([estimate]),
+                level=ci,
+                method=interval,
                 jackknife=None if jack is None else jack[:, None],
             )
             lo, hi = float(lo_a[0]), float(hi_a[0])
             se = float(np.nanstd(samples, ddof=1)) if len(samples) > 1 else np.nan
         draws[key] = samples
         rows.append(
-            {"by": by_, "kind": kind, "group": group, "other": other, "alpha": estimate, "lo": lo, "hi": hi,
-             "se": se, "n_raters": n_raters, "n_units": n_units}
+            {
+                "by": by_,
+                "kind": kind,
+                "group": group,
+                "other": other,
+                "alpha": estimate,
+                "lo": lo,
+                "hi": hi,
+                "se": se,
+                "n_raters": n_raters,
+                "n_units": n_units,
+            }
         )
 
     ones = np.ones((1, R))

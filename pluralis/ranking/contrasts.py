@@ -249,7 +249,7 @@ class GroupCells:
             vals = r[col].to_numpy(dtype=float)
             ok = (model >= 0) & ~np.isnan(vals)
             r, model, vals = r[ok], model[ok], vals[ok]
-            unit_cl = pd.Index(self.arrays.clusters).get_indexer(pd.Index(r["user_id"]))
+            unit_cl = pd.Index(list(self.arrays.clusters or ())).get_indexer(pd.Index(r["user_id"]))
             unit_g = r[column].map(lookup).to_numpy(dtype=np.int64)
         else:
             unit_cl, unit_g = cl, group_of_battle
@@ -266,9 +266,7 @@ class GroupCells:
         if agg.kind == "pairs":
             self.tournament = Tournament(self.arrays)
             K = self.tournament.table.n_categories
-            self.cell_counts = sp.csr_matrix(
-                (np.ones(len(cell_of)), (cell_of, self.tournament.category)), shape=(C, K)
-            )
+            self.cell_counts = sp.csr_matrix((np.ones(len(cell_of)), (cell_of, self.tournament.category)), shape=(C, K))
             present = np.zeros((C, n), dtype=bool)
             present[cell_of, self.arrays.a] = True
             present[cell_of, self.arrays.b] = True
@@ -342,9 +340,7 @@ class GroupCells:
             out[:, pres] = means[:, pres]
         else:
             bw = W[:, self.cell_of]
-            out[:, pres] = battle_scores(
-                self.arrays, self.frame, agg, bw, self.options, self.pw, pres, self.covariates
-            )
+            out[:, pres] = battle_scores(self.arrays, self.frame, agg, bw, self.options, self.pw, pres, self.covariates)
         return out
 
     def group_scores(self, W: np.ndarray, labels: np.ndarray | None = None, label: str = "") -> np.ndarray:
@@ -746,7 +742,7 @@ def group_contrasts(
     )
     rng = np.random.default_rng(seed)
     mult_all = cluster_weights(rng, rounds, arrays.n_clusters)  # ONE resample of participants for all
-    participants = pd.Index(arrays.clusters)
+    participants = pd.Index(list(arrays.clusters or ()))
     contrast_frames, group_frames, omnibus_rows = [], [], []
     all_draws: dict[tuple[str, Any], np.ndarray] = {}
     alpha_level = 1.0 - level
@@ -760,19 +756,15 @@ def group_contrasts(
             frame, col, values, agg, options, participant_weights=weights, missing_weights=missing_weights
         )
         # the bootstrap multiplicities of these cells' participants, from the shared draw
-        part_ix = participants.get_indexer(pd.Index(cells.arrays.clusters))
+        part_ix = participants.get_indexer(pd.Index(list(cells.arrays.clusters or ())))
         W = mult_all[:, part_ix][:, cells.cell_participant]
         draws = np.empty((len(values), rounds, cells.n_models))
         for g, value in enumerate(values):
             with labelled_warnings(group_label(col, value)):
                 draws[g] = cells.scores(W * cells.membership()[g], cells.present(g))
-        est = np.stack(
-            [cells.scores(cells.membership()[g][None, :], cells.present(g))[0] for g in range(len(values))]
-        )
+        est = np.stack([cells.scores(cells.membership()[g][None, :], cells.present(g))[0] for g in range(len(values))])
         jack = cells.jackknife(seed) if interval == "bca" else None
-        n_part = np.array(
-            [np.unique(cells.cell_participant[cells.cell_group == g]).size for g in range(len(values))]
-        )
+        n_part = np.array([np.unique(cells.cell_participant[cells.cell_group == g]).size for g in range(len(values))])
         for g, value in enumerate(values):
             all_draws[(col, value)] = draws[g]
             lo, hi = bootstrap_interval(

@@ -626,9 +626,7 @@ def bootstrap(
         iv_options = free
     jack = counts = None
     if interval == "bca" and agg.kind != "sequence":
-        jack, counts = jackknife_scores(
-            arrays, frame, agg, unit, ratings=ratings, options=iv_options, pw=pw, seed=seed
-        )
+        jack, counts = jackknife_scores(arrays, frame, agg, unit, ratings=ratings, options=iv_options, pw=pw, seed=seed)
     return BootstrapResult(
         arrays.models,
         agg.name,

@@ -39,7 +39,9 @@ def test_alpha_matches_krippendorff_package(level, seed):
 
 def test_nominal_labels_and_text_values():
     krippendorff = pytest.importorskip("krippendorff")
-    m = np.array([[1, 2, 3, 3, 2, 1, 4, 1, 2, np.nan], [1, 2, 3, 3, 2, 2, 4, 1, 2, 5], [np.nan, 3, 3, 3, 2, 3, 4, 2, 2, 5]])
+    m = np.array(
+        [[1, 2, 3, 3, 2, 1, 4, 1, 2, np.nan], [1, 2, 3, 3, 2, 2, 4, 1, 2, 5], [np.nan, 3, 3, 3, 2, 3, 4, 2, 2, 5]]
+    )
     d = long_form(m)
     d["value"] = d["value"].map({1: "a", 2: "b", 3: "c", 4: "d", 5: "e"})
     expected = krippendorff.alpha(reliability_data=m, level_of_measurement="nominal")
@@ -103,8 +105,12 @@ def test_within_group_alpha_recovers_planted_reliability():
 def test_between_groups_exposes_systematic_disagreement():
     rng = np.random.default_rng(3)
     truth = rng.normal(0.0, 1.0, 30)
-    rows = [(i, f"{g}{k}", (truth[i] if g == "a" else -truth[i]) + rng.normal(0, 0.3), g)
-            for g in ("a", "b") for k in range(10) for i in range(30)]
+    rows = [
+        (i, f"{g}{k}", (truth[i] if g == "a" else -truth[i]) + rng.normal(0, 0.3), g)
+        for g in ("a", "b")
+        for k in range(10)
+        for i in range(30)
+    ]
     d = pd.DataFrame(rows, columns=["item", "user_id", "v", "g"])
     res = agreement(d, unit="item", value="v", by="g", rounds=100, interval="bca")
     t = res.table.set_index(["kind", "group"])

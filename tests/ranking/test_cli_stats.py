@@ -28,8 +28,24 @@ def test_contrasts_and_agreement_are_printed_and_written(app, prism_folder, tmp_
     out = tmp_path / "ranks.csv"
     r = runner.invoke(
         app,
-        ["rank", str(prism_folder), "--by", "gender", "--method", "bt", "--contrasts", "--agreement",
-         "--bootstrap", "40", "--permutations", "19", "--min-participants", "5", "--out", str(out)],
+        [
+            "rank",
+            str(prism_folder),
+            "--by",
+            "gender",
+            "--method",
+            "bt",
+            "--contrasts",
+            "--agreement",
+            "--bootstrap",
+            "40",
+            "--permutations",
+            "19",
+            "--min-participants",
+            "5",
+            "--out",
+            str(out),
+        ],
         terminal_width=200,
     )
     assert r.exit_code == 0, r.output
@@ -49,8 +65,19 @@ def test_rater_filters_and_interval_flag(app, prism_folder, tmp_path):
     out = tmp_path / "overall.csv"
     r = runner.invoke(
         app,
-        ["rank", str(prism_folder), "--bootstrap", "30", "--interval", "percentile", "--min-votes", "30",
-         "--drop-outlier-raters", "--out", str(out)],
+        [
+            "rank",
+            str(prism_folder),
+            "--bootstrap",
+            "30",
+            "--interval",
+            "percentile",
+            "--min-votes",
+            "30",
+            "--drop-outlier-raters",
+            "--out",
+            str(out),
+        ],
     )
     assert r.exit_code == 0, r.output
     assert "rater filters: dropped" in r.output

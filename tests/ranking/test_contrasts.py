@@ -30,7 +30,7 @@ def simulate(
     rng = np.random.default_rng(seed)
     worth = np.array([200.0, 100.0, 0.0, -100.0, -200.0]) * ELO
     rows = []
-    for gi, g in enumerate(groups):
+    for g in groups:
         shift = np.array([(planted or {}).get(g, {}).get(m, 0.0) for m in MODELS]) * ELO
         for k in range(per_group):
             taste = rng.normal(0.0, taste_sd, len(MODELS))
@@ -157,8 +157,11 @@ def test_contrast_finds_what_rank_shifts_miss():
 
 def test_permutation_test_is_calibrated_and_powerful():
     null_p = [
-        permutation_test(GroupCells(simulate(300 + s, per_group=25), "gender", ["Female", "Male"], "win_rate"),
-                         permutations=99, seed=s)["p_value"]
+        permutation_test(
+            GroupCells(simulate(300 + s, per_group=25), "gender", ["Female", "Male"], "win_rate"),
+            permutations=99,
+            seed=s,
+        )["p_value"]
         for s in range(10)
     ]
     assert sum(p < 0.05 for p in null_p) <= 2
@@ -174,8 +177,7 @@ def test_field_varying_within_participants_keeps_pairing():
     # plant: in values-guided conversations m4 wins every battle
     vg = (b["conversation_type"] == "values guided") & ((b["model_a"] == "m4") | (b["model_b"] == "m4"))
     b.loc[vg, "winner"] = np.where(b.loc[vg, "model_a"] == "m4", "model_a", "model_b")
-    res = group_contrasts(b, "conversation_type", method="win_rate", rounds=200, permutations=99,
-                          min_participants=5)
+    res = group_contrasts(b, "conversation_type", method="win_rate", rounds=200, permutations=99, min_participants=5)
     m4 = res.contrasts.set_index("model").loc["m4"]
     assert m4["group"] == "unguided" and m4["difference"] < -0.3 and bool(m4["significant"])
     perm = res.omnibus.set_index("test").loc["permutation"]
@@ -184,8 +186,9 @@ def test_field_varying_within_participants_keeps_pairing():
 
 def test_contrast_draws_are_differences_of_joint_draws_and_groups_table():
     b = simulate(12, per_group=20)
-    res = group_contrasts(b, "gender", method="prc", rounds=150, interval="percentile", permutations=0,
-                          min_participants=5, seed=3)
+    res = group_contrasts(
+        b, "gender", method="prc", rounds=150, interval="percentile", permutations=0, min_participants=5, seed=3
+    )
     f, m = res.draws[("gender", "Female")], res.draws[("gender", "Male")]
     diff = f - m
     c = res.contrasts.set_index("model")
@@ -207,10 +210,35 @@ def test_contrasts_for_other_aggregators(method):
         for i in range(6):
             sx = rng.normal(62 if g == "A" else 50, 10)
             sy = rng.normal(50 if g == "A" else 62, 10)
-            rows.append(("x", "y", sx, sy, "model_a" if sx > sy else "model_b", f"u{k}", f"i{k}-{i}", g,
-                         "word " * int(rng.integers(5, 50)), "word " * int(rng.integers(5, 50))))
-    b = pd.DataFrame(rows, columns=["model_a", "model_b", "score_a", "score_b", "winner", "user_id",
-                                    "interaction_id", "g", "model_response_a", "model_response_b"])
+            rows.append(
+                (
+                    "x",
+                    "y",
+                    sx,
+                    sy,
+                    "model_a" if sx > sy else "model_b",
+                    f"u{k}",
+                    f"i{k}-{i}",
+                    g,
+                    "word " * int(rng.integers(5, 50)),
+                    "word " * int(rng.integers(5, 50)),
+                )
+            )
+    b = pd.DataFrame(
+        rows,
+        columns=[
+            "model_a",
+            "model_b",
+            "score_a",
+            "score_b",
+            "winner",
+            "user_id",
+            "interaction_id",
+            "g",
+            "model_response_a",
+            "model_response_b",
+        ],
+    )
     res = group_contrasts(b, "g", method=method, rounds=100, permutations=49, min_participants=5)
     x = res.contrasts.set_index("model").loc["x"]
     assert x["difference"] > 0 and bool(x["significant"])

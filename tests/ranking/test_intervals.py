@@ -16,15 +16,17 @@ from pluralis.ranking.uncertainty import bootstrap, jackknife_scores
 def test_bca_matches_scipy_on_the_same_draws(statistic):
     rng = np.random.default_rng(0)
     x = rng.lognormal(0.0, 1.0, 60)  # skewed: BCa differs clearly from the percentile interval
-    res = stats.bootstrap((x,), statistic, method="BCa", n_resamples=2000, rng=np.random.default_rng(1),
-                          confidence_level=0.9)
+    res = stats.bootstrap(
+        (x,), statistic, method="BCa", n_resamples=2000, rng=np.random.default_rng(1), confidence_level=0.9
+    )
     draws = res.bootstrap_distribution[:, None]
     jack = np.array([statistic(np.delete(x, i)) for i in range(len(x))])[:, None]
     lo, hi = bootstrap_interval(draws, np.array([statistic(x)]), level=0.9, method="bca", jackknife=jack)
     assert lo[0] == pytest.approx(res.confidence_interval.low, rel=1e-10)
     assert hi[0] == pytest.approx(res.confidence_interval.high, rel=1e-10)
-    pct = stats.bootstrap((x,), statistic, method="percentile", n_resamples=2000, rng=np.random.default_rng(1),
-                          confidence_level=0.9)
+    pct = stats.bootstrap(
+        (x,), statistic, method="percentile", n_resamples=2000, rng=np.random.default_rng(1), confidence_level=0.9
+    )
     plo, phi = bootstrap_interval(draws, level=0.9)
     assert (plo[0], phi[0]) == pytest.approx((pct.confidence_interval.low, pct.confidence_interval.high), rel=1e-10)
     assert lo[0] != pytest.approx(plo[0], rel=1e-3)

@@ -84,8 +84,9 @@ def test_without_style_differences_style_bt_equals_bt():
     wins, ties = count_matrices(arr.a, arr.b, arr.outcome, arr.n_models)
     for penalty in ("l2", None):
         ref = bt_from_counts(wins, ties, penalty=penalty)
-        ours = style_bt_fit(arr.a, arr.b, arr.outcome, arr.n_models, covariates=np.zeros((arr.n_battles, 4)),
-                            penalty=penalty).ratings
+        ours = style_bt_fit(
+            arr.a, arr.b, arr.outcome, arr.n_models, covariates=np.zeros((arr.n_battles, 4)), penalty=penalty
+        ).ratings
         assert np.allclose(ours, ref, atol=1e-6)
 
 
@@ -119,8 +120,14 @@ def test_texts_come_from_extract_battles_and_missing_texts_are_named(small_study
     assert len(rank_models(battles, "style_bt")) == battles[["model_a", "model_b"]].stack().nunique()
     with pytest.raises(DataValidationError, match="response texts"):
         rank_models(extract_battles(frames.utterances), "style_bt")
-    comps = pd.DataFrame({"models": [["x", "y"], ["y", "x"]], "winner": [0, 1], "annotator_id": ["a", "b"],
-                          "responses": [["# A\n- b", "plain"], ["short", "**long** answer here"]]})
+    comps = pd.DataFrame(
+        {
+            "models": [["x", "y"], ["y", "x"]],
+            "winner": [0, 1],
+            "annotator_id": ["a", "b"],
+            "responses": [["# A\n- b", "plain"], ["short", "**long** answer here"]],
+        }
+    )
     cb = battles_from_comparisons(comps)
     assert cb["model_response_a"].tolist() == ["# A\n- b", "short"]
 
