@@ -73,7 +73,11 @@ from pluralis.ranking.subgroups import attach_fields, group_label, group_slots, 
 from pluralis.ranking.uncertainty import Tournament, battle_scores, jackknife_blocks
 
 __all__ = [
+    "CONTRAST_COLUMNS",
     "CORRECTIONS",
+    "GROUP_COLUMNS",
+    "OMNIBUS_COLUMNS",
+    "SUMMARY_COLUMNS",
     "ContrastResult",
     "GroupCells",
     "adjust_pvalues",
@@ -607,6 +611,79 @@ class ContrastResult:
         """The contrasts significant after the multiple-testing correction (see the class example)."""
         return self.contrasts[self.contrasts["significant"].fillna(False).astype(bool)]
 
+    def summary(self) -> pd.DataFrame:
+        """One row per grouping field: the omnibus p-values, how many contrasts are significant, the largest.
+
+        Columns :data:`SUMMARY_COLUMNS`: ``by, n_groups, n_contrasts, n_significant, lrt_p,
+        permutation_p, top_group, top_other, top_model, top_difference, top_lo, top_hi, top_p``
+        (the "top" contrast is the one with the smallest p-value; ties by absolute difference).
+
+        Example
+        -------
+        >>> c = pd.DataFrame({"by": ["g", "g"], "group": ["p", "p"], "other": ["q", "q"], "model": ["x", "y"],
+        ...     "difference": [0.3, -0.1], "lo": [0.1, -0.3], "hi": [0.5, 0.1], "p_value": [0.01, 0.4],
+        ...     "p_holm": [0.02, 0.4], "significant": [True, False]})
+        >>> o = pd.DataFrame({"by": ["g", "g"], "test": ["bt_lrt", "permutation"], "p_value": [0.003, 0.01],
+        ...     "n_groups": [2, 2]})
+        >>> ContrastResult(c, pd.DataFrame(), o).summary()[["by", "n_significant", "lrt_p", "top_model"]].values.tolist()
+        [['g', 1, 0.003, 'x']]
+        """
+        rows = []
+        c, o = self.contrasts, self.omnibus
+        fields = list(dict.fromkeys(list(c["by"]) + list(o["by"]))) if len(c) or len(o) else []
+        for f in fields:
+            sub = c[c["by"] == f]
+            tests = o[o["by"] == f].set_index("test") if len(o) else pd.DataFrame()
+            row: dict[str, Any] = {
+                "by": f,
+                "n_groups": int(tests["n_groups"].iloc[0])
+                if len(tests)
+                else int(pd.concat([sub["group"], sub["other"]]).nunique()),
+                "n_contrasts": len(sub),
+                "n_significant": int(sub["significant"].fillna(False).astype(bool).sum()),
+                "lrt_p": float(tests.loc["bt_lrt", "p_value"]) if "bt_lrt" in tests.index else np.nan,
+                "permutation_p": float(tests.loc["permutation", "p_value"]) if "permutation" in tests.index else np.nan,
+            }
+            if len(sub):
+                top = sub.assign(_abs=-sub["difference"].abs()).sort_values(["p_value", "_abs"]).iloc[0]
+                row.update(
+                    {
+                        "top_group": top["group"],
+                        "top_other": top["other"],
+                        "top_model": top["model"],
+                        "top_difference": float(top["difference"]),
+                        "top_lo": float(top["lo"]),
+                        "top_hi": float(top["hi"]),
+                        "top_p": float(top["p_value"]),
+                    }
+                )
+            rows.append(row)
+        return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+    def to_dict(self, max_contrasts: int = 50) -> dict[str, Any]:
+        """JSON-ready: ``summary`` rows, ``significant`` contrast rows (at most ``max_contrasts``), settings.
+
+        For panels (the admin dashboard) that render records rather than DataFrames; NaN becomes None.
+
+        Example
+        -------
+        >>> r = ContrastResult(pd.DataFrame(columns=CONTRAST_COLUMNS), pd.DataFrame(), pd.DataFrame(columns=OMNIBUS_COLUMNS))
+        >>> r.to_dict()["summary"], r.to_dict()["significant"]
+        ([], [])
+        """
+
+        def records(frame: pd.DataFrame) -> list[dict]:
+            clean = frame.astype(object).where(frame.notna(), None)
+            return [
+                {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in clean.to_dict("records")
+            ]
+
+        return {
+            "summary": records(self.summary()),
+            "significant": records(self.significant().head(max_contrasts)),
+            "settings": {k: v for k, v in self.contrasts.attrs.items()},
+        }
+
 
 CONTRAST_COLUMNS = [
     "by",
@@ -627,6 +704,21 @@ CONTRAST_COLUMNS = [
     "n_participants_other",
 ]
 GROUP_COLUMNS = ["by", "group", "model", "n_participants", "score", "lo", "hi", "se"]
+SUMMARY_COLUMNS = [
+    "by",
+    "n_groups",
+    "n_contrasts",
+    "n_significant",
+    "lrt_p",
+    "permutation_p",
+    "top_group",
+    "top_other",
+    "top_model",
+    "top_difference",
+    "top_lo",
+    "top_hi",
+    "top_p",
+]
 OMNIBUS_COLUMNS = ["by", "test", "statistic", "df", "p_value", "n_groups", "n_models", "n_battles", "note"]
 
 

@@ -262,3 +262,16 @@ def test_convergence_warning_names_the_group():
         subgroup_rankings(b, "gender", method="bt", penalty=None, rounds=5, min_participants=5)
     msgs = [str(w.message) for w in seen if "did not converge" in str(w.message)]
     assert msgs and all("group gender = Female" in m for m in msgs)
+
+
+def test_summary_and_json_panel():
+    import json
+
+    b = simulate(13, per_group=40, planted={"Male": {"m2": 300.0}})
+    res = group_contrasts(b, "gender", rounds=150, permutations=49, min_participants=5)
+    s = res.summary().iloc[0]
+    assert s["by"] == "gender" and s["n_groups"] == 2 and s["n_contrasts"] == len(MODELS)
+    assert s["top_model"] == "m2" and s["lrt_p"] < 0.01 and s["n_significant"] >= 1
+    panel = json.loads(json.dumps(res.to_dict()))
+    assert panel["summary"][0]["top_model"] == "m2" and panel["settings"]["method"] == "bt"
+    assert any(r["model"] == "m2" for r in panel["significant"])
