@@ -275,3 +275,41 @@ def test_summary_and_json_panel():
     panel = json.loads(json.dumps(res.to_dict()))
     assert panel["summary"][0]["top_model"] == "m2" and panel["settings"]["method"] == "bt"
     assert any(r["model"] == "m2" for r in panel["significant"])
+
+
+def test_prc_prior_would_bias_contrasts_of_unequal_groups():
+    """PRC's alpha shrinks a small group more: the default (prior-free) contrasts stay unbiased under the null."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from coverage_ranking import MODELS as M21
+    from coverage_ranking import QUALITY, simulate as prism_like
+
+    rng = np.random.default_rng(3)
+    bottom = M21[int(np.argmin(QUALITY))]
+    flagged = {"estimator": 0, "population": 0}
+    for _ in range(4):
+        arr = prism_like(240, rng)
+        b = pd.DataFrame(
+            {
+                "model_a": np.array(M21)[arr.a],
+                "model_b": np.array(M21)[arr.b],
+                "winner": np.array(["model_a", "model_b", "tie"])[arr.outcome],
+                "user_id": arr.cluster,
+            }
+        ).assign(g=lambda d: np.where(d["user_id"] < 40, "small", "large"))
+        for target in flagged:
+            res = group_contrasts(
+                b,
+                "g",
+                method="prc",
+                target=target,
+                rounds=150,
+                interval="percentile",
+                permutations=0,
+                lrt=False,
+                min_participants=5,
+            )
+            flagged[target] += bool(res.contrasts.set_index("model").loc[bottom, "p_value"] < 0.05)
+    assert flagged["estimator"] >= 3 and flagged["population"] <= 1
