@@ -599,6 +599,7 @@ def compute_ranking(
             seed=request.seed,
             min_participants=request.min_participants,
             exclude=request.exclude,
+            interval=request.interval,
             **weighting,
             **request.options,
         )

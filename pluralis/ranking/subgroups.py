@@ -39,7 +39,8 @@ from pluralis.ranking.resample import (
     rating_means_clusters,
     rescale_rounds,
 )
-from pluralis.ranking.uncertainty import BootstrapResult, Tournament, battle_scores
+from pluralis.ranking.intervals import check_interval
+from pluralis.ranking.uncertainty import BootstrapResult, Tournament, battle_scores, jackknife_blocks
 
 #: Friendly names accepted by ``by=`` (and the CLI's ``--by``).
 FIELD_ALIASES: dict[str, str] = {
@@ -334,6 +335,8 @@ def subgroup_rankings(
     groups: Sequence[Any] | None = None,
     weights: pd.Series | None = None,
     missing_weights: str = "raise",
+    interval: str = "percentile",
+    target: str = "population",
     **options: Any,
 ) -> SubgroupResult:
     """Ranking for every value of one or more fields, with bootstrap CIs and significant shifts.
@@ -362,7 +365,15 @@ def subgroup_rankings(
         its number of battles); resampled participants or battles carry their weights.
         ``min_participants`` then counts participants with a positive weight; the table's
         ``n_battles`` / ``n_participants`` stay unweighted counts.
-
+    interval
+        score intervals: ``"percentile"`` (default), ``"bc"`` or ``"bca"`` (acceleration from a
+        jackknife over participants, for pair methods with ``unit="participants"``; otherwise
+        ``"bca"`` is ``"bc"``). Rank and shift intervals stay percentile ranges.
+    target
+        ``"population"`` (default): the score intervals of an aggregator whose prior biases its
+        estimates (PRC's ``alpha``) come from the same resamples refitted without it, as
+        :func:`~pluralis.ranking.uncertainty.bootstrap` does; ranks and shifts keep the prior.
+        ``"estimator"``: intervals of the estimator's own draws.
     Returns
     -------
     :class:`SubgroupResult` whose ``table`` has columns ``by, group, model, n_battles,
@@ -398,7 +409,11 @@ def subgroup_rankings(
     if unit == "participants" and arrays.cluster is None:
         raise ConfigError("unit='participants' needs a user_id column in the battles")
     pw = checked_participant_weights(agg, arrays, weights, missing_weights)
+    interval = check_interval(interval)
+    if target not in ("population", "estimator"):
+        raise ConfigError(f"target must be 'population' or 'estimator', got {target!r}")
     rng = np.random.default_rng(seed)
+    state = rng.bit_generator.state
 
     slots, skipped = group_slots(
         frame,
@@ -420,6 +435,22 @@ def subgroup_rankings(
     else:
         per_slot, overall_draws, overall_est = _pairs_joint(arrays, agg, slots, rounds, unit, rng, options, pw)
 
+    # what the score intervals come from: the prior-free refit of the same resamples, and a jackknife
+    n_slots = len(slots)
+    iv_slots: list[tuple[np.ndarray | None, np.ndarray | None]] = [(None, None)] * n_slots
+    iv_overall: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
+    free = agg.unregularised_options(options) if target == "population" and agg.kind == "pairs" else None
+    iv_options = options if free is None else free
+    if rounds > 0 and free is not None:
+        rng.bit_generator.state = state  # the very same resamples
+        free_slots, free_draws, free_est = _pairs_joint(arrays, agg, slots, rounds, unit, rng, free, pw)
+        iv_overall = (free_draws, free_est)
+        iv_slots = [(d, e) for _, e, d in free_slots]
+    jack_overall: np.ndarray | None = None
+    jack_slots: list[np.ndarray | None] = [None] * n_slots
+    if rounds > 0 and interval == "bca" and agg.kind == "pairs" and unit == "participants":
+        jack_overall, jack_slots = _pairs_jackknife(arrays, agg, slots, per_slot, iv_options, pw, seed)
+
     weighted = pw is not None
     overall = BootstrapResult(
         arrays.models,
@@ -431,15 +462,33 @@ def subgroup_rankings(
         level,
         dict(options),
         weighted,
+        interval=interval,
+        jackknife=jack_overall,
+        interval_samples=iv_overall[0],
+        interval_estimate=iv_overall[1],
     )
     rows = [_overall_rows(overall, arrays, frame, rounds)]
     results: dict[tuple[str, Any], BootstrapResult] = {}
     hib = agg.higher_is_better
     q = (1.0 - level) / 2.0
-    for (col, value, mask), (present, est, draws) in zip(slots, per_slot):
+    for h, ((col, value, mask), (present, est, draws)) in enumerate(zip(slots, per_slot)):
         ix = np.flatnonzero(present)
         models = tuple(arrays.models[i] for i in ix)
-        res = BootstrapResult(models, agg.name, unit, est, draws, hib, level, dict(options), weighted)
+        res = BootstrapResult(
+            models,
+            agg.name,
+            unit,
+            est,
+            draws,
+            hib,
+            level,
+            dict(options),
+            weighted,
+            interval=interval,
+            jackknife=jack_slots[h],
+            interval_samples=iv_slots[h][0],
+            interval_estimate=iv_slots[h][1],
+        )
         results[(col, value)] = res
         g_rank = ranks_from_scores(est, higher_is_better=hib)
         o_rank = ranks_from_scores(overall_est[ix], higher_is_better=hib)
@@ -473,8 +522,7 @@ def subgroup_rankings(
                 g_ranks = ranks_from_scores(draws, higher_is_better=hib)
                 o_ranks = ranks_from_scores(overall_draws[:, ix], higher_is_better=hib)
                 d = o_ranks - g_ranks
-                row["score_lo"] = np.nanquantile(draws, q, axis=0)
-                row["score_hi"] = np.nanquantile(draws, 1 - q, axis=0)
+                row["score_lo"], row["score_hi"] = res.score_interval()
                 row["rank_lo"] = np.floor(np.nanquantile(g_ranks, q, axis=0))
                 row["rank_hi"] = np.ceil(np.nanquantile(g_ranks, 1 - q, axis=0))
                 row["shift_lo"] = np.nanquantile(d, q, axis=0)
@@ -519,6 +567,8 @@ def subgroup_rankings(
             "level": level,
             "higher_is_better": hib,
             "weighted": weighted,
+            "interval": interval,
+            "target": target,
         }
     )
     return SubgroupResult(table, overall, results, skipped)
@@ -673,6 +723,28 @@ def _battles_joint(
             with labelled_warnings(group_label(col, value)):
                 draws[h][s : s + r] = battle_scores(arrays, frame, agg, W * mask, options, pw, present, X)
     return list(zip(presents, ests, draws)), overall_draws, overall_est
+
+
+def _pairs_jackknife(
+    arrays: BattleArrays,
+    agg: Aggregator,
+    slots: list[Slot],
+    per_slot: list[SlotScores],
+    options: dict,
+    pw: np.ndarray | None,
+    seed: int | None,
+) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """Leave-one-participant-out scores, overall and per group (blocks beyond the jackknife cap)."""
+    t = Tournament(arrays, weights=None if pw is None or arrays.cluster is None else pw[arrays.cluster])
+    block = jackknife_blocks(arrays.n_clusters, seed)
+    mult = np.ones((int(block.max()) + 1, arrays.n_clusters))
+    mult[block, np.arange(arrays.n_clusters)] = 0.0
+    overall = t.score_counts(t.cluster_counts(mult), agg, options)
+    out: list[np.ndarray | None] = []
+    for (col, value, mask), (present, _, _) in zip(slots, per_slot):
+        with labelled_warnings(group_label(col, value)):
+            out.append(t.score_counts(t.cluster_counts(mult, mask), agg, options, present))
+    return overall, out
 
 
 def _sequence_points(
