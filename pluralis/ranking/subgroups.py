@@ -32,6 +32,7 @@ from pluralis.errors import ConfigError, DataValidationError
 from pluralis.ranking.battles import BattleArrays, encode_battles, ratings_from_battles
 from pluralis.ranking.encode import mean_by_model
 from pluralis.ranking.engine import battle_covariates, ranks_from_scores, scores_for_arrays
+from pluralis.ranking.intervals import check_interval
 from pluralis.ranking.registry import Aggregator, aggregators, get_aggregator
 from pluralis.ranking.resample import (
     checked_participant_weights,
@@ -39,7 +40,6 @@ from pluralis.ranking.resample import (
     rating_means_clusters,
     rescale_rounds,
 )
-from pluralis.ranking.intervals import check_interval
 from pluralis.ranking.uncertainty import BootstrapResult, Tournament, battle_scores, jackknife_blocks
 
 #: Friendly names accepted by ``by=`` (and the CLI's ``--by``).

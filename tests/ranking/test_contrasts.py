@@ -284,7 +284,8 @@ def test_prc_prior_would_bias_contrasts_of_unequal_groups():
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     from coverage_ranking import MODELS as M21
-    from coverage_ranking import QUALITY, simulate as prism_like
+    from coverage_ranking import QUALITY
+    from coverage_ranking import simulate as prism_like
 
     rng = np.random.default_rng(3)
     bottom = M21[int(np.argmin(QUALITY))]
