@@ -641,8 +641,8 @@ class ContrastResult:
                 else int(pd.concat([sub["group"], sub["other"]]).nunique()),
                 "n_contrasts": len(sub),
                 "n_significant": int(sub["significant"].fillna(False).astype(bool).sum()),
-                "lrt_p": float(tests.loc["bt_lrt", "p_value"]) if "bt_lrt" in tests.index else np.nan,
-                "permutation_p": float(tests.loc["permutation", "p_value"]) if "permutation" in tests.index else np.nan,
+                "lrt_p": _p_of(tests, "bt_lrt"),
+                "permutation_p": _p_of(tests, "permutation"),
             }
             if len(sub):
                 top = sub.assign(_abs=-sub["difference"].abs()).sort_values(["p_value", "_abs"]).iloc[0]
@@ -683,6 +683,13 @@ class ContrastResult:
             "significant": records(self.significant().head(max_contrasts)),
             "settings": {k: v for k, v in self.contrasts.attrs.items()},
         }
+
+
+def _p_of(tests: pd.DataFrame, name: str) -> float:
+    """The p-value of omnibus test ``name`` (NaN when it was not run)."""
+    if name not in tests.index:
+        return float("nan")
+    return float(pd.to_numeric(pd.Series([tests.loc[name, "p_value"]])).iloc[0])
 
 
 CONTRAST_COLUMNS = [
