@@ -749,7 +749,9 @@ def battles_from_comparisons(
     Returns
     -------
     pandas.DataFrame
-        battle frame: ``model_a, model_b, winner, user_id`` (and ``conversation_id``, ``turn``).
+        battle frame: ``model_a, model_b, winner, user_id`` (and ``conversation_id``, ``turn``;
+        ``model_response_a`` / ``model_response_b`` when the comparisons carry ``responses``,
+        for style control).
 
     Example
     -------
@@ -762,7 +764,8 @@ def battles_from_comparisons(
     df = comparisons.reset_index(drop=True)
     k = df["models"].map(len).to_numpy()
     has = {
-        c: c in df.columns for c in ("winner", "tie", "ratings", "ranking", "annotator_id", "conversation_id", "turn")
+        c: c in df.columns
+        for c in ("winner", "tie", "ratings", "ranking", "annotator_id", "conversation_id", "turn", "responses")
     }
     two = np.flatnonzero(k == 2)
     parts = []
@@ -836,6 +839,17 @@ def battles_from_comparisons(
     out["turn"] = src["turn"].to_numpy() if has["turn"] else np.nan
     if "comparison_id" in df.columns:
         out["comparison_id"] = src["comparison_id"].to_numpy()
+    if has["responses"]:
+        texts = src["responses"].to_numpy()
+
+        def pick(k: np.ndarray) -> list:
+            return [
+                t[int(j)] if isinstance(t, (list, tuple, np.ndarray)) and int(j) < len(t) else None
+                for t, j in zip(texts, k)
+            ]
+
+        out["model_response_a"] = pick(out["_ia"].to_numpy())
+        out["model_response_b"] = pick(out["_ib"].to_numpy())
     if (
         has["ratings"] and src["ratings"].notna().any()
     ):  # rated comparisons (a ratings table): the scores, for mean_score and friends
