@@ -290,7 +290,7 @@ def persona_choices(
     >>> from pluralis.simulate.generator import generate_personas
     >>> c = candidate_sets(SimulatedCandidateModel(), list(VALUE_PROMPTS[:2]), k=3, sampling="nc")
     >>> ch = persona_choices(c, generate_personas(5, seed=0).data)
-    >>> len(ch), ch["winner"].between(0, 2).all()
+    >>> len(ch), bool(ch["winner"].between(0, 2).all())
     (10, True)
     """
     rng = np.random.default_rng(seed)
@@ -330,11 +330,13 @@ def choice_pairs(choices: pd.DataFrame) -> pd.DataFrame:
     >>> ch = pd.DataFrame({"comparison_id": ["c"], "annotator_id": ["p1"], "prompt": ["Q"], "models": [["a", "b"]],
     ...                    "responses": [["x", "y"]], "winner": [1], "tie": [False], "secular": [0.5]})
     >>> choice_pairs(ch)[["response_a", "response_b", "y", "secular"]].values.tolist()
-    [['y', 'x', 1.0, 0.5]]
+    [['x', 'y', 0.0, 0.5]]
     """
     from pluralis.learn.pairs import pairs_from_comparisons
 
-    p = pairs_from_comparisons(choices[["comparison_id", "annotator_id", "prompt", "models", "responses", "winner", "tie"]])
+    p = pairs_from_comparisons(
+        choices[["comparison_id", "annotator_id", "prompt", "models", "responses", "winner", "tie"]]
+    )
     extra = [c for c in choices.columns if c in (*IW_COLUMNS, "country", "gender")]
     info = choices.drop_duplicates("annotator_id").set_index("annotator_id")[extra]
     for c in extra:
@@ -405,6 +407,7 @@ def recovery(
         "contested_accuracy": c_hits / c_total if c_total else float("nan"),
         "stance_slope": slope,
     }
+
 
 def candidate_experiment(
     model: Any,

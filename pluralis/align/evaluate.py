@@ -236,7 +236,7 @@ class EvalResult:
     -------
     >>> t = pd.DataFrame({"model": ["m"], "trained_on": ["A"], "eval_group": ["A"], "judge": ["reward"],
     ...                   "gain_pp": [5.0]})
-    >>> EvalResult(t, by="group").matrix().loc["m", "A"]
+    >>> float(EvalResult(t, by="group").matrix().loc["m", "A"])
     5.0
     """
 
@@ -322,7 +322,9 @@ def _row(model, trained_on, group, judge, win, draws, level, n_prompts, n_judges
 
 def _eval_groups(frame: pd.DataFrame, by: str, groups: Sequence[str] | None) -> list[str]:
     if by not in frame.columns:
-        raise ConfigError(f"eval pairs have no column {by!r} to group by; columns: {', '.join(map(str, frame.columns))}")
+        raise ConfigError(
+            f"eval pairs have no column {by!r} to group by; columns: {', '.join(map(str, frame.columns))}"
+        )
     present = [str(g) for g in pd.unique(frame[by].dropna().astype(str))]
     if groups is None:
         return sorted(present)
@@ -409,9 +411,9 @@ def judge_with_reward_models(
         coef0 = RewardModel(alpha=alpha).fit(sub, sample_weight=w0).coef_
         Wu = rng.multinomial(len(uniq), np.full(len(uniq), 1 / len(uniq)), size=n_boot) if n_boot else np.zeros((0, 0))
         Wp = rng.multinomial(n_p, np.full(n_p, 1 / n_p), size=n_boot).astype(float) if n_boot else np.zeros((0, n_p))
-        coefs = np.array(
-            [RewardModel(alpha=alpha).fit(sub, sample_weight=w0 * wu[codes]).coef_ for wu in Wu]
-        ).reshape(len(Wu), -1)
+        coefs = np.array([RewardModel(alpha=alpha).fit(sub, sample_weight=w0 * wu[codes]).coef_ for wu in Wu]).reshape(
+            len(Wu), -1
+        )
         r_base = phi[names.index(base)]
         for m in names:
             if m == base:
@@ -443,7 +445,7 @@ def judge_with_reward_models(
 
 PERSONA_JUDGE_INSTRUCTION = (
     "Someone asked an AI assistant: {prompt!r}\n\nResponse A:\n{a}\n\nResponse B:\n{b}\n\n"
-    "Which response do you, as yourself, prefer? Reply as a JSON object with \"preferred\": \"A\" or \"B\"."
+    'Which response do you, as yourself, prefer? Reply as a JSON object with "preferred": "A" or "B".'
 )
 
 
@@ -589,7 +591,7 @@ def judge_with_personas(
             rows.append(row)
             per_prompt = valid.groupby("prompt_id")["win"].mean()
             judg += [
-                {"model": m, "eval_group": g, "judge": "persona", "prompt_id": int(k), "p_win": float(v)}
+                {"model": m, "eval_group": g, "judge": "persona", "prompt_id": int(str(k)), "p_win": float(v)}
                 for k, v in per_prompt.items()
             ]
     if not rows:
@@ -692,7 +694,9 @@ def evaluate_models(
         "level": level,
         "seed": seed,
     }
-    return EvalResult(table, by, judg, parts[0].answers if "reward" in judges else _answers_frame(answers, prompts), settings)
+    return EvalResult(
+        table, by, judg, parts[0].answers if "reward" in judges else _answers_frame(answers, prompts), settings
+    )
 
 
 def _answers_frame(answers: Mapping[str, Sequence[str]], prompts: Sequence[Sequence[dict]]) -> pd.DataFrame:
@@ -703,4 +707,3 @@ def _answers_frame(answers: Mapping[str, Sequence[str]], prompts: Sequence[Seque
             for i, a in enumerate(texts)
         ]
     )
-

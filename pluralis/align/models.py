@@ -150,7 +150,7 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
         # drop the GGUF quantisation: the folder holds plain float weights that transformers will train
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]
         for attr in ("is_quantized", "quantization_method"):
             if attr in model.__dict__:
                 delattr(model, attr)
@@ -232,7 +232,7 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: str | None = Non
     tokenizer.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dt, local_files_only=True)
     _untie_meta(model)
-    model.to(device)
+    model.to(device)  # type: ignore[arg-type]
     model.train(train)
     return model, tokenizer
 

@@ -350,19 +350,19 @@ def parse_mixture(items: Sequence[str] | Mapping[str, float]) -> dict[GroupSpec,
 
 
 def select_group(pairs: pd.DataFrame, group: str | GroupSpec | None) -> pd.DataFrame:
-    """The pairs of one group's participants (``None``: all pairs), with a ``group`` column = its label.
+    """The pairs of one group's participants (``None``: all pairs), with a ``component`` column = its label.
 
     Example
     -------
     >>> p = pd.DataFrame({"user_id": ["a", "b"], "gender": ["Female", "Male"]})
-    >>> select_group(p, "gender=Female")[["user_id", "group"]].values.tolist()
+    >>> select_group(p, "gender=Female")[["user_id", "component"]].values.tolist()
     [['a', 'gender=Female']]
     """
     if group is None:
-        return pairs.assign(group="(all)")
+        return pairs.assign(component="(all)")
     g = parse_group(group)
     out = pairs[g.mask(pairs)].reset_index(drop=True)
-    return out.assign(group=g.label)
+    return out.assign(component=g.label)
 
 
 def largest_remainder(total: int, shares: Sequence[float]) -> np.ndarray:
@@ -393,17 +393,20 @@ def mix_groups(
 
     ``total=None``: the largest size every group can fill at its share. Pairs are drawn without
     replacement; a group with too few pairs is a :class:`~pluralis.errors.ConfigError`. A pair
-    matching two components is counted in the first. The ``group`` column names each pair's component.
+    matching two components is counted in the first. The ``component`` column names each pair's group.
 
     Example
     -------
     >>> p = pd.DataFrame({"user_id": list("abcdefghij") * 3, "gender": ["Female"] * 15 + ["Male"] * 15})
     >>> m = mix_groups(p, ["gender=Female:0.7", "gender=Male:0.3"], 20)
-    >>> m["group"].value_counts().to_dict()
+    >>> m["component"].value_counts().to_dict()
     {'gender=Female': 14, 'gender=Male': 6}
     """
-    comp = mixture if (isinstance(mixture, Mapping) and all(isinstance(k, GroupSpec) for k in mixture)) else None
-    spec: dict[GroupSpec, float] = dict(comp) if comp is not None else parse_mixture(mixture)  # type: ignore[arg-type]
+    spec: dict[GroupSpec, float]
+    if isinstance(mixture, Mapping) and all(isinstance(k, GroupSpec) for k in mixture):
+        spec = {k: float(v) for k, v in mixture.items()}  # type: ignore[misc]
+    else:
+        spec = parse_mixture(mixture)  # type: ignore[arg-type]
     taken = np.zeros(len(pairs), dtype=bool)
     pools = []
     for g in spec:
@@ -415,7 +418,7 @@ def mix_groups(
         total = int(min(math.floor(len(pool) / s + 1e-9) for pool, s in zip(pools, shares)))
     if total < 1:
         raise ConfigError("the mixture has no pairs (total size 0)")
-    counts = largest_remainder(int(total), shares)
+    counts = largest_remainder(int(total), shares.tolist())
     rng = np.random.default_rng(seed)
     parts = []
     for g, pool, k in zip(spec, pools, counts):
@@ -425,7 +428,7 @@ def mix_groups(
                 "lower the total size"
             )
         pick = np.sort(rng.choice(pool, size=int(k), replace=False))
-        parts.append(pairs.iloc[pick].assign(group=g.label))
+        parts.append(pairs.iloc[pick].assign(component=g.label))
     out = pd.concat(parts, ignore_index=True)
     out.attrs["mixture"] = {g.label: float(s) for g, s in spec.items()}
     out.attrs["total"] = int(total)
@@ -567,22 +570,22 @@ class PreferenceData:
         }
 
     def composition(self) -> pd.DataFrame:
-        """Pairs per split and group, with shares.
+        """Pairs per split and component (group of the group filter or mixture), with shares.
 
         Example
         -------
-        >>> d = PreferenceData(pd.DataFrame({"user_id": ["a"], "group": ["g"]}), pd.DataFrame({"user_id": []}))
+        >>> d = PreferenceData(pd.DataFrame({"user_id": ["a"], "component": ["g"]}), pd.DataFrame({"user_id": []}))
         >>> d.composition().to_dict("records")
-        [{'split': 'train', 'group': 'g', 'pairs': 1, 'share': 1.0}]
+        [{'split': 'train', 'component': 'g', 'pairs': 1, 'share': 1.0}]
         """
         rows = []
         for name, frame in (("train", self.train), ("eval", self.eval)):
-            if not len(frame) or "group" not in frame.columns:
+            if not len(frame) or "component" not in frame.columns:
                 continue
-            vc = frame["group"].astype(str).value_counts(sort=False)
+            vc = frame["component"].astype(str).value_counts(sort=False)
             for g, k in vc.items():
-                rows.append({"split": name, "group": g, "pairs": int(k), "share": float(k / len(frame))})
-        return pd.DataFrame(rows, columns=["split", "group", "pairs", "share"])
+                rows.append({"split": name, "component": g, "pairs": int(k), "share": float(k / len(frame))})
+        return pd.DataFrame(rows, columns=["split", "component", "pairs", "share"])
 
     def write(self, folder: str | Path, *, hf: bool = True) -> dict[str, Path]:
         """Write ``train.jsonl``, ``eval.jsonl``, ``meta.json`` and (``hf=True``) the ``datasets`` folder ``hf/``.
@@ -646,7 +649,7 @@ def _json_default(v: Any) -> Any:
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    recs = frame.to_dict("records")
+    recs: list[dict[str, Any]] = [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
     for r in recs:
         for k, v in list(r.items()):
             if isinstance(v, float) and math.isnan(v):
@@ -665,8 +668,12 @@ def with_trl(pairs: pd.DataFrame) -> pd.DataFrame:
     [{'role': 'assistant', 'content': 'Hello'}]
     """
     out = pairs.copy()
-    out["chosen"] = [[{"role": "assistant", "content": str(t)}] for t in pairs["chosen_text"]]
-    out["rejected"] = [[{"role": "assistant", "content": str(t)}] for t in pairs["rejected_text"]]
+    out["chosen"] = pd.Series(
+        [[{"role": "assistant", "content": str(t)}] for t in pairs["chosen_text"]], index=out.index
+    )
+    out["rejected"] = pd.Series(
+        [[{"role": "assistant", "content": str(t)}] for t in pairs["rejected_text"]], index=out.index
+    )
     return out[[*TRL_COLUMNS, *[c for c in out.columns if c not in TRL_COLUMNS]]]
 
 
@@ -683,7 +690,7 @@ def to_trl(pairs: pd.DataFrame, *, repeat_by_weight: bool = False) -> list[dict[
     (1, 2)
     """
     t = with_trl(pairs)
-    rows = t[list(TRL_COLUMNS)].to_dict("records")
+    rows: list[dict[str, Any]] = [{str(k): v for k, v in r.items()} for r in t[list(TRL_COLUMNS)].to_dict("records")]
     if repeat_by_weight and "weight" in t.columns:
         reps = np.maximum(np.rint(t["weight"].to_numpy(dtype=float)), 1).astype(int)
         rows = [r for r, k in zip(rows, reps) for _ in range(k)]
@@ -757,9 +764,9 @@ def write_hf_dataset(data: PreferenceData, folder: str | Path) -> Path:
         if not len(frame):
             continue
         t = with_trl(frame)
-        keep = [*TRL_COLUMNS, *[c for c in ("user_id", "group", "weight", "margin") if c in t.columns]]
+        keep = [*TRL_COLUMNS, *[c for c in ("user_id", "component", "weight", "margin") if c in t.columns]]
         t = t[keep].copy()
-        for c in ("user_id", "group"):
+        for c in ("user_id", "component"):
             if c in t.columns:
                 t[c] = t[c].astype(str)
         parts[name] = datasets.Dataset.from_pandas(t, preserve_index=False)
@@ -796,13 +803,14 @@ def build_preference_data(
     grades: Sequence[float] = DEFAULT_GRADES,
     seed: int = 0,
     pairs: pd.DataFrame | None = None,
+    strata: str | None = "auto",
 ) -> PreferenceData:
     """Steps 1–5 of the module docstring: pairs → split → group or mixture → disagreement → labels.
 
     The split is stratified by the group field and done first; the group/mixture and disagreement rules
     shape the **training** pairs (a mixture's ``total`` is the training size). The eval split keeps every
-    judgement of every held-out participant, whatever their group (``group`` names the component they
-    belong to, else None), so one eval split serves the evaluation of every group. ``pairs``: precomputed
+    judgement of every held-out participant, whatever their group (``component`` names the group filter or
+    mixture component they belong to, else None), so one eval split serves the evaluation of every group. ``pairs``: precomputed
     :func:`study_pairs` output (then ``study`` may be None).
 
     Example
@@ -810,7 +818,7 @@ def build_preference_data(
     >>> from pluralis.data.synthetic import generate_study
     >>> s = generate_study(n_participants=40, seed=2)
     >>> d = build_preference_data(s, mixture=["gender=Female:0.7", "gender=Male:0.3"], total=50, turns="openers")
-    >>> d.train["group"].value_counts().to_dict()
+    >>> d.train["component"].value_counts().to_dict()
     {'gender=Female': 35, 'gender=Male': 15}
     """
     if group is not None and mixture is not None:
@@ -843,7 +851,8 @@ def build_preference_data(
         )
     if not len(pairs):
         raise ConfigError("no preference pairs in this study (need two or more rated responses per prompt)")
-    strata = specs[0].column if specs and len({g.column for g in specs}) == 1 else None
+    if strata == "auto":
+        strata = specs[0].column if specs and len({g.column for g in specs}) == 1 else None
     split = split_participants(pairs, eval_fraction, strata=strata, seed=seed)
     out = {}
     for name in ("train", "eval"):
@@ -859,7 +868,7 @@ def build_preference_data(
             for g in specs:
                 m = g.mask(part) & (label == None)  # noqa: E711  (object array)
                 label[m] = g.label
-            part = resolve_disagreement(part.assign(group=label if specs else "(all)"), "keep")
+            part = resolve_disagreement(part.assign(component=label if specs else "(all)"), "keep")
         part = label_pairs(part, labels, grades=grades)
         part["split"] = name
         out[name] = part

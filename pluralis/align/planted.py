@@ -1,9 +1,9 @@
 """A planted group preference (SIMULATION — not human data): a known answer for the aligners.
 
 Group ``A`` prefers responses that end with a question ("... Want another tip?"), group ``B``
-prefers the same answer ending with a statement ("... I hope this helps."). Each simulated
+prefers the same answer ending with a statement ("... Good luck to you."). Each simulated
 participant judges pairs of the two versions of a short answer to a short request; with
-probability ``noise`` they pick against their group. Endings are of similar length, so the only
+probability ``noise`` they pick against their group. Endings are of equal length, so the only
 signal is the closing question (PRISM's ``if_question_marks`` feature: the last character is ``?``).
 
 :func:`planted_question_pairs` returns chosen/rejected pairs in the shape of
@@ -55,8 +55,9 @@ TIPS: tuple[str, ...] = (
     "Write down a plan and check it each evening.",
     "Ask a friend to join you so you stay on track.",
 )
-QUESTION_ENDINGS: tuple[str, ...] = ("Want another tip?", "Shall I say more?", "Does that help?")
-STATEMENT_ENDINGS: tuple[str, ...] = ("I hope this helps.", "Good luck with it.", "That is my advice.")
+#: Endings of one length (17 characters), so length says nothing about the preference.
+QUESTION_ENDINGS: tuple[str, ...] = ("Want another tip?", "Shall I say more?", "Need more advice?")
+STATEMENT_ENDINGS: tuple[str, ...] = ("Good luck to you.", "Have a great day.", "Try it out today.")
 
 
 def request(topic: str) -> list[dict[str, str]]:

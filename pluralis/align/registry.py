@@ -104,9 +104,10 @@ def get_aligner(name: str, **options: Any) -> Any:
     pluralis.errors.ConfigError: aligner 'dpo': unknown option(s) ['stepz']; options: base_model, device, ...
     """
     cls = _get_class(name)
-    known = aligner_options(cls.name)
+    key = str(getattr(cls, "name", name))
+    known = aligner_options(key)
     unknown = sorted(k for k in options if k not in known)
     if unknown:
         listed = ", ".join(known)
-        raise ConfigError(f"aligner {cls.name!r}: unknown option(s) {unknown}; options: {listed}")
+        raise ConfigError(f"aligner {key!r}: unknown option(s) {unknown}; options: {listed}")
     return cls(**options)

@@ -11,7 +11,7 @@ Example
 -------
 >>> pairs = pd.DataFrame({"chosen_text": ["Sure. Want more?"] * 20, "rejected_text": ["Sure."] * 20})
 >>> rm = fit_reward_model(pairs)
->>> rm.reward(["Fine. Anything else?", "Fine."]).argmax()
+>>> int(rm.reward(["Fine. Anything else?", "Fine."]).argmax())
 0
 """
 
@@ -59,7 +59,7 @@ def learn_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
             "y": np.where(swap, 0.0, 1.0),
         }
     )
-    for col in ("user_id", "weight", "group"):
+    for col in ("user_id", "weight", "component"):
         if col in pairs.columns:
             out[col] = pairs[col].to_numpy()
     return out
@@ -189,9 +189,9 @@ def fit_reward_model(
     if w is None and "weight" in lp.columns:
         w = lp["weight"].to_numpy(dtype=float)
     model = RewardModel(featurizer=_featurizer(features, feature_set), alpha=alpha).fit(lp, sample_weight=w)
-    info = {"n_pairs": int(len(pairs))}
+    info: dict[str, Any] = {"n_pairs": int(len(pairs))}
     if "user_id" in pairs.columns:
         info["n_participants"] = int(pairs["user_id"].nunique())
-    if "group" in pairs.columns and pairs["group"].notna().any():
-        info["groups"] = sorted(map(str, pairs["group"].dropna().unique()))
+    if "component" in pairs.columns and pairs["component"].notna().any():
+        info["groups"] = sorted(map(str, pairs["component"].dropna().unique()))
     return GroupRewardModel(model, features, feature_set, info)

@@ -126,7 +126,7 @@ class BestOfNBackend:
 
     def _params(self, params: DecodingParams | None) -> dict[str, Any]:
         p = params or DecodingParams()
-        fields = getattr(p, "model_fields_set", set())
+        fields: set[str] = set(getattr(p, "model_fields_set", set()))
         return {
             "temperature": p.temperature if "temperature" in fields and p.temperature is not None else self.temperature,
             "top_p": p.top_p if "top_p" in fields and p.top_p is not None else self.top_p,

@@ -311,6 +311,7 @@ def serve(
         raise ConfigError(f"duplicate served model names: {names}; use NAME=PATH to rename")
     backends: dict[str, Any] = {}
     for spec in specs:
+        b: Any
         if spec.backend == "llama_cpp":
             b = LlamaCppBackend(spec, n_ctx=n_ctx)
         else:  # a folder may name its own backend (aligned models: pluralis_backend.json)

@@ -194,11 +194,14 @@ class DPOAligner:
         quiet_trainer(trainer)
         setup_s = time.perf_counter() - start
         result = trainer.train()
+        if not trainer.accelerator.is_main_process:  # under `accelerate launch`: rank 0 writes the model
+            trainer.accelerator.wait_for_everyone()
+            return AlignedModel(out, {})
         adapter, merged = save_adapter_and_merged(trainer.model, tokenizer, out, merge=self.merge)
         metrics = training_metrics(timer, result, setup_s=setup_s, device=device)
         metrics["train_rows"] = len(rows)
         metrics["peak_memory_mb"] = peak_memory_mb(device)
-        return AlignedModel.create(
+        model_out = AlignedModel.create(
             out,
             aligner=self.name,
             base_model=base,
@@ -208,6 +211,8 @@ class DPOAligner:
             metrics=metrics,
             extra={"adapter_dir": adapter, "base_source": str(self.base_model), "device": device},
         )
+        trainer.accelerator.wait_for_everyone()
+        return model_out
 
 
 def training_metrics(timer: Any, result: Any, *, setup_s: float, device: str) -> dict[str, Any]:

@@ -120,7 +120,9 @@ class GRPOAligner:
     def check(self) -> None:
         """Validate the batch geometry (TRL needs whole groups of completions per batch)."""
         if self.num_generations < 2:
-            raise ConfigError(f"num_generations must be at least 2 (GRPO compares completions), got {self.num_generations}")
+            raise ConfigError(
+                f"num_generations must be at least 2 (GRPO compares completions), got {self.num_generations}"
+            )
         if self.batch_size % self.num_generations:
             raise ConfigError(
                 f"batch_size ({self.batch_size}) must be a multiple of num_generations ({self.num_generations})"
@@ -220,13 +222,16 @@ class GRPOAligner:
         quiet_trainer(trainer)
         setup_s = time.perf_counter() - start
         result = trainer.train()
+        if not trainer.accelerator.is_main_process:  # under `accelerate launch`: rank 0 writes the model
+            trainer.accelerator.wait_for_everyone()
+            return AlignedModel(out, {})
         adapter, merged = save_adapter_and_merged(trainer.model, tokenizer, out, merge=self.merge)
         metrics = training_metrics(timer, result, setup_s=setup_s, device=device)
         rewards = [log["reward"] for log in timer.logs if "reward" in log]
         metrics.update(
             {"train_prompts": len(prompts), "mean_reward_by_step": rewards, "peak_memory_mb": peak_memory_mb(device)}
         )
-        return AlignedModel.create(
+        model_out = AlignedModel.create(
             out,
             aligner=self.name,
             base_model=base,
@@ -236,3 +241,5 @@ class GRPOAligner:
             metrics=metrics,
             extra={"adapter_dir": adapter, "base_source": str(self.base_model), "reward_model": REWARD_FILE},
         )
+        trainer.accelerator.wait_for_everyone()
+        return model_out
