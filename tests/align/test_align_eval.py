@@ -192,7 +192,7 @@ def test_experiment_files_are_checked():
         (EXAMPLE.replace('train = ["group=A", "group=B"]', 'train = ["groupA"]'), "grid.train"),
         (EXAMPLE.replace("steps = 2", "stepz = 2"), "aligners.dpo"),
         (EXAMPLE.replace('by = "group"', ""), "data.by"),
-        (EXAMPLE + "\nseed = 1\n", "invalid TOML"),
+        ("seed = 1\n" + EXAMPLE, "invalid TOML"),
     ):
         with pytest.raises(ConfigError, match=message):
             parse_experiment(bad, source="e.toml")
