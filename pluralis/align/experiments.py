@@ -444,7 +444,8 @@ def run_experiment(
     cells = experiment_cells(exp)
     ev = {"n_prompts": 20, "max_tokens": 64, "temperature": 0.0, "n_boot": 200, "level": 0.95, **exp.eval}
     main = _main_process()
-    (root / "experiment.json").write_text(json.dumps(exp.__dict__, indent=2, default=str)) if main else None
+    if main:
+        (root / "experiment.json").write_text(json.dumps(exp.__dict__, indent=2, default=str))
     report = progress or (lambda msg, i, n: None)
     generator = Generator(device=dev)
     by = exp.data["by"]
@@ -467,9 +468,26 @@ def run_experiment(
                 None, pairs=pairs, eval_fraction=float(exp.data.get("eval_fraction", 0.3)), seed=exp.seed, strata=by
             )
             prompts = heldout_prompts(full, int(ev["n_prompts"]), seed=exp.seed)
-            base_answers = generator.answers(
-                exp.base, prompts, max_tokens=int(ev["max_tokens"]), temperature=float(ev["temperature"]), seed=exp.seed
-            )
+            saved = root / f"base_answers_{cell.candidates}.json"  # kept across resumed runs
+            key = {
+                "base": exp.base,
+                "prompts": prompts,
+                "max_tokens": ev["max_tokens"],
+                "temperature": ev["temperature"],
+            }
+            old = json.loads(saved.read_text()) if saved.is_file() else {}
+            if old.get("key") == json.loads(json.dumps(key)):
+                base_answers = old["answers"]
+            else:
+                base_answers = generator.answers(
+                    exp.base,
+                    prompts,
+                    max_tokens=int(ev["max_tokens"]),
+                    temperature=float(ev["temperature"]),
+                    seed=exp.seed,
+                )
+                if main:
+                    saved.write_text(json.dumps({"key": key, "answers": base_answers}))
             cache[cell.candidates] = (pairs, full, prompts, base_answers)
         pairs, full, prompts, base_answers = cache[cell.candidates]
         data = _cell_data(exp, cell, pairs)

@@ -49,6 +49,17 @@ HELDOUT_TOPICS: tuple[str, ...] = (
     "baking bread",
     "waking up early",
 )
+#: Situations a request may add, so that participants rarely ask the very same thing (held-out prompts exist).
+CONTEXTS: tuple[str, ...] = (
+    "",
+    " this week",
+    " on a busy day",
+    " on a small budget",
+    " as a beginner",
+    " with little time",
+    " when I feel tired",
+    " before winter",
+)
 TIPS: tuple[str, ...] = (
     "Start small and do a little every day.",
     "Pick one simple habit and keep it for a week.",
@@ -60,15 +71,15 @@ QUESTION_ENDINGS: tuple[str, ...] = ("Want another tip?", "Shall I say more?", "
 STATEMENT_ENDINGS: tuple[str, ...] = ("Good luck to you.", "Have a great day.", "Try it out today.")
 
 
-def request(topic: str) -> list[dict[str, str]]:
-    """The chat asking for one short tip on ``topic``.
+def request(topic: str, context: str = "") -> list[dict[str, str]]:
+    """The chat asking for one short tip on ``topic`` (``context``: a situation such as " this week").
 
     Example
     -------
-    >>> request("baking bread")[-1]["content"]
-    'Give me one short tip for baking bread.'
+    >>> request("baking bread")[-1]["content"], request("baking bread", " this week")[-1]["content"]
+    ('Give me one short tip for baking bread.', 'Give me one short tip for baking bread this week.')
     """
-    return [{"role": "user", "content": f"Give me one short tip for {topic}."}]
+    return [{"role": "user", "content": f"Give me one short tip for {topic}{context}."}]
 
 
 def planted_question_pairs(
@@ -82,7 +93,7 @@ def planted_question_pairs(
     """Chosen/rejected pairs of participants in groups ``A`` (likes a closing question) and ``B`` (does not).
 
     Participants alternate between the groups; each judges ``pairs_per_participant`` pairs (a random topic,
-    tip and pair of endings). Columns as :func:`pluralis.align.pairs.study_pairs` plus ``group`` and
+    situation, tip and pair of endings). Columns as :func:`pluralis.align.pairs.study_pairs` plus ``group`` and
     ``question_chosen`` (whether the chosen response ends with a question).
 
     Example
@@ -100,13 +111,14 @@ def planted_question_pairs(
     user = np.repeat(np.arange(n_participants), pairs_per_participant)
     group = np.where(user % 2 == 0, "A", "B")
     topic = np.asarray(topics, dtype=object)[rng.integers(0, len(topics), n)]
+    context = np.asarray(CONTEXTS, dtype=object)[rng.integers(0, len(CONTEXTS), n)]
     tip = np.asarray(TIPS, dtype=object)[rng.integers(0, len(TIPS), n)]
     q = np.asarray(QUESTION_ENDINGS, dtype=object)[rng.integers(0, len(QUESTION_ENDINGS), n)]
     s = np.asarray(STATEMENT_ENDINGS, dtype=object)[rng.integers(0, len(STATEMENT_ENDINGS), n)]
     with_q = tip + " " + q
     with_s = tip + " " + s
     likes_q = (group == "A") ^ (rng.random(n) < noise)
-    prompts = [request(t) for t in topic]
+    prompts = [request(t, c) for t, c in zip(topic, context)]
     return pd.DataFrame(
         {
             "pair_id": np.arange(n),
