@@ -29,11 +29,10 @@ measures that model.
 
 Example
 -------
->>> from pluralis.simulate.generator import generate_personas
->>> res = candidate_experiment(SimulatedCandidateModel(seed=0), generate_personas(80, seed=0), k=4,
-...                            n_prompts=8, seed=0)
->>> r = res.set_index("sampling")
->>> bool(r.loc["nc", "stance_sd"] > r.loc["standard", "stance_sd"])
+>>> from pluralis.features.style import text_features
+>>> sd = {s: text_features(candidate_sets(SimulatedCandidateModel(seed=0), VALUE_PROMPTS[:4], k=4, sampling=s)["text"]
+...                        .tolist())["stance"].std() for s in SAMPLING}
+>>> bool(sd["nc"] > sd["standard"])
 True
 """
 
@@ -368,7 +367,13 @@ def recovery(
 
     Example
     -------
-    >>> # see candidate_experiment
+    >>> from pluralis.simulate.generator import generate_personas
+    >>> people = generate_personas(30, seed=0).data
+    >>> c = candidate_sets(SimulatedCandidateModel(), list(VALUE_PROMPTS[:4]), k=3, sampling="nc")
+    >>> pairs = choice_pairs(persona_choices(c[c["prompt_id"] < 3], people[:20]))
+    >>> r = recovery(pairs, [c.loc[c["prompt_id"] == 3, "text"].tolist()], people[20:])
+    >>> sorted(r)
+    ['accuracy', 'contested_accuracy', 'stance_slope']
     """
     from itertools import combinations
 
@@ -430,7 +435,7 @@ def candidate_experiment(
 
     Example
     -------
-    >>> # see the module docstring
+    >>> # candidate_experiment(ModelSpec(name="smollm2", base_url="http://127.0.0.1:8080/v1"), generate_personas(200))
     """
     from pluralis.features.style import text_features
 

@@ -373,6 +373,21 @@ def judge_with_reward_models(
         groups with fewer held-out participants are left out (a judge of one person says little).
     n_boot, level, seed
         two-way bootstrap draws (participants × prompts), interval level, seed.
+
+    Returns
+    -------
+    EvalResult
+
+    Example
+    -------
+    >>> from pluralis.align.planted import planted_question_pairs
+    >>> from pluralis.align.pairs import PreferenceData
+    >>> ev = planted_question_pairs(12, 4, seed=1)
+    >>> res = judge_with_reward_models({"base": ["Ok. Have a great day."], "m": ["Ok. Need more advice?"]},
+    ...                                [[{"role": "user", "content": "Hi"}]], PreferenceData(ev[:0], ev), by="group",
+    ...                                n_boot=0)
+    >>> (res.table.set_index("eval_group")["gain_pp"] > 0).to_dict()
+    {'A': True, 'B': False}
     """
     from scipy.special import expit
 
@@ -411,9 +426,9 @@ def judge_with_reward_models(
         coef0 = RewardModel(alpha=alpha).fit(sub, sample_weight=w0).coef_
         Wu = rng.multinomial(len(uniq), np.full(len(uniq), 1 / len(uniq)), size=n_boot) if n_boot else np.zeros((0, 0))
         Wp = rng.multinomial(n_p, np.full(n_p, 1 / n_p), size=n_boot).astype(float) if n_boot else np.zeros((0, n_p))
-        coefs = np.array([RewardModel(alpha=alpha).fit(sub, sample_weight=w0 * wu[codes]).coef_ for wu in Wu]).reshape(
-            len(Wu), -1
-        )
+        coefs = np.zeros((len(Wu), len(coef0)))
+        for b, wu in enumerate(Wu):  # refit on the resampled participants
+            coefs[b] = RewardModel(alpha=alpha).fit(sub, sample_weight=w0 * wu[codes]).coef_
         r_base = phi[names.index(base)]
         for m in names:
             if m == base:
