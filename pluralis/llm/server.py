@@ -389,6 +389,7 @@ def serve(
     """
     import uvicorn
 
+    from pluralis.llm.backend import folder_backend
     from pluralis.llm.llamacpp_backend import LlamaCppBackend
     from pluralis.llm.transformers_backend import TransformersBackend
 
@@ -399,7 +400,11 @@ def serve(
         raise ConfigError(f"duplicate served model names: {names}; use NAME=PATH to rename")
     backends: dict[str, Any] = {}
     for spec in specs:
-        b = LlamaCppBackend(spec, n_ctx=n_ctx) if spec.backend == "llama_cpp" else TransformersBackend(spec)
+        b: Any
+        if spec.backend == "llama_cpp":
+            b = LlamaCppBackend(spec, n_ctx=n_ctx)
+        else:  # a folder may name its own backend (aligned models: pluralis_backend.json)
+            b = folder_backend(spec) or TransformersBackend(spec)
         b.load()
         backends[spec.name] = b
     app = create_app(backends, api_key=api_key, timeout=timeout)
