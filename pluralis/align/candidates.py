@@ -188,6 +188,30 @@ def candidate_sets(
 
     Prompts whose calls failed get fewer candidates (a set needs two to be compared).
 
+    Parameters
+    ----------
+    model : Any
+        A ChatBackend (e.g. :class:`SimulatedCandidateModel` or an LLM backend).
+    prompts : sequence of str
+        The prompts.
+    k : int
+        Candidates per prompt (default 4).
+    sampling : {"standard", "nc"}
+        Independent samples, or negatively-correlated sampling (:mod:`pluralis.llm.nc`).
+    temperature : float
+        Sampling temperature (default 1.0).
+    max_tokens : int
+        Longest response in tokens (default 200).
+    timeout : float
+        Seconds per model call (default 60).
+    max_concurrency : int
+        Prompts generated at once (default 4).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per candidate, with a ``sampling`` column.
+
     Example
     -------
     >>> c = candidate_sets(SimulatedCandidateModel(), ["Is national pride a good thing?"], k=3, sampling="nc")
@@ -233,6 +257,19 @@ def persona_utility_weights(personas: pd.DataFrame, *, iw_weight: float = 1.5) -
 
     Length/refusal/hedging/list weights are :class:`pluralis.simulate.PreferenceModel`'s; the stance weight is
     ``iw_weight · (secular + self_expression) / 2`` (see the module docstring).
+
+    Parameters
+    ----------
+    personas : pandas.DataFrame
+        Personas (a :class:`pluralis.simulate.PersonaPanel`'s ``data``) with ``secular`` and
+        ``self_expression``.
+    iw_weight : float
+        Scale of the stance weight (default 1.5).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per persona, one column per style feature.
 
     Example
     -------
@@ -284,6 +321,26 @@ def persona_choices(
     style comparisons (``comparison_id, annotator_id, prompt, models, responses, winner``) with the personas'
     IW values and ``country``/``gender``.
 
+    Parameters
+    ----------
+    candidates : pandas.DataFrame
+        Candidate sets (:func:`candidate_sets`).
+    personas : pandas.DataFrame
+        The judging personas.
+    per_persona : int, optional
+        Sets each persona judges.
+    temperature : float
+        Logit choice temperature ``τ`` (default 0.5; smaller is closer to the utility's argmax).
+    iw_weight : float
+        Scale of the stance weight (see :func:`persona_utility_weights`).
+    seed : int
+        Random seed (subsets and choices).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One comparison per (persona, set).
+
     Example
     -------
     >>> from pluralis.simulate.generator import generate_personas
@@ -323,6 +380,16 @@ def persona_choices(
 
 def choice_pairs(choices: pd.DataFrame) -> pd.DataFrame:
     """Comparisons → :mod:`pluralis.learn` pairs (winner beats every other candidate) with the persona's fields.
+
+    Parameters
+    ----------
+    choices : pandas.DataFrame
+        Comparisons from :func:`persona_choices`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One pair per (winner, other candidate), with ``y = 1``.
 
     Example
     -------
@@ -364,6 +431,24 @@ def recovery(
     ``stance_slope``, the slope of the learned stance weight on the true one across held-out personas
     (0: the model learned one stance preference for everyone; the choices' temperature ``τ`` scales the
     fully recovered slope to ``1/τ``).
+
+    Parameters
+    ----------
+    train_pairs : pandas.DataFrame
+        Training pairs (:func:`choice_pairs`).
+    eval_texts : sequence of sequence of str
+        The evaluation candidate sets (texts of each set).
+    eval_personas : pandas.DataFrame
+        The held-out personas.
+    iw_weight : float
+        Scale of the true stance weight (see :func:`persona_utility_weights`).
+    alpha : float
+        Ridge penalty of the reward model (default 1.0).
+
+    Returns
+    -------
+    dict of str to float
+        ``accuracy``, ``contested_accuracy`` and ``stance_slope``.
 
     Example
     -------
@@ -432,6 +517,32 @@ def candidate_experiment(
     same pool (the eval prompts' candidates of both designs), so they differ only in the training data.
     Returns one row per design: ``stance_sd`` (mean within-set SD of stance), ``n_pairs`` and the metrics
     of :func:`recovery`.
+
+    Parameters
+    ----------
+    model : Any
+        A ChatBackend generating the candidates.
+    personas : Any
+        The personas (a :class:`pluralis.simulate.PersonaPanel` or its ``data``).
+    prompts : sequence of str
+        The prompts (default: value-laden questions).
+    k : int
+        Candidates per set (default 4).
+    n_prompts : int, optional
+        Use only the first ``n_prompts`` prompts; ``None`` (default) uses all.
+    eval_fraction : float
+        Share of prompts and personas held out for evaluation (default 0.3).
+    temperature : float
+        The personas' choice temperature ``τ`` (default 0.5).
+    iw_weight : float
+        Scale of the stance weight (default 1.5).
+    seed : int
+        Random seed (splits, choices).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per design (``standard``, ``nc``).
 
     Example
     -------

@@ -64,6 +64,20 @@ def _key(chat: Any) -> str:
 def heldout_prompts(data: Any, n: int | None = 20, *, seed: int = 0) -> list[list[dict]]:
     """Prompts (chats) of the eval split that no training pair used, at most ``n`` (a seeded draw).
 
+    Parameters
+    ----------
+    data : PreferenceData
+        The preference data (its ``train`` and ``eval`` splits).
+    n : int or None
+        Most prompts (default 20); ``None`` for all.
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    list of list of dict
+        The prompts as chat messages, each once.
+
     Example
     -------
     >>> from pluralis.align.pairs import PreferenceData
@@ -95,6 +109,16 @@ def heldout_prompts(data: Any, n: int | None = 20, *, seed: int = 0) -> list[lis
 
 def parse_model_ref(text: str) -> tuple[str, str]:
     """``NAME=REF`` → ``(NAME, REF)``; a bare REF is named after its last path part.
+
+    Parameters
+    ----------
+    text : str
+        ``NAME=REF`` or ``REF`` (a model folder or hub id).
+
+    Returns
+    -------
+    tuple of (str, str)
+        The name and the reference.
 
     Example
     -------
@@ -205,6 +229,30 @@ def generate_answers(
     progress=None,
 ) -> dict[str, list[str]]:
     """``{name: [answer per prompt]}`` for every model (``progress(name)`` is called after each model).
+
+    Parameters
+    ----------
+    models : mapping of str to str
+        Model name -> reference (a folder or hub id; see :class:`Generator`).
+    prompts : sequence of sequence of dict
+        The prompts as chat messages.
+    max_tokens : int
+        Longest answer in tokens (default 64).
+    temperature : float
+        Sampling temperature (default 0: greedy).
+    seed : int
+        Sampling seed.
+    device : str
+        Device for the default generator (default ``"auto"``).
+    generator : Generator, optional
+        The generator to use (default: a new :class:`Generator` on ``device``).
+    progress : callable, optional
+        Called with each model's name when its answers are done.
+
+    Returns
+    -------
+    dict of str to list of str
+        Model name -> one answer per prompt.
 
     Example
     -------
@@ -467,6 +515,16 @@ PERSONA_JUDGE_INSTRUCTION = (
 def parse_preference(text: str) -> str | None:
     """``"A"``/``"B"`` from a judge's reply (a JSON object with ``preferred``, else a lone letter), or None.
 
+    Parameters
+    ----------
+    text : str
+        The judge's reply.
+
+    Returns
+    -------
+    str or None
+        ``"A"``, ``"B"``, or ``None`` when the reply names neither.
+
     Example
     -------
     >>> parse_preference('{"preferred": "b"}'), parse_preference("I prefer A."), parse_preference("both")
@@ -506,6 +564,36 @@ def judge_with_personas(
     ``personas``: rows of a :class:`pluralis.simulate.PersonaPanel`'s ``data`` (the ``by`` column gives
     each persona's group). Each persona judges every (model, prompt) against the base once, answers in
     random order; unparseable replies (after the config's retries) are left out (``n_invalid``).
+
+    Parameters
+    ----------
+    answers : mapping of str to sequence of str
+        Model name -> answer per prompt, including ``base``.
+    prompts : sequence of sequence of dict
+        The held-out prompts as chat messages.
+    personas : pandas.DataFrame
+        The judging personas.
+    config : RolePlayConfig
+        The persona LLM's settings.
+    by : str
+        The personas' column giving each one's group.
+    groups : sequence of str, optional
+        Evaluation groups (default: every value present).
+    base : str
+        Name of the base model in ``answers`` (default ``"base"``).
+    trained_on : mapping of str to str, optional
+        Model -> what it was trained on, for the table.
+    n_boot : int
+        Bootstrap draws (default 200).
+    level : float
+        Interval level (default 0.95).
+    seed : int
+        Random seed (answer order, bootstrap).
+
+    Returns
+    -------
+    EvalResult
+        Win rates over the base by (model, group).
 
     Example
     -------
@@ -621,6 +709,16 @@ def judge_with_personas(
 def trained_on_label(ref: str) -> str:
     """What an aligned model was trained on, from its manifest (group, mixture), else ``"?"``.
 
+    Parameters
+    ----------
+    ref : str
+        The aligned model's folder.
+
+    Returns
+    -------
+    str
+        The group or mixture it was trained on, or ``"?"``.
+
     Example
     -------
     >>> trained_on_label("/no/such/model")
@@ -662,6 +760,50 @@ def evaluate_models(
 
     ``models``: ``{name: reference}`` (see :class:`Generator`); ``base``: the base model's reference.
     ``judges``: any of ``"reward"`` and ``"persona"`` (the latter needs ``personas`` and ``persona_config``).
+
+    Parameters
+    ----------
+    models : mapping of str to str
+        Model name -> reference of each aligned model.
+    data : PreferenceData
+        The preference data (held-out prompts and the reward judges' eval split).
+    base : str
+        The base model's reference (default ``"smollm2"``).
+    by : str
+        The column naming each participant's or persona's group.
+    groups : sequence of str, optional
+        Evaluation groups (default: every value present).
+    prompts : sequence of sequence of dict, optional
+        The prompts (default :func:`heldout_prompts`).
+    n_prompts : int or None
+        Most held-out prompts drawn when ``prompts`` is not given (default 20).
+    judges : sequence of str
+        ``"reward"`` and/or ``"persona"`` (default ``("reward",)``).
+    personas : pandas.DataFrame, optional
+        Personas for the persona judge.
+    persona_config : RolePlayConfig, optional
+        The persona LLM's settings for the persona judge.
+    max_tokens : int
+        Longest answer in tokens (default 64).
+    temperature : float
+        Sampling temperature (default 0: greedy).
+    device : str
+        Generation device (default ``"auto"``).
+    n_boot : int
+        Bootstrap draws (default 200).
+    level : float
+        Interval level (default 0.95).
+    seed : int
+        Random seed.
+    features : str
+        The reward judges' features (default ``"text"``).
+    progress : callable, optional
+        Called with each model's name when its answers are done.
+
+    Returns
+    -------
+    EvalResult
+        Per-judge win rates over the base by (model, group).
 
     Example
     -------

@@ -169,6 +169,18 @@ def _fail(source: str, what: str) -> ConfigError:
 def parse_experiment(text: str, *, source: str = "<string>") -> Experiment:
     """Parse and check an experiment TOML text (errors name the file and the field).
 
+    Parameters
+    ----------
+    text : str
+        The experiment's TOML text.
+    source : str
+        The file's name, used in error messages (default ``"<string>"``).
+
+    Returns
+    -------
+    Experiment
+        The validated experiment.
+
     Example
     -------
     >>> parse_experiment('name = "x"\\n[data]\\nplanted = {}\\nby = "group"\\n[grid]\\naligner = ["dqo"]')
@@ -253,6 +265,16 @@ def parse_experiment(text: str, *, source: str = "<string>") -> Experiment:
 def load_experiment(path: str | Path) -> Experiment:
     """Read an experiment TOML file (relative data paths are taken from the file's folder).
 
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The experiment file.
+
+    Returns
+    -------
+    Experiment
+        The validated experiment.
+
     Example
     -------
     >>> import tempfile, pathlib
@@ -275,6 +297,16 @@ def load_experiment(path: str | Path) -> Experiment:
 
 def experiment_cells(exp: Experiment) -> list[Cell]:
     """Every design cell, in a fixed order (aligner, labels, disagreement, training group, candidates).
+
+    Parameters
+    ----------
+    exp : Experiment
+        The experiment.
+
+    Returns
+    -------
+    list of Cell
+        One cell per combination of the design's factors.
 
     Example
     -------
@@ -302,6 +334,18 @@ def experiment_pairs(exp: Experiment, candidates: str) -> pd.DataFrame:
     (``"simulated"``: :class:`pluralis.align.candidates.SimulatedCandidateModel`; else ``URL#name`` of an
     OpenAI-compatible server), chosen among by personas; ``by`` may be ``iw`` (secular-self-expressive vs
     traditional-survival), ``country`` or ``gender``.
+
+    Parameters
+    ----------
+    exp : Experiment
+        The experiment (its ``data`` section).
+    candidates : str
+        The candidates design (``"standard"`` or ``"nc"``; used with ``personas`` data).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Oriented pairs, one per judgement.
 
     Example
     -------
@@ -430,6 +474,24 @@ def run_experiment(
 ) -> GridResult:
     """Run every cell of ``exp`` (see the module docstring); ``progress(message, done, total)`` reports.
 
+    Parameters
+    ----------
+    exp : Experiment
+        The experiment.
+    out : str or pathlib.Path, optional
+        Output folder (default: the experiment's ``out``, else ``runs/<name>``).
+    device : str, optional
+        Training and generation device (default: the experiment's, else automatic).
+    resume : bool
+        Reuse the results of cells already finished in ``out`` (default True).
+    progress : callable, optional
+        Called as ``progress(message, done, total)``.
+
+    Returns
+    -------
+    GridResult
+        The grid table and the files written.
+
     Example
     -------
     >>> # run_experiment(load_experiment("experiment.toml"), "runs/exp", device="cuda")
@@ -545,6 +607,18 @@ def _cell_columns(cell: Cell) -> dict[str, str]:
 def write_grid(table: pd.DataFrame, root: str | Path) -> dict[str, Path]:
     """``grid.csv``, per-design matrices (CSV, PNG), ``grid.png`` and ``report_section.md`` under ``root``.
 
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The grid table (one row per cell, model and evaluation group).
+    root : str or pathlib.Path
+        The output folder.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        Name -> the file written.
+
     Example
     -------
     >>> import tempfile
@@ -596,6 +670,18 @@ def _markdown(frame: pd.DataFrame) -> str:
 def grid_summary(table: pd.DataFrame, *, judge: str = "reward") -> pd.DataFrame:
     """Mean gain on the training group's own evaluation group vs on the others, per design.
 
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The grid table.
+    judge : str
+        Which judge's gains to summarise (default ``"reward"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per design, with the own-group and other-group mean gains.
+
     Example
     -------
     >>> t = pd.DataFrame({"design": "d", "train": ["group=A", "group=B"], "eval_group": ["A", "A"],
@@ -617,6 +703,16 @@ def grid_summary(table: pd.DataFrame, *, judge: str = "reward") -> pd.DataFrame:
 
 def experiment_text(mapping: Mapping[str, Any]) -> str:
     """An experiment file's text from a dict (for programs that write experiments).
+
+    Parameters
+    ----------
+    mapping : mapping of str to Any
+        The experiment's sections and settings.
+
+    Returns
+    -------
+    str
+        TOML text that :func:`parse_experiment` reads back.
 
     Example
     -------

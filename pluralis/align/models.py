@@ -91,6 +91,16 @@ def _fingerprint(path: Path) -> str:
 def is_model_folder(path: str | Path) -> bool:
     """Whether ``path`` is a Hugging Face model folder (has ``config.json``).
 
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A folder (or any path).
+
+    Returns
+    -------
+    bool
+        True when it holds a ``config.json``.
+
     Example
     -------
     >>> is_model_folder(tempfile.mkdtemp())
@@ -191,6 +201,16 @@ def _require_torch() -> tuple[Any, Any]:
 def resolve_device(device: str | None = "auto") -> str:
     """``"auto"``/``None`` → ``"cuda"`` when a GPU is visible, else ``"cpu"``; ``"cpu"``/``"cuda"`` as given.
 
+    Parameters
+    ----------
+    device : str or None
+        ``"auto"`` (default), ``None``, ``"cpu"`` or ``"cuda"``.
+
+    Returns
+    -------
+    str
+        ``"cpu"`` or ``"cuda"``.
+
     Example
     -------
     >>> resolve_device("cpu"), resolve_device("cuda:1")
@@ -209,6 +229,22 @@ def load_model(path: str | Path, *, device: str = "cpu", dtype: str | None = Non
 
     ``dtype``: ``None`` = float32 on CPU, bfloat16 on CUDA. The tokenizer pads on the left (for
     batched generation) and has a pad token (its EOS when it has none).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A model folder or a known base model name.
+    device : str
+        Device to load onto (default ``"cpu"``).
+    dtype : str, optional
+        Torch dtype name (e.g. ``"bfloat16"``); ``None`` picks by device.
+    train : bool
+        Leave the model in training mode (default False: eval mode).
+
+    Returns
+    -------
+    tuple
+        ``(model, tokenizer)``.
 
     Example
     -------
@@ -241,6 +277,18 @@ def render_prompts(tokenizer: Any, chats: Sequence[Sequence[dict]]) -> list[str]
     """Chat-template each conversation with a generation prompt (a ``Human:``/``Assistant:`` transcript
     for tokenizers without a template), as :mod:`pluralis.llm.transformers_backend` does.
 
+    Parameters
+    ----------
+    tokenizer : Any
+        A Hugging Face tokenizer.
+    chats : sequence of sequence of dict
+        Conversations as chat messages (``role``, ``content``).
+
+    Returns
+    -------
+    list of str
+        One prompt text per chat.
+
     Example
     -------
     >>> class NoTemplate: chat_template = None
@@ -267,6 +315,32 @@ def sample_responses(
     """``n`` responses to each chat, generated in batches; ``temperature=0`` is greedy (then ``n`` copies).
 
     Returns one list of ``n`` texts per chat (special tokens removed, whitespace stripped).
+
+    Parameters
+    ----------
+    model : Any
+        A causal language model.
+    tokenizer : Any
+        Its tokenizer (padding on the left).
+    chats : sequence of sequence of dict
+        Conversations as chat messages.
+    n : int
+        Responses per chat (default 1).
+    max_new_tokens : int
+        Longest response in tokens (default 64).
+    temperature : float
+        Sampling temperature (default 1.0; 0 is greedy).
+    top_p : float
+        Nucleus sampling mass (default 1.0).
+    seed : int or None
+        Torch seed set before generating (default 0; ``None`` leaves it).
+    batch_size : int
+        Chats per generation batch (default 8).
+
+    Returns
+    -------
+    list of list of str
+        ``n`` texts per chat.
 
     Example
     -------
@@ -325,6 +399,24 @@ def completion_logprobs(
 
     The completion is the text a model would write as its answer (followed by the template's end of
     turn, as TRL's DPO scores it); the prompt's tokens are not counted.
+
+    Parameters
+    ----------
+    model : Any
+        A causal language model.
+    tokenizer : Any
+        Its tokenizer.
+    chats : sequence of sequence of dict
+        The prompts as chat messages.
+    completions : sequence of str
+        One completion per chat.
+    batch_size : int
+        Sequences per forward pass (default 8).
+
+    Returns
+    -------
+    list of float
+        One summed log-probability per completion.
 
     Example
     -------
@@ -386,6 +478,16 @@ def _end_of_turn(tokenizer: Any) -> str:
 
 def count_parameters(model: Any) -> tuple[int, int]:
     """``(trainable, total)`` parameter counts.
+
+    Parameters
+    ----------
+    model : Any
+        A torch model.
+
+    Returns
+    -------
+    tuple of (int, int)
+        Trainable and total parameter counts.
 
     Example
     -------

@@ -197,6 +197,21 @@ def orient_pairs(
 
     Ties (``y = 0.5``) are dropped; ``margin`` is ``|score_a − score_b|`` (NaN without scores).
 
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        Pairs with ``user_id``, ``response_a``, ``response_b`` and ``y`` (optional prompt, scores, models).
+    histories : mapping of (str, int) to list of dict, optional
+        ``(conversation_id, turn)`` -> the chat messages before that turn, prepended to the prompt.
+    source : str
+        The ``source`` of rows that have none (default ``"pairs"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per non-tie pair, with ``prompt`` (chat), ``chosen_text``, ``rejected_text``, ``margin`` and the
+        pair's other fields.
+
     Example
     -------
     >>> p = pd.DataFrame({"user_id": ["u"], "prompt": ["Hi"], "response_a": ["A"], "response_b": ["B"],
@@ -301,6 +316,16 @@ def _group_columns(frame: pd.DataFrame) -> list[str]:
 def parse_group(text: str | GroupSpec) -> GroupSpec:
     """``"column=value"`` or ``"column=v1|v2"`` → :class:`GroupSpec`.
 
+    Parameters
+    ----------
+    text : str or GroupSpec
+        The group (a :class:`GroupSpec` is returned as is).
+
+    Returns
+    -------
+    GroupSpec
+        The column and its accepted values.
+
     Example
     -------
     >>> parse_group("gender=Male")
@@ -323,6 +348,16 @@ def parse_mixture(items: Sequence[str] | Mapping[str, float]) -> dict[GroupSpec,
     """Mixture components ``["gender=Female:0.7", "gender=Male:0.3"]`` (or a dict) → ``{GroupSpec: share}``.
 
     Shares must be positive and sum to 1 (within 1e-6).
+
+    Parameters
+    ----------
+    items : sequence of str or mapping of str to float
+        ``"group:share"`` items, or group -> share.
+
+    Returns
+    -------
+    dict of GroupSpec to float
+        Each component's share.
 
     Example
     -------
@@ -352,6 +387,18 @@ def parse_mixture(items: Sequence[str] | Mapping[str, float]) -> dict[GroupSpec,
 def select_group(pairs: pd.DataFrame, group: str | GroupSpec | None) -> pd.DataFrame:
     """The pairs of one group's participants (``None``: all pairs), with a ``component`` column = its label.
 
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        Oriented pairs with the group's column.
+    group : str or GroupSpec or None
+        The group (``"column=value"``); ``None`` for all pairs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The group's pairs.
+
     Example
     -------
     >>> p = pd.DataFrame({"user_id": ["a", "b"], "gender": ["Female", "Male"]})
@@ -367,6 +414,18 @@ def select_group(pairs: pd.DataFrame, group: str | GroupSpec | None) -> pd.DataF
 
 def largest_remainder(total: int, shares: Sequence[float]) -> np.ndarray:
     """Integer counts summing exactly to ``total`` closest to ``total * shares`` (Hamilton's method).
+
+    Parameters
+    ----------
+    total : int
+        The sum of the counts.
+    shares : sequence of float
+        Shares summing to 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer counts, one per share.
 
     Example
     -------
@@ -394,6 +453,22 @@ def mix_groups(
     ``total=None``: the largest size every group can fill at its share. Pairs are drawn without
     replacement; a group with too few pairs is a :class:`~pluralis.errors.ConfigError`. A pair
     matching two components is counted in the first. The ``component`` column names each pair's group.
+
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        Oriented pairs with the groups' columns.
+    mixture : mapping of GroupSpec to float, sequence of str or mapping of str to float
+        The components and their shares (see :func:`parse_mixture`).
+    total : int, optional
+        Pairs in the mixture.
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The drawn pairs, with a ``component`` column.
 
     Example
     -------
@@ -446,6 +521,22 @@ def split_participants(
 
     ``strata``: a column constant per participant (e.g. the group field) so each group is split alike.
 
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        Pairs with ``user_id``.
+    eval_fraction : float
+        Share of participants held out (default 0.2).
+    strata : str, optional
+        The stratifying column; ``None`` (default) splits all participants together.
+    seed : int
+        Seed of the split.
+
+    Returns
+    -------
+    pandas.Series
+        The split of each pair, on ``pairs``'s index.
+
     Example
     -------
     >>> p = pd.DataFrame({"user_id": ["a", "a", "b", "c", "d", "e"], "g": ["x", "x", "x", "y", "y", "y"]})
@@ -486,6 +577,18 @@ def resolve_disagreement(pairs: pd.DataFrame, how: Disagreement = "keep") -> pd.
     ``agreement`` (their share). ``majority`` keeps the first row of the majority direction (its
     ``user_id``); an even split gives no pair.
 
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        Oriented pairs.
+    how : {"keep", "majority", "drop-contested"}
+        The disagreement rule (default ``"keep"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The pairs kept, with the agreement columns.
+
     Example
     -------
     >>> rows = [("K1", "A", "B"), ("K1", "A", "B"), ("K1", "B", "A"), ("K2", "C", "D"), ("K2", "D", "C"),
@@ -520,6 +623,20 @@ def resolve_disagreement(pairs: pd.DataFrame, how: Disagreement = "keep") -> pd.
 
 def label_pairs(pairs: pd.DataFrame, labels: Labels = "binary", *, grades: Sequence[float] = DEFAULT_GRADES):
     """Set ``weight`` (see the module docstring): 1 for ``binary``; the graded level for ``graded``.
+
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        Oriented pairs (with ``margin``, and ``votes`` when disagreement was resolved).
+    labels : {"binary", "graded"}
+        The labelling (default ``"binary"``).
+    grades : sequence of float
+        Margin thresholds (rating points) of the graded levels (default ``(20, 40)``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The pairs with an integer ``weight`` column.
 
     Example
     -------
@@ -660,6 +777,16 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def with_trl(pairs: pd.DataFrame) -> pd.DataFrame:
     """The pairs with TRL's ``chosen``/``rejected`` assistant-message lists added (first columns).
 
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        Oriented pairs (``chosen_text``, ``rejected_text``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The pairs with ``chosen`` and ``rejected`` columns first.
+
     Example
     -------
     >>> p = pd.DataFrame({"prompt": [[{"role": "user", "content": "Hi"}]], "chosen_text": ["Hello"],
@@ -682,6 +809,18 @@ def to_trl(pairs: pd.DataFrame, *, repeat_by_weight: bool = False) -> list[dict[
 
     ``repeat_by_weight``: a pair of graded level *k* appears *k* times (how DPO uses graded labels).
 
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        Oriented, labelled pairs.
+    repeat_by_weight : bool
+        Repeat each pair by its ``weight`` (default False).
+
+    Returns
+    -------
+    list of dict of str to Any
+        One row per pair (or repetition).
+
     Example
     -------
     >>> p = pd.DataFrame({"prompt": [[{"role": "user", "content": "Hi"}]], "chosen_text": ["Hello"],
@@ -699,6 +838,17 @@ def to_trl(pairs: pd.DataFrame, *, repeat_by_weight: bool = False) -> list[dict[
 
 def read_pairs_jsonl(path: str | Path) -> pd.DataFrame:
     """Read a pairs JSONL file (written by :meth:`PreferenceData.write`, or any TRL conversational file).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The JSONL file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per line, with ``prompt`` (chat messages), ``chosen_text``, ``rejected_text`` and
+        ``prompt_text``.
 
     Example
     -------
@@ -743,6 +893,18 @@ def read_pairs_jsonl(path: str | Path) -> pd.DataFrame:
 
 def write_hf_dataset(data: PreferenceData, folder: str | Path) -> Path:
     """Save train/eval as a Hugging Face ``DatasetDict`` (``datasets.load_from_disk`` reads it back).
+
+    Parameters
+    ----------
+    data : PreferenceData
+        The preference data.
+    folder : str or pathlib.Path
+        The folder to save in.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder written.
 
     Example
     -------
@@ -812,6 +974,45 @@ def build_preference_data(
     judgement of every held-out participant, whatever their group (``component`` names the group filter or
     mixture component they belong to, else None), so one eval split serves the evaluation of every group. ``pairs``: precomputed
     :func:`study_pairs` output (then ``study`` may be None).
+
+    Parameters
+    ----------
+    study : Study, StudyFrames or pandas.DataFrame or None
+        The study (or its pairs; see :func:`study_pairs`); may be None when ``pairs`` is given.
+    group : str or GroupSpec, optional
+        Train on this group's participants only (``"column=value"``).
+    mixture : sequence of str or mapping of str to float, optional
+        Train on a fixed-composition mixture of groups instead (see :func:`mix_groups`).
+    total : int, optional
+        The mixture's training size (default: the largest every group can fill).
+    labels : {"binary", "graded"}
+        Pair weights (see :func:`label_pairs`; default ``"binary"``).
+    disagreement : {"keep", "majority", "drop-contested"}
+        The disagreement rule for training pairs (default ``"keep"``).
+    eval_fraction : float
+        Share of participants held out for evaluation (default 0.2).
+    source : {"auto", "ratings", "comparisons"}
+        Which judgements make the pairs (see :func:`study_pairs`).
+    tie_threshold : float, optional
+        Score difference counted as a tie (see :func:`study_pairs`).
+    turns : {"openers", "all"} or int or sequence of int
+        Turns used (ratings only; default ``"all"``).
+    context : {"conversation", "turn"}
+        Whether prompts hold the earlier turns (default ``"conversation"``).
+    grades : sequence of float
+        Margin thresholds of the graded labels (default ``(20, 40)``).
+    seed : int
+        Random seed (split, mixture draw).
+    pairs : pandas.DataFrame, optional
+        Precomputed :func:`study_pairs` output.
+    strata : str or None
+        The split's stratifying column; ``"auto"`` (default) uses the group field when the group or
+        mixture has one column, ``None`` does not stratify.
+
+    Returns
+    -------
+    PreferenceData
+        The train and eval splits.
 
     Example
     -------

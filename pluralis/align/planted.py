@@ -74,6 +74,18 @@ STATEMENT_ENDINGS: tuple[str, ...] = ("Good luck to you.", "Have a great day.", 
 def request(topic: str, context: str = "") -> list[dict[str, str]]:
     """The chat asking for one short tip on ``topic`` (``context``: a situation such as " this week").
 
+    Parameters
+    ----------
+    topic : str
+        What the tip is about (e.g. ``"sleeping better"``).
+    context : str
+        Appended to the request (default ``""``).
+
+    Returns
+    -------
+    list of dict of str to str
+        A one-message chat (the user's request).
+
     Example
     -------
     >>> request("baking bread")[-1]["content"], request("baking bread", " this week")[-1]["content"]
@@ -95,6 +107,24 @@ def planted_question_pairs(
     Participants alternate between the groups; each judges ``pairs_per_participant`` pairs (a random topic,
     situation, tip and pair of endings). Columns as :func:`pluralis.align.pairs.study_pairs` plus ``group`` and
     ``question_chosen`` (whether the chosen response ends with a question).
+
+    Parameters
+    ----------
+    n_participants : int
+        Number of participants (default 40).
+    pairs_per_participant : int
+        Pairs each participant judges (default 6).
+    noise : float
+        Probability that a judgement goes against the participant's group preference (default 0.05).
+    topics : tuple of str
+        The request topics drawn from.
+    seed : int
+        Random seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One oriented pair per judgement.
 
     Example
     -------
@@ -137,6 +167,16 @@ def planted_question_pairs(
 
 def heldout_prompts(topics: tuple[str, ...] = HELDOUT_TOPICS) -> list[list[dict[str, str]]]:
     """Requests on topics that :func:`planted_question_pairs` never uses.
+
+    Parameters
+    ----------
+    topics : tuple of str
+        The topics (default: six not used for training).
+
+    Returns
+    -------
+    list of list of dict of str to str
+        One request chat per topic.
 
     Example
     -------

@@ -26,6 +26,22 @@ from pluralis.figures import save_figure
 def plot_gain_matrix(result, path=None, *, judge: str = "reward", title: str | None = None) -> Figure:
     """Heatmap of ``result.matrix(judge)`` (gain in pp), annotated with intervals; diverging colours around 0.
 
+    Parameters
+    ----------
+    result : EvalResult
+        The evaluation result.
+    path : str or pathlib.Path, optional
+        Where to save the figure; ``None`` (default) does not save.
+    judge : str
+        Which judge's gains to show (default ``"reward"``).
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+
     Example
     -------
     >>> from pluralis.align.evaluate import EvalResult
@@ -67,6 +83,22 @@ def plot_grid(grid: pd.DataFrame, path=None, *, judge: str = "reward", title: st
     """Gains with intervals for every design cell, one panel per evaluation group.
 
     ``grid``: rows with ``cell`` (a label), ``eval_group``, ``judge``, ``gain_pp``, ``gain_low``, ``gain_high``.
+
+    Parameters
+    ----------
+    grid : pandas.DataFrame
+        The grid table.
+    path : str or pathlib.Path, optional
+        Where to save the figure; ``None`` (default) does not save.
+    judge : str
+        Which judge's gains to show (default ``"reward"``).
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
 
     Example
     -------

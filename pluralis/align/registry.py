@@ -75,6 +75,16 @@ def available_aligners() -> dict[str, type]:
 def aligner_options(name: str) -> dict[str, Any]:
     """The options an aligner accepts, with their defaults.
 
+    Parameters
+    ----------
+    name : str
+        The aligner's registered name (e.g. ``"dpo"``, ``"best-of-n"``).
+
+    Returns
+    -------
+    dict of str to Any
+        Option name -> default value.
+
     Example
     -------
     >>> aligner_options("best_of_n")["n"]
@@ -93,6 +103,18 @@ def _get_class(name: str) -> type:
 
 def get_aligner(name: str, **options: Any) -> Any:
     """A new aligner ``name`` with ``options`` (``best-of-n`` and ``best_of_n`` are the same).
+
+    Parameters
+    ----------
+    name : str
+        The aligner's registered name.
+    **options
+        The aligner's settings (see :func:`aligner_options`).
+
+    Returns
+    -------
+    Any
+        The aligner instance.
 
     Example
     -------

@@ -42,6 +42,16 @@ def learn_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
     """Chosen/rejected rows → :mod:`pluralis.learn` pairs (``response_a`` chosen, ``y = 1``), half of them swapped
     (alternately) so the design is balanced.
 
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        Oriented pairs (``chosen_text``, ``rejected_text``, ``user_id``, ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Pairs with ``response_a``, ``response_b`` and ``y`` (1 or 0).
+
     Example
     -------
     >>> learn_pairs(pd.DataFrame({"chosen_text": ["a", "b"], "rejected_text": ["x", "y"]}))[["response_a", "y"]].values.tolist()

@@ -40,6 +40,18 @@ REWARD_FILE = "reward_model.json"
 def aligned_backend(spec: ModelSpec, info: dict | None = None) -> Any:
     """The backend that serves the aligned model in folder ``spec.path`` (see the module docstring).
 
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model's spec; ``spec.path`` is the aligned model's folder.
+    info : dict, optional
+        The folder's backend file contents (passed by :func:`pluralis.llm.backend.folder_backend`; unused).
+
+    Returns
+    -------
+    Any
+        A :class:`BestOfNBackend` or a transformers backend on the merged model.
+
     Example
     -------
     >>> aligned_backend(ModelSpec(name="x", backend="transformers", path="/no/such"), {})

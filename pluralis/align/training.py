@@ -65,6 +65,18 @@ def cpu_bf16_supported() -> bool:
 def use_bf16(bf16: bool | str, device: str) -> bool:
     """Resolve ``bf16="auto"``: on CPU when natively supported, on CUDA when the GPU supports it.
 
+    Parameters
+    ----------
+    bf16 : bool or str
+        True, False or ``"auto"``.
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+
+    Returns
+    -------
+    bool
+        Whether to train in bfloat16.
+
     Example
     -------
     >>> use_bf16(False, "cuda"), use_bf16(True, "cpu")
@@ -84,6 +96,16 @@ def use_bf16(bf16: bool | str, device: str) -> bool:
 def decoder_layer_count(model: Any) -> int:
     """Number of decoder layers (``config.num_hidden_layers``).
 
+    Parameters
+    ----------
+    model : Any
+        A Hugging Face model.
+
+    Returns
+    -------
+    int
+        The number of decoder layers.
+
     Example
     -------
     >>> class C: num_hidden_layers = 30
@@ -100,6 +122,16 @@ def decoder_layer_count(model: Any) -> int:
 
 def linear_targets(model: Any) -> list[str]:
     """Names (last component) of the linear layers inside the decoder layers: LoRA's target modules.
+
+    Parameters
+    ----------
+    model : Any
+        A Hugging Face model.
+
+    Returns
+    -------
+    list of str
+        Distinct module names.
 
     Example
     -------
@@ -127,6 +159,24 @@ def linear_targets(model: Any) -> list[str]:
 
 def lora_config(model: Any, *, r: int = 8, alpha: int = 16, dropout: float = 0.0, layers: int | None = None):
     """A peft ``LoraConfig`` adapting every linear layer of the top ``layers`` decoder layers (``None``: all).
+
+    Parameters
+    ----------
+    model : Any
+        The model to adapt.
+    r : int
+        LoRA rank (default 8).
+    alpha : int
+        LoRA scaling alpha (default 16).
+    dropout : float
+        LoRA dropout (default 0).
+    layers : int, optional
+        Number of top decoder layers adapted; ``None`` (default) adapts all.
+
+    Returns
+    -------
+    peft.LoraConfig
+        The configuration.
 
     Example
     -------
@@ -181,6 +231,36 @@ def trainer_args(
     logging_steps: int = 1,
 ) -> dict[str, Any]:
     """Keyword arguments common to TRL's ``DPOConfig`` and ``GRPOConfig`` (the table of the module docstring).
+
+    Parameters
+    ----------
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+    out : str or pathlib.Path
+        The trainer's output folder.
+    batch_size : int
+        Per-device batch size.
+    grad_accum : int
+        Gradient accumulation steps.
+    learning_rate : float
+        Learning rate (constant schedule).
+    steps : int or None
+        Training steps; ``None`` or 0 trains for ``epochs``.
+    epochs : float
+        Epochs when ``steps`` is not set.
+    bf16 : bool or str
+        Train in bfloat16: True, False or ``"auto"`` (see :func:`use_bf16`).
+    gradient_checkpointing : bool or str
+        Gradient checkpointing; ``"auto"`` is off.
+    seed : int
+        Training and data seed.
+    logging_steps : int
+        Steps between logs (default 1).
+
+    Returns
+    -------
+    dict of str to Any
+        The keyword arguments.
 
     Example
     -------
@@ -249,6 +329,16 @@ def step_timer():
 def quiet_trainer(trainer: Any) -> Any:
     """Drop the Trainer's console printer (it prints every log dict; :func:`step_timer` keeps them).
 
+    Parameters
+    ----------
+    trainer : transformers.Trainer
+        The trainer.
+
+    Returns
+    -------
+    transformers.Trainer
+        The same trainer, without printer and progress callbacks.
+
     Example
     -------
     >>> class T:
@@ -269,6 +359,22 @@ def save_adapter_and_merged(model: Any, tokenizer: Any, out: Path, *, merge: boo
 
     Returns the two folder names (relative to ``out``; the second is None without merging).
 
+    Parameters
+    ----------
+    model : Any
+        The trained peft model.
+    tokenizer : Any
+        Its tokenizer (saved with each model).
+    out : pathlib.Path
+        The output folder.
+    merge : bool
+        Also save the merged model (default True).
+
+    Returns
+    -------
+    tuple of (str, str or None)
+        ``"adapter"`` and ``"merged"`` (None without merging).
+
     Example
     -------
     >>> # save_adapter_and_merged(trainer.model, tokenizer, Path("runs/dpo"))
@@ -287,6 +393,16 @@ def save_adapter_and_merged(model: Any, tokenizer: Any, out: Path, *, merge: boo
 
 def peak_memory_mb(device: str = "cpu") -> float:
     """Peak memory of this process in MiB: resident set (CPU, ``ru_maxrss``) or CUDA's allocator peak.
+
+    Parameters
+    ----------
+    device : str
+        ``"cpu"`` (default) or ``"cuda"``.
+
+    Returns
+    -------
+    float
+        Peak memory in MiB.
 
     Example
     -------

@@ -153,6 +153,16 @@ def consent_placeholders(text: str) -> list[str]:
     """The shipped consent text's ``[...]`` placeholders (the team's contacts, data storage, ethics
     reference) still present in ``text``.
 
+    Parameters
+    ----------
+    text : str
+        A consent text (the study's ``consent.text``).
+
+    Returns
+    -------
+    list of str
+        The shipped template's placeholders found in ``text``, in the template's order.
+
     Example
     -------
     >>> len(consent_placeholders(CONSENT_TEXT)) >= 4, consent_placeholders("Contact ada@example.org.")
@@ -169,6 +179,16 @@ def _template_models() -> set[tuple[str, str | None, str | None]]:
 def placeholder_models(config: StudyConfig) -> list[int]:
     """Indexes of the study's models that are the shipped template's placeholders (same name, endpoint and
     model id as in ``pluralis serve --init``'s file).
+
+    Parameters
+    ----------
+    config : StudyConfig
+        The study definition.
+
+    Returns
+    -------
+    list of int
+        Positions in ``config.models`` of the template's placeholder models.
 
     Example
     -------
@@ -200,6 +220,23 @@ def static_findings(
 ) -> list[Finding]:
     """Problems and warnings that need no model call: template placeholders, API keys, choices that differ
     from PRISM or that a paid study usually needs (completion code, screen-out code).
+
+    Parameters
+    ----------
+    config : StudyConfig
+        The study definition to check.
+    source : str
+        The study file's name, used in each finding's location.
+    lines : dict of tuple to int, optional
+        Line numbers of the file's keys by their path (from :func:`pluralis.collect.config.study_key_lines`);
+        ``None`` locates findings by file only.
+    allow_placeholders : bool
+        Whether the shipped template's placeholder models and consent text are accepted.
+
+    Returns
+    -------
+    list of Finding
+        The problems (``severity="problem"``) and warnings found.
 
     Example
     -------

@@ -940,6 +940,16 @@ def toml_key_lines(text: str) -> dict[tuple, int]:
     """Line number (1-based) of every table header and key in a TOML text, by its path in the parsed data
     (array-of-tables elements by index). Best effort, for error messages.
 
+    Parameters
+    ----------
+    text : str
+        The TOML text.
+
+    Returns
+    -------
+    dict of tuple to int
+        Key path -> 1-based line number of its first occurrence.
+
     Example
     -------
     >>> lines = toml_key_lines('[sampling]\\nmode = "x"\\n[[models]]\\nname = "a"\\n[[models]]\\nname = "b"\\n')
@@ -984,6 +994,16 @@ def toml_key_lines(text: str) -> dict[tuple, int]:
 def yaml_key_lines(text: str) -> dict[tuple, int]:
     """Line number (1-based) of every mapping key and sequence item in a YAML text, by its path.
 
+    Parameters
+    ----------
+    text : str
+        The YAML text.
+
+    Returns
+    -------
+    dict of tuple to int
+        Key path -> 1-based line number (``{}`` when the text does not parse).
+
     Example
     -------
     >>> yaml_key_lines("models:\\n  - name: a\\n    timeout: -1\\n")[("models", 0, "timeout")]
@@ -1016,6 +1036,20 @@ def yaml_key_lines(text: str) -> dict[tuple, int]:
 def where_in_file(path: Path | str, loc: tuple, lines: dict[tuple, int] | None) -> str:
     """``file:line`` of a field (by its path in the parsed data), else of the nearest table that holds it,
     else just ``file``.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file, as shown in the message.
+    loc : tuple
+        The field's path in the parsed data (keys and list indexes).
+    lines : dict of tuple to int or None
+        Line numbers by key path (from :func:`study_key_lines`); ``None`` or empty gives just the file.
+
+    Returns
+    -------
+    str
+        ``"file:line"`` or ``"file"``.
 
     Example
     -------
@@ -1050,6 +1084,16 @@ def study_key_lines(path: str | Path) -> dict[tuple, int]:
     """Line numbers of the keys and tables of a TOML or YAML study file, by their path in the parsed data
     (``{}`` for other files or when the file cannot be read; line numbers are a courtesy in messages).
 
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The study file (``.toml``, ``.yaml`` or ``.yml``; other suffixes give ``{}``).
+
+    Returns
+    -------
+    dict of tuple to int
+        Key path -> 1-based line number.
+
     Example
     -------
     >>> study_key_lines(default_study_path())[("sampling", "timeout")] > 1
@@ -1081,6 +1125,17 @@ def load_study_config(path: str | Path | None = None) -> StudyConfig:
     ``endpoint`` (unless ``provider = "openai"``) and ``opening_models`` above the number of models.
     Placeholders of the shipped template are allowed here; :func:`pluralis.collect.check.check_study`
     refuses them before a study is served.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path, optional
+        The study file (``.toml``, ``.yaml``/``.yml`` or ``.json``); ``None`` (default) loads the shipped
+        PRISM study.
+
+    Returns
+    -------
+    StudyConfig
+        The validated study definition.
 
     Example
     -------
@@ -1159,6 +1214,18 @@ def _is_table_array(v: Any) -> bool:
 
 def study_to_toml(config: StudyConfig, *, sections: tuple[str, ...] | None = None) -> str:
     """Write a study definition as TOML (what ``pluralis serve --init`` writes; reads back equal).
+
+    Parameters
+    ----------
+    config : StudyConfig
+        The study definition.
+    sections : tuple of str, optional
+        Top-level sections to write (e.g. ``("study", "models")``); ``None`` (default) writes all.
+
+    Returns
+    -------
+    str
+        The TOML text (the built-in country list is left out, being the default).
 
     Example
     -------

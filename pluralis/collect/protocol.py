@@ -379,6 +379,20 @@ async def run_model_call(
     (:func:`pluralis.llm.nc_sample`). Failures never raise: they come back in ``failures``.
     ``limiter`` bounds model calls in flight across participants.
 
+    Parameters
+    ----------
+    call : ModelCall
+        The call the protocol asks for (kind, models, messages, ``n``, timeout).
+    models : mapping of str to ModelSpec or ChatBackend
+        The study's models by name; every model named in ``call`` must be there.
+    limiter : asyncio.Semaphore, optional
+        Shared bound on concurrent model calls; ``None`` for no bound.
+
+    Returns
+    -------
+    CallResult
+        The responses, failures and latency of the call.
+
     Example
     -------
     >>> import asyncio
@@ -509,6 +523,20 @@ def example_survey_answers() -> dict[str, Any]:
 
 def special_region(iso: str | None, subregion: str | None, region: str | None) -> str | None:
     """PRISM's ``special_region`` from the birth country (spec §2.1 rule, applied in order).
+
+    Parameters
+    ----------
+    iso : str or None
+        ISO 3166-1 alpha-3 code of the birth country.
+    subregion : str or None
+        The country's UN subregion.
+    region : str or None
+        The country's UN region.
+
+    Returns
+    -------
+    str or None
+        One of PRISM's special regions, or ``None`` when none applies or the country is unknown.
 
     Example
     -------
@@ -1575,6 +1603,16 @@ def ratings_from_form(view: StepView, form: Mapping[str, Any]) -> tuple[dict[int
 def utterances_for(conversations: Sequence[Conversation]) -> list[Utterance]:
     """PRISM utterance rows of conversations, with ids that stay unique across participants.
 
+    Parameters
+    ----------
+    conversations : sequence of Conversation
+        Conversation records with their ``conversation_history``.
+
+    Returns
+    -------
+    list of Utterance
+        One row per model response, in conversation and history order.
+
     Example
     -------
     >>> utterances_for([])
@@ -1609,6 +1647,16 @@ def utterances_for(conversations: Sequence[Conversation]) -> list[Utterance]:
 
 def combine_records(sessions: Sequence[ProtocolSession | Study]) -> Study:
     """One validated :class:`Study` from many sessions (or their :meth:`ProtocolSession.records`).
+
+    Parameters
+    ----------
+    sessions : sequence of ProtocolSession or Study
+        Protocol sessions, or their already extracted records.
+
+    Returns
+    -------
+    Study
+        Survey, conversations, utterances and metadata of all sessions, validated together.
 
     Example
     -------

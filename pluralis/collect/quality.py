@@ -194,6 +194,16 @@ class QCParams:
 def attention_checks(config: StudyConfig) -> dict[str, str]:
     """The study's attention checks: question id -> the answer that passes.
 
+    Parameters
+    ----------
+    config : StudyConfig
+        The study definition.
+
+    Returns
+    -------
+    dict of str to str
+        Question id of each ``attention`` question with an ``expected`` answer -> that answer.
+
     Example
     -------
     >>> from pluralis.collect.config import StudyConfig
@@ -211,6 +221,16 @@ def attention_checks(config: StudyConfig) -> dict[str, str]:
 def text_lengths(texts: pd.Series) -> pd.DataFrame:
     """Characters, words (split on a single space) and sentences (split on ".") of each text, as PRISM
     counted them (a text with no "." is one sentence; missing text counts 0).
+
+    Parameters
+    ----------
+    texts : pandas.Series
+        Texts (missing values allowed).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Integer columns ``chars``, ``words`` and ``sentences``, on ``texts``'s index.
 
     Example
     -------
@@ -317,6 +337,25 @@ def decide_actions(
 ) -> pd.Series:
     """PRISM's action rules (spec §8.1) for submissions with a platform ``status``, ``q`` conversations,
     ``r`` reject and ``t`` return signals (duplicates are handled by :func:`quality_control`).
+
+    Parameters
+    ----------
+    status : pandas.Series
+        Platform status of each submission (``AWAITING REVIEW``, ``RETURNED``, ``TIMED-OUT``, ``APPROVED``, ...).
+    q : pandas.Series
+        Number of conversations each participant completed.
+    r : pandas.Series
+        Number of reject signals (failed checks) of each participant.
+    t : pandas.Series
+        Number of return signals of each participant.
+    min_conversations : int
+        Conversations a complete submission has (PRISM: 6).
+
+    Returns
+    -------
+    pandas.Series
+        The action of each submission (``APPROVE``, ``REJECT``, ``RETURN_REQUEST``, ``CHECK``, ... or the
+        status itself when it is final), on ``status``'s index.
 
     Example
     -------

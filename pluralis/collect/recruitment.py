@@ -85,6 +85,18 @@ def entry_params(config: StudyConfig, query: Mapping[str, Any]) -> dict[str, str
 def external_id(config: StudyConfig, params: Mapping[str, str]) -> str | None:
     """The participant's id on the recruitment platform (``[recruitment] external_id_param``), if given.
 
+    Parameters
+    ----------
+    config : StudyConfig
+        The study definition (its ``recruitment.external_id_param``).
+    params : mapping of str to str
+        The entry URL's query parameters.
+
+    Returns
+    -------
+    str or None
+        The platform id, or ``None`` when not configured or not given.
+
     Example
     -------
     >>> from pluralis.collect.config import StudyConfig
@@ -98,6 +110,16 @@ def external_id(config: StudyConfig, params: Mapping[str, str]) -> str | None:
 def os_family(user_agent: str | None) -> str | None:
     """The operating system of a browser's User-Agent, as a coarse family: ``iPhone``, ``iPad``, ``Android``,
     ``Chrome OS``, ``Windows``, ``Macintosh``, ``Linux`` or ``Other`` (``None`` without a User-Agent).
+
+    Parameters
+    ----------
+    user_agent : str or None
+        The browser's User-Agent header.
+
+    Returns
+    -------
+    str or None
+        The operating system family.
 
     Example
     -------
@@ -116,6 +138,11 @@ def os_family(user_agent: str | None) -> str | None:
 
 def read_prolific_export(path: str | Path) -> pd.DataFrame:
     """Read Prolific's submissions export (CSV) as quality control's submissions table.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The CSV file downloaded from Prolific.
 
     Returns
     -------

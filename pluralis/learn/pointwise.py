@@ -280,6 +280,20 @@ def featurize_ratings(ratings, featurizer=None) -> RatingFeatures:
     """Featurise ratings once (each distinct response text once): a ratings frame (``response``, ``score``),
     pairs (frame or :class:`~pluralis.learn.models.PairFeatures`, unstacked), or :class:`RatingFeatures`.
 
+    Parameters
+    ----------
+    ratings : pandas.DataFrame or PairFeatures or RatingFeatures
+        A ratings frame (``response``, ``score`` and any participant columns), a pairs frame
+        (``response_a``, ``response_b``), featurised pairs, or already featurised ratings (returned as is).
+    featurizer : callable, optional
+        Text featuriser; ``None`` (default) uses the interpretable text features
+        (:class:`~pluralis.learn.featurizers.TextFeaturizer`).
+
+    Returns
+    -------
+    RatingFeatures
+        The feature table of distinct responses, each rating's row in it (``idx``) and the scores (``y``).
+
     Example
     -------
     >>> r = pd.DataFrame({"user_id": ["u", "u", "v"], "response": ["Yes.", "No?", "Yes."], "score": [70, 20, 60]})
@@ -749,6 +763,38 @@ def cross_group_ratings(
     """Train a rating model on each group's ratings; evaluate RMSE / correlations on every group's
     held-out participants (the pointwise analogue of :func:`~pluralis.learn.groups.cross_group_accuracy`,
     same folds, subsampling and bootstrap).
+
+    Parameters
+    ----------
+    ratings : pandas.DataFrame or PairFeatures or RatingFeatures
+        Ratings with ``user_id``, ``score`` and the ``by`` column (see :func:`featurize_ratings`).
+    by : str
+        The grouping column (a participant field such as ``gender``).
+    model : estimator, optional
+        An unfitted rating model (cloned per fit); default :class:`RatingModel`.
+    featurizer : callable, optional
+        Featuriser for a ratings frame (default: the model's, else interpretable text features).
+    groups : sequence of str, optional
+        The groups to compare (default: every value with at least ``min_participants`` participants).
+    min_participants : int
+        Fewest participants a group needs (default 10; at least ``n_splits``).
+    n_splits : int
+        Participant-disjoint folds (default 5).
+    equalize : bool
+        Subsample every training set to the smallest group's number of participants (default True).
+    include_pooled : bool
+        Also train on all selected groups together (default True).
+    n_boot : int
+        Participant-bootstrap draws for the intervals (default 200; 0 for none).
+    level : float
+        Interval level, between 0 and 1 (default 0.95).
+    seed : int
+        Random seed (folds, subsampling, bootstrap).
+
+    Returns
+    -------
+    RatingEvaluation
+        Metrics per (training group, evaluation group).
 
     Example
     -------

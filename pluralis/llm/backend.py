@@ -81,6 +81,16 @@ def folder_backend(spec: ModelSpec) -> Any:
     ``load()`` and ``chat()``. This lets a layer above ``llm`` (aligned models:
     :mod:`pluralis.align.serving`) be served by ``pluralis llm serve`` without ``llm`` importing it.
 
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model's spec (only ``transformers`` backends with a ``path`` and no ``gguf_file`` are looked at).
+
+    Returns
+    -------
+    Any
+        The factory's backend, or ``None`` when the folder has no backend file.
+
     Example
     -------
     >>> folder_backend(ModelSpec(name="m", backend="transformers", path="/no/such/folder")) is None

@@ -304,6 +304,18 @@ def labelled_warnings(label: str) -> Iterator[None]:
 def group_label(field: str, value: Any) -> str:
     """How a group is named in messages.
 
+    Parameters
+    ----------
+    field : str
+        The grouping field.
+    value : Any
+        The group's value of the field.
+
+    Returns
+    -------
+    str
+        ``"group <field> = <value>"``.
+
     Example
     -------
     >>> group_label("gender", "Female")

@@ -53,6 +53,16 @@ BATCH = 500
 def text_hash(text: str) -> str:
     """SHA-256 hex digest of a text's UTF-8 bytes (the cache key).
 
+    Parameters
+    ----------
+    text : str
+        The text (other values are converted with ``str``).
+
+    Returns
+    -------
+    str
+        64 lowercase hex characters.
+
     Example
     -------
     >>> text_hash("hello")[:12]

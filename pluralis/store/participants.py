@@ -71,6 +71,17 @@ def _iso(ts: float | None) -> str | None:
 def add_session(store: Store, user_id: str, study_id: str, *, status: str = "consent") -> None:
     """Insert a minimal live-study session row (tests and examples; the web app creates real ones).
 
+    Parameters
+    ----------
+    store : Store
+        The open store.
+    user_id : str
+        The participant's id (also used to make the session's token hash).
+    study_id : str
+        The study the session belongs to.
+    status : str
+        The session's protocol status (default ``"consent"``).
+
     Example
     -------
     >>> import tempfile, os
@@ -146,6 +157,18 @@ def record_entry(
 def entry_params(store: Store, user_id: str) -> dict[str, str] | None:
     """The recruitment URL parameters kept for a participant (``None`` when none were).
 
+    Parameters
+    ----------
+    store : Store
+        The open store.
+    user_id : str
+        The participant's id.
+
+    Returns
+    -------
+    dict of str to str or None
+        The URL parameters recorded at entry.
+
     Example
     -------
     >>> import tempfile, os
@@ -161,6 +184,18 @@ def entry_params(store: Store, user_id: str) -> dict[str, str] | None:
 def sessions_overview(store: Store, *, study_id: str | None = None) -> list[dict[str, Any]]:
     """One row per live-study participant: ids, status, times (epoch seconds), completion code, number of
     finished conversations, recruitment parameters and browser OS.
+
+    Parameters
+    ----------
+    store : Store
+        The open store.
+    study_id : str, optional
+        Only this study's sessions; ``None`` (default) for all studies.
+
+    Returns
+    -------
+    list of dict
+        One dict per session, ordered by creation time then user id.
 
     Example
     -------
@@ -264,6 +299,23 @@ def write_payments_csv(
     store: Store, path: str | Path, *, study_id: str | None = None, params: Sequence[str] | None = None
 ) -> int:
     """Write :func:`payments` as CSV (header row first); returns the number of participants.
+
+    Parameters
+    ----------
+    store : Store
+        The open store.
+    path : str or pathlib.Path
+        The CSV file to write (its folder is created; written atomically).
+    study_id : str, optional
+        Only this study's participants; ``None`` (default) for all.
+    params : sequence of str, optional
+        Recruitment URL parameters to add as columns, in this order; ``None`` (default) adds every
+        parameter seen, sorted.
+
+    Returns
+    -------
+    int
+        The number of participant rows written.
 
     Example
     -------
@@ -429,6 +481,16 @@ def _delete_participant(store: Store, user_id: str, reason: str) -> DeletionRepo
 def audit_log(store: Store) -> list[dict[str, Any]]:
     """The audit log, oldest first (``action``, ``study_id``, ``detail``, ``at`` as ISO UTC).
 
+    Parameters
+    ----------
+    store : Store
+        The open store.
+
+    Returns
+    -------
+    list of dict
+        One dict per entry with ``id``, ``action``, ``study_id``, ``detail`` and ``at``.
+
     Example
     -------
     >>> import tempfile, os
@@ -503,6 +565,20 @@ def failures(store: Store, *, user_ids: Iterable[str] | None = None) -> list[dic
 def write_failures(store: Store, out: str | Path, *, user_ids: Iterable[str] | None = None) -> Path:
     """Write :func:`failures` as JSON lines: to ``out`` if it ends in ``.jsonl``, else to
     ``out/failures.jsonl`` (beside the PRISM files of an export folder). Returns the path written.
+
+    Parameters
+    ----------
+    store : Store
+        The open store.
+    out : str or pathlib.Path
+        A ``.jsonl`` file, or a folder to write ``failures.jsonl`` in (created if missing).
+    user_ids : iterable of str, optional
+        Only these participants' failures; ``None`` (default) for all.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
 
     Example
     -------

@@ -312,6 +312,18 @@ def default_terms(frame: pd.DataFrame, by: Sequence[str]) -> dict[str, str | Non
 
     Fields with a single level are left out.
 
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The text frame with author fields.
+    by : sequence of str
+        Fields added as regressors besides PRISM's (with no base level).
+
+    Returns
+    -------
+    dict of str to str or None
+        Column -> its base (reference) level, or ``None`` for the first level.
+
     Example
     -------
     >>> f = pd.DataFrame({"gender": ["Male", "Female"], "age": ["x", "x"], "locale": ["us", "uk"]})

@@ -56,6 +56,21 @@ def attach_topics(battles: pd.DataFrame, assignments: pd.DataFrame, *, include_o
 
     Battles whose prompt has no topic (or is an outlier, unless ``include_outliers``) are dropped.
 
+    Parameters
+    ----------
+    battles : pandas.DataFrame
+        Pairwise battles (``model_a``, ``model_b``, ``winner`` and an id column shared with ``assignments``).
+    assignments : pandas.DataFrame
+        Topic assignments (``topic``, optional ``topic_name``, and a text's id column such as
+        ``conversation_id``).
+    include_outliers : bool
+        Keep battles whose prompt is an outlier (topic ``-1``); default False.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The battles that have a topic, with a ``topic`` column.
+
     Example
     -------
     >>> b = pd.DataFrame({"model_a": ["x"], "model_b": ["y"], "winner": ["model_a"], "conversation_id": ["c1"]})

@@ -35,6 +35,18 @@ from pluralis.errors import ConfigError
 def class_documents(texts: Sequence[str], labels: Sequence[int] | np.ndarray) -> pd.Series:
     """One document per topic: its texts joined with a space, indexed by sorted topic label.
 
+    Parameters
+    ----------
+    texts : sequence of str
+        The texts (missing values count as empty).
+    labels : sequence of int or numpy.ndarray
+        One topic label per text (``-1`` for outliers).
+
+    Returns
+    -------
+    pandas.Series
+        Topic label -> the joined text.
+
     Example
     -------
     >>> class_documents(["a b", "c", "d"], [1, -1, 1]).to_dict()
@@ -98,6 +110,20 @@ def top_terms(scores: sp.csr_matrix, terms: np.ndarray, top_n: int = 10) -> list
 
     Only terms that occur in a topic (non-zero score) are listed.
 
+    Parameters
+    ----------
+    scores : scipy.sparse.csr_matrix
+        Scores ``(n_topics, n_terms)``, as from :func:`class_tfidf`.
+    terms : numpy.ndarray
+        The term of each column.
+    top_n : int
+        Most terms per row (default 10).
+
+    Returns
+    -------
+    list of list of (str, float)
+        Per row, the (term, score) pairs.
+
     Example
     -------
     >>> s = sp.csr_matrix(np.array([[0.1, 0.3, 0.3], [0.0, 0.0, 0.2]]))
@@ -129,6 +155,28 @@ def topic_keywords(
     """Top c-TF-IDF n-grams of every topic (including ``-1``): ``{label: [term, ...]}``.
 
     ``with_scores=True`` gives ``(term, score)`` pairs instead.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The texts.
+    labels : sequence of int or numpy.ndarray
+        One topic label per text (``-1`` for outliers).
+    top_n : int
+        Keywords per topic (default 10).
+    m : int, optional
+        The ``m`` of the idf (the number of texts by default, as PRISM); see :func:`class_tfidf`.
+    ngram_range : tuple of (int, int)
+        Smallest and largest n-gram size (PRISM: ``(1, 2)``).
+    stop_words : str or list of str or None
+        Stop words passed to scikit-learn's ``CountVectorizer`` (PRISM: ``"english"``).
+    with_scores : bool
+        Give ``(term, score)`` pairs instead of terms (default False).
+
+    Returns
+    -------
+    dict of int to list
+        Topic label -> its keywords (or pairs), best first.
 
     Example
     -------

@@ -56,6 +56,16 @@ PRISM_GROUP_FIELDS: tuple[str, ...] = (
 def default_text_field(frames) -> str:
     """``opening_prompt`` when the study has conversations, else ``prompt`` of its comparisons.
 
+    Parameters
+    ----------
+    frames : StudyFrames
+        The study's frames.
+
+    Returns
+    -------
+    str
+        ``"opening_prompt"``, ``"prompt"`` or ``"user_prompt"``.
+
     Example
     -------
     >>> from pluralis.data import Study
@@ -79,6 +89,19 @@ def default_text_field(frames) -> str:
 
 def topic_texts(frames, field: str | None = None) -> pd.DataFrame:
     """One row per text of ``field`` (see the module docstring): ``text_id, text, user_id, ...``.
+
+    Parameters
+    ----------
+    frames : StudyFrames
+        The study's frames.
+    field : str, optional
+        A named text field or any text column of the study; ``None`` (default) picks
+        :func:`default_text_field`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per non-empty text, with ``text_id``, ``text``, ``user_id`` and the field's id columns.
 
     Example
     -------
@@ -138,6 +161,20 @@ def attach_groups(
 
     Names may be aliases (``region`` -> ``location_special_region``, ``ethnicity`` ->
     ``ethnicity_simplified``; see :data:`pluralis.ranking.subgroups.FIELD_ALIASES`).
+
+    Parameters
+    ----------
+    texts : pandas.DataFrame
+        The text frame (with ``user_id``).
+    fields : sequence of str
+        Author fields or their aliases.
+    survey : pandas.DataFrame, optional
+        The survey table the fields come from (by ``user_id``); not needed for fields the text frame has.
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, list of str)
+        The text frame with the fields added, and the resolved column names.
 
     Example
     -------

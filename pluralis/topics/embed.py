@@ -60,6 +60,16 @@ class EmbeddingCacheLike(Protocol):
 def embedder_name(embedder: Any) -> str:
     """The model name an embedder is known by (its ``name`` attribute, else its qualified name).
 
+    Parameters
+    ----------
+    embedder : Any
+        An embedder (object with a ``name`` attribute or any callable).
+
+    Returns
+    -------
+    str
+        The embedder's name.
+
     Example
     -------
     >>> embedder_name(SentenceEmbedder()), embedder_name(len)
@@ -73,6 +83,16 @@ def embedder_name(embedder: Any) -> str:
 
 def embedding_dimension(model) -> int:
     """The vector size of a loaded sentence-transformers model (any version of the library).
+
+    Parameters
+    ----------
+    model : sentence_transformers.SentenceTransformer
+        A loaded model.
+
+    Returns
+    -------
+    int
+        The embedding size.
 
     Example
     -------
@@ -232,6 +252,19 @@ def _as_texts(texts: Sequence[str]) -> pd.Series:
 
 def embed_texts(texts: Sequence[str], embedder: Embedder | None = None) -> np.ndarray:
     """Embeddings ``(n_texts, dim)`` float32 of ``texts`` with ``embedder`` (default :class:`SentenceEmbedder`).
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The texts.
+    embedder : Embedder, optional
+        A callable from a list of texts to an array ``(n_texts, dim)``; ``None`` (default) uses
+        :class:`SentenceEmbedder`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array ``(n_texts, dim)``.
 
     Example
     -------

@@ -98,6 +98,20 @@ def knn_cosine(X: np.ndarray, k: int, *, block: int = 2048) -> tuple[np.ndarray,
 
     Returns ``(indices, distances)``, both ``(n, k)``, nearest first (``1 - cos``, clipped at 0).
 
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Vectors ``(n, dim)`` (zero rows allowed).
+    k : int
+        Neighbours per row, itself included (``1 <= k <= n``).
+    block : int
+        Rows compared at once (memory ``O(block * n)``; default 2048).
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, numpy.ndarray)
+        ``indices`` (int64) and ``distances`` (float32), both ``(n, k)``.
+
     Example
     -------
     >>> X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
@@ -521,6 +535,24 @@ def fit_topics(
     **params: Any,
 ) -> TopicModel:
     """Fit a :class:`TopicModel` in one call (``params`` are its settings).
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The texts.
+    embeddings : numpy.ndarray, optional
+        Precomputed embeddings ``(n_texts, dim)``; ``None`` (default) embeds with ``embedder``.
+    embedder : Embedder, optional
+        Embeds the texts when ``embeddings`` is not given (default :class:`SentenceEmbedder`).
+    namer : callable, optional
+        Names a topic from its keywords and example texts; ``None`` for keyword names.
+    **params
+        :class:`TopicModel` settings (``reducer``, ``min_cluster_size``, ...).
+
+    Returns
+    -------
+    TopicModel
+        The fitted model.
 
     Example
     -------

@@ -52,6 +52,18 @@ ChatFunction = Callable[[list[dict[str, str]]], str]
 def naming_prompt(top_texts: Sequence[str], top_words: Sequence[str]) -> str:
     """PRISM's naming prompt for one topic (Python list reprs, as PRISM formatted them).
 
+    Parameters
+    ----------
+    top_texts : sequence of str
+        The topic's most representative texts.
+    top_words : sequence of str
+        The topic's keywords.
+
+    Returns
+    -------
+    str
+        The filled-in prompt.
+
     Example
     -------
     >>> naming_prompt(["a"], ["b"]).splitlines()[-1].strip()
@@ -63,6 +75,18 @@ def naming_prompt(top_texts: Sequence[str], top_words: Sequence[str]) -> str:
 def naming_messages(top_texts: Sequence[str], top_words: Sequence[str]) -> list[dict[str, str]]:
     """The chat PRISM sent: an empty system message, then the naming prompt.
 
+    Parameters
+    ----------
+    top_texts : sequence of str
+        The topic's most representative texts.
+    top_words : sequence of str
+        The topic's keywords.
+
+    Returns
+    -------
+    list of dict of str to str
+        Chat messages (``role``, ``content``).
+
     Example
     -------
     >>> [m["role"] for m in naming_messages(["a"], ["b"])]
@@ -73,6 +97,18 @@ def naming_messages(top_texts: Sequence[str], top_words: Sequence[str]) -> list[
 
 def clean_name(reply: str, max_chars: int = 80) -> str:
     """A model's reply as a topic name: first line, without quotes, a "Title:" prefix or a final full stop.
+
+    Parameters
+    ----------
+    reply : str
+        The model's reply (``None`` or empty gives ``""``).
+    max_chars : int
+        Longest name kept (default 80).
+
+    Returns
+    -------
+    str
+        The cleaned name.
 
     Example
     -------
@@ -90,6 +126,16 @@ def clean_name(reply: str, max_chars: int = 80) -> str:
 def chat_namer(chat: ChatFunction) -> Namer:
     """A namer that asks ``chat(messages) -> reply`` with PRISM's prompt and cleans the reply.
 
+    Parameters
+    ----------
+    chat : ChatFunction
+        A callable from a list of chat messages to the model's reply text.
+
+    Returns
+    -------
+    Namer
+        A callable ``(top_texts, top_words) -> name``.
+
     Example
     -------
     >>> namer = chat_namer(lambda messages: '"Pet Care Questions"')
@@ -105,6 +151,18 @@ def chat_namer(chat: ChatFunction) -> Namer:
 
 def keyword_name(words: Sequence[str], n: int = 3) -> str:
     """A name from a topic's keywords: its first ``n`` distinct keywords joined with " / ".
+
+    Parameters
+    ----------
+    words : sequence of str
+        The topic's keywords, best first.
+    n : int
+        Number of distinct keywords used (default 3).
+
+    Returns
+    -------
+    str
+        The name, or ``"(no keywords)"``.
 
     Example
     -------
@@ -127,6 +185,16 @@ def keyword_name(words: Sequence[str], n: int = 3) -> str:
 
 def unique_names(names: dict[int, str]) -> dict[int, str]:
     """Make topic names unique by appending `` (2)``, `` (3)``... to repeats (lowest topic keeps it).
+
+    Parameters
+    ----------
+    names : dict of int to str
+        Topic label -> name.
+
+    Returns
+    -------
+    dict of int to str
+        Topic label -> unique name, in ascending label order.
 
     Example
     -------

@@ -89,6 +89,24 @@ def nearest_earlier(
     ``neighbors="approximate"`` looks among each row's ``n_neighbors`` approximate neighbours only
     (``-1``/``inf`` when none of them is earlier).
 
+    Parameters
+    ----------
+    embeddings : numpy.ndarray
+        Text embeddings ``(n, dim)``, in the texts' order.
+    neighbors : {"exact", "approximate"}
+        Exact search (default) or approximate nearest neighbours (needs pynndescent).
+    n_neighbors : int
+        Neighbours searched per row in approximate mode (default 30).
+    block : int
+        Rows compared at once in exact mode (default 2048).
+    seed : int or None
+        Random seed of the approximate search (default 42).
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, numpy.ndarray)
+        ``best`` (int64 row index, ``-1`` for none) and ``dist`` (float, ``inf`` for none), both ``(n,)``.
+
     Example
     -------
     >>> b, d = nearest_earlier(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1]]))
@@ -131,6 +149,20 @@ def chain_labels(best: np.ndarray, dist: np.ndarray, tau: float) -> np.ndarray:
     Labels are numbered by first appearance. Vectorised by pointer jumping (each row's earliest
     linked ancestor), equal to the sequential loop because ``best[a] < a``.
 
+    Parameters
+    ----------
+    best : numpy.ndarray
+        Each row's nearest earlier row (``-1`` for none), from :func:`nearest_earlier`.
+    dist : numpy.ndarray
+        The distance to that row.
+    tau : float
+        Distance threshold (inclusive).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 neighbourhood label of each row.
+
     Example
     -------
     >>> chain_labels(np.array([-1, 0, 1, 0]), np.array([np.inf, 0.1, 0.1, 0.5]), 0.2).tolist()
@@ -157,6 +189,26 @@ def close_pairs(
     seed: int | None = 42,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All pairs ``i < j`` with cosine distance ``< tau``: (i, j, distance).
+
+    Parameters
+    ----------
+    embeddings : numpy.ndarray
+        Text embeddings ``(n, dim)``.
+    tau : float
+        Distance threshold (exclusive).
+    neighbors : {"exact", "approximate"}
+        Exact search (default) or approximate nearest neighbours (needs pynndescent).
+    n_neighbors : int
+        Neighbours searched per row in approximate mode (default 30).
+    block : int
+        Rows compared at once in exact mode (default 2048).
+    seed : int or None
+        Random seed of the approximate search (default 42).
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, numpy.ndarray, numpy.ndarray)
+        Row indexes ``i``, ``j`` and their cosine distances.
 
     Example
     -------
@@ -194,6 +246,22 @@ def close_pairs(
 
 def single_link_labels(n: int, i: np.ndarray, j: np.ndarray, d: np.ndarray, tau: float) -> np.ndarray:
     """Connected components of the graph of pairs closer than ``tau``, numbered by first appearance.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows (texts).
+    i, j : numpy.ndarray
+        Row indexes of the pairs.
+    d : numpy.ndarray
+        Distance of each pair.
+    tau : float
+        Pairs with ``d < tau`` are linked.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 component label of each row.
 
     Example
     -------
@@ -271,6 +339,19 @@ def local_neighbourhoods(
 def neighbourhood_table(labels: np.ndarray, users: Sequence) -> pd.DataFrame:
     """One row per neighbourhood: ``neighbourhood, k, n_users, singleton, ego, kept``.
 
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Neighbourhood label of each text.
+    users : sequence
+        Author of each text.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Size ``k``, distinct authors ``n_users``, and whether the neighbourhood is a singleton, an ego
+        neighbourhood (one author) or kept (several texts and authors).
+
     Example
     -------
     >>> neighbourhood_table(np.array([0, 0, 1, 2, 2]), ["u", "u", "v", "v", "w"]).values.tolist()
@@ -291,6 +372,18 @@ def neighbourhood_summary(neighbourhoods: pd.DataFrame, users: Sequence) -> pd.D
     Columns: ``method, tau, n_texts, n_neighbourhoods, singletons, ego, kept, texts_in_kept,
     pct_texts_in_neighbourhoods`` (the real share) ``, neighbourhoods_per_100_texts`` (PRISM's
     "% total prompts appearing in neighbourhoods") ``, min_k, max_k, mean_k, sd_k`` (over kept ones).
+
+    Parameters
+    ----------
+    neighbourhoods : pandas.DataFrame
+        One column of labels per threshold, named ``"tau=<value>"`` (``attrs["method"]`` names the method).
+    users : sequence
+        Author of each text (row).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per threshold, with the columns above.
 
     Example
     -------
@@ -459,6 +552,16 @@ def entropy_summary(tests: pd.DataFrame) -> dict[str, float]:
     of neighbourhoods within or above / above / below the band, and (prompt-weighted, i.e. by
     neighbourhood size) the percentage of texts in neighbourhoods homogeneous on each attribute,
     on all attributes, and heterogeneous on all.
+
+    Parameters
+    ----------
+    tests : pandas.DataFrame
+        :func:`entropy_test`'s output (one row per neighbourhood).
+
+    Returns
+    -------
+    dict of str to float
+        Summary name -> value (``n_neighbourhoods`` always present).
 
     Example
     -------

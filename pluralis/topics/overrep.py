@@ -59,6 +59,18 @@ def adjust_pvalues(p: np.ndarray, correction: str = "holm") -> np.ndarray:
 
     ``correction``: ``"holm"``, ``"bh"`` (Benjamini-Hochberg FDR), ``"bonferroni"``, ``"by"`` or ``"none"``.
 
+    Parameters
+    ----------
+    p : numpy.ndarray
+        Raw p-values (NaN allowed).
+    correction : str
+        The correction (default ``"holm"``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Adjusted p-values, same shape as ``p``.
+
     Example
     -------
     >>> adjust_pvalues(np.array([0.01, 0.04, np.nan, 0.03]), "holm").round(2).tolist()
@@ -91,6 +103,22 @@ def bootstrap_column_sums(A: sp.spmatrix, n_boot: int, rng: np.random.Generator,
 
     Each draw resamples the units (rows) with replacement (multinomial counts; Poisson(1) weights
     above :data:`POISSON_BOOTSTRAP_UNITS` units), ``chunk`` draws at a time.
+
+    Parameters
+    ----------
+    A : scipy.sparse.spmatrix
+        Units x K matrix (e.g. a user's texts per topic).
+    n_boot : int
+        Number of bootstrap draws.
+    rng : numpy.random.Generator
+        Random generator.
+    chunk : int
+        Draws computed at a time (default 64).
+
+    Returns
+    -------
+    numpy.ndarray
+        Column sums of each draw, ``(n_boot, K)``.
 
     Example
     -------

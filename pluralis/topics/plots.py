@@ -52,6 +52,32 @@ def plot_topic_map(
     ``coords`` (n x 2) may hold NaN rows (texts without map coordinates); at most ``max_points``
     texts are drawn (a random sample).
 
+    Parameters
+    ----------
+    coords : numpy.ndarray
+        2-D map coordinates of each text ``(n, 2)``.
+    labels : sequence of int or numpy.ndarray
+        Topic label of each text (``-1`` for outliers).
+    path : str or pathlib.Path, optional
+        Where to save the figure; ``None`` (default) does not save.
+    names : mapping of int to str, optional
+        Topic names for the legend; ``None`` uses the labels.
+    groups : sequence, optional
+        A group of each text; when given, a second panel colours texts by group.
+    group_name : str
+        Title of the groups' legend (default ``"group"``).
+    title : str, optional
+        Figure title.
+    max_points : int
+        Most texts drawn (default 50,000).
+    seed : int
+        Seed of the sample drawn when there are more texts (default 0).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+
     Example
     -------
     >>> fig = plot_topic_map(np.random.default_rng(1).normal(size=(20, 2)), [0] * 10 + [1] * 10)
@@ -116,6 +142,25 @@ def plot_over_representation(
 
     ``table`` is :func:`~pluralis.topics.overrep.over_representation`'s output. Colours: log
     scale, red above 1 (over-represented), blue below; ``*`` marks significant cells.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Over-representation table (``field``, ``group``, ``topic``, ``factor``, ``ci_low``, ``ci_high``,
+        ``significant``).
+    path : str or pathlib.Path, optional
+        Where to save the figure; ``None`` (default) does not save.
+    names : mapping of int to str, optional
+        Topic names for the columns; ``None`` uses the labels.
+    title : str, optional
+        Figure title.
+    annotate : bool, optional
+        Write the factor in each cell; ``None`` (default) decides by the table's size.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
 
     Example
     -------

@@ -106,6 +106,18 @@ def design_matrix(
     A base of ``None`` is the first level in sorted order (R's default). Rows with a missing value
     in any term are dropped (R's ``na.omit``).
 
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The data, one row per observation.
+    terms : mapping of str to str or None
+        Column -> its base (reference) level; ``None`` for the first sorted level.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, list of tuple, numpy.ndarray)
+        The design matrix ``X``, its columns as (term, level), and the positions of the rows used.
+
     Example
     -------
     >>> X, cols, used = design_matrix(pd.DataFrame({"g": ["b", "a", None, "c"]}), {"g": None})
@@ -141,6 +153,22 @@ def ols_sandwich(
     """OLS of every column of ``Y`` on ``X`` with one covariance type: (B, SE, R², df).
 
     ``B`` and ``SE`` are ``(k, n_outcomes)``; ``df`` is the t tests' degrees of freedom.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Design matrix ``(n, k)`` of full column rank.
+    Y : numpy.ndarray
+        Outcomes ``(n, n_outcomes)``.
+    se : {"cluster", "HC1", "nonrobust"}
+        Covariance type (default ``"cluster"``).
+    groups : numpy.ndarray, optional
+        Cluster of each row (needed when ``se="cluster"``).
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, numpy.ndarray, numpy.ndarray, float)
+        Coefficients ``B``, standard errors ``SE``, R² per outcome, and the degrees of freedom.
 
     Example
     -------

@@ -218,6 +218,23 @@ class DPOAligner:
 def training_metrics(timer: Any, result: Any, *, setup_s: float, device: str) -> dict[str, Any]:
     """Step times, tokens/s and the last logged training metrics of a TRL run.
 
+    Parameters
+    ----------
+    timer : Any
+        The run's step timer callback (its ``times``, seconds per step, and ``logs``, the trainer's logs).
+    result : Any
+        The trainer's ``train()`` output (its ``training_loss``).
+    setup_s : float
+        Seconds spent loading the model and data before training.
+    device : str
+        The device trained on (recorded as is).
+
+    Returns
+    -------
+    dict of str to Any
+        ``steps``, ``step_seconds``, ``mean_step_s``, ``train_seconds``, ``setup_seconds``, ``tokens``,
+        ``tokens_per_s`` and the last logged metrics.
+
     Example
     -------
     >>> class T: times, logs = [2.0, 1.0], [{"loss": 0.6, "num_tokens": 300.0}]

@@ -34,6 +34,16 @@ def reward_function(reward_model: Any):
 
     Conversational completions (message lists) are scored on their last message's text.
 
+    Parameters
+    ----------
+    reward_model : Any
+        A fitted reward model with ``reward(texts)`` (one reward per completion text).
+
+    Returns
+    -------
+    callable
+        The reward function, named for TRL's logs.
+
     Example
     -------
     >>> import pandas as pd

@@ -127,6 +127,20 @@ def answers_from_form(
 ) -> dict[str, Any]:
     """Answers to a survey page from its submitted form (each question's kind reads its own fields).
 
+    Parameters
+    ----------
+    section : SurveySection
+        The survey page.
+    form : mapping of str to Any
+        The submitted form's fields.
+    getlist : callable
+        Returns every value of a multi-valued field by name (for checkbox questions).
+
+    Returns
+    -------
+    dict of str to Any
+        Question id -> the parsed answer.
+
     Example
     -------
     >>> from pluralis.collect.config import StudyConfig

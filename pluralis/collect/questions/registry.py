@@ -82,6 +82,16 @@ def register_question_kind(kind: QuestionKind, *, replace: bool = False) -> Ques
 def get_question_kind(name: str) -> QuestionKind:
     """The question kind registered as ``name``.
 
+    Parameters
+    ----------
+    name : str
+        The kind's registered name (e.g. ``"vas"``, ``"select"``).
+
+    Returns
+    -------
+    QuestionKind
+        The registered kind.
+
     Raises
     ------
     ConfigError

@@ -220,6 +220,16 @@ def parse_anchor(text: str) -> dict[str, float] | None:
 def parse_penalty(text: str) -> str | None:
     """Parse ``--penalty`` / ``-O penalty=`` text: ``"none"`` is None, else lower-cased.
 
+    Parameters
+    ----------
+    text : str
+        The option's text (``"none"``, ``"l2"``, ... in any case).
+
+    Returns
+    -------
+    str or None
+        The lower-cased penalty, or ``None`` for no penalty.
+
     Example
     -------
     >>> parse_penalty("None"), parse_penalty("L2")
