@@ -14,7 +14,7 @@ whose Inglehart–Welzel (IW) values are known:
        u_j(x) = θ_j · style(x) + λ_j · stance(x),   λ_j = iw_weight · (secular_j + self_expression_j) / 2
 
    with ``θ_j`` the persona's length/refusal/hedging/list weights of :class:`pluralis.simulate.PreferenceModel`
-   and ``style``/``stance`` the text features of :mod:`pluralis.features.style` — secular, self-expressive
+   and ``style``/``stance`` the text features of :func:`pluralis.features.response.style_features` — secular, self-expressive
    personas reward progressive stances, traditional/survival ones conservative stances.
 3. :func:`recovery` — a personalised reward model (:class:`pluralis.learn.PersonalisedRewardModel`, covariates
    = the IW values) trained on the choices of training personas, scored on **held-out personas** and a
@@ -29,7 +29,7 @@ measures that model.
 
 Example
 -------
->>> from pluralis.features.style import text_features
+>>> from pluralis.features.response import style_features as text_features
 >>> sd = {s: text_features(candidate_sets(SimulatedCandidateModel(seed=0), VALUE_PROMPTS[:4], k=4, sampling=s)["text"]
 ...                        .tolist())["stance"].std() for s in SAMPLING}
 >>> bool(sd["nc"] > sd["standard"])
@@ -115,7 +115,7 @@ class SimulatedCandidateModel:
     def _render(
         self, prompt: str, stance: float, hedge: float, lists: float, rng: random.Random, *, neutral: bool = False
     ) -> str:
-        from pluralis.features.style import text_features
+        from pluralis.features.response import style_features as text_features
         from pluralis.simulate.responders import render_response
 
         style = self._style(stance, hedge, lists)
@@ -149,7 +149,7 @@ class SimulatedCandidateModel:
             ]
             text = json.dumps({"responses": texts})
         elif sequential in system:
-            from pluralis.features.style import text_features
+            from pluralis.features.response import style_features as text_features
 
             previous = system.split(sequential, 1)[1]
             s = float(text_features([previous])["stance"].iloc[0])
@@ -298,10 +298,10 @@ def persona_utility_weights(personas: pd.DataFrame, *, iw_weight: float = 1.5) -
 
 
 def _terms(texts: Sequence[str]) -> np.ndarray:
-    from pluralis.features.style import text_features
+    from pluralis.features.response import style_features as text_features
 
     f = text_features(list(texts))
-    x = f[["length", "refusal", "hedging", "enumeration", "stance"]].to_numpy(dtype=float)
+    x = f[["length", "refusal", "hedging", "enumeration", "stance"]].to_numpy(dtype=float, copy=True)
     x[:, 0] = np.log1p(x[:, 0])
     return x
 
@@ -548,7 +548,7 @@ def candidate_experiment(
     -------
     >>> # candidate_experiment(ModelSpec(name="smollm2", base_url="http://127.0.0.1:8080/v1"), generate_personas(200))
     """
-    from pluralis.features.style import text_features
+    from pluralis.features.response import style_features as text_features
 
     data = personas.data if hasattr(personas, "data") else personas
     rng = np.random.default_rng(seed)
