@@ -273,7 +273,7 @@ async def login(request: Request) -> Response:
         httponly=True,
         samesite="strict",
         secure=is_secure(request),
-        path="/admin",
+        path=state.prefix + "/admin",  # the path the browser sees (under a public URL prefix)
         max_age=ADMIN_COOKIE_MAX_AGE,
     )
     return resp
@@ -307,7 +307,7 @@ async def logout(request: Request) -> Response:
     if not is_admin(request) or not state.secrets.check_csrf(form.get("csrf"), "admin"):
         return error_page(request, "Not allowed.", 403)
     resp = redirect(request, "/admin")
-    resp.delete_cookie(ADMIN_COOKIE, path="/admin")
+    resp.delete_cookie(ADMIN_COOKIE, path=state.prefix + "/admin")
     return resp
 
 

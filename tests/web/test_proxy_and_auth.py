@@ -188,6 +188,11 @@ def test_public_url_sets_links_redirects_and_the_accepted_origin(tmp_path):
         assert internal.status_code == 403
         public = b.send("POST", "/study/consent", data=consent, headers={"Origin": "https://example.org"})
         assert public.status_code == 303 and public.headers["location"] == "/study1/study"
+        # the admin's cookie is scoped to the path the browser sees
+        login = b.send("GET", "/admin")
+        assert 'action="/study1/admin/login"' in login.text
+        r = b.send("POST", "/admin/login", data={"csrf": csrf_of(login.text), "token": ADMIN})
+        assert r.headers["location"] == "/study1/admin" and "Path=/study1/admin" in r.headers["set-cookie"]
 
 
 def test_serve_refuses_a_bad_public_url_or_proxy_list(tmp_path):
