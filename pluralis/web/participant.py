@@ -39,7 +39,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from pluralis.collect.config import StudyConfig
-from pluralis.collect.protocol import ProtocolError, ProtocolSession, Step
+from pluralis.collect.protocol import ProtocolError, ProtocolSession, Step, ratings_from_form
 from pluralis.web.availability import annotate_record, finish_early, locked_model_problem
 from pluralis.web.common import (
     PARTICIPANT_COOKIE,
@@ -474,9 +474,9 @@ def _start_conversation(session: ProtocolSession, form: FormData) -> list[tuple[
 
 def _rate(session: ProtocolSession, form: FormData) -> list[tuple[str, dict | None]]:
     view = session.view()
-    # submitted as text (or missing): the protocol validates and converts them
-    scores: dict[int, Any] = {r.id: form.get(f"score_{r.id}") for r in view.responses}
-    session.rate(scores)
+    # submitted as text (or missing) with the sliders' touched markers: the protocol validates and converts them
+    scores, touched = ratings_from_form(view, form)
+    session.rate(scores, touched=touched)
     return [("rated", {"conversation_id": view.conversation_id, "turn": view.turn})]
 
 
@@ -837,6 +837,10 @@ async def start_conversation(request: Request) -> Response:
 
 async def rate(request: Request) -> Response:
     """``POST /study/rate``: rate the turn's responses (``score_{id}``, 1-100); see :func:`act`.
+
+    Opening and follow-up turns alike are rated here. Each slider must have been moved
+    (``score_{id}__touched``, set by app.js or the no-JS checkbox): an untouched one is refused with a message
+    next to it and nothing is stored (:func:`pluralis.collect.protocol.ratings_from_form`).
 
     Parameters
     ----------

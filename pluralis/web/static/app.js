@@ -10,7 +10,11 @@
   }
   document.querySelectorAll('input[type="range"]').forEach(function (input) {
     describe(input);
-    input.addEventListener("input", function () { describe(input); input.classList.add("touched"); });
+    // A rating slider counts only once moved (mouse, touch or keyboard): mark its hidden ``__touched`` field.
+    var marker = document.querySelector('input[type="hidden"][data-touch-for="' + input.name + '"]');
+    function touched() { describe(input); input.classList.add("touched"); if (marker) { marker.value = "1"; } }
+    input.addEventListener("input", touched);
+    input.addEventListener("change", touched);
   });
   document.querySelectorAll("input[type=checkbox][name$='__na']").forEach(function (box) {
     var slider = document.getElementById(box.name.replace(/__na$/, ""));

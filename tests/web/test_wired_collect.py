@@ -1,0 +1,85 @@
+"""The collect layer's issue-16 features as the web app uses them: sliders must be touched, Prolific entry
+parameters are kept, failures are in the admin export, and an admin can delete a participant."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from urllib.parse import urlencode
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from pluralis.collect.config import StudyConfig
+from pluralis.collect.protocol import example_survey_answers
+from pluralis.llm import ChatResult, ModelSpec
+from pluralis.store import Store
+from pluralis.store.schema_collect import collect_ratings
+from pluralis.web.app import create_app
+from tests.collect_helpers import FORM_HEADERS, SCORE_RE, SECTION_RE, csrf_of, survey_form
+
+ADMIN = "admin-token-for-tests-123"
+NAMES = ["m-a", "m-b", "m-c", "m-d"]
+
+
+class Instant:
+    """A model backend that answers at once (or fails, ``fail=True``)."""
+
+    def __init__(self, name: str, fail: bool = False):
+        self.spec = ModelSpec(name=name)
+        self.fail = fail
+
+    async def chat(self, messages, *, params=None, timeout=None):
+        if self.fail:
+            raise RuntimeError("the model server is down")
+        return ChatResult(text=f"An answer from {self.spec.name}.", model=self.spec.name, latency_s=0.0)
+
+    async def aclose(self):
+        pass
+
+
+def make_app(tmp_path, *, failing: str | None = None):
+    cfg = StudyConfig().with_models([{"name": n, "endpoint": "http://127.0.0.1:9/v1", "max_retries": 0} for n in NAMES])
+    store = Store.open(tmp_path / "s.sqlite")
+    models = {n: Instant(n, fail=n == failing) for n in NAMES}
+    return cfg, store, create_app(cfg, store, admin_token=ADMIN, models=models)
+
+
+def to_rating(c: TestClient, cfg: StudyConfig, landing: str = "/") -> str:
+    """Join (from ``landing``), consent, answer the survey and open a conversation: the rating page."""
+    c.post("/start", data={"csrf": csrf_of(page := c.get(landing).text), **entry_fields(page)})
+    page = c.get("/study").text
+    c.post("/study/consent", data={"consent": "yes", "consent_age": "yes", "csrf": csrf_of(page)})
+    page = c.get("/study").text
+    while (m := SECTION_RE.search(page)) is not None:
+        body = [*survey_form(cfg, m.group(1), example_survey_answers()), ("csrf", csrf_of(page))]
+        c.post("/study/survey", content=urlencode(body), headers=FORM_HEADERS)
+        page = c.get("/study").text
+    c.post("/study/start", data={"conversation_type": "unguided", "opening_prompt": "Hello", "csrf": csrf_of(page)})
+    return c.get("/study").text
+
+
+def entry_fields(page: str) -> dict[str, str]:
+    import re
+
+    return dict(re.findall(r'name="(entry__[^"]+)" value="([^"]*)"', page))
+
+
+def test_an_untouched_slider_is_refused_with_a_message_and_nothing_is_stored(tmp_path):
+    cfg, store, app = make_app(tmp_path)
+    with TestClient(app) as c:
+        page = to_rating(c, cfg)
+        ids = SCORE_RE.findall(page)
+        assert len(ids) == 4 and 'name="score_%s__touched"' % ids[0] in page
+        scores = {f"score_{i}": 50 for i in ids}
+        touched = {f"score_{i}__touched": "1" for i in ids[1:]}  # the first slider was never moved
+        r = c.post("/study/rate", data={**scores, **touched, "csrf": csrf_of(page)})
+        assert r.status_code == 422
+        assert "Please move every slider to give your rating." in r.text
+        assert r.text.count(cfg.conversations.untouched_text) >= 1 and f'id="err-score_{ids[0]}"' in r.text
+        with store.engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(collect_ratings)).scalar() == 0
+        r = c.post("/study/rate", data={**scores, **touched, f"score_{ids[0]}__touched": "1", "csrf": csrf_of(page)})
+        assert r.status_code in (200, 303)
+        with store.engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(collect_ratings)).scalar() == 4
