@@ -3,8 +3,6 @@ parameters are kept, failures are in the admin export, and an admin can delete a
 
 from __future__ import annotations
 
-import io
-import zipfile
 from urllib.parse import urlencode
 
 from fastapi.testclient import TestClient
@@ -70,7 +68,7 @@ def test_an_untouched_slider_is_refused_with_a_message_and_nothing_is_stored(tmp
     with TestClient(app) as c:
         page = to_rating(c, cfg)
         ids = SCORE_RE.findall(page)
-        assert len(ids) == 4 and 'name="score_%s__touched"' % ids[0] in page
+        assert len(ids) == 4 and f'name="score_{ids[0]}__touched"' in page
         scores = {f"score_{i}": 50 for i in ids}
         touched = {f"score_{i}__touched": "1" for i in ids[1:]}  # the first slider was never moved
         r = c.post("/study/rate", data={**scores, **touched, "csrf": csrf_of(page)})
