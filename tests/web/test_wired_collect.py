@@ -12,6 +12,7 @@ from pluralis.collect.config import StudyConfig
 from pluralis.collect.protocol import example_survey_answers
 from pluralis.llm import ChatResult, ModelSpec
 from pluralis.store import Store
+from pluralis.store.participants import payments, sessions_overview
 from pluralis.store.schema_collect import collect_ratings
 from pluralis.web.app import create_app
 from tests.collect_helpers import FORM_HEADERS, SCORE_RE, SECTION_RE, csrf_of, survey_form
@@ -81,3 +82,47 @@ def test_an_untouched_slider_is_refused_with_a_message_and_nothing_is_stored(tmp
         assert r.status_code in (200, 303)
         with store.engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(collect_ratings)).scalar() == 4
+
+
+def test_prolific_entry_parameters_are_kept_for_payment_matching(tmp_path):
+    cfg, store, app = make_app(tmp_path)
+    with TestClient(app, headers={"user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64)"}) as c:
+        landing = c.get("/?PROLIFIC_PID=abc&STUDY_ID=st1&SESSION_ID=se1&evil=1").text
+        assert entry_fields(landing) == {
+            "entry__PROLIFIC_PID": "abc",
+            "entry__STUDY_ID": "st1",
+            "entry__SESSION_ID": "se1",
+        }
+        assert "evil" not in landing
+        to_rating(c, cfg, "/?PROLIFIC_PID=abc&STUDY_ID=st1&SESSION_ID=se1")
+    (row,) = payments(store, study_id=cfg.study.id)
+    assert (row["PROLIFIC_PID"], row["STUDY_ID"], row["SESSION_ID"]) == ("abc", "st1", "se1")
+    assert row["status"] == "rate"
+    (overview,) = sessions_overview(store)
+    assert overview["client_os"] == "Windows"
+
+
+def test_the_screened_out_and_complete_pages_show_the_code_and_the_filled_redirect(tmp_path):
+    from types import SimpleNamespace
+
+    from pluralis.collect.config import CompletionConfig
+    from pluralis.collect.protocol import Step
+    from pluralis.web.participant import study_page
+
+    completion = CompletionConfig(
+        redirect_url="https://app.prolific.com/submissions/complete?cc={code}",
+        screened_out_code="SCR1",
+        screened_out_redirect_url="https://app.prolific.com/submissions/complete?cc={code}&s=1",
+        screened_out_message="Sorry, this study is full for people like you.",
+    )
+    cfg = StudyConfig().model_copy(update={"completion": completion})
+    app = create_app(cfg, Store.open(tmp_path / "s.sqlite"), models={})
+    token, session = app.state.collect.repo.create_session()
+    req = SimpleNamespace(app=app, base_url="http://testserver/")
+    session.state.step, session.state.completion_code = Step.SCREENED_OUT, "SCR1"
+    html = study_page(req, token, session).body.decode()
+    assert "Sorry, this study is full for people like you." in html and ">SCR1</strong>" in html
+    assert 'href="https://app.prolific.com/submissions/complete?cc=SCR1&amp;s=1"' in html
+    session.state.step, session.state.completion_code = Step.COMPLETE, "C0DE"
+    html = study_page(req, token, session).body.decode()
+    assert 'href="https://app.prolific.com/submissions/complete?cc=C0DE"' in html and "{code}" not in html
