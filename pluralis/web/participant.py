@@ -111,7 +111,7 @@ def participant_message(error: ProtocolError) -> str:
     >>> participant_message(ProtocolError("cannot do that now: the participant is at step 'rate'"))
     'Something went wrong on our side. Please try again in a moment.'
     >>> participant_message(ProtocolError("bad answers", errors={"age": "choose an answer"}))
-    'There is a problem: please check the answers marked below.'
+    'Please check the answers marked below.'
     """
     own = getattr(error, "participant_message", None)
     if isinstance(own, str) and own:
