@@ -35,6 +35,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from pluralis.data import write_prism
+from pluralis.store.participants import write_failures
 from pluralis.web.common import (
     ADMIN_COOKIE,
     ADMIN_COOKIE_MAX_AGE,
@@ -532,7 +533,9 @@ async def plot(request: Request, name: str) -> Response:
 
 
 def export_zip(state: CollectState, *, completed_only: bool = False) -> bytes:
-    """The study's PRISM files and a ``study.json`` (id, export time, counts) in one zip archive.
+    """The study's PRISM files, ``failures.jsonl`` (every failed or timed-out model call,
+    :func:`pluralis.store.participants.write_failures`) and a ``study.json`` (id, export time, counts) in one zip
+    archive.
 
     Parameters
     ----------
@@ -553,15 +556,18 @@ def export_zip(state: CollectState, *, completed_only: bool = False) -> bytes:
     >>> from pluralis.web.app import create_app
     >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"))
     >>> names = zipfile.ZipFile(io.BytesIO(export_zip(app.state.collect))).namelist()
-    >>> "study.json" in names and "survey.jsonl" in names
+    >>> "study.json" in names and "survey.jsonl" in names and "failures.jsonl" in names
     True
     """
     study = state.repo.export_study(completed_only=completed_only)
     buf = io.BytesIO()
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_prism(study, Path(tmp), metadata=False)
+        # the exported participants' failed model calls (all of the store's when not completed_only)
+        user_ids = {p.user_id for p in study.survey} | {c.user_id for c in study.conversations}
+        failed = write_failures(state.repo.store, Path(tmp), user_ids=user_ids if completed_only else None)
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in paths.values():
+            for path in [*paths.values(), failed]:
                 zf.write(path, arcname=Path(path).name)
             zf.writestr(
                 "study.json",

@@ -3,6 +3,9 @@ parameters are kept, failures are in the admin export, and an admin can delete a
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from urllib.parse import urlencode
 
 from fastapi.testclient import TestClient
@@ -12,7 +15,7 @@ from pluralis.collect.config import StudyConfig
 from pluralis.collect.protocol import example_survey_answers
 from pluralis.llm import ChatResult, ModelSpec
 from pluralis.store import Store
-from pluralis.store.participants import payments, sessions_overview
+from pluralis.store.participants import failures, payments, sessions_overview
 from pluralis.store.schema_collect import collect_ratings
 from pluralis.web.app import create_app
 from tests.collect_helpers import FORM_HEADERS, SCORE_RE, SECTION_RE, csrf_of, survey_form
@@ -126,3 +129,18 @@ def test_the_screened_out_and_complete_pages_show_the_code_and_the_filled_redire
     session.state.step, session.state.completion_code = Step.COMPLETE, "C0DE"
     html = study_page(req, token, session).body.decode()
     assert 'href="https://app.prolific.com/submissions/complete?cc=C0DE"' in html and "{code}" not in html
+
+
+def test_the_admin_export_has_the_failed_model_calls(tmp_path):
+    cfg, store, app = make_app(tmp_path, failing="m-d")
+    with TestClient(app) as c:
+        page = to_rating(c, cfg)
+        assert SCORE_RE.findall(page)  # the other models answered
+        r = c.get("/admin/export.zip", headers={"Authorization": "Bearer " + ADMIN})
+    assert r.status_code == 200
+    zf = zipfile.ZipFile(io.BytesIO(r.content))
+    assert "failures.jsonl" in zf.namelist() and "survey.jsonl" in zf.namelist()
+    rows = [json.loads(line) for line in zf.read("failures.jsonl").decode().splitlines()]
+    assert rows and {row["model_name"] for row in rows} == {"m-d"}
+    assert rows[0]["user_id"] == failures(store)[0]["user_id"] and rows[0]["turn"] == 0
+    assert "the model server is down" in (rows[0]["message"] or "")
