@@ -15,8 +15,8 @@ from pluralis.collect.config import StudyConfig
 from pluralis.collect.protocol import example_survey_answers
 from pluralis.llm import ChatResult, ModelSpec
 from pluralis.store import Store
-from pluralis.store.participants import failures, payments, sessions_overview
-from pluralis.store.schema_collect import collect_ratings
+from pluralis.store.participants import audit_log, failures, payments, sessions_overview
+from pluralis.store.schema_collect import collect_ratings, collect_responses
 from pluralis.web.app import create_app
 from tests.collect_helpers import FORM_HEADERS, SCORE_RE, SECTION_RE, csrf_of, survey_form
 
@@ -144,3 +144,37 @@ def test_the_admin_export_has_the_failed_model_calls(tmp_path):
     assert rows and {row["model_name"] for row in rows} == {"m-d"}
     assert rows[0]["user_id"] == failures(store)[0]["user_id"] and rows[0]["turn"] == 0
     assert "the model server is down" in (rows[0]["message"] or "")
+
+
+def test_the_admin_deletes_a_withdrawn_participant_and_the_dashboard_shows_the_audit_log(tmp_path):
+    cfg, store, app = make_app(tmp_path)
+    with TestClient(app) as c:
+        to_rating(c, cfg, "/?PROLIFIC_PID=gone1")
+        (first,) = sessions_overview(store)
+    with TestClient(app) as c:  # a second participant, who stays
+        to_rating(c, cfg, "/?PROLIFIC_PID=stays")
+    gone = first["user_id"]
+    auth = {"Authorization": "Bearer " + ADMIN}
+    with TestClient(app) as admin, TestClient(app) as anyone:
+        page = admin.get("/admin", headers=auth).text
+        assert 'id="audit"' in page and "No deletions yet." in page
+        csrf = csrf_of(page)
+        path = f"/admin/participants/{gone}/delete"
+        assert anyone.post(path, data={"csrf": csrf, "reason": "withdrawal"}).status_code in (401, 403)
+        assert admin.post(path, data={"csrf": "forged", "reason": "withdrawal"}, headers=auth).status_code == 403
+        assert admin.post(path, data={"csrf": csrf, "reason": "bored"}, headers=auth).status_code == 422
+        with store.engine.connect() as conn:
+            before = conn.execute(select(func.count()).select_from(collect_responses)).scalar()
+        assert len(sessions_overview(store)) == 2 and before > 0
+        r = admin.post(path, data={"csrf": csrf, "reason": "withdrawal"}, headers=auth, follow_redirects=False)
+        assert (r.status_code, r.headers["location"]) == (303, "/admin#audit")
+        assert [row["PROLIFIC_PID"] for row in payments(store)] == ["stays"]
+        with store.engine.connect() as conn:
+            left = conn.execute(select(collect_responses.c.user_id).distinct()).scalars().all()
+        assert gone not in left and len(left) == 1
+        (entry,) = audit_log(store)
+        assert entry["detail"]["reason"] == "withdrawal" and gone not in json.dumps(entry)
+        page = admin.get("/admin", headers=auth).text
+        assert 'id="audit-log"' in page and "<td>withdrawal</td>" in page
+        assert f'<td class="num">{sum(entry["detail"]["rows"].values())}</td>' in page
+        assert admin.post(path, data={"csrf": csrf, "reason": "withdrawal"}, headers=auth).status_code == 404

@@ -28,6 +28,15 @@
       if (btn) { btn.disabled = true; btn.textContent = btn.dataset.busy; }
     });
   });
+  // The admin's deletion form: the participant's id goes into the address it is sent to.
+  var del = document.getElementById("delete-form");
+  if (del) {
+    del.addEventListener("submit", function (e) {
+      var id = del.elements.user_id.value.trim();
+      if (!id || !window.confirm(del.dataset.confirm)) { e.preventDefault(); return; }
+      del.action = del.dataset.action.replace("{id}", encodeURIComponent(id));
+    });
+  }
   // A page that comes back with errors: move focus to the summary, whose links lead to the fields.
   var summary = document.getElementById("error-summary");
   if (summary) { summary.focus(); }
