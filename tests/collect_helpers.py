@@ -161,7 +161,8 @@ class HttpParticipant:
         ids = self.score_ids()
         assert ids, self.html[:2000]
         scores = scores or {i: 20 + 15 * k for k, i in enumerate(ids)}
-        await self.post("/study/rate", {f"score_{i}": s for i, s in scores.items()})
+        form = {f"score_{i}": s for i, s in scores.items()} | {f"score_{i}__touched": "1" for i in scores}
+        await self.post("/study/rate", form)
         self.sent_scores.extend(int(s) for s in scores.values())
         await self.get()
         return scores

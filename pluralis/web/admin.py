@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import tempfile
 import time
@@ -35,6 +36,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from pluralis.data import write_prism
+from pluralis.errors import StoreError
+from pluralis.store.participants import DELETION_REASONS, audit_log, delete_participant, write_failures
 from pluralis.web.common import (
     ADMIN_COOKIE,
     ADMIN_COOKIE_MAX_AGE,
@@ -51,6 +54,8 @@ from pluralis.web.common import (
 from pluralis.web.dashboard import METHOD_LABELS
 from pluralis.web.plots import data_for
 from pluralis.web.state import CollectState
+
+log = logging.getLogger("pluralis.web")
 
 
 def is_admin(request: Request) -> bool:
@@ -216,9 +221,12 @@ async def dashboard(request: Request) -> Response:
         set_csrf_cookie(request, resp, csrf)
         return resp
     data = await run_in_threadpool(state.dashboard.summary)
+    audit = await run_in_threadpool(audit_log, state.repo.store)
     return state.render(
         "admin.html",
         data=data,
+        audit=audit,
+        deletion_reasons=DELETION_REASONS,
         csrf=state.secrets.csrf_for("admin"),
         method_labels=METHOD_LABELS,
         model_check=state.model_check,
@@ -309,6 +317,64 @@ async def logout(request: Request) -> Response:
     resp = redirect(request, "/admin")
     resp.delete_cookie(ADMIN_COOKIE, path=state.prefix + "/admin")
     return resp
+
+
+async def delete(request: Request, user_id: str) -> Response:
+    """``POST /admin/participants/{user_id}/delete``: delete every row of one participant (a withdrawal).
+
+    Admin only (cookie or bearer token) and CSRF-checked (the dashboard's ``csrf``). Runs
+    :func:`pluralis.store.participants.delete_participant` in the thread pool: one transaction over every
+    table, with a row in the audit log (shown on the dashboard) that records the reason and the rows deleted,
+    not the participant's id.
+
+    Parameters
+    ----------
+    request
+        The form: ``csrf`` and ``reason`` (one of :data:`pluralis.store.participants.DELETION_REASONS`,
+        default ``withdrawal``).
+    user_id
+        The participant.
+
+    Returns
+    -------
+    Response
+        303 to ``/admin#audit``; 403 for anyone but the admin or a bad CSRF token; 404 when the store holds
+        nothing of this participant; 422 for an unknown reason.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), admin_token="t" * 24)
+    >>> _, session = app.state.collect.repo.create_session()
+    >>> client = TestClient(app, headers={"Authorization": "Bearer " + "t" * 24})
+    >>> client.post(f"/admin/participants/{session.user_id}/delete", data={"csrf": "forged"}).status_code
+    403
+    >>> form = {"csrf": app.state.collect.secrets.csrf_for("admin"), "reason": "withdrawal"}
+    >>> r = client.post(f"/admin/participants/{session.user_id}/delete", data=form, follow_redirects=False)
+    >>> r.status_code, r.headers["location"]
+    (303, '/admin#audit')
+    >>> client.post(f"/admin/participants/{session.user_id}/delete", data=form).status_code
+    404
+    """
+    denied = admin_denied(request, json=False)
+    if denied is not None:
+        return denied
+    state = state_of(request)
+    form = await read_form(request)
+    if not is_admin(request) or not state.secrets.check_csrf(form.get("csrf"), "admin"):
+        return error_page(request, "Not allowed.", 403)
+    reason = form.get("reason") or "withdrawal"
+    if reason not in DELETION_REASONS:
+        return error_page(request, f"The reason must be one of: {', '.join(DELETION_REASONS)}.", 422)
+    try:
+        report = await run_in_threadpool(delete_participant, state.repo.store, user_id, reason=reason)
+    except StoreError:
+        return error_page(request, "There is no such participant (nothing was deleted).", 404)
+    log.info("admin deleted a participant (%s): %d rows", reason, report.total)
+    return redirect(request, "/admin#audit")
 
 
 async def summary(request: Request) -> Response:
@@ -532,7 +598,9 @@ async def plot(request: Request, name: str) -> Response:
 
 
 def export_zip(state: CollectState, *, completed_only: bool = False) -> bytes:
-    """The study's PRISM files and a ``study.json`` (id, export time, counts) in one zip archive.
+    """The study's PRISM files, ``failures.jsonl`` (every failed or timed-out model call,
+    :func:`pluralis.store.participants.write_failures`) and a ``study.json`` (id, export time, counts) in one zip
+    archive.
 
     Parameters
     ----------
@@ -553,15 +621,18 @@ def export_zip(state: CollectState, *, completed_only: bool = False) -> bytes:
     >>> from pluralis.web.app import create_app
     >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"))
     >>> names = zipfile.ZipFile(io.BytesIO(export_zip(app.state.collect))).namelist()
-    >>> "study.json" in names and "survey.jsonl" in names
+    >>> "study.json" in names and "survey.jsonl" in names and "failures.jsonl" in names
     True
     """
     study = state.repo.export_study(completed_only=completed_only)
     buf = io.BytesIO()
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_prism(study, Path(tmp), metadata=False)
+        # the exported participants' failed model calls (all of the store's when not completed_only)
+        user_ids = {p.user_id for p in study.survey} | {c.user_id for c in study.conversations}
+        failed = write_failures(state.repo.store, Path(tmp), user_ids=user_ids if completed_only else None)
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in paths.values():
+            for path in [*paths.values(), failed]:
                 zf.write(path, arcname=Path(path).name)
             zf.writestr(
                 "study.json",
@@ -670,6 +741,7 @@ __all__ = [
     "representativeness",
     "dashboard",
     "export",
+    "delete",
     "export_zip",
     "healthz",
     "is_admin",

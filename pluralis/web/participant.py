@@ -39,7 +39,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from pluralis.collect.config import StudyConfig
-from pluralis.collect.protocol import ProtocolError, ProtocolSession, Step
+from pluralis.collect.protocol import ProtocolError, ProtocolSession, Step, ratings_from_form
+from pluralis.collect.recruitment import entry_params, external_id, os_family
+from pluralis.store.participants import record_entry
 from pluralis.web.availability import annotate_record, finish_early, locked_model_problem
 from pluralis.web.common import (
     PARTICIPANT_COOKIE,
@@ -109,7 +111,7 @@ def participant_message(error: ProtocolError) -> str:
     >>> participant_message(ProtocolError("cannot do that now: the participant is at step 'rate'"))
     'Something went wrong on our side. Please try again in a moment.'
     >>> participant_message(ProtocolError("bad answers", errors={"age": "choose an answer"}))
-    'There is a problem: please check the answers marked below.'
+    'Please check the answers marked below.'
     """
     own = getattr(error, "participant_message", None)
     if isinstance(own, str) and own:
@@ -474,9 +476,9 @@ def _start_conversation(session: ProtocolSession, form: FormData) -> list[tuple[
 
 def _rate(session: ProtocolSession, form: FormData) -> list[tuple[str, dict | None]]:
     view = session.view()
-    # submitted as text (or missing): the protocol validates and converts them
-    scores: dict[int, Any] = {r.id: form.get(f"score_{r.id}") for r in view.responses}
-    session.rate(scores)
+    # submitted as text (or missing) with the sliders' touched markers: the protocol validates and converts them
+    scores, touched = ratings_from_form(view, form)
+    session.rate(scores, touched=touched)
     return [("rated", {"conversation_id": view.conversation_id, "turn": view.turn})]
 
 
@@ -529,6 +531,10 @@ def _feedback(session: ProtocolSession, form: FormData) -> list[tuple[str, dict 
 async def landing(request: Request) -> Response:
     """``GET /``: the landing page (``?PROLIFIC_PID=`` or ``?participant=`` prefill the recruitment id).
 
+    The study's recruitment URL parameters (``[recruitment] url_params``, e.g. Prolific's ``PROLIFIC_PID``,
+    ``STUDY_ID``, ``SESSION_ID``; :func:`pluralis.collect.recruitment.entry_params`) ride on in the start form
+    as hidden ``entry__NAME`` fields, so that :func:`start` can keep them for payment matching.
+
     A participant who already started is sent to ``/study``.
 
     Parameters
@@ -556,14 +562,19 @@ async def landing(request: Request) -> Response:
         return redirect(request, "/study")
     state = state_of(request)
     csrf = double_submit_csrf(request)
-    external = request.query_params.get("PROLIFIC_PID") or request.query_params.get("participant") or ""
-    resp = state.render("landing.html", csrf=csrf, external_id=external[:128])
+    params = entry_params(state.config, request.query_params)  # the study's recruitment parameters only
+    external = external_id(state.config, params) or request.query_params.get("participant") or ""
+    resp = state.render("landing.html", csrf=csrf, external_id=external[:128], entry_params=params)
     set_csrf_cookie(request, resp, csrf)
     return resp
 
 
 async def start(request: Request) -> Response:
     """``POST /start``: create a participant (checks CSRF, joins per address, study size, duplicate ids).
+
+    The landing page's ``entry__NAME`` fields (the recruitment parameters) and the browser's coarse OS are
+    kept in ``collect_entry_params`` (:func:`pluralis.store.participants.record_entry`): ``pluralis
+    participants payments`` matches participants to their Prolific submissions with them.
 
     Parameters
     ----------
@@ -597,7 +608,8 @@ async def start(request: Request) -> Response:
         total = sum((await state.db(repo.status_counts)).values())
         if total >= state.config.limits.max_participants:
             return error_page(request, "This study is full. Thank you for your interest.", 403)
-    external = (form.get("external_id") or "").strip()[:128] or None
+    params = entry_params(state.config, {k[7:]: v for k, v in form.items() if k.startswith("entry__")})
+    external = (external_id(state.config, params) or form.get("external_id") or "").strip()[:128] or None
     if external and await state.db(repo.external_id_exists, external):
         return error_page(
             request,
@@ -605,7 +617,15 @@ async def start(request: Request) -> Response:
             "where you started, or use the resume link you were given.",
             409,
         )
-    token, _session = await state.db(lambda: repo.create_session(external_id=external))
+    token, session = await state.db(lambda: repo.create_session(external_id=external))
+    await state.db(
+        record_entry,
+        repo.store,
+        session.user_id,
+        state.config.study.id,
+        params,
+        client_os=os_family(request.headers.get("user-agent")),
+    )
     resp = redirect(request, "/study")
     set_participant_cookie(request, resp, token)
     return resp
@@ -837,6 +857,10 @@ async def start_conversation(request: Request) -> Response:
 
 async def rate(request: Request) -> Response:
     """``POST /study/rate``: rate the turn's responses (``score_{id}``, 1-100); see :func:`act`.
+
+    Opening and follow-up turns alike are rated here. Each slider must have been moved
+    (``score_{id}__touched``, set by app.js or the no-JS checkbox): an untouched one is refused with a message
+    next to it and nothing is stored (:func:`pluralis.collect.protocol.ratings_from_form`).
 
     Parameters
     ----------

@@ -64,6 +64,7 @@ ROUTES: list[Route] = [
     Route("/admin/api/failures", GET, admin.failures),
     Route("/admin/plot/{name}.svg", GET, admin.plot),
     Route("/admin/export.zip", GET, admin.export),
+    Route("/admin/participants/{user_id}/delete", POST, admin.delete),
 ]
 
 
