@@ -200,7 +200,7 @@ def write_any_report(
     >>> _ = p.write_text("\\n".join(rows + ['{"model_a": "b", "model_b": "a", "winner": "tie", "judge": "u1"}']))
     >>> res = write_any_report(p, p.parent / "rep", bootstrap=5)
     >>> sorted(res.skipped)[:2]
-    ['Participants', 'Rankings by group']
+    ['Rankings by group', 'Representativeness']
     """
     out = Path(out)
     fmt = format or (detect_format(source) if study is None else "given")
