@@ -1594,10 +1594,22 @@ def ratings_from_form(view: StepView, form: Mapping[str, Any]) -> tuple[dict[int
     ...                                                  ResponseView(id=1, position=1, text="b")])
     >>> ratings_from_form(view, {"score_0": "70", "score_0__touched": "1", "score_1": "50"})
     ({0: '70', 1: '50'}, {0})
+
+    Without the script, the empty hidden marker and the ticked no-JS box arrive together; the box counts:
+
+    >>> from starlette.datastructures import FormData
+    >>> ratings_from_form(view, FormData([("score_1", "9"), ("score_1__touched", ""), ("score_1__touched", "1")]))[1]
+    {1}
     """
     scores = {r.id: form.get(SCORE_FIELD.format(id=r.id)) for r in view.responses}
-    touched = {r.id for r in view.responses if form.get(TOUCHED_FIELD.format(id=r.id))}
+    touched = {r.id for r in view.responses if any(_all_values(form, TOUCHED_FIELD.format(id=r.id)))}
     return scores, touched
+
+
+def _all_values(form: Mapping[str, Any], name: str) -> list[Any]:
+    # The page sends a marker twice without JavaScript: the script's empty hidden field, then the ticked box.
+    getlist = getattr(form, "getlist", None)
+    return list(getlist(name)) if callable(getlist) else [form.get(name)]
 
 
 def utterances_for(conversations: Sequence[Conversation]) -> list[Utterance]:

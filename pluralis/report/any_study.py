@@ -141,6 +141,15 @@ def _response_texts(frames) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "text"])
 
 
+def _records_per_participant(frames) -> pd.Series:
+    """Rated responses (or else comparisons) per participant, named after what was counted."""
+    tables = (("rated responses", frames.utterances, "user_id"), ("comparisons", frames.comparisons, "annotator_id"))
+    for name, table, key in tables:
+        if len(table) and key in table:
+            return table.groupby(key).size().rename(name)
+    return pd.Series(dtype=float, name="records")
+
+
 def write_any_report(
     source: str | Path,
     out: str | Path,
@@ -229,6 +238,12 @@ def write_any_report(
     # -- participants -----------------------------------------------------------------------------------
     if has_survey:
         s = r.section("Participants", "Who took part: counts per category of the main survey fields.")
+        per_person = _records_per_participant(frames)
+        if len(per_person):
+            s.text(
+                f"{len(survey):,} participants; {per_person.name} per participant: median {per_person.median():g} "
+                f"(range {per_person.min():g}–{per_person.max():g})."
+            )
         for col in [c for c in ("study_locale", "age", "gender", "ethnicity_simplified") if c in survey]:
             vc = survey[col].fillna("(missing)").astype(str).value_counts().head(15)
             t = pd.DataFrame({field_label(col): [group_label(col, g) for g in vc.index], "participants": vc.values})
@@ -306,7 +321,9 @@ def write_any_report(
         r.skip("Rankings by group", "no overall ranking")
     elif not has_survey:
         r.skip("Rankings by group", "no survey, so no groups of participants")
-    elif not fields or not battles["user_id"].isin(survey["user_id"]).any():
+    elif not fields:
+        r.skip("Rankings by group", f"the participants carry none of the grouping fields ({', '.join(by)})")
+    elif not battles["user_id"].isin(survey["user_id"]).any():
         r.skip("Rankings by group", "the battles' participants are not in the survey")
     else:
         s = r.section(

@@ -62,11 +62,13 @@ def test_report_on_arena_battles_with_participants(tmp_path):
     out = tmp_path / "rep"
     res = write_any_report(path, out, bootstrap=20)
     html = res.path.read_text()
-    assert res.sections[:2] == ["Overview", "Rankings"]
-    for title in ("Participants", "Representativeness", "Rankings by group", "Welfare of populations"):
+    # the judges are participants (without demographics): counted, but nothing to compare with a census
+    assert res.sections[:3] == ["Overview", "Participants", "Rankings"]
+    assert "40 participants; comparisons per participant: median 10" in html
+    for title in ("Representativeness", "Rankings by group", "Welfare of populations"):
         assert title in res.skipped and title not in res.sections
     assert "Response features" in res.skipped  # no texts in these battles
-    assert "Sections not in this report" in html and "no survey" in html
+    assert "Sections not in this report" in html and "none of the grouping fields" in html
     # the ranking comes from the battles: alpha first
     tables = sorted(out.glob("tables/*.csv"))
     overall = next(pd.read_csv(t) for t in tables if "model" in pd.read_csv(t).columns)

@@ -272,6 +272,9 @@ def test_every_participant_page_fits_a_phone(chromium, tmp_path, tiny_models, do
         page.fill("#prompt", "Something shorter, please.")
         page.click("button:has-text('Send')")
         page.wait_for_selector("text=Submit ratings")
+        sliders = page.locator('input[type="range"][name^="score_"]')
+        for i in range(sliders.count()):  # a rating counts only once its slider was moved
+            sliders.nth(i).fill("55")
         page.click("text=Submit ratings")
         page.wait_for_selector("text=Finish conversation")
         page.click("text=Finish conversation")
