@@ -7,10 +7,15 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from pluralis.errors import ConfigError, PluralisError
+
+if TYPE_CHECKING:
+    from pluralis.collect.check import CheckReport
+    from pluralis.collect.config import StudyConfig
 
 #: Printed (and flushed) once the server accepts connections; the URL follows.
 READY_LINE = "pluralis serve: listening on"
@@ -31,30 +36,47 @@ def _secret_key(path: Path) -> bytes:
     return key
 
 
-def consent_placeholders(text: str) -> list[str]:
-    """The shipped consent text's ``[...]`` placeholders (study-specific contacts, ethics reference) still in ``text``.
+def run_check(
+    study: str | None,
+    config: StudyConfig | None = None,
+    *,
+    allow_placeholders: bool = False,
+    call_endpoints: bool = True,
+) -> CheckReport:
+    """Check a study as ``pluralis serve`` does at start, printing endpoint results and warnings.
 
     Parameters
     ----------
-    text
-        A study's consent text.
+    study
+        The study file (its problems name lines), or ``None`` for the shipped PRISM study.
+    config
+        The loaded study, when ``study`` is ``None`` or command-line overrides changed it.
+    allow_placeholders
+        Accept the template's placeholder models and consent text (reported as warnings).
+    call_endpoints
+        Call every model once.
 
     Returns
     -------
-    list of str
-        The placeholders, in order, each once.
+    pluralis.collect.check.CheckReport
 
     Example
     -------
-    >>> from pluralis.collect.config import CONSENT_TEXT
-    >>> len(consent_placeholders(CONSENT_TEXT)) > 0, consent_placeholders("Contact ada@example.org.")
-    (True, [])
+    >>> from pluralis.collect.config import StudyConfig
+    >>> run_check(None, StudyConfig(), call_endpoints=False).ok
+    False
     """
-    import re
+    from pluralis.collect.check import check_study
+    from pluralis.collect.config import StudyConfig
 
-    from pluralis.collect.config import CONSENT_TEXT
-
-    return [m for m in dict.fromkeys(re.findall(r"\[[^\]\n]{10,}\]", CONSENT_TEXT)) if m in text]
+    target: StudyConfig | str = study if study is not None else (config or StudyConfig())
+    report = check_study(target, call_endpoints=call_endpoints, allow_placeholders=allow_placeholders)
+    for e in report.endpoints:
+        state = "ok" if e.ok else f"FAILED ({e.kind})"
+        print(f"model {e.model!r} at {e.address}: {state} in {e.latency_s:.2f} s", flush=True)
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr, flush=True)
+    return report
 
 
 def serve_study(
@@ -68,11 +90,15 @@ def serve_study(
     root_path: str = "",
     public_url: str | None = None,
     forwarded_allow_ips: str | None = None,
+    allow_placeholders: bool = False,
+    check_models: bool = True,
 ) -> None:
-    """Open the store, build the app and serve it until interrupted.
+    """Check the study, open the store, build the app and serve it until interrupted.
 
-    Prints the study, the admin dashboard's URL (and a generated admin token when none is set), then
-    ``READY_LINE`` and the URL once the server accepts connections.
+    First runs :func:`pluralis.collect.check.check_study` (the file, the template's placeholders, one call
+    to every model): any problem stops it before it listens. Then prints the study, the admin dashboard's
+    URL (and a generated admin token when none is set), then ``READY_LINE`` and the URL once the server
+    accepts connections.
 
     Parameters
     ----------
@@ -95,11 +121,16 @@ def serve_study(
     forwarded_allow_ips
         Comma-separated addresses/networks of trusted reverse proxies, ``"*"`` for any (default: the study's
         ``[server] trusted_proxies``; none: ``X-Forwarded-*`` headers are ignored).
+    allow_placeholders
+        Serve the ``--init`` template's placeholder models and consent text (local testing only; warned).
+    check_models
+        Call every model once before listening (``False``: only the file is checked, e.g. when the models
+        start after the study server).
 
     Raises
     ------
     pluralis.errors.ConfigError
-        A bad study file, or an admin token shorter than 16 characters.
+        A bad study file, a study the start-up check refuses, or an admin token shorter than 16 characters.
 
     Example
     -------
@@ -131,14 +162,8 @@ def serve_study(
             problems = "; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors())
             raise ConfigError(f"--public-url / --forwarded-allow-ips: {problems}") from None
         config = config.model_copy(update={"server": server_cfg})
-    placeholders = consent_placeholders(config.consent.text)
-    if placeholders:
-        print(
-            f"warning: the consent text still has {len(placeholders)} placeholder(s) such as {placeholders[0]}; "
-            "edit [consent] text in the study file before recruiting",
-            file=sys.stderr,
-            flush=True,
-        )
+    report = run_check(study, config, allow_placeholders=allow_placeholders, call_endpoints=check_models)
+    report.raise_for_problems()
     base = Path(study).with_suffix("") if study else Path("pluralis-study")
     target = db or str(base) + ".sqlite"
     store = Store.open(target)
@@ -231,9 +256,31 @@ def register(app: typer.Typer) -> None:
             help="Comma-separated addresses/networks of trusted reverse proxies ('*': any) whose "
             "X-Forwarded-For/-Proto/-Host are believed. Default: the study's [server] trusted_proxies (none).",
         ),
+        check: bool = typer.Option(
+            False,
+            "--check",
+            help="Only check STUDY (the file, placeholders, one call to every model) and exit: 0 when it can be "
+            "served, 1 otherwise. Serving runs the same check first.",
+        ),
+        allow_placeholders: bool = typer.Option(
+            False,
+            "--allow-placeholders",
+            help="Accept the --init template's placeholder models and consent text (local testing only).",
+        ),
+        check_models: bool = typer.Option(
+            True,
+            "--check-models/--skip-model-check",
+            help="Call every model once before listening (skip when the models start after the study).",
+        ),
     ) -> None:
         """Run a PRISM-protocol feedback study in the browser (consent, survey, rated conversations, admin)."""
         try:
+            if check:
+                report = run_check(study, allow_placeholders=allow_placeholders, call_endpoints=True)
+                for p in report.problems:
+                    typer.echo(f"error: {p}", err=True)
+                typer.echo(report.lines()[-1], err=not report.ok)
+                raise typer.Exit(code=0 if report.ok else 1)
             if init:
                 from pluralis.collect.config import default_study_path
 
@@ -253,6 +300,8 @@ def register(app: typer.Typer) -> None:
                 root_path=root_path,
                 public_url=public_url,
                 forwarded_allow_ips=forwarded_allow_ips,
+                allow_placeholders=allow_placeholders,
+                check_models=check_models,
             )
         except PluralisError as e:
             typer.echo(f"error: {e}", err=True)

@@ -249,20 +249,23 @@ def static_findings(
     def at(loc: tuple, message: str, severity: Literal["problem", "warning"] = "problem") -> None:
         out.append(Finding(where_in_file(source, loc, lines), ".".join(map(str, loc)), message, severity))
 
-    if not allow_placeholders:
-        for i in placeholder_models(config):
-            at(
-                ("models", i),
-                f"model {config.models[i].name!r} is the template's placeholder "
-                f"({config.models[i].base_url}); replace it with the study's model",
-            )
-        found = consent_placeholders(config.consent.text)
-        if found:
-            at(
-                ("consent", "text"),
-                f"the consent text still has {len(found)} placeholder(s), e.g. {found[0]}; "
-                "write the study's contacts, data storage and ethics reference there",
-            )
+    # Allowed placeholders are still reported (as warnings), so a test run never looks ready to recruit.
+    placeholder: Literal["problem", "warning"] = "warning" if allow_placeholders else "problem"
+    for i in placeholder_models(config):
+        at(
+            ("models", i),
+            f"model {config.models[i].name!r} is the template's placeholder "
+            f"({config.models[i].base_url}); replace it with the study's model",
+            placeholder,
+        )
+    found = consent_placeholders(config.consent.text)
+    if found:
+        at(
+            ("consent", "text"),
+            f"the consent text still has {len(found)} placeholder(s), e.g. {found[0]}; "
+            "write the study's contacts, data storage and ethics reference there",
+            placeholder,
+        )
     for i, m in enumerate(config.models):
         if m.api_key_env:
             try:

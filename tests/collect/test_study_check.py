@@ -129,9 +129,18 @@ def test_check_calls_every_endpoint_once_real_server_and_dead_port(tmp_path, tin
     # the CLI: exit 1 with the problem, 0 once the dead model is gone
     out = CliRunner().invoke(cli, ["study", "check", str(p), "--timeout", "60"])
     assert out.exit_code == 1 and "models.1" in out.output and "1 problem" in out.output
+    # `serve --check` is the same check; `serve` runs it first and refuses to listen, writing nothing
+    out = CliRunner().invoke(cli, ["serve", str(p), "--check"])
+    assert out.exit_code == 1 and f"{p}:{dead_line}: models.1" in out.output and "1 problem" in out.output
+    db = tmp_path / "never.sqlite"
+    out = CliRunner().invoke(cli, ["serve", str(p), "--db", str(db), "--port", "0"])
+    assert out.exit_code == 2 and "cannot be served" in out.output and "models.1" in out.output
+    assert "'tiny-a' at" in out.output and "FAILED (http_error)" in out.output
+    assert not db.exists()
     p.write_text(CONSENT + f'[[models]]\nname = "tiny-a"\nendpoint = "{tiny_server}"\nmodel = "tiny"\n')
     out = CliRunner().invoke(cli, ["study", "check", str(p), "--timeout", "60"])
     assert out.exit_code == 0, out.output
+    assert CliRunner().invoke(cli, ["serve", str(p), "--check"]).exit_code == 0
     assert "ok" in out.output and "OK (0 problems" in out.output
 
 

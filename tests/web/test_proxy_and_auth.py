@@ -289,12 +289,12 @@ def test_a_javascript_redirect_never_becomes_a_link(tmp_path):
 def test_pluralis_serve_behind_a_proxy_on_the_command_line(tmp_path):
     """The real server: uvicorn's own proxy handling is off, the study's trusted proxy is believed."""
     from pluralis.collect.config import study_to_toml
-    from tests.collect_helpers import Proc, serve_cmd
+    from tests.collect_helpers import Proc, Server, serve_cmd
 
     study = tmp_path / "study.toml"
     cfg = StudyConfig.model_validate({"limits": {"joins_per_minute_per_ip": 1}})
     study.write_text(study_to_toml(cfg))
-    args = ["--public-url", "https://study.example.org", "--forwarded-allow-ips", "127.0.0.1"]
+    args = ["--public-url", "https://study.example.org", "--forwarded-allow-ips", "127.0.0.1", *Server.TEST_FLAGS]
     proc = Proc(
         [*serve_cmd(), "serve", str(study), "--db", str(tmp_path / "s.sqlite"), "--port", "0", *args],
         env={"PLURALIS_ADMIN_TOKEN": ADMIN},
