@@ -54,7 +54,7 @@ def plot_gain_matrix(result, path=None, *, judge: str = "reward", title: str | N
     m = result.matrix(judge)
     t = result.table[result.table["judge"] == judge].set_index(["model", "eval_group"])
     vals = m.to_numpy(dtype=float)
-    fig = Figure(figsize=(2.0 + 1.6 * m.shape[1], 1.2 + 0.8 * m.shape[0]))
+    fig = Figure(figsize=(3.0 + 1.6 * m.shape[1], 1.4 + 0.8 * m.shape[0]), layout="constrained")
     ax = fig.subplots()
     lim = float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0
     im = ax.imshow(vals, cmap="RdBu", vmin=-max(lim, 1e-9), vmax=max(lim, 1e-9), aspect="auto")
@@ -75,7 +75,7 @@ def plot_gain_matrix(result, path=None, *, judge: str = "reward", title: str | N
     ax.set_yticks(range(m.shape[0]), [f"{r} ({trained.get(r, '?')})" for r in m.index])
     ax.set_xlabel(f"evaluated by ({result.by}, held-out judges)")
     ax.set_ylabel("model (trained on)")
-    ax.set_title(title or f"Whose gain? win rate over the base − 50 % ({judge} judges)")
+    ax.set_title(title or f"Whose gain? win rate over the base − 50 % ({judge} judges)", fontsize=10)
     return save_figure(fig, path)
 
 
@@ -111,7 +111,7 @@ def plot_grid(grid: pd.DataFrame, path=None, *, judge: str = "reward", title: st
     g = grid[grid["judge"] == judge] if "judge" in grid.columns else grid
     groups = list(dict.fromkeys(g["eval_group"].astype(str)))
     cells = list(dict.fromkeys(g["cell"].astype(str)))
-    fig = Figure(figsize=(1.5 + 3.0 * max(len(groups), 1), 1.0 + 0.35 * max(len(cells), 1)))
+    fig = Figure(figsize=(1.5 + 3.0 * max(len(groups), 1), 1.8 + 0.35 * max(len(cells), 1)), layout="constrained")
     axes = fig.subplots(1, max(len(groups), 1), sharey=True, squeeze=False)[0]
     for ax, grp in zip(axes, groups):
         part = g[g["eval_group"].astype(str) == grp].set_index("cell").reindex(cells)
