@@ -256,6 +256,7 @@ def main() -> None:
     parser.add_argument("--skip-reference", action="store_true", help="no reference runs")
     parser.add_argument("--real-embeddings", action="store_true", help="embed the texts with the bundled MiniLM")
     parser.add_argument("--scale", type=int, default=None, help="number of prompts of the scale run")
+    parser.add_argument("--fit-texts", type=int, default=50_000, help="sample UMAP + HDBSCAN are fitted on at scale")
     args = parser.parse_args()
     print(f"# bench_topics on {platform.node()} ({platform.machine()}, python {platform.python_version()})")
 
@@ -351,8 +352,8 @@ def scale_run(args) -> None:
     print(f"  {'step':<66s} {'wall':>9s} {'CPU':>9s}")
     timer = Timer()
     tm = timer(
-        "topics: UMAP + HDBSCAN on 50,000, place the rest (pynndescent)",
-        TopicModel(max_fit_texts=50_000, min_cluster_share=0.01, min_samples=15).fit,
+        f"topics: UMAP + HDBSCAN on {args.fit_texts:,}, place the rest (pynndescent)",
+        TopicModel(max_fit_texts=args.fit_texts, min_cluster_share=0.01, min_samples=15).fit,
         texts,
         embeddings=E,
     )
