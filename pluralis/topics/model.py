@@ -340,7 +340,10 @@ class TopicModel(ClusterMixin, BaseEstimator):
                 nb = _nearest_fitted(reduced[fit_index], reduced[rest], k, metric="euclidean", seed=self.random_state)
             else:
                 nb = _nearest_fitted(E[fit_index], E[rest], k, metric="cosine", seed=self.random_state)
-                reduced[rest] = reduced[fit_index][nb].mean(axis=1)
+                fitted = reduced[fit_index]
+                for start in range(0, len(rest), 100_000):  # blocks: the (rows x k x dims) gather stays small
+                    block = slice(start, start + 100_000)
+                    reduced[rest[block]] = fitted[nb[block]].mean(axis=1)
             labels[rest] = _majority(labels[fit_index][nb])
             lap("placement")
         self.labels_ = labels[codes]
