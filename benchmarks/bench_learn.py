@@ -186,7 +186,9 @@ def main() -> None:
         order = np.sort(codes)
         cut = order[min(args.pers_pairs, len(order)) - 1]
         pf = pf.take(codes <= cut)
-    pers, t_pers = best_of(lambda: PersonalisedRewardModel(covariates=COVARIATES).fit(pf), args.repeat)
+    pers, t_pers = best_of(
+        lambda: PersonalisedRewardModel(covariates=COVARIATES, alpha_covariates=1.0).fit(pf), args.repeat
+    )
     (ref_p, t_ref_p) = min((reference_personalised(pf, pers) for _ in range(args.repeat)), key=lambda r: r[1])
     ours_p = np.r_[pers.coef_, pers.interaction_coef_.ravel()]
     k = len(pers.covariate_names_)

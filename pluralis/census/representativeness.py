@@ -60,8 +60,10 @@ def _user_index(survey: pd.DataFrame) -> pd.Index:
     return pd.Index(survey.index.astype(str), name="user_id")
 
 
-def census_categories(survey: pd.DataFrame, country: str = "US", ethnicity: str = "census") -> pd.DataFrame:
-    """Map survey rows onto census categories; unmappable answers become NaN.
+def census_categories(
+    survey: pd.DataFrame, country: str = "US", ethnicity: str = "census", on_unknown: str = "raise"
+) -> pd.DataFrame:
+    """Map survey rows onto census categories; answers outside the census become NaN.
 
     Returns a DataFrame indexed by ``user_id`` (same row order as ``survey``) with columns
     ``age`` (:data:`~pluralis.data.vocab.AGE_BANDS`), ``gender`` (``Male``/``Female``) and
@@ -69,6 +71,10 @@ def census_categories(survey: pd.DataFrame, country: str = "US", ethnicity: str 
     in the US, the same with ``Hispanic`` apart). Ethnicity comes from ``ethnicity_categorised``
     (PRISM App. L remap: Hispanic, Middle Eastern and Indigenous -> Other) or, when absent,
     ``ethnicity_simplified``. "Prefer not to say" and non-binary gender map to NaN (not in the census).
+
+    Answers that are not Pluralis answer categories at all (numeric ages, ``"male"``, unknown
+    labels) are errors naming the column, the count and the expected categories
+    (``on_unknown="raise"``): map them first with :func:`pluralis.census.targets.map_categories`.
 
     Parameters
     ----------
@@ -79,6 +85,9 @@ def census_categories(survey: pd.DataFrame, country: str = "US", ethnicity: str 
         ``"US"`` or ``"UK"``.
     ethnicity : {"census", "detailed"}
         Ethnicity scheme.
+    on_unknown : {"raise", "drop"}
+        Answers outside the answer vocabulary raise :class:`~pluralis.errors.ConfigError`, or
+        become NaN like "Prefer not to say".
 
     Returns
     -------
@@ -92,14 +101,26 @@ def census_categories(survey: pd.DataFrame, country: str = "US", ethnicity: str 
     ...                   "ethnicity_categorised": ["Middle Eastern / Arab"]})
     >>> census_categories(s).loc["a"].tolist()
     ['65+ years old', 'Female', 'Other']
+    >>> census_categories(s.assign(age=70))
+    Traceback (most recent call last):
+    ...
+    pluralis.errors.ConfigError: age: 1 of 1 values not in the census categories ('18-24 years old', '25-34 years old', '35-44 years old', '45-54 years old', '55-64 years old', '65+ years old', 'Prefer not to say'), e.g. 70; map them first (see pluralis.census.targets.map_categories)
     """
     country = census.normalise_country(country)
+    if on_unknown not in ("raise", "drop"):
+        raise ConfigError(f"on_unknown must be 'raise' or 'drop', got {on_unknown!r}")
     eth_levels = census.ethnicity_categories(country, ethnicity)
     missing = [c for c in ("age", "gender") if c not in survey.columns]
     if "ethnicity_categorised" not in survey.columns and "ethnicity_simplified" not in survey.columns:
         missing.append("ethnicity_categorised (or ethnicity_simplified)")
     if missing:
         raise ConfigError(f"survey frame lacks column(s) needed for census categories: {', '.join(missing)}")
+    if on_unknown == "raise":
+        eth_col = "ethnicity_categorised" if "ethnicity_categorised" in survey.columns else "ethnicity_simplified"
+        for col in ("age", "gender", eth_col):
+            err = census.unknown_values_error(col, survey[col], census.ACCEPTED_ANSWERS[col])
+            if err is not None:
+                raise err
     age = survey["age"].where(survey["age"].isin(vocab.AGE_BANDS))
     gender = survey["gender"].where(survey["gender"].isin(census.GENDERS))
     detailed = "Hispanic" in eth_levels
@@ -221,6 +242,7 @@ class RepresentativenessReport:
     ess: float
     weighted: bool
     ethnicity: str = "census"
+    construction: str = "disjoint"
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> pd.DataFrame:
@@ -266,6 +288,7 @@ def representativeness(
     weights=None,
     ethnicity: str = "census",
     variables: tuple[str, ...] | list[str] = CENSUS_VARIABLES,
+    construction: str = "disjoint",
 ) -> RepresentativenessReport:
     """Compare a sample's (optionally weighted) composition with the census of ``country``.
 
@@ -287,6 +310,9 @@ def representativeness(
         Ethnicity scheme.
     variables : sequence of str
         The census variables of the joint cells.
+    construction : {"disjoint", "prism"}
+        The US census table (:func:`pluralis.census.targets.census_table`): race x Hispanic
+        origin disjoint (default), or PRISM's, which counts Hispanic adults of a non-White race twice.
 
     Returns
     -------
@@ -325,7 +351,9 @@ def representativeness(
     frames = []
     tvd: dict[str, float] = {}
     for level, by in [("joint", variables)] + [(v, [v]) for v in variables]:
-        expected = census.joint_distribution(country, ethnicity, by=by).set_index(by)["share"]
+        expected = census.joint_distribution(country, ethnicity, by=by, construction=construction).set_index(by)[
+            "share"
+        ]
         keys = pd.MultiIndex.from_frame(cats_ok[by]) if len(by) > 1 else pd.Index(cats_ok[by[0]])
         n_obs = pd.Series(1.0, index=keys).groupby(level=list(range(len(by)))).sum()
         w_obs = pd.Series(w, index=keys).groupby(level=list(range(len(by)))).sum()
@@ -369,5 +397,6 @@ def representativeness(
         ess=effective_sample_size(w),
         weighted=weights is not None,
         ethnicity=ethnicity,
+        construction=construction,
         notes=notes,
     )

@@ -62,8 +62,24 @@ __all__ = [
 
 #: Source census group -> (PRISM ``ethnicity.categorised``, self-described phrasings).
 CENSUS_GROUP_ETHNICITY: dict[str, tuple[str, tuple[str, ...]]] = {
-    # United States (ACS race-alone tables + Hispanic or Latino of any race)
+    # United States, disjoint construction (default): race alone, not Hispanic; Hispanic of any race
     "White alone, not Hispanic or Latino": ("White", ("white", "caucasian", "white american")),
+    "Black or African American alone, not Hispanic or Latino": ("Black / African", ("black", "african american")),
+    "Asian alone, not Hispanic or Latino": (
+        "Asian",
+        ("asian", "asian american", "chinese american", "indian american", "filipino"),
+    ),
+    "Two or More Races, not Hispanic or Latino": ("Mixed", ("mixed", "mixed race", "biracial")),
+    "Some Other Race alone, not Hispanic or Latino": ("Other", ("other",)),
+    "Native Hawaiian and Other Pacific Islander alone, not Hispanic or Latino": (
+        "Other",
+        ("pacific islander", "native hawaiian"),
+    ),
+    "American Indian and Alaska Native alone, not Hispanic or Latino": (
+        "Indigenous / First Peoples",
+        ("native american", "alaska native"),
+    ),
+    # United States, PRISM's construction: race-alone tables (Hispanic members included) + Hispanic
     "Black or African American alone": ("Black / African", ("black", "african american")),
     "Asian alone": ("Asian", ("asian", "asian american", "chinese american", "indian american", "filipino")),
     "Two or More Races": ("Mixed", ("mixed", "mixed race", "biracial")),

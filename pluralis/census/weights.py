@@ -579,6 +579,7 @@ def census_weights(
     trim=None,
     max_iter: int = 1000,
     tol: float = 1e-10,
+    construction: str = "disjoint",
 ) -> WeightingResult:
     """Weights that match ``survey`` to the census of ``country`` (``"US"``/``"UK"``).
 
@@ -586,6 +587,9 @@ def census_weights(
     matches the joint age x gender x ethnicity cells (fails, naming them, when cells are empty:
     PRISM-sized country samples usually have some). Participants whose answers are not census
     categories (prefer not to say, non-binary) get weight 0 by default (``on_unclassified``).
+    Answers that are no answer category at all (numeric ages, unknown labels) are errors naming
+    the variable and the expected categories: map them with
+    :func:`pluralis.census.targets.map_categories` first.
 
     Parameters
     ----------
@@ -610,6 +614,9 @@ def census_weights(
         IPF sweeps at most (raking).
     tol : float
         Convergence tolerance (raking).
+    construction : {"disjoint", "prism"}
+        The US census table (:func:`pluralis.census.targets.census_table`): race x Hispanic
+        origin disjoint (default), or PRISM's, which counts Hispanic adults of a non-White race twice.
 
     Returns
     -------
@@ -627,6 +634,10 @@ def census_weights(
     >>> r = census_weights(s[s.study_locale == "us"], "US")
     >>> r.converged, r.max_margin_error < 1e-9
     (True, True)
+    >>> census_weights(s.assign(age=30), "US")
+    Traceback (most recent call last):
+    ...
+    pluralis.errors.ConfigError: age: 300 of 300 values not in the census categories ('18-24 years old', '25-34 years old', '35-44 years old', '45-54 years old', '55-64 years old', '65+ years old', 'Prefer not to say'), e.g. 30; map them first (see pluralis.census.targets.map_categories)
     """
     variables = list(variables)
     bad = [v for v in variables if v not in CENSUS_VARIABLES]
@@ -634,7 +645,7 @@ def census_weights(
         raise ConfigError(f"unknown census variable(s) {bad}; expected a subset of {list(CENSUS_VARIABLES)}")
     cats = census_categories(survey, country, ethnicity).reset_index()
     if method == "rake":
-        margins = census.margins(country, ethnicity)
+        margins = census.margins(country, ethnicity, construction)
         res = rake(
             cats,
             {v: margins[v] for v in variables},
@@ -645,7 +656,7 @@ def census_weights(
             tol=tol,
         )
     elif method == "poststratify":
-        targets = census.joint_distribution(country, ethnicity, by=variables)
+        targets = census.joint_distribution(country, ethnicity, by=variables, construction=construction)
         res = poststratify(cats, targets, by=variables, on_unclassified=on_unclassified, on_empty=on_empty, trim=trim)
     else:
         raise ConfigError(f"unknown weighting method {method!r}; expected 'rake' or 'poststratify'")
@@ -739,14 +750,17 @@ def census_rebalance(
     random_state: int = 42,
     pool: np.ndarray | pd.Series | None = None,
     ethnicity: str = "census",
+    construction: str = "disjoint",
 ) -> RebalanceResult:
     """PRISM's census rebalancing by subsampling (App. L; spec §3.3): keep at most
     ``int(pct * n_total / 100) + 1`` participants per age x ethnicity x gender census cell,
     sampled with ``DataFrame.sample(n, random_state=42)``, or all of them when the cell has fewer.
 
     ``pool``: boolean mask of eligible rows (default :func:`prism_rebalance_pool`). Nothing is
-    reweighted: the result lists who is kept. Applied to PRISM's survey it reproduces the
-    ``included_in_{US,UK}_REP`` flags (230 / 243 participants).
+    reweighted: the result lists who is kept. Applied to PRISM's survey with
+    ``construction="prism"`` (PRISM's census table, which counts Hispanic adults of a non-White
+    race twice) it reproduces the ``included_in_{US,UK}_REP`` flags (230 / 243 participants); the
+    default US quotas come from the corrected, race x Hispanic origin disjoint table.
 
     Parameters
     ----------
@@ -762,6 +776,8 @@ def census_rebalance(
         Eligible rows (default :func:`prism_rebalance_pool`).
     ethnicity : {"census", "detailed"}
         Ethnicity scheme of the cells.
+    construction : {"disjoint", "prism"}
+        The US census table the quotas come from (:func:`pluralis.census.targets.census_table`).
 
     Returns
     -------
@@ -788,7 +804,7 @@ def census_rebalance(
         raise ConfigError(f"pool mask has shape {mask.shape}; expected ({len(survey)},)")
     study = survey[mask]
     cats = census_categories(study, country, ethnicity)
-    cells = census.cell_percentages(country, ethnicity)
+    cells = census.cell_percentages(country, ethnicity, construction)
     ids: list[str] = []
     rows = []
     uid = cats.index.to_numpy()

@@ -13,7 +13,9 @@ from rich.table import Table
 
 from pluralis.cli._common import breakdown_table, console, counts_table, format_option, handle_errors, progress_bar
 from pluralis.data import formats, get_format, load_study, save_study
+from pluralis.data.io.participants import attach_participants, mapping_from_options, read_participants
 from pluralis.data.study import Study
+from pluralis.errors import ConfigError
 
 HF_CACHE_HELP = "Hugging Face hub cache for hf:// sources (default: $HF_HUB_CACHE or ~/.cache/huggingface/hub)"
 FORMAT_HELP = "data format (default: detected from SOURCE)"
@@ -44,6 +46,99 @@ def import_into_store(study: Study, target: str) -> dict[str, int]:
     total = sum(study.counts().values())
     with progress_bar("importing", total) as advance:
         return save_study(study, target, format="store", progress=advance)
+
+
+RATINGS_ROLES = ("participant", "item", "response", "score")
+
+
+def parse_columns(pairs: list[str] | None) -> dict[str, str]:
+    """``--column ROLE=COLUMN`` values as reader options (ratings tables).
+
+    Parameters
+    ----------
+    pairs
+        ``ROLE=COLUMN`` strings; ROLE is one of :data:`RATINGS_ROLES`.
+
+    Returns
+    -------
+    dict
+        role -> column name.
+
+    Raises
+    ------
+    ConfigError
+        a malformed pair or an unknown role (the known ones listed).
+
+    Example
+    -------
+    >>> parse_columns(["participant=rater", "score=offensiveness"])
+    {'participant': 'rater', 'score': 'offensiveness'}
+    """
+    out: dict[str, str] = {}
+    for pair in pairs or ():
+        role, sep, col = pair.partition("=")
+        if not sep or not col.strip() or role.strip() not in RATINGS_ROLES:
+            raise ConfigError(f"--column {pair!r}: expected ROLE=COLUMN with ROLE one of {', '.join(RATINGS_ROLES)}")
+        out[role.strip()] = col.strip()
+    return out
+
+
+def load_with_participants(
+    source: str,
+    format: str | None,
+    hf_cache: Path | None,
+    participants: Path | None,
+    id: str | None,
+    fields: str | None,
+    **options: object,
+) -> Study:
+    """Load SOURCE and join a participants table onto its comparisons (``--participants``).
+
+    Parameters
+    ----------
+    source, format, hf_cache
+        as in :func:`pluralis.data.load_study`.
+    participants, id, fields
+        the ``--participants`` table or mapping file, ``--id`` and ``--fields``
+        (see :func:`pluralis.data.io.participants.mapping_from_options`).
+    **options
+        passed to the format's reader (``None`` values are dropped).
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    ConfigError
+        ``--id``/``--fields`` without ``--participants``, or participants for a source without comparisons.
+    DataValidationError
+        a bad participants table or mapping (file, line and field named).
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "b.csv").write_text("model_a,model_b,winner,judge\\nx,y,model_a,u1\\n")
+    >>> _ = (d / "p.csv").write_text("judge,gender\\nu1,Female\\n")
+    >>> s = load_with_participants(str(d / "b.csv"), None, None, d / "p.csv", "judge", "gender")
+    >>> s.frames().survey.values.tolist()
+    [['u1', 'Female']]
+    """
+    if participants is None:
+        if id or fields:
+            raise ConfigError("--id and --fields describe a --participants table; give --participants too")
+        return load_study(source, format=format, hf_cache=hf_cache, **options)
+    mapping = mapping_from_options(participants, id=id, fields=fields)
+    assert mapping is not None
+    people = read_participants(mapping)  # checked before the (possibly large) source is read
+    study = load_study(source, format=format, hf_cache=hf_cache, **options)
+    if not study.comparisons:
+        raise ConfigError(
+            f"{source}: --participants joins people to comparisons (annotators), but this source has none; "
+            "PRISM sources carry their participants in survey.jsonl"
+        )
+    return attach_participants(study, people)
 
 
 def register(app: typer.Typer) -> None:
@@ -84,9 +179,35 @@ def register(app: typer.Typer) -> None:
         store: str = typer.Option("pluralis.sqlite", "--store", "-s", help="SQLite file or database URL"),
         format: str | None = format_option(help=FORMAT_HELP),
         hf_cache: Path | None = typer.Option(None, "--hf-cache", help=HF_CACHE_HELP),
+        participants: Path | None = typer.Option(
+            None,
+            "--participants",
+            "-P",
+            help="participants table (.csv/.jsonl/.parquet) joined to the comparisons' annotators, "
+            "or a .toml/.yaml mapping with a [participants] table (file, id, fields, rename)",
+        ),
+        id: str | None = typer.Option(
+            None, "--id", help="participant-id column of the participants table (default user_id)"
+        ),
+        fields: str | None = typer.Option(
+            None, "--fields", help="participant columns to keep, comma-separated (default: all)"
+        ),
+        column: list[str] | None = typer.Option(
+            None,
+            "--column",
+            help="ratings tables (--format ratings): ROLE=COLUMN, ROLE one of participant, item, response, score "
+            "(repeatable), e.g. --column participant=rater --column score=offensiveness",
+        ),
+        score_range: str | None = typer.Option(
+            None, "--score-range", help="ratings tables: the scale as LOW,HIGH (default: inferred from the data)"
+        ),
     ):
-        """Validate SOURCE and import it into the store in one transaction."""
-        study = load_study(source, format=format, hf_cache=hf_cache)
+        """Validate SOURCE (and its participants) and import it into the store in one transaction.
+
+        Example: pluralis import battles.csv --participants people.csv --id judge --fields gender,age
+        """
+        options = {"score_range": score_range, **parse_columns(column)}
+        study = load_with_participants(source, format, hf_cache, participants, id, fields, **options)
         counts = import_into_store(study, store)
         console.print(counts_table(f"imported into {store}", counts))
 

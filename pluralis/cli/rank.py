@@ -9,6 +9,15 @@ Methods come from :mod:`pluralis.ranking.registry`: ``--method`` accepts any reg
 aggregator (name or alias), ``--option KEY=VALUE`` sets any of its options, and ``--alpha``,
 ``--variant``, ``--penalty``, ``--anchor`` are shortcuts for options of those names.
 ``pluralis rank --methods`` lists the methods and their options.
+
+With ``--by``, ``--contrasts`` adds group-vs-group contrasts of every model's score (one joint
+participant bootstrap; Holm / Benjamini–Hochberg over models × group pairs) and the omnibus
+tests per field (:func:`pluralis.ranking.contrasts.group_contrasts`); ``--agreement`` adds
+Krippendorff's α of the pairwise choices within and between the groups
+(:func:`pluralis.ranking.agreement.choice_agreement`). ``--min-votes`` and
+``--drop-outlier-raters`` filter raters first (:func:`pluralis.ranking.filters.filter_raters`).
+With ``--out r.csv`` these tables go to ``r.contrasts.csv``, ``r.omnibus.csv``,
+``r.agreement.csv`` and ``r.raters.csv`` next to it.
 """
 
 from __future__ import annotations
@@ -61,6 +70,15 @@ class RankRequest:
     turns: str = "openers"
     score: str = "raw"
     balanced: bool = False
+    interval: str = "bca"
+    contrasts: bool = False
+    correction: str = "holm"
+    permutations: int = 1000
+    reference: str | None = None
+    agreement: bool = False
+    min_votes: int = 0
+    drop_outliers: bool = False
+    outlier_z: float = 3.0
 
 
 def parse_fields(by: Sequence[str] | None) -> tuple[str | tuple[str, ...], ...]:
@@ -141,7 +159,7 @@ def method_options(aggregator: Aggregator, given: Mapping[str, tuple[str, Any]])
     >>> method_options(get_aggregator("prc"), {"anchor": ("--anchor", "x=1")})
     Traceback (most recent call last):
     ...
-    pluralis.errors.ConfigError: --anchor is not an option of --method prc; it needs --method bt
+    pluralis.errors.ConfigError: --anchor is not an option of --method prc; it needs --method bt or style_bt
     """
     out: dict[str, Any] = {}
     for name, (flag, value) in given.items():
@@ -202,6 +220,15 @@ def validate_request(
     turns: str = "openers",
     score: str = "raw",
     balanced: bool = False,
+    interval: str = "bca",
+    contrasts: bool = False,
+    correction: str = "holm",
+    permutations: int = 1000,
+    reference: str | None = None,
+    agreement: bool = False,
+    min_votes: int = 0,
+    drop_outliers: bool = False,
+    outlier_z: float = 3.0,
 ) -> RankRequest:
     """Check every flag before any data is read: a typo must not cost a 1,000-round bootstrap.
 
@@ -219,6 +246,14 @@ def validate_request(
         output files (``.csv``/``.parquet``; ``.png``/``.svg``/``.pdf``).
     tie_threshold, turns, score, balanced
         how battles are built from the rated responses.
+    interval
+        score intervals: ``percentile``, ``bc`` or ``bca``.
+    contrasts, correction, permutations, reference
+        group contrasts and omnibus tests (need ``by``, bootstrap rounds and participants).
+    agreement
+        Krippendorff's α of the choices within and between the ``by`` groups.
+    min_votes, drop_outliers, outlier_z
+        rater-quality filters applied before anything else.
 
     Returns
     -------
@@ -234,6 +269,10 @@ def validate_request(
     Traceback (most recent call last):
     ...
     pluralis.errors.ConfigError: --out must end in .csv or .parquet, got 'r.xlsx'
+    >>> validate_request("study.sqlite", contrasts=True)
+    Traceback (most recent call last):
+    ...
+    pluralis.errors.ConfigError: --contrasts compares groups: give --by (e.g. --by gender)
     """
     agg = get_aggregator(method)
     options = method_options(agg, given_options or {})
@@ -255,6 +294,27 @@ def validate_request(
     check_weight_flags(weights, country)
     if weights and not agg.supports_weights:
         raise no_weighted_form(agg)
+    from pluralis.ranking.contrasts import CORRECTIONS
+    from pluralis.ranking.intervals import check_interval
+
+    interval = check_interval(interval, flag="--interval")
+    if (contrasts or agreement) and not fields:
+        flag = "--contrasts" if contrasts else "--agreement"
+        raise ConfigError(f"{flag} compares groups: give --by (e.g. --by gender)")
+    if contrasts:
+        if agg.kind == "sequence":
+            pair_methods = ", ".join(a.name for a in aggregators("pairs"))
+            raise ConfigError(f"--contrasts: {agg.label} depends on battle order; use a pair method ({pair_methods})")
+        if rounds < 2:
+            raise ConfigError("--contrasts needs bootstrap rounds (--bootstrap 1000)")
+        if unit != "participants":
+            raise ConfigError("--contrasts resamples participants; drop --unit battles")
+    if correction.lower() not in CORRECTIONS:
+        raise ConfigError(f"--correction must be one of {', '.join(CORRECTIONS)}; got {correction!r}")
+    if permutations < 0 or min_votes < 0:
+        raise ConfigError("--permutations and --min-votes must be >= 0")
+    if not outlier_z > 0:
+        raise ConfigError(f"--outlier-z must be > 0, got {outlier_z}")
     if weights and weights != "census" and not Path(weights).exists():
         raise ConfigError(f"weights file {weights} not found")
     return RankRequest(
@@ -276,6 +336,15 @@ def validate_request(
         turns=turns,
         score=score,
         balanced=balanced,
+        interval=interval,
+        contrasts=contrasts,
+        correction=correction.lower(),
+        permutations=permutations,
+        reference=reference,
+        agreement=agreement,
+        min_votes=min_votes,
+        drop_outliers=drop_outliers,
+        outlier_z=outlier_z,
     )
 
 
@@ -289,6 +358,7 @@ def load_battles(
     turns: str,
     balanced: bool,
     score: str,
+    texts: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Load DATA with :func:`pluralis.data.load_study` and build battles (+ survey and conversations).
 
@@ -302,6 +372,8 @@ def load_battles(
         PRISM folder, parquet folder, store (SQLite file / URL) or Arena file.
     tie_threshold, turns, balanced, score
         see :func:`~pluralis.ranking.battles.extract_battles`.
+    texts
+        carry the response texts (``model_response_a`` / ``_b``: style control needs them).
 
     Returns
     -------
@@ -331,6 +403,7 @@ def load_battles(
             turns=turns,  # type: ignore[arg-type]  # checked by extract_battles
             balanced=balanced,
             score=score,  # type: ignore[arg-type]
+            keep=["model_response"] if texts and "model_response" in frames.utterances.columns else [],
         )
     elif len(frames.comparisons):
         battles = battles_from_comparisons(frames.comparisons, tie_threshold=tie_threshold or 0.0)
@@ -449,12 +522,18 @@ class RankOutcome:
     ``table`` is the subgroup table (``by`` given) or the overall summary; ``result`` is the
     :class:`~pluralis.ranking.subgroups.SubgroupResult`, the
     :class:`~pluralis.ranking.uncertainty.BootstrapResult`, or None (point estimates only).
+    ``contrasts`` (:class:`~pluralis.ranking.contrasts.ContrastResult`), ``agreement``
+    (:class:`~pluralis.ranking.agreement.AgreementResult`) and ``raters`` (the rater filter's
+    report) when asked for.
     """
 
     table: pd.DataFrame
     result: Any
     weighted: bool
     skipped: dict
+    contrasts: Any = None
+    agreement: Any = None
+    raters: pd.DataFrame | None = None
 
 
 def compute_ranking(
@@ -492,7 +571,21 @@ def compute_ranking(
     from pluralis.ranking.uncertainty import bootstrap
 
     agg = request.aggregator
+    raters = None
+    if request.min_votes or request.drop_outliers:
+        from pluralis.ranking.filters import filter_raters
+
+        if "user_id" not in battles.columns:
+            raise ConfigError("--min-votes / --drop-outlier-raters need participant ids (user_id) in the battles")
+        battles, raters = filter_raters(
+            battles, min_votes=request.min_votes, outliers=request.drop_outliers, outlier_z=request.outlier_z
+        )
+        if battles.empty:
+            raise ConfigError("the rater filters dropped every battle")
+    extra: dict[str, Any] = {}
     weighting: dict[str, Any] = {"weights": weights, "missing_weights": "zero"} if weights is not None else {}
+    if request.fields and (request.contrasts or request.agreement):
+        extra = _group_analyses(request, battles, survey, conversations, weighting)
     if request.fields:
         res = subgroup_rankings(
             battles,
@@ -506,10 +599,11 @@ def compute_ranking(
             seed=request.seed,
             min_participants=request.min_participants,
             exclude=request.exclude,
+            interval=request.interval,
             **weighting,
             **request.options,
         )
-        return RankOutcome(res.table, res, weights is not None, dict(res.skipped))
+        return RankOutcome(res.table, res, weights is not None, dict(res.skipped), raters=raters, **extra)
     if request.rounds > 0:
         boot = bootstrap(
             battles,
@@ -518,12 +612,60 @@ def compute_ranking(
             unit=request.unit,
             level=request.level,
             seed=request.seed,
+            interval=request.interval,
             **weighting,
             **request.options,
         )
-        return RankOutcome(boot.summary(), boot, weights is not None, {})
+        return RankOutcome(boot.summary(), boot, weights is not None, {}, raters=raters)
     table = rank_models(battles, agg, **weighting, **request.options)
-    return RankOutcome(table, None, weights is not None, {})
+    return RankOutcome(table, None, weights is not None, {}, raters=raters)
+
+
+def _group_analyses(
+    request: RankRequest,
+    battles: pd.DataFrame,
+    survey: pd.DataFrame,
+    conversations: pd.DataFrame,
+    weighting: dict[str, Any],
+) -> dict[str, Any]:
+    """``--contrasts`` and ``--agreement`` for the ``--by`` fields."""
+    out: dict[str, Any] = {}
+    if request.contrasts:
+        from pluralis.ranking.contrasts import group_contrasts
+
+        out["contrasts"] = group_contrasts(
+            battles,
+            list(request.fields),
+            survey=survey,
+            conversations=conversations,
+            method=request.aggregator,
+            rounds=request.rounds,
+            level=request.level,
+            interval=request.interval,
+            seed=request.seed,
+            min_participants=request.min_participants,
+            exclude=request.exclude,
+            reference=request.reference,
+            correction=request.correction,
+            permutations=request.permutations,
+            **weighting,
+            **request.options,
+        )
+    if request.agreement:
+        from pluralis.ranking.agreement import choice_agreement
+
+        fields = [f for f in request.fields if isinstance(f, str)]
+        out["agreement"] = choice_agreement(
+            battles,
+            by=fields,
+            survey=survey,
+            rounds=min(request.rounds, 1000),
+            ci=request.level,
+            seed=request.seed,
+            min_raters=request.min_participants,
+            exclude=request.exclude,
+        )
+    return out
 
 
 # --- step 4: render and write --------------------------------------------------------------------------
@@ -594,6 +736,10 @@ def render_ranking(request: RankRequest, outcome: RankOutcome) -> None:
             console.print(t)
         for (field, value), why in outcome.skipped.items():
             err_console.print(f"skipped {field} = {value!r}: {why} (< --min-participants {request.min_participants})")
+        if outcome.contrasts is not None:
+            render_contrasts(request, outcome.contrasts)
+        if outcome.agreement is not None:
+            render_agreement(outcome.agreement)
     else:
         rounds = request.rounds
         t = Table(
@@ -614,8 +760,116 @@ def render_ranking(request: RankRequest, outcome: RankOutcome) -> None:
                 ]
             t.add_row(*row)
         console.print(t)
+    if outcome.raters is not None:
+        rep = outcome.raters
+        err_console.print(
+            f"rater filters: dropped {int(rep['dropped'].sum())} of {len(rep)} raters "
+            f"({int(rep['reason'].str.startswith('fewer', na=False).sum())} with too few votes)"
+        )
     if not agg.higher_is_better:
         err_console.print("note: lower scores are better for this method")
+
+
+#: Most contrast rows printed per field (all are written with --out).
+SHOW_CONTRASTS = 20
+
+
+def render_contrasts(request: RankRequest, result: Any) -> None:
+    """Print the omnibus tests and the contrasts (significant first, then by p-value) per field.
+
+    Parameters
+    ----------
+    request
+        the validated request.
+    result
+        a :class:`~pluralis.ranking.contrasts.ContrastResult`.
+
+    Example
+    -------
+    >>> from pluralis.ranking.contrasts import ContrastResult, CONTRAST_COLUMNS
+    >>> c = pd.DataFrame([["g", "p", "q", "x", 1.0, 0.5, 0.5, 0.1, 0.9, 0.2, 0.01, 0.02, 0.02, True, 5, 5]],
+    ...                  columns=CONTRAST_COLUMNS)
+    >>> o = pd.DataFrame({"by": ["g"], "test": ["bt_lrt"], "statistic": [7.1], "df": [1], "p_value": [0.008]})
+    >>> with console.capture() as shown:
+    ...     render_contrasts(validate_request("d", by=["g"], contrasts=True), ContrastResult(c, pd.DataFrame(), o))
+    >>> "0.5000*" in shown.get() and "df 1, p = 0.008" in shown.get()
+    True
+    """
+    from rich.table import Table
+
+    agg = request.aggregator
+    c = result.contrasts
+    om = result.omnibus
+    for field in dict.fromkeys(list(c["by"]) + list(om["by"])):
+        tests = om[om["by"] == field]
+        parts = []
+        for r in tests.to_dict("records"):
+            name = "likelihood-ratio (BT)" if r["test"] == "bt_lrt" else "permutation"
+            df = "" if r.get("df") is None or r.get("df") is pd.NA or r["df"] != r["df"] else f", df {int(r['df'])}"
+            parts.append(f"{name}: statistic {float(r['statistic']):.4g}{df}, p = {float(r['p_value']):.2g}")
+        sub = c[c["by"] == field]
+        n_sig = int(sub["significant"].fillna(False).astype(bool).sum())
+        t = Table(
+            title=f"{agg.label}: group contrasts by {field} — {n_sig} of {len(sub)} contrasts significant "
+            f"({request.correction}, {request.level:.0%} {request.interval} intervals)",
+            caption="; ".join(parts),
+            header_style="bold",
+        )
+        for col in ("group", "vs", "model", "difference", "interval", "p", f"p ({request.correction})"):
+            t.add_column(col, justify="left" if col in ("group", "vs", "model") else "right")
+        adj = {"holm": "p_holm", "bh": "p_bh", "none": "p_value"}[request.correction]
+        order = sub.assign(_sig=~sub["significant"].fillna(False).astype(bool)).sort_values(["_sig", "p_value"])
+        for r in order.head(SHOW_CONTRASTS).to_dict("records"):
+            star = "*" if bool(r["significant"]) else ""
+            t.add_row(
+                str(r["group"]),
+                str(r["other"]),
+                str(r["model"]),
+                _fmt(r["difference"], agg.digits) + star,
+                f"[{_fmt(r['lo'], agg.digits)}, {_fmt(r['hi'], agg.digits)}]",
+                f"{float(r['p_value']):.2g}",
+                f"{float(r[adj]):.2g}",
+            )
+        console.print(t)
+        if len(sub) > SHOW_CONTRASTS:
+            err_console.print(f"({len(sub) - SHOW_CONTRASTS} more contrasts of {field}: write them with --out)")
+
+
+def render_agreement(result: Any) -> None:
+    """Print Krippendorff's α of the choices overall, within and between groups.
+
+    Parameters
+    ----------
+    result
+        an :class:`~pluralis.ranking.agreement.AgreementResult`.
+
+    Example
+    -------
+    >>> from pluralis.ranking.agreement import AgreementResult
+    >>> t = pd.DataFrame({"by": ["(all)"], "kind": ["all"], "group": ["(all)"], "other": [None], "alpha": [0.21],
+    ...                   "lo": [0.1], "hi": [0.3], "n_raters": [40], "n_units": [6]})
+    >>> with console.capture() as shown:
+    ...     render_agreement(AgreementResult(t))
+    >>> "0.210" in shown.get()
+    True
+    """
+    from rich.table import Table
+
+    t = Table(title="Agreement of the pairwise choices (Krippendorff's α, nominal)", header_style="bold")
+    for col in ("by", "kind", "group", "α", "interval", "raters", "pairs of models"):
+        t.add_column(col, justify="right" if col in ("α", "interval", "raters", "pairs of models") else "left")
+    for r in result.table.to_dict("records"):
+        group = str(r["group"]) if r["kind"] != "between" else f"{r['group']} vs {r['other']}"
+        t.add_row(
+            str(r["by"]),
+            str(r["kind"]),
+            group,
+            _fmt(r["alpha"], 3),
+            f"[{_fmt(r['lo'], 3)}, {_fmt(r['hi'], 3)}]",
+            str(r["n_raters"]),
+            str(r["n_units"]),
+        )
+    console.print(t)
 
 
 def _write_table(table: pd.DataFrame, out: Path) -> None:
@@ -663,6 +917,17 @@ def write_outputs(request: RankRequest, outcome: RankOutcome) -> None:
     if request.out is not None:
         _write_table(outcome.table, request.out)
         err_console.print(f"wrote {request.out}")
+        extra: list[tuple[str, pd.DataFrame | None]] = [("raters", outcome.raters)]
+        if outcome.contrasts is not None:
+            extra += [("contrasts", outcome.contrasts.contrasts), ("omnibus", outcome.contrasts.omnibus)]
+        if outcome.agreement is not None:
+            extra.append(("agreement", outcome.agreement.table))
+        for name, frame in extra:
+            if frame is None:
+                continue
+            path = request.out.with_name(f"{request.out.stem}.{name}{request.out.suffix}")
+            _write_table(frame, path)
+            err_console.print(f"wrote {path}")
     if request.plot is not None:
         from pluralis.ranking.plots import plot_scores, plot_subgroup_ranks
 
@@ -790,12 +1055,42 @@ def register(app: typer.Typer) -> None:
         country: str | None = typer.Option(None, "--country", "-c", help="US or UK: the census for --weights census"),
         out: Path | None = typer.Option(None, "--out", "-o", help="write the table to .csv or .parquet"),
         plot: Path | None = typer.Option(None, "--plot", "-p", help="write a plot (.png, .svg or .pdf)"),
+        interval: str = typer.Option(
+            "bca", "--interval", help="score intervals: bca (default; jackknife acceleration), bc or percentile"
+        ),
+        contrasts: bool = typer.Option(
+            False,
+            "--contrasts",
+            help="with --by: group-vs-group contrasts of every model's score (joint participant bootstrap) "
+            "and omnibus tests (BT likelihood ratio, permutation)",
+        ),
+        correction: str = typer.Option(
+            "holm", "--correction", help="multiple testing over models x group pairs: holm, bh or none"
+        ),
+        permutations: int = typer.Option(
+            1000, "--permutations", min=0, help="--contrasts: permutations of the group labels (0 = skip)"
+        ),
+        reference: str | None = typer.Option(
+            None, "--reference", help="--contrasts: compare every group with this one (default: all pairs)"
+        ),
+        agreement: bool = typer.Option(
+            False, "--agreement", help="with --by: Krippendorff's alpha of the choices within and between groups"
+        ),
+        min_votes: int = typer.Option(0, "--min-votes", min=0, help="drop raters with fewer battles than this"),
+        drop_outlier_raters: bool = typer.Option(
+            False,
+            "--drop-outlier-raters",
+            help="drop raters whose choices disagree with everyone else's consensus (robust z < -outlier-z)",
+        ),
+        outlier_z: float = typer.Option(3.0, "--outlier-z", help="robust z-score threshold of outlier raters"),
     ) -> None:
         """Rank models from DATA, overall or per subgroup, with bootstrap confidence intervals.
 
         Example: pluralis rank prism/ --by birth_region --method prc --bootstrap 1000 --out ranks.csv --plot ranks.png
 
         Weighted: pluralis rank prism/ --weights census --country US --method bt
+
+        Group differences: pluralis rank prism/ --by gender --method bt --contrasts --agreement --out ranks.csv
         """
         flags = {"alpha": alpha, "variant": variant, "penalty": penalty, "anchor": anchor}
         given: dict[str, tuple[str, Any]] = {k: (f"--{k}", v) for k, v in flags.items() if v is not None}
@@ -822,9 +1117,23 @@ def register(app: typer.Typer) -> None:
             turns=turns,
             score=score,
             balanced=balanced,
+            interval=interval,
+            contrasts=contrasts,
+            correction=correction,
+            permutations=permutations,
+            reference=reference,
+            agreement=agreement,
+            min_votes=min_votes,
+            drop_outliers=drop_outlier_raters,
+            outlier_z=outlier_z,
         )
         battles, survey, conversations = load_battles(
-            data, tie_threshold=tie_threshold, turns=turns, balanced=balanced, score=score
+            data,
+            tie_threshold=tie_threshold,
+            turns=turns,
+            balanced=balanced,
+            score=score,
+            texts=request.aggregator.kind == "battles",
         )
         request = check_against_data(request, battles, survey, conversations)
         w = participant_weights(request.weights, request.country, survey, battles)

@@ -7,10 +7,15 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from pluralis.errors import ConfigError, PluralisError
+
+if TYPE_CHECKING:
+    from pluralis.collect.check import CheckReport
+    from pluralis.collect.config import StudyConfig
 
 #: Printed (and flushed) once the server accepts connections; the URL follows.
 READY_LINE = "pluralis serve: listening on"
@@ -31,30 +36,47 @@ def _secret_key(path: Path) -> bytes:
     return key
 
 
-def consent_placeholders(text: str) -> list[str]:
-    """The shipped consent text's ``[...]`` placeholders (study-specific contacts, ethics reference) still in ``text``.
+def run_check(
+    study: str | None,
+    config: StudyConfig | None = None,
+    *,
+    allow_placeholders: bool = False,
+    call_endpoints: bool = True,
+) -> CheckReport:
+    """Check a study as ``pluralis serve`` does at start, printing endpoint results and warnings.
 
     Parameters
     ----------
-    text
-        A study's consent text.
+    study
+        The study file (its problems name lines), or ``None`` for the shipped PRISM study.
+    config
+        The loaded study, when ``study`` is ``None`` or command-line overrides changed it.
+    allow_placeholders
+        Accept the template's placeholder models and consent text (reported as warnings).
+    call_endpoints
+        Call every model once.
 
     Returns
     -------
-    list of str
-        The placeholders, in order, each once.
+    pluralis.collect.check.CheckReport
 
     Example
     -------
-    >>> from pluralis.collect.config import CONSENT_TEXT
-    >>> len(consent_placeholders(CONSENT_TEXT)) > 0, consent_placeholders("Contact ada@example.org.")
-    (True, [])
+    >>> from pluralis.collect.config import StudyConfig
+    >>> run_check(None, StudyConfig(), call_endpoints=False).ok
+    False
     """
-    import re
+    from pluralis.collect.check import check_study
+    from pluralis.collect.config import StudyConfig
 
-    from pluralis.collect.config import CONSENT_TEXT
-
-    return [m for m in dict.fromkeys(re.findall(r"\[[^\]\n]{10,}\]", CONSENT_TEXT)) if m in text]
+    target: StudyConfig | str = study if study is not None else (config or StudyConfig())
+    report = check_study(target, call_endpoints=call_endpoints, allow_placeholders=allow_placeholders)
+    for e in report.endpoints:
+        state = "ok" if e.ok else f"FAILED ({e.kind})"
+        print(f"model {e.model!r} at {e.address}: {state} in {e.latency_s:.2f} s", flush=True)
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr, flush=True)
+    return report
 
 
 def serve_study(
@@ -66,11 +88,17 @@ def serve_study(
     admin_token_env: str | None = None,
     log_level: str = "warning",
     root_path: str = "",
+    public_url: str | None = None,
+    forwarded_allow_ips: str | None = None,
+    allow_placeholders: bool = False,
+    check_models: bool = True,
 ) -> None:
-    """Open the store, build the app and serve it until interrupted.
+    """Check the study, open the store, build the app and serve it until interrupted.
 
-    Prints the study, the admin dashboard's URL (and a generated admin token when none is set), then
-    ``READY_LINE`` and the URL once the server accepts connections.
+    First runs :func:`pluralis.collect.check.check_study` (the file, the template's placeholders, one call
+    to every model): any problem stops it before it listens. Then prints the study, the admin dashboard's
+    URL (and a generated admin token when none is set), then ``READY_LINE`` and the URL once the server
+    accepts connections.
 
     Parameters
     ----------
@@ -87,12 +115,22 @@ def serve_study(
     log_level
         uvicorn's log level.
     root_path
-        URL prefix when a proxy serves the app under a sub-path.
+        URL prefix when a proxy serves the app under a sub-path (prefer ``public_url`` with that path).
+    public_url
+        The address participants use behind a reverse proxy (default: the study's ``[server] public_url``).
+    forwarded_allow_ips
+        Comma-separated addresses/networks of trusted reverse proxies, ``"*"`` for any (default: the study's
+        ``[server] trusted_proxies``; none: ``X-Forwarded-*`` headers are ignored).
+    allow_placeholders
+        Serve the ``--init`` template's placeholder models and consent text (local testing only; warned).
+    check_models
+        Call every model once before listening (``False``: only the file is checked, e.g. when the models
+        start after the study server).
 
     Raises
     ------
     pluralis.errors.ConfigError
-        A bad study file, or an admin token shorter than 16 characters.
+        A bad study file, a study the start-up check refuses, or an admin token shorter than 16 characters.
 
     Example
     -------
@@ -106,14 +144,26 @@ def serve_study(
     from pluralis.web.app import create_app
 
     config = load_study_config(study)
-    placeholders = consent_placeholders(config.consent.text)
-    if placeholders:
-        print(
-            f"warning: the consent text still has {len(placeholders)} placeholder(s) such as {placeholders[0]}; "
-            "edit [consent] text in the study file before recruiting",
-            file=sys.stderr,
-            flush=True,
-        )
+    if public_url is not None or forwarded_allow_ips is not None:
+        from pydantic import ValidationError
+
+        from pluralis.collect.config import ServerConfig
+
+        try:
+            server_cfg = ServerConfig(
+                public_url=public_url if public_url is not None else config.server.public_url,
+                trusted_proxies=(
+                    [i.strip() for i in forwarded_allow_ips.split(",") if i.strip()]
+                    if forwarded_allow_ips is not None
+                    else config.server.trusted_proxies
+                ),
+            )
+        except ValidationError as e:
+            problems = "; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors())
+            raise ConfigError(f"--public-url / --forwarded-allow-ips: {problems}") from None
+        config = config.model_copy(update={"server": server_cfg})
+    report = run_check(study, config, allow_placeholders=allow_placeholders, call_endpoints=check_models)
+    report.raise_for_problems()
     base = Path(study).with_suffix("") if study else Path("pluralis-study")
     target = db or str(base) + ".sqlite"
     store = Store.open(target)
@@ -130,11 +180,21 @@ def serve_study(
     print(f"study {config.study.id!r}: {len(config.models)} models, store {store.url.split('@')[-1]}", flush=True)
     if generated:
         print(f"admin token (set {token_env} to choose one): {token}", flush=True)
-    print(f"admin dashboard: {url}/admin", flush=True)
+    public = config.server.public_url
+    if public:
+        trusted = ", ".join(config.server.trusted_proxies) or "none: X-Forwarded-* headers are ignored"
+        print(f"public address: {public} (trusted proxies: {trusted})", flush=True)
+    print(f"admin dashboard: {public or url}/admin", flush=True)
     print(f"{READY_LINE} {url}", flush=True)
     server = uvicorn.Server(
         uvicorn.Config(
-            app, log_level=log_level, access_log=False, root_path=root_path, timeout_keep_alive=30, backlog=2048
+            app,
+            log_level=log_level,
+            access_log=False,
+            root_path=root_path,
+            timeout_keep_alive=30,
+            backlog=2048,
+            proxy_headers=False,  # the app believes X-Forwarded-* from the study's trusted proxies only
         )
     )
     # Everything imported so far lives as long as the server: keep it out of the garbage collector's full
@@ -184,9 +244,43 @@ def register(app: typer.Typer) -> None:
         ),
         log_level: str = typer.Option("warning", help="uvicorn log level."),
         root_path: str = typer.Option("", help="URL prefix when served under a sub-path by a proxy."),
+        public_url: str | None = typer.Option(
+            None,
+            "--public-url",
+            help="The address participants use behind a reverse proxy, e.g. https://study.example.org "
+            "(resume links point there). Default: the study's [server] public_url.",
+        ),
+        forwarded_allow_ips: str | None = typer.Option(
+            None,
+            "--forwarded-allow-ips",
+            help="Comma-separated addresses/networks of trusted reverse proxies ('*': any) whose "
+            "X-Forwarded-For/-Proto/-Host are believed. Default: the study's [server] trusted_proxies (none).",
+        ),
+        check: bool = typer.Option(
+            False,
+            "--check",
+            help="Only check STUDY (the file, placeholders, one call to every model) and exit: 0 when it can be "
+            "served, 1 otherwise. Serving runs the same check first.",
+        ),
+        allow_placeholders: bool = typer.Option(
+            False,
+            "--allow-placeholders",
+            help="Accept the --init template's placeholder models and consent text (local testing only).",
+        ),
+        check_models: bool = typer.Option(
+            True,
+            "--check-models/--skip-model-check",
+            help="Call every model once before listening (skip when the models start after the study).",
+        ),
     ) -> None:
         """Run a PRISM-protocol feedback study in the browser (consent, survey, rated conversations, admin)."""
         try:
+            if check:
+                report = run_check(study, allow_placeholders=allow_placeholders, call_endpoints=True)
+                for p in report.problems:
+                    typer.echo(f"error: {p}", err=True)
+                typer.echo(report.lines()[-1], err=not report.ok)
+                raise typer.Exit(code=0 if report.ok else 1)
             if init:
                 from pluralis.collect.config import default_study_path
 
@@ -204,6 +298,10 @@ def register(app: typer.Typer) -> None:
                 admin_token_env=admin_token_env,
                 log_level=log_level,
                 root_path=root_path,
+                public_url=public_url,
+                forwarded_allow_ips=forwarded_allow_ips,
+                allow_placeholders=allow_placeholders,
+                check_models=check_models,
             )
         except PluralisError as e:
             typer.echo(f"error: {e}", err=True)

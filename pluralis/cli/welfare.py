@@ -25,6 +25,10 @@ T = TypeVar("T")
 
 _COUNTRY_HELP = "US or UK (census targets and REP sample)"
 _SAMPLE_HELP = "auto | rep (included_in_*_REP flags) | rebalance (census rebalancing, App. L) | locale | all"
+_CONSTRUCTION_HELP = (
+    "US census table: disjoint (race x Hispanic origin, every adult once; default) | "
+    "prism (PRISM's table, counts Hispanic adults of a non-White race twice)"
+)
 
 
 def _frames(source: str, format: str | None) -> StudyFrames:
@@ -57,6 +61,58 @@ def _parse_scheme(spec: str) -> Scheme:
         raise ConfigError(f"scheme {spec!r}: sample size {parts[1]!r} is not an integer") from None
     query = parts[2].strip() if len(parts) == 3 else ""
     return Scheme(parts[0].strip(), Group(parts[0].strip(), query or None), n)
+
+
+def parse_scale(spec: str | None) -> tuple[float, float] | None:
+    """``LO,HI`` (or ``LO-HI`` for non-negative bounds) as a rating scale; ``None`` when not given.
+
+    Parameters
+    ----------
+    spec : str or None
+        The option's value.
+
+    Returns
+    -------
+    tuple of (float, float) or None
+        The scale.
+
+    Example
+    -------
+    >>> parse_scale("1,100"), parse_scale("0-1"), parse_scale("-1,1"), parse_scale(None)
+    ((1.0, 100.0), (0.0, 1.0), (-1.0, 1.0), None)
+    """
+    if not spec:
+        return None
+    parts = spec.split(",") if "," in spec else spec.split("-", 1) if not spec.startswith("-") else [spec]
+    try:
+        lo, hi = (float(p) for p in parts)
+    except ValueError:
+        raise ConfigError(f"--scale {spec!r}: expected LO,HI, e.g. 1,100 or 0,1") from None
+    return lo, hi
+
+
+def parse_unseen(spec: str) -> str | float:
+    """An ``--unseen`` value: a policy name, or a number (a rating in the scores' units).
+
+    Parameters
+    ----------
+    spec : str
+        ``scale_min``, ``min_observed``, ``prism`` or a number.
+
+    Returns
+    -------
+    str or float
+        The policy.
+
+    Example
+    -------
+    >>> parse_unseen("prism"), parse_unseen("0")
+    ('prism', 0.0)
+    """
+    try:
+        return float(spec)
+    except ValueError:
+        return spec
 
 
 def read_weights_csv(path: str) -> pd.Series:
@@ -166,6 +222,17 @@ def register(app: typer.Typer) -> None:
         population: list[str] = typer.Option(None, "--population", "-p", help="NAME:QUERY (replaces PRISM's four)"),
         scheme: list[str] = typer.Option(None, "--scheme", "-s", help="NAME:N[:QUERY] (replaces PRISM's seven)"),
         reference: str = typer.Option("Rep (100)", "--reference", help="scheme the FOSD flags compare with"),
+        scale: str = typer.Option(
+            None, "--scale", help="rating scale LO,HI the scores were given on (default: inferred, e.g. 1,100)"
+        ),
+        unseen: str = typer.Option(
+            "scale_min",
+            "--unseen",
+            help="score of a model nobody in a draw saw: scale_min | min_observed | prism (PRISM's 1) | a number",
+        ),
+        balanced_only: bool = typer.Option(
+            True, "--balanced-only/--all-conversations", help="use PRISM's balanced subset only (default)"
+        ),
         out: Path = typer.Option(
             None, "--out", "-o", help="folder for summary/draws/model welfare tables and the plot"
         ),
@@ -194,16 +261,28 @@ def register(app: typer.Typer) -> None:
             impute=impute,
             weights=weights_option(weights, lambda: "census"),  # run_welfare rakes its own country sample
             reference=reference,
+            scale=parse_scale(scale),
+            unseen=parse_unseen(unseen),
+            balanced_only=balanced_only,
             **options,
         )
         res = run_welfare(_frames(data, format), config=config)
         for note in res.notes:
             console.print(f"[dim]{note}[/]")
+        cfg = res.config
+        if "rating" in cfg["unseen_score"]:
+            lo, hi = cfg["scale"]
+            console.print(
+                f"[dim]rating scale {lo:g}-{hi:g} ({cfg['scale_source']}); a model nobody in a draw saw scores "
+                f"{cfg['unseen_score']['rating']:g} ({cfg['unseen']}); "
+                f"{'balanced subset only' if cfg['balanced_only'] else 'all conversations'}[/]"
+            )
         for m in measure:
             console.print(
                 _frame_table(
                     res.table(m),
-                    f"{m}: mean welfare (D = FOSD by {res.config['reference']}, d = FOSDs it; max = best model)",
+                    f"{m}: mean welfare ±Monte-Carlo s.e. over {cfg['n_draws']} draws "
+                    f"(D = FOSD by {cfg['reference']}, d = FOSDs it; max = best model)",
                 )
             )
         best = res.best[res.best["measure"] == "choice"]
@@ -212,6 +291,10 @@ def register(app: typer.Typer) -> None:
                 f"choice / {row['population']}: best model {row['best_model']} is chosen {row['best_welfare']:.1%} "
                 f"of the time it is shown, so {row['prefer_other']:.1%} prefer a different model"
             )
+        console.print(
+            "[dim]± is the Monte-Carlo error of the draws (another seed), not the sampling uncertainty of the "
+            "participants; the summary CSV has mean_se, mean_ci_low/high, median_ci_low/high, top_model_share_se[/]"
+        )
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             res.summary.to_csv(out / "welfare_summary.csv", index=False)
@@ -234,6 +317,7 @@ def register(app: typer.Typer) -> None:
         country: str = typer.Option("US", "--country", "-c", help=_COUNTRY_HELP),
         sample: str = typer.Option("locale", "--sample", help=_SAMPLE_HELP),
         ethnicity: str = typer.Option("census", "--ethnicity", help="census (5 groups) | detailed (US Hispanic split)"),
+        construction: str = typer.Option("disjoint", "--construction", help=_CONSTRUCTION_HELP),
         weights: str = typer.Option(None, "--weights", "-w", help="'census' (rake) or a CSV user_id,weight"),
         out: Path = typer.Option(None, "--out", "-o", help="write the observed-vs-census table (CSV)"),
         plot: Path = typer.Option(None, "--plot", help="save the bar plot (Fig. 8) here"),
@@ -247,9 +331,14 @@ def register(app: typer.Typer) -> None:
             check_plot_path(plot, "--plot")
         survey, how = _sample(_frames(data, format).survey, country, sample)
         w = weights_option(
-            weights, lambda: census_weights(survey, country, ethnicity=ethnicity, on_empty="renormalise").weights
+            weights,
+            lambda: (
+                census_weights(
+                    survey, country, ethnicity=ethnicity, on_empty="renormalise", construction=construction
+                ).weights
+            ),
         )
-        rep = representativeness(survey, country, weights=w, ethnicity=ethnicity)
+        rep = representativeness(survey, country, weights=w, ethnicity=ethnicity, construction=construction)
         console.print(f"[dim]sample: {how}; {rep.n} classified, {rep.n_unclassified} not in census categories[/]")
         console.print(_frame_table(rep.summary().set_index("level"), f"{rep.country}: sample vs census"))
         margins = rep.table[rep.table["level"] != "joint"].set_index("category")
@@ -274,6 +363,7 @@ def register(app: typer.Typer) -> None:
         method: str = typer.Option("rake", "--method", help="rake | poststratify | rebalance (PRISM App. L)"),
         sample: str = typer.Option("locale", "--sample", help=_SAMPLE_HELP),
         ethnicity: str = typer.Option("census", "--ethnicity", help="census | detailed"),
+        construction: str = typer.Option("disjoint", "--construction", help=_CONSTRUCTION_HELP),
         trim: float = typer.Option(None, "--trim", help="cap weights at this multiple of the mean"),
         renormalise: bool = typer.Option(False, "--renormalise", help="drop empty cells instead of failing"),
         out: Path = typer.Option(None, "--out", "-o", help="CSV of user_id,weight (rebalance: user_id,included)"),
@@ -285,7 +375,7 @@ def register(app: typer.Typer) -> None:
         """
         survey = _frames(data, format).survey
         if method == "rebalance":
-            kept = census_rebalance(survey, country)
+            kept = census_rebalance(survey, country, construction=construction)
             console.print(
                 f"census rebalancing: kept {len(kept.user_ids)} of {kept.n_pool} eligible participants; "
                 f"{int((~kept.table['filled']).sum())} of {len(kept.table)} cells under-filled"
@@ -304,6 +394,7 @@ def register(app: typer.Typer) -> None:
                 ethnicity=ethnicity,
                 trim=trim,
                 on_empty="renormalise" if renormalise else "raise",
+                construction=construction,
             )
         except EmptyCellError as err:  # the library's hint names Python arguments; give the CLI's
             hint = (

@@ -6,6 +6,11 @@
 - :mod:`pluralis.collect.quotas`: sample quotas (census cells).
 - :mod:`pluralis.collect.questions`: survey question kinds, one registered object per kind (validation,
   form parsing, the macro that renders it, simulated answers), and the table of PRISM's built-in questions.
+- :mod:`pluralis.collect.check`: check a study before it is served (``pluralis study check``): the file, the
+  template's placeholders, one call to every model.
+- :mod:`pluralis.collect.recruitment`: recruitment-platform URL parameters (Prolific), browser OS, Prolific's export.
+- :mod:`pluralis.collect.quality`: PRISM's quality control (signals, action rules, inclusion; spec §8.1).
+- :mod:`pluralis.store.participants`: payment matching, withdrawal, the failures table, the audit log.
 - :mod:`pluralis.web.repository`: the app's database access through the Pluralis store.
 - :mod:`pluralis.web.app`: the FastAPI app behind ``pluralis serve STUDY.toml``.
 """

@@ -18,23 +18,30 @@ Layout of a study file (every table is optional)::
                        api_key_env, roster (take PRISM's params for a roster model), [models.params]
     [sampling]         mode = "random" (PRISM: k of the pool at random) | "all" | "nc"
                        (negatively-correlated candidates from one model, Community Alignment),
-                       opening_models (4), later_samples (2), later_temperature (1.0), timeout (30 s), seed
-    [conversations]    min_turns (2), max_turns (10), prompt_max_chars,
+                       opening_models (4; at most the number of models), later_samples (2),
+                       later_temperature (1.0), timeout (30 s), seed
+    [conversations]    min_turns (2), max_turns (10), prompt_max_chars, require_slider_touch (true),
                        [[conversations.types]] name, label, instruction, quota
     [[survey.sections]] id, title, show_if_any, [[survey.sections.questions]] id, text, kind (a registered
                        question kind: single, multi, category, country, text, vas, ...), options, items, ...
     [attributes]       performance / choice statements, anchors
     [quotas]           kind = "none" | "census" | "cells", country, total, over_quota = "allow" | "screen_out"
-    [completion]       code, redirect_url, message
+    [completion]       code, redirect_url, message, screened_out_code, screened_out_redirect_url,
+                       screened_out_message ("{code}" in a redirect is the participant's code)
+    [recruitment]      url_params (PROLIFIC_PID, STUDY_ID, SESSION_ID: kept apart from the PRISM files),
+                       external_id_param
+    [quality]          quality-control thresholds (spec §8.1): fast_sd, min_conversations, attention checks
     [limits]           LLM-call and join rate limits, concurrent model calls
-    [admin]            token_env (the admin token is read from this environment variable, never the file)
+    [admin]            token_env (the admin token is read from this environment variable, never the file),
+                       group_fields, min_group_size, bootstrap_rounds (the dashboard)
+    [server]           public_url, trusted_proxies (reverse proxies whose X-Forwarded-* headers count)
 
 Example
 -------
 >>> cfg = StudyConfig()
 >>> [t.name for t in cfg.conversations.types], cfg.conversations.total_quota
 (['unguided', 'values guided', 'controversy guided'], 6)
->>> cfg.sampling.opening_models, cfg.sampling.timeout, cfg.models[0].system_prompt == vocab.BASE_HEADER
+>>> cfg.opening_count, cfg.sampling.timeout, cfg.models[0].system_prompt == vocab.BASE_HEADER
 (4, 30.0, True)
 """
 
@@ -42,14 +49,17 @@ from __future__ import annotations
 
 import copy
 import functools
+import ipaddress
 import json
 import re
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from pluralis.collect.countries import COUNTRIES as _ALL_COUNTRIES
 from pluralis.collect.questions import BUILTIN_QUESTIONS, QuestionKind, get_question_kind
@@ -158,6 +168,41 @@ If you have read the information above and agree to participate with the underst
 #: A study file may list its own ``[survey] countries`` instead.
 COUNTRIES: tuple[tuple[str, str, str, str], ...] = _ALL_COUNTRIES
 
+#: What ``[recruitment] url_params`` captures by default: Prolific's three URL parameters.
+PROLIFIC_URL_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
+
+
+def field_error(field: str, message: str) -> PydanticCustomError:
+    """A validation error about ``field`` (a dotted path below the object being validated), so that
+    :func:`load_study_config` names the field's own line, even when it is missing from the file.
+
+    Parameters
+    ----------
+    field
+        Dotted path of the field, relative to the model whose validator raises (``"endpoint"``,
+        ``"sampling.opening_models"``).
+    message
+        What is wrong, for the study's author.
+
+    Example
+    -------
+    >>> err = field_error("endpoint", "model 'a' has no endpoint")
+    >>> err.context["field"], err.message()
+    ('endpoint', "model 'a' has no endpoint")
+    """
+    return PydanticCustomError("study_field", message.replace("{", "{{").replace("}", "}}"), {"field": field})
+
+
+def _http_url(v: str | None, what: str) -> str | None:
+    if v is None:
+        return v
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(v.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{what} must be an http:// or https:// address, got {v!r}")
+    return v.strip()
+
 
 # --- building blocks ---------------------------------------------------------------------------
 
@@ -211,6 +256,14 @@ class ModelConfig(ModelSpec):
             if data.get("base_url") not in (None, data["endpoint"]):
                 raise ValueError("give either 'endpoint' or 'base_url', not both")
             data["base_url"] = data.pop("endpoint")
+        if data.get("backend", "openai") == "openai" and not data.get("base_url") and data.get("provider") != "openai":
+            # without an endpoint the OpenAI client falls back to api.openai.com: participants' prompts would
+            # go to a third party nobody chose. Only an explicit provider = "openai" may do that.
+            raise field_error(
+                "endpoint",
+                f'model {data.get("name")!r} has no endpoint; give endpoint = "http://HOST:PORT/v1" (its '
+                'OpenAI-compatible server), or provider = "openai" to send participants\' prompts to OpenAI',
+            )
         roster = data.pop("roster", None)
         if roster:
             base = ModelSpec.from_roster(roster).model_dump(exclude_unset=False)
@@ -245,11 +298,14 @@ class SamplingConfig(_Strict):
     pool; a model that fails or times out is dropped, not resampled), ``"all"`` (every model in the pool),
     ``"nc"`` (Community Alignment: ``opening_models`` negatively-correlated candidates from ONE model, chosen at
     random from the pool or fixed by ``nc_model``). Later turns: ``later_samples`` samples of the locked model
-    at ``later_temperature`` (> 0), or NC candidates when ``nc_later_turns``.
+    at ``later_temperature`` (> 0), or NC candidates when ``nc_later_turns``. ``opening_models`` left out is
+    PRISM's 4 (fewer when the study has fewer models).
     """
 
     mode: Literal["random", "all", "nc"] = "random"
-    opening_models: int = Field(default=OPENING_TURN_MODELS, ge=1, le=8)
+    #: ``None``: PRISM's 4, or every model when the study has fewer. A number given must not exceed the
+    #: number of models in ``"random"`` mode (:attr:`StudyConfig.opening_count`).
+    opening_models: int | None = Field(default=None, ge=1, le=8)
     later_samples: int = Field(default=2, ge=1, le=4)
     later_temperature: float = Field(default=1.0, gt=0.0, le=2.0)
     timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0)
@@ -304,6 +360,10 @@ class ConversationsConfig(_Strict):
     )
     rate_text: str = "Rate the model responses. There are no right or wrong answers. Use your subjective judgement."
     rate_anchors: tuple[str, str] = ("Terrible", "Perfect")
+    #: A rating counts only once its slider was moved (the page sends ``score_{id}__touched``): an untouched
+    #: slider submitted at its default 50 is PRISM's spike at 50 (spec §1.3 step 4, App. O). On by default.
+    require_slider_touch: bool = True
+    untouched_text: str = "Please move this slider to give your rating (you can move it back to the middle)."
     continue_text: str = (
         "Now continue the conversation. Conversations can be between 2 and 10 turns. Try to vary the length. "
         "When you're done, click Finish."
@@ -377,6 +437,10 @@ class Question(_Strict):
     min_chars: int = 0
     max_chars: int = 5000
     help: str | None = None
+    #: ``attention`` questions: the answer that passes the check (one of ``options``).
+    expected: str | None = None
+    #: ``attention`` questions: how often a simulated participant passes the check.
+    simulated_pass_rate: float = Field(default=0.95, ge=0.0, le=1.0)
 
     @field_validator("kind")
     @classmethod
@@ -556,11 +620,116 @@ class QuotasConfig(_Strict):
 
 
 class CompletionConfig(_Strict):
-    """End of the study: a completion code (fixed, e.g. Prolific's, or generated per participant) and a redirect."""
+    """End of the study: a completion code (fixed, e.g. Prolific's, or generated per participant) and a redirect.
+
+    Participants screened out after the survey (``[quotas] over_quota = "screen_out"``) get their own code and
+    redirect (``screened_out_code``, e.g. Prolific's code for a partial payment; generated per participant when
+    not given) so that they can be paid for the survey. ``{code}`` in a redirect URL is replaced by the
+    participant's code. Redirects must be ``http(s)://`` addresses.
+
+    Example
+    -------
+    >>> c = CompletionConfig(code="C1", redirect_url="https://app.prolific.com/submissions/complete?cc={code}")
+    >>> c.redirect_for("C1")
+    'https://app.prolific.com/submissions/complete?cc=C1'
+    >>> CompletionConfig(screened_out_redirect_url="https://example.org/?cc={code}").redirect_for("X9", screened_out=True)
+    'https://example.org/?cc=X9'
+    """
 
     code: str | None = None
     redirect_url: str | None = None
     message: str = "Thank you for taking part! Your answers have been saved."
+    screened_out_code: str | None = None
+    screened_out_redirect_url: str | None = None
+    screened_out_message: str = (
+        "Thank you for completing the survey. We already have enough participants with a profile like yours, so "
+        "the study ends here for you. Your survey answers have been saved."
+    )
+
+    @field_validator("redirect_url", "screened_out_redirect_url")
+    @classmethod
+    def _web_address(cls, v: str | None, info: Any) -> str | None:
+        return _http_url(v, info.field_name)
+
+    @field_validator("code", "screened_out_code")
+    @classmethod
+    def _code(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", v):
+            raise ValueError(f"completion codes are 1-64 letters, digits, '-' or '_', got {v!r}")
+        return v
+
+    def redirect_for(self, code: str | None, *, screened_out: bool = False) -> str | None:
+        """The redirect URL for a participant with ``code`` (``{code}`` filled in), or ``None``.
+
+        Example
+        -------
+        >>> CompletionConfig().redirect_for("ABC") is None
+        True
+        """
+        from urllib.parse import quote
+
+        url = self.screened_out_redirect_url if screened_out else self.redirect_url
+        if url is None:
+            return None
+        return url.replace("{code}", quote(code or "", safe=""))
+
+
+class RecruitmentConfig(_Strict):
+    """What the study takes from its entry URL (a recruitment platform's parameters, e.g. Prolific's).
+
+    ``url_params`` are captured when a participant joins and kept in a separate table
+    (``collect_entry_params``), never in the PRISM files; ``pluralis participants payments`` exports them
+    for payment matching. ``external_id_param`` is the one that identifies a participant on the platform
+    (one study place per value). Values longer than ``max_chars`` are cut; parameters not listed are ignored.
+
+    Example
+    -------
+    >>> RecruitmentConfig().url_params, RecruitmentConfig().external_id_param
+    (['PROLIFIC_PID', 'STUDY_ID', 'SESSION_ID'], 'PROLIFIC_PID')
+    """
+
+    url_params: list[str] = Field(default_factory=lambda: list(PROLIFIC_URL_PARAMS))
+    external_id_param: str | None = "PROLIFIC_PID"
+    max_chars: int = Field(default=128, ge=8, le=1024)
+
+    @field_validator("url_params")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        bad = [n for n in v if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", n)]
+        if bad:
+            raise ValueError(f"URL parameter names are letters, digits and '_': {bad}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"URL parameters listed twice: {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _listed(self) -> RecruitmentConfig:
+        if self.external_id_param is not None and self.external_id_param not in self.url_params:
+            raise ValueError(f"external_id_param {self.external_id_param!r} must be one of url_params")
+        return self
+
+
+class QualityConfig(_Strict):
+    """Quality control (spec §8.1; :mod:`pluralis.collect.quality`): the thresholds of the scripted checks.
+
+    ``fast_sd``: a duration below mean - ``fast_sd`` * sd is "very fast" (reject); ``min_conversations``: fewer
+    is "quota not filled" (``None``: the study's conversation quota, 6 in PRISM); ``slider_default``: the value
+    counted as "left at the default"; ``attention_signal``: what failing more than
+    ``attention_allowed_failures`` attention checks (questions of kind ``attention``) signals; ``mobile_markers``:
+    operating systems that signal "return" (PRISM: iPhone, Android).
+
+    Example
+    -------
+    >>> QualityConfig().fast_sd, QualityConfig().attention_signal
+    (3.0, 'reject')
+    """
+
+    fast_sd: float = Field(default=3.0, gt=0)
+    min_conversations: int | None = Field(default=None, ge=0)
+    slider_default: int = 50
+    attention_signal: Literal["reject", "return", "investigate"] = "reject"
+    attention_allowed_failures: int = Field(default=0, ge=0)
+    mobile_markers: list[str] = Field(default_factory=lambda: ["iPhone", "Android"])
 
 
 class LimitsConfig(_Strict):
@@ -574,10 +743,57 @@ class LimitsConfig(_Strict):
 
 
 class AdminConfig(_Strict):
-    """The admin token comes from the environment variable ``token_env`` (never from the study file)."""
+    """The admin token comes from the environment variable ``token_env`` (never from the study file).
+
+    The dashboard ranks models per group of ``group_fields``; groups with fewer than ``min_group_size``
+    participants are shown as "too few"; intervals come from ``bootstrap_rounds`` participant resamples.
+    """
 
     token_env: str = "PLURALIS_ADMIN_TOKEN"
     group_fields: list[str] = Field(default_factory=lambda: ["age", "gender", "ethnicity", "special_region"])
+    min_group_size: int = Field(default=5, ge=1)
+    bootstrap_rounds: int = Field(default=200, ge=10, le=5000)
+
+
+class ServerConfig(_Strict):
+    """How participants reach the app (``pluralis serve --public-url`` / ``--forwarded-allow-ips`` override these).
+
+    ``public_url``: the address participants use (``https://study.example.org``, or with a sub-path
+    ``https://example.org/study1``), used in resume links and page links. ``trusted_proxies``: addresses or
+    networks (``"10.0.0.0/8"``; ``"*"`` for any) of the reverse proxies whose ``X-Forwarded-For``/``-Proto``/
+    ``-Host`` headers are believed; from anyone else those headers are ignored.
+
+    Example
+    -------
+    >>> ServerConfig(public_url="https://study.example.org/", trusted_proxies=["127.0.0.1"]).public_url
+    'https://study.example.org'
+    """
+
+    public_url: str | None = None
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(
+                f"public_url must be an http:// or https:// address without ?query or #fragment, got {v!r}"
+            )
+        return v.strip().rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for item in v:
+            if item != "*":
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"trusted_proxies: {item!r} is not an IP address, a network or '*'") from None
+        return v
 
 
 # --- the study ---------------------------------------------------------------------------------
@@ -604,22 +820,48 @@ class StudyConfig(_Strict):
     attributes: AttributesConfig = Field(default_factory=AttributesConfig)
     quotas: QuotasConfig = Field(default_factory=QuotasConfig)
     completion: CompletionConfig = Field(default_factory=CompletionConfig)
+    recruitment: RecruitmentConfig = Field(default_factory=RecruitmentConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     admin: AdminConfig = Field(default_factory=AdminConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
 
     @model_validator(mode="after")
     def _check(self) -> StudyConfig:
         if not self.models:
-            raise ValueError("a study needs at least one model")
+            raise field_error("models", "a study needs at least one model ([[models]] with name and endpoint)")
         names = self.model_names()
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"duplicate model names: {', '.join(dupes)}")
         if self.sampling.nc_model is not None and self.sampling.nc_model not in names:
-            raise ValueError(f"sampling.nc_model {self.sampling.nc_model!r} is not one of the models")
+            raise field_error("sampling.nc_model", f"{self.sampling.nc_model!r} is not one of the models")
+        k = self.sampling.opening_models
+        if self.sampling.mode == "random" and k is not None and k > len(names):
+            raise field_error(
+                "sampling.opening_models",
+                f"{k} opening models asked for, but the study has {len(names)} model(s); "
+                f"use at most {len(names)} (or leave it out: PRISM's 4, or every model when there are fewer)",
+            )
         if self.conversations.total_quota == 0:
             raise ValueError("every conversation type has quota 0: a participant would have nothing to do")
         return self
+
+    @property
+    def opening_count(self) -> int:
+        """Responses in an opening turn: ``sampling.opening_models``, else PRISM's 4 (``"random"`` mode: at
+        most the number of models; ``"all"`` mode: every model).
+
+        Example
+        -------
+        >>> StudyConfig().opening_count, StudyConfig().with_models([{"name": "a", "endpoint": "http://h:1/v1"}]).opening_count
+        (4, 1)
+        """
+        n = len(self.models)
+        if self.sampling.mode == "all":
+            return n
+        k = self.sampling.opening_models or OPENING_TURN_MODELS
+        return k if self.sampling.mode == "nc" else min(k, n)
 
     def model_names(self) -> list[str]:
         """Names of the study's models, as recorded in ``model_name``.
@@ -698,6 +940,16 @@ def toml_key_lines(text: str) -> dict[tuple, int]:
     """Line number (1-based) of every table header and key in a TOML text, by its path in the parsed data
     (array-of-tables elements by index). Best effort, for error messages.
 
+    Parameters
+    ----------
+    text : str
+        The TOML text.
+
+    Returns
+    -------
+    dict of tuple to int
+        Key path -> 1-based line number of its first occurrence.
+
     Example
     -------
     >>> lines = toml_key_lines('[sampling]\\nmode = "x"\\n[[models]]\\nname = "a"\\n[[models]]\\nname = "b"\\n')
@@ -742,6 +994,16 @@ def toml_key_lines(text: str) -> dict[tuple, int]:
 def yaml_key_lines(text: str) -> dict[tuple, int]:
     """Line number (1-based) of every mapping key and sequence item in a YAML text, by its path.
 
+    Parameters
+    ----------
+    text : str
+        The YAML text.
+
+    Returns
+    -------
+    dict of tuple to int
+        Key path -> 1-based line number (``{}`` when the text does not parse).
+
     Example
     -------
     >>> yaml_key_lines("models:\\n  - name: a\\n    timeout: -1\\n")[("models", 0, "timeout")]
@@ -771,22 +1033,73 @@ def yaml_key_lines(text: str) -> dict[tuple, int]:
     return out
 
 
+def where_in_file(path: Path | str, loc: tuple, lines: dict[tuple, int] | None) -> str:
+    """``file:line`` of a field (by its path in the parsed data), else of the nearest table that holds it,
+    else just ``file``.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file, as shown in the message.
+    loc : tuple
+        The field's path in the parsed data (keys and list indexes).
+    lines : dict of tuple to int or None
+        Line numbers by key path (from :func:`study_key_lines`); ``None`` or empty gives just the file.
+
+    Returns
+    -------
+    str
+        ``"file:line"`` or ``"file"``.
+
+    Example
+    -------
+    >>> where_in_file("s.toml", ("models", 0, "endpoint"), {("models", 0): 7})
+    's.toml:7'
+    """
+    if lines:
+        for n in range(len(loc), 0, -1):  # the field itself, else the nearest table that holds it
+            if loc[:n] in lines:
+                return f"{path}:{lines[loc[:n]]}"
+    return f"{path}"
+
+
+def _error_loc(err: Any) -> tuple:
+    loc = tuple(err["loc"])
+    field = (err.get("ctx") or {}).get("field") if err.get("type") == "study_field" else None
+    if field:
+        loc += tuple(int(x) if x.isdigit() else x for x in str(field).split("."))
+    return loc
+
+
 def _format_errors(path: Path | str, exc: ValidationError, lines: dict[tuple, int] | None = None) -> str:
     out = []
     for err in exc.errors():
-        loc = tuple(err["loc"])
+        loc = _error_loc(err)
         shown = ".".join(str(x) for x in loc) or "(top level)"
-        where = f"{path}"
-        if lines:
-            for n in range(len(loc), -1, -1):  # the field itself, else the nearest table that holds it
-                if n > 0 and loc[:n] in lines:
-                    where = f"{path}:{lines[loc[:n]]}"
-                    break
-        out.append(f"{where}: {shown}: {err['msg']}")
+        out.append(f"{where_in_file(path, loc, lines)}: {shown}: {err['msg']}")
     return "\n".join(out)
 
 
-def _key_lines(path: Path) -> dict[tuple, int]:
+def study_key_lines(path: str | Path) -> dict[tuple, int]:
+    """Line numbers of the keys and tables of a TOML or YAML study file, by their path in the parsed data
+    (``{}`` for other files or when the file cannot be read; line numbers are a courtesy in messages).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The study file (``.toml``, ``.yaml`` or ``.yml``; other suffixes give ``{}``).
+
+    Returns
+    -------
+    dict of tuple to int
+        Key path -> 1-based line number.
+
+    Example
+    -------
+    >>> study_key_lines(default_study_path())[("sampling", "timeout")] > 1
+    True
+    """
+    path = Path(path)
     try:
         text = path.read_text("utf-8")
         suffix = path.suffix.lower()
@@ -799,11 +1112,30 @@ def _key_lines(path: Path) -> dict[tuple, int]:
     return {}
 
 
+_key_lines = study_key_lines
+
+
 def load_study_config(path: str | Path | None = None) -> StudyConfig:
     """Read and validate a study definition (TOML, YAML or JSON); ``None`` loads the shipped PRISM study.
 
     Errors are :class:`ConfigError` naming the file, the line and the field
-    (``study.toml:97: sampling.timeout: Input should be greater than 0``).
+    (``study.toml:97: sampling.timeout: Input should be greater than 0``), every problem at once. Nothing
+    is silently filled in where a study must decide: a file without ``[[models]]`` is an error (unless
+    ``[study] source = "simulated"``, whose models come from the simulation), as is a model without
+    ``endpoint`` (unless ``provider = "openai"``) and ``opening_models`` above the number of models.
+    Placeholders of the shipped template are allowed here; :func:`pluralis.collect.check.check_study`
+    refuses them before a study is served.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path, optional
+        The study file (``.toml``, ``.yaml``/``.yml`` or ``.json``); ``None`` (default) loads the shipped
+        PRISM study.
+
+    Returns
+    -------
+    StudyConfig
+        The validated study definition.
 
     Example
     -------
@@ -818,11 +1150,21 @@ def load_study_config(path: str | Path | None = None) -> StudyConfig:
         data, shown = _read(p), str(p)
     if not isinstance(data, dict):
         raise ConfigError(f"{shown}: a study definition must be a table/mapping at the top level")
+    problems: list[str] = []
+    simulated = isinstance(data.get("study"), dict) and data["study"].get("source") == "simulated"
+    if "models" not in data and not simulated:
+        problems.append(
+            f"{shown}: models: the study lists no models; add a [[models]] table per model with name and "
+            'endpoint (e.g. endpoint = "http://127.0.0.1:8000/v1"), as in `pluralis serve --init`'
+        )
     try:
-        return StudyConfig.model_validate(data)
+        config = StudyConfig.model_validate(data)
     except ValidationError as e:
         lines = _key_lines(Path(path)) if path is not None else {}
-        raise ConfigError("invalid study definition:\n" + _format_errors(shown, e, lines)) from None
+        problems.append(_format_errors(shown, e, lines))
+    if problems:
+        raise ConfigError("invalid study definition:\n" + "\n".join(problems))
+    return config
 
 
 def _toml_value(v: Any) -> str:
@@ -873,6 +1215,18 @@ def _is_table_array(v: Any) -> bool:
 def study_to_toml(config: StudyConfig, *, sections: tuple[str, ...] | None = None) -> str:
     """Write a study definition as TOML (what ``pluralis serve --init`` writes; reads back equal).
 
+    Parameters
+    ----------
+    config : StudyConfig
+        The study definition.
+    sections : tuple of str, optional
+        Top-level sections to write (e.g. ``("study", "models")``); ``None`` (default) writes all.
+
+    Returns
+    -------
+    str
+        The TOML text (the built-in country list is left out, being the default).
+
     Example
     -------
     >>> cfg = StudyConfig()
@@ -918,15 +1272,22 @@ __all__ = [
     "ModelConfig",
     "Question",
     "QuotaCell",
+    "PROLIFIC_URL_PARAMS",
+    "QualityConfig",
     "QuotasConfig",
+    "RecruitmentConfig",
     "SamplingConfig",
+    "ServerConfig",
     "StudyConfig",
     "StudyInfo",
     "SurveyConfig",
     "SurveySection",
     "default_study_path",
+    "field_error",
     "load_study_config",
+    "study_key_lines",
     "study_to_toml",
     "toml_key_lines",
+    "where_in_file",
     "yaml_key_lines",
 ]

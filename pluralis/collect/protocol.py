@@ -57,7 +57,7 @@ import hashlib
 import random
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -75,21 +75,74 @@ from pluralis.errors import PluralisError
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
+#: What a participant is told when a form has problems (the fields say which).
+CHECK_FIELDS = "Please check the answers marked below."
+#: What a participant is told about a problem that is not theirs to fix.
+TRY_AGAIN = "Something went wrong on our side. Please try again in a moment."
+
+
 class ProtocolError(PluralisError):
     """An action that the protocol does not allow now, or answers that are invalid.
 
-    ``errors`` maps a field (question id, ``"scores"``, ``"opening_prompt"``, ...) to a message, for forms.
+    Two audiences: ``str(error)`` is for developers and logs (it names steps, ids and fields);
+    :attr:`participant_message` is what a participant may be shown (plain words, no internals), and
+    ``errors`` maps a form field (question id, ``"score_3"``, ``"opening_prompt"``, ...) to a message for the
+    participant, shown next to that field.
+
+    Parameters
+    ----------
+    message
+        The developer message.
+    errors
+        Participant-facing messages by form field.
+    participant_message
+        The participant-facing summary (default: :data:`CHECK_FIELDS` when ``errors`` are given, else
+        :data:`TRY_AGAIN`).
 
     Example
     -------
-    >>> ProtocolError("invalid answers", errors={"age": "choose an answer"}).errors
-    {'age': 'choose an answer'}
+    >>> e = ProtocolError("invalid answers", errors={"age": "choose an answer"})
+    >>> e.errors, e.participant_message
+    ({'age': 'choose an answer'}, 'Please check the answers marked below.')
+    >>> str(e)
+    'invalid answers (age: choose an answer)'
     """
 
-    def __init__(self, message: str, *, errors: dict[str, str] | None = None):
+    def __init__(self, message: str, *, errors: dict[str, str] | None = None, participant_message: str | None = None):
         self.errors = dict(errors or {})
+        self.participant_message = participant_message or (CHECK_FIELDS if self.errors else TRY_AGAIN)
         detail = "; ".join(f"{k}: {v}" for k, v in self.errors.items())
         super().__init__(f"{message} ({detail})" if detail else message)
+
+
+class WrongStep(ProtocolError):
+    """An action for another step than the participant's (a form sent twice, the back button, two tabs).
+
+    Nothing is wrong with the participant's answers: show the current step again, with
+    :attr:`participant_message` as a notice. ``step`` is where the participant is, ``expected`` the steps the
+    action needs.
+
+    Example
+    -------
+    >>> e = WrongStep(Step.CONTINUE, (Step.RATE,))
+    >>> str(e)
+    "cannot do that now: the participant is at step 'continue', not rate"
+    >>> e.participant_message
+    'That page had already been sent, so we have taken you to where you are now in the study.'
+    """
+
+    def __init__(self, step: Step, expected: Sequence[Step], detail: str | None = None):
+        self.step = step
+        self.expected = tuple(expected)
+        want = " or ".join(s.value for s in self.expected)
+        super().__init__(
+            detail or f"cannot do that now: the participant is at step {step.value!r}, not {want}",
+            participant_message=ALREADY_SENT,
+        )
+
+
+#: What a participant is told when a page was sent twice or is out of date.
+ALREADY_SENT = "That page had already been sent, so we have taken you to where you are now in the study."
 
 
 class StaleResult(ProtocolError):
@@ -260,6 +313,8 @@ class StepView(BaseModel):
     min_turns: int = 2
     max_turns: int = 10
     completion_code: str | None = None
+    #: ``complete`` / ``screened_out``: where to send the participant (the study's redirect, ``{code}`` filled in).
+    redirect_url: str | None = None
     error: str | None = None
 
 
@@ -324,6 +379,20 @@ async def run_model_call(
     (:func:`pluralis.llm.nc_sample`). Failures never raise: they come back in ``failures``.
     ``limiter`` bounds model calls in flight across participants.
 
+    Parameters
+    ----------
+    call : ModelCall
+        The call the protocol asks for (kind, models, messages, ``n``, timeout).
+    models : mapping of str to ModelSpec or ChatBackend
+        The study's models by name; every model named in ``call`` must be there.
+    limiter : asyncio.Semaphore, optional
+        Shared bound on concurrent model calls; ``None`` for no bound.
+
+    Returns
+    -------
+    CallResult
+        The responses, failures and latency of the call.
+
     Example
     -------
     >>> import asyncio
@@ -338,7 +407,10 @@ async def run_model_call(
 
     missing = [m for m in call.models if m not in models]
     if missing:
-        raise ProtocolError(f"no backend for model(s) {', '.join(sorted(set(missing)))}")
+        raise ProtocolError(
+            f"no backend for model(s) {', '.join(sorted(set(missing)))}",
+            participant_message="The study is having a technical problem. Please try again in a few minutes.",
+        )
 
     async def go() -> CallResult:
         start = time.perf_counter()
@@ -451,6 +523,20 @@ def example_survey_answers() -> dict[str, Any]:
 
 def special_region(iso: str | None, subregion: str | None, region: str | None) -> str | None:
     """PRISM's ``special_region`` from the birth country (spec §2.1 rule, applied in order).
+
+    Parameters
+    ----------
+    iso : str or None
+        ISO 3166-1 alpha-3 code of the birth country.
+    subregion : str or None
+        The country's UN subregion.
+    region : str or None
+        The country's UN region.
+
+    Returns
+    -------
+    str or None
+        One of PRISM's special regions, or ``None`` when none applies or the country is unknown.
 
     Example
     -------
@@ -579,8 +665,7 @@ class ProtocolSession:
 
     def _expect(self, *steps: Step) -> None:
         if self.state.step not in steps:
-            want = " or ".join(s.value for s in steps)
-            raise ProtocolError(f"cannot do that now: the participant is at step {self.state.step.value!r}, not {want}")
+            raise WrongStep(self.state.step, steps)
 
     def _changed(self) -> None:
         self.state.revision += 1
@@ -604,7 +689,11 @@ class ProtocolSession:
         if not age_confirmed:
             errors["consent_age"] = "you must be 18 years of age or over"
         if errors:
-            raise ProtocolError("consent is required to take part", errors=errors)
+            raise ProtocolError(
+                "consent is required to take part",
+                errors=errors,
+                participant_message="To take part, please tick both boxes.",
+            )
         self.state.consented_at = self.clock()
         self.state.step = Step.SURVEY
         self._prepare_orders()
@@ -671,7 +760,11 @@ class ProtocolSession:
         """
         self._expect(Step.SURVEY)
         if section_id != self.state.survey_section:
-            raise ProtocolError(f"survey page {section_id!r} is not the current page ({self.state.survey_section!r})")
+            raise WrongStep(
+                self.state.step,
+                (Step.SURVEY,),
+                f"survey page {section_id!r} is not the current page ({self.state.survey_section!r})",
+            )
         section = next(s for s in self.config.survey.sections if s.id == section_id)
         cleaned: dict[str, Any] = {}
         errors: dict[str, str] = {}
@@ -682,7 +775,11 @@ class ProtocolSession:
             else:
                 cleaned[q.id] = value
         if errors:
-            raise ProtocolError("some answers are missing or invalid", errors=errors)
+            raise ProtocolError(
+                "some answers are missing or invalid",
+                errors=errors,
+                participant_message="Some answers are missing or need a change. Please check the questions marked below.",
+            )
         self.state.survey.update(cleaned)
         self.state.sections_done.append(section_id)
         self.state.last_error = None
@@ -718,6 +815,8 @@ class ProtocolSession:
         if screened:
             self.state.step = Step.SCREENED_OUT
             self.state.completed_at = now
+            # paid for the survey: the study's screen-out code (e.g. Prolific's partial-payment code) or a fresh one
+            self.state.completion_code = self.config.completion.screened_out_code or secrets.token_hex(4).upper()
         else:
             self.state.step = Step.START
 
@@ -742,7 +841,10 @@ class ProtocolSession:
             elif name:
                 c = self.config.survey.country(name)
                 if c is None:  # the study's country list changed after the participant answered
-                    raise ProtocolError(f"unknown country {name!r}", errors={qid: f"unknown country {name!r}"})
+                    raise ProtocolError(
+                        f"unknown country {name!r} (the study's country list changed?)",
+                        errors={qid: "please choose your country again"},
+                    )
                 loc.update(
                     {
                         f"{which}_country": c[0],
@@ -886,10 +988,18 @@ class ProtocolSession:
     def _clean_prompt(self, prompt: str, field: str) -> str:
         text = clean_text(prompt or "").strip()
         if not text:
-            raise ProtocolError("the message is empty", errors={field: "write a message first"})
+            raise ProtocolError(
+                "the message is empty",
+                errors={field: "write a message first"},
+                participant_message="Please write a message first.",
+            )
         limit = self.config.conversations.prompt_max_chars
         if len(text) > limit:
-            raise ProtocolError("the message is too long", errors={field: f"at most {limit} characters"})
+            raise ProtocolError(
+                "the message is too long",
+                errors={field: f"please write at most {limit} characters"},
+                participant_message=f"Your message is too long: please shorten it to at most {limit} characters.",
+            )
         return text
 
     def start_conversation(self, conversation_type: str, opening_prompt: str) -> ModelCall:
@@ -900,11 +1010,15 @@ class ProtocolSession:
         if conversation_type not in remaining:
             if conversation_type not in {t.name for t in self.config.conversations.types}:
                 raise ProtocolError(
-                    "unknown conversation type", errors={"conversation_type": "choose one of the conversation types"}
+                    f"unknown conversation type {conversation_type!r}",
+                    errors={"conversation_type": "choose one of the conversation types"},
+                    participant_message="Please choose one of the conversation types.",
                 )
+            label = self.config.conversations.type(conversation_type).label
             raise ProtocolError(
-                "that conversation type is done",
-                errors={"conversation_type": f"you have done all {conversation_type} conversations"},
+                f"conversation type {conversation_type!r} is done",
+                errors={"conversation_type": f"you have done all {label} conversations; please choose another type"},
+                participant_message=f"You have done all {label} conversations. Please choose another type.",
             )
         prompt = self._clean_prompt(opening_prompt, "opening_prompt")
         sampling = self.config.sampling
@@ -916,11 +1030,11 @@ class ProtocolSession:
         if sampling.mode == "nc":
             model = sampling.nc_model or rng.choice(names)
             conv.nc_model = model
-            requested = [model] * sampling.opening_models
+            requested = [model] * self.config.opening_count
         elif sampling.mode == "all":
             requested = list(names)
         else:
-            requested = rng.sample(names, min(sampling.opening_models, len(names)))
+            requested = rng.sample(names, self.config.opening_count)
         conv.turns.append(TurnState(turn=0, prompt=prompt, requested=requested))
         self.state.current = conv
         self.state.step = Step.GENERATING
@@ -1042,11 +1156,45 @@ class ProtocolSession:
             self.start_conversation(conversation_type or "", opening_prompt or "")
         return await self.generate()
 
-    def rate(self, scores: Mapping[int, int] | Sequence[int]) -> None:
+    def rate(self, scores: Mapping[int, Any] | Sequence[Any], *, touched: Collection[int] | None = None) -> None:
         """Rate every response of the current turn, 1-100 (a list is in display order, a dict by response id).
 
         In the opening turn the highest-rated response's model is locked in (random tie-break); in later
         turns the higher-rated sample continues the conversation. Step becomes ``continue``.
+
+        Parameters
+        ----------
+        scores
+            The ratings, by response id (a dict) or in display order (a list).
+        touched
+            Ids of the responses whose slider the participant moved (the web page's
+            ``score_{id}__touched`` markers, :func:`ratings_from_form`). With the study's
+            ``conversations.require_slider_touch`` (on by default) a response missing here is refused with a
+            message asking the participant to move its slider, so an untouched slider never stores its default
+            50 (PRISM's spike at 50). ``None``: the caller does not track touches (scripts, simulated
+            participants): nothing is checked.
+
+        Example
+        -------
+        >>> import asyncio
+        >>> from pluralis.collect.config import StudyConfig
+        >>> from pluralis.llm import ChatResult, ModelSpec
+        >>> class Echo:
+        ...     def __init__(self, name): self.spec = ModelSpec(name=name)
+        ...     async def chat(self, messages, *, params=None, timeout=None):
+        ...         return ChatResult(text="Hi", model=self.spec.name, latency_s=0.0)
+        ...     async def aclose(self): pass
+        >>> cfg = StudyConfig()
+        >>> s = ProtocolSession(cfg, models={n: Echo(n) for n in cfg.model_names()}, seed=1)
+        >>> s.consent(); s.submit_survey(example_survey_answers())
+        >>> shown = asyncio.run(s.opening_turn("unguided", "Hello"))
+        >>> try:
+        ...     s.rate({r.id: 50 for r in shown}, touched={shown[0].id})
+        ... except ProtocolError as e:
+        ...     print(len(e.errors), e.participant_message)
+        3 Please move every slider to give your rating.
+        >>> s.rate({r.id: 50 + r.id for r in shown}, touched={r.id for r in shown}); s.step.value
+        'continue'
         """
         self._expect(Step.RATE)
         conv = self.state.current
@@ -1056,11 +1204,18 @@ class ProtocolSession:
             try:
                 by_id = {int(k): v for k, v in scores.items()}
             except (TypeError, ValueError):
-                raise ProtocolError("unknown response ids", errors={"scores": "keys must be response ids"}) from None
+                raise ProtocolError(
+                    f"unknown response ids {list(scores)}",
+                    errors={"scores": "please rate the responses on this page"},
+                    participant_message=ALREADY_SENT,
+                ) from None
         else:
             scores = list(scores)
             if len(scores) != len(t.display_order):
-                raise ProtocolError("rate every response", errors={"scores": f"expected {len(t.display_order)} scores"})
+                raise ProtocolError(
+                    f"rate every response: expected {len(t.display_order)} scores, got {len(scores)}",
+                    errors={"scores": "please rate every response"},
+                )
             by_id = dict(zip(t.display_order, scores))
         errors = {}
         clean: dict[int, int] = {}
@@ -1068,17 +1223,31 @@ class ProtocolSession:
             v = by_id.get(r.id)
             try:
                 iv = int(v) if v is not None and float(v) == int(float(v)) else None
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 iv = None
             if iv is None or not 1 <= iv <= 100:
-                errors[f"score_{r.id}"] = "rate this response (1-100)"
+                errors[f"score_{r.id}"] = "please rate this response"
             else:
                 clean[r.id] = iv
         extra = set(by_id) - {r.id for r in t.responses}
         if extra:
-            errors["scores"] = f"unknown response id(s) {sorted(extra)}"
+            errors["scores"] = "please rate the responses on this page"
         if errors:
-            raise ProtocolError("every response needs a rating", errors=errors)
+            raise ProtocolError(
+                f"every response needs a rating 1-100 (unknown ids: {sorted(extra)})",
+                errors=errors,
+                participant_message="Please rate every response.",
+            )
+        if touched is not None and self.config.conversations.require_slider_touch:
+            moved = {int(i) for i in touched}
+            untouched = [r.id for r in t.responses if r.id not in moved]
+            if untouched:
+                text = self.config.conversations.untouched_text
+                raise ProtocolError(
+                    f"slider(s) of response(s) {untouched} were not moved (require_slider_touch)",
+                    errors={f"score_{i}": text for i in untouched},
+                    participant_message="Please move every slider to give your rating.",
+                )
         best = max(clean.values())
         tied = [r.id for r in t.responses if clean[r.id] == best]
         chosen = tied[0] if len(tied) == 1 else self._rng().choice(tied)
@@ -1102,7 +1271,10 @@ class ProtocolSession:
         if len(conv.turns) >= self.config.conversations.max_turns:
             raise ProtocolError(
                 "this conversation has reached its maximum length",
-                errors={"prompt": f"at most {self.config.conversations.max_turns} turns; click Finish"},
+                errors={
+                    "prompt": f"conversations have at most {self.config.conversations.max_turns} turns; click Finish"
+                },
+                participant_message="This conversation has reached its maximum length. Please click Finish.",
             )
         text = self._clean_prompt(prompt, "prompt")
         model = conv.locked_model
@@ -1128,7 +1300,9 @@ class ProtocolSession:
         need = self.config.conversations.min_turns
         if len(conv.turns) < need:
             raise ProtocolError(
-                "the conversation is too short", errors={"finish": f"conversations need at least {need} turns"}
+                f"the conversation is too short ({len(conv.turns)} of at least {need} turns)",
+                errors={"finish": f"conversations need at least {need} turns; please send another message first"},
+                participant_message=f"Conversations need at least {need} turns. Please send another message first.",
             )
         conv.ended_at = self.clock()
         conv.generated_datetime = _fmt_time(conv.ended_at)
@@ -1143,7 +1317,7 @@ class ProtocolSession:
         out: dict[str, Any] = {}
         for key in values:
             if key not in allowed:
-                errors[f"{field}_{key}"] = f"unknown attribute {key!r}"
+                errors[f"{field}_{key}"] = "this rating is not part of the page"
         for key in allowed:
             v = values.get(key)
             if v is None or v == "" or v == "N/A":
@@ -1152,10 +1326,10 @@ class ProtocolSession:
             try:
                 num = float(v)
             except (TypeError, ValueError):
-                errors[f"{field}_{key}"] = f"{v!r} is not a number"
+                errors[f"{field}_{key}"] = "please use the slider, or tick N/A"
                 continue
             if not 1 <= num <= 100:
-                errors[f"{field}_{key}"] = "must be 1-100 or N/A"
+                errors[f"{field}_{key}"] = "please use the slider, or tick N/A"
                 continue
             out[key] = int(round(num))
         return out
@@ -1178,7 +1352,11 @@ class ProtocolSession:
         if len(text) > 10000:
             errors["open_feedback"] = "please write at most 10000 characters"
         if errors:
-            raise ProtocolError("some feedback is missing or invalid", errors=errors)
+            raise ProtocolError(
+                "some feedback is missing or invalid",
+                errors=errors,
+                participant_message="Some feedback is missing or needs a change. Please check the fields marked below.",
+            )
         record = self._conversation_record(conv, perf, cho, text)
         self.state.completed.append(record.to_json_dict())
         self.state.current = None
@@ -1265,11 +1443,17 @@ class ProtocolSession:
             error=st.last_error,
             completion_code=st.completion_code,
         )
+        if st.step in (Step.COMPLETE, Step.SCREENED_OUT):
+            v.redirect_url = self.config.completion.redirect_for(
+                st.completion_code, screened_out=st.step == Step.SCREENED_OUT
+            )
         if st.step == Step.SURVEY:
-            shown = self.survey_sections()
+            # "page i of n" over every page of the survey: the total never changes while the participant
+            # answers (a page skipped by branching is passed over, as if answered), so the counter only moves on.
+            ids = [s.id for s in self.config.survey.sections]
             v.section = st.survey_section
-            v.section_index = shown.index(st.survey_section) if st.survey_section in shown else None
-            v.sections_total = len(shown)
+            v.section_index = ids.index(st.survey_section) if st.survey_section in ids else None
+            v.sections_total = len(ids)
             v.item_orders = dict(st.item_orders)
         if st.step == Step.START:
             remaining = self.remaining_types()
@@ -1379,8 +1563,67 @@ class ProtocolSession:
         return out
 
 
+#: The rating page's form contract: one slider per response, named ``score_{id}`` (1-100), and a marker
+#: ``score_{id}__touched`` (any non-empty value, e.g. "1") that the page's script sets when that slider is
+#: moved (``input``/``change`` event, keyboard included). Pages without the script cannot submit an
+#: untouched rating while ``conversations.require_slider_touch`` is on.
+SCORE_FIELD = "score_{id}"
+TOUCHED_FIELD = "score_{id}__touched"
+
+
+def ratings_from_form(view: StepView, form: Mapping[str, Any]) -> tuple[dict[int, Any], set[int]]:
+    """Scores and touched markers of a submitted rating page, for :meth:`ProtocolSession.rate`.
+
+    Parameters
+    ----------
+    view
+        The participant's current :class:`StepView` (step ``rate``): which responses are on the page.
+    form
+        The submitted form (``form.get(name)``), fields :data:`SCORE_FIELD` and :data:`TOUCHED_FIELD`.
+
+    Returns
+    -------
+    tuple
+        ``(scores by response id, ids of the responses whose slider was moved)``; call
+        ``session.rate(scores, touched=touched)``.
+
+    Example
+    -------
+    >>> view = StepView(step=Step.RATE, user_id="u", conversation_number=1, conversations_total=1,
+    ...                 conversations_done=0, responses=[ResponseView(id=0, position=0, text="a"),
+    ...                                                  ResponseView(id=1, position=1, text="b")])
+    >>> ratings_from_form(view, {"score_0": "70", "score_0__touched": "1", "score_1": "50"})
+    ({0: '70', 1: '50'}, {0})
+
+    Without the script, the empty hidden marker and the ticked no-JS box arrive together; the box counts:
+
+    >>> from starlette.datastructures import FormData
+    >>> ratings_from_form(view, FormData([("score_1", "9"), ("score_1__touched", ""), ("score_1__touched", "1")]))[1]
+    {1}
+    """
+    scores = {r.id: form.get(SCORE_FIELD.format(id=r.id)) for r in view.responses}
+    touched = {r.id for r in view.responses if any(_all_values(form, TOUCHED_FIELD.format(id=r.id)))}
+    return scores, touched
+
+
+def _all_values(form: Mapping[str, Any], name: str) -> list[Any]:
+    # The page sends a marker twice without JavaScript: the script's empty hidden field, then the ticked box.
+    getlist = getattr(form, "getlist", None)
+    return list(getlist(name)) if callable(getlist) else [form.get(name)]
+
+
 def utterances_for(conversations: Sequence[Conversation]) -> list[Utterance]:
     """PRISM utterance rows of conversations, with ids that stay unique across participants.
+
+    Parameters
+    ----------
+    conversations : sequence of Conversation
+        Conversation records with their ``conversation_history``.
+
+    Returns
+    -------
+    list of Utterance
+        One row per model response, in conversation and history order.
 
     Example
     -------
@@ -1417,6 +1660,16 @@ def utterances_for(conversations: Sequence[Conversation]) -> list[Utterance]:
 def combine_records(sessions: Sequence[ProtocolSession | Study]) -> Study:
     """One validated :class:`Study` from many sessions (or their :meth:`ProtocolSession.records`).
 
+    Parameters
+    ----------
+    sessions : sequence of ProtocolSession or Study
+        Protocol sessions, or their already extracted records.
+
+    Returns
+    -------
+    Study
+        Survey, conversations, utterances and metadata of all sessions, validated together.
+
     Example
     -------
     >>> combine_records([]).counts()["survey"]
@@ -1434,6 +1687,11 @@ def combine_records(sessions: Sequence[ProtocolSession | Study]) -> Study:
 
 
 __all__ = [
+    "ALREADY_SENT",
+    "CHECK_FIELDS",
+    "SCORE_FIELD",
+    "TOUCHED_FIELD",
+    "TRY_AGAIN",
     "CallResult",
     "CandidateResponse",
     "ConversationState",
@@ -1450,10 +1708,12 @@ __all__ = [
     "StepView",
     "TurnState",
     "TypeOption",
+    "WrongStep",
     "combine_records",
     "example_survey_answers",
     "new_user_id",
     "clean_text",
+    "ratings_from_form",
     "run_model_call",
     "special_region",
     "utterances_for",

@@ -272,9 +272,11 @@ class Study:
         metadata = pd.DataFrame.from_records(
             [m.model_dump(mode="json") for m in self.metadata], columns=list(TextMetadata.model_fields)
         )
-        comparisons = pd.DataFrame.from_records(
-            [c.model_dump(mode="json") for c in self.comparisons], columns=list(Comparison.model_fields)
-        )
+        comparison_rows = [c.model_dump(mode="json") for c in self.comparisons]
+        comparison_columns = list(dict.fromkeys([*Comparison.model_fields, *(k for r in comparison_rows for k in r)]))
+        comparisons = pd.DataFrame.from_records(comparison_rows, columns=comparison_columns)
+        if not self.survey and len(comparisons):
+            survey = participants_from_comparisons(comparisons)
         return StudyFrames(survey, conversations, utterances, metadata, comparisons)
 
     def summary(self) -> dict[str, Any]:
@@ -305,6 +307,48 @@ class Study:
         out["conversation_type"] = dict(Counter(c.conversation_type for c in self.conversations).most_common())
         out["models"] = dict(Counter(u.model_name for u in self.utterances if u.turn == 0).most_common())
         return out
+
+
+def participants_from_comparisons(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """A participants (survey) table rebuilt from the comparisons of a source without a survey.
+
+    One row per ``annotator_id`` (as ``user_id``) with every extra column (beyond the
+    :class:`~pluralis.data.model.Comparison` fields) that has one value per annotator: the
+    participant fields joined from a participants file or carried inline. Columns that vary
+    within an annotator (Arena's ``category``, say) stay battle-level fields.
+
+    Parameters
+    ----------
+    comparisons
+        ``Study.frames().comparisons`` (Comparison fields plus extra columns).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``user_id`` and the participant-level columns; empty (``user_id`` only) without annotators.
+
+    Example
+    -------
+    >>> c = pd.DataFrame({"annotator_id": ["u1", "u1", "u2"], "gender": ["F", "F", "M"], "category": ["a", "b", "a"]})
+    >>> participants_from_comparisons(c).values.tolist()
+    [['u1', 'F'], ['u2', 'M']]
+    """
+    if "annotator_id" not in comparisons.columns or comparisons["annotator_id"].isna().all():
+        return pd.DataFrame(columns=["user_id"])
+    rated = comparisons[comparisons["annotator_id"].notna()]
+    groups = rated.groupby(rated["annotator_id"].astype(str), sort=False)
+    keep = []
+    for col in (c for c in comparisons.columns if c not in Comparison.model_fields):
+        try:
+            if (groups[col].nunique(dropna=True) <= 1).all():
+                keep.append(col)
+        except TypeError:  # lists or dicts: not a participant field
+            continue
+    survey = groups[keep].first() if keep else pd.DataFrame(index=groups.size().index)
+    survey = survey.reindex(columns=keep).astype(object)
+    survey = survey.where(survey.notna(), None)
+    survey.index.name = "user_id"
+    return survey.reset_index()
 
 
 def utterances_from_conversations(conversations: list[Conversation]) -> list[Utterance]:

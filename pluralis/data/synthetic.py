@@ -232,6 +232,140 @@ STYLE_EFFECTS = {
     "deanthro": -0.15,
 }
 
+#: Opening prompts by topic for studies with planted topic preferences (``planted_topics=``):
+#: templates whose ``{x}`` is filled from :data:`TOPIC_FILL`; the vocabularies of the topics do
+#: not overlap, so the topics are clearly distinct (while 80 variants per topic vary within it).
+TOPIC_OPENERS: dict[str, tuple[str, ...]] = {
+    "travel": (
+        "What are the best sights to visit on a holiday in {x}?",
+        "Plan a two-week trip around {x} for me.",
+        "Which hotels in {x} do tourists recommend?",
+        "How can I find cheap flights to {x}?",
+        "What should I pack for a sightseeing vacation in {x}?",
+        "Suggest a travel itinerary for a weekend in {x}.",
+        "Is {x} a good destination for a first holiday abroad?",
+        "What is the best time of year to travel to {x}?",
+    ),
+    "cooking": (
+        "Give me a simple recipe for {x} for dinner tonight.",
+        "How long should I bake {x} in the oven?",
+        "Which spices go well in homemade {x}?",
+        "How do I cook {x} without burning it in the pan?",
+        "What ingredients do I need to make {x} from scratch?",
+        "Can you suggest a vegetarian recipe for {x}?",
+        "How do I make {x} taste like a restaurant dish?",
+        "What side dishes should I cook with {x}?",
+    ),
+    "jobs": (
+        "How do I write a CV for a job as a {x}?",
+        "What questions come up in a job interview for a {x}?",
+        "How can I negotiate a higher salary as a {x}?",
+        "Help me write a cover letter for a {x} vacancy.",
+        "Where can I search for {x} jobs and apply online?",
+        "How do I prepare my resume to get hired as a {x}?",
+        "How do I get promoted at work as a {x}?",
+        "Should I quit my job as a {x} to find a better-paid one?",
+    ),
+    "pets": (
+        "How often should I feed my {x}?",
+        "Why does my {x} keep scratching, should I see the vet?",
+        "What toys does a young {x} like to play with?",
+        "How do I train my new {x} to behave at home?",
+        "Is it safe to give my {x} treats every day?",
+        "How can I tell if my {x} is sick or just tired?",
+        "What is the healthiest food for an old {x}?",
+        "How do I stop my {x} from biting the furniture?",
+    ),
+    "elections": (
+        "Which party is leading in the polls before the {x} election?",
+        "How does voting work in the {x} election?",
+        "What are the candidates promising in the {x} election campaign?",
+        "Who should I vote for in the {x} election?",
+        "Explain how ballots are counted in the {x} election.",
+        "What happens if no party wins a majority in the {x} election?",
+        "When do the results of the {x} election come out?",
+        "Which issues will decide the {x} election?",
+    ),
+    "health": (
+        "How many hours of sleep do I need to avoid {x}?",
+        "What exercises help with {x}?",
+        "Should I see a doctor about my {x}?",
+        "What natural remedies reduce {x}?",
+        "Can stress cause {x}?",
+        "Which vitamins are good for preventing {x}?",
+        "Is my {x} a sign of something serious?",
+        "What medicine can I take for {x}?",
+    ),
+}
+TOPIC_FILL: dict[str, tuple[str, ...]] = {
+    "travel": ("Portugal", "Peru", "Vietnam", "Iceland", "Morocco", "Croatia", "Kenya", "Norway", "Chile", "Japan"),
+    "cooking": (
+        "lasagne",
+        "risotto",
+        "curry",
+        "pancakes",
+        "dumplings",
+        "paella",
+        "meatballs",
+        "chili",
+        "ramen",
+        "stew",
+    ),
+    "jobs": (
+        "nurse",
+        "plumber",
+        "pilot",
+        "teacher",
+        "lawyer",
+        "designer",
+        "cashier",
+        "mechanic",
+        "banker",
+        "programmer",
+    ),
+    "pets": ("dog", "cat", "rabbit", "parrot", "hamster", "puppy", "kitten", "guinea pig", "ferret", "tortoise"),
+    "elections": (
+        "US presidential",
+        "UK general",
+        "European parliament",
+        "Canadian federal",
+        "local council",
+        "Mexican",
+        "Indian",
+        "German federal",
+        "Brazilian",
+        "Australian",
+    ),
+    "health": (
+        "back pain",
+        "headaches",
+        "insomnia",
+        "joint pain",
+        "fatigue",
+        "migraines",
+        "a sore throat",
+        "high blood pressure",
+        "dizziness",
+        "heartburn",
+    ),
+}
+#: Everyone's topic probabilities before group shifts (``planted_topics=True``).
+DEFAULT_TOPIC_SHARES: dict[str, float] = {
+    "travel": 0.15,
+    "cooking": 0.15,
+    "jobs": 0.35,
+    "pets": 0.15,
+    "elections": 0.1,
+    "health": 0.1,
+}
+#: Planted topic preferences by group: additive shifts of topic probabilities, each group's summing
+#: to zero so no other topic moves (PRISM: older participants ask more about travel, less about jobs).
+DEFAULT_TOPIC_SHIFTS: dict[tuple[str, str], dict[str, float]] = {
+    ("age", "55-64 years old"): {"travel": 0.3, "jobs": -0.3},
+    ("age", "65+ years old"): {"travel": 0.35, "jobs": -0.35},
+    ("gender", "Female"): {"pets": 0.1, "elections": -0.1},
+}
+
 
 DEFAULT_GROUP_SHIFTS: dict[tuple[str, str], dict[str, float]] = {
     ("gender", "Female"): {"claude-2": 0.5, "gpt-4": 0.3, "command": -0.4},
@@ -352,6 +486,8 @@ def generate_study(
     spread_sd: float = 0.25,
     with_metadata: bool = True,
     source: str = "simulated",
+    planted_topics: bool | dict[tuple[str, str], dict[str, float]] = False,
+    topic_shares: dict[str, float] | None = None,
 ) -> Study:
     """Build a PRISM-shaped study of any size from an explicit latent-preference model.
 
@@ -384,6 +520,13 @@ def generate_study(
         also build the text-metadata records.
     source
         ``source`` of the participants (``"simulated"``).
+
+    planted_topics, topic_shares
+        ``planted_topics=True`` (or a dict like :data:`DEFAULT_TOPIC_SHIFTS`) draws every opening
+        prompt from :data:`TOPIC_OPENERS`, on a topic chosen with the participant's group-shifted
+        probabilities (``topic_shares``, default :data:`DEFAULT_TOPIC_SHARES`); the truth is in
+        ``ground_truth.conversation_topics`` and :meth:`GroundTruth.topic_probabilities`. Everything
+        else (ratings included) is the same as without planted topics.
 
     Returns
     -------
@@ -440,6 +583,19 @@ def generate_study(
             "providers": providers,
         },
     )
+    topic_p: np.ndarray | None = None
+    topic_names: list[str] = []
+    true_topics: dict[str, str] = {}
+    topic_rng = np.random.default_rng([seed, 14])  # its own stream: ratings stay as without topics
+    if planted_topics is not False:
+        shifts = DEFAULT_TOPIC_SHIFTS if planted_topics is True else planted_topics
+        truth.topic_shares = pd.Series(topic_shares or DEFAULT_TOPIC_SHARES, dtype=float)
+        unknown = sorted({t for v in shifts.values() for t in v} - set(truth.topic_shares.index) - set(TOPIC_OPENERS))
+        if unknown or not set(truth.topic_shares.index) <= set(TOPIC_OPENERS):
+            raise ValueError(f"planted topics must be among {sorted(TOPIC_OPENERS)}")
+        truth.topic_shifts = {k: pd.Series(v, dtype=float) for k, v in shifts.items()}
+        topic_p = truth.topic_probabilities(survey_frame).to_numpy()
+        topic_names = list(truth.topic_shares.index)
     base_utility = truth.expected_utility(survey_frame).to_numpy()
     taste = rng.normal(0.0, taste_sd, size=base_utility.shape)
     center = rng.normal(score_center, center_sd, n_participants)
@@ -467,6 +623,11 @@ def generate_study(
             counter += 1
             history: list = []
             opener = _fill(OPENERS[ctype][rng.integers(len(OPENERS[ctype]))], rng)
+            if topic_p is not None:
+                topic = topic_names[topic_rng.choice(len(topic_names), p=topic_p[j])]
+                template = TOPIC_OPENERS[topic][topic_rng.integers(len(TOPIC_OPENERS[topic]))]
+                opener = template.replace("{x}", TOPIC_FILL[topic][topic_rng.integers(len(TOPIC_FILL[topic]))])
+                true_topics[cid] = topic
             history.append(UserTurn.model_construct(turn=0, role="user", content=opener))
             drawn = rng.choice(models, size=min(responses_per_opener, len(models)), replace=False)
             shown = [str(m) for m in drawn if rng.random() >= failure_rate] or [str(drawn[0])]
@@ -512,6 +673,8 @@ def generate_study(
             )
     for c in conversations:
         c.timing_duration_mins = round((c.timing_duration_s or 0.0) / 60, 2)
+    if topic_p is not None:
+        truth.conversation_topics = pd.Series(true_topics, dtype=object, name="topic")
     _balance(survey, conversations, seed)
     completed: dict[str, int] = {}
     for c in conversations:

@@ -85,6 +85,11 @@ class GroundTruth:
     feature_weights: Mapping[str, str] | None = None
     feature_scale: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    #: planted topics (``generate_study(planted_topics=...)``): base shares, group shifts and each
+    #: conversation's true topic (Series by conversation_id); empty when no topics were planted.
+    topic_shares: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    topic_shifts: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
+    conversation_topics: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
 
     def __post_init__(self) -> None:
         models = self.model_quality.index
@@ -158,6 +163,38 @@ class GroundTruth:
         scale = self.feature_scale.get(conversation_type, {}) if conversation_type is not None else {}
         s = np.array([float(scale.get(f, 1.0)) for f in names])
         return w @ (x.to_numpy(dtype=float) * s[None, :]).T
+
+    def topic_probabilities(self, survey: pd.DataFrame) -> pd.DataFrame:
+        """Each participant's (rows, by ``user_id``) probability of opening on each planted topic.
+
+        Base shares plus the shifts of every group the participant is in, clipped at 0 and renormalised.
+
+        Parameters
+        ----------
+        survey
+            Participants (``user_id`` and the columns the shifts name).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per participant, one column per topic; rows sum to 1.
+
+        Example
+        -------
+        >>> from pluralis.data.synthetic import generate_study
+        >>> s = generate_study(n_participants=30, seed=0, planted_topics=True)
+        >>> p = s.ground_truth.topic_probabilities(s.frames().survey)
+        >>> p.shape, bool(np.allclose(p.sum(axis=1), 1.0))
+        ((30, 6), True)
+        """
+        base = np.tile(self.topic_shares.to_numpy(dtype=float), (len(survey), 1))
+        for (column, value), shift in self.topic_shifts.items():
+            if column in survey.columns:
+                member = (survey[column] == value).to_numpy()[:, None]
+                base = base + member * shift.reindex(self.topic_shares.index).fillna(0).to_numpy()[None, :]
+        base = np.clip(base, 0.0, None)
+        base = base / base.sum(axis=1, keepdims=True)
+        return pd.DataFrame(base, index=survey["user_id"].to_numpy(), columns=self.topic_shares.index)
 
     def expected_utility(self, survey: pd.DataFrame, conversation_type: str | None = None) -> pd.DataFrame:
         """Expected utility of each model (columns) for each participant (rows, by ``user_id``).

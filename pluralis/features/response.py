@@ -318,3 +318,25 @@ def style_array(texts: Sequence[str] | np.ndarray) -> np.ndarray:
     clean = _clean(texts)
     cols = _columns(clean, STYLE_FEATURES)
     return np.column_stack([cols[n] for n in STYLE_FEATURES]) if clean else np.zeros((0, len(STYLE_FEATURES)))
+
+
+def style_features(texts: Sequence[str] | pd.Series) -> pd.DataFrame:
+    """The :data:`STYLE_FEATURES` of each text as a DataFrame (same index as a Series input).
+
+    Parameters
+    ----------
+    texts
+        response texts (a Series keeps its index).
+
+    Returns
+    -------
+    pandas.DataFrame
+        one row per text, columns :data:`STYLE_FEATURES` (length / 100, refusal, hedging, enumeration, stance).
+
+    Example
+    -------
+    >>> float(style_features(["Short answer."])["length"].iloc[0])
+    0.13
+    """
+    index = texts.index if isinstance(texts, pd.Series) else pd.RangeIndex(len(texts))
+    return pd.DataFrame(style_array(list(texts)), index=index, columns=list(STYLE_FEATURES))

@@ -11,7 +11,13 @@ The pieces, in the order of a typical analysis:
   (weights that depend on the participant's covariates, optional per-user offsets) —
   scikit-learn estimators (:mod:`.models`).
 * :func:`cross_group_accuracy`, :func:`composition_curve`, :func:`group_weights` — whose feedback?
-  (:mod:`.groups`; plots in :mod:`.plots`).
+  (:mod:`.groups`; plots in :mod:`.plots`); :func:`compare_models` — models on the same held-out folds.
+* Personalisation that never hurts: :class:`PersonalisedRewardModel` chooses its covariate penalty by
+  nested participant-grouped CV and falls back to the global model; :class:`SelectedRewardModel` picks
+  among global / linear / neural (:mod:`.selection`, helpers in :mod:`.cv`); :class:`MixtureRewardModel`
+  is a PAL-style mixture of ideal points in torch (:mod:`.neural`).
+* :class:`RatingModel` — a pointwise model of a person's score (mixed model, :mod:`.pointwise`), with
+  :func:`rating_rows`, :func:`rating_cv` and :func:`cross_group_ratings`.
 
 Simulated pairs with a known, planted reward, for checking the learners, come from
 :func:`pluralis.simulate.planted.planted_pairs` (learn itself never imports the simulation).
@@ -44,6 +50,18 @@ _EXPORTS = {
     "PersonalisedRewardModel": "pluralis.learn.models",
     "pairwise_accuracy": "pluralis.learn.models",
     "pairwise_log_loss": "pluralis.learn.models",
+    "check_tie_share": "pluralis.learn.models",
+    "default_tie_threshold": "pluralis.learn.models",
+    "MixtureRewardModel": "pluralis.learn.neural",
+    "SelectedRewardModel": "pluralis.learn.selection",
+    "RatingModel": "pluralis.learn.pointwise",
+    "RatingFeatures": "pluralis.learn.pointwise",
+    "featurize_ratings": "pluralis.learn.pointwise",
+    "rating_rows": "pluralis.learn.pointwise",
+    "rating_cv": "pluralis.learn.pointwise",
+    "cross_group_ratings": "pluralis.learn.pointwise",
+    "compare_models": "pluralis.learn.groups",
+    "ModelComparison": "pluralis.learn.groups",
     "cross_group_accuracy": "pluralis.learn.groups",
     "composition_curve": "pluralis.learn.groups",
     "group_weights": "pluralis.learn.groups",

@@ -11,6 +11,10 @@
     group A's participants (the rest from B, total fixed), evaluate on each group.
 :func:`group_weights`
     each group's reward weights (interpretable features), with participant-bootstrap intervals.
+:func:`compare_models`
+    several models (global, personalised, neural, pointwise) on the same participant-disjoint folds,
+    with paired intervals of their differences — nested when a model selects itself, so "does
+    personalisation hurt anyone?" has a held-out answer.
 
 Evaluation is always on **participants not seen in training**: participants (not pairs) are
 split into folds (scikit-learn ``StratifiedGroupKFold`` on ``user_id``, stratified by group),
@@ -34,7 +38,7 @@ True
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,64 +46,14 @@ import pandas as pd
 from sklearn.base import clone
 
 from pluralis.errors import ConfigError
-from pluralis.learn.models import PairFeatures, RewardModel, featurize_pairs
+from pluralis.learn.cv import participant_folds
+from pluralis.learn.models import PairFeatures, RewardModel, check_tie_share, featurize_pairs
 
 POOLED = "(all)"
 METRICS = ("accuracy", "log_loss")
 
 
 # --- splits -------------------------------------------------------------------------------------
-
-
-def participant_folds(users, n_splits: int = 5, *, strata=None, seed: int = 0) -> np.ndarray:
-    """Fold number (0 .. n_splits-1) of each row such that all rows of a participant share a fold.
-
-    ``strata`` (one label per row, e.g. the group) spreads each stratum's participants evenly
-    over the folds (scikit-learn ``StratifiedGroupKFold``); otherwise ``GroupKFold`` with shuffling.
-
-    Parameters
-    ----------
-    users
-        the participant of each row.
-    n_splits
-        number of folds.
-    strata
-        a label per row to balance over the folds (or ``None``).
-    seed
-        random seed.
-
-    Returns
-    -------
-    numpy.ndarray
-        one fold number per row.
-
-    Example
-    -------
-    >>> f = participant_folds(["u", "u", "v", "w", "w", "x"], n_splits=2, seed=0)
-    >>> bool(f[0] == f[1] and f[3] == f[4]), sorted(set(f.tolist()))
-    (True, [0, 1])
-    """
-    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
-
-    users = pd.Series(np.asarray(users, dtype=object)).astype(str).to_numpy()
-    n_users = len(pd.unique(users))
-    if n_splits < 2:
-        raise ConfigError(f"need at least 2 folds, got {n_splits}")
-    if n_users < n_splits:
-        raise ConfigError(f"{n_users} participants cannot be split into {n_splits} participant-disjoint folds")
-    folds = np.full(len(users), -1)
-    X = np.zeros((len(users), 1))
-    if strata is not None:
-        codes = pd.factorize(pd.Series(np.asarray(strata, dtype=object)).astype(str))[0]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "least populated class": pair-level strata
-            splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-            parts = list(splitter.split(X, codes, groups=users))
-    else:
-        parts = list(GroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(X, groups=users))
-    for k, (_, test) in enumerate(parts):
-        folds[test] = k
-    return folds
 
 
 def _subsample_users(rows: np.ndarray, users: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
@@ -116,6 +70,7 @@ def _subsample_users(rows: np.ndarray, users: np.ndarray, m: int, rng: np.random
 
 def _as_features(pairs, featurizer, model) -> PairFeatures:
     if isinstance(pairs, PairFeatures):
+        check_tie_share(pairs)
         return pairs
     if not isinstance(pairs, pd.DataFrame):
         raise ConfigError(f"expected a pairs DataFrame or PairFeatures, got {type(pairs).__name__}")
@@ -668,7 +623,7 @@ def composition_curve(
     t1, _ = _score_cells(P, y, labels, users, keys, [a, b], n_boot, level, rng, train_key="share_a")
     # "(all)" evaluates on every held-out pair of both groups
     t2, _ = _score_cells(
-        P, y, np.full(len(y), POOLED, dtype=object), users, keys, [POOLED], n_boot, level, rng, train_key="share_a"
+        P, y, np.full(len(pf), POOLED, dtype=object), users, keys, [POOLED], n_boot, level, rng, train_key="share_a"
     )
     table = pd.concat([t1, t2], ignore_index=True)
     table["eval_group"] = pd.Categorical(table["eval_group"], categories=evals)
@@ -762,3 +717,162 @@ def group_weights(
                 }
             )
     return pd.DataFrame(out)
+
+
+# --- held-out comparison of models ----------------------------------------------------------------
+
+
+@dataclass
+class ModelComparison:
+    """Held-out-participant accuracy and log-loss of several models on the same folds (:func:`compare_models`).
+
+    ``table``: one row per (model, eval_group) with metrics, intervals and counts; ``differences``: each
+    model minus the reference on each eval group, with paired participant-bootstrap intervals (the same
+    resampled participants for every model); ``choices``: what a self-selecting model chose in each
+    outer fold (its ``chosen_``), when it has one.
+
+    Example
+    -------
+    >>> from pluralis.simulate.planted import planted_pairs
+    >>> c = compare_models(planted_pairs(n_users=40, pairs_per_user=20, seed=0), {"global": RewardModel()},
+    ...                    n_splits=2, n_boot=0)
+    >>> c.table[["model", "eval_group"]].values.tolist()
+    [['global', '(all)']]
+    """
+
+    table: pd.DataFrame
+    differences: pd.DataFrame
+    reference: str
+    choices: pd.DataFrame = field(default_factory=pd.DataFrame)
+    settings: dict = field(default_factory=dict)
+
+    def summary(self, metric: str = "accuracy") -> pd.DataFrame:
+        """``metric`` per model (rows) and eval group (columns)."""
+        if metric not in METRICS:
+            raise ConfigError(f"metric must be one of {METRICS}, got {metric!r}")
+        m = self.table.pivot(index="model", columns="eval_group", values=metric)
+        order = list(dict.fromkeys(self.table["model"]))
+        return m.reindex(index=order, columns=list(dict.fromkeys(self.table["eval_group"])))
+
+
+def compare_models(
+    pairs: pd.DataFrame | PairFeatures,
+    models: Mapping[str, object],
+    *,
+    by: str | None = None,
+    reference: str | None = None,
+    featurizer=None,
+    n_splits: int = 5,
+    n_boot: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> ModelComparison:
+    """Score several preference models on the same participant-disjoint folds, with paired intervals.
+
+    Each model (an unfitted estimator, cloned per fold) is fit on the pairs of the other folds and predicts
+    the held-out fold's pairs; a model that selects itself (such as
+    :class:`~pluralis.learn.models.PersonalisedRewardModel`, whose inner cross-validation sees only the
+    training folds) is thereby evaluated **nested**. Differences to ``reference`` (default: the first
+    model) carry paired participant-bootstrap intervals — "does personalisation hurt anyone?" is
+    ``differences`` per group of ``by``.
+
+    Parameters
+    ----------
+    pairs
+        a pairs frame or :class:`~pluralis.learn.models.PairFeatures` with ``user_id`` and ``y``.
+    models
+        name -> unfitted estimator (``fit`` / ``predict_proba`` on pairs).
+    by
+        also break the scores down by this column (``None``: all pairs together, ``"(all)"``).
+    reference
+        the model the others are compared with.
+    featurizer
+        featuriser for a pairs frame (default: the first model's, else interpretable text features).
+    n_splits, n_boot, level, seed
+        outer folds, bootstrap draws, interval level, seed.
+
+    Returns
+    -------
+    ModelComparison
+
+    Example
+    -------
+    >>> from pluralis.simulate.planted import planted_pairs
+    >>> from pluralis.learn.models import PersonalisedRewardModel
+    >>> pairs = planted_pairs(n_users=80, pairs_per_user=20, gamma={"if_enumeration": 2.0}, seed=1)
+    >>> c = compare_models(pairs, {"global": RewardModel(),
+    ...     "personalised": PersonalisedRewardModel(covariates=["stated_prefs_fluency"])}, n_splits=3, n_boot=100)
+    >>> d = c.differences.set_index("model").loc["personalised"]
+    >>> bool(d["accuracy"] > 0 and d["accuracy_low"] > 0), c.choices["chosen"].unique().tolist()
+    (True, ['personalised'])
+    """
+    if not models:
+        raise ConfigError("no models to compare")
+    names = [str(k) for k in models]
+    estimators = list(models.values())
+    ref = names[0] if reference is None else str(reference)
+    if ref not in names:
+        raise ConfigError(f"reference {ref!r} is not one of the models: {', '.join(names)}")
+    if not 0 < level < 1:
+        raise ConfigError(f"level must be between 0 and 1, got {level}")
+    pf = _as_features(pairs, featurizer, estimators[0])
+    _check_pairs(pf.frame, pf.y)
+    y = pf.y
+    assert y is not None  # checked above
+    users = pf.frame["user_id"].astype(str).to_numpy()
+    if by is None:
+        labels = np.full(len(pf), POOLED, dtype=object)
+        evals = [POOLED]
+    else:
+        labels = _labels(pf.frame, by)
+        present = labels != None  # noqa: E711  (object array)
+        evals = [str(g) for g in pd.unique(labels[present])]
+        evals = sorted(evals)
+    folds = participant_folds(users, n_splits, seed=seed)
+    P = np.full((len(names), len(pf)), np.nan)
+    choices = []
+    for k in range(n_splits):
+        train, test = pf.take(folds != k), pf.take(folds == k)
+        for t, (name, est) in enumerate(zip(names, estimators)):
+            fitted = clone(est).fit(train)
+            P[t, folds == k] = _predict(fitted, test)
+            if hasattr(fitted, "chosen_"):
+                choices.append({"fold": k, "model": name, "chosen": fitted.chosen_})
+    rng = np.random.default_rng(seed)
+    table, draws = _score_cells(P, y, labels, users, names, evals, n_boot, level, rng, train_key="model")
+    if by is not None:
+        pooled = np.full(len(pf), POOLED, dtype=object)
+        t2, d2 = _score_cells(P, y, pooled, users, names, [POOLED], n_boot, level, rng, train_key="model")
+        table = pd.concat([table, t2], ignore_index=True)
+        draws.update(d2)
+        evals = [*evals, POOLED]
+    rows = []
+    cell = table.set_index(["model", "eval_group"])
+    for name in names:
+        if name == ref:
+            continue
+        for h in evals:
+            row: dict = {"model": name, "reference": ref, "eval_group": h}
+            for metric in METRICS:
+                row[metric] = float(cell.loc[(name, h), metric] - cell.loc[(ref, h), metric])
+                d = draws.get((name, h, metric), np.zeros(0)) - draws.get((ref, h, metric), np.zeros(0))
+                row[f"{metric}_low"], row[f"{metric}_high"] = _interval(d, level) if len(d) else (np.nan, np.nan)
+            rows.append(row)
+    differences = pd.DataFrame(
+        rows,
+        columns=[
+            "model",
+            "reference",
+            "eval_group",
+            "accuracy",
+            "accuracy_low",
+            "accuracy_high",
+            "log_loss",
+            "log_loss_low",
+            "log_loss_high",
+        ],
+    )
+    settings = {"n_splits": n_splits, "n_boot": n_boot, "level": level, "seed": seed, "by": by}
+    return ModelComparison(
+        table, differences, ref, pd.DataFrame(choices, columns=["fold", "model", "chosen"]), settings
+    )

@@ -53,6 +53,7 @@ from threadpoolctl import threadpool_limits
 
 from pluralis.data import vocab
 from pluralis.errors import ConfigError
+from pluralis.learn.cv import one_se_choice, participant_folds
 
 #: Covariates of :class:`PersonalisedRewardModel` by default (those present in the pairs frame).
 DEFAULT_COVARIATES: tuple[str, ...] = (
@@ -99,6 +100,7 @@ class PairFeatures:
         frame: pd.DataFrame | None = None,
         feature_names: Sequence[str] | np.ndarray | None = None,
         featurizer=None,
+        attrs: dict | None = None,
     ):
         self.table = np.asarray(table)
         if self.table.ndim != 2:
@@ -122,6 +124,8 @@ class PairFeatures:
         if len(self.feature_names) != self.table.shape[1]:
             raise ConfigError(f"{len(self.feature_names)} feature names for {self.table.shape[1]} features")
         self.featurizer = featurizer
+        #: settings of the pairs frame it came from (tie threshold, score basis, number of ties, ...)
+        self.attrs: dict = dict(attrs or {})
 
     @classmethod
     def from_arrays(
@@ -218,6 +222,7 @@ class PairFeatures:
             self.frame.iloc[rows],
             self.feature_names,
             self.featurizer,
+            self.attrs,
         )
 
     def swap(self) -> PairFeatures:
@@ -244,6 +249,7 @@ class PairFeatures:
             frame,
             self.feature_names,
             self.featurizer,
+            self.attrs,
         )
 
 
@@ -282,11 +288,145 @@ def check_labels(y, n: int | None = None) -> np.ndarray:
     return arr
 
 
-def featurize_pairs(pairs: pd.DataFrame, featurizer=None) -> PairFeatures:
+# --- ties: one threshold default, in the units of the score used ---------------------------------
+
+#: What one unit of each score basis is (the tie threshold is in these units).
+SCORE_UNITS: dict[str, str] = {
+    "raw": "rating points (PRISM's 1-100 scale)",
+    "normalized": "per-participant standard deviations (z-scores)",
+    "rank": "within-turn rank positions",
+}
+
+#: Share of ties at or above which the learners refuse the pairs (:func:`check_tie_share`).
+MAX_TIE_SHARE = 0.95
+
+
+def default_tie_threshold(score: str = "raw") -> float:
+    """The tie threshold used by default for a score basis, in that basis's units.
+
+    One default for the whole package: :data:`pluralis.ranking.battles.DEFAULT_TIE_THRESHOLDS`
+    (5 rating points for ``"raw"``, 0.25 SD for ``"normalized"``, 0 for ``"rank"``).
+
+    Parameters
+    ----------
+    score
+        ``"raw"``, ``"normalized"`` or ``"rank"``.
+
+    Returns
+    -------
+    float
+
+    Example
+    -------
+    >>> default_tie_threshold("raw"), default_tie_threshold("normalized")
+    (5.0, 0.25)
+    """
+    from pluralis.ranking.battles import DEFAULT_TIE_THRESHOLDS
+
+    if score not in DEFAULT_TIE_THRESHOLDS:
+        raise ConfigError(f"score must be one of {sorted(DEFAULT_TIE_THRESHOLDS)}, got {score!r}")
+    return float(DEFAULT_TIE_THRESHOLDS[score])
+
+
+def _tie_counts(pairs: pd.DataFrame | PairFeatures) -> tuple[int, int]:
+    """(ties, all pairs) — ties dropped from the frame are counted from ``attrs["n_ties"]``."""
+    if isinstance(pairs, PairFeatures):
+        y = pairs.y
+    else:
+        y = pairs["y"].to_numpy(dtype=float) if "y" in pairs.columns else None
+    yy = np.zeros(0) if y is None else np.asarray(y, dtype=float)
+    n_decisive, in_frame = int(np.sum(yy != 0.5)), int(np.sum(yy == 0.5))
+    attrs = pairs.attrs
+    n_ties = in_frame
+    if "n_ties" in attrs:
+        n_ties = int(attrs["n_ties"]) if attrs.get("ties", "drop") == "drop" else max(int(attrs["n_ties"]), in_frame)
+    return n_ties, n_ties + n_decisive
+
+
+def tie_share(pairs: pd.DataFrame | PairFeatures) -> float:
+    """Share of pairs that were ties, counting ties already dropped (``attrs["n_ties"]``).
+
+    Parameters
+    ----------
+    pairs
+        a pairs frame (its ``attrs`` as :func:`~pluralis.learn.pairs.preference_pairs` records them)
+        or :class:`PairFeatures`.
+
+    Returns
+    -------
+    float
+        ``n_ties / (n_ties + n_decisive)``; 0 when there are no pairs.
+
+    Example
+    -------
+    >>> p = pd.DataFrame({"y": [1.0, 0.0]})
+    >>> p.attrs.update({"n_ties": 6, "ties": "drop"})
+    >>> tie_share(p)
+    0.75
+    """
+    n_ties, total = _tie_counts(pairs)
+    return n_ties / total if total else 0.0
+
+
+def check_tie_share(pairs: pd.DataFrame | PairFeatures, max_share: float | None = MAX_TIE_SHARE) -> float:
+    """Raise a clear error when the tie threshold made (almost) every pair a tie.
+
+    A threshold is in the units of the score that decided the winner (:data:`SCORE_UNITS`): 5 is a
+    sensible threshold on PRISM's 1-100 scale but makes every pair a tie on per-participant z-scores,
+    whose default is 0.25 (:func:`default_tie_threshold`). With ``max_share`` (default 0.95) or more of
+    the pairs ties, learning would use the few pairs left (or none); this names the threshold, the score
+    basis and its default instead.
+
+    Parameters
+    ----------
+    pairs
+        a pairs frame or :class:`PairFeatures` (see :func:`tie_share`).
+    max_share
+        the share of ties refused; ``None`` switches the check off.
+
+    Returns
+    -------
+    float
+        the tie share (when below ``max_share``).
+
+    Example
+    -------
+    >>> p = pd.DataFrame({"y": [1.0]})
+    >>> p.attrs.update({"n_ties": 99, "ties": "drop", "tie_threshold": 5.0, "score": "normalized"})
+    >>> check_tie_share(p)
+    Traceback (most recent call last):
+    ...
+    pluralis.errors.ConfigError: tie_threshold=5 made 99% of 100 pairs ties ...
+    """
+    n_ties, total = _tie_counts(pairs)
+    share = n_ties / total if total else 0.0
+    if max_share is None or share < max_share:
+        return share
+    thr, basis = pairs.attrs.get("tie_threshold"), pairs.attrs.get("score")
+    if basis in SCORE_UNITS:
+        units = (
+            f"score={basis!r}: the threshold is in {SCORE_UNITS[basis]}; "
+            f"its default there is {default_tie_threshold(basis):g}"
+        )
+    else:
+        units = "the threshold is in the units of the ratings compared"
+    what = f"tie_threshold={float(thr):g} made" if thr is not None else "the tie threshold made"
+    raise ConfigError(
+        f"{what} {share:.0%} of {total:,} pairs ties ({units}; pluralis.ranking.battles.DEFAULT_TIE_THRESHOLDS). "
+        "Give the threshold in the units of the score used (or leave it to the default) so that pairs keep "
+        "their winners."
+    )
+
+
+def featurize_pairs(
+    pairs: pd.DataFrame, featurizer=None, *, max_tie_share: float | None = MAX_TIE_SHARE
+) -> PairFeatures:
     """Featurise a pairs frame once: each distinct response text is computed once.
 
     ``featurizer``: a :mod:`pluralis.learn.featurizers` transformer (default
-    :class:`~pluralis.learn.featurizers.TextFeaturizer`). The pairs' other columns become ``frame``.
+    :class:`~pluralis.learn.featurizers.TextFeaturizer`). The pairs' other columns become ``frame``,
+    its ``attrs`` (tie threshold, score basis, ties) the result's ``attrs``. Pairs of which
+    ``max_tie_share`` or more were ties are refused with a clear error (:func:`check_tie_share`).
 
     Parameters
     ----------
@@ -309,9 +449,11 @@ def featurize_pairs(pairs: pd.DataFrame, featurizer=None) -> PairFeatures:
     from pluralis.learn.featurizers import TextFeaturizer
 
     if isinstance(pairs, PairFeatures):
+        check_tie_share(pairs, max_tie_share)
         return pairs
     if not isinstance(pairs, pd.DataFrame):
         raise ConfigError(f"expected a pairs DataFrame or PairFeatures, got {type(pairs).__name__}")
+    check_tie_share(pairs, max_tie_share)
     missing = [c for c in ("response_a", "response_b") if c not in pairs.columns]
     if missing:
         raise ConfigError(f"pairs frame lacks column(s) {missing} (see pluralis.learn.pairs.preference_pairs)")
@@ -323,7 +465,7 @@ def featurize_pairs(pairs: pd.DataFrame, featurizer=None) -> PairFeatures:
     f.fit()
     table = f.transform(pd.Series(np.asarray(uniques, dtype=object), dtype=object))
     frame = pairs.drop(columns=["response_a", "response_b"]).reset_index(drop=True)
-    return PairFeatures(table, codes[:n], codes[n:], None, frame, f.get_feature_names_out(), f)
+    return PairFeatures(table, codes[:n], codes[n:], None, frame, f.get_feature_names_out(), f, dict(pairs.attrs))
 
 
 # --- metrics ------------------------------------------------------------------------------------
@@ -394,10 +536,25 @@ def pairwise_log_loss(y, p, sample_weight=None, eps: float = 1e-12) -> float:
 # --- the solver ---------------------------------------------------------------------------------
 
 
-def _solve(D, y, s, alpha, *, Z=None, alpha_z=1.0, users=None, n_users=0, alpha_u=10.0, max_iter=1000, tol=1e-8):
+def _solve(
+    D,
+    y,
+    s,
+    alpha,
+    *,
+    Z=None,
+    alpha_z=1.0,
+    users=None,
+    n_users=0,
+    alpha_u=10.0,
+    max_iter=1000,
+    tol=1e-8,
+    theta0=None,
+):
     """Minimise (1/Σs)[Σ s ℓ(y, σ(m)) + α/2‖w‖² + α_z/2‖A‖² + α_u/2‖B‖²] by L-BFGS.
 
     ``m = D w + rowsum((D A) ∘ Z) + rowsum(D ∘ B[users])``. Returns ``(w, A, B, result)``.
+    ``theta0``: a warm start ``(w, A, B)`` (``A`` / ``B`` may be ``None`` = zeros).
     """
     n, d = D.shape
     k = 0 if Z is None else Z.shape[1]
@@ -434,13 +591,20 @@ def _solve(D, y, s, alpha, *, Z=None, alpha_z=1.0, users=None, n_users=0, alpha_
             loss += 0.5 * alpha_u * float(np.sum(B * B))
         return loss / S, np.concatenate(grads) / S
 
-    theta0 = np.zeros(sum(sizes))
+    start = np.zeros(sum(sizes))
+    if theta0 is not None:
+        w0, A0, B0 = theta0
+        start[:d] = w0
+        if k and A0 is not None:
+            start[d : d + d * k] = np.ravel(A0)
+        if nu and B0 is not None and np.size(B0) == nu * d:
+            start[d + d * k :] = np.ravel(B0)
     # skinny designs are memory-bound: one BLAS thread is as fast and immune to oversubscription
     limit = threadpool_limits(1, user_api="blas") if d * (1 + k) <= SINGLE_THREAD_MAX_COLUMNS else nullcontext()
     with limit:
         res = optimize.minimize(
             fun,
-            theta0,
+            start,
             jac=True,
             method="L-BFGS-B",
             options={"maxiter": int(max_iter), "gtol": float(tol), "ftol": 1e-13, "maxcor": 20},
@@ -470,16 +634,21 @@ def _rms_scale(D, s) -> np.ndarray:
 class _PairwiseModel(ClassifierMixin, BaseEstimator):
     """Shared plumbing: inputs, probabilities, scores."""
 
+    #: the attribute whose presence means "fitted"
+    _fitted_attribute = "coef_"
+
     def _features(self, X, *, fitting: bool) -> PairFeatures:
         if isinstance(X, PairFeatures):
             pf = X
+            if fitting:
+                check_tie_share(pf)
         elif isinstance(X, pd.DataFrame):
             featurizer = self.featurizer if fitting else getattr(self, "featurizer_", self.featurizer)
             pf = featurize_pairs(X, featurizer)
         else:
             raise ConfigError(f"expected a pairs DataFrame or PairFeatures, got {type(X).__name__}")
         if not fitting:
-            if not hasattr(self, "coef_"):
+            if not hasattr(self, self._fitted_attribute):
                 raise ConfigError(f"this {type(self).__name__} is not fitted yet: call fit() first")
             if pf.n_features != self.n_features_in_:
                 raise ConfigError(f"pairs have {pf.n_features} features; the model was fit on {self.n_features_in_}")
@@ -934,8 +1103,23 @@ def _user_rows(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     return codes, frame.iloc[first]
 
 
+#: Candidate covariate penalties ``alpha_covariates`` tried by the inner cross-validation (``"cv"``).
+DEFAULT_ALPHA_COVARIATES_GRID: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 1e4, 1e5)
+
+#: Value of ``alpha_covariates_`` when the global model (no covariate interactions) was chosen.
+GLOBAL = float("inf")
+
+
 class PersonalisedRewardModel(_PairwiseModel):
     """Reward ``r_u(x) = (w + A z_u + b_u) · φ(x)`` personalised on participant covariates (module docstring).
+
+    By default the covariate penalty is **chosen by participant-grouped cross-validation inside**
+    :meth:`fit` — on the training pairs only, so an outer evaluation stays nested — among
+    :data:`DEFAULT_ALPHA_COVARIATES_GRID` *and the global model* (``A = 0``). The one-standard-error
+    rule prefers the simpler model unless personalising improves the held-out log-loss by more than its
+    paired (participant-clustered) standard error, so personalisation is used only when it helps people
+    not seen in training; otherwise the fitted model *is* the global one (``chosen_ == "global"``,
+    ``interaction_coef_`` zero).
 
     Parameters
     ----------
@@ -944,8 +1128,23 @@ class PersonalisedRewardModel(_PairwiseModel):
     covariates
         pairs-frame columns describing the participant (default: :data:`DEFAULT_COVARIATES` present —
         stated-preference sliders and demographics). Numeric ones are standardised, others one-hot.
-    alpha, alpha_covariates, alpha_users
-        L2 penalties of ``w``, ``A`` and the per-user offsets ``b_u``.
+    alpha, alpha_users
+        L2 penalties of the shared weights ``w`` and of the per-user offsets ``b_u``.
+    alpha_covariates
+        L2 penalty of ``A``: ``"cv"`` (default) chooses it by inner cross-validation among
+        :data:`DEFAULT_ALPHA_COVARIATES_GRID`; a list chooses among those values; a number fits that
+        penalty without any selection (and without the fallback).
+    fallback
+        with a chosen penalty: the global model is a candidate too, and the simplest one.
+    cv
+        participant-grouped folds of the inner cross-validation (fewer when there are fewer participants).
+    selection
+        ``"1se"`` (default): the simplest candidate within one paired standard error of the best;
+        ``"best"``: the lowest cross-validated loss.
+    cv_metric
+        ``"log_loss"`` (default) or ``"accuracy"`` — what the inner cross-validation compares.
+    random_state
+        seed of the inner folds.
     user_offsets
         learn ``b_u`` per participant (needs ``user_id``); helps only for participants seen in training.
     standardize, max_iter, tol
@@ -953,8 +1152,18 @@ class PersonalisedRewardModel(_PairwiseModel):
 
     Attributes
     ----------
-    coef_ (shared ``w``), ``interaction_coef_`` (``A``, features × encoded covariates), ``user_coef_``
-    (DataFrame of ``b_u``, or None), ``covariate_names_``, all in original feature units.
+    coef_ : shared ``w``; ``interaction_coef_`` (``A``, features × encoded covariates), ``user_coef_``
+        (DataFrame of ``b_u``, or None), ``covariate_names_``, all in original feature units.
+    chosen_ : ``"personalised"`` or ``"global"``; ``alpha_covariates_`` the penalty used
+        (:data:`GLOBAL`, infinite, for the global model).
+    cv_results_ : one row per candidate (simplest first): ``candidate``, ``alpha_covariates``,
+        ``log_loss``, ``accuracy`` (held-out participants of the inner folds), ``diff_vs_best``,
+        ``diff_se`` (of the selection metric), ``chosen``; None when a number was given.
+
+    See Also
+    --------
+    pluralis.learn.neural.MixtureRewardModel : mixture-of-ideal-points personalisation (nonlinear).
+    pluralis.learn.groups.compare_models : held-out comparison of fitted candidates.
 
     Example
     -------
@@ -968,10 +1177,18 @@ class PersonalisedRewardModel(_PairwiseModel):
     >>> frame = pd.DataFrame({"user_id": users.astype(str), "likes_lists": likes_lists})
     >>> pf = PairFeatures.from_arrays(pa, pb, y, frame, feature_names=["list"])
     >>> m = PersonalisedRewardModel(covariates=["likes_lists"]).fit(pf)
-    >>> m.weights_for(pd.DataFrame({"likes_lists": ["yes", "no"]})).round(0).ravel().tolist()
-    [2.0, -2.0]
+    >>> m.chosen_, m.weights_for(pd.DataFrame({"likes_lists": ["yes", "no"]})).round(0).ravel().tolist()
+    ('personalised', [2.0, -2.0])
     >>> round(m.score(pf), 2) > round(RewardModel().fit(pf).score(pf), 2)
     True
+
+    A covariate unrelated to the preference: the inner cross-validation falls back to the global model.
+
+    >>> noise = pd.DataFrame({"user_id": users.astype(str), "colour": np.where(users % 3 == 0, "red", "blue")})
+    >>> y0 = (rng.random(n) < 1 / (1 + np.exp(-2.0 * (pa - pb)[:, 0]))).astype(float)
+    >>> g = PersonalisedRewardModel(covariates=["colour"]).fit(PairFeatures.from_arrays(pa, pb, y0, noise))
+    >>> g.chosen_, float(np.abs(g.interaction_coef_).max())
+    ('global', 0.0)
     """
 
     def __init__(
@@ -979,12 +1196,17 @@ class PersonalisedRewardModel(_PairwiseModel):
         featurizer=None,
         covariates: Sequence[str] | None = None,
         alpha: float = 1.0,
-        alpha_covariates: float = 1.0,
+        alpha_covariates: float | Sequence[float] | str = "cv",
         user_offsets: bool = False,
         alpha_users: float = 10.0,
         standardize: bool | str = "auto",
         max_iter: int = 1000,
         tol: float = 1e-8,
+        fallback: bool = True,
+        cv: int = 5,
+        selection: str = "1se",
+        cv_metric: str = "log_loss",
+        random_state: int = 0,
     ):
         self.featurizer = featurizer
         self.covariates = covariates
@@ -995,6 +1217,11 @@ class PersonalisedRewardModel(_PairwiseModel):
         self.standardize = standardize
         self.max_iter = max_iter
         self.tol = tol
+        self.fallback = fallback
+        self.cv = cv
+        self.selection = selection
+        self.cv_metric = cv_metric
+        self.random_state = random_state
 
     def _covariate_columns(self, frame: pd.DataFrame) -> list[str]:
         if self.covariates is None:
@@ -1014,8 +1241,109 @@ class PersonalisedRewardModel(_PairwiseModel):
         codes, firsts = _user_rows(frame)
         return self.encoder_.transform(firsts)[codes]
 
+    def _grid(self) -> list[float] | None:
+        """Candidate penalties (None: a fixed number, no selection)."""
+        a = self.alpha_covariates
+        if isinstance(a, str):
+            if a != "cv":
+                raise ConfigError(f"alpha_covariates must be a number, a list of numbers or 'cv', got {a!r}")
+            return list(DEFAULT_ALPHA_COVARIATES_GRID)
+        if np.ndim(a) == 0:
+            v = float(a)  # type: ignore[arg-type]
+            if not (np.isfinite(v) and v >= 0):
+                raise ConfigError(f"alpha_covariates must be a non-negative number, got {a!r}")
+            return None
+        grid = [float(v) for v in np.ravel(np.asarray(a, dtype=float))]
+        if not grid or any(not (np.isfinite(v) and v >= 0) for v in grid):
+            raise ConfigError(f"alpha_covariates must be non-negative numbers, got {a!r}")
+        return grid
+
+    def _solve_one(self, D, y, s, Z, alpha_z, users, n_users, theta0=None):
+        if np.isinf(alpha_z):
+            w, _, B, res = _solve(
+                D,
+                y,
+                s,
+                float(self.alpha),
+                users=users,
+                n_users=n_users,
+                alpha_u=float(self.alpha_users),
+                max_iter=self.max_iter,
+                tol=self.tol,
+                theta0=None if theta0 is None else (theta0[0], None, theta0[2]),
+            )
+            return w, np.zeros((D.shape[1], Z.shape[1])), B, res
+        return _solve(
+            D,
+            y,
+            s,
+            float(self.alpha),
+            Z=Z,
+            alpha_z=float(alpha_z),
+            users=users,
+            n_users=n_users,
+            alpha_u=float(self.alpha_users),
+            max_iter=self.max_iter,
+            tol=self.tol,
+            theta0=theta0,
+        )
+
+    def _select(self, D, y, s, Z, codes, grid: list[float]) -> tuple[float, pd.DataFrame]:
+        """Inner participant-grouped CV over ``[global?] + grid`` (strongest penalty first)."""
+        if self.selection not in ("1se", "best"):
+            raise ConfigError(f"selection must be '1se' or 'best', got {self.selection!r}")
+        if self.cv_metric not in ("log_loss", "accuracy"):
+            raise ConfigError(f"cv_metric must be 'log_loss' or 'accuracy', got {self.cv_metric!r}")
+        n_people = int(codes.max()) + 1
+        if n_people < 2:
+            raise ConfigError(
+                "choosing alpha_covariates by cross-validation needs 2+ participants; give it a number instead"
+            )
+        n_splits = min(int(self.cv), n_people)
+        folds = participant_folds(codes, n_splits, seed=int(self.random_state))
+        cands = ([GLOBAL] if self.fallback else []) + sorted(set(grid), reverse=True)
+        n = len(y)
+        margins = np.zeros((len(cands), n))
+        for k in range(n_splits):
+            tr, te = folds != k, folds == k
+            users, nu = None, 0
+            if self.user_offsets:
+                users, _ = pd.factorize(codes[tr])
+                nu = int(users.max()) + 1
+            theta = None
+            for c, a in enumerate(cands):
+                w, A, B, _ = self._solve_one(D[tr], y[tr], s[tr], Z[tr], a, users, nu, theta)
+                theta = (w, A, B)
+                margins[c, te] = D[te] @ w + np.einsum("ij,ij->i", D[te] @ A, Z[te])
+        decisive = (y != 0.5).astype(float) * s
+        p = expit(margins)
+        pc = np.clip(p, 1e-12, 1 - 1e-12)
+        log_loss = -(y * np.log(pc) + (1 - y) * np.log1p(-pc))
+        error = 1.0 - np.where(p == 0.5, 0.5, ((p > 0.5) == (y > 0.5)).astype(float))
+        losses = log_loss if self.cv_metric == "log_loss" else error
+        if decisive.sum() <= 0:
+            raise ConfigError("no decisive pairs to cross-validate on (all ties)")
+        chosen, stats = one_se_choice(losses, codes, weights=decisive, se_rule=1.0 if self.selection == "1se" else 0.0)
+        W = decisive.sum()
+        table = pd.DataFrame(
+            {
+                "candidate": ["global" if np.isinf(a) else "personalised" for a in cands],
+                "alpha_covariates": cands,
+                "log_loss": log_loss @ decisive / W,
+                "accuracy": 1.0 - error @ decisive / W,
+                "diff_vs_best": stats["diff_vs_best"].to_numpy(),
+                "diff_se": stats["diff_se"].to_numpy(),
+                "chosen": np.arange(len(cands)) == chosen,
+            }
+        )
+        table.attrs.update({"metric": self.cv_metric, "selection": self.selection, "n_splits": n_splits})
+        return cands[chosen], table
+
     def fit(self, X, y=None, sample_weight=None) -> PersonalisedRewardModel:
         """Fit on pairs carrying the covariate columns (and ``user_id`` for ``user_offsets``).
+
+        With ``alpha_covariates="cv"`` (or a list) the penalty is chosen first by participant-grouped
+        cross-validation on these pairs (see the class docstring); then the chosen model is refit on all.
 
         Parameters
         ----------
@@ -1043,10 +1371,11 @@ class PersonalisedRewardModel(_PairwiseModel):
         >>> m.interaction_coef_.shape
         (1, 2)
         """
-        for name in ("alpha", "alpha_covariates", "alpha_users"):
+        for name in ("alpha", "alpha_users"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v >= 0):
                 raise ConfigError(f"{name} must be a non-negative number, got {v!r}")
+        grid = self._grid()
         pf = self._features(X, fitting=True)
         y = self._targets(pf, y)
         s = np.ones(len(pf)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
@@ -1063,19 +1392,15 @@ class PersonalisedRewardModel(_PairwiseModel):
             if "user_id" not in pf.frame.columns:
                 raise ConfigError("user_offsets=True needs a user_id column in the pairs")
             users, n_users = codes, int(codes.max()) + 1
-        w, A, B, res = _solve(
-            D / scale,
-            y,
-            s,
-            float(self.alpha),
-            Z=Z,
-            alpha_z=float(self.alpha_covariates),
-            users=users,
-            n_users=n_users,
-            alpha_u=float(self.alpha_users),
-            max_iter=self.max_iter,
-            tol=self.tol,
-        )
+        Ds = D / scale
+        if grid is None:
+            alpha_z = float(self.alpha_covariates)  # type: ignore[arg-type]
+            self.cv_results_ = None
+        else:
+            alpha_z, self.cv_results_ = self._select(Ds, y, s, Z, codes, grid)
+        w, A, B, res = self._solve_one(Ds, y, s, Z, alpha_z, users, n_users)
+        self.alpha_covariates_ = alpha_z
+        self.chosen_ = "global" if np.isinf(alpha_z) else "personalised"
         self.scale_ = scale
         self.coef_ = w / scale
         self.interaction_coef_ = A / scale[:, None]

@@ -47,6 +47,9 @@ def plot_cross_group(result, metric: str = "accuracy", path=None, *, title: str 
     >>> fig = plot_cross_group(res)
     >>> len(fig.axes)   # the heatmap and its colour bar
     2
+    >>> lo, hi = fig.axes[0].images[0].get_clim()   # the colour scale spans at least the widest CI
+    >>> bool(hi - lo >= (res.table["accuracy_high"] - res.table["accuracy_low"]).max() - 1e-12)
+    True
     """
     m = result.matrix(metric)
     t = result.table.set_index(["train_group", "eval_group"])
@@ -54,10 +57,14 @@ def plot_cross_group(result, metric: str = "accuracy", path=None, *, title: str 
     fig = Figure(figsize=(1.6 + 1.5 * m.shape[1], 1.2 + 0.9 * m.shape[0]))
     ax = fig.subplots()
     cmap = "viridis" if metric == "accuracy" else "viridis_r"
-    im = ax.imshow(values, cmap=cmap, aspect="auto")
-    fig.colorbar(im, ax=ax, label=_LABELS.get(metric, metric))
+    # colour range at least as wide as the widest CI: differences within the noise stay one colour
     lo_, hi_ = np.nanmin(values), np.nanmax(values)
     mid = (lo_ + hi_) / 2
+    widths = (t[f"{metric}_high"] - t[f"{metric}_low"]).to_numpy(dtype=float)
+    ci = float(np.nanmax(widths)) if np.isfinite(widths).any() else 0.0
+    half = max((hi_ - lo_) / 2, ci, 1e-9)
+    im = ax.imshow(values, cmap=cmap, aspect="auto", vmin=mid - half, vmax=mid + half)
+    fig.colorbar(im, ax=ax, label=_LABELS.get(metric, metric) + "\n(colour range ≥ widest 95% CI)")
     for i, g in enumerate(m.index):
         for j, h in enumerate(m.columns):
             v = values[i, j]

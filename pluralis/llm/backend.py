@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import json
 import threading
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 from pluralis.errors import ConfigError
 from pluralis.llm.types import ChatResult, DecodingParams, ModelSpec
@@ -66,6 +69,53 @@ class ChatBackend(Protocol):
         ...
 
 
+#: A model folder holding this file is served by the factory it names (the serving hook of aligned models).
+BACKEND_FILE = "pluralis_backend.json"
+
+
+def folder_backend(spec: ModelSpec) -> Any:
+    """The backend a model folder asks for in its ``pluralis_backend.json``, or ``None``.
+
+    The file names a factory ``{"factory": "pluralis.<module>:<function>"}`` (a module of Pluralis
+    only), called as ``factory(spec, info)`` with the file's contents; it returns a backend with
+    ``load()`` and ``chat()``. This lets a layer above ``llm`` (aligned models:
+    :mod:`pluralis.align.serving`) be served by ``pluralis llm serve`` without ``llm`` importing it.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model's spec (only ``transformers`` backends with a ``path`` and no ``gguf_file`` are looked at).
+
+    Returns
+    -------
+    Any
+        The factory's backend, or ``None`` when the folder has no backend file.
+
+    Example
+    -------
+    >>> folder_backend(ModelSpec(name="m", backend="transformers", path="/no/such/folder")) is None
+    True
+    """
+    if spec.backend != "transformers" or not spec.path or spec.gguf_file:
+        return None
+    f = Path(spec.path) / BACKEND_FILE
+    if not f.is_file():
+        return None
+    try:
+        info = json.loads(f.read_text())
+        target = str(info["factory"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{f}: not a valid backend file ({e})") from None
+    module, _, func = target.partition(":")
+    if not module.startswith("pluralis.") or not func.isidentifier():
+        raise ConfigError(f"{f}: factory must be 'pluralis.<module>:<function>', got {target!r}")
+    try:
+        factory = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(f"{f}: cannot load factory {target!r} ({e})") from None
+    return factory(spec, info)
+
+
 _cache: dict[str, ChatBackend] = {}
 _cache_lock = threading.Lock()
 
@@ -94,7 +144,7 @@ def make_backend(spec: ModelSpec) -> ChatBackend:
     if spec.backend == "transformers":
         from pluralis.llm.transformers_backend import TransformersBackend
 
-        return TransformersBackend(spec)
+        return folder_backend(spec) or TransformersBackend(spec)
     if spec.backend == "llama_cpp":
         from pluralis.llm.llamacpp_backend import LlamaCppBackend
 

@@ -588,6 +588,7 @@ def serve(
     """
     import uvicorn
 
+    from pluralis.llm.backend import folder_backend
     from pluralis.llm.llamacpp_backend import LlamaCppBackend
     from pluralis.llm.transformers_backend import TransformersBackend
 
@@ -603,9 +604,9 @@ def serve(
         b: Any
         if spec.backend == "llama_cpp":
             b = LlamaCppBackend(spec, n_ctx=n_ctx, n_threads=threads)
-        else:
-            b = TransformersBackend(spec)
-            if max_batch > 1:
+        else:  # a folder may name its own backend (aligned models: pluralis_backend.json)
+            b = folder_backend(spec) or TransformersBackend(spec)
+            if max_batch > 1 and isinstance(b, TransformersBackend):
                 b = BatchingBackend(b, max_batch=max_batch)
         b.load()
         backends[spec.name] = b

@@ -18,7 +18,9 @@
    welfare of populations (:func:`pluralis.welfare.engine.run_welfare`; skipped, with a note, for a
    country with too few participants), and — for the preference model, whose answer key is known — a
    check that the rankings recover the simulation's ground truth;
-5. an HTML report with plots (:func:`pluralis.report.study.write_study_report`).
+5. an HTML report with plots (:func:`pluralis.report.study.write_study_report`), its numbered figures
+   also written as PNG and SVG under ``figures/`` and its tables as CSV under ``tables/`` (the same
+   report for any other study: ``pluralis report STUDY``, :func:`pluralis.report.any_study.write_any_report`).
 
 Example
 -------

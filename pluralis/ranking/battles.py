@@ -724,6 +724,13 @@ def ratings_from_battles(battles: pd.DataFrame, *, carry: Sequence[str] = ()) ->
     return r.drop(columns="_order").reset_index(drop=True)
 
 
+#: Comparison columns consumed in making battles (not carried through to the battle frame).
+_COMPARISON_JUDGEMENT = frozenset(
+    {"models", "winner", "tie", "both_bad", "ranking", "ratings", "responses", "prompt", "annotator_id"}
+    | {"_row", "_ia", "_ib"}
+)
+
+
 def battles_from_comparisons(
     comparisons: pd.DataFrame,
     *,
@@ -734,7 +741,9 @@ def battles_from_comparisons(
     Two-way comparisons (Chatbot Arena) map directly: ``winner`` 0/1 or ``tie``; ``both_bad``
     ties count as ties. k-wise comparisons expand to all pairs, using ``ratings`` when present
     (with ``tie_threshold``), else ``ranking`` (earlier = better), else ``winner`` (the winner beats
-    every other candidate). ``annotator_id`` becomes ``user_id``.
+    every other candidate). ``annotator_id`` becomes ``user_id``; every other column of
+    ``comparisons`` (``source``, ``language``, extra covariates such as participant fields) is
+    carried through to each of its battles, so ``--by`` can use it.
 
     Parameters
     ----------
@@ -746,7 +755,9 @@ def battles_from_comparisons(
     Returns
     -------
     pandas.DataFrame
-        battle frame: ``model_a, model_b, winner, user_id`` (and ``conversation_id``, ``turn``).
+        battle frame: ``model_a, model_b, winner, user_id`` (and ``conversation_id``, ``turn``;
+        ``model_response_a`` / ``model_response_b`` when the comparisons carry ``responses``,
+        for style control).
 
     Example
     -------
@@ -759,7 +770,8 @@ def battles_from_comparisons(
     df = comparisons.reset_index(drop=True)
     k = df["models"].map(len).to_numpy()
     has = {
-        c: c in df.columns for c in ("winner", "tie", "ratings", "ranking", "annotator_id", "conversation_id", "turn")
+        c: c in df.columns
+        for c in ("winner", "tie", "ratings", "ranking", "annotator_id", "conversation_id", "turn", "responses")
     }
     two = np.flatnonzero(k == 2)
     parts = []
@@ -786,6 +798,8 @@ def battles_from_comparisons(
                     "model_b": models[keep, 1],
                     "winner": np.asarray(WINNER_LABELS, dtype=object)[outcome[keep]],
                     "_row": two[keep],
+                    "_ia": 0,
+                    "_ib": 1,
                 }
             )
         )
@@ -807,7 +821,7 @@ def battles_from_comparisons(
             w = int(r["winner"])
             for j in range(len(names)):
                 if j != w:
-                    rows.append((names[w], names[j], "model_a", i))
+                    rows.append((names[w], names[j], "model_a", i, w, j))
             continue
         if merit is None:
             continue
@@ -819,9 +833,9 @@ def battles_from_comparisons(
                     if (np.isfinite(d) and abs(d) <= thr) or (not np.isfinite(d) and merit[a_] == merit[b_])
                     else ("model_a" if d > 0 else "model_b")
                 )
-                rows.append((names[a_], names[b_], lab, i))
+                rows.append((names[a_], names[b_], lab, i, a_, b_))
     if rows:
-        parts.append(pd.DataFrame(rows, columns=["model_a", "model_b", "winner", "_row"]))
+        parts.append(pd.DataFrame(rows, columns=["model_a", "model_b", "winner", "_row", "_ia", "_ib"]))
     if not parts:
         return pd.DataFrame(columns=["model_a", "model_b", "winner", "user_id", "conversation_id", "turn"])
     out = pd.concat(parts, ignore_index=True).sort_values("_row", kind="stable")
@@ -831,4 +845,29 @@ def battles_from_comparisons(
     out["turn"] = src["turn"].to_numpy() if has["turn"] else np.nan
     if "comparison_id" in df.columns:
         out["comparison_id"] = src["comparison_id"].to_numpy()
-    return out.drop(columns="_row").reset_index(drop=True)
+    if has["responses"]:
+        texts = src["responses"].to_numpy()
+
+        def pick(k: np.ndarray) -> list:
+            return [
+                t[int(j)] if isinstance(t, (list, tuple, np.ndarray)) and int(j) < len(t) else None
+                for t, j in zip(texts, k)
+            ]
+
+        out["model_response_a"] = pick(out["_ia"].to_numpy())
+        out["model_response_b"] = pick(out["_ib"].to_numpy())
+    if (
+        has["ratings"] and src["ratings"].notna().any()
+    ):  # rated comparisons (a ratings table): the scores, for mean_score and friends
+        rat = src["ratings"].to_numpy()
+        for side, idx in (("score_a", out["_ia"].to_numpy()), ("score_b", out["_ib"].to_numpy())):
+            out[side] = [
+                float(r[int(j)]) if isinstance(r, (list, np.ndarray)) and r[int(j)] is not None else np.nan
+                for r, j in zip(rat, idx, strict=True)
+            ]
+        if "interaction_id" not in df.columns and "comparison_id" in df.columns:
+            out["interaction_id"] = out["comparison_id"]
+    for col in df.columns:  # covariates (language, category, participant fields) ride along
+        if col not in _COMPARISON_JUDGEMENT and col not in out.columns:
+            out[col] = src[col].to_numpy()
+    return out.drop(columns=["_row", "_ia", "_ib"]).reset_index(drop=True)

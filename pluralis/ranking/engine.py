@@ -11,7 +11,9 @@ module does with one depends only on its ``kind``:
 * ``pairs``: win/tie count matrices (weighted counts for weighted rankings) -> ``from_counts``;
 * ``sequence``: the battles in data order (or shuffled with ``seed``/``shuffle=True``) ->
   ``from_sequence``;
-* ``ratings``: the rated responses behind the battles -> mean of ``rating_column`` per model.
+* ``ratings``: the rated responses behind the battles -> mean of ``rating_column`` per model;
+* ``battles``: the individual battles with per-battle covariates (computed from the battle
+  frame by the aggregator's ``covariates`` hook; style control) -> ``from_battles``.
 
 Example
 -------
@@ -37,6 +39,7 @@ from pluralis.ranking.registry import Aggregator, PairContext, aggregators, get_
 from pluralis.ranking.threads import blas_threads
 
 __all__ = [
+    "battle_covariates",
     "no_weighted_form",
     "rank_models",
     "ranks_from_scores",
@@ -133,6 +136,37 @@ def no_weighted_form(method: str | Aggregator) -> ConfigError:
     return ConfigError(f"method {agg.name!r} {why} no weighted form; use one of: {ok}")
 
 
+def battle_covariates(method: str | Aggregator, battles: pd.DataFrame | None) -> np.ndarray | None:
+    """Per-battle covariates a ``battles`` aggregator needs, from the battle frame (None for other kinds).
+
+    Parameters
+    ----------
+    method
+        the aggregator (or its name).
+    battles
+        the battle frame (None: an error for a ``battles`` aggregator).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``(m, p)`` covariates, row ``i`` for battle ``i`` of the frame.
+
+    Example
+    -------
+    >>> battle_covariates("prc", None) is None
+    True
+    >>> b = pd.DataFrame({"response_a": ["a b c", "a"], "response_b": ["a", "a b"]})
+    >>> battle_covariates("style_bt", b).shape
+    (2, 4)
+    """
+    agg = get_aggregator(method)
+    if agg.kind != "battles":
+        return None
+    if battles is None:
+        raise ConfigError(f"method {agg.name!r} needs the battle frame (its covariates), not integer-coded battles")
+    return agg.battle_covariates(battles)
+
+
 def scores_for_arrays(
     arrays: BattleArrays,
     method: str | Aggregator = "prc",
@@ -141,6 +175,7 @@ def scores_for_arrays(
     seed: int | None = None,
     weights: np.ndarray | None = None,
     rating_weights: np.ndarray | None = None,
+    covariates: np.ndarray | None = None,
     **options: Any,
 ) -> np.ndarray:
     """Scores of one aggregator on integer-coded battles (``ratings`` needed for score means).
@@ -161,6 +196,8 @@ def scores_for_arrays(
         :func:`~pluralis.ranking.encode.normalise_battle_weights` into weighted win/tie counts.
     rating_weights
         one per row of ``ratings`` (score means): weighted means.
+    covariates
+        ``battles`` aggregators: one row of covariates per battle (:func:`battle_covariates`).
     options
         the aggregator's options (others are ignored).
 
@@ -190,6 +227,17 @@ def scores_for_arrays(
         wins, ties = count_matrices(arrays.a, arrays.b, arrays.outcome, n, weights=weights)
         with blas_threads():
             return agg.scores_from_counts(wins, ties, **opts)
+    if agg.kind == "battles":
+        opts = agg.prepare_options(options, PairContext.of(arrays))
+        if weights is not None:
+            weights = normalise_battle_weights(weights)
+            if len(weights) != arrays.n_battles:
+                raise ConfigError(f"got {len(weights)} battle weights for {arrays.n_battles} battles")
+        if covariates is None:
+            raise ConfigError(f"method {agg.name!r} needs its per-battle covariates (pass a battle frame)")
+        return agg.scores_from_battles(
+            arrays.a, arrays.b, arrays.outcome, n, weights=weights, covariates=covariates, **opts
+        )
     if agg.kind == "sequence":
         assert agg.from_sequence is not None  # checked by Aggregator
         kw = agg.select_options(options)
@@ -289,7 +337,14 @@ def rank_models(
         else:
             battle_w = row_weights(battles, weights, weight_key, missing_weights)
     scores = scores_for_arrays(
-        arrays, agg, ratings=ratings, seed=seed, weights=battle_w, rating_weights=rating_w, **options
+        arrays,
+        agg,
+        ratings=ratings,
+        seed=seed,
+        weights=battle_w,
+        rating_weights=rating_w,
+        covariates=battle_covariates(agg, battles),
+        **options,
     )
     n_battles = np.bincount(arrays.a, minlength=arrays.n_models) + np.bincount(arrays.b, minlength=arrays.n_models)
     ranks = ranks_from_scores(scores, higher_is_better=agg.higher_is_better)

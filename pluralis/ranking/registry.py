@@ -26,6 +26,12 @@ attribute or a hook of its :class:`Aggregator`. What the engine does with one de
 ``"ratings"``
     the mean of the rated responses' ``rating_column`` per model (raw score, normalised score,
     within-turn rank); weighted means for weighted rankings.
+``"battles"``
+    ``from_battles(a, b, outcome, n_models, /, *, weights, covariates, **options)`` fits on the
+    individual battles, each with a row of ``covariates`` that the ``covariates`` hook computes
+    from the battle frame (style-controlled Bradley–Terry: response length, markdown). ``weights``
+    is None, one weight per battle, or ``(R, m)`` for ``R`` resamples at once (a bootstrap
+    round's multiplicities times participant weights); the result is ``(n,)`` or ``(R, n)``.
 
 Example
 -------
@@ -61,8 +67,8 @@ __all__ = [
     "unregister_aggregator",
 ]
 
-Kind = Literal["pairs", "sequence", "ratings"]
-KINDS: tuple[str, ...] = ("pairs", "sequence", "ratings")
+Kind = Literal["pairs", "sequence", "ratings", "battles"]
+KINDS: tuple[str, ...] = ("pairs", "sequence", "ratings", "battles")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -198,8 +204,8 @@ class Aggregator:
     name, label
         the method's name (``--method``) and its human-readable label (tables, titles).
     kind
-        ``"pairs"``, ``"sequence"`` or ``"ratings"`` (see the module docstring); decides which
-        fit hook is used and how the bootstrap resamples.
+        ``"pairs"``, ``"sequence"``, ``"ratings"`` or ``"battles"`` (see the module docstring);
+        decides which fit hook is used and how the bootstrap resamples.
     from_counts
         pairs: ``(wins, ties, /, **options) -> scores``, batched over leading dimensions.
     from_sequence, from_sequences
@@ -207,6 +213,9 @@ class Aggregator:
         default ``from_sequence`` runs once per order).
     rating_column
         ratings: the rated responses' column whose per-model mean is the score.
+    from_battles, covariates
+        battles: the weighted fit on individual battles, and the hook computing one row of
+        covariates per battle from the battle frame (raises when the frame lacks what it needs).
     aliases
         other accepted names (case-insensitive, ``-`` = ``_``).
     higher_is_better
@@ -222,6 +231,10 @@ class Aggregator:
         a line (PRC: ``1/n``, "uniform"), decimals shown.
     order
         position in listings (built-ins first; ties by name).
+    unregularised
+        options that switch off a prior that biases the aggregator's estimates (PRC:
+        ``alpha=0``). The bootstrap's intervals target the population score, so they come from
+        draws refitted with these options (the point estimate keeps its shrinkage).
 
     Example
     -------
@@ -238,6 +251,8 @@ class Aggregator:
     from_sequence: Callable[..., np.ndarray] | None = None
     from_sequences: Callable[..., np.ndarray] | None = None
     rating_column: str | None = None
+    from_battles: Callable[..., np.ndarray] | None = None
+    covariates: Callable[[Any], np.ndarray | None] | None = None
     aliases: tuple[str, ...] = ()
     higher_is_better: bool = True
     supports_weights: bool = True
@@ -248,13 +263,19 @@ class Aggregator:
     digits: int = 1
     order: int = 100
     description: str = ""
+    unregularised: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
             raise ConfigError(f"aggregator name must be lower-case letters, digits and _, got {self.name!r}")
         if self.kind not in KINDS:
             raise ConfigError(f"aggregator {self.name!r}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
-        needs = {"pairs": ("from_counts",), "sequence": ("from_sequence",), "ratings": ("rating_column",)}[self.kind]
+        needs = {
+            "pairs": ("from_counts",),
+            "sequence": ("from_sequence",),
+            "ratings": ("rating_column",),
+            "battles": ("from_battles",),
+        }[self.kind]
         missing = [n for n in needs if getattr(self, n) is None]
         if missing:
             raise ConfigError(f"aggregator {self.name!r} of kind {self.kind!r} needs {', '.join(missing)}")
@@ -348,6 +369,64 @@ class Aggregator:
             idx = steps[:, r] if valid is None else steps[valid[:, r], r]
             out[r] = self.from_sequence(a[idx], b[idx], outcome[idx], n_models, **opts)
         return out
+
+    def scores_from_battles(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        outcome: np.ndarray,
+        n_models: int,
+        /,
+        *,
+        weights: np.ndarray | None = None,
+        covariates: np.ndarray | None = None,
+        **options: Any,
+    ) -> np.ndarray:
+        """Scores of a battles aggregator; ``weights`` ``(m,)`` or ``(R, m)`` (undeclared options ignored).
+
+        Example
+        -------
+        >>> sbt = get_aggregator("style_bt")
+        >>> r = sbt.scores_from_battles(np.array([0, 0, 1]), np.array([1, 1, 0]), np.array([0, 0, 0]), 2,
+        ...                             covariates=np.zeros((3, 1)), penalty=None)
+        >>> round(float(r[0] - r[1]), 1)   # x wins 2 of 3, no style effect: 400 log10(2)
+        120.4
+        """
+        if self.from_battles is None:
+            raise ConfigError(f"method {self.name!r} is not fitted on individual battles")
+        return self.from_battles(
+            a, b, outcome, n_models, weights=weights, covariates=covariates, **self.select_options(options)
+        )
+
+    def battle_covariates(self, battles: Any) -> np.ndarray | None:
+        """The per-battle covariates of a battles aggregator from a battle frame (None for other kinds).
+
+        Example
+        -------
+        >>> get_aggregator("bt").battle_covariates(None) is None
+        True
+        """
+        if self.kind != "battles" or self.covariates is None:
+            return None
+        return self.covariates(battles)
+
+    def unregularised_options(self, options: Mapping[str, Any]) -> dict | None:
+        """``options`` with the prior / penalty switched off, or None when there is none to switch off.
+
+        Example
+        -------
+        >>> get_aggregator("prc").unregularised_options({"alpha": 2.0, "variant": "paper"})
+        {'alpha': 0.0, 'variant': 'paper'}
+        >>> get_aggregator("prc").unregularised_options({"alpha": 0.0}) is None
+        True
+        """
+        if not self.unregularised:
+            return None
+        off = dict(self.unregularised)
+        current = {k: options.get(k, o.default if (o := self.option(k)) is not None else None) for k in off}
+        if all(current[k] == v for k, v in off.items()):
+            return None
+        return {**dict(options), **off}
 
     def reference_score(self, n_models: int) -> float | None:
         """A reference score drawn in plots (e.g. PRC's uniform ``1/n``), or None.
@@ -498,7 +577,7 @@ def get_aggregator(name: str | Aggregator) -> Aggregator:
     >>> get_aggregator("borda")
     Traceback (most recent call last):
     ...
-    pluralis.errors.ConfigError: unknown ranking method 'borda'; choose one of: prc, bt, elo, win_rate, mean_score, mean_normalized_score, mean_within_turn_rank
+    pluralis.errors.ConfigError: unknown ranking method 'borda'; choose one of: prc, bt, style_bt, elo, win_rate, mean_score, mean_normalized_score, mean_within_turn_rank
     """
     if isinstance(name, Aggregator):
         return name
@@ -517,7 +596,7 @@ def aggregators(kind: str | None = None) -> tuple[Aggregator, ...]:
     Parameters
     ----------
     kind
-        ``"pairs"``, ``"sequence"`` or ``"ratings"`` to list only those.
+        ``"pairs"``, ``"sequence"``, ``"ratings"`` or ``"battles"`` to list only those.
 
     Returns
     -------

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
-from pluralis.errors import ConfigError
+from pluralis.errors import ConfigError, PluralisError
 from pluralis.ranking.battles import encode_battles, ratings_from_battles, rescore_battles
 from pluralis.ranking.encode import count_matrices
-from pluralis.ranking.engine import ranks_from_scores, scores_for_arrays
+from pluralis.ranking.engine import battle_covariates, ranks_from_scores, scores_for_arrays
 from pluralis.ranking.registry import Aggregator, aggregators, get_aggregator
 
 DEFAULT_ALPHAS: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
@@ -116,8 +116,9 @@ def compare_aggregators(
         battle frame (with scores, for the score means).
     methods
         aggregator names; default every registered aggregator
-        (:func:`~pluralis.ranking.registry.aggregators`). Score means whose column the battles
-        lack are left out.
+        (:func:`~pluralis.ranking.registry.aggregators`). By default, score means whose column
+        the battles lack, and covariate methods (style control) whose inputs (response texts)
+        they lack, are left out.
     elo_shuffles, seed
         order-based aggregators (online Elo) also run on this many random shuffles
         (``elo_shuffle1``, ...), showing their order dependence.
@@ -152,7 +153,15 @@ def compare_aggregators(
                 ratings = ratings_from_battles(battles)
             if agg.rating_column not in ratings.columns:
                 continue
-        scores[agg.name] = scores_for_arrays(arrays, agg, ratings=ratings, **opts)
+        covariates = None
+        if agg.kind == "battles":
+            try:
+                covariates = battle_covariates(agg, battles)
+            except PluralisError:
+                if methods is not None:
+                    raise
+                continue
+        scores[agg.name] = scores_for_arrays(arrays, agg, ratings=ratings, covariates=covariates, **opts)
         hib[agg.name] = agg.higher_is_better
         if agg.kind == "sequence":
             for k in range(elo_shuffles):

@@ -19,7 +19,8 @@ Fields for ``by`` come from the battles (e.g. ``conversation_type``), the survey
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,8 @@ import scipy.sparse as sp
 from pluralis.errors import ConfigError, DataValidationError
 from pluralis.ranking.battles import BattleArrays, encode_battles, ratings_from_battles
 from pluralis.ranking.encode import mean_by_model
-from pluralis.ranking.engine import ranks_from_scores, scores_for_arrays
+from pluralis.ranking.engine import battle_covariates, ranks_from_scores, scores_for_arrays
+from pluralis.ranking.intervals import check_interval
 from pluralis.ranking.registry import Aggregator, aggregators, get_aggregator
 from pluralis.ranking.resample import (
     checked_participant_weights,
@@ -38,7 +40,7 @@ from pluralis.ranking.resample import (
     rating_means_clusters,
     rescale_rounds,
 )
-from pluralis.ranking.uncertainty import BootstrapResult, Tournament
+from pluralis.ranking.uncertainty import BootstrapResult, Tournament, battle_scores, jackknife_blocks
 
 #: Friendly names accepted by ``by=`` (and the CLI's ``--by``).
 FIELD_ALIASES: dict[str, str] = {
@@ -198,6 +200,130 @@ class SubgroupResult:
         return t.reindex(t["shift"].abs().sort_values(ascending=False, kind="stable").index)
 
 
+Slot = tuple[str, Any, np.ndarray]
+SlotScores = tuple[np.ndarray, np.ndarray, np.ndarray]  # present-model mask, estimate, draws
+
+
+def group_slots(
+    frame: pd.DataFrame,
+    names: Sequence[str],
+    arrays: BattleArrays,
+    *,
+    min_participants: int = 20,
+    min_battles: int = 1,
+    exclude: Sequence[Any] = (),
+    groups: Sequence[Any] | None = None,
+    participant_weights: np.ndarray | None = None,
+) -> tuple[list[Slot], dict[tuple[str, Any], str]]:
+    """The groups to analyse: ``(field, value, battle mask)`` per kept value, and the skipped ones with why.
+
+    Parameters
+    ----------
+    frame
+        battle frame with the grouping columns attached (:func:`attach_fields`).
+    names
+        the grouping columns.
+    arrays
+        the frame's encoded battles (participant codes, for weighted counts).
+    min_participants, min_battles
+        smaller groups are skipped.
+    exclude, groups
+        values to drop, or the only values to keep.
+    participant_weights
+        one weight per participant of ``arrays`` (weighted analyses count participants with a
+        positive weight), or None.
+
+    Returns
+    -------
+    tuple
+        the kept slots (ordered by field, then value as text) and ``{(field, value): reason}``.
+
+    Example
+    -------
+    >>> b = pd.DataFrame({"model_a": ["x"] * 3, "model_b": ["y"] * 3, "winner": ["model_a"] * 3,
+    ...                   "user_id": ["u1", "u2", "u3"], "g": ["p", "p", "q"]})
+    >>> slots, skipped = group_slots(b, ["g"], encode_battles(b), min_participants=2)
+    >>> [(f, v, m.tolist()) for f, v, m in slots], skipped
+    ([('g', 'p', [True, True, False])], {('g', 'q'): '1 participants, 1 battles'})
+    """
+    pw = participant_weights
+    slots: list[Slot] = []
+    skipped: dict[tuple[str, Any], str] = {}
+    excluded = set(exclude)
+    for col in names:
+        values = frame[col]
+        for value in pd.unique(values.dropna()):
+            if value in excluded or (groups is not None and value not in groups):
+                continue
+            mask = (values == value).to_numpy()
+            n_b = int(mask.sum())
+            n_p = int(frame.loc[mask, "user_id"].nunique()) if "user_id" in frame.columns else 0
+            if n_b < max(1, min_battles) or ("user_id" in frame.columns and n_p < min_participants):
+                skipped[(col, value)] = f"{n_p} participants, {n_b} battles"
+                continue
+            if pw is not None and arrays.cluster is not None:
+                in_group = arrays.cluster[mask]
+                n_w = int(np.unique(in_group[pw[in_group] > 0]).size)
+                if n_w == 0 or n_w < min_participants:
+                    skipped[(col, value)] = f"{n_p} participants ({n_w} with positive weight), {n_b} battles"
+                    continue
+            slots.append((col, value, mask))
+    slots.sort(key=lambda s: (list(names).index(s[0]), str(s[1])))
+    return slots, skipped
+
+
+@contextmanager
+def labelled_warnings(label: str) -> Iterator[None]:
+    """Re-issue warnings raised inside (a fit that did not converge, ...) with ``label`` in front.
+
+    Subgroup analyses wrap each group's fits in this, so a "did not converge" warning says which
+    group it is about.
+
+    Parameters
+    ----------
+    label
+        e.g. ``"group gender = Female"``.
+
+    Example
+    -------
+    >>> with warnings.catch_warnings(record=True) as seen:
+    ...     warnings.simplefilter("always")
+    ...     with labelled_warnings("group gender = Female"):
+    ...         warnings.warn("Bradley-Terry fit did not converge", RuntimeWarning)
+    >>> str(seen[0].message)
+    'group gender = Female: Bradley-Terry fit did not converge'
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        category = w.category if issubclass(w.category, Warning) else RuntimeWarning
+        warnings.warn(f"{label}: {w.message}", category, stacklevel=3)
+
+
+def group_label(field: str, value: Any) -> str:
+    """How a group is named in messages.
+
+    Parameters
+    ----------
+    field : str
+        The grouping field.
+    value : Any
+        The group's value of the field.
+
+    Returns
+    -------
+    str
+        ``"group <field> = <value>"``.
+
+    Example
+    -------
+    >>> group_label("gender", "Female")
+    'group gender = Female'
+    """
+    return f"group {field} = {value}"
+
+
 def _direction(shift: float) -> str:
     if not np.isfinite(shift) or shift == 0:
         return "="
@@ -221,6 +347,8 @@ def subgroup_rankings(
     groups: Sequence[Any] | None = None,
     weights: pd.Series | None = None,
     missing_weights: str = "raise",
+    interval: str = "percentile",
+    target: str = "population",
     **options: Any,
 ) -> SubgroupResult:
     """Ranking for every value of one or more fields, with bootstrap CIs and significant shifts.
@@ -249,7 +377,15 @@ def subgroup_rankings(
         its number of battles); resampled participants or battles carry their weights.
         ``min_participants`` then counts participants with a positive weight; the table's
         ``n_battles`` / ``n_participants`` stay unweighted counts.
-
+    interval
+        score intervals: ``"percentile"`` (default), ``"bc"`` or ``"bca"`` (acceleration from a
+        jackknife over participants, for pair methods with ``unit="participants"``; otherwise
+        ``"bca"`` is ``"bc"``). Rank and shift intervals stay percentile ranges.
+    target
+        ``"population"`` (default): the score intervals of an aggregator whose prior biases its
+        estimates (PRC's ``alpha``) come from the same resamples refitted without it, as
+        :func:`~pluralis.ranking.uncertainty.bootstrap` does; ranks and shifts keep the prior.
+        ``"estimator"``: intervals of the estimator's own draws.
     Returns
     -------
     :class:`SubgroupResult` whose ``table`` has columns ``by, group, model, n_battles,
@@ -285,41 +421,47 @@ def subgroup_rankings(
     if unit == "participants" and arrays.cluster is None:
         raise ConfigError("unit='participants' needs a user_id column in the battles")
     pw = checked_participant_weights(agg, arrays, weights, missing_weights)
+    interval = check_interval(interval)
+    if target not in ("population", "estimator"):
+        raise ConfigError(f"target must be 'population' or 'estimator', got {target!r}")
     rng = np.random.default_rng(seed)
+    state = rng.bit_generator.state
 
-    # group slots: (field, value) -> battle mask
-    slots: list[tuple[str, Any, np.ndarray]] = []
-    skipped: dict[tuple[str, Any], str] = {}
-    excluded = set(exclude)
-    for col in names:
-        values = frame[col]
-        for value in pd.unique(values.dropna()):
-            if value in excluded or (groups is not None and value not in groups):
-                continue
-            mask = (values == value).to_numpy()
-            n_b = int(mask.sum())
-            n_p = int(frame.loc[mask, "user_id"].nunique()) if "user_id" in frame.columns else 0
-            if n_b < max(1, min_battles) or ("user_id" in frame.columns and n_p < min_participants):
-                skipped[(col, value)] = f"{n_p} participants, {n_b} battles"
-                continue
-            if pw is not None and arrays.cluster is not None:
-                in_group = arrays.cluster[mask]
-                n_w = int(np.unique(in_group[pw[in_group] > 0]).size)
-                if n_w == 0 or n_w < min_participants:
-                    skipped[(col, value)] = f"{n_p} participants ({n_w} with positive weight), {n_b} battles"
-                    continue
-            slots.append((col, value, mask))
-    try:
-        slots.sort(key=lambda s: (names.index(s[0]), str(s[1])))
-    except Exception:  # pragma: no cover
-        pass
+    slots, skipped = group_slots(
+        frame,
+        names,
+        arrays,
+        min_participants=min_participants,
+        min_battles=min_battles,
+        exclude=exclude,
+        groups=groups,
+        participant_weights=pw,
+    )
 
     if agg.kind == "ratings":
         per_slot, overall_draws, overall_est = _ratings_joint(frame, arrays, agg, slots, rounds, unit, rng, pw)
     elif agg.kind == "sequence":
         per_slot, overall_draws, overall_est = _sequence_points(arrays, agg, slots, options)
+    elif agg.kind == "battles":
+        per_slot, overall_draws, overall_est = _battles_joint(frame, arrays, agg, slots, rounds, unit, rng, options, pw)
     else:
         per_slot, overall_draws, overall_est = _pairs_joint(arrays, agg, slots, rounds, unit, rng, options, pw)
+
+    # what the score intervals come from: the prior-free refit of the same resamples, and a jackknife
+    n_slots = len(slots)
+    iv_slots: list[tuple[np.ndarray | None, np.ndarray | None]] = [(None, None)] * n_slots
+    iv_overall: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
+    free = agg.unregularised_options(options) if target == "population" and agg.kind == "pairs" else None
+    iv_options = options if free is None else free
+    if rounds > 0 and free is not None:
+        rng.bit_generator.state = state  # the very same resamples
+        free_slots, free_draws, free_est = _pairs_joint(arrays, agg, slots, rounds, unit, rng, free, pw)
+        iv_overall = (free_draws, free_est)
+        iv_slots = [(d, e) for _, e, d in free_slots]
+    jack_overall: np.ndarray | None = None
+    jack_slots: list[np.ndarray | None] = [None] * n_slots
+    if rounds > 0 and interval == "bca" and agg.kind == "pairs" and unit == "participants":
+        jack_overall, jack_slots = _pairs_jackknife(arrays, agg, slots, per_slot, iv_options, pw, seed)
 
     weighted = pw is not None
     overall = BootstrapResult(
@@ -332,15 +474,33 @@ def subgroup_rankings(
         level,
         dict(options),
         weighted,
+        interval=interval,
+        jackknife=jack_overall,
+        interval_samples=iv_overall[0],
+        interval_estimate=iv_overall[1],
     )
     rows = [_overall_rows(overall, arrays, frame, rounds)]
     results: dict[tuple[str, Any], BootstrapResult] = {}
     hib = agg.higher_is_better
     q = (1.0 - level) / 2.0
-    for (col, value, mask), (present, est, draws) in zip(slots, per_slot):
+    for h, ((col, value, mask), (present, est, draws)) in enumerate(zip(slots, per_slot)):
         ix = np.flatnonzero(present)
         models = tuple(arrays.models[i] for i in ix)
-        res = BootstrapResult(models, agg.name, unit, est, draws, hib, level, dict(options), weighted)
+        res = BootstrapResult(
+            models,
+            agg.name,
+            unit,
+            est,
+            draws,
+            hib,
+            level,
+            dict(options),
+            weighted,
+            interval=interval,
+            jackknife=jack_slots[h],
+            interval_samples=iv_slots[h][0],
+            interval_estimate=iv_slots[h][1],
+        )
         results[(col, value)] = res
         g_rank = ranks_from_scores(est, higher_is_better=hib)
         o_rank = ranks_from_scores(overall_est[ix], higher_is_better=hib)
@@ -374,8 +534,7 @@ def subgroup_rankings(
                 g_ranks = ranks_from_scores(draws, higher_is_better=hib)
                 o_ranks = ranks_from_scores(overall_draws[:, ix], higher_is_better=hib)
                 d = o_ranks - g_ranks
-                row["score_lo"] = np.nanquantile(draws, q, axis=0)
-                row["score_hi"] = np.nanquantile(draws, 1 - q, axis=0)
+                row["score_lo"], row["score_hi"] = res.score_interval()
                 row["rank_lo"] = np.floor(np.nanquantile(g_ranks, q, axis=0))
                 row["rank_hi"] = np.ceil(np.nanquantile(g_ranks, 1 - q, axis=0))
                 row["shift_lo"] = np.nanquantile(d, q, axis=0)
@@ -420,6 +579,8 @@ def subgroup_rankings(
             "level": level,
             "higher_is_better": hib,
             "weighted": weighted,
+            "interval": interval,
+            "target": target,
         }
     )
     return SubgroupResult(table, overall, results, skipped)
@@ -459,10 +620,6 @@ def _overall_rows(overall: BootstrapResult, arrays, frame: pd.DataFrame, rounds:
     out["overall_rank"] = out["rank"]
     out["shift"] = 0.0
     return out
-
-
-Slot = tuple[str, Any, np.ndarray]
-SlotScores = tuple[np.ndarray, np.ndarray, np.ndarray]  # present-model mask, estimate, draws
 
 
 def _pairs_joint(
@@ -523,18 +680,83 @@ def _pairs_joint(
     overall_draws = t.score_counts(overall_counts, agg, options) if rounds > 0 else np.empty((0, n))
     overall_est = t.score_counts(t.full_counts(), agg, options)[0]
     out = []
-    for h, (_col, _value, mask) in enumerate(slots):
+    for h, (col, value, mask) in enumerate(slots):
         present = np.zeros(n, dtype=bool)
         present[arrays.a[mask]] = True
         present[arrays.b[mask]] = True
-        est = t.score_counts(t.full_counts(mask), agg, options, present)[0]
-        if rounds > 0:
-            counts = t.cluster_counts(w, mask) if unit == "participants" else slot_counts[h]
-            draws_g = t.score_counts(counts, agg, options, present)
-        else:
-            draws_g = np.empty((0, int(present.sum())))
+        with labelled_warnings(group_label(col, value)):
+            est = t.score_counts(t.full_counts(mask), agg, options, present)[0]
+            if rounds > 0:
+                counts = t.cluster_counts(w, mask) if unit == "participants" else slot_counts[h]
+                draws_g = t.score_counts(counts, agg, options, present)
+            else:
+                draws_g = np.empty((0, int(present.sum())))
         out.append((present, est, draws_g))
     return out, overall_draws, overall_est
+
+
+def _battles_joint(
+    frame: pd.DataFrame,
+    arrays: BattleArrays,
+    agg: Aggregator,
+    slots: list[Slot],
+    rounds: int,
+    unit: str,
+    rng: np.random.Generator,
+    options: dict,
+    pw: np.ndarray | None = None,
+) -> tuple[list[SlotScores], np.ndarray, np.ndarray]:
+    """Joint bootstrap of a ``battles`` aggregator (style control): the same battle multiplicities per round."""
+    n, m = arrays.n_models, arrays.n_battles
+    X = battle_covariates(agg, frame)
+    presents = []
+    for _, _, mask in slots:
+        present = np.zeros(n, dtype=bool)
+        present[arrays.a[mask]] = True
+        present[arrays.b[mask]] = True
+        presents.append(present)
+    overall_est = battle_scores(arrays, frame, agg, None, options, pw, covariates=X)[0]
+    ests = []
+    for (col, value, mask), present in zip(slots, presents):
+        with labelled_warnings(group_label(col, value)):
+            ests.append(battle_scores(arrays, frame, agg, mask[None, :] * 1.0, options, pw, present, X)[0])
+    overall_draws = np.empty((rounds, n))
+    draws = [np.empty((rounds, int(p.sum()))) for p in presents]
+    mult = cluster_weights(rng, rounds, arrays.n_clusters) if rounds > 0 and unit == "participants" else None
+    step = max(1, 4_000_000 // max(1, m))
+    for s in range(0, rounds, step):
+        r = min(step, rounds - s)
+        if mult is not None:
+            W = mult[s : s + r][:, arrays.cluster]
+        else:
+            W = rng.multinomial(m, np.full(m, 1.0 / m), size=r).astype(float)
+        overall_draws[s : s + r] = battle_scores(arrays, frame, agg, W, options, pw, covariates=X)
+        for h, ((col, value, mask), present) in enumerate(zip(slots, presents)):
+            with labelled_warnings(group_label(col, value)):
+                draws[h][s : s + r] = battle_scores(arrays, frame, agg, W * mask, options, pw, present, X)
+    return list(zip(presents, ests, draws)), overall_draws, overall_est
+
+
+def _pairs_jackknife(
+    arrays: BattleArrays,
+    agg: Aggregator,
+    slots: list[Slot],
+    per_slot: list[SlotScores],
+    options: dict,
+    pw: np.ndarray | None,
+    seed: int | None,
+) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """Leave-one-participant-out scores, overall and per group (blocks beyond the jackknife cap)."""
+    t = Tournament(arrays, weights=None if pw is None or arrays.cluster is None else pw[arrays.cluster])
+    block = jackknife_blocks(arrays.n_clusters, seed)
+    mult = np.ones((int(block.max()) + 1, arrays.n_clusters))
+    mult[block, np.arange(arrays.n_clusters)] = 0.0
+    overall = t.score_counts(t.cluster_counts(mult), agg, options)
+    out: list[np.ndarray | None] = []
+    for (col, value, mask), (present, _, _) in zip(slots, per_slot):
+        with labelled_warnings(group_label(col, value)):
+            out.append(t.score_counts(t.cluster_counts(mult, mask), agg, options, present))
+    return overall, out
 
 
 def _sequence_points(

@@ -17,8 +17,10 @@ True
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import html
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,12 @@ class Block:
     kind: str  # "text" | "figure" | "table" | "kv" | "pre" | "cards" | "highlights"
     content: Any
     caption: str | None = None
+    #: figures: ``{"png": bytes, "svg": bytes}``; tables: the DataFrame (written as CSV).
+    data: Any = None
+    #: figure or table number (set by :meth:`Report.number`).
+    number: int | None = None
+    #: file names of the figure / table written next to the report (relative to it).
+    files: tuple[str, ...] = ()
 
 
 @dataclass
@@ -85,13 +93,18 @@ class Section:
         'figure'
         """
         uri = figure_to_data_uri(fig, dpi=dpi)
+        svg = io.BytesIO()
+        fig.savefig(svg, format="svg", bbox_inches="tight")
+        png = base64.b64decode(uri.split(",", 1)[1])
         try:
             import matplotlib.pyplot as plt
 
             plt.close(fig)
         except Exception:  # pragma: no cover - Figure objects without pyplot
             pass
-        self.blocks.append(Block("figure", (uri, alt or caption or self.title), caption))
+        self.blocks.append(
+            Block("figure", (uri, alt or caption or self.title), caption, data={"png": png, "svg": svg.getvalue()})
+        )
 
     def table(
         self,
@@ -125,6 +138,7 @@ class Section:
                 "table",
                 table_html(df, digits=digits, index=index, max_rows=max_rows),
                 (caption or "") + (f" (first {max_rows} of {len(df)} rows)" if len(df) > max_rows else ""),
+                data=df,
             )
         )
 
@@ -271,7 +285,50 @@ class Report:
         self.subtitle = subtitle
         self.banner = banner
         self.sections: list[Section] = []
+        #: sections left out, with the reason (shown at the top of the report).
+        self.skipped: list[tuple[str, str]] = []
         self.created = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+
+    def skip(self, title: str, reason: str) -> None:
+        """Record that a section is left out and why (listed at the top of the report).
+
+        Parameters
+        ----------
+        title
+            the section that is missing.
+        reason
+            why, in a sentence (e.g. "the study has no survey").
+
+        Example
+        -------
+        >>> r = Report("Demo"); r.skip("Welfare", "no survey")
+        >>> "Welfare" in r.render() and "no survey" in r.render()
+        True
+        """
+        self.skipped.append((str(title), str(reason)))
+
+    def number(self) -> None:
+        """Number figures and tables in reading order and name their files (``figures/figure-01.png``,
+        ``figures/figure-01.svg``, ``tables/table-01.csv``); :meth:`render` calls it.
+
+        Example
+        -------
+        >>> r = Report("Demo"); s = r.section("A")
+        >>> s.table(pd.DataFrame({"a": [1]}), "one"); s.table(pd.DataFrame({"a": [2]}), "two")
+        >>> r.number(); [b.number for b in s.blocks], s.blocks[1].files
+        ([1, 2], ('tables/table-02.csv',))
+        """
+        n_fig = n_tab = 0
+        for sec in self.sections:
+            for b in sec.blocks:
+                if b.kind == "figure":
+                    n_fig += 1
+                    b.number = n_fig
+                    b.files = (f"figures/figure-{n_fig:02d}.png", f"figures/figure-{n_fig:02d}.svg")
+                elif b.kind == "table":
+                    n_tab += 1
+                    b.number = n_tab
+                    b.files = (f"tables/table-{n_tab:02d}.csv",)
 
     def section(self, title: str, intro: str | None = None) -> Section:
         """Start a new section (numbered anchors ``s1``, ``s2``, ...).
@@ -320,15 +377,22 @@ class Report:
 
         env.filters["safe_table"] = lambda s: Markup(s)
         tpl = env.get_template("report.html.j2")
+        self.number()
         return tpl.render(report=self, version=_version())
 
-    def write(self, path: str | os.PathLike) -> Path:
+    def write(self, path: str | os.PathLike, *, assets: bool = True) -> Path:
         """Write the report atomically; returns the absolute path.
+
+        With ``assets`` every figure is also written as PNG and SVG under ``figures/`` and every table
+        as CSV under ``tables/`` next to the report (numbered as in the report: Figure 3 is
+        ``figures/figure-03.png`` and ``.svg``), for papers and further analysis.
 
         Parameters
         ----------
         path
             the ``.html`` file to write.
+        assets
+            also write the figure and table files.
 
         Returns
         -------
@@ -344,10 +408,35 @@ class Report:
         """
         path = Path(path).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
+        text = self.render()
+        if assets:
+            self._write_assets(path.parent)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.render(), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
         return path
+
+    def _write_assets(self, folder: Path) -> None:
+        for sec in self.sections:
+            for b in sec.blocks:
+                if not b.files or b.data is None:
+                    continue
+                for name in b.files:
+                    target = folder / name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = target.with_name(target.name + ".tmp")
+                    if b.kind == "figure":
+                        tmp.write_bytes(b.data[target.suffix.lstrip(".")])
+                    else:
+                        _csv_frame(b.data).to_csv(tmp, index=False)
+                    tmp.replace(target)
+
+
+def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A table as written to CSV: flat string column names (tuples joined with ' / ')."""
+    d = df.copy()
+    d.columns = [" / ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in d.columns]
+    return d
 
 
 def _version() -> str:

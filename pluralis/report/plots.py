@@ -291,3 +291,133 @@ def plot_fidelity(rankings: pd.DataFrame) -> Figure:
     ax.set_xlabel("Kendall's tau (simulated vs human ranking)")
     fig.tight_layout()
     return fig
+
+
+def plot_representativeness_shares(report, *, margins: tuple[str, ...] = ("age", "gender", "ethnicity")) -> Figure:
+    """Sample vs census shares per category on a fixed 0-based percentage scale, one panel per margin.
+
+    Small differences look small: the bars start at 0 % and every panel shares one y scale, so a
+    0.2 pp gap is a sliver on a 30 % bar (a difference-only plot auto-scaled to ±0.15 pp would make it
+    look dramatic). Each pair is labelled with the difference (sample minus census, pp).
+
+    Parameters
+    ----------
+    report
+        a :class:`pluralis.census.representativeness.RepresentativenessReport`.
+    margins
+        the margins to show (those present).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Example
+    -------
+    >>> from pluralis.census.representativeness import representativeness
+    >>> s = pd.DataFrame({"user_id": ["a", "b"], "age": ["18-24 years old"] * 2,
+    ...                   "gender": ["Male", "Female"], "ethnicity_categorised": ["White", "Asian"]})
+    >>> fig = plot_representativeness_shares(representativeness(s, "UK"))
+    >>> float(fig.axes[0].get_ylim()[0]), fig.axes[0].get_ylabel()
+    (0.0, '% of adults')
+    """
+    t = report.table
+    present = [m for m in margins if (t["level"] == m).any()]
+    top = 100 * float(t.loc[t["level"].isin(present), ["observed_share", "expected_share"]].max().max())
+    ymax = max(10.0, 10.0 * np.ceil(top * 1.12 / 10.0))
+    widths = [max(2, int((t["level"] == m).sum())) for m in present]
+    fig = Figure(figsize=(10, 3.4))
+    gs = fig.add_gridspec(1, len(present), width_ratios=widths)
+    for k, m in enumerate(present):
+        ax = fig.add_subplot(gs[0, k])
+        sub = t[t["level"] == m]
+        x = np.arange(len(sub))
+        obs, exp = 100 * sub["observed_share"].to_numpy(), 100 * sub["expected_share"].to_numpy()
+        ax.bar(x - 0.2, exp, width=0.4, color="#9e9e9e", label="census")
+        ax.bar(x + 0.2, obs, width=0.4, color="#1f77b4", label="sample")
+        for xi, o, e, d in zip(x, obs, exp, sub["difference_pp"].to_numpy()):
+            ax.annotate(
+                f"{d:+.1f}", (xi, max(o, e)), textcoords="offset points", xytext=(0, 2), ha="center", fontsize=6.5
+            )
+        ax.set_xticks(x)
+        ax.set_xticklabels(
+            [str(c).replace(" years old", "") for c in sub["category"]], rotation=30, ha="right", fontsize=7.5
+        )
+        ax.set_ylim(0.0, ymax)
+        ax.tick_params(axis="y", labelsize=7.5)
+        ax.set_title(f"{m} (TVD {100 * report.tvd.get(m, np.nan):.1f} pp)", fontsize=9)
+        ax.grid(axis="y", alpha=0.25)
+        if k == 0:
+            ax.set_ylabel("% of adults")
+            ax.legend(fontsize=7.5, frameon=False, loc="upper left")
+    fig.suptitle(f"{report.country}: sample (n = {report.n:,}) vs census; labels: difference in pp", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_group_ranks(table: pd.DataFrame, by: str, *, label: str | None = None, ncols: int = 4) -> Figure:
+    """Small multiples of model ranks: one panel per group, dot-and-whisker per model, n in each title.
+
+    Readable where one panel with a series per group is not (7 age bands overlap): models are rows
+    (best overall at the top), the dot is the group's rank, the line its interval, the grey ring the
+    overall rank; a filled dot marks a significant shift from it.
+
+    Parameters
+    ----------
+    table
+        :attr:`pluralis.ranking.subgroups.SubgroupResult.table` (``by, group, model, rank``; optional
+        ``rank_lo, rank_hi, n_participants, significant``).
+    by
+        the grouping field to draw.
+    label
+        how the field is named in the title (default: ``by``).
+    ncols
+        panels per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Example
+    -------
+    >>> t = pd.DataFrame({"by": ["(all)"] * 2 + ["age"] * 4, "group": ["(all)"] * 2 + ["18-24"] * 2 + ["25-34"] * 2,
+    ...                   "model": ["x", "y"] * 3, "rank": [1, 2, 1, 2, 2, 1], "n_participants": [9, 9, 4, 4, 5, 5]})
+    >>> fig = plot_group_ranks(t, "age")
+    >>> [ax.get_title() for ax in fig.axes]
+    ['18-24 (n = 4)', '25-34 (n = 5)']
+    """
+    overall = table[table["by"] == "(all)"].sort_values("rank")
+    sub = table[table["by"] == by]
+    models = overall["model"].tolist() or sorted(sub["model"].unique())
+    groups = list(dict.fromkeys(sub["group"]))
+    ncols = max(1, min(ncols, len(groups)))
+    nrows = int(np.ceil(len(groups) / ncols))
+    fig = Figure(figsize=(2.6 * ncols + 1.2, (0.24 * len(models) + 0.9) * nrows + 0.5))
+    y = np.arange(len(models))
+    base = overall.set_index("model")["rank"].reindex(models).to_numpy(dtype=float)
+    for k, g in enumerate(groups):
+        ax = fig.add_subplot(nrows, ncols, k + 1)
+        d = sub[sub["group"] == g].set_index("model").reindex(models)
+        rank = d["rank"].to_numpy(dtype=float)
+        if {"rank_lo", "rank_hi"} <= set(d.columns):
+            lo, hi = d["rank_lo"].to_numpy(dtype=float), d["rank_hi"].to_numpy(dtype=float)
+            ax.hlines(y, lo, hi, color="#1f77b4", lw=1.4)
+        ax.plot(base, y, "o", mfc="none", mec="#9e9e9e", ms=7, label="overall")
+        sig = d["significant"].fillna(False).to_numpy(dtype=bool) if "significant" in d else np.zeros(len(y), bool)
+        ax.plot(rank[~sig], y[~sig], "o", mfc="white", mec="#1f77b4", ms=4.5)
+        ax.plot(rank[sig], y[sig], "o", color="#1f77b4", ms=4.5)
+        n = int(d["n_participants"].max()) if "n_participants" in d and d["n_participants"].notna().any() else None
+        name = str(g).replace(" years old", "")
+        ax.set_title(f"{name} (n = {n:,})" if n is not None else name, fontsize=8.5)
+        ax.set_yticks(y)
+        ax.set_yticklabels(models if k % ncols == 0 else [], fontsize=7)
+        ax.set_xlim(0.5, len(models) + 0.5)
+        step = 1 if len(models) <= 10 else 5
+        ax.set_xticks([1, *range(step, len(models) + 1, step)] if step > 1 else range(1, len(models) + 1))
+        ax.tick_params(axis="x", labelsize=7)
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.25)
+        if k >= len(groups) - ncols:
+            ax.set_xlabel("rank (1 = best)", fontsize=7.5)
+    fig.suptitle(f"Model ranks by {label or by}", fontsize=10)
+    fig.tight_layout()
+    return fig

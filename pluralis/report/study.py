@@ -17,7 +17,6 @@ import pandas as pd
 from pluralis.ranking import plots as plots_ranking
 from pluralis.report import plots
 from pluralis.report.html import Report
-from pluralis.welfare.plots import plot_representativeness
 
 BANNER = (
     'SIMULATED STUDY — every participant is a synthetic persona (source = "simulated"); ratings come from '
@@ -30,6 +29,69 @@ MODEL_EQUATION = """u[j, r] = q[m] + sum_g shift[g, m]·1[j in g]
         + λ[j]·κ[type]·stance + η[j, m] + ε[j, r]
 score = clip(round(center[j] + spread[j] · 16 · u), 1, 100)
 θ[j] = base + trait effects (Big Five, age) + style effects + stated-preference effects;  λ[j] = -0.7 · political lean[j]"""
+
+
+#: What each welfare measure is, with its unit, for figure captions.
+WELFARE_MEASURES: dict[str, str] = {
+    "rating": "mean rating (on the study's rating scale) that the population gives the model the sample picked",
+    "choice": "share (0-1) of the population's conversations in which it chose the picked model when shown",
+}
+
+
+def welfare_figure(result, measure: str):
+    """One measure's welfare violins, sized to be read at page width (panels 2.5 x 2.3 in).
+
+    Parameters
+    ----------
+    result
+        a :class:`pluralis.welfare.summaries.WelfareResult`.
+    measure
+        ``"rating"`` or ``"choice"``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Example
+    -------
+    >>> from pluralis.data.synthetic import generate_study
+    >>> from pluralis.welfare.engine import run_welfare
+    >>> f = generate_study(n_participants=150, seed=1).frames()
+    >>> r = run_welfare(f.utterances, f.survey, n_draws=20, measures=["choice"], allow_oversample=True)
+    >>> fig = welfare_figure(r, "choice")
+    >>> any(ax.get_xlabel().startswith("share") for ax in fig.axes)
+    True
+    """
+    return result.plot(measures=[measure], panel_size=(2.5, 2.6))
+
+
+def welfare_caption(country: str, measure: str, reference: str | None) -> str:
+    """The caption of a welfare figure, in plain language with the unit.
+
+    Parameters
+    ----------
+    country
+        the country.
+    measure
+        ``"rating"`` or ``"choice"``.
+    reference
+        the reference sampling scheme.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> welfare_caption("US", "choice", "Rep (100)").startswith("US: welfare as the share")
+    True
+    """
+    what = WELFARE_MEASURES.get(measure, measure)
+    return (
+        f"{country}: welfare as the {what}. Panels: populations; rows: who picks the model (a sampling scheme, "
+        f"e.g. 'Rep (100)' = 100 participants from the representative sample); violins: spread over repeated "
+        f"draws, dot = mean. Red: worse for that population than {reference or 'the reference'}, green: better."
+    )
 
 
 def _safe(section, what: str, fn, notes: list[str]) -> None:
@@ -414,14 +476,14 @@ def write_study_report(
             ),
             notes,
         )
-        shown = _relabel(t)
         for field in dict.fromkeys(t.loc[t["by"] != "(all)", "by"]):
             _safe(
                 s,
                 f"ranks by {field}",
                 lambda f=field: s.figure(
-                    plots_ranking.plot_subgroup_ranks(shown, by=f, title=f"Model ranks by {field_label(f)}"),
-                    f"Rank (with interval) of every model per {field_label(f)}; black = overall.",
+                    plots.plot_group_ranks(_relabel(t), by=f, label=field_label(f)),
+                    f"Model ranks by {field_label(f)}: one panel per group (n = participants), dot = rank, "
+                    "line = 95% interval, filled = significantly different from the overall rank (grey ring).",
                 ),
                 notes,
             )
@@ -503,14 +565,15 @@ def write_study_report(
         )
         best_rows = []
         for country, wres in welfare.items():
-            _safe(
-                s,
-                f"welfare {country}",
-                lambda w=wres, c=country: s.figure(
-                    w.plot(), f"{c}: welfare distributions per population (panels) and sampling scheme (rows).", dpi=130
-                ),
-                notes,
-            )
+            for measure in dict.fromkeys(wres.summary["measure"]):
+                _safe(
+                    s,
+                    f"welfare {country} {measure}",
+                    lambda w=wres, c=country, m=measure: s.figure(
+                        welfare_figure(w, m), welfare_caption(c, m, w.config.get("reference")), dpi=130
+                    ),
+                    notes,
+                )
             _safe(
                 s,
                 f"welfare table {country}",
@@ -554,7 +617,9 @@ def write_study_report(
                 s,
                 f"representativeness {country}",
                 lambda rp=rep, c=country: s.figure(
-                    plot_representativeness(rp, level="margins"), f"{c}: sample minus census, per category."
+                    plots.plot_representativeness_shares(rp),
+                    f"{c}: share of the sample (blue) and the census (grey) per category, on a 0-based scale; "
+                    "labels: sample minus census (pp).",
                 ),
                 notes,
             )

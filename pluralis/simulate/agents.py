@@ -230,6 +230,18 @@ def survey_answers_for(session, agent: Agent) -> dict[str, Any]:
     its kind (:func:`pluralis.collect.questions.fill_survey_answers`), drawn from the session's seed, so
     the same participant answers the same way again.
 
+    Parameters
+    ----------
+    session : ProtocolSession
+        The participant's session (its study's survey and seed).
+    agent : Agent
+        The simulated participant.
+
+    Returns
+    -------
+    dict of str to Any
+        Question id -> answer, for every question of the study's survey.
+
     Example
     -------
     >>> from pluralis.collect.config import StudyConfig
@@ -255,6 +267,20 @@ async def run_session(session, agent: Agent, *, max_failed_turns: int = 3) -> An
     A turn where no model answered is retried (same message) up to ``max_failed_turns`` times;
     after that the conversation is finished early if it may be, else the participant stops
     (their completed conversations are kept, like a human who gives up).
+
+    Parameters
+    ----------
+    session : ProtocolSession
+        A fresh session of the study.
+    agent : Agent
+        The simulated participant.
+    max_failed_turns : int
+        Retries of a turn with no model answer before giving up (default 3).
+
+    Returns
+    -------
+    ProtocolSession
+        The same session, finished or stopped.
 
     Example
     -------

@@ -316,6 +316,18 @@ def persona_summary(row: Row, weights: Mapping[str, float] | None = None) -> dic
 def survey_answers(row: Row, weights: Mapping[str, float]) -> dict[str, Any]:
     """Answers to the collection protocol's PRISM survey (shapes of ``pluralis.collect.protocol``).
 
+    Parameters
+    ----------
+    row : Row
+        The persona (a row of :func:`pluralis.simulate.generator.generate_personas`'s data).
+    weights : mapping of str to float
+        The persona's preference weights (from :meth:`PreferenceModel.person_weights`).
+
+    Returns
+    -------
+    dict of str to Any
+        Question id -> answer, in the protocol's shapes.
+
     Example
     -------
     >>> from pluralis.simulate.generator import generate_personas

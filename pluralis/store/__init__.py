@@ -20,5 +20,6 @@ from __future__ import annotations
 # (e.g. ``pluralis.store.schema`` for Alembic) sees the whole schema
 from pluralis.store import schema_collect
 from pluralis.store.db import Store, store_url
+from pluralis.store.embeddings import EmbeddingCache  # also registers the embedding-cache table
 
-__all__ = ["Store", "schema_collect", "store_url"]
+__all__ = ["EmbeddingCache", "Store", "schema_collect", "store_url"]

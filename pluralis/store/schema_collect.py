@@ -96,3 +96,28 @@ collect_events = Table(
 )
 
 Index("ix_collect_ratings_conversation", collect_ratings.c.conversation_id, collect_ratings.c.turn)
+
+#: The recruitment platform's URL parameters of each participant (``[recruitment] url_params``, e.g. Prolific's
+#: PROLIFIC_PID, STUDY_ID, SESSION_ID), captured when they join, and the coarse operating system of their
+#: browser (for quality control). Kept apart from every PRISM table and never exported with them: only
+#: payment matching reads it (``pluralis participants payments``); on PostgreSQL, grant it to the study team only.
+collect_entry_params = Table(
+    "collect_entry_params",
+    metadata,
+    Column("user_id", String(64), ForeignKey("collect_sessions.user_id"), primary_key=True),
+    Column("study_id", String(128), nullable=False, index=True),
+    Column("params", JSON, nullable=False),
+    Column("client_os", String(32)),
+    Column("created_at", Float, nullable=False),
+)
+
+#: Operations on the study's data (participants deleted on withdrawal, ...): what and when, never who.
+collect_audit = Table(
+    "collect_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("action", String(64), nullable=False, index=True),
+    Column("study_id", String(128)),
+    Column("detail", JSON),
+    Column("created_at", Float, nullable=False),
+)

@@ -6,9 +6,12 @@
 - :mod:`pluralis.web.participant`: the participant's views (landing, consent, survey, conversations, ratings,
   feedback, resume, completion);
 - :mod:`pluralis.web.admin`: the admin's views (login, dashboard, export, JSON API);
-- :mod:`pluralis.web.dashboard`: the dashboard's figures, including the "whose preferences?" PRC rankings;
+- :mod:`pluralis.web.dashboard`: the dashboard's data, including the live "whose preferences?" PRC rankings
+  with bootstrap intervals, group contrasts, representativeness and the raked ranking;
+  :mod:`pluralis.web.plots`: its SVG plots;
+- :mod:`pluralis.web.availability`: models that went away mid-study (replacements, finishing early);
 - :mod:`pluralis.web.state`: the one object the views share (``app.state.collect``);
 - :mod:`pluralis.web.common`: rendering, forms, cookies and CSRF helpers;
 - :mod:`pluralis.web.repository`: reads and writes the store; :mod:`pluralis.web.security`: keys, rate limits,
-  security headers.
+  security headers, cross-site checks; :mod:`pluralis.web.proxy`: trusted reverse proxies and the public URL.
 """

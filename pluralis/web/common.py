@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pluralis.web.security import new_csrf
 
@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 PARTICIPANT_COOKIE = "pluralis_p"
 #: Double-submit CSRF cookie of the forms shown before there is a participant (start, admin login).
 CSRF_COOKIE = "pluralis_csrf"
+#: Nonce cookie of the resume confirmation page (HttpOnly, SameSite=Strict: never sent with another site's form).
+RESUME_COOKIE = "pluralis_resume"
+#: Lifetime of the resume nonce cookie, seconds (1 hour).
+RESUME_COOKIE_MAX_AGE = 60 * 60
 #: Admin session cookie (an HMAC of the admin token, never the token).
 ADMIN_COOKIE = "pluralis_admin"
 #: Lifetime of the participant cookie, seconds (30 days).
@@ -93,6 +97,36 @@ def consent_blocks(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def http_url(url: str | None) -> str | None:
+    """``url`` when it is an ``http(s)://`` address, else ``None`` (a link participants may be sent to).
+
+    The study file's redirect addresses are checked when it is loaded; pages check again before they link,
+    so a ``javascript:`` address can never become a link.
+
+    Parameters
+    ----------
+    url
+        An address from the study file.
+
+    Returns
+    -------
+    str or None
+
+    Example
+    -------
+    >>> http_url("https://app.prolific.com/submissions/complete?cc=C1"), http_url("javascript:alert(1)")
+    ('https://app.prolific.com/submissions/complete?cc=C1', None)
+    >>> http_url(" JAVASCRIPT:alert(1)"), http_url(None), http_url("//evil.example")
+    (None, None, None)
+    """
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url.strip()
+
+
 # --- the app state of a request -------------------------------------------------------------------
 
 
@@ -155,6 +189,64 @@ def render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> H
     return state_of(request).render(name, status_code, **ctx)
 
 
+def public_base(request: Request) -> str:
+    """The address participants reach the app at, without a trailing slash (for links they keep or follow).
+
+    The study's ``public_url`` when set (``[server] public_url`` / ``pluralis serve --public-url``), else the
+    request's own address (its host and scheme as a trusted proxy reports them, :mod:`pluralis.web.proxy`).
+
+    Parameters
+    ----------
+    request
+        The request being served.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> path = os.path.join(tempfile.mkdtemp(), "s.sqlite")
+    >>> app = create_app(StudyConfig(), path, public_url="https://study.example.org/s1")
+    >>> from types import SimpleNamespace
+    >>> public_base(SimpleNamespace(app=app, base_url="http://10.0.0.5:8080/"))
+    'https://study.example.org/s1'
+    """
+    public = state_of(request).public_url
+    return public if public else str(request.base_url).rstrip("/")
+
+
+def redirect(request: Request, path: str) -> RedirectResponse:
+    """A 303 redirect to a path of the app (under the public URL's path prefix, if any).
+
+    Parameters
+    ----------
+    request
+        The request being served.
+    path
+        The app's path, e.g. ``"/study"``.
+
+    Returns
+    -------
+    RedirectResponse
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> from types import SimpleNamespace
+    >>> from pluralis.collect.config import StudyConfig
+    >>> from pluralis.web.app import create_app
+    >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), public_url="https://x.org/s1")
+    >>> redirect(SimpleNamespace(app=app), "/study").headers["location"]
+    '/s1/study'
+    """
+    return RedirectResponse(state_of(request).prefix + path, status_code=303)
+
+
 def error_page(request: Request, message: str, status_code: int) -> HTMLResponse:
     """The plain error page with one ``message``.
 
@@ -188,7 +280,11 @@ def error_page(request: Request, message: str, status_code: int) -> HTMLResponse
 
 
 def is_secure(request: Request) -> bool:
-    """Whether the participant reached the app over HTTPS (directly or through a proxy saying so).
+    """Whether the participant reaches the app over HTTPS: cookies must then carry the ``Secure`` flag.
+
+    True for an ``https`` request (directly, or as a trusted proxy reports it through ``X-Forwarded-Proto``,
+    :class:`pluralis.web.proxy.ProxyHeaders`) and for a study whose ``public_url`` is ``https://``; an
+    ``X-Forwarded-Proto`` header from anyone else is ignored.
 
     Parameters
     ----------
@@ -198,21 +294,27 @@ def is_secure(request: Request) -> bool:
     Returns
     -------
     bool
-        True when cookies must carry the ``Secure`` flag.
 
     Example
     -------
     >>> from starlette.requests import Request
-    >>> scope = {"type": "http", "scheme": "http", "server": ("h", 80), "path": "/", "headers": [
-    ...     (b"x-forwarded-proto", b"https")]}
-    >>> is_secure(Request(scope))
-    True
+    >>> scope = {"type": "http", "scheme": "https", "server": ("h", 443), "path": "/", "headers": []}
+    >>> is_secure(Request(scope)), is_secure(Request({**scope, "scheme": "http", "headers": [
+    ...     (b"x-forwarded-proto", b"https")]}))
+    (True, False)
     """
-    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+    if request.url.scheme == "https":
+        return True
+    app = request.scope.get("app")
+    public = getattr(getattr(getattr(app, "state", None), "collect", None), "public_url", None)
+    return bool(public and public.startswith("https://"))
 
 
 def client_ip(request: Request) -> str:
     """The client's address (the key of the per-address rate limits).
+
+    Behind a trusted proxy this is the address it reports (:class:`pluralis.web.proxy.ProxyHeaders` rewrites
+    the request before any view runs); ``X-Forwarded-For`` from anyone else is ignored.
 
     Parameters
     ----------
@@ -260,6 +362,62 @@ def set_participant_cookie(request: Request, response: Response, token: str) -> 
         max_age=COOKIE_MAX_AGE,
         httponly=True,
         samesite="lax",
+        secure=is_secure(request),
+        path="/",
+    )
+
+
+def resume_nonce(request: Request) -> str:
+    """The browser's resume nonce (its cookie's, or a new one): what a resume confirmation form is bound to.
+
+    Parameters
+    ----------
+    request
+        The request being served.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> from starlette.requests import Request
+    >>> resume_nonce(Request({"type": "http", "headers": [(b"cookie", b"pluralis_resume=n1")]}))
+    'n1'
+    """
+    return request.cookies.get(RESUME_COOKIE) or new_csrf()
+
+
+def set_resume_cookie(request: Request, response: Response, nonce: str) -> None:
+    """Set the resume nonce cookie (HttpOnly, SameSite=Strict, 1 hour).
+
+    SameSite=Strict: a browser never sends it with a request another site starts, so a form that another site
+    submits to ``POST /resume/{token}`` cannot carry it (login CSRF).
+
+    Parameters
+    ----------
+    request
+        The request being served (decides the ``Secure`` flag).
+    response
+        The confirmation page.
+    nonce
+        The value from :func:`resume_nonce`.
+
+    Example
+    -------
+    >>> from starlette.requests import Request
+    >>> resp = Response()
+    >>> set_resume_cookie(Request({"type": "http", "scheme": "http", "server": ("h", 80), "path": "/",
+    ...                            "headers": []}), resp, "n1")
+    >>> "SameSite=strict" in resp.headers["set-cookie"], "HttpOnly" in resp.headers["set-cookie"]
+    (True, True)
+    """
+    response.set_cookie(
+        RESUME_COOKIE,
+        nonce,
+        max_age=RESUME_COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="strict",
         secure=is_secure(request),
         path="/",
     )
@@ -459,6 +617,8 @@ __all__ = [
     "MAX_FORM_BYTES",
     "MAX_FORM_FIELDS",
     "PARTICIPANT_COOKIE",
+    "RESUME_COOKIE",
+    "RESUME_COOKIE_MAX_AGE",
     "FormData",
     "FormError",
     "check_double_submit",
@@ -466,11 +626,16 @@ __all__ = [
     "consent_blocks",
     "double_submit_csrf",
     "error_page",
+    "http_url",
     "is_secure",
     "package_dir",
+    "public_base",
     "read_form",
+    "redirect",
     "render",
+    "resume_nonce",
     "set_csrf_cookie",
     "set_participant_cookie",
+    "set_resume_cookie",
     "state_of",
 ]

@@ -30,28 +30,39 @@ True
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from pluralis.collect.config import StudyConfig
-from pluralis.collect.protocol import ProtocolError, ProtocolSession, Step
+from pluralis.collect.protocol import ProtocolError, ProtocolSession, Step, ratings_from_form
+from pluralis.collect.recruitment import entry_params, external_id, os_family
+from pluralis.store.participants import record_entry
+from pluralis.web.availability import annotate_record, finish_early, locked_model_problem
 from pluralis.web.common import (
     PARTICIPANT_COOKIE,
+    RESUME_COOKIE,
     FormData,
     check_double_submit,
     client_ip,
     double_submit_csrf,
     error_page,
+    public_base,
     read_form,
+    redirect,
+    resume_nonce,
     set_csrf_cookie,
     set_participant_cookie,
+    set_resume_cookie,
     state_of,
 )
 from pluralis.web.repository import ConcurrentUpdate, Snapshot
+
+log = logging.getLogger("pluralis.web")
 
 #: An action applies one protocol step to a session from a submitted form and returns the audit events.
 Action = Callable[[ProtocolSession, FormData], list[tuple[str, dict | None]]]
@@ -70,8 +81,103 @@ STEP_TEMPLATES = {
 }
 
 
-def _redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
+#: Notes a redirect may ask the study page to show (``/study?note=KEY``): fixed texts, never from the URL.
+NOTES = {
+    "already-sent": "That page had already been sent, so we have taken you to where you are now in the study.",
+}
+#: The title of the error summary when a form comes back with problems in its fields.
+CHECK_FIELDS = "There is a problem: please check the answers marked below."
+#: What a participant is told about a problem that is not theirs to fix (the details go to the log).
+TRY_AGAIN = "Something went wrong on our side. Please try again in a moment."
+
+
+def participant_message(error: ProtocolError) -> str:
+    """What a participant may be told about a refused action (never the developer's wording).
+
+    The protocol's own participant-facing text when it has one (``participant_message``), else a plain
+    sentence: "check the answers marked below" when fields have errors, else "try again".
+
+    Parameters
+    ----------
+    error
+        The protocol's error (its ``str`` is for developers and the log).
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> participant_message(ProtocolError("cannot do that now: the participant is at step 'rate'"))
+    'Something went wrong on our side. Please try again in a moment.'
+    >>> participant_message(ProtocolError("bad answers", errors={"age": "choose an answer"}))
+    'Please check the answers marked below.'
+    """
+    own = getattr(error, "participant_message", None)
+    if isinstance(own, str) and own:
+        return own
+    return CHECK_FIELDS if error.errors else TRY_AGAIN
+
+
+def error_summary(
+    config: StudyConfig, view: Any, errors: Mapping[str, str], section: Any = None
+) -> list[dict[str, str | None]]:
+    """The list at the top of a page with errors: each field's problem, named, linked to the field's message.
+
+    Parameters
+    ----------
+    config
+        The study (question texts, attribute statements).
+    view
+        The participant's :class:`~pluralis.collect.protocol.StepView`.
+    errors
+        Messages by field (``"_"``: the whole form; shown by the summary's title, not listed).
+    section
+        The survey page shown, if any.
+
+    Returns
+    -------
+    list of dict
+        ``text`` (what and where) and ``href`` (``#err-FIELD``, the message next to the field; ``None`` for a
+        problem no field shows).
+
+    Example
+    -------
+    >>> from pluralis.collect.protocol import ProtocolSession
+    >>> view = ProtocolSession(StudyConfig(), seed=0).view()
+    >>> error_summary(StudyConfig(), view, {"consent_age": "you must be 18", "_": "check"})
+    [{'text': 'Age confirmation: you must be 18', 'href': '#err-consent_age'}]
+    """
+    labels: dict[str, str] = {
+        "consent": "Consent",
+        "consent_age": "Age confirmation",
+        "conversation_type": "Conversation type",
+        "opening_prompt": "Your message",
+        "prompt": "Your next message",
+        "finish": "Finish conversation",
+        "open_feedback": "Open feedback",
+    }
+    if section is not None:
+        for q in section.questions:
+            text = " ".join(str(q.text).split())
+            labels[q.id] = text if len(text) <= 80 else text[:77] + "…"
+    letters = "ABCDEFGH"
+    for r in getattr(view, "responses", []) or []:
+        labels[f"score_{r.id}"] = f"Response {letters[r.position]}" if r.position < len(letters) else "A response"
+    attrs = config.attributes
+    for prefix, statements in (("performance", attrs.performance), ("choice", attrs.choice)):
+        for key, text in statements.items():
+            labels[f"{prefix}_{key}"] = "…" + str(text)
+    out: list[dict[str, str | None]] = []
+    for key, message in errors.items():
+        if key == "_":
+            continue
+        label = labels.get(key)
+        if label is None and "__" in key:
+            label = labels.get(key.split("__", 1)[0])
+            key = key.split("__", 1)[0] if label is not None else key
+        out.append({"text": f"{label}: {message}" if label else str(message), "href": f"#err-{key}" if label else None})
+    return out
 
 
 # --- form parsing ----------------------------------------------------------------------------------
@@ -175,6 +281,7 @@ def study_page(
     form: Mapping[str, Any] | None = None,
     status_code: int = 200,
     message: str | None = None,
+    problem: str | None = None,
 ) -> HTMLResponse:
     """The page of the participant's current step (consent, a survey page, a turn to rate, ...).
 
@@ -193,7 +300,9 @@ def study_page(
     status_code
         HTTP status (422 for a form with errors).
     message
-        A note shown at the top of the page.
+        A note shown at the top of the page (a fixed text, e.g. from :data:`NOTES`).
+    problem
+        The title of the error summary (default: :data:`CHECK_FIELDS` when ``errors`` has fields).
 
     Returns
     -------
@@ -213,22 +322,36 @@ def study_page(
     """
     state = state_of(request)
     view = session.view()
-    base = str(request.base_url).rstrip("/")
+    errors = dict(errors or {})
+    section = None
+    if view.step == Step.SURVEY:
+        section = next(s for s in state.config.survey.sections if s.id == view.section)
+    summary = error_summary(state.config, view, errors, section)
+    if errors and problem is None:
+        problem = CHECK_FIELDS if summary else errors.get("_") or TRY_AGAIN
     ctx: dict[str, Any] = dict(
         view=view,
         csrf=state.secrets.csrf_for(token),
-        errors=errors or {},
+        errors=errors,
+        error_summary=summary,
+        problem=problem,
         form=form if isinstance(form, FormData) else FormData(list((form or {}).items())),
-        resume_url=f"{base}/resume/{token}",
-        message=message,
+        resume_url=f"{public_base(request)}/resume/{token}",
+        notice=message,
         session=session,
+        section=section,
     )
-    if view.step == Step.SURVEY:
-        ctx["section"] = next(s for s in state.config.survey.sections if s.id == view.section)
+    if view.step == Step.CONTINUE:
+        ctx["model_problem"] = locked_model_problem(session, list(state.models))
+    if view.step == Step.GENERATING:
+        started = state.inflight_started.get(view.user_id)
+        ctx["elapsed"] = max(0, int(time.time() - started)) if started else 0
+        ctx["expected"] = state.expected_wait()
+        ctx["timeout"] = state.config.sampling.timeout
     return state.render(STEP_TEMPLATES.get(view.step, "complete.html"), status_code, **ctx)
 
 
-async def act(request: Request, action: Action, *, llm: bool = False) -> Response:
+async def act(request: Request, action: Action, *, llm: bool = False, steps: tuple[Step, ...] = ()) -> Response:
     """Apply one protocol action from a submitted form, commit it, and redirect to the study page.
 
     Checks the participant's cookie, the form's CSRF token and (for actions that call the models, ``llm``)
@@ -244,12 +367,16 @@ async def act(request: Request, action: Action, *, llm: bool = False) -> Respons
         answered with the same page, its errors and the submitted answers, status 422).
     llm
         Whether the action asks the models (rate-limited per participant).
+    steps
+        The steps the action belongs to: a form sent from another step (sent twice, the back button, a second
+        tab) changes nothing and leads to the current step with a note.
 
     Returns
     -------
     Response
         303 to ``/study``; 303 to ``/`` without a participant; 403 for a bad CSRF token; 429 when rate-limited;
-        422 with the page for invalid input.
+        422 with the page for invalid input (participant-facing messages only: the protocol's developer wording
+        goes to the log).
 
     Example
     -------
@@ -263,7 +390,7 @@ async def act(request: Request, action: Action, *, llm: bool = False) -> Respons
     state = state_of(request)
     token = request.cookies.get(PARTICIPANT_COOKIE)
     if not token:
-        return _redirect("/")
+        return redirect(request, "/")
     form = await read_form(request)
     if not state.secrets.check_csrf(form.get("csrf"), token):
         return error_page(
@@ -274,23 +401,45 @@ async def act(request: Request, action: Action, *, llm: bool = False) -> Respons
     async with state.lock_for(token):
         session = await state.db(state.repo.load, token, **state.session_kwargs())
         if session is None:
-            return _redirect("/")
+            return redirect(request, "/")
+        if steps and session.step not in steps:
+            return redirect(request, "/study?note=already-sent")
         before = Snapshot.of(session.state)
         try:
             events = action(session, form)
         except ProtocolError as e:
-            return study_page(request, token, session, errors=e.errors or {"_": str(e)}, form=form, status_code=422)
+            log.info("participant %s: %s refused: %s", session.user_id, request.url.path, e)
+            if getattr(e, "expected", None) is not None and not e.errors:  # the protocol's WrongStep
+                return redirect(request, "/study?note=already-sent")
+            session = await state.db(state.repo.load, token, **state.session_kwargs()) or session
+            return study_page(
+                request, token, session, errors=e.errors, form=form, status_code=422, problem=participant_message(e)
+            )
         try:
             await state.db(state.repo.save, session, before, events)
         except ConcurrentUpdate:
-            return _redirect("/study")
+            return redirect(request, "/study?note=already-sent")
     if session.step == Step.GENERATING:
         task = state.ensure_generation(token, session.user_id)
         request.scope.setdefault("state", {})["model_time"] = await asyncio.shield(task)
-    return _redirect("/study")
+    return redirect(request, "/study")
 
 
 # --- the protocol actions --------------------------------------------------------------------------
+
+
+class StalePage(ProtocolError):
+    """A form from a page the participant already left (sent twice, the back button, another tab).
+
+    Like the protocol's own wrong-step error, :func:`act` answers it with the current step and a note.
+
+    Example
+    -------
+    >>> StalePage("survey page 'a' is not the current page").expected
+    ()
+    """
+
+    expected: tuple[Step, ...] = ()
 
 
 def _current_conversation_id(session: ProtocolSession) -> str:
@@ -307,7 +456,7 @@ def _consent(session: ProtocolSession, form: FormData) -> list[tuple[str, dict |
 def _survey(session: ProtocolSession, form: FormData) -> list[tuple[str, dict | None]]:
     section = form.get("section") or ""
     if section != session.view().section:
-        raise ProtocolError("this survey page was already submitted", errors={"_": "please answer this page"})
+        raise StalePage(f"survey page {section!r} is not the current page ({session.view().section!r})")
     answers = survey_answers_from_form(session.config, section, form, form.getlist)
     session.submit_survey_section(section, answers)
     events: list[tuple[str, dict | None]] = [("survey_page", {"section": section})]
@@ -327,9 +476,9 @@ def _start_conversation(session: ProtocolSession, form: FormData) -> list[tuple[
 
 def _rate(session: ProtocolSession, form: FormData) -> list[tuple[str, dict | None]]:
     view = session.view()
-    # submitted as text (or missing): the protocol validates and converts them
-    scores: dict[int, Any] = {r.id: form.get(f"score_{r.id}") for r in view.responses}
-    session.rate(scores)
+    # submitted as text (or missing) with the sliders' touched markers: the protocol validates and converts them
+    scores, touched = ratings_from_form(view, form)
+    session.rate(scores, touched=touched)
     return [("rated", {"conversation_id": view.conversation_id, "turn": view.turn})]
 
 
@@ -339,8 +488,14 @@ def _follow_up(session: ProtocolSession, form: FormData) -> list[tuple[str, dict
 
 
 def _finish(session: ProtocolSession, form: FormData) -> list[tuple[str, dict | None]]:
-    session.end_conversation()
-    return [("conversation_ended", {"conversation_id": _current_conversation_id(session)})]
+    conv_id = _current_conversation_id(session)
+    if form.get("early") and session.view().turns_done < session.config.conversations.min_turns:
+        # ``early`` reaches here only when the locked model is gone (the view checks, it knows the models)
+        events = finish_early(session)
+    else:
+        session.end_conversation()
+        events = []
+    return [("conversation_ended", {"conversation_id": conv_id}), *events]
 
 
 def _feedback(session: ProtocolSession, form: FormData) -> list[tuple[str, dict | None]]:
@@ -350,7 +505,21 @@ def _feedback(session: ProtocolSession, form: FormData) -> list[tuple[str, dict 
         attributes_from_form("choice", list(attrs.choice), form),
         form.get("open_feedback") or "",
     )
+    record = session.state.completed[-1]
+    conv_state_turns = record.get("conversation_turns", 0)
+    annotate_record(record, ended_early=conv_state_turns < session.config.conversations.min_turns)
     events: list[tuple[str, dict | None]] = [("conversation_done", {"conversation_id": conv.conversation_id})]
+    if record.get("model_replaced") or record.get("ended_early"):
+        events.append(
+            (
+                "conversation_flagged",
+                {
+                    "conversation_id": conv.conversation_id,
+                    "model_replaced": record.get("model_replaced"),
+                    "ended_early": bool(record.get("ended_early")),
+                },
+            )
+        )
     if session.step == Step.COMPLETE:
         events.append(("completed", None))
     return events
@@ -361,6 +530,10 @@ def _feedback(session: ProtocolSession, form: FormData) -> list[tuple[str, dict 
 
 async def landing(request: Request) -> Response:
     """``GET /``: the landing page (``?PROLIFIC_PID=`` or ``?participant=`` prefill the recruitment id).
+
+    The study's recruitment URL parameters (``[recruitment] url_params``, e.g. Prolific's ``PROLIFIC_PID``,
+    ``STUDY_ID``, ``SESSION_ID``; :func:`pluralis.collect.recruitment.entry_params`) ride on in the start form
+    as hidden ``entry__NAME`` fields, so that :func:`start` can keep them for payment matching.
 
     A participant who already started is sent to ``/study``.
 
@@ -386,17 +559,22 @@ async def landing(request: Request) -> Response:
     (200, True, True)
     """
     if await current(request) is not None:
-        return _redirect("/study")
+        return redirect(request, "/study")
     state = state_of(request)
     csrf = double_submit_csrf(request)
-    external = request.query_params.get("PROLIFIC_PID") or request.query_params.get("participant") or ""
-    resp = state.render("landing.html", csrf=csrf, external_id=external[:128])
+    params = entry_params(state.config, request.query_params)  # the study's recruitment parameters only
+    external = external_id(state.config, params) or request.query_params.get("participant") or ""
+    resp = state.render("landing.html", csrf=csrf, external_id=external[:128], entry_params=params)
     set_csrf_cookie(request, resp, csrf)
     return resp
 
 
 async def start(request: Request) -> Response:
     """``POST /start``: create a participant (checks CSRF, joins per address, study size, duplicate ids).
+
+    The landing page's ``entry__NAME`` fields (the recruitment parameters) and the browser's coarse OS are
+    kept in ``collect_entry_params`` (:func:`pluralis.store.participants.record_entry`): ``pluralis
+    participants payments`` matches participants to their Prolific submissions with them.
 
     Parameters
     ----------
@@ -430,7 +608,8 @@ async def start(request: Request) -> Response:
         total = sum((await state.db(repo.status_counts)).values())
         if total >= state.config.limits.max_participants:
             return error_page(request, "This study is full. Thank you for your interest.", 403)
-    external = (form.get("external_id") or "").strip()[:128] or None
+    params = entry_params(state.config, {k[7:]: v for k, v in form.items() if k.startswith("entry__")})
+    external = (external_id(state.config, params) or form.get("external_id") or "").strip()[:128] or None
     if external and await state.db(repo.external_id_exists, external):
         return error_page(
             request,
@@ -438,8 +617,16 @@ async def start(request: Request) -> Response:
             "where you started, or use the resume link you were given.",
             409,
         )
-    token, _session = await state.db(lambda: repo.create_session(external_id=external))
-    resp = _redirect("/study")
+    token, session = await state.db(lambda: repo.create_session(external_id=external))
+    await state.db(
+        record_entry,
+        repo.store,
+        session.user_id,
+        state.config.study.id,
+        params,
+        client_os=os_family(request.headers.get("user-agent")),
+    )
+    resp = redirect(request, "/study")
     set_participant_cookie(request, resp, token)
     return resp
 
@@ -447,8 +634,10 @@ async def start(request: Request) -> Response:
 async def resume(request: Request, token: str) -> Response:
     """``GET /resume/{token}``: ask before switching this browser into the session of a resume link.
 
-    A resume link is a bearer secret: following one asks first (a CSRF-checked form), so that a link someone
-    else sent cannot silently put a participant into a session its sender can read.
+    A resume link is a bearer secret: following one asks first, so that a link someone else sent cannot
+    silently put a participant into a session its sender can read. The confirmation form is bound to this
+    browser: its token is an HMAC of the participant token and a nonce kept in a SameSite=Strict cookie set
+    here, so a form another site submits (login CSRF) cannot be confirmed.
 
     Parameters
     ----------
@@ -460,8 +649,8 @@ async def resume(request: Request, token: str) -> Response:
     Returns
     -------
     Response
-        The confirmation page; 303 to ``/study`` when this browser is already in that session; 404 for an
-        unknown token.
+        The confirmation page (with the resume nonce cookie); 303 to ``/study`` when this browser is already in
+        that session; 404 for an unknown token.
 
     Example
     -------
@@ -474,6 +663,8 @@ async def resume(request: Request, token: str) -> Response:
     >>> client = TestClient(app)
     >>> client.get("/resume/not-a-token").status_code, client.get(f"/resume/{token}").status_code
     (404, 200)
+    >>> "pluralis_resume" in client.cookies
+    True
     """
     state = state_of(request)
     session = await state.db(state.repo.load, token)
@@ -481,23 +672,30 @@ async def resume(request: Request, token: str) -> Response:
         return error_page(request, "This resume link is not valid.", 404)
     current_token = request.cookies.get(PARTICIPANT_COOKIE)
     if current_token == token:
-        return _redirect("/study")
+        return redirect(request, "/study")
     st = session.state
     started = time.strftime("%d %B %Y, %H:%M UTC", time.gmtime(st.started_at))
     other = current_token is not None and await state.db(state.repo.load, current_token) is not None
-    return state.render(
+    nonce = resume_nonce(request)
+    resp = state.render(
         "resume.html",
         started=started,
         done=len(st.completed),
         total=state.config.conversations.total_quota,
         other_session=other,
-        csrf=state.secrets.csrf_for(token),
-        action=str(request.url.path),
+        csrf=state.secrets.resume_csrf(token, nonce),
+        action=f"{state.prefix}/resume/{token}",
     )
+    set_resume_cookie(request, resp, nonce)
+    return resp
 
 
 async def resume_confirmed(request: Request, token: str) -> Response:
-    """``POST /resume/{token}``: switch this browser into the session (CSRF-checked; records a ``resumed`` event).
+    """``POST /resume/{token}``: switch this browser into the session (records a ``resumed`` event).
+
+    Accepted only with the confirmation page's token AND the resume nonce cookie that page set in this
+    browser (SameSite=Strict: never sent with another site's form), and not from another site
+    (:class:`pluralis.web.app.SameOriginPosts`).
 
     Parameters
     ----------
@@ -509,7 +707,8 @@ async def resume_confirmed(request: Request, token: str) -> Response:
     Returns
     -------
     Response
-        303 to ``/study`` with the participant cookie; 403 for a bad CSRF token; 404 for an unknown token.
+        303 to ``/study`` with the participant cookie; 403 for a form that is not this browser's confirmation;
+        404 for an unknown token.
 
     Example
     -------
@@ -522,19 +721,22 @@ async def resume_confirmed(request: Request, token: str) -> Response:
     >>> client = TestClient(app)
     >>> client.post(f"/resume/{token}", data={"csrf": "forged"}).status_code
     403
-    >>> csrf = app.state.collect.secrets.csrf_for(token)
+    >>> page = client.get(f"/resume/{token}").text
+    >>> csrf = page.split('name="csrf" value="')[1].split('"')[0]
     >>> client.post(f"/resume/{token}", data={"csrf": csrf}, follow_redirects=False).headers["location"]
     '/study'
     """
     state = state_of(request)
     form = await read_form(request)
-    if not state.secrets.check_csrf(form.get("csrf"), token):
-        return error_page(request, "This form has expired. Please open your resume link again.", 403)
+    if not state.secrets.check_resume_csrf(form.get("csrf"), token, request.cookies.get(RESUME_COOKIE)):
+        return error_page(
+            request, "This form has expired or was not sent from this browser. Please open your resume link again.", 403
+        )
     session = await state.db(state.repo.load, token)
     if session is None:
         return error_page(request, "This resume link is not valid.", 404)
     await state.db(state.repo.add_event, session.user_id, "resumed", None)
-    resp = _redirect("/study")
+    resp = redirect(request, "/study")
     set_participant_cookie(request, resp, token)
     return resp
 
@@ -564,11 +766,11 @@ async def study(request: Request) -> Response:
     """
     found = await current(request)
     if found is None:
-        return _redirect("/")
+        return redirect(request, "/")
     token, session = found
     if session.step == Step.GENERATING:
         state_of(request).ensure_generation(token, session.user_id)
-    return study_page(request, token, session)
+    return study_page(request, token, session, message=NOTES.get(request.query_params.get("note") or ""))
 
 
 async def consent(request: Request) -> Response:
@@ -598,7 +800,7 @@ async def consent(request: Request) -> Response:
     >>> app.state.collect.repo.load(token).step.value
     'survey'
     """
-    return await act(request, _consent)
+    return await act(request, _consent, steps=(Step.CONSENT,))
 
 
 async def survey(request: Request) -> Response:
@@ -625,7 +827,7 @@ async def survey(request: Request) -> Response:
     >>> client.post("/study/survey", data={"section": "lm_use", "csrf": "forged"}).status_code
     403
     """
-    return await act(request, _survey)
+    return await act(request, _survey, steps=(Step.SURVEY,))
 
 
 async def start_conversation(request: Request) -> Response:
@@ -650,11 +852,15 @@ async def start_conversation(request: Request) -> Response:
     >>> client.post("/study/start", data={"opening_prompt": "Hi"}, follow_redirects=False).headers["location"]
     '/'
     """
-    return await act(request, _start_conversation, llm=True)
+    return await act(request, _start_conversation, llm=True, steps=(Step.START,))
 
 
 async def rate(request: Request) -> Response:
     """``POST /study/rate``: rate the turn's responses (``score_{id}``, 1-100); see :func:`act`.
+
+    Opening and follow-up turns alike are rated here. Each slider must have been moved
+    (``score_{id}__touched``, set by app.js or the no-JS checkbox): an untouched one is refused with a message
+    next to it and nothing is stored (:func:`pluralis.collect.protocol.ratings_from_form`).
 
     Parameters
     ----------
@@ -675,7 +881,7 @@ async def rate(request: Request) -> Response:
     >>> client.post("/study/rate", data={"score_0": "50"}, follow_redirects=False).headers["location"]
     '/'
     """
-    return await act(request, _rate)
+    return await act(request, _rate, steps=(Step.RATE,))
 
 
 async def follow_up(request: Request) -> Response:
@@ -700,11 +906,14 @@ async def follow_up(request: Request) -> Response:
     >>> client.post("/study/followup", data={"prompt": "Why?"}, follow_redirects=False).headers["location"]
     '/'
     """
-    return await act(request, _follow_up, llm=True)
+    return await act(request, _follow_up, llm=True, steps=(Step.CONTINUE,))
 
 
 async def finish(request: Request) -> Response:
     """``POST /study/finish``: end the conversation (feedback comes next); see :func:`act`.
+
+    With ``early`` and a locked model that is gone (:func:`pluralis.web.availability.locked_model_problem`),
+    the conversation may end before the turn minimum (flagged ``ended_early`` in its record).
 
     Parameters
     ----------
@@ -725,7 +934,14 @@ async def finish(request: Request) -> Response:
     >>> client.post("/study/finish", data={}, follow_redirects=False).headers["location"]
     '/'
     """
-    return await act(request, _finish)
+    models = list(state_of(request).models)
+
+    def action(session: ProtocolSession, form: FormData) -> list[tuple[str, dict | None]]:
+        if form.get("early") and locked_model_problem(session, models) is None:
+            form = FormData([(k, v) for k, v in form.items() if k != "early"])  # only when the model is gone
+        return _finish(session, form)
+
+    return await act(request, action, steps=(Step.CONTINUE,))
 
 
 async def feedback(request: Request) -> Response:
@@ -750,20 +966,26 @@ async def feedback(request: Request) -> Response:
     >>> client.post("/study/feedback", data={}, follow_redirects=False).headers["location"]
     '/'
     """
-    return await act(request, _feedback)
+    return await act(request, _feedback, steps=(Step.FEEDBACK,))
 
 
 __all__ = [
+    "CHECK_FIELDS",
+    "NOTES",
     "STEP_TEMPLATES",
+    "TRY_AGAIN",
+    "StalePage",
     "Action",
     "act",
     "attributes_from_form",
     "consent",
     "current",
+    "error_summary",
     "feedback",
     "finish",
     "follow_up",
     "landing",
+    "participant_message",
     "rate",
     "resume",
     "resume_confirmed",

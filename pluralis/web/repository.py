@@ -688,6 +688,31 @@ class CollectRepository:
                 [{"user_id": user_id, "kind": kind, "detail": detail, "created_at": time.time()}],
             )
 
+    def active_states(self) -> list[dict[str, Any]]:
+        """The stored states of participants in a conversation (generating, rating, continuing, feedback).
+
+        Returns
+        -------
+        list of dict
+            Protocol states as JSON dicts.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> _ = repo.create_session(); repo.active_states()
+        []
+        """
+        steps = [s.value for s in (Step.GENERATING, Step.RATE, Step.CONTINUE, Step.FEEDBACK)]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(collect_sessions.c.state).where(
+                    collect_sessions.c.status.in_(steps), collect_sessions.c.study_id == self.config.study.id
+                )
+            ).all()
+        return [dict(r.state) for r in rows]
+
     # -- quotas -----------------------------------------------------------------------------------
 
     def cell_counts(self) -> dict[str, int]:
@@ -796,6 +821,88 @@ class CollectRepository:
                 .order_by(func.count().desc())
             ).all()
         return [{"model": r[0], "kind": r[1], "count": int(r[2])} for r in rows]
+
+    def model_call_span(self) -> tuple[float | None, float | None]:
+        """The times of the first and the last model call (responses and failures), epoch seconds.
+
+        Returns
+        -------
+        (float or None, float or None)
+            ``(None, None)`` before the first call.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig()).model_call_span()
+        (None, None)
+        """
+        with self.engine.connect() as conn:
+            spans = [
+                conn.execute(select(func.min(t.c.created_at), func.max(t.c.created_at))).one()
+                for t in (collect_responses, collect_failures)
+            ]
+        firsts = [a for a, _ in spans if a is not None]
+        lasts = [b for _, b in spans if b is not None]
+        return (min(firsts) if firsts else None, max(lasts) if lasts else None)
+
+    def model_call_counts(self, bucket_s: int) -> pd.DataFrame:
+        """Responses and failed calls per model per time bucket (counted in the database).
+
+        Parameters
+        ----------
+        bucket_s
+            Seconds per bucket.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``model``, ``bucket`` (epoch seconds // ``bucket_s``), ``responses``, ``failures``.
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> repo = CollectRepository(Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), StudyConfig())
+        >>> list(repo.model_call_counts(60).columns)
+        ['model', 'bucket', 'responses', 'failures']
+        """
+        parts = []
+        with self.engine.connect() as conn:
+            for table, what in ((collect_responses, "responses"), (collect_failures, "failures")):
+                bucket = (table.c.created_at.cast(Integer) // int(bucket_s)).label("bucket")
+                rows = conn.execute(
+                    select(table.c.model_name, bucket, func.count()).group_by(table.c.model_name, bucket)
+                ).all()
+                frame = pd.DataFrame([tuple(r) for r in rows], columns=["model", "bucket", what])
+                parts.append(frame.set_index(["model", "bucket"]))
+        out = pd.concat(parts, axis=1).fillna(0).astype(int).reset_index()
+        return out[["model", "bucket", "responses", "failures"]]
+
+    def survey_frame(self) -> pd.DataFrame:
+        """One row per participant who finished the survey: ``user_id``, ``age``, ``gender``,
+        ``ethnicity_simplified`` (what the census comparison needs; screened-out participants included).
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> from pluralis.data.synthetic import generate_study
+        >>> store = Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite"))
+        >>> _ = store.import_study(generate_study(n_participants=5, seed=1))
+        >>> CollectRepository(store, StudyConfig()).survey_frame().shape
+        (5, 4)
+        """
+        p = s.participants
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(p.c.user_id, p.c.age, p.c.gender, p.c.ethnicity).order_by(p.c.seq)).all()
+        return pd.DataFrame.from_records(
+            [tuple(r) for r in rows], columns=["user_id", "age", "gender", "ethnicity_simplified"]
+        )
 
     def counts(self) -> dict[str, int]:
         """Row counts of the collection tables and the PRISM tables.

@@ -58,7 +58,13 @@ ROUTES: list[Route] = [
     Route("/admin/login", POST, admin.login),
     Route("/admin/logout", POST, admin.logout),
     Route("/admin/api/summary", GET, admin.summary),
+    Route("/admin/api/rankings", GET, admin.rankings),
+    Route("/admin/api/representativeness", GET, admin.representativeness),
+    Route("/admin/api/quota", GET, admin.quota),
+    Route("/admin/api/failures", GET, admin.failures),
+    Route("/admin/plot/{name}.svg", GET, admin.plot),
     Route("/admin/export.zip", GET, admin.export),
+    Route("/admin/participants/{user_id}/delete", POST, admin.delete),
 ]
 
 

@@ -4,8 +4,14 @@
   an HttpOnly, SameSite=Lax cookie and in the participant's resume link; the database stores only their hash.
 - **CSRF**: every form carries a token; participant forms use ``HMAC(secret, "csrf:" + participant token)``,
   forms without a participant (start, admin login) use a double-submit cookie. Checked on every POST.
+  POSTs a browser marks as cross-site (``Sec-Fetch-Site``, or an ``Origin`` that is not the study's) are
+  refused before any view runs (:func:`cross_site_reason`).
+- **Resume links** switch a browser into a session only through the confirmation page: its form's token is
+  ``HMAC(secret, "resume:" + token + ":" + nonce)`` with the nonce in a SameSite=Strict cookie that the
+  confirmation page sets, so another site cannot submit the form for the participant (login CSRF).
 - **Admin**: a token from an environment variable; compared in constant time; the admin cookie holds an
-  HMAC of it, never the token itself.
+  HMAC of it, never the token itself. Failed attempts are rate-limited per client address and overall
+  (:class:`AuthThrottle`: 429 with ``Retry-After``).
 - **Rate limits**: a token bucket per key (participant, client address), in memory (one server process).
 - **Headers**: a strict Content-Security-Policy (no inline script), no framing, no referrer (the resume link
   carries the token), no caching of participant pages.
@@ -25,6 +31,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Iterable, Mapping
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -87,6 +94,58 @@ class Secrets:
         True
         """
         return self._mac("csrf:" + participant_token)
+
+    def resume_csrf(self, participant_token: str, nonce: str) -> str:
+        """The token of a resume confirmation form, bound to the browser's resume nonce cookie.
+
+        Parameters
+        ----------
+        participant_token
+            The participant token in the resume link.
+        nonce
+            The value of the browser's SameSite=Strict resume cookie.
+
+        Returns
+        -------
+        str
+            64 hex digits.
+
+        Example
+        -------
+        >>> keys = Secrets(b"k" * 32)
+        >>> keys.resume_csrf("p1", "n1") == keys.resume_csrf("p1", "n1") != keys.resume_csrf("p1", "n2")
+        True
+        >>> keys.resume_csrf("p1", "n1") != keys.csrf_for("p1")
+        True
+        """
+        return self._mac("resume:" + participant_token + ":" + nonce)
+
+    def check_resume_csrf(self, submitted: str | None, participant_token: str, nonce: str | None) -> bool:
+        """Whether a resume confirmation came from the page this browser was shown (constant time).
+
+        Parameters
+        ----------
+        submitted
+            The form's ``csrf`` field.
+        participant_token
+            The participant token in the resume link.
+        nonce
+            The browser's resume cookie (``None`` when the browser did not send it, e.g. a cross-site POST).
+
+        Returns
+        -------
+        bool
+
+        Example
+        -------
+        >>> keys = Secrets(b"k" * 32)
+        >>> t = keys.resume_csrf("p1", "n1")
+        >>> keys.check_resume_csrf(t, "p1", "n1"), keys.check_resume_csrf(t, "p1", None), keys.check_resume_csrf(t, "p2", "n1")
+        (True, False, False)
+        """
+        if not submitted or not nonce:
+            return False
+        return hmac.compare_digest(submitted, self.resume_csrf(participant_token, nonce))
 
     def check_csrf(self, submitted: str | None, participant_token: str | None) -> bool:
         """Whether a submitted CSRF token belongs to this participant (constant-time comparison).
@@ -175,6 +234,118 @@ class Secrets:
         return hmac.compare_digest(value, self.admin_cookie())
 
 
+class AuthThrottle:
+    """Rate limit on failed admin authentication: per client address and across all addresses.
+
+    Every failed attempt (wrong token at the login form, wrong ``Authorization: Bearer`` token, forged admin
+    cookie) takes a token from the address's bucket and from the global one; while either is empty, every
+    attempt from that address is refused (429 with ``Retry-After``) without checking the token.
+
+    Parameters
+    ----------
+    per_ip
+        Failed attempts allowed per address per minute.
+    overall
+        Failed attempts allowed per minute across all addresses (guessing from many addresses).
+
+    Example
+    -------
+    >>> t = AuthThrottle(per_ip=2, overall=100)
+    >>> t.retry_after("1.2.3.4"), t.failed("1.2.3.4"), t.failed("1.2.3.4")
+    (0.0, None, None)
+    >>> t.retry_after("1.2.3.4") > 0, t.retry_after("5.6.7.8")
+    (True, 0.0)
+    """
+
+    def __init__(self, per_ip: int = 10, overall: int = 100):
+        self.per_ip = RateLimiter(per_ip, 60.0)
+        self.overall = RateLimiter(overall, 60.0)
+
+    def retry_after(self, ip: str) -> float:
+        """Seconds until ``ip`` may try again (0: now).
+
+        Parameters
+        ----------
+        ip
+            The client address.
+
+        Returns
+        -------
+        float
+
+        Example
+        -------
+        >>> AuthThrottle().retry_after("1.2.3.4")
+        0.0
+        """
+        return max(self.per_ip.retry_after(ip), self.overall.retry_after("*"))
+
+    def failed(self, ip: str) -> None:
+        """Count a failed attempt from ``ip``.
+
+        Parameters
+        ----------
+        ip
+            The client address.
+
+        Example
+        -------
+        >>> t = AuthThrottle(per_ip=1)
+        >>> t.failed("1.2.3.4"); t.retry_after("1.2.3.4") > 0
+        True
+        """
+        self.per_ip.allow(ip)
+        self.overall.allow("*")
+
+
+#: ``Sec-Fetch-Site`` values of requests that another site started.
+CROSS_SITE = ("cross-site", "same-site")
+
+
+def cross_site_reason(headers: Mapping[str, str], allowed_origins: Iterable[str]) -> str | None:
+    """Why a state-changing request must be refused as cross-site, or ``None`` when it may go on.
+
+    Browsers say where a request comes from in ``Sec-Fetch-Site`` (all current ones) and ``Origin``: a form
+    that another site submits (``cross-site``, or ``same-site`` from a neighbouring sub-domain) is refused.
+    Without ``Sec-Fetch-Site`` (older browsers) an ``Origin`` that is not one of ``allowed_origins`` (or is
+    ``null``) is refused. Requests with neither header (scripts, tests) go on: they cannot carry a victim's
+    cookies from another site.
+
+    Parameters
+    ----------
+    headers
+        The request's headers (lower-case names).
+    allowed_origins
+        The study's origins (``scheme://host[:port]``).
+
+    Returns
+    -------
+    str or None
+        The reason, for the log.
+
+    Example
+    -------
+    >>> cross_site_reason({"sec-fetch-site": "cross-site"}, ["http://127.0.0.1:8080"])
+    'Sec-Fetch-Site: cross-site'
+    >>> cross_site_reason({"sec-fetch-site": "same-origin", "origin": "http://127.0.0.1:8080"}, ["http://127.0.0.1:8080"])
+    >>> cross_site_reason({"origin": "https://evil.example"}, ["http://127.0.0.1:8080"])
+    'Origin: https://evil.example'
+    >>> cross_site_reason({}, ["http://127.0.0.1:8080"]) is None
+    True
+    """
+    site = (headers.get("sec-fetch-site") or "").strip().lower()
+    if site in CROSS_SITE:
+        return f"Sec-Fetch-Site: {site}"
+    if site:
+        return None
+    origin = (headers.get("origin") or "").strip()
+    if not origin:
+        return None
+    if origin == "null" or origin.lower().rstrip("/") not in {o.lower() for o in allowed_origins}:
+        return f"Origin: {origin}"
+    return None
+
+
 def new_csrf() -> str:
     """A random double-submit CSRF value.
 
@@ -215,6 +386,34 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
+    def retry_after(self, key: str) -> float:
+        """Seconds until ``key`` may act again (0 when it may now); takes nothing.
+
+        Parameters
+        ----------
+        key
+            Whose bucket.
+
+        Returns
+        -------
+        float
+
+        Example
+        -------
+        >>> rl = RateLimiter(rate=1, per=60)
+        >>> rl.retry_after("k"), rl.allow("k"), 59 < rl.retry_after("k") <= 60
+        (0.0, True, True)
+        """
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate / self.per)
+        if tokens >= 1.0:
+            return 0.0
+        return (1.0 - tokens) * self.per / self.rate
+
     def allow(self, key: str) -> bool:
         """Take one token for ``key``.
 
@@ -249,4 +448,13 @@ class RateLimiter:
             return True
 
 
-__all__ = ["CSP", "SECURITY_HEADERS", "RateLimiter", "Secrets", "new_csrf"]
+__all__ = [
+    "CROSS_SITE",
+    "CSP",
+    "SECURITY_HEADERS",
+    "AuthThrottle",
+    "RateLimiter",
+    "Secrets",
+    "cross_site_reason",
+    "new_csrf",
+]

@@ -19,7 +19,11 @@ Example
 from __future__ import annotations
 
 import asyncio
+import logging
+import statistics
+import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,13 +32,17 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from pluralis.collect.config import StudyConfig
-from pluralis.collect.protocol import StaleResult, Step, run_model_call
+from pluralis.collect.protocol import CallResult, StaleResult, Step, run_model_call
 from pluralis.collect.quotas import QuotaPlan
 from pluralis.store import Store
-from pluralis.web.common import consent_blocks, package_dir
+from pluralis.web.availability import check_sessions, repair_pending, unavailable_models
+from pluralis.web.common import consent_blocks, http_url, package_dir
 from pluralis.web.dashboard import Dashboard
+from pluralis.web.proxy import TrustedProxies, url_prefix
 from pluralis.web.repository import CollectRepository, ConcurrentUpdate, Snapshot
-from pluralis.web.security import RateLimiter, Secrets
+from pluralis.web.security import AuthThrottle, RateLimiter, Secrets
+
+log = logging.getLogger("pluralis.web")
 
 #: Model calls per HTTP client of an OpenAI-compatible backend (see :class:`PooledBackend`).
 CALLS_PER_CLIENT = 32
@@ -143,6 +151,10 @@ class CollectState:
     models
         Model backends by name; ``None`` builds them from the study's model specs at :meth:`startup`
         (inside the serving event loop, HTTP pools sized for the study) and closes them at :meth:`shutdown`.
+    public_url
+        The address participants use (default: the study's ``[server] public_url``).
+    trusted_proxies
+        Reverse proxies whose ``X-Forwarded-*`` headers are believed (default: ``[server] trusted_proxies``).
 
     Example
     -------
@@ -177,8 +189,20 @@ class CollectState:
     ('rate', 4, 4)
     """
 
-    def __init__(self, config: StudyConfig, store: Store, secrets: Secrets, models: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        config: StudyConfig,
+        store: Store,
+        secrets: Secrets,
+        models: Mapping[str, Any] | None = None,
+        *,
+        public_url: str | None = None,
+        trusted_proxies: list[str] | str | None = None,
+    ):
         self.config = config
+        self.public_url = (public_url or config.server.public_url or "").rstrip("/") or None
+        self.prefix = url_prefix(self.public_url)
+        self.trusted = TrustedProxies(config.server.trusted_proxies if trusted_proxies is None else trusted_proxies)
         self.store = store
         self.repo = CollectRepository(store, config)
         self.secrets = secrets
@@ -187,9 +211,15 @@ class CollectState:
         self.limits = config.limits
         self.llm_limiter = RateLimiter(self.limits.llm_requests_per_minute, 60.0)
         self.join_limiter = RateLimiter(self.limits.joins_per_minute_per_ip, 60.0)
-        self.login_limiter = RateLimiter(10, 60.0)
+        self.admin_throttle = AuthThrottle(per_ip=10, overall=100)
         self.call_limiter: asyncio.Semaphore | None = None
         self.inflight: dict[str, asyncio.Task] = {}
+        #: When each participant's model call in flight started (epoch seconds), for the waiting page.
+        self.inflight_started: dict[str, float] = {}
+        #: Seconds the last model calls took (the waiting page's "usually about ...").
+        self.recent_latencies: deque[float] = deque(maxlen=50)
+        #: Participants in a conversation with a model that is gone, found at start-up (:meth:`startup`).
+        self.model_check: dict[str, Any] = {"checked": 0, "affected": 0, "models": {}}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.quota_plan = QuotaPlan(config.quotas)
         self.dashboard = Dashboard(config, self.repo, self.quota_plan)
@@ -200,7 +230,7 @@ class CollectState:
             lstrip_blocks=True,
             auto_reload=False,
         )
-        self.env.globals.update(config=config, consent_blocks=consent_blocks)
+        self.env.globals.update(config=config, consent_blocks=consent_blocks, root=self.prefix, http_url=http_url)
 
     # -- lifespan -------------------------------------------------------------------------------
 
@@ -227,6 +257,43 @@ class CollectState:
         self.repo.start_checkpointer()
         if self._given_models is None:
             self.models = self._build_backends()
+        self.check_running_sessions()
+
+    def check_running_sessions(self) -> dict[str, Any]:
+        """Find the participants in a conversation with a model the app no longer has, and log a summary.
+
+        Run at start-up (after the study file changed, a model may be gone); such participants are given a
+        replacement or may finish early (:mod:`pluralis.web.availability`). The summary is kept in
+        ``model_check`` (the dashboard shows it).
+
+        Returns
+        -------
+        dict
+            ``checked``, ``affected``, ``models`` (:func:`pluralis.web.availability.check_sessions`).
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> from pluralis.store import Store
+        >>> state = CollectState(StudyConfig(), Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), Secrets(),
+        ...                      models={})
+        >>> state.check_running_sessions()
+        {'checked': 0, 'affected': 0, 'models': {}}
+        """
+        self.model_check = check_sessions(self.repo.active_states(), list(self.models))
+        if self.model_check["affected"]:
+            gone = ", ".join(f"{m} ({n})" for m, n in sorted(self.model_check["models"].items()))
+            log.warning(
+                "%d of %d participants in a conversation need a model the study no longer has: %s; they will be "
+                "offered a replacement model or to finish the conversation",
+                self.model_check["affected"],
+                self.model_check["checked"],
+                gone,
+            )
+        else:
+            log.info("%d participants in a conversation; all their models are available", self.model_check["checked"])
+        return self.model_check
 
     def _build_backends(self) -> dict[str, Any]:
         from pluralis.llm.backend import make_backend
@@ -410,7 +477,27 @@ class CollectState:
         if session is None or session.step != Step.GENERATING:
             return 0.0
         call = session.pending_call()
-        result = await run_model_call(call, self.models, limiter=self.call_limiter)
+        if unavailable_models(session, list(self.models)):
+            session = await self._repair(token)
+            if session is None:
+                return 0.0
+            call = session.pending_call()
+        try:
+            result = await run_model_call(call, self.models, limiter=self.call_limiter)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a backend that raised instead of reporting a failure: never an endless wait
+            log.exception("model call of participant %s failed", session.user_id)
+            result = CallResult(
+                conversation_id=call.conversation_id,
+                turn=call.turn,
+                failures=[
+                    {"model": m, "kind": "unavailable", "message": f"{type(e).__name__}: {e}"[:2000]}
+                    for m in dict.fromkeys(call.models)
+                ],
+            )
+        else:
+            self.recent_latencies.append(result.latency_s)
         async with self.lock_for(token):
             session = await self.db(self.repo.load, token, **self.session_kwargs())
             if session is None or session.step != Step.GENERATING:
@@ -432,6 +519,43 @@ class CollectState:
             except ConcurrentUpdate:
                 pass
         return result.latency_s
+
+    async def _repair(self, token: str) -> Any:
+        """Replace the models of a participant's pending call that are gone (saved with ``model_replaced`` events)."""
+        async with self.lock_for(token):
+            session = await self.db(self.repo.load, token, **self.session_kwargs())
+            if session is None or session.step != Step.GENERATING:
+                return None
+            before = Snapshot.of(session.state)
+            events = repair_pending(session, list(self.models))
+            if events:
+                for _, detail in events:
+                    log.warning("participant %s: model replaced %s", session.user_id, detail)
+                try:
+                    await self.db(self.repo.save, session, before, events)
+                except ConcurrentUpdate:
+                    return await self.db(self.repo.load, token, **self.session_kwargs())
+            return session
+
+    def expected_wait(self) -> float | None:
+        """Seconds a model call usually takes here (median of the recent ones), or ``None`` before the first.
+
+        Returns
+        -------
+        float or None
+
+        Example
+        -------
+        >>> import os, tempfile
+        >>> from pluralis.collect.config import StudyConfig
+        >>> from pluralis.store import Store
+        >>> state = CollectState(StudyConfig(), Store.open(os.path.join(tempfile.mkdtemp(), "s.sqlite")), Secrets())
+        >>> state.expected_wait() is None
+        True
+        >>> state.recent_latencies.extend([2.0, 4.0, 30.0]); state.expected_wait()
+        4.0
+        """
+        return float(statistics.median(self.recent_latencies)) if self.recent_latencies else None
 
     def ensure_generation(self, token: str, user_id: str) -> asyncio.Task:
         """The participant's model call in flight (:meth:`generate`), started if there is none.
@@ -464,10 +588,12 @@ class CollectState:
         if task is None or task.done():
             task = asyncio.get_running_loop().create_task(self.generate(token))
             self.inflight[user_id] = task
+            self.inflight_started[user_id] = time.time()
 
             def forget(done: asyncio.Task, user_id: str = user_id) -> None:
                 if self.inflight.get(user_id) is done:
                     self.inflight.pop(user_id, None)
+                    self.inflight_started.pop(user_id, None)
 
             task.add_done_callback(forget)
         return task

@@ -43,6 +43,8 @@ from pluralis.welfare.draws import (
     MODEL_NAMES,
     WelfareMatrices,
     check_measure,
+    check_scale,
+    check_unseen,
     draw,
     welfare_matrices,
 )
@@ -90,6 +92,15 @@ def _measures(name: str, measures: Sequence[str]) -> None:
 def _weights(name: str, weights: Any) -> None:
     if weights is not None and not isinstance(weights, (pd.Series, Mapping)) and weights != "census":
         raise ConfigError(f"weights must be a Series by user_id or 'census', got {weights!r}")
+
+
+def _scale(name: str, value: Any) -> None:
+    if value is not None:
+        check_scale(value)
+
+
+def _unseen(name: str, value: Any) -> None:
+    check_unseen(value)
 
 
 def _model_names(name: str, value: Any) -> None:
@@ -141,6 +152,19 @@ class WelfareConfig:
         regenerates them per population (default ``False``).
     model_names : {"short", "prism", "raw"} or callable
         Model labels of the welfare matrices (:func:`pluralis.welfare.draws.welfare_matrices`).
+    balanced_only : bool
+        Use only conversations in PRISM's balanced subset (PRISM's welfare analysis, default);
+        ``False`` uses every conversation's opening turn.
+    scale : pair of float or None
+        The rating scale ``(lowest, highest)`` the scores were given on; ``None`` infers it from
+        the scores (:func:`pluralis.welfare.draws.infer_scale`: the narrowest standard scale
+        holding them, e.g. 1-100 for PRISM). Recorded in the result's config either way.
+    unseen : {"scale_min", "min_observed", "prism"} or float
+        Score of a model nobody in a draw saw (:func:`pluralis.welfare.draws.check_unseen`): the
+        bottom of the rating scale (default; 0 for choices), the lowest observed rating, PRISM's
+        as-coded 1 (right only on a 1-100 scale) or a rating. With ``"scale_min"`` (and a declared
+        or standard scale) or ``"min_observed"``, rescaling the scores by ``a * x + b`` (``a > 0``)
+        leaves every winner unchanged and maps every welfare figure to ``a * w + b``.
 
     See Also
     --------
@@ -149,8 +173,10 @@ class WelfareConfig:
     Example
     -------
     >>> cfg = WelfareConfig(country="UK", measures=["choice"], n_draws=100)
-    >>> cfg.measures, cfg.reference_scheme
-    (('choice',), 'Rep (100)')
+    >>> cfg.measures, cfg.reference_scheme, cfg.unseen
+    (('choice',), 'Rep (100)', 'scale_min')
+    >>> WelfareConfig(scale=(0, 1), unseen="min_observed").scale
+    (0.0, 1.0)
     >>> WelfareConfig(engine="slow")
     Traceback (most recent call last):
     ...
@@ -172,6 +198,9 @@ class WelfareConfig:
     engine: str = "fast"
     common_draws: bool = False
     model_names: str | Callable[[str], str] = "short"
+    balanced_only: bool = True
+    scale: tuple[float, float] | None = None
+    unseen: str | float = "scale_min"
 
     #: Every option's constraint, declared once (scikit-learn's ``_parameter_constraints``).
     constraints: ClassVar[Mapping[str, Constraint]] = {
@@ -190,6 +219,9 @@ class WelfareConfig:
         "engine": OneOf(*ENGINES),
         "common_draws": Boolean(),
         "model_names": _model_names,
+        "balanced_only": Boolean(),
+        "scale": _scale,
+        "unseen": _unseen,
     }
 
     def __post_init__(self) -> None:
@@ -203,6 +235,9 @@ class WelfareConfig:
         if not self.schemes or not self.populations or not self.measures:
             raise ConfigError("need at least one scheme, one population and one measure")
         validate({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, self.constraints)
+        if self.scale is not None:
+            object.__setattr__(self, "scale", check_scale(self.scale))
+        object.__setattr__(self, "unseen", check_unseen(self.unseen))
         if self.reference is not None and self.reference not in self.scheme_names:
             if self.reference != REFERENCE_SCHEME:
                 raise ConfigError(f"reference scheme {self.reference!r} is not one of the schemes {self.scheme_names}")
@@ -243,7 +278,7 @@ class WelfareConfig:
         >>> WelfareConfig.build(draws=10)
         Traceback (most recent call last):
         ...
-        pluralis.errors.ConfigError: unknown welfare option(s) ['draws']; valid options: country, sample, schemes, populations, measures, n_draws, seed, replace, allow_oversample, impute, weights, reference, engine, common_draws, model_names
+        pluralis.errors.ConfigError: unknown welfare option(s) ['draws']; valid options: country, sample, schemes, populations, measures, n_draws, seed, replace, allow_oversample, impute, weights, reference, engine, common_draws, model_names, balanced_only, scale, unseen
         """
         valid = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(options) - set(valid))
@@ -265,7 +300,9 @@ class WelfareConfig:
         -------
         dict
             ``country, sample, n_sample, n_draws, seed, replace, impute, weighted, reference,
-            engine, common_draws, schemes, populations, models``.
+            engine, common_draws, balanced_only, scale, scale_source, unseen, unseen_score,
+            schemes, populations, models`` (``scale``: the rating scale used, declared or
+            inferred; ``unseen_score``: the score of an unseen model per measure).
 
         Example
         -------
@@ -274,8 +311,9 @@ class WelfareConfig:
         >>> cfg = WelfareConfig(country=None, schemes=[Scheme("Rep (1)", Group("Rep"), 1)], populations=[Group("Rep")])
         >>> d = resolve(pd.DataFrame({"user_id": ["a"]}), cfg.schemes, cfg.populations, country=None)
         >>> m = WelfareMatrices(pd.DataFrame({"x": [50.0]}, index=["a"]), pd.DataFrame({"x": [1.0]}, index=["a"]))
-        >>> cfg.record(d, m)["schemes"]
-        [('Rep (1)', 'Rep', 1)]
+        >>> rec = cfg.record(d, m)
+        >>> rec["schemes"], rec["scale"], rec["unseen_score"]
+        ([('Rep (1)', 'Rep', 1)], (1.0, 100.0), {'rating': 1.0, 'choice': 0.0})
         """
         return {
             "country": self.country,
@@ -289,6 +327,11 @@ class WelfareConfig:
             "reference": self.reference_scheme,
             "engine": self.engine,
             "common_draws": self.common_draws,
+            "balanced_only": self.balanced_only,
+            "scale": matrices.rating_scale,
+            "scale_source": matrices.scale_source or "PRISM's 1-100 (default)",
+            "unseen": self.unseen,
+            "unseen_score": {m: matrices.unseen_score(m, self.unseen) for m in matrices.measures},
             "schemes": [(s.name, s.pool.name, s.n) for s in self.schemes],
             "populations": [p.name for p in self.populations],
             "models": matrices.models,
@@ -324,9 +367,18 @@ def _run(
         allow_oversample=cfg.allow_oversample,
     )
     if matrices is None:
-        matrices = welfare_matrices(utterances, impute=cfg.impute, model_names=cfg.model_names)
-    elif cfg.impute:
-        matrices = matrices.impute()
+        matrices = welfare_matrices(
+            utterances,
+            measures=cfg.measures,
+            balanced_only=cfg.balanced_only,
+            impute=cfg.impute,
+            model_names=cfg.model_names,
+            scale=cfg.scale,
+        )
+    else:
+        matrices = matrices.with_scale(cfg.scale)
+        if cfg.impute:
+            matrices = matrices.impute()
     drawn = draw(
         matrices,
         design,
@@ -337,6 +389,7 @@ def _run(
         common_draws=cfg.common_draws,
         seed=cfg.seed,
         rng=rng,
+        unseen=cfg.unseen,
     )
     return summarise(matrices, design, drawn, reference=cfg.reference_scheme, config=cfg.record(design, matrices))
 
@@ -364,13 +417,15 @@ def run_welfare(
     **options
         Any :class:`WelfareConfig` field by name (``country``, ``sample``, ``schemes``,
         ``populations``, ``measures``, ``n_draws``, ``seed``, ``replace``, ``allow_oversample``,
-        ``impute``, ``weights``, ``reference``, ``engine``, ``common_draws``, ``model_names``),
-        set on top of ``config``.
+        ``impute``, ``weights``, ``reference``, ``engine``, ``common_draws``, ``model_names``,
+        ``balanced_only``, ``scale``, ``unseen``), set on top of ``config``.
 
     Returns
     -------
     WelfareResult
-        Draws, summary table, population welfare per model, best model and FOSD.
+        Draws, summary table (with the Monte-Carlo error of every figure), population welfare
+        per model, best model and FOSD; ``config`` records the options, the rating scale and the
+        score given to unseen models.
 
     See Also
     --------
@@ -422,7 +477,8 @@ def reproduce_prism_welfare(
     The notebook seeds one stream, ``random.seed(1)``, and draws rating US, rating UK, choice US,
     choice UK from it in that order; with ``engine="reference"`` the same ``random.Random(seed)``
     is passed through the four runs in that order, so on the released PRISM data every draw
-    follows the notebook's RNG calls. The fast engine seeds each run afresh.
+    follows the notebook's RNG calls. The fast engine seeds each run afresh. Unseen models score
+    PRISM's as-coded constants (``unseen="prism"``: 1 and 0; the bottom of PRISM's 1-100 scale).
 
     Parameters
     ----------
@@ -454,7 +510,9 @@ def reproduce_prism_welfare(
     >>> sorted(out)
     ['UK', 'US']
     """
-    mats = welfare_matrices(utterances, impute=impute, model_names="prism")
+    mats = welfare_matrices(utterances, model_names="prism", scale=(1, 100))
+    if impute:  # the notebook's imputer on the raw 1-100 scores
+        mats = mats.impute(normalise=False)
     stream = random.Random(seed) if engine == "reference" else None
     parts: dict[str, list[WelfareResult]] = {"US": [], "UK": []}
     for measure in MEASURES:
@@ -468,6 +526,7 @@ def reproduce_prism_welfare(
                 seed=seed,
                 engine=engine,
                 allow_oversample=True,
+                unseen="prism",
             )
             parts[country].append(_run(cfg, utterances, survey, mats, rng=stream))
     return {c: _concat(rs, {**rs[0].config, "measures": list(MEASURES)}) for c, rs in parts.items()}

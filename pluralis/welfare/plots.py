@@ -35,6 +35,11 @@ __all__ = ["COLOURS", "plot_representativeness", "plot_weights", "plot_welfare"]
 #: Fig. 5 colours: the reference scheme, schemes it FOSDs, others.
 COLOURS = {"reference": "#1f77b4", "dominated": "#d62728", "other": "#9e9e9e", "dominates": "#2ca02c"}
 _MEASURE_TITLE = {"rating": "Rating (MEANRATING)", "choice": "Choice (MEANCHOICE)"}
+#: x-axis labels with units, in plain language.
+_MEASURE_AXIS = {
+    "rating": "population's mean rating of the picked model (rating scale)",
+    "choice": "share of the population's choices won by the picked model (0-1)",
+}
 
 
 def _pyplot() -> Any:
@@ -174,6 +179,7 @@ def plot_welfare(
             ax.tick_params(axis="x", labelsize=8)
             ax.grid(axis="x", alpha=0.3)
         axes[i, 0].set_ylabel("seat of power", fontsize=8)
+        axes[i, len(populations) // 2].set_xlabel(_MEASURE_AXIS.get(measure, "welfare"), fontsize=8, loc="left")
         if share_x:
             parts_x = [v[np.isfinite(v)] for (m, p, _), v in grouped.items() if m == measure and p in populations]
             row = np.concatenate(parts_x) if parts_x else np.array([])
@@ -184,17 +190,17 @@ def plot_welfare(
     from matplotlib.patches import Patch
 
     handles = [
-        Patch(color=COLOURS["reference"], label=f"reference: {reference}"),
-        Patch(color=COLOURS["dominated"], label=f"FOSD by {reference}"),
-        Patch(color=COLOURS["dominates"], label=f"FOSDs {reference}"),
-        Patch(color=COLOURS["other"], label="neither"),
+        Patch(color=COLOURS["reference"], label=f"reference sample: {reference}"),
+        Patch(color=COLOURS["dominated"], label=f"worse than {reference} (dominated)"),
+        Patch(color=COLOURS["dominates"], label=f"better than {reference} (dominates it)"),
+        Patch(color=COLOURS["other"], label="no clear difference"),
     ]
-    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
     country = result.config.get("country")
     fig.suptitle(
         f"Welfare of populations by who sits in the seat of power{f' ({country})' if country else ''}", fontsize=11
     )
-    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
+    fig.tight_layout(rect=(0, 0.08, 1, 0.96))
     return save_figure(fig, path)
 
 

@@ -6,6 +6,12 @@ The draws of a scheme thus give a welfare distribution per population; :func:`su
 them, and schemes are compared by first-order stochastic dominance (:func:`fosd`, PRISM's
 sorted-draw comparison) into a :class:`WelfareResult`.
 
+Every figure estimated from the draws carries its Monte-Carlo error (:func:`monte_carlo_error`):
+the standard error of the mean welfare over the ``n_draws`` independent draws and its 95 % CI,
+a distribution-free 95 % CI of the median, and the standard error of the top model's share. It
+measures how far a figure could move with another seed (shrinking as ``1/sqrt(n_draws)``), not the
+sampling uncertainty of the study's participants.
+
 Example
 -------
 >>> fosd([3, 2, 5], [1, 2, 3])
@@ -23,32 +29,37 @@ import numpy as np
 import pandas as pd
 
 from pluralis.errors import ConfigError
-from pluralis.welfare.draws import Draws, WelfareMatrices
+from pluralis.welfare.draws import TIE_TOLERANCE, Draws, WelfareMatrices
 from pluralis.welfare.plots import plot_welfare
 from pluralis.welfare.schemes import Design
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["WelfareResult", "fosd", "fosd_matrix", "population_welfare", "summarise"]
+__all__ = ["WelfareResult", "fosd", "fosd_matrix", "monte_carlo_error", "population_welfare", "summarise"]
 
 _PERCENTILES = (5, 25, 50, 75, 95)
+_Z95 = 1.959963984540054  # standard normal 97.5 % quantile
 
 
 # --- FOSD ----------------------------------------------------------------------------------------
 
 
-def fosd(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> bool:
+def fosd(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, atol: float = 0.0) -> bool:
     """Whether the draws ``a`` first-order stochastically dominate the draws ``b``.
 
     Weak dominance: F_a(t) <= F_b(t) for all t. For equal sizes this is PRISM's sorted-draw test
     ``all(sorted(a) >= sorted(b))``; otherwise the empirical CDFs are compared on the pooled
-    support. NaN draws make the test fail (the definition needs finite means).
+    support. NaN draws make the test fail (the definition needs finite means). Values within
+    ``atol`` count as equal (the welfare summaries pass a tiny fraction of the scale's width, so
+    float rounding of equal welfare cannot flip the test when the scores are rescaled).
 
     Parameters
     ----------
     a, b : array-like of float
         Two non-empty samples of welfare draws.
+    atol : float
+        Absolute tolerance of the comparisons.
 
     Returns
     -------
@@ -73,20 +84,22 @@ def fosd(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> bo
     x = np.sort(x)
     y = np.sort(y)
     if x.size == y.size:
-        return bool(np.all(x >= y))
+        return bool(np.all(x >= y - atol))
     grid = np.union1d(x, y)
     fx = np.searchsorted(x, grid, side="right") / x.size
-    fy = np.searchsorted(y, grid, side="right") / y.size
+    fy = np.searchsorted(y, grid + atol, side="right") / y.size
     return bool(np.all(fx <= fy + 1e-12))
 
 
-def fosd_matrix(samples: Mapping[str, Sequence[float] | np.ndarray]) -> pd.DataFrame:
+def fosd_matrix(samples: Mapping[str, Sequence[float] | np.ndarray], atol: float = 0.0) -> pd.DataFrame:
     """Pairwise FOSD of named samples.
 
     Parameters
     ----------
     samples : mapping of str to array-like
         Welfare draws by name (e.g. scheme).
+    atol : float
+        Absolute tolerance of the comparisons (:func:`fosd`).
 
     Returns
     -------
@@ -104,12 +117,64 @@ def fosd_matrix(samples: Mapping[str, Sequence[float] | np.ndarray]) -> pd.DataF
     """
     names = list(samples)
     srt = {k: np.sort(np.asarray(v, dtype=float)) for k, v in samples.items()}
-    cells = [[fosd(srt[a], srt[b]) for b in names] for a in names]
+    cells = [[fosd(srt[a], srt[b], atol) for b in names] for a in names]
     return pd.DataFrame(
         np.array(cells, dtype=bool).reshape(len(names), len(names)),
         index=pd.Index(names, name="dominates"),
         columns=pd.Index(names, name="dominated"),
     )
+
+
+# --- Monte-Carlo error ---------------------------------------------------------------------------
+
+
+def monte_carlo_error(draws: Sequence[float] | np.ndarray, level: float = 0.95) -> dict[str, float]:
+    """Monte-Carlo error of the figures summarising independent welfare draws.
+
+    The draws of a scheme are independent given the data, so the mean's standard error is
+    ``sd / sqrt(R)`` (normal CI), and the median's CI comes from order statistics (the binomial
+    ranks around R/2: exact coverage of at least ``level``, whatever the distribution).
+
+    Parameters
+    ----------
+    draws : array-like of float
+        The welfare of each draw (NaN draws are left out).
+    level : float
+        Coverage of the intervals.
+
+    Returns
+    -------
+    dict
+        ``mean_se, mean_ci_low, mean_ci_high, median_ci_low, median_ci_high`` (NaN when there are
+        fewer than two finite draws).
+
+    Example
+    -------
+    >>> err = monte_carlo_error(np.arange(100.0))
+    >>> round(err["mean_se"], 3), round(err["mean_ci_low"], 2), round(err["mean_ci_high"], 2)
+    (2.901, 43.81, 55.19)
+    >>> err["median_ci_low"], err["median_ci_high"]
+    (39.0, 60.0)
+    """
+    from scipy.stats import binom, norm
+
+    x = np.sort(np.asarray(draws, dtype=float))
+    x = x[np.isfinite(x)]
+    n = x.size
+    if n < 2:
+        return dict.fromkeys(("mean_se", "mean_ci_low", "mean_ci_high", "median_ci_low", "median_ci_high"), np.nan)
+    z = _Z95 if level == 0.95 else float(norm.ppf(0.5 + level / 2))
+    mean = float(x.mean())
+    se = float(x.std(ddof=1) / np.sqrt(n))
+    lo_rank = int(binom.ppf((1 - level) / 2, n, 0.5))  # x[lo_rank - 1] <= median < x[n - lo_rank], 1-based
+    lo_rank = max(lo_rank, 1)
+    return {
+        "mean_se": se,
+        "mean_ci_low": mean - z * se,
+        "mean_ci_high": mean + z * se,
+        "median_ci_low": float(x[lo_rank - 1]),
+        "median_ci_high": float(x[n - lo_rank]),
+    }
 
 
 # --- population welfare --------------------------------------------------------------------------
@@ -156,6 +221,17 @@ def population_welfare(
     return pd.Series(out, index=matrix.columns, name="welfare")
 
 
+def _rank_desc(values: np.ndarray, atol: float) -> np.ndarray:
+    """Ranks from the top (``method="min"``) where values within ``atol`` tie; NaN stays NaN.
+
+    Float rounding must not split or join ties: ranks then do not depend on the scores' units.
+    """
+    v = np.asarray(values, dtype=float)
+    ok = ~np.isnan(v)
+    above = (v[None, ok] > v[:, None] + atol).sum(axis=1)
+    return np.where(ok, 1.0 + above, np.nan)
+
+
 # --- results -------------------------------------------------------------------------------------
 
 
@@ -167,7 +243,10 @@ class WelfareResult:
     - ``summary``: per (measure, population, scheme): ``n, pool_size, mean, sd, p05, p25, median,
       p75, p95, min, max, top_model, top_model_share, fosd_by_reference`` (the reference scheme
       FOSDs this one: red in Fig. 5), ``fosds_reference`` (this one FOSDs the reference),
-      ``prefer_other`` (choice only: 1 - mean welfare, the share who would pick another model).
+      ``prefer_other`` (choice only: 1 - mean welfare, the share who would pick another model),
+      and the Monte-Carlo error of those figures (:func:`monte_carlo_error`): ``mean_se``,
+      ``mean_ci_low``, ``mean_ci_high``, ``median_ci_low``, ``median_ci_high``,
+      ``top_model_share_se``, ``prefer_other_se``.
     - ``model_welfare``: the population welfare vector w(p) per model with its rank.
     - ``best``: per (measure, population): the model with the highest welfare, its welfare and,
       for MEANCHOICE, ``prefer_other = 1 - best`` (PRISM: 0.46 is the best US MEANCHOICE, so a
@@ -182,6 +261,8 @@ class WelfareResult:
     >>> r = run_welfare(f.utterances, f.survey, n_draws=20, measures=["rating"], allow_oversample=True)
     >>> len(r.draws) == 7 * 4 * 20, list(r.best.columns)[:3]
     (True, ['measure', 'population', 'best_model'])
+    >>> bool((r.summary["mean_se"] > 0).any()), bool((r.summary["mean_ci_low"] <= r.summary["mean"]).all())
+    (True, True)
     """
 
     draws: pd.DataFrame
@@ -192,11 +273,20 @@ class WelfareResult:
     config: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def table(self, measure: str = "rating", marks: bool = True, digits: int | None = None) -> pd.DataFrame:
+    def table(
+        self,
+        measure: str = "rating",
+        marks: bool = True,
+        digits: int | None = None,
+        error: bool = True,
+        value: str = "mean",
+    ) -> pd.DataFrame:
         """PRISM-style table (spec §7.8): populations x schemes of mean welfare.
 
-        With ``marks``, ``D`` flags a scheme the reference scheme FOSDs and ``d`` one that FOSDs
-        the reference; ``max`` is the best achievable welfare of the population.
+        With ``marks``, each cell reads ``mean ±se`` (the Monte-Carlo standard error over the
+        draws, with ``error``), then ``D`` when the reference scheme FOSDs the scheme and ``d``
+        when the scheme FOSDs the reference; ``max`` is the best achievable welfare of the
+        population (a property of the data, without Monte-Carlo error).
 
         Parameters
         ----------
@@ -206,6 +296,11 @@ class WelfareResult:
             Format the means as text with the FOSD marks; ``False`` gives plain numbers.
         digits : int, optional
             Decimals (default 2 for ratings, 3 for choices; ``max`` gets one more for choices).
+        error : bool
+            With ``marks``, show the Monte-Carlo standard error of each mean.
+        value : str
+            Without ``marks``, the summary column to tabulate (``"mean"``, ``"mean_se"``,
+            ``"mean_ci_low"``, ``"median"``, ...).
 
         Returns
         -------
@@ -217,12 +312,17 @@ class WelfareResult:
         >>> from pluralis.data.synthetic import generate_study
         >>> from pluralis.welfare.engine import run_welfare
         >>> f = generate_study(n_participants=200, seed=0).frames()
-        >>> t = run_welfare(f.utterances, f.survey, n_draws=50, measures=["choice"], allow_oversample=True).table("choice")
-        >>> list(t.columns)[-1]
-        'max'
+        >>> r = run_welfare(f.utterances, f.survey, n_draws=50, measures=["choice"], allow_oversample=True)
+        >>> t = r.table("choice")
+        >>> list(t.columns)[-1], " ±" in t.iloc[0, 0]
+        ('max', True)
+        >>> r.table("choice", marks=False, value="mean_se").shape
+        (4, 8)
         """
         if measure not in set(self.summary["measure"]):
             raise ConfigError(f"no results for measure {measure!r}")
+        if not marks and value not in self.summary.columns:
+            raise ConfigError(f"no summary column {value!r}; columns: {', '.join(map(str, self.summary.columns))}")
         s = self.summary[self.summary["measure"] == measure]
         digits = digits if digits is not None else (2 if measure == "rating" else 3)
         best_digits = digits if measure == "rating" else digits + 1
@@ -232,9 +332,11 @@ class WelfareResult:
             row = rows.setdefault(str(r.population), {})
             if marks:
                 mark = " D" if r.fosd_by_reference else (" d" if r.fosds_reference else "")
-                row[str(r.scheme)] = f"{r.mean:.{digits}f}{mark}"
+                mean_se = float(r.mean_se)  # type: ignore[arg-type]
+                se = f" ±{mean_se:.{digits}f}" if error and np.isfinite(mean_se) else ""
+                row[str(r.scheme)] = f"{r.mean:.{digits}f}{se}{mark}"
             else:
-                row[str(r.scheme)] = r.mean
+                row[str(r.scheme)] = getattr(r, value)
         for pop, row in rows.items():
             row["max"] = f"{best[pop]:.{best_digits}f}" if marks else best[pop]
         out = pd.DataFrame.from_dict(rows, orient="index")
@@ -290,11 +392,14 @@ def _draws_frame(draws: Draws, welfare: dict[tuple[str, str, str], np.ndarray], 
     )
 
 
-def _scheme_row(d: np.ndarray, winners: np.ndarray, ref: np.ndarray | None, models: list[str]) -> dict[str, Any]:
+def _scheme_row(
+    d: np.ndarray, winners: np.ndarray, ref: np.ndarray | None, models: list[str], atol: float = 0.0
+) -> dict[str, Any]:
     """Summary statistics of one scheme's welfare draws ``d`` for one population."""
     top = np.bincount(winners, minlength=len(models))
     fin = d[np.isfinite(d)]
     q = np.percentile(fin, _PERCENTILES) if fin.size else [np.nan] * len(_PERCENTILES)
+    share = float(top.max() / len(d))
     return {
         "mean": float(fin.mean()) if fin.size else np.nan,
         "sd": float(fin.std(ddof=1)) if fin.size > 1 else np.nan,
@@ -306,9 +411,11 @@ def _scheme_row(d: np.ndarray, winners: np.ndarray, ref: np.ndarray | None, mode
         "min": float(fin.min()) if fin.size else np.nan,
         "max": float(fin.max()) if fin.size else np.nan,
         "top_model": models[int(top.argmax())],
-        "top_model_share": float(top.max() / len(d)),
-        "fosd_by_reference": bool(ref is not None and fosd(ref, d)),
-        "fosds_reference": bool(ref is not None and fosd(d, ref)),
+        "top_model_share": share,
+        "fosd_by_reference": bool(ref is not None and fosd(ref, d, atol)),
+        "fosds_reference": bool(ref is not None and fosd(d, ref, atol)),
+        **monte_carlo_error(fin),
+        "top_model_share_se": float(np.sqrt(share * (1 - share) / len(d))),
     }
 
 
@@ -363,6 +470,8 @@ def summarise(
     summary_rows, mw_rows, best_rows, fosd_rows = [], [], [], []
     for measure in draws.measures:
         W = matrices[measure]
+        lo, hi = matrices.scale_of(measure)
+        atol = TIE_TOLERANCE * (hi - lo)
         for population, members in design.populations.items():
             wp = population_welfare(W, members, design.weights)
             if wp.isna().all():
@@ -374,18 +483,19 @@ def summarise(
                         "population": population,
                         "model": models,
                         "welfare": wp.to_numpy(),
-                        "rank": wp.rank(ascending=False, method="min").to_numpy(),
+                        "rank": _rank_desc(wp.to_numpy(), atol),
                         "n_members": len(members),
                         "n_raters": W.reindex(pd.Index(members)).notna().sum().to_numpy(),
                     }
                 )
             )
             best_welfare = float(wp.max())
+            top = int(np.flatnonzero(wp.to_numpy() >= best_welfare - atol)[0])  # first of the tied best
             best_rows.append(
                 {
                     "measure": measure,
                     "population": population,
-                    "best_model": wp.idxmax(),
+                    "best_model": models[top],
                     "best_welfare": best_welfare,
                     "prefer_other": (1 - best_welfare) if measure == "choice" else np.nan,
                 }
@@ -396,7 +506,7 @@ def summarise(
             for scheme, d in per_scheme.items():
                 key = (measure, population, scheme)
                 welfare[key] = d
-                stats = _scheme_row(d, draws.winners[key], None if scheme == reference else ref, models)
+                stats = _scheme_row(d, draws.winners[key], None if scheme == reference else ref, models, atol)
                 summary_rows.append(
                     {
                         "measure": measure,
@@ -407,10 +517,11 @@ def summarise(
                         "draws": draws.n_draws,
                         **stats,
                         "prefer_other": (1 - stats["mean"]) if measure == "choice" else np.nan,
+                        "prefer_other_se": stats["mean_se"] if measure == "choice" else np.nan,
                         "n_nan": int(np.isnan(d).sum()),
                     }
                 )
-            dominates = fosd_matrix(per_scheme)
+            dominates = fosd_matrix(per_scheme, atol)
             fosd_rows += [
                 {
                     "measure": measure,
@@ -434,7 +545,9 @@ def summarise(
         summary=summary,
         model_welfare=pd.concat(mw_rows, ignore_index=True),
         best=pd.DataFrame(best_rows),
-        fosd=pd.DataFrame(fosd_rows),
+        fosd=pd.DataFrame(fosd_rows, columns=["measure", "population", "scheme", "other", "dominates"]).astype(
+            {"dominates": bool}
+        ),
         config=dict(config or {}),
         notes=notes,
     )

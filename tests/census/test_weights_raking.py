@@ -119,7 +119,9 @@ def test_raking_matches_ipfn(us):
 
 def test_trimming_caps_weights_and_reports(us):
     free = census_weights(us, "US", on_empty="renormalise")
-    cap = 0.8 * float(free.weights.max())
+    # 0.9: with the corrected US table the sample's 15 people aged 65+ must carry 21 % of the weight,
+    # which bounds below 0.85 x the free maximum cannot give (PRISM's table allowed 0.8).
+    cap = 0.9 * float(free.weights.max())
     capped = census_weights(us, "US", on_empty="renormalise", trim=cap)
     r = capped.report()
     assert capped.converged and capped.max_margin_error < 1e-6  # feasible bounds: margins still exact
@@ -200,6 +202,19 @@ def test_census_rebalance_follows_prism_algorithm(survey):
     before = representativeness(pool, "US").tvd["joint"]
     after = representativeness(survey[survey.user_id.isin(res.user_ids)], "US").tvd["joint"]
     assert after < before
+
+
+def test_census_rebalance_quotas_follow_the_construction(survey):
+    """PRISM's quotas (and so its REP flags) come from PRISM's table; the default from the corrected one."""
+    for construction in census.CONSTRUCTIONS:
+        t = census_rebalance(survey, "US", construction=construction).table.set_index(["age", "ethnicity", "gender"])
+        pct = census.cell_percentages("US", construction=construction)
+        for (age, eth, gender), row in t.head(12).iterrows():
+            assert row["census_pct"] == pytest.approx(pct.loc[age, f"{eth}_{gender}"])
+    prism = census_rebalance(survey, "US", construction="prism").table
+    fixed = census_rebalance(survey, "US").table
+    white = (fixed["ethnicity"] == "White").to_numpy()
+    assert fixed.loc[white, "needed"].sum() > prism.loc[white, "needed"].sum()  # 60 % White, not 53 %
 
 
 def test_rebalance_pool_rules():

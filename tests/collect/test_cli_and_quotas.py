@@ -27,11 +27,16 @@ def test_serve_init_writes_the_prism_study_and_serve_starts_it(tmp_path):
     bad.write_text("[sampling]\nmode = 'sometimes'\n")
     out = runner.invoke(cli, ["serve", str(bad)])
     assert out.exit_code == 2 and "sampling.mode" in out.output
-    server = Server(target, tmp_path / "my_study.sqlite")
+    # an unedited template is refused before it listens, each placeholder named with its line
+    out = runner.invoke(cli, ["serve", str(target), "--db", str(tmp_path / "refused.sqlite")])
+    assert out.exit_code == 2 and "cannot be served" in out.output, out.output
+    assert f"{target}:" in out.output and "models.0" in out.output and "consent.text" in out.output
+    assert not (tmp_path / "refused.sqlite").exists()  # nothing opened or written
+    server = Server(target, tmp_path / "my_study.sqlite")  # local testing: placeholders allowed, and warned
     try:
         assert httpx.get(server.url + "/healthz").json() == {"status": "ok", "study": "pluralis-prism"}
         # the shipped consent text has placeholders for the team's contacts and ethics reference
-        assert any("placeholder(s) such as [" in line for line in server.lines), server.lines
+        assert any("consent text still has 5 placeholder(s)" in line for line in server.lines), server.lines
         assert "Start" in httpx.get(server.url + "/").text
     finally:
         server.stop()

@@ -135,13 +135,15 @@ def test_survey_branching_validation_and_pages(tiny_backends):
     with pytest.raises(ProtocolError):
         s.consent(agree=False)
     s.consent()
-    assert s.view().section == "lm_use" and s.view().sections_total == 3  # the usage page depends on answers
+    # "page i of n" counts every page, so n never changes while answers decide which pages are shown (issue 16)
+    assert s.view().section == "lm_use" and s.view().sections_total == 4
     with pytest.raises(ProtocolError) as e:
         s.submit_survey_section("lm_use", {"lm_familiarity": "Extremely familiar"})
     assert set(e.value.errors) == {"lm_familiarity", "lm_indirect_use", "lm_direct_use"}
     answers = example_survey_answers() | {"lm_direct_use": "No", "lm_indirect_use": "Unsure"}
     s.submit_survey_section("lm_use", answers)
     assert s.view().section == "preferences"  # the usage page is skipped, as in PRISM
+    assert (s.view().section_index, s.view().sections_total) == (2, 4)  # page 3 of 4: the skipped page is passed
     bad = dict(answers, stated_prefs={"values": 101})
     with pytest.raises(ProtocolError, match="stated_prefs"):
         s.submit_survey_section("preferences", bad)
@@ -274,7 +276,7 @@ def test_combine_records_of_many_sessions(cfg, tiny_backends):
 
 def test_study_files_load_validate_and_name_bad_fields(tmp_path):
     cfg = load_study_config()
-    assert cfg == StudyConfig() and cfg.sampling.opening_models == 4
+    assert cfg == StudyConfig() and cfg.opening_count == 4  # opening_models left out: PRISM's 4
     assert cfg.models[0].system_prompt == vocab.BASE_HEADER
     p = tmp_path / "s.toml"
     p.write_text(study_to_toml(cfg).replace("timeout = 30.0\nnc_method", "timeout = -1\nnc_method"))

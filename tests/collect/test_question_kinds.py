@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.collect_helpers import SECTION_RE, HttpParticipant, ThreadServer, participant_run, survey_form
 
 from pluralis.collect.config import Question, StudyConfig, load_study_config, study_to_toml
 from pluralis.collect.protocol import ProtocolError, ProtocolSession, example_survey_answers
@@ -28,6 +27,7 @@ from pluralis.simulate.generator import generate_personas
 from pluralis.simulate.study import simulate_study
 from pluralis.store import Store
 from pluralis.web.app import create_app
+from tests.collect_helpers import SECTION_RE, HttpParticipant, ThreadServer, participant_run, survey_form
 
 ADMIN = "admin-token-for-tests-123"
 NOWHERE = [{"name": n, "endpoint": "http://127.0.0.1:9/v1", "max_retries": 0} for n in ("m-a", "m-b")]
@@ -201,7 +201,8 @@ def test_registry_loads_every_builtin_kind_and_refuses_clashes():
     with pytest.raises(ConfigError, match="'likert5' is already registered"):
         register_question_kind(Other())
     with pytest.raises(
-        ConfigError, match="unknown question kind 'nope'; expected one of category, country, multi, single, text, vas"
+        ConfigError,
+        match="unknown question kind 'nope'; expected one of attention, category, country, likert5, multi, single, text, vas",
     ):
         get_question_kind("nope")
     with pytest.raises(ValueError, match="unknown question kind 'nope'"):

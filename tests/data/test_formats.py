@@ -143,8 +143,19 @@ def test_an_unregistered_format_is_refused_with_the_known_ones(tmp_path):
 
 def test_builtins_and_the_store_are_registered_without_data_importing_the_store():
     names = [f.name for f in formats()]
-    assert names == ["arena", "community_alignment", "hf", "parquet", "prism", "wide", "store"]
-    assert [f.name for f in formats(writable=True)] == ["arena", "parquet", "prism", "wide", "store"]
+    assert names == [
+        "arena",
+        "community_alignment",
+        "hf",
+        "hf_folder",
+        "parquet",
+        "prism",
+        "ratings",
+        "wide",
+        "zip",
+        "store",
+    ]
+    assert [f.name for f in formats(writable=True)] == ["arena", "hf_folder", "parquet", "prism", "wide", "store"]
     assert get_format("store").read.__module__ == "pluralis.store.format"
     for path in Path(registry.__file__).parent.glob("*.py"):
         assert "pluralis.store" not in path.read_text().replace('"pluralis.store.format"', ""), path

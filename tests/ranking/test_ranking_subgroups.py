@@ -156,3 +156,20 @@ def test_intersectional_grouping(planted):
     assert (
         "Female / US" in set(res.table["group"]) or ("gender × location_special_region", "Female / US") in res.skipped
     )
+
+
+def test_subgroup_intervals_follow_the_bootstrap_interval_options(planted):
+    battles, survey = planted
+    res = subgroup_rankings(battles, "special_region", survey=survey, rounds=120, seed=4, interval="bca")
+    plain = bootstrap(battles, "prc", rounds=120, seed=4, interval="bca")
+    overall = res.table[res.table["by"] == OVERALL].set_index("model")
+    s = plain.summary().set_index("model")
+    assert np.allclose(overall.loc[s.index, "score_lo"], s["score_lo"])
+    assert np.allclose(overall.loc[s.index, "score_hi"], s["score_hi"])
+    us = res.groups[("location_special_region", "US")]
+    assert us.interval == "bca" and us.interval_samples is not None and us.jackknife is not None
+    est = subgroup_rankings(battles, "special_region", survey=survey, rounds=120, seed=4, target="estimator")
+    e = est.table[est.table["group"] == "US"].set_index("model")
+    q = np.quantile(est.groups[("location_special_region", "US")].samples, 0.025, axis=0)
+    assert np.allclose(e.loc[list(est.groups[("location_special_region", "US")].models), "score_lo"], q)
+    assert res.table.attrs["interval"] == "bca" and est.table.attrs["target"] == "estimator"

@@ -206,6 +206,7 @@ def test_builtins_are_one_file_each_and_discovered():
         == {
             "prc",
             "bt",
+            "style_bt",
             "elo",
             "win_rate",
             "mean_score",
@@ -215,7 +216,7 @@ def test_builtins_are_one_file_each_and_discovered():
     )
     for name in modules:
         agg = get_aggregator(name)
-        assert agg.from_counts is not None or agg.from_sequence is not None or agg.rating_column
+        assert agg.from_counts is not None or agg.from_sequence is not None or agg.rating_column or agg.from_battles
         assert agg.label and agg.axis_label
 
 

@@ -58,6 +58,12 @@ def test_study_report_sections(tmp_path):
     head = head[: head.index("</tr>")]
     assert [m for m in overall if m in head] == overall
     assert head.index(overall[0]) < head.index(overall[-1])
+    # every figure also as PNG + SVG, every table as CSV, numbered as in the report
+    n_fig = html.count("<figcaption><b>Figure ")
+    assert n_fig >= 6 and len(list(tmp_path.glob("figures/*.png"))) == n_fig
+    assert len(list(tmp_path.glob("figures/*.svg"))) == n_fig
+    assert len(list(tmp_path.glob("tables/*.csv"))) == html.count("<b>Table ")
+    assert "Model ranks by age" not in html or "(n = " in html
     assert "<td>country</td><td>UK</td>" in html
 
 
@@ -88,3 +94,22 @@ def test_demo_without_analysis_modules_still_reports(tmp_path, monkeypatch):
     assert "no rankings were computed" in html and "not available" in html
     assert any("rankings: skipped" in n for n in res.notes) and any("welfare: skipped" in n for n in res.notes)
     assert res.store_path.exists()
+
+
+def test_figures_and_tables_are_numbered_and_written_as_files(tmp_path):
+    r = Report("T")
+    s = r.section("A")
+    for k in range(2):
+        fig = Figure(figsize=(2, 2))
+        fig.add_subplot(1, 1, 1).plot([0, 1], [k, 1])
+        s.figure(fig, f"figure {k}")
+    s.table(pd.DataFrame({("a", "b"): [1.5, 2.0], "c": ["x", "y"]}), caption="tbl")
+    r.skip("Welfare", "the study has no survey")
+    html = r.write(tmp_path / "r.html").read_text()
+    assert "Figure 1." in html and "Figure 2." in html and "Table 1." in html
+    assert "Sections not in this report" in html and "the study has no survey" in html
+    for n in (1, 2):
+        assert (tmp_path / f"figures/figure-0{n}.png").read_bytes().startswith(b"\x89PNG")
+        assert b"<svg" in (tmp_path / f"figures/figure-0{n}.svg").read_bytes()[:2000]
+    t = pd.read_csv(tmp_path / "tables/table-01.csv")
+    assert t.columns.tolist() == ["a / b", "c"] and t["a / b"].tolist() == [1.5, 2.0]

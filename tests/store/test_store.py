@@ -12,6 +12,7 @@ from sqlalchemy import text
 from pluralis.data import canonical_json, write_prism
 from pluralis.errors import DataValidationError, StoreError
 from pluralis.store import Store
+from pluralis.store.db import head_revision
 from pluralis.store.schema import metadata
 
 
@@ -25,7 +26,7 @@ def same_study(a, b) -> None:
 def test_sqlite_store_is_migrated_and_in_wal_mode(tmp_path):
     path = tmp_path / "s.sqlite"
     with Store.open(path) as store:
-        assert store.revision() == "0002"
+        assert store.revision() == head_revision()
     con = sqlite3.connect(path)
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

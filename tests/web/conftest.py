@@ -25,3 +25,36 @@ def tiny_models(tiny_server):
         }
         for c in "abcd"
     ]
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """A headless Chromium (Playwright driving ``$PLAYWRIGHT_CHROMIUM_EXECUTABLE``, default /usr/bin/chromium).
+
+    Module-scoped: Playwright's sync API owns the thread's event loop while it runs, so tests that use
+    ``asyncio.run`` must not share a module with it (browser tests run such helpers in a worker thread)."""
+    import os
+    from pathlib import Path
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    exe = os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE", "/usr/bin/chromium")
+    if not Path(exe).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"no Chromium at {exe} (apt-get install chromium)")
+        pytest.skip(f"no Chromium at {exe} (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

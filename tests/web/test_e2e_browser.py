@@ -248,11 +248,18 @@ def test_rating_with_the_keyboard_and_no_javascript(browser, tmp_path, tiny_mode
         ids = [sliders.nth(i).get_attribute("name").removeprefix("score_") for i in range(2)]
         sliders.nth(0).focus()
         page.keyboard.press("End")  # all the way to "Perfect"
-        page.keyboard.press("Tab")  # the next control is the second slider
+        # without JavaScript a moved slider cannot mark itself: the next control is its "I have set this" box
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.name") == f"score_{ids[0]}__touched"
+        page.keyboard.press("Space")
+        page.keyboard.press("Tab")  # then the second slider
         assert page.evaluate("document.activeElement.name") == f"score_{ids[1]}"
         page.keyboard.press("Home")
         for _ in range(9):
             page.keyboard.press("ArrowRight")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.name") == f"score_{ids[1]}__touched"
+        page.keyboard.press("Space")
         page.keyboard.press("Tab")  # ... then the submit button
         assert page.evaluate("document.activeElement.textContent").strip() == "Submit ratings"
         page.keyboard.press("Enter")

@@ -47,7 +47,8 @@ def rate_page(c: httpx.Client, page: str, prefer: str) -> tuple[str, list]:
     responses = RESP_RE.findall(page)
     assert responses, page[:1500]
     scores = {rid: (95 if prefer in text else 30 + 10 * k) for k, (rid, text) in enumerate(responses)}
-    post(c, "/study/rate", page, {f"score_{rid}": s for rid, s in scores.items()})
+    form = {f"score_{rid}": s for rid, s in scores.items()} | {f"score_{rid}__touched": "1" for rid in scores}
+    post(c, "/study/rate", page, form)
     return c.get("/study").text, sorted(scores.values())
 
 

@@ -181,7 +181,8 @@ def test_every_control_is_labelled_and_answers_survive_errors(served):
             assert "completion code" in p.html
 
         participant_run(server.url, cfg, script)
-    assert seen["consent"] == 2 and seen["start"] == 2 and seen["rate"] == 2 and seen["feedback"] == 29
+    assert seen["consent"] == 2 and seen["start"] == 2 and seen["rate"] == 4 and seen["feedback"] == 29
+    # rate: each slider comes with its no-JS "I have set this rating" box (score_{id}__touched)
     study = store.export_study()
     conv = study.conversations[0]
     assert conv.performance_attributes.values == 83 and conv.performance_attributes.safety is None

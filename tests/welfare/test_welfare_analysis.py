@@ -423,6 +423,9 @@ def test_reproduce_prism_welfare_runs_both_countries(planted):
     assert sorted(out) == ["UK", "US"]
     assert set(out["US"].summary["measure"]) == {"rating", "choice"}
     assert out["UK"].config["sample"] == "included_in_UK_REP"
+    # PRISM's as-coded unseen scores, on PRISM's declared 1-100 scale.
+    assert out["US"].config["unseen"] == "prism" and out["US"].config["scale"] == (1.0, 100.0)
+    assert out["US"].config["unseen_score"] == {"rating": 1.0, "choice": 0.0}
 
 
 def test_common_draws_pair_populations(planted):
@@ -480,6 +483,8 @@ def test_config_declares_and_checks_every_option():
         ({"schemes": [Group("Rep")]}, "schemes must be Scheme objects"),
         ({"measures": []}, "need at least one scheme, one population and one measure"),
         ({"draws": 10}, r"unknown welfare option\(s\) \['draws'\]"),
+        ({"unseen": "top"}, "unseen must be 'scale_min', 'min_observed', 'prism' or a number"),
+        ({"scale": (1, 1)}, "scale must be"),
     ):
         with pytest.raises(ConfigError, match=message):
             WelfareConfig.build(**bad)

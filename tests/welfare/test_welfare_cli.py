@@ -49,6 +49,51 @@ def test_welfare_command_writes_tables_and_plot(app, folder, tmp_path):
         assert (out / name).exists(), name
 
 
+def test_welfare_reports_scale_unseen_and_monte_carlo_error(app, folder, tmp_path):
+    out = tmp_path / "mc"
+    r = runner.invoke(
+        app,
+        ["welfare", str(folder), "--draws", "80", "--allow-oversample", "--measure", "rating", "--out", str(out)],
+    )
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "rating scale 1-100 (inferred: the 1-100 scale holds every observed score" in text
+    assert "scores 1 (scale_min)" in text and "balanced subset only" in text
+    assert "±Monte-Carlo s.e. over 80 draws" in text and " ±" in text
+    summary = pd.read_csv(out / "welfare_summary.csv")
+    assert {"mean_se", "mean_ci_low", "mean_ci_high", "median_ci_low", "median_ci_high", "top_model_share_se"} <= set(
+        summary.columns
+    )
+    assert (summary["mean_se"] > 0).any()
+    r = runner.invoke(
+        app,
+        [
+            "welfare",
+            str(folder),
+            "--draws",
+            "10",
+            "--allow-oversample",
+            "--measure",
+            "rating",
+            "--scale",
+            "0,100",
+            "--unseen",
+            "min_observed",
+            "--all-conversations",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "rating scale 0-100 (declared)" in text and "(min_observed)" in text and "all conversations" in text
+    for args, message in (
+        (["--unseen", "lowest"], "unseen must be 'scale_min', 'min_observed', 'prism' or a number"),
+        (["--scale", "1,10"], "rating(s) fall outside it"),
+        (["--scale", "one"], "expected LO,HI"),
+    ):
+        r = runner.invoke(app, ["welfare", str(folder), "--draws", "5", "--allow-oversample", *args])
+        assert r.exit_code == 2 and message in " ".join(r.output.split()), (args, r.output)
+
+
 def test_welfare_custom_schemes_and_populations(app, folder):
     r = runner.invoke(
         app,
@@ -127,6 +172,10 @@ def test_represent_and_weights_commands(app, folder, tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert pd.read_csv(tmp_path / "r.csv")["included"].dtype == bool
+    r = runner.invoke(app, ["represent", str(folder), "--country", "US", "--construction", "prism"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["represent", str(folder), "--country", "US", "--construction", "acs"])
+    assert r.exit_code == 2 and "unknown census construction 'acs'" in " ".join(r.output.split())
     r = runner.invoke(app, ["weights", str(folder), "--country", "US", "--method", "poststratify"])
     out = " ".join(r.output.split())
     assert r.exit_code == 2 and "have no participants" in out and "--renormalise" in out

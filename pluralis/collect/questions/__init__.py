@@ -13,6 +13,7 @@ kind, so a new kind is one file:
 ``country``     one of the study's countries or "Prefer not to say"      (:mod:`.country`)
 ``text``        free text, ``min_chars``-``max_chars``                   (:mod:`.text`)
 ``vas``         hidden-number sliders, one per ``items`` entry           (:mod:`.vas`)
+``attention``   an attention check: one of ``options``, ``expected`` passes (:mod:`.attention`)
 ==============  ===========================================================================
 
 :data:`~pluralis.collect.questions.builtin.BUILTIN_QUESTIONS` is the one table of the question ids that
@@ -125,6 +126,20 @@ def answers_from_form(
     section: SurveySection, form: Mapping[str, Any], getlist: Callable[[str], list[str]]
 ) -> dict[str, Any]:
     """Answers to a survey page from its submitted form (each question's kind reads its own fields).
+
+    Parameters
+    ----------
+    section : SurveySection
+        The survey page.
+    form : mapping of str to Any
+        The submitted form's fields.
+    getlist : callable
+        Returns every value of a multi-valued field by name (for checkbox questions).
+
+    Returns
+    -------
+    dict of str to Any
+        Question id -> the parsed answer.
 
     Example
     -------

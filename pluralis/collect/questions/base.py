@@ -57,6 +57,16 @@ def clean_text(text: Any) -> str:
 def is_empty(value: Any) -> bool:
     """Whether a submitted value counts as "not answered" (``None`` or a blank string).
 
+    Parameters
+    ----------
+    value : Any
+        A submitted value.
+
+    Returns
+    -------
+    bool
+        True for ``None`` and strings that are blank after stripping.
+
     Example
     -------
     >>> is_empty(None), is_empty("  "), is_empty("x"), is_empty(0)
@@ -68,6 +78,18 @@ def is_empty(value: Any) -> bool:
 def optional_text(value: Any, max_chars: int) -> str | None:
     """A typed free-text addition ("Other [Please type]", a self-description): cleaned, stripped, cut to
     ``max_chars``; ``None`` when blank.
+
+    Parameters
+    ----------
+    value : Any
+        The submitted text (or ``None``).
+    max_chars : int
+        Longest text kept.
+
+    Returns
+    -------
+    str or None
+        The cleaned text, or ``None`` when blank.
 
     Example
     -------
@@ -82,6 +104,16 @@ def optional_text(value: Any, max_chars: int) -> str | None:
 def substantive_options(options: list[str]) -> list[str]:
     """The options a simulated participant picks from: every option but "Prefer not to say" (unless it is
     the only one).
+
+    Parameters
+    ----------
+    options : list of str
+        A question's options.
+
+    Returns
+    -------
+    list of str
+        The options without "Prefer not to say" (all of them when that is the only one).
 
     Example
     -------

@@ -110,6 +110,16 @@ def check_builtin_question(qid: str, kind: str, required: bool, items: list[str]
 def missing_builtin_questions(asked: set[str] | list[str]) -> list[str]:
     """The built-in questions a study must ask that ``asked`` lacks (in the table's order).
 
+    Parameters
+    ----------
+    asked : set or list of str
+        Ids of the questions the study asks.
+
+    Returns
+    -------
+    list of str
+        Ids of required built-in questions not in ``asked``.
+
     Example
     -------
     >>> missing_builtin_questions(set(BUILTIN_QUESTIONS) - {"age", "lm_usecases"})

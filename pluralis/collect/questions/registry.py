@@ -82,6 +82,16 @@ def register_question_kind(kind: QuestionKind, *, replace: bool = False) -> Ques
 def get_question_kind(name: str) -> QuestionKind:
     """The question kind registered as ``name``.
 
+    Parameters
+    ----------
+    name : str
+        The kind's registered name (e.g. ``"vas"``, ``"select"``).
+
+    Returns
+    -------
+    QuestionKind
+        The registered kind.
+
     Raises
     ------
     ConfigError
@@ -96,7 +106,7 @@ def get_question_kind(name: str) -> QuestionKind:
     try:
         return _KINDS[name]
     except KeyError:
-        raise ConfigError(f"unknown question kind {name!r}; expected one of {', '.join(_KINDS)}") from None
+        raise ConfigError(f"unknown question kind {name!r}; expected one of {', '.join(sorted(_KINDS))}") from None
 
 
 def question_kinds() -> dict[str, QuestionKind]:

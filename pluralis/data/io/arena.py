@@ -13,7 +13,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from pluralis.data.io.comparisons import ROW_SUFFIXES, clean_value, finish_comparisons, iter_rows
+from pluralis.data.io.comparisons import (
+    ROW_SUFFIXES,
+    clean_value,
+    comparisons_from_utterances,
+    finish_comparisons,
+    iter_rows,
+)
 from pluralis.data.io.registry import DataFormat, peek
 from pluralis.data.jsonio import problems_from_validation, write_jsonl
 from pluralis.data.model import Comparison
@@ -21,6 +27,27 @@ from pluralis.data.study import Study
 from pluralis.errors import DataValidationError, Problem
 
 ARENA_WINNERS = {"model_a", "model_b", "tie", "tie (bothbad)"}
+#: Arena columns with a meaning; every other column is kept as an extra field of the comparison.
+ARENA_COLUMNS = frozenset(
+    {
+        "model_a",
+        "model_b",
+        "winner",
+        "question_id",
+        "judge",
+        "turn",
+        "language",
+        "tstamp",
+        "conversation_a",
+        "conversation_b",
+        "battle_id",
+        "prompt",
+        "score_a",
+        "score_b",
+        "response_a",
+        "response_b",
+    }
+)
 
 
 def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0) -> Comparison:
@@ -55,20 +82,7 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
     winner = row.get("winner")
     if winner not in ARENA_WINNERS:
         raise ValueError(f"winner must be one of {sorted(ARENA_WINNERS)}, got {winner!r}")
-    known = {
-        "model_a",
-        "model_b",
-        "winner",
-        "question_id",
-        "judge",
-        "turn",
-        "language",
-        "tstamp",
-        "conversation_a",
-        "conversation_b",
-        "battle_id",
-        "prompt",
-    }
+    known = ARENA_COLUMNS
     prompt = row.get("prompt")
     responses = None
     conv_a, conv_b = row.get("conversation_a"), row.get("conversation_b")
@@ -80,6 +94,9 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
             for c in (conv_a, conv_b)
         ]
         responses = last
+    elif row.get("response_a") is not None or row.get("response_b") is not None:
+        responses = [clean_value(row.get("response_a")), clean_value(row.get("response_b"))]
+    scores = [clean_value(row.get("score_a")), clean_value(row.get("score_b"))]
     # raw values, validated (and reported field by field) by the model
     return Comparison.model_validate(
         {
@@ -90,6 +107,7 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
             "models": [row.get("model_a"), row.get("model_b")],
             "prompt": prompt,
             "responses": responses,
+            "ratings": None if scores == [None, None] else scores,
             "winner": {"model_a": 0, "model_b": 1}.get(winner),
             "tie": winner.startswith("tie"),
             "both_bad": winner == "tie (bothbad)",
@@ -102,7 +120,7 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
     )
 
 
-def read_arena(path: str | Path, *, source: str = "arena") -> list[Comparison]:
+def read_arena(path: str | Path, *, source: str = "arena", lines: list[int] | None = None) -> list[Comparison]:
     """Read Chatbot-Arena battles (JSON, JSONL, CSV or parquet) into validated comparisons.
 
     Raises :class:`DataValidationError` naming file, line and field for every bad row.
@@ -113,6 +131,8 @@ def read_arena(path: str | Path, *, source: str = "arena") -> list[Comparison]:
         a ``.json``, ``.jsonl``, ``.csv`` or ``.parquet`` file of battles.
     source
         the ``source`` recorded on each comparison.
+    lines
+        a list to which each row's line (or position) in the file is appended.
 
     Returns
     -------
@@ -129,7 +149,10 @@ def read_arena(path: str | Path, *, source: str = "arena") -> list[Comparison]:
     path = Path(path)
     out: list[Comparison] = []
     problems: list[Problem] = []
+    if lines is None:
+        lines = []
     for line, row in iter_rows(path):
+        lines.append(line)
         for fld in ("model_a", "model_b", "winner"):
             if row.get(fld) in (None, ""):
                 problems.append(Problem(str(path), line, fld, "required field is missing"))
@@ -200,12 +223,20 @@ def write_arena(comparisons: Iterable[Comparison], path: str | Path) -> int:
         }
         for key, value in (
             ("judge", c.annotator_id),
+            ("conversation_id", c.conversation_id),
             ("turn", c.turn),
             ("language", c.language),
             ("tstamp", c.timestamp),
             ("prompt", c.prompt),
+            ("explanation", c.explanation),
         ):
             if value is not None:
+                row[key] = value
+        for name, values in (("score", c.ratings), ("response", c.responses)):
+            if values is not None:
+                row[f"{name}_a"], row[f"{name}_b"] = values
+        for key, value in (c.model_extra or {}).items():  # covariates and unknown columns survive
+            if key not in row and key not in ARENA_COLUMNS:
                 row[key] = value
         rows.append(row)
     return write_jsonl(path, rows)
@@ -233,11 +264,17 @@ def read_arena_study(path: str | Path, *, source: str = "arena") -> Study:
     >>> read_arena_study(p).counts()["comparisons"]
     1
     """
-    return Study(comparisons=read_arena(path, source=source))
+    lines: list[int] = []
+    comparisons = read_arena(path, source=source, lines=lines)
+    return Study(comparisons=comparisons, origin={"comparisons": str(path)}, lines={"comparisons": lines})
 
 
 def write_arena_study(study: Study, path: str | Path) -> dict[str, Path]:
     """Write a study's pairwise comparisons as Arena battles (JSONL; see :func:`write_arena`).
+
+    A study without comparisons but with rated responses (PRISM) writes every pair of responses
+    to each opening prompt (:func:`~pluralis.data.io.comparisons.comparisons_from_utterances`);
+    a study with neither is an error (nothing is written).
 
     Parameters
     ----------
@@ -259,7 +296,14 @@ def write_arena_study(study: Study, path: str | Path) -> dict[str, Path]:
     >>> read_arena(out["battles"])[0].winner_model
     'y'
     """
-    write_arena(study.comparisons, path)
+    comparisons = study.comparisons
+    if not comparisons and study.utterances:  # a PRISM study: the pairs of its rated opening-turn responses
+        comparisons = comparisons_from_utterances(study.frames().utterances)
+    if not comparisons:
+        raise DataValidationError(
+            Problem(str(path), None, "comparisons", "nothing to write: the study has no comparisons or rated responses")
+        )
+    write_arena(comparisons, path)
     return {"battles": Path(path)}
 
 

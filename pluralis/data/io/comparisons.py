@@ -202,3 +202,60 @@ def comparisons_frame(comparisons: Iterable[Comparison]) -> pd.DataFrame:
     return pd.DataFrame(
         rows, columns=["comparison_id", "source", "model_a", "model_b", "winner", "annotator_id", "turn"]
     )
+
+
+def comparisons_from_utterances(utterances: pd.DataFrame, *, turns: str = "openers") -> list[Comparison]:
+    """Pairwise comparisons from rated responses (PRISM): every pair of responses to one prompt.
+
+    The higher score wins; equal scores tie. Both scores are kept as ``ratings`` (so a tie
+    threshold can be applied later) and the interaction, conversation and its type ride along.
+
+    Parameters
+    ----------
+    utterances
+        ``Study.frames().utterances`` (PRISM's ``utterances.jsonl`` columns).
+    turns
+        ``"openers"``: opening turns only (turn 0, as PRISM's rankings); ``"all"``: every turn.
+
+    Returns
+    -------
+    list of Comparison
+        ids ``{interaction_id}-{within_turn_id a}-{within_turn_id b}``, annotator = ``user_id``.
+
+    Example
+    -------
+    >>> u = pd.DataFrame({"interaction_id": ["i"] * 3, "conversation_id": "c", "user_id": "u", "turn": 0,
+    ...     "within_turn_id": [0, 1, 2], "model_name": ["x", "y", "z"], "score": [80, 40, 80], "user_prompt": "hi",
+    ...     "model_response": ["a", "b", "c"], "conversation_type": "unguided"})
+    >>> [(c.models, c.winner, c.tie) for c in comparisons_from_utterances(u)]
+    [(['x', 'y'], 0, False), (['x', 'z'], None, True), (['y', 'z'], 1, False)]
+    """
+    if turns not in {"openers", "all"}:
+        raise ValueError(f"turns must be 'openers' or 'all', got {turns!r}")
+    u = utterances if turns == "all" else utterances[utterances["turn"] == 0]
+    keep = ["interaction_id", "within_turn_id", "model_name", "score", "model_response"]
+    pairs = u[keep].merge(u, on="interaction_id", suffixes=("_a", "_b"))
+    pairs = pairs[pairs["within_turn_id_a"] < pairs["within_turn_id_b"]]
+    sa, sb = pairs["score_a"].to_numpy(dtype=float), pairs["score_b"].to_numpy(dtype=float)
+    out = []
+    for row, a, b in zip(pairs.to_dict("records"), sa, sb, strict=True):
+        out.append(
+            Comparison.model_validate(
+                {
+                    "comparison_id": f"{row['interaction_id']}-{row['within_turn_id_a']}-{row['within_turn_id_b']}",
+                    "source": "prism",
+                    "models": [row["model_name_a"], row["model_name_b"]],
+                    "prompt": row.get("user_prompt"),
+                    "responses": [row["model_response_a"], row["model_response_b"]],
+                    "winner": None if a == b else (0 if a > b else 1),
+                    "tie": bool(a == b),
+                    "ratings": [float(a), float(b)],
+                    "annotator_id": str(row["user_id"]),
+                    "conversation_id": str(row["conversation_id"]),
+                    "turn": int(row["turn"]),
+                    "interaction_id": str(row["interaction_id"]),
+                    "conversation_type": row.get("conversation_type"),
+                }
+            )
+        )
+    return out

@@ -120,10 +120,42 @@ def read_parquet(folder: str | Path, *, validate: bool = True) -> Study:
     2
     """
     folder = Path(folder)
+    return read_parquet_tables({name: folder / f"{name}.parquet" for name in TABLES}, validate=validate)
+
+
+def read_parquet_tables(paths: dict[str, Path], *, validate: bool = True) -> Study:
+    """Read tables written by :func:`_table` (``survey`` required, others optional) into a study.
+
+    Parameters
+    ----------
+    paths
+        table name (a key of :data:`TABLES`) -> parquet file.
+    validate
+        run the cross-table checks.
+
+    Returns
+    -------
+    Study
+
+    Raises
+    ------
+    DataValidationError
+        naming file, row and field of every problem.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> from pluralis.data.synthetic import generate_study
+    >>> written = write_parquet(generate_study(n_participants=2, seed=0), tempfile.mkdtemp())
+    >>> read_parquet_tables(written).counts()["survey"]
+    2
+    """
     study = Study()
     all_problems: list[Problem] = []
     for name, model in TABLES.items():
-        path = folder / f"{name}.parquet"
+        path = paths.get(name)
+        if path is None:
+            continue
         if not path.exists():
             if name in {"survey"}:
                 raise DataValidationError(Problem(str(path), None, None, "file not found"))
@@ -154,7 +186,7 @@ def read_parquet(folder: str | Path, *, validate: bool = True) -> Study:
         setattr(study, name, records)
     if all_problems:
         raise DataValidationError(all_problems)
-    study.origin = {n: str(folder / f"{n}.parquet") for n in TABLES}
+    study.origin = {n: str(p) for n, p in paths.items()}
     if validate:
         study.validate()
     return study

@@ -262,7 +262,7 @@ def known_formats(*, writable: bool | None = None) -> str:
     Example
     -------
     >>> known_formats(writable=True)
-    'arena, parquet, prism, wide, store (`pluralis formats` describes them)'
+    'arena, hf_folder, parquet, prism, wide, store (`pluralis formats` describes them)'
     """
     return ", ".join(f.name for f in formats(writable=writable)) + " (`pluralis formats` describes them)"
 

@@ -217,12 +217,48 @@ def parse_anchor(text: str) -> dict[str, float] | None:
         raise ValueError(f"rating must be a number, got {rating!r}") from None
 
 
-def _penalty(text: str) -> str | None:
+def parse_penalty(text: str) -> str | None:
+    """Parse ``--penalty`` / ``-O penalty=`` text: ``"none"`` is None, else lower-cased.
+
+    Parameters
+    ----------
+    text : str
+        The option's text (``"none"``, ``"l2"``, ... in any case).
+
+    Returns
+    -------
+    str or None
+        The lower-cased penalty, or ``None`` for no penalty.
+
+    Example
+    -------
+    >>> parse_penalty("None"), parse_penalty("L2")
+    (None, 'l2')
+    """
     return None if text.lower() == "none" else text.lower()
 
 
-def _prepare(options: dict, context: PairContext) -> dict:
-    """The anchor model's name becomes its index; a subgroup without that model is centred instead."""
+def prepare_anchor(options: dict, context: PairContext) -> dict:
+    """The anchor model's name becomes its index; a subgroup without that model is centred instead.
+
+    Parameters
+    ----------
+    options
+        the fit's options (``anchor`` as ``{name: value}`` or None).
+    context
+        the tournament scored (its models, and whether it is a subgroup's).
+
+    Returns
+    -------
+    dict
+        ``options`` with ``anchor`` as ``(index, value)`` or None.
+
+    Example
+    -------
+    >>> from pluralis.ranking.battles import BattleArrays
+    >>> prepare_anchor({"anchor": {"y": 800}}, PairContext.of(BattleArrays.from_lists(["x", "y"], [0], [1], [0])))
+    {'anchor': (1, 800.0)}
+    """
     anchor = options.get("anchor")
     if context.is_subset and anchor is not None:
         name = next(iter(anchor)) if isinstance(anchor, dict) else anchor[0]
@@ -243,7 +279,7 @@ AGGREGATOR = register_aggregator(
         from_counts=bt_from_counts,
         aliases=("elo_mle", "mle", "bradley_terry"),
         options=(
-            Option("penalty", "l2", "'l2' (C=1, as PRISM/FastChat early 2024) or 'none'", ("l2", None), _penalty),
+            Option("penalty", "l2", "'l2' (C=1, as PRISM/FastChat early 2024) or 'none'", ("l2", None), parse_penalty),
             Option("C", 1.0, "inverse strength of the L2 penalty"),
             Option("anchor", None, "pin one model's rating, e.g. flan-t5-xxl=800", parse=parse_anchor),
             Option("scale", 400.0, "Elo scale"),
@@ -252,7 +288,7 @@ AGGREGATOR = register_aggregator(
             Option("tol", 1e-10, "Newton tolerance"),
             Option("max_iter", 100, "Newton iterations"),
         ),
-        prepare=_prepare,
+        prepare=prepare_anchor,
         axis_label="Elo rating (Bradley-Terry MLE)",
         digits=1,
         order=20,

@@ -10,7 +10,11 @@
   }
   document.querySelectorAll('input[type="range"]').forEach(function (input) {
     describe(input);
-    input.addEventListener("input", function () { describe(input); input.classList.add("touched"); });
+    // A rating slider counts only once moved (mouse, touch or keyboard): mark its hidden ``__touched`` field.
+    var marker = document.querySelector('input[type="hidden"][data-touch-for="' + input.name + '"]');
+    function touched() { describe(input); input.classList.add("touched"); if (marker) { marker.value = "1"; } }
+    input.addEventListener("input", touched);
+    input.addEventListener("change", touched);
   });
   document.querySelectorAll("input[type=checkbox][name$='__na']").forEach(function (box) {
     var slider = document.getElementById(box.name.replace(/__na$/, ""));
@@ -24,4 +28,27 @@
       if (btn) { btn.disabled = true; btn.textContent = btn.dataset.busy; }
     });
   });
+  // The admin's deletion form: the participant's id goes into the address it is sent to.
+  var del = document.getElementById("delete-form");
+  if (del) {
+    del.addEventListener("submit", function (e) {
+      var id = del.elements.user_id.value.trim();
+      if (!id || !window.confirm(del.dataset.confirm)) { e.preventDefault(); return; }
+      del.action = del.dataset.action.replace("{id}", encodeURIComponent(id));
+    });
+  }
+  // A page that comes back with errors: move focus to the summary, whose links lead to the fields.
+  var summary = document.getElementById("error-summary");
+  if (summary) { summary.focus(); }
+  // The waiting page: count the seconds between the page's own refreshes.
+  var waiting = document.querySelector(".waiting[data-elapsed]");
+  if (waiting) {
+    var start = Date.now() - 1000 * (+waiting.dataset.elapsed || 0), limit = +waiting.dataset.timeout || 0;
+    var bar = document.getElementById("wait-progress"), shown = waiting.querySelector(".wait-elapsed");
+    window.setInterval(function () {
+      var s = Math.floor((Date.now() - start) / 1000);
+      if (bar) { bar.value = limit ? Math.min(s, limit) : s; }
+      if (shown) { shown.textContent = String(s); }
+    }, 1000);
+  }
 })();

@@ -1,0 +1,180 @@
+"""The collect layer's issue-16 features as the web app uses them: sliders must be touched, Prolific entry
+parameters are kept, failures are in the admin export, and an admin can delete a participant."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from urllib.parse import urlencode
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from pluralis.collect.config import StudyConfig
+from pluralis.collect.protocol import example_survey_answers
+from pluralis.llm import ChatResult, ModelSpec
+from pluralis.store import Store
+from pluralis.store.participants import audit_log, failures, payments, sessions_overview
+from pluralis.store.schema_collect import collect_ratings, collect_responses
+from pluralis.web.app import create_app
+from tests.collect_helpers import FORM_HEADERS, SCORE_RE, SECTION_RE, csrf_of, survey_form
+
+ADMIN = "admin-token-for-tests-123"
+NAMES = ["m-a", "m-b", "m-c", "m-d"]
+
+
+class Instant:
+    """A model backend that answers at once (or fails, ``fail=True``)."""
+
+    def __init__(self, name: str, fail: bool = False):
+        self.spec = ModelSpec(name=name)
+        self.fail = fail
+
+    async def chat(self, messages, *, params=None, timeout=None):
+        if self.fail:
+            raise RuntimeError("the model server is down")
+        return ChatResult(text=f"An answer from {self.spec.name}.", model=self.spec.name, latency_s=0.0)
+
+    async def aclose(self):
+        pass
+
+
+def make_app(tmp_path, *, failing: str | None = None):
+    cfg = StudyConfig().with_models([{"name": n, "endpoint": "http://127.0.0.1:9/v1", "max_retries": 0} for n in NAMES])
+    store = Store.open(tmp_path / "s.sqlite")
+    models = {n: Instant(n, fail=n == failing) for n in NAMES}
+    return cfg, store, create_app(cfg, store, admin_token=ADMIN, models=models)
+
+
+def to_rating(c: TestClient, cfg: StudyConfig, landing: str = "/") -> str:
+    """Join (from ``landing``), consent, answer the survey and open a conversation: the rating page."""
+    c.post("/start", data={"csrf": csrf_of(page := c.get(landing).text), **entry_fields(page)})
+    page = c.get("/study").text
+    c.post("/study/consent", data={"consent": "yes", "consent_age": "yes", "csrf": csrf_of(page)})
+    page = c.get("/study").text
+    while (m := SECTION_RE.search(page)) is not None:
+        body = [*survey_form(cfg, m.group(1), example_survey_answers()), ("csrf", csrf_of(page))]
+        c.post("/study/survey", content=urlencode(body), headers=FORM_HEADERS)
+        page = c.get("/study").text
+    c.post("/study/start", data={"conversation_type": "unguided", "opening_prompt": "Hello", "csrf": csrf_of(page)})
+    return c.get("/study").text
+
+
+def entry_fields(page: str) -> dict[str, str]:
+    import re
+
+    return dict(re.findall(r'name="(entry__[^"]+)" value="([^"]*)"', page))
+
+
+def test_an_untouched_slider_is_refused_with_a_message_and_nothing_is_stored(tmp_path):
+    cfg, store, app = make_app(tmp_path)
+    with TestClient(app) as c:
+        page = to_rating(c, cfg)
+        ids = SCORE_RE.findall(page)
+        assert len(ids) == 4 and f'name="score_{ids[0]}__touched"' in page
+        scores = {f"score_{i}": 50 for i in ids}
+        touched = {f"score_{i}__touched": "1" for i in ids[1:]}  # the first slider was never moved
+        r = c.post("/study/rate", data={**scores, **touched, "csrf": csrf_of(page)})
+        assert r.status_code == 422
+        assert "Please move every slider to give your rating." in r.text
+        assert r.text.count(cfg.conversations.untouched_text) >= 1 and f'id="err-score_{ids[0]}"' in r.text
+        with store.engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(collect_ratings)).scalar() == 0
+        r = c.post("/study/rate", data={**scores, **touched, f"score_{ids[0]}__touched": "1", "csrf": csrf_of(page)})
+        assert r.status_code in (200, 303)
+        with store.engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(collect_ratings)).scalar() == 4
+
+
+def test_prolific_entry_parameters_are_kept_for_payment_matching(tmp_path):
+    cfg, store, app = make_app(tmp_path)
+    with TestClient(app, headers={"user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64)"}) as c:
+        landing = c.get("/?PROLIFIC_PID=abc&STUDY_ID=st1&SESSION_ID=se1&evil=1").text
+        assert entry_fields(landing) == {
+            "entry__PROLIFIC_PID": "abc",
+            "entry__STUDY_ID": "st1",
+            "entry__SESSION_ID": "se1",
+        }
+        assert "evil" not in landing
+        to_rating(c, cfg, "/?PROLIFIC_PID=abc&STUDY_ID=st1&SESSION_ID=se1")
+    (row,) = payments(store, study_id=cfg.study.id)
+    assert (row["PROLIFIC_PID"], row["STUDY_ID"], row["SESSION_ID"]) == ("abc", "st1", "se1")
+    assert row["status"] == "rate"
+    (overview,) = sessions_overview(store)
+    assert overview["client_os"] == "Windows"
+
+
+def test_the_screened_out_and_complete_pages_show_the_code_and_the_filled_redirect(tmp_path):
+    from types import SimpleNamespace
+
+    from pluralis.collect.config import CompletionConfig
+    from pluralis.collect.protocol import Step
+    from pluralis.web.participant import study_page
+
+    completion = CompletionConfig(
+        redirect_url="https://app.prolific.com/submissions/complete?cc={code}",
+        screened_out_code="SCR1",
+        screened_out_redirect_url="https://app.prolific.com/submissions/complete?cc={code}&s=1",
+        screened_out_message="Sorry, this study is full for people like you.",
+    )
+    cfg = StudyConfig().model_copy(update={"completion": completion})
+    app = create_app(cfg, Store.open(tmp_path / "s.sqlite"), models={})
+    token, session = app.state.collect.repo.create_session()
+    req = SimpleNamespace(app=app, base_url="http://testserver/")
+    session.state.step, session.state.completion_code = Step.SCREENED_OUT, "SCR1"
+    html = study_page(req, token, session).body.decode()
+    assert "Sorry, this study is full for people like you." in html and ">SCR1</strong>" in html
+    assert 'href="https://app.prolific.com/submissions/complete?cc=SCR1&amp;s=1"' in html
+    session.state.step, session.state.completion_code = Step.COMPLETE, "C0DE"
+    html = study_page(req, token, session).body.decode()
+    assert 'href="https://app.prolific.com/submissions/complete?cc=C0DE"' in html and "{code}" not in html
+
+
+def test_the_admin_export_has_the_failed_model_calls(tmp_path):
+    cfg, store, app = make_app(tmp_path, failing="m-d")
+    with TestClient(app) as c:
+        page = to_rating(c, cfg)
+        assert SCORE_RE.findall(page)  # the other models answered
+        r = c.get("/admin/export.zip", headers={"Authorization": "Bearer " + ADMIN})
+    assert r.status_code == 200
+    zf = zipfile.ZipFile(io.BytesIO(r.content))
+    assert "failures.jsonl" in zf.namelist() and "survey.jsonl" in zf.namelist()
+    rows = [json.loads(line) for line in zf.read("failures.jsonl").decode().splitlines()]
+    assert rows and {row["model_name"] for row in rows} == {"m-d"}
+    assert rows[0]["user_id"] == failures(store)[0]["user_id"] and rows[0]["turn"] == 0
+    assert "the model server is down" in (rows[0]["message"] or "")
+
+
+def test_the_admin_deletes_a_withdrawn_participant_and_the_dashboard_shows_the_audit_log(tmp_path):
+    cfg, store, app = make_app(tmp_path)
+    with TestClient(app) as c:
+        to_rating(c, cfg, "/?PROLIFIC_PID=gone1")
+        (first,) = sessions_overview(store)
+    with TestClient(app) as c:  # a second participant, who stays
+        to_rating(c, cfg, "/?PROLIFIC_PID=stays")
+    gone = first["user_id"]
+    auth = {"Authorization": "Bearer " + ADMIN}
+    with TestClient(app) as admin, TestClient(app) as anyone:
+        page = admin.get("/admin", headers=auth).text
+        assert 'id="audit"' in page and "No deletions yet." in page
+        csrf = csrf_of(page)
+        path = f"/admin/participants/{gone}/delete"
+        assert anyone.post(path, data={"csrf": csrf, "reason": "withdrawal"}).status_code in (401, 403)
+        assert admin.post(path, data={"csrf": "forged", "reason": "withdrawal"}, headers=auth).status_code == 403
+        assert admin.post(path, data={"csrf": csrf, "reason": "bored"}, headers=auth).status_code == 422
+        with store.engine.connect() as conn:
+            before = conn.execute(select(func.count()).select_from(collect_responses)).scalar()
+        assert len(sessions_overview(store)) == 2 and before > 0
+        r = admin.post(path, data={"csrf": csrf, "reason": "withdrawal"}, headers=auth, follow_redirects=False)
+        assert (r.status_code, r.headers["location"]) == (303, "/admin#audit")
+        assert [row["PROLIFIC_PID"] for row in payments(store)] == ["stays"]
+        with store.engine.connect() as conn:
+            left = conn.execute(select(collect_responses.c.user_id).distinct()).scalars().all()
+        assert gone not in left and len(left) == 1
+        (entry,) = audit_log(store)
+        assert entry["detail"]["reason"] == "withdrawal" and gone not in json.dumps(entry)
+        page = admin.get("/admin", headers=auth).text
+        assert 'id="audit-log"' in page and "<td>withdrawal</td>" in page
+        assert f'<td class="num">{sum(entry["detail"]["rows"].values())}</td>' in page
+        assert admin.post(path, data={"csrf": csrf, "reason": "withdrawal"}, headers=auth).status_code == 404
