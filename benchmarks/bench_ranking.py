@@ -4,7 +4,8 @@ Run:  .venv/bin/python benchmarks/bench_ranking.py            (PRISM scale + Are
       .venv/bin/python benchmarks/bench_ranking.py --quick    (fewer peer rounds, 200k-battle Arena)
       .venv/bin/python benchmarks/bench_ranking.py --scale    (also 20 M battles x 300 models x 200 bootstraps)
 
-Default thread settings (nothing pinned from outside). Peers (``benchmarks/peers.py``; ``choix``
+Default thread settings (nothing pinned from outside). Bootstraps are timed with percentile
+intervals (what every peer computes); the default BCa intervals add one jackknife (timed once). Peers (``benchmarks/peers.py``; ``choix``
 and ``evalica`` are optional, ``pip install pluralis[bench]``, skipped when missing):
 
 1. PRISM scale — 1,500 participants x 6 openers x 4 of 21 models = 54,000 battles:
@@ -147,10 +148,16 @@ def part_per_call(battles: pd.DataFrame, repeat: int) -> None:
 
 def part_bootstraps(battles: pd.DataFrame, baseline_rounds: int, peer_rounds: int, reference_calls: int) -> None:
     print("-- BT + 1,000 battle bootstraps --")
-    t_ours, ours = timed(lambda: bootstrap(battles, "bt", rounds=1000, unit="battles", seed=0), 3)
-    t_ours_p, _ = timed(lambda: bootstrap(battles, "bt", rounds=1000, unit="participants", seed=0), 3)
+    t_ours, ours = timed(
+        lambda: bootstrap(battles, "bt", rounds=1000, unit="battles", seed=0, interval="percentile"), 3
+    )
+    t_ours_p, _ = timed(
+        lambda: bootstrap(battles, "bt", rounds=1000, unit="participants", seed=0, interval="percentile"), 3
+    )
+    t_bca, _ = timed(lambda: bootstrap(battles, "bt", rounds=1000, unit="participants", seed=0))
     line("pluralis BT + 1,000 bootstraps (battles)", t_ours)
     line("pluralis BT + 1,000 bootstraps (participants)", t_ours_p)
+    line("  same with the default BCa intervals (+ participant jackknife)", t_bca)
     scale = 1000 / peer_rounds
     rows: list[tuple[str, float]] = []
     if peers.available("choix"):
@@ -185,13 +192,19 @@ def part_bootstraps(battles: pd.DataFrame, baseline_rounds: int, peer_rounds: in
     t_ref, ref = timed(lambda: peers.prism_rank_centrality(battles), reference_calls)
     coded = rank_models(battles, "prc", variant="as_coded").set_index("model")["score"]
     agree = max(abs(coded[k] - v) for k, v in ref.items())
-    t_prc, _ = timed(lambda: bootstrap(battles, "prc", rounds=1000, unit="participants", seed=0), 3)
-    t_prc_b, _ = timed(lambda: bootstrap(battles, "prc", rounds=1000, unit="battles", seed=0), 3)
+    t_prc, _ = timed(
+        lambda: bootstrap(battles, "prc", rounds=1000, unit="participants", seed=0, interval="percentile"), 3
+    )
+    t_prc_b, _ = timed(lambda: bootstrap(battles, "prc", rounds=1000, unit="battles", seed=0, interval="percentile"), 3)
     line("PRISM compute_rank_centrality, one call", t_ref, f"(as_coded agrees to {agree:.1e})")
     line("pluralis PRC + 1,000 bootstraps (participants)", t_prc, f"-> {t_ref * 1001 / t_prc:,.0f}x the PRISM code")
     line("pluralis PRC + 1,000 bootstraps (battles)", t_prc_b)
     for m, rounds in (("win_rate", 1000), ("mean_score", 1000), ("elo", 100)):
-        t, _ = timed(lambda m=m, rounds=rounds: bootstrap(battles, m, rounds=rounds, unit="participants", seed=0))
+        t, _ = timed(
+            lambda m=m, rounds=rounds: bootstrap(
+                battles, m, rounds=rounds, unit="participants", seed=0, interval="percentile"
+            )
+        )
         line(f"pluralis {m} + {rounds:,} bootstraps (participants)", t)
 
 
@@ -202,8 +215,8 @@ def part_arena(n_battles: int, n_models: int, rounds: int) -> None:
     print(f"generate battles: {time.perf_counter() - t0:.1f} s (not counted); frame RSS so far {peak_rss_gb():.2f} GB")
     wall, cpu = time.perf_counter(), time.process_time()
     t_enc, arrays = timed(lambda: encode_battles(battles))
-    t_prc, _ = timed(lambda: bootstrap(arrays, "prc", rounds=rounds, unit="battles", seed=0))
-    t_bt, bt = timed(lambda: bootstrap(arrays, "bt", rounds=rounds, unit="battles", seed=0))
+    t_prc, _ = timed(lambda: bootstrap(arrays, "prc", rounds=rounds, unit="battles", seed=0, interval="percentile"))
+    t_bt, bt = timed(lambda: bootstrap(arrays, "bt", rounds=rounds, unit="battles", seed=0, interval="percentile"))
     total, total_cpu = time.perf_counter() - wall, time.process_time() - cpu
     line("encode (Arrow strings -> codes)", t_enc)
     line(f"PRC + {rounds} bootstraps", t_prc)

@@ -69,6 +69,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="200k-battle Arena, 500-participant welfare")
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--arena-battles", type=int, default=None, help="default 2,000,000 (200,000 quick)")
+    ap.add_argument("--rounds", type=int, default=200, help="bootstrap rounds of the Arena case")
     args = ap.parse_args()
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ}
     print(
@@ -91,16 +93,17 @@ def main() -> None:
     from pluralis.ranking.battles import encode_battles
     from pluralis.ranking.uncertainty import bootstrap
 
-    n_arena = 200_000 if args.quick else 2_000_000
+    n_arena = args.arena_battles or (200_000 if args.quick else 2_000_000)
+    rounds = args.rounds
     arrays = encode_battles(arena_battles(n_arena, 150))
     prc = compare(
-        f"Arena {n_arena:,} battles x 150 models: PRC + 200 bootstraps",
-        lambda: bootstrap(arrays, "prc", rounds=200, unit="battles", seed=0),
+        f"Arena {n_arena:,} battles x 150 models: PRC + {rounds} bootstraps",
+        lambda: bootstrap(arrays, "prc", rounds=rounds, unit="battles", seed=0, interval="percentile"),
         args.repeat,
     )
     bt = compare(
-        f"Arena {n_arena:,} battles x 150 models: BT + 200 bootstraps",
-        lambda: bootstrap(arrays, "bt", rounds=200, unit="battles", seed=0),
+        f"Arena {n_arena:,} battles x 150 models: BT + {rounds} bootstraps",
+        lambda: bootstrap(arrays, "bt", rounds=rounds, unit="battles", seed=0, interval="percentile"),
         args.repeat,
     )
     print(
