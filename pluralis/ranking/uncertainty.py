@@ -649,6 +649,8 @@ def bootstrap(
 
 #: Most leave-one-out fits of a jackknife; beyond, units are left out in this many random blocks.
 JACKKNIFE_MAX_UNITS = 2000
+#: Blocks of a battle jackknife beyond :data:`JACKKNIFE_MAX_UNITS` distinct battles (categories).
+JACKKNIFE_BATTLE_BLOCKS = 200
 
 
 def jackknife_blocks(n_units: int, seed: int | None = 0, max_units: int | None = None) -> np.ndarray:
@@ -696,7 +698,9 @@ def jackknife_scores(
     ``unit="participants"`` leaves out each participant (in random blocks beyond
     :data:`JACKKNIFE_MAX_UNITS`). ``unit="battles"`` leaves out one battle (one rated response
     for score means): battles of the same category (pair, outcome, weight) give the same fit,
-    so one row per category with its count as frequency weight.
+    so one row per category with its count as frequency weight; beyond
+    :data:`JACKKNIFE_MAX_UNITS` categories (Arena scale), random blocks of battles are left
+    out instead (:data:`JACKKNIFE_BATTLE_BLOCKS`, memory ``blocks x categories``).
 
     Parameters
     ----------
@@ -746,6 +750,8 @@ def jackknife_scores(
         wid = np.zeros(arrays.n_battles, dtype=np.int64) if t.weights is None else pd.factorize(t.weights)[0]
         cells, first, cell_n = np.unique(cat * (int(wid.max()) + 1) + wid, return_index=True, return_counts=True)
         full = t.full_counts()[0]
+        if len(cells) > JACKKNIFE_MAX_UNITS:  # Arena scale: one row per category would need cells x categories
+            return _blocked_pair_jackknife(t, full, agg, options, seed), None
         counts = np.repeat(full[None, :], len(cells), axis=0)
         w_cell = np.ones(len(cells)) if t.weights is None else t.weights[first]
         counts[np.arange(len(cells)), cat[first]] -= w_cell
@@ -778,6 +784,25 @@ def jackknife_scores(
         W[block, np.arange(arrays.n_battles)] = 0.0
         return battle_scores(arrays, frame, agg, W, options, pw), None
     raise ConfigError(f"method {agg.name!r} ({agg.kind}) has no jackknife; use interval='bc'")
+
+
+def _blocked_pair_jackknife(
+    t: Tournament, full: np.ndarray, agg: Aggregator, options: dict, seed: int | None
+) -> np.ndarray:
+    """Battle jackknife of a pairs aggregator in random blocks of battles (beyond :data:`JACKKNIFE_MAX_UNITS` cells).
+
+    Leaving a block out subtracts its category counts from the full counts, so memory is
+    ``blocks x categories`` (at most :data:`JACKKNIFE_BATTLE_BLOCKS` blocks) however many
+    categories there are.
+    """
+    n_battles = t.arrays.n_battles
+    block = jackknife_blocks(n_battles, seed, max_units=JACKKNIFE_BATTLE_BLOCKS)
+    B, K = int(block.max()) + 1, len(full)
+    left = np.bincount(block * K + t.category, weights=t.weights, minlength=B * K).reshape(B, K)
+    counts = full[None, :] - left
+    if t.weights is not None:
+        counts = rescale_rounds(counts, n_battles - np.bincount(block, minlength=B).astype(float))
+    return t.score_counts(np.clip(counts, 0.0, None), agg, options)
 
 
 def battle_scores(

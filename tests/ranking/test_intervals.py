@@ -85,6 +85,28 @@ def test_battle_jackknife_groups_identical_battles():
     assert any(np.allclose(row, first.loc[list(arr.models)].to_numpy()) for row in jack)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("method", ["prc", "bt"])
+def test_blocked_battle_jackknife_equals_the_exact_one(monkeypatch, method, weighted):
+    """Beyond JACKKNIFE_MAX_UNITS categories the battle jackknife leaves out blocks of battles;
+    with one battle per block it is the exact one, row for row (each category's row repeated)."""
+    import pluralis.ranking.uncertainty as unc
+    from pluralis.ranking.battles import encode_battles
+
+    arr = encode_battles(BATTLES)
+    pw = np.linspace(0.5, 2.0, arr.n_clusters) if weighted else None
+    exact, counts = jackknife_scores(arr, BATTLES, method, unit="battles", pw=pw)
+    monkeypatch.setattr(unc, "JACKKNIFE_MAX_UNITS", 2)  # fewer than the categories: blocked path
+    blocked, none = jackknife_scores(arr, BATTLES, method, unit="battles", pw=pw)
+    assert none is None and blocked.shape == (len(BATTLES), 3)  # 60 battles <= 200 blocks: one each
+    assert len(exact) > 2 and counts.sum() == len(BATTLES)
+    rows = {tuple(np.round(r, 9)) for r in blocked}
+    assert rows == {tuple(np.round(r, 9)) for r in exact}
+    # every exact row appears as often as its category has battles
+    for row, n in zip(exact, counts):
+        assert np.isclose(blocked, row, atol=1e-9).all(axis=1).sum() >= n
+
+
 def test_bootstrap_interval_options_and_population_target():
     res = bootstrap(BATTLES, "prc", rounds=300, seed=0)
     assert res.interval == "bca" and res.jackknife.shape == (12, 3)
