@@ -58,6 +58,15 @@ def build_llm_app() -> typer.Typer:
         timeout: float = typer.Option(120.0, help="Seconds allowed for one generation."),
         api_key_env: str | None = typer.Option(None, help="Env var holding the API key clients must send."),
         log_level: str = typer.Option("warning", help="uvicorn log level."),
+        max_batch: int = typer.Option(
+            8, help="Most concurrent chats of a transformers model answered in one batched generate (1: none)."
+        ),
+        threads: int | None = typer.Option(
+            None, help="CPU threads of each llama_cpp model (default: cores / number of llama_cpp models)."
+        ),
+        torch_threads: int | None = typer.Option(
+            None, help="torch intra-op CPU threads (default: torch's; 1 is often faster on a busy, shared CPU)."
+        ),
     ) -> None:
         """Serve local models at /v1/chat/completions and /v1/models (OpenAI-compatible)."""
         from pluralis.llm.server import api_key_from_env, serve, spec_for_path  # FastAPI + uvicorn: only to serve
@@ -79,6 +88,9 @@ def build_llm_app() -> typer.Typer:
                 timeout=timeout,
                 n_ctx=n_ctx,
                 log_level=log_level,
+                max_batch=max_batch,
+                n_threads=threads,
+                torch_threads=torch_threads,
             )
         except PluralisError as e:
             _fail(e)

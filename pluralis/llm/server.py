@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pluralis.errors import ConfigError
 from pluralis.llm.errors import BackendError, BackendTimeout, MessageError
-from pluralis.llm.transformers_backend import batch_key
+from pluralis.llm.transformers_backend import batch_key, require_transformers
 from pluralis.llm.types import ChatResult, DecodingParams, ModelSpec, validate_messages, with_system_prompt
 
 #: Printed to stdout (then flushed) once the server is ready; the port follows.
@@ -552,6 +552,7 @@ def serve(
     log_level: str = "warning",
     max_batch: int = 8,
     n_threads: int | None = None,
+    torch_threads: int | None = None,
 ) -> None:
     """Load every model, then serve them until interrupted. ``port=0`` picks a free port.
 
@@ -581,6 +582,10 @@ def serve(
         most chats per batched ``generate`` call of a ``transformers`` model (1: no batching).
     n_threads
         CPU threads of each ``llama_cpp`` model.
+    torch_threads
+        torch's intra-op CPU threads for ``transformers`` models (``None``: torch's default, one
+        per core). On a busy shared CPU one thread can be several times faster
+        (``benchmarks/bench_llm_serve.py --torch-threads``).
 
     Example
     -------
@@ -597,6 +602,11 @@ def serve(
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ConfigError(f"duplicate served model names: {names}; use NAME=PATH to rename")
+    if torch_threads is not None:
+        if torch_threads < 1:
+            raise ConfigError("torch_threads must be >= 1")
+        torch, _ = require_transformers()  # torch: imported only when asked
+        torch.set_num_threads(torch_threads)
     n_llama = sum(1 for s in specs if s.backend == "llama_cpp")
     threads = n_threads or (max(1, (os.cpu_count() or 1) // n_llama) if n_llama > 1 else None)
     backends: dict[str, Any] = {}
