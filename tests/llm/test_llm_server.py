@@ -267,3 +267,14 @@ def test_llamacpp_server_serialises_requests_globally():
 
     assert hasattr(llama_app, "llama_outer_lock") and hasattr(llama_app, "llama_inner_lock")
     assert "_current_model" in llama_model.LlamaProxy.__init__.__code__.co_names  # one model in memory at a time
+
+
+def test_serve_checks_its_thread_options_before_loading(tmp_path):
+    from pluralis.errors import ConfigError
+    from pluralis.llm.server import serve
+
+    spec = spec_for_path(str(tmp_path / "no-such-model"), name="m", backend="transformers")
+    with pytest.raises(ConfigError, match="torch_threads"):
+        serve([spec], torch_threads=0)
+    with pytest.raises(ConfigError, match="nothing to serve"):
+        serve([], torch_threads=1)
