@@ -100,8 +100,14 @@ def test_intervals_groups_and_contrasts_match_the_engine_and_recover_the_planted
     assert gender["summary"]["lrt_p"] < 1e-3 and gender["summary"]["permutation_p"] < 0.05
     survey = planted.frames().survey
     direct = group_contrasts(
-        battles, "gender", survey=survey[["user_id", "gender"]], method="prc", rounds=ROUNDS, seed=0,
-        min_participants=10, permutations=ROUNDS,
+        battles,
+        "gender",
+        survey=survey[["user_id", "gender"]],
+        method="prc",
+        rounds=ROUNDS,
+        seed=0,
+        min_participants=10,
+        permutations=ROUNDS,
     ).contrasts.set_index("model")
     assert delta["difference"] == pytest.approx(float(direct.loc["delta", "difference"]), abs=1e-4)
     assert (delta["lo"], delta["hi"]) == pytest.approx(
