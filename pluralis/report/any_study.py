@@ -209,8 +209,8 @@ def write_any_report(
     >>> rows = ['{"model_a": "a", "model_b": "b", "winner": "model_a", "judge": "u%d"}' % i for i in range(9)]
     >>> _ = p.write_text("\\n".join(rows + ['{"model_a": "b", "model_b": "a", "winner": "tie", "judge": "u1"}']))
     >>> res = write_any_report(p, p.parent / "rep", bootstrap=5)
-    >>> sorted(res.skipped)[:2]
-    ['Rankings by group', 'Representativeness']
+    >>> sorted(res.skipped)[:3]
+    ['Group contrasts', 'Rankings by group', 'Representativeness']
     """
     out = Path(out)
     fmt = format or (detect_format(source) if study is None else "given")
