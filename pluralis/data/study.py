@@ -351,6 +351,57 @@ def participants_from_comparisons(comparisons: pd.DataFrame) -> pd.DataFrame:
     return survey.reset_index()
 
 
+def rated_responses(frames: StudyFrames) -> pd.DataFrame:
+    """Every rated response as one row, from PRISM utterances or from comparisons that carry ratings.
+
+    What analyses of scores (welfare, per-person score models) read: ``user_id``, ``conversation_id``,
+    ``interaction_id``, ``turn``, ``model_name``, ``score`` (and the utterances' other columns when the
+    study has PRISM utterances). A ratings table (:mod:`pluralis.data.io.ratings`) is stored as
+    comparisons whose ``ratings`` list scores ``models``; each becomes one row per rated model, turn 0,
+    one interaction per comparison.
+
+    Parameters
+    ----------
+    frames
+        ``study.frames()``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Empty (with the columns) when nothing was rated.
+
+    Example
+    -------
+    >>> c = pd.DataFrame({"comparison_id": ["c1"], "annotator_id": ["u1"], "models": [["t1", "t2"]],
+    ...                   "ratings": [[1.0, 4.0]]})
+    >>> f = StudyFrames(*(pd.DataFrame() for _ in range(4)), comparisons=c)
+    >>> rated_responses(f)[["user_id", "model_name", "score"]].values.tolist()
+    [['u1', 't1', 1.0], ['u1', 't2', 4.0]]
+    """
+    cols = ["user_id", "conversation_id", "interaction_id", "turn", "model_name", "score"]
+    u = frames.utterances
+    if len(u) and "score" in u.columns and u["score"].notna().any():
+        return u
+    c = frames.comparisons
+    if not len(c) or "ratings" not in c.columns:
+        return pd.DataFrame(columns=cols)
+    rated = c[c["ratings"].map(lambda r: isinstance(r, (list, tuple)) and len(r) > 0)]
+    if rated.empty:
+        return pd.DataFrame(columns=cols)
+    long = rated[["comparison_id", "annotator_id", "models", "ratings"]].explode(["models", "ratings"])
+    out = pd.DataFrame(
+        {
+            "user_id": long["annotator_id"].astype(str).to_numpy(),
+            "conversation_id": long["comparison_id"].astype(str).to_numpy(),
+            "interaction_id": long["comparison_id"].astype(str).to_numpy(),
+            "turn": 0,
+            "model_name": long["models"].astype(str).to_numpy(),
+            "score": pd.to_numeric(long["ratings"], errors="coerce").to_numpy(),
+        }
+    )
+    return out[out["score"].notna()].reset_index(drop=True)
+
+
 def utterances_from_conversations(conversations: list[Conversation]) -> list[Utterance]:
     """Flatten ``conversation_history`` into utterances exactly as PRISM's release does.
 
