@@ -396,11 +396,18 @@ def register(app: typer.Typer) -> None:
         if balanced_only and "included_in_balanced_subset" not in utterances.columns:
             balanced_only = False
             notes.append("no included_in_balanced_subset column: every rated conversation is used")
-        if "choice" in measure and "if_chosen" not in utterances.columns:
-            measure = [m for m in measure if m != "choice"]
-            notes.append("no if_chosen column (no choices recorded): the rating measure only")
+        recorded = {"rating": "score", "choice": "if_chosen"}
+        missing = [m for m in measure if recorded.get(m, m) not in utterances.columns]
+        if missing:
+            measure = [m for m in measure if m not in missing]
             if not measure:
-                raise ConfigError(f"{data}: no choices recorded, and --measure asked for choice only")
+                raise ConfigError(
+                    f"{data}: --measure {', '.join(missing)}: the data records no "
+                    + " and no ".join(recorded.get(m, m) for m in missing)
+                    + ("; paired comparisons give choices (--measure choice)" if "rating" in missing else "")
+                )
+            what = {"rating": "no scores recorded", "choice": "no choices recorded"}
+            notes.append(f"{'; '.join(what.get(m, m) for m in missing)}: the {' and '.join(measure)} measure only")
         if targets is not None and weights in (None, "census"):
             fit = targets.weights(sample_survey, on_unknown="drop")
             weights_value: Any = fit.weights

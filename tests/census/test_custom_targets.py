@@ -210,7 +210,7 @@ def test_welfare_with_a_census_table_on_a_ratings_table(ratings_store):
     )
     assert r.exit_code == 0, r.output
     assert "populations and schemes from the survey's gender, age" in r.output
-    assert "raked to" in r.output and "the rating measure only" in r.output
+    assert "raked to" in r.output and "no choices recorded: the rating measure only" in r.output
     summary = pd.read_csv(out / "welfare_summary.csv")
     assert {"gender = Female", "gender = Male", "age = 18-34", "age = 65+", "Rep"} <= set(summary["population"])
     # women's welfare is highest when only women hold the seats, and lower when men hold them all
@@ -272,3 +272,57 @@ def test_learn_on_a_ratings_table_recovers_the_groups_taste(ratings_store, tmp_p
     weights = pd.read_csv(out / "reward_weights.csv").set_index(["feature", "group"])["coef"]
     assert weights[("if_enumeration", "Female")] > weights[("if_enumeration", "Male")] + 1.0  # women's enumerated text
     assert weights[("if_enumeration", "Female")] > 0
+
+
+def test_welfare_on_paired_comparisons_with_a_participants_file(tmp_path):
+    """Arena-style battles + a participants file (gender, numeric age): choices give choice welfare."""
+    rng = np.random.default_rng(1)
+    models = ["a", "b", "c", "d", "e", "f"]
+    quality = np.array([0.0, 0.3, 0.6, 0.9, 1.2, 1.5])
+    rows, people = [], []
+    for u in range(192):
+        gender = "woman" if u % 2 else "man"
+        people.append({"judge": f"j{u}", "gender": gender, "age": int(rng.integers(18, 85))})
+        q = quality + (np.array([2.0, 0, 0, 0, 0, 0]) if gender == "woman" else 0)  # women love model a
+        for _ in range(8):
+            i, j = rng.choice(6, 2, replace=False)
+            win = rng.random() < 1 / (1 + np.exp(-(q[i] - q[j])))
+            rows.append(
+                {
+                    "model_a": models[i],
+                    "model_b": models[j],
+                    "winner": "model_a" if win else "model_b",
+                    "judge": f"j{u}",
+                }
+            )
+    pd.DataFrame(rows).to_csv(tmp_path / "battles.csv", index=False)
+    pd.DataFrame(people).to_csv(tmp_path / "people.csv", index=False)
+    store = tmp_path / "s.sqlite"
+    runner = CliRunner()
+    r = runner.invoke(
+        cli,
+        [
+            "import",
+            str(tmp_path / "battles.csv"),
+            "--participants",
+            str(tmp_path / "people.csv"),
+            "--id",
+            "judge",
+            "--fields",
+            "gender,age",
+            "--store",
+            str(store),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "welfare"
+    r = runner.invoke(cli, ["welfare", str(store), "--by", "gender", "--draws", "200", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "no scores recorded: the choice measure only" in r.output
+    s = pd.read_csv(out / "welfare_summary.csv")
+    assert set(s["measure"]) == {"choice"}
+    women = s[s["population"] == "gender = woman"].set_index("scheme")["mean"]
+    men_seats = next(x for x in women.index if x.startswith("gender = man"))
+    assert women[men_seats] < women["Rep (100)"]  # women lose when men hold every seat
+    r = runner.invoke(cli, ["welfare", str(store), "--by", "gender", "--measure", "rating"])
+    assert r.exit_code != 0 and "records no score; paired comparisons give choices" in r.output
