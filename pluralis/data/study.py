@@ -403,9 +403,10 @@ def rated_responses(frames: StudyFrames) -> pd.DataFrame:
     if "ranking" in c.columns:
         top = c["ranking"].map(lambda r: int(r[0]) if isinstance(r, (list, tuple, np.ndarray)) and len(r) else -1)
         chosen = np.where(chosen < 0, top.to_numpy(), chosen)
-    ratings = c["ratings"] if "ratings" in c.columns else pd.Series([None] * len(c), index=c.index)
+    given = c["ratings"] if "ratings" in c.columns else pd.Series([None] * len(c), index=c.index)
     ratings = [
-        r if isinstance(r, (list, tuple, np.ndarray)) and len(r) == k else [None] * k for r, k in zip(ratings, n_models)
+        list(r) if isinstance(r, (list, tuple, np.ndarray)) and len(r) == k else [None] * k
+        for r, k in zip(given, n_models)
     ]
     ids = np.repeat(c["comparison_id"].astype(str).to_numpy(), n_models)
     position = np.concatenate([np.arange(k) for k in n_models]) if len(c) else np.zeros(0, dtype=int)
