@@ -24,6 +24,7 @@ from matplotlib.ticker import MaxNLocator
 
 from pluralis.errors import ConfigError
 from pluralis.figures import save_figure
+from pluralis.ranking.contrasts import most_certain_first
 from pluralis.ranking.registry import Aggregator, get_aggregator
 
 
@@ -261,7 +262,7 @@ def plot_contrasts(
     if not len(table):
         raise ConfigError("no contrasts to plot" + (f" for {by!r}" if by is not None else ""))
     method = method or table.attrs.get("method", "")
-    shown = table.assign(_size=-table["difference"].abs()).sort_values(["p_value", "_size"]).head(max_rows)
+    shown = most_certain_first(table).head(max_rows)
     field = "" if by is not None or table["by"].nunique() == 1 else "{by}: "
     labels = [
         (field.format(by=r.by) if field else "")

@@ -378,7 +378,7 @@ def write_any_report(
         )
 
         def contrasts():
-            from pluralis.ranking.contrasts import group_contrasts
+            from pluralis.ranking.contrasts import CONTRAST_COLUMNS, group_contrasts
             from pluralis.ranking.plots import plot_contrasts
 
             res = group_contrasts(
@@ -406,21 +406,7 @@ def write_any_report(
                     f"Group against group by {field_label(f)}: difference of each model's score (group − other; "
                     "n = participants) with its 95% interval; filled = significant after Holm's correction.",
                 )
-            cols = [
-                "by",
-                "group",
-                "other",
-                "model",
-                "difference",
-                "lo",
-                "hi",
-                "p_value",
-                "p_holm",
-                "p_bh",
-                "significant",
-                "n_participants_group",
-                "n_participants_other",
-            ]
+            cols = [c for c in CONTRAST_COLUMNS if c not in ("score_group", "score_other", "se")]
             s.table(
                 res.contrasts[cols].assign(by=[field_label(b) for b in res.contrasts["by"]]),
                 caption="Every contrast (the CSV beside the report has them all).",

@@ -49,7 +49,7 @@ from pluralis.census.representativeness import representativeness
 from pluralis.census.weights import census_weights
 from pluralis.errors import PluralisError
 from pluralis.ranking.battles import extract_battles
-from pluralis.ranking.contrasts import group_contrasts
+from pluralis.ranking.contrasts import group_contrasts, most_certain_first
 from pluralis.ranking.engine import rank_models
 from pluralis.ranking.subgroups import subgroup_rankings
 from pluralis.ranking.uncertainty import bootstrap
@@ -473,21 +473,7 @@ def contrasts_of(
         return out
     found = res.to_dict(max_contrasts=0)
     out["summary"] = found["summary"][0] if found["summary"] else None
-    table = res.contrasts.assign(_size=-res.contrasts["difference"].abs()).sort_values(["p_value", "_size"])
-    keep = [
-        "group",
-        "other",
-        "model",
-        "difference",
-        "lo",
-        "hi",
-        "p_value",
-        "p_holm",
-        "significant",
-        "n_participants_group",
-        "n_participants_other",
-    ]
-    for r in table.head(MAX_CONTRASTS)[keep].to_dict("records"):
+    for r in most_certain_first(res.contrasts).head(MAX_CONTRASTS).to_dict("records"):
         out["contrasts"].append(
             {
                 "group": str(r["group"]),

@@ -145,6 +145,25 @@ def _nan(v: Any) -> float:
     return float("nan") if v is None else float(v)
 
 
+def _forest(labels, rows, keys, *, color, filled=None, row_height, fontsize=None):
+    """A figure with one interval row per label (center, lo, hi read from ``rows`` under ``keys``), top first."""
+    center, lo, hi = keys
+    fig = _figure(7.5, row_height * len(rows) + 1.4)
+    ax = fig.add_subplot()
+    _interval_rows(
+        ax,
+        labels,
+        [_nan(r.get(center)) for r in rows],
+        [_nan(r.get(lo)) for r in rows],
+        [_nan(r.get(hi)) for r in rows],
+        color=color,
+        filled=filled,
+    )
+    ax.set_yticks(range(len(labels)), labels, fontsize=fontsize)
+    ax.invert_yaxis()
+    return fig, ax
+
+
 def draw_ranking(part: dict[str, Any]) -> str:
     """Everyone's ranking: PRC scores with their intervals, best on top.
 
@@ -170,18 +189,7 @@ def draw_ranking(part: dict[str, Any]) -> str:
     rows = part["rows"]
     labels = [r["model"] for r in rows]
     with matplotlib.rc_context(_RC):
-        fig = _figure(7.5, 0.45 * len(rows) + 1.3)
-        ax = fig.add_subplot()
-        _interval_rows(
-            ax,
-            labels,
-            [r["score"] for r in rows],
-            [_nan(r.get("score_lo")) for r in rows],
-            [_nan(r.get("score_hi")) for r in rows],
-            color=_COLORS[0],
-        )
-        ax.set_yticks(range(len(labels)), labels)
-        ax.invert_yaxis()
+        fig, ax = _forest(labels, rows, ("score", "score_lo", "score_hi"), color=_COLORS[0], row_height=0.45)
         for i, r in enumerate(rows):
             rank = f"rank {r['rank']}"
             if r.get("rank_lo") is not None:
@@ -289,20 +297,16 @@ def draw_contrasts(part: dict[str, Any]) -> str:
     rows = part["contrasts"]
     labels = [f"{r['group']} ({r['n_group']}) − {r['other']} ({r['n_other']}): {r['model']}" for r in rows]
     with matplotlib.rc_context(_RC):
-        fig = _figure(7.5, 0.3 * len(rows) + 1.4)
-        ax = fig.add_subplot()
-        ax.axvline(0.0, color="#555555", linewidth=0.8)
-        _interval_rows(
-            ax,
+        fig, ax = _forest(
             labels,
-            [_nan(r["difference"]) for r in rows],
-            [_nan(r.get("lo")) for r in rows],
-            [_nan(r.get("hi")) for r in rows],
+            rows,
+            ("difference", "lo", "hi"),
             color=_COLORS[1],
             filled=[bool(r.get("significant")) for r in rows],
+            row_height=0.3,
+            fontsize=7,
         )
-        ax.set_yticks(range(len(labels)), labels, fontsize=7)
-        ax.invert_yaxis()
+        ax.axvline(0.0, color="#555555", linewidth=0.8, zorder=0)
         level = round(100 * part.get("level", 0.95))
         ax.set_xlabel(
             f"difference of PRC scores (group − other; n participants), {level}% intervals from "
