@@ -6,6 +6,7 @@ import typer
 from rich.markup import escape
 
 from pluralis.cli._common import console, err_console, handle_errors
+from pluralis.errors import ConfigError
 
 
 def build_study_app() -> typer.Typer:
@@ -55,6 +56,33 @@ def build_study_app() -> typer.Typer:
             err_console.print(summary, markup=False, highlight=False, emoji=False, soft_wrap=True)
             raise typer.Exit(code=1)
         console.print(summary, markup=False, highlight=False, emoji=False, soft_wrap=True)
+
+    @study_app.command("settings")
+    @handle_errors
+    def settings_cmd(
+        section: str | None = typer.Argument(None, help="Only this section (e.g. limits, sampling)."),
+    ) -> None:
+        """Every setting of a study file, section by section, with its default and what it does."""
+        from rich.table import Table
+
+        from pluralis.collect.config import iter_settings
+
+        rows = [r for r in iter_settings() if section is None or r[0] == section]
+        if not rows:
+            raise ConfigError(
+                f"no section {section!r}; sections: {', '.join(dict.fromkeys(r[0] for r in iter_settings()))}"
+            )
+        for name in dict.fromkeys(r[0] for r in rows):
+            part = [r for r in rows if r[0] == name]
+            table = Table(title=escape(f"[{name}]"), show_header=True, header_style="bold", title_justify="left")
+            table.add_column("setting", no_wrap=True)
+            table.add_column("default", overflow="fold", max_width=60)
+            for _, path, default, _ in part:
+                shown = repr(default)
+                table.add_row(escape(path), escape(shown if len(shown) <= 120 else shown[:117] + "..."))
+            console.print(table)
+            console.print(escape(part[0][3]), highlight=False, soft_wrap=True)
+            console.print()
 
     return study_app
 

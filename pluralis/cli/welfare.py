@@ -11,19 +11,40 @@ import pandas as pd
 import typer
 from rich.table import Table
 
+from pluralis.census.custom import TargetTable, load_target_table
 from pluralis.census.representativeness import representativeness
+from pluralis.census.targets import normalise_country
 from pluralis.census.weights import EmptyCellError, census_rebalance, census_weights
 from pluralis.cli._common import console, handle_errors
 from pluralis.data import StudyFrames, load_study
+from pluralis.data.study import rated_responses
 from pluralis.errors import ConfigError
 from pluralis.figures import check_plot_path
 from pluralis.welfare.engine import WelfareConfig, run_welfare
 from pluralis.welfare.plots import plot_representativeness
-from pluralis.welfare.schemes import Group, Scheme, country_sample
+from pluralis.welfare.schemes import (
+    PRISM_DESIGN_FIELDS,
+    REFERENCE_SCHEME,
+    Group,
+    Scheme,
+    country_sample,
+    design_from_fields,
+)
 
 T = TypeVar("T")
 
-_COUNTRY_HELP = "US or UK (census targets and REP sample)"
+_COUNTRY_HELP = (
+    "US or UK (census targets and REP sample), 'all' (every participant), or 'auto': US when the data has "
+    "PRISM's country columns, else all"
+)
+_CENSUS_HELP = (
+    "your own target table (CSV/TSV/JSONL/parquet: variable,category,share rows, or one column per variable "
+    "and a share column) instead of the shipped US/UK census"
+)
+_BY_HELP = (
+    "survey field(s) to build populations and schemes from (each category a population; the largest holding "
+    "every seat a scheme) when the data lacks PRISM's gender/ethnicity/age fields"
+)
 _SAMPLE_HELP = "auto | rep (included_in_*_REP flags) | rebalance (census rebalancing, App. L) | locale | all"
 _CONSTRUCTION_HELP = (
     "US census table: disjoint (race x Hispanic origin, every adult once; default) | "
@@ -35,11 +56,121 @@ def _frames(source: str, format: str | None) -> StudyFrames:
     return load_study(source, format=format).frames()
 
 
-def _sample(survey: pd.DataFrame, country: str, sample: str) -> tuple[pd.DataFrame, str]:
-    if sample == "all":
+#: Survey columns that say which country a PRISM participant belongs to.
+_COUNTRY_COLUMNS = ("study_locale", "location_reside_countryISO", "included_in_US_REP", "included_in_UK_REP")
+
+
+def check_country(country: str) -> str:
+    """The ``--country`` value, checked before any data is read: ``US``, ``UK``, ``all`` or ``auto``.
+
+    Parameters
+    ----------
+    country
+        The option's value (any case; country names and codes the census knows).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ConfigError
+        an unknown country, naming the accepted values.
+
+    Example
+    -------
+    >>> check_country("uk"), check_country("ALL"), check_country("auto")
+    ('UK', 'all', 'auto')
+    """
+    key = str(country).strip().lower()
+    if key in ("all", "auto"):
+        return key
+    try:
+        return normalise_country(country)
+    except ConfigError as e:
+        raise ConfigError(f"--country: {e}; or 'all' (every participant), or 'auto'") from None
+
+
+def resolve_country(country: str, survey: pd.DataFrame, *, census: TargetTable | None = None) -> str | None:
+    """The analysis sample's country: ``None`` (everyone) for ``all``; ``auto`` picks US on PRISM-shaped data.
+
+    Parameters
+    ----------
+    country
+        A :func:`check_country` value.
+    survey
+        The survey frame.
+    census
+        A user target table (``auto`` then means everyone: the table defines the population).
+
+    Returns
+    -------
+    str or None
+
+    Example
+    -------
+    >>> resolve_country("auto", pd.DataFrame({"user_id": ["a"], "gender": ["F"]})) is None
+    True
+    >>> resolve_country("auto", pd.DataFrame({"user_id": ["a"], "study_locale": ["us"]}))
+    'US'
+    """
+    if country == "all":
+        return None
+    if country == "auto":
+        if census is not None or not any(c in survey.columns for c in _COUNTRY_COLUMNS):
+            return None
+        return "US"
+    return country
+
+
+def _sample(survey: pd.DataFrame, country: str | None, sample: str) -> tuple[pd.DataFrame, str]:
+    if sample == "all" or country is None:
         return survey, "all participants"
     mask, how = country_sample(survey, country, sample)
     return survey[mask], how
+
+
+def _design_options(
+    survey: pd.DataFrame,
+    population: list[str] | None,
+    scheme: list[str] | None,
+    by: list[str] | None,
+    census: TargetTable | None,
+    reference: str,
+) -> tuple[dict[str, Any], list[str]]:
+    """Populations, schemes and reference: as given, PRISM's on PRISM-shaped data, else from the data's fields."""
+    options: dict[str, Any] = {}
+    notes: list[str] = []
+    if population:
+        options["populations"] = [_parse_population(p) for p in population]
+    if scheme:
+        options["schemes"] = [_parse_scheme(s) for s in scheme]
+    if population and scheme:
+        return options, notes
+    fields = list(by or [])
+    prism_ready = all(f in survey.columns for f in PRISM_DESIGN_FIELDS)
+    if not fields and prism_ready:
+        return options, notes  # PRISM's populations and schemes
+    if not fields and census is not None:
+        fields = [v for v in census.variables if v in survey.columns]
+    if not fields:
+        have = ", ".join(c for c in survey.columns if c != "user_id") or "none"
+        raise ConfigError(
+            f"PRISM's populations and schemes need the survey fields {', '.join(PRISM_DESIGN_FIELDS)}; this "
+            f"survey has: {have}. Give --by FIELD (populations and schemes from that field), or --population "
+            "NAME:QUERY and --scheme NAME:N[:QUERY]"
+        )
+    schemes, populations, ref = design_from_fields(survey, fields)
+    options.setdefault("populations", populations)
+    options.setdefault("schemes", schemes)
+    if not scheme and reference == REFERENCE_SCHEME:  # PRISM's "Rep (100)" may not exist in a smaller sample
+        options["reference"] = ref
+    notes.append(
+        f"populations and schemes from the survey's {', '.join(fields)}: "
+        + ", ".join(s.name for s in options["schemes"])
+        + f" (reference {options.get('reference', reference)})"
+    )
+    return options, notes
 
 
 def _parse_population(spec: str) -> Group:
@@ -208,7 +339,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def welfare(
         data: str = typer.Argument(..., help="PRISM folder, parquet folder, store or hf://…"),
-        country: str = typer.Option("US", "--country", "-c", help=_COUNTRY_HELP),
+        country: str = typer.Option("auto", "--country", "-c", help=_COUNTRY_HELP),
         sample: str = typer.Option("auto", "--sample", help=_SAMPLE_HELP.replace(" | all", "")),
         measure: list[str] = typer.Option(["rating", "choice"], "--measure", "-m", help="rating and/or choice"),
         draws: int = typer.Option(1000, "--draws", "-R", min=1, help="draws per scheme and population"),
@@ -238,6 +369,8 @@ def register(app: typer.Typer) -> None:
         ),
         plot: Path = typer.Option(None, "--plot", help="save the violin plot (Fig. 5) here"),
         format: str = typer.Option(None, "--format", "-f", help="input format (auto-detected)"),
+        census: Path = typer.Option(None, "--census", help=_CENSUS_HELP),
+        by: list[str] = typer.Option(None, "--by", help=_BY_HELP),
     ):
         """Welfare of stakeholder populations under seat-of-power sampling schemes (PRISM §3.3, App. U).
 
@@ -245,13 +378,46 @@ def register(app: typer.Typer) -> None:
         """
         if plot is not None:
             check_plot_path(plot, "--plot")
-        options: dict[str, Any] = {}  # PRISM's schemes and populations unless replaced
-        if population:
-            options["populations"] = [_parse_population(p) for p in population]
-        if scheme:
-            options["schemes"] = [_parse_scheme(s) for s in scheme]
+        # everything that can be checked without the data is checked before it is read
+        where = check_country(country)
+        targets = load_target_table(census) if census is not None else None
+        scale_range, unseen_policy = parse_scale(scale), parse_unseen(unseen)
+        frames = _frames(data, format)
+        survey = frames.survey
+        utterances = rated_responses(frames)
+        if utterances.empty:
+            raise ConfigError(f"{data}: no rated responses: welfare needs each participant's scores of the models")
+        if targets is not None:  # the table's categories (numeric ages as its bands) for groups and weights
+            survey = targets.map_survey(survey, on_unknown="drop")
+        resolved = resolve_country(where, survey, census=targets)
+        sample_survey, _ = _sample(survey, resolved, sample) if resolved is not None else (survey, "")
+        options, notes = _design_options(sample_survey, population, scheme, by, targets, reference)
+        options.setdefault("reference", reference)
+        if balanced_only and "included_in_balanced_subset" not in utterances.columns:
+            balanced_only = False
+            notes.append("no included_in_balanced_subset column: every rated conversation is used")
+        recorded = {"rating": "score", "choice": "if_chosen"}
+        missing = [m for m in measure if recorded.get(m, m) not in utterances.columns]
+        if missing:
+            measure = [m for m in measure if m not in missing]
+            if not measure:
+                raise ConfigError(
+                    f"{data}: --measure {', '.join(missing)}: the data records no "
+                    + " and no ".join(recorded.get(m, m) for m in missing)
+                    + ("; paired comparisons give choices (--measure choice)" if "rating" in missing else "")
+                )
+            what = {"rating": "no scores recorded", "choice": "no choices recorded"}
+            notes.append(f"{'; '.join(what.get(m, m) for m in missing)}: the {' and '.join(measure)} measure only")
+        if targets is not None and weights in (None, "census"):
+            fit = targets.weights(sample_survey, on_unknown="drop")
+            weights_value: Any = fit.weights
+            notes.append(f"weights: raked to {targets.source} ({', '.join(targets.variables)})")
+        elif resolved is None and weights == "census":
+            raise ConfigError("--weights census needs --country US or UK, or give --census TABLE")
+        else:
+            weights_value = weights_option(weights, lambda: "census")  # run_welfare rakes its own country sample
         config = WelfareConfig(
-            country=country,
+            country=resolved,
             sample=sample,
             measures=measure,
             n_draws=draws,
@@ -259,14 +425,15 @@ def register(app: typer.Typer) -> None:
             replace=replace,
             allow_oversample=allow_oversample,
             impute=impute,
-            weights=weights_option(weights, lambda: "census"),  # run_welfare rakes its own country sample
-            reference=reference,
-            scale=parse_scale(scale),
-            unseen=parse_unseen(unseen),
+            weights=weights_value,
+            scale=scale_range,
+            unseen=unseen_policy,
             balanced_only=balanced_only,
             **options,
         )
-        res = run_welfare(_frames(data, format), config=config)
+        for note in notes:
+            console.print(f"[dim]{note}[/]")
+        res = run_welfare(utterances, survey, config=config)
         for note in res.notes:
             console.print(f"[dim]{note}[/]")
         cfg = res.config
@@ -322,6 +489,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(None, "--out", "-o", help="write the observed-vs-census table (CSV)"),
         plot: Path = typer.Option(None, "--plot", help="save the bar plot (Fig. 8) here"),
         format: str = typer.Option(None, "--format", "-f"),
+        census: Path = typer.Option(None, "--census", help=_CENSUS_HELP),
     ):
         """Observed vs census shares per cell and margin, total variation distance, effective sample size.
 
@@ -329,6 +497,36 @@ def register(app: typer.Typer) -> None:
         """
         if plot is not None:
             check_plot_path(plot, "--plot")
+        if census is not None:
+            targets = load_target_table(census)
+            survey = _frames(data, format).survey
+            w = None
+            if weights == "census":
+                w = targets.weights(survey, on_unknown="drop").weights.reindex(survey["user_id"]).fillna(0).to_numpy()
+            elif weights:
+                w = read_weights_csv(weights).reindex(survey["user_id"]).fillna(0).to_numpy()
+            table = targets.compare(survey, weights=w)
+            console.print(f"[dim]{len(survey)} participants against {targets.source}[/]")
+            console.print(
+                _frame_table(
+                    table.set_index("category")[
+                        ["variable", "n_observed", "observed_share", "expected_share", "difference_pp", "tvd"]
+                    ],
+                    "sample vs target table",
+                )
+            )
+            if out is not None:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                table.to_csv(out, index=False)
+                console.print(f"wrote {out}")
+            if plot is not None:
+                raise ConfigError("--plot draws the census figure (US/UK); with --census, use --out for the table")
+            return
+        country = check_country(country)
+        if country in ("all", "auto"):
+            country = "US" if country == "auto" else country
+        if country == "all":
+            raise ConfigError("represent compares with a census: give --country US or UK, or --census TABLE")
         survey, how = _sample(_frames(data, format).survey, country, sample)
         w = weights_option(
             weights,
@@ -368,11 +566,33 @@ def register(app: typer.Typer) -> None:
         renormalise: bool = typer.Option(False, "--renormalise", help="drop empty cells instead of failing"),
         out: Path = typer.Option(None, "--out", "-o", help="CSV of user_id,weight (rebalance: user_id,included)"),
         format: str = typer.Option(None, "--format", "-f"),
+        census: Path = typer.Option(None, "--census", help=_CENSUS_HELP),
     ):
         """Census weights (raking / post-stratification) or PRISM's census rebalancing by subsampling.
 
         Example: pluralis weights prism/ --country US --method rake --trim 5 --out us_weights.csv
         """
+        if census is not None:
+            if method == "rebalance":
+                raise ConfigError("--method rebalance uses PRISM's US/UK census cells; with --census use rake")
+            targets = load_target_table(census)
+            survey = _frames(data, format).survey
+            res = targets.weights(
+                survey, method=method, trim=trim, on_unknown="drop", on_empty="renormalise" if renormalise else "raise"
+            )
+            console.print(f"[dim]{len(survey)} participants weighted to {targets.source}[/]")
+            console.print(
+                _frame_table(pd.DataFrame({"value": res.report()}).rename_axis("diagnostic"), f"{method} weights")
+            )
+            if out is not None:
+                res.weights.rename("weight").reset_index().to_csv(out, index=False)
+                console.print(f"wrote {out}")
+            return
+        country = check_country(country)
+        if country in ("all", "auto"):
+            if country == "all":
+                raise ConfigError("weights need a census: give --country US or UK, or --census TABLE")
+            country = "US"
         survey = _frames(data, format).survey
         if method == "rebalance":
             kept = census_rebalance(survey, country, construction=construction)

@@ -55,7 +55,7 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -212,7 +212,11 @@ class _Strict(BaseModel):
 
 
 class StudyInfo(_Strict):
-    """Identity of the study: ``id`` becomes ``study_id`` and ``locale`` ``study_locale`` of every participant."""
+    """Identity of the study: ``id`` becomes ``study_id`` and ``locale`` ``study_locale`` of every participant.
+
+    ``title`` heads every page; ``description`` is the landing page's paragraph; ``source`` is ``"human"``
+    (participants) or ``"simulated"`` (personas run through the protocol, recorded on every record).
+    """
 
     id: str = Field(default="pluralis-prism", min_length=1, max_length=128)
     title: str = "Your Feedback on AI Language Models"
@@ -225,7 +229,12 @@ class StudyInfo(_Strict):
 
 
 class ConsentConfig(_Strict):
-    """Consent page (PRISM App. D) and the LLM primer shown before the survey (App. I)."""
+    """Consent page (PRISM App. D) and the LLM primer shown before the survey (App. I).
+
+    ``title`` heads the consent page, ``text`` is the consent text (replace its ``[...]`` placeholders),
+    ``primer`` the short explanation of language models, ``consent_label`` and ``age_label`` the two
+    statements a participant must agree to (consent, and being 18 or over).
+    """
 
     title: str = "Your Feedback on AI Language Models"
     text: str = CONSENT_TEXT
@@ -299,7 +308,11 @@ class SamplingConfig(_Strict):
     ``"nc"`` (Community Alignment: ``opening_models`` negatively-correlated candidates from ONE model, chosen at
     random from the pool or fixed by ``nc_model``). Later turns: ``later_samples`` samples of the locked model
     at ``later_temperature`` (> 0), or NC candidates when ``nc_later_turns``. ``opening_models`` left out is
-    PRISM's 4 (fewer when the study has fewer models).
+    PRISM's 4 (fewer when the study has fewer models). ``timeout``: seconds a model may take (PRISM's 30).
+    ``nc_method``: how NC candidates are asked for (``"single_call"``: all in one answer, the paper's method;
+    ``"sequential"``: one call each, seeing the earlier ones; ``"auto"``: single call, topped up sequentially);
+    ``nc_response_format``: the structured-output format sent with the single call (``None``: detected).
+    ``seed``: the sampling's random seed (``None``: a fresh one per turn).
     """
 
     mode: Literal["random", "all", "nc"] = "random"
@@ -341,7 +354,15 @@ def _default_types() -> list[ConversationType]:
 
 
 class ConversationsConfig(_Strict):
-    """Conversation types, quotas, turn limits and the instructions shown (spec §1.3)."""
+    """Conversation types, quotas, turn limits and the instructions shown (spec §1.3).
+
+    ``types`` (name, label, instruction, quota each), ``min_turns``/``max_turns`` per conversation and
+    ``prompt_max_chars`` per message. The texts participants read: ``choose_text`` (choosing a type),
+    ``quota_text`` (the per-type quota), ``opening_text`` (the first message), ``inspiration_text`` (ideas
+    for one), ``rate_text`` and ``rate_anchors`` (the rating sliders' question and end labels),
+    ``untouched_text`` (a slider not moved, with ``require_slider_touch``) and ``continue_text`` (the next
+    message or finish).
+    """
 
     types: list[ConversationType] = Field(default_factory=_default_types)
     min_turns: int = Field(default=2, ge=1, le=50)
@@ -498,7 +519,11 @@ def _default_sections() -> list[SurveySection]:
 
 
 class SurveyConfig(_Strict):
-    """The survey: sections (pages) of questions, PRISM's by default (spec §1.2)."""
+    """The survey: ``sections`` (pages) of questions, PRISM's by default (spec §1.2).
+
+    ``countries``: the country lists' entries ``(name, ISO3, UN M49 region, subregion)``, every UN member
+    and observer state by default.
+    """
 
     sections: list[SurveySection] = Field(default_factory=_default_sections)
     countries: list[tuple[str, str, str, str]] = Field(default_factory=lambda: list(COUNTRIES))
@@ -556,7 +581,13 @@ class SurveyConfig(_Strict):
 
 
 class AttributesConfig(_Strict):
-    """Fine-grained feedback statements after each conversation (performance and choice; 1-100 or N/A)."""
+    """Fine-grained feedback statements after each conversation (performance and choice; 1-100 or N/A).
+
+    ``performance`` and ``choice`` map each attribute to its statement (PRISM's by default);
+    ``performance_text`` / ``choice_text`` introduce the statements, ``performance_anchors`` /
+    ``choice_anchors`` label the sliders' ends; ``open_feedback_text`` asks for written feedback, with
+    ``open_feedback_placeholder`` in the box and at least ``open_feedback_min_chars`` characters.
+    """
 
     performance_text: str = (
         "Tell us how the model performed. Consider your first message and the top-rated response. Rate the "
@@ -597,8 +628,9 @@ class QuotaCell(_Strict):
 
 
 class QuotasConfig(_Strict):
-    """Sample quotas. ``census``: PRISM App. L cells (age x census ethnicity x gender) of ``country``'s census,
-    target ``int(share% * total / 100) + 1`` each; ``cells``: the listed cells. ``over_quota``: ``allow``
+    """Sample quotas of ``kind`` ``none``, ``census`` or ``cells``, for a sample of ``total`` participants.
+    ``census``: PRISM App. L cells (age x census ethnicity x gender) of ``country``'s census,
+    target ``int(share% * total / 100) + 1`` each; ``cells``: the listed ``cells``. ``over_quota``: ``allow``
     (track only) or ``screen_out`` (a participant in a full cell keeps their survey, flagged ``survey_only``,
     and is not given conversations)."""
 
@@ -625,7 +657,8 @@ class CompletionConfig(_Strict):
     Participants screened out after the survey (``[quotas] over_quota = "screen_out"``) get their own code and
     redirect (``screened_out_code``, e.g. Prolific's code for a partial payment; generated per participant when
     not given) so that they can be paid for the survey. ``{code}`` in a redirect URL is replaced by the
-    participant's code. Redirects must be ``http(s)://`` addresses.
+    participant's code. Redirects must be ``http(s)://`` addresses. ``message`` and ``screened_out_message``
+    are the texts of the two end pages.
 
     Example
     -------
@@ -733,8 +766,10 @@ class QualityConfig(_Strict):
 
 
 class LimitsConfig(_Strict):
-    """Rate limits: LLM-triggering requests per participant per minute, joins per client address per minute
-    (0 = unlimited), model calls in flight across all participants, and participants' maximum per study."""
+    """Rate limits: ``llm_requests_per_minute`` (LLM-triggering requests per participant per minute),
+    ``joins_per_minute_per_ip`` (joins per client address per minute; 0 = unlimited),
+    ``max_concurrent_model_calls`` (model calls in flight across all participants) and ``max_participants``
+    (participants per study; ``None``: no limit)."""
 
     llm_requests_per_minute: int = Field(default=12, ge=0)
     joins_per_minute_per_ip: int = Field(default=30, ge=0)
@@ -1259,7 +1294,68 @@ def default_study_path() -> Path:
     return Path(str(resources.files("pluralis.collect.defaults").joinpath(DEFAULT_STUDY_FILE)))
 
 
+def iter_settings(model: type[BaseModel] | None = None, prefix: str = "") -> list[tuple[str, str, Any, str]]:
+    """Every setting of the study file: ``(section, path, default, section docstring)``, in file order.
+
+    What ``pluralis study settings`` prints; nested sections (``[sampling]``, ``[limits]``, ...) are
+    walked, lists of records (``[[models]]``, survey sections) are one setting each.
+
+    Parameters
+    ----------
+    model
+        The section to walk (default: the whole :class:`StudyConfig`).
+    prefix
+        The section's path (``"limits."``).
+
+    Returns
+    -------
+    list of tuple
+
+    Example
+    -------
+    >>> rows = iter_settings()
+    >>> ("limits", "limits.llm_requests_per_minute", 12) in [r[:3] for r in rows]
+    True
+    """
+    model = model or StudyConfig
+    out: list[tuple[str, str, Any, str]] = []
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        section = next((t for t in (ann, *get_args(ann)) if isinstance(t, type) and issubclass(t, BaseModel)), None)
+        if section is not None and not get_args(ann):
+            out += iter_settings(section, f"{prefix}{name}.")
+        else:
+            default = field.get_default(call_default_factory=True)
+            out.append((prefix.rstrip(".") or "(top)", f"{prefix}{name}", default, inspect_doc(model)))
+    return out
+
+
+def inspect_doc(model: type) -> str:
+    """A class's docstring without its Example section (for reference listings).
+
+    Parameters
+    ----------
+    model
+        A settings section.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> inspect_doc(LimitsConfig).split(":")[0]
+    'Rate limits'
+    """
+    import inspect
+
+    doc = inspect.getdoc(model) or ""
+    return doc.split("\nExample\n")[0].strip()
+
+
 __all__ = [
+    "iter_settings",
+    "inspect_doc",
     "AdminConfig",
     "AttributesConfig",
     "BUILTIN_QUESTIONS",

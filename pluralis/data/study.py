@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pluralis.data.model import (
@@ -349,6 +350,84 @@ def participants_from_comparisons(comparisons: pd.DataFrame) -> pd.DataFrame:
     survey = survey.where(survey.notna(), None)
     survey.index.name = "user_id"
     return survey.reset_index()
+
+
+def rated_responses(frames: StudyFrames) -> pd.DataFrame:
+    """Every rated or chosen response as one row, from PRISM utterances or from comparisons.
+
+    What analyses of scores and choices (welfare, per-person score models) read: ``user_id``,
+    ``conversation_id``, ``interaction_id``, ``turn``, ``model_name``, ``score`` and ``if_chosen`` (and
+    the utterances' other columns when the study has PRISM utterances). Comparisons become one row per
+    model shown, turn 0, one interaction per comparison: their ``ratings`` give ``score`` (a ratings
+    table, :mod:`pluralis.data.io.ratings`, is stored that way), their ``winner`` (or the top of their
+    ``ranking``) gives ``if_chosen``; a tie chooses no model, so it counts for no one's choice welfare.
+
+    Parameters
+    ----------
+    frames
+        ``study.frames()``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Empty (with the columns) when nothing was rated.
+
+    Example
+    -------
+    >>> c = pd.DataFrame({"comparison_id": ["c1"], "annotator_id": ["u1"], "models": [["t1", "t2"]],
+    ...                   "ratings": [[1.0, 4.0]]})
+    >>> f = StudyFrames(*(pd.DataFrame() for _ in range(4)), comparisons=c)
+    >>> rated_responses(f)[["user_id", "model_name", "score"]].values.tolist()
+    [['u1', 't1', 1.0], ['u1', 't2', 4.0]]
+    >>> c = pd.DataFrame({"comparison_id": ["b1", "b2"], "annotator_id": ["u1", "u2"], "models": [["x", "y"]] * 2,
+    ...                   "winner": [1, None], "tie": [False, True]})
+    >>> f = StudyFrames(*(pd.DataFrame() for _ in range(4)), comparisons=c)
+    >>> rated_responses(f)[["user_id", "model_name", "if_chosen"]].values.tolist()  # the tie (b2) says nothing
+    [['u1', 'x', False], ['u1', 'y', True]]
+    """
+    cols = ["user_id", "conversation_id", "interaction_id", "turn", "model_name", "score", "if_chosen"]
+    u = frames.utterances
+    if len(u) and (
+        ("score" in u.columns and u["score"].notna().any()) or ("if_chosen" in u.columns and u["if_chosen"].any())
+    ):
+        return u
+    c = frames.comparisons
+    if not len(c) or "models" not in c.columns or "annotator_id" not in c.columns:
+        return pd.DataFrame(columns=cols)
+    c = c[c["annotator_id"].notna()]
+    n_models = c["models"].map(len).to_numpy()
+    chosen = np.full(len(c), -1)
+    if "winner" in c.columns:
+        win = pd.to_numeric(c["winner"], errors="coerce").to_numpy()
+        chosen = np.where(np.isfinite(win), np.nan_to_num(win, nan=-1), -1).astype(int)
+    if "ranking" in c.columns:
+        top = c["ranking"].map(lambda r: int(r[0]) if isinstance(r, (list, tuple, np.ndarray)) and len(r) else -1)
+        chosen = np.where(chosen < 0, top.to_numpy(), chosen)
+    given = c["ratings"] if "ratings" in c.columns else pd.Series([None] * len(c), index=c.index)
+    ratings = [
+        list(r) if isinstance(r, (list, tuple, np.ndarray)) and len(r) == k else [None] * k
+        for r, k in zip(given, n_models)
+    ]
+    ids = np.repeat(c["comparison_id"].astype(str).to_numpy(), n_models)
+    position = np.concatenate([np.arange(k) for k in n_models]) if len(c) else np.zeros(0, dtype=int)
+    out = pd.DataFrame(
+        {
+            "user_id": np.repeat(c["annotator_id"].astype(str).to_numpy(), n_models),
+            "conversation_id": ids,
+            "interaction_id": ids,
+            "turn": 0,
+            "model_name": np.concatenate([list(m) for m in c["models"]]).astype(str) if len(c) else [],
+            "score": pd.to_numeric(pd.Series([x for r in ratings for x in r], dtype=object), errors="coerce"),
+            "if_chosen": position == np.repeat(chosen, n_models),
+        }
+    )
+    decided = out.groupby("interaction_id")["if_chosen"].transform("any")
+    keep = out["score"].notna() | decided  # neither rated nor chosen (a tie without ratings): nothing to say
+    if out["score"].isna().all():
+        out = out.drop(columns=["score"])
+    if not out["if_chosen"].any():
+        out = out.drop(columns=["if_chosen"])
+    return out[keep.to_numpy()].reset_index(drop=True)
 
 
 def utterances_from_conversations(conversations: list[Conversation]) -> list[Utterance]:

@@ -81,6 +81,7 @@ __all__ = [
     "ContrastResult",
     "GroupCells",
     "adjust_pvalues",
+    "most_certain_first",
     "bt_lrt",
     "group_contrasts",
     "permutation_test",
@@ -645,7 +646,7 @@ class ContrastResult:
                 "permutation_p": _p_of(tests, "permutation"),
             }
             if len(sub):
-                top = sub.assign(_abs=-sub["difference"].abs()).sort_values(["p_value", "_abs"]).iloc[0]
+                top = most_certain_first(sub).iloc[0]
                 row.update(
                     {
                         "top_group": top["group"],
@@ -683,6 +684,34 @@ class ContrastResult:
             "significant": records(self.significant().head(max_contrasts)),
             "settings": {k: v for k, v in self.contrasts.attrs.items()},
         }
+
+
+def most_certain_first(contrasts: pd.DataFrame) -> pd.DataFrame:
+    """Contrasts ordered smallest p-value first, ties by the larger absolute difference.
+
+    The order the summary's "top" contrast, the dashboard and :func:`pluralis.ranking.plots.plot_contrasts`
+    use.
+
+    Parameters
+    ----------
+    contrasts
+        :attr:`ContrastResult.contrasts` (or a subset).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same rows, reordered.
+
+    Example
+    -------
+    >>> c = pd.DataFrame({"model": ["x", "y", "z"], "p_value": [0.5, 0.01, 0.01], "difference": [1.0, 0.1, -0.3]})
+    >>> most_certain_first(c)["model"].tolist()
+    ['z', 'y', 'x']
+    """
+    order = np.lexsort(
+        (-contrasts["difference"].abs().to_numpy(dtype=float), contrasts["p_value"].to_numpy(dtype=float))
+    )
+    return contrasts.iloc[order]
 
 
 def _p_of(tests: pd.DataFrame, name: str) -> float:

@@ -5,6 +5,7 @@
 * :func:`plot_scores` — point estimates with percentile intervals (forest plot, Fig. 37c).
 * :func:`plot_score_distribution` — box plots of bootstrap / random-n draws (Fig. 4A).
 * :func:`plot_sensitivity` — rank of each model across settings (Fig. 32/33).
+* :func:`plot_contrasts` — group-vs-group differences of each model's score with their intervals.
 
 Every function returns the :class:`~matplotlib.figure.Figure` and, given ``path``, saves it;
 the format follows the extension (``.png``, ``.svg``, ``.pdf``). Score axes are labelled, and a
@@ -23,6 +24,7 @@ from matplotlib.ticker import MaxNLocator
 
 from pluralis.errors import ConfigError
 from pluralis.figures import save_figure
+from pluralis.ranking.contrasts import most_certain_first
 from pluralis.ranking.registry import Aggregator, get_aggregator
 
 
@@ -204,6 +206,94 @@ def plot_scores(
     ax.set_xlabel(_score_label(method))
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title or "Model scores with bootstrap intervals")
+    return save_figure(fig, path)
+
+
+def plot_contrasts(
+    result,
+    path: str | Path | None = None,
+    *,
+    by: str | None = None,
+    method: str | None = None,
+    max_rows: int = 30,
+    title: str | None = None,
+) -> Figure:
+    """Forest plot of group-vs-group contrasts: each difference with its interval, around a line at 0.
+
+    Rows are the contrasts with the smallest p-values (at most ``max_rows``, the count left out is
+    said in the title), labelled ``group (n) − other (n): model``; filled markers are significant
+    after the multiple-testing correction, hollow ones are not.
+
+    Parameters
+    ----------
+    result
+        a :class:`~pluralis.ranking.contrasts.ContrastResult` or its ``contrasts`` table.
+    path
+        file to save, or None.
+    by
+        one grouping field (default: every field, the field named in each label).
+    method
+        the aggregator, for the axis label (default: the table's ``method`` attribute).
+    max_rows
+        most contrasts drawn.
+    title
+        the title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    See Also
+    --------
+    pluralis.ranking.contrasts.group_contrasts : the contrasts and their tests.
+
+    Example
+    -------
+    >>> c = pd.DataFrame({"by": ["g", "g"], "group": ["F", "F"], "other": ["M", "M"], "model": ["x", "y"],
+    ...     "difference": [0.2, -0.05], "lo": [0.1, -0.2], "hi": [0.3, 0.1], "p_value": [0.01, 0.5],
+    ...     "significant": [True, False], "n_participants_group": [30, 30], "n_participants_other": [28, 28]})
+    >>> fig = plot_contrasts(c, method="win_rate")
+    >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    ['F (30) − M (28): x', 'F (30) − M (28): y']
+    """
+    table = result.contrasts if hasattr(result, "contrasts") else result
+    if by is not None:
+        table = table[table["by"] == by]
+    if not len(table):
+        raise ConfigError("no contrasts to plot" + (f" for {by!r}" if by is not None else ""))
+    method = method or table.attrs.get("method", "")
+    shown = most_certain_first(table).head(max_rows)
+    field = "" if by is not None or table["by"].nunique() == 1 else "{by}: "
+    labels = [
+        (field.format(by=r.by) if field else "")
+        + f"{r.group} ({r.n_participants_group}) − {r.other} ({r.n_participants_other}): {r.model}"
+        for r in shown.itertuples(index=False)
+    ]
+    fig = Figure(figsize=(7.0, 0.28 * len(shown) + 1.5), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    y = np.arange(len(shown))
+    sig = shown["significant"].fillna(False).astype(bool).to_numpy()
+    ax.axvline(0.0, color="grey", lw=1)
+    ax.errorbar(
+        shown["difference"],
+        y,
+        xerr=_err(shown["difference"], shown["lo"], shown["hi"]),
+        fmt="none",
+        ecolor="C3",
+        capsize=2,
+    )
+    ax.scatter(shown["difference"], y, s=28, c=np.where(sig, "C3", "white"), edgecolors="C3", zorder=3)
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("difference, group − other: " + _score_label(method) + " (filled: significant after correction)")
+    ax.grid(axis="x", alpha=0.3)
+    left = len(table) - len(shown)
+    ax.set_title(
+        (title or "Group against group, with bootstrap intervals")
+        + (f" ({left} more contrast{'s' if left != 1 else ''} with larger p not shown)" if left else ""),
+        fontsize=9,
+    )
     return save_figure(fig, path)
 
 

@@ -11,6 +11,7 @@ Participants                   a survey
 Representativeness             survey participants from a country with census targets (US, UK)
 Rankings                       rated responses (battles from the ratings) or pairwise comparisons
 Rankings by group              rankings and a survey (groups of at least ``min_participants``)
+Group contrasts                as Rankings by group: every two groups of a field compared, with tests
 Welfare of populations         rated responses and survey participants from the US or UK
 Response features              response texts
 ============================  ==================================================================
@@ -208,8 +209,8 @@ def write_any_report(
     >>> rows = ['{"model_a": "a", "model_b": "b", "winner": "model_a", "judge": "u%d"}' % i for i in range(9)]
     >>> _ = p.write_text("\\n".join(rows + ['{"model_a": "b", "model_b": "a", "winner": "tie", "judge": "u1"}']))
     >>> res = write_any_report(p, p.parent / "rep", bootstrap=5)
-    >>> sorted(res.skipped)[:2]
-    ['Rankings by group', 'Representativeness']
+    >>> sorted(res.skipped)[:3]
+    ['Group contrasts', 'Rankings by group', 'Representativeness']
     """
     out = Path(out)
     fmt = format or (detect_format(source) if study is None else "given")
@@ -317,14 +318,19 @@ def write_any_report(
 
     # -- rankings by group ---------------------------------------------------------------------------------
     fields = [b for b in by if has_survey and b in survey.columns]
+
+    def skip_groups(reason: str) -> None:
+        for title in ("Rankings by group", "Group contrasts"):
+            r.skip(title, reason)
+
     if ranked is None:
-        r.skip("Rankings by group", "no overall ranking")
+        skip_groups("no overall ranking")
     elif not has_survey:
-        r.skip("Rankings by group", "no survey, so no groups of participants")
+        skip_groups("no survey, so no groups of participants")
     elif not fields:
-        r.skip("Rankings by group", f"the participants carry none of the grouping fields ({', '.join(by)})")
+        skip_groups(f"the participants carry none of the grouping fields ({', '.join(by)})")
     elif not battles["user_id"].isin(survey["user_id"]).any():
-        r.skip("Rankings by group", "the battles' participants are not in the survey")
+        skip_groups("the battles' participants are not in the survey")
     else:
         s = r.section(
             "Rankings by group",
@@ -362,6 +368,53 @@ def write_any_report(
             )
 
         _try(s, "rankings by group", groups, notes)
+
+        s = r.section(
+            "Group contrasts",
+            "Does one group score a model differently from another? Differences of every model's score "
+            f"({method}) between every two groups of a field, with 95% intervals from one joint bootstrap of "
+            "participants; p-values adjusted by Holm over each field's models × group pairs; per field, a "
+            "likelihood-ratio test (do the groups' Bradley–Terry worths differ at all?) and a permutation test.",
+        )
+
+        def contrasts():
+            from pluralis.ranking.contrasts import CONTRAST_COLUMNS, group_contrasts
+            from pluralis.ranking.plots import plot_contrasts
+
+            res = group_contrasts(
+                battles,
+                fields,
+                survey=survey,
+                conversations=frames.conversations if len(frames.conversations) else None,
+                method=method,
+                rounds=max(bootstrap, 2),
+                seed=seed,
+                min_participants=min_participants,
+                exclude=("Prefer not to say",),
+                permutations=max(bootstrap, 2),
+            )
+            summary = res.summary()
+            s.table(
+                summary.assign(by=[field_label(b) for b in summary["by"]]),
+                caption="Per field: groups compared, contrasts significant after Holm, omnibus p-values and the "
+                "most certain difference (top_*).",
+                digits=3,
+            )
+            for f in dict.fromkeys(res.contrasts["by"]):
+                s.figure(
+                    plot_contrasts(res, by=f, method=method, max_rows=25),
+                    f"Group against group by {field_label(f)}: difference of each model's score (group − other; "
+                    "n = participants) with its 95% interval; filled = significant after Holm's correction.",
+                )
+            cols = [c for c in CONTRAST_COLUMNS if c not in ("score_group", "score_other", "se")]
+            s.table(
+                res.contrasts[cols].assign(by=[field_label(b) for b in res.contrasts["by"]]),
+                caption="Every contrast (the CSV beside the report has them all).",
+                digits=4,
+                max_rows=60,
+            )
+
+        _try(s, "group contrasts", contrasts, notes)
 
     # -- welfare ----------------------------------------------------------------------------------------------
     rated = len(frames.utterances) and frames.utterances["score"].notna().any()

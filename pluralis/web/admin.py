@@ -724,7 +724,8 @@ def plot_names(data: dict[str, Any]) -> list[str]:
     >>> plot_names({"quota": [{"cell": "a"}]})
     ['quota']
     """
-    names = ["ranking", *(f"groups-{f}" for f in (data.get("whose_preferences") or {}).get("groups", {}))]
+    fields = list((data.get("whose_preferences") or {}).get("groups") or {})
+    names = ["ranking", *(f"groups-{f}" for f in fields), *(f"contrasts-{f}" for f in fields)]
     names += ["raked", "representativeness", "quota", "failures"]
     return [n for n in names if data_for(n, data) is not None]
 

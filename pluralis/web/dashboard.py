@@ -49,6 +49,7 @@ from pluralis.census.representativeness import representativeness
 from pluralis.census.weights import census_weights
 from pluralis.errors import PluralisError
 from pluralis.ranking.battles import extract_battles
+from pluralis.ranking.contrasts import group_contrasts, most_certain_first
 from pluralis.ranking.engine import rank_models
 from pluralis.ranking.subgroups import subgroup_rankings
 from pluralis.ranking.uncertainty import bootstrap
@@ -67,6 +68,10 @@ METHOD_LABELS = {"prc": "pairwise rank centrality (PRC)"}
 WHOSE_PREFERENCES_MIN_INTERVAL = 30.0
 #: Level of the bootstrap intervals.
 LEVEL = 0.95
+#: Most group-vs-group contrasts the panel lists per field (the smallest p-values first).
+MAX_CONTRASTS = 40
+#: Most relabellings of the permutation omnibus test (the bootstrap rounds, if fewer).
+MAX_PERMUTATIONS = 500
 #: Seed of the dashboard's bootstraps (the same data gives the same intervals).
 SEED = 0
 #: Time buckets of the failure-rate chart, seconds (the smallest giving at most ``MAX_BUCKETS`` buckets).
@@ -267,6 +272,9 @@ def whose_preferences(
         ``groups``: ``{field: {value: {"participants", "too_few", "method", "ranking", "battles", "reason",
         "note"}}}``, largest group first, each ranking row with its intervals and its contrast with everyone
         (``shift`` = overall rank - group rank, ``shift_lo``/``shift_hi``, ``significant``);
+        ``contrasts``: ``{field: {"summary", "contrasts", "reason"}}`` with ``rounds``: group-vs-group
+        differences of every model's score with joint-bootstrap intervals, Holm-adjusted p-values and the
+        omnibus tests (:func:`group_contrasts`), as :func:`contrasts_of` gives them;
         ``min_group_size``; ``computed_at`` (epoch seconds).
 
     See Also
@@ -295,6 +303,7 @@ def whose_preferences(
         "overall": [],
         "intervals": {"rounds": rounds, "level": LEVEL, "reason": "no ranking"},
         "groups": {},
+        "contrasts": {},
         "min_group_size": min_group_size,
     }
     if ratings.empty:
@@ -347,6 +356,8 @@ def whose_preferences(
                 )
             groups[str(value)] = entry
         out["groups"][field] = groups
+        if overall["ranking"] and rounds > 0:
+            out["contrasts"][field] = contrasts_of(battles, ratings, field, min_group_size, rounds, seed)
     out["computed_at"] = time.time()
     return out
 
@@ -387,6 +398,99 @@ def _contrasts(
             "shift_hi": _num(r.shift_hi, 1),
             "significant": None if _missing(sig) else bool(sig),
         }
+    return out
+
+
+def contrasts_of(
+    battles: pd.DataFrame, ratings: pd.DataFrame, field: str, min_group_size: int, rounds: int, seed: int = SEED
+) -> dict[str, Any]:
+    """Group-vs-group contrasts of one field for the panel: every pair of groups, every model.
+
+    The differences of the panel's PRC scores between two groups, with intervals from one joint participant
+    bootstrap, p-values adjusted by Holm over the field's models × group pairs, and the field's omnibus tests
+    (Bradley–Terry likelihood ratio, permutation of the group labels); see :func:`group_contrasts`.
+
+    Parameters
+    ----------
+    battles
+        The panel's battles (with ``user_id``).
+    ratings
+        The rated openers, with the ``field`` column.
+    field
+        The participant field.
+    min_group_size
+        Fewest participants a group needs to be compared.
+    rounds
+        Bootstrap rounds.
+    seed
+        The bootstrap's seed.
+
+    Returns
+    -------
+    dict
+        ``summary`` (one row: omnibus p-values, ``n_significant`` of ``n_contrasts``, the top contrast),
+        ``contrasts`` (at most :data:`MAX_CONTRASTS` rows, smallest p first: ``group``, ``other``, ``model``,
+        ``difference``, ``lo``, ``hi``, ``p_value``, ``p_holm``, ``significant``, participants of each group),
+        ``rounds``, ``level``, ``correction`` and ``reason`` (why there are none, else ``None``).
+
+    Example
+    -------
+    >>> rows = [("x", "y", "model_a" if k % 2 or j % 5 else "model_b", f"u{k}", "F" if k % 2 else "M")
+    ...         for k in range(40) for j in range(5)]
+    >>> b = pd.DataFrame(rows, columns=["model_a", "model_b", "winner", "user_id", "gender"])
+    >>> r = pd.DataFrame({"user_id": b["user_id"], "gender": b["gender"]})
+    >>> c = contrasts_of(b, r, "gender", 5, rounds=50)
+    >>> c["reason"], c["summary"]["n_contrasts"], sorted({row["model"] for row in c["contrasts"]})
+    (None, 2, ['x', 'y'])
+    """
+    out: dict[str, Any] = {
+        "summary": None,
+        "contrasts": [],
+        "rounds": rounds,
+        "level": LEVEL,
+        "correction": "holm",
+        "reason": None,
+    }
+    survey = ratings[["user_id", field]].dropna().drop_duplicates("user_id")
+    sizes = survey[field].value_counts()
+    if int((sizes >= max(min_group_size, 2)).sum()) < 2:
+        out["reason"] = f"fewer than two groups with at least {max(min_group_size, 2)} participants"
+        return out
+    try:
+        res = group_contrasts(
+            battles.drop(columns=[field], errors="ignore"),
+            field,
+            survey=survey,
+            method=PANEL_METHOD,
+            rounds=rounds,
+            level=LEVEL,
+            seed=seed,
+            min_participants=max(min_group_size, 2),
+            permutations=min(rounds, MAX_PERMUTATIONS),
+        )
+    except PluralisError as e:
+        out["reason"] = f"the groups could not be contrasted: {e}"
+        return out
+    found = res.to_dict(max_contrasts=0)
+    out["summary"] = found["summary"][0] if found["summary"] else None
+    for r in most_certain_first(res.contrasts).head(MAX_CONTRASTS).to_dict("records"):
+        out["contrasts"].append(
+            {
+                "group": str(r["group"]),
+                "other": str(r["other"]),
+                "model": str(r["model"]),
+                "difference": _num(r["difference"]),
+                "lo": _num(r["lo"]),
+                "hi": _num(r["hi"]),
+                "p_value": _num(r["p_value"]),
+                "p_holm": _num(r["p_holm"]),
+                "significant": None if _missing(r["significant"]) else bool(r["significant"]),
+                "n_group": _int(r["n_participants_group"]),
+                "n_other": _int(r["n_participants_other"]),
+            }
+        )
+    if not out["contrasts"]:
+        out["reason"] = "no model was rated by two groups"
     return out
 
 

@@ -27,9 +27,9 @@ from typing import Any
 
 from pluralis.errors import ConfigError
 
-#: Plot names of the dashboard (``groups-FIELD`` for each group field).
+#: Plot names of the dashboard (``groups-FIELD`` and ``contrasts-FIELD`` for each group field).
 NAMES = ("ranking", "raked", "representativeness", "quota", "failures")
-_NAME_RE = re.compile(r"^(ranking|raked|representativeness|quota|failures|groups-[A-Za-z_]{1,40})$")
+_NAME_RE = re.compile(r"^(ranking|raked|representativeness|quota|failures|(groups|contrasts)-[A-Za-z_]{1,40})$")
 _RC: dict[Any, Any] = {"svg.hashsalt": "pluralis", "svg.fonttype": "none", "text.parse_math": False, "font.size": 9}
 _COLORS = ("#2553a8", "#c4431d", "#2a8a4a", "#8a4fb8", "#b88a00", "#1f8f9a", "#a8326e", "#5b6676")
 
@@ -94,6 +94,9 @@ def data_for(name: str, data: dict[str, Any]) -> Any:
             "order": [r["model"] for r in wp["overall"]],
             "min_group_size": wp.get("min_group_size"),
         }
+    if name.startswith("contrasts-"):
+        found = (wp.get("contrasts") or {}).get(name[len("contrasts-") :]) or {}
+        return {"field": name[len("contrasts-") :], **found} if found.get("contrasts") else None
     if name == "raked":
         return (
             {"raw": rep.get("raw"), "raked": rep.get("raked"), "country": rep.get("country")}
@@ -142,6 +145,25 @@ def _nan(v: Any) -> float:
     return float("nan") if v is None else float(v)
 
 
+def _forest(labels, rows, keys, *, color, filled=None, row_height, fontsize=None):
+    """A figure with one interval row per label (center, lo, hi read from ``rows`` under ``keys``), top first."""
+    center, lo, hi = keys
+    fig = _figure(7.5, row_height * len(rows) + 1.4)
+    ax = fig.add_subplot()
+    _interval_rows(
+        ax,
+        labels,
+        [_nan(r.get(center)) for r in rows],
+        [_nan(r.get(lo)) for r in rows],
+        [_nan(r.get(hi)) for r in rows],
+        color=color,
+        filled=filled,
+    )
+    ax.set_yticks(range(len(labels)), labels, fontsize=fontsize)
+    ax.invert_yaxis()
+    return fig, ax
+
+
 def draw_ranking(part: dict[str, Any]) -> str:
     """Everyone's ranking: PRC scores with their intervals, best on top.
 
@@ -167,18 +189,7 @@ def draw_ranking(part: dict[str, Any]) -> str:
     rows = part["rows"]
     labels = [r["model"] for r in rows]
     with matplotlib.rc_context(_RC):
-        fig = _figure(7.5, 0.45 * len(rows) + 1.3)
-        ax = fig.add_subplot()
-        _interval_rows(
-            ax,
-            labels,
-            [r["score"] for r in rows],
-            [_nan(r.get("score_lo")) for r in rows],
-            [_nan(r.get("score_hi")) for r in rows],
-            color=_COLORS[0],
-        )
-        ax.set_yticks(range(len(labels)), labels)
-        ax.invert_yaxis()
+        fig, ax = _forest(labels, rows, ("score", "score_lo", "score_hi"), color=_COLORS[0], row_height=0.45)
         for i, r in enumerate(rows):
             rank = f"rank {r['rank']}"
             if r.get("rank_lo") is not None:
@@ -255,6 +266,52 @@ def draw_groups(part: dict[str, Any]) -> str:
         if few:
             names = ", ".join(f"{v} ({g['participants']})" for v, g in few)
             ax.set_title(f"not ranked (too few participants or battles): {names}", fontsize=8, loc="left")
+        ax.grid(axis="x", alpha=0.3)
+        return _svg(fig)
+
+
+def draw_contrasts(part: dict[str, Any]) -> str:
+    """Group-vs-group differences of each model's PRC score with their intervals, around a line at 0.
+
+    Parameters
+    ----------
+    part
+        ``field``, ``contrasts`` (rows of :func:`pluralis.web.dashboard.contrasts_of`), ``rounds``, ``level``,
+        ``summary``.
+
+    Returns
+    -------
+    str
+        SVG.
+
+    Example
+    -------
+    >>> rows = [{"group": "F", "other": "M", "model": "x", "difference": 0.2, "lo": 0.1, "hi": 0.3,
+    ...          "significant": True, "n_group": 30, "n_other": 28}]
+    >>> svg = draw_contrasts({"field": "gender", "contrasts": rows, "rounds": 100, "level": 0.95})
+    >>> "F (30) − M (28): x" in svg
+    True
+    """
+    import matplotlib
+
+    rows = part["contrasts"]
+    labels = [f"{r['group']} ({r['n_group']}) − {r['other']} ({r['n_other']}): {r['model']}" for r in rows]
+    with matplotlib.rc_context(_RC):
+        fig, ax = _forest(
+            labels,
+            rows,
+            ("difference", "lo", "hi"),
+            color=_COLORS[1],
+            filled=[bool(r.get("significant")) for r in rows],
+            row_height=0.3,
+            fontsize=7,
+        )
+        ax.axvline(0.0, color="#555555", linewidth=0.8, zorder=0)
+        level = round(100 * part.get("level", 0.95))
+        ax.set_xlabel(
+            f"difference of PRC scores (group − other; n participants), {level}% intervals from "
+            f"{part.get('rounds')} joint participant resamples; filled: significant after Holm"
+        )
         ax.grid(axis="x", alpha=0.3)
         return _svg(fig)
 
@@ -456,6 +513,8 @@ def draw(name: str, part: Any) -> str:
         return draw_ranking(part)
     if name.startswith("groups-"):
         return draw_groups(part)
+    if name.startswith("contrasts-"):
+        return draw_contrasts(part)
     if name == "raked":
         return draw_raked(part)
     if name == "representativeness":

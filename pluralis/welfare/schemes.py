@@ -38,6 +38,7 @@ __all__ = [
     "PRISM_POPULATIONS",
     "PRISM_SCHEMES",
     "REFERENCE_SCHEME",
+    "PRISM_DESIGN_FIELDS",
     "SAMPLES",
     "Design",
     "Filter",
@@ -45,6 +46,7 @@ __all__ = [
     "Pool",
     "Scheme",
     "country_sample",
+    "design_from_fields",
     "resolve",
 ]
 
@@ -194,6 +196,77 @@ PRISM_SCHEMES: tuple[Scheme, ...] = tuple(Scheme(f"Rep ({n})", REP, n) for n in 
 )
 #: The scheme PRISM's FOSD flags compare against.
 REFERENCE_SCHEME = "Rep (100)"
+#: The survey columns PRISM's populations and schemes read.
+PRISM_DESIGN_FIELDS: tuple[str, ...] = ("gender", "ethnicity_simplified", "age")
+
+
+def design_from_fields(
+    survey: pd.DataFrame,
+    fields: Sequence[str],
+    *,
+    sizes: Sequence[int] = (10, 20, 50, 100),
+    min_group: int = 1,
+) -> tuple[list[Scheme], list[Group], str]:
+    """PRISM's design built from any survey's own fields: populations, seat-of-power schemes, reference.
+
+    PRISM measures everyone and three groups (non-male, non-white, under 45), and compares
+    representative draws of 10-100 people with seats held by one group only (male, white, 45+;
+    App. U). On data with other fields the same questions are: populations = everyone and each
+    category of each field; schemes = representative draws of each size up to the sample size,
+    and, per field, the seats held by its largest category alone (``n`` = the largest
+    representative size, at most that category's size); the reference is the largest
+    representative scheme.
+
+    Parameters
+    ----------
+    survey
+        The analysis sample, one row per participant.
+    fields
+        The survey columns to build groups from (e.g. ``["gender", "age_band"]``).
+    sizes
+        Representative sample sizes (those above the sample size are left out; at least one is kept,
+        capped at the sample size).
+    min_group
+        Fewest participants a category needs to be a population.
+
+    Returns
+    -------
+    tuple of (list of Scheme, list of Group, str)
+        schemes, populations and the reference scheme's name.
+
+    Raises
+    ------
+    ConfigError
+        a field the survey lacks (naming the survey's columns), or an empty sample.
+
+    Example
+    -------
+    >>> s = pd.DataFrame({"user_id": list("abcdef"), "gender": ["F", "F", "F", "M", "M", None]})
+    >>> schemes, pops, ref = design_from_fields(s, ["gender"], sizes=(2, 5, 100))
+    >>> [x.name for x in schemes], [p.name for p in pops], ref
+    (['Rep (2)', 'Rep (5)', 'gender = F (3)'], ['Rep', 'gender = F', 'gender = M'], 'Rep (5)')
+    """
+    missing = [f for f in fields if f not in survey.columns]
+    if missing:
+        raise ConfigError(f"no field(s) {', '.join(missing)} in the survey; {_columns_hint(survey)}")
+    if not fields:
+        raise ConfigError("give at least one field to build populations and schemes from")
+    n = len(survey)
+    if n == 0:
+        raise ConfigError("the analysis sample is empty")
+    reps = sorted({int(k) for k in sizes if 0 < int(k) <= n}) or [n]
+    schemes = [Scheme(f"Rep ({k})", REP, k) for k in reps]
+    populations = [REP]
+    for f in fields:
+        counts = survey[f].dropna().value_counts()  # the raw values: the groups filter on them
+        counts = counts[counts >= min_group]
+        for cat in sorted(counts.index, key=str):
+            populations.append(Group(f"{f} = {cat}", {f: cat}))
+        if len(counts) > 1:  # one category alone holds the seats
+            top = counts.index[0]
+            k = min(reps[-1], int(counts.iloc[0]))
+            schemes.append(Scheme(f"{f} = {top} ({k})", Group(f"{f} = {top}", {f: top}), k))
+    return schemes, populations, f"Rep ({reps[-1]})"
 
 
 # --- the analysis sample -------------------------------------------------------------------------

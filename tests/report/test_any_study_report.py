@@ -40,7 +40,14 @@ def test_report_on_prism_shaped_study(prism_folder, tmp_path):
     out = tmp_path / "rep"
     res = write_any_report(prism_folder, out, bootstrap=20, draws=20)
     html = res.path.read_text()
-    for title in ("Participants", "Representativeness", "Rankings", "Rankings by group", "Response features"):
+    for title in (
+        "Participants",
+        "Representativeness",
+        "Rankings",
+        "Rankings by group",
+        "Group contrasts",
+        "Response features",
+    ):
         assert title in res.sections, title
         assert f"<h2>{title}</h2>" in html
     assert "Model ranks by country" in html or "Model ranks by age" in html or "Rank of every model" in html
@@ -65,7 +72,7 @@ def test_report_on_arena_battles_with_participants(tmp_path):
     # the judges are participants (without demographics): counted, but nothing to compare with a census
     assert res.sections[:3] == ["Overview", "Participants", "Rankings"]
     assert "40 participants; comparisons per participant: median 10" in html
-    for title in ("Representativeness", "Rankings by group", "Welfare of populations"):
+    for title in ("Representativeness", "Rankings by group", "Group contrasts", "Welfare of populations"):
         assert title in res.skipped and title not in res.sections
     assert "Response features" in res.skipped  # no texts in these battles
     assert "Sections not in this report" in html and "none of the grouping fields" in html
@@ -133,3 +140,29 @@ def test_group_rank_small_multiples_name_n_per_group():
     # models in overall order, best at the top, in every panel
     assert [tl.get_text() for tl in fig.axes[0].get_yticklabels()] == ["a", "b", "c"]
     assert fig.axes[0].yaxis_inverted()
+
+
+def test_group_contrasts_section_finds_a_planted_group_difference(tmp_path):
+    from pluralis.data.io.prism import write_prism
+
+    folder = tmp_path / "planted"
+    study = generate_study(
+        n_participants=120,
+        seed=11,
+        models=["alpha", "beta", "gamma", "delta"],
+        quality={"alpha": 1.0, "beta": 0.5, "gamma": 0.0, "delta": -0.5},
+        group_shifts={("gender", "Female"): {"delta": 3.0}},
+        with_metadata=False,
+    )
+    write_prism(study, folder)
+    res = write_any_report(folder, tmp_path / "rep", method="bt", bootstrap=100, draws=10, by=("gender", "age"))
+    assert "Group contrasts" in res.sections
+    html = res.path.read_text()
+    assert "Group against group by gender" in html
+    tables = [pd.read_csv(t) for t in sorted((tmp_path / "rep").glob("tables/*.csv"))]
+    every = next(t for t in tables if {"other", "p_holm"} <= set(t.columns))
+    found = every[(every["significant"]) & (every["by"] == "gender")]
+    assert set(found["model"]) >= {"delta"}
+    delta = found[found["model"] == "delta"].iloc[0]
+    assert (delta["difference"] > 0) == (delta["group"] == "Female")  # women rate delta higher
+    assert not every[(every["by"] == "age")]["significant"].any()  # no planted age difference

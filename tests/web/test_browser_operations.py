@@ -377,6 +377,8 @@ def test_the_live_dashboard_renders_its_plots_and_its_numbers_are_the_apis(chrom
             "plot-ranking": True,
             "plot-groups-gender": True,
             "plot-groups-age": True,
+            "plot-contrasts-gender": True,
+            "plot-contrasts-age": True,
             "plot-representativeness": True,
             "plot-raked": True,
             "plot-quota": True,
@@ -399,6 +401,13 @@ def test_the_live_dashboard_renders_its_plots_and_its_numbers_are_the_apis(chrom
                         [str(x["rank"]), x["model"], f"{x['rank_lo']}–{x['rank_hi']}"] for x in g["ranking"]
                     ]
         assert any(g["too_few"] for g in api["groups"]["age"].values())  # 65+ has too few people here
+        for field, con in api["contrasts"].items():  # group against group: the table is the API's
+            got = table(page, f'table.contrast-table[data-field="{field}"] tbody tr')
+            assert [r[:3] for r in got] == [
+                [f"{c['group']} ({c['n_group']})", f"{c['other']} ({c['n_other']})", c["model"]]
+                for c in con["contrasts"][:10]
+            ]
+            assert [r[3].split()[0] for r in got] == [f"{c['difference']:+.4f}" for c in con["contrasts"][:10]]
         rep = httpx.get(server.url + "/admin/api/representativeness", headers=auth, timeout=60).json()
         raked = {r[0]: r for r in table(page, "#raked-table tbody tr")}
         assert {m: (v[1], v[3]) for m, v in raked.items()} == {

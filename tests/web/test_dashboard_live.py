@@ -87,8 +87,41 @@ def test_intervals_groups_and_contrasts_match_the_engine_and_recover_the_planted
         assert entry["too_few"] is True and entry["ranking"] == [] and entry["participants"] == n
         assert entry["reason"] == f"too few participants ({n}; groups need at least 10)"
     assert api["min_group_size"] == 10
+    # group against group, from the same joint bootstrap: women score delta higher than men do, and only the
+    # engine's own group_contrasts gives these numbers (same rounds, seed, Holm over the field's family)
+    from pluralis.ranking.contrasts import group_contrasts
+
+    gender = api["contrasts"]["gender"]
+    assert gender["reason"] is None and gender["rounds"] == ROUNDS and gender["correction"] == "holm"
+    delta = next(c for c in gender["contrasts"] if c["model"] == "delta")
+    sign = 1 if delta["group"] == "Female" else -1
+    assert sign * delta["difference"] > 0 and sign * delta["lo"] > 0 and delta["significant"] is True
+    assert gender["contrasts"][0]["model"] == "delta"  # the planted difference is the most certain one
+    assert gender["summary"]["lrt_p"] < 1e-3 and gender["summary"]["permutation_p"] < 0.05
+    survey = planted.frames().survey
+    direct = group_contrasts(
+        battles,
+        "gender",
+        survey=survey[["user_id", "gender"]],
+        method="prc",
+        rounds=ROUNDS,
+        seed=0,
+        min_participants=10,
+        permutations=ROUNDS,
+    ).contrasts.set_index("model")
+    assert delta["difference"] == pytest.approx(float(direct.loc["delta", "difference"]), abs=1e-4)
+    assert (delta["lo"], delta["hi"]) == pytest.approx(
+        (float(direct.loc["delta", "lo"]), float(direct.loc["delta", "hi"])), abs=1e-4
+    )
+    # age has no planted difference: nothing there survives Holm's correction
+    age = api["contrasts"]["age"]
+    assert age["reason"] is None and age["summary"]["n_significant"] == 0
+    assert all(c["n_group"] >= 10 and c["n_other"] >= 10 for c in age["contrasts"])  # 65+ (4) is left out
     page = client.get("/admin", headers=AUTH).text
     assert "Too few: too few participants" in page and 'id="plot-groups-gender"' in page
+    assert 'id="plot-contrasts-gender"' in page and "differences between gender groups are significant" in page
+    svg = client.get("/admin/plot/contrasts-gender.svg", headers=AUTH)
+    assert svg.status_code == 200 and "Female" in svg.text and "joint participant resamples" in svg.text
 
 
 def test_representativeness_and_the_raked_ranking_match_the_census_functions(tmp_path, planted):

@@ -189,6 +189,8 @@ def read_ratings_study(
                     "comparison_id": f"{who}|{what}" if response else who,
                     "source": source,
                     "models": [e[1] for e in entries],
+                    # the rated texts themselves (the items, or the responses): what learning featurises
+                    "responses": [e[1] for e in entries],
                     "ratings": [e[2] for e in entries],
                     "prompt": what or None,
                     "annotator_id": who,
