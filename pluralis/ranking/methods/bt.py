@@ -100,40 +100,37 @@ def bt_from_counts(
         raise ConfigError(f"penalty must be 'l2' or None, got {penalty!r}")
     s = np.log(base)
     B = Y.shape[0]
-    beta = np.zeros((B, n))
     eye = np.eye(n)
     extra = eye * lam if lam > 0 else (np.ones((n, n)) + 1e-9 * eye)
 
-    def objective(bt: np.ndarray) -> np.ndarray:
+    def objective_and_p(bt: np.ndarray, Yb: np.ndarray = Y) -> tuple[np.ndarray, np.ndarray]:
+        # one exp gives both log σ(d) (the objective) and σ(d) (the next Newton step at this point)
         d = s * (bt[:, :, None] - bt[:, None, :])
-        return -(Y * _log_sigmoid(d)).sum(axis=(1, 2)) + 0.5 * lam * (bt * bt).sum(axis=1)
+        e = np.exp(-np.abs(d))
+        log_sig = -(np.maximum(-d, 0.0) + np.log1p(e))
+        p = np.where(d >= 0, 1.0, e) / (1.0 + e)
+        return -(Yb * log_sig).sum(axis=(1, 2)) + 0.5 * lam * (bt * bt).sum(axis=1), p
 
-    f = objective(beta)
-    converged = False
-    for _ in range(max_iter):
-        d = s * (beta[:, :, None] - beta[:, None, :])
-        p = 1.0 / (1.0 + np.exp(-d))
-        grad = -s * (Y - N2 * p).sum(axis=2) + lam * beta
-        w = (s * s) * N2 * p * (1.0 - p)
-        H = -w
-        H[:, np.arange(n), np.arange(n)] = w.sum(axis=2)
-        H += extra
-        step = np.linalg.solve(H, grad[..., None])[..., 0]
-        t = np.ones((B, 1))
-        cand = beta - step
-        f_new = objective(cand)
-        for _ls in range(40):
-            bad = ~(f_new <= f + 1e-12 * np.abs(f))
-            if not bad.any():
-                break
-            t[bad] *= 0.5
-            cand = beta - t * step
-            f_new = objective(cand)
-        delta = np.abs(cand - beta).max()
-        beta, f = cand, f_new
-        if delta < tol:
-            converged = True
-            break
+    beta = np.zeros((B, n))
+    if B > 1:
+        # Bootstrap resamples scatter around their pooled counts: start every fit from the pooled fit, a
+        # few Newton steps from each optimum instead of ~7 from zero (the optimum is unique: same answer).
+        pooled = Y.mean(axis=0)[None]
+        start = _newton(
+            pooled,
+            pooled + np.swapaxes(pooled, -1, -2),
+            np.zeros((1, n)),
+            objective_and_p,
+            s,
+            lam,
+            extra,
+            n,
+            tol,
+            max_iter,
+        )
+        if np.isfinite(start).all() and np.abs(start).max() < 50.0:  # else (a pooled MLE that runs off): from 0
+            beta = np.repeat(start, B, axis=0)
+    beta, converged = _newton(Y, N2, beta, objective_and_p, s, lam, extra, n, tol, max_iter, report=True)
     if not converged:
         warnings.warn(
             "Bradley-Terry fit did not converge (a model may have won or lost every battle; use penalty='l2')",
@@ -147,6 +144,36 @@ def bt_from_counts(
         k, value = anchor
         ratings += value - ratings[:, [int(k)]]
     return ratings.reshape(lead + (n,))
+
+
+def _newton(Y, N2, beta, objective_and_p, s, lam, extra, n, tol, max_iter, report=False):
+    """Damped Newton steps on a batch of Bradley–Terry problems from ``beta``; ``(beta, converged)`` or ``beta``."""
+    B = Y.shape[0]
+    f, p = objective_and_p(beta, Y)
+    converged = False
+    for _ in range(max_iter):
+        grad = -s * (Y - N2 * p).sum(axis=2) + lam * beta
+        w = (s * s) * N2 * p * (1.0 - p)
+        H = -w
+        H[:, np.arange(n), np.arange(n)] = w.sum(axis=2)
+        H += extra
+        step = np.linalg.solve(H, grad[..., None])[..., 0]
+        t = np.ones((B, 1))
+        cand = beta - step
+        f_new, p_new = objective_and_p(cand, Y)
+        for _ls in range(40):
+            bad = ~(f_new <= f + 1e-12 * np.abs(f))
+            if not bad.any():
+                break
+            t[bad] *= 0.5
+            cand = beta - t * step
+            f_new, p_new = objective_and_p(cand, Y)
+        delta = np.abs(cand - beta).max()
+        beta, f, p = cand, f_new, p_new
+        if delta < tol:
+            converged = True
+            break
+    return (beta, converged) if report else beta
 
 
 def bradley_terry(
