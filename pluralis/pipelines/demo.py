@@ -741,8 +741,8 @@ def loop_stages(sim: SimulationResult, analyses: dict[str, Any], cfg: DemoConfig
     """
     from pluralis.pipelines import demo_stages as st
 
-    survey = analyses.get("survey")
-    frames = analyses.get("frames")
+    survey: pd.DataFrame = analyses["survey"] if "survey" in analyses else pd.DataFrame()
+    frames: Any = analyses.get("frames")
     battles = analyses.get("battles")
     rounds = max(cfg.bootstrap, 20)
     for name in LOOP_STAGES:
@@ -757,7 +757,7 @@ def loop_stages(sim: SimulationResult, analyses: dict[str, Any], cfg: DemoConfig
             with progress("group contrasts", len(fields)) as advance:
                 analyses["contrasts"] = run(
                     name,
-                    lambda: st.contrasts_stage(
+                    lambda fields=fields, advance=advance: st.contrasts_stage(
                         battles,
                         survey,
                         fields,
@@ -773,7 +773,7 @@ def loop_stages(sim: SimulationResult, analyses: dict[str, Any], cfg: DemoConfig
             with progress("topics (embedding prompts)", 2) as advance:
                 analyses["topics"] = run(
                     name,
-                    lambda: st.topics_stage(
+                    lambda by=by, advance=advance: st.topics_stage(
                         frames, by, n_boot=rounds, rank_rounds=min(rounds, 100), seed=cfg.seed, advance=advance
                     ),
                 )
@@ -781,7 +781,7 @@ def loop_stages(sim: SimulationResult, analyses: dict[str, Any], cfg: DemoConfig
             with progress("whose feedback (reward models)", 1) as advance:
                 analyses["learn"] = run(
                     name,
-                    lambda: st.learn_stage(
+                    lambda advance=advance: st.learn_stage(
                         frames, survey, by=cfg.align_by, n_boot=min(rounds, 100), seed=cfg.seed, advance=advance
                     ),
                 )
@@ -798,7 +798,7 @@ def loop_stages(sim: SimulationResult, analyses: dict[str, Any], cfg: DemoConfig
             with progress("alignment (best-of-n per group)", int(groups) + 2) as advance:
                 analyses["align"] = run(
                     name,
-                    lambda: st.align_stage(
+                    lambda advance=advance: st.align_stage(
                         frames, survey, by=cfg.align_by, n_boot=min(rounds, 100), seed=cfg.seed, advance=advance
                     ),
                 )

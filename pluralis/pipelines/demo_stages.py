@@ -203,11 +203,11 @@ def topics_stage(
     return res
 
 
-def _pairs_with(frames, survey: pd.DataFrame, by: str, turns: str = "openers") -> pd.DataFrame:
+def _pairs_with(frames, survey: pd.DataFrame, by: str) -> pd.DataFrame:
     from pluralis.learn.pairs import preference_pairs
 
     cols = [c for c in dict.fromkeys([by, "study_locale", "gender", "age"]) if c in survey.columns]
-    pairs = preference_pairs(frames.utterances, survey, turns=turns, survey_columns=cols)
+    pairs = preference_pairs(frames.utterances, survey, turns="openers", survey_columns=cols)
     if by not in pairs.columns:
         raise ConfigError(f"the pairs lack the grouping field {by!r}")
     return pairs
@@ -245,7 +245,10 @@ def learn_stage(
 
     Example
     -------
-    See the module example.
+    >>> from pluralis.data.synthetic import generate_study
+    >>> f = generate_study(n_participants=60, seed=0).frames()
+    >>> learn_stage(f, f.survey, by="gender", n_boot=0, min_participants=5).by
+    'gender'
     """
     from pluralis.learn.groups import cross_group_accuracy
 
@@ -392,8 +395,11 @@ def align_stage(
         cand = pool[pool["prompt"] == p]["text"].tolist()
         base.append(cand[int(rng.integers(len(cand)))])
     counts = data.train[by].astype(str).value_counts()
-    groups = [g for g in sorted(counts.index) if data.train.loc[data.train[by].astype(str) == g, "user_id"].nunique()
-              >= min_participants]
+    groups = [
+        g
+        for g in sorted(counts.index)
+        if data.train.loc[data.train[by].astype(str) == g, "user_id"].nunique() >= min_participants
+    ]
     answers: dict[str, list[str]] = {"base": base}
     trained_on: dict[str, str] = {}
     weights = {}

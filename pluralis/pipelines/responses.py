@@ -417,6 +417,21 @@ def generate_bank(
     -------
     dict
         ``{(config name, opening, follow-up or None): [response rows by sample]}``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from pluralis.simulate.texts import PromptBank
+    >>> bank, c = PromptBank({"unguided": ("Hi",)}, {"Hi": ("More?",)}), DEMO_CONFIGS[0]
+    >>> gen = Generator(Path("m.gguf"), ResponseCache(Path(tempfile.mkdtemp()) / "r.jsonl"))
+    >>> gen.cache.put(cache_key("m.gguf", c, [{"role": "user", "content": "Hi"}], 0), {"text": "Hello!"})
+    >>> chat = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
+    ...         {"role": "user", "content": "More?"}]
+    >>> for s in (0, 1):
+    ...     gen.cache.put(cache_key("m.gguf", c, chat, s), {"text": f"More {s}."})
+    >>> out = generate_bank(gen, [c], bank, samples=1)   # everything cached: nothing is generated
+    >>> out[(c.name, "Hi", "More?")][1]["text"], gen.generated, gen.cached
+    ('More 1.', 0, 3)
     """
     opening, later = bank_jobs(configs, bank, samples=samples, later_samples=later_samples)
     out: dict[tuple, list[dict]] = {}
@@ -504,9 +519,7 @@ class BankedModel:
             provider="llama.cpp",
             served_model=str(row.get("base_model") or self.spec.model_id),
             latency_s=float(row.get("seconds") or 0.0),
-            usage=TokenUsage(
-                prompt_tokens=row.get("prompt_tokens"), completion_tokens=row.get("completion_tokens")
-            ),
+            usage=TokenUsage(prompt_tokens=row.get("prompt_tokens"), completion_tokens=row.get("completion_tokens")),
             finish_reason=row.get("finish_reason") or "stop",
         )
 

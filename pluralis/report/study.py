@@ -244,7 +244,16 @@ def _loop_sections(r, analyses: dict[str, Any], notes: list[str]) -> None:
         _safe(s, "whose gain", draw_gain, notes)
         cols = [
             c
-            for c in ("trained_on", "eval_group", "win_rate", "gain_pp", "gain_low", "gain_high", "n_prompts", "n_judges")
+            for c in (
+                "trained_on",
+                "eval_group",
+                "win_rate",
+                "gain_pp",
+                "gain_low",
+                "gain_high",
+                "n_prompts",
+                "n_judges",
+            )
             if c in ev.table.columns
         ]
         s.table(
