@@ -787,12 +787,20 @@ def loop_stages(sim: SimulationResult, analyses: dict[str, Any], cfg: DemoConfig
                 )
         elif name == "align":
             if cfg.align == "dpo":
-                stages[name] = {
-                    "status": "skipped",
-                    "reason": "DPO is not wired into the demo yet: train it with `pluralis align run` "
-                    "(pluralis.align.aligners.dpo) on this study's store",
-                    "seconds": 0.0,
-                }
+                n_groups = survey[cfg.align_by].nunique() if cfg.align_by in survey.columns else 0
+                with progress("alignment (DPO per group)", int(n_groups) + 1) as advance:
+                    analyses["align"] = run(
+                        name,
+                        lambda advance=advance: st.dpo_stage(
+                            frames,
+                            survey,
+                            Path(cfg.out) / "align",
+                            by=cfg.align_by,
+                            n_boot=min(rounds, 100),
+                            seed=cfg.seed,
+                            advance=advance,
+                        ),
+                    )
                 continue
             groups = survey[cfg.align_by].nunique() if cfg.align_by in survey.columns else 0
             with progress("alignment (best-of-n per group)", int(groups) + 2) as advance:

@@ -60,6 +60,9 @@ def contrasts_stage(
 ):
     """Group contrasts of Bradley–Terry scores for every grouping field (one family of tests each).
 
+    p-values are normal-approximation ones (``p_method="normal"``: ``2 Φ(-|difference| / se)`` from the
+    bootstrap SE), so a small bootstrap still resolves the Holm-corrected tests.
+
     Parameters
     ----------
     battles
@@ -108,6 +111,7 @@ def contrasts_stage(
                 min_participants=min_participants,
                 exclude=("Prefer not to say",),
                 interval="percentile",
+                p_method="normal",
                 seed=seed,
             )
         )
@@ -184,9 +188,11 @@ def topics_stage(
     embeddings = vectors[index.reindex(texts["text"].astype(str)).to_numpy()]
     advance(1)
     n_distinct = len(distinct)
-    params: dict[str, Any] = {}
-    if n_distinct < 200:  # few distinct prompts (a prompt bank): cluster them as they are
-        params = {"reducer": "none", "min_cluster_size": max(5, len(texts) // max(4 * n_distinct, 1))}
+    counts = texts["text"].astype(str).value_counts()
+    if n_distinct <= 40:  # a prompt bank: each prompt may be a topic of its own; cluster the prompts as they are
+        params: dict[str, Any] = {"reducer": "none", "min_cluster_size": max(5, int(counts.min()))}
+    else:  # prompts written per persona: at most about 25 topics, so the figures stay readable
+        params = {"reducer": "none", "min_cluster_size": max(10, len(texts) // 25)}
     by = [b for b in by if b in frames.survey.columns]
     res = analyse_topics(
         frames,
@@ -440,3 +446,90 @@ def align_stage(
         [{"model": m, "prompt": prompts[i], "answer": a} for m, a_list in answers.items() for i, a in enumerate(a_list)]
     )
     return AlignStageResult(ev, answers_frame, settings, pd.DataFrame(weights))
+
+
+def dpo_stage(
+    frames,
+    survey: pd.DataFrame,
+    out,
+    *,
+    by: str = "persona_lean",
+    steps: int = 10,
+    n_prompts: int = 6,
+    max_tokens: int = 48,
+    eval_fraction: float = 0.3,
+    n_boot: int = 100,
+    min_participants: int = 5,
+    seed: int = 0,
+    advance: Advance = _noop,
+) -> AlignStageResult:
+    """DPO (LoRA on SmolLM2, :mod:`pluralis.align.aligners.dpo`) on each group's pairs, re-measured for every group.
+
+    Slow on CPU (torch and a GGUF-to-transformers conversion on first use): ``pluralis demo --align dpo``.
+    Each group's pairs train one adapter for ``steps`` steps; every adapter and the base answer ``n_prompts``
+    of the study's opening prompts (greedy); judges fitted on each group's held-out participants give the gain
+    over the base (:func:`pluralis.align.evaluate.evaluate_models`).
+
+    Parameters
+    ----------
+    frames
+        the study's frames.
+    survey
+        participants with ``by``.
+    out
+        folder for the adapters.
+    by
+        the grouping field.
+    steps, n_prompts, max_tokens
+        DPO steps per group, evaluation prompts, answer length.
+    eval_fraction, n_boot, min_participants, seed
+        held-out share, bootstrap draws, smallest group, seed.
+    advance
+        called once per group trained and once for the evaluation.
+
+    Returns
+    -------
+    AlignStageResult
+
+    Example
+    -------
+    >>> callable(dpo_stage)   # trains models: run by ``pluralis demo --align dpo``
+    True
+    """
+    from pathlib import Path
+
+    from pluralis.align.evaluate import evaluate_models
+    from pluralis.align.pairs import build_preference_data, study_pairs
+    from pluralis.align.registry import get_aligner
+
+    pairs = study_pairs(frames, turns="openers", context="turn")
+    if by not in pairs.columns:
+        pairs = pairs.merge(survey[["user_id", by]], on="user_id", how="left")
+    pairs = pairs[pairs[by].notna()].reset_index(drop=True)
+    data = build_preference_data(None, pairs=pairs, eval_fraction=eval_fraction, seed=seed, strata=by)
+    users = data.train.groupby(data.train[by].astype(str))["user_id"].nunique()
+    groups = [str(g) for g in users.index if users[g] >= min_participants]
+    if not groups:
+        raise ConfigError(f"no group of {by!r} has {min_participants}+ training participants")
+    models: dict[str, str] = {}
+    for g in groups:
+        aligner = get_aligner("dpo", base_model="smollm2", device="cpu", steps=steps, seed=seed)
+        fitted = aligner.fit(data.train[data.train[by].astype(str) == g], Path(out) / f"dpo-{g}")
+        models[f"dpo ({g})"] = str(fitted.path)
+        advance(1)
+    u = frames.utterances
+    prompts = list(u.loc[u["turn"] == 0, "user_prompt"].value_counts().index[:n_prompts])
+    ev = evaluate_models(
+        models,
+        data,
+        base="smollm2",
+        by=by,
+        prompts=[[{"role": "user", "content": p}] for p in prompts],
+        max_tokens=max_tokens,
+        device="cpu",
+        n_boot=n_boot,
+        seed=seed,
+    )
+    advance(1)
+    settings = {"by": by, "aligner": "dpo", "steps": steps, "prompts": len(prompts), **data.counts(), "groups": groups}
+    return AlignStageResult(ev, ev.answers, settings)

@@ -116,7 +116,8 @@ def _loop_sections(r, analyses: dict[str, Any], notes: list[str]) -> None:
             "Group contrasts",
             "Does a group score a model differently from another group? Bradley–Terry scores per group from the "
             "opening-turn battles, contrasted for every pair of groups with a joint bootstrap over participants "
-            "(95% percentile intervals), Holm-corrected per grouping field; omnibus tests per field: the "
+            "(95% percentile intervals; normal-approximation p-values), Holm-corrected per grouping field; omnibus "
+            "tests per field: the "
             "Bradley–Terry likelihood-ratio test (LRT) and a permutation test.",
         )
         summ = con.summary()
@@ -220,23 +221,38 @@ def _loop_sections(r, analyses: dict[str, Any], notes: list[str]) -> None:
     al = analyses.get("align")
     if al is not None:
         st = al.settings
-        s = r.section(
-            "Whose gain: best-of-n aligned to each group",
-            f"Best-of-n with a group reward model (pluralis.align, best_of_n): for each of {st.get('prompts')} "
-            f"prompts, the {st.get('n')} responses the study has to it are the candidates; each group's reward "
-            f"model (fitted on its training participants, grouped by {field_label(st.get('by', ''))}) picks one; "
-            "the base picks one at random (best-of-1). Every group then re-measures every aligned model: a "
-            "judge reward model fitted on that group's held-out participants gives the probability that it "
-            "prefers the aligned answer to the base answer (win rate; gain = win rate − 50 pp), with a two-way "
-            "bootstrap over judges and prompts.",
-        )
+        if st.get("aligner") == "dpo":
+            s = r.section(
+                "Whose gain: DPO aligned to each group",
+                f"DPO (LoRA on SmolLM2, {st.get('steps')} steps) on each group's training pairs (grouped by "
+                f"{field_label(st.get('by', ''))}); the adapters and the base answer {st.get('prompts')} of the "
+                "study's prompts, and every group re-measures every aligned model: a judge reward model fitted on "
+                "that group's held-out participants gives the probability that it prefers the aligned answer to "
+                "the base answer (win rate; gain = win rate − 50 pp), with a two-way bootstrap over judges and "
+                "prompts.",
+            )
+        else:
+            s = r.section(
+                "Whose gain: best-of-n aligned to each group",
+                f"Best-of-n with a group reward model (pluralis.align, best_of_n): for each of {st.get('prompts')} "
+                f"prompts, the {st.get('n')} responses the study has to it are the candidates; each group's reward "
+                f"model (fitted on its training participants, grouped by {field_label(st.get('by', ''))}) picks "
+                "one; the base picks one at random (best-of-1). Every group then re-measures every aligned model: a "
+                "judge reward model fitted on that group's held-out participants gives the probability that it "
+                "prefers the aligned answer to the base answer (win rate; gain = win rate − 50 pp), with a two-way "
+                "bootstrap over judges and prompts.",
+            )
         ev = al.evaluation
 
         def draw_gain():
             from pluralis.align.plots import plot_gain_matrix
 
+            fig = plot_gain_matrix(ev)
+            ax = fig.axes[0]
+            ax.set_yticks(range(len(ev.matrix().index)), [str(m) for m in ev.matrix().index])
+            ax.set_ylabel("aligned to (the group whose reward model picks)")
             s.figure(
-                plot_gain_matrix(ev),
+                fig,
                 "Gain over the base in percentage points (rows: aligned to, columns: judged by held-out "
                 "participants of), with 95% intervals; 0 = no better than a random candidate.",
             )
