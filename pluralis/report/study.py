@@ -121,12 +121,30 @@ def _loop_sections(r, analyses: dict[str, Any], notes: list[str]) -> None:
             "Bradley–Terry likelihood-ratio test (LRT) and a permutation test.",
         )
         summ = con.summary()
-        summ["by"] = [field_label(b) for b in summ["by"]]
+        compact = pd.DataFrame(
+            {
+                "grouping": [field_label(b) for b in summ["by"]],
+                "groups": summ["n_groups"],
+                "contrasts": summ["n_contrasts"],
+                "significant": summ["n_significant"],
+                "LRT p": summ["lrt_p"],
+                "permutation p": summ["permutation_p"],
+                "smallest-p contrast": [
+                    f"{m}: {g} − {o}" if isinstance(m, str) else "—"
+                    for m, g, o in zip(summ["top_model"], summ["top_group"], summ["top_other"])
+                ],
+                "difference [95% CI]": [
+                    f"{d:.2f} [{lo:.2f}, {hi:.2f}]" if pd.notna(d) else "—"
+                    for d, lo, hi in zip(summ["top_difference"], summ["top_lo"], summ["top_hi"])
+                ],
+                "p": summ["top_p"],
+            }
+        )
         s.table(
-            summ.rename(columns={"by": "grouping"}),
+            compact,
             caption="Per grouping field: groups, contrasts, how many are significant, the omnibus p-values and the "
-            "contrast with the smallest p-value (difference in score, interval).",
-            digits={"lrt_p": 4, "permutation_p": 3, "top_difference": 2, "top_lo": 2, "top_hi": 2, "top_p": 3},
+            "contrast with the smallest p-value (difference in Bradley–Terry score with its interval).",
+            digits={"LRT p": 4, "permutation p": 3, "p": 4},
         )
         if len(con.contrasts):
             _safe(
