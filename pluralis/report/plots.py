@@ -421,3 +421,48 @@ def plot_group_ranks(table: pd.DataFrame, by: str, *, label: str | None = None, 
     fig.suptitle(f"Model ranks by {label or by}", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_contrasts(contrasts: pd.DataFrame, *, max_rows: int = 14, title: str | None = None) -> Figure:
+    """The group contrasts with the smallest p-values: difference in score with its interval, zero marked.
+
+    Parameters
+    ----------
+    contrasts
+        :attr:`pluralis.ranking.contrasts.ContrastResult.contrasts` (``by, group, other, model, difference,
+        lo, hi, p_value, significant``).
+    max_rows
+        contrasts shown at most (smallest p-value first).
+    title
+        the figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Example
+    -------
+    >>> c = pd.DataFrame({"by": ["g"], "group": ["a"], "other": ["b"], "model": ["m"], "difference": [0.3],
+    ...                   "lo": [0.1], "hi": [0.5], "p_value": [0.01], "significant": [True]})
+    >>> plot_contrasts(c).axes[0].get_xlabel().startswith("difference")
+    True
+    """
+    t = contrasts.assign(_abs=-contrasts["difference"].abs()).sort_values(["p_value", "_abs"]).head(max_rows)
+    t = t.iloc[::-1]
+    fig = Figure(figsize=(7.5, 1.0 + 0.32 * max(len(t), 1)))
+    ax = fig.add_subplot(1, 1, 1)
+    y = np.arange(len(t))
+    sig = t["significant"].fillna(False).astype(bool).to_numpy()
+    d = t["difference"].to_numpy(dtype=float)
+    err = np.vstack([d - t["lo"].to_numpy(dtype=float), t["hi"].to_numpy(dtype=float) - d])
+    ax.errorbar(d, y, xerr=np.clip(err, 0, None), fmt="none", ecolor="0.4", capsize=2)
+    ax.scatter(d[sig], y[sig], color="#c0392b", zorder=3, label="significant (Holm)")
+    ax.scatter(d[~sig], y[~sig], facecolor="white", edgecolor="#c0392b", zorder=3, label="not significant")
+    ax.axvline(0.0, color="0.2", lw=0.8, ls="--")
+    labels = [f"{r.model}: {r.by} {r.group} − {r.other}" for r in t.itertuples()]
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlabel("difference in Bradley–Terry score (group − other; 95% bootstrap interval)")
+    ax.set_title(title or "Group contrasts with the smallest p-values", fontsize=10)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig

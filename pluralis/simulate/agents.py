@@ -58,7 +58,9 @@ class PreferenceAgent:
 
     ``row``: the persona's row of a panel (dict); ``weights``: its
     :meth:`PreferenceModel.person_weights` row; ``member``: its survey values for planted group
-    shifts (e.g. ``{"study_locale": "uk", "age": "65+ years old"}``).
+    shifts (e.g. ``{"study_locale": "uk", "age": "65+ years old"}``); ``prompt_bank``: a
+    :class:`pluralis.simulate.texts.PromptBank` its opening prompts and follow-ups come from (real models
+    answer a bank once per prompt; default: prompts written from the persona's traits).
 
     Example
     -------
@@ -83,8 +85,10 @@ class PreferenceAgent:
         models: list[str] | None = None,
         member: Mapping[str, Any] | None = None,
         seed: int = 0,
+        prompt_bank: texts.PromptBank | None = None,
     ):
         self.row = dict(row)
+        self.prompt_bank = prompt_bank
         self.weights = dict(weights)
         self.model = model or PreferenceModel()
         self.member = dict(member or {})
@@ -133,11 +137,20 @@ class PreferenceAgent:
     async def choose_and_open(self, view) -> tuple[str, str]:
         self.stats["actions"] += 1
         ctype = self.choose_type(view)
-        prompt = texts.opening_prompt(self.row, ctype, self.rng)
+        if self.prompt_bank is not None:
+            prompt = self.prompt_bank.opening(self.row, ctype, self.rng)
+        else:
+            prompt = texts.opening_prompt(self.row, ctype, self.rng)
         e = float(self.row.get("extraversion", 0.0))
         extra = self.np_rng.poisson(1.4 * math.exp(0.2 * e))
         lo, hi = getattr(view, "min_turns", 2), getattr(view, "max_turns", 10)
-        self._conv = {"type": ctype, "target_turns": int(min(hi, max(lo, 2 + extra))), "turns": 0, "opening": None}
+        self._conv = {
+            "type": ctype,
+            "target_turns": int(min(hi, max(lo, 2 + extra))),
+            "turns": 0,
+            "opening": None,
+            "prompt": prompt,
+        }
         return ctype, prompt
 
     def scores_for(self, response_texts: list[str], model_names: list[str], conversation_type: str) -> list[int]:
@@ -189,6 +202,8 @@ class PreferenceAgent:
         if not view.can_follow_up:
             return None
         self.stats["actions"] += 1
+        if self.prompt_bank is not None:
+            return self.prompt_bank.follow_up(self.row, self._conv.get("prompt"), self.rng)
         return texts.follow_up(self.row, self.rng)
 
     def attributes(self) -> tuple[dict, dict]:

@@ -187,6 +187,7 @@ async def _run_chunk_async(
     cost_log,
     on_done=None,
     admitted=None,
+    prompt_bank=None,
 ) -> list[tuple]:
     from pluralis.collect.protocol import ProtocolSession
 
@@ -203,7 +204,9 @@ async def _run_chunk_async(
                 models = {s.name: SimulatedBackend(s, seed=pseed) for s in styles}
             else:
                 models = model_specs
-            base = PreferenceAgent(row, w, model=preference, models=names, member=member, seed=seed)
+            base = PreferenceAgent(
+                row, w, model=preference, models=names, member=member, seed=seed, prompt_bank=prompt_bank
+            )
             agent: Agent = base
             if roleplay is not None:
                 from pluralis.simulate.roleplay import RolePlayAgent
@@ -253,6 +256,7 @@ def _simulate_chunk(
     roleplay=None,
     cost_log=None,
     admitted=None,
+    prompt_bank=None,
     on_done=None,
 ) -> list[tuple]:
     """Simulate one chunk of participants (module-level: runs in process pools and on Ray).
@@ -273,6 +277,7 @@ def _simulate_chunk(
             cost_log,
             on_done,
             admitted,
+            prompt_bank,
         )
     )
 
@@ -392,6 +397,7 @@ def simulate_study(
     cost_log=None,
     ray_address: str | None = None,
     ray_init: dict | None = None,
+    prompt_bank: texts.PromptBank | None = None,
 ) -> SimulationResult:
     """Run every persona of ``panel`` through the PRISM protocol (see the module docstring).
 
@@ -416,6 +422,10 @@ def simulate_study(
         participants are simulated in chunks on ``"auto"``/``"serial"``/``"process"``/``"ray"``.
     progress
         ``progress(k)`` after each chunk of ``k`` participants.
+    prompt_bank
+        a :class:`pluralis.simulate.texts.PromptBank`: personas ask its opening prompts and follow-ups
+        (real models answer each bank prompt once; see ``pluralis demo``). Default: prompts written from
+        each persona's traits.
 
     Returns
     -------
@@ -482,6 +492,7 @@ def simulate_study(
                 roleplay,
                 cost_log,
                 None if admitted is None else admitted[sl],
+                prompt_bank,
             )
         )
     if executor == "auto" and len(rows) < AUTO_PROCESS_MIN:
@@ -553,6 +564,7 @@ def simulate_study(
         "preference_model": preference.describe(),
         "panel": panel.config,
         "styles": [s.__dict__ for s in styles] if model_specs is None else None,
+        "prompt_bank": prompt_bank.openings if prompt_bank is not None else None,
     }
     return SimulationResult(study_out, truth, stats, failures, config)
 

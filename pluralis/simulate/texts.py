@@ -787,3 +787,165 @@ def open_feedback(
         )
     )
     return f"{first} {second}"
+
+
+# --- a shared bank of prompts (real models: responses generated once per prompt) ----------------------------
+
+
+def _all_fills(template: str) -> list[str]:
+    """Every filled version of a template (each ``{key}`` over its :data:`FILL` options)."""
+    out = [template]
+    for key, options in FILL.items():
+        token = "{" + key + "}"
+        out = [t.replace(token, o) for t in out for o in options] if token in template else out
+    return out
+
+
+#: Follow-ups that fit any opening (a bank's follow-ups are drawn from these).
+BANK_FOLLOW_UPS: tuple[str, ...] = (
+    "Can you go into more detail?",
+    "Can you give me an example?",
+    "Can you make that shorter?",
+    "Just the key point, please.",
+    "Could you elaborate on that point?",
+    "What are the main considerations?",
+    "What is your actual opinion?",
+    "Thank you. What would you recommend?",
+)
+
+
+class PromptBank:
+    """A bank of opening prompts shared across personas, with the follow-up asked after each.
+
+    With real models every response costs generation time, so a study on a bank asks a small, fixed set
+    of prompts: the responses to each (model, prompt, sample) are generated once and reused by every
+    persona who asks it (``pluralis demo``). A persona still picks its own kind of prompt: it draws its
+    opening as without a bank (:func:`opening_prompt`, from its interests, values, faith and lean) up to
+    ``tries`` times and keeps the first that is in the bank, else takes a bank prompt of that conversation
+    type at random. Its follow-up is the bank's follow-up for that opening.
+
+    Parameters
+    ----------
+    openings
+        ``{conversation_type: (prompt, ...)}``.
+    follow_ups
+        ``{opening: (follow-up, ...)}`` (an opening missing here gets no bank follow-up).
+    tries
+        draws of the persona's own prompt before falling back to a random bank prompt.
+
+    Example
+    -------
+    >>> bank = PromptBank.default(per_type=3, seed=0)
+    >>> sorted(bank.openings), len(bank.prompts())
+    (['controversy guided', 'unguided', 'values guided'], 9)
+    >>> p = bank.opening({"interests": 1, "political": 0.0}, "unguided", random.Random(0))
+    >>> p in bank.openings["unguided"], bank.follow_up({}, p, random.Random(0)) in bank.follow_ups[p]
+    (True, True)
+    """
+
+    def __init__(
+        self,
+        openings: Mapping[str, tuple[str, ...]],
+        follow_ups: Mapping[str, tuple[str, ...]] | None = None,
+        *,
+        tries: int = 12,
+    ):
+        self.openings = {str(k): tuple(v) for k, v in openings.items() if len(v)}
+        self.follow_ups = {str(k): tuple(v) for k, v in (follow_ups or {}).items() if len(v)}
+        self.tries = int(tries)
+
+    @classmethod
+    def default(cls, per_type: int = 6, *, follow_ups: int = 1, seed: int = 0) -> PromptBank:
+        """A bank of ``per_type`` prompts per PRISM conversation type, drawn (seeded) from the prompts
+        personas write, with ``follow_ups`` follow-up messages per opening.
+
+        Unguided prompts come from distinct interests; controversy-guided ones cover whole topics (the left,
+        right and neutral framing of each, so personas of every lean find theirs).
+
+        Parameters
+        ----------
+        per_type
+            prompts per conversation type.
+        follow_ups
+            follow-up messages per opening (each adds generations).
+        seed
+            random seed of the draw.
+
+        Returns
+        -------
+        PromptBank
+
+        Example
+        -------
+        >>> b = PromptBank.default(per_type=6, seed=1)
+        >>> {k: len(v) for k, v in b.openings.items()}
+        {'unguided': 6, 'values guided': 6, 'controversy guided': 6}
+        """
+        if per_type < 1 or follow_ups < 1:
+            raise ValueError(f"per_type and follow_ups must be >= 1, got {per_type}, {follow_ups}")
+        rng = random.Random(f"prompt-bank:{seed}")
+        interests = sorted(UNGUIDED)
+        rng.shuffle(interests)
+        unguided = [rng.choice(_all_fills(rng.choice(UNGUIDED[i]))) for i in interests[:per_type]]
+        values = sorted({p for ps in VALUES_GUIDED.values() for p in ps} | set(FAITH_PROMPTS))
+        rng.shuffle(values)
+        topics = sorted(CONTROVERSIES)
+        rng.shuffle(topics)
+        controversy: list[str] = []
+        for t in topics:
+            sides = CONTROVERSIES[t]
+            controversy += [sides["left"], sides["right"], sides["neutral"]]
+        openings = {
+            vocab.CONVERSATION_TYPES[0]: tuple(unguided),
+            vocab.CONVERSATION_TYPES[1]: tuple(values[:per_type]),
+            vocab.CONVERSATION_TYPES[2]: tuple(controversy[:per_type]),
+        }
+        pool = sorted(BANK_FOLLOW_UPS)
+        fups = {p: tuple(rng.sample(pool, min(follow_ups, len(pool)))) for ps in openings.values() for p in ps}
+        return cls(openings, fups)
+
+    def prompts(self) -> list[str]:
+        """Every opening prompt of the bank, type by type (see the class example)."""
+        return [p for ps in self.openings.values() for p in ps]
+
+    def opening(self, row: Row, conversation_type: str, rng: random.Random) -> str:
+        """The persona's opening prompt from the bank (see the class docstring).
+
+        Parameters
+        ----------
+        row
+            the persona's row.
+        conversation_type
+            one of PRISM's three types.
+        rng
+            draws the prompt.
+
+        Returns
+        -------
+        str
+        """
+        bank = self.openings.get(conversation_type) or tuple(p for ps in self.openings.values() for p in ps)
+        for _ in range(self.tries):
+            own = opening_prompt(row, conversation_type, rng)
+            if own in bank:
+                return own
+        return rng.choice(bank)
+
+    def follow_up(self, row: Row, opening: str | None, rng: random.Random) -> str:
+        """The follow-up for ``opening`` from the bank (the persona's own style when it has none).
+
+        Parameters
+        ----------
+        row
+            the persona's row.
+        opening
+            the conversation's opening prompt.
+        rng
+            draws among the opening's follow-ups.
+
+        Returns
+        -------
+        str
+        """
+        options = self.follow_ups.get(str(opening))
+        return rng.choice(options) if options else follow_up(row, rng)

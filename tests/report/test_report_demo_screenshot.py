@@ -1,5 +1,6 @@
-"""Acceptance: ``pluralis demo`` runs end-to-end on embedded defaults (< 5 minutes on 2 cores) and its
-report opens in headless Chromium (screenshot). Playwright drives the system Chromium; it never downloads one."""
+"""Acceptance: ``pluralis demo --models simulated`` (the canned-sentence responders, for speed; the default
+real-model run is tests/pipelines/test_demo_real.py) runs end-to-end on the embedded defaults otherwise
+(< 5 minutes on 2 cores), every stage included, and its report opens in headless Chromium (screenshot). Playwright drives the system Chromium; it never downloads one."""
 
 from __future__ import annotations
 
@@ -39,7 +40,12 @@ def demo_run(tmp_path_factory):
     env["MPLBACKEND"] = "Agg"
     start = time.monotonic()
     proc = subprocess.run(
-        [*cmd, "demo", "--out", str(out)], capture_output=True, text=True, timeout=300, env=env, cwd=str(out)
+        [*cmd, "demo", "--models", "simulated", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=str(out),
     )
     took = time.monotonic() - start
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -58,7 +64,17 @@ def test_demo_finishes_and_prints_report_path(demo_run):
     with Store.open(out / "study.sqlite", migrate=False) as store:
         counts = store.counts()
     assert counts["participants"] == 600
-    for bar in ("generating personas", "simulating participants", "storing in SQLite", "analysing", "writing report"):
+    for bar in (
+        "generating personas",
+        "simulating participants",
+        "storing in SQLite",
+        "analysing",
+        "group contrasts",
+        "topics",
+        "whose feedback",
+        "alignment",
+        "writing report",
+    ):
         assert bar in output, bar
     assert "note:" not in output, output[-2000:]  # every analysis ran
 

@@ -89,7 +89,7 @@ def test_demo_without_analysis_modules_still_reports(tmp_path, monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)
     from pluralis.pipelines.demo import DemoConfig, run_demo
 
-    res = run_demo(DemoConfig(out=tmp_path, n_us=8, n_uk=8, bootstrap=10, draws=10))
+    res = run_demo(DemoConfig(out=tmp_path, n_us=8, n_uk=8, bootstrap=10, draws=10, models="simulated", stages=()))
     html = res.report_path.read_text()
     assert "no rankings were computed" in html and "not available" in html
     assert any("rankings: skipped" in n for n in res.notes) and any("welfare: skipped" in n for n in res.notes)
