@@ -151,10 +151,10 @@ def _loop_sections(r, analyses: dict[str, Any], notes: list[str]) -> None:
                 s,
                 "contrasts",
                 lambda: s.figure(
-                    plots.plot_contrasts(con.contrasts),
+                    plots_ranking.plot_contrasts(con, max_rows=14),
                     "The contrasts with the smallest p-values: difference in Bradley–Terry score (group minus "
-                    "other) with its 95% bootstrap interval; filled = significant after Holm's correction; dashed "
-                    "line = no difference.",
+                    "other; n = participants) with its 95% bootstrap interval; filled = significant after Holm's "
+                    "correction; grey line = no difference.",
                 ),
                 notes,
             )
