@@ -142,6 +142,41 @@ def cache_key(model: str | Path | None = None, normalize: bool = True) -> str:
     return f"{Path(model).resolve() if model else 'bundled'}|{bool(normalize)}"
 
 
+def remember_embeddings(
+    texts: Sequence[str], vectors: np.ndarray, *, model: str | Path | None = None, normalize: bool = True
+) -> int:
+    """Put known embeddings (e.g. read from a store's cache) in this process's cache, so that
+    :func:`embed_texts` (and the learners' embedding featuriser) does not compute them again.
+
+    Parameters
+    ----------
+    texts
+        the texts.
+    vectors
+        their embeddings ``(len(texts), dim)``, made by the same model with the same ``normalize``.
+    model, normalize
+        as in :func:`embed_texts`.
+
+    Returns
+    -------
+    int
+        the number of texts now cached in this process for that model.
+
+    Example
+    -------
+    >>> n = remember_embeddings(["a text seen before"], np.zeros((1, 384), dtype=np.float32), model=None)
+    >>> bool(embed_texts(["a text seen before"]).sum() == 0), n >= 1
+    (True, True)
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) != len(texts):
+        raise ConfigError(f"{len(texts)} texts but vectors of shape {vectors.shape}")
+    with _LOCK:
+        store = _CACHES.setdefault(cache_key(model, normalize), {})
+        store.update(zip((str(t) for t in texts), vectors))
+        return len(store)
+
+
 def embed_texts(
     texts: Sequence[str] | pd.Series,
     *,

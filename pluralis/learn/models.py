@@ -70,8 +70,10 @@ DEFAULT_COVARIATES: tuple[str, ...] = (
     "lm_familiarity",
 )
 
-#: Designs with at most this many coefficient columns per pair are solved with one BLAS thread.
-SINGLE_THREAD_MAX_COLUMNS = 256
+#: Designs with at most this many feature columns (``D`` is n × d; covariates only multiply the parameter
+#: count, not the width of any BLAS call) are solved with one BLAS thread: the products are skinny and
+#: memory-bound, and two OpenBLAS threads on a busy 2-core machine made each L-BFGS step ~50× slower.
+SINGLE_THREAD_MAX_COLUMNS = 512
 
 # --- featurised pairs ---------------------------------------------------------------------------
 
@@ -600,7 +602,7 @@ def _solve(
         if nu and B0 is not None and np.size(B0) == nu * d:
             start[d + d * k :] = np.ravel(B0)
     # skinny designs are memory-bound: one BLAS thread is as fast and immune to oversubscription
-    limit = threadpool_limits(1, user_api="blas") if d * (1 + k) <= SINGLE_THREAD_MAX_COLUMNS else nullcontext()
+    limit = threadpool_limits(1, user_api="blas") if d <= SINGLE_THREAD_MAX_COLUMNS else nullcontext()
     with limit:
         res = optimize.minimize(
             fun,
@@ -1304,6 +1306,13 @@ class PersonalisedRewardModel(_PairwiseModel):
         cands = ([GLOBAL] if self.fallback else []) + sorted(set(grid), reverse=True)
         n = len(y)
         margins = np.zeros((len(cands), n))
+        skinny = D.shape[1] <= SINGLE_THREAD_MAX_COLUMNS
+        with threadpool_limits(1, user_api="blas") if skinny else nullcontext():
+            margins = self._cv_margins(D, y, s, Z, codes, folds, n_splits, cands, margins)
+        return self._choose(y, s, codes, cands, margins, n_splits)
+
+    def _cv_margins(self, D, y, s, Z, codes, folds, n_splits, cands, margins) -> np.ndarray:
+        """Held-out margins of every candidate in every inner fold (warm-started along the path)."""
         for k in range(n_splits):
             tr, te = folds != k, folds == k
             users, nu = None, 0
@@ -1315,6 +1324,10 @@ class PersonalisedRewardModel(_PairwiseModel):
                 w, A, B, _ = self._solve_one(D[tr], y[tr], s[tr], Z[tr], a, users, nu, theta)
                 theta = (w, A, B)
                 margins[c, te] = D[te] @ w + np.einsum("ij,ij->i", D[te] @ A, Z[te])
+        return margins
+
+    def _choose(self, y, s, codes, cands, margins, n_splits) -> tuple[float, pd.DataFrame]:
+        """The 1-SE (or best) candidate from the cross-validated margins, and the table of candidates."""
         decisive = (y != 0.5).astype(float) * s
         p = expit(margins)
         pc = np.clip(p, 1e-12, 1 - 1e-12)
