@@ -213,7 +213,9 @@ def main() -> None:
     from tests.collect_helpers import Server, study_config, write_study
     from tests.model_servers import Proc
 
-    print(f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; {args.participants} participants")
+    print(
+        f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; {args.participants} participants"
+    )
     tmp = Path(tempfile.mkdtemp(prefix="bench-server-"))
     double = Proc([sys.executable, str(ROOT / "tests" / "web" / "latency_double.py")])
     servers: list = [double]
@@ -272,7 +274,13 @@ def main() -> None:
 
         walls = niced(replay_all)
         elapsed, cpu = time.perf_counter() - t0, cpu_seconds(ref.proc.pid) - cpu0
-        base = summary(f"reference: Starlette + 1 SQLite write/POST ({page:,} B pages)", sum(map(len, walls)), elapsed, [w for ws in walls for w in ws], cpu)
+        base = summary(
+            f"reference: Starlette + 1 SQLite write/POST ({page:,} B pages)",
+            sum(map(len, walls)),
+            elapsed,
+            [w for ws in walls for w in ws],
+            cpu,
+        )
         print(
             f"ratio pluralis / reference: throughput {ours['rps'] / base['rps']:.2f}x, "
             f"p95 latency {ours['p95'] / base['p95']:.2f}x, CPU per request {ours['cpu_ms'] / base['cpu_ms']:.2f}x "

@@ -310,9 +310,9 @@ def run_learn(
         with progress_bar("composition (folds × shares)", None) as advance:
             comp = composition_curve(
                 pf,
-            field,
-            composition[0],
-            composition[1],
+                field,
+                composition[0],
+                composition[1],
                 shares=shares if shares is not None else (0.0, 0.25, 0.5, 0.75, 1.0),
                 model=estimator,
                 min_participants=min_participants,

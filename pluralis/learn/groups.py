@@ -71,6 +71,8 @@ def _subsample_users(rows: np.ndarray, users: np.ndarray, m: int, rng: np.random
     if len(uniq) <= m:
         return rows
     keep = rng.choice(uniq, size=m, replace=False)
+    if not np.issubdtype(np.asarray(users).dtype, np.integer):  # ids rather than codes: the slow, general way
+        return rows[np.isin(users[rows], keep)]
     return rows[_member(users[rows], keep)]
 
 

@@ -24,7 +24,11 @@ def test_member_and_subsample_match_isin_on_object_ids():
     for m in (1, 25, 10_000):
         fast = _subsample_users(rows, codes, m, np.random.default_rng(7))
         uniq = pd.unique(users[rows])
-        ref = rows if len(uniq) <= m else rows[np.isin(users[rows], np.random.default_rng(7).choice(uniq, m, replace=False))]
+        ref = (
+            rows
+            if len(uniq) <= m
+            else rows[np.isin(users[rows], np.random.default_rng(7).choice(uniq, m, replace=False))]
+        )
         assert np.array_equal(fast, ref)
 
 
