@@ -71,7 +71,7 @@ def progress_bar(description: str, total: int | None):
     Yields
     ------
     callable
-        ``advance(n=1)``: move the bar ``n`` steps.
+        ``advance(n=1, total=None)``: move the bar ``n`` steps (and set its total, once known).
 
     Example
     -------
@@ -87,7 +87,7 @@ def progress_bar(description: str, total: int | None):
         transient=False,
     ) as progress:
         task = progress.add_task(description, total=total)
-        yield lambda n=1: progress.advance(task, n)
+        yield lambda n=1, total=None: progress.update(task, advance=n, total=total)
 
 
 def counts_table(title: str, counts: Mapping[str, object], value_header: str = "rows") -> Table:

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import typer
 
-from pluralis.cli._common import console, err_console, handle_errors
+from pluralis.cli._common import console, err_console, handle_errors, progress_bar
 from pluralis.errors import ConfigError
+
+#: Texts embedded per step of the progress bar.
+EMBED_CHUNK = 512
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -22,6 +25,106 @@ def _fmt(v: float, lo: float, hi: float) -> str:
     if v != v:
         return "–"
     return f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if lo == lo else f"{v:.3f}"
+
+
+def embed_with_cache(texts, data: str, cache: str | None = None, use_cache: bool = True) -> dict[str, int]:
+    """Embed the distinct ``texts`` once with the bundled all-MiniLM-L6-v2, reusing a store's cache.
+
+    Vectors already in the cache (:class:`pluralis.store.EmbeddingCache`, keyed by model name and text hash,
+    shared with ``pluralis topics``) are read instead of computed; new ones are written there. All of them
+    are then in this process's cache (:func:`pluralis.features.embeddings.remember_embeddings`), so the
+    embedding featuriser computes nothing afterwards. The encoding shows a progress bar.
+
+    Parameters
+    ----------
+    texts
+        the texts (repeats are embedded once).
+    data
+        the study; its store holds the cache when it is one.
+    cache
+        the store (SQLite file / URL) caching embeddings (default: ``data`` if it is a store, else
+        ``$PLURALIS_CACHE_DIR/embeddings.sqlite`` or ``~/.cache/pluralis/embeddings.sqlite``).
+    use_cache
+        ``False``: embed every text afresh and store nothing.
+
+    Returns
+    -------
+    dict
+        ``texts`` (distinct), ``cached`` (read from the store), ``embedded`` (computed now).
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> db = os.path.join(tempfile.mkdtemp(), "cache.sqlite")
+    >>> embed_with_cache(["a", "b", "a"], "unused", cache=db)
+    {'texts': 2, 'cached': 0, 'embedded': 2}
+    >>> embed_with_cache(["b", "a"], "unused", cache=db)
+    {'texts': 2, 'cached': 2, 'embedded': 0}
+    """
+    import numpy as np
+    import pandas as pd
+
+    from pluralis.cli.topics import default_cache_path
+    from pluralis.data.io.registry import detect_format
+    from pluralis.features.embeddings import embed_texts, remember_embeddings
+
+    name = "all-MiniLM-L6-v2"  # the name pluralis topics caches the same (normalised) vectors under
+    distinct = [str(t) for t in pd.unique(pd.Series(list(texts), dtype=object).fillna("").astype(str))]
+    store = None
+    found: dict = {}
+    try:
+        if use_cache:
+            from pluralis.store import EmbeddingCache, Store
+
+            target = cache or (data if detect_format(data) == "store" else str(default_cache_path()))
+            if target == str(default_cache_path()):
+                default_cache_path().parent.mkdir(parents=True, exist_ok=True)
+            store = Store.open(target)
+            found = EmbeddingCache(store).get(name, distinct) if distinct else {}
+            if found:
+                remember_embeddings(list(found), np.stack(list(found.values())))
+        todo = [t for t in distinct if t not in found]
+        if todo:
+            with progress_bar(f"embedding {len(todo):,} texts", len(todo)) as advance:
+                for i in range(0, len(todo), EMBED_CHUNK):
+                    chunk = todo[i : i + EMBED_CHUNK]
+                    vectors = embed_texts(chunk)
+                    if store is not None:
+                        EmbeddingCache(store).put(name, chunk, vectors)
+                    advance(len(chunk))
+    finally:
+        if store is not None:
+            store.close()
+    return {"texts": len(distinct), "cached": len(found), "embedded": len(todo)}
+
+
+def advance_to(advance):
+    """A ``progress(done, total)`` callback (as the learners call it) driving a :func:`progress_bar`'s ``advance``.
+
+    Parameters
+    ----------
+    advance
+        the ``advance(n)`` callback of a progress bar (it may also take ``total=``).
+
+    Returns
+    -------
+    callable
+
+    Example
+    -------
+    >>> steps = []
+    >>> cb = advance_to(lambda n=1, total=None: steps.append((n, total)))
+    >>> cb(1, 4); cb(2, 4)
+    >>> steps
+    [(1, 4), (1, 4)]
+    """
+    state = {"done": 0}
+
+    def callback(done: int, total: int) -> None:
+        advance(done - state["done"], total=total)
+        state["done"] = done
+
+    return callback
 
 
 def run_learn(
@@ -46,6 +149,8 @@ def run_learn(
     shares: list[float] | None = None,
     alpha: float = 1.0,
     seed: int = 0,
+    cache: str | None = None,
+    use_cache: bool = True,
 ) -> dict:
     """Everything ``pluralis learn`` does, returning the result objects and written files.
 
@@ -82,6 +187,8 @@ def run_learn(
         L2 penalty.
     seed
         random seed.
+    cache, use_cache
+        the store caching sentence embeddings (``features="embedding"``), see :func:`embed_with_cache`.
 
     Returns
     -------
@@ -99,6 +206,8 @@ def run_learn(
     >>> sorted(p.name for p in r["files"])[:2]
     ['cross_group.csv', 'cross_group_accuracy.csv']
     """
+    import pandas as pd
+
     from pluralis.data import load_study
     from pluralis.learn.featurizers import make_featurizer
     from pluralis.learn.groups import composition_curve, cross_group_accuracy, group_weights
@@ -145,14 +254,19 @@ def run_learn(
         f"{features} features; {folds}-fold participant-disjoint evaluation by {field}"
     )
     if features == "embedding":
-        n_texts = len(set(pairs["response_a"]) | set(pairs["response_b"]))
-        err_console.print(f"embedding {n_texts:,} distinct responses with all-MiniLM-L6-v2 ...")
+        counts = embed_with_cache(
+            pd.concat([pairs["response_a"], pairs["response_b"]], ignore_index=True), data, cache, use_cache
+        )
+        err_console.print(
+            f"embeddings (all-MiniLM-L6-v2) of {counts['texts']:,} distinct responses: "
+            f"{counts['cached']:,} cached, {counts['embedded']:,} computed"
+        )
     pf = featurize_pairs(pairs, featurizer)
     if model == "reward":
         estimator = RewardModel(alpha=alpha)
     else:
         estimator = PersonalisedRewardModel(covariates=covariates, alpha=alpha)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), progress_bar(f"{model} models (folds × groups)", None) as advance:
         warnings.simplefilter("ignore", UserWarning)  # dropped groups are reported by the command
         res = cross_group_accuracy(
             pf,
@@ -164,6 +278,7 @@ def run_learn(
             equalize=equalize,
             n_boot=bootstrap,
             seed=seed,
+            progress=advance_to(advance),
         )
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -192,18 +307,20 @@ def run_learn(
         write(weights, "reward_weights.csv")
     comp = None
     if composition is not None:
-        comp = composition_curve(
-            pf,
-            field,
-            composition[0],
-            composition[1],
-            shares=shares if shares is not None else (0.0, 0.25, 0.5, 0.75, 1.0),
-            model=estimator,
-            min_participants=min_participants,
-            n_splits=folds,
-            n_boot=bootstrap,
-            seed=seed,
-        )
+        with progress_bar("composition (folds × shares)", None) as advance:
+            comp = composition_curve(
+                pf,
+                field,
+                composition[0],
+                composition[1],
+                shares=shares if shares is not None else (0.0, 0.25, 0.5, 0.75, 1.0),
+                model=estimator,
+                min_participants=min_participants,
+                n_splits=folds,
+                n_boot=bootstrap,
+                seed=seed,
+                progress=advance_to(advance),
+            )
         write(comp.table, "composition.csv")
         comp.plot("accuracy", out / "composition.png")
         files.append(out / "composition.png")
@@ -282,6 +399,13 @@ def register(app: typer.Typer) -> None:
         shares: str | None = typer.Option(None, "--shares", help="shares of A for --composition, e.g. 0,0.5,1"),
         alpha: float = typer.Option(1.0, "--alpha", min=0.0, help="L2 penalty of the reward weights"),
         seed: int = typer.Option(0, "--seed", help="random seed (folds, subsampling, bootstrap)"),
+        cache: str | None = typer.Option(
+            None,
+            "--cache",
+            help="--features embedding: store (SQLite file / URL) caching embeddings; default: DATA if it is a "
+            "store, else $PLURALIS_CACHE_DIR/embeddings.sqlite or ~/.cache/pluralis/embeddings.sqlite",
+        ),
+        no_cache: bool = typer.Option(False, "--no-cache", help="embed every text afresh, store nothing"),
     ):
         """Train preference models on each group's feedback and evaluate them on every group.
 
@@ -314,6 +438,8 @@ def register(app: typer.Typer) -> None:
             shares=share_list,
             alpha=alpha,
             seed=seed,
+            cache=cache,
+            use_cache=not no_cache,
         )
         res = r["result"]
         if res.dropped:

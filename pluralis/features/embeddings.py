@@ -142,6 +142,63 @@ def cache_key(model: str | Path | None = None, normalize: bool = True) -> str:
     return f"{Path(model).resolve() if model else 'bundled'}|{bool(normalize)}"
 
 
+def remember_embeddings(
+    texts: Sequence[str], vectors: np.ndarray, *, model: str | Path | None = None, normalize: bool = True
+) -> int:
+    """Put known embeddings (e.g. read from a store's cache) in this process's cache, so that
+    :func:`embed_texts` (and the learners' embedding featuriser) does not compute them again.
+
+    Parameters
+    ----------
+    texts
+        the texts.
+    vectors
+        their embeddings ``(len(texts), dim)``, made by the same model with the same ``normalize``.
+    model, normalize
+        as in :func:`embed_texts`.
+
+    Returns
+    -------
+    int
+        the number of texts now cached in this process for that model.
+
+    Example
+    -------
+    >>> n = remember_embeddings(["a text seen before"], np.zeros((1, 384), dtype=np.float32), model=None)
+    >>> bool(embed_texts(["a text seen before"]).sum() == 0), n >= 1
+    (True, True)
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) != len(texts):
+        raise ConfigError(f"{len(texts)} texts but vectors of shape {vectors.shape}")
+    with _LOCK:
+        store = _CACHES.setdefault(cache_key(model, normalize), {})
+        store.update(zip((str(t) for t in texts), vectors))
+        return len(store)
+
+
+def cached_dimension(model: str | Path | None = None, normalize: bool = True) -> int | None:
+    """The vector size of a model's embeddings already cached in this process (``None`` when none are).
+
+    Parameters
+    ----------
+    model, normalize
+        as in :func:`embed_texts`.
+
+    Returns
+    -------
+    int or None
+
+    Example
+    -------
+    >>> cached_dimension("/nowhere/no-model") is None
+    True
+    """
+    with _LOCK:
+        store = _CACHES.get(cache_key(model, normalize))
+        return len(next(iter(store.values()))) if store else None
+
+
 def embed_texts(
     texts: Sequence[str] | pd.Series,
     *,
@@ -180,17 +237,16 @@ def embed_texts(
     """
     if isinstance(texts, str):
         raise ConfigError("give a list of texts, not a single string")
-    m = load_sentence_model(model, device)
-    d = embedding_dimension(m)
     s = pd.Series(list(texts) if not isinstance(texts, pd.Series) else texts.to_numpy(), dtype=object)
     s = s.fillna("").astype(str)
     if not len(s):
-        return np.zeros((0, d), dtype=np.float32)
+        return np.zeros((0, embedding_dimension(load_sentence_model(model, device))), dtype=np.float32)
     codes, uniques = pd.factorize(s, use_na_sentinel=False)
     distinct = [str(t) for t in uniques]
     store = _CACHES.setdefault(cache_key(model, normalize), {}) if cache else {}
     todo = [t for t in distinct if t not in store]
-    if todo:
+    if todo:  # the model is loaded only when something is left to embed
+        m = load_sentence_model(model, device)
         emb = m.encode(
             todo,
             batch_size=int(batch_size),

@@ -32,7 +32,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from pluralis.errors import ConfigError
-from pluralis.features.embeddings import embed_texts, embedding_dimension, load_sentence_model
+from pluralis.features.embeddings import cached_dimension, embed_texts, embedding_dimension, load_sentence_model
 from pluralis.features.response import PRISM_FEATURES, STYLE_FEATURES, response_features
 
 #: Named feature sets of :class:`TextFeaturizer`.
@@ -214,7 +214,8 @@ class EmbeddingFeaturizer(TransformerMixin, BaseEstimator):
         return load_sentence_model(self.model, self.device)
 
     def _dimension(self) -> int:
-        return embedding_dimension(self._model())
+        known = cached_dimension(self.model, self.normalize) if self.cache else None
+        return known if known is not None else embedding_dimension(self._model())
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """``emb_0 .. emb_{d-1}``.

@@ -38,7 +38,7 @@ True
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,13 +56,24 @@ METRICS = ("accuracy", "log_loss")
 # --- splits -------------------------------------------------------------------------------------
 
 
+def _member(codes: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``np.isin(codes, keep)`` for integer participant codes (``0 .. n-1``): one table look-up per row
+    instead of comparing object ids."""
+    table = np.zeros(int(codes.max(initial=-1)) + 1, dtype=bool)
+    table[np.asarray(keep, dtype=np.intp)] = True
+    return table[codes]
+
+
 def _subsample_users(rows: np.ndarray, users: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
-    """Rows of ``m`` participants drawn at random (without replacement) among those of ``rows``."""
+    """Rows of ``m`` participants drawn at random (without replacement) among those of ``rows``
+    (``users``: integer participant codes, see :func:`_member`)."""
     uniq = pd.unique(users[rows])
     if len(uniq) <= m:
         return rows
     keep = rng.choice(uniq, size=m, replace=False)
-    return rows[np.isin(users[rows], keep)]
+    if not np.issubdtype(np.asarray(users).dtype, np.integer):  # ids rather than codes: the slow, general way
+        return rows[np.isin(users[rows], keep)]
+    return rows[_member(users[rows], keep)]
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -330,6 +341,7 @@ def cross_group_accuracy(
     n_boot: int = 200,
     level: float = 0.95,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CrossGroupResult:
     """Train a preference model on each group's pairs; evaluate on every group's held-out participants.
 
@@ -355,6 +367,9 @@ def cross_group_accuracy(
         also train on all selected groups together (row ``"(all)"``, same size when ``equalize``).
     n_boot, level, seed
         participant-bootstrap draws, interval level, random seed (folds, subsampling, bootstrap).
+    progress
+        called as ``progress(done, total)`` after each model fit (``total`` = folds × training groups),
+        e.g. to advance a progress bar.
 
     Ties (``y = 0.5``) are used for training and left out of the metrics.
 
@@ -384,8 +399,9 @@ def cross_group_accuracy(
             f"{by}: comparing groups needs at least two groups with {min_participants}+ participants; "
             f"found {len(chosen)} ({', '.join(chosen) or 'none'})"
         )
-    sel = np.flatnonzero(np.isin(labels, chosen))
+    sel = np.flatnonzero(pd.Series(labels).isin(chosen).to_numpy())
     pf, labels, users = pf.take(sel), labels[sel], users[sel]
+    ucodes = pd.factorize(users)[0]  # integer participant codes for the subsampling below
     y = _check_pairs(pf.frame, pf.y)
     folds = participant_folds(users, n_splits, strata=labels, seed=seed)
     template = model if model is not None else RewardModel()
@@ -397,13 +413,15 @@ def cross_group_accuracy(
         ev = np.flatnonzero(folds == k)
         pools = {g: np.flatnonzero((labels == g) & (folds != k)) for g in chosen}
         pools[POOLED] = np.flatnonzero(folds != k)
-        m = min(len(pd.unique(users[pools[g]])) for g in chosen)
+        m = min(len(pd.unique(ucodes[pools[g]])) for g in chosen)
         pf_ev = pf.take(ev)
         for t, g in enumerate(trains):
-            rows = _subsample_users(pools[g], users, m, rng) if equalize else pools[g]
-            n_train[t, k] = len(pd.unique(users[rows]))
+            rows = _subsample_users(pools[g], ucodes, m, rng) if equalize else pools[g]
+            n_train[t, k] = len(pd.unique(ucodes[rows]))
             fitted = clone(template).fit(pf.take(rows))
             P[t, ev] = _predict(fitted, pf_ev)
+            if progress is not None:
+                progress(k * len(trains) + t + 1, n_splits * len(trains))
     table, draws = _score_cells(P, y, labels, users, trains, chosen, n_boot, level, rng)
     table.insert(2, "n_train_participants", np.repeat(n_train.mean(axis=1), len(chosen)))
     fold_of = pd.Series(folds, index=users).groupby(level=0).first().rename("fold")
@@ -537,6 +555,7 @@ def composition_curve(
     n_boot: int = 200,
     level: float = 0.95,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CompositionResult:
     """Train on mixes of two groups' feedback (share ``p`` of A's participants, ``1 − p`` of B's, a fixed
     total) and evaluate on held-out participants of A, B and both (``"(all)"``).
@@ -563,6 +582,8 @@ def composition_curve(
         smallest group to use.
     n_splits, n_boot, level, seed
         folds, participant-bootstrap draws, interval level, random seed.
+    progress
+        called as ``progress(done, total)`` after each model fit (``total`` = folds × shares).
 
     Returns
     -------
@@ -590,8 +611,9 @@ def composition_curve(
     labels = _labels(pf.frame, by)
     users = pf.frame["user_id"].astype(str).to_numpy()
     chosen, _ = _select_groups(labels, users, [group_a, group_b], min_participants, by)
-    sel = np.flatnonzero(np.isin(labels, chosen))
+    sel = np.flatnonzero(pd.Series(labels).isin(chosen).to_numpy())
     pf, labels, users = pf.take(sel), labels[sel], users[sel]
+    ucodes = pd.factorize(users)[0]
     y = _check_pairs(pf.frame, pf.y)
     folds = participant_folds(users, n_splits, strata=labels, seed=seed)
     template = model if model is not None else RewardModel()
@@ -601,8 +623,8 @@ def composition_curve(
     sizes = np.zeros(n_splits)
     for k in range(n_splits):
         ev = np.flatnonzero(folds == k)
-        ua = rng.permutation(pd.unique(users[(labels == a) & (folds != k)]))
-        ub = rng.permutation(pd.unique(users[(labels == b) & (folds != k)]))
+        ua = rng.permutation(pd.unique(ucodes[(labels == a) & (folds != k)]))
+        ub = rng.permutation(pd.unique(ucodes[(labels == b) & (folds != k)]))
         n = min(len(ua), len(ub)) if n_train_participants is None else int(n_train_participants)
         if n > min(len(ua), len(ub)) or n < 1:
             raise ConfigError(
@@ -614,10 +636,12 @@ def composition_curve(
         for i, p in enumerate(shares):
             na = int(round(p * n))
             rows = np.flatnonzero(
-                ((labels == a) & np.isin(users, ua[:na])) | ((labels == b) & np.isin(users, ub[: n - na]))
+                ((labels == a) & _member(ucodes, ua[:na])) | ((labels == b) & _member(ucodes, ub[: n - na]))
             )
             fitted = clone(template).fit(pf.take(rows))
             P[i, ev] = _predict(fitted, pf_ev)
+            if progress is not None:
+                progress(k * len(shares) + i + 1, n_splits * len(shares))
     keys = [float(p) for p in shares]
     evals = [a, b, POOLED]
     t1, _ = _score_cells(P, y, labels, users, keys, [a, b], n_boot, level, rng, train_key="share_a")

@@ -675,7 +675,7 @@ def _prepare_eval(ratings, featurizer, model, by, groups, min_participants):
     v = rf.frame[by].astype(object)
     labels = np.where(v.notna().to_numpy(), v.astype(str).to_numpy(), None)
     chosen, _ = _select_groups(labels, users, groups, min_participants, by)
-    sel = np.flatnonzero(np.isin(labels, chosen))
+    sel = np.flatnonzero(pd.Series(labels).isin(chosen).to_numpy())
     return template, rf.take(sel), users[sel], labels[sel], chosen
 
 
@@ -821,15 +821,16 @@ def cross_group_ratings(
     rng = np.random.default_rng(seed)
     P = np.full((len(trains), len(rf)), np.nan)
     n_train = np.zeros((len(trains), n_splits))
+    ucodes = pd.factorize(users)[0]  # integer participant codes for the subsampling
     for k in range(n_splits):
         ev = np.flatnonzero(folds == k)
         pools = {g: np.flatnonzero((labels == g) & (folds != k)) for g in chosen}
         pools[POOLED] = np.flatnonzero(folds != k)
-        m = min(len(pd.unique(users[pools[g]])) for g in chosen)
+        m = min(len(pd.unique(ucodes[pools[g]])) for g in chosen)
         rf_ev = rf.take(ev)
         for t, g in enumerate(trains):
-            rows = _subsample_users(pools[g], users, m, rng) if equalize else pools[g]
-            n_train[t, k] = len(pd.unique(users[rows]))
+            rows = _subsample_users(pools[g], ucodes, m, rng) if equalize else pools[g]
+            n_train[t, k] = len(pd.unique(ucodes[rows]))
             P[t, ev] = clone(template).fit(rf.take(rows)).predict(rf_ev)
     table = _score_rating_cells(P, rf.y, labels, users, trains, chosen, n_boot, level, rng)
     table.insert(2, "n_train_participants", np.repeat(n_train.mean(axis=1), len(chosen)))

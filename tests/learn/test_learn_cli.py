@@ -173,9 +173,41 @@ def test_learn_with_sentence_embeddings(app, tmp_path):
             "10",
             "--out",
             str(out),
+            "--cache",
+            str(tmp_path / "cache.sqlite"),
         ],
     )
     assert r.exit_code == 0, r.output
     assert "embedding" in r.output and (out / "cross_group_accuracy.png").exists()
     t = pd.read_csv(out / "cross_group.csv")
     assert t.accuracy.notna().all()
+    assert "0 cached" in r.output
+    # a second run reads every vector from the store's cache and gives the same numbers
+    from pluralis.features import embeddings
+
+    embeddings._CACHES.clear()
+    out2 = tmp_path / "emb2"
+    r2 = runner.invoke(
+        app,
+        [
+            "learn",
+            str(folder),
+            "--by",
+            "conversation_type",
+            "--features",
+            "embedding",
+            "--min-participants",
+            "2",
+            "--folds",
+            "2",
+            "--bootstrap",
+            "10",
+            "--out",
+            str(out2),
+            "--cache",
+            str(tmp_path / "cache.sqlite"),
+        ],
+    )
+    assert r2.exit_code == 0, r2.output
+    assert " 0 computed" in r2.output and "0 cached" not in r2.output
+    pd.testing.assert_frame_equal(pd.read_csv(out2 / "cross_group.csv"), t, rtol=1e-6)

@@ -16,7 +16,7 @@ import socket
 import time
 
 OPENING_MODELS = 4
-BARRIER_TIMEOUT = 20.0
+BARRIER_TIMEOUT = 60.0
 barriers: dict[str, tuple[list[int], asyncio.Event]] = {}
 stats = {"openings": 0, "late": 0}
 

@@ -5,7 +5,8 @@ Bounded (finite requests, timeouts); model latency comes from the recorded-respo
 stored once, in the collection tables and the PRISM export), and the opening turn asks the 4 models at once
 (its model time is that of the slowest model, not the sum). Latency figures (non-model time per request
 from Server-Timing ``app`` = handler time minus model time, opening-turn wall time) are printed, not asserted:
-they measure the machine as much as the app.
+they measure the machine as much as the app (``benchmarks/bench_server.py`` measures them). The timeouts are
+generous bounds against a hung server, not performance targets.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ async def think(rng: random.Random) -> None:
 async def participant(i: int, url: str, cfg, answers: dict) -> HttpParticipant:
     rng = random.Random(i)
     limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+    # generous timeouts: on a busy shared machine a request may wait seconds; the test checks correctness only
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         p = HttpParticipant(client, cfg, answers)
         await asyncio.sleep(rng.uniform(0, 10))
         await p.join()
@@ -115,7 +117,7 @@ def test_200_concurrent_participants(tmp_path, double_process):
 
         async def everyone():
             return await asyncio.wait_for(
-                asyncio.gather(*(participant(i, server.url, cfg, answers) for i in range(N))), timeout=150
+                asyncio.gather(*(participant(i, server.url, cfg, answers) for i in range(N))), timeout=900
             )
 
         start = time.perf_counter()
