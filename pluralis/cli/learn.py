@@ -215,8 +215,8 @@ def run_learn(
     from pluralis.learn.pairs import DEFAULT_SURVEY_COLUMNS, pairs_from_study
     from pluralis.ranking.subgroups import resolve_field
 
-    if features not in ("text", "embedding"):
-        raise ConfigError(f"--features must be 'text' or 'embedding', got {features!r}")
+    if features not in ("text", "embedding", "model"):
+        raise ConfigError(f"--features must be 'text', 'embedding' or 'model', got {features!r}")
     if model not in ("reward", "personalised", "personalized"):
         raise ConfigError(f"--model must be 'reward' or 'personalised', got {model!r}")
     if ties not in ("drop", "half"):
@@ -227,7 +227,11 @@ def run_learn(
         raise ConfigError(f"--min-participants ({min_participants}) must be at least the number of folds ({folds})")
     if composition is not None and len(composition) != 2:
         raise ConfigError(f"--composition takes two groups, A,B; got {composition}")
-    featurizer = make_featurizer(features, **({"features": feature_set} if features == "text" else {}))
+    # model features need the study's models: built once the pairs are read
+    featurizer = make_featurizer(
+        features,
+        **({"features": feature_set} if features == "text" else {"categories": ["?"]} if features == "model" else {}),
+    )
     if features == "text":
         featurizer.get_feature_names_out()  # checks --feature-set before loading anything
     study = load_study(data)
@@ -244,7 +248,18 @@ def run_learn(
         survey_cols = [
             c for c in dict.fromkeys([*DEFAULT_SURVEY_COLUMNS, field, *(covariates or [])]) if c in survey.columns
         ]
-    pairs = pairs_from_study(frames, tie_threshold=tie_threshold, ties=ties, turns=turns, survey_columns=survey_cols)
+    pairs = pairs_from_study(
+        frames,
+        tie_threshold=tie_threshold,
+        ties=ties,
+        turns=turns,
+        survey_columns=survey_cols,
+        require_texts=features != "model",
+    )
+    if features == "model":  # the reward of a response is its model's: Bradley–Terry per group
+        pairs = pairs.assign(response_a=pairs["model_a"].astype(str), response_b=pairs["model_b"].astype(str))
+        models = sorted(set(pairs["response_a"]) | set(pairs["response_b"]))
+        featurizer = make_featurizer("model", categories=models)
     if field not in pairs.columns:
         raise ConfigError(f"unknown field {by!r} for --by: not a survey field or pair field of {data}")
     n_users = pairs["user_id"].nunique()
@@ -294,7 +309,7 @@ def run_learn(
     res.plot("accuracy", out / "cross_group_accuracy.png")
     files.append(out / "cross_group_accuracy.png")
     weights = None
-    if features == "text" and model == "reward":
+    if features in ("text", "model") and model == "reward":
         weights = group_weights(
             pf,
             field,
@@ -355,7 +370,11 @@ def register(app: typer.Typer) -> None:
         ),
         out: Path = typer.Option(Path("learn-results"), "--out", "-o", help="folder for the CSV and PNG files"),
         features: str = typer.Option(
-            "text", "--features", "-f", help="text (interpretable features) | embedding (all-MiniLM-L6-v2, offline)"
+            "text",
+            "--features",
+            "-f",
+            help="text (interpretable features) | embedding (all-MiniLM-L6-v2, offline) | model (one per model: "
+            "Bradley–Terry per group, for comparisons without texts)",
         ),
         feature_set: str = typer.Option(
             "prism",

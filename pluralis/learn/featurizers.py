@@ -284,13 +284,103 @@ class EmbeddingFeaturizer(TransformerMixin, BaseEstimator):
         )
 
 
+class ModelFeaturizer(TransformerMixin, BaseEstimator):
+    """One indicator per model (or item): the reward of a response is its model's, a Bradley–Terry model.
+
+    For comparisons without texts (Arena battles, items rated by name): a reward model on these
+    features is Bradley–Terry with an L2 penalty, per group when fitted per group; the "texts" it
+    reads are the model names (``pluralis learn --features model``).
+
+    Parameters
+    ----------
+    categories
+        The models, in the order of the features; a name outside them gets all-zero features.
+
+    Example
+    -------
+    >>> f = ModelFeaturizer(categories=["gpt", "llama"])
+    >>> f.transform(["llama", "gpt", "other"]).tolist(), list(f.get_feature_names_out())
+    ([[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]], ['model=gpt', 'model=llama'])
+    """
+
+    def __init__(self, categories: Sequence[str] = ()):
+        self.categories = categories
+
+    def fit(self, X=None, y=None) -> ModelFeaturizer:
+        """Nothing to learn: the categories are given.
+
+        Parameters
+        ----------
+        X, y
+            ignored.
+
+        Returns
+        -------
+        ModelFeaturizer
+
+        Example
+        -------
+        >>> ModelFeaturizer(["a"]).fit() is not None
+        True
+        """
+        if not len(self.categories):
+            raise ConfigError("ModelFeaturizer needs the models (categories)")
+        return self
+
+    def transform(self, texts) -> np.ndarray:
+        """Indicator rows of the names in ``texts``.
+
+        Parameters
+        ----------
+        texts
+            model names.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(texts), len(categories))``.
+
+        Example
+        -------
+        >>> ModelFeaturizer(["a", "b"]).transform(["b"]).tolist()
+        [[0.0, 1.0]]
+        """
+        names = pd.Series(list(texts), dtype=object).astype(str)
+        index = pd.Index([str(c) for c in self.categories])
+        codes = index.get_indexer(pd.Index(names))
+        out = np.zeros((len(names), len(index)))
+        known = codes >= 0
+        out[np.flatnonzero(known), codes[known]] = 1.0
+        return out
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """``model=NAME`` per category.
+
+        Parameters
+        ----------
+        input_features
+            ignored.
+
+        Returns
+        -------
+        numpy.ndarray
+
+        Example
+        -------
+        >>> ModelFeaturizer(["a"]).get_feature_names_out().tolist()
+        ['model=a']
+        """
+        return np.array([f"model={c}" for c in self.categories], dtype=object)
+
+
 def make_featurizer(kind: str = "text", **kwargs) -> TransformerMixin:
-    """A featuriser by name: ``"text"`` (:class:`TextFeaturizer`) or ``"embedding"`` (:class:`EmbeddingFeaturizer`).
+    """A featuriser by name: ``"text"`` (:class:`TextFeaturizer`), ``"embedding"`` (:class:`EmbeddingFeaturizer`)
+    or ``"model"`` (:class:`ModelFeaturizer`).
 
     Parameters
     ----------
     kind
-        ``"text"`` or ``"embedding"``.
+        ``"text"``, ``"embedding"`` or ``"model"``.
     **kwargs
         the featuriser's parameters.
 
@@ -307,4 +397,6 @@ def make_featurizer(kind: str = "text", **kwargs) -> TransformerMixin:
         return TextFeaturizer(**kwargs)
     if kind in ("embedding", "embeddings"):
         return EmbeddingFeaturizer(**kwargs)
-    raise ConfigError(f"unknown featuriser {kind!r}; choose 'text' or 'embedding'")
+    if kind == "model":
+        return ModelFeaturizer(**kwargs)
+    raise ConfigError(f"unknown featuriser {kind!r}; choose 'text', 'embedding' or 'model'")

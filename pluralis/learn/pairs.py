@@ -297,12 +297,15 @@ def pairs_from_comparisons(
     tie_threshold: float | None = None,
     ties: Ties = "drop",
     survey_columns: Sequence[str] | Literal["all"] | None = None,
+    texts: Literal["responses", "models"] = "responses",
 ) -> pd.DataFrame:
     """Preference pairs from pairwise / k-wise comparisons (Community Alignment, Chatbot Arena).
 
     Uses :func:`~pluralis.ranking.battles.battles_from_comparisons` for the outcomes (a k-wise choice:
     the chosen response beats every other candidate) and looks the texts up in ``responses``;
-    ``annotator_id`` becomes ``user_id``. Comparisons without texts give no pairs. ``tie_threshold``
+    ``annotator_id`` becomes ``user_id``. Comparisons without texts give no pairs, unless
+    ``texts="models"``: then the "texts" are the model names (for model-identity features,
+    :class:`~pluralis.learn.featurizers.ModelFeaturizer`). ``tie_threshold``
     applies to comparisons that carry ratings (``None``: the default of ``battles_from_comparisons``).
 
     Parameters
@@ -333,6 +336,10 @@ def pairs_from_comparisons(
     for col in ("comparison_id", "models"):
         if col not in comparisons.columns:
             raise DataValidationError(Problem("comparisons", None, col, "required column is missing"))
+    if texts not in ("responses", "models"):
+        raise ConfigError(f"texts must be 'responses' or 'models', got {texts!r}")
+    if texts == "models":
+        comparisons = comparisons.assign(responses=comparisons["models"])
     if "responses" not in comparisons.columns:
         raise DataValidationError(
             Problem("comparisons", None, "responses", "required column is missing (the learner needs response texts)")
@@ -394,7 +401,8 @@ def pairs_from_comparisons(
 def pairs_from_study(study, **kwargs) -> pd.DataFrame:
     """Preference pairs from a :class:`pluralis.data.Study` (or its ``frames()``), with its survey attached.
 
-    Rated responses (PRISM) come first; otherwise comparisons with texts (Community Alignment).
+    Rated responses (PRISM) come first; otherwise comparisons with texts (Community Alignment), or
+    any comparisons with ``require_texts=False`` (Arena battles, for model-identity features).
     Keyword arguments go to :func:`preference_pairs` / :func:`pairs_from_comparisons`. A study
     that yields no pairs is a :class:`~pluralis.errors.ConfigError`.
 
@@ -425,11 +433,18 @@ def pairs_from_study(study, **kwargs) -> pd.DataFrame:
             if k in ("tie_threshold", "ties", "turns", "score", "balanced", "survey_columns", "short_names", "seed")
         }
         pairs = preference_pairs(u, frames.survey, **kw)
-    elif len(c) and "responses" in c.columns and c["responses"].notna().any():
+    elif len(c) and (
+        ("responses" in c.columns and c["responses"].notna().any()) or not kwargs.get("require_texts", True)
+    ):
         kw = {k: v for k, v in kwargs.items() if k in ("tie_threshold", "ties", "survey_columns")}
+        if not kwargs.get("require_texts", True):
+            kw["texts"] = "models"
         pairs = pairs_from_comparisons(c, frames.survey if len(frames.survey) else None, **kw)
     else:
-        raise ConfigError("no rated responses or comparisons with response texts: nothing to learn from")
+        raise ConfigError(
+            "no rated responses or comparisons with response texts: nothing to learn from "
+            "(comparisons without texts: learn from the models themselves, --features model)"
+        )
     if pairs.empty:
         raise ConfigError("no preference pairs (need two or more rated responses per prompt, not all tied)")
     return pairs
