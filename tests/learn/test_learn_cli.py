@@ -129,7 +129,7 @@ def test_learn_from_a_store_with_the_personalised_model(app, study, tmp_path):
         (["--by", "colour"], "unknown field 'colour'"),
         (["--by", "gender", "--groups", "Female,Non-binary / third gender"], "group 'Non-binary / third gender' has"),
         (["--by", "gender", "--groups", "Female,Martian"], "no pairs for group(s) ['Martian']"),
-        (["--by", "gender", "--features", "bag-of-words"], "--features must be 'text' or 'embedding'"),
+        (["--by", "gender", "--features", "bag-of-words"], "--features must be 'text', 'embedding' or 'model'"),
         (["--by", "gender", "--feature-set", "fancy"], "unknown feature set 'fancy'"),
         (["--by", "gender", "--composition", "Female"], "--composition takes two groups"),
         (["--by", "gender", "--shares", "0,half"], "--shares must be comma-separated numbers"),
