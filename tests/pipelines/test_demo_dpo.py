@@ -20,11 +20,12 @@ def test_dpo_stage_trains_an_adapter_per_group_and_measures_every_group(tmp_path
     assert "persona_lean" in survey.columns
     out = st.dpo_stage(frames, survey, tmp_path / "align", steps=1, n_prompts=1, max_tokens=4, n_boot=10)
     table = out.evaluation.table
-    trained = sorted(set(table["trained_on"]))
-    assert len(trained) >= 2  # one adapter per group of persona_lean
-    for group in trained:
-        assert (tmp_path / "align" / f"dpo-{group}").exists()
+    models = sorted(set(table["model"]))
+    groups = sorted(str(g) for g in survey["persona_lean"].dropna().unique())
+    assert len(models) >= 2 and all(m.startswith("dpo (") for m in models)  # one adapter per group
+    for m in models:
+        assert (tmp_path / "align" / f"dpo-{m[len('dpo (') : -1]}").exists()
     # every adapter is measured by every group's judge: a full trained-on x evaluated-by matrix
     matrix = out.evaluation.matrix("reward")
-    assert matrix.shape[0] == len(trained) and matrix.shape[1] >= 2
+    assert sorted(matrix.index) == models and set(matrix.columns) <= set(groups) and matrix.shape[1] >= 2
     assert np.isfinite(matrix.to_numpy(dtype=float)).all()
