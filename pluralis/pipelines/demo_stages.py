@@ -266,6 +266,17 @@ def learn_stage(
     return res
 
 
+def _group_preference_data(frames, survey: pd.DataFrame, by: str, *, eval_fraction: float, seed: int):
+    """The study's opening-turn preference pairs with ``by`` attached, split participant-disjointly per group."""
+    from pluralis.align.pairs import build_preference_data, study_pairs
+
+    pairs = study_pairs(frames, turns="openers", context="turn")
+    if by not in pairs.columns:
+        pairs = pairs.merge(survey[["user_id", by]], on="user_id", how="left")
+    pairs = pairs[pairs[by].notna()].reset_index(drop=True)
+    return build_preference_data(None, pairs=pairs, eval_fraction=eval_fraction, seed=seed, strata=by)
+
+
 @dataclass
 class AlignStageResult:
     """What :func:`align_stage` made: the evaluation (gains per group), the answers and the settings.
@@ -383,14 +394,9 @@ def align_stage(
     True
     """
     from pluralis.align.evaluate import judge_with_reward_models
-    from pluralis.align.pairs import build_preference_data, study_pairs
     from pluralis.align.rewards import fit_reward_model
 
-    pairs = study_pairs(frames, turns="openers", context="turn")
-    if by not in pairs.columns:
-        pairs = pairs.merge(survey[["user_id", by]], on="user_id", how="left")
-    pairs = pairs[pairs[by].notna()].reset_index(drop=True)
-    data = build_preference_data(None, pairs=pairs, eval_fraction=eval_fraction, seed=seed, strata=by)
+    data = _group_preference_data(frames, survey, by, eval_fraction=eval_fraction, seed=seed)
     pool = candidate_pool(frames.utterances, n=n, n_prompts=n_prompts, seed=seed)
     if pool.empty:
         raise ConfigError("no opening prompt has two or more distinct responses to choose among")
@@ -499,14 +505,9 @@ def dpo_stage(
     from pathlib import Path
 
     from pluralis.align.evaluate import evaluate_models
-    from pluralis.align.pairs import build_preference_data, study_pairs
     from pluralis.align.registry import get_aligner
 
-    pairs = study_pairs(frames, turns="openers", context="turn")
-    if by not in pairs.columns:
-        pairs = pairs.merge(survey[["user_id", by]], on="user_id", how="left")
-    pairs = pairs[pairs[by].notna()].reset_index(drop=True)
-    data = build_preference_data(None, pairs=pairs, eval_fraction=eval_fraction, seed=seed, strata=by)
+    data = _group_preference_data(frames, survey, by, eval_fraction=eval_fraction, seed=seed)
     users = data.train.groupby(data.train[by].astype(str))["user_id"].nunique()
     groups = [str(g) for g in users.index if users[g] >= min_participants]
     if not groups:
