@@ -68,10 +68,14 @@ def test_import_rank_welfare_learn_export_import(battles_files, tmp_path):
     by_group = ranks[ranks["by"] == "gender"].set_index(["group", "model"])["rank"]
     assert by_group[("woman", "a")] == 1 and by_group[("man", "a")] == 6
     # welfare (choices): women lose when men hold every seat
-    run("welfare", store, "--by", "gender", "--draws", "100", "--out", tmp_path / "w")
+    out = run("welfare", store, "--by", "gender", "--draws", "100", "--out", tmp_path / "w")
+    assert "no scores recorded: the choice measure only" in out
     w = pd.read_csv(tmp_path / "w" / "welfare_summary.csv")
+    assert set(w["measure"]) == {"choice"}
     women = w[w["population"] == "gender = woman"].set_index("scheme")["mean"]
     assert women[next(s for s in women.index if s.startswith("gender = man"))] < women["Rep (100)"]
+    r = CliRunner().invoke(cli, ["welfare", str(store), "--by", "gender", "--measure", "rating"])
+    assert r.exit_code != 0 and "records no score; paired comparisons give choices" in r.output
     # learn from the models themselves (no texts): Bradley–Terry per group, cross-group accuracy
     run("learn", store, "--by", "gender", "--features", "model", "--out", tmp_path / "l", "--folds", "3")
     weights = pd.read_csv(tmp_path / "l" / "reward_weights.csv").set_index(["feature", "group"])["coef"]
