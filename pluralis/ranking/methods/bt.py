@@ -30,10 +30,6 @@ from pluralis.ranking.encode import anchor_index, count_matrices
 from pluralis.ranking.registry import Aggregator, Option, PairContext, register_aggregator
 
 
-def _log_sigmoid(x: np.ndarray) -> np.ndarray:
-    return -np.logaddexp(0.0, -x)
-
-
 def bt_from_counts(
     wins: np.ndarray,
     ties: np.ndarray,
@@ -89,7 +85,6 @@ def bt_from_counts(
     n = wins.shape[-1]
     lead = wins.shape[:-2]
     Y = (2.0 * wins + ties).reshape((-1, n, n))
-    N2 = Y + np.swapaxes(Y, -1, -2)
     if penalty in ("l2", "L2"):
         if not C > 0:
             raise ConfigError("C must be > 0")
@@ -116,21 +111,10 @@ def bt_from_counts(
         # Bootstrap resamples scatter around their pooled counts: start every fit from the pooled fit, a
         # few Newton steps from each optimum instead of ~7 from zero (the optimum is unique: same answer).
         pooled = Y.mean(axis=0)[None]
-        start = _newton(
-            pooled,
-            pooled + np.swapaxes(pooled, -1, -2),
-            np.zeros((1, n)),
-            objective_and_p,
-            s,
-            lam,
-            extra,
-            n,
-            tol,
-            max_iter,
-        )
+        start, _ = _newton(pooled, np.zeros((1, n)), objective_and_p, s, lam, extra, tol, max_iter)
         if np.isfinite(start).all() and np.abs(start).max() < 50.0:  # else (a pooled MLE that runs off): from 0
             beta = np.repeat(start, B, axis=0)
-    beta, converged = _newton(Y, N2, beta, objective_and_p, s, lam, extra, n, tol, max_iter, report=True)
+    beta, converged = _newton(Y, beta, objective_and_p, s, lam, extra, tol, max_iter)
     if not converged:
         warnings.warn(
             "Bradley-Terry fit did not converge (a model may have won or lost every battle; use penalty='l2')",
@@ -146,9 +130,10 @@ def bt_from_counts(
     return ratings.reshape(lead + (n,))
 
 
-def _newton(Y, N2, beta, objective_and_p, s, lam, extra, n, tol, max_iter, report=False):
-    """Damped Newton steps on a batch of Bradley–Terry problems from ``beta``; ``(beta, converged)`` or ``beta``."""
-    B = Y.shape[0]
+def _newton(Y, beta, objective_and_p, s, lam, extra, tol, max_iter):
+    """Damped Newton steps on a batch of Bradley–Terry problems from ``beta``: ``(beta, converged)``."""
+    B, n = Y.shape[0], Y.shape[-1]
+    N2 = Y + np.swapaxes(Y, -1, -2)
     f, p = objective_and_p(beta, Y)
     converged = False
     for _ in range(max_iter):
@@ -173,7 +158,7 @@ def _newton(Y, N2, beta, objective_and_p, s, lam, extra, n, tol, max_iter, repor
         if delta < tol:
             converged = True
             break
-    return (beta, converged) if report else beta
+    return beta, converged
 
 
 def bradley_terry(
