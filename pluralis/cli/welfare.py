@@ -123,6 +123,14 @@ def resolve_country(country: str, survey: pd.DataFrame, *, census: TargetTable |
     return country
 
 
+def _census_country(country: str, what: str) -> str:
+    """``--country`` for a command that needs a shipped census: US or UK (``auto``: US), never ``all``."""
+    checked = check_country(country)
+    if checked == "all":
+        raise ConfigError(f"{what}: give --country US or UK, or --census TABLE")
+    return "US" if checked == "auto" else checked
+
+
 def _sample(survey: pd.DataFrame, country: str | None, sample: str) -> tuple[pd.DataFrame, str]:
     if sample == "all" or country is None:
         return survey, "all participants"
@@ -390,7 +398,7 @@ def register(app: typer.Typer) -> None:
         if targets is not None:  # the table's categories (numeric ages as its bands) for groups and weights
             survey = targets.map_survey(survey, on_unknown="drop")
         resolved = resolve_country(where, survey, census=targets)
-        sample_survey, _ = _sample(survey, resolved, sample) if resolved is not None else (survey, "")
+        sample_survey, _ = _sample(survey, resolved, sample)
         options, notes = _design_options(sample_survey, population, scheme, by, targets, reference)
         options.setdefault("reference", reference)
         if balanced_only and "included_in_balanced_subset" not in utterances.columns:
@@ -522,11 +530,7 @@ def register(app: typer.Typer) -> None:
             if plot is not None:
                 raise ConfigError("--plot draws the census figure (US/UK); with --census, use --out for the table")
             return
-        country = check_country(country)
-        if country in ("all", "auto"):
-            country = "US" if country == "auto" else country
-        if country == "all":
-            raise ConfigError("represent compares with a census: give --country US or UK, or --census TABLE")
+        country = _census_country(country, "represent compares with a census")
         survey, how = _sample(_frames(data, format).survey, country, sample)
         w = weights_option(
             weights,
@@ -588,11 +592,7 @@ def register(app: typer.Typer) -> None:
                 res.weights.rename("weight").reset_index().to_csv(out, index=False)
                 console.print(f"wrote {out}")
             return
-        country = check_country(country)
-        if country in ("all", "auto"):
-            if country == "all":
-                raise ConfigError("weights need a census: give --country US or UK, or --census TABLE")
-            country = "US"
+        country = _census_country(country, "weights need a census")
         survey = _frames(data, format).survey
         if method == "rebalance":
             kept = census_rebalance(survey, country, construction=construction)
