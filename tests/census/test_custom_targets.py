@@ -34,10 +34,7 @@ def test_marginal_and_joint_tables_normalise_counts_and_percentages(tmp_path):
     assert t.joint["share"].sum() == pytest.approx(1.0) and len(t.joint) == 4
     pq = tmp_path / "m.parquet"
     pd.read_csv(p).to_parquet(pq)
-    assert load_target_table(pq).margins["age"].to_dict() == pytest.approx(
-        t_age := {"18-34": 0.3, "35-64": 0.5, "65+": 0.2}
-    )
-    assert t_age
+    assert load_target_table(pq).margins["age"].to_dict() == pytest.approx({"18-34": 0.3, "35-64": 0.5, "65+": 0.2})
 
 
 @pytest.mark.parametrize(
@@ -71,7 +68,7 @@ def test_answers_map_case_insensitively_and_numbers_into_bands():
     survey = pd.DataFrame(
         {
             "age": [18, "34", 34.5, 64, 65, "35 TO 64", None],
-            "gender": ["female", " MALE ", "Female", "male", "f" * 0 + "Male", "Female", "Male"],
+            "gender": ["female", " MALE ", "Female", "male", "Male", "Female", "Male"],
         }
     )
     m = t.map_survey(survey)
