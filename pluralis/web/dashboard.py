@@ -362,26 +362,33 @@ def whose_preferences(
     return out
 
 
+def _by_group(
+    battles: pd.DataFrame, ratings: pd.DataFrame, field: str, min_group_size: int, rounds: int, seed: int
+) -> dict[str, Any]:
+    """The panel's arguments to a per-group analysis of ``field`` (one row per participant, PRC, its bootstrap)."""
+    return {
+        "battles": battles.drop(columns=[field], errors="ignore"),
+        "by": field,
+        "survey": ratings[["user_id", field]].dropna().drop_duplicates("user_id"),
+        "method": PANEL_METHOD,
+        "rounds": rounds,
+        "level": LEVEL,
+        "seed": seed,
+        "min_participants": max(min_group_size, 2),
+    }
+
+
 def _contrasts(
     battles: pd.DataFrame, ratings: pd.DataFrame, field: str, min_group_size: int, rounds: int, seed: int
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Per group and model: score/rank intervals and the rank shift against everyone (joint bootstrap)."""
     if rounds <= 0:
         return {}
-    survey = ratings[["user_id", field]].dropna().drop_duplicates("user_id")
-    if survey["user_id"].nunique() < 2:
+    args = _by_group(battles, ratings, field, min_group_size, rounds, seed)
+    if args["survey"]["user_id"].nunique() < 2:
         return {}
     try:
-        res = subgroup_rankings(
-            battles.drop(columns=[field], errors="ignore"),
-            field,
-            survey=survey,
-            method=PANEL_METHOD,
-            rounds=rounds,
-            level=LEVEL,
-            seed=seed,
-            min_participants=max(min_group_size, 2),
-        )
+        res = subgroup_rankings(**args)
     except PluralisError:
         return {}
     table = res.table[res.table["by"] != "(all)"]
@@ -451,23 +458,13 @@ def contrasts_of(
         "correction": "holm",
         "reason": None,
     }
-    survey = ratings[["user_id", field]].dropna().drop_duplicates("user_id")
-    sizes = survey[field].value_counts()
-    if int((sizes >= max(min_group_size, 2)).sum()) < 2:
-        out["reason"] = f"fewer than two groups with at least {max(min_group_size, 2)} participants"
+    args = _by_group(battles, ratings, field, min_group_size, rounds, seed)
+    sizes = args["survey"][field].value_counts()
+    if int((sizes >= args["min_participants"]).sum()) < 2:
+        out["reason"] = f"fewer than two groups with at least {args['min_participants']} participants"
         return out
     try:
-        res = group_contrasts(
-            battles.drop(columns=[field], errors="ignore"),
-            field,
-            survey=survey,
-            method=PANEL_METHOD,
-            rounds=rounds,
-            level=LEVEL,
-            seed=seed,
-            min_participants=max(min_group_size, 2),
-            permutations=min(rounds, MAX_PERMUTATIONS),
-        )
+        res = group_contrasts(**args, permutations=min(rounds, MAX_PERMUTATIONS))
     except PluralisError as e:
         out["reason"] = f"the groups could not be contrasted: {e}"
         return out
