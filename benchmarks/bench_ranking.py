@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peers
 
+from pluralis.ranking import threads
 from pluralis.ranking.battles import encode_battles, extract_battles
 from pluralis.ranking.codes import clear_cache
 from pluralis.ranking.engine import rank_models
@@ -155,7 +156,15 @@ def part_bootstraps(battles: pd.DataFrame, baseline_rounds: int, peer_rounds: in
         lambda: bootstrap(battles, "bt", rounds=1000, unit="participants", seed=0, interval="percentile"), 3
     )
     t_bca, _ = timed(lambda: bootstrap(battles, "bt", rounds=1000, unit="participants", seed=0))
-    line("pluralis BT + 1,000 bootstraps (battles)", t_ours)
+    threads.WORKER_THREADS = 1  # the same on one core: what the parallel chunks add
+    try:
+        t_one, _ = timed(
+            lambda: bootstrap(battles, "bt", rounds=1000, unit="battles", seed=0, interval="percentile"), 3
+        )
+    finally:
+        threads.WORKER_THREADS = None
+    line("pluralis BT + 1,000 bootstraps (battles)", t_ours, f"({threads.worker_threads()} worker threads)")
+    line("  same on one worker thread", t_one)
     line("pluralis BT + 1,000 bootstraps (participants)", t_ours_p)
     line("  same with the default BCa intervals (+ participant jackknife)", t_bca)
     scale = 1000 / peer_rounds
@@ -178,7 +187,11 @@ def part_bootstraps(battles: pd.DataFrame, baseline_rounds: int, peer_rounds: in
         )
     )
     for label, seconds in rows:
-        line(label, seconds, f"-> pluralis {seconds / t_ours:7.1f}x faster [target >= 10x]")
+        line(
+            label,
+            seconds,
+            f"-> pluralis {seconds / t_ours:7.1f}x faster [target >= 10x]; one thread {seconds / t_one:.1f}x",
+        )
     full_ref = peers.fastchat_mle_elo_2024(battles)
     full_ours = rank_models(battles, "bt").set_index("model")["score"]
     diff = (full_ours - full_ref.reindex(full_ours.index)).abs().max()

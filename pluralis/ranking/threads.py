@@ -21,17 +21,26 @@ Example
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["BLAS_THREADS", "blas_threads"]
+__all__ = ["BLAS_THREADS", "WORKER_THREADS", "blas_threads", "worker_threads"]
 
 #: BLAS threads inside :func:`blas_threads` sections; ``None`` leaves the library's setting alone
 #: (the benchmark sets it to ``None`` to time the unpinned default).
 BLAS_THREADS: int | None = 1
 
+#: Threads that work on independent chunks of a bootstrap at once (:func:`worker_threads`); ``None`` =
+#: the available cores. numpy's sampling and linear algebra release the GIL, so the chunks run in parallel.
+WORKER_THREADS: int | None = None
+
 _controller: Any = None
+_lock = threading.Lock()
+_depth = 0
+_limited: Any = None
 
 
 def _blas_controller() -> Any:
@@ -74,5 +83,42 @@ def blas_threads(limit: int | None = None) -> Iterator[None]:
     if controller is None or not controller.lib_controllers:
         yield
         return
-    with controller.limit(limits=n):
+    global _depth, _limited
+    # threadpoolctl's limits are process-wide: sections entered together from several threads (the
+    # parallel bootstrap's workers) share the first one's limit and the last to leave restores it,
+    # instead of one worker restoring the default while another is still solving.
+    with _lock:
+        if _depth == 0:
+            _limited = controller.limit(limits=n)
+        _depth += 1
+    try:
         yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0 and _limited is not None:
+                _limited.restore_original_limits()
+                _limited = None
+
+
+def worker_threads() -> int:
+    """Threads for work split into independent chunks (the bootstrap's resamples).
+
+    :data:`WORKER_THREADS`, or when that is ``None`` the cores this process may run on (at most 8).
+
+    Returns
+    -------
+    int
+
+    Example
+    -------
+    >>> worker_threads() >= 1
+    True
+    """
+    if WORKER_THREADS is not None:
+        return max(1, int(WORKER_THREADS))
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores))

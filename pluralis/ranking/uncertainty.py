@@ -35,7 +35,8 @@ Ranks are competition ranks (1 = best) per round; rank ranges are percentile ran
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -56,7 +57,7 @@ from pluralis.ranking.resample import (
     rating_means_iid,
     rescale_rounds,
 )
-from pluralis.ranking.threads import blas_threads
+from pluralis.ranking.threads import blas_threads, worker_threads
 
 Unit = Literal["battles", "participants"]
 
@@ -869,6 +870,59 @@ def battle_scores(
     return np.atleast_2d(out)
 
 
+#: Bootstrap rounds per parallel task. Fixed, so the chunks (and the random streams spawned for
+#: them) and hence the results do not depend on how many threads run them.
+ROUNDS_PER_CHUNK = 250
+
+
+def in_parallel_chunks(
+    chunk_scores: Callable[[slice, np.random.Generator | None], np.ndarray],
+    rounds: int,
+    rng: np.random.Generator | None,
+) -> np.ndarray:
+    """Stack ``chunk_scores`` over chunks of :data:`ROUNDS_PER_CHUNK` rounds, run on worker threads.
+
+    Each chunk gets its own random stream (``rng.spawn``) when ``rng`` is given, so the result is
+    the same for any number of threads (:func:`pluralis.ranking.threads.worker_threads`). The
+    resampling and the batched solves are numpy calls that release the GIL, so on a machine with
+    two or more cores the chunks run in parallel; one BLAS thread is pinned around all of them.
+
+    Parameters
+    ----------
+    chunk_scores
+        ``(rounds slice, random stream or None) -> (chunk rounds, n)`` scores.
+    rounds
+        total rounds.
+    rng
+        the bootstrap's generator (None when the resamples are already drawn).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(rounds, n)``.
+
+    Example
+    -------
+    >>> f = lambda chunk, g: g.random((chunk.stop - chunk.start, 2))
+    >>> a = in_parallel_chunks(f, 600, np.random.default_rng(0))
+    >>> a.shape, bool((a == in_parallel_chunks(f, 600, np.random.default_rng(0))).all())
+    ((600, 2), True)
+    """
+    starts = list(range(0, rounds, ROUNDS_PER_CHUNK))
+    chunks = [slice(s, min(rounds, s + ROUNDS_PER_CHUNK)) for s in starts]
+    streams: list[np.random.Generator | None] = (
+        list(rng.spawn(len(chunks))) if rng is not None else [None] * len(chunks)
+    )
+    workers = min(worker_threads(), len(chunks))
+    with blas_threads():
+        if workers <= 1:
+            parts = [chunk_scores(c, g) for c, g in zip(chunks, streams)]
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="pluralis-bootstrap") as pool:
+                parts = list(pool.map(chunk_scores, chunks, streams))
+    return np.concatenate(parts, axis=0) if parts else np.empty((0, 0))
+
+
 def _resample_scores(
     arrays: BattleArrays,
     frame: pd.DataFrame | None,
@@ -889,8 +943,16 @@ def _resample_scores(
     pw = participant_weights
     if agg.kind == "pairs":
         t = Tournament(arrays, weights=None if pw is None else pw[_clusters(arrays)])
-        counts = t.battle_counts(rng, rounds) if mult is None else t.cluster_counts(mult)
-        samples = t.score_counts(counts, agg, options)
+
+        def chunk_scores(chunk: slice, chunk_rng: np.random.Generator | None) -> np.ndarray:
+            if mult is None:
+                assert chunk_rng is not None
+                counts = t.battle_counts(chunk_rng, chunk.stop - chunk.start)
+            else:
+                counts = t.cluster_counts(mult[chunk])
+            return t.score_counts(counts, agg, options)
+
+        samples = in_parallel_chunks(chunk_scores, rounds, rng if mult is None else None)
         estimate = t.score_counts(t.full_counts(), agg, options)[0]
         return samples, estimate
     if agg.kind == "battles":

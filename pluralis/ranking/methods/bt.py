@@ -98,23 +98,15 @@ def bt_from_counts(
     eye = np.eye(n)
     extra = eye * lam if lam > 0 else (np.ones((n, n)) + 1e-9 * eye)
 
-    def objective_and_p(bt: np.ndarray, Yb: np.ndarray = Y) -> tuple[np.ndarray, np.ndarray]:
-        # one exp gives both log σ(d) (the objective) and σ(d) (the next Newton step at this point)
-        d = s * (bt[:, :, None] - bt[:, None, :])
-        e = np.exp(-np.abs(d))
-        log_sig = -(np.maximum(-d, 0.0) + np.log1p(e))
-        p = np.where(d >= 0, 1.0, e) / (1.0 + e)
-        return -(Yb * log_sig).sum(axis=(1, 2)) + 0.5 * lam * (bt * bt).sum(axis=1), p
-
     beta = np.zeros((B, n))
     if B > 1:
         # Bootstrap resamples scatter around their pooled counts: start every fit from the pooled fit, a
         # few Newton steps from each optimum instead of ~7 from zero (the optimum is unique: same answer).
         pooled = Y.mean(axis=0)[None]
-        start, _ = _newton(pooled, np.zeros((1, n)), objective_and_p, s, lam, extra, tol, max_iter)
+        start, _ = _newton(pooled, np.zeros((1, n)), s, lam, extra, tol, max_iter)
         if np.isfinite(start).all() and np.abs(start).max() < 50.0:  # else (a pooled MLE that runs off): from 0
             beta = np.repeat(start, B, axis=0)
-    beta, converged = _newton(Y, beta, objective_and_p, s, lam, extra, tol, max_iter)
+    beta, converged = _newton(Y, beta, s, lam, extra, tol, max_iter)
     if not converged:
         warnings.warn(
             "Bradley-Terry fit did not converge (a model may have won or lost every battle; use penalty='l2')",
@@ -130,35 +122,68 @@ def bt_from_counts(
     return ratings.reshape(lead + (n,))
 
 
-def _newton(Y, beta, objective_and_p, s, lam, extra, tol, max_iter):
-    """Damped Newton steps on a batch of Bradley–Terry problems from ``beta``: ``(beta, converged)``."""
+def _newton(Y, beta, s, lam, extra, tol, max_iter):
+    """Damped Newton on a batch of Bradley–Terry problems from ``beta``: ``(beta, converged)``.
+
+    Works on the ``n (n - 1) / 2`` unordered pairs (``log σ(-d) = log σ(d) - d`` gives both
+    directions from one exponential) and only on the problems not yet converged: bootstrap
+    resamples started from the pooled fit mostly stop after two or three steps, a few need more.
+    """
     B, n = Y.shape[0], Y.shape[-1]
-    N2 = Y + np.swapaxes(Y, -1, -2)
-    f, p = objective_and_p(beta, Y)
-    converged = False
+    iu, ju = np.triu_indices(n, 1)
+    y_up = Y[:, iu, ju]  # weighted wins of the lower-indexed model of each pair
+    y_low = Y[:, ju, iu]
+    total = y_up + y_low
+    incidence = np.zeros((len(iu), n))
+    incidence[np.arange(len(iu)), iu] = 1.0
+    incidence[np.arange(len(iu)), ju] = -1.0
+    degree = np.abs(incidence)
+    diag = np.arange(n)
+
+    def objective(b, up, low, tot):
+        # -log-likelihood of the pairs: one exp per pair (log σ(-d) = log σ(d) - d)
+        d = s * (b[:, iu] - b[:, ju])
+        e = np.exp(-np.abs(d))
+        log_sig = -(np.maximum(-d, 0.0) + np.log1p(e))
+        p = np.where(d >= 0, 1.0, e) / (1.0 + e)
+        return -(tot * log_sig - low * d).sum(axis=1) + 0.5 * lam * (b * b).sum(axis=1), p
+
+    beta = np.array(beta, dtype=float, copy=True)
+    active = np.arange(B)
+    f, p = objective(beta, y_up, y_low, total)
     for _ in range(max_iter):
-        grad = -s * (Y - N2 * p).sum(axis=2) + lam * beta
-        w = (s * s) * N2 * p * (1.0 - p)
-        H = -w
-        H[:, np.arange(n), np.arange(n)] = w.sum(axis=2)
+        if not len(active):
+            break
+        b, up, low, tot = beta[active], y_up[active], y_low[active], total[active]
+        grad = -s * ((up - tot * p) @ incidence) + lam * b
+        w = (s * s) * tot * p * (1.0 - p)
+        H = np.zeros((len(active), n, n))
+        H[:, iu, ju] = -w
+        H[:, ju, iu] = -w
+        H[:, diag, diag] = w @ degree
         H += extra
         step = np.linalg.solve(H, grad[..., None])[..., 0]
-        t = np.ones((B, 1))
-        cand = beta - step
-        f_new, p_new = objective_and_p(cand, Y)
+        small = np.abs(step).max(axis=1) < tol
+        t = np.ones((len(active), 1))
+        cand = b - step
+        f_new, p_new = f.copy(), p.copy()  # rows with a negligible step retire without evaluating
+        ev = ~small
+        if ev.all():
+            f_new, p_new = objective(cand, up, low, tot)
+        elif ev.any():
+            f_new[ev], p_new[ev] = objective(cand[ev], up[ev], low[ev], tot[ev])
         for _ls in range(40):
-            bad = ~(f_new <= f + 1e-12 * np.abs(f))
+            bad = ~(f_new <= f + 1e-12 * np.abs(f)) & ~small
             if not bad.any():
                 break
             t[bad] *= 0.5
-            cand = beta - t * step
-            f_new, p_new = objective_and_p(cand, Y)
-        delta = np.abs(cand - beta).max()
-        beta, f, p = cand, f_new, p_new
-        if delta < tol:
-            converged = True
-            break
-    return beta, converged
+            cand[bad] = b[bad] - t[bad] * step[bad]
+            f_new[bad], p_new[bad] = objective(cand[bad], up[bad], low[bad], tot[bad])
+        done = small | (np.abs(cand - b).max(axis=1) < tol)
+        beta[active] = cand
+        keep = ~done
+        active, f, p = active[keep], f_new[keep], p_new[keep]
+    return beta, not len(active)
 
 
 def bradley_terry(
