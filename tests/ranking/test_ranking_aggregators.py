@@ -481,3 +481,27 @@ def test_rank_models_on_synthetic_study_recovers_truth():
     top = rank_models(battles, "prc")["model"].iloc[0]
     assert top in truth.index[:3]
     assert len(encode_battles(battles).models) == 21
+
+
+def test_prc_bootstrap_of_tiny_groups_stays_finite_without_warnings():
+    """Resamples of a few people's battles give reducible, slowly mixing chains: the power fallback
+    must not let rounding compound into an overflow (it did: ``overflow encountered in matmul``)."""
+    import warnings
+
+    from pluralis.ranking.battles import BattleArrays
+    from pluralis.ranking.uncertainty import bootstrap
+
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for trial in range(12):
+            a = rng.integers(0, 6, 12)
+            b = (a + rng.integers(1, 6, 12)) % 6
+            arrays = BattleArrays.from_lists(
+                [f"m{k}" for k in range(6)], a, b, rng.integers(0, 3, 12), cluster=rng.integers(0, 3, 12)
+            )
+            for unit in ("participants", "battles"):
+                for alpha in (0.0, 1.0):
+                    r = bootstrap(arrays, "prc", rounds=300, unit=unit, seed=trial, interval="percentile", alpha=alpha)
+                    assert np.isfinite(r.samples).all()
+                    np.testing.assert_allclose(r.samples.sum(axis=1), 1.0)

@@ -103,6 +103,10 @@ def _power_limit(A: np.ndarray, max_squarings: int = 64) -> np.ndarray:
     n = A.shape[-1]
     for _ in range(max_squarings):
         P2 = P @ P
+        # Renormalise the columns: each squaring doubles the power, so an unchecked rounding error of
+        # 1e-16 in a column sum grows to overflow within ~60 squarings on a slowly mixing chain.
+        sums = P2.sum(axis=-2, keepdims=True)
+        P2 = np.divide(P2, sums, out=P2, where=sums > 0)
         if np.max(np.abs(P2 - P)) < 1e-13:
             P = P2
             break
