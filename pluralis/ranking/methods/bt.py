@@ -27,6 +27,7 @@ import numpy as np
 
 from pluralis.errors import ConfigError
 from pluralis.ranking.encode import anchor_index, count_matrices
+from pluralis.ranking.newton import damped_newton
 from pluralis.ranking.registry import Aggregator, Option, PairContext, register_aggregator
 
 
@@ -125,11 +126,10 @@ def bt_from_counts(
 def _newton(Y, beta, s, lam, extra, tol, max_iter):
     """Damped Newton on a batch of Bradley–Terry problems from ``beta``: ``(beta, converged)``.
 
-    Works on the ``n (n - 1) / 2`` unordered pairs (``log σ(-d) = log σ(d) - d`` gives both
-    directions from one exponential) and only on the problems not yet converged: bootstrap
-    resamples started from the pooled fit mostly stop after two or three steps, a few need more.
+    Works on the ``n (n - 1) / 2`` unordered pairs: ``log σ(-d) = log σ(d) - d`` gives both directions
+    of a pair from one exponential.
     """
-    B, n = Y.shape[0], Y.shape[-1]
+    n = Y.shape[-1]
     iu, ju = np.triu_indices(n, 1)
     y_up = Y[:, iu, ju]  # weighted wins of the lower-indexed model of each pair
     y_low = Y[:, ju, iu]
@@ -140,50 +140,26 @@ def _newton(Y, beta, s, lam, extra, tol, max_iter):
     degree = np.abs(incidence)
     diag = np.arange(n)
 
-    def objective(b, up, low, tot):
-        # -log-likelihood of the pairs: one exp per pair (log σ(-d) = log σ(d) - d)
+    def value(b, rows):
+        # one exp per pair gives log σ(d) (stable; faster than logaddexp) and σ(d) for the derivatives
         d = s * (b[:, iu] - b[:, ju])
         e = np.exp(-np.abs(d))
         log_sig = -(np.maximum(-d, 0.0) + np.log1p(e))
         p = np.where(d >= 0, 1.0, e) / (1.0 + e)
-        return -(tot * log_sig - low * d).sum(axis=1) + 0.5 * lam * (b * b).sum(axis=1), p
+        return -(total[rows] * log_sig - y_low[rows] * d).sum(axis=1) + 0.5 * lam * (b * b).sum(axis=1), p
 
-    beta = np.array(beta, dtype=float, copy=True)
-    active = np.arange(B)
-    f, p = objective(beta, y_up, y_low, total)
-    for _ in range(max_iter):
-        if not len(active):
-            break
-        b, up, low, tot = beta[active], y_up[active], y_low[active], total[active]
-        grad = -s * ((up - tot * p) @ incidence) + lam * b
+    def derivatives(b, p, rows):
+        tot = total[rows]
+        grad = -s * ((y_up[rows] - tot * p) @ incidence) + lam * b
         w = (s * s) * tot * p * (1.0 - p)
-        H = np.zeros((len(active), n, n))
+        H = np.zeros((len(b), n, n))
         H[:, iu, ju] = -w
         H[:, ju, iu] = -w
         H[:, diag, diag] = w @ degree
-        H += extra
-        step = np.linalg.solve(H, grad[..., None])[..., 0]
-        small = np.abs(step).max(axis=1) < tol
-        t = np.ones((len(active), 1))
-        cand = b - step
-        f_new, p_new = f.copy(), p.copy()  # rows with a negligible step retire without evaluating
-        ev = ~small
-        if ev.all():
-            f_new, p_new = objective(cand, up, low, tot)
-        elif ev.any():
-            f_new[ev], p_new[ev] = objective(cand[ev], up[ev], low[ev], tot[ev])
-        for _ls in range(40):
-            bad = ~(f_new <= f + 1e-12 * np.abs(f)) & ~small
-            if not bad.any():
-                break
-            t[bad] *= 0.5
-            cand[bad] = b[bad] - t[bad] * step[bad]
-            f_new[bad], p_new[bad] = objective(cand[bad], up[bad], low[bad], tot[bad])
-        done = small | (np.abs(cand - b).max(axis=1) < tol)
-        beta[active] = cand
-        keep = ~done
-        active, f, p = active[keep], f_new[keep], p_new[keep]
-    return beta, not len(active)
+        return grad, H + extra
+
+    beta, converged = damped_newton(beta, value, derivatives, tol=tol, max_iter=max_iter)
+    return beta, bool(converged.all())
 
 
 def bradley_terry(

@@ -39,6 +39,7 @@ import pandas as pd
 from pluralis.errors import ConfigError, DataValidationError, Problem
 from pluralis.features.markdown import STYLE_ELEMENTS, style_differences
 from pluralis.ranking.methods.bt import parse_anchor, parse_penalty, prepare_anchor
+from pluralis.ranking.newton import damped_newton
 from pluralis.ranking.registry import Aggregator, Option, register_aggregator
 
 __all__ = ["TEXT_COLUMNS", "StyleBTFit", "style_bt_fit", "style_covariates"]
@@ -135,38 +136,21 @@ def _fit(
         ridge[np.arange(d), np.arange(d)] += 1e-9
     W2 = 2.0 * W
 
-    def objective(th: np.ndarray) -> np.ndarray:
+    def value(th: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         eta = th @ Z.T
         ll = y * -np.logaddexp(0.0, -eta) + (1.0 - y) * -np.logaddexp(0.0, eta)
-        return -(W2 * ll).sum(axis=1) + 0.5 * (pen * th * th).sum(axis=1)
+        return -(W2[rows] * ll).sum(axis=1) + 0.5 * (pen * th * th).sum(axis=1), eta
 
-    f = objective(theta)
-    done = np.zeros(R, dtype=bool)
-    for _ in range(max_iter):
-        eta = theta @ Z.T
+    def derivatives(th: np.ndarray, eta: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         prob = 1.0 / (1.0 + np.exp(-eta))
-        grad = -((W2 * (y - prob)) @ Z) + pen * theta
-        h = W2 * prob * (1.0 - prob)  # (R, m)
+        w2 = W2[rows]
+        grad = -((w2 * (y - prob)) @ Z) + pen * th
+        h = w2 * prob * (1.0 - prob)  # (R, m)
         H = np.einsum("rm,mi,mj->rij", h, Z, Z, optimize=True)
         H[:, np.arange(d), np.arange(d)] += pen
-        H += ridge
-        step = np.linalg.solve(H, grad[..., None])[..., 0]
-        step[done] = 0.0
-        t = np.ones((R, 1))
-        cand = theta - step
-        f_new = objective(cand)
-        for _ls in range(40):
-            bad = ~(f_new <= f + 1e-12 * np.abs(f))
-            if not bad.any():
-                break
-            t[bad] *= 0.5
-            cand = theta - t * step
-            f_new = objective(cand)
-        delta = np.abs(cand - theta).max(axis=1)
-        theta, f = cand, f_new
-        done |= delta < tol
-        if done.all():
-            break
+        return grad, H + ridge
+
+    theta, done = damped_newton(np.zeros((R, d)), value, derivatives, tol=tol, max_iter=max_iter)
     return theta[:, :n], theta[:, n:], done
 
 
