@@ -14,7 +14,7 @@ Example
 >>> value = lambda x, rows: (((x - c[rows]) ** 2).sum(1) / 2 + (x**4).sum(1) / 4, x**2)
 >>> derivatives = lambda x, x2, rows: (x - c[rows] + x * x2, np.eye(2) + 3 * x2[:, :, None] * np.eye(2))
 >>> x, converged = damped_newton(np.zeros((2, 2)), value, derivatives)
->>> bool(converged.all()), np.abs(x + x**3 - c).max() < 1e-9
+>>> bool(converged.all()), bool(np.abs(x + x**3 - c).max() < 1e-9)
 (True, True)
 """
 
