@@ -106,3 +106,19 @@ def test_blas_section_entered_by_workers_inside_the_callers_section():
         inside = {lib["num_threads"] for lib in controller.info()}
     assert seen == [{1}] * 4 and inside == {1}
     assert [lib["num_threads"] for lib in controller.info()] == before
+
+
+def test_participant_resampling_has_the_multinomial_distribution():
+    """Indices + bincount (the fast path) against the multinomial's moments, ``Multinomial(n, 1/G)``."""
+    from pluralis.ranking.resample import cluster_weights
+
+    G, n, rounds = 7, 12, 40_000
+    w = cluster_weights(np.random.default_rng(5), rounds, G, n=n)
+    assert w.shape == (rounds, G) and (w.sum(axis=1) == n).all() and (w >= 0).all()
+    p = 1 / G
+    np.testing.assert_allclose(w.mean(axis=0), n * p, atol=0.03)
+    np.testing.assert_allclose(w.var(axis=0), n * p * (1 - p), rtol=0.04)
+    cov = np.cov(w.T)[np.triu_indices(G, 1)]
+    np.testing.assert_allclose(cov, -n * p * p, atol=0.03)
+    # the bootstrap default: n = G draws per round
+    assert cluster_weights(np.random.default_rng(1), 3, 4).sum(axis=1).tolist() == [4.0, 4.0, 4.0]
