@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import tomllib
+import uuid
 
+import httpx
 import pytest
 
 from pluralis.collect.config import QuotaCell, QuotasConfig, StudyConfig, load_study_config, study_to_toml
@@ -181,10 +182,8 @@ def test_failed_models_are_dropped_and_recorded(double_server):
     s = ProtocolSession(cfg, seed=3)
     s.consent()
     s.submit_survey(example_survey_answers())
-    t = time.perf_counter()
     responses = run(s.opening_turn("unguided", "Hello"))
-    assert time.perf_counter() - t < 3.0
-    assert [r.text for r in responses] == ["[ok-model] Hello"]
+    assert [r.text for r in responses] == ["[ok-model] Hello"]  # the 5 s model was not waited for: timed out
     kinds = {f.model_name: f.kind for f in s.state.failures}
     assert kinds == {"http500": "http_error", "malformed": "malformed", "slow-5-x": "timeout"}
     s.rate([55])
@@ -202,16 +201,16 @@ def test_no_answer_at_all_sends_the_participant_back(double_server):
 
 
 def test_opening_turn_takes_the_slowest_model_not_the_sum(double_server):
-    names = ["slow-0.3-a", "slow-0.5-b", "slow-0.7-c", "slow-0.9-d"]
+    group = uuid.uuid4().hex[:8]
+    names = [f"slow-{s}-{group}-{k}" for k, s in enumerate((0.3, 0.5, 0.7, 0.9))]
     cfg = config_for(names).with_models([{"name": n, "endpoint": double_server} for n in names])
     s = ProtocolSession(cfg, seed=3)
     s.consent()
     s.submit_survey(example_survey_answers())
-    t = time.perf_counter()
     responses = run(s.opening_turn("unguided", "Hello"))
-    elapsed = time.perf_counter() - t
     assert len(responses) == 4
-    assert 0.9 <= elapsed < 2.0  # sum would be 2.4 s
+    # the four calls were in flight at once at the model server: the turn takes the slowest, not the sum
+    assert httpx.get(f"{double_server.rsplit('/v1', 1)[0]}/overlap/{group}").json()["max_in_flight"] == 4
 
 
 def test_nc_sampling_mode(tiny_backends):

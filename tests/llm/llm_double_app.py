@@ -3,7 +3,8 @@
 It stands in for no model: the real-model tests use ``pluralis llm serve`` and llama.cpp.
 Behaviour is picked by the requested model name:
 
-- ``slow-<seconds>[-tag]``: sleep, then answer (latency / timeout tests)
+- ``slow-<seconds>[-group[-name]]``: sleep, then answer (latency / timeout tests); ``GET /overlap/<group>``
+  is the most calls of that group that were in flight at once (concurrency without timing anything)
 - ``http500``, ``http400``: that status with an OpenAI-style error body
 - ``ratelimited``: always 429 (``Retry-After: 0``)
 - ``flaky-<n>-<tag>``: 503 for the first ``n`` calls (per model name), then answer
@@ -42,6 +43,8 @@ def make_double_app() -> FastAPI:
     app = FastAPI()
     calls: Counter[str] = Counter()
     last: dict[str, dict] = {}
+    in_flight: Counter[str] = Counter()
+    overlap: Counter[str] = Counter()
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
@@ -50,7 +53,13 @@ def make_double_app() -> FastAPI:
         calls[model] += 1
         last[model] = {**body, "_authorization": request.headers.get("authorization")}
         if model.startswith("slow-"):
-            await asyncio.sleep(float(model.split("-")[1]))
+            group = model.split("-")[2] if model.count("-") >= 2 else ""
+            in_flight[group] += 1
+            overlap[group] = max(overlap[group], in_flight[group])
+            try:
+                await asyncio.sleep(float(model.split("-")[1]))
+            finally:
+                in_flight[group] -= 1
         elif model == "http500":
             return JSONResponse({"error": {"message": "internal boom", "type": "server_error"}}, status_code=500)
         elif model == "http400":
@@ -69,6 +78,10 @@ def make_double_app() -> FastAPI:
     @app.get("/calls/{model}")
     async def get_calls(model: str):
         return {"calls": calls[model]}
+
+    @app.get("/overlap/{group}")
+    async def get_overlap(group: str):
+        return {"max_in_flight": overlap[group]}
 
     @app.get("/last/{model}")
     async def get_last(model: str):

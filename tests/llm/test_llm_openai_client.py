@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 
 import httpx
@@ -137,10 +136,8 @@ def test_api_key_header(double_server, monkeypatch):
 
 
 def test_timeout(double_server):
-    start = time.perf_counter()
-    with pytest.raises(BackendTimeout) as info:
+    with pytest.raises(BackendTimeout) as info:  # the double answers after 5 s: an answer would mean no timeout
         chat(ModelSpec(name="slow-5", base_url=double_server), timeout=0.5)
-    assert time.perf_counter() - start < 2.0
     assert info.value.kind == "timeout" and info.value.model == "slow-5"
 
 
@@ -173,7 +170,7 @@ def test_429_respects_retry_limit(double_server):
 
 def test_retries_stop_at_deadline(double_server):
     spec = ModelSpec(name="http500", base_url=double_server, max_retries=50)
-    start = time.perf_counter()
+    before = httpx.get(f"{root(double_server)}/calls/http500").json()["calls"]
 
     async def run():
         async with OpenAIBackend(spec, backoff_base=0.4) as b:
@@ -181,7 +178,8 @@ def test_retries_stop_at_deadline(double_server):
 
     with pytest.raises((BackendHTTPError, BackendTimeout)):
         asyncio.run(run())
-    assert time.perf_counter() - start < 2.0
+    # back-off 0.4, 0.8, 1.6 s ... within a 1 s deadline leaves room for 2-3 attempts, not the 51 allowed
+    assert 1 <= httpx.get(f"{root(double_server)}/calls/http500").json()["calls"] - before <= 4
 
 
 def test_malformed_json(double_server):

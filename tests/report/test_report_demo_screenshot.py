@@ -53,8 +53,8 @@ def demo_run(tmp_path_factory):
 
 
 def test_demo_finishes_and_prints_report_path(demo_run):
-    out, output, took = demo_run
-    assert took < 300, f"demo took {took:.0f} s"
+    out, output, took = demo_run  # the run's own 300 s timeout bounds it; its time is only printed
+    print(f"pluralis demo --models simulated took {took:.0f} s")
     report = out / "report.html"
     assert report.exists() and report.stat().st_size > 100_000
     assert str(report) in output.replace("\n", "")
