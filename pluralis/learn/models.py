@@ -49,7 +49,7 @@ import pandas as pd
 from scipy import optimize, sparse
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from pluralis.data import vocab
 from pluralis.errors import ConfigError
@@ -538,6 +538,148 @@ def pairwise_log_loss(y, p, sample_weight=None, eps: float = 1e-12) -> float:
 # --- the solver ---------------------------------------------------------------------------------
 
 
+def _blas_one_thread(d: int):
+    """One BLAS thread for skinny designs (``d`` ≤ :data:`SINGLE_THREAD_MAX_COLUMNS` columns), else nothing.
+
+    The thread-pool controller is built once per process: ``threadpool_limits`` scans the loaded
+    libraries on every call (~5 ms), which added up over hundreds of solves."""
+    global _CONTROLLER
+    if d > SINGLE_THREAD_MAX_COLUMNS:
+        return nullcontext()
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def _block_design(D: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[sparse.csr_matrix, sparse.spmatrix]:
+    """``M`` (n × groups·d, sparse) with row *i* holding ``D[i]`` in its group's block, and ``Mᵀ``.
+
+    Then ``rowsum(D ∘ W[codes]) = M @ W.ravel()`` and the per-group sums ``Σ_{i∈u} g_i D_i`` are
+    ``(Mᵀ @ g).reshape(groups, d)``: one sparse pass each way instead of a gather, a product and a
+    scatter of ``n × d`` arrays."""
+    n, d = D.shape
+    indptr = np.arange(0, n * d + 1, d, dtype=np.int64)
+    cols = (np.asarray(codes, dtype=np.int64)[:, None] * d + np.arange(d)).ravel()
+    M = sparse.csr_matrix((np.ascontiguousarray(D).ravel(), cols, indptr), shape=(n, n_groups * d))
+    MT = M.T.tocsr() if n * d <= _TRANSPOSE_COPY_MAX_NNZ else M.T  # a CSR copy is ~20% faster than the CSC view
+    return M, MT
+
+
+_TRANSPOSE_COPY_MAX_NNZ = 1 << 23
+
+
+class _Objective:
+    """The penalised pairwise loss of :func:`_solve` on one design, with its index structures built once.
+
+    ``(1/Σs)[Σ s ℓ(y, σ(m)) + α/2‖w‖² + α_z/2‖A‖² + α_u/2‖B‖²]`` with
+    ``m = D w + rowsum((D A) ∘ Z) + rowsum(D ∘ B[users])``; :meth:`solve` minimises it for given
+    penalties by L-BFGS, so one design serves a whole path of penalties (and warm starts).
+
+    ``zgroups``: a label per row such that rows with one label share their row of ``Z`` (the participant:
+    covariates are per person). Then the personal weights ``W = w + A zᵤ`` are formed once per person,
+    the margins are one sparse product with the block design ``M`` (:func:`_block_design`) and the
+    gradients of ``w`` and ``A`` come from the per-person sums ``G = Mᵀ g`` — the same function and
+    gradient with far fewer operations (``n·d + people·d·k`` instead of ``n·d·k``).
+    """
+
+    def __init__(self, D, y, s, *, Z=None, users=None, n_users=0, zgroups=None):
+        self.n, self.d = D.shape
+        self.k = 0 if Z is None else Z.shape[1]
+        self.y = np.asarray(y, dtype=np.float64)
+        s = np.asarray(s, dtype=np.float64)
+        self.s = None if bool(np.all(s == 1.0)) else s  # unit weights: skip the products
+        self.S = float(s.sum())
+        if self.S <= 0:
+            raise ConfigError("sample weights sum to zero: nothing to fit")
+        Dd = np.asarray(D, dtype=np.float64)
+        self.DF = np.asfortranarray(Dd)  # column-major: D @ w and Dᵀ @ g are ~4× faster on skinny designs
+        self.Z = Z
+        self.Zu = self.M = self.MT = None
+        if self.k and zgroups is not None:
+            _, zc = np.unique(np.asarray(zgroups), return_inverse=True)
+            zc = zc.ravel()
+            first = np.empty(int(zc.max()) + 1, dtype=np.intp)
+            first[zc[::-1]] = np.arange(self.n)[::-1]
+            self.Zu = np.ascontiguousarray(Z[first], dtype=np.float64)
+            self.M, self.MT = _block_design(Dd, zc, len(first))
+        self.nu = int(n_users) if users is not None else 0
+        self.Mu = self.MuT = None
+        if self.nu:
+            self.Mu, self.MuT = _block_design(Dd, np.asarray(users), self.nu)
+        self.sizes = (self.d, self.d * self.k, self.nu * self.d)
+
+    def unpack(self, theta):
+        d, k = self.d, self.k
+        return theta[:d], theta[d : d + d * k].reshape(d, k), theta[d + d * k :].reshape(self.nu, d)
+
+    def value_and_grad(self, theta, alpha, alpha_z, alpha_u):
+        """Objective and gradient at ``theta`` (``w``, ``A``, ``B`` flattened)."""
+        w, A, B = self.unpack(theta)
+        if self.M is not None:
+            W = w[None, :] + self.Zu @ A.T  # personal weights, people × d
+            m = self.M @ W.ravel()
+        else:
+            m = self.DF @ w
+            if self.k:
+                m += np.einsum("ij,ij->i", self.DF @ A, self.Z)
+        if self.nu:
+            m += self.Mu @ B.ravel()
+        # log(1 + e^m) - y m and σ(m) - y from one exponential (as np.logaddexp(0, m) and expit)
+        e = np.exp(-np.abs(m))
+        ell = np.maximum(m, 0.0) + np.log1p(e) - self.y * m
+        g = np.where(m >= 0, 1.0, e) / (1.0 + e) - self.y
+        if self.s is not None:
+            loss = float(self.s @ ell)
+            g *= self.s
+        else:
+            loss = float(ell.sum())
+        loss += 0.5 * alpha * float(w @ w)
+        if self.M is not None:
+            G = (self.MT @ g).reshape(-1, self.d)  # per-person sums of g·D
+            grads = [G.sum(axis=0) + alpha * w]
+        else:
+            grads = [self.DF.T @ g + alpha * w]
+        if self.k:
+            gA = G.T @ self.Zu if self.M is not None else self.DF.T @ (g[:, None] * self.Z)
+            grads.append((gA + alpha_z * A).ravel())
+            loss += 0.5 * alpha_z * float(np.sum(A * A))
+        if self.nu:
+            grads.append(self.MuT @ g + alpha_u * B.ravel())
+            loss += 0.5 * alpha_u * float(np.sum(B * B))
+        return loss / self.S, np.concatenate(grads) / self.S
+
+    def start(self, theta0=None) -> np.ndarray:
+        """The starting point: zeros, or the warm start ``theta0 = (w, A, B)`` (``A`` / ``B`` may be None)."""
+        d, k, nu = self.d, self.k, self.nu
+        start = np.zeros(sum(self.sizes))
+        if theta0 is not None:
+            w0, A0, B0 = theta0
+            start[:d] = w0
+            if k and A0 is not None:
+                start[d : d + d * k] = np.ravel(A0)
+            if nu and B0 is not None and np.size(B0) == nu * d:
+                start[d + d * k :] = np.ravel(B0)
+        return start
+
+    def solve(self, alpha, alpha_z=1.0, alpha_u=10.0, *, max_iter=1000, tol=1e-8, theta0=None):
+        """Minimise for these penalties from ``theta0``; returns ``(w, A, B, result)``."""
+        # skinny designs are memory-bound: one BLAS thread is as fast and immune to oversubscription
+        with _blas_one_thread(self.d):
+            res = optimize.minimize(
+                self.value_and_grad,
+                self.start(theta0),
+                args=(float(alpha), float(alpha_z), float(alpha_u)),
+                jac=True,
+                method="L-BFGS-B",
+                options={"maxiter": int(max_iter), "gtol": float(tol), "ftol": 1e-13, "maxcor": 20},
+            )
+        w, A, B = self.unpack(res.x)
+        return w, A, B, res
+
+
 def _solve(
     D,
     y,
@@ -554,86 +696,14 @@ def _solve(
     theta0=None,
     zgroups=None,
 ):
-    """Minimise (1/Σs)[Σ s ℓ(y, σ(m)) + α/2‖w‖² + α_z/2‖A‖² + α_u/2‖B‖²] by L-BFGS.
+    """Minimise (1/Σs)[Σ s ℓ(y, σ(m)) + α/2‖w‖² + α_z/2‖A‖² + α_u/2‖B‖²] by L-BFGS (see :class:`_Objective`).
 
     ``m = D w + rowsum((D A) ∘ Z) + rowsum(D ∘ B[users])``. Returns ``(w, A, B, result)``.
     ``theta0``: a warm start ``(w, A, B)`` (``A`` / ``B`` may be ``None`` = zeros).
-    ``zgroups``: a label per row such that rows with one label share their row of ``Z`` (the participant:
-    covariates are per person). Then the personal weights ``w + A z`` are formed once per person and the
-    gradient of ``A`` from per-person sums — the same function and gradient with far fewer operations
-    (``n·d + people·d·k`` instead of ``n·d·k``).
+    ``zgroups``: a label per row such that rows with one label share their row of ``Z`` (the participant).
     """
-    n, d = D.shape
-    k = 0 if Z is None else Z.shape[1]
-    Zu = Ct = zc = None
-    if k and zgroups is not None:
-        _, zc = np.unique(np.asarray(zgroups), return_inverse=True)
-        zc = zc.ravel()
-        first = np.empty(int(zc.max()) + 1, dtype=np.intp)
-        first[zc[::-1]] = np.arange(n)[::-1]
-        Zu = np.ascontiguousarray(Z[first], dtype=np.float64)
-        Ct = sparse.csr_matrix((np.ones(n), (zc, np.arange(n))), shape=(len(first), n))
-    nu = int(n_users) if users is not None else 0
-    S = float(s.sum())
-    if S <= 0:
-        raise ConfigError("sample weights sum to zero: nothing to fit")
-    Ut = sparse.csr_matrix((np.ones(n), (users, np.arange(n))), shape=(nu, n)) if nu else None
-    Dd = np.asarray(D, dtype=np.float64)
-    sizes = (d, d * k, nu * d)
-
-    def unpack(theta):
-        w = theta[:d]
-        A = theta[d : d + d * k].reshape(d, k)
-        B = theta[d + d * k :].reshape(nu, d)
-        return w, A, B
-
-    def fun(theta):
-        w, A, B = unpack(theta)
-        if Zu is not None:
-            m = np.einsum("ij,ij->i", Dd, (w[None, :] + Zu @ A.T)[zc])
-        else:
-            m = Dd @ w
-        if k and Zu is None:
-            m += np.einsum("ij,ij->i", Dd @ A, Z)
-        if nu:
-            m += np.einsum("ij,ij->i", Dd, B[users])
-        loss = float(s @ (np.logaddexp(0.0, m) - y * m))
-        g = s * (expit(m) - y)
-        if Zu is not None:
-            G = np.asarray(Ct @ (Dd * g[:, None]))  # per-person sums of g·D
-            grads = [G.sum(axis=0) + alpha * w]
-        else:
-            grads = [Dd.T @ g + alpha * w]
-        loss += 0.5 * alpha * float(w @ w)
-        if k:
-            gA = G.T @ Zu if Zu is not None else Dd.T @ (g[:, None] * Z)
-            grads.append((gA + alpha_z * A).ravel())
-            loss += 0.5 * alpha_z * float(np.sum(A * A))
-        if nu:
-            grads.append(np.asarray(Ut @ (Dd * g[:, None])).ravel() + alpha_u * B.ravel())
-            loss += 0.5 * alpha_u * float(np.sum(B * B))
-        return loss / S, np.concatenate(grads) / S
-
-    start = np.zeros(sum(sizes))
-    if theta0 is not None:
-        w0, A0, B0 = theta0
-        start[:d] = w0
-        if k and A0 is not None:
-            start[d : d + d * k] = np.ravel(A0)
-        if nu and B0 is not None and np.size(B0) == nu * d:
-            start[d + d * k :] = np.ravel(B0)
-    # skinny designs are memory-bound: one BLAS thread is as fast and immune to oversubscription
-    limit = threadpool_limits(1, user_api="blas") if d <= SINGLE_THREAD_MAX_COLUMNS else nullcontext()
-    with limit:
-        res = optimize.minimize(
-            fun,
-            start,
-            jac=True,
-            method="L-BFGS-B",
-            options={"maxiter": int(max_iter), "gtol": float(tol), "ftol": 1e-13, "maxcor": 20},
-        )
-    w, A, B = unpack(res.x)
-    return w, A, B, res
+    obj = _Objective(D, y, s, Z=Z, users=users, n_users=n_users, zgroups=zgroups)
+    return obj.solve(alpha, alpha_z, alpha_u, max_iter=max_iter, tol=tol, theta0=theta0)
 
 
 def _standardizes(option, pf: PairFeatures) -> bool:
@@ -1129,6 +1199,12 @@ def _user_rows(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
 #: Candidate covariate penalties ``alpha_covariates`` tried by the inner cross-validation (``"cv"``).
 DEFAULT_ALPHA_COVARIATES_GRID: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 1e4, 1e5)
 
+#: Warm starts in :class:`PersonalisedRewardModel`'s inner cross-validation (see its ``_cv_margins``) and
+#: for its refit on all rows (from the chosen candidate's last inner solution). The problems are strictly
+#: convex, so this changes the number of L-BFGS iterations, not the optimum (up to the solver tolerance);
+#: ``False`` is the reference: within each inner fold only along the path of penalties, refit from zero.
+CV_WARM_START = True
+
 #: Value of ``alpha_covariates_`` when the global model (no covariate interactions) was chosen.
 GLOBAL = float("inf")
 
@@ -1281,39 +1357,29 @@ class PersonalisedRewardModel(_PairwiseModel):
             raise ConfigError(f"alpha_covariates must be non-negative numbers, got {a!r}")
         return grid
 
-    def _solve_one(self, D, y, s, Z, alpha_z, users, n_users, theta0=None, zgroups=None):
-        if np.isinf(alpha_z):
-            w, _, B, res = _solve(
-                D,
-                y,
-                s,
-                float(self.alpha),
-                users=users,
-                n_users=n_users,
-                alpha_u=float(self.alpha_users),
-                max_iter=self.max_iter,
-                tol=self.tol,
-                theta0=None if theta0 is None else (theta0[0], None, theta0[2]),
-            )
-            return w, np.zeros((D.shape[1], Z.shape[1])), B, res
-        return _solve(
-            D,
-            y,
-            s,
-            float(self.alpha),
-            Z=Z,
-            alpha_z=float(alpha_z),
-            users=users,
-            n_users=n_users,
-            alpha_u=float(self.alpha_users),
-            max_iter=self.max_iter,
-            tol=self.tol,
-            theta0=theta0,
-            zgroups=zgroups,
-        )
+    def _objectives(self, D, y, s, Z, codes, user_offsets: bool):
+        """The global and the personalised objective on these rows (index structures built once, reused
+        for every candidate penalty)."""
+        users, nu = None, 0
+        if user_offsets:
+            users, _ = pd.factorize(codes)
+            nu = int(users.max()) + 1
+        glob = _Objective(D, y, s, users=users, n_users=nu)
+        pers = _Objective(D, y, s, Z=Z, users=users, n_users=nu, zgroups=codes)
+        return glob, pers
 
-    def _select(self, D, y, s, Z, codes, grid: list[float]) -> tuple[float, pd.DataFrame]:
-        """Inner participant-grouped CV over ``[global?] + grid`` (strongest penalty first)."""
+    def _solve_one(self, objectives, alpha_z, theta0=None):
+        glob, pers = objectives
+        opts = {"max_iter": self.max_iter, "tol": self.tol}
+        if np.isinf(alpha_z):
+            t0 = None if theta0 is None else (theta0[0], None, theta0[2])
+            w, _, B, res = glob.solve(float(self.alpha), alpha_u=float(self.alpha_users), theta0=t0, **opts)
+            return w, np.zeros((pers.d, pers.k)), B, res
+        return pers.solve(float(self.alpha), float(alpha_z), float(self.alpha_users), theta0=theta0, **opts)
+
+    def _select(self, D, y, s, Z, codes, grid: list[float]) -> tuple[float, pd.DataFrame, list]:
+        """Inner participant-grouped CV over ``[global?] + grid`` (strongest penalty first); also returns
+        each candidate's solution in the last inner fold (a warm start for the refit on all rows)."""
         if self.selection not in ("1se", "best"):
             raise ConfigError(f"selection must be '1se' or 'best', got {self.selection!r}")
         if self.cv_metric not in ("log_loss", "accuracy"):
@@ -1326,27 +1392,32 @@ class PersonalisedRewardModel(_PairwiseModel):
         n_splits = min(int(self.cv), n_people)
         folds = participant_folds(codes, n_splits, seed=int(self.random_state))
         cands = ([GLOBAL] if self.fallback else []) + sorted(set(grid), reverse=True)
-        n = len(y)
-        margins = np.zeros((len(cands), n))
-        skinny = D.shape[1] <= SINGLE_THREAD_MAX_COLUMNS
-        with threadpool_limits(1, user_api="blas") if skinny else nullcontext():
-            margins = self._cv_margins(D, y, s, Z, codes, folds, n_splits, cands, margins)
-        return self._choose(y, s, codes, cands, margins, n_splits)
+        margins, thetas = self._cv_margins(D, y, s, Z, codes, folds, n_splits, cands)
+        alpha_z, table = self._choose(y, s, codes, cands, margins, n_splits)
+        return alpha_z, table, thetas[cands.index(alpha_z)]
 
-    def _cv_margins(self, D, y, s, Z, codes, folds, n_splits, cands, margins) -> np.ndarray:
-        """Held-out margins of every candidate in every inner fold (warm-started along the path)."""
+    def _cv_margins(self, D, y, s, Z, codes, folds, n_splits, cands) -> tuple[np.ndarray, list]:
+        """Held-out margins of every candidate in every inner fold, and each candidate's last solution.
+
+        Warm starts (:data:`CV_WARM_START`): along the path within a fold (strongest penalty first, from
+        the previous candidate's solution) and, from the second fold on, each candidate from its own
+        solution in the previous fold — the training sets of two folds share most of their rows, so that
+        start is close. The problems are strictly convex: a start changes only the number of iterations,
+        not the optimum (up to the solver tolerance).
+        """
+        margins = np.zeros((len(cands), len(y)))
+        last: list = [None] * len(cands)
         for k in range(n_splits):
             tr, te = folds != k, folds == k
-            users, nu = None, 0
-            if self.user_offsets:
-                users, _ = pd.factorize(codes[tr])
-                nu = int(users.max()) + 1
+            objectives = self._objectives(D[tr], y[tr], s[tr], Z[tr], codes[tr], self.user_offsets)
             theta = None
             for c, a in enumerate(cands):
-                w, A, B, _ = self._solve_one(D[tr], y[tr], s[tr], Z[tr], a, users, nu, theta, zgroups=codes[tr])
+                start = last[c] if CV_WARM_START and last[c] is not None else theta
+                w, A, B, _ = self._solve_one(objectives, a, start)
                 theta = (w, A, B)
+                last[c] = (w, A, None)  # offsets b_u belong to one fold's participants
                 margins[c, te] = D[te] @ w + np.einsum("ij,ij->i", D[te] @ A, Z[te])
-        return margins
+        return margins, last
 
     def _choose(self, y, s, codes, cands, margins, n_splits) -> tuple[float, pd.DataFrame]:
         """The 1-SE (or best) candidate from the cross-validated margins, and the table of candidates."""
@@ -1422,19 +1493,20 @@ class PersonalisedRewardModel(_PairwiseModel):
         Z = self.encoder_.transform(firsts)[codes]
         D = pf.diff().astype(np.float64)
         scale = _rms_scale(D, s) if _standardizes(self.standardize, pf) else np.ones(D.shape[1])
-        users, n_users = None, 0
-        if self.user_offsets:
-            if "user_id" not in pf.frame.columns:
-                raise ConfigError("user_offsets=True needs a user_id column in the pairs")
-            users, n_users = codes, int(codes.max()) + 1
+        if self.user_offsets and "user_id" not in pf.frame.columns:
+            raise ConfigError("user_offsets=True needs a user_id column in the pairs")
         Ds = D / scale
-        if grid is None:
-            alpha_z = float(self.alpha_covariates)  # type: ignore[arg-type]
-            self.cv_results_ = None
-        else:
-            alpha_z, self.cv_results_ = self._select(Ds, y, s, Z, codes, grid)
-        with threadpool_limits(1, user_api="blas") if Ds.shape[1] <= SINGLE_THREAD_MAX_COLUMNS else nullcontext():
-            w, A, B, res = self._solve_one(Ds, y, s, Z, alpha_z, users, n_users, zgroups=codes)
+        theta0 = None
+        with _blas_one_thread(Ds.shape[1]):
+            if grid is None:
+                alpha_z = float(self.alpha_covariates)  # type: ignore[arg-type]
+                self.cv_results_ = None
+            else:
+                alpha_z, self.cv_results_, theta0 = self._select(Ds, y, s, Z, codes, grid)
+            objectives = self._objectives(Ds, y, s, Z, codes, self.user_offsets)
+            # the global model refits from zero, exactly as RewardModel (so the two stay identical)
+            warm = CV_WARM_START and not np.isinf(alpha_z)
+            w, A, B, res = self._solve_one(objectives, alpha_z, theta0 if warm else None)
         self.alpha_covariates_ = alpha_z
         self.chosen_ = "global" if np.isinf(alpha_z) else "personalised"
         self.scale_ = scale
