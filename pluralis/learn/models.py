@@ -601,7 +601,7 @@ class _Objective:
     gradient with far fewer operations (``n·d + people·d·k`` instead of ``n·d·k``).
     """
 
-    def __init__(self, D, y, s, *, Z=None, users=None, n_users=0, zgroups=None):
+    def __init__(self, D, y, s, *, Z=None, users=None, n_users=0, zgroups=None, per_group=False):
         self.n, self.d = D.shape
         self.k = 0 if Z is None else Z.shape[1]
         self.y = np.asarray(y, dtype=np.float64)
@@ -615,12 +615,15 @@ class _Objective:
         self.Z = Z
         self.Zu = self.M = self.MT = None
         if self.k and zgroups is not None:
-            _, zc = np.unique(np.asarray(zgroups), return_inverse=True)
+            labels, zc = np.unique(np.asarray(zgroups), return_inverse=True)
             zc = zc.ravel()
-            first = np.empty(int(zc.max()) + 1, dtype=np.intp)
-            first[zc[::-1]] = np.arange(self.n)[::-1]
-            self.Zu = np.ascontiguousarray(Z[first], dtype=np.float64)
-            self.M, self.MT = _block_design(Dd, zc, len(first))
+            if per_group:  # Z has one row per group code (zgroups: integer codes into it)
+                self.Zu = np.ascontiguousarray(Z[labels], dtype=np.float64)
+            else:
+                first = np.empty(len(labels), dtype=np.intp)
+                first[zc[::-1]] = np.arange(self.n)[::-1]
+                self.Zu = np.ascontiguousarray(Z[first], dtype=np.float64)
+            self.M, self.MT = _block_design(Dd, zc, len(labels))
             self.zc = zc
         self.nu = int(n_users) if users is not None else 0
         self.Mu = self.MuT = None
@@ -1453,15 +1456,15 @@ class PersonalisedRewardModel(_PairwiseModel):
             raise ConfigError(f"alpha_covariates must be non-negative numbers, got {a!r}")
         return grid
 
-    def _objectives(self, D, y, s, Z, codes, user_offsets: bool):
+    def _objectives(self, D, y, s, Zp, codes, user_offsets: bool):
         """The global and the personalised objective on these rows (index structures built once, reused
-        for every candidate penalty)."""
+        for every candidate penalty); ``Zp`` has one row of covariates per participant code."""
         users, nu = None, 0
         if user_offsets:
             users, _ = pd.factorize(codes)
             nu = int(users.max()) + 1
         glob = _Objective(D, y, s, users=users, n_users=nu)
-        pers = _Objective(D, y, s, Z=Z, users=users, n_users=nu, zgroups=codes)
+        pers = _Objective(D, y, s, Z=Zp, users=users, n_users=nu, zgroups=codes, per_group=True)
         return glob, pers
 
     def _solve_one(self, objectives, alpha_z, theta0=None):
@@ -1473,8 +1476,9 @@ class PersonalisedRewardModel(_PairwiseModel):
             return w, np.zeros((pers.d, pers.k)), B, res
         return pers.solve(float(self.alpha), float(alpha_z), float(self.alpha_users), theta0=theta0, **opts)
 
-    def _select(self, D, y, s, Z, codes, grid: list[float]) -> tuple[float, pd.DataFrame]:
-        """Inner participant-grouped CV over ``[global?] + grid`` (strongest penalty first)."""
+    def _select(self, D, y, s, Zp, codes, grid: list[float]) -> tuple[float, pd.DataFrame]:
+        """Inner participant-grouped CV over ``[global?] + grid`` (strongest penalty first); ``Zp``: the
+        covariates of each participant code."""
         if self.selection not in ("1se", "best"):
             raise ConfigError(f"selection must be '1se' or 'best', got {self.selection!r}")
         if self.cv_metric not in ("log_loss", "accuracy"):
@@ -1487,21 +1491,22 @@ class PersonalisedRewardModel(_PairwiseModel):
         n_splits = min(int(self.cv), n_people)
         folds = participant_folds(codes, n_splits, seed=int(self.random_state))
         cands = ([GLOBAL] if self.fallback else []) + sorted(set(grid), reverse=True)
-        margins = self._cv_margins(D, y, s, Z, codes, folds, n_splits, cands)
+        margins = self._cv_margins(D, y, s, Zp, codes, folds, n_splits, cands)
         return self._choose(y, s, codes, cands, margins, n_splits)
 
-    def _cv_margins(self, D, y, s, Z, codes, folds, n_splits, cands) -> np.ndarray:
+    def _cv_margins(self, D, y, s, Zp, codes, folds, n_splits, cands) -> np.ndarray:
         """Held-out margins of every candidate in every inner fold (warm-started along the path; the
         objectives of a fold are built once for all candidates)."""
         margins = np.zeros((len(cands), len(y)))
         for k in range(n_splits):
             tr, te = folds != k, folds == k
-            objectives = self._objectives(D[tr], y[tr], s[tr], Z[tr], codes[tr], self.user_offsets)
+            objectives = self._objectives(D[tr], y[tr], s[tr], Zp, codes[tr], self.user_offsets)
+            D_te, c_te = D[te], codes[te]
             theta = None
             for c, a in enumerate(cands):
                 w, A, B, _ = self._solve_one(objectives, a, theta)
                 theta = (w, A, B)
-                margins[c, te] = D[te] @ w + np.einsum("ij,ij->i", D[te] @ A, Z[te])
+                margins[c, te] = np.einsum("ij,ij->i", D_te, (w[None, :] + Zp @ A.T)[c_te])  # w + A z per person
         return margins
 
     def _choose(self, y, s, codes, cands, margins, n_splits) -> tuple[float, pd.DataFrame]:
@@ -1575,7 +1580,7 @@ class PersonalisedRewardModel(_PairwiseModel):
         cols = self._covariate_columns(pf.frame)
         codes, firsts = _user_rows(pf.frame)
         self.encoder_ = CovariateEncoder(cols).fit(firsts)
-        Z = self.encoder_.transform(firsts)[codes]
+        Zp = self.encoder_.transform(firsts)  # one row per participant code
         D = pf.diff().astype(np.float64)
         scale = _rms_scale(D, s) if _standardizes(self.standardize, pf) else np.ones(D.shape[1])
         if self.user_offsets and "user_id" not in pf.frame.columns:
@@ -1586,8 +1591,8 @@ class PersonalisedRewardModel(_PairwiseModel):
                 alpha_z = float(self.alpha_covariates)  # type: ignore[arg-type]
                 self.cv_results_ = None
             else:
-                alpha_z, self.cv_results_ = self._select(Ds, y, s, Z, codes, grid)
-            w, A, B, res = self._solve_one(self._objectives(Ds, y, s, Z, codes, self.user_offsets), alpha_z)
+                alpha_z, self.cv_results_ = self._select(Ds, y, s, Zp, codes, grid)
+            w, A, B, res = self._solve_one(self._objectives(Ds, y, s, Zp, codes, self.user_offsets), alpha_z)
         self.alpha_covariates_ = alpha_z
         self.chosen_ = "global" if np.isinf(alpha_z) else "personalised"
         self.scale_ = scale
