@@ -151,7 +151,7 @@ def run_learn(
     seed: int = 0,
     cache: str | None = None,
     use_cache: bool = True,
-    jobs: int | None = None,
+    jobs: int | None = 1,
 ) -> dict:
     """Everything ``pluralis learn`` does, returning the result objects and written files.
 
@@ -192,9 +192,9 @@ def run_learn(
         the store caching sentence embeddings (``features="embedding"``), see :func:`embed_with_cache`.
     jobs
         processes for the cross-group fits (``n_jobs`` of :func:`~pluralis.learn.groups.cross_group_accuracy`;
-        0: one per CPU core). Default: one per core for the personalised model (each fit runs an inner
-        cross-validation), 1 for the reward model (its fits take less than starting the workers).
-        The results do not depend on it.
+        0 or None: one per CPU core; 1, the default: here, one after the other — each worker process first
+        spends ~2 s importing the scientific stack, more than it saves on 2 cores). The results do not
+        depend on it.
 
     Returns
     -------
@@ -300,7 +300,7 @@ def run_learn(
             n_boot=bootstrap,
             seed=seed,
             progress=advance_to(advance),
-            n_jobs=jobs if jobs is not None else (0 if model != "reward" else 1),
+            n_jobs=jobs,
         )
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -432,13 +432,13 @@ def register(app: typer.Typer) -> None:
             "store, else $PLURALIS_CACHE_DIR/embeddings.sqlite or ~/.cache/pluralis/embeddings.sqlite",
         ),
         no_cache: bool = typer.Option(False, "--no-cache", help="embed every text afresh, store nothing"),
-        jobs: int | None = typer.Option(
-            None,
+        jobs: int = typer.Option(
+            1,
             "--jobs",
             "-j",
             min=0,
-            help="processes for the folds × groups fits (0: one per CPU core; default: one per core for "
-            "--model personalised, 1 for reward); the results do not depend on it",
+            help="processes for the folds × groups fits (0: one per CPU core); pays with many cores and "
+            "long fits (each process first imports the scientific stack); the results do not depend on it",
         ),
     ):
         """Train preference models on each group's feedback and evaluate them on every group.
