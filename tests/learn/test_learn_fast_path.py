@@ -226,3 +226,25 @@ def test_participant_folds_and_cluster_codes_match_the_string_ids():
     a, b = one_se_choice(L, users, weights=weights), one_se_choice(L, codes, weights=weights)
     assert a[0] == b[0]
     pd.testing.assert_frame_equal(a[1], b[1], check_exact=True)
+
+
+def test_covariate_encoding_in_numpy_matches_scikit_learn():
+    from pluralis.learn.models import CovariateEncoder
+
+    rng = np.random.default_rng(3)
+    n = 300
+    frame = pd.DataFrame(
+        {
+            "slider": np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 101, n).astype(float)),
+            "count": rng.integers(0, 5, n),
+            "gender": rng.choice(["Female", "Male", None], n),
+            "age": rng.choice(["18-24", "25-34", "65+"], n),
+        }
+    )
+    enc = CovariateEncoder(["slider", "count", "gender", "age"]).fit(frame.iloc[:200])
+    other = frame.iloc[150:].copy()
+    other.loc[other.index[:7], "age"] = "unseen level"
+    prepared = enc._prepare(other)
+    ref = np.asarray(enc.transformer_.transform(prepared), dtype=float)
+    assert np.array_equal(enc._encode(prepared), ref)
+    assert np.abs(enc.transform(other)[:7, -3:]).max() == 0.0  # an unseen level is the average participant
