@@ -1230,13 +1230,16 @@ class CovariateEncoder(BaseEstimator):
         return self
 
     def _prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
-        out = pd.DataFrame(index=frame.index)
+        out = {}
         for c in self.numeric_:
-            out[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
+            out[c] = pd.to_numeric(frame[c], errors="coerce").astype(float).to_numpy()
         for c in self.categorical_:
-            v = frame[c].astype(object)
-            out[c] = v.where(v.notna(), "missing").astype(str).astype(object)
-        return out
+            v = frame[c].to_numpy(dtype=object, na_value=None)
+            v = np.where(pd.isna(v), "missing", v).astype(object)
+            if pd.api.types.infer_dtype(v, skipna=False) != "string":  # numbers, booleans...: as their text
+                v = pd.Series(v, dtype=object).astype(str).astype(object).to_numpy()
+            out[c] = v
+        return pd.DataFrame(out, index=frame.index, columns=[*self.numeric_, *self.categorical_])
 
     def _encode(self, prepared: pd.DataFrame) -> np.ndarray:
         """``transformer_.transform`` written out in numpy (the same numbers: mean imputation, ``(x − mean) /
