@@ -1234,7 +1234,7 @@ class CovariateEncoder(BaseEstimator):
         for c in self.numeric_:
             out[c] = pd.to_numeric(frame[c], errors="coerce").astype(float).to_numpy()
         for c in self.categorical_:
-            v = frame[c].to_numpy(dtype=object, na_value=None)
+            v = frame[c].to_numpy(dtype=object)
             v = np.where(pd.isna(v), "missing", v).astype(object)
             if pd.api.types.infer_dtype(v, skipna=False) != "string":  # numbers, booleans...: as their text
                 v = pd.Series(v, dtype=object).astype(str).astype(object).to_numpy()
