@@ -580,6 +580,15 @@ def _same(v):
     return v
 
 
+def _inverse_sqrt(curvature: np.ndarray) -> np.ndarray:
+    """``1/√c``, with ``c`` floored at 1e-10 of its largest value: a direction without curvature or penalty
+    (collinear covariates with ``alpha_covariates=0``, a constant feature with ``alpha=0``) keeps a finite,
+    invertible scale — any invertible change of variables leaves the optimum where it is."""
+    c = np.asarray(curvature, dtype=float)
+    top = float(c.max(initial=0.0))
+    return 1.0 / np.sqrt(np.maximum(c, 1e-10 * top if top > 0 else 1.0))
+
+
 def _group_sums(X: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
     """Sums of the rows of ``X`` per group code (``n_groups × columns``)."""
     n = len(codes)
@@ -697,7 +706,7 @@ class _Objective:
 
         def fun(phi, *a):
             f, g = self.value_and_grad(to_theta(phi), *a)
-            return f, to_phi(g)  # Tᵀ∇θ: T is orthogonal up to the diagonal scaling, so Tᵀ = to_phi
+            return f, to_phi(g)  # the gradient in φ is Tᵀ ∇θ
 
         # skinny designs are memory-bound: one BLAS thread is as fast and immune to oversubscription
         with _blas_one_thread(self.d):
@@ -748,9 +757,9 @@ class _Objective:
         diagonal. Returns the maps ``φ → θ`` (``T``), ``g → Tᵀ g`` and ``θ → φ`` (``T⁻¹``)."""
         lam_e, U_e, lam_k, U_k, cb = self._eig()
         d, k, nu, S = self.d, self.k, self.nu, self.S
-        sw = 1.0 / np.sqrt(0.25 * lam_e + alpha / S)  # (d,)
-        sa = None if not k else 1.0 / np.sqrt(0.25 * lam_k[:, None] * lam_e[None, :] + alpha_z / S)  # (k, d)
-        sb = None if not nu else 1.0 / np.sqrt(0.25 * cb + alpha_u / S)
+        sw = _inverse_sqrt(0.25 * lam_e + alpha / S)  # (d,)
+        sa = None if not k else _inverse_sqrt(0.25 * lam_k[:, None] * lam_e[None, :] + alpha_z / S)  # (k, d)
+        sb = None if not nu else _inverse_sqrt(0.25 * cb + alpha_u / S)
 
         def to_theta(phi):
             out = np.empty_like(phi)

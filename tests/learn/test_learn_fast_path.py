@@ -164,8 +164,12 @@ def test_preconditioned_fits_match_plain_lbfgs(monkeypatch):
             PersonalisedRewardModel(covariates=covs, cv=3).fit(pf),
             PersonalisedRewardModel(covariates=covs, alpha_covariates=1.0, user_offsets=True).fit(pf),
             RewardModel().fit(pf),
+            PersonalisedRewardModel(covariates=covs, alpha_covariates=0.0).fit(pf),  # collinear one-hot levels
         )
-    (cv_fast, off_fast, glob_fast), (cv_ref, off_ref, glob_ref) = fits[True], fits[False]
+    (cv_fast, off_fast, glob_fast, free_fast), (cv_ref, off_ref, glob_ref, free_ref) = fits[True], fits[False]
+    assert np.isfinite(free_fast.interaction_coef_).all()
+    assert abs(free_fast.objective_ - free_ref.objective_) < 1e-9
+    np.testing.assert_allclose(free_fast.predict_proba(pf), free_ref.predict_proba(pf), atol=1e-5)
     assert cv_fast.chosen_ == cv_ref.chosen_ == "personalised"
     assert cv_fast.alpha_covariates_ == cv_ref.alpha_covariates_
     np.testing.assert_allclose(cv_fast.cv_results_["log_loss"], cv_ref.cv_results_["log_loss"], atol=1e-7)
