@@ -80,6 +80,11 @@ SINGLE_THREAD_MAX_COLUMNS = 512
 #: coefficients, as before.
 PRECONDITION = True
 
+#: Up to this many feature columns the preconditioner rotates to the eigenvectors of ``E = Σ D Dᵀ``; wider
+#: designs use its diagonal. At 384 (sentence embeddings, correlated dimensions) the rotation still pays:
+#: ~4× fewer iterations, half the time of a cross-validated fit.
+FULL_FEATURE_PRECONDITIONER_MAX_COLUMNS = 1024
+
 # --- featurised pairs ---------------------------------------------------------------------------
 
 
@@ -620,7 +625,7 @@ class _Objective:
         if self.S <= 0:
             raise ConfigError("sample weights sum to zero: nothing to fit")
         Dd = np.asarray(D, dtype=np.float64)
-        self.DF = np.asfortranarray(Dd)  # column-major: D @ w and Dᵀ @ g are ~4× faster on skinny designs
+        self.D = Dd
         self.Z = Z
         self.Zu = self.M = self.MT = None
         if self.k and zgroups is not None:
@@ -640,6 +645,8 @@ class _Objective:
             self.users = np.asarray(users)
             self.Mu, self.MuT = _block_design(Dd, self.users, self.nu)
         self.sizes = (self.d, self.d * self.k, self.nu * self.d)
+        # column-major copy for D @ w and Dᵀ @ g (~4× faster on skinny designs); the block design needs none
+        self.DF = np.asfortranarray(Dd) if self.M is None and self.d <= SINGLE_THREAD_MAX_COLUMNS else Dd
 
     def unpack(self, theta):
         d, k = self.d, self.k
@@ -726,8 +733,11 @@ class _Objective:
         """Eigen-decompositions of the Kronecker factors of the Hessian at ``σ(m) = ½``: ``E = Σ s D Dᵀ / S``
         (features) and ``K = Σ s z zᵀ / S`` (covariates, per pair), and the diagonal of the offsets'."""
         if getattr(self, "_eig_cache", None) is None:
-            DF = self.DF if self.s is None else self.DF * np.sqrt(self.s)[:, None]
-            lam_e, U_e = np.linalg.eigh(DF.T @ DF / self.S)
+            DF = self.D if self.s is None else self.D * np.sqrt(self.s)[:, None]
+            if self.d <= FULL_FEATURE_PRECONDITIONER_MAX_COLUMNS:
+                lam_e, U_e = np.linalg.eigh(DF.T @ DF / self.S)
+            else:  # wide designs (embeddings): the diagonal of E, without forming it
+                lam_e, U_e = np.einsum("ij,ij->j", DF, DF) / self.S, None
             lam_k = U_k = None
             if self.k:
                 if self.M is not None:
@@ -739,7 +749,7 @@ class _Objective:
                 lam_k, U_k = np.linalg.eigh(K)
             cb = None
             if self.nu:
-                D2 = self.DF**2 if self.s is None else self.DF**2 * self.s[:, None]
+                D2 = self.D**2 if self.s is None else self.D**2 * self.s[:, None]
                 cb = _group_sums(D2, self.users, self.nu).ravel() / self.S
             self._eig_cache = (
                 np.clip(lam_e, 0, None),
@@ -761,32 +771,35 @@ class _Objective:
         sa = None if not k else _inverse_sqrt(0.25 * lam_k[:, None] * lam_e[None, :] + alpha_z / S)  # (k, d)
         sb = None if not nu else _inverse_sqrt(0.25 * cb + alpha_u / S)
 
+        def right(X, transpose: bool):  # X @ U_e (or X @ U_eᵀ); identity for wide designs
+            return X if U_e is None else X @ (U_e.T if transpose else U_e)
+
         def to_theta(phi):
             out = np.empty_like(phi)
-            out[:d] = U_e @ (phi[:d] * sw)
+            out[:d] = right((phi[:d] * sw)[None, :], True)[0]  # U_e (phi_w ∘ sw)
             if k:
                 P = phi[d : d + d * k].reshape(k, d) * sa  # rows: covariate eigenvectors, cols: feature ones
-                out[d : d + d * k] = (U_k @ P @ U_e.T).T.ravel()  # A (d × k) row-major
+                out[d : d + d * k] = right(U_k @ P, True).T.ravel()  # A (d × k) row-major
             if nu:
                 out[d + d * k :] = phi[d + d * k :] * sb
             return out
 
         def to_phi(g):  # Tᵀ g
             out = np.empty_like(g)
-            out[:d] = (U_e.T @ g[:d]) * sw
+            out[:d] = right(g[None, :d], False)[0] * sw
             if k:
                 G = g[d : d + d * k].reshape(d, k).T  # k × d
-                out[d : d + d * k] = ((U_k.T @ G @ U_e) * sa).ravel()
+                out[d : d + d * k] = (right(U_k.T @ G, False) * sa).ravel()
             if nu:
                 out[d + d * k :] = g[d + d * k :] * sb
             return out
 
         def from_theta(theta):  # T⁻¹ θ
             out = np.empty_like(theta)
-            out[:d] = (U_e.T @ theta[:d]) / sw
+            out[:d] = right(theta[None, :d], False)[0] / sw
             if k:
                 G = theta[d : d + d * k].reshape(d, k).T
-                out[d : d + d * k] = ((U_k.T @ G @ U_e) / sa).ravel()
+                out[d : d + d * k] = (right(U_k.T @ G, False) / sa).ravel()
             if nu:
                 out[d + d * k :] = theta[d + d * k :] / sb
             return out
@@ -1488,24 +1501,33 @@ class PersonalisedRewardModel(_PairwiseModel):
             raise ConfigError(f"alpha_covariates must be non-negative numbers, got {a!r}")
         return grid
 
-    def _objectives(self, D, y, s, Zp, codes, user_offsets: bool):
-        """The global and the personalised objective on these rows (index structures built once, reused
-        for every candidate penalty); ``Zp`` has one row of covariates per participant code."""
+    def _objectives(self, D, y, s, Zp, codes, user_offsets: bool) -> dict:
+        """The global and the personalised objective on these rows, each built on first use (index
+        structures built once, reused for every candidate penalty); ``Zp`` has one row of covariates per
+        participant code."""
         users, nu = None, 0
         if user_offsets:
             users, _ = pd.factorize(codes)
             nu = int(users.max()) + 1
-        glob = _Objective(D, y, s, users=users, n_users=nu)
-        pers = _Objective(D, y, s, Z=Zp, users=users, n_users=nu, zgroups=codes, per_group=True)
-        return glob, pers
+        return {
+            "global": lambda: _Objective(D, y, s, users=users, n_users=nu),
+            "personalised": lambda: _Objective(D, y, s, Z=Zp, users=users, n_users=nu, zgroups=codes, per_group=True),
+            "k": Zp.shape[1],
+        }
 
-    def _solve_one(self, objectives, alpha_z, theta0=None):
-        glob, pers = objectives
+    def _solve_one(self, objectives: dict, alpha_z, theta0=None):
+        def get(name):
+            if not isinstance(objectives[name], _Objective):
+                objectives[name] = objectives[name]()
+            return objectives[name]
+
         opts = {"max_iter": self.max_iter, "tol": self.tol}
         if np.isinf(alpha_z):
             t0 = None if theta0 is None else (theta0[0], None, theta0[2])
+            glob = get("global")
             w, _, B, res = glob.solve(float(self.alpha), alpha_u=float(self.alpha_users), theta0=t0, **opts)
-            return w, np.zeros((pers.d, pers.k)), B, res
+            return w, np.zeros((glob.d, objectives["k"])), B, res
+        pers = get("personalised")
         return pers.solve(float(self.alpha), float(alpha_z), float(self.alpha_users), theta0=theta0, **opts)
 
     def _select(self, D, y, s, Zp, codes, grid: list[float]) -> tuple[float, pd.DataFrame]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.base import clone
 
 import pluralis.learn.models as models_module
@@ -124,8 +125,12 @@ def test_objective_matches_the_explicit_design():
         np.testing.assert_allclose(g, ref_g, rtol=1e-10, atol=1e-13)
 
 
-def test_preconditioner_is_a_change_of_variables():
-    """``θ = T φ``, ``T⁻¹`` inverts it and ``to_phi`` is ``Tᵀ`` (so ∇φ = Tᵀ ∇θ: the same problem)."""
+@pytest.mark.parametrize("full_rotation", [True, False])
+def test_preconditioner_is_a_change_of_variables(monkeypatch, full_rotation):
+    """``θ = T φ``, ``T⁻¹`` inverts it and ``to_phi`` is ``Tᵀ`` (so ∇φ = Tᵀ ∇θ: the same problem); with the
+    features' eigenvectors (narrow designs) or only their scales (wide ones)."""
+    if not full_rotation:
+        monkeypatch.setattr(models_module, "FULL_FEATURE_PRECONDITIONER_MAX_COLUMNS", 0)
     rng = np.random.default_rng(1)
     n, d, k, people = 300, 4, 3, 20
     person = rng.integers(0, people, n)
@@ -148,6 +153,12 @@ def test_preconditioner_is_a_change_of_variables():
     np.testing.assert_allclose(Tt, T.T, atol=1e-12)
     v = rng.normal(size=size)
     np.testing.assert_allclose(from_theta(to_theta(v)), v, atol=1e-10)
+    ref = models_module._Objective(D, y, s, Z=obj.Zu[obj.zc], users=users, n_users=obj.nu, zgroups=person)
+    monkeypatch.setattr(models_module, "PRECONDITION", False)
+    plain = ref.solve(1.0, 30.0, 10.0)[3]
+    monkeypatch.setattr(models_module, "PRECONDITION", True)
+    fast = obj.solve(1.0, 30.0, 10.0)[3]
+    assert abs(fast.fun - plain.fun) < 1e-12 and np.abs(fast.x - plain.x).max() < 1e-5
 
 
 def test_preconditioned_fits_match_plain_lbfgs(monkeypatch):
