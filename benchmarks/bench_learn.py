@@ -2,6 +2,8 @@
 
 Run:  .venv/bin/python benchmarks/bench_learn.py              (150,000 pairs; about half a minute)
       .venv/bin/python benchmarks/bench_learn.py --quick      (30,000 pairs)
+      .venv/bin/python benchmarks/bench_learn.py --cli        (``pluralis learn --model personalised`` on a
+                                                               PRISM-sized study; about 1.5 minutes)
 
 Data: 25,000 prompts x 4 rated responses (every response a distinct text, as in PRISM) from 1,500
 participants with survey covariates, scored by a planted linear reward on the response features
@@ -17,6 +19,14 @@ Reports, each against a reference run in the same process:
 2. Personalised reward model (features x 19 encoded covariates; on the first ``--pers-pairs``
    pairs, 50,000 by default, because the reference is slow): pluralis (never builds the
    outer-product design) vs the explicit ``z ⊗ (φa − φb)`` design + ``LogisticRegression``.
+
+``--cli``: what ``pluralis learn PRISM --model personalised --by gender`` does after reading the files
+(:func:`pluralis.cli.learn.run_learn`) on ``generate_study(1500, with_metadata=False)`` written as PRISM
+files (53,451 decisive pairs; 5 folds × 3 training groups = 15 fits, each with an inner 5-fold CV over the
+global model + 9 penalties), against the reference run in the same process: plain L-BFGS on the
+coefficients (``models.PRECONDITION = False``) and the 15 fits one after the other (``jobs=1``). The
+tables must agree: the same folds, subsamples and chosen penalties, so the same accuracies; log-losses
+equal up to the solver tolerance.
 """
 
 from __future__ import annotations
@@ -140,6 +150,52 @@ def best_of(f, repeat: int):
     return out, min(times)
 
 
+def bench_cli(jobs: int | None, repeat: int) -> None:
+    """``run_learn(..., model="personalised")`` vs the reference (plain L-BFGS, serial), same process."""
+    import os
+    import tempfile
+    import warnings
+
+    import pluralis.learn.models as models_module
+    from pluralis.cli.learn import run_learn
+    from pluralis.data import write_prism
+    from pluralis.data.synthetic import generate_study
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_learn_"))
+    t = time.perf_counter()
+    write_prism(generate_study(1500, with_metadata=False), tmp / "prism")
+    print(f"PRISM-sized study written in {time.perf_counter() - t:.1f} s; load average {os.getloadavg()[0]:.2f}")
+
+    def run(precondition: bool, n_jobs: int | None, name: str):
+        models_module.PRECONDITION = precondition
+        best = None
+        for _ in range(repeat):
+            t, c = time.perf_counter(), time.process_time()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                r = run_learn(
+                    str(tmp / "prism"), "gender", tmp / name, model="personalised", bootstrap=200, jobs=n_jobs
+                )
+            wall, cpu = time.perf_counter() - t, time.process_time() - c
+            best = (wall, cpu, r) if best is None or wall < best[0] else best
+        return best
+
+    ref_wall, ref_cpu, ref = run(False, 1, "reference")
+    wall, cpu, new = run(True, jobs, "pluralis")
+    models_module.PRECONDITION = True
+    a, b = ref["result"].table, new["result"].table
+    same_acc = np.array_equal(a["accuracy"].to_numpy(), b["accuracy"].to_numpy())
+    ll = float(np.abs(a["log_loss"].to_numpy() - b["log_loss"].to_numpy()).max())
+    n = len(new["pairs"])
+    print(f"\npluralis learn --model personalised --by gender ({n:,} pairs; read, pair, featurise, 15 fits, write)")
+    print(f"   reference: plain L-BFGS, fits one after the other   {ref_wall:7.2f} s wall  {ref_cpu:6.2f} s CPU")
+    print(
+        f"   pluralis: preconditioned L-BFGS, --jobs {jobs}{'':>10}{wall:7.2f} s wall  {cpu:6.2f} s CPU (this process)"
+    )
+    print(f"   ratio {ref_wall / wall:.1f}x   accuracies identical: {same_acc}   max |log-loss difference| {ll:.1e}")
+    print(f"   load average now {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", type=int, default=150_000)
@@ -152,7 +208,12 @@ def main() -> None:
     )
     ap.add_argument("--repeat", type=int, default=2, help="best of this many runs for each timing")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cli", action="store_true", help="pluralis learn --model personalised on a PRISM-sized study")
+    ap.add_argument("--jobs", type=int, default=1, help="--cli: processes for the fits (0: one per core)")
     args = ap.parse_args()
+    if args.cli:
+        bench_cli(args.jobs, max(1, args.repeat - 1))
+        return
     n_pairs = 30_000 if args.quick else args.pairs
     print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}")
 

@@ -151,6 +151,7 @@ def run_learn(
     seed: int = 0,
     cache: str | None = None,
     use_cache: bool = True,
+    jobs: int | None = 1,
 ) -> dict:
     """Everything ``pluralis learn`` does, returning the result objects and written files.
 
@@ -189,6 +190,11 @@ def run_learn(
         random seed.
     cache, use_cache
         the store caching sentence embeddings (``features="embedding"``), see :func:`embed_with_cache`.
+    jobs
+        processes for the cross-group fits (``n_jobs`` of :func:`~pluralis.learn.groups.cross_group_accuracy`;
+        0 or None: one per CPU core; 1, the default: here, one after the other — each worker process first
+        spends ~2 s importing the scientific stack, more than it saves on 2 cores). The results do not
+        depend on it.
 
     Returns
     -------
@@ -294,6 +300,7 @@ def run_learn(
             n_boot=bootstrap,
             seed=seed,
             progress=advance_to(advance),
+            n_jobs=jobs,
         )
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -425,6 +432,14 @@ def register(app: typer.Typer) -> None:
             "store, else $PLURALIS_CACHE_DIR/embeddings.sqlite or ~/.cache/pluralis/embeddings.sqlite",
         ),
         no_cache: bool = typer.Option(False, "--no-cache", help="embed every text afresh, store nothing"),
+        jobs: int = typer.Option(
+            1,
+            "--jobs",
+            "-j",
+            min=0,
+            help="processes for the folds × groups fits (0: one per CPU core); pays with many cores and "
+            "long fits (each process first imports the scientific stack); the results do not depend on it",
+        ),
     ):
         """Train preference models on each group's feedback and evaluate them on every group.
 
@@ -459,6 +474,7 @@ def register(app: typer.Typer) -> None:
             seed=seed,
             cache=cache,
             use_cache=not no_cache,
+            jobs=jobs,
         )
         res = r["result"]
         if res.dropped:

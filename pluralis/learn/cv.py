@@ -71,6 +71,9 @@ def participant_folds(users, n_splits: int = 5, *, strata=None, seed: int = 0) -
         raise ConfigError(f"{n_users} participants cannot be split into {n_splits} participant-disjoint folds")
     folds = np.full(len(users), -1)
     X = np.zeros((len(users), 1))
+    # integer ranks of the ids in sorted order: scikit-learn's splitters depend on the groups only through
+    # np.unique (order and equality), so the folds are the same, without comparing strings in np.isin
+    users = np.unique(users, return_inverse=True)[1].ravel()
     if strata is not None:
         codes = pd.factorize(pd.Series(np.asarray(strata, dtype=object)).astype(str))[0]
         with warnings.catch_warnings():
@@ -148,7 +151,11 @@ def cluster_mean_se(values, clusters, weights=None) -> tuple[float, float]:
     w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=float)
     ok = np.isfinite(v) & (w > 0)
     v, w = v[ok], w[ok]
-    codes, uniq = pd.factorize(pd.Series(np.asarray(clusters, dtype=object)[ok]).astype(str))
+    clusters = np.asarray(clusters)
+    if np.issubdtype(clusters.dtype, np.integer):  # integer codes: the same grouping, without string copies
+        codes, uniq = pd.factorize(clusters[ok])
+    else:
+        codes, uniq = pd.factorize(pd.Series(np.asarray(clusters, dtype=object)[ok]).astype(str))
     W = float(w.sum())
     if W <= 0:
         return float("nan"), float("nan")
@@ -202,6 +209,9 @@ def one_se_choice(losses, clusters, *, weights=None, se_rule: float = 1.0) -> tu
         raise ConfigError("no candidates to choose from")
     if se_rule < 0 or not np.isfinite(se_rule):
         raise ConfigError(f"se_rule must be a non-negative number, got {se_rule!r}")
+    clusters = np.asarray(clusters)
+    if not np.issubdtype(clusters.dtype, np.integer):  # one conversion of the ids for all the candidates
+        clusters = pd.factorize(pd.Series(np.asarray(clusters, dtype=object)).astype(str))[0]
     stats = [cluster_mean_se(row, clusters, weights) for row in L]
     means = np.array([m for m, _ in stats])
     best = int(np.nanargmin(means))

@@ -327,6 +327,44 @@ def _predict(model, pf: PairFeatures) -> np.ndarray:
     return model.predict_proba(pf)[:, 1]
 
 
+def _fit_predict(template, train: PairFeatures, test: PairFeatures) -> np.ndarray:
+    """One fit of a clone of ``template`` on ``train``, its ``P(a ≻ b)`` on ``test`` (a process-pool task)."""
+    return _predict(clone(template).fit(train), test)
+
+
+def _n_workers(n_jobs: int | None, n_tasks: int) -> int:
+    """Worker processes for ``n_tasks`` independent fits: ``n_jobs`` (None or 0: one per CPU core), at most
+    one per task; 1 means in this process."""
+    import os
+
+    if n_jobs is None or n_jobs == 0:
+        n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if n_jobs < 0:
+        raise ConfigError(f"n_jobs must be a positive number of processes (or 0/None for one per core), got {n_jobs}")
+    return max(1, min(int(n_jobs), n_tasks))
+
+
+def _run_fits(template, tasks, n_jobs, progress):
+    """``_fit_predict`` over ``tasks`` (``(train, test)`` pairs), in order, serially or in a process pool.
+
+    Every fit is deterministic given its data (the folds and subsamples are drawn before, in this
+    process; estimators carry their own seeds), so the results are the same with any number of
+    workers. Each worker runs one BLAS thread, so the workers do not oversubscribe the cores."""
+    workers = _n_workers(n_jobs, len(tasks))
+    if workers == 1:
+        results = (_fit_predict(template, tr, te) for tr, te in tasks)
+    else:
+        from joblib import Parallel, delayed
+
+        results = Parallel(n_jobs=workers, backend="loky", inner_max_num_threads=1, return_as="generator")(
+            delayed(_fit_predict)(template, tr, te) for tr, te in tasks
+        )
+    for i, p in enumerate(results):
+        if progress is not None:
+            progress(i + 1, len(tasks))
+        yield p
+
+
 def cross_group_accuracy(
     pairs: pd.DataFrame | PairFeatures,
     by: str,
@@ -342,6 +380,7 @@ def cross_group_accuracy(
     level: float = 0.95,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    n_jobs: int | None = 1,
 ) -> CrossGroupResult:
     """Train a preference model on each group's pairs; evaluate on every group's held-out participants.
 
@@ -370,6 +409,10 @@ def cross_group_accuracy(
     progress
         called as ``progress(done, total)`` after each model fit (``total`` = folds × training groups),
         e.g. to advance a progress bar.
+    n_jobs
+        processes for the folds × training groups fits (independent of each other): 1 (default) fits
+        them here, one after the other; None or 0 uses one per CPU core. The results are the same
+        (the folds and subsamples are drawn first, here; each fit is deterministic).
 
     Ties (``y = 0.5``) are used for training and left out of the metrics.
 
@@ -409,6 +452,7 @@ def cross_group_accuracy(
     rng = np.random.default_rng(seed)
     P = np.full((len(trains), len(pf)), np.nan)
     n_train = np.zeros((len(trains), n_splits))
+    tasks, cells = [], []
     for k in range(n_splits):
         ev = np.flatnonzero(folds == k)
         pools = {g: np.flatnonzero((labels == g) & (folds != k)) for g in chosen}
@@ -418,10 +462,10 @@ def cross_group_accuracy(
         for t, g in enumerate(trains):
             rows = _subsample_users(pools[g], ucodes, m, rng) if equalize else pools[g]
             n_train[t, k] = len(pd.unique(ucodes[rows]))
-            fitted = clone(template).fit(pf.take(rows))
-            P[t, ev] = _predict(fitted, pf_ev)
-            if progress is not None:
-                progress(k * len(trains) + t + 1, n_splits * len(trains))
+            tasks.append((pf.take(rows), pf_ev))
+            cells.append((t, ev))
+    for (t, ev), p in zip(cells, _run_fits(template, tasks, n_jobs, progress), strict=True):
+        P[t, ev] = p
     table, draws = _score_cells(P, y, labels, users, trains, chosen, n_boot, level, rng)
     table.insert(2, "n_train_participants", np.repeat(n_train.mean(axis=1), len(chosen)))
     fold_of = pd.Series(folds, index=users).groupby(level=0).first().rename("fold")
