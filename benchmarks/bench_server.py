@@ -418,13 +418,14 @@ def main() -> None:
             [t["wall_ms"] for t in timings],
             [t["app_ms"] for t in timings if t["app_ms"] == t["app_ms"]],
         )
-        by_path: dict[str, list[float]] = {}
-        for t in timings:
-            by_path.setdefault(t["method"] + " " + t["path"], []).append(t["app_ms"])
-        print(
-            "   app ms by request (p50 / p95): "
-            + "; ".join(f"{k} {statistics.median(v):.1f} / {pct(v, 0.95):.1f}" for k, v in by_path.items())
-        )
+        for what in ("app_ms", "wall_ms"):
+            by_path: dict[str, list[float]] = {}
+            for t in timings:
+                by_path.setdefault(t["method"] + " " + t["path"], []).append(t[what])
+            print(
+                f"   {what.replace('_', ' ')} by request (p50 / p95): "
+                + "; ".join(f"{k} {statistics.median(v):.1f} / {pct(v, 0.95):.1f}" for k, v in by_path.items())
+            )
         stats = httpx.get(endpoint.removesuffix("/v1") + "/stats").json()
         print(f"   model double: {stats}")
         server.stop()
