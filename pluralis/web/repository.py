@@ -54,6 +54,30 @@ from pluralis.store.schema_collect import (
 )
 
 _USER_BY_EXTERNAL_ID = select(collect_sessions.c.user_id).where(collect_sessions.c.external_id_hash == bindparam("h"))
+_INSERT_EVENTS = insert(collect_events)
+_INSERT_RATINGS = insert(collect_ratings)
+_INSERT_RESPONSES = insert(collect_responses)
+_INSERT_FAILURES = insert(collect_failures)
+#: The PRISM tables a finished survey or conversation is written to, in foreign-key order.
+_PRISM_INSERTS = {
+    name: insert(table)
+    for name, table in (
+        ("participants", s.participants),
+        ("conversations", s.conversations),
+        ("interactions", s.interactions),
+        ("utterances", s.utterances),
+    )
+}
+_SEQ_TABLES = (
+    ("participants", s.participants),
+    ("conversations", s.conversations),
+    ("interactions", s.interactions),
+    ("utterances", s.utterances),
+    ("metadata", s.text_metadata),
+    ("comparisons", s.comparisons),
+)
+#: The next ``seq`` of every PRISM table in one statement (one round trip instead of one per table).
+_MAX_SEQ = select(*(select(func.max(table.c.seq)).scalar_subquery().label(name) for name, table in _SEQ_TABLES))
 
 
 class _StateStatements:
@@ -427,7 +451,7 @@ class CollectRepository:
         with self._write() as conn:
             conn.execute(self._sql.insert, row)
             conn.execute(
-                insert(collect_events),
+                _INSERT_EVENTS,
                 [
                     {
                         "user_id": session.user_id,
@@ -584,7 +608,7 @@ class CollectRepository:
                 {"user_id": st.user_id, "kind": kind, "detail": detail, "created_at": now} for kind, detail in events
             ]
             if rows:
-                conn.execute(insert(collect_events), rows)
+                conn.execute(_INSERT_EVENTS, rows)
 
     def _write_rows(self, conn, session: ProtocolSession, before: Snapshot, now: float) -> None:
         st = session.state
@@ -604,7 +628,7 @@ class CollectRepository:
             if k not in old_ratings
         ]
         if rating_rows:
-            conn.execute(insert(collect_ratings), rating_rows)
+            conn.execute(_INSERT_RATINGS, rating_rows)
         old_resp, new_resp = before.responses, _responses(st)
         resp_rows = [
             {
@@ -624,7 +648,7 @@ class CollectRepository:
             if k not in old_resp
         ]
         if resp_rows:
-            conn.execute(insert(collect_responses), resp_rows)
+            conn.execute(_INSERT_RESPONSES, resp_rows)
         fail_rows = [
             {
                 "user_id": st.user_id,
@@ -641,7 +665,7 @@ class CollectRepository:
             for f in st.failures[before.n_failures :]
         ]
         if fail_rows:
-            conn.execute(insert(collect_failures), fail_rows)
+            conn.execute(_INSERT_FAILURES, fail_rows)
         new_convs = st.completed[before.n_completed :]
         participant_changed = st.participant is not None and st.participant != before.participant
         if not new_convs and not participant_changed:
@@ -656,14 +680,9 @@ class CollectRepository:
         )
         study.utterances = utterances_for(study.conversations)
         rows = _rows_for(study, seq)
-        for table, name in (
-            (s.participants, "participants"),
-            (s.conversations, "conversations"),
-            (s.interactions, "interactions"),
-            (s.utterances, "utterances"),
-        ):
+        for name, statement in _PRISM_INSERTS.items():
             if rows[name]:
-                conn.execute(insert(table), rows[name])
+                conn.execute(statement, rows[name])
         if participant is not None and before.participant is not None:
             conn.execute(
                 update(s.participants)
@@ -672,17 +691,8 @@ class CollectRepository:
             )
 
     def _next_seq(self, conn) -> dict[str, int]:
-        out = {}
-        for name, table in (
-            ("participants", s.participants),
-            ("conversations", s.conversations),
-            ("interactions", s.interactions),
-            ("utterances", s.utterances),
-            ("metadata", s.text_metadata),
-            ("comparisons", s.comparisons),
-        ):
-            out[name] = (conn.execute(select(func.max(table.c.seq))).scalar() or -1) + 1
-        return out
+        row = conn.execute(_MAX_SEQ).one()
+        return {name: (v if v is not None else -1) + 1 for name, v in zip(row._fields, row)}
 
     def add_event(self, user_id: str | None, kind: str, detail: dict | None = None) -> None:
         """Append one audit event.
@@ -706,7 +716,7 @@ class CollectRepository:
         """
         with self._write() as conn:
             conn.execute(
-                insert(collect_events),
+                _INSERT_EVENTS,
                 [{"user_id": user_id, "kind": kind, "detail": detail, "created_at": time.time()}],
             )
 
