@@ -218,25 +218,21 @@ async def pluralis_participant(i: int, url: str, cfg, answers: dict, think: floa
 
     rng = random.Random(i)
 
-    async def pause():
-        if think:
-            await asyncio.sleep(rng.uniform(0.5 * think, 1.5 * think))
+    class Participant(HttpParticipant):
+        async def post(self, *args, **kwargs):  # reading and filling in the page (not timed)
+            if think:
+                await asyncio.sleep(rng.uniform(0.5 * think, 1.5 * think))
+            return await super().post(*args, **kwargs)
 
     client = RawClient(url)
-    p = HttpParticipant(client, cfg, answers)  # type: ignore[arg-type]  # duck-typed: get/post/text/headers
+    p = Participant(client, cfg, answers)  # type: ignore[arg-type]  # duck-typed: get/post/text/headers
     try:
         await p.join()
-        await pause()
         await p.consent_and_survey()
-        await pause()
         await p.opening("unguided", f"Reader {i}: what should I read next?")
-        await pause()
         await p.rate({sid: rng.randint(1, 100) for sid in p.score_ids()})
-        await pause()
         await p.follow_up("Why that one?")
-        await pause()
         await p.rate({sid: rng.randint(1, 100) for sid in p.score_ids()})
-        await pause()
         await p.finish()
         assert "completion code" in p.html
     finally:
@@ -251,7 +247,7 @@ async def replay(i: int, url: str, requests: list[tuple[str, str, bytes]], think
     client.record = False
     try:
         for k, (method, path, body) in enumerate(requests):
-            if think and method == "POST" and k:
+            if think and method == "POST":
                 await asyncio.sleep(rng.uniform(0.5 * think, 1.5 * think))
             t = time.perf_counter()
             r = await client.request(method, path, body if method == "POST" else None)
@@ -370,7 +366,9 @@ def cpus(text: str) -> set[int] | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", "--participants", type=int, default=200)
-    ap.add_argument("--think", type=float, default=0.0, help="mean think time between pages, seconds (0: closed loop)")
+    ap.add_argument(
+        "--think", type=float, default=0.0, help="mean think time before each form post, seconds (0: no pauses)"
+    )
     two = (os.cpu_count() or 1) >= 2
     ap.add_argument("--server-cpus", default="0" if two else "", help="CPUs the server is pinned to ('' = any)")
     ap.add_argument(
@@ -418,16 +416,17 @@ def main() -> None:
             [t["wall_ms"] for t in timings],
             [t["app_ms"] for t in timings if t["app_ms"] == t["app_ms"]],
         )
-        for what in ("app_ms", "wall_ms"):
+        for what in ("app_ms", "wall_ms", "model_ms"):
             by_path: dict[str, list[float]] = {}
             for t in timings:
-                by_path.setdefault(t["method"] + " " + t["path"], []).append(t[what])
+                if what != "model_ms" or t["path"] in ("/study/start", "/study/followup"):
+                    by_path.setdefault(t["method"] + " " + t["path"], []).append(t[what])
             print(
                 f"   {what.replace('_', ' ')} by request (p50 / p95): "
                 + "; ".join(f"{k} {statistics.median(v):.1f} / {pct(v, 0.95):.1f}" for k, v in by_path.items())
             )
         stats = httpx.get(endpoint.removesuffix("/v1") + "/stats").json()
-        print(f"   model double: {stats}")
+        print(f"   model double: {stats}, CPU {cpu_seconds(double.proc.pid):.1f} s so far")
         server.stop()
         servers.remove(server)
         if args.no_reference:
