@@ -246,7 +246,7 @@ async def replay(i: int, url: str, requests: list[tuple[str, str, bytes]], think
     client = RawClient(url)
     client.record = False
     try:
-        for k, (method, path, body) in enumerate(requests):
+        for method, path, body in requests:
             if think and method == "POST":
                 await asyncio.sleep(rng.uniform(0.5 * think, 1.5 * think))
             t = time.perf_counter()

@@ -35,7 +35,20 @@ from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Integer, Text, bindparam, cast, event, func, insert, select, text, type_coerce, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Text,
+    bindparam,
+    cast,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 
 from pluralis.collect.config import StudyConfig
 from pluralis.collect.protocol import ProtocolSession, ProtocolState, Step, utterances_for
