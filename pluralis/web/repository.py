@@ -106,7 +106,7 @@ class _StateStatements:
     def __init__(self, sqlite: bool):
         c = collect_sessions.c
         if sqlite:
-            state = type_coerce(c.state, Text)
+            state: Any = type_coerce(c.state, Text)
             new_state: Any = bindparam("new_state", type_=Text)
         else:
             state = cast(c.state, Text)
