@@ -38,7 +38,7 @@ from pluralis.collect.protocol import CallResult, StaleResult, Step, run_model_c
 from pluralis.collect.quotas import QuotaPlan
 from pluralis.store import Store
 from pluralis.web.availability import check_sessions, repair_pending, unavailable_models
-from pluralis.web.common import consent_blocks, http_url, package_dir
+from pluralis.web.common import consent_blocks, country_options, http_url, package_dir
 from pluralis.web.dashboard import Dashboard
 from pluralis.web.proxy import TrustedProxies, url_prefix
 from pluralis.web.repository import CollectRepository, ConcurrentUpdate, Snapshot
@@ -254,7 +254,13 @@ class CollectState:
             lstrip_blocks=True,
             auto_reload=False,
         )
-        self.env.globals.update(config=config, consent_blocks=consent_blocks, root=self.prefix, http_url=http_url)
+        self.env.globals.update(
+            config=config,
+            consent_blocks=consent_blocks,
+            country_options=country_options,
+            root=self.prefix,
+            http_url=http_url,
+        )
 
     # -- lifespan -------------------------------------------------------------------------------
 
