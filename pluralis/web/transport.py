@@ -234,7 +234,7 @@ class StreamTransport(httpx.AsyncBaseTransport):
 
     @staticmethod
     async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0].strip(), 16)
             if size == 0:
