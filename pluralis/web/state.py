@@ -86,7 +86,7 @@ class PooledBackend:
     shards
         Number of HTTP clients (``https://`` only).
     per_shard
-        Connections per client (``https://`` only).
+        Connections per client (``https://``); ``shards * per_shard`` connections are kept open over ``http://``.
 
     Example
     -------
@@ -108,7 +108,8 @@ class PooledBackend:
         self.spec = spec
         self._next = 0
         if spec.chat_completions_url().startswith("http://"):
-            self._backends = [OpenAIBackend(spec, transport=StreamTransport())]
+            # keep as many connections open as calls may be in flight (as httpx's pools did): no reconnecting
+            self._backends = [OpenAIBackend(spec, transport=StreamTransport(max_idle=max(1, shards * per_shard)))]
             return
         verify = _ssl_context()  # one for all clients: loading the CA store costs ~65 ms each
         self._backends = [
