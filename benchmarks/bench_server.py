@@ -42,10 +42,12 @@ sys.path.insert(0, str(ROOT))
 SLEEPS = (0.0, 0.0, 0.0, 0.0)  # fast model doubles: no model latency, only the app's own work
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux ``/proc``)."""
+def cpu_seconds(pid: int, part: str = "both") -> float:
+    """User + system (or ``part="user"`` / ``"system"``) CPU seconds of a process (Linux ``/proc``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    user, system = int(fields[11]), int(fields[12])
+    ticks = {"both": user + system, "user": user, "system": system}[part]
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -317,16 +319,17 @@ def drive(kind: str, url: str, server_pid: int, items: list, args, cfg=None, ans
     for h in pipes:
         assert h.recv() == "ready"
     load0 = os.getloadavg()
-    cpu0 = cpu_seconds(server_pid)
+    cpu0, sys0 = cpu_seconds(server_pid), cpu_seconds(server_pid, "system")
     for h in pipes:
         h.send("go")
     done = [h.recv() for h in pipes]
-    cpu = cpu_seconds(server_pid) - cpu0
+    cpu, system = cpu_seconds(server_pid) - cpu0, cpu_seconds(server_pid, "system") - sys0
     for p in procs:
         p.join(timeout=30)
     return {
         "elapsed": max(d["t1"] for d in done) - min(d["t0"] for d in done),
         "server_cpu": cpu,
+        "server_system": system,
         "client_cpu": sum(d["cpu"] for d in done),
         "results": [r for d in done for r in d["results"]],
         "load": (load0, os.getloadavg()),
@@ -351,6 +354,7 @@ def summary(name: str, run: dict, wall_ms: list[float], app_ms=None) -> dict:
     print(
         f"{name:<38} {n:6,} requests in {elapsed:6.1f} s = {row['rps']:6.0f} req/s; "
         f"latency p50 {row['p50']:6.1f} ms p95 {row['p95']:6.1f} ms; server CPU {row['cpu_ms']:.3f} ms/request "
+        f"({1000 * run['server_system'] / n:.3f} system) "
         f"(server busy {100 * row['busy']:.0f}% of a core: ceiling {1000 / row['cpu_ms']:.0f} req/s per core); "
         f"load generator CPU {row['client_cpu_ms']:.3f} ms/request"
         + (f"; app time p50 {row['app_p50']:.1f} ms p95 {row['app_p95']:.1f} ms" if app_ms else "")
