@@ -123,8 +123,9 @@ class StreamTransport(httpx.AsyncBaseTransport):
         body = await request.aread()
         head = [f"{request.method} ".encode() + (url.raw_path or b"/") + b" HTTP/1.1"]
         for name, value in request.headers.raw:
-            head.append(name + b": " + value)
-        if body and "content-length" not in request.headers:
+            if name.lower() not in (b"content-length", b"transfer-encoding"):  # the body goes whole, by length
+                head.append(name + b": " + value)
+        if body or request.method in ("POST", "PUT", "PATCH"):
             head.append(b"Content-Length: " + str(len(body)).encode())
         data = b"\r\n".join(head) + b"\r\n\r\n" + body
         key = (host, port)

@@ -156,6 +156,23 @@ def test_openai_backend_gets_the_same_result_and_errors_as_with_httpx():
     assert ours == theirs == (("Hello there", 2, "stop"), (503, True))
 
 
+def test_a_streamed_request_body_is_sent_whole_with_its_length():
+    async def parts():
+        yield b'{"a": '
+        yield b"1}"
+
+    async def main():
+        async with Scripted([ok(b"{}")]) as srv:
+            async with httpx.AsyncClient(transport=StreamTransport()) as client:
+                r = await client.post(srv.url + "/v1/x", content=parts())
+            return srv, r
+
+    srv, r = run(main())
+    sent = srv.requests[0].lower()
+    assert r.status_code == 200 and b"transfer-encoding" not in sent
+    assert b"content-length: 8\r\n" in sent and sent.endswith(b'{"a": 1}')
+
+
 def test_https_goes_to_the_fallback_transport():
     seen = []
 
