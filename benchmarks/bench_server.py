@@ -1,25 +1,32 @@
 """Benchmark: the collection server under N concurrent simulated participants.
 
-Run:  .venv/bin/python benchmarks/bench_server.py             (200 participants, no think time)
-      .venv/bin/python benchmarks/bench_server.py -n 50 --think 1.0
+Run:  .venv/bin/python benchmarks/bench_server.py             (200 participants, closed loop)
+      .venv/bin/python benchmarks/bench_server.py -n 200 --think 0.6
+      (--server-cpus 0 --client-cpus 1 by default on 2+ CPUs; --generators K; --no-reference)
 
 What runs: the real app — ``pluralis serve`` (``pluralis.web.app.create_app`` on a SQLite store, uvicorn, the
 same settings as in production) in its own process — and 4 fast model doubles (``tests/web/latency_double.py``:
-a plain-asyncio OpenAI-compatible endpoint answering at once). N simulated participants (httpx, one cookie jar
-each, as ``tests/web/test_load.py``) go through the PRISM protocol: landing, consent, every survey page, an
-opening turn rated over 4 models, a follow-up rated over 2, finish and the feedback page — ~30 requests each.
-The load generator runs in this process at lower CPU priority (nice 10), so on a small machine it yields the
-CPU to the server.
+a plain-asyncio OpenAI-compatible endpoint answering at once). N simulated participants go through the PRISM
+protocol as ``tests/web/test_load.py`` does (``HttpParticipant``): landing, consent, every survey page, an opening
+turn rated over 4 models, a follow-up rated over 2, finish and the feedback page — 23 requests each. Each
+participant is a :class:`RawClient` (one keep-alive connection and cookie jar, request head and body in one
+write, minimal response parsing), far cheaper per request than httpx, in a separate load-generator process
+under uvloop. The server is pinned to ``--server-cpus`` and the generator and model doubles to
+``--client-cpus`` (every thread, ``sched_setaffinity``). ``--think S``: a pause of U(0.5 S, 1.5 S) before each
+form post (not timed).
 
-Reported: requests/s over the whole run, client-side latency p50/p95 (request sent → response read), the
-server's own time per request (``Server-Timing: app``, model time excluded) and the server process's CPU
-milliseconds per request (from ``/proc``: user + system time of the server process divided by the requests).
+Reported: requests/s over the whole run, client-side latency p50/p95 (request sent → response read), per
+request kind, the server's own time per request (``Server-Timing: app``, model time excluded), the models'
+time of the posts that call them, the server process's CPU milliseconds per request (from ``/proc``: user +
+system time divided by the requests; the system part in brackets), how busy the server was (CPU s / wall s, so
+1000 / CPU ms is the ceiling in requests/s per core), the load generator's own CPU per request, and the load
+average before and after.
 
-Reference (run the same way in this process): a bare Starlette app on the same uvicorn settings whose GET
-returns a fixed HTML page of the median size the study pages had, and whose POST does one SQLite ``INSERT`` of
-the form body and a commit (WAL, ``synchronous=NORMAL``, as the store) and answers ``303`` — replaying exactly
-the request sequence the participants sent to Pluralis. That is the floor of "HTTP + one durable write per form":
-everything above it is Pluralis's own work (sessions, CSRF, protocol state, templates, the collection tables).
+Reference (run the same way): a bare Starlette app on the same uvicorn settings whose GET returns a fixed HTML
+page of the median size the study pages had, and whose POST does one SQLite ``INSERT`` of the form body and a
+commit (WAL, ``synchronous=NORMAL``, as the store) and answers ``303`` — replaying exactly the request sequence
+the participants sent to Pluralis. That is the floor of "HTTP + one durable write per form": everything above it
+is Pluralis's own work (sessions, CSRF, protocol state, templates, the collection tables, the model calls).
 """
 
 from __future__ import annotations
