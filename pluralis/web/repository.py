@@ -93,6 +93,23 @@ _SEQ_TABLES = (
 _MAX_SEQ = select(*(select(func.max(table.c.seq)).scalar_subquery().label(name) for name, table in _SEQ_TABLES))
 
 
+#: The columns :meth:`CollectRepository.create_session` writes besides the state.
+_NEW_SESSION_COLUMNS = (
+    "user_id",
+    "token_hash",
+    "study_id",
+    "source",
+    "status",
+    "quota_cell",
+    "external_id_hash",
+    "revision",
+    "conversations_done",
+    "created_at",
+    "updated_at",
+    "completed_at",
+)
+
+
 class _StateStatements:
     """The per-request statements, built once per repository: building and cache-keying a statement costs more
     than running it on SQLite (0.08 vs 0.23 ms per load, measured).
@@ -114,7 +131,7 @@ class _StateStatements:
         self.by_token = select(state.label("state")).where(c.token_hash == bindparam("h"))
         self.by_user = select(state.label("state")).where(c.user_id == bindparam("uid"))
         self.insert = insert(collect_sessions).values(
-            {col.name: (new_state if col.name == "state" else bindparam("v_" + col.name)) for col in collect_sessions.c}
+            {name: bindparam("v_" + name) for name in _NEW_SESSION_COLUMNS} | {"state": new_state}
         )
         self.save = (
             update(collect_sessions)
@@ -460,7 +477,7 @@ class CollectRepository:
             "updated_at": now,
             "completed_at": None,
         }
-        row = {f"v_{k}": v for k, v in values.items()} | {"new_state": session.state.model_dump_json()}
+        row = {f"v_{k}": values[k] for k in _NEW_SESSION_COLUMNS} | {"new_state": session.state.model_dump_json()}
         with self._write() as conn:
             conn.execute(self._sql.insert, row)
             conn.execute(
