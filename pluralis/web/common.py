@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup, escape
 
 from pluralis.web.security import new_csrf
 
@@ -125,6 +126,46 @@ def http_url(url: str | None) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     return url.strip()
+
+
+_COUNTRY_OPTIONS: dict[int, tuple[Any, list[tuple[str, str, str]]]] = {}
+
+
+def country_options(countries: Any, selected: Any) -> Markup:
+    """The ``<option>`` elements of a country question, ``selected`` marked (what ``country_question`` in
+    ``macros.html`` shows).
+
+    The escaped options of a country list are built once: the demographics page has two questions of 224
+    countries each, which cost ~0.5 ms each as a template loop.
+
+    Parameters
+    ----------
+    countries
+        The study's ``survey.countries`` (rows whose first item is the name).
+    selected
+        The submitted value (``None`` when none).
+
+    Returns
+    -------
+    markupsafe.Markup
+
+    Example
+    -------
+    >>> str(country_options([("Chad", "TCD"), ("Côte d'Ivoire", "CIV")], "Chad"))
+    '<option value="Chad" selected>Chad</option><option value="Côte d&#39;Ivoire" >Côte d&#39;Ivoire</option>'
+    """
+    cached = _COUNTRY_OPTIONS.get(id(countries))
+    if cached is None or cached[0] is not countries:
+        options = []
+        for c in countries:
+            name = str(escape(c[0]))
+            options.append(
+                (c[0], f'<option value="{name}" >{name}</option>', f'<option value="{name}" selected>{name}</option>')
+            )
+        cached = _COUNTRY_OPTIONS[id(countries)] = (countries, options)  # holds the list: its id stays unique
+    if selected is None:
+        return Markup("".join(off for _, off, _ in cached[1]))
+    return Markup("".join(on if name == selected else off for name, off, on in cached[1]))
 
 
 # --- the app state of a request -------------------------------------------------------------------
@@ -611,6 +652,7 @@ async def read_form(request: Request) -> FormData:
 
 
 __all__ = [
+    "country_options",
     "ADMIN_COOKIE",
     "COOKIE_MAX_AGE",
     "CSRF_COOKIE",
