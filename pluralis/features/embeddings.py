@@ -44,6 +44,8 @@ from pluralis.errors import ConfigError
 _MODELS: dict[tuple[str, str, str], Any] = {}
 #: ``precision`` values of :func:`embed_texts` and :func:`load_sentence_model`.
 PRECISIONS = ("auto", "fp32", "bf16")
+#: The bf16 encoder pads each batch to a multiple of this many tokens (fewer distinct kernel shapes).
+BF16_PAD_TO = 8
 #: Embeddings computed so far: ``{"<model>|<normalize>": {text: vector}}`` (``<model>`` is ``bundled`` or a path).
 _CACHES: dict[str, dict[str, np.ndarray]] = {}
 _LOCK = threading.Lock()
@@ -215,6 +217,13 @@ def _bf16_copy(model: Any) -> Any:
         return features
 
     fast[0].register_forward_hook(float_tokens)
+    # oneDNN builds bf16 kernels per input shape (~0.1-0.2 s each): padding batches to a multiple of
+    # BF16_PAD_TO tokens lets ~20 shapes serve every length (19% less CPU time on PRISM-shaped texts);
+    # the attention mask keeps the padding out of the embeddings
+    fast[0].processing_kwargs = {
+        **getattr(fast[0], "processing_kwargs", {}),
+        "text": {"pad_to_multiple_of": BF16_PAD_TO},
+    }
     return fast.eval()
 
 
