@@ -14,7 +14,7 @@ elsewhere (CUDA, older CPUs, where emulated bf16 is slower than float32). ``prec
 reference path (sentence-transformers as shipped). In bf16 the transformer's weights and activations are
 bf16; mean pooling and normalisation stay float32. On 2,000 PRISM-shaped responses
 (``benchmarks/bench_embed.py``) the bf16 vectors have cosine >= 0.9998 with the float32 ones (pairwise
-similarities move by < 0.003) and bf16 encodes 2.5-4.5x faster on a 2-core AVX-512 BF16 CPU.
+similarities move by < 0.003) and bf16 encodes 2.8x faster on a 2-core AVX-512 BF16 CPU (298 vs 107 texts/s).
 
 Cache key. The two precisions share one key (this process's cache and the store's
 :class:`~pluralis.store.EmbeddingCache`, where both are ``all-MiniLM-L6-v2``): a vector from either is an

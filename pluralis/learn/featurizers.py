@@ -185,7 +185,7 @@ class EmbeddingFeaturizer(TransformerMixin, BaseEstimator):
         text in a per-model, per-process cache, so cross-validation and repeated fits embed each
         response once).
     precision
-        ``"auto"`` (bf16 on a CPU with native bf16, 2.5-4.5x faster, cosine >= 0.9998 with float32;
+        ``"auto"`` (bf16 on a CPU with native bf16, 2.8x faster, cosine >= 0.9998 with float32;
         else float32), ``"fp32"`` (the reference) or ``"bf16"``; see :mod:`pluralis.features.embeddings`.
 
     Example
