@@ -39,27 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from pluralis.errors import ConfigError
+from pluralis.features.embeddings import cpu_bf16_supported
 
 #: Decoder layers adapted by LoRA on CPU (the top ones); ``None`` = all.
 CPU_LORA_LAYERS = 8
 CPU_MAX_LENGTH = 256
 GPU_MAX_LENGTH = 1024
-
-
-def cpu_bf16_supported() -> bool:
-    """Whether this CPU runs bf16 matrix products natively (AVX-512 BF16 or AMX).
-
-    Example
-    -------
-    >>> isinstance(cpu_bf16_supported(), bool)
-    True
-    """
-    try:
-        import torch
-    except ImportError:
-        return False
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, p, lambda: False)()) for p in probes)
 
 
 def use_bf16(bf16: bool | str, device: str) -> bool:

@@ -184,6 +184,9 @@ class EmbeddingFeaturizer(TransformerMixin, BaseEstimator):
         passed to :func:`pluralis.features.embeddings.embed_texts` (``cache``: keep every embedded
         text in a per-model, per-process cache, so cross-validation and repeated fits embed each
         response once).
+    precision
+        ``"auto"`` (bf16 on a CPU with native bf16, 2.8x faster, cosine >= 0.9998 with float32;
+        else float32), ``"fp32"`` (the reference) or ``"bf16"``; see :mod:`pluralis.features.embeddings`.
 
     Example
     -------
@@ -203,15 +206,17 @@ class EmbeddingFeaturizer(TransformerMixin, BaseEstimator):
         device: str = "cpu",
         normalize: bool = True,
         cache: bool = True,
+        precision: str = "auto",
     ):
         self.model = model
         self.batch_size = batch_size
         self.device = device
         self.normalize = normalize
         self.cache = cache
+        self.precision = precision
 
     def _model(self):
-        return load_sentence_model(self.model, self.device)
+        return load_sentence_model(self.model, self.device, self.precision)
 
     def _dimension(self) -> int:
         known = cached_dimension(self.model, self.normalize) if self.cache else None
@@ -281,6 +286,7 @@ class EmbeddingFeaturizer(TransformerMixin, BaseEstimator):
             device=self.device,
             normalize=self.normalize,
             cache=self.cache,
+            precision=self.precision,
         )
 
 

