@@ -57,7 +57,7 @@ from pluralis.data.study import Study
 from pluralis.errors import PluralisError
 from pluralis.store import Store
 from pluralis.store import schema as s
-from pluralis.store.db import _rows_for
+from pluralis.store.db import TABLES, _rows_for
 from pluralis.store.schema_collect import (
     collect_events,
     collect_failures,
@@ -72,25 +72,9 @@ _INSERT_RATINGS = insert(collect_ratings)
 _INSERT_RESPONSES = insert(collect_responses)
 _INSERT_FAILURES = insert(collect_failures)
 #: The PRISM tables a finished survey or conversation is written to, in foreign-key order.
-_PRISM_INSERTS = {
-    name: insert(table)
-    for name, table in (
-        ("participants", s.participants),
-        ("conversations", s.conversations),
-        ("interactions", s.interactions),
-        ("utterances", s.utterances),
-    )
-}
-_SEQ_TABLES = (
-    ("participants", s.participants),
-    ("conversations", s.conversations),
-    ("interactions", s.interactions),
-    ("utterances", s.utterances),
-    ("metadata", s.text_metadata),
-    ("comparisons", s.comparisons),
-)
+_PRISM_INSERTS = {name: insert(table) for name, table in TABLES if name not in ("metadata", "comparisons")}
 #: The next ``seq`` of every PRISM table in one statement (one round trip instead of one per table).
-_MAX_SEQ = select(*(select(func.max(table.c.seq)).scalar_subquery().label(name) for name, table in _SEQ_TABLES))
+_MAX_SEQ = select(*(select(func.max(table.c.seq)).scalar_subquery().label(name) for name, table in TABLES))
 
 
 #: The columns :meth:`CollectRepository.create_session` writes besides the state.
