@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peers
 
-from pluralis.ranking import threads
+from pluralis import threads
 from pluralis.ranking.battles import encode_battles, extract_battles
 from pluralis.ranking.codes import clear_cache
 from pluralis.ranking.engine import rank_models

@@ -3,7 +3,7 @@
 Run under DEFAULT settings (no OMP_NUM_THREADS / OPENBLAS_NUM_THREADS): the point is what a user
 gets out of the box. Each case runs both ways in this process, interleaved, best of ``--repeat``:
 
-* unpinned: ``pluralis.ranking.threads.BLAS_THREADS = None`` and
+* unpinned: ``pluralis.threads.BLAS_THREADS = None`` and
   ``pluralis.welfare.draws.BLAS_THREADS = None`` (numpy's default BLAS threads, what the code did
   before pinning);
 * pinned: the defaults (one BLAS thread around the many-small-solves sections).
@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import pluralis.ranking.threads as ranking_threads
+import pluralis.threads as shared_threads
 import pluralis.welfare.draws as welfare_draws
 
 
@@ -44,7 +44,7 @@ def blas_info() -> str:
 
 
 def set_pinned(pinned: bool) -> None:
-    ranking_threads.BLAS_THREADS = 1 if pinned else None
+    shared_threads.BLAS_THREADS = 1 if pinned else None
     welfare_draws.BLAS_THREADS = 1 if pinned else None
 
 
@@ -54,7 +54,7 @@ def compare(label: str, fn: Callable[[], object], repeat: int, micro_pin: bool =
     for _ in range(repeat):
         for pinned in (False, True):
             set_pinned(pinned)
-            ctx = ranking_threads.blas_threads(1) if (micro_pin and pinned) else nullcontext()
+            ctx = shared_threads.blas_threads(1) if (micro_pin and pinned) else nullcontext()
             with ctx:
                 start = time.perf_counter()
                 fn()

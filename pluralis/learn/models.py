@@ -49,11 +49,11 @@ import pandas as pd
 from scipy import optimize, sparse
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
-from threadpoolctl import ThreadpoolController
 
 from pluralis.data import vocab
 from pluralis.errors import ConfigError
 from pluralis.learn.cv import one_se_choice, participant_folds
+from pluralis.threads import blas_threads
 
 #: Covariates of :class:`PersonalisedRewardModel` by default (those present in the pairs frame).
 DEFAULT_COVARIATES: tuple[str, ...] = (
@@ -551,17 +551,9 @@ def pairwise_log_loss(y, p, sample_weight=None, eps: float = 1e-12) -> float:
 def _blas_one_thread(d: int):
     """One BLAS thread for skinny designs (``d`` ≤ :data:`SINGLE_THREAD_MAX_COLUMNS` columns), else nothing.
 
-    The thread-pool controller is built once per process: ``threadpool_limits`` scans the loaded
-    libraries on every call (~5 ms), which added up over hundreds of solves."""
-    global _CONTROLLER
-    if d > SINGLE_THREAD_MAX_COLUMNS:
-        return nullcontext()
-    if _CONTROLLER is None:
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
-
-
-_CONTROLLER: ThreadpoolController | None = None
+    :func:`pluralis.threads.blas_threads` reuses one thread-pool controller: ``threadpool_limits`` scans
+    the loaded libraries on every call (~5 ms), which added up over hundreds of solves."""
+    return blas_threads(1) if d <= SINGLE_THREAD_MAX_COLUMNS else nullcontext()
 
 
 def _block_design(D: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[sparse.csr_matrix, sparse.spmatrix]:

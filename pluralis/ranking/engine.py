@@ -36,7 +36,7 @@ from pluralis.errors import ConfigError, DataValidationError
 from pluralis.ranking.battles import BattleArrays, encode_battles, ratings_from_battles
 from pluralis.ranking.encode import count_matrices, mean_by_model, normalise_battle_weights
 from pluralis.ranking.registry import Aggregator, PairContext, aggregators, get_aggregator
-from pluralis.ranking.threads import blas_threads
+from pluralis.threads import blas_threads
 
 __all__ = [
     "battle_covariates",
@@ -108,7 +108,7 @@ def score_from_counts(method: str | Aggregator, wins: np.ndarray, ties: np.ndarr
     >>> score_from_counts("win_rate", w, np.ones((2, 2)), ties="exclude").tolist()   # ``ties`` is the option
     [0.75, 0.25]
     """
-    with blas_threads():  # batched small solves: one BLAS thread (pluralis.ranking.threads)
+    with blas_threads():  # batched small solves: one BLAS thread (pluralis.threads)
         return get_aggregator(method).scores_from_counts(wins, ties, **options)
 
 

@@ -57,7 +57,7 @@ from pluralis.ranking.resample import (
     rating_means_iid,
     rescale_rounds,
 )
-from pluralis.ranking.threads import blas_threads, worker_threads
+from pluralis.threads import blas_threads, worker_threads
 
 Unit = Literal["battles", "participants"]
 
@@ -406,7 +406,7 @@ class Tournament:
         counts = np.atleast_2d(counts)
         step = max(1, _BATCH_ELEMENTS // max(1, k * k))
         out = np.empty((counts.shape[0], k))
-        with blas_threads():  # many small solves: one BLAS thread (pluralis.ranking.threads)
+        with blas_threads():  # many small solves: one BLAS thread (pluralis.threads)
             for s in range(0, counts.shape[0], step):
                 wins, ties = self.table.matrices(counts[s : s + step])
                 if ix is not None:
@@ -883,7 +883,7 @@ def in_parallel_chunks(
     """Stack ``chunk_scores`` over chunks of :data:`ROUNDS_PER_CHUNK` rounds, run on worker threads.
 
     Each chunk gets its own random stream (``rng.spawn``) when ``rng`` is given, so the result is
-    the same for any number of threads (:func:`pluralis.ranking.threads.worker_threads`). The
+    the same for any number of threads (:func:`pluralis.threads.worker_threads`). The
     resampling and the batched solves are numpy calls that release the GIL, so on a machine with
     two or more cores the chunks run in parallel; one BLAS thread is pinned around all of them.
 

@@ -39,8 +39,8 @@ import dataclasses
 import random
 import warnings
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,7 @@ import pandas as pd
 
 from pluralis.data.roster import short_name
 from pluralis.errors import ConfigError
+from pluralis.threads import blas_threads
 from pluralis.welfare._validation import OneOf, PositiveInt
 from pluralis.welfare.schemes import Design, Pool
 
@@ -609,7 +610,7 @@ def impute_matrix(
     shift, width = (lo, hi - lo) if normalise else (0.0, 1.0)
     unit = (matrix[cols].to_numpy(dtype=float) - shift) / width
     # many small BayesianRidge solves: one BLAS thread is 20-40x faster than the default two
-    with warnings.catch_warnings(), _blas_threads(BLAS_THREADS):
+    with warnings.catch_warnings(), _blas_limit(BLAS_THREADS):
         warnings.simplefilter("ignore")  # ConvergenceWarning on small matrices
         filled = imp.fit_transform(unit)
     out[cols] = np.clip(shift + width * filled, lo, hi)
@@ -802,26 +803,9 @@ def reference_winners(
 # --- drawing a design ----------------------------------------------------------------------------
 
 
-class _blas_threads:
-    """Limit BLAS threads (small matrix products are slower multi-threaded); no-op without threadpoolctl."""
-
-    def __init__(self, n: int | None):
-        self.n = n
-        self.ctx: Any = None
-
-    def __enter__(self) -> _blas_threads:
-        if self.n is not None:
-            try:
-                from threadpoolctl import threadpool_limits
-
-                self.ctx = threadpool_limits(self.n, user_api="blas")
-            except Exception:  # pragma: no cover - threadpoolctl missing or unsupported
-                self.ctx = None
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> None:
-        if self.ctx is not None:
-            self.ctx.restore_original_limits()
+def _blas_limit(n: int | None) -> AbstractContextManager[None]:
+    """At most ``n`` BLAS threads (:func:`pluralis.threads.blas_threads`); ``None`` leaves the setting alone."""
+    return blas_threads(n) if n is not None else nullcontext()
 
 
 @dataclass(frozen=True)
@@ -959,7 +943,7 @@ def draw(
     unseen = check_unseen(unseen)
     stream = _stream(engine, seed, rng)
     winners: dict[tuple[str, str, str], np.ndarray] = {}
-    with _blas_threads(BLAS_THREADS if engine == "fast" else None):
+    with _blas_limit(BLAS_THREADS if engine == "fast" else None):
         for measure in measures:
             winners_of = _pool_winners(matrices, measure, n_draws, replace, stream, unseen)
             shared: dict[str, np.ndarray] = {}

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from pluralis.ranking import threads
+from pluralis import threads
 from pluralis.ranking.battles import BattleArrays
 from pluralis.ranking.methods.bt import bt_from_counts
 from pluralis.ranking.uncertainty import ROUNDS_PER_CHUNK, bootstrap

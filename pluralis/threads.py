@@ -1,14 +1,15 @@
-"""One BLAS thread around the ranking engine's many small dense solves.
+"""One BLAS thread around many small dense solves, and the worker threads of chunked work.
 
-PRC's stationary distributions and Bradley–Terry's Newton steps are batches of small (``n x n``,
-``n`` = number of models) ``numpy.linalg.solve`` calls. A multi-threaded BLAS splits each tiny
+The one home of thread settings for the analyses: the ranking engine (PRC's stationary distributions,
+Bradley–Terry's Newton steps: batches of small ``n x n`` ``numpy.linalg.solve`` calls), welfare's
+imputation and draws, and the reward models' skinny L-BFGS solves. A multi-threaded BLAS splits each tiny
 solve across threads and spends its time synchronising them: with numpy's default OpenBLAS
 threads on a 2-core machine, 200 solves of 150 x 150 ran 10-30x slower than with one thread
 (``benchmarks/bench_threads.py`` measures it under default settings). :func:`blas_threads`
 limits BLAS to :data:`BLAS_THREADS` threads for the duration of such a section and restores the
 previous setting afterwards; it reuses one :class:`threadpoolctl.ThreadpoolController`, made on
-first use (it controls the BLAS libraries loaded by then: numpy's, which the ranking solves
-use), so entering it costs microseconds, not the millisecond of a fresh library scan.
+first use (it controls the BLAS libraries loaded by then: numpy's, which these solves use), so
+entering it costs microseconds, not the millisecond of a fresh library scan.
 
 Example
 -------
