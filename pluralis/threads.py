@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["BLAS_THREADS", "WORKER_THREADS", "blas_threads", "worker_threads"]
+__all__ = ["BLAS_THREADS", "WORKER_THREADS", "available_cores", "blas_threads", "worker_threads"]
 
 #: BLAS threads inside :func:`blas_threads` sections; ``None`` leaves the library's setting alone
 #: (the benchmark sets it to ``None`` to time the unpinned default).
@@ -118,8 +118,22 @@ def worker_threads() -> int:
     """
     if WORKER_THREADS is not None:
         return max(1, int(WORKER_THREADS))
+    return min(8, available_cores())
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the platform has one).
+
+    Returns
+    -------
+    int
+
+    Example
+    -------
+    >>> 1 <= available_cores() <= (os.cpu_count() or 1)
+    True
+    """
     try:
-        cores = len(os.sched_getaffinity(0))
+        return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(8, cores))
+        return os.cpu_count() or 1

@@ -48,6 +48,7 @@ from sklearn.base import clone
 from pluralis.errors import ConfigError
 from pluralis.learn.cv import participant_folds
 from pluralis.learn.models import PairFeatures, RewardModel, check_tie_share, featurize_pairs
+from pluralis.threads import available_cores
 
 POOLED = "(all)"
 METRICS = ("accuracy", "log_loss")
@@ -335,10 +336,8 @@ def _fit_predict(template, train: PairFeatures, test: PairFeatures) -> np.ndarra
 def _n_workers(n_jobs: int | None, n_tasks: int) -> int:
     """Worker processes for ``n_tasks`` independent fits: ``n_jobs`` (None or 0: one per CPU core), at most
     one per task; 1 means in this process."""
-    import os
-
     if n_jobs is None or n_jobs == 0:
-        n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        n_jobs = available_cores()
     if n_jobs < 0:
         raise ConfigError(f"n_jobs must be a positive number of processes (or 0/None for one per core), got {n_jobs}")
     return max(1, min(int(n_jobs), n_tasks))

@@ -624,21 +624,7 @@ class TransformersBackend:
             raise BackendError(f"generation failed: {type(e).__name__}: {e}", model=self.spec.name) from e
         if out["cancelled"]:
             raise BackendTimeout(f"no answer within {timeout:g} s", model=self.spec.name)
-        usage = TokenUsage(
-            prompt_tokens=out["prompt_tokens"],
-            completion_tokens=out["completion_tokens"],
-            total_tokens=out["prompt_tokens"] + out["completion_tokens"],
-        )
-        return ChatResult(
-            text=out["text"],
-            model=self.spec.name,
-            provider=self.spec.provider,
-            served_model=self.spec.model_id,
-            latency_s=time.perf_counter() - start,
-            usage=usage,
-            finish_reason=out["finish_reason"],
-            seed=p.seed,
-        )
+        return self.result(out, p, time.perf_counter() - start)
 
     async def aclose(self) -> None:
         """Nothing to close (weights stay loaded while the backend is referenced).

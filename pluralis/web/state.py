@@ -19,6 +19,7 @@ Example
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import logging
 import statistics
@@ -60,16 +61,12 @@ log = logging.getLogger("pluralis.web")
 CALLS_PER_CLIENT = 4
 
 
-_SSL: list[Any] = []
-
-
+@functools.cache
 def _ssl_context() -> Any:
     """The process's one TLS context for model clients (httpx's default verification, built once)."""
-    if not _SSL:
-        import httpx
+    import httpx
 
-        _SSL.append(httpx.create_ssl_context())
-    return _SSL[0]
+    return httpx.create_ssl_context()
 
 
 class PooledBackend:
