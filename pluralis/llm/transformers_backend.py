@@ -174,6 +174,37 @@ class _AllSet:
         return all(e.is_set() for e in self.events)
 
 
+def _sampling(
+    params: DecodingParams, max_new_tokens: int, eos_ids: list[int], pad: int, prompt_len: int
+) -> tuple[dict[str, Any], Any]:
+    """``generate`` keyword arguments and logits processors for ``params`` (one chat or a batch sharing them);
+    ``prompt_len``: where the generated tokens start (the penalties count only those)."""
+    from transformers import LogitsProcessorList
+
+    AdditivePenalties, _ = _hf_helpers()
+    temperature = 1.0 if params.temperature is None else params.temperature
+    gen: dict[str, Any] = {
+        "max_new_tokens": max_new_tokens,
+        "do_sample": temperature > 0,
+        "eos_token_id": eos_ids or None,
+        "pad_token_id": pad,
+    }
+    if temperature > 0:
+        gen.update(
+            temperature=temperature, top_p=1.0 if params.top_p is None else params.top_p, top_k=params.top_k or 0
+        )
+    else:
+        gen.update(temperature=None, top_p=None, top_k=None)
+    if params.min_tokens:
+        gen["min_new_tokens"] = params.min_tokens
+    processors = LogitsProcessorList()
+    if params.presence_penalty or params.frequency_penalty:
+        processors.append(
+            AdditivePenalties(prompt_len, params.presence_penalty or 0.0, params.frequency_penalty or 0.0)
+        )
+    return gen, processors
+
+
 def batch_key(params: DecodingParams) -> tuple | None:
     """The decoding settings chats must share to be answered by one batched ``generate`` call.
 
@@ -369,36 +400,18 @@ class TransformersBackend:
         >>> # TransformersBackend(spec).generate_sync([{"role": "user", "content": "Hi"}], DecodingParams())["text"]
         """
         torch, _ = require_transformers()
-        from transformers import LogitsProcessorList, StoppingCriteriaList
+        from transformers import StoppingCriteriaList
 
-        AdditivePenalties, StopFlag = _hf_helpers()
+        _, StopFlag = _hf_helpers()
         model, tokenizer = self.load()
         prompt, is_transcript = render_chat(tokenizer, messages)
         enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=is_transcript)
         enc = {k: v.to(self.device or model.device) for k, v in enc.items()}
         prompt_len = int(enc["input_ids"].shape[1])
         stops = list(params.stop or []) + ([TRANSCRIPT_STOP] if is_transcript else [])
-        temperature = 1.0 if params.temperature is None else params.temperature
         eos_ids = self._eos_ids(model, tokenizer)
-        gen: dict[str, Any] = {
-            "max_new_tokens": params.max_tokens or 256,
-            "do_sample": temperature > 0,
-            "eos_token_id": eos_ids or None,
-            "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos_ids or [0])[0],
-        }
-        if temperature > 0:
-            gen.update(
-                temperature=temperature, top_p=1.0 if params.top_p is None else params.top_p, top_k=params.top_k or 0
-            )
-        else:
-            gen.update(temperature=None, top_p=None, top_k=None)
-        if params.min_tokens:
-            gen["min_new_tokens"] = params.min_tokens
-        processors = LogitsProcessorList()
-        if params.presence_penalty or params.frequency_penalty:
-            processors.append(
-                AdditivePenalties(prompt_len, params.presence_penalty or 0.0, params.frequency_penalty or 0.0)
-            )
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos_ids or [0])[0]
+        gen, processors = _sampling(params, params.max_tokens or 256, eos_ids, pad, prompt_len)
         stop_flag = StopFlag(cancel or threading.Event(), deadline)
         with self._gen_lock:
             if params.seed is not None:
@@ -464,9 +477,9 @@ class TransformersBackend:
             cancel = cancels[0] if cancels else None
             return [self.generate_sync(requests[0][0], requests[0][1], cancel, deadline)]
         torch, _ = require_transformers()
-        from transformers import LogitsProcessorList, StoppingCriteriaList
+        from transformers import StoppingCriteriaList
 
-        AdditivePenalties, StopFlag = _hf_helpers()
+        _, StopFlag = _hf_helpers()
         model, tokenizer = self.load()
         rendered = [render_chat(tokenizer, messages) for messages, _ in requests]
         ids = [tokenizer(prompt, add_special_tokens=is_transcript)["input_ids"] for prompt, is_transcript in rendered]
@@ -477,25 +490,8 @@ class TransformersBackend:
         mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], dtype=torch.long)
         device = self.device or model.device
         params = requests[0][1]
-        temperature = 1.0 if params.temperature is None else params.temperature
         limits = [p.max_tokens or 256 for _, p in requests]
-        gen: dict[str, Any] = {
-            "max_new_tokens": max(limits),
-            "do_sample": temperature > 0,
-            "eos_token_id": eos_ids or None,
-            "pad_token_id": pad,
-        }
-        if temperature > 0:
-            gen.update(
-                temperature=temperature, top_p=1.0 if params.top_p is None else params.top_p, top_k=params.top_k or 0
-            )
-        else:
-            gen.update(temperature=None, top_p=None, top_k=None)
-        if params.min_tokens:
-            gen["min_new_tokens"] = params.min_tokens
-        processors = LogitsProcessorList()
-        if params.presence_penalty or params.frequency_penalty:
-            processors.append(AdditivePenalties(width, params.presence_penalty or 0.0, params.frequency_penalty or 0.0))
+        gen, processors = _sampling(params, max(limits), eos_ids, pad, width)
         all_cancelled = _AllSet(cancels or [threading.Event() for _ in requests])
         stop_flag = StopFlag(all_cancelled, deadline)
         with self._gen_lock:

@@ -156,27 +156,31 @@ def test_learn_with_sentence_embeddings(app, tmp_path):
     folder = tmp_path / "tiny"
     write_prism(generate_study(n_participants=10, seed=5, with_metadata=False, conversations_per_participant=3), folder)
     out = tmp_path / "emb"
-    r = runner.invoke(
-        app,
-        [
-            "learn",
-            str(folder),
-            "--by",
-            "conversation_type",
-            "--features",
-            "embedding",
-            "--min-participants",
-            "2",
-            "--folds",
-            "2",
-            "--bootstrap",
-            "10",
-            "--out",
-            str(out),
-            "--cache",
-            str(tmp_path / "cache.sqlite"),
-        ],
-    )
+
+    def learn(out_dir):  # the same command each time, into its own folder
+        return runner.invoke(
+            app,
+            [
+                "learn",
+                str(folder),
+                "--by",
+                "conversation_type",
+                "--features",
+                "embedding",
+                "--min-participants",
+                "2",
+                "--folds",
+                "2",
+                "--bootstrap",
+                "10",
+                "--out",
+                str(out_dir),
+                "--cache",
+                str(tmp_path / "cache.sqlite"),
+            ],
+        )
+
+    r = learn(out)
     assert r.exit_code == 0, r.output
     assert "embedding" in r.output and (out / "cross_group_accuracy.png").exists()
     t = pd.read_csv(out / "cross_group.csv")
@@ -187,27 +191,7 @@ def test_learn_with_sentence_embeddings(app, tmp_path):
 
     embeddings._CACHES.clear()
     out2 = tmp_path / "emb2"
-    r2 = runner.invoke(
-        app,
-        [
-            "learn",
-            str(folder),
-            "--by",
-            "conversation_type",
-            "--features",
-            "embedding",
-            "--min-participants",
-            "2",
-            "--folds",
-            "2",
-            "--bootstrap",
-            "10",
-            "--out",
-            str(out2),
-            "--cache",
-            str(tmp_path / "cache.sqlite"),
-        ],
-    )
+    r2 = learn(out2)
     assert r2.exit_code == 0, r2.output
     assert " 0 computed" in r2.output and "0 cached" not in r2.output
     pd.testing.assert_frame_equal(pd.read_csv(out2 / "cross_group.csv"), t, rtol=1e-6)
