@@ -32,14 +32,13 @@ Score bases (``score=``):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from pluralis.errors import ConfigError, DataValidationError, Problem
-from pluralis.ranking.codes import factorize_column
+from pluralis.ranking.codes import factorize_column, factorize_columns
 
 ScoreBasis = Literal["raw", "normalized", "rank"]
 
@@ -478,13 +477,17 @@ def rescore_battles(battles: pd.DataFrame, tie_threshold: float, *, score: Score
 # --- integer-coded form -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class BattleArrays:
     """Integer-coded battles: what the array-level aggregators consume.
 
     ``a``/``b`` index ``models``; ``outcome`` is :data:`A_WINS` (0), :data:`B_WINS` (1) or
     :data:`TIE` (2); ``cluster`` indexes ``clusters`` (participants, for the cluster bootstrap)
-    or is ``None``.
+    or is ``None``. Immutable.
+
+    :func:`encode_battles` builds it from each column's factorisation codes and their small
+    code -> model tables (:meth:`from_codes`): the per-battle rows are gathered on first use of
+    ``a``, ``b`` or ``outcome``, and :meth:`pair_counts` (all that a one-off pair ranking needs)
+    is one ``bincount`` over the codes, so ranking a frame once never builds the rows at all.
 
     Example
     -------
@@ -494,24 +497,152 @@ class BattleArrays:
     """
 
     models: tuple[str, ...]
-    a: np.ndarray
-    b: np.ndarray
-    outcome: np.ndarray
-    cluster: np.ndarray | None = None
-    clusters: tuple | None = None
-    extra: dict = field(default_factory=dict, compare=False)
+    cluster: np.ndarray | None
+    clusters: tuple | None
+    extra: dict
 
-    def __post_init__(self) -> None:
-        n = len(self.models)
-        m = len(self.a)
-        if len(self.b) != m or len(self.outcome) != m:
+    def __init__(
+        self,
+        models: Sequence[str],
+        a: np.ndarray,
+        b: np.ndarray,
+        outcome: np.ndarray,
+        cluster: np.ndarray | None = None,
+        clusters: tuple | None = None,
+        extra: dict | None = None,
+    ) -> None:
+        n = len(models)
+        m = len(a)
+        if len(b) != m or len(outcome) != m:
             raise DataValidationError("battle arrays a, b and outcome must have the same length")
-        if m and (min(self.a.min(), self.b.min()) < 0 or max(self.a.max(), self.b.max()) >= n):
+        if m and (min(a.min(), b.min()) < 0 or max(a.max(), b.max()) >= n):
             raise DataValidationError(f"model index out of range 0..{n - 1}")
-        if m and (self.outcome.min() < 0 or self.outcome.max() > 2):
+        if m and (outcome.min() < 0 or outcome.max() > 2):
             raise DataValidationError("outcome codes must be 0 (a wins), 1 (b wins) or 2 (tie)")
-        if self.cluster is not None and len(self.cluster) != m:
+        if cluster is not None and len(cluster) != m:
             raise DataValidationError("cluster must have one entry per battle")
+        self._init(tuple(models), (a, b, outcome), None, m, cluster, clusters, extra)
+
+    def _init(self, models, rows, coded, m, cluster, clusters, extra) -> None:
+        set_ = object.__setattr__
+        set_(self, "models", models)
+        set_(self, "_rows", rows)
+        set_(self, "_coded", coded)
+        set_(self, "_m", m)
+        set_(self, "_counts", None)
+        set_(self, "cluster", cluster)
+        set_(self, "clusters", clusters)
+        set_(self, "extra", {} if extra is None else extra)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"BattleArrays is immutable (cannot set {name!r})")
+
+    def __repr__(self) -> str:
+        return f"BattleArrays({self.n_models} models, {self.n_battles} battles, {self.n_clusters} clusters)"
+
+    @classmethod
+    def from_codes(
+        cls,
+        models: Sequence[str],
+        codes: tuple[np.ndarray, np.ndarray, np.ndarray],
+        tables: tuple[np.ndarray, np.ndarray, np.ndarray],
+        cluster: np.ndarray | None = None,
+        clusters: tuple | None = None,
+    ) -> BattleArrays:
+        """Battles given as factorisation codes of ``model_a``, ``model_b`` and ``winner`` plus code tables.
+
+        Row ``i`` is ``a = tables[0][codes[0][i]]``, ``b = tables[1][codes[1][i]]``, ``outcome =
+        tables[2][codes[2][i]]``. The caller vouches that every code is in range and every table entry is a
+        valid model / outcome code (:func:`encode_battles` checks the tables, which are a few entries
+        long, instead of every row).
+
+        Parameters
+        ----------
+        models
+            the model names.
+        codes
+            three equally long non-negative integer arrays.
+        tables
+            the code -> model index (int64) and code -> outcome (int8) tables.
+        cluster, clusters
+            as in the constructor.
+
+        Returns
+        -------
+        BattleArrays
+
+        Example
+        -------
+        >>> arr = BattleArrays.from_codes(["x", "y"], (np.array([1, 0]), np.array([0, 1]), np.array([0, 0])),
+        ...                               (np.array([0, 1]), np.array([1, 0]), np.array([2], dtype=np.int8)))
+        >>> arr.a.tolist(), arr.b.tolist(), arr.outcome.tolist()
+        ([1, 0], [1, 0], [2, 2])
+        """
+        m = len(codes[0])
+        if len(codes[1]) != m or len(codes[2]) != m or (cluster is not None and len(cluster) != m):
+            raise DataValidationError("battle codes must have one entry per battle")
+        arrays = cls.__new__(cls)
+        arrays._init(tuple(models), None, (codes, tables), m, cluster, clusters, None)
+        return arrays
+
+    def _materialise(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = self._rows
+        if rows is None:  # two threads may both gather: the same arrays either way
+            (ca, cb, cw), (ta, tb, tw) = self._coded
+            rows = (ta[ca], tb[cb], tw[cw])
+            object.__setattr__(self, "_rows", rows)
+        return rows
+
+    @property
+    def a(self) -> np.ndarray:
+        """Model index of side a, per battle."""
+        return self._materialise()[0]
+
+    @property
+    def b(self) -> np.ndarray:
+        """Model index of side b, per battle."""
+        return self._materialise()[1]
+
+    @property
+    def outcome(self) -> np.ndarray:
+        """Outcome code per battle (0 a wins, 1 b wins, 2 tie)."""
+        return self._materialise()[2]
+
+    def pair_counts(self) -> np.ndarray:
+        """Battles per (model a, model b, outcome): an ``(n, n, 3)`` integer array, computed once.
+
+        From the codes when the battles came from :meth:`from_codes` and their rows were never
+        needed: one ``bincount`` over ``(code a, code b, code winner)`` and a fold of its few
+        cells through the code tables.
+
+        Returns
+        -------
+        numpy.ndarray
+            read-only ``counts[a, b, outcome]``.
+
+        Example
+        -------
+        >>> BattleArrays.from_lists(["x", "y"], [0, 0, 1], [1, 1, 0], [0, 2, 0]).pair_counts()[0, 1].tolist()
+        [1, 0, 1]
+        """
+        counts = self._counts
+        if counts is None:
+            n = self.n_models
+            if self._rows is None:
+                (ca, cb, cw), (ta, tb, tw) = self._coded
+                na, nb, nw = len(ta), len(tb), len(tw)
+                dtype = np.int32 if na * nb * nw < 2**31 else np.int64
+                index = (ca.astype(dtype, copy=False) * nb + cb) * nw + cw
+                by_code = np.bincount(index, minlength=na * nb * nw)
+                cell = ((ta[:, None, None] * n + tb[None, :, None]) * 3 + tw[None, None, :]).ravel()
+                counts = np.bincount(cell, weights=by_code, minlength=n * n * 3).astype(np.int64)
+            else:
+                a, b, o = self._rows
+                counts = np.bincount((a * n + b) * 3 + o, minlength=n * n * 3)
+            counts = counts.reshape(n, n, 3)
+            counts.flags.writeable = False
+            object.__setattr__(self, "_counts", counts)
+        return counts
 
     @classmethod
     def from_lists(cls, models: Sequence[str], a, b, outcome, cluster=None, clusters=None) -> BattleArrays:
@@ -541,11 +672,22 @@ class BattleArrays:
 
     @property
     def n_battles(self) -> int:
-        return len(self.a)
+        return self._m
 
     @property
     def n_clusters(self) -> int:
         return 0 if self.clusters is None else len(self.clusters)
+
+    def battles_per_model(self) -> np.ndarray:
+        """Battles each model took part in (from :meth:`pair_counts`).
+
+        Example
+        -------
+        >>> BattleArrays.from_lists(["x", "y", "z"], [0, 0], [1, 2], [0, 2]).battles_per_model().tolist()
+        [2, 1, 1]
+        """
+        per_pair = self.pair_counts().sum(axis=2)
+        return per_pair.sum(axis=1) + per_pair.sum(axis=0)
 
     def take(self, index: np.ndarray) -> BattleArrays:
         """A subset (or reordering) of the battles, same model coding.
@@ -573,10 +715,7 @@ class BattleArrays:
         >>> BattleArrays.from_lists(["x", "y", "z"], [0], [2], [1]).present_models().tolist()
         [True, False, True]
         """
-        seen = np.zeros(self.n_models, dtype=bool)
-        seen[self.a] = True
-        seen[self.b] = True
-        return seen
+        return self.battles_per_model() > 0
 
 
 def encode_battles(
@@ -620,8 +759,12 @@ def encode_battles(
     _require(battles, ["model_a", "model_b", "winner"], "battles")
     # factorise each column as stored (Arrow strings by pyarrow, cached; never via an object
     # array), then map the few distinct names onto the model order
-    ca, ua = factorize_column(battles["model_a"])
-    cb, ub = factorize_column(battles["model_b"])
+    with_cluster = cluster is not None and cluster in battles.columns
+    if cluster is not None and not with_cluster and cluster != "user_id":
+        raise ConfigError(f"cluster column {cluster!r} is not in the battles")
+    names = ["model_a", "model_b", "winner"] + ([str(cluster)] if with_cluster else [])
+    encoded = factorize_columns([battles[name] for name in names])
+    (ca, ua), (cb, ub), (wcodes, wuniq) = encoded[:3]
     if models is None:
         missing = np.flatnonzero(ca < 0) if (ca < 0).any() else np.flatnonzero(cb < 0)
         if len(missing):
@@ -631,17 +774,18 @@ def encode_battles(
     position = {name: k for k, name in enumerate(models)}
     if len(position) != len(models):
         raise ConfigError("models must be unique")
-    a, b = _recode(ca, ua, position), _recode(cb, ub, position)
-    if (a < 0).any() or (b < 0).any():
+    # checks on the code tables (a few entries) instead of every row; rows only for an error message
+    ta, tb = _recode(np.arange(len(ua)), ua, position), _recode(np.arange(len(ub)), ub, position)
+    if (ta < 0).any() or (tb < 0).any() or ca.min(initial=0) < 0 or cb.min(initial=0) < 0:
+        a, b = _recode(ca, ua, position), _recode(cb, ub, position)
         ma, mb = battles["model_a"].to_numpy(), battles["model_b"].to_numpy()
         bad = sorted({str(x) for x in np.concatenate([ma[a < 0], mb[b < 0]])})
         raise DataValidationError(
             Problem("battles", None, "model_a/model_b", f"model(s) not in the model list: {', '.join(bad[:5])}")
         )
-    wcodes, wuniq = factorize_column(battles["winner"])
-    wmap = np.array([WINNER_CODES.get(str(x), -1) for x in wuniq] + [-1], dtype=np.int8)
-    outcome = wmap[wcodes]  # NaN winners (code -1) hit the trailing -1
-    if (outcome < 0).any():
+    tw = np.array([WINNER_CODES.get(str(x), -1) for x in wuniq], dtype=np.int8)
+    if (tw < 0).any() or wcodes.min(initial=0) < 0:
+        outcome = np.append(tw, np.int8(-1))[wcodes]  # NaN winners (code -1) hit the trailing -1
         w = battles["winner"].to_numpy()
         bad_rows = np.flatnonzero(outcome < 0)
         raise DataValidationError(
@@ -651,16 +795,15 @@ def encode_battles(
             ]
         )
     cl = clusters = None
-    if cluster is not None and cluster in battles.columns:
-        cl, uniq = factorize_column(battles[cluster], use_na_sentinel=False)
+    if with_cluster:
+        cl, uniq = encoded[3]
+        if (cl < 0).any():  # a missing participant is a unit of its own, not dropped
+            cl, uniq = factorize_column(battles[cluster], use_na_sentinel=False)
         clusters = tuple(uniq) if isinstance(uniq, list) else tuple(np.asarray(uniq))
-    elif cluster is not None and cluster != "user_id":
-        raise ConfigError(f"cluster column {cluster!r} is not in the battles")
-    return BattleArrays(
+    return BattleArrays.from_codes(
         models,
-        a.astype(np.int64, copy=False),
-        b.astype(np.int64, copy=False),
-        outcome,
+        (ca, cb, wcodes),
+        (ta, tb, tw),
         None if cl is None else cl.astype(np.int64, copy=False),
         clusters,
     )

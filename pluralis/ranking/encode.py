@@ -31,6 +31,8 @@ __all__ = [
     "anchor_index",
     "count_matrices",
     "first_winner_order",
+    "fold_pair_counts",
+    "matrices_of_arrays",
     "mean_by_model",
     "normalise_battle_weights",
     "participant_weight_vector",
@@ -141,6 +143,58 @@ class PairTable:
         return wins.reshape(lead + (n, n)), ties.reshape(lead + (n, n))
 
 
+def fold_pair_counts(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Win and tie matrices from battles per (model a, model b, outcome) (:meth:`BattleArrays.pair_counts`).
+
+    Parameters
+    ----------
+    counts
+        ``(n, n, 3)`` counts ``[a, b, outcome]``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(wins, ties)`` as :func:`count_matrices`: ``wins[w, l]``, symmetric ``ties``, floats.
+
+    Example
+    -------
+    >>> c = np.zeros((2, 2, 3)); c[0, 1] = [2, 1, 1]   # x vs y: x won 2, y won 1, one tie
+    >>> w, t = fold_pair_counts(c)
+    >>> w.tolist(), t.tolist()
+    ([[0.0, 2.0], [1.0, 0.0]], [[0.0, 1.0], [1.0, 0.0]])
+    """
+    c = np.asarray(counts, dtype=float)
+    return c[:, :, A_WINS] + c[:, :, B_WINS].T, c[:, :, TIE] + c[:, :, TIE].T
+
+
+def matrices_of_arrays(arrays: BattleArrays, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Win and tie matrices of encoded battles, optionally weighted (:func:`count_matrices`).
+
+    Unweighted, they come from :meth:`BattleArrays.pair_counts` (cached; no per-battle rows needed).
+
+    Parameters
+    ----------
+    arrays
+        encoded battles.
+    weights
+        one weight per battle, or None.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(wins, ties)``.
+
+    Example
+    -------
+    >>> arr = BattleArrays.from_lists(["x", "y"], [0, 1], [1, 0], [0, 2])
+    >>> [m.tolist() for m in matrices_of_arrays(arr)]
+    [[[0.0, 1.0], [0.0, 0.0]], [[0.0, 1.0], [1.0, 0.0]]]
+    """
+    if weights is None:
+        return fold_pair_counts(arrays.pair_counts())
+    return count_matrices(arrays.a, arrays.b, arrays.outcome, arrays.n_models, weights=weights)
+
+
 def count_matrices(
     a: Any, b: Any, outcome: Any, n_models: int, weights: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -177,8 +231,7 @@ def count_matrices(
     o = np.asarray(outcome)
     n = n_models
     if weights is None:  # one pass: counts per (a, b, outcome), then fold b-wins and ties (exact integers)
-        c = np.bincount((a * n + b) * 3 + o, minlength=n * n * 3).reshape(n, n, 3).astype(float)
-        return c[:, :, A_WINS] + c[:, :, B_WINS].T, c[:, :, TIE] + c[:, :, TIE].T
+        return fold_pair_counts(np.bincount((a * n + b) * 3 + o, minlength=n * n * 3).reshape(n, n, 3))
     winner = np.where(o == B_WINS, b, a)
     loser = np.where(o == B_WINS, a, b)
     dec = o != TIE

@@ -34,7 +34,7 @@ import pandas as pd
 from pluralis.census.weights import row_weights
 from pluralis.errors import ConfigError, DataValidationError
 from pluralis.ranking.battles import BattleArrays, encode_battles, ratings_from_battles
-from pluralis.ranking.encode import count_matrices, mean_by_model, normalise_battle_weights
+from pluralis.ranking.encode import matrices_of_arrays, mean_by_model, normalise_battle_weights
 from pluralis.ranking.registry import Aggregator, PairContext, aggregators, get_aggregator
 from pluralis.threads import blas_threads
 
@@ -224,8 +224,8 @@ def scores_for_arrays(
             weights = normalise_battle_weights(weights)
             if len(weights) != arrays.n_battles:
                 raise ConfigError(f"got {len(weights)} battle weights for {arrays.n_battles} battles")
-        wins, ties = count_matrices(arrays.a, arrays.b, arrays.outcome, n, weights=weights)
-        with blas_threads():
+        wins, ties = matrices_of_arrays(arrays, weights)
+        with blas_threads(size=n):
             return agg.scores_from_counts(wins, ties, **opts)
     if agg.kind == "battles":
         opts = agg.prepare_options(options, PairContext.of(arrays))
@@ -346,7 +346,7 @@ def rank_models(
         covariates=battle_covariates(agg, battles),
         **options,
     )
-    n_battles = np.bincount(arrays.a, minlength=arrays.n_models) + np.bincount(arrays.b, minlength=arrays.n_models)
+    n_battles = arrays.battles_per_model()
     ranks = ranks_from_scores(scores, higher_is_better=agg.higher_is_better)
     names = np.array(arrays.models, dtype=object)
     order = np.lexsort((names, ranks))  # sort by rank, then model name (names are unique)

@@ -22,7 +22,7 @@ from scipy.stats import kendalltau
 
 from pluralis.errors import ConfigError, PluralisError
 from pluralis.ranking.battles import encode_battles, ratings_from_battles, rescore_battles
-from pluralis.ranking.encode import count_matrices
+from pluralis.ranking.encode import matrices_of_arrays
 from pluralis.ranking.engine import battle_covariates, ranks_from_scores, scores_for_arrays
 from pluralis.ranking.registry import Aggregator, aggregators, get_aggregator
 
@@ -272,7 +272,7 @@ def alpha_sensitivity(
     if any(a < 0 for a in values):
         raise ConfigError("alpha must be >= 0")
     prc = get_aggregator("prc")  # this analysis is about PRC's prior
-    wins, ties = count_matrices(arrays.a, arrays.b, arrays.outcome, arrays.n_models)
+    wins, ties = matrices_of_arrays(arrays)
     if variant == "paper":
         scores = prc.scores_from_counts(wins, ties, alpha=np.asarray(values, dtype=float))
     else:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -57,7 +56,7 @@ from pluralis.ranking.resample import (
     rating_means_iid,
     rescale_rounds,
 )
-from pluralis.threads import blas_threads, worker_threads
+from pluralis.threads import blas_threads, map_in_workers
 
 Unit = Literal["battles", "participants"]
 
@@ -913,13 +912,8 @@ def in_parallel_chunks(
     streams: list[np.random.Generator | None] = (
         list(rng.spawn(len(chunks))) if rng is not None else [None] * len(chunks)
     )
-    workers = min(worker_threads(), len(chunks))
     with blas_threads():
-        if workers <= 1:
-            parts = [chunk_scores(c, g) for c, g in zip(chunks, streams)]
-        else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="pluralis-bootstrap") as pool:
-                parts = list(pool.map(chunk_scores, chunks, streams))
+        parts = map_in_workers(lambda job: chunk_scores(*job), zip(chunks, streams))
     return np.concatenate(parts, axis=0) if parts else np.empty((0, 0))
 
 
