@@ -11,19 +11,18 @@ next token, so the worker thread finishes promptly.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 import time
 from typing import Any
 
 from pluralis.errors import ConfigError
-from pluralis.llm.errors import BackendError, BackendTimeout
+from pluralis.llm.errors import BackendError
+from pluralis.llm.local import generate_in_thread, local_chat_result
 from pluralis.llm.types import (
     ChatResult,
     DecodingParams,
     ModelSpec,
-    TokenUsage,
     validate_messages,
     with_system_prompt,
 )
@@ -235,31 +234,10 @@ class LlamaCppBackend:
         msgs = with_system_prompt(validate_messages(messages), self.spec.system_prompt)
         p = self.spec.params.merged(params)
         timeout = float(timeout if timeout is not None else self.spec.timeout)
-        cancel = threading.Event()
-        start = time.perf_counter()
-        try:
-            async with asyncio.timeout(timeout):
-                out = await asyncio.to_thread(self.generate_sync, msgs, p, cancel, start + timeout)
-        except TimeoutError:
-            cancel.set()
-            raise BackendTimeout(f"no answer within {timeout:g} s", model=self.spec.name) from None
-        except (BackendError, ConfigError):
-            raise
-        except Exception as e:
-            raise BackendError(f"generation failed: {type(e).__name__}: {e}", model=self.spec.name) from e
-        if out["cancelled"]:
-            raise BackendTimeout(f"no answer within {timeout:g} s", model=self.spec.name)
-        usage = TokenUsage(prompt_tokens=out["prompt_tokens"], completion_tokens=out["completion_tokens"])
-        return ChatResult(
-            text=out["text"],
-            model=self.spec.name,
-            provider=self.spec.provider,
-            served_model=self.spec.model_id,
-            latency_s=time.perf_counter() - start,
-            usage=usage,
-            finish_reason=out["finish_reason"],
-            seed=p.seed,
+        out, latency = await generate_in_thread(
+            self.spec, lambda cancel, deadline: self.generate_sync(msgs, p, cancel, deadline), timeout
         )
+        return local_chat_result(self.spec, out, p, latency)
 
     async def aclose(self) -> None:
         """Nothing to close.

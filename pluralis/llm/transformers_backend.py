@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from pluralis.errors import ConfigError
-from pluralis.llm.errors import BackendError, BackendTimeout
+from pluralis.llm.errors import BackendError
+from pluralis.llm.local import generate_in_thread, local_chat_result
 from pluralis.llm.types import (
     ChatResult,
     DecodingParams,
     ModelSpec,
-    TokenUsage,
     validate_messages,
     with_system_prompt,
 )
@@ -552,21 +552,7 @@ class TransformersBackend:
         >>> b.result(out, DecodingParams(), 0.1).usage.total_tokens
         5
         """
-        usage = TokenUsage(
-            prompt_tokens=out["prompt_tokens"],
-            completion_tokens=out["completion_tokens"],
-            total_tokens=out["prompt_tokens"] + out["completion_tokens"],
-        )
-        return ChatResult(
-            text=out["text"],
-            model=self.spec.name,
-            provider=self.spec.provider,
-            served_model=self.spec.model_id,
-            latency_s=latency_s,
-            usage=usage,
-            finish_reason=out["finish_reason"],
-            seed=params.seed,
-        )
+        return local_chat_result(self.spec, out, params, latency_s)
 
     async def chat(
         self, messages: list[dict], *, params: DecodingParams | dict | None = None, timeout: float | None = None
@@ -604,23 +590,10 @@ class TransformersBackend:
             # loading weights is a one-off cost of the backend, not of this answer: the timeout
             # (PRISM's 30 s per model call) starts when generation can start
             await asyncio.to_thread(self.load)
-        cancel = threading.Event()
-        start = time.perf_counter()
-        try:
-            async with asyncio.timeout(timeout):
-                out = await asyncio.to_thread(self.generate_sync, msgs, p, cancel, start + timeout)
-        except TimeoutError:
-            cancel.set()
-            raise BackendTimeout(f"no answer within {timeout:g} s", model=self.spec.name) from None
-        except BackendError:
-            raise
-        except ConfigError:
-            raise
-        except Exception as e:  # torch/transformers errors (OOM, bad template, ...)
-            raise BackendError(f"generation failed: {type(e).__name__}: {e}", model=self.spec.name) from e
-        if out["cancelled"]:
-            raise BackendTimeout(f"no answer within {timeout:g} s", model=self.spec.name)
-        return self.result(out, p, time.perf_counter() - start)
+        out, latency = await generate_in_thread(
+            self.spec, lambda cancel, deadline: self.generate_sync(msgs, p, cancel, deadline), timeout
+        )
+        return self.result(out, p, latency)
 
     async def aclose(self) -> None:
         """Nothing to close (weights stay loaded while the backend is referenced).
