@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pluralis.errors import ConfigError
 from pluralis.llm.errors import BackendError, BackendTimeout, MessageError
+from pluralis.llm.local import local_chat_result
 from pluralis.llm.transformers_backend import batch_key, require_transformers
 from pluralis.llm.types import ChatResult, DecodingParams, ModelSpec, validate_messages, with_system_prompt
 
@@ -216,7 +217,7 @@ class BatchingBackend:
             raise BackendTimeout(f"no answer within {timeout:g} s", model=self.spec.name) from None
         if out["cancelled"]:
             raise BackendTimeout(f"no answer within {timeout:g} s", model=self.spec.name)
-        return self.backend.result(out, p, time.perf_counter() - item.start)
+        return local_chat_result(self.backend.spec, out, p, time.perf_counter() - item.start)
 
     def _take(self) -> list[_Pending]:
         """The next batch: the oldest live chat and the queued chats that can share its ``generate`` call."""

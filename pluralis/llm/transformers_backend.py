@@ -529,31 +529,6 @@ class TransformersBackend:
             )
         return results
 
-    def result(self, out: dict[str, Any], params: DecodingParams, latency_s: float) -> ChatResult:
-        """A :class:`ChatResult` from a :meth:`generate_sync` / :meth:`generate_batch_sync` output.
-
-        Parameters
-        ----------
-        out
-            one generation's output.
-        params
-            the decoding parameters it ran with.
-        latency_s
-            seconds from request to answer.
-
-        Returns
-        -------
-        ChatResult
-
-        Example
-        -------
-        >>> b = TransformersBackend(ModelSpec(name="m", backend="transformers", path="/models/m"))
-        >>> out = {"text": "Hi", "finish_reason": "stop", "prompt_tokens": 3, "completion_tokens": 2}
-        >>> b.result(out, DecodingParams(), 0.1).usage.total_tokens
-        5
-        """
-        return local_chat_result(self.spec, out, params, latency_s)
-
     async def chat(
         self, messages: list[dict], *, params: DecodingParams | dict | None = None, timeout: float | None = None
     ) -> ChatResult:
@@ -593,7 +568,7 @@ class TransformersBackend:
         out, latency = await generate_in_thread(
             self.spec, lambda cancel, deadline: self.generate_sync(msgs, p, cancel, deadline), timeout
         )
-        return self.result(out, p, latency)
+        return local_chat_result(self.spec, out, p, latency)
 
     async def aclose(self) -> None:
         """Nothing to close (weights stay loaded while the backend is referenced).
