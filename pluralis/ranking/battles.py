@@ -500,6 +500,10 @@ class BattleArrays:
     cluster: np.ndarray | None
     clusters: tuple | None
     extra: dict
+    _rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    _coded: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]] | None
+    _m: int
+    _counts: np.ndarray | None
 
     def __init__(
         self,
@@ -588,6 +592,7 @@ class BattleArrays:
     def _materialise(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows = self._rows
         if rows is None:  # two threads may both gather: the same arrays either way
+            assert self._coded is not None  # one of the two is always set
             (ca, cb, cw), (ta, tb, tw) = self._coded
             rows = (ta[ca], tb[cb], tw[cw])
             object.__setattr__(self, "_rows", rows)
@@ -629,6 +634,7 @@ class BattleArrays:
         if counts is None:
             n = self.n_models
             if self._rows is None:
+                assert self._coded is not None
                 (ca, cb, cw), (ta, tb, tw) = self._coded
                 na, nb, nw = len(ta), len(tb), len(tw)
                 dtype = np.int32 if na * nb * nw < 2**31 else np.int64
@@ -775,6 +781,7 @@ def encode_battles(
     if len(position) != len(models):
         raise ConfigError("models must be unique")
     # checks on the code tables (a few entries) instead of every row; rows only for an error message
+    ua, ub = list(ua), list(ub)
     ta, tb = _recode(np.arange(len(ua)), ua, position), _recode(np.arange(len(ub)), ub, position)
     if (ta < 0).any() or (tb < 0).any() or ca.min(initial=0) < 0 or cb.min(initial=0) < 0:
         a, b = _recode(ca, ua, position), _recode(cb, ub, position)
