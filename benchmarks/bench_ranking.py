@@ -291,7 +291,7 @@ def main() -> None:
         f"{pd.unique(battles[['model_a', 'model_b']].values.ravel()).size} models "
         f"(study + extraction {time.perf_counter() - t_gen:.1f} s, not counted) =="
     )
-    part_per_call(battles, 10 if args.quick else 30)
+    part_per_call(battles, 50)  # a call takes milliseconds: best of 50 even when quick
     part_bootstraps(
         battles,
         args.baseline_rounds or (5 if args.quick else 20),

@@ -167,13 +167,16 @@ def available_cores() -> int:
 
 
 def map_in_workers(fn: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
-    """``[fn(x) for x in items]``, run on the process's shared worker threads.
+    """``[fn(x) for x in items]``, shared between the calling thread and the process's worker threads.
 
-    One pool of :func:`worker_threads` threads lives for the process, so a call costs the hand-over
-    to its threads (tens of microseconds) instead of starting threads each time: worth it for work
-    of a millisecond or more per item that releases the GIL (numpy, LAPACK, pyarrow compute). It
-    runs in the calling thread when there is one item, one worker thread, or when called from one of
-    the pool's own threads (a nested call waiting on its own pool could deadlock).
+    One pool of ``worker_threads() - 1`` threads lives for the process, so a call costs the
+    hand-over to its threads (tens of microseconds) instead of starting threads each time: worth it
+    for work of a millisecond or more per item that releases the GIL (numpy, LAPACK, pyarrow
+    compute). The caller works too: it runs the first item, then takes back, last first, the items
+    no worker has started and runs them itself, so on a machine whose other cores are busy the call
+    costs about what the plain loop costs instead of waiting for a worker to be scheduled. It runs
+    in the calling thread alone when there is one item, one worker thread, or when called from one
+    of the pool's own threads (a nested call waiting on its own pool could deadlock).
 
     Parameters
     ----------
@@ -193,15 +196,30 @@ def map_in_workers(fn: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
     [1, 2, 3]
     """
     items = list(items)
-    workers = min(worker_threads(), len(items))
-    if workers <= 1 or threading.current_thread().name.startswith(_POOL_PREFIX):
+    threads = worker_threads()
+    if threads <= 1 or len(items) <= 1 or threading.current_thread().name.startswith(_POOL_PREFIX):
         return [fn(x) for x in items]
     global _pool, _pool_size
     with _lock:
-        if _pool is None or _pool_size != worker_threads():
-            old, _pool, _pool_size = _pool, None, worker_threads()
+        if _pool is None or _pool_size != threads - 1:
+            old, _pool, _pool_size = _pool, None, threads - 1
             if old is not None:
                 old.shutdown(wait=False)
             _pool = ThreadPoolExecutor(_pool_size, thread_name_prefix=_POOL_PREFIX)
         pool = _pool
-    return list(pool.map(fn, items))
+    futures = [pool.submit(fn, x) for x in items[1:]]
+    try:
+        results: list[Any] = [fn(items[0])] + [None] * len(futures)
+        taken_back = set()
+        for k in range(len(futures) - 1, -1, -1):  # workers take from the front, the caller from the back
+            if futures[k].cancel():
+                taken_back.add(k)
+                results[k + 1] = fn(items[k + 1])
+        for k, future in enumerate(futures):
+            if k not in taken_back:
+                results[k + 1] = future.result()
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return results

@@ -131,14 +131,41 @@ def test_map_in_workers_keeps_order_reraises_and_runs_nested_calls_inline():
 
     def nested(x):
         # a worker's own call must not wait on the pool it occupies: it runs in the worker itself
+        outer = threading.current_thread().name
         inner = threads.map_in_workers(lambda _: threading.current_thread().name, range(3))
-        return inner
+        return outer, inner
 
     old = threads.WORKER_THREADS
     threads.WORKER_THREADS = 2
     try:
-        results = threads.map_in_workers(nested, range(4))
+        results = threads.map_in_workers(nested, range(6))
     finally:
         threads.WORKER_THREADS = old
-    for names in results:
-        assert len(set(names)) == 1 and names[0].startswith("pluralis-worker")
+    outers = {outer for outer, _ in results}
+    assert threading.current_thread().name in outers  # the caller works too
+    for outer, inner in results:
+        if outer.startswith("pluralis-worker"):
+            assert inner == [outer] * 3
+
+
+def test_map_in_workers_caller_runs_everything_when_the_workers_are_busy():
+    started, release = threading.Event(), threading.Event()
+
+    def occupy(x):
+        if x == 0:  # the blocker's own item: wait until the pool thread has started item 1
+            return started.wait(10)
+        started.set()
+        return release.wait(10)
+
+    old = threads.WORKER_THREADS
+    threads.WORKER_THREADS = 2  # one pool thread + the caller
+    try:
+        blocker = threading.Thread(target=threads.map_in_workers, args=(occupy, [0, 1]))
+        blocker.start()
+        assert started.wait(10)
+        names = threads.map_in_workers(lambda _: threading.current_thread().name, range(5))
+    finally:
+        release.set()
+        threads.WORKER_THREADS = old
+    blocker.join()
+    assert names == [threading.current_thread().name] * 5
