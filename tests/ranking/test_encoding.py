@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import threading
 
 import numpy as np
@@ -116,6 +117,11 @@ def test_battle_arrays_are_immutable():
         arr.a = np.array([1])  # type: ignore[misc]
     with pytest.raises(ValueError):
         arr.pair_counts()[0, 1, 0] = 5
+    # lazily gathered battles survive pickling (process pools) with their codes
+    coded = encode_battles(pd.DataFrame({"model_a": ["x", "y"], "model_b": ["y", "x"], "winner": ["tie", "model_b"]}))
+    copy = pickle.loads(pickle.dumps(coded))
+    assert copy.a.tolist() == [0, 1] and copy.outcome.tolist() == [2, 1]
+    np.testing.assert_array_equal(copy.pair_counts(), coded.pair_counts())
 
 
 def test_map_in_workers_keeps_order_reraises_and_runs_nested_calls_inline():
