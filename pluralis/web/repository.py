@@ -544,7 +544,7 @@ class CollectRepository:
         with self._write_lock:
             fairy = self.engine.raw_connection()
             try:
-                dbapi = fairy.driver_connection
+                dbapi: Any = fairy.driver_connection
                 cur = dbapi.cursor()
                 try:
                     yield _RawTx(cur, self._raw)
@@ -569,7 +569,8 @@ class CollectRepository:
         c = self._raw.get(statement)
         fairy = self.engine.raw_connection()
         try:
-            cur = fairy.driver_connection.cursor()
+            dbapi: Any = fairy.driver_connection
+            cur = dbapi.cursor()
             try:
                 cur.execute(c.sql, c.params(params))
                 rows = cur.fetchall()  # to the end: the statement is reset, no read snapshot stays open
