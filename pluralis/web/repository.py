@@ -533,9 +533,11 @@ class CollectRepository:
     def _transaction(self) -> Iterator[_CoreTx | _RawTx]:
         """One write transaction of the hot path: committed at the end, rolled back entirely on any error.
 
-        On SQLite with the raw path, a pooled ``sqlite3`` connection under the writer lock: its first
-        ``UPDATE`` / ``INSERT`` opens the transaction (``sqlite3``'s own ``BEGIN``, as under SQLAlchemy), and
-        ``commit`` / ``rollback`` end it before the connection goes back to the pool.
+        On SQLite with the raw path, a pooled ``sqlite3`` connection under the writer lock, in an explicit
+        ``BEGIN`` (deferred: what ``sqlite3`` itself issues before the first ``UPDATE`` / ``INSERT`` under
+        SQLAlchemy, but independent of the driver's transaction mode, so a save stays atomic even on a
+        connection set to autocommit); ``commit`` / ``rollback`` end it before the connection goes back to the
+        pool.
         """
         if self._raw is None:
             with self._write() as conn:
@@ -548,6 +550,7 @@ class CollectRepository:
                 dbapi: Any = fairy.driver_connection
                 cur = dbapi.cursor()
                 try:
+                    cur.execute("BEGIN")
                     yield _RawTx(cur, self._raw)
                     try:
                         dbapi.commit()

@@ -203,6 +203,24 @@ def test_an_error_mid_save_rolls_back_everything(tmp_path, raw_sqlite, failure):
     assert repo.load(token).state.revision == loaded.state.revision
 
 
+def test_a_raw_save_is_atomic_even_on_an_autocommit_connection(tmp_path):
+    """The raw path opens its transaction itself: with the driver in autocommit mode, a save that fails after its
+    state UPDATE still leaves nothing behind."""
+    config = StudyConfig()
+    repo = CollectRepository(Store.open(tmp_path / "s.sqlite"), config)
+    event.listen(repo.engine, "connect", lambda dbapi_conn, _record: setattr(dbapi_conn, "isolation_level", None))
+    repo.engine.dispose()
+    token, s = repo.create_session(seed=3)
+    before = Snapshot.of(s.state)
+    s.consent()
+    stored = _driver_rows(repo)
+    with pytest.raises(StatementError):
+        repo.save(s, before, [("consent", {"not json": object()})])
+    assert _driver_rows(repo) == stored and repo.load(token).state.revision == before.revision
+    repo.save(s, before, [("consent", None)])
+    assert repo.load(token).step == s.step
+
+
 def test_the_hot_path_bypasses_sqlalchemy_core_only_when_raw(tmp_path):
     for raw_sqlite in (True, False):
         repo = CollectRepository(Store.open(tmp_path / f"{raw_sqlite}.sqlite"), StudyConfig(), raw_sqlite=raw_sqlite)
