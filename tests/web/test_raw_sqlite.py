@@ -38,10 +38,10 @@ class Pair:
     """Two repositories on two SQLite files, one per path; every action is saved to both with the same inputs
     (same session objects, same clock, same token)."""
 
-    def __init__(self, tmp_path, monkeypatch):
+    def __init__(self, tmp_path, monkeypatch, core_url=None):
         self.config = StudyConfig()
         self.raw = CollectRepository(Store.open(tmp_path / "raw.sqlite"), self.config)
-        self.core = CollectRepository(Store.open(tmp_path / "core.sqlite"), self.config, raw_sqlite=False)
+        self.core = CollectRepository(Store.open(core_url or tmp_path / "core.sqlite"), self.config, raw_sqlite=False)
         assert self.raw._raw is not None and self.core._raw is None
         self.now = 1_700_000_000.0
         self.monkeypatch = monkeypatch
@@ -139,6 +139,21 @@ def test_both_paths_write_the_same_rows_in_every_table(tmp_path, monkeypatch):
     # the participant's survey row was rewritten after each conversation (the UPDATE path), identically
     record = pair.raw.export_study().survey[0]
     assert record.user_id == "u-1" and record.num_completed_conversations == 2
+
+
+def test_postgresql_keeps_core_and_stores_the_same_records(tmp_path, monkeypatch, postgres_url):
+    """The raw SQLite path and PostgreSQL's Core path: the same sessions give the same records, ratings, counts
+    and states (compared as values: the two databases encode JSON and booleans each their own way)."""
+    pair = Pair(tmp_path, monkeypatch, core_url=postgres_url)
+    assert not pair.core.sqlite
+    tokens = [_play(pair, "u-1", conversations=2, external_id="prolific-1"), _play(pair, "u-2", conversations=1)]
+    assert pair.raw.counts() == pair.core.counts()
+    assert pair.raw.export_study() == pair.core.export_study()
+    assert pair.raw.all_ratings() == pair.core.all_ratings()
+    for token in tokens:
+        assert pair.raw.load(token).state == pair.core.load(token).state
+    assert pair.raw.export_study().survey[0].num_completed_conversations == 2
+    pair.core.store.close()
 
 
 def test_a_stale_save_is_refused_on_both_paths_and_writes_nothing(tmp_path, monkeypatch):
