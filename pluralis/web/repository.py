@@ -193,15 +193,27 @@ class _RawStatements:
     (WAL, ``synchronous``, foreign keys, the checkpointer's ``wal_autocheckpoint=0``) apply unchanged.
     """
 
+    #: Compiled statements kept; the hot path uses a dozen, all built once (a safety bound, never reached).
+    MAX_CACHED = 256
+
     def __init__(self, dialect: Any):
         self.dialect = dialect
         self._cache: dict[tuple[Any, tuple[str, ...] | None], _Compiled] = {}
+
+    @staticmethod
+    def fits(engine: Any) -> bool:
+        """Whether ``engine`` is what this path is written for: SQLite through the standard ``sqlite3`` driver
+        (pysqlite) with positional parameters; any other engine keeps SQLAlchemy Core."""
+        d = engine.dialect
+        return d.name == "sqlite" and d.driver == "pysqlite" and bool(d.positional)
 
     def get(self, statement: Any, column_keys: tuple[str, ...] | None = None) -> _Compiled:
         """``statement`` compiled (once) for these ``column_keys`` (an INSERT's columns; ``None`` otherwise)."""
         key = (statement, column_keys)
         out = self._cache.get(key)
         if out is None:
+            if len(self._cache) >= self.MAX_CACHED:
+                self._cache.clear()
             out = self._cache[key] = _Compiled(statement, self.dialect, column_keys)
         return out
 
@@ -448,7 +460,7 @@ class CollectRepository:
         self.sqlite = store.url.startswith("sqlite")
         self._write_lock = threading.Lock() if self.sqlite else None
         self._sql = _StateStatements(self.sqlite)
-        self._raw = _RawStatements(self.engine.dialect) if (self.sqlite and raw_sqlite) else None
+        self._raw = _RawStatements(self.engine.dialect) if (raw_sqlite and _RawStatements.fits(self.engine)) else None
         self._checkpointer: threading.Thread | None = None
         self._stop = threading.Event()
 

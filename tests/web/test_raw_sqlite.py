@@ -18,7 +18,7 @@ from pluralis.llm import ChatResult, ModelSpec
 from pluralis.store import Store
 from pluralis.store.schema import metadata
 from pluralis.web import repository
-from pluralis.web.repository import CollectRepository, ConcurrentUpdate, Snapshot, _Compiled
+from pluralis.web.repository import CollectRepository, ConcurrentUpdate, Snapshot, _Compiled, _RawStatements
 
 
 class Echo:
@@ -247,6 +247,14 @@ def test_the_hot_path_bypasses_sqlalchemy_core_only_when_raw(tmp_path):
         repo.save(s, before, [("consent", None)])
         assert repo.load(token) is not None
         assert (seen == []) is raw_sqlite, seen
+
+
+def test_the_raw_path_only_on_sqlite3_with_positional_parameters(tmp_path):
+    from sqlalchemy import create_engine
+
+    assert _RawStatements.fits(create_engine(f"sqlite:///{tmp_path / 'a.sqlite'}"))
+    assert not _RawStatements.fits(create_engine(f"sqlite:///{tmp_path / 'b.sqlite'}", paramstyle="named"))
+    assert not _RawStatements.fits(create_engine("postgresql+psycopg://u@127.0.0.1:1/none"))
 
 
 def test_statements_the_raw_path_cannot_reproduce_are_refused():
