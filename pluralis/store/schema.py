@@ -3,7 +3,8 @@
 Design: every table keeps the columns people query (demographics, model, score, ...) as real
 columns, and ``record`` JSON holds the exact released record where a table's records have
 nested or open-ended parts (participants, conversations, comparisons), so exports are lossless.
-``seq`` keeps the original file order. The collection platform's tables
+``seq`` keeps the original file order (indexed: the collection platform appends at ``MAX(seq) + 1``,
+which without an index scans the whole table inside the writer's lock). The collection platform's tables
 (:mod:`pluralis.store.schema_collect`) join :data:`metadata` when :mod:`pluralis.store` is imported,
 which happens before any of its modules is.
 """
@@ -36,7 +37,7 @@ participants = Table(
     "participants",
     metadata,
     Column("user_id", String(64), primary_key=True),
-    Column("seq", Integer, nullable=False),
+    Column("seq", Integer, nullable=False, index=True),
     Column("source", String(16), nullable=False, server_default="human"),
     Column("survey_only", Boolean, nullable=False),
     Column("age", String(32)),
@@ -58,7 +59,7 @@ conversations = Table(
     "conversations",
     metadata,
     Column("conversation_id", String(64), primary_key=True),
-    Column("seq", Integer, nullable=False),
+    Column("seq", Integer, nullable=False, index=True),
     Column("user_id", String(64), ForeignKey("participants.user_id"), nullable=False, index=True),
     Column("conversation_type", String(32), nullable=False),
     Column("included_in_balanced_subset", Boolean, nullable=False),
@@ -73,7 +74,7 @@ interactions = Table(
     "interactions",
     metadata,
     Column("interaction_id", String(64), primary_key=True),
-    Column("seq", Integer, nullable=False),
+    Column("seq", Integer, nullable=False, index=True),
     Column("conversation_id", String(64), ForeignKey("conversations.conversation_id"), nullable=False, index=True),
     Column("turn", Integer, nullable=False),
     Column("user_prompt", Text, nullable=False),
@@ -83,7 +84,7 @@ utterances = Table(
     "utterances",
     metadata,
     Column("utterance_id", String(64), primary_key=True),
-    Column("seq", Integer, nullable=False),
+    Column("seq", Integer, nullable=False, index=True),
     Column("interaction_id", String(64), ForeignKey("interactions.interaction_id"), nullable=False, index=True),
     Column("conversation_id", String(64), ForeignKey("conversations.conversation_id"), nullable=False, index=True),
     Column("user_id", String(64), ForeignKey("participants.user_id"), nullable=False, index=True),
@@ -103,7 +104,7 @@ text_metadata = Table(
     "text_metadata",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("seq", Integer, nullable=False),
+    Column("seq", Integer, nullable=False, index=True),
     Column("column_id", String(32), nullable=False),
     Column("user_id", String(64), ForeignKey("participants.user_id"), nullable=False, index=True),
     Column("conversation_id", String(64)),
@@ -121,7 +122,7 @@ comparisons = Table(
     "comparisons",
     metadata,
     Column("comparison_id", String(128), primary_key=True),
-    Column("seq", Integer, nullable=False),
+    Column("seq", Integer, nullable=False, index=True),
     Column("source", String(64), nullable=False),
     Column("annotator_id", String(128), index=True),
     Column("conversation_id", String(128)),

@@ -85,7 +85,9 @@ def test_small_or_relatively_small_loads_keep_indexes_in_place(tmp_path, small_s
             conn.exec_driver_sql("DELETE FROM text_metadata WHERE seq < 0")  # opens the transaction
             assert store_db._drop_indexes_for_bulk_load(conn, "utterances", 10**6, 10**7) == []  # table larger
             assert store_db._drop_indexes_for_bulk_load(conn, "utterances", 5, 0) == []  # load too small
-            assert len(store_db._drop_indexes_for_bulk_load(conn, "utterances", 10**6, 0)) == 5
+            assert (
+                len(store_db._drop_indexes_for_bulk_load(conn, "utterances", 10**6, 0)) == 6
+            )  # interaction, conversation, user, model, (turn, model), seq
             conn.rollback()
         with store.engine.connect() as conn:  # outside a transaction: never (the drop would be autocommitted)
             assert store_db._drop_indexes_for_bulk_load(conn, "utterances", 10**6, 0) == []
