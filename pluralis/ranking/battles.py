@@ -590,12 +590,15 @@ class BattleArrays:
         return arrays
 
     def _materialise(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rows = self._rows
-        if rows is None:  # two threads may both gather: the same arrays either way
-            assert self._coded is not None  # one of the two is always set
-            (ca, cb, cw), (ta, tb, tw) = self._coded
+        # the codes are read before the rows: a thread that gathers sets the rows before it drops the codes,
+        # so one of the two is always seen (two threads may both gather: the same arrays either way)
+        coded, rows = self._coded, self._rows
+        if rows is None:
+            assert coded is not None
+            (ca, cb, cw), (ta, tb, tw) = coded
             rows = (ta[ca], tb[cb], tw[cw])
             object.__setattr__(self, "_rows", rows)
+            object.__setattr__(self, "_coded", None)  # the rows say it all: free the codes (20 M battles: 240 MB)
         return rows
 
     @property
@@ -633,9 +636,10 @@ class BattleArrays:
         counts = self._counts
         if counts is None:
             n = self.n_models
-            if self._rows is None:
-                assert self._coded is not None
-                (ca, cb, cw), (ta, tb, tw) = self._coded
+            coded, rows = self._coded, self._rows  # in this order: see _materialise
+            if rows is None:
+                assert coded is not None
+                (ca, cb, cw), (ta, tb, tw) = coded
                 na, nb, nw = len(ta), len(tb), len(tw)
                 dtype = np.int32 if na * nb * nw < 2**31 else np.int64
                 index = (ca.astype(dtype, copy=False) * nb + cb) * nw + cw
@@ -643,7 +647,7 @@ class BattleArrays:
                 cell = ((ta[:, None, None] * n + tb[None, :, None]) * 3 + tw[None, None, :]).ravel()
                 counts = np.bincount(cell, weights=by_code, minlength=n * n * 3).astype(np.int64)
             else:
-                a, b, o = self._rows
+                a, b, o = rows
                 counts = np.bincount((a * n + b) * 3 + o, minlength=n * n * 3)
             counts = counts.reshape(n, n, 3)
             counts.flags.writeable = False
