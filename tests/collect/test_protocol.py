@@ -214,6 +214,12 @@ def test_opening_turn_takes_the_slowest_model_not_the_sum(double_server):
 
 
 def test_nc_sampling_mode(tiny_backends):
+    import torch
+
+    # the tiny random-weight model samples from torch's global generator; an unlucky state (whatever ran
+    # before) can make it stop at once, and an empty candidate is rightly dropped (2 of 3 shown). The NC
+    # calls run one after the other, so seeding here makes the three candidates the same on every run.
+    torch.manual_seed(20261203)
     cfg = config_for(list(tiny_backends), sampling={"mode": "nc", "nc_method": "sequential", "opening_models": 3})
     s = started(cfg, tiny_backends)
     responses = run(s.opening_turn("controversy guided", "Is nuclear power good?"))
