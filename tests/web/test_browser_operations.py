@@ -244,8 +244,12 @@ def test_every_participant_page_fits_a_phone(chromium, tmp_path, tiny_models, do
         page.click("button:has-text('Send')", no_wait_after=True)
         # meanwhile, in a second tab: the waiting page, with its progress
         wait = context.new_page()
-        wait.goto(server.url + "/study")
         progress = wait.locator("progress#wait-progress")
+        for _ in range(50):  # the click returns before the server has taken the Send: reload until it has
+            wait.goto(server.url + "/study")
+            if progress.count():
+                break
+            wait.wait_for_timeout(100)
         progress.wait_for()
         status = wait.locator("#wait-status")
         assert status.get_attribute("role") == "status" and "seconds so far" in status.inner_text()
