@@ -210,13 +210,11 @@ def map_in_workers(fn: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
     futures = [pool.submit(fn, x) for x in items[1:]]
     try:
         results: list[Any] = [fn(items[0])] + [None] * len(futures)
-        taken_back = set()
         for k in range(len(futures) - 1, -1, -1):  # workers take from the front, the caller from the back
-            if futures[k].cancel():
-                taken_back.add(k)
+            if futures[k].cancel():  # not started: the caller runs it
                 results[k + 1] = fn(items[k + 1])
         for k, future in enumerate(futures):
-            if k not in taken_back:
+            if not future.cancelled():
                 results[k + 1] = future.result()
     except BaseException:
         for future in futures:

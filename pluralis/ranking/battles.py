@@ -775,20 +775,22 @@ def encode_battles(
     names = ["model_a", "model_b", "winner"] + ([str(cluster)] if with_cluster else [])
     encoded = factorize_columns([battles[name] for name in names])
     (ca, ua), (cb, ub), (wcodes, wuniq) = encoded[:3]
+    # missing names have code -1: one pass per column says whether there are any; rows only for an error message
+    missing_names = ca.min(initial=0) < 0 or cb.min(initial=0) < 0
     if models is None:
-        missing = np.flatnonzero(ca < 0) if (ca < 0).any() else np.flatnonzero(cb < 0)
-        if len(missing):
+        if missing_names:
+            missing = np.flatnonzero(ca < 0) if (ca < 0).any() else np.flatnonzero(cb < 0)
             raise DataValidationError(Problem("battles", int(missing[0]) + 1, "model_a/model_b", "missing model name"))
         models = sorted(str(x) for x in dict.fromkeys([*ua, *ub]))
     models = tuple(models)
     position = {name: k for k, name in enumerate(models)}
     if len(position) != len(models):
         raise ConfigError("models must be unique")
-    # checks on the code tables (a few entries) instead of every row; rows only for an error message
-    ua, ub = list(ua), list(ub)
-    ta, tb = _recode(np.arange(len(ua)), ua, position), _recode(np.arange(len(ub)), ub, position)
-    if (ta < 0).any() or (tb < 0).any() or ca.min(initial=0) < 0 or cb.min(initial=0) < 0:
-        a, b = _recode(ca, ua, position), _recode(cb, ub, position)
+    # checks on the code tables (a few entries) instead of every row
+    ta = np.array([position.get(name, -1) for name in ua], dtype=np.int64)
+    tb = np.array([position.get(name, -1) for name in ub], dtype=np.int64)
+    if (ta < 0).any() or (tb < 0).any() or missing_names:
+        a, b = np.append(ta, -1)[ca], np.append(tb, -1)[cb]  # missing names (code -1) hit the trailing -1
         ma, mb = battles["model_a"].to_numpy(), battles["model_b"].to_numpy()
         bad = sorted({str(x) for x in np.concatenate([ma[a < 0], mb[b < 0]])})
         raise DataValidationError(
@@ -818,12 +820,6 @@ def encode_battles(
         None if cl is None else cl.astype(np.int64, copy=False),
         clusters,
     )
-
-
-def _recode(codes: np.ndarray, uniques: Iterable, position: dict) -> np.ndarray:
-    """Factorisation codes (-1 = missing) -> model positions (-1 = missing or not a listed model)."""
-    remap = np.array([position.get(name, -1) for name in uniques] + [-1], dtype=np.int64)
-    return remap[codes]  # missing names (code -1) hit the trailing -1
 
 
 def ratings_from_battles(battles: pd.DataFrame, *, carry: Sequence[str] = ()) -> pd.DataFrame:

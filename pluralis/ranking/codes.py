@@ -137,23 +137,22 @@ def factorize_columns(
     >>> [(c.tolist(), list(u)) for c, u in factorize_columns(cols)]
     [([0, 1, 0], ['x', 'y']), ([0, 1, 0], [3, 1])]
     """
-    out: list[tuple[np.ndarray, Iterable[Any]] | None] = [None] * len(columns)
+    out: dict[int, tuple[np.ndarray, Iterable[Any]]] = {}
     todo: list[tuple[int, Any]] = []
     for k, column in enumerate(columns):
         data = _arrow_strings(column)
-        if data is None or len(data) == 0:
+        hit = None if data is None or len(data) == 0 else _cached(data)
+        if hit is not None:
+            out[k] = hit
+        elif data is None or len(data) == 0:
             out[k] = factorize_column(column, use_na_sentinel=use_na_sentinel)
         else:
-            out[k] = _cached(data)
-            if out[k] is None:
-                todo.append((k, data))
-    if sum(len(data) for _, data in todo) >= PARALLEL_MIN_ROWS:
-        encoded = map_in_workers(_encode, [data for _, data in todo])
-    else:
-        encoded = [_encode(data) for _, data in todo]
-    for (k, _), result in zip(todo, encoded):
-        out[k] = result
-    return [r for r in out if r is not None]
+            todo.append((k, data))
+    arrays = [data for _, data in todo]
+    parallel = sum(len(data) for data in arrays) >= PARALLEL_MIN_ROWS
+    encoded = map_in_workers(_encode, arrays) if parallel else [_encode(data) for data in arrays]
+    out.update(zip((k for k, _ in todo), encoded))
+    return [out[k] for k in range(len(columns))]
 
 
 def _cached(data: Any) -> tuple[np.ndarray, list] | None:

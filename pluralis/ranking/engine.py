@@ -108,7 +108,7 @@ def score_from_counts(method: str | Aggregator, wins: np.ndarray, ties: np.ndarr
     >>> score_from_counts("win_rate", w, np.ones((2, 2)), ties="exclude").tolist()   # ``ties`` is the option
     [0.75, 0.25]
     """
-    with blas_threads():  # batched small solves: one BLAS thread (pluralis.threads)
+    with blas_threads(size=np.shape(wins)[-1]):  # batched small solves: one BLAS thread (pluralis.threads)
         return get_aggregator(method).scores_from_counts(wins, ties, **options)
 
 
