@@ -477,6 +477,42 @@ def rescore_battles(battles: pd.DataFrame, tie_threshold: float, *, score: Score
 # --- integer-coded form -------------------------------------------------------------------------
 
 
+def pair_outcome_counts(a, b, outcome, n_models: int, weights=None) -> np.ndarray:
+    """Battles per (model a, model b, outcome): an ``(n, n, 3)`` array from one ``bincount``.
+
+    The one home of the cell index ``(a * n + b) * 3 + outcome``. ``a``, ``b`` and ``outcome`` may be
+    broadcast against each other (a count per combination of code-table entries, weighted by how often
+    each combination occurs, as :meth:`BattleArrays.pair_counts` does).
+
+    Parameters
+    ----------
+    a, b
+        model codes ``0 .. n_models - 1``.
+    outcome
+        ``A_WINS``, ``B_WINS`` or ``TIE`` codes.
+    n_models
+        number of models.
+    weights
+        optional weight per (broadcast) entry; the counts are then float sums.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``counts[a, b, outcome]``: int64 without weights, float with.
+
+    Example
+    -------
+    >>> pair_outcome_counts([0, 0, 1], [1, 1, 0], [0, 2, 0], 2)[0, 1].tolist()
+    [1, 0, 1]
+    """
+    n = int(n_models)
+    wide = np.int64 if n * n * 3 >= 2**31 else None  # the cell index must not overflow narrow codes
+    a, b, outcome = (np.asarray(x, dtype=wide) if wide else np.asarray(x) for x in (a, b, outcome))
+    cell = ((a * n + b) * 3 + outcome).ravel()
+    w = None if weights is None else np.ravel(weights)
+    return np.bincount(cell, weights=w, minlength=n * n * 3).reshape(n, n, 3)
+
+
 class BattleArrays:
     """Integer-coded battles: what the array-level aggregators consume.
 
@@ -644,12 +680,10 @@ class BattleArrays:
                 dtype = np.int32 if na * nb * nw < 2**31 else np.int64
                 index = (ca.astype(dtype, copy=False) * nb + cb) * nw + cw
                 by_code = np.bincount(index, minlength=na * nb * nw)
-                cell = ((ta[:, None, None] * n + tb[None, :, None]) * 3 + tw[None, None, :]).ravel()
-                counts = np.bincount(cell, weights=by_code, minlength=n * n * 3).astype(np.int64)
+                table = (ta[:, None, None], tb[None, :, None], tw[None, None, :])
+                counts = pair_outcome_counts(*table, n, weights=by_code).astype(np.int64)
             else:
-                a, b, o = rows
-                counts = np.bincount((a * n + b) * 3 + o, minlength=n * n * 3)
-            counts = counts.reshape(n, n, 3)
+                counts = pair_outcome_counts(*rows, n)
             counts.flags.writeable = False
             object.__setattr__(self, "_counts", counts)
         return counts

@@ -24,7 +24,7 @@ import pandas as pd
 
 from pluralis.census.weights import row_weights
 from pluralis.errors import ConfigError
-from pluralis.ranking.battles import A_WINS, B_WINS, TIE, BattleArrays
+from pluralis.ranking.battles import A_WINS, B_WINS, TIE, BattleArrays, pair_outcome_counts
 
 __all__ = [
     "PairTable",
@@ -231,7 +231,7 @@ def count_matrices(
     o = np.asarray(outcome)
     n = n_models
     if weights is None:  # one pass: counts per (a, b, outcome), then fold b-wins and ties (exact integers)
-        return fold_pair_counts(np.bincount((a * n + b) * 3 + o, minlength=n * n * 3).reshape(n, n, 3))
+        return fold_pair_counts(pair_outcome_counts(a, b, o, n))
     winner = np.where(o == B_WINS, b, a)
     loser = np.where(o == B_WINS, a, b)
     dec = o != TIE

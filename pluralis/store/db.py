@@ -262,6 +262,30 @@ TABLES: tuple[tuple[str, Table], ...] = (
     ("comparisons", s.comparisons),
 )
 TABLE_NAMES: tuple[str, ...] = tuple(name for name, _ in TABLES)
+#: ``MAX(seq)`` of every table in :data:`TABLES` order, in one statement (``NULL`` for an empty table); each
+#: table's ``seq`` is indexed, so this is one index probe per table.
+MAX_SEQ = select(*(select(func.max(table.c.seq)).scalar_subquery().label(name) for name, table in TABLES))
+
+
+def next_seq(max_seq_row: Sequence[int | None]) -> dict[str, int]:
+    """The next ``seq`` of every study table (``0`` for an empty one), from the row :data:`MAX_SEQ` reads.
+
+    Parameters
+    ----------
+    max_seq_row
+        the one row of :data:`MAX_SEQ`, in :data:`TABLES` order.
+
+    Returns
+    -------
+    dict
+        ``{table name: next seq}``.
+
+    Example
+    -------
+    >>> next_seq([None, 8, None, 41, None, 3])["utterances"]
+    42
+    """
+    return {name: (v if v is not None else -1) + 1 for name, v in zip(TABLE_NAMES, max_seq_row, strict=True)}
 
 
 class Store:
@@ -478,7 +502,7 @@ class Store:
 
     def _next_seq(self) -> dict[str, int]:
         with self.engine.connect() as conn:
-            return {name: (conn.execute(select(func.max(table.c.seq))).scalar() or -1) + 1 for name, table in TABLES}
+            return next_seq(conn.execute(MAX_SEQ).one())
 
     def _check_collisions(self, study: Study) -> None:
         """Refuse ids that the store already holds, naming the table file, record line and field."""

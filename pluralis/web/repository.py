@@ -58,7 +58,7 @@ from pluralis.data.study import Study
 from pluralis.errors import PluralisError
 from pluralis.store import Store
 from pluralis.store import schema as s
-from pluralis.store.db import TABLES, _rows_for
+from pluralis.store.db import MAX_SEQ, TABLES, _rows_for, next_seq
 from pluralis.store.schema_collect import (
     collect_events,
     collect_failures,
@@ -75,8 +75,6 @@ _INSERT_FAILURES = insert(collect_failures)
 #: The PRISM tables a finished survey or conversation is written to, in foreign-key order.
 _PRISM_INSERTS = {name: insert(table) for name, table in TABLES if name not in ("metadata", "comparisons")}
 #: The next ``seq`` of every PRISM table in one statement (one round trip instead of one per table).
-_MAX_SEQ = select(*(select(func.max(table.c.seq)).scalar_subquery().label(name) for name, table in TABLES))
-_SEQ_NAMES = tuple(name for name, _ in TABLES)
 #: A participant's survey row rewritten (its ``num_completed_conversations`` after each finished conversation).
 _UPDATE_PARTICIPANT = (
     update(s.participants)
@@ -556,25 +554,17 @@ class CollectRepository:
                 yield _CoreTx(conn, self.sqlite)
             return
         assert self._write_lock is not None
-        with self._write_lock:
-            fairy = self.engine.raw_connection()
+        with self._write_lock, self._raw_cursor() as (dbapi, cur):
             try:
-                dbapi: Any = fairy.driver_connection
-                cur = dbapi.cursor()
+                cur.execute("BEGIN")
+                yield _RawTx(cur, self._raw)
                 try:
-                    cur.execute("BEGIN")
-                    yield _RawTx(cur, self._raw)
-                    try:
-                        dbapi.commit()
-                    except Exception as e:
-                        raise _as_sqlalchemy_error(e, "COMMIT", None, self._raw.dialect) from e
-                except BaseException:
-                    dbapi.rollback()
-                    raise
-                finally:
-                    cur.close()
-            finally:
-                fairy.close()
+                    dbapi.commit()
+                except Exception as e:
+                    raise _as_sqlalchemy_error(e, "COMMIT", None, self._raw.dialect) from e
+            except BaseException:
+                dbapi.rollback()
+                raise
 
     def _first_value(self, statement: Any, params: dict[str, Any]) -> Any:
         """The first column of the first row of a one-row read (``None`` when there is no row)."""
@@ -583,20 +573,30 @@ class CollectRepository:
                 row = conn.execute(statement, params).first()
             return None if row is None else row[0]
         c = self._raw.get(statement)
-        fairy = self.engine.raw_connection()
-        try:
-            dbapi: Any = fairy.driver_connection
-            cur = dbapi.cursor()
+        with self._raw_cursor() as (_, cur):
             try:
                 cur.execute(c.sql, c.params(params))
                 rows = cur.fetchall()  # to the end: the statement is reset, no read snapshot stays open
             except Exception as e:
                 raise _as_sqlalchemy_error(e, c.sql, params, self._raw.dialect) from e
+        return rows[0][0] if rows else None
+
+    @contextmanager
+    def _raw_cursor(self) -> Iterator[tuple[Any, Any]]:
+        """``(sqlite3 connection, cursor)`` of a pooled connection, both handed back at the end.
+
+        From the engine's pool, so the store's ``connect`` hooks (WAL, foreign keys, busy timeout) hold.
+        """
+        fairy = self.engine.raw_connection()
+        try:
+            dbapi: Any = fairy.driver_connection
+            cur = dbapi.cursor()
+            try:
+                yield dbapi, cur
             finally:
                 cur.close()
         finally:
             fairy.close()
-        return rows[0][0] if rows else None
 
     # -- sessions ---------------------------------------------------------------------------------
 
@@ -915,7 +915,7 @@ class CollectRepository:
         """The next ``seq`` of every PRISM table (``-1 + 1 = 0`` for an empty one)."""
         if isinstance(tx, Connection):
             tx = _CoreTx(tx, sqlite=True)
-        return {name: (v if v is not None else -1) + 1 for name, v in zip(_SEQ_NAMES, tx.one(_MAX_SEQ))}
+        return next_seq(tx.one(MAX_SEQ))
 
     def add_event(self, user_id: str | None, kind: str, detail: dict | None = None) -> None:
         """Append one audit event.
