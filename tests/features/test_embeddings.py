@@ -75,3 +75,47 @@ def test_precisions_share_one_cache_key():
 def test_unknown_precision_is_a_clear_error():
     with pytest.raises(ConfigError, match="precision must be one of auto, fp32, bf16"):
         embed_texts(["x"], precision="int8")
+
+
+def test_batches_group_texts_by_token_count_and_keep_input_order(responses, monkeypatch):
+    """Texts whose character length and token count disagree: the batches follow the tokens, and the
+    vectors come back in input order, equal to sentence-transformers' own ``encode`` (float32)."""
+    model = load_sentence_model(precision="fp32")
+    # long in characters, few tokens (long whole words) / short in characters, many tokens
+    tricky = ["understanding responsibilities internationally", ". , ; : ! ?", "1 2 3 4 5 6 7 8", "x", "hello world"]
+    texts = tricky + responses[:40]
+    rng = np.random.default_rng(0)
+    texts = [texts[i] for i in rng.permutation(len(texts))]
+    counts = embeddings.token_counts(model, texts)
+    long_few, short_many = texts.index(tricky[0]), texts.index("1 2 3 4 5 6 7 8")
+    assert len(texts[long_few]) > 2 * len(texts[short_many]) and counts[long_few] < counts[short_many]
+
+    seen: list[list[str]] = []
+    original = type(model).encode
+
+    def spy(self, sentences, *args, **kwargs):
+        seen.append(list(sentences))
+        return original(self, sentences, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "encode", spy)
+    got = embed_texts(texts, precision="fp32", cache=False, batch_size=8)
+    monkeypatch.undo()
+
+    assert sorted(t for batch in seen for t in batch) == sorted(texts) and all(len(b) <= 8 for b in seen)
+    per_batch = [embeddings.token_counts(model, b) for b in seen]
+    # batches are contiguous runs of the token counts, longest first: no batch's range overlaps the next one's
+    assert all(a.min() >= b.max() for a, b in zip(per_batch, per_batch[1:]))
+    reference = model.encode(texts, batch_size=8, normalize_embeddings=True, show_progress_bar=False)
+    np.testing.assert_allclose(got, reference, atol=2e-5)
+
+
+def test_token_counts_include_special_tokens_and_truncate():
+    model = load_sentence_model(precision="fp32")
+    assert embeddings.token_counts(model, []).shape == (0,)
+    assert embeddings.token_counts(model, ["hello"]).tolist() == [3]  # [CLS] hello [SEP]
+    assert embeddings.token_counts(model, ["word " * 1000]).tolist() == [model.max_seq_length]
+
+
+def test_batch_size_must_be_positive():
+    with pytest.raises(ConfigError, match="batch_size"):
+        embed_texts(["a text never embedded before: batch size probe"], batch_size=0, cache=False)
