@@ -10,8 +10,9 @@ Reports, against the reference run in the same process (sentence-transformers ``
 model as shipped), interleaved and best of ``--repeat``:
 
 1. texts/s of the default path (:func:`pluralis.features.embeddings.embed_texts`, ``precision="auto"``:
-   bf16 on a CPU with native bf16) and of the reference, the speed-up, and the cosine of the default
-   path's vectors with the reference ones (min / mean);
+   bf16 on a CPU with native bf16, batches of similar token counts) and of the reference, the speed-up, and
+   the cosine of the default path's vectors with the reference ones (min / mean); and the default precision
+   batched as ``encode`` does by itself (by characters), which isolates the gain of grouping by tokens;
 2. how many of all the texts exceed 128 and 256 tokens (the model truncates at 256);
 3. the projected encoding time of all 41,390 texts, and with ``--cold`` the measured wall time of
    ``pluralis learn STUDY --by gender --features embedding`` with an empty embedding cache.
@@ -52,6 +53,16 @@ def study_texts(study) -> list[str]:
 def reference(texts: list[str], batch_size: int = 64) -> np.ndarray:
     """sentence-transformers as shipped: float32, normalised by ``encode``."""
     model = load_sentence_model(precision="fp32")
+    out = model.encode(
+        texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+    )
+    return np.asarray(out, dtype=np.float32)
+
+
+def by_characters(texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """The default precision, batched as ``encode`` groups texts itself (by character length): the
+    default path before it grouped texts by token count."""
+    model = load_sentence_model(precision="auto")
     out = model.encode(
         texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
     )
@@ -111,7 +122,11 @@ def main() -> None:
     sample = [texts[i] for i in rng.choice(len(texts), size=min(args.n, len(texts)), replace=False)]
     # warm both paths (model load, bf16 copy, kernels) on a few texts
     default_path(sample[:64], args.batch_size), reference(sample[:64], args.batch_size)
-    variants = {"default (pluralis embed_texts)": default_path, "reference (sentence-transformers fp32)": reference}
+    variants = {
+        "default (pluralis embed_texts)": default_path,
+        "reference (sentence-transformers fp32)": reference,
+        "default precision, batched by characters": by_characters,
+    }
     times: dict[str, list[float]] = {k: [] for k in variants}
     vectors: dict[str, np.ndarray] = {}
     for _ in range(args.repeat):
@@ -128,6 +143,9 @@ def main() -> None:
     print(
         f"  speed-up {rate[fast_name] / rate[ref_name]:.2f}x; cosine with the reference: "
         f"min {cos.min():.5f}, mean {cos.mean():.5f}"
+    )
+    print(
+        f"  batches by token count vs by characters (same precision): {rate[fast_name] / rate[list(variants)[2]]:.2f}x"
     )
     print(
         f"projected encoding of all {len(texts):,} texts: default {len(texts) / rate[fast_name]:.0f} s, "
