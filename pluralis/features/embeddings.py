@@ -411,7 +411,11 @@ def _encode_by_token_count(model: Any, texts: list[str], batch_size: int) -> np.
     (~1.5% of the encoding time); ``benchmarks/bench_embed.py`` measures the speed-up. Each batch is one
     ``encode`` call, so the model's own pre-processing, pooling and precision handling stay as they are.
     """
-    order = np.argsort(-token_counts(model, texts), kind="stable")
+    if getattr(model, "tokenizer", None) is not None:
+        lengths = token_counts(model, texts)
+    else:  # a model without a text tokenizer: characters, as ``encode`` itself does
+        lengths = pd.Series(texts, dtype=object).str.len().to_numpy()
+    order = np.argsort(-lengths, kind="stable")
     out = np.empty((len(texts), embedding_dimension(model)), dtype=np.float32)
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from pluralis.errors import ConfigError
-from pluralis.features.embeddings import load_sentence_model
+from pluralis.features import embeddings as sentence_embeddings
 
 #: Name of the default model (the bundled all-MiniLM-L6-v2 of the ``[embed]`` extra).
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -79,28 +79,6 @@ def embedder_name(embedder: Any) -> str:
     if isinstance(name, str) and name:
         return name
     return f"{getattr(embedder, '__module__', '') or ''}.{getattr(embedder, '__qualname__', type(embedder).__name__)}"
-
-
-def embedding_dimension(model) -> int:
-    """The vector size of a loaded sentence-transformers model (any version of the library).
-
-    Parameters
-    ----------
-    model : sentence_transformers.SentenceTransformer
-        A loaded model.
-
-    Returns
-    -------
-    int
-        The embedding size.
-
-    Example
-    -------
-    >>> embedding_dimension(load_sentence_model())
-    384
-    """
-    get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-    return int(get())
 
 
 class SentenceEmbedder:
@@ -148,20 +126,16 @@ class SentenceEmbedder:
         return base if self.normalize else f"{base}|raw"
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        model = load_sentence_model(self.model, self.device)
-        s = _as_texts(texts)
-        dim = embedding_dimension(model)
-        if not len(s):
-            return np.zeros((0, dim), dtype=np.float32)
-        codes, uniques = pd.factorize(s, use_na_sentinel=False)
-        emb = model.encode(
-            [str(t) for t in uniques],
-            batch_size=int(self.batch_size),
-            convert_to_numpy=True,
-            normalize_embeddings=bool(self.normalize),
-            show_progress_bar=False,
+        # the shared encoder path (each distinct text once, batches of similar token counts, float32
+        # normalisation); this class keeps no per-process cache of its own: the caches are the callers'
+        return sentence_embeddings.embed_texts(
+            _as_texts(texts),
+            model=self.model,
+            batch_size=self.batch_size,
+            device=self.device,
+            normalize=bool(self.normalize),
+            cache=False,
         )
-        return np.asarray(emb, dtype=np.float32)[codes]
 
     def __repr__(self) -> str:
         return f"SentenceEmbedder({self.name!r})"
