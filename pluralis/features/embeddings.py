@@ -6,7 +6,8 @@ sentence-transformers folder can be given instead. Topics and the reward models
 (:class:`pluralis.learn.featurizers.EmbeddingFeaturizer`) share this loader and its cache:
 
 * :func:`load_sentence_model` loads a model once per process (thread-safe);
-* :func:`embed_texts` embeds each distinct text once and keeps a per-model, per-process cache.
+* :func:`embed_texts` embeds each distinct text once, in batches of similar token counts
+  (:func:`token_counts`), and keeps a per-model, per-process cache.
 
 Precision. ``precision="auto"`` (the default everywhere) runs the encoder in bfloat16 on a CPU with
 native bf16 matrix products (AVX-512 BF16 or AMX; :func:`cpu_bf16_supported`) and in float32
