@@ -178,3 +178,24 @@ def test_the_admin_deletes_a_withdrawn_participant_and_the_dashboard_shows_the_a
         assert 'id="audit-log"' in page and "<td>withdrawal</td>" in page
         assert f'<td class="num">{sum(entry["detail"]["rows"].values())}</td>' in page
         assert admin.post(path, data={"csrf": csrf, "reason": "withdrawal"}, headers=auth).status_code == 404
+
+
+def test_a_returning_prolific_participant_in_a_full_study_is_told_they_already_started(tmp_path):
+    # QA: with limits.max_participants reached, a participant who had joined (cookie gone, same PROLIFIC_PID)
+    # was told "This study is full" (403) instead of being sent back to the session they hold
+    cfg = StudyConfig().with_models([{"name": n, "endpoint": "http://127.0.0.1:9/v1", "max_retries": 0} for n in NAMES])
+    cfg = cfg.model_copy(update={"limits": cfg.limits.model_copy(update={"max_participants": 1})})
+    store = Store.open(tmp_path / "s.sqlite")
+    app = create_app(cfg, store, admin_token=ADMIN, models={n: Instant(n) for n in NAMES})
+    landing = "/?PROLIFIC_PID=pid-1&STUDY_ID=st1&SESSION_ID=se1"
+    with TestClient(app) as first:
+        page = first.get(landing).text
+        assert first.post("/start", data={"csrf": csrf_of(page), **entry_fields(page)}).status_code == 200
+    with TestClient(app) as again:  # a new browser: the same Prolific participant, then someone new
+        page = again.get(landing).text
+        r = again.post("/start", data={"csrf": csrf_of(page), **entry_fields(page)})
+        assert r.status_code == 409 and "already started the study" in r.text and "resume link" in r.text
+        page = again.get("/?PROLIFIC_PID=pid-2").text
+        r = again.post("/start", data={"csrf": csrf_of(page), **entry_fields(page)})
+        assert r.status_code == 403 and "This study is full" in r.text
+    assert [row["PROLIFIC_PID"] for row in payments(store)] == ["pid-1"]
