@@ -208,8 +208,11 @@ def _findings_from_config_error(source: str, exc: ConfigError) -> list[Finding]:
         if not line or line == "invalid study definition:":
             continue
         m = _LOADER_LINE.match(line)
+        located = re.match(rf"^({re.escape(source)}(?::\d+)*): (.*)$", line)
         if m:
             out.append(Finding(m["where"], m["field"], m["msg"]))
+        elif located:  # the file (and line:column) already leads the message: not named twice
+            out.append(Finding(located[1], None, located[2]))
         else:
             out.append(Finding(source, None, line))
     return out
@@ -285,6 +288,14 @@ def static_findings(
             ("completion",),
             "no [completion] code: each participant gets a generated code (a recruitment platform such as "
             "Prolific needs the study's fixed code, and redirect_url)",
+            "warning",
+        )
+    q = config.quotas
+    if q.kind == "cells" and sum(c.target for c in q.cells) > q.total:
+        at(
+            ("quotas", "total"),
+            f"the quota cells' targets add up to {sum(c.target for c in q.cells)}, more than the study's "
+            f"total of {q.total} participants: not every cell can fill",
             "warning",
         )
     if config.quotas.over_quota == "screen_out" and config.completion.screened_out_code is None:

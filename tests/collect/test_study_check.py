@@ -163,3 +163,67 @@ def test_check_reports_an_unreadable_study_with_lines(tmp_path):
     assert [(x.where, x.field) for x in report.problems] == [(f"{p}:4", "models.0.timeout")]
     out = CliRunner().invoke(cli, ["study", "check", str(p)])
     assert out.exit_code == 1 and "models.0.timeout" in out.output
+
+
+def test_quota_cells_must_match_survey_answers_and_targets_fit_the_total(tmp_path):
+    # QA: a cell matching a misspelt question ('agee') or an answer the survey never gives ('65 plus') loaded
+    # without a word and never filled; cells' targets above [quotas] total passed unnoticed
+    p = tmp_path / "s.toml"
+    head = (
+        CONSENT + '[[models]]\nname = "a"\nendpoint = "http://127.0.0.1:9/v1"\n[quotas]\nkind = "cells"\ntotal = 10\n'
+    )
+    cell = '[[quotas.cells]]\nname = "{name}"\nmatch = {{{key} = "{value}"}}\ntarget = {target}\n'
+    p.write_text(head + cell.format(name="young", key="agee", value="18-24 years old", target=5))
+    with pytest.raises(ConfigError) as e:
+        load_study_config(p)
+    where = line_of(p, 'match = {agee = "18-24 years old"}')
+    assert f"{p}:{where}: quotas.cells.0.match.agee: quota cell 'young' matches 'agee', which is not a survey" in str(
+        e.value
+    )
+    p.write_text(
+        head
+        + cell.format(name="young", key="age", value="18-24 years old", target=5)
+        + cell.format(name="old", key="age", value="65 plus", target=5)
+    )
+    with pytest.raises(ConfigError) as e:
+        load_study_config(p)
+    where = line_of(p, 'match = {age = "65 plus"}')
+    assert f"{p}:{where}: quotas.cells.1.match.age: quota cell 'old' matches age = '65 plus', which is not" in str(
+        e.value
+    )
+    assert "'65+ years old'" in str(e.value)  # the answers it could match
+    p.write_text(head + cell.format(name="here", key="reside_country", value="Atlantis", target=5))
+    with pytest.raises(ConfigError, match="quotas.cells.0.match.reside_country: .*'Atlantis'"):
+        load_study_config(p)
+    # valid cells load; targets adding up to more than the total are a warning of the check, at quotas.total
+    p.write_text(
+        head
+        + cell.format(name="women", key="gender", value="Female", target=8)
+        + cell.format(name="here", key="reside_country", value="United States", target=4)
+    )
+    assert [c.name for c in load_study_config(p).quotas.cells] == ["women", "here"]
+    report = check_study(p, call_endpoints=False)
+    (w,) = [w for w in report.warnings if w.field == "quotas.total"]
+    assert w.where == f"{p}:{line_of(p, 'total = 10')}" and "add up to 12, more than the study's total of 10" in str(w)
+
+
+def test_duplicate_models_unreadable_files_and_no_quota_name_their_line(tmp_path):
+    # QA: these were reported as "s.toml: (top level): ..." (no line, no field), and an unreadable TOML file
+    # as "s.toml: s.toml: not valid TOML: ... (at line 3, column 18)"
+    p = tmp_path / "s.toml"
+    models = '[[models]]\nname = "a"\nendpoint = "http://127.0.0.1:9/v1"\n'
+    p.write_text(models + models)
+    with pytest.raises(ConfigError) as e:
+        load_study_config(p)
+    assert f"{p}:5: models.1.name: duplicate model name 'a' (also models.0)" in str(e.value)
+    p.write_text(models + '[[conversations.types]]\nname = "unguided"\nlabel = "U"\ninstruction = "Go"\nquota = 0\n')
+    with pytest.raises(ConfigError) as e:
+        load_study_config(p)
+    assert f"{p}:8: conversations.types.0.quota: every conversation type has quota 0" in str(e.value)
+    p.write_text('[study]\nid = "x"\ntitle = "unclosed\n')
+    report = check_study(p, call_endpoints=False)
+    assert [str(x) for x in report.problems] == [f"{p}:3:18: not valid TOML: Illegal character '\\n'"]
+    j = tmp_path / "s.json"
+    j.write_text('{"study": {"id": "x",}}')
+    with pytest.raises(ConfigError, match=r"s\.json:1:22: not valid JSON: Expecting property name"):
+        load_study_config(j)
