@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from pluralis.collect.config import (
     CONSENT_TEXT,
+    ConversationsConfig,
     StudyConfig,
     _shipped_study,
     load_study_config,
@@ -288,6 +289,22 @@ def static_findings(
             ("completion",),
             "no [completion] code: each participant gets a generated code (a recruitment platform such as "
             "Prolific needs the study's fixed code, and redirect_url)",
+            "warning",
+        )
+    conv, prism_texts = config.conversations, ConversationsConfig()
+    if conv.quota_text == prism_texts.quota_text and any(t.quota != 2 for t in conv.types):
+        at(
+            ("conversations", "quota_text"),
+            "participants are told to do 'two of each type' (PRISM's text), but the study's quotas are "
+            + ", ".join(f"{t.name} {t.quota}" for t in conv.types)
+            + "; write the study's own quota_text",
+            "warning",
+        )
+    if conv.continue_text == prism_texts.continue_text and (conv.min_turns, conv.max_turns) != (2, 10):
+        at(
+            ("conversations", "continue_text"),
+            f"participants are told conversations are 'between 2 and 10 turns' (PRISM's text), but the study's "
+            f"are {conv.min_turns} to {conv.max_turns}; write the study's own continue_text",
             "warning",
         )
     q = config.quotas

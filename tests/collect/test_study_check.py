@@ -227,3 +227,29 @@ def test_duplicate_models_unreadable_files_and_no_quota_name_their_line(tmp_path
     j.write_text('{"study": {"id": "x",}}')
     with pytest.raises(ConfigError, match=r"s\.json:1:22: not valid JSON: Expecting property name"):
         load_study_config(j)
+
+
+def test_prism_instruction_texts_that_contradict_the_study_are_warned_about(tmp_path):
+    # QA: a study with quota 1 per type and 1-3 turns told participants "you need to do two of each type" and
+    # "Conversations can be between 2 and 10 turns" (PRISM's default texts), next to "(1–3 turns.)"
+    p = tmp_path / "s.toml"
+    models = CONSENT + '[[models]]\nname = "a"\nendpoint = "http://127.0.0.1:9/v1"\n'
+    p.write_text(
+        models + "[conversations]\nmin_turns = 1\nmax_turns = 3\n"
+        '[[conversations.types]]\nname = "unguided"\nlabel = "U"\ninstruction = "Go"\nquota = 1\n'
+    )
+    found = {w.field: str(w) for w in check_study(p, call_endpoints=False).warnings}
+    at = f"{p}:{line_of(p, '[conversations]')}"
+    assert found["conversations.quota_text"].startswith(f"{at}: conversations.quota_text: participants are told")
+    assert "the study's quotas are unguided 1" in found["conversations.quota_text"]
+    assert "the study's are 1 to 3" in found["conversations.continue_text"]
+    # the study's own texts, or PRISM's numbers: no warning
+    p.write_text(
+        models + '[conversations]\nmin_turns = 1\nmax_turns = 3\nquota_text = "Do one."\ncontinue_text = "Go on."\n'
+        '[[conversations.types]]\nname = "unguided"\nlabel = "U"\ninstruction = "Go"\nquota = 1\n'
+    )
+    assert not {"conversations.quota_text", "conversations.continue_text"} & {
+        w.field for w in check_study(p, call_endpoints=False).warnings
+    }
+    prism = check_study(default_study_path(), call_endpoints=False, allow_placeholders=True)
+    assert not [w for w in prism.warnings if (w.field or "").startswith("conversations")]
