@@ -199,3 +199,28 @@ def test_a_returning_prolific_participant_in_a_full_study_is_told_they_already_s
         r = again.post("/start", data={"csrf": csrf_of(page), **entry_fields(page)})
         assert r.status_code == 403 and "This study is full" in r.text
     assert [row["PROLIFIC_PID"] for row in payments(store)] == ["pid-1"]
+
+
+def test_the_rating_page_lists_its_problems_in_the_order_the_responses_are_shown(tmp_path):
+    # QA: the summary of a refused rating page read "Response A, Response C, Response B" (response ids, not
+    # the shuffled display order), for both unrated and untouched sliders
+    import re
+
+    cfg, _store, app = make_app(tmp_path)
+    for _ in range(20):  # a participant whose responses are shown in another order than their ids
+        c = TestClient(app)
+        page = to_rating(c, cfg)
+        ids = SCORE_RE.findall(page)  # in display order (Response A, B, ...)
+        if ids != sorted(ids, key=int):
+            break
+    assert len(ids) == 4 and ids != sorted(ids, key=int)
+    with c:
+        for data in (
+            {f"score_{i}": "0" for i in ids} | {f"score_{i}__touched": "1" for i in ids},  # out of range
+            {f"score_{i}": "50" for i in ids},  # never moved
+        ):
+            r = c.post("/study/rate", data={**data, "csrf": csrf_of(page)})
+            assert r.status_code == 422
+            summary = r.text.split('id="error-summary"', 1)[1].split("</ul>", 1)[0]
+            assert re.findall(r'href="#err-score_(\d+)"', summary) == ids
+            assert re.findall(r">Response ([A-D]):", summary) == ["A", "B", "C", "D"]
