@@ -224,3 +224,24 @@ def test_the_rating_page_lists_its_problems_in_the_order_the_responses_are_shown
             summary = r.text.split('id="error-summary"', 1)[1].split("</ul>", 1)[0]
             assert re.findall(r'href="#err-score_(\d+)"', summary) == ids
             assert re.findall(r">Response ([A-D]):", summary) == ["A", "B", "C", "D"]
+
+
+def test_every_participant_page_has_one_main_heading(tmp_path):
+    # QA: the page after a rating (continue or finish) had no heading at all, so screen-reader users who move by
+    # headings could not find where the page starts (every other page has one <h1>)
+    import re
+
+    cfg, _store, app = make_app(tmp_path)
+
+    def h1s(html: str) -> list[str]:
+        return re.findall(r"<h1[^>]*>(.*?)</h1>", html, flags=re.S)
+
+    with TestClient(app) as c:
+        assert len(h1s(c.get("/").text)) == 1
+        page = to_rating(c, cfg)
+        assert len(h1s(page)) == 1
+        ids = SCORE_RE.findall(page)
+        data = {f"score_{i}": str(40 + n) for n, i in enumerate(ids)} | {f"score_{i}__touched": "1" for i in ids}
+        page = c.post("/study/rate", data={**data, "csrf": csrf_of(page)}).text
+        assert "/study/followup" in page  # the continue page
+        assert h1s(page) == ["Conversation 1 of 6: continue or finish"]
