@@ -245,3 +245,19 @@ def test_every_participant_page_has_one_main_heading(tmp_path):
         page = c.post("/study/rate", data={**data, "csrf": csrf_of(page)}).text
         assert "/study/followup" in page  # the continue page
         assert h1s(page) == ["Conversation 1 of 6: continue or finish"]
+
+
+def test_an_admin_error_page_links_back_to_the_dashboard_not_the_study(tmp_path):
+    # QA: a mistyped participant id on the dashboard's delete form ended on "Sorry ... Back to the study", a link
+    # to the participants' pages; participants' error pages keep their link to the study
+    cfg, _store, app = make_app(tmp_path)
+    auth = {"Authorization": "Bearer " + ADMIN}
+    with TestClient(app) as admin:
+        csrf = csrf_of(admin.get("/admin", headers=auth).text)
+        for reason, status in (("withdrawal", 404), ("bored", 422)):
+            r = admin.post("/admin/participants/u-typo/delete", data={"csrf": csrf, "reason": reason}, headers=auth)
+            assert r.status_code == status
+            assert '<a href="/admin">Back to the dashboard</a>' in r.text and "Back to the study" not in r.text
+    with TestClient(app) as participant:
+        r = participant.get("/resume/not-a-token")
+        assert r.status_code == 404 and '<a href="/study">Back to the study</a>' in r.text
