@@ -895,6 +895,10 @@ class StudyConfig(_Strict):
         if self.quotas.kind != "cells":
             return
         questions = {q.id: q for s in self.survey.sections for q in s.questions}
+        names = [c.name for c in self.quotas.cells]
+        for i, name in enumerate(names):
+            if name in names[:i]:  # one target per name: a second cell of that name would replace the first
+                raise field_error(f"quotas.cells.{i}.name", f"quota cell {name!r} is listed twice")
         for i, cell in enumerate(self.quotas.cells):
             for key, value in cell.match.items():
                 where = f"quotas.cells.{i}.match.{key}"

@@ -202,6 +202,16 @@ def test_quota_cells_must_match_survey_answers_and_targets_fit_the_total(tmp_pat
         + cell.format(name="here", key="reside_country", value="United States", target=4)
     )
     assert [c.name for c in load_study_config(p).quotas.cells] == ["women", "here"]
+    twice = head + cell.format(name="w", key="gender", value="Female", target=2)
+    p.write_text(twice + cell.format(name="w", key="gender", value="Male", target=3))
+    with pytest.raises(ConfigError) as e:  # one target per name: the second used to replace the first silently
+        load_study_config(p)
+    assert f"{p}:{len(twice.splitlines()) + 2}: quotas.cells.1.name: quota cell 'w' is listed twice" in str(e.value)
+    p.write_text(
+        head
+        + cell.format(name="women", key="gender", value="Female", target=8)
+        + cell.format(name="here", key="reside_country", value="United States", target=4)
+    )
     report = check_study(p, call_endpoints=False)
     (w,) = [w for w in report.warnings if w.field == "quotas.total"]
     assert w.where == f"{p}:{line_of(p, 'total = 10')}" and "add up to 12, more than the study's total of 10" in str(w)
