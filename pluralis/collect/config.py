@@ -995,8 +995,12 @@ def _read(path: Path) -> dict:
         raise ConfigError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from e
     except ConfigError:
         raise
-    except Exception as e:  # yaml errors
-        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    except Exception as e:  # yaml errors: one line, at the problem's line and column (not the parser's dump)
+        mark = getattr(e, "problem_mark", None)
+        if mark is not None:
+            what = " ".join(str(getattr(e, "problem", None) or "cannot be parsed").split())
+            raise ConfigError(f"{path}:{mark.line + 1}:{mark.column + 1}: not valid YAML: {what}") from e
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from e
     raise ConfigError(f"{path}: unknown study file type {suffix!r}; use .toml, .yaml or .json")
 
 

@@ -233,6 +233,12 @@ def test_duplicate_models_unreadable_files_and_no_quota_name_their_line(tmp_path
     p.write_text('[study]\nid = "x"\ntitle = "unclosed\n')
     report = check_study(p, call_endpoints=False)
     assert [str(x) for x in report.problems] == [f"{p}:3:18: not valid TOML: Illegal character '\\n'"]
+    y = tmp_path / "s.yaml"
+    y.write_text("study:\n  id: [unclosed\n")
+    report = check_study(y, call_endpoints=False)  # was 7 "problems", one per line of the parser's message
+    assert [str(x) for x in report.problems] == [
+        f"{y}:3:1: not valid YAML: expected ',' or ']', but got '<stream end>'"
+    ]
     j = tmp_path / "s.json"
     j.write_text('{"study": {"id": "x",}}')
     with pytest.raises(ConfigError, match=r"s\.json:1:22: not valid JSON: Expecting property name"):
