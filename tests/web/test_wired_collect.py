@@ -261,3 +261,31 @@ def test_an_admin_error_page_links_back_to_the_dashboard_not_the_study(tmp_path)
     with TestClient(app) as participant:
         r = participant.get("/resume/not-a-token")
         assert r.status_code == 404 and '<a href="/study">Back to the study</a>' in r.text
+
+
+def test_without_javascript_a_refused_rating_page_keeps_the_ticks_and_says_what_to_tick(tmp_path):
+    # QA (browser without JavaScript): a rating page refused because one box was not ticked came back with every
+    # "I have set this rating" box unticked, so the next submit was refused for the others; the message only
+    # said "move this slider" to someone who had moved it (without JavaScript the box is what counts)
+    import re
+
+    cfg, _store, app = make_app(tmp_path)
+    with TestClient(app) as c:
+        page = to_rating(c, cfg)
+        ids = SCORE_RE.findall(page)
+        body = [(f"score_{i}", str(20 + 10 * n)) for n, i in enumerate(ids)]
+        for i in ids[:-1]:  # what a browser without JavaScript sends: the empty hidden marker, then the ticked box
+            body += [(f"score_{i}__touched", ""), (f"score_{i}__touched", "1")]
+        body += [(f"score_{ids[-1]}__touched", ""), ("csrf", csrf_of(page))]
+        r = c.post("/study/rate", content=urlencode(body), headers=FORM_HEADERS)
+        assert r.status_code == 422
+        boxes = dict(re.findall(r'<input type="checkbox" name="score_(\d+)__touched" value="1"( checked)?>', r.text))
+        assert boxes == {i: (" checked" if i != ids[-1] else "") for i in ids}
+        noscript = re.findall(r"<noscript>(.*?)</noscript>", r.text, flags=re.S)
+        hints = ["tick “I have set this rating”" in n for n in noscript]
+        assert hints == [i == ids[-1] for i in ids]
+        body = [(k, v) for k, v in body if k != "csrf"] + [
+            (f"score_{ids[-1]}__touched", "1"),
+            ("csrf", csrf_of(r.text)),
+        ]
+        assert c.post("/study/rate", content=urlencode(body), headers=FORM_HEADERS).status_code in (200, 303)
