@@ -683,11 +683,11 @@ class ProtocolSession:
         (<Step.SURVEY: 'survey'>, 'lm_use')
         """
         self._expect(Step.CONSENT)
-        errors = {}
-        if not agree:
-            errors["consent"] = "you must consent to take part"
+        errors = {}  # in the order the consent page asks: age first
         if not age_confirmed:
             errors["consent_age"] = "you must be 18 years of age or over"
+        if not agree:
+            errors["consent"] = "you must consent to take part"
         if errors:
             raise ProtocolError(
                 "consent is required to take part",

@@ -289,3 +289,19 @@ def test_without_javascript_a_refused_rating_page_keeps_the_ticks_and_says_what_
             ("csrf", csrf_of(r.text)),
         ]
         assert c.post("/study/rate", content=urlencode(body), headers=FORM_HEADERS).status_code in (200, 303)
+
+
+def test_the_consent_page_lists_its_problems_in_page_order(tmp_path):
+    # QA: the summary listed "Consent" before "Age confirmation", the page asks for the age first
+    import re
+
+    _cfg, _store, app = make_app(tmp_path)
+    with TestClient(app) as c:
+        page = c.get("/").text
+        c.post("/start", data={"csrf": csrf_of(page), **entry_fields(page)})
+        page = c.get("/study").text
+        on_page = re.findall(r'name="(consent(?:_age)?)" value="yes"', page)
+        r = c.post("/study/consent", data={"csrf": csrf_of(page)})
+        assert r.status_code == 422 and on_page == ["consent_age", "consent"]
+        summary = r.text.split('id="error-summary"', 1)[1].split("</ul>", 1)[0]
+        assert re.findall(r'href="#err-([a-z_]+)"', summary) == on_page
