@@ -395,8 +395,9 @@ class ConversationsConfig(_Strict):
         if self.min_turns > self.max_turns:
             raise ValueError(f"min_turns ({self.min_turns}) is larger than max_turns ({self.max_turns})")
         names = [t.name for t in self.types]
-        if len(set(names)) != len(names):
-            raise ValueError(f"conversation types listed twice: {names}")
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise field_error(f"types.{i}.name", f"conversation type {name!r} is listed twice")
         return self
 
     @property
@@ -647,7 +648,10 @@ class QuotasConfig(_Strict):
         if self.kind == "census":
             from pluralis.census.targets import normalise_country
 
-            normalise_country(self.country)
+            try:
+                normalise_country(self.country)
+            except ConfigError as e:  # located at quotas.country, like every other field's problem
+                raise field_error("country", str(e)) from None
         return self
 
 

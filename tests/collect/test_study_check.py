@@ -230,6 +230,15 @@ def test_duplicate_models_unreadable_files_and_no_quota_name_their_line(tmp_path
     with pytest.raises(ConfigError) as e:
         load_study_config(p)
     assert f"{p}:8: conversations.types.0.quota: every conversation type has quota 0" in str(e.value)
+    conv = '[[conversations.types]]\nname = "unguided"\nlabel = "U"\ninstruction = "Go"\n'
+    p.write_text(models + conv + conv)
+    with pytest.raises(ConfigError) as e:  # was "s.toml:4: conversations: ... listed twice: [...]"
+        load_study_config(p)
+    assert f"{p}:9: conversations.types.1.name: conversation type 'unguided' is listed twice" in str(e.value)
+    p.write_text(models + '[quotas]\nkind = "census"\ncountry = "FR"\n')
+    report = check_study(p, call_endpoints=False)  # was "s.toml: unknown country 'FR' ...": no line, no field
+    assert [(x.where, x.field) for x in report.problems] == [(f"{p}:6", "quotas.country")]
+    assert "unknown country 'FR'" in report.problems[0].message
     p.write_text('[study]\nid = "x"\ntitle = "unclosed\n')
     report = check_study(p, call_endpoints=False)
     assert [str(x) for x in report.problems] == [f"{p}:3:18: not valid TOML: Illegal character '\\n'"]
