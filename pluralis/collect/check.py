@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from pluralis.collect.config import (
     CONSENT_TEXT,
+    ConversationsConfig,
     StudyConfig,
     _shipped_study,
     load_study_config,
@@ -208,8 +209,11 @@ def _findings_from_config_error(source: str, exc: ConfigError) -> list[Finding]:
         if not line or line == "invalid study definition:":
             continue
         m = _LOADER_LINE.match(line)
+        located = re.match(rf"^({re.escape(source)}(?::\d+)*): (.*)$", line)
         if m:
             out.append(Finding(m["where"], m["field"], m["msg"]))
+        elif located:  # the file (and line:column) already leads the message: not named twice
+            out.append(Finding(located[1], None, located[2]))
         else:
             out.append(Finding(source, None, line))
     return out
@@ -285,6 +289,30 @@ def static_findings(
             ("completion",),
             "no [completion] code: each participant gets a generated code (a recruitment platform such as "
             "Prolific needs the study's fixed code, and redirect_url)",
+            "warning",
+        )
+    conv, prism_texts = config.conversations, ConversationsConfig()
+    if conv.quota_text == prism_texts.quota_text and any(t.quota != 2 for t in conv.types):
+        at(
+            ("conversations", "quota_text"),
+            "participants are told to do 'two of each type' (PRISM's text), but the study's quotas are "
+            + ", ".join(f"{t.name} {t.quota}" for t in conv.types)
+            + "; write the study's own quota_text",
+            "warning",
+        )
+    if conv.continue_text == prism_texts.continue_text and (conv.min_turns, conv.max_turns) != (2, 10):
+        at(
+            ("conversations", "continue_text"),
+            f"participants are told conversations are 'between 2 and 10 turns' (PRISM's text), but the study's "
+            f"are {conv.min_turns} to {conv.max_turns}; write the study's own continue_text",
+            "warning",
+        )
+    q = config.quotas
+    if q.kind == "cells" and sum(c.target for c in q.cells) > q.total:
+        at(
+            ("quotas", "total"),
+            f"the quota cells' targets add up to {sum(c.target for c in q.cells)}, more than the study's "
+            f"total of {q.total} participants: not every cell can fill",
             "warning",
         )
     if config.quotas.over_quota == "screen_out" and config.completion.screened_out_code is None:

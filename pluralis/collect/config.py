@@ -395,8 +395,9 @@ class ConversationsConfig(_Strict):
         if self.min_turns > self.max_turns:
             raise ValueError(f"min_turns ({self.min_turns}) is larger than max_turns ({self.max_turns})")
         names = [t.name for t in self.types]
-        if len(set(names)) != len(names):
-            raise ValueError(f"conversation types listed twice: {names}")
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise field_error(f"types.{i}.name", f"conversation type {name!r} is listed twice")
         return self
 
     @property
@@ -647,7 +648,10 @@ class QuotasConfig(_Strict):
         if self.kind == "census":
             from pluralis.census.targets import normalise_country
 
-            normalise_country(self.country)
+            try:
+                normalise_country(self.country)
+            except ConfigError as e:  # located at quotas.country, like every other field's problem
+                raise field_error("country", str(e)) from None
         return self
 
 
@@ -866,9 +870,12 @@ class StudyConfig(_Strict):
         if not self.models:
             raise field_error("models", "a study needs at least one model ([[models]] with name and endpoint)")
         names = self.model_names()
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"duplicate model names: {', '.join(dupes)}")
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise field_error(
+                    f"models.{i}.name",
+                    f"duplicate model name {name!r} (also models.{names.index(name)}); each model needs its own name",
+                )
         if self.sampling.nc_model is not None and self.sampling.nc_model not in names:
             raise field_error("sampling.nc_model", f"{self.sampling.nc_model!r} is not one of the models")
         k = self.sampling.opening_models
@@ -879,8 +886,43 @@ class StudyConfig(_Strict):
                 f"use at most {len(names)} (or leave it out: PRISM's 4, or every model when there are fewer)",
             )
         if self.conversations.total_quota == 0:
-            raise ValueError("every conversation type has quota 0: a participant would have nothing to do")
+            raise field_error(  # the first type's quota: a line in the file even without a [conversations] table
+                "conversations.types.0.quota" if self.conversations.types else "conversations.types",
+                "every conversation type has quota 0: a participant would have nothing to do",
+            )
+        self._check_quota_cells()
         return self
+
+    def _check_quota_cells(self) -> None:
+        """Each ``[[quotas.cells]]`` match names a survey question and an answer it can have (a cell that
+        matches nothing would never fill, silently)."""
+        if self.quotas.kind != "cells":
+            return
+        questions = {q.id: q for s in self.survey.sections for q in s.questions}
+        names = [c.name for c in self.quotas.cells]
+        for i, name in enumerate(names):
+            if name in names[:i]:  # one target per name: a second cell of that name would replace the first
+                raise field_error(f"quotas.cells.{i}.name", f"quota cell {name!r} is listed twice")
+        for i, cell in enumerate(self.quotas.cells):
+            for key, value in cell.match.items():
+                where = f"quotas.cells.{i}.match.{key}"
+                q = questions.get(key)
+                if q is None:
+                    raise field_error(
+                        where, f"quota cell {cell.name!r} matches {key!r}, which is not a survey question id"
+                    )
+                answers = [v for v, _label in q.question_kind.choices(q)]
+                if q.kind == "country":
+                    known = value == vocab.PREFER_NOT_TO_SAY or self.survey.country(value) is not None
+                else:
+                    known = not answers or value in answers
+                if not known:
+                    shown = f"; its answers are {', '.join(map(repr, answers))}" if answers else ""
+                    raise field_error(
+                        where,
+                        f"quota cell {cell.name!r} matches {key} = {value!r}, which is not an answer of "
+                        f"question {key!r}{shown}",
+                    )
 
     @property
     def opening_count(self) -> int:
@@ -950,13 +992,19 @@ def _read(path: Path) -> dict:
         if suffix == ".json":
             return json.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+        at = re.search(r" \(at line (\d+), column (\d+)\)$", str(e))  # file:line:column, like every other error
+        where, msg = (f"{path}:{at[1]}:{at[2]}", str(e)[: at.start()]) if at else (f"{path}", str(e))
+        raise ConfigError(f"{where}: not valid TOML: {msg}") from e
     except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: not valid JSON: {e}") from e
+        raise ConfigError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from e
     except ConfigError:
         raise
-    except Exception as e:  # yaml errors
-        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    except Exception as e:  # yaml errors: one line, at the problem's line and column (not the parser's dump)
+        mark = getattr(e, "problem_mark", None)
+        if mark is not None:
+            what = " ".join(str(getattr(e, "problem", None) or "cannot be parsed").split())
+            raise ConfigError(f"{path}:{mark.line + 1}:{mark.column + 1}: not valid YAML: {what}") from e
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from e
     raise ConfigError(f"{path}: unknown study file type {suffix!r}; use .toml, .yaml or .json")
 
 

@@ -683,11 +683,11 @@ class ProtocolSession:
         (<Step.SURVEY: 'survey'>, 'lm_use')
         """
         self._expect(Step.CONSENT)
-        errors = {}
-        if not agree:
-            errors["consent"] = "you must consent to take part"
+        errors = {}  # in the order the consent page asks: age first
         if not age_confirmed:
             errors["consent_age"] = "you must be 18 years of age or over"
+        if not agree:
+            errors["consent"] = "you must consent to take part"
         if errors:
             raise ProtocolError(
                 "consent is required to take part",
@@ -1219,7 +1219,9 @@ class ProtocolSession:
             by_id = dict(zip(t.display_order, scores))
         errors = {}
         clean: dict[int, int] = {}
-        for r in t.responses:
+        shown = {rid: i for i, rid in enumerate(t.display_order)}
+        on_page = sorted(t.responses, key=lambda r: shown.get(r.id, len(shown)))  # problems listed as the page shows
+        for r in on_page:
             v = by_id.get(r.id)
             try:
                 iv = int(v) if v is not None and float(v) == int(float(v)) else None
@@ -1240,7 +1242,7 @@ class ProtocolSession:
             )
         if touched is not None and self.config.conversations.require_slider_touch:
             moved = {int(i) for i in touched}
-            untouched = [r.id for r in t.responses if r.id not in moved]
+            untouched = [r.id for r in on_page if r.id not in moved]
             if untouched:
                 text = self.config.conversations.untouched_text
                 raise ProtocolError(

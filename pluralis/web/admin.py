@@ -129,7 +129,7 @@ def too_many_attempts(request: Request, retry_after: float, *, json: bool) -> Re
             status_code=429,
             headers={"Retry-After": wait},
         )
-    resp = error_page(request, "Too many failed attempts. Please wait a minute and try again.", 429)
+    resp = error_page(request, "Too many failed attempts. Please wait a minute and try again.", 429, admin=True)
     resp.headers["Retry-After"] = wait
     return resp
 
@@ -211,7 +211,9 @@ async def dashboard(request: Request) -> Response:
     """
     state = state_of(request)
     if state.secrets.admin_token is None:
-        return error_page(request, f"The admin dashboard is disabled: set {state.config.admin.token_env}.", 403)
+        return error_page(
+            request, f"The admin dashboard is disabled: set {state.config.admin.token_env}.", 403, admin=True
+        )
     denied = admin_denied(request, json=False)
     if denied is not None:
         return denied
@@ -266,7 +268,7 @@ async def login(request: Request) -> Response:
     state = state_of(request)
     form = await read_form(request)
     if not check_double_submit(request, form.get("csrf")):
-        return error_page(request, "This form has expired. Please reload the page.", 403)
+        return error_page(request, "This form has expired. Please reload the page.", 403, admin=True)
     ip = client_ip(request)
     wait = state.admin_throttle.retry_after(ip)
     if wait > 0:
@@ -313,7 +315,7 @@ async def logout(request: Request) -> Response:
     state = state_of(request)
     form = await read_form(request)
     if not is_admin(request) or not state.secrets.check_csrf(form.get("csrf"), "admin"):
-        return error_page(request, "Not allowed.", 403)
+        return error_page(request, "Not allowed.", 403, admin=True)
     resp = redirect(request, "/admin")
     resp.delete_cookie(ADMIN_COOKIE, path=state.prefix + "/admin")
     return resp
@@ -365,14 +367,14 @@ async def delete(request: Request, user_id: str) -> Response:
     state = state_of(request)
     form = await read_form(request)
     if not is_admin(request) or not state.secrets.check_csrf(form.get("csrf"), "admin"):
-        return error_page(request, "Not allowed.", 403)
+        return error_page(request, "Not allowed.", 403, admin=True)
     reason = form.get("reason") or "withdrawal"
     if reason not in DELETION_REASONS:
-        return error_page(request, f"The reason must be one of: {', '.join(DELETION_REASONS)}.", 422)
+        return error_page(request, f"The reason must be one of: {', '.join(DELETION_REASONS)}.", 422, admin=True)
     try:
         report = await run_in_threadpool(delete_participant, state.repo.store, user_id, reason=reason)
     except StoreError:
-        return error_page(request, "There is no such participant (nothing was deleted).", 404)
+        return error_page(request, "There is no such participant (nothing was deleted).", 404, admin=True)
     log.info("admin deleted a participant (%s): %d rows", reason, report.total)
     return redirect(request, "/admin#audit")
 

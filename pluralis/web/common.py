@@ -288,7 +288,7 @@ def redirect(request: Request, path: str) -> RedirectResponse:
     return RedirectResponse(state_of(request).prefix + path, status_code=303)
 
 
-def error_page(request: Request, message: str, status_code: int) -> HTMLResponse:
+def error_page(request: Request, message: str, status_code: int, *, admin: bool = False) -> HTMLResponse:
     """The plain error page with one ``message``.
 
     Parameters
@@ -299,6 +299,8 @@ def error_page(request: Request, message: str, status_code: int) -> HTMLResponse
         What went wrong, in the participant's words (escaped).
     status_code
         HTTP status (403, 404, 409, 429, ...).
+    admin
+        An admin page's error: the page links back to the dashboard, not to the participants' study.
 
     Returns
     -------
@@ -313,8 +315,10 @@ def error_page(request: Request, message: str, status_code: int) -> HTMLResponse
     >>> app = create_app(StudyConfig(), os.path.join(tempfile.mkdtemp(), "s.sqlite"), admin_token="t" * 24)
     >>> error_page(SimpleNamespace(app=app), "This study is full.", 403).status_code
     403
+    >>> 'href="/admin"' in error_page(SimpleNamespace(app=app), "No such participant.", 404, admin=True).body.decode()
+    True
     """
-    return render(request, "error.html", status_code, message=message)
+    return render(request, "error.html", status_code, message=message, admin=admin)
 
 
 # --- cookies and CSRF ------------------------------------------------------------------------------

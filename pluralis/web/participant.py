@@ -604,12 +604,10 @@ async def start(request: Request) -> Response:
     if not state.join_limiter.allow(client_ip(request)):
         return error_page(request, "Too many new participants from your address. Please wait a minute.", 429)
     repo = state.repo
-    if state.config.limits.max_participants is not None:
-        total = sum((await state.db(repo.status_counts)).values())
-        if total >= state.config.limits.max_participants:
-            return error_page(request, "This study is full. Thank you for your interest.", 403)
     params = entry_params(state.config, {k[7:]: v for k, v in form.items() if k.startswith("entry__")})
     external = (external_id(state.config, params) or form.get("external_id") or "").strip()[:128] or None
+    # a participant who already joined (e.g. their cookie is gone) is told so before "the study is full": they
+    # hold a place, and telling them the study is full would send them away from the session they can resume
     if external and await state.db(repo.external_id_exists, external):
         return error_page(
             request,
@@ -617,6 +615,10 @@ async def start(request: Request) -> Response:
             "where you started, or use the resume link you were given.",
             409,
         )
+    if state.config.limits.max_participants is not None:
+        total = sum((await state.db(repo.status_counts)).values())
+        if total >= state.config.limits.max_participants:
+            return error_page(request, "This study is full. Thank you for your interest.", 403)
     token, session = await state.db(lambda: repo.create_session(external_id=external))
     await state.db(
         record_entry,

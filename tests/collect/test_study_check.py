@@ -163,3 +163,118 @@ def test_check_reports_an_unreadable_study_with_lines(tmp_path):
     assert [(x.where, x.field) for x in report.problems] == [(f"{p}:4", "models.0.timeout")]
     out = CliRunner().invoke(cli, ["study", "check", str(p)])
     assert out.exit_code == 1 and "models.0.timeout" in out.output
+
+
+def test_quota_cells_must_match_survey_answers_and_targets_fit_the_total(tmp_path):
+    # QA: a cell matching a misspelt question ('agee') or an answer the survey never gives ('65 plus') loaded
+    # without a word and never filled; cells' targets above [quotas] total passed unnoticed
+    p = tmp_path / "s.toml"
+    head = (
+        CONSENT + '[[models]]\nname = "a"\nendpoint = "http://127.0.0.1:9/v1"\n[quotas]\nkind = "cells"\ntotal = 10\n'
+    )
+    cell = '[[quotas.cells]]\nname = "{name}"\nmatch = {{{key} = "{value}"}}\ntarget = {target}\n'
+    p.write_text(head + cell.format(name="young", key="agee", value="18-24 years old", target=5))
+    with pytest.raises(ConfigError) as e:
+        load_study_config(p)
+    where = line_of(p, 'match = {agee = "18-24 years old"}')
+    assert f"{p}:{where}: quotas.cells.0.match.agee: quota cell 'young' matches 'agee', which is not a survey" in str(
+        e.value
+    )
+    p.write_text(
+        head
+        + cell.format(name="young", key="age", value="18-24 years old", target=5)
+        + cell.format(name="old", key="age", value="65 plus", target=5)
+    )
+    with pytest.raises(ConfigError) as e:
+        load_study_config(p)
+    where = line_of(p, 'match = {age = "65 plus"}')
+    assert f"{p}:{where}: quotas.cells.1.match.age: quota cell 'old' matches age = '65 plus', which is not" in str(
+        e.value
+    )
+    assert "'65+ years old'" in str(e.value)  # the answers it could match
+    p.write_text(head + cell.format(name="here", key="reside_country", value="Atlantis", target=5))
+    with pytest.raises(ConfigError, match="quotas.cells.0.match.reside_country: .*'Atlantis'"):
+        load_study_config(p)
+    # valid cells load; targets adding up to more than the total are a warning of the check, at quotas.total
+    p.write_text(
+        head
+        + cell.format(name="women", key="gender", value="Female", target=8)
+        + cell.format(name="here", key="reside_country", value="United States", target=4)
+    )
+    assert [c.name for c in load_study_config(p).quotas.cells] == ["women", "here"]
+    twice = head + cell.format(name="w", key="gender", value="Female", target=2)
+    p.write_text(twice + cell.format(name="w", key="gender", value="Male", target=3))
+    with pytest.raises(ConfigError) as e:  # one target per name: the second used to replace the first silently
+        load_study_config(p)
+    assert f"{p}:{len(twice.splitlines()) + 2}: quotas.cells.1.name: quota cell 'w' is listed twice" in str(e.value)
+    p.write_text(
+        head
+        + cell.format(name="women", key="gender", value="Female", target=8)
+        + cell.format(name="here", key="reside_country", value="United States", target=4)
+    )
+    report = check_study(p, call_endpoints=False)
+    (w,) = [w for w in report.warnings if w.field == "quotas.total"]
+    assert w.where == f"{p}:{line_of(p, 'total = 10')}" and "add up to 12, more than the study's total of 10" in str(w)
+
+
+def test_duplicate_models_unreadable_files_and_no_quota_name_their_line(tmp_path):
+    # QA: these were reported as "s.toml: (top level): ..." (no line, no field), and an unreadable TOML file
+    # as "s.toml: s.toml: not valid TOML: ... (at line 3, column 18)"
+    p = tmp_path / "s.toml"
+    models = '[[models]]\nname = "a"\nendpoint = "http://127.0.0.1:9/v1"\n'
+    p.write_text(models + models)
+    with pytest.raises(ConfigError) as e:
+        load_study_config(p)
+    assert f"{p}:5: models.1.name: duplicate model name 'a' (also models.0)" in str(e.value)
+    p.write_text(models + '[[conversations.types]]\nname = "unguided"\nlabel = "U"\ninstruction = "Go"\nquota = 0\n')
+    with pytest.raises(ConfigError) as e:
+        load_study_config(p)
+    assert f"{p}:8: conversations.types.0.quota: every conversation type has quota 0" in str(e.value)
+    conv = '[[conversations.types]]\nname = "unguided"\nlabel = "U"\ninstruction = "Go"\n'
+    p.write_text(models + conv + conv)
+    with pytest.raises(ConfigError) as e:  # was "s.toml:4: conversations: ... listed twice: [...]"
+        load_study_config(p)
+    assert f"{p}:9: conversations.types.1.name: conversation type 'unguided' is listed twice" in str(e.value)
+    p.write_text(models + '[quotas]\nkind = "census"\ncountry = "FR"\n')
+    report = check_study(p, call_endpoints=False)  # was "s.toml: unknown country 'FR' ...": no line, no field
+    assert [(x.where, x.field) for x in report.problems] == [(f"{p}:6", "quotas.country")]
+    assert "unknown country 'FR'" in report.problems[0].message
+    p.write_text('[study]\nid = "x"\ntitle = "unclosed\n')
+    report = check_study(p, call_endpoints=False)
+    assert [str(x) for x in report.problems] == [f"{p}:3:18: not valid TOML: Illegal character '\\n'"]
+    y = tmp_path / "s.yaml"
+    y.write_text("study:\n  id: [unclosed\n")
+    report = check_study(y, call_endpoints=False)  # was 7 "problems", one per line of the parser's message
+    assert [str(x) for x in report.problems] == [
+        f"{y}:3:1: not valid YAML: expected ',' or ']', but got '<stream end>'"
+    ]
+    j = tmp_path / "s.json"
+    j.write_text('{"study": {"id": "x",}}')
+    with pytest.raises(ConfigError, match=r"s\.json:1:22: not valid JSON: Expecting property name"):
+        load_study_config(j)
+
+
+def test_prism_instruction_texts_that_contradict_the_study_are_warned_about(tmp_path):
+    # QA: a study with quota 1 per type and 1-3 turns told participants "you need to do two of each type" and
+    # "Conversations can be between 2 and 10 turns" (PRISM's default texts), next to "(1–3 turns.)"
+    p = tmp_path / "s.toml"
+    models = CONSENT + '[[models]]\nname = "a"\nendpoint = "http://127.0.0.1:9/v1"\n'
+    p.write_text(
+        models + "[conversations]\nmin_turns = 1\nmax_turns = 3\n"
+        '[[conversations.types]]\nname = "unguided"\nlabel = "U"\ninstruction = "Go"\nquota = 1\n'
+    )
+    found = {w.field: str(w) for w in check_study(p, call_endpoints=False).warnings}
+    at = f"{p}:{line_of(p, '[conversations]')}"
+    assert found["conversations.quota_text"].startswith(f"{at}: conversations.quota_text: participants are told")
+    assert "the study's quotas are unguided 1" in found["conversations.quota_text"]
+    assert "the study's are 1 to 3" in found["conversations.continue_text"]
+    # the study's own texts, or PRISM's numbers: no warning
+    p.write_text(
+        models + '[conversations]\nmin_turns = 1\nmax_turns = 3\nquota_text = "Do one."\ncontinue_text = "Go on."\n'
+        '[[conversations.types]]\nname = "unguided"\nlabel = "U"\ninstruction = "Go"\nquota = 1\n'
+    )
+    assert not {"conversations.quota_text", "conversations.continue_text"} & {
+        w.field for w in check_study(p, call_endpoints=False).warnings
+    }
+    prism = check_study(default_study_path(), call_endpoints=False, allow_placeholders=True)
+    assert not [w for w in prism.warnings if (w.field or "").startswith("conversations")]

@@ -178,3 +178,130 @@ def test_the_admin_deletes_a_withdrawn_participant_and_the_dashboard_shows_the_a
         assert 'id="audit-log"' in page and "<td>withdrawal</td>" in page
         assert f'<td class="num">{sum(entry["detail"]["rows"].values())}</td>' in page
         assert admin.post(path, data={"csrf": csrf, "reason": "withdrawal"}, headers=auth).status_code == 404
+
+
+def test_a_returning_prolific_participant_in_a_full_study_is_told_they_already_started(tmp_path):
+    # QA: with limits.max_participants reached, a participant who had joined (cookie gone, same PROLIFIC_PID)
+    # was told "This study is full" (403) instead of being sent back to the session they hold
+    cfg = StudyConfig().with_models([{"name": n, "endpoint": "http://127.0.0.1:9/v1", "max_retries": 0} for n in NAMES])
+    cfg = cfg.model_copy(update={"limits": cfg.limits.model_copy(update={"max_participants": 1})})
+    store = Store.open(tmp_path / "s.sqlite")
+    app = create_app(cfg, store, admin_token=ADMIN, models={n: Instant(n) for n in NAMES})
+    landing = "/?PROLIFIC_PID=pid-1&STUDY_ID=st1&SESSION_ID=se1"
+    with TestClient(app) as first:
+        page = first.get(landing).text
+        assert first.post("/start", data={"csrf": csrf_of(page), **entry_fields(page)}).status_code == 200
+    with TestClient(app) as again:  # a new browser: the same Prolific participant, then someone new
+        page = again.get(landing).text
+        r = again.post("/start", data={"csrf": csrf_of(page), **entry_fields(page)})
+        assert r.status_code == 409 and "already started the study" in r.text and "resume link" in r.text
+        page = again.get("/?PROLIFIC_PID=pid-2").text
+        r = again.post("/start", data={"csrf": csrf_of(page), **entry_fields(page)})
+        assert r.status_code == 403 and "This study is full" in r.text
+    assert [row["PROLIFIC_PID"] for row in payments(store)] == ["pid-1"]
+
+
+def test_the_rating_page_lists_its_problems_in_the_order_the_responses_are_shown(tmp_path):
+    # QA: the summary of a refused rating page read "Response A, Response C, Response B" (response ids, not
+    # the shuffled display order), for both unrated and untouched sliders
+    import re
+
+    cfg, _store, app = make_app(tmp_path)
+    for _ in range(20):  # a participant whose responses are shown in another order than their ids
+        c = TestClient(app)
+        page = to_rating(c, cfg)
+        ids = SCORE_RE.findall(page)  # in display order (Response A, B, ...)
+        if ids != sorted(ids, key=int):
+            break
+    assert len(ids) == 4 and ids != sorted(ids, key=int)
+    with c:
+        for data in (
+            {f"score_{i}": "0" for i in ids} | {f"score_{i}__touched": "1" for i in ids},  # out of range
+            {f"score_{i}": "50" for i in ids},  # never moved
+        ):
+            r = c.post("/study/rate", data={**data, "csrf": csrf_of(page)})
+            assert r.status_code == 422
+            summary = r.text.split('id="error-summary"', 1)[1].split("</ul>", 1)[0]
+            assert re.findall(r'href="#err-score_(\d+)"', summary) == ids
+            assert re.findall(r">Response ([A-D]):", summary) == ["A", "B", "C", "D"]
+
+
+def test_every_participant_page_has_one_main_heading(tmp_path):
+    # QA: the page after a rating (continue or finish) had no heading at all, so screen-reader users who move by
+    # headings could not find where the page starts (every other page has one <h1>)
+    import re
+
+    cfg, _store, app = make_app(tmp_path)
+
+    def h1s(html: str) -> list[str]:
+        return re.findall(r"<h1[^>]*>(.*?)</h1>", html, flags=re.S)
+
+    with TestClient(app) as c:
+        assert len(h1s(c.get("/").text)) == 1
+        page = to_rating(c, cfg)
+        assert len(h1s(page)) == 1
+        ids = SCORE_RE.findall(page)
+        data = {f"score_{i}": str(40 + n) for n, i in enumerate(ids)} | {f"score_{i}__touched": "1" for i in ids}
+        page = c.post("/study/rate", data={**data, "csrf": csrf_of(page)}).text
+        assert "/study/followup" in page  # the continue page
+        assert h1s(page) == ["Conversation 1 of 6: continue or finish"]
+
+
+def test_an_admin_error_page_links_back_to_the_dashboard_not_the_study(tmp_path):
+    # QA: a mistyped participant id on the dashboard's delete form ended on "Sorry ... Back to the study", a link
+    # to the participants' pages; participants' error pages keep their link to the study
+    cfg, _store, app = make_app(tmp_path)
+    auth = {"Authorization": "Bearer " + ADMIN}
+    with TestClient(app) as admin:
+        csrf = csrf_of(admin.get("/admin", headers=auth).text)
+        for reason, status in (("withdrawal", 404), ("bored", 422)):
+            r = admin.post("/admin/participants/u-typo/delete", data={"csrf": csrf, "reason": reason}, headers=auth)
+            assert r.status_code == status
+            assert '<a href="/admin">Back to the dashboard</a>' in r.text and "Back to the study" not in r.text
+    with TestClient(app) as participant:
+        r = participant.get("/resume/not-a-token")
+        assert r.status_code == 404 and '<a href="/study">Back to the study</a>' in r.text
+
+
+def test_without_javascript_a_refused_rating_page_keeps_the_ticks_and_says_what_to_tick(tmp_path):
+    # QA (browser without JavaScript): a rating page refused because one box was not ticked came back with every
+    # "I have set this rating" box unticked, so the next submit was refused for the others; the message only
+    # said "move this slider" to someone who had moved it (without JavaScript the box is what counts)
+    import re
+
+    cfg, _store, app = make_app(tmp_path)
+    with TestClient(app) as c:
+        page = to_rating(c, cfg)
+        ids = SCORE_RE.findall(page)
+        body = [(f"score_{i}", str(20 + 10 * n)) for n, i in enumerate(ids)]
+        for i in ids[:-1]:  # what a browser without JavaScript sends: the empty hidden marker, then the ticked box
+            body += [(f"score_{i}__touched", ""), (f"score_{i}__touched", "1")]
+        body += [(f"score_{ids[-1]}__touched", ""), ("csrf", csrf_of(page))]
+        r = c.post("/study/rate", content=urlencode(body), headers=FORM_HEADERS)
+        assert r.status_code == 422
+        boxes = dict(re.findall(r'<input type="checkbox" name="score_(\d+)__touched" value="1"( checked)?>', r.text))
+        assert boxes == {i: (" checked" if i != ids[-1] else "") for i in ids}
+        noscript = re.findall(r"<noscript>(.*?)</noscript>", r.text, flags=re.S)
+        hints = ["tick “I have set this rating”" in n for n in noscript]
+        assert hints == [i == ids[-1] for i in ids]
+        body = [(k, v) for k, v in body if k != "csrf"] + [
+            (f"score_{ids[-1]}__touched", "1"),
+            ("csrf", csrf_of(r.text)),
+        ]
+        assert c.post("/study/rate", content=urlencode(body), headers=FORM_HEADERS).status_code in (200, 303)
+
+
+def test_the_consent_page_lists_its_problems_in_page_order(tmp_path):
+    # QA: the summary listed "Consent" before "Age confirmation", the page asks for the age first
+    import re
+
+    _cfg, _store, app = make_app(tmp_path)
+    with TestClient(app) as c:
+        page = c.get("/").text
+        c.post("/start", data={"csrf": csrf_of(page), **entry_fields(page)})
+        page = c.get("/study").text
+        on_page = re.findall(r'name="(consent(?:_age)?)" value="yes"', page)
+        r = c.post("/study/consent", data={"csrf": csrf_of(page)})
+        assert r.status_code == 422 and on_page == ["consent_age", "consent"]
+        summary = r.text.split('id="error-summary"', 1)[1].split("</ul>", 1)[0]
+        assert re.findall(r'href="#err-([a-z_]+)"', summary) == on_page
