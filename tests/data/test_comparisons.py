@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pandas as pd
+import pytest
 
 from pluralis.data.io.arena import read_arena, write_arena
 from pluralis.data.io.community_alignment import read_community_alignment
 from pluralis.data.io.comparisons import comparisons_frame
+from pluralis.errors import DataValidationError
 
 BATTLES = [
     {
@@ -153,3 +156,51 @@ def test_community_alignment_survives_parquet_and_the_store(tmp_path):
         again = store.export_study()
     assert [c.to_json_dict() for c in again.comparisons] == [c.to_json_dict() for c in study.comparisons]
     assert [len(c.models) for c in again.comparisons] == [3] * 6
+
+
+def _problem(path, error_type=DataValidationError):
+    with pytest.raises(error_type) as info:
+        read_arena(path)
+    return info.value.first
+
+
+def test_csv_lines_count_quoted_cells_spanning_lines(tmp_path):
+    # Arena responses hold newlines: the bad row's FILE line is named, not its record number
+    path = tmp_path / "battles.csv"
+    rows = [["model_a", "model_b", "winner", "response_a"]]
+    rows += [["x", "y", "model_a", "one\ntwo\n- three"] for _ in range(5)] + [["x", "y", "model_c", "ok"]]
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    bad_line = next(i for i, line in enumerate(path.read_text().splitlines(), 1) if "model_c" in line)
+    assert bad_line == 17
+    p = _problem(path)
+    assert (p.line, p.field) == (17, "winner")
+    assert "model_c" in p.message
+
+
+def test_csv_and_json_bad_files_are_one_line_errors(tmp_path):
+    cases = {
+        "empty.csv": (b"", 1, "empty file"),
+        "ragged.csv": (b"model_a,model_b,winner\nx,y,tie\nx,y,tie,extra\n", 3, "header (line 1) has 3"),
+        "latin1.csv": ("model_a,model_b,winner\nx,y,tie\nx,caf\u00e9,tie\n".encode("latin-1"), 3, "not UTF-8"),
+        "rows.jsonl": (b'{"model_a": "x", "model_b": "y", "winner": "tie"}\n[1, 2]\n', 2, "JSON object"),
+        "numbers.json": (b"[1, 2]", 1, "JSON object"),
+        "scalar.json": (b"3", 1, "JSON array"),
+    }
+    for name, (data, line, text) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        p = _problem(path)
+        assert (p.file, p.line) == (str(path), line), name
+        assert text in p.message, (name, p.message)
+
+
+def test_csv_with_bom_and_crlf_reads_like_plain_csv(tmp_path):
+    text = "model_a,model_b,winner,judge\nx,y,model_a,u1\n\ny,x,tie,u2\n"
+    plain, odd = tmp_path / "plain.csv", tmp_path / "odd.csv"
+    plain.write_text(text)
+    odd.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    assert [c.model_dump() for c in read_arena(odd)] == [c.model_dump() for c in read_arena(plain)]
+    lines: list[int] = []
+    read_arena(odd, lines=lines)
+    assert lines == [2, 4]  # the blank line 3 is skipped, and counted
