@@ -417,8 +417,9 @@ def load_battles(
 def check_against_data(
     request: RankRequest, battles: pd.DataFrame, survey: pd.DataFrame, conversations: pd.DataFrame
 ) -> RankRequest:
-    """What can only be checked once the data are loaded: the ``--by`` fields exist; without
-    participant ids a participant bootstrap falls back to resampling battles (with a note).
+    """What can only be checked once the data are loaded: the ``--by`` fields exist; a score-based
+    method has scores and style control has response texts to work on; without participant ids a
+    participant bootstrap falls back to resampling battles (with a note).
 
     Parameters
     ----------
@@ -437,12 +438,32 @@ def check_against_data(
     >>> b = pd.DataFrame({"model_a": ["x"], "model_b": ["y"], "winner": ["tie"]})
     >>> check_against_data(validate_request("arena.json"), b, pd.DataFrame(), pd.DataFrame()).unit
     'battles'
+    >>> check_against_data(validate_request("arena.json", method="mean_score"), b, pd.DataFrame(), pd.DataFrame())
+    Traceback (most recent call last):
+    ...
+    pluralis.errors.ConfigError: arena.json: --method mean_score needs the rating of each response, and these data have winners only (no scores); use a pairwise method: prc, bt, elo or win_rate
     """
+    from pluralis.ranking.methods.style_bt import TEXT_COLUMNS
     from pluralis.ranking.subgroups import resolve_field
 
     for field in request.fields:
         for part in (field,) if isinstance(field, str) else field:
             resolve_field(part, battles, survey, conversations)
+    agg = request.aggregator
+
+    def has_values(*columns: str) -> bool:
+        return all(c in battles.columns and battles[c].notna().any() for c in columns)
+
+    if agg.kind == "ratings" and not any(has_values(f"{s}_a", f"{s}_b") for s in ("raw_score", "score")):
+        raise ConfigError(
+            f"{request.data}: --method {agg.name} needs the rating of each response, and these data have winners "
+            "only (no scores); use a pairwise method: prc, bt, elo or win_rate"
+        )
+    if agg.kind == "battles" and not any(has_values(a, b) for a, b in TEXT_COLUMNS):
+        raise ConfigError(
+            f"{request.data}: --method {agg.name} needs the texts of both responses of each battle "
+            "(response_a / response_b), and these data have none; use --method bt"
+        )
     if request.unit == "participants" and ("user_id" not in battles.columns or battles["user_id"].isna().all()):
         err_console.print("note: no participant ids in these data; resampling battles instead")
         return replace(request, unit="battles")

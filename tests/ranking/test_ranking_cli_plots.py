@@ -120,6 +120,23 @@ def test_rank_errors_are_clear(app, prism_folder, args, message):
     assert message in r.output
 
 
+@pytest.mark.parametrize(
+    "method, message",
+    [("mean_score", "winners only (no scores)"), ("within_turn_rank", "winners only"), ("style_bt", "texts of both")],
+)
+def test_rank_method_needing_scores_or_texts_on_winner_only_battles(app, tmp_path, method, message):
+    # Arena battles with winners only: a score-based method was a KeyError traceback, style control
+    # silently returned plain Bradley-Terry
+    path = tmp_path / "battles.csv"
+    path.write_text("model_a,model_b,winner,judge\nx,y,model_a,u1\ny,z,tie,u2\nx,z,model_b,u3\n")
+    r = runner.invoke(app, ["rank", str(path), "--method", method, "--bootstrap", "0"])
+    assert r.exit_code == 2, r.output
+    assert f"{path}: --method" in r.output and message in r.output
+    assert "Traceback" not in r.output
+    ok = runner.invoke(app, ["rank", str(path), "--method", "bt", "--bootstrap", "0"])
+    assert ok.exit_code == 0, ok.output
+
+
 def test_bad_output_paths_fail_before_any_ranking(app, prism_folder):
     for args in (["--out", "ranks.txt"], ["--plot", "ranks.jpg"]):
         r = runner.invoke(app, ["rank", str(prism_folder), "--bootstrap", "50", *args])
