@@ -756,6 +756,7 @@ def render_ranking(request: RankRequest, outcome: RankOutcome) -> None:
                 t.add_row(*row)
             console.print(t)
         for (field, value), why in outcome.skipped.items():
+            value = value.item() if hasattr(value, "item") else value  # 35, not np.int64(35)
             err_console.print(f"skipped {field} = {value!r}: {why} (< --min-participants {request.min_participants})")
         if outcome.contrasts is not None:
             render_contrasts(request, outcome.contrasts)

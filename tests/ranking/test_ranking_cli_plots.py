@@ -137,6 +137,15 @@ def test_rank_method_needing_scores_or_texts_on_winner_only_battles(app, tmp_pat
     assert ok.exit_code == 0, ok.output
 
 
+def test_rank_skipped_numeric_group_is_named_plainly(app, tmp_path):
+    path = tmp_path / "battles.csv"
+    rows = [f"x,y,model_a,u{i},{30 if i < 3 else 41}" for i in range(6)]
+    path.write_text("model_a,model_b,winner,judge,age\n" + "\n".join(rows) + "\n")
+    r = runner.invoke(app, ["rank", str(path), "--by", "age", "--bootstrap", "0", "--min-participants", "4"])
+    assert "skipped age = 30: 3 participants" in r.output, r.output
+    assert "np." not in r.output
+
+
 def test_bad_output_paths_fail_before_any_ranking(app, prism_folder):
     for args in (["--out", "ranks.txt"], ["--plot", "ranks.jpg"]):
         r = runner.invoke(app, ["rank", str(prism_folder), "--bootstrap", "50", *args])
