@@ -146,6 +146,16 @@ def test_rank_skipped_numeric_group_is_named_plainly(app, tmp_path):
     assert "np." not in r.output
 
 
+def test_rank_says_when_the_tie_threshold_does_not_apply(app, tmp_path, prism_folder):
+    # Arena battles carry their winners: -t changed nothing, silently
+    decided = tmp_path / "decided.csv"
+    decided.write_text("model_a,model_b,winner,score_a,score_b\nx,y,model_a,80,78\ny,x,model_a,60,50\n")
+    r = runner.invoke(app, ["rank", str(decided), "-t", "5", "--bootstrap", "0", "--method", "win_rate"])
+    assert r.exit_code == 0 and "--tie-threshold is not used" in r.output, r.output
+    r = runner.invoke(app, ["rank", str(prism_folder), "-t", "5", "--bootstrap", "0"])
+    assert r.exit_code == 0 and "not used" not in r.output, r.output
+
+
 def test_bad_output_paths_fail_before_any_ranking(app, prism_folder):
     for args in (["--out", "ranks.txt"], ["--plot", "ranks.jpg"]):
         r = runner.invoke(app, ["rank", str(prism_folder), "--bootstrap", "50", *args])
