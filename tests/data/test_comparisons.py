@@ -204,3 +204,12 @@ def test_csv_with_bom_and_crlf_reads_like_plain_csv(tmp_path):
     lines: list[int] = []
     read_arena(odd, lines=lines)
     assert lines == [2, 4]  # the blank line 3 is skipped, and counted
+
+
+def test_duplicate_battle_id_names_its_file_line_and_the_first(tmp_path):
+    # the duplicate was named by its position among the battles (line 3 here), not its line
+    path = tmp_path / "battles.csv"
+    path.write_text("battle_id,model_a,model_b,winner\nb1,x,y,model_a\nb2,x,y,tie\nb1,y,x,model_b\n")
+    p = _problem(path)
+    assert (p.line, p.field) == (4, "comparison_id")
+    assert "first on line 2" in p.message

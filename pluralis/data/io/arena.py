@@ -151,6 +151,7 @@ def read_arena(path: str | Path, *, source: str = "arena", lines: list[int] | No
     problems: list[Problem] = []
     if lines is None:
         lines = []
+    start = len(lines)
     for line, row in iter_rows(path):
         lines.append(line)
         for fld in ("model_a", "model_b", "winner"):
@@ -166,7 +167,7 @@ def read_arena(path: str | Path, *, source: str = "arena", lines: list[int] | No
                 problems.append(Problem(str(path), line, "winner", str(exc)))
         if len(problems) >= 50:
             break
-    return finish_comparisons(out, problems, path)
+    return finish_comparisons(out, problems, path, lines=lines[start:])
 
 
 def write_arena(comparisons: Iterable[Comparison], path: str | Path) -> int:

@@ -61,7 +61,7 @@ def read_community_alignment(
     """
     path = Path(path)
     columns = columns or {}
-    out, problems = [], []
+    out, problems, lines = [], [], []
     for line, raw in iter_rows(path):
         row = {columns.get(k, k): v for k, v in raw.items()}
         conv = str(row.get("conversation_id") or f"ca{line}")
@@ -111,11 +111,12 @@ def read_community_alignment(
                         explanation=clean_value(row.get(f"{word}_turn_feedback")),
                     )
                 )
+                lines.append(line)
             except ValidationError as exc:
                 problems.extend(problems_from_validation(exc, str(path), line))
         if len(problems) >= 50:
             break
-    return finish_comparisons(out, problems, path)
+    return finish_comparisons(out, problems, path, lines=lines)
 
 
 def read_community_alignment_study(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +159,9 @@ def clean_value(value: Any) -> Any:
     return value
 
 
-def finish_comparisons(comparisons: list[Comparison], problems: list[Problem], path: str | Path) -> list[Comparison]:
+def finish_comparisons(
+    comparisons: list[Comparison], problems: list[Problem], path: str | Path, lines: Sequence[int] | None = None
+) -> list[Comparison]:
     """Raise every problem found while reading, then any duplicate ids; else return the comparisons.
 
     Parameters
@@ -170,6 +172,9 @@ def finish_comparisons(comparisons: list[Comparison], problems: list[Problem], p
         the problems found while reading them.
     path
         the file they came from (named in duplicate-id problems).
+    lines
+        the line (or position) of each comparison in the file; without it, duplicates are named
+        by their position among the comparisons.
 
     Returns
     -------
@@ -190,14 +195,28 @@ def finish_comparisons(comparisons: list[Comparison], problems: list[Problem], p
     Traceback (most recent call last):
     ...
     pluralis.errors.DataValidationError: 1 problem found:
-      b.jsonl:2: field 'comparison_id': duplicate id '1'
+      b.jsonl:2: field 'comparison_id': duplicate id '1' (first on line 1)
+    >>> finish_comparisons([c, c], [], "b.csv", lines=[2, 5]) and None
+    Traceback (most recent call last):
+    ...
+    pluralis.errors.DataValidationError: 1 problem found:
+      b.csv:5: field 'comparison_id': duplicate id '1' (first on line 2)
     """
     if problems:
         raise DataValidationError(problems)
+    if lines is None or len(lines) != len(comparisons):
+        lines = range(1, len(comparisons) + 1)
     seen: dict[str, int] = {}
-    for i, c in enumerate(comparisons, start=1):
+    for i, c in zip(lines, comparisons, strict=True):
         if c.comparison_id in seen:
-            problems.append(Problem(str(path), i, "comparison_id", f"duplicate id {c.comparison_id!r}"))
+            problems.append(
+                Problem(
+                    str(path),
+                    i,
+                    "comparison_id",
+                    f"duplicate id {c.comparison_id!r} (first on line {seen[c.comparison_id]})",
+                )
+            )
         seen.setdefault(c.comparison_id, i)
     if problems:
         raise DataValidationError(problems)
