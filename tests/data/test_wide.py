@@ -59,6 +59,15 @@ def test_wide_file_round_trip_is_exact(small_study, tmp_path, fmt):
     assert detect_format(path) == "wide"
 
 
+def test_wide_csv_saved_by_excel_with_a_bom_reads_the_same(small_study, tmp_path):
+    # Excel's "CSV UTF-8" starts with a BOM: every row was "interaction_id: required field is missing"
+    u = small_study.frames().utterances
+    path = write_wide(u, tmp_path / "interactions.csv")
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    pd.testing.assert_frame_equal(read_wide(bom), u)
+
+
 FAST = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )

@@ -271,9 +271,10 @@ def write_wide(data: Study | pd.DataFrame, path: str | Path) -> Path:
 def _read_csv_text(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     """A CSV as text cells (empty = missing) and the line each record starts on (header = line 1).
 
-    Every cell stays text, so ``"NA"``, ``"None"`` or digit-only names are not reinterpreted.
+    Every cell stays text, so ``"NA"``, ``"None"`` or digit-only names are not reinterpreted; a
+    leading byte-order mark (Excel's "CSV UTF-8") is dropped.
     """
-    with path.open("r", encoding="utf-8", newline="") as fh:
+    with path.open("r", encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None:
