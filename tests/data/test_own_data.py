@@ -132,6 +132,28 @@ def test_bad_participants_mapping_names_file_line_and_field_and_writes_nothing(t
     assert not db.exists()
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_numeric_judge_ids_join_their_participants(tmp_path, suffix):
+    # judges 7, 8, 007 were "annotator_id: Input should be a valid string (got 7)"; 007 became 7
+    judges = ["7", "8", "007", "8"]
+    battles = pd.DataFrame(
+        {"model_a": ["x", "y", "x", "y"], "model_b": ["y", "x", "y", "x"], "winner": ["model_a"] * 4, "judge": judges}
+    )
+    path = tmp_path / f"battles{suffix}"
+    if suffix == ".csv":
+        battles.to_csv(path, index=False)
+    else:  # JSON numbers where they are numbers (007 cannot be one)
+        rows = [{**r, "judge": int(r["judge"]) if r["judge"] != "007" else "007"} for r in battles.to_dict("records")]
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    people = tmp_path / "people.csv"
+    people.write_text("judge,gender\n7,Female\n8,Male\n007,Male\n")
+    db = tmp_path / "s.sqlite"
+    r = runner.invoke(app, ["import", str(path), "--participants", str(people), "--id", "judge", "--store", str(db)])
+    assert r.exit_code == 0, r.output
+    survey = load_study(db).frames().survey.set_index("user_id")
+    assert survey["gender"].to_dict() == {"7": "Female", "8": "Male", "007": "Male"}
+
+
 def test_prism_study_exports_its_battles_to_arena(tmp_path):
     src, out = tmp_path / "gen", tmp_path / "b.jsonl"
     assert runner.invoke(app, ["generate", str(src), "-n", "6", "--seed", "2"]).exit_code == 0

@@ -49,6 +49,14 @@ ARENA_COLUMNS = frozenset(
     }
 )
 
+#: Arena columns that are text even when they look like numbers (judge ``12``, battle ``007``).
+ARENA_TEXT_COLUMNS = ("model_a", "model_b", "winner", "judge", "question_id", "battle_id", "conversation_id")
+
+
+def _text_id(value: object) -> object:
+    """An integer id (a JSON number) as text; anything else unchanged (validated by the model)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else clean_value(value)
+
 
 def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0) -> Comparison:
     """Convert one Chatbot-Arena battle row to a :class:`Comparison`.
@@ -111,7 +119,7 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
             "winner": {"model_a": 0, "model_b": 1}.get(winner),
             "tie": winner.startswith("tie"),
             "both_bad": winner == "tie (bothbad)",
-            "annotator_id": clean_value(row.get("judge")),
+            "annotator_id": _text_id(row.get("judge")),
             "turn": clean_value(row.get("turn")),
             "language": clean_value(row.get("language")),
             "timestamp": clean_value(row.get("tstamp")),
@@ -152,7 +160,7 @@ def read_arena(path: str | Path, *, source: str = "arena", lines: list[int] | No
     if lines is None:
         lines = []
     start = len(lines)
-    for line, row in iter_rows(path):
+    for line, row in iter_rows(path, text_columns=ARENA_TEXT_COLUMNS):
         lines.append(line)
         for fld in ("model_a", "model_b", "winner"):
             if row.get(fld) in (None, ""):
