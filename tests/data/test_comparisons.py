@@ -213,3 +213,29 @@ def test_duplicate_battle_id_names_its_file_line_and_the_first(tmp_path):
     p = _problem(path)
     assert (p.line, p.field) == (4, "comparison_id")
     assert "first on line 2" in p.message
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_community_alignment_numeric_ids_and_texts_stay_text(tmp_path, suffix):
+    # annotator 7 failed every row ("Input should be a valid string"); a response "42" became 42
+    rows = pd.DataFrame(
+        {
+            "conversation_id": [1, 2],
+            "annotator_id": [7, 7],
+            "first_turn_prompt": ["Pick a number", "Another"],
+            "first_turn_response_a": ["42", "one\nline two"],
+            "first_turn_response_b": ["7", "b"],
+            "first_turn_model_a": ["m1", "m1"],
+            "first_turn_model_b": ["m2", "m2"],
+            "first_turn_preferred_response": ["b", "a"],
+        }
+    )
+    path = tmp_path / f"ca{suffix}"
+    if suffix == ".csv":
+        rows.to_csv(path, index=False)
+    else:
+        rows.to_json(path, orient="records", lines=True)
+    comps = read_community_alignment(path)
+    assert [c.annotator_id for c in comps] == ["7", "7"]
+    assert [c.conversation_id for c in comps] == ["1", "2"]
+    assert comps[0].responses == ["42", "7"] and comps[0].winner_model == "m2"

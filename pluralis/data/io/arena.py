@@ -19,6 +19,7 @@ from pluralis.data.io.comparisons import (
     comparisons_from_utterances,
     finish_comparisons,
     iter_rows,
+    text_id,
 )
 from pluralis.data.io.registry import DataFormat, peek
 from pluralis.data.jsonio import problems_from_validation, write_jsonl
@@ -51,11 +52,6 @@ ARENA_COLUMNS = frozenset(
 
 #: Arena columns that are text even when they look like numbers (judge ``12``, battle ``007``).
 ARENA_TEXT_COLUMNS = ("model_a", "model_b", "winner", "judge", "question_id", "battle_id", "conversation_id")
-
-
-def _text_id(value: object) -> object:
-    """An integer id (a JSON number) as text; anything else unchanged (validated by the model)."""
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else clean_value(value)
 
 
 def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0) -> Comparison:
@@ -119,7 +115,7 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
             "winner": {"model_a": 0, "model_b": 1}.get(winner),
             "tie": winner.startswith("tie"),
             "both_bad": winner == "tie (bothbad)",
-            "annotator_id": _text_id(row.get("judge")),
+            "annotator_id": text_id(row.get("judge")),
             "turn": clean_value(row.get("turn")),
             "language": clean_value(row.get("language")),
             "timestamp": clean_value(row.get("tstamp")),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from pluralis.data.io.comparisons import ROW_SUFFIXES, clean_value, finish_comparisons, iter_rows
+from pluralis.data.io.comparisons import ROW_SUFFIXES, clean_value, finish_comparisons, iter_rows, text_id
 from pluralis.data.io.registry import DataFormat, peek
 from pluralis.data.jsonio import problems_from_validation
 from pluralis.data.model import Comparison
@@ -21,6 +21,13 @@ from pluralis.errors import Problem
 
 TURN_WORDS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth"]
 LETTERS = "abcd"
+#: Columns that are text even when they look like numbers (annotator ``12``, model ``7``).
+TEXT_COLUMNS = (
+    "conversation_id",
+    "annotator_id",
+    *(f"{w}_turn_{k}_{x}" for w in TURN_WORDS for k in ("model", "response") for x in LETTERS),
+    *(f"{w}_turn_{k}" for w in TURN_WORDS for k in ("prompt", "feedback")),
+)
 
 
 def read_community_alignment(
@@ -62,7 +69,8 @@ def read_community_alignment(
     path = Path(path)
     columns = columns or {}
     out, problems, lines = [], [], []
-    for line, raw in iter_rows(path):
+    raw_names = {v: k for k, v in columns.items()}  # canonical -> the file's column
+    for line, raw in iter_rows(path, text_columns=[raw_names.get(c, c) for c in TEXT_COLUMNS]):
         row = {columns.get(k, k): v for k, v in raw.items()}
         conv = str(row.get("conversation_id") or f"ca{line}")
         for t, word in enumerate(TURN_WORDS):
@@ -104,7 +112,7 @@ def read_community_alignment(
                         prompt=prompt,
                         winner=present.index(winner) if winner is not None else None,
                         tie=winner is None,
-                        annotator_id=clean_value(row.get("annotator_id")),
+                        annotator_id=text_id(row.get("annotator_id")),
                         conversation_id=conv,
                         turn=t,
                         language=clean_value(row.get("language") or row.get("assigned_lang")),

@@ -143,6 +143,26 @@ def _read_csv(path: Path, text_columns: Iterable[str] = ()) -> tuple[pd.DataFram
     return frame, lines
 
 
+def text_id(value: Any) -> Any:
+    """An integer id (a JSON number such as judge ``12``) as text; anything else as :func:`clean_value` gives it.
+
+    Parameters
+    ----------
+    value
+        a cell holding an id.
+
+    Returns
+    -------
+    object
+
+    Example
+    -------
+    >>> text_id(12), text_id("u7"), text_id(float("nan")) is None, text_id(True)
+    ('12', 'u7', True, True)
+    """
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else clean_value(value)
+
+
 def clean_value(value: Any) -> Any:
     """``None`` for a missing value (NaN), else the value unchanged.
 
