@@ -237,3 +237,20 @@ def test_mapping_file_renames_and_selects_fields(tmp_path, kind):
     (tmp_path / f"m.{kind}").write_text(text.replace("id", "key"))
     with pytest.raises(Exception, match=r"m\.(toml|yaml): field 'participants.key': unknown key"):
         mapping_from_options(tmp_path / f"m.{kind}")
+
+
+def test_two_battle_files_without_ids_share_a_store(tmp_path):
+    # both files' battles were 'arena0', 'arena1', ...: the second import was refused as duplicates
+    week1, week2 = tmp_path / "week1.csv", tmp_path / "week2.csv"
+    week1.write_text("model_a,model_b,winner,judge\nx,y,model_a,r1\ny,z,tie,r2\n")
+    week2.write_text("model_a,model_b,winner,judge\nx,z,model_b,r3\n")
+    db = tmp_path / "s.sqlite"
+    for path in (week1, week2):
+        r = runner.invoke(app, ["import", str(path), "--store", str(db)])
+        assert r.exit_code == 0, r.output
+    assert len(load_study(db).comparisons) == 3
+    again = runner.invoke(app, ["import", str(week1), "--store", str(db)])  # the same file twice: refused
+    assert again.exit_code != 0 and "already exists in the store" in again.output
+    assert len(load_study(db).comparisons) == 3
+    ids = [c.comparison_id for c in load_study(week1).comparisons]
+    assert ids == [c.comparison_id for c in load_study(week1).comparisons] and len(set(ids)) == 2  # stable

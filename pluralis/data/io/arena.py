@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -54,7 +55,9 @@ ARENA_COLUMNS = frozenset(
 ARENA_TEXT_COLUMNS = ("model_a", "model_b", "winner", "judge", "question_id", "battle_id", "conversation_id")
 
 
-def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0) -> Comparison:
+def arena_row_to_comparison(
+    row: dict, *, source: str = "arena", index: int = 0, id_prefix: str = "arena"
+) -> Comparison:
     """Convert one Chatbot-Arena battle row to a :class:`Comparison`.
 
     Parameters
@@ -65,6 +68,8 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
         the ``source`` recorded on the comparison.
     index
         the row's position, used in the id when the row has none.
+    id_prefix
+        the id of a row without ``battle_id`` or ``question_id`` is ``f"{id_prefix}{index}"``.
 
     Returns
     -------
@@ -104,7 +109,7 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
     # raw values, validated (and reported field by field) by the model
     return Comparison.model_validate(
         {
-            "comparison_id": str(row.get("battle_id") or row.get("question_id") or f"arena{index}")
+            "comparison_id": str(row.get("battle_id") or row.get("question_id") or f"{id_prefix}{index}")
             if row.get("battle_id") or not row.get("question_id")
             else f"{row['question_id']}-{index}",
             "source": source,
@@ -127,7 +132,10 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
 def read_arena(path: str | Path, *, source: str = "arena", lines: list[int] | None = None) -> list[Comparison]:
     """Read Chatbot-Arena battles (JSON, JSONL, CSV or parquet) into validated comparisons.
 
-    Raises :class:`DataValidationError` naming file, line and field for every bad row.
+    Raises :class:`DataValidationError` naming file, line and field for every bad row. A battle
+    without ``battle_id`` or ``question_id`` gets the id ``arena-<digest>-<index>``, the digest
+    that of the file's bytes: the same file always gives the same ids (importing it twice is
+    refused as a duplicate), and two different files can share a store.
 
     Parameters
     ----------
@@ -156,6 +164,7 @@ def read_arena(path: str | Path, *, source: str = "arena", lines: list[int] | No
     if lines is None:
         lines = []
     start = len(lines)
+    prefix = f"arena-{hashlib.sha1(path.read_bytes()).hexdigest()[:10]}-" if path.is_file() else "arena"
     for line, row in iter_rows(path, text_columns=ARENA_TEXT_COLUMNS):
         lines.append(line)
         for fld in ("model_a", "model_b", "winner"):
@@ -164,7 +173,7 @@ def read_arena(path: str | Path, *, source: str = "arena", lines: list[int] | No
                 break
         else:
             try:
-                out.append(arena_row_to_comparison(row, source=source, index=len(out)))
+                out.append(arena_row_to_comparison(row, source=source, index=len(out), id_prefix=prefix))
             except ValidationError as exc:
                 problems.extend(problems_from_validation(exc, str(path), line))
             except ValueError as exc:
