@@ -788,6 +788,19 @@ def render_ranking(request: RankRequest, outcome: RankOutcome) -> None:
         for (field, value), why in outcome.skipped.items():
             value = value.item() if hasattr(value, "item") else value  # 35, not np.int64(35)
             err_console.print(f"skipped {field} = {value!r}: {why} (< --min-participants {request.min_participants})")
+        shown = set(table["by"])
+        for field in dict.fromkeys(f for f, _ in outcome.skipped if f not in shown):
+            err_console.print(
+                f"note: --by {field}: every group has fewer than --min-participants {request.min_participants} "
+                "participants: nothing to compare (a numeric field has a group per value)"
+            )
+        if shown == {OVERALL}:  # no group kept: the overall ranking, not an empty screen
+            t = Table(title=f"{label} (overall)", header_style="bold")
+            for c in ("rank", "model", "score"):
+                t.add_column(c, justify="right" if c != "model" else "left")
+            for r in overall.to_dict("records"):
+                t.add_row(_rank(r["rank"]), str(r["model"]), _fmt(r["score"], agg.digits))
+            console.print(t)
         if outcome.contrasts is not None:
             render_contrasts(request, outcome.contrasts)
         if outcome.agreement is not None:

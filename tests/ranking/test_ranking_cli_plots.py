@@ -144,6 +144,9 @@ def test_rank_skipped_numeric_group_is_named_plainly(app, tmp_path):
     r = runner.invoke(app, ["rank", str(path), "--by", "age", "--bootstrap", "0", "--min-participants", "4"])
     assert "skipped age = 30: 3 participants" in r.output, r.output
     assert "np." not in r.output
+    # no group kept: say so, and show the overall ranking (the screen was empty)
+    assert "--by age: every group has fewer than --min-participants 4" in " ".join(r.output.split())
+    assert "(overall)" in r.output and r.exit_code == 0
 
 
 def test_rank_says_when_the_tie_threshold_does_not_apply(app, tmp_path, prism_folder):
