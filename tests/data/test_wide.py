@@ -68,6 +68,16 @@ def test_wide_csv_saved_by_excel_with_a_bom_reads_the_same(small_study, tmp_path
     pd.testing.assert_frame_equal(read_wide(bom), u)
 
 
+def test_wide_slot_without_its_model_names_is_an_error_not_lost_rows(small_study, tmp_path):
+    # without model_name_a every slot-a response was dropped and the table read as valid
+    path = write_wide(small_study.frames().utterances, tmp_path / "interactions.csv")
+    pd.read_csv(path, dtype=str).drop(columns=["model_name_a"]).to_csv(path, index=False)
+    with pytest.raises(DataValidationError) as info:
+        read_wide(path)
+    p = info.value.first
+    assert (p.file, p.line, p.field) == (str(path), 1, "model_name_a")
+
+
 FAST = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )

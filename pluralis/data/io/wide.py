@@ -148,7 +148,8 @@ def from_wide(wide: pd.DataFrame, *, row_numbers: np.ndarray | None = None) -> p
     Raises
     ------
     DataValidationError
-        a table with no ``*_a`` .. ``*_d`` columns, or a cell of the wrong type (line and field named).
+        a table with no ``*_a`` .. ``*_d`` columns, a slot with values but no ``model_name_<slot>``
+        column (its responses would be lost), or a cell of the wrong type (line and field named).
 
     Example
     -------
@@ -167,6 +168,17 @@ def from_wide(wide: pd.DataFrame, *, row_numbers: np.ndarray | None = None) -> p
         return empty
     if not value_cols:
         raise DataValidationError(Problem(None, None, "model_name_a", "not a wide table: no *_a .. *_d columns"))
+    if "model_name" in value_cols:  # a slot without its model names would be dropped, silently
+        lost = [
+            (s, c) for s in SUFFIXES for c in value_cols if f"{c}_{s}" in wide.columns and f"model_name_{s}" not in wide
+        ]
+        if lost:
+            s, c = lost[0]
+            raise DataValidationError(
+                Problem(
+                    None, 1, f"model_name_{s}", f"no such column, but {c}_{s} is there: slot {s}'s responses need it"
+                )
+            )
     index = [c for c in WIDE_INDEX if c in wide.columns]
     rows = np.arange(1, len(wide) + 1) if row_numbers is None else np.asarray(row_numbers)
     parts = []
