@@ -76,6 +76,7 @@ def test_wide_slot_without_its_model_names_is_an_error_not_lost_rows(small_study
         read_wide(path)
     p = info.value.first
     assert (p.file, p.line, p.field) == (str(path), 1, "model_name_a")
+    assert detect_format(path) == "wide"  # not Arena's last resort ("model_a: required field is missing")
 
 
 FAST = settings(

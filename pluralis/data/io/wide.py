@@ -434,7 +434,9 @@ def write_wide_study(study: Study, path: str | Path) -> dict[str, Path]:
 
 
 def sniff_wide(source: str) -> float:
-    """0.8 for a data file whose columns include ``model_name_a`` and ``score_a``, else 0.
+    """0.8 for a data file whose columns include ``model_name_a`` and ``score_a``; 0.5 with
+    ``interaction_id`` and ``score_a`` but no ``model_name_a`` (a wide table missing a column,
+    which reading as wide then names); else 0.
 
     Parameters
     ----------
@@ -457,7 +459,10 @@ def sniff_wide(source: str) -> float:
     if path.suffix.lower() not in WIDE_FORMATS:
         return 0.0
     head = peek(path)
-    return 0.8 if "model_name_a" in head and "score_a" in head else 0.0
+    if "model_name_a" in head and "score_a" in head:
+        return 0.8
+    # a wide table missing a column: read as wide, so the error names it (not Arena's model_a)
+    return 0.5 if "interaction_id" in head and "score_a" in head and "model_a" not in head else 0.0
 
 
 FORMAT = DataFormat(
