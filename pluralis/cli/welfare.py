@@ -183,9 +183,14 @@ def _design_options(
 
 def _parse_population(spec: str) -> Group:
     """``NAME:QUERY`` (QUERY a pandas query on survey columns; empty = everyone)."""
-    name, _, query = spec.partition(":")
+    name, colon, query = spec.partition(":")
     if not name.strip():
         raise ConfigError(f"population {spec!r}: expected NAME:QUERY, e.g. \"Women:gender == 'Female'\"")
+    if not colon and any(op in name for op in "=<>"):  # a query without a name would be everyone, silently
+        raise ConfigError(
+            f"population {spec!r} has no NAME: (a name alone is everyone); expected NAME:QUERY, "
+            "e.g. \"Women:gender == 'Female'\""
+        )
     return Group(name.strip(), query.strip() or None)
 
 

@@ -135,6 +135,8 @@ def test_welfare_custom_schemes_and_populations(app, folder):
         ([], "scheme 'Rep (100)' draws n=100 but pool 'Rep' has only"),
         (["--scheme", "Big:5000", "--no-replace"], "without replacement"),
         (["--scheme", "Bad:many"], "is not an integer"),
+        # a query without NAME: was a population of everyone named "gender = Female"
+        (["--population", "gender = Female"], "population 'gender = Female' has no NAME:"),
     ],
 )
 def test_welfare_bad_inputs_exit_2(app, folder, args, message):
