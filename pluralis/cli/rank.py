@@ -34,6 +34,7 @@ import pandas as pd
 import typer
 
 from pluralis.cli._common import console, err_console, handle_errors
+from pluralis.data.jsonio import new_file_mode
 from pluralis.errors import ConfigError
 from pluralis.figures import check_plot_path
 from pluralis.ranking.engine import no_weighted_form
@@ -954,6 +955,7 @@ def _write_table(table: pd.DataFrame, out: Path) -> None:
                 if t[c].dtype == object:
                     t[c] = t[c].astype("string")
             t.to_parquet(tmp, index=False)
+        os.chmod(tmp, new_file_mode(out))  # not mkstemp's 0o600
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):

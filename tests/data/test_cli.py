@@ -63,3 +63,27 @@ def test_info_of_comparisons_counts_annotators_their_fields_and_models(tmp_path)
         else:
             assert "annotators │ 3" in text  # inline file: no participant fields
         assert "models" in text and "y │ 3 │ 37.5%" in text, r.output
+
+
+def test_exports_get_the_umask_permissions_not_mkstemps_0600(tmp_path):
+    # every atomically written file was -rw------- (unreadable to collaborators and web servers)
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        db = tmp_path / "s.sqlite"
+        assert runner.invoke(app, ["generate", str(db), "-n", "5"]).exit_code == 0
+        for fmt, target in (("prism", "prism"), ("arena", "b.jsonl"), ("parquet", "pq"), ("wide", "w.csv")):
+            r = runner.invoke(app, ["export", str(tmp_path / target), "--store", str(db), "-f", fmt])
+            assert r.exit_code == 0, r.output
+        r = runner.invoke(app, ["rank", str(db), "-n", "0", "--out", str(tmp_path / "ranks.csv")])
+        assert r.exit_code == 0, r.output
+        files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "s.sqlite" and not p.name.startswith(".")]
+        assert len(files) >= 8
+        assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {p.name: "0o644" for p in files}
+        (tmp_path / "ranks.csv").chmod(0o640)  # a file being replaced keeps its own mode
+        runner.invoke(app, ["rank", str(db), "-n", "0", "--out", str(tmp_path / "ranks.csv")])
+        assert stat.S_IMODE((tmp_path / "ranks.csv").stat().st_mode) == 0o640
+    finally:
+        os.umask(old)
