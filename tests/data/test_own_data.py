@@ -254,3 +254,15 @@ def test_two_battle_files_without_ids_share_a_store(tmp_path):
     assert len(load_study(db).comparisons) == 3
     ids = [c.comparison_id for c in load_study(week1).comparisons]
     assert ids == [c.comparison_id for c in load_study(week1).comparisons] and len(set(ids)) == 2  # stable
+
+
+@pytest.mark.parametrize("fmt, target", [("prism", "prism"), ("wide", "w.csv")])
+def test_battles_cannot_be_exported_to_formats_without_comparisons(tmp_path, fmt, target):
+    # exit 0 with four empty PRISM files (or an empty wide table): every battle silently dropped
+    battles = tmp_path / "battles.csv"
+    battles.write_text("model_a,model_b,winner,judge\nx,y,model_a,r1\ny,z,tie,r2\n")
+    db = tmp_path / "s.sqlite"
+    assert runner.invoke(app, ["import", str(battles), "--store", str(db)]).exit_code == 0
+    r = runner.invoke(app, ["export", str(tmp_path / target), "--store", str(db), "-f", fmt])
+    assert r.exit_code == 2 and "only its 2 comparisons" in " ".join(r.output.split()), r.output
+    assert not (tmp_path / target).exists()

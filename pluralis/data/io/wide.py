@@ -430,6 +430,16 @@ def write_wide_study(study: Study, path: str | Path) -> dict[str, Path]:
     >>> out["interactions"].name
     'w.csv'
     """
+    if study.comparisons and not study.utterances:  # an empty table would drop every comparison
+        raise DataValidationError(
+            Problem(
+                str(path),
+                None,
+                "comparisons",
+                f"a wide table holds rated responses; this study has only its {len(study.comparisons):,} "
+                "comparisons: export them with --format arena, parquet or hf_folder",
+            )
+        )
     return {"interactions": write_wide(study, path)}
 
 
