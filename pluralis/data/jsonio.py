@@ -159,7 +159,7 @@ def _text_lines(path: Path, problems: list[Problem]) -> Iterator[tuple[int, str]
                 )
                 continue
             if text.strip():
-                yield number, text
+                yield number, text.rstrip("\r\n")  # without it, a cut-off line's error points at "column 1"
 
 
 def collect_records(path: str | Path, model: type[R]) -> tuple[list[R], list[int], list[Problem]]:

@@ -240,3 +240,11 @@ def test_community_alignment_numeric_ids_and_texts_stay_text(tmp_path, suffix):
     assert [c.annotator_id for c in comps] == ["7", "7"]
     assert [c.conversation_id for c in comps] == ["1", "2"]
     assert comps[0].responses == ["42", "7"] and comps[0].winner_model == "m2"
+
+
+def test_cut_off_jsonl_line_names_the_column_where_it_ends(tmp_path):
+    path = tmp_path / "battles.jsonl"
+    cut = '{"model_a": "x", "model_b": "y", "winner": "tie"'
+    path.write_text('{"model_a": "x", "model_b": "y", "winner": "tie"}\n' + cut + "\n")
+    p = _problem(path)
+    assert p.line == 2 and p.message.endswith(f"at column {len(cut) + 1}"), p.message  # was "at column 1"
