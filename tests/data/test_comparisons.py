@@ -248,3 +248,13 @@ def test_cut_off_jsonl_line_names_the_column_where_it_ends(tmp_path):
     path.write_text('{"model_a": "x", "model_b": "y", "winner": "tie"}\n' + cut + "\n")
     p = _problem(path)
     assert p.line == 2 and p.message.endswith(f"at column {len(cut) + 1}"), p.message  # was "at column 1"
+
+
+def test_missing_arena_column_is_named_once_at_the_header(tmp_path):
+    # was "field 'winner': required field is missing" on every row
+    path = tmp_path / "battles.csv"
+    path.write_text("model_a,model_b,judge\n" + "x,y,u1\n" * 30)
+    with pytest.raises(DataValidationError) as info:
+        read_arena(path)
+    assert [(p.line, p.field) for p in info.value.problems] == [(1, "winner")]
+    assert "columns: model_a, model_b, judge" in info.value.first.message

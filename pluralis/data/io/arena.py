@@ -165,7 +165,14 @@ def read_arena(path: str | Path, *, source: str = "arena", lines: list[int] | No
         lines = []
     start = len(lines)
     prefix = f"arena-{hashlib.sha1(path.read_bytes()).hexdigest()[:10]}-" if path.is_file() else "arena"
+    tabular = path.suffix.lower() in (".csv", ".parquet")  # every row has the header's columns
     for line, row in iter_rows(path, text_columns=ARENA_TEXT_COLUMNS):
+        if tabular and not out and not problems:  # a missing column: once, at the header
+            absent = [f for f in ("model_a", "model_b", "winner") if f not in row]
+            if absent:
+                raise DataValidationError(
+                    [Problem(str(path), 1, f, f"no such column (columns: {', '.join(map(str, row))})") for f in absent]
+                )
         lines.append(line)
         for fld in ("model_a", "model_b", "winner"):
             if row.get(fld) in (None, ""):
