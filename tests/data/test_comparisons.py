@@ -258,3 +258,33 @@ def test_missing_arena_column_is_named_once_at_the_header(tmp_path):
         read_arena(path)
     assert [(p.line, p.field) for p in info.value.problems] == [(1, "winner")]
     assert "columns: model_a, model_b, judge" in info.value.first.message
+
+
+def test_community_alignment_keeps_participant_columns_for_by(tmp_path):
+    # a CA file's gender/age columns were dropped: `rank ca.csv --by gender` said "unknown field"
+    from pluralis.data.study import Study
+
+    rows = pd.DataFrame(
+        {
+            "annotator_id": ["a1", "a2"],
+            "first_turn_prompt": ["Hi", "Hello"],
+            "first_turn_response_a": ["A", "A2"],
+            "first_turn_response_b": ["B", "B2"],
+            "first_turn_preferred_response": ["a", "b"],
+            "second_turn_prompt": ["More", None],
+            "second_turn_response_a": ["C", None],
+            "second_turn_response_b": ["D", None],
+            "gender": ["Female", "Male"],
+            "age": [34, 51],
+        }
+    )
+    path = tmp_path / "ca.csv"
+    rows.to_csv(path, index=False)
+    comps = read_community_alignment(path)
+    assert [(c.turn, c.model_extra) for c in comps] == [
+        (0, {"gender": "Female", "age": 34}),
+        (1, {"gender": "Female", "age": 34}),
+        (0, {"gender": "Male", "age": 51}),
+    ]
+    survey = Study(comparisons=comps).frames().survey
+    assert survey.set_index("user_id")["gender"].to_dict() == {"a1": "Female", "a2": "Male"}

@@ -3,7 +3,9 @@
 Each row has a prompt, candidate responses (``first_turn_response_a`` .. ``_d``), the preferred
 one (``first_turn_preferred_response``, a letter or index), an optional free-text explanation
 (``first_turn_feedback``) and the annotator id. Later turns use the same pattern with
-``second_turn_``, ``third_turn_`` ... Column names can be remapped with ``columns=``.
+``second_turn_``, ``third_turn_`` ... Column names can be remapped with ``columns=``. Any other
+column (an annotator's ``gender``, ``age``, ...) is kept on each of the row's comparisons, as the
+Arena reader keeps its extra columns, so ``--by gender`` works straight from the file.
 """
 
 from __future__ import annotations
@@ -28,6 +30,23 @@ TEXT_COLUMNS = (
     *(f"{w}_turn_{k}_{x}" for w in TURN_WORDS for k in ("model", "response") for x in LETTERS),
     *(f"{w}_turn_{k}" for w in TURN_WORDS for k in ("prompt", "feedback")),
 )
+
+
+#: Columns with a meaning besides the per-turn ones; the row's other columns are kept as extra fields.
+KNOWN_COLUMNS = frozenset({"conversation_id", "annotator_id", "language", "assigned_lang"})
+
+
+def _extra_fields(row: dict) -> dict:
+    """The row's columns that are neither per-turn nor known: participant fields and the like."""
+    return {
+        k: clean_value(v)
+        for k, v in row.items()
+        if isinstance(k, str)
+        and k not in KNOWN_COLUMNS
+        and not k.startswith("_")
+        and not any(k.startswith(f"{w}_turn_") for w in TURN_WORDS)
+        and k not in Comparison.model_fields
+    }
 
 
 def read_community_alignment(
@@ -73,6 +92,7 @@ def read_community_alignment(
     for line, raw in iter_rows(path, text_columns=[raw_names.get(c, c) for c in TEXT_COLUMNS]):
         row = {columns.get(k, k): v for k, v in raw.items()}
         conv = str(row.get("conversation_id") or f"ca{line}")
+        extra = _extra_fields(row)
         for t, word in enumerate(TURN_WORDS):
             prompt = row.get(f"{word}_turn_prompt")
             responses = [row.get(f"{word}_turn_response_{x}") for x in LETTERS]
@@ -117,6 +137,7 @@ def read_community_alignment(
                         turn=t,
                         language=clean_value(row.get("language") or row.get("assigned_lang")),
                         explanation=clean_value(row.get(f"{word}_turn_feedback")),
+                        **extra,
                     )
                 )
                 lines.append(line)
