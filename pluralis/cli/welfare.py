@@ -506,10 +506,13 @@ def register(app: typer.Typer) -> None:
                 )
             )
         best = res.best[res.best["measure"] == "choice"]
+        comps = frames.comparisons
+        ties = "tie" in comps.columns and bool(comps["tie"].fillna(False).astype(bool).any())
+        shown = "shown in a decided comparison (ties, which choose no model, are left out)" if ties else "shown"
         for _, row in best.iterrows():
             console.print(
                 f"choice / {row['population']}: best model {row['best_model']} is chosen {row['best_welfare']:.1%} "
-                f"of the time it is shown, so {row['prefer_other']:.1%} prefer a different model"
+                f"of the time it is {shown}, so {row['prefer_other']:.1%} prefer a different model"
             )
         console.print(
             "[dim]± is the Monte-Carlo error of the draws (another seed), not the sampling uncertainty of the "
