@@ -34,6 +34,7 @@ import pandas as pd
 import typer
 
 from pluralis.cli._common import console, err_console, handle_errors
+from pluralis.data.jsonio import new_file_mode
 from pluralis.errors import ConfigError
 from pluralis.figures import check_plot_path
 from pluralis.ranking.engine import no_weighted_form
@@ -407,6 +408,11 @@ def load_battles(
         )
     elif len(frames.comparisons):
         battles = battles_from_comparisons(frames.comparisons, tie_threshold=tie_threshold or 0.0)
+        if tie_threshold is not None and not _scores_decide(frames.comparisons):
+            err_console.print(
+                "note: --tie-threshold is not used: these comparisons record their own winners and ties "
+                "(it applies to rated responses)"
+            )
     else:
         raise ConfigError(f"{data}: no rated responses or comparisons to rank")
     if battles.empty:
@@ -414,11 +420,37 @@ def load_battles(
     return battles, frames.survey, frames.conversations
 
 
+def _scores_decide(comparisons: pd.DataFrame) -> bool:
+    """Whether any comparison's outcome comes from its ratings (a tie threshold then applies).
+
+    A pair with a recorded winner or tie keeps it; a k-wise comparison or a pair without a
+    judgement is decided by its ratings when it has them.
+
+    Example
+    -------
+    >>> c = pd.DataFrame({"models": [["x", "y"], ["x", "y"]], "winner": [0, None], "tie": [False, False],
+    ...                   "ratings": [[80.0, 78.0], [80.0, 78.0]]})
+    >>> _scores_decide(c), _scores_decide(c.iloc[:1])
+    (True, False)
+    """
+    if "ratings" not in comparisons.columns:
+        return False
+    rated = comparisons["ratings"].map(lambda r: r is not None and len(r) > 0 and all(x is not None for x in r))
+    judged = pd.Series(False, index=comparisons.index)
+    if "winner" in comparisons.columns:
+        judged |= comparisons["winner"].notna()
+    if "tie" in comparisons.columns:
+        judged |= comparisons["tie"].fillna(False).astype(bool)
+    pairwise = comparisons["models"].map(len) == 2
+    return bool((rated & ~(judged & pairwise)).any())
+
+
 def check_against_data(
     request: RankRequest, battles: pd.DataFrame, survey: pd.DataFrame, conversations: pd.DataFrame
 ) -> RankRequest:
-    """What can only be checked once the data are loaded: the ``--by`` fields exist; without
-    participant ids a participant bootstrap falls back to resampling battles (with a note).
+    """What can only be checked once the data are loaded: the ``--by`` fields exist; a score-based
+    method has scores and style control has response texts to work on; without participant ids a
+    participant bootstrap falls back to resampling battles (with a note).
 
     Parameters
     ----------
@@ -437,12 +469,32 @@ def check_against_data(
     >>> b = pd.DataFrame({"model_a": ["x"], "model_b": ["y"], "winner": ["tie"]})
     >>> check_against_data(validate_request("arena.json"), b, pd.DataFrame(), pd.DataFrame()).unit
     'battles'
+    >>> check_against_data(validate_request("arena.json", method="mean_score"), b, pd.DataFrame(), pd.DataFrame())
+    Traceback (most recent call last):
+    ...
+    pluralis.errors.ConfigError: arena.json: --method mean_score needs the rating of each response, and these data have winners only (no scores); use a pairwise method: prc, bt, elo or win_rate
     """
+    from pluralis.ranking.methods.style_bt import TEXT_COLUMNS
     from pluralis.ranking.subgroups import resolve_field
 
     for field in request.fields:
         for part in (field,) if isinstance(field, str) else field:
             resolve_field(part, battles, survey, conversations)
+    agg = request.aggregator
+
+    def has_values(*columns: str) -> bool:
+        return all(c in battles.columns and battles[c].notna().any() for c in columns)
+
+    if agg.kind == "ratings" and not any(has_values(f"{s}_a", f"{s}_b") for s in ("raw_score", "score")):
+        raise ConfigError(
+            f"{request.data}: --method {agg.name} needs the rating of each response, and these data have winners "
+            "only (no scores); use a pairwise method: prc, bt, elo or win_rate"
+        )
+    if agg.kind == "battles" and not any(has_values(a, b) for a, b in TEXT_COLUMNS):
+        raise ConfigError(
+            f"{request.data}: --method {agg.name} needs the texts of both responses of each battle "
+            "(response_a / response_b), and these data have none; use --method bt"
+        )
     if request.unit == "participants" and ("user_id" not in battles.columns or battles["user_id"].isna().all()):
         err_console.print("note: no participant ids in these data; resampling battles instead")
         return replace(request, unit="battles")
@@ -735,7 +787,21 @@ def render_ranking(request: RankRequest, outcome: RankOutcome) -> None:
                 t.add_row(*row)
             console.print(t)
         for (field, value), why in outcome.skipped.items():
+            value = value.item() if hasattr(value, "item") else value  # 35, not np.int64(35)
             err_console.print(f"skipped {field} = {value!r}: {why} (< --min-participants {request.min_participants})")
+        shown = set(table["by"])
+        for field in dict.fromkeys(f for f, _ in outcome.skipped if f not in shown):
+            err_console.print(
+                f"note: --by {field}: every group has fewer than --min-participants {request.min_participants} "
+                "participants: nothing to compare (a numeric field has a group per value)"
+            )
+        if shown == {OVERALL}:  # no group kept: the overall ranking, not an empty screen
+            t = Table(title=f"{label} (overall)", header_style="bold")
+            for c in ("rank", "model", "score"):
+                t.add_column(c, justify="right" if c != "model" else "left")
+            for r in overall.to_dict("records"):
+                t.add_row(_rank(r["rank"]), str(r["model"]), _fmt(r["score"], agg.digits))
+            console.print(t)
         if outcome.contrasts is not None:
             render_contrasts(request, outcome.contrasts)
         if outcome.agreement is not None:
@@ -889,6 +955,7 @@ def _write_table(table: pd.DataFrame, out: Path) -> None:
                 if t[c].dtype == object:
                     t[c] = t[c].astype("string")
             t.to_parquet(tmp, index=False)
+        os.chmod(tmp, new_file_mode(out))  # not mkstemp's 0o600
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):

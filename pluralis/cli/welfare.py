@@ -18,7 +18,7 @@ from pluralis.census.weights import EmptyCellError, census_rebalance, census_wei
 from pluralis.cli._common import console, handle_errors
 from pluralis.data import StudyFrames, load_study
 from pluralis.data.study import rated_responses
-from pluralis.errors import ConfigError
+from pluralis.errors import ConfigError, DataValidationError, Problem
 from pluralis.figures import check_plot_path
 from pluralis.welfare.engine import WelfareConfig, run_welfare
 from pluralis.welfare.plots import plot_representativeness
@@ -183,9 +183,14 @@ def _design_options(
 
 def _parse_population(spec: str) -> Group:
     """``NAME:QUERY`` (QUERY a pandas query on survey columns; empty = everyone)."""
-    name, _, query = spec.partition(":")
+    name, colon, query = spec.partition(":")
     if not name.strip():
         raise ConfigError(f"population {spec!r}: expected NAME:QUERY, e.g. \"Women:gender == 'Female'\"")
+    if not colon and any(op in name for op in "=<>"):  # a query without a name would be everyone, silently
+        raise ConfigError(
+            f"population {spec!r} has no NAME: (a name alone is everyone); expected NAME:QUERY, "
+            "e.g. \"Women:gender == 'Female'\""
+        )
     return Group(name.strip(), query.strip() or None)
 
 
@@ -267,6 +272,12 @@ def read_weights_csv(path: str) -> pd.Series:
     pandas.Series
         Weights indexed by ``user_id`` (as strings).
 
+    Raises
+    ------
+    DataValidationError
+        a file that cannot be read, or rows whose weight is not a finite non-negative number or
+        whose ``user_id`` is missing or repeated (file, line and field named).
+
     Example
     -------
     >>> import os, tempfile
@@ -278,10 +289,44 @@ def read_weights_csv(path: str) -> pd.Series:
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"weights file {path} not found")
-    df = pd.read_csv(p)
+    try:
+        df = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataValidationError(Problem(str(path), None, None, f"cannot read the weights: {exc}")) from None
     if not {"user_id", "weight"} <= set(df.columns):
         raise ConfigError(f"weights file {path} needs columns user_id and weight")
-    return pd.Series(df["weight"].to_numpy(dtype=float), index=df["user_id"].astype(str))
+    line = np.arange(len(df)) + 2  # the header is line 1 (blank lines are read, then dropped)
+    keep = df.notna().any(axis=1).to_numpy()
+    df, line = df[keep], line[keep]
+    weight = pd.to_numeric(df["weight"], errors="coerce").to_numpy(dtype=float)
+    problems = [
+        Problem(
+            str(path),
+            int(line[i]),
+            "weight",
+            "missing weight"
+            if pd.isna(df["weight"].iloc[i])
+            else f"{df['weight'].iloc[i]!r} is not a finite non-negative number",
+        )
+        for i in np.flatnonzero(~np.isfinite(weight) | (weight < 0))
+    ]
+    ids = df["user_id"]
+    problems += [
+        Problem(str(path), int(line[i]), "user_id", "missing participant id") for i in np.flatnonzero(ids.isna())
+    ]
+    first = dict(zip(ids[::-1], line[::-1]))
+    problems += [
+        Problem(
+            str(path),
+            int(line[i]),
+            "user_id",
+            f"duplicate participant {ids.iloc[i]!r} (first on line {first[ids.iloc[i]]})",
+        )
+        for i in np.flatnonzero(ids.notna() & ids.duplicated())
+    ]
+    if problems:
+        raise DataValidationError(sorted(problems, key=lambda q: q.line or 0)[:50])
+    return pd.Series(weight, index=ids.astype(str).to_numpy())
 
 
 def weights_option(spec: str | None, census: Callable[[], T]) -> T | pd.Series | None:
@@ -461,10 +506,13 @@ def register(app: typer.Typer) -> None:
                 )
             )
         best = res.best[res.best["measure"] == "choice"]
+        comps = frames.comparisons
+        ties = "tie" in comps.columns and bool(comps["tie"].fillna(False).astype(bool).any())
+        shown = "shown in a decided comparison (ties, which choose no model, are left out)" if ties else "shown"
         for _, row in best.iterrows():
             console.print(
                 f"choice / {row['population']}: best model {row['best_model']} is chosen {row['best_welfare']:.1%} "
-                f"of the time it is shown, so {row['prefer_other']:.1%} prefer a different model"
+                f"of the time it is {shown}, so {row['prefer_other']:.1%} prefer a different model"
             )
         console.print(
             "[dim]± is the Monte-Carlo error of the draws (another seed), not the sampling uncertainty of the "

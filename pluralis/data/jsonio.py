@@ -159,7 +159,7 @@ def _text_lines(path: Path, problems: list[Problem]) -> Iterator[tuple[int, str]
                 )
                 continue
             if text.strip():
-                yield number, text
+                yield number, text.rstrip("\r\n")  # without it, a cut-off line's error points at "column 1"
 
 
 def collect_records(path: str | Path, model: type[R]) -> tuple[list[R], list[int], list[Problem]]:
@@ -262,6 +262,44 @@ def read_records(path: str | Path, model: type[R]) -> list[R]:
     return records
 
 
+def new_file_mode(path: str | Path) -> int:
+    """The permission bits a file written at ``path`` should get: those of the file it replaces,
+    else what ``open()`` would give under the process umask (``0o644`` under the usual ``022``).
+
+    Temporary files (:func:`tempfile.mkstemp`) are created ``0o600``; a file renamed into place
+    keeps that, so every export would be unreadable to a collaborator or a web server.
+
+    Parameters
+    ----------
+    path
+        the file about to be written or replaced.
+
+    Returns
+    -------
+    int
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
+    >>> _ = p.write_text("x"); p.chmod(0o640)
+    >>> oct(new_file_mode(p))
+    '0o640'
+    """
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        pass
+    try:  # Linux: read the umask without changing it
+        with open("/proc/self/status", encoding="ascii") as fh:
+            line = next(x for x in fh if x.startswith("Umask:"))
+        mask = int(line.split()[1], 8)
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "w"):
     """Write to a temporary file beside ``path`` and move it into place only on success.
@@ -293,6 +331,7 @@ def atomic_write(path: str | Path, mode: str = "w"):
         encoding, newline = (None, None) if "b" in mode else ("utf-8", "\n")
         with os.fdopen(fd, mode, encoding=encoding, newline=newline) as fh:
             yield fh
+        os.chmod(tmp, new_file_mode(path))  # mkstemp's 0o600 would otherwise stay
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -25,6 +25,8 @@ SURVEY_FILE = "survey.jsonl"
 CONVERSATIONS_FILE = "conversations.jsonl"
 UTTERANCES_FILE = "utterances.jsonl"
 METADATA_FILE = "metadata.jsonl"
+#: ``Study.summary`` of comparisons: annotator fields with at most this many values are counted.
+SUMMARY_MAX_VALUES = 20
 
 
 @dataclass
@@ -286,7 +288,10 @@ class Study:
         Returns
         -------
         dict
-            ``counts`` (records per table) and value counts of the main demographic fields.
+            ``counts`` (records per table) and value counts of the main demographic fields. A study
+            of comparisons without a survey (Arena, Community Alignment) counts its annotators
+            (``counts["annotators"]``), their fields with at most :data:`SUMMARY_MAX_VALUES` values, and the
+            models compared (``models``).
 
         Example
         -------
@@ -294,7 +299,14 @@ class Study:
         >>> summary = generate_study(n_participants=10, seed=0).summary()
         >>> sum(summary["gender"].values()), sorted(summary)[:3]
         (10, ['age', 'conversation_type', 'counts'])
+        >>> c = [Comparison(comparison_id=str(i), source="arena", models=["x", "y"], winner=0, annotator_id=u, gender=g)
+        ...      for i, (u, g) in enumerate([("u1", "F"), ("u1", "F"), ("u2", "M")])]
+        >>> s = Study(comparisons=c).summary()
+        >>> s["counts"]["annotators"], s["gender"], s["models"]
+        (2, {'F': 1, 'M': 1}, {'x': 3, 'y': 3})
         """
+        if not self.survey and self.comparisons:
+            return self._comparisons_summary()
         out: dict[str, Any] = {"counts": self.counts()}
         for name, get in {
             "age": lambda p: p.age,
@@ -307,6 +319,16 @@ class Study:
             out[name] = dict(Counter(get(p) for p in self.survey).most_common())
         out["conversation_type"] = dict(Counter(c.conversation_type for c in self.conversations).most_common())
         out["models"] = dict(Counter(u.model_name for u in self.utterances if u.turn == 0).most_common())
+        return out
+
+    def _comparisons_summary(self) -> dict[str, Any]:
+        people = self.frames().survey
+        out: dict[str, Any] = {"counts": {**self.counts(), "annotators": len(people)}}
+        for col in people.columns.drop("user_id", errors="ignore"):
+            values = people[col].dropna()
+            if 0 < values.nunique() <= SUMMARY_MAX_VALUES:
+                out[col] = {str(k): int(n) for k, n in values.astype(str).value_counts().items()}
+        out["models"] = dict(Counter(m for c in self.comparisons for m in c.models).most_common())
         return out
 
 

@@ -962,8 +962,13 @@ def battles_from_comparisons(
     if len(two):
         sub = df.iloc[two]
         models = np.array(sub["models"].tolist(), dtype=object)
-        tie = sub["tie"].fillna(False).astype(bool).to_numpy() if has["tie"] else np.zeros(len(sub), bool)
-        win = pd.to_numeric(sub["winner"], errors="coerce").to_numpy() if has["winner"] else np.full(len(sub), np.nan)
+        # copies: both are filled in below, and pandas' copy-on-write hands out read-only views
+        tie = sub["tie"].fillna(False).astype(bool).to_numpy(copy=True) if has["tie"] else np.zeros(len(sub), bool)
+        win = (
+            pd.to_numeric(sub["winner"], errors="coerce").to_numpy(dtype=float, copy=True)
+            if has["winner"]
+            else np.full(len(sub), np.nan)
+        )
         if has["ratings"]:
             rat = sub["ratings"].to_numpy()
             fill = np.isnan(win) & ~tie & np.array([r is not None and len(r) == 2 and None not in r for r in rat])

@@ -420,7 +420,15 @@ def write_any_report(
     rated = len(frames.utterances) and frames.utterances["score"].notna().any()
     welfare_countries = [c for c in census_countries]
     if not rated:
-        r.skip("Welfare of populations", "no rated responses (welfare needs each participant's ratings)")
+        r.skip(
+            "Welfare of populations",
+            "no rated responses (the report's welfare needs each participant's ratings"
+            + (
+                "; for choice welfare of paired comparisons run: pluralis welfare DATA --by FIELD)"
+                if len(frames.comparisons)
+                else ")"
+            ),
+        )
     elif not welfare_countries:
         r.skip(
             "Welfare of populations",

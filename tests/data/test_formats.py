@@ -138,6 +138,16 @@ def test_an_unregistered_format_is_refused_with_the_known_ones(tmp_path):
     assert r.exit_code == 2 and "cannot tell what this is" in r.output
 
 
+def test_a_mistyped_path_is_not_found_rather_than_an_unknown_format(tmp_path):
+    # "battles.cvs" / a missing folder said "cannot tell what this is ... pass --format"
+    for name in ("battles.cvs", "battles.csv", "prism-release/"):
+        missing = str(tmp_path / name)
+        for args in (["validate", missing], ["import", missing, "--store", str(tmp_path / "s.db")]):
+            r = runner.invoke(app, args)
+            assert r.exit_code == 2 and f"{missing}: no such file or folder" in r.output, r.output
+    assert not (tmp_path / "s.db").exists()
+
+
 # --- the registry -----------------------------------------------------------------------------------
 
 

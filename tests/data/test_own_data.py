@@ -132,6 +132,28 @@ def test_bad_participants_mapping_names_file_line_and_field_and_writes_nothing(t
     assert not db.exists()
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_numeric_judge_ids_join_their_participants(tmp_path, suffix):
+    # judges 7, 8, 007 were "annotator_id: Input should be a valid string (got 7)"; 007 became 7
+    judges = ["7", "8", "007", "8"]
+    battles = pd.DataFrame(
+        {"model_a": ["x", "y", "x", "y"], "model_b": ["y", "x", "y", "x"], "winner": ["model_a"] * 4, "judge": judges}
+    )
+    path = tmp_path / f"battles{suffix}"
+    if suffix == ".csv":
+        battles.to_csv(path, index=False)
+    else:  # JSON numbers where they are numbers (007 cannot be one)
+        rows = [{**r, "judge": int(r["judge"]) if r["judge"] != "007" else "007"} for r in battles.to_dict("records")]
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    people = tmp_path / "people.csv"
+    people.write_text("judge,gender\n7,Female\n8,Male\n007,Male\n")
+    db = tmp_path / "s.sqlite"
+    r = runner.invoke(app, ["import", str(path), "--participants", str(people), "--id", "judge", "--store", str(db)])
+    assert r.exit_code == 0, r.output
+    survey = load_study(db).frames().survey.set_index("user_id")
+    assert survey["gender"].to_dict() == {"7": "Female", "8": "Male", "007": "Male"}
+
+
 def test_prism_study_exports_its_battles_to_arena(tmp_path):
     src, out = tmp_path / "gen", tmp_path / "b.jsonl"
     assert runner.invoke(app, ["generate", str(src), "-n", "6", "--seed", "2"]).exit_code == 0
@@ -215,3 +237,32 @@ def test_mapping_file_renames_and_selects_fields(tmp_path, kind):
     (tmp_path / f"m.{kind}").write_text(text.replace("id", "key"))
     with pytest.raises(Exception, match=r"m\.(toml|yaml): field 'participants.key': unknown key"):
         mapping_from_options(tmp_path / f"m.{kind}")
+
+
+def test_two_battle_files_without_ids_share_a_store(tmp_path):
+    # both files' battles were 'arena0', 'arena1', ...: the second import was refused as duplicates
+    week1, week2 = tmp_path / "week1.csv", tmp_path / "week2.csv"
+    week1.write_text("model_a,model_b,winner,judge\nx,y,model_a,r1\ny,z,tie,r2\n")
+    week2.write_text("model_a,model_b,winner,judge\nx,z,model_b,r3\n")
+    db = tmp_path / "s.sqlite"
+    for path in (week1, week2):
+        r = runner.invoke(app, ["import", str(path), "--store", str(db)])
+        assert r.exit_code == 0, r.output
+    assert len(load_study(db).comparisons) == 3
+    again = runner.invoke(app, ["import", str(week1), "--store", str(db)])  # the same file twice: refused
+    assert again.exit_code != 0 and "already exists in the store" in again.output
+    assert len(load_study(db).comparisons) == 3
+    ids = [c.comparison_id for c in load_study(week1).comparisons]
+    assert ids == [c.comparison_id for c in load_study(week1).comparisons] and len(set(ids)) == 2  # stable
+
+
+@pytest.mark.parametrize("fmt, target", [("prism", "prism"), ("wide", "w.csv")])
+def test_battles_cannot_be_exported_to_formats_without_comparisons(tmp_path, fmt, target):
+    # exit 0 with four empty PRISM files (or an empty wide table): every battle silently dropped
+    battles = tmp_path / "battles.csv"
+    battles.write_text("model_a,model_b,winner,judge\nx,y,model_a,r1\ny,z,tie,r2\n")
+    db = tmp_path / "s.sqlite"
+    assert runner.invoke(app, ["import", str(battles), "--store", str(db)]).exit_code == 0
+    r = runner.invoke(app, ["export", str(tmp_path / target), "--store", str(db), "-f", fmt])
+    assert r.exit_code == 2 and "only its 2 comparisons" in " ".join(r.output.split()), r.output
+    assert not (tmp_path / target).exists()

@@ -76,3 +76,23 @@ def test_bad_ratings_import_writes_nothing(tmp_path):
     r = runner.invoke(app, ["import", str(path), "-f", "ratings", "--store", str(db)])
     assert r.exit_code != 0 and "r.csv:3" in r.output and "'score'" in r.output
     assert not db.exists()
+
+
+def test_pairwise_ratings_with_numeric_ids_import_and_rank(tmp_path):
+    # two items per rater: a tie (equal scores) crashed rank ("assignment destination is
+    # read-only"); rater 007 became 7
+    path = tmp_path / "r.csv"
+    path.write_text("rater,item,score\n101,5,3\n101,6,4\n102,5,2\n102,6,5\n007,5,1\n007,6,1\n")
+    db = tmp_path / "r.sqlite"
+    cols = ["--column", "participant=rater", "--column", "item=item", "--column", "score=score"]
+    r = runner.invoke(app, ["import", str(path), "--format", "ratings", *cols, "--store", str(db)])
+    assert r.exit_code == 0, r.output
+    assert set(load_study(db).frames().survey["user_id"]) == {"101", "102", "007"}
+    out = tmp_path / "ranks.csv"
+    r = runner.invoke(app, ["rank", str(db), "--method", "win_rate", "-n", "0", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    # item 6 beats 5 twice, one tie: win rates 2/3 and 0
+    assert pd.read_csv(out, dtype={"model": str}).set_index("model")["score"].round(4).to_dict() == {
+        "6": 0.6667,
+        "5": 0.0,
+    }

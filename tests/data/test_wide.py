@@ -59,6 +59,26 @@ def test_wide_file_round_trip_is_exact(small_study, tmp_path, fmt):
     assert detect_format(path) == "wide"
 
 
+def test_wide_csv_saved_by_excel_with_a_bom_reads_the_same(small_study, tmp_path):
+    # Excel's "CSV UTF-8" starts with a BOM: every row was "interaction_id: required field is missing"
+    u = small_study.frames().utterances
+    path = write_wide(u, tmp_path / "interactions.csv")
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    pd.testing.assert_frame_equal(read_wide(bom), u)
+
+
+def test_wide_slot_without_its_model_names_is_an_error_not_lost_rows(small_study, tmp_path):
+    # without model_name_a every slot-a response was dropped and the table read as valid
+    path = write_wide(small_study.frames().utterances, tmp_path / "interactions.csv")
+    pd.read_csv(path, dtype=str).drop(columns=["model_name_a"]).to_csv(path, index=False)
+    with pytest.raises(DataValidationError) as info:
+        read_wide(path)
+    p = info.value.first
+    assert (p.file, p.line, p.field) == (str(path), 1, "model_name_a")
+    assert detect_format(path) == "wide"  # not Arena's last resort ("model_a: required field is missing")
+
+
 FAST = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )

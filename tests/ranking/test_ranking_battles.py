@@ -228,3 +228,19 @@ def test_battles_from_comparisons_two_and_k_way():
     assert b["winner"].tolist() == ["model_b", "tie", "model_b", "tie", "model_a", "model_a", "model_a"]
     assert b["model_a"].tolist()[-2:] == ["z", "z"]  # the k-way winner beats every other candidate
     assert b["user_id"].tolist() == ["a1", "a2", "a3", "a3", "a3", "a4", "a4"]
+
+
+def test_battles_from_rated_pairs_decide_by_ratings_and_threshold():
+    # a pairwise ratings table (two items per rater): a tie or a win decided by the ratings was a
+    # "ValueError: assignment destination is read-only" crash (pandas' copy-on-write arrays)
+    c = pd.DataFrame(
+        {
+            "models": [["t0", "t1"], ["t0", "t1"], ["t0", "t1"]],
+            "winner": [None, None, 1],
+            "tie": [False, False, False],
+            "ratings": [[5.0, 4.0], [3.0, 3.0], [5.0, 4.0]],
+            "annotator_id": ["p0", "p1", "p2"],
+        }
+    )
+    assert battles_from_comparisons(c)["winner"].tolist() == ["model_a", "tie", "model_b"]  # p2's winner is kept
+    assert battles_from_comparisons(c, tie_threshold=1)["winner"].tolist() == ["tie", "tie", "model_b"]

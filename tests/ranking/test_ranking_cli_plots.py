@@ -120,6 +120,45 @@ def test_rank_errors_are_clear(app, prism_folder, args, message):
     assert message in r.output
 
 
+@pytest.mark.parametrize(
+    "method, message",
+    [("mean_score", "winners only (no scores)"), ("within_turn_rank", "winners only"), ("style_bt", "texts of both")],
+)
+def test_rank_method_needing_scores_or_texts_on_winner_only_battles(app, tmp_path, method, message):
+    # Arena battles with winners only: a score-based method was a KeyError traceback, style control
+    # silently returned plain Bradley-Terry
+    path = tmp_path / "battles.csv"
+    path.write_text("model_a,model_b,winner,judge\nx,y,model_a,u1\ny,z,tie,u2\nx,z,model_b,u3\n")
+    r = runner.invoke(app, ["rank", str(path), "--method", method, "--bootstrap", "0"])
+    assert r.exit_code == 2, r.output
+    assert f"{path}: --method" in r.output and message in r.output
+    assert "Traceback" not in r.output
+    ok = runner.invoke(app, ["rank", str(path), "--method", "bt", "--bootstrap", "0"])
+    assert ok.exit_code == 0, ok.output
+
+
+def test_rank_skipped_numeric_group_is_named_plainly(app, tmp_path):
+    path = tmp_path / "battles.csv"
+    rows = [f"x,y,model_a,u{i},{30 if i < 3 else 41}" for i in range(6)]
+    path.write_text("model_a,model_b,winner,judge,age\n" + "\n".join(rows) + "\n")
+    r = runner.invoke(app, ["rank", str(path), "--by", "age", "--bootstrap", "0", "--min-participants", "4"])
+    assert "skipped age = 30: 3 participants" in r.output, r.output
+    assert "np." not in r.output
+    # no group kept: say so, and show the overall ranking (the screen was empty)
+    assert "--by age: every group has fewer than --min-participants 4" in " ".join(r.output.split())
+    assert "(overall)" in r.output and r.exit_code == 0
+
+
+def test_rank_says_when_the_tie_threshold_does_not_apply(app, tmp_path, prism_folder):
+    # Arena battles carry their winners: -t changed nothing, silently
+    decided = tmp_path / "decided.csv"
+    decided.write_text("model_a,model_b,winner,score_a,score_b\nx,y,model_a,80,78\ny,x,model_a,60,50\n")
+    r = runner.invoke(app, ["rank", str(decided), "-t", "5", "--bootstrap", "0", "--method", "win_rate"])
+    assert r.exit_code == 0 and "--tie-threshold is not used" in r.output, r.output
+    r = runner.invoke(app, ["rank", str(prism_folder), "-t", "5", "--bootstrap", "0"])
+    assert r.exit_code == 0 and "not used" not in r.output, r.output
+
+
 def test_bad_output_paths_fail_before_any_ranking(app, prism_folder):
     for args in (["--out", "ranks.txt"], ["--plot", "ranks.jpg"]):
         r = runner.invoke(app, ["rank", str(prism_folder), "--bootstrap", "50", *args])

@@ -284,3 +284,27 @@ def test_rank_cli_weights_file_and_census(app, prism_folder, tmp_path):
     assert r.exit_code == 2 and "--weights census" in r.output
     r = runner.invoke(app, ["rank", str(prism_folder), "--weights", str(wfile), "--method", "elo"])
     assert r.exit_code == 2 and "no weighted form" in r.output
+
+
+def test_rank_cli_bad_weights_file_names_file_line_and_field(app, tmp_path):
+    # a bad weight was a "could not convert string to float" traceback; ids like 007 became 7
+    battles = tmp_path / "battles.csv"
+    battles.write_text("model_a,model_b,winner,judge\nx,y,model_a,007\ny,x,model_a,008\nx,y,tie,009\n")
+    bad = tmp_path / "w.csv"
+    bad.write_bytes(b"\xef\xbb\xbfuser_id,weight\r\n007,1\r\n008,abc\r\n\r\n009,\r\n007,2\r\n010,-1\r\n")
+    r = runner.invoke(app, ["rank", str(battles), "--weights", str(bad), "--bootstrap", "0"])
+    assert r.exit_code == 2, r.output
+    text = " ".join(r.output.split())
+    for expected in (
+        "w.csv:3: field 'weight': 'abc' is not a finite non-negative number",
+        "w.csv:5: field 'weight': missing weight",
+        "w.csv:6: field 'user_id': duplicate participant '007' (first on line 2)",
+        "w.csv:7: field 'weight': '-1' is not",
+    ):
+        assert expected in text, r.output
+    assert "Traceback" not in r.output
+    good = tmp_path / "good.csv"
+    good.write_text("user_id,weight\n007,1\n008,0\n009,2\n")
+    r = runner.invoke(app, ["rank", str(battles), "--weights", str(good), "--bootstrap", "0", "--method", "bt"])
+    assert r.exit_code == 0 and "have no (or zero) weight" in r.output, r.output  # 008 only: 007 matched
+    assert "1 of 3 participants" in r.output

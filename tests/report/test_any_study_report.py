@@ -76,6 +76,7 @@ def test_report_on_arena_battles_with_participants(tmp_path):
         assert title in res.skipped and title not in res.sections
     assert "Response features" in res.skipped  # no texts in these battles
     assert "Sections not in this report" in html and "none of the grouping fields" in html
+    assert "pluralis welfare DATA --by FIELD" in res.skipped["Welfare of populations"]  # the CLI's choice welfare
     # the ranking comes from the battles: alpha first
     tables = sorted(out.glob("tables/*.csv"))
     overall = next(pd.read_csv(t) for t in tables if "model" in pd.read_csv(t).columns)

@@ -135,6 +135,8 @@ def test_welfare_custom_schemes_and_populations(app, folder):
         ([], "scheme 'Rep (100)' draws n=100 but pool 'Rep' has only"),
         (["--scheme", "Big:5000", "--no-replace"], "without replacement"),
         (["--scheme", "Bad:many"], "is not an integer"),
+        # a query without NAME: was a population of everyone named "gender = Female"
+        (["--population", "gender = Female"], "population 'gender = Female' has no NAME:"),
     ],
 )
 def test_welfare_bad_inputs_exit_2(app, folder, args, message):
@@ -179,3 +181,19 @@ def test_represent_and_weights_commands(app, folder, tmp_path):
     r = runner.invoke(app, ["weights", str(folder), "--country", "US", "--method", "poststratify"])
     out = " ".join(r.output.split())
     assert r.exit_code == 2 and "have no participants" in out and "--renormalise" in out
+
+
+def test_choice_welfare_of_battles_says_ties_are_left_out(tmp_path):
+    # "chosen 75.0% of the time it is shown": x is shown 4 times and chosen 2; per participant,
+    # without the tie, u1 chose x 1 of 1 and u2 1 of 2, so 75%
+    from pluralis.cli import app as full_app
+
+    path = tmp_path / "battles.csv"
+    path.write_text(
+        "model_a,model_b,winner,judge,gender\nx,y,model_a,u1,F\nx,y,tie,u1,F\nx,y,model_b,u2,M\ny,x,model_b,u2,M\n"
+    )
+    r = runner.invoke(full_app, ["welfare", str(path), "--by", "gender", "--draws", "20"])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "choice / Rep: best model x is chosen 75.0% of the time it is shown in a decided comparison" in text
+    assert "(ties, which choose no model, are left out)" in text

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from pluralis.data.io.comparisons import (
     comparisons_from_utterances,
     finish_comparisons,
     iter_rows,
+    text_id,
 )
 from pluralis.data.io.registry import DataFormat, peek
 from pluralis.data.jsonio import problems_from_validation, write_jsonl
@@ -49,8 +51,13 @@ ARENA_COLUMNS = frozenset(
     }
 )
 
+#: Arena columns that are text even when they look like numbers (judge ``12``, battle ``007``).
+ARENA_TEXT_COLUMNS = ("model_a", "model_b", "winner", "judge", "question_id", "battle_id", "conversation_id")
 
-def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0) -> Comparison:
+
+def arena_row_to_comparison(
+    row: dict, *, source: str = "arena", index: int = 0, id_prefix: str = "arena"
+) -> Comparison:
     """Convert one Chatbot-Arena battle row to a :class:`Comparison`.
 
     Parameters
@@ -61,6 +68,8 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
         the ``source`` recorded on the comparison.
     index
         the row's position, used in the id when the row has none.
+    id_prefix
+        the id of a row without ``battle_id`` or ``question_id`` is ``f"{id_prefix}{index}"``.
 
     Returns
     -------
@@ -100,7 +109,7 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
     # raw values, validated (and reported field by field) by the model
     return Comparison.model_validate(
         {
-            "comparison_id": str(row.get("battle_id") or row.get("question_id") or f"arena{index}")
+            "comparison_id": str(row.get("battle_id") or row.get("question_id") or f"{id_prefix}{index}")
             if row.get("battle_id") or not row.get("question_id")
             else f"{row['question_id']}-{index}",
             "source": source,
@@ -111,7 +120,7 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
             "winner": {"model_a": 0, "model_b": 1}.get(winner),
             "tie": winner.startswith("tie"),
             "both_bad": winner == "tie (bothbad)",
-            "annotator_id": clean_value(row.get("judge")),
+            "annotator_id": text_id(row.get("judge")),
             "turn": clean_value(row.get("turn")),
             "language": clean_value(row.get("language")),
             "timestamp": clean_value(row.get("tstamp")),
@@ -123,7 +132,10 @@ def arena_row_to_comparison(row: dict, *, source: str = "arena", index: int = 0)
 def read_arena(path: str | Path, *, source: str = "arena", lines: list[int] | None = None) -> list[Comparison]:
     """Read Chatbot-Arena battles (JSON, JSONL, CSV or parquet) into validated comparisons.
 
-    Raises :class:`DataValidationError` naming file, line and field for every bad row.
+    Raises :class:`DataValidationError` naming file, line and field for every bad row. A battle
+    without ``battle_id`` or ``question_id`` gets the id ``arena-<digest>-<index>``, the digest
+    that of the file's bytes: the same file always gives the same ids (importing it twice is
+    refused as a duplicate), and two different files can share a store.
 
     Parameters
     ----------
@@ -151,7 +163,16 @@ def read_arena(path: str | Path, *, source: str = "arena", lines: list[int] | No
     problems: list[Problem] = []
     if lines is None:
         lines = []
-    for line, row in iter_rows(path):
+    start = len(lines)
+    prefix = f"arena-{hashlib.sha1(path.read_bytes()).hexdigest()[:10]}-" if path.is_file() else "arena"
+    tabular = path.suffix.lower() in (".csv", ".parquet")  # every row has the header's columns
+    for line, row in iter_rows(path, text_columns=ARENA_TEXT_COLUMNS):
+        if tabular and not out and not problems:  # a missing column: once, at the header
+            absent = [f for f in ("model_a", "model_b", "winner") if f not in row]
+            if absent:
+                raise DataValidationError(
+                    [Problem(str(path), 1, f, f"no such column (columns: {', '.join(map(str, row))})") for f in absent]
+                )
         lines.append(line)
         for fld in ("model_a", "model_b", "winner"):
             if row.get(fld) in (None, ""):
@@ -159,14 +180,14 @@ def read_arena(path: str | Path, *, source: str = "arena", lines: list[int] | No
                 break
         else:
             try:
-                out.append(arena_row_to_comparison(row, source=source, index=len(out)))
+                out.append(arena_row_to_comparison(row, source=source, index=len(out), id_prefix=prefix))
             except ValidationError as exc:
                 problems.extend(problems_from_validation(exc, str(path), line))
             except ValueError as exc:
                 problems.append(Problem(str(path), line, "winner", str(exc)))
         if len(problems) >= 50:
             break
-    return finish_comparisons(out, problems, path)
+    return finish_comparisons(out, problems, path, lines=lines[start:])
 
 
 def write_arena(comparisons: Iterable[Comparison], path: str | Path) -> int:

@@ -3,7 +3,9 @@
 Each row has a prompt, candidate responses (``first_turn_response_a`` .. ``_d``), the preferred
 one (``first_turn_preferred_response``, a letter or index), an optional free-text explanation
 (``first_turn_feedback``) and the annotator id. Later turns use the same pattern with
-``second_turn_``, ``third_turn_`` ... Column names can be remapped with ``columns=``.
+``second_turn_``, ``third_turn_`` ... Column names can be remapped with ``columns=``. Any other
+column (an annotator's ``gender``, ``age``, ...) is kept on each of the row's comparisons, as the
+Arena reader keeps its extra columns, so ``--by gender`` works straight from the file.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from pluralis.data.io.comparisons import ROW_SUFFIXES, clean_value, finish_comparisons, iter_rows
+from pluralis.data.io.comparisons import ROW_SUFFIXES, clean_value, finish_comparisons, iter_rows, text_id
 from pluralis.data.io.registry import DataFormat, peek
 from pluralis.data.jsonio import problems_from_validation
 from pluralis.data.model import Comparison
@@ -21,6 +23,30 @@ from pluralis.errors import Problem
 
 TURN_WORDS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth"]
 LETTERS = "abcd"
+#: Columns that are text even when they look like numbers (annotator ``12``, model ``7``).
+TEXT_COLUMNS = (
+    "conversation_id",
+    "annotator_id",
+    *(f"{w}_turn_{k}_{x}" for w in TURN_WORDS for k in ("model", "response") for x in LETTERS),
+    *(f"{w}_turn_{k}" for w in TURN_WORDS for k in ("prompt", "feedback")),
+)
+
+
+#: Columns with a meaning besides the per-turn ones; the row's other columns are kept as extra fields.
+KNOWN_COLUMNS = frozenset({"conversation_id", "annotator_id", "language", "assigned_lang"})
+
+
+def _extra_fields(row: dict) -> dict:
+    """The row's columns that are neither per-turn nor known: participant fields and the like."""
+    return {
+        k: clean_value(v)
+        for k, v in row.items()
+        if isinstance(k, str)
+        and k not in KNOWN_COLUMNS
+        and not k.startswith("_")
+        and not any(k.startswith(f"{w}_turn_") for w in TURN_WORDS)
+        and k not in Comparison.model_fields
+    }
 
 
 def read_community_alignment(
@@ -61,10 +87,12 @@ def read_community_alignment(
     """
     path = Path(path)
     columns = columns or {}
-    out, problems = [], []
-    for line, raw in iter_rows(path):
+    out, problems, lines = [], [], []
+    raw_names = {v: k for k, v in columns.items()}  # canonical -> the file's column
+    for line, raw in iter_rows(path, text_columns=[raw_names.get(c, c) for c in TEXT_COLUMNS]):
         row = {columns.get(k, k): v for k, v in raw.items()}
         conv = str(row.get("conversation_id") or f"ca{line}")
+        extra = _extra_fields(row)
         for t, word in enumerate(TURN_WORDS):
             prompt = row.get(f"{word}_turn_prompt")
             responses = [row.get(f"{word}_turn_response_{x}") for x in LETTERS]
@@ -104,18 +132,20 @@ def read_community_alignment(
                         prompt=prompt,
                         winner=present.index(winner) if winner is not None else None,
                         tie=winner is None,
-                        annotator_id=clean_value(row.get("annotator_id")),
+                        annotator_id=text_id(row.get("annotator_id")),
                         conversation_id=conv,
                         turn=t,
                         language=clean_value(row.get("language") or row.get("assigned_lang")),
                         explanation=clean_value(row.get(f"{word}_turn_feedback")),
+                        **extra,
                     )
                 )
+                lines.append(line)
             except ValidationError as exc:
                 problems.extend(problems_from_validation(exc, str(path), line))
         if len(problems) >= 50:
             break
-    return finish_comparisons(out, problems, path)
+    return finish_comparisons(out, problems, path, lines=lines)
 
 
 def read_community_alignment_study(

@@ -7,8 +7,10 @@ on every source; :func:`comparisons_frame` turns them into one pairwise battles 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +24,19 @@ from pluralis.errors import DataValidationError, Problem
 ROW_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet")
 
 
-def iter_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
+def iter_rows(path: str | Path, *, text_columns: Iterable[str] = ()) -> Iterator[tuple[int, dict]]:
     """Yield ``(line or row number, row)`` from a JSON array, JSONL, CSV or parquet file.
 
-    Numbers are file lines for JSONL and CSV (the header is line 1), positions for JSON arrays
-    and parquet; empty CSV cells and NaN are ``None``.
+    Numbers are file lines for JSONL and CSV (the header is line 1; a CSV record whose quoted cells
+    span several lines is numbered by its first line), positions for JSON arrays and parquet;
+    empty CSV cells and NaN are ``None``.
 
     Parameters
     ----------
     path
         a ``.json``, ``.jsonl``, ``.csv`` or ``.parquet`` file.
+    text_columns
+        CSV columns read as text, not as numbers (ids: ``007`` stays ``"007"``, ``12`` is ``"12"``).
 
     Returns
     -------
@@ -40,7 +45,9 @@ def iter_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
     Raises
     ------
     DataValidationError
-        a missing file, an unsupported suffix or invalid JSON (file and line named).
+        a missing file, an unsupported suffix, invalid JSON, a row that is not an object, an empty
+        CSV file, a CSV record with more cells than the header, or text that is not UTF-8 (file and
+        line named).
 
     Example
     -------
@@ -49,31 +56,111 @@ def iter_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
     >>> _ = p.write_text("model_a,model_b,winner\\nx,,tie\\n")
     >>> list(iter_rows(p))
     [(2, {'model_a': 'x', 'model_b': None, 'winner': 'tie'})]
+    >>> _ = p.write_text("judge,age\\n007,30\\n")
+    >>> list(iter_rows(p, text_columns=["judge"]))
+    [(2, {'judge': '007', 'age': 30})]
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if not path.exists():
         raise DataValidationError(Problem(str(path), None, None, "file not found"))
     if suffix == ".jsonl":
-        yield from iter_jsonl(path)
+        yield from _objects(path, iter_jsonl(path))
     elif suffix == ".json":
         try:
-            data = json.loads(path.read_text("utf-8"))
+            data = json.loads(_utf8_text(path))
         except json.JSONDecodeError as exc:
             raise DataValidationError(Problem(str(path), exc.lineno, None, f"invalid JSON: {exc.msg}")) from None
         if isinstance(data, dict):
             data = data.get("data") or list(data.values())
-        for i, row in enumerate(data, start=1):
-            yield i, row
+        if not isinstance(data, list):
+            raise DataValidationError(Problem(str(path), 1, None, "expected a JSON array of rows (objects)"))
+        yield from _objects(path, enumerate(data, start=1))
     elif suffix == ".parquet":
         for i, row in enumerate(pd.read_parquet(path).to_dict("records"), start=2):
             yield i, row
     elif suffix == ".csv":
-        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
-        for i, row in enumerate(frame.to_dict("records"), start=2):  # line 1 is the header
+        frame, lines = _read_csv(path, text_columns)
+        for i, row in zip(lines, frame.to_dict("records"), strict=True):
             yield i, {k: (None if isinstance(v, float) and pd.isna(v) else v) for k, v in row.items()}
     else:
         raise DataValidationError(Problem(str(path), None, None, f"unsupported file type {suffix!r}"))
+
+
+def _objects(path: Path, rows: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, dict]]:
+    """The rows of a JSON or JSONL file, each checked to be an object (one record per row)."""
+    for i, row in rows:
+        if not isinstance(row, dict):
+            raise DataValidationError(
+                Problem(str(path), i, None, f"expected a JSON object per row, got {type(row).__name__} {row!r:.40}")
+            )
+        yield i, row
+
+
+def _utf8_text(path: Path) -> str:
+    """A file's text (a leading BOM dropped); text that is not UTF-8 is an error naming its line."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataValidationError(
+            Problem(str(path), line, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8")
+        ) from None
+
+
+def _read_csv(path: Path, text_columns: Iterable[str] = ()) -> tuple[pd.DataFrame, list[int]]:
+    """A CSV file as pandas reads it (types inferred, ``""`` missing) and the line each record starts on.
+
+    The line numbers come from a :mod:`csv` pass over the same text, so a quoted cell spanning
+    several lines (a response with newlines) does not shift the lines of the records after it.
+    """
+    text = _utf8_text(path)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None or not any(c.strip() for c in header):
+        raise DataValidationError(Problem(str(path), 1, None, "empty file: no header row"))
+    lines: list[int] = []
+    start = reader.line_num + 1
+    try:
+        for rec in reader:
+            if len(rec) > len(header):
+                raise DataValidationError(
+                    Problem(str(path), start, None, f"{len(rec)} cells, but the header (line 1) has {len(header)}")
+                )
+            if any(c.strip() for c in rec) or len(rec) > 1:  # pandas skips blank lines
+                lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise DataValidationError(Problem(str(path), start, None, f"malformed CSV: {exc}")) from None
+    try:
+        text_dtypes = {c: str for c in text_columns if c in header}
+        frame = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""], dtype=text_dtypes or None)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataValidationError(Problem(str(path), None, None, f"malformed CSV: {exc}")) from None
+    if len(lines) != len(frame):  # the two parsers disagree on an odd file: positions, as before
+        lines = list(range(2, len(frame) + 2))
+    return frame, lines
+
+
+def text_id(value: Any) -> Any:
+    """An integer id (a JSON number such as judge ``12``) as text; anything else as :func:`clean_value` gives it.
+
+    Parameters
+    ----------
+    value
+        a cell holding an id.
+
+    Returns
+    -------
+    object
+
+    Example
+    -------
+    >>> text_id(12), text_id("u7"), text_id(float("nan")) is None, text_id(True)
+    ('12', 'u7', True, True)
+    """
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else clean_value(value)
 
 
 def clean_value(value: Any) -> Any:
@@ -98,7 +185,9 @@ def clean_value(value: Any) -> Any:
     return value
 
 
-def finish_comparisons(comparisons: list[Comparison], problems: list[Problem], path: str | Path) -> list[Comparison]:
+def finish_comparisons(
+    comparisons: list[Comparison], problems: list[Problem], path: str | Path, lines: Sequence[int] | None = None
+) -> list[Comparison]:
     """Raise every problem found while reading, then any duplicate ids; else return the comparisons.
 
     Parameters
@@ -109,6 +198,9 @@ def finish_comparisons(comparisons: list[Comparison], problems: list[Problem], p
         the problems found while reading them.
     path
         the file they came from (named in duplicate-id problems).
+    lines
+        the line (or position) of each comparison in the file; without it, duplicates are named
+        by their position among the comparisons.
 
     Returns
     -------
@@ -129,14 +221,28 @@ def finish_comparisons(comparisons: list[Comparison], problems: list[Problem], p
     Traceback (most recent call last):
     ...
     pluralis.errors.DataValidationError: 1 problem found:
-      b.jsonl:2: field 'comparison_id': duplicate id '1'
+      b.jsonl:2: field 'comparison_id': duplicate id '1' (first on line 1)
+    >>> finish_comparisons([c, c], [], "b.csv", lines=[2, 5]) and None
+    Traceback (most recent call last):
+    ...
+    pluralis.errors.DataValidationError: 1 problem found:
+      b.csv:5: field 'comparison_id': duplicate id '1' (first on line 2)
     """
     if problems:
         raise DataValidationError(problems)
+    if lines is None or len(lines) != len(comparisons):
+        lines = range(1, len(comparisons) + 1)
     seen: dict[str, int] = {}
-    for i, c in enumerate(comparisons, start=1):
+    for i, c in zip(lines, comparisons, strict=True):
         if c.comparison_id in seen:
-            problems.append(Problem(str(path), i, "comparison_id", f"duplicate id {c.comparison_id!r}"))
+            problems.append(
+                Problem(
+                    str(path),
+                    i,
+                    "comparison_id",
+                    f"duplicate id {c.comparison_id!r} (first on line {seen[c.comparison_id]})",
+                )
+            )
         seen.setdefault(c.comparison_id, i)
     if problems:
         raise DataValidationError(problems)

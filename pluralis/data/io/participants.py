@@ -252,7 +252,7 @@ def read_participants(mapping: ParticipantsMapping) -> pd.DataFrame:
     """
     path = Path(mapping.file)
     where = str(path)
-    rows = list(iter_rows(path))
+    rows = list(iter_rows(path, text_columns=[mapping.id]))
     columns: list[str] = list(dict.fromkeys(k for _, r in rows for k in r))
     problems: list[Problem] = []
     if mapping.id not in columns:

@@ -135,8 +135,21 @@ def write_prism(study: Study, folder: str | Path, *, metadata: bool = True) -> d
     >>> paths = write_prism(generate_study(n_participants=2, seed=0), tempfile.mkdtemp())
     >>> sorted(paths)
     ['conversations', 'metadata', 'survey', 'utterances']
+
+    A study holding only comparisons (Arena battles) has nothing PRISM files can hold: an error,
+    and nothing is written (they were four empty files).
     """
     folder = Path(folder)
+    if study.comparisons and not (study.survey or study.conversations or study.utterances):
+        raise DataValidationError(
+            Problem(
+                str(folder),
+                None,
+                "comparisons",
+                f"PRISM files hold surveys, conversations and rated responses; this study has only its "
+                f"{len(study.comparisons):,} comparisons: export them with --format arena, parquet or hf_folder",
+            )
+        )
     folder.mkdir(parents=True, exist_ok=True)
     paths = {
         "survey": folder / SURVEY_FILE,

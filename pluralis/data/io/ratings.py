@@ -124,7 +124,8 @@ def read_ratings_study(
     path = Path(path)
     where = str(path)
     declared = parse_score_range(score_range)
-    rows = list(iter_rows(path))
+    ids = [c for c in (participant, item, response) if c is not None]  # text, even when they look like numbers
+    rows = list(iter_rows(path, text_columns=ids))
     columns = list(dict.fromkeys(k for _, r in rows for k in r))
     mapped = [c for c in (participant, item, response, score) if c is not None]
     problems = [

@@ -328,16 +328,18 @@ def detect_format(source: str | Path) -> str:
     Raises
     ------
     DataValidationError
-        when no format recognises the source; the message lists the known formats.
+        when the source is a path that does not exist, or no format recognises it (the message
+        then lists the known formats).
 
     Example
     -------
     >>> detect_format("sqlite:///x.db"), detect_format("hf://HannahRoseKirk/prism-alignment")
     ('store', 'hf')
-    >>> detect_format("/nonexistent/thing")
+    >>> detect_format("/nonexistent/thing.csv")
     Traceback (most recent call last):
     ...
-    pluralis.errors.DataValidationError: 1 problem found: ...
+    pluralis.errors.DataValidationError: 1 problem found:
+      /nonexistent/thing.csv: no such file or folder
     """
     text = str(source)
     best, best_score = None, 0.0
@@ -346,6 +348,8 @@ def detect_format(source: str | Path) -> str:
         if score > best_score:
             best, best_score = fmt, score
     if best is None:
+        if "://" not in text and not Path(text).exists():  # a mistyped path, not an unknown format
+            raise DataValidationError(Problem(text, None, None, "no such file or folder"))
         raise DataValidationError(
             Problem(
                 text,

@@ -148,7 +148,8 @@ def from_wide(wide: pd.DataFrame, *, row_numbers: np.ndarray | None = None) -> p
     Raises
     ------
     DataValidationError
-        a table with no ``*_a`` .. ``*_d`` columns, or a cell of the wrong type (line and field named).
+        a table with no ``*_a`` .. ``*_d`` columns, a slot with values but no ``model_name_<slot>``
+        column (its responses would be lost), or a cell of the wrong type (line and field named).
 
     Example
     -------
@@ -167,6 +168,17 @@ def from_wide(wide: pd.DataFrame, *, row_numbers: np.ndarray | None = None) -> p
         return empty
     if not value_cols:
         raise DataValidationError(Problem(None, None, "model_name_a", "not a wide table: no *_a .. *_d columns"))
+    if "model_name" in value_cols:  # a slot without its model names would be dropped, silently
+        lost = [
+            (s, c) for s in SUFFIXES for c in value_cols if f"{c}_{s}" in wide.columns and f"model_name_{s}" not in wide
+        ]
+        if lost:
+            s, c = lost[0]
+            raise DataValidationError(
+                Problem(
+                    None, 1, f"model_name_{s}", f"no such column, but {c}_{s} is there: slot {s}'s responses need it"
+                )
+            )
     index = [c for c in WIDE_INDEX if c in wide.columns]
     rows = np.arange(1, len(wide) + 1) if row_numbers is None else np.asarray(row_numbers)
     parts = []
@@ -271,9 +283,10 @@ def write_wide(data: Study | pd.DataFrame, path: str | Path) -> Path:
 def _read_csv_text(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     """A CSV as text cells (empty = missing) and the line each record starts on (header = line 1).
 
-    Every cell stays text, so ``"NA"``, ``"None"`` or digit-only names are not reinterpreted.
+    Every cell stays text, so ``"NA"``, ``"None"`` or digit-only names are not reinterpreted; a
+    leading byte-order mark (Excel's "CSV UTF-8") is dropped.
     """
-    with path.open("r", encoding="utf-8", newline="") as fh:
+    with path.open("r", encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None:
@@ -417,11 +430,23 @@ def write_wide_study(study: Study, path: str | Path) -> dict[str, Path]:
     >>> out["interactions"].name
     'w.csv'
     """
+    if study.comparisons and not study.utterances:  # an empty table would drop every comparison
+        raise DataValidationError(
+            Problem(
+                str(path),
+                None,
+                "comparisons",
+                f"a wide table holds rated responses; this study has only its {len(study.comparisons):,} "
+                "comparisons: export them with --format arena, parquet or hf_folder",
+            )
+        )
     return {"interactions": write_wide(study, path)}
 
 
 def sniff_wide(source: str) -> float:
-    """0.8 for a data file whose columns include ``model_name_a`` and ``score_a``, else 0.
+    """0.8 for a data file whose columns include ``model_name_a`` and ``score_a``; 0.5 with
+    ``interaction_id`` and ``score_a`` but no ``model_name_a`` (a wide table missing a column,
+    which reading as wide then names); else 0.
 
     Parameters
     ----------
@@ -444,7 +469,10 @@ def sniff_wide(source: str) -> float:
     if path.suffix.lower() not in WIDE_FORMATS:
         return 0.0
     head = peek(path)
-    return 0.8 if "model_name_a" in head and "score_a" in head else 0.0
+    if "model_name_a" in head and "score_a" in head:
+        return 0.8
+    # a wide table missing a column: read as wide, so the error names it (not Arena's model_a)
+    return 0.5 if "interaction_id" in head and "score_a" in head and "model_a" not in head else 0.0
 
 
 FORMAT = DataFormat(
