@@ -217,8 +217,7 @@ def register(app: typer.Typer) -> None:
 
         if out is None and store is None:
             raise ConfigError("give --out (PRISM files) and/or --store (database) for the simulated study")
-        panel = _panel(personas, n, country, seed, executor, workers, quota)
-        kwargs: dict = {}
+        kwargs: dict = {}  # the input files first: a bad one fails before the panel is generated
         if study is not None:
             from pluralis.collect.config import load_study_config
 
@@ -239,6 +238,7 @@ def register(app: typer.Typer) -> None:
                 response_format=None if roleplay_format == "none" else roleplay_format,
             )
             kwargs["cost_log"] = CostLog(roleplay_log)
+        panel = _panel(personas, n, country, seed, executor, workers, quota)
         with progress_bar("simulating participants", len(panel)) as advance:
             res = simulate_study(
                 panel,

@@ -893,6 +893,14 @@ def group_contrasts(
             if values:
                 skipped.setdefault((col, "(all)"), "fewer than two groups to compare")
             continue
+        # before the bootstrap: an unknown reference group is an error at once, not after every draw
+        if reference is not None:
+            if reference not in values:
+                raise ConfigError(f"reference group {reference!r} is not among the groups of {col}: {values}")
+            r = values.index(reference)
+            pairs = [(g, r) for g in range(len(values)) if g != r]
+        else:
+            pairs = [(g, h) for g in range(len(values)) for h in range(g + 1, len(values))]
         cells = GroupCells(
             frame, col, values, agg, fit_options, participant_weights=weights, missing_weights=missing_weights
         )
@@ -928,13 +936,6 @@ def group_contrasts(
                     }
                 )
             )
-        if reference is not None:
-            if reference not in values:
-                raise ConfigError(f"reference group {reference!r} is not among the groups of {col}: {values}")
-            r = values.index(reference)
-            pairs = [(g, r) for g in range(len(values)) if g != r]
-        else:
-            pairs = [(g, h) for g in range(len(values)) for h in range(g + 1, len(values))]
         rows = []
         for g, h in pairs:
             diff_draws = draws[g] - draws[h]

@@ -314,3 +314,20 @@ def test_prc_prior_would_bias_contrasts_of_unequal_groups():
             )
             flagged[target] += bool(res.contrasts.set_index("model").loc[bottom, "p_value"] < 0.05)
     assert flagged["estimator"] >= 3 and flagged["population"] <= 1
+
+
+def test_reference_group_orders_every_contrast_and_an_unknown_one_fails_before_the_bootstrap(monkeypatch):
+    b = simulate(5, per_group=15, groups=("Female", "Male", "Other"))
+    res = group_contrasts(
+        b, "gender", method="win_rate", rounds=60, permutations=0, min_participants=5, reference="Male"
+    )
+    assert set(res.contrasts["other"]) == {"Male"} and set(res.contrasts["group"]) == {"Female", "Other"}
+
+    def no_bootstrap(*args, **kwargs):
+        raise AssertionError("the bootstrap ran before the reference group was checked")
+
+    monkeypatch.setattr(GroupCells, "scores", no_bootstrap)
+    with pytest.raises(ConfigError, match="reference group 'Nobody' is not among the groups of gender"):
+        group_contrasts(
+            b, "gender", method="win_rate", rounds=60, permutations=0, min_participants=5, reference="Nobody"
+        )

@@ -94,3 +94,17 @@ def test_demo_bad_llm_endpoint_fails_clearly_without_writing(tmp_path):
     r = runner.invoke(app, ["demo", "--us", "1", "--uk", "0", "--out", str(out)])
     assert r.exit_code == 2 and "at least 2 personas" in r.output, r.output
     assert not out.exists()  # nothing written for a config that cannot run
+
+
+def test_simulate_checks_its_study_file_before_generating_personas(tmp_path, monkeypatch):
+    import pluralis.cli.personas as personas_cli
+
+    def no_panel(*args, **kwargs):
+        raise AssertionError("personas were generated before the study file was checked")
+
+    monkeypatch.setattr(personas_cli, "_panel", no_panel)
+    bad = tmp_path / "study.toml"
+    bad.write_text('[conversations]\nmin_turns = "two"\n', encoding="utf-8")
+    r = runner.invoke(app, ["simulate", "-n", "4", "--study", str(bad), "--out", str(tmp_path / "x")])
+    assert r.exit_code == 2 and "study.toml" in r.output and "min_turns" in r.output, r.output
+    assert not (tmp_path / "x").exists()
