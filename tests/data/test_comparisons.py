@@ -186,6 +186,8 @@ def test_csv_and_json_bad_files_are_one_line_errors(tmp_path):
         "rows.jsonl": (b'{"model_a": "x", "model_b": "y", "winner": "tie"}\n[1, 2]\n', 2, "JSON object"),
         "numbers.json": (b"[1, 2]", 1, "JSON object"),
         "scalar.json": (b"3", 1, "JSON array"),
+        # the quote opens on line 5, after a quoted cell that rightly spans lines 3-4
+        "unclosed.csv": (b'model_a,model_b,winner\nx,y,tie\nx,y,"multi\nline"\nx,"y,tie\nx,y,tie\n', 5, "never closed"),
     }
     for name, (data, line, text) in cases.items():
         path = tmp_path / name

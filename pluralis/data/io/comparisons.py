@@ -137,7 +137,11 @@ def _read_csv(path: Path, text_columns: Iterable[str] = ()) -> tuple[pd.DataFram
         text_dtypes = {c: str for c in text_columns if c in header}
         frame = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""], dtype=text_dtypes or None)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataValidationError(Problem(str(path), None, None, f"malformed CSV: {exc}")) from None
+        # an unclosed quote: the csv module (lenient) read the rest of the file as the last record, so
+        # that record's first line is where the quote opens
+        line = lines[-1] if lines and "EOF inside string" in str(exc) else None
+        what = "a quoted cell is never closed" if line is not None else str(exc)
+        raise DataValidationError(Problem(str(path), line, None, f"malformed CSV: {what}")) from None
     if len(lines) != len(frame):  # the two parsers disagree on an odd file: positions, as before
         lines = list(range(2, len(frame) + 2))
     return frame, lines
