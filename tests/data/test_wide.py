@@ -225,3 +225,19 @@ def test_cli_exports_wide_and_ranks_it(tmp_path, prism_folder):
     assert r.exit_code == 2 and "without a survey" in r.output
     r = runner.invoke(app, ["export", str(tmp_path / "x"), "--store", str(db), "-f", "xlsx"])
     assert r.exit_code == 2 and "--format" in r.output
+
+
+def test_wide_csv_that_is_not_utf8_or_unparsable_names_its_line(tmp_path):
+    """The wide reader shares the comparison files' CSV records: true lines, UTF-8 checked."""
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("interaction_id,model_name_a,score_a\ni1,m,50\ni2,caf\u00e9,50\n".encode("latin-1"))
+    with pytest.raises(DataValidationError) as err:
+        read_wide(latin)
+    (p,) = err.value.problems
+    assert (p.file, p.line) == (str(latin), 3) and "not UTF-8" in p.message
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text('interaction_id,model_name_a,score_a\ni1,"two\nlines",50\ni2,m\n', encoding="utf-8")
+    with pytest.raises(DataValidationError) as err:
+        read_wide(ragged)
+    (p,) = err.value.problems
+    assert p.line == 4 and "expected 3 cells, found 2" in p.message

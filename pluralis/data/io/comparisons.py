@@ -109,30 +109,75 @@ def _utf8_text(path: Path) -> str:
         ) from None
 
 
+def csv_records(path: str | Path, text: str | None = None) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header of a CSV file and its records with the line each starts on (the header is line 1).
+
+    The one home of a CSV's true line numbers: a quoted cell spanning several lines (a response with
+    newlines) does not shift the records after it. Blank lines are skipped; the cells are text.
+
+    Parameters
+    ----------
+    path
+        the file (named in errors).
+    text
+        its text when already read (else it is read as UTF-8, a leading BOM dropped).
+
+    Returns
+    -------
+    tuple
+        the header cells and an iterator of ``(first line, cells)``.
+
+    Raises
+    ------
+    DataValidationError
+        text that is not UTF-8, a file without a header row, or a record the :mod:`csv` module cannot
+        parse (file and line named, when the records are read).
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "b.csv"
+    >>> _ = p.write_text('model_a,response\\nx,"two\\nlines"\\n\\ny,one\\n')
+    >>> header, records = csv_records(p)
+    >>> header, list(records)
+    (['model_a', 'response'], [(2, ['x', 'two\\nlines']), (5, ['y', 'one'])])
+    """
+    path = Path(path)
+    reader = csv.reader(io.StringIO(_utf8_text(path) if text is None else text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        raise DataValidationError(Problem(str(path), 1, None, "empty file: no header row"))
+
+    def records() -> Iterator[tuple[int, list[str]]]:
+        start = reader.line_num + 1
+        try:
+            for rec in reader:
+                if rec:
+                    yield start, rec
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            raise DataValidationError(Problem(str(path), start, None, f"malformed CSV: {exc}")) from None
+
+    return header, records()
+
+
 def _read_csv(path: Path, text_columns: Iterable[str] = ()) -> tuple[pd.DataFrame, list[int]]:
     """A CSV file as pandas reads it (types inferred, ``""`` missing) and the line each record starts on.
 
-    The line numbers come from a :mod:`csv` pass over the same text, so a quoted cell spanning
-    several lines (a response with newlines) does not shift the lines of the records after it.
+    The line numbers come from :func:`csv_records` over the same text (pandas numbers rows, not lines).
     """
     text = _utf8_text(path)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None or not any(c.strip() for c in header):
+    header, records = csv_records(path, text)
+    if not any(c.strip() for c in header):
         raise DataValidationError(Problem(str(path), 1, None, "empty file: no header row"))
     lines: list[int] = []
-    start = reader.line_num + 1
-    try:
-        for rec in reader:
-            if len(rec) > len(header):
-                raise DataValidationError(
-                    Problem(str(path), start, None, f"{len(rec)} cells, but the header (line 1) has {len(header)}")
-                )
-            if any(c.strip() for c in rec) or len(rec) > 1:  # pandas skips blank lines
-                lines.append(start)
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise DataValidationError(Problem(str(path), start, None, f"malformed CSV: {exc}")) from None
+    for start, rec in records:
+        if len(rec) > len(header):
+            raise DataValidationError(
+                Problem(str(path), start, None, f"{len(rec)} cells, but the header (line 1) has {len(header)}")
+            )
+        if any(c.strip() for c in rec) or len(rec) > 1:  # pandas skips blank lines
+            lines.append(start)
     try:
         text_dtypes = {c: str for c in text_columns if c in header}
         frame = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""], dtype=text_dtypes or None)

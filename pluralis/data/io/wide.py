@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from pluralis.data.io.comparisons import csv_records
 from pluralis.data.io.registry import DataFormat, peek
 from pluralis.data.jsonio import atomic_write, dumps_record, iter_jsonl, problems_from_validation
 from pluralis.data.model import Utterance
@@ -284,26 +285,19 @@ def _read_csv_text(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     """A CSV as text cells (empty = missing) and the line each record starts on (header = line 1).
 
     Every cell stays text, so ``"NA"``, ``"None"`` or digit-only names are not reinterpreted; a
-    leading byte-order mark (Excel's "CSV UTF-8") is dropped.
+    leading byte-order mark (Excel's "CSV UTF-8") is dropped (:func:`csv_records`).
     """
-    with path.open("r", encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise DataValidationError(Problem(str(path), 1, None, "empty file: no header row"))
-        start = reader.line_num + 1
-        records, lines = [], []
-        for rec in reader:
-            if len(rec) != len(header):
-                if not any(rec):  # a blank line
-                    start = reader.line_num + 1
-                    continue
-                raise DataValidationError(
-                    Problem(str(path), start, None, f"expected {len(header)} cells, found {len(rec)}")
-                )
-            records.append([v if v != "" else None for v in rec])
-            lines.append(start)
-            start = reader.line_num + 1
+    header, rows = csv_records(path)
+    records, lines = [], []
+    for start, rec in rows:
+        if len(rec) != len(header):
+            if not any(rec):  # a line of empty cells only
+                continue
+            raise DataValidationError(
+                Problem(str(path), start, None, f"expected {len(header)} cells, found {len(rec)}")
+            )
+        records.append([v if v != "" else None for v in rec])
+        lines.append(start)
     return pd.DataFrame(records, columns=header), np.asarray(lines, dtype=np.int64)
 
 
@@ -356,7 +350,7 @@ def read_wide(path: str | Path) -> pd.DataFrame:
             wide, rows = _read_csv_text(path)
     except DataValidationError:
         raise
-    except (ValueError, OSError, UnicodeDecodeError, csv.Error) as exc:
+    except (ValueError, OSError) as exc:  # UnicodeDecodeError is a ValueError
         raise DataValidationError(Problem(str(path), None, None, f"cannot read wide table: {exc}")) from None
     try:
         if "turn" in wide.columns and fmt == "csv":
