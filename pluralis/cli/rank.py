@@ -23,8 +23,6 @@ With ``--out r.csv`` these tables go to ``r.contrasts.csv``, ``r.omnibus.csv``,
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,7 +32,7 @@ import pandas as pd
 import typer
 
 from pluralis.cli._common import console, err_console, handle_errors
-from pluralis.data.jsonio import new_file_mode
+from pluralis.data.jsonio import atomic_write
 from pluralis.errors import ConfigError
 from pluralis.figures import check_plot_path
 from pluralis.ranking.engine import no_weighted_form
@@ -943,23 +941,16 @@ def _write_table(table: pd.DataFrame, out: Path) -> None:
     suffix = out.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise ConfigError(f"--out must end in .csv or .parquet, got {out.name!r}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=suffix, dir=out.parent)
-    os.close(fd)
-    try:
-        if suffix == ".csv":
-            table.to_csv(tmp, index=False)
-        else:
-            t = table.copy()
-            for c in t.columns:
-                if t[c].dtype == object:
-                    t[c] = t[c].astype("string")
-            t.to_parquet(tmp, index=False)
-        os.chmod(tmp, new_file_mode(out))  # not mkstemp's 0o600
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    if suffix == ".csv":
+        with atomic_write(out) as fh:
+            table.to_csv(fh, index=False)
+        return
+    t = table.copy()
+    for c in t.columns:
+        if t[c].dtype == object:
+            t[c] = t[c].astype("string")
+    with atomic_write(out, "wb") as fh:
+        t.to_parquet(fh, index=False)
 
 
 def write_outputs(request: RankRequest, outcome: RankOutcome) -> None:
