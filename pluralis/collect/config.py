@@ -53,6 +53,7 @@ import ipaddress
 import json
 import re
 import tomllib
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -191,6 +192,34 @@ def field_error(field: str, message: str) -> PydanticCustomError:
     ('endpoint', "model 'a' has no endpoint")
     """
     return PydanticCustomError("study_field", message.replace("{", "{{").replace("}", "}}"), {"field": field})
+
+
+def first_repeat(names: Sequence[str]) -> tuple[int, int] | None:
+    """``(index, index of its first occurrence)`` of the first name listed twice, else ``None``.
+
+    The one check behind every "listed twice" error of a study file (models, conversation types,
+    quota cells), so each names the repeat's own line.
+
+    Parameters
+    ----------
+    names
+        the names, in file order.
+
+    Returns
+    -------
+    tuple of int or None
+
+    Example
+    -------
+    >>> first_repeat(["a", "b", "a"]), first_repeat(["a", "b"])
+    ((2, 0), None)
+    """
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            return i, seen[name]
+        seen[name] = i
+    return None
 
 
 def _http_url(v: str | None, what: str) -> str | None:
@@ -394,10 +423,10 @@ class ConversationsConfig(_Strict):
     def _check(self) -> ConversationsConfig:
         if self.min_turns > self.max_turns:
             raise ValueError(f"min_turns ({self.min_turns}) is larger than max_turns ({self.max_turns})")
-        names = [t.name for t in self.types]
-        for i, name in enumerate(names):
-            if name in names[:i]:
-                raise field_error(f"types.{i}.name", f"conversation type {name!r} is listed twice")
+        repeat = first_repeat([t.name for t in self.types])
+        if repeat is not None:
+            i = repeat[0]
+            raise field_error(f"types.{i}.name", f"conversation type {self.types[i].name!r} is listed twice")
         return self
 
     @property
@@ -870,12 +899,13 @@ class StudyConfig(_Strict):
         if not self.models:
             raise field_error("models", "a study needs at least one model ([[models]] with name and endpoint)")
         names = self.model_names()
-        for i, name in enumerate(names):
-            if name in names[:i]:
-                raise field_error(
-                    f"models.{i}.name",
-                    f"duplicate model name {name!r} (also models.{names.index(name)}); each model needs its own name",
-                )
+        repeat = first_repeat(names)
+        if repeat is not None:
+            i, first = repeat
+            raise field_error(
+                f"models.{i}.name",
+                f"duplicate model name {names[i]!r} (also models.{first}); each model needs its own name",
+            )
         if self.sampling.nc_model is not None and self.sampling.nc_model not in names:
             raise field_error("sampling.nc_model", f"{self.sampling.nc_model!r} is not one of the models")
         k = self.sampling.opening_models
@@ -899,10 +929,11 @@ class StudyConfig(_Strict):
         if self.quotas.kind != "cells":
             return
         questions = {q.id: q for s in self.survey.sections for q in s.questions}
-        names = [c.name for c in self.quotas.cells]
-        for i, name in enumerate(names):
-            if name in names[:i]:  # one target per name: a second cell of that name would replace the first
-                raise field_error(f"quotas.cells.{i}.name", f"quota cell {name!r} is listed twice")
+        # one target per name: a second cell of that name would replace the first
+        repeat = first_repeat([c.name for c in self.quotas.cells])
+        if repeat is not None:
+            i = repeat[0]
+            raise field_error(f"quotas.cells.{i}.name", f"quota cell {self.quotas.cells[i].name!r} is listed twice")
         for i, cell in enumerate(self.quotas.cells):
             for key, value in cell.match.items():
                 where = f"quotas.cells.{i}.match.{key}"
