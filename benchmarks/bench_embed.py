@@ -10,9 +10,11 @@ Reports, against the reference run in the same process (sentence-transformers ``
 model as shipped), interleaved and best of ``--repeat``:
 
 1. texts/s of the default path (:func:`pluralis.features.embeddings.embed_texts`, ``precision="auto"``:
-   bf16 on a CPU with native bf16, batches of similar token counts) and of the reference, the speed-up, and
-   the cosine of the default path's vectors with the reference ones (min / mean); and the default precision
-   batched as ``encode`` does by itself (by characters), which isolates the gain of grouping by tokens;
+   bf16 on a CPU with native bf16; ``backend="auto"``: OpenVINO where installed; batches of similar token
+   counts) and of the reference, the speed-up, and the cosine of the default path's vectors with the
+   reference ones (min / mean); the same precision on torch (the default before OpenVINO), which isolates
+   the gain of the runtime; and that torch path batched as ``encode`` does by itself (by characters), which
+   isolates the gain of grouping by tokens;
 2. how many of all the texts exceed 128 and 256 tokens (the model truncates at 256);
 3. the projected encoding time of all 41,390 texts, and with ``--cold`` the measured wall time of
    ``pluralis learn STUDY --by gender --features embedding`` with an empty embedding cache.
@@ -37,7 +39,13 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pluralis.data.synthetic import generate_study
-from pluralis.features.embeddings import cpu_bf16_supported, embed_texts, load_sentence_model, resolve_precision
+from pluralis.features.embeddings import (
+    cpu_bf16_supported,
+    embed_texts,
+    load_sentence_model,
+    resolve_backend,
+    resolve_precision,
+)
 from pluralis.learn.pairs import pairs_from_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +60,7 @@ def study_texts(study) -> list[str]:
 
 def reference(texts: list[str], batch_size: int = 64) -> np.ndarray:
     """sentence-transformers as shipped: float32, normalised by ``encode``."""
-    model = load_sentence_model(precision="fp32")
+    model = load_sentence_model(precision="fp32", backend="torch")
     out = model.encode(
         texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
     )
@@ -60,9 +68,9 @@ def reference(texts: list[str], batch_size: int = 64) -> np.ndarray:
 
 
 def by_characters(texts: list[str], batch_size: int = 64) -> np.ndarray:
-    """The default precision, batched as ``encode`` groups texts itself (by character length): the
+    """The default precision on torch, batched as ``encode`` groups texts itself (by character length): the
     default path before it grouped texts by token count."""
-    model = load_sentence_model(precision="auto")
+    model = load_sentence_model(precision="auto", backend="torch")
     out = model.encode(
         texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
     )
@@ -70,8 +78,14 @@ def by_characters(texts: list[str], batch_size: int = 64) -> np.ndarray:
 
 
 def default_path(texts: list[str], batch_size: int = 64) -> np.ndarray:
-    """What ``pluralis learn`` and ``pluralis topics`` run (``precision="auto"``), without the cache."""
+    """What ``pluralis learn`` and ``pluralis topics`` run (``precision="auto"``, ``backend="auto"``), without
+    the cache."""
     return embed_texts(texts, batch_size=batch_size, cache=False)
+
+
+def on_torch(texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """The default precision and batching on torch: the default path before the OpenVINO backend."""
+    return embed_texts(texts, batch_size=batch_size, cache=False, backend="torch")
 
 
 def cold_learn(study, seconds_only: bool = False) -> float:
@@ -108,12 +122,12 @@ def main() -> None:
     print(
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads); native bf16: {cpu_bf16_supported()}; "
-        f"default precision: {resolve_precision('auto')}"
+        f"default precision: {resolve_precision('auto')}, default backend: {resolve_backend('auto')}"
     )
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     study = generate_study(1500, with_metadata=False)
     texts = study_texts(study)
-    tokens = np.array([len(ids) for ids in load_sentence_model(precision="fp32").tokenizer(texts)["input_ids"]])
+    tokens = np.array([len(ids) for ids in load_sentence_model(backend="torch").tokenizer(texts)["input_ids"]])
     print(
         f"{len(texts):,} distinct responses; tokens mean {tokens.mean():.1f}, median {np.median(tokens):.0f}, "
         f"max {tokens.max()}; > 128 tokens: {(tokens > 128).sum()}, > 256 (truncated): {(tokens > 256).sum()}"
@@ -122,10 +136,12 @@ def main() -> None:
     sample = [texts[i] for i in rng.choice(len(texts), size=min(args.n, len(texts)), replace=False)]
     # warm both paths (model load, bf16 copy, kernels) on a few texts
     default_path(sample[:64], args.batch_size), reference(sample[:64], args.batch_size)
+    on_torch(sample[:64], args.batch_size)
     variants = {
         "default (pluralis embed_texts)": default_path,
         "reference (sentence-transformers fp32)": reference,
-        "default precision, batched by characters": by_characters,
+        "default precision on torch, by characters": by_characters,
+        "default precision on torch, by tokens": on_torch,
     }
     times: dict[str, list[float]] = {k: [] for k in variants}
     vectors: dict[str, np.ndarray] = {}
@@ -144,9 +160,14 @@ def main() -> None:
         f"  speed-up {rate[fast_name] / rate[ref_name]:.2f}x; cosine with the reference: "
         f"min {cos.min():.5f}, mean {cos.mean():.5f}"
     )
+    chars, tokens_torch = list(variants)[2], list(variants)[3]
     print(
-        f"  batches by token count vs by characters (same precision): {rate[fast_name] / rate[list(variants)[2]]:.2f}x"
+        f"  on torch, batches by token count vs by characters (same precision): {rate[tokens_torch] / rate[chars]:.2f}x"
     )
+    if resolve_backend("auto") != "torch":
+        print(
+            f"  default backend ({resolve_backend('auto')}) vs torch, same precision: {rate[fast_name] / rate[tokens_torch]:.2f}x"
+        )
     print(
         f"projected encoding of all {len(texts):,} texts: default {len(texts) / rate[fast_name]:.0f} s, "
         f"reference {len(texts) / rate[ref_name]:.0f} s"

@@ -17,9 +17,15 @@ bf16; mean pooling and normalisation stay float32. On 2,000 PRISM-shaped respons
 (``benchmarks/bench_embed.py``) the bf16 vectors have cosine >= 0.9998 with the float32 ones (pairwise
 similarities move by < 0.003) and bf16 encodes 2.8x faster on a 2-core AVX-512 BF16 CPU (298 vs 107 texts/s).
 
-Cache key. The two precisions share one key (this process's cache and the store's
+Backend. ``backend="auto"`` (the default everywhere) runs the encoder on OpenVINO's CPU runtime where
+``openvino`` is installed (the ``[embed]`` extra; :mod:`pluralis.features.openvino_encoder`) and on torch
+elsewhere (CUDA, no ``openvino``, or a model OpenVINO cannot convert, with a warning). On the 2-core
+development CPU OpenVINO's bf16 encodes 1.3-1.4x as many texts per second as torch's bf16, with vectors
+closer to float32's. ``backend="torch"`` with ``precision="fp32"`` is sentence-transformers as shipped.
+
+Cache key. The two precisions and the two backends share one key (this process's cache and the store's
 :class:`~pluralis.store.EmbeddingCache`, where both are ``all-MiniLM-L6-v2``): a vector from either is an
-embedding of the text by the same model within cosine 0.9998, far below anything an analysis resolves
+embedding of the text by the same model within cosine 0.9998 (0.9999 on OpenVINO), far below anything an analysis resolves
 (a reward model's accuracy on bf16 and float32 embeddings agrees within noise); the tests pin the bound.
 A different model or ``normalize`` is a different key.
 
@@ -33,7 +39,8 @@ Example
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +49,11 @@ import pandas as pd
 
 from pluralis.errors import ConfigError
 
-_MODELS: dict[tuple[str, str, str], Any] = {}
+_MODELS: dict[tuple[str, str, str, str], Any] = {}
 #: ``precision`` values of :func:`embed_texts` and :func:`load_sentence_model`.
 PRECISIONS = ("auto", "fp32", "bf16")
+#: ``backend`` values of :func:`embed_texts` and :func:`load_sentence_model` (:func:`resolve_backend`).
+BACKENDS = ("auto", "openvino", "torch")
 #: The bf16 encoder pads each batch to a multiple of this many tokens (fewer distinct kernel shapes).
 BF16_PAD_TO = 8
 #: Embeddings computed so far: ``{"<model>|<normalize>": {text: vector}}`` (``<model>`` is ``bundled`` or a path).
@@ -132,6 +141,40 @@ def resolve_precision(precision: str = "auto", device: str = "cpu") -> str:
     return "bf16" if str(device) == "cpu" and cpu_bf16_supported() else "fp32"
 
 
+def resolve_backend(backend: str = "auto", device: str = "cpu") -> str:
+    """The runtime the encoder runs on: ``"openvino"`` or ``"torch"``.
+
+    Parameters
+    ----------
+    backend
+        ``"auto"`` (OpenVINO on a CPU where ``openvino`` is installed, else torch), ``"openvino"``
+        (CPU only) or ``"torch"``.
+    device
+        torch device of the encoder.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> resolve_backend("torch"), resolve_backend("auto", "cuda")
+    ('torch', 'torch')
+    """
+    from pluralis.features.openvino_encoder import openvino_available
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if backend == "openvino":
+        if str(device) != "cpu":
+            raise ConfigError(f"the OpenVINO backend runs on the CPU; got device {device!r} (use backend='torch')")
+        if not openvino_available():
+            raise ConfigError("backend='openvino' needs the openvino package: pip install 'pluralis[embed]'")
+    if backend != "auto":
+        return backend
+    return "openvino" if str(device) == "cpu" and openvino_available() else "torch"
+
+
 def embedding_dimension(model: Any) -> int:
     """The embedding size of a loaded sentence-transformers model.
 
@@ -153,7 +196,9 @@ def embedding_dimension(model: Any) -> int:
     return int(get())
 
 
-def load_sentence_model(model: str | Path | None = None, device: str = "cpu", precision: str = "auto") -> Any:
+def load_sentence_model(
+    model: str | Path | None = None, device: str = "cpu", precision: str = "auto", backend: str = "auto"
+) -> Any:
     """Load (once per process) a sentence-transformers model from a local folder; never downloads.
 
     Parameters
@@ -164,18 +209,22 @@ def load_sentence_model(model: str | Path | None = None, device: str = "cpu", pr
     device
         torch device, e.g. ``"cpu"`` or ``"cuda"``.
     precision
-        ``"auto"``, ``"fp32"`` or ``"bf16"`` (:func:`resolve_precision`). A bf16 model is a copy
+        ``"auto"``, ``"fp32"`` or ``"bf16"`` (:func:`resolve_precision`). A bf16 torch model is a copy
         of the float32 one with bf16 transformer weights; its pooled embeddings are float32.
+    backend
+        ``"auto"``, ``"openvino"`` or ``"torch"`` (:func:`resolve_backend`). Under ``"auto"`` a model
+        OpenVINO cannot convert runs on torch, with a warning.
 
     Returns
     -------
-    sentence_transformers.SentenceTransformer
+    sentence_transformers.SentenceTransformer or pluralis.features.openvino_encoder.OpenVinoSentenceEncoder
+        either has ``encode``, ``tokenizer``, ``max_seq_length`` and ``get_sentence_embedding_dimension``.
 
     Example
     -------
     >>> load_sentence_model() is load_sentence_model()
     True
-    >>> str(next(load_sentence_model(precision="fp32").parameters()).dtype)
+    >>> str(next(load_sentence_model(precision="fp32", backend="torch").parameters()).dtype)
     'torch.float32'
     """
     path = Path(model) if model is not None else bundled_model_path()
@@ -185,10 +234,11 @@ def load_sentence_model(model: str | Path | None = None, device: str = "cpu", pr
             "it never downloads models)"
         )
     numeric = resolve_precision(precision, device)
-    key = (str(path.resolve()), str(device), numeric)
+    runtime = resolve_backend(backend, device)
+    key = (str(path.resolve()), str(device), numeric, runtime)
     with _LOCK:
         if key not in _MODELS:
-            base = (key[0], key[1], "fp32")
+            base = (key[0], key[1], "fp32", "torch")
             if base not in _MODELS:
                 try:
                     from sentence_transformers import SentenceTransformer
@@ -197,9 +247,29 @@ def load_sentence_model(model: str | Path | None = None, device: str = "cpu", pr
                         "sentence embeddings need sentence-transformers: pip install 'pluralis[embed]'"
                     ) from None
                 _MODELS[base] = SentenceTransformer(str(path), device=device, local_files_only=True)
-            if numeric == "bf16":
-                _MODELS[key] = _bf16_copy(_MODELS[base])
+            encoder = None
+            if runtime == "openvino":
+                encoder = _openvino_encoder(_MODELS[base], numeric, fallback=backend == "auto")
+            if encoder is None:  # torch (chosen, or OpenVINO could not convert the model under "auto")
+                on_torch = (key[0], key[1], numeric, "torch")  # float32 on torch is ``base`` itself
+                if on_torch not in _MODELS:
+                    _MODELS[on_torch] = _bf16_copy(_MODELS[base])
+                encoder = _MODELS[on_torch]
+            _MODELS[key] = encoder
         return _MODELS[key]
+
+
+def _openvino_encoder(model: Any, precision: str, fallback: bool) -> Any:
+    """The OpenVINO encoder of ``model``; with ``fallback``, ``None`` (and a warning) where it cannot be built."""
+    from pluralis.features.openvino_encoder import OpenVinoSentenceEncoder
+
+    try:
+        return OpenVinoSentenceEncoder(model, precision=precision)
+    except Exception as exc:
+        if not fallback:
+            raise
+        warnings.warn(f"embeddings run on torch: OpenVINO could not take this model ({exc})", stacklevel=3)
+        return None
 
 
 def _bf16_copy(model: Any) -> Any:
@@ -316,6 +386,8 @@ def embed_texts(
     normalize: bool = True,
     cache: bool = True,
     precision: str = "auto",
+    backend: str = "auto",
+    on_batch: Callable[[list[str], np.ndarray], None] | None = None,
 ) -> np.ndarray:
     """Embeddings of ``texts``, each distinct text embedded once.
 
@@ -325,17 +397,26 @@ def embed_texts(
         the texts (missing values count as empty texts).
     model
         a local sentence-transformers folder; ``None`` = the bundled all-MiniLM-L6-v2.
-    batch_size, device
-        passed to ``SentenceTransformer.encode``.
+    batch_size
+        texts per encoder batch (batches hold texts of similar token counts, :func:`token_counts`).
+    device
+        torch device of the encoder.
     normalize
         unit-length embeddings (cosine geometry, as the model was trained).
     cache
         keep every embedded text in a per-model, per-process cache, so repeated calls (cross-validation,
-        several analyses of one study) embed each text once. Both precisions share it (see the
-        module docstring).
+        several analyses of one study) embed each text once. Both precisions and both backends share it
+        (see the module docstring).
     precision
         ``"auto"`` (bf16 on a CPU with native bf16, else float32), ``"fp32"`` (the reference) or
         ``"bf16"``; :func:`resolve_precision`.
+    backend
+        ``"auto"`` (OpenVINO on a CPU where it is installed, else torch), ``"openvino"`` or ``"torch"``;
+        :func:`resolve_backend`.
+    on_batch
+        called after each encoded batch as ``on_batch(texts, vectors)`` with the batch's distinct texts
+        and their vectors (as returned), e.g. to advance a progress bar or write a cache as it goes.
+        Texts already cached are not passed.
 
     Returns
     -------
@@ -355,16 +436,21 @@ def embed_texts(
     s = pd.Series(list(texts) if not isinstance(texts, pd.Series) else texts.to_numpy(), dtype=object)
     s = s.fillna("").astype(str)
     if not len(s):
-        return np.zeros((0, embedding_dimension(load_sentence_model(model, device, precision))), dtype=np.float32)
+        encoder = load_sentence_model(model, device, precision, backend)
+        return np.zeros((0, embedding_dimension(encoder)), dtype=np.float32)
     codes, uniques = pd.factorize(s, use_na_sentinel=False)
     distinct = [str(t) for t in uniques]
     store = _CACHES.setdefault(cache_key(model, normalize), {}) if cache else {}
     todo = [t for t in distinct if t not in store]
     if todo:  # the model is loaded only when something is left to embed
-        emb = _encode_by_token_count(load_sentence_model(model, device, precision), todo, int(batch_size))
-        if normalize:  # in float32 whatever the encoder's precision
-            emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-        store.update(zip(todo, emb))
+        encoder = load_sentence_model(model, device, precision, backend)
+        for rows, vectors in _batches_by_token_count(encoder, todo, int(batch_size)):
+            if normalize:  # in float32 whatever the encoder's precision
+                vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            batch = [todo[i] for i in rows]
+            store.update(zip(batch, vectors))
+            if on_batch is not None:
+                on_batch(batch, vectors)
     table = np.stack([store[t] for t in distinct])
     return table[codes]
 
@@ -402,29 +488,35 @@ def token_counts(model: Any, texts: Sequence[str]) -> np.ndarray:
     return np.fromiter((len(ids) for ids in enc["input_ids"]), dtype=np.int64, count=len(texts))
 
 
-def _encode_by_token_count(model: Any, texts: list[str], batch_size: int) -> np.ndarray:
-    """``model.encode`` of ``texts`` in batches of similar *token* counts; float32, unnormalised, input order.
+def _batches_by_token_count(model: Any, texts: list[str], batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Embed ``texts`` in batches of similar *token* counts, longest first: ``(positions, vectors)`` per batch,
+    float32, unnormalised (unless the model normalises), positions into ``texts``.
 
     ``SentenceTransformer.encode`` groups texts by character length, and a batch is padded to its longest
     member: on PRISM-shaped responses that pads 18% more token positions than the texts have (24% with the
     bf16 path's multiple of 8), and attention, quadratic in the padded length, 49% more. Sorting by the
-    tokenizer's own counts leaves 6% (9% within the CLI's chunks of 512), for one extra tokenizer pass
-    (~1.5% of the encoding time); ``benchmarks/bench_embed.py`` measures the speed-up. Each batch is one
-    ``encode`` call, so the model's own pre-processing, pooling and precision handling stay as they are.
+    tokenizer's own counts leaves 6%, for one extra tokenizer pass (~1.5% of the encoding time);
+    ``benchmarks/bench_embed.py`` measures the speed-up. On torch each batch is one ``encode`` call, so the
+    model's own pre-processing, pooling and precision handling stay as they are; the OpenVINO encoder
+    takes the sorted texts at once and keeps its streams busy.
     """
     if getattr(model, "tokenizer", None) is not None:
         lengths = token_counts(model, texts)
     else:  # a model without a text tokenizer: characters, as ``encode`` itself does
         lengths = pd.Series(texts, dtype=object).str.len().to_numpy()
     order = np.argsort(-lengths, kind="stable")
-    out = np.empty((len(texts), embedding_dimension(model)), dtype=np.float32)
+    batched = getattr(model, "encoded_batches", None)
+    if batched is not None:
+        for rows, vectors in batched([texts[i] for i in order], batch_size):
+            yield order[rows], vectors
+        return
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        out[rows] = model.encode(
+        vectors = model.encode(
             [texts[i] for i in rows],
             batch_size=len(rows),
             convert_to_numpy=True,
             normalize_embeddings=False,
             show_progress_bar=False,
         )
-    return out
+        yield rows, np.asarray(vectors, dtype=np.float32)

@@ -1,4 +1,7 @@
-"""The sentence encoder's precisions: bf16 (the default where the CPU has native bf16) against the float32 reference."""
+"""The sentence encoder's precisions and backends against the float32 reference (sentence-transformers on torch).
+
+bf16 is the default where the CPU has native bf16; OpenVINO is the default backend on a CPU where it is
+installed (``tests/features/test_openvino_encoder.py`` covers it on its own)."""
 
 from __future__ import annotations
 
@@ -27,9 +30,10 @@ def responses() -> list[str]:
     return texts.iloc[picked].tolist()
 
 
-def test_bf16_embeddings_match_fp32_on_real_shaped_texts(responses):
-    ref = embed_texts(responses, precision="fp32", cache=False)
-    fast = embed_texts(responses, precision="bf16", cache=False)
+@pytest.mark.parametrize("backend", ["torch", "auto"])
+def test_bf16_embeddings_match_fp32_on_real_shaped_texts(responses, backend):
+    ref = embed_texts(responses, precision="fp32", backend="torch", cache=False)
+    fast = embed_texts(responses, precision="bf16", backend=backend, cache=False)
     assert fast.shape == ref.shape == (len(responses), 384) and fast.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)  # normalised in float32
     cos = (fast * ref).sum(axis=1)
@@ -45,8 +49,11 @@ def test_bf16_embeddings_match_fp32_on_real_shaped_texts(responses):
 def test_bf16_model_is_a_bf16_copy_and_fp32_the_shipped_weights():
     import torch
 
-    m32, m16 = load_sentence_model(precision="fp32"), load_sentence_model(precision="bf16")
-    assert m16 is not m32 and m16 is load_sentence_model(precision="bf16")
+    m32, m16 = (
+        load_sentence_model(precision="fp32", backend="torch"),
+        load_sentence_model(precision="bf16", backend="torch"),
+    )
+    assert m16 is not m32 and m16 is load_sentence_model(precision="bf16", backend="torch")
     assert next(m32.parameters()).dtype == torch.float32
     assert next(m16.parameters()).dtype == torch.bfloat16
     # pooling sees float32 token embeddings
@@ -57,19 +64,25 @@ def test_bf16_model_is_a_bf16_copy_and_fp32_the_shipped_weights():
 def test_auto_falls_back_to_fp32_without_native_bf16(monkeypatch):
     monkeypatch.setattr(embeddings, "cpu_bf16_supported", lambda: False)
     assert resolve_precision("auto") == "fp32"
-    assert load_sentence_model() is load_sentence_model(precision="fp32")
-    texts = ["A fallback probe.", "Another fallback probe, a little longer than the first one."]
-    np.testing.assert_array_equal(embed_texts(texts, cache=False), embed_texts(texts, precision="fp32", cache=False))
+    for backend in ("torch", "auto"):
+        assert load_sentence_model(backend=backend) is load_sentence_model(precision="fp32", backend=backend)
+        texts = ["A fallback probe.", "Another fallback probe, a little longer than the first one."]
+        np.testing.assert_array_equal(
+            embed_texts(texts, cache=False, backend=backend),
+            embed_texts(texts, precision="fp32", cache=False, backend=backend),
+        )
     monkeypatch.setattr(embeddings, "cpu_bf16_supported", lambda: True)
     assert resolve_precision("auto") == "bf16" and resolve_precision("auto", "cuda") == "fp32"
     assert load_sentence_model() is load_sentence_model(precision="bf16")
 
 
 def test_precisions_share_one_cache_key():
-    """Documented decision: bf16 and fp32 vectors agree within cosine 0.999, so they share cache entries."""
+    """Documented decision: bf16 and fp32 vectors (either backend) agree within cosine 0.999, so they share
+    cache entries."""
     text = ["shared cache key probe"]
-    first = embed_texts(text, precision="fp32")
+    first = embed_texts(text, precision="fp32", backend="torch")
     np.testing.assert_array_equal(embed_texts(text, precision="bf16"), first)
+    np.testing.assert_array_equal(embed_texts(text, precision="bf16", backend="torch"), first)
 
 
 def test_unknown_precision_is_a_clear_error():
@@ -80,7 +93,7 @@ def test_unknown_precision_is_a_clear_error():
 def test_batches_group_texts_by_token_count_and_keep_input_order(responses, monkeypatch):
     """Texts whose character length and token count disagree: the batches follow the tokens, and the
     vectors come back in input order, equal to sentence-transformers' own ``encode`` (float32)."""
-    model = load_sentence_model(precision="fp32")
+    model = load_sentence_model(precision="fp32", backend="torch")
     # long in characters, few tokens (long whole words) / short in characters, many tokens
     tricky = ["understanding responsibilities internationally", ". , ; : ! ?", "1 2 3 4 5 6 7 8", "x", "hello world"]
     texts = tricky + responses[:40]
@@ -98,7 +111,7 @@ def test_batches_group_texts_by_token_count_and_keep_input_order(responses, monk
         return original(self, sentences, *args, **kwargs)
 
     monkeypatch.setattr(type(model), "encode", spy)
-    got = embed_texts(texts, precision="fp32", cache=False, batch_size=8)
+    got = embed_texts(texts, precision="fp32", backend="torch", cache=False, batch_size=8)
     monkeypatch.undo()
 
     assert sorted(t for batch in seen for t in batch) == sorted(texts) and all(len(b) <= 8 for b in seen)
@@ -109,8 +122,9 @@ def test_batches_group_texts_by_token_count_and_keep_input_order(responses, monk
     np.testing.assert_allclose(got, reference, atol=2e-5)
 
 
-def test_token_counts_include_special_tokens_and_truncate():
-    model = load_sentence_model(precision="fp32")
+@pytest.mark.parametrize("backend", ["torch", "auto"])
+def test_token_counts_include_special_tokens_and_truncate(backend):
+    model = load_sentence_model(precision="fp32", backend=backend)
     assert embeddings.token_counts(model, []).shape == (0,)
     assert embeddings.token_counts(model, ["hello"]).tolist() == [3]  # [CLS] hello [SEP]
     assert embeddings.token_counts(model, ["word " * 1000]).tolist() == [model.max_seq_length]

@@ -195,3 +195,40 @@ def test_learn_with_sentence_embeddings(app, tmp_path):
     assert r2.exit_code == 0, r2.output
     assert " 0 computed" in r2.output and "0 cached" not in r2.output
     pd.testing.assert_frame_equal(pd.read_csv(out2 / "cross_group.csv"), t, rtol=1e-6)
+
+
+def test_an_interrupted_embedding_run_keeps_the_vectors_it_computed(tmp_path, monkeypatch):
+    """The encoder runs once over all texts; every EMBED_CHUNK texts reach the store as they come, so a run
+    stopped part-way (Ctrl-C) resumes from what it had written."""
+    from pluralis.cli import learn as learn_cli
+    from pluralis.features import embeddings
+    from pluralis.store import EmbeddingCache, Store
+
+    texts = [f"interrupted embedding probe number {i}, " + "word " * (i % 13) for i in range(100)]
+    real = embeddings.embed_texts
+    batches = []
+
+    def stopped_after_three_batches(todo, **kwargs):
+        def on_batch(batch, vectors):
+            batches.append(list(batch))
+            kwargs["on_batch"](batch, vectors)
+            if len(batches) == 3:
+                raise KeyboardInterrupt
+
+        return real(todo, **{**kwargs, "on_batch": on_batch, "batch_size": 10, "cache": False})
+
+    monkeypatch.setattr(learn_cli, "EMBED_CHUNK", 20)
+    monkeypatch.setattr(embeddings, "embed_texts", stopped_after_three_batches)
+    db = str(tmp_path / "cache.sqlite")
+    with pytest.raises(KeyboardInterrupt):
+        learn_cli.embed_with_cache(texts, "unused", cache=db)
+    store = Store.open(db)
+    try:
+        kept = EmbeddingCache(store).get("all-MiniLM-L6-v2", texts)
+    finally:
+        store.close()
+    # two batches filled a chunk and were written; the third was in hand when the run stopped
+    assert sorted(kept) == sorted(batches[0] + batches[1])
+    monkeypatch.setattr(embeddings, "embed_texts", real)
+    embeddings._CACHES.clear()
+    assert learn_cli.embed_with_cache(texts, "unused", cache=db) == {"texts": 100, "cached": 20, "embedded": 80}

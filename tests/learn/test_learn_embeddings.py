@@ -35,7 +35,7 @@ def test_bundled_all_minilm_l6_v2_loads_offline_in_a_fresh_process(tmp_path):
         "import json, numpy as np\n"
         "from pluralis.features.embeddings import bundled_model_path\n"
         "from pluralis.learn.featurizers import EmbeddingFeaturizer\n"
-        "e, f = EmbeddingFeaturizer(), EmbeddingFeaturizer(precision='fp32', cache=False)\n"
+        "e, f = EmbeddingFeaturizer(), EmbeddingFeaturizer(precision='fp32', backend='torch', cache=False)\n"
         f"a, b = e.transform({STS_1!r}), e.transform({STS_2!r})\n"
         f"c, d = f.transform({STS_1!r}), f.transform({STS_2!r})\n"
         "print(json.dumps({'path': str(bundled_model_path()), 'shape': list(a.shape), 'sim': (a @ b.T).tolist(),\n"
@@ -67,7 +67,7 @@ def test_embeddings_are_384d_unit_vectors_and_similar_texts_are_closer(emb):
     assert (cfg["hidden_size"], cfg["num_hidden_layers"]) == (384, 6)
     a, b = emb.transform(STS_1), emb.transform(STS_2)
     np.testing.assert_allclose(a @ b.T, STS_SCORES, atol=3e-3)  # the default: bf16 where the CPU has native bf16
-    ref = EmbeddingFeaturizer(precision="fp32", cache=False)
+    ref = EmbeddingFeaturizer(precision="fp32", backend="torch", cache=False)
     np.testing.assert_allclose(ref.transform(STS_1) @ ref.transform(STS_2).T, STS_SCORES, atol=6e-4)
     triplets = [
         (
@@ -148,12 +148,13 @@ def test_reward_model_on_embeddings_learns_a_planted_preference(emb):
 
 
 def test_bf16_and_fp32_embeddings_give_the_same_reward_model():
-    """Downstream check of the fast path: the same folds and planted preference, both precisions."""
+    """Downstream check of the fast path: the same folds and planted preference, the float32 reference on torch
+    against bf16 on the default backend (OpenVINO where installed)."""
     pairs = _refusal_pairs(seed=1)
     texts = pd.unique(pd.concat([pairs["response_a"], pairs["response_b"]]))
     accs, rewards = {}, {}
     for precision in ("fp32", "bf16"):
-        emb = EmbeddingFeaturizer(precision=precision, cache=False)
+        emb = EmbeddingFeaturizer(precision=precision, cache=False, backend="torch" if precision == "fp32" else "auto")
         pf = featurize_pairs(pairs, emb)
         folds = participant_folds(pf.frame["user_id"], 4, seed=0)
         accs[precision] = np.mean(
