@@ -391,7 +391,7 @@ def load_battles(
     (True, 5)
     """
     from pluralis.data import load_study
-    from pluralis.ranking.battles import battles_from_comparisons, extract_battles
+    from pluralis.ranking.battles import battles_from_comparisons, decided_by_ratings, extract_battles
 
     study = load_study(data)
     frames = study.frames()
@@ -406,7 +406,7 @@ def load_battles(
         )
     elif len(frames.comparisons):
         battles = battles_from_comparisons(frames.comparisons, tie_threshold=tie_threshold or 0.0)
-        if tie_threshold is not None and not _scores_decide(frames.comparisons):
+        if tie_threshold is not None and not decided_by_ratings(frames.comparisons).any():
             err_console.print(
                 "note: --tie-threshold is not used: these comparisons record their own winners and ties "
                 "(it applies to rated responses)"
@@ -416,31 +416,6 @@ def load_battles(
     if battles.empty:
         raise ConfigError(f"{data}: no battles (need at least two rated responses per prompt)")
     return battles, frames.survey, frames.conversations
-
-
-def _scores_decide(comparisons: pd.DataFrame) -> bool:
-    """Whether any comparison's outcome comes from its ratings (a tie threshold then applies).
-
-    A pair with a recorded winner or tie keeps it; a k-wise comparison or a pair without a
-    judgement is decided by its ratings when it has them.
-
-    Example
-    -------
-    >>> c = pd.DataFrame({"models": [["x", "y"], ["x", "y"]], "winner": [0, None], "tie": [False, False],
-    ...                   "ratings": [[80.0, 78.0], [80.0, 78.0]]})
-    >>> _scores_decide(c), _scores_decide(c.iloc[:1])
-    (True, False)
-    """
-    if "ratings" not in comparisons.columns:
-        return False
-    rated = comparisons["ratings"].map(lambda r: r is not None and len(r) > 0 and all(x is not None for x in r))
-    judged = pd.Series(False, index=comparisons.index)
-    if "winner" in comparisons.columns:
-        judged |= comparisons["winner"].notna()
-    if "tie" in comparisons.columns:
-        judged |= comparisons["tie"].fillna(False).astype(bool)
-    pairwise = comparisons["models"].map(len) == 2
-    return bool((rated & ~(judged & pairwise)).any())
 
 
 def check_against_data(

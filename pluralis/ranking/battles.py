@@ -915,6 +915,54 @@ _COMPARISON_JUDGEMENT = frozenset(
 )
 
 
+def decided_by_ratings(comparisons: pd.DataFrame) -> np.ndarray:
+    """Which comparisons take their outcome from their ratings (a tie threshold then applies to them).
+
+    The one home of the rule :func:`battles_from_comparisons` follows: a two-way comparison with a
+    recorded winner or tie keeps it; one without a judgement, and every k-wise comparison, is decided by its
+    ratings when it has all of them.
+
+    Parameters
+    ----------
+    comparisons
+        comparisons with ``models`` and any of ``winner`` / ``tie`` / ``ratings``.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool, one per comparison.
+
+    See Also
+    --------
+    battles_from_comparisons : turns the comparisons into battles by this rule.
+
+    Example
+    -------
+    >>> c = pd.DataFrame({"models": [["x", "y"], ["x", "y"], ["x", "y", "z"]], "winner": [0, None, None],
+    ...                   "ratings": [[80.0, 78.0], [80.0, 78.0], [1.0, None, 3.0]]})
+    >>> decided_by_ratings(c).tolist()
+    [False, True, False]
+    """
+    n = len(comparisons)
+    if "ratings" not in comparisons.columns:
+        return np.zeros(n, dtype=bool)
+    rated = np.fromiter(
+        (
+            isinstance(r, (list, tuple, np.ndarray)) and len(r) > 0 and all(x is not None for x in r)
+            for r in comparisons["ratings"]
+        ),
+        dtype=bool,
+        count=n,
+    )
+    judged = np.zeros(n, dtype=bool)
+    if "winner" in comparisons.columns:
+        judged |= comparisons["winner"].notna().to_numpy()
+    if "tie" in comparisons.columns:
+        judged |= comparisons["tie"].fillna(False).astype(bool).to_numpy()
+    pairwise = comparisons["models"].map(len).to_numpy() == 2
+    return rated & ~(judged & pairwise)
+
+
 def battles_from_comparisons(
     comparisons: pd.DataFrame,
     *,
@@ -957,6 +1005,7 @@ def battles_from_comparisons(
         c: c in df.columns
         for c in ("winner", "tie", "ratings", "ranking", "annotator_id", "conversation_id", "turn", "responses")
     }
+    by_ratings = decided_by_ratings(df)
     two = np.flatnonzero(k == 2)
     parts = []
     if len(two):
@@ -971,7 +1020,8 @@ def battles_from_comparisons(
         )
         if has["ratings"]:
             rat = sub["ratings"].to_numpy()
-            fill = np.isnan(win) & ~tie & np.array([r is not None and len(r) == 2 and None not in r for r in rat])
+            # np.isnan(win): a winner pandas cannot read as 0 / 1 decides nothing, as below
+            fill = by_ratings[two] & np.isnan(win) & ~tie
             for i in np.flatnonzero(fill):  # only comparisons carrying ratings but no winner
                 ra, rb = float(rat[i][0]), float(rat[i][1])
                 if abs(ra - rb) <= tie_threshold:
@@ -998,7 +1048,7 @@ def battles_from_comparisons(
         r = df.iloc[i]
         names = list(r["models"])
         merit = None
-        if has["ratings"] and isinstance(r["ratings"], (list, np.ndarray)) and all(x is not None for x in r["ratings"]):
+        if by_ratings[i]:
             merit = np.asarray(r["ratings"], dtype=float)
             thr = tie_threshold
         elif has["ranking"] and isinstance(r["ranking"], (list, np.ndarray)) and len(r["ranking"]):

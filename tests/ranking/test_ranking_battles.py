@@ -7,6 +7,8 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pluralis.errors import ConfigError, DataValidationError
 from pluralis.ranking.battles import (
@@ -16,6 +18,7 @@ from pluralis.ranking.battles import (
     BattleArrays,
     balanced_subset,
     battles_from_comparisons,
+    decided_by_ratings,
     encode_battles,
     extract_battles,
     normalized_scores,
@@ -244,3 +247,37 @@ def test_battles_from_rated_pairs_decide_by_ratings_and_threshold():
     )
     assert battles_from_comparisons(c)["winner"].tolist() == ["model_a", "tie", "model_b"]  # p2's winner is kept
     assert battles_from_comparisons(c, tie_threshold=1)["winner"].tolist() == ["tie", "tie", "model_b"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_decided_by_ratings_is_exactly_where_the_ratings_set_the_battles(data):
+    """The rule's one home agrees with what ``battles_from_comparisons`` does: reversing a comparison's ratings
+    changes its battles exactly where ``decided_by_ratings`` says the ratings decide it."""
+    rows = []
+    for _ in range(data.draw(st.integers(1, 6))):
+        k = data.draw(st.sampled_from([2, 2, 3, 4]))
+        rated = data.draw(st.sampled_from(["all", "none", "missing one"]))
+        ratings = {"all": [float(v) for v in data.draw(st.permutations(range(1, k + 1)))], "none": None}.get(
+            rated, [None] + [float(v) for v in range(2, k + 1)]
+        )
+        judgement = data.draw(st.sampled_from(["winner", "tie", "none"]))
+        rows.append(
+            {
+                "models": [f"m{j}" for j in range(k)],
+                "winner": data.draw(st.integers(0, k - 1)) if judgement == "winner" else None,
+                "tie": judgement == "tie",
+                "ratings": ratings,
+                "annotator_id": f"u{len(rows)}",
+            }
+        )
+    comparisons = pd.DataFrame(rows)
+    decided = decided_by_ratings(comparisons)
+    reversed_ratings = comparisons.assign(
+        ratings=[None if r is None else [None if x is None else -x for x in r] for r in comparisons["ratings"]]
+    )
+    before, after = battles_from_comparisons(comparisons), battles_from_comparisons(reversed_ratings)
+    for i, row in enumerate(rows):
+        b, a = (f[f["user_id"] == row["annotator_id"]]["winner"].tolist() for f in (before, after))
+        assert (b != a) == bool(decided[i]), (row, b, a)
+    assert not decided_by_ratings(comparisons.drop(columns="ratings")).any()
