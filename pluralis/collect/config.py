@@ -802,7 +802,8 @@ class LimitsConfig(_Strict):
     """Rate limits: ``llm_requests_per_minute`` (LLM-triggering requests per participant per minute),
     ``joins_per_minute_per_ip`` (joins per client address per minute; 0 = unlimited),
     ``max_concurrent_model_calls`` (model calls in flight across all participants) and ``max_participants``
-    (participants per study; ``None``: no limit)."""
+    (participants per study who hold a place: everyone who joined, except those a full quota cell screened
+    out; ``None``: no limit)."""
 
     llm_requests_per_minute: int = Field(default=12, ge=0)
     joins_per_minute_per_ip: int = Field(default=30, ge=0)

@@ -616,7 +616,10 @@ async def start(request: Request) -> Response:
             409,
         )
     if state.config.limits.max_participants is not None:
-        total = sum((await state.db(repo.status_counts)).values())
+        # a participant a full quota cell screened out holds no place: counting them would close the study
+        # before it has its sample
+        counts = await state.db(repo.status_counts)
+        total = sum(n for status, n in counts.items() if status != Step.SCREENED_OUT)
         if total >= state.config.limits.max_participants:
             return error_page(request, "This study is full. Thank you for your interest.", 403)
     token, session = await state.db(lambda: repo.create_session(external_id=external))

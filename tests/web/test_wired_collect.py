@@ -305,3 +305,40 @@ def test_the_consent_page_lists_its_problems_in_page_order(tmp_path):
         assert r.status_code == 422 and on_page == ["consent_age", "consent"]
         summary = r.text.split('id="error-summary"', 1)[1].split("</ul>", 1)[0]
         assert re.findall(r'href="#err-([a-z_]+)"', summary) == on_page
+
+
+def test_screened_out_participants_do_not_hold_a_place_in_a_full_study(tmp_path):
+    # QA: every started session counted toward limits.max_participants, screened-out ones included, so a
+    # study with over_quota = "screen_out" closed before it had its sample
+    from pluralis.collect.config import QuotaCell, QuotasConfig
+
+    gender = dict(example_survey_answers())["gender"]
+    cfg = StudyConfig().with_models([{"name": n, "endpoint": "http://127.0.0.1:9/v1", "max_retries": 0} for n in NAMES])
+    full_cell = QuotaCell(name="full", match={"gender": gender}, target=0)  # everyone answering as below
+    cfg = cfg.model_copy(
+        update={
+            "limits": cfg.limits.model_copy(update={"max_participants": 1}),
+            "quotas": QuotasConfig(kind="cells", over_quota="screen_out", cells=[full_cell]),
+        }
+    )
+    store = Store.open(tmp_path / "s.sqlite")
+    app = create_app(cfg, store, admin_token=ADMIN, models={n: Instant(n) for n in NAMES})
+    with TestClient(app) as first:
+        page = first.get("/?PROLIFIC_PID=screened").text
+        first.post("/start", data={"csrf": csrf_of(page), **entry_fields(page)})
+        page = first.get("/study").text
+        first.post("/study/consent", data={"consent": "yes", "consent_age": "yes", "csrf": csrf_of(page)})
+        page = first.get("/study").text
+        while (m := SECTION_RE.search(page)) is not None:
+            body = [*survey_form(cfg, m.group(1), example_survey_answers()), ("csrf", csrf_of(page))]
+            first.post("/study/survey", content=urlencode(body), headers=FORM_HEADERS)
+            page = first.get("/study").text
+        assert "enough participants" in page  # screened out after the survey
+    with TestClient(app) as second:  # the place is still free
+        page = second.get("/?PROLIFIC_PID=holds-the-place").text
+        assert second.post("/start", data={"csrf": csrf_of(page), **entry_fields(page)}).status_code == 200
+    with TestClient(app) as third:  # now it is taken: the second participant is at the consent page
+        page = third.get("/?PROLIFIC_PID=too-late").text
+        r = third.post("/start", data={"csrf": csrf_of(page), **entry_fields(page)})
+        assert r.status_code == 403 and "This study is full" in r.text
+    assert sorted(row["PROLIFIC_PID"] for row in payments(store)) == ["holds-the-place", "screened"]
