@@ -288,7 +288,9 @@ def redirect(request: Request, path: str) -> RedirectResponse:
     return RedirectResponse(state_of(request).prefix + path, status_code=303)
 
 
-def error_page(request: Request, message: str, status_code: int, *, admin: bool = False) -> HTMLResponse:
+def error_page(
+    request: Request, message: str, status_code: int, *, admin: bool = False, back: bool = True
+) -> HTMLResponse:
     """The plain error page with one ``message``.
 
     Parameters
@@ -301,6 +303,9 @@ def error_page(request: Request, message: str, status_code: int, *, admin: bool 
         HTTP status (403, 404, 409, 429, ...).
     admin
         An admin page's error: the page links back to the dashboard, not to the participants' study.
+    back
+        Offer the link back at all. ``False`` where going back leads to the same page (a full study, a
+        participant id that has already started): the link would loop.
 
     Returns
     -------
@@ -317,8 +322,10 @@ def error_page(request: Request, message: str, status_code: int, *, admin: bool 
     403
     >>> 'href="/admin"' in error_page(SimpleNamespace(app=app), "No such participant.", 404, admin=True).body.decode()
     True
+    >>> 'href="/study"' in error_page(SimpleNamespace(app=app), "This study is full.", 403, back=False).body.decode()
+    False
     """
-    return render(request, "error.html", status_code, message=message, admin=admin)
+    return render(request, "error.html", status_code, message=message, admin=admin, back=back)
 
 
 # --- cookies and CSRF ------------------------------------------------------------------------------

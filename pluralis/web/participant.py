@@ -614,6 +614,7 @@ async def start(request: Request) -> Response:
             "This participant id has already started the study. Please continue in the browser "
             "where you started, or use the resume link you were given.",
             409,
+            back=False,
         )
     if state.config.limits.max_participants is not None:
         # a participant a full quota cell screened out holds no place: counting them would close the study
@@ -621,7 +622,7 @@ async def start(request: Request) -> Response:
         counts = await state.db(repo.status_counts)
         total = sum(n for status, n in counts.items() if status != Step.SCREENED_OUT)
         if total >= state.config.limits.max_participants:
-            return error_page(request, "This study is full. Thank you for your interest.", 403)
+            return error_page(request, "This study is full. Thank you for your interest.", 403, back=False)
     token, session = await state.db(lambda: repo.create_session(external_id=external))
     await state.db(
         record_entry,

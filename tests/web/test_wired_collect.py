@@ -195,9 +195,11 @@ def test_a_returning_prolific_participant_in_a_full_study_is_told_they_already_s
         page = again.get(landing).text
         r = again.post("/start", data={"csrf": csrf_of(page), **entry_fields(page)})
         assert r.status_code == 409 and "already started the study" in r.text and "resume link" in r.text
+        # QA: "Back to the study" led to the landing page and the same refusal again: no link on either page
+        assert 'href="/study"' not in r.text
         page = again.get("/?PROLIFIC_PID=pid-2").text
         r = again.post("/start", data={"csrf": csrf_of(page), **entry_fields(page)})
-        assert r.status_code == 403 and "This study is full" in r.text
+        assert r.status_code == 403 and "This study is full" in r.text and 'href="/study"' not in r.text
     assert [row["PROLIFIC_PID"] for row in payments(store)] == ["pid-1"]
 
 
