@@ -66,6 +66,10 @@ FIELD_ALIASES: dict[str, str] = {
 }
 
 OVERALL = "(all)"
+#: A numeric grouping field with more distinct values than this is cut into quantile groups.
+NUMERIC_GROUPS_MAX = 10
+#: How many quantile groups such a field is cut into (quartiles).
+QUANTILE_GROUPS = 4
 
 
 def resolve_field(name: str, *frames: pd.DataFrame | None) -> str:
@@ -102,6 +106,64 @@ def resolve_field(name: str, *frames: pd.DataFrame | None) -> str:
     raise ConfigError(f"unknown field {name!r} for --by; available: {hint}{' ...' if len(known) > 30 else ''}")
 
 
+def quantile_groups(values: pd.Series, groups: int = QUANTILE_GROUPS) -> pd.Series:
+    """A numeric field as quantile groups, each labelled with the range of the values it holds.
+
+    The cut points are the field's inner quantiles (a value on a cut point belongs to the lower group, as in
+    ``pandas.qcut``, and tied cut points count once); missing values stay missing. Unlike ``qcut``, a cut
+    point equal to the smallest value keeps that value as its own group instead of merging it upwards.
+
+    Parameters
+    ----------
+    values
+        the field (numeric).
+    groups
+        how many groups at most.
+
+    Returns
+    -------
+    pandas.Series
+        object labels such as ``"18–29"`` (a group of one value: ``"42"``), aligned with ``values``.
+
+    Example
+    -------
+    >>> quantile_groups(pd.Series([18, 22, 25, 31, 40, 47, 52, 60, 66, 71, None])).tolist()
+    ['18–25', '18–25', '18–25', '31–40', '31–40', '47–52', '47–52', '60–71', '60–71', '60–71', nan]
+    """
+    x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    present = ~np.isnan(x)
+    if not present.any():
+        return pd.Series(np.full(len(x), np.nan, dtype=object), index=values.index)
+    edges = np.unique(np.quantile(x[present], np.linspace(0, 1, groups + 1)[1:-1]))
+    code = np.searchsorted(edges, x, side="left")
+    labels = np.full(len(x), np.nan, dtype=object)
+    for g in np.unique(code[present]):
+        members = present & (code == g)
+        lo, hi = x[members].min(), x[members].max()
+        labels[members] = f"{lo:g}" if lo == hi else f"{lo:g}–{hi:g}"
+    return pd.Series(labels, index=values.index)
+
+
+def _numeric_as_groups(frame: pd.DataFrame, col: str) -> pd.DataFrame:
+    """``frame`` with a many-valued numeric column ``col`` cut into :func:`quantile_groups` (with a warning):
+    one group per value would make groups too small to rank (every age in years its own group)."""
+    values = frame[col]
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return frame
+    distinct = values.nunique()
+    if distinct <= NUMERIC_GROUPS_MAX:
+        return frame
+    grouped = quantile_groups(values)
+    shown = ", ".join(pd.unique(grouped.dropna()).tolist())
+    warnings.warn(
+        f"{col}: {distinct} distinct numeric values, grouped by quantile ({shown}); "
+        "give a field of groups for other cut points",
+        UserWarning,
+        stacklevel=3,
+    )
+    return frame.assign(**{col: grouped.to_numpy()})
+
+
 def attach_fields(
     battles: pd.DataFrame,
     fields: Sequence[str | tuple[str, ...]],
@@ -111,7 +173,9 @@ def attach_fields(
 ) -> tuple[pd.DataFrame, list[str]]:
     """Add participant / conversation fields to a battle frame; returns it and the resolved names.
 
-    A tuple of fields is an intersection: one column named ``"a × b"`` with values ``"x / y"``.
+    A tuple of fields is an intersection: one column named ``"a × b"`` with values ``"x / y"``. A numeric
+    field with more than :data:`NUMERIC_GROUPS_MAX` distinct values is cut into :func:`quantile_groups`
+    (with a warning that names the groups).
 
     Parameters
     ----------
@@ -150,6 +214,7 @@ def attach_fields(
         col = resolve_field(f, battles, survey, conversations)
         names.append(col)
         if col in out.columns:
+            out = _numeric_as_groups(out, col)
             continue
         if survey is not None and col in survey.columns:
             if "user_id" not in out.columns:
@@ -161,6 +226,7 @@ def attach_fields(
                 raise ConfigError("battles need a conversation_id column to attach conversation fields")
             lookup = conversations.drop_duplicates("conversation_id").set_index("conversation_id")[col]
             out = out.assign(**{col: out["conversation_id"].map(lookup).to_numpy()})
+        out = _numeric_as_groups(out, col)
     return out, names
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pluralis.errors import ConfigError
 from pluralis.ranking.battles import extract_battles
@@ -173,3 +175,52 @@ def test_subgroup_intervals_follow_the_bootstrap_interval_options(planted):
     q = np.quantile(est.groups[("location_special_region", "US")].samples, 0.025, axis=0)
     assert np.allclose(e.loc[list(est.groups[("location_special_region", "US")].models), "score_lo"], q)
     assert res.table.attrs["interval"] == "bca" and est.table.attrs["target"] == "estimator"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.integers(0, 90), st.none()), min_size=1, max_size=60))
+def test_quantile_groups_are_pandas_qcut_labelled_by_their_ranges(values):
+    from pluralis.ranking.subgroups import quantile_groups
+
+    s = pd.Series(values, dtype=float)
+    got = quantile_groups(s)
+    assert got.isna().equals(s.isna())
+    if s.isna().all():
+        return
+    ranges = []
+    for label, members in s.groupby(got):
+        lo, hi = members.min(), members.max()
+        assert label == (f"{lo:g}" if lo == hi else f"{lo:g}–{hi:g}")
+        ranges.append((lo, hi))
+    ranges.sort()
+    # at most four groups, each a run of values that no other group's range overlaps
+    assert len(ranges) <= 4 and all(a[1] < b[0] for a, b in zip(ranges, ranges[1:]))
+    if len(np.unique(np.quantile(s.dropna(), [0, 0.25, 0.5, 0.75, 1]))) == 5:
+        # distinct quantiles: the same partition as pandas' quantile cut (tied ones: pandas merges the lowest
+        # group into the next, this keeps it)
+        pairs = pd.DataFrame({"got": got, "ref": pd.qcut(s, 4, labels=False)}).dropna()
+        assert pairs.groupby("got")["ref"].nunique().eq(1).all() and pairs.groupby("ref")["got"].nunique().eq(1).all()
+
+
+def test_a_numeric_field_is_ranked_by_quantile_groups_not_one_group_per_value():
+    # QA: --by on a numeric field (age in years) gave one group per value: dozens of groups, all too small
+    rng = np.random.default_rng(3)
+    users = [f"u{i}" for i in range(200)]
+    survey = pd.DataFrame({"user_id": users, "age_years": rng.integers(18, 80, len(users))})
+    n = 4000
+    battles = pd.DataFrame(
+        {
+            "model_a": rng.choice(["x", "y", "z"], n),
+            "model_b": "w",
+            "winner": rng.choice(["model_a", "model_b", "tie"], n),
+            "user_id": rng.choice(users, n),
+        }
+    )
+    with pytest.warns(UserWarning, match=r"age_years: \d+ distinct numeric values, grouped by quantile"):
+        res = subgroup_rankings(battles, "age_years", survey=survey, rounds=20, min_participants=20)
+    groups = res.table.loc[res.table["by"] == "age_years", "group"].unique()
+    assert len(groups) == 4 and all("–" in g for g in groups)
+    # a numeric field of few values keeps them as they are
+    survey["wave"] = rng.integers(1, 4, len(users))
+    res = subgroup_rankings(battles, "wave", survey=survey, rounds=20, min_participants=20)
+    assert sorted(res.table.loc[res.table["by"] == "wave", "group"].unique()) == [1, 2, 3]
