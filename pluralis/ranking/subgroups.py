@@ -144,24 +144,48 @@ def quantile_groups(values: pd.Series, groups: int = QUANTILE_GROUPS) -> pd.Seri
     return pd.Series(labels, index=values.index)
 
 
-def _numeric_as_groups(frame: pd.DataFrame, col: str) -> pd.DataFrame:
-    """``frame`` with a many-valued numeric column ``col`` cut into :func:`quantile_groups` (with a warning):
-    one group per value would make groups too small to rank (every age in years its own group)."""
-    values = frame[col]
+def numeric_as_groups(values: pd.Series, name: str) -> pd.Series:
+    """``values`` cut into :func:`quantile_groups` when they are numeric with more than
+    :data:`NUMERIC_GROUPS_MAX` distinct values (with a warning naming the groups); else unchanged.
+
+    One group per value would make groups too small to compare (every age in years its own group). Give
+    the values one row per unit the quantiles should count (one per participant for a survey field).
+
+    Parameters
+    ----------
+    values
+        a grouping field.
+    name
+        its name, for the warning.
+
+    Returns
+    -------
+    pandas.Series
+
+    Example
+    -------
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     numeric_as_groups(pd.Series(range(20)), "age").unique().tolist()
+    ['0–4', '5–9', '10–14', '15–19']
+    >>> numeric_as_groups(pd.Series([1, 2, 2, 3]), "wave").tolist()
+    [1, 2, 2, 3]
+    """
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        return frame
+        return values
     distinct = values.nunique()
     if distinct <= NUMERIC_GROUPS_MAX:
-        return frame
+        return values
     grouped = quantile_groups(values)
     shown = ", ".join(pd.unique(grouped.dropna()).tolist())
     warnings.warn(
-        f"{col}: {distinct} distinct numeric values, grouped by quantile ({shown}); "
+        f"{name}: {distinct} distinct numeric values, grouped by quantile ({shown}); "
         "give a field of groups for other cut points",
         UserWarning,
         stacklevel=3,
     )
-    return frame.assign(**{col: grouped.to_numpy()})
+    return grouped
 
 
 def attach_fields(
@@ -174,8 +198,8 @@ def attach_fields(
     """Add participant / conversation fields to a battle frame; returns it and the resolved names.
 
     A tuple of fields is an intersection: one column named ``"a × b"`` with values ``"x / y"``. A numeric
-    field with more than :data:`NUMERIC_GROUPS_MAX` distinct values is cut into :func:`quantile_groups`
-    (with a warning that names the groups).
+    field with more than :data:`NUMERIC_GROUPS_MAX` distinct values is cut into quartiles of its
+    participants (conversations, battles for a battle-level field): :func:`numeric_as_groups`.
 
     Parameters
     ----------
@@ -213,20 +237,20 @@ def attach_fields(
             continue
         col = resolve_field(f, battles, survey, conversations)
         names.append(col)
-        if col in out.columns:
-            out = _numeric_as_groups(out, col)
+        if col in out.columns:  # a battle-level field: quantiles of battles
+            out = out.assign(**{col: numeric_as_groups(out[col], col).to_numpy()})
             continue
+        # participant and conversation fields: quantiles of participants / conversations
         if survey is not None and col in survey.columns:
             if "user_id" not in out.columns:
                 raise ConfigError("battles need a user_id column to attach survey fields")
-            lookup = survey.drop_duplicates("user_id").set_index("user_id")[col]
+            lookup = numeric_as_groups(survey.drop_duplicates("user_id").set_index("user_id")[col], col)
             out = out.assign(**{col: out["user_id"].map(lookup).to_numpy()})
         elif conversations is not None and col in conversations.columns:
             if "conversation_id" not in out.columns:
                 raise ConfigError("battles need a conversation_id column to attach conversation fields")
             lookup = conversations.drop_duplicates("conversation_id").set_index("conversation_id")[col]
-            out = out.assign(**{col: out["conversation_id"].map(lookup).to_numpy()})
-        out = _numeric_as_groups(out, col)
+            out = out.assign(**{col: out["conversation_id"].map(numeric_as_groups(lookup, col)).to_numpy()})
     return out, names
 
 

@@ -232,3 +232,28 @@ def test_an_interrupted_embedding_run_keeps_the_vectors_it_computed(tmp_path, mo
     monkeypatch.setattr(embeddings, "embed_texts", real)
     embeddings._CACHES.clear()
     assert learn_cli.embed_with_cache(texts, "unused", cache=db) == {"texts": 100, "cached": 20, "embedded": 80}
+
+
+def test_learn_by_a_numeric_participant_field_compares_its_quartiles(app, study, tmp_path):
+    # QA: --by on a numeric field gave one group per value (every age in years its own, too-small group)
+    import copy
+
+    import numpy as np
+
+    from pluralis.data import write_prism
+
+    numeric = copy.deepcopy(study)
+    ages = np.random.default_rng(0).integers(18, 80, len(numeric.survey))
+    for p, age in zip(numeric.survey, ages, strict=True):
+        p.age_years = int(age)  # a survey field of the researcher's own
+    folder = tmp_path / "prism"
+    write_prism(numeric, folder)
+    out = tmp_path / "by-age"
+    args = ["learn", str(folder), "--by", "age_years", "--folds", "2", "--bootstrap", "10", "--out", str(out)]
+    with pytest.warns(UserWarning, match=r"age_years: \d+ distinct numeric values, grouped by quantile"):
+        r = runner.invoke(app, [*args, "--min-participants", "10"])
+    assert r.exit_code == 0, r.output
+    groups = set(pd.read_csv(out / "cross_group.csv")["train_group"]) - {"(all)"}
+    # quartiles of the participants (not of their pairs), each labelled with its range of ages
+    quartiles = pd.Series(ages).groupby(pd.qcut(pd.Series(ages), 4, labels=False))
+    assert groups == {f"{g.min()}–{g.max()}" for _, g in quartiles}
