@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from pluralis.errors import ConfigError
-from pluralis.ranking.subgroups import resolve_field
+from pluralis.ranking.subgroups import numeric_as_groups, resolve_field
 
 #: Known text fields: (frame, id column).
 TEXT_FIELDS: dict[str, tuple[str, str]] = {
@@ -160,7 +160,8 @@ def attach_groups(
     """Add author fields (from ``survey``, by ``user_id``) to a text frame; returns it and the column names.
 
     Names may be aliases (``region`` -> ``location_special_region``, ``ethnicity`` ->
-    ``ethnicity_simplified``; see :data:`pluralis.ranking.subgroups.FIELD_ALIASES`).
+    ``ethnicity_simplified``; see :data:`pluralis.ranking.subgroups.FIELD_ALIASES`). A numeric field with many
+    values becomes quartiles of its participants (:func:`pluralis.ranking.subgroups.numeric_as_groups`).
 
     Parameters
     ----------
@@ -189,10 +190,12 @@ def attach_groups(
     for f in fields:
         col = resolve_field(f, texts, survey)
         names.append(col)
-        if col in out.columns:
+        if col in out.columns:  # a text-level field; numeric and many-valued: quartiles of texts
+            out = out.assign(**{col: numeric_as_groups(out[col], col).to_numpy()})
             continue
         if survey is None or col not in survey.columns:  # pragma: no cover - resolve_field checked
             raise ConfigError(f"unknown field {f!r}")
-        lookup = survey.drop_duplicates("user_id").set_index("user_id")[col]
+        # numeric and many-valued: quartiles of participants
+        lookup = numeric_as_groups(survey.drop_duplicates("user_id").set_index("user_id")[col], col)
         out = out.assign(**{col: out["user_id"].map(lookup).to_numpy()})
     return out, names

@@ -117,3 +117,23 @@ def test_default_embedder_never_downloads():
         SentenceEmbedder("no-such-org/no-such-model-xyz")(["hello"])
     with pytest.raises(ConfigError, match="single string"):
         SentenceEmbedder()("hello")
+
+
+def test_a_numeric_author_field_groups_texts_by_quartiles_of_participants():
+    # QA: a numeric --by field gave one group per value; quartiles are of participants, not of their texts
+    from pluralis.topics.data import attach_groups
+
+    rng = np.random.default_rng(2)
+    users = [f"u{i}" for i in range(40)]
+    survey = pd.DataFrame({"user_id": users, "age_years": np.arange(18, 58)})
+    # the oldest participants write most of the texts: quartiles of texts would differ
+    writers = np.repeat(users, np.r_[np.ones(30, int), np.full(10, 20)])
+    texts = pd.DataFrame({"text_id": [f"t{i}" for i in range(len(writers))], "text": "x", "user_id": writers})
+    with pytest.warns(UserWarning, match="age_years: 40 distinct numeric values, grouped by quantile"):
+        out, names = attach_groups(texts, ["age_years"], survey)
+    per_user = out.drop_duplicates("user_id")[names[0]].value_counts()
+    assert names == ["age_years"] and sorted(per_user.index) == ["18–27", "28–37", "38–47", "48–57"]
+    assert per_user.eq(10).all()
+    # few distinct values stay as they are
+    survey["wave"] = rng.integers(1, 3, len(users))
+    assert set(attach_groups(texts, ["wave"], survey)[0]["wave"]) <= {1, 2}
