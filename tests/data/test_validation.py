@@ -151,6 +151,24 @@ def test_arena_csv_line_numbers_count_the_header(tmp_path):
     assert (info.value.first.line, info.value.first.field) == (3, "winner")
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("battles.csv", "model_a,model_b,winner\n"), ("battles.jsonl", ""), ("battles.jsonl", "\n\n"), ("b.json", "[]")],
+)
+def test_a_battle_file_without_battles_is_an_error_not_zero_rows(tmp_path, name, text):
+    # QA: a header-only battle file imported 0 rows and said so as if it had worked
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(DataValidationError, match="no comparisons: the file has no rows") as info:
+        read_arena(path)
+    assert info.value.first.file == str(path)
+    store = tmp_path / "s.sqlite"
+    r = CliRunner().invoke(app, ["import", str(path), "--format", "arena", "--store", str(store)])
+    assert r.exit_code != 0 and "no comparisons" in r.output
+    with Store.open(store) as st:
+        assert st.counts().get("comparisons", 0) == 0
+
+
 def test_community_alignment_bad_choice(tmp_path):
     path = tmp_path / "ca.jsonl"
     row = {

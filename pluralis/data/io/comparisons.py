@@ -259,7 +259,8 @@ def finish_comparisons(
     Raises
     ------
     DataValidationError
-        listing ``problems``, or else every duplicate ``comparison_id`` (file and position).
+        listing ``problems``, or else every duplicate ``comparison_id`` (file and position); or, for a file
+        without a single comparison (empty, or a header only), saying so.
 
     Example
     -------
@@ -279,6 +280,8 @@ def finish_comparisons(
     """
     if problems:
         raise DataValidationError(problems)
+    if not comparisons:  # importing nothing and saying "0 rows imported" hides a wrong or truncated file
+        raise DataValidationError(Problem(str(path), None, None, "no comparisons: the file has no rows"))
     if lines is None or len(lines) != len(comparisons):
         lines = range(1, len(comparisons) + 1)
     seen: dict[str, int] = {}
