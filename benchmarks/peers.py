@@ -51,7 +51,8 @@ def available(name: str) -> bool:
 
 
 def prism_rank_centrality(battles: pd.DataFrame, iterations: int = 1000, alpha: float = 1) -> dict:
-    """Literal port of PRISM's ``compute_rank_centrality`` (spec §6.3)."""
+    """Literal port of PRISM's ``compute_rank_centrality`` (spec §6.3), bug included: the reference of
+    ``variant="as_coded"`` in ``tests/ranking/test_ranking_aggregators.py`` as well as the timed peer."""
     comparisons = []
     ties = battles[battles["winner"] == "tie"]
     for _, r in ties.iterrows():

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from benchmarks.peers import prism_rank_centrality
 from pluralis.errors import ConfigError
 from pluralis.ranking.battles import encode_battles
 from pluralis.ranking.encode import count_matrices, mean_by_model
@@ -53,36 +54,6 @@ def slow_prc(a, b, outcome, n, alpha):
     k = int(np.argmin(np.abs(vals - 1.0)))
     pi = np.real(vecs[:, k])
     return pi / pi.sum()
-
-
-def reference_rank_centrality(battles: pd.DataFrame, iterations=1000, alpha=1):
-    """Literal port of PRISM's ``compute_rank_centrality`` (spec §6.3), bug included."""
-    comparisons = []
-    ties = battles[battles["winner"] == "tie"]
-    for _, r in ties.iterrows():
-        comparisons.append((r["model_a"], r["model_b"]))
-    for _, r in ties.iterrows():
-        comparisons.append((r["model_b"], r["model_a"]))
-    for _, r in battles[battles["winner"] == "model_a"].iterrows():
-        comparisons.append((r["model_a"], r["model_b"]))
-    for _, r in battles[battles["winner"] == "model_b"].iterrows():
-        comparisons.append((r["model_b"], r["model_a"]))
-    comp = pd.DataFrame(comparisons, columns=["winner", "loser"])
-    winners = comp["winner"].value_counts().index.tolist()
-    items = winners + sorted(set(comp["loser"]) - set(winners))
-    idx = {m: i for i, m in enumerate(items)}
-    n = len(items)
-    A = alpha * np.ones((n, n))
-    np.fill_diagonal(A, 0)
-    for w, l in comparisons:
-        A[idx[w], idx[l]] += 1
-    A_sum = A[np.triu_indices(n, 1)] + A[np.tril_indices(n, -1)] + 1e-6
-    A[np.triu_indices(n, 1)] /= A_sum
-    A[np.tril_indices(n, -1)] /= A_sum
-    A /= n - 1
-    np.fill_diagonal(A, 1 - A.sum(axis=0))
-    scores = np.linalg.matrix_power(A, iterations) @ np.full(n, 1 / n)
-    return dict(zip(items, scores))
 
 
 def fastchat_mle_elo(battles: pd.DataFrame, models, C=1.0):
@@ -264,7 +235,7 @@ def test_prc_as_coded_reproduces_reference_code(seed):
     o = np.where(np.abs(d) < 0.2, 2, np.where(d > 0, 0, 1))
     names = [f"model-{c}" for c in "abcdefgh"]
     frame = _frame(a, b, o, names)
-    ref = reference_rank_centrality(frame, alpha=1)
+    ref = prism_rank_centrality(frame, alpha=1)  # the literal port the benchmarks time, bug included
     ours = rank_models(frame, "prc", variant="as_coded").set_index("model")["score"]
     assert max(abs(ours[k] - v) for k, v in ref.items()) < 1e-12
     # and the bug matters: the correct definition differs
