@@ -19,6 +19,8 @@ from pluralis.data import vocab
 # --- building blocks -----------------------------------------------------------------------------
 
 Score = Annotated[StrictInt, Field(ge=1, le=100, description="Cardinal rating, 1-100 (VAS, number hidden)")]
+#: Two :data:`Score` ratings at most this far apart are a tie (PRISM's ranking default, spec §6.3: t = 5).
+SCORE_TIE_THRESHOLD = 5.0
 AttributeScore = Annotated[float, Field(ge=1, le=100)]
 StatedScore = Annotated[float, Field(ge=0, le=100)]
 Flag = StrictBool | StrictInt | None

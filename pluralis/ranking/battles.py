@@ -37,13 +37,14 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from pluralis.data.model import SCORE_TIE_THRESHOLD
 from pluralis.errors import ConfigError, DataValidationError, Problem
 from pluralis.ranking.codes import factorize_column, factorize_columns
 
 ScoreBasis = Literal["raw", "normalized", "rank"]
 
-#: Default tie threshold per score basis (in that basis's units).
-DEFAULT_TIE_THRESHOLDS: dict[str, float] = {"raw": 5.0, "normalized": 0.25, "rank": 0.0}
+#: Default tie threshold per score basis (in that basis's units; raw scores: the data model's).
+DEFAULT_TIE_THRESHOLDS: dict[str, float] = {"raw": SCORE_TIE_THRESHOLD, "normalized": 0.25, "rank": 0.0}
 
 #: Outcome codes of :class:`BattleArrays`.
 A_WINS, B_WINS, TIE = 0, 1, 2

@@ -122,3 +122,34 @@ def test_model_features_are_bradley_terry_per_group(battles_files):
         "bt",
     )
     assert list(coef.sort_values(ascending=False).index) == list(bt.sort_values("rank")["model"])
+
+
+def test_a_prism_study_exported_as_arena_battles_gives_the_battles_rank_uses():
+    # QA: the Arena export decided winners by exact equality while `pluralis rank` ties scores within 5 points,
+    # so the exported battles ranked differently from the study they came from
+    import tempfile
+    from pathlib import Path
+
+    from pluralis.data import Study
+    from pluralis.data.io.arena import read_arena, write_arena_study
+    from pluralis.data.synthetic import generate_study
+    from pluralis.ranking.battles import battles_from_comparisons, extract_battles
+
+    study = generate_study(n_participants=30, seed=8, with_metadata=False)
+    utterances = study.frames().utterances
+
+    def canonical(b: pd.DataFrame) -> list[tuple]:
+        winner = np.where(
+            b["winner"] == "model_a", b["model_a"], np.where(b["winner"] == "model_b", b["model_b"], "tie")
+        )
+        pair = np.sort(b[["model_a", "model_b"]].to_numpy(dtype=str), axis=1)
+        return sorted(zip(pair[:, 0], pair[:, 1], winner, b["user_id"].astype(str)))
+
+    direct = extract_battles(utterances, short_names=False)  # the export keeps the full names
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_arena_study(study, Path(tmp) / "battles.jsonl")["battles"]
+        exported = pd.read_json(path, lines=True)
+        via_arena = battles_from_comparisons(Study(comparisons=read_arena(path)).frames().comparisons)
+    close = (exported["score_a"] - exported["score_b"]).abs().between(1, 5)
+    assert close.any() and (exported.loc[close, "winner"] == "tie").all()  # within 5 points: a tie
+    assert canonical(via_arena) == canonical(direct)

@@ -167,7 +167,8 @@ def test_prism_study_exports_its_battles_to_arena(tmp_path):
     expected = int((openers * (openers - 1) // 2).sum())
     back = load_study(out, format="arena").comparisons
     assert len(back) == expected > 0
-    assert all(c.ratings is not None and (c.winner is None) == (c.ratings[0] == c.ratings[1]) for c in back)
+    # scores within 5 points tie, as `pluralis rank` decides them
+    assert all(c.ratings is not None and (c.winner is None) == (abs(c.ratings[0] - c.ratings[1]) <= 5) for c in back)
     assert {c.annotator_id for c in back} <= {p.user_id for p in study.survey}
 
 

@@ -294,8 +294,9 @@ def write_arena_study(study: Study, path: str | Path) -> dict[str, Path]:
     """Write a study's pairwise comparisons as Arena battles (JSONL; see :func:`write_arena`).
 
     A study without comparisons but with rated responses (PRISM) writes every pair of responses
-    to each opening prompt (:func:`~pluralis.data.io.comparisons.comparisons_from_utterances`);
-    a study with neither is an error (nothing is written).
+    to each opening prompt (:func:`~pluralis.data.io.comparisons.comparisons_from_utterances`; scores
+    within 5 points tie, as ``pluralis rank`` decides them, and both scores are kept as ``score_a`` /
+    ``score_b``); a study with neither is an error (nothing is written).
 
     Parameters
     ----------

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from pluralis.data.jsonio import iter_jsonl
-from pluralis.data.model import Comparison
+from pluralis.data.model import SCORE_TIE_THRESHOLD, Comparison
 from pluralis.errors import DataValidationError, Problem
 
 #: File types :func:`iter_rows` reads.
@@ -362,11 +362,14 @@ def comparisons_frame(comparisons: Iterable[Comparison]) -> pd.DataFrame:
     )
 
 
-def comparisons_from_utterances(utterances: pd.DataFrame, *, turns: str = "openers") -> list[Comparison]:
+def comparisons_from_utterances(
+    utterances: pd.DataFrame, *, turns: str = "openers", tie_threshold: float = SCORE_TIE_THRESHOLD
+) -> list[Comparison]:
     """Pairwise comparisons from rated responses (PRISM): every pair of responses to one prompt.
 
-    The higher score wins; equal scores tie. Both scores are kept as ``ratings`` (so a tie
-    threshold can be applied later) and the interaction, conversation and its type ride along.
+    Scores at most ``tie_threshold`` apart tie, else the higher wins: by default the rule ``pluralis rank``
+    applies to the same ratings, so a study ranked from its exported comparisons ranks as the study does.
+    Both scores are kept as ``ratings`` and the interaction, conversation and its type ride along.
 
     Parameters
     ----------
@@ -374,6 +377,9 @@ def comparisons_from_utterances(utterances: pd.DataFrame, *, turns: str = "opene
         ``Study.frames().utterances`` (PRISM's ``utterances.jsonl`` columns).
     turns
         ``"openers"``: opening turns only (turn 0, as PRISM's rankings); ``"all"``: every turn.
+    tie_threshold
+        ``|score_a - score_b| <= tie_threshold`` is a tie (:data:`pluralis.data.model.SCORE_TIE_THRESHOLD`,
+        5 points; 0: only equal scores tie).
 
     Returns
     -------
@@ -383,10 +389,12 @@ def comparisons_from_utterances(utterances: pd.DataFrame, *, turns: str = "opene
     Example
     -------
     >>> u = pd.DataFrame({"interaction_id": ["i"] * 3, "conversation_id": "c", "user_id": "u", "turn": 0,
-    ...     "within_turn_id": [0, 1, 2], "model_name": ["x", "y", "z"], "score": [80, 40, 80], "user_prompt": "hi",
+    ...     "within_turn_id": [0, 1, 2], "model_name": ["x", "y", "z"], "score": [80, 40, 77], "user_prompt": "hi",
     ...     "model_response": ["a", "b", "c"], "conversation_type": "unguided"})
     >>> [(c.models, c.winner, c.tie) for c in comparisons_from_utterances(u)]
     [(['x', 'y'], 0, False), (['x', 'z'], None, True), (['y', 'z'], 1, False)]
+    >>> [c.tie for c in comparisons_from_utterances(u, tie_threshold=0)]
+    [False, False, False]
     """
     if turns not in {"openers", "all"}:
         raise ValueError(f"turns must be 'openers' or 'all', got {turns!r}")
@@ -405,8 +413,8 @@ def comparisons_from_utterances(utterances: pd.DataFrame, *, turns: str = "opene
                     "models": [row["model_name_a"], row["model_name_b"]],
                     "prompt": row.get("user_prompt"),
                     "responses": [row["model_response_a"], row["model_response_b"]],
-                    "winner": None if a == b else (0 if a > b else 1),
-                    "tie": bool(a == b),
+                    "winner": None if abs(a - b) <= tie_threshold else (0 if a > b else 1),
+                    "tie": bool(abs(a - b) <= tie_threshold),
                     "ratings": [float(a), float(b)],
                     "annotator_id": str(row["user_id"]),
                     "conversation_id": str(row["conversation_id"]),
