@@ -47,8 +47,8 @@ def make_app(tmp_path, *, failing: str | None = None):
     return cfg, store, create_app(cfg, store, admin_token=ADMIN, models=models)
 
 
-def to_rating(c: TestClient, cfg: StudyConfig, landing: str = "/") -> str:
-    """Join (from ``landing``), consent, answer the survey and open a conversation: the rating page."""
+def through_survey(c: TestClient, cfg: StudyConfig, landing: str = "/") -> str:
+    """Join (from ``landing``), consent and answer the survey: the page that follows it."""
     c.post("/start", data={"csrf": csrf_of(page := c.get(landing).text), **entry_fields(page)})
     page = c.get("/study").text
     c.post("/study/consent", data={"consent": "yes", "consent_age": "yes", "csrf": csrf_of(page)})
@@ -57,6 +57,12 @@ def to_rating(c: TestClient, cfg: StudyConfig, landing: str = "/") -> str:
         body = [*survey_form(cfg, m.group(1), example_survey_answers()), ("csrf", csrf_of(page))]
         c.post("/study/survey", content=urlencode(body), headers=FORM_HEADERS)
         page = c.get("/study").text
+    return page
+
+
+def to_rating(c: TestClient, cfg: StudyConfig, landing: str = "/") -> str:
+    """Join (from ``landing``), consent, answer the survey and open a conversation: the rating page."""
+    page = through_survey(c, cfg, landing)
     c.post("/study/start", data={"conversation_type": "unguided", "opening_prompt": "Hello", "csrf": csrf_of(page)})
     return c.get("/study").text
 
@@ -326,16 +332,7 @@ def test_screened_out_participants_do_not_hold_a_place_in_a_full_study(tmp_path)
     store = Store.open(tmp_path / "s.sqlite")
     app = create_app(cfg, store, admin_token=ADMIN, models={n: Instant(n) for n in NAMES})
     with TestClient(app) as first:
-        page = first.get("/?PROLIFIC_PID=screened").text
-        first.post("/start", data={"csrf": csrf_of(page), **entry_fields(page)})
-        page = first.get("/study").text
-        first.post("/study/consent", data={"consent": "yes", "consent_age": "yes", "csrf": csrf_of(page)})
-        page = first.get("/study").text
-        while (m := SECTION_RE.search(page)) is not None:
-            body = [*survey_form(cfg, m.group(1), example_survey_answers()), ("csrf", csrf_of(page))]
-            first.post("/study/survey", content=urlencode(body), headers=FORM_HEADERS)
-            page = first.get("/study").text
-        assert "enough participants" in page  # screened out after the survey
+        assert "enough participants" in through_survey(first, cfg, "/?PROLIFIC_PID=screened")  # screened out
     with TestClient(app) as second:  # the place is still free
         page = second.get("/?PROLIFIC_PID=holds-the-place").text
         assert second.post("/start", data={"csrf": csrf_of(page), **entry_fields(page)}).status_code == 200
