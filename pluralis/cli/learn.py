@@ -233,7 +233,7 @@ def run_learn(
     from pluralis.learn.groups import composition_curve, cross_group_accuracy, group_weights
     from pluralis.learn.models import PersonalisedRewardModel, RewardModel, featurize_pairs
     from pluralis.learn.pairs import DEFAULT_SURVEY_COLUMNS, pairs_from_study
-    from pluralis.ranking.subgroups import numeric_as_groups, resolve_field
+    from pluralis.ranking.subgroups import field_by_key, resolve_field
 
     if features not in ("text", "embedding", "model"):
         raise ConfigError(f"--features must be 'text', 'embedding' or 'model', got {features!r}")
@@ -283,8 +283,7 @@ def run_learn(
     if field not in pairs.columns:
         raise ConfigError(f"unknown field {by!r} for --by: not a survey field or pair field of {data}")
     if field not in pair_fields:  # a participant field: quartiles of participants when numeric and many-valued
-        per_user = numeric_as_groups(pairs.drop_duplicates("user_id").set_index("user_id")[field], field)
-        pairs = pairs.assign(**{field: pairs["user_id"].map(per_user).to_numpy()})
+        pairs = pairs.assign(**{field: field_by_key(pairs, pairs, "user_id", field)})
     n_users = pairs["user_id"].nunique()
     err_console.print(
         f"{len(pairs):,} preference pairs from {n_users:,} participants "

@@ -124,8 +124,6 @@ class OpenVinoSentenceEncoder:
 
         self.source = model
         self.precision = precision
-        self.tokenizer = model.tokenizer
-        self.max_seq_length = model.max_seq_length
         self._after_transformer = list(model)[1:]
         example = model.preprocess(["a short example", "a longer example sentence, so that two lengths pad"])
         self.input_names = [name for name in INPUT_NAMES if name in example]
@@ -150,6 +148,30 @@ class OpenVinoSentenceEncoder:
         #: requests kept in flight (OpenVINO's optimum for this CPU: one per stream)
         self.streams = max(1, int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
 
+    @property
+    def tokenizer(self) -> Any:
+        """The source model's tokenizer (what :func:`pluralis.features.embeddings.token_counts` reads).
+
+        Example
+        -------
+        >>> from pluralis.features.embeddings import load_sentence_model
+        >>> load_sentence_model(backend="openvino").tokenizer is load_sentence_model(precision="fp32", backend="torch").tokenizer
+        True
+        """
+        return self.source.tokenizer
+
+    @property
+    def max_seq_length(self) -> int:
+        """The source model's token limit (longer texts are truncated, as on torch).
+
+        Example
+        -------
+        >>> from pluralis.features.embeddings import load_sentence_model
+        >>> load_sentence_model(backend="openvino").max_seq_length
+        256
+        """
+        return int(self.source.max_seq_length)
+
     def get_embedding_dimension(self) -> int:
         """The embedding size (the source model's).
 
@@ -163,9 +185,9 @@ class OpenVinoSentenceEncoder:
         >>> load_sentence_model(backend="openvino").get_embedding_dimension()
         384
         """
-        # sentence-transformers renamed the method (the old name warns since 5.x)
-        get = getattr(self.source, "get_embedding_dimension", None) or self.source.get_sentence_embedding_dimension
-        return int(get())
+        from pluralis.features.embeddings import embedding_dimension
+
+        return embedding_dimension(self.source)
 
     get_sentence_embedding_dimension = get_embedding_dimension
 

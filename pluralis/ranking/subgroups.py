@@ -188,6 +188,36 @@ def numeric_as_groups(values: pd.Series, name: str) -> pd.Series:
     return grouped
 
 
+def field_by_key(rows: pd.DataFrame, source: pd.DataFrame, key: str, col: str) -> np.ndarray:
+    """``source[col]`` for each row of ``rows`` by ``key`` (a participant or conversation field), with a
+    many-valued numeric field cut into quantile groups of the keys (:func:`numeric_as_groups`), not of the rows.
+
+    Parameters
+    ----------
+    rows
+        the frame to give the field to (battles, texts, pairs), with ``key``.
+    source
+        one row per ``key`` (the first is used when repeated), with ``col``.
+    key
+        the join column, e.g. ``"user_id"``.
+    col
+        the field.
+
+    Returns
+    -------
+    numpy.ndarray
+        aligned with ``rows``; missing where ``source`` has no such key.
+
+    Example
+    -------
+    >>> rows = pd.DataFrame({"user_id": ["u", "v", "u"]})
+    >>> field_by_key(rows, pd.DataFrame({"user_id": ["u", "v"], "gender": ["F", "M"]}), "user_id", "gender").tolist()
+    ['F', 'M', 'F']
+    """
+    lookup = numeric_as_groups(source.drop_duplicates(key).set_index(key)[col], col)
+    return rows[key].map(lookup).to_numpy()
+
+
 def attach_fields(
     battles: pd.DataFrame,
     fields: Sequence[str | tuple[str, ...]],
@@ -244,13 +274,11 @@ def attach_fields(
         if survey is not None and col in survey.columns:
             if "user_id" not in out.columns:
                 raise ConfigError("battles need a user_id column to attach survey fields")
-            lookup = numeric_as_groups(survey.drop_duplicates("user_id").set_index("user_id")[col], col)
-            out = out.assign(**{col: out["user_id"].map(lookup).to_numpy()})
+            out = out.assign(**{col: field_by_key(out, survey, "user_id", col)})
         elif conversations is not None and col in conversations.columns:
             if "conversation_id" not in out.columns:
                 raise ConfigError("battles need a conversation_id column to attach conversation fields")
-            lookup = conversations.drop_duplicates("conversation_id").set_index("conversation_id")[col]
-            out = out.assign(**{col: out["conversation_id"].map(numeric_as_groups(lookup, col)).to_numpy()})
+            out = out.assign(**{col: field_by_key(out, conversations, "conversation_id", col)})
     return out, names
 
 

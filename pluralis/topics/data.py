@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from pluralis.errors import ConfigError
-from pluralis.ranking.subgroups import numeric_as_groups, resolve_field
+from pluralis.ranking.subgroups import field_by_key, numeric_as_groups, resolve_field
 
 #: Known text fields: (frame, id column).
 TEXT_FIELDS: dict[str, tuple[str, str]] = {
@@ -195,7 +195,5 @@ def attach_groups(
             continue
         if survey is None or col not in survey.columns:  # pragma: no cover - resolve_field checked
             raise ConfigError(f"unknown field {f!r}")
-        # numeric and many-valued: quartiles of participants
-        lookup = numeric_as_groups(survey.drop_duplicates("user_id").set_index("user_id")[col], col)
-        out = out.assign(**{col: out["user_id"].map(lookup).to_numpy()})
+        out = out.assign(**{col: field_by_key(out, survey, "user_id", col)})  # numeric: participants' quartiles
     return out, names

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pluralis.data.jsonio import iter_jsonl
@@ -404,7 +405,8 @@ def comparisons_from_utterances(
     pairs = pairs[pairs["within_turn_id_a"] < pairs["within_turn_id_b"]]
     sa, sb = pairs["score_a"].to_numpy(dtype=float), pairs["score_b"].to_numpy(dtype=float)
     out = []
-    for row, a, b in zip(pairs.to_dict("records"), sa, sb, strict=True):
+    tied = np.abs(sa - sb) <= tie_threshold
+    for row, a, b, tie in zip(pairs.to_dict("records"), sa, sb, tied, strict=True):
         out.append(
             Comparison.model_validate(
                 {
@@ -413,8 +415,8 @@ def comparisons_from_utterances(
                     "models": [row["model_name_a"], row["model_name_b"]],
                     "prompt": row.get("user_prompt"),
                     "responses": [row["model_response_a"], row["model_response_b"]],
-                    "winner": None if abs(a - b) <= tie_threshold else (0 if a > b else 1),
-                    "tie": bool(abs(a - b) <= tie_threshold),
+                    "winner": None if tie else (0 if a > b else 1),
+                    "tie": bool(tie),
                     "ratings": [float(a), float(b)],
                     "annotator_id": str(row["user_id"]),
                     "conversation_id": str(row["conversation_id"]),
