@@ -185,9 +185,10 @@ class OpenVinoSentenceEncoder:
         >>> load_sentence_model(backend="openvino").get_embedding_dimension()
         384
         """
-        from pluralis.features.embeddings import embedding_dimension
-
-        return embedding_dimension(self.source)
+        # not embeddings.embedding_dimension: that module imports this one (no import cycle); sentence-transformers
+        # renamed the method (the old name warns since 5.x)
+        get = getattr(self.source, "get_embedding_dimension", None) or self.source.get_sentence_embedding_dimension
+        return int(get())
 
     get_sentence_embedding_dimension = get_embedding_dimension
 
